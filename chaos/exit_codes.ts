@@ -1,0 +1,80 @@
+/**
+ * Exit codes of every command of the harness, in one place.
+ *
+ * | code | meaning                                                              |
+ * | ---- | -------------------------------------------------------------------- |
+ * | 0    | pass                                                                 |
+ * | 1    | a check failed (data lost, alert missed or doubled, hypothesis unmet)|
+ * | 2    | invalid input (scenario file, flags, config, environment variables)  |
+ * | 3    | the run itself is invalid or was interrupted (environment failure,   |
+ * |      | vacuous run, Ctrl-C)                                                 |
+ *
+ * ```ts
+ * import { runMain, UsageError } from "./exit_codes.ts";
+ * await runMain(async () => {
+ *   throw new UsageError("--eps must be a positive number, got \"-3\"");
+ * });
+ * ```
+ * @module
+ */
+
+export const ExitCode = {
+  Pass: 0,
+  CheckFailed: 1,
+  InvalidInput: 2,
+  RunInvalid: 3,
+} as const;
+export type ExitCode = typeof ExitCode[keyof typeof ExitCode];
+
+/** Invalid input from the user: flags, scenario files, config. Exit code 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** The environment could not do what the run needed (a service did not start...). Exit code 3. */
+export class EnvironmentError extends Error {
+  override name = "EnvironmentError";
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** The run was interrupted by a signal. Exit code 3. */
+export class InterruptedError extends Error {
+  override name = "InterruptedError";
+  constructor(signal: string) {
+    super(`interrupted by ${signal}`);
+  }
+}
+
+/** Maps an error thrown by a command to its exit code. */
+export function exitCodeFor(error: unknown): ExitCode {
+  if (error instanceof UsageError) return ExitCode.InvalidInput;
+  return ExitCode.RunInvalid;
+}
+
+/**
+ * Runs a command's main function: prints errors without a stack trace for the
+ * expected kinds and exits with the code the error maps to.
+ */
+export async function runMain(main: () => Promise<ExitCode | void>): Promise<never> {
+  let code: ExitCode;
+  try {
+    code = (await main()) ?? ExitCode.Pass;
+  } catch (error) {
+    code = exitCodeFor(error);
+    const known = error instanceof UsageError || error instanceof EnvironmentError ||
+      error instanceof InterruptedError;
+    if (known) {
+      console.error(`error: ${(error as Error).message}`);
+      const cause = (error as Error).cause;
+      if (cause) console.error(`  caused by: ${cause instanceof Error ? cause.message : cause}`);
+    } else {
+      console.error("error:", error);
+    }
+  }
+  Deno.exit(code);
+}

@@ -1,0 +1,36 @@
+/**
+ * The endpoints of a running stack: what `deno task up --json` prints and what
+ * every pipeline component and test connects to.
+ *
+ * ```json
+ * {"kafka":{"bootstrap":"127.0.0.1:29111,127.0.0.1:29121,127.0.0.1:29131"},
+ *  "s3":{"endpoint":"http://127.0.0.1:29010","accessKey":"...","secretKey":"...","bucket":"telemetry"},
+ *  "redis":{"url":"redis://127.0.0.1:29020"},"toxiproxy":{"api":"http://127.0.0.1:29030"}}
+ * ```
+ * @module
+ */
+
+export interface Endpoints {
+  kafka: { bootstrap: string };
+  s3: { endpoint: string; accessKey: string; secretKey: string; bucket: string };
+  redis: { url: string };
+  toxiproxy: { api: string };
+}
+
+/** `host:port` list of the bootstrap servers. */
+export function brokerList(endpoints: Endpoints): string[] {
+  return endpoints.kafka.bootstrap.split(",").map((s) => s.trim()).filter(Boolean);
+}
+
+/** Options for `new Minio.Client(...)` from the S3 endpoint. */
+export function minioClientOptions(s3: Endpoints["s3"]) {
+  const url = new URL(s3.endpoint);
+  return {
+    endPoint: url.hostname,
+    port: Number(url.port || (url.protocol === "https:" ? 443 : 80)),
+    useSSL: url.protocol === "https:",
+    accessKey: s3.accessKey,
+    secretKey: s3.secretKey,
+    region: "us-east-1",
+  };
+}

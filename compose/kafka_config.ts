@@ -1,0 +1,106 @@
+/**
+ * Renders the `server.properties` of one broker of a local KRaft cluster: every
+ * node is broker and controller at once, with a static quorum whose voters are
+ * reached through Toxiproxy.
+ *
+ * ```ts
+ * import { brokerProperties } from "./kafka_config.ts";
+ * import { portPlan } from "./ports.ts";
+ * const text = brokerProperties(portPlan(29000, 3), 1, { logDir: "/tmp/k1" });
+ * ```
+ * @module
+ */
+
+import type { PortPlan } from "./ports.ts";
+
+/** Cluster-wide settings a scenario may change (unsafe set-ups included, on purpose). */
+export interface KafkaSettings {
+  /** Default 3 (capped at the broker count). */
+  defaultReplicationFactor?: number;
+  /** Default 2 (capped at the replication factor). */
+  minInsyncReplicas?: number;
+  /** Default false. */
+  uncleanLeaderElection?: boolean;
+  /** Default 6. */
+  numPartitions?: number;
+  /** Extra `key=value` broker settings, applied last. */
+  overrides?: Record<string, string | number | boolean>;
+}
+
+export interface BrokerConfigOptions extends KafkaSettings {
+  logDir: string;
+  host?: string;
+}
+
+/** The properties of broker `id` as an ordered map (rendered by `renderProperties`). */
+export function brokerConfig(
+  plan: PortPlan,
+  id: number,
+  options: BrokerConfigOptions,
+): Map<string, string> {
+  const broker = plan.brokers.find((b) => b.id === id);
+  if (!broker) throw new RangeError(`broker ${id} is not in the plan (1..${plan.brokers.length})`);
+  const host = options.host ?? "127.0.0.1";
+  const n = plan.brokers.length;
+  const rf = Math.min(options.defaultReplicationFactor ?? 3, n);
+  const minIsr = Math.min(options.minInsyncReplicas ?? 2, rf);
+  const internalRf = Math.min(3, n);
+  const config = new Map<string, string>([
+    ["process.roles", "broker,controller"],
+    ["node.id", String(id)],
+    [
+      "controller.quorum.voters",
+      plan.brokers.map((b) => `${b.id}@${host}:${b.controller.proxy}`).join(","),
+    ],
+    [
+      "listeners",
+      `CLIENT://${host}:${broker.client.real},INTERNAL://${host}:${broker.internal.real},` +
+      `CONTROLLER://${host}:${broker.controller.real}`,
+    ],
+    [
+      "advertised.listeners",
+      `CLIENT://${host}:${broker.client.proxy},INTERNAL://${host}:${broker.internal.proxy},` +
+      `CONTROLLER://${host}:${broker.controller.proxy}`,
+    ],
+    ["listener.security.protocol.map", "CLIENT:PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"],
+    ["inter.broker.listener.name", "INTERNAL"],
+    ["controller.listener.names", "CONTROLLER"],
+    ["log.dirs", options.logDir],
+    ["num.partitions", String(options.numPartitions ?? 6)],
+    ["default.replication.factor", String(rf)],
+    ["min.insync.replicas", String(minIsr)],
+    ["unclean.leader.election.enable", String(options.uncleanLeaderElection ?? false)],
+    ["auto.create.topics.enable", "false"],
+    ["offsets.topic.replication.factor", String(internalRf)],
+    ["offsets.topic.num.partitions", "12"],
+    ["transaction.state.log.replication.factor", String(internalRf)],
+    ["transaction.state.log.min.isr", String(Math.min(2, internalRf))],
+    ["transaction.state.log.num.partitions", "6"],
+    ["share.coordinator.state.topic.replication.factor", String(internalRf)],
+    ["share.coordinator.state.topic.min.isr", String(Math.min(2, internalRf))],
+    ["group.initial.rebalance.delay.ms", "0"],
+    ["num.network.threads", "3"],
+    ["num.io.threads", "4"],
+    ["num.replica.fetchers", "1"],
+    ["log.retention.hours", "24"],
+    ["log.segment.bytes", String(256 * 1024 * 1024)],
+  ]);
+  for (const [key, value] of Object.entries(options.overrides ?? {})) {
+    config.set(key, String(value));
+  }
+  return config;
+}
+
+/** Renders properties as `key=value` lines. */
+export function renderProperties(config: Map<string, string>): string {
+  return [...config].map(([k, v]) => `${k}=${v}`).join("\n") + "\n";
+}
+
+/** Shortcut: `renderProperties(brokerConfig(...))`. */
+export function brokerProperties(
+  plan: PortPlan,
+  id: number,
+  options: BrokerConfigOptions,
+): string {
+  return renderProperties(brokerConfig(plan, id, options));
+}

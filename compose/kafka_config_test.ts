@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { brokerConfig, brokerProperties } from "./kafka_config.ts";
+import { portPlan } from "./ports.ts";
+
+Deno.test("brokerConfig() makes a 3-voter KRaft quorum reached through the proxies", () => {
+  const plan = portPlan(29000, 3);
+  const c = brokerConfig(plan, 2, { logDir: "/d" });
+  assert.deepEqual(c.get("process.roles"), "broker,controller");
+  assert.deepEqual(c.get("node.id"), "2");
+  assert.deepEqual(
+    c.get("controller.quorum.voters"),
+    "1@127.0.0.1:29115,2@127.0.0.1:29125,3@127.0.0.1:29135",
+  );
+  assert.match(c.get("listeners")!, /CLIENT:\/\/127\.0\.0\.1:29120,/);
+  assert.match(c.get("advertised.listeners")!, /CLIENT:\/\/127\.0\.0\.1:29121,/);
+});
+
+Deno.test("brokerConfig() defaults are safe and overridable for unsafe set-ups", async (t) => {
+  const plan = portPlan(29000, 3);
+  await t.step("defaults", () => {
+    const c = brokerConfig(plan, 1, { logDir: "/d" });
+    assert.deepEqual(c.get("default.replication.factor"), "3");
+    assert.deepEqual(c.get("min.insync.replicas"), "2");
+    assert.deepEqual(c.get("unclean.leader.election.enable"), "false");
+    assert.deepEqual(c.get("offsets.topic.replication.factor"), "3");
+    assert.deepEqual(c.get("transaction.state.log.min.isr"), "2");
+  });
+  await t.step("unsafe on purpose", () => {
+    const c = brokerConfig(plan, 1, {
+      logDir: "/d",
+      minInsyncReplicas: 1,
+      uncleanLeaderElection: true,
+      overrides: { "replica.lag.time.max.ms": 5000 },
+    });
+    assert.deepEqual(c.get("min.insync.replicas"), "1");
+    assert.deepEqual(c.get("unclean.leader.election.enable"), "true");
+    assert.deepEqual(c.get("replica.lag.time.max.ms"), "5000");
+  });
+  await t.step("a one-broker stack caps replication at 1", () => {
+    const c = brokerConfig(portPlan(29000, 1), 1, { logDir: "/d" });
+    assert.deepEqual(c.get("default.replication.factor"), "1");
+    assert.deepEqual(c.get("min.insync.replicas"), "1");
+  });
+});
+
+Deno.test("brokerProperties() renders key=value lines", () => {
+  const text = brokerProperties(portPlan(29000, 3), 1, { logDir: "/d" });
+  assert.match(text, /^process\.roles=broker,controller\n/);
+  assert.match(text, /\nlog\.dirs=\/d\n/);
+});

@@ -1,0 +1,565 @@
+/**
+ * The local stack (the embedded default): three Kafka brokers in combined
+ * broker+controller KRaft mode, MinIO, Redis and Toxiproxy, each a supervised
+ * child process on 127.0.0.1 with its own data dir and log file.
+ *
+ * Every Kafka listener sits behind a Toxiproxy proxy (see `ports.ts`), so
+ * latency, resets and partitions reach clients and replication alike.
+ *
+ * Ownership: a stack started with `owner: "process"` (tests, scenario runs)
+ * has a watchdog that kills every node when the owning process dies, even by
+ * SIGKILL. A stack started with `owner: "detached"` (`deno task up`) outlives
+ * the command and is stopped with `deno task down`. Either way, the state file
+ * `<stateDir>/stacks/<name>/stack.json` lets the next `up` or `down` find and
+ * clean a stale stack.
+ *
+ * ```ts
+ * import { LocalStack } from "./local_stack.ts";
+ * const stack = await LocalStack.up({ name: "demo", basePort: 31000 });
+ * console.log(stack.endpoints.kafka.bootstrap);
+ * await stack.broker(2).kill();
+ * await stack.broker(2).start();
+ * await stack.down();
+ * ```
+ * @module
+ */
+
+import { join } from "node:path";
+import * as Minio from "minio";
+import { EnvironmentError } from "../chaos/exit_codes.ts";
+import { type Endpoints, minioClientOptions } from "./endpoints.ts";
+import { brokerProperties, type KafkaSettings } from "./kafka_config.ts";
+import { allPorts, DEFAULT_BASE_PORT, type PortPlan, portPlan } from "./ports.ts";
+import { ProcessNode, type ProcessSpec } from "./process_node.ts";
+import { kafkaBrokerIds, minioReady, redisPing, toxiproxyUp } from "./probes.ts";
+import { type Binaries, provision } from "./provision.ts";
+import { exists, stateDir } from "./paths.ts";
+import { Progress } from "./progress.ts";
+import { Toxiproxy } from "./toxiproxy.ts";
+import { GiveUp, portFree, tcpOpen, waitFor } from "./wait.ts";
+
+export type Owner = "process" | "detached";
+
+export interface LocalStackOptions {
+  /** Stack name; one state folder per name. Default "default". */
+  name?: string;
+  /** Base of the port plan. Default `$CHAOS_BASE_PORT` or 29000. */
+  basePort?: number;
+  /** Default 3. */
+  brokers?: number;
+  kafka?: KafkaSettings;
+  /** Where data and logs go. Default `<stateDir>/stacks/<name>`. */
+  dataDir?: string;
+  /** Bucket created in MinIO. Default "telemetry". */
+  bucket?: string;
+  /** See the module doc. Default "process". */
+  owner?: Owner;
+  /** Kafka heap per broker in MiB. Default 1024. */
+  heapMb?: number;
+  /** Time allowed to become healthy. Default 180000. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Binaries; default: `provision()`. */
+  binaries?: Binaries;
+}
+
+interface StackState {
+  name: string;
+  basePort: number;
+  brokers: number;
+  kafka: KafkaSettings;
+  dataDir: string;
+  owner: Owner;
+  ownerPid: number;
+  watchdogPid?: number;
+  endpoints: Endpoints;
+  nodes: ProcessSpec[];
+  createdAt: string;
+  healthyAt?: string;
+}
+
+export class StackError extends EnvironmentError {
+  override name = "StackError";
+}
+
+export type NodeHealth = { state: "running" | "paused" | "dead"; ready: boolean };
+
+function stateFile(name: string): string {
+  return join(stateDir(), "stacks", name, "stack.json");
+}
+
+function randomSecret(bytes: number): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(bytes)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
+/** A Kafka cluster id: 16 random bytes, base64url without padding. */
+function clusterId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
+    .replace(/=+$/, "");
+}
+
+async function readState(name: string): Promise<StackState | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(stateFile(name))) as StackState;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw new StackError(`Cannot read the state of stack "${name}" (${stateFile(name)})`, {
+      cause: error,
+    });
+  }
+}
+
+async function writeState(state: StackState): Promise<void> {
+  const file = stateFile(state.name);
+  await Deno.mkdir(join(file, ".."), { recursive: true });
+  await Deno.writeTextFile(`${file}.tmp`, JSON.stringify(state, null, 2), { mode: 0o600 });
+  await Deno.rename(`${file}.tmp`, file);
+}
+
+export class LocalStack {
+  readonly name: string;
+  readonly plan: PortPlan;
+  readonly endpoints: Endpoints;
+  readonly dataDir: string;
+  readonly nodes: ReadonlyMap<string, ProcessNode>;
+  /** True when `up` found this stack already running and attached to it. */
+  readonly reused: boolean;
+  readonly toxiproxy: Toxiproxy;
+  #state: StackState;
+
+  private constructor(state: StackState, reused: boolean) {
+    this.#state = state;
+    this.name = state.name;
+    this.plan = portPlan(state.basePort, state.brokers);
+    this.endpoints = state.endpoints;
+    this.dataDir = state.dataDir;
+    this.reused = reused;
+    this.nodes = new Map(state.nodes.map((spec) => [spec.name, new ProcessNode(spec)]));
+    this.toxiproxy = new Toxiproxy(state.endpoints.toxiproxy.api);
+  }
+
+  /** The Kafka settings the stack was started with. */
+  get kafkaSettings(): KafkaSettings {
+    return this.#state.kafka;
+  }
+
+  /** Node handle of broker `id` (1-based). */
+  broker(id: number): ProcessNode {
+    return this.node(`kafka-${id}`);
+  }
+
+  /** Ids of the brokers, 1..n. */
+  brokerIds(): number[] {
+    return this.plan.brokers.map((b) => b.id);
+  }
+
+  node(name: string): ProcessNode {
+    const node = this.nodes.get(name);
+    if (!node) {
+      throw new StackError(
+        `Stack "${this.name}" has no node "${name}" (it has ${[...this.nodes.keys()].join(", ")})`,
+      );
+    }
+    return node;
+  }
+
+  /** Names of the Toxiproxy proxies in front of broker `id`: client, internal, controller. */
+  brokerProxies(id: number): { client: string; internal: string; controller: string } {
+    return {
+      client: `kafka-${id}-client`,
+      internal: `kafka-${id}-internal`,
+      controller: `kafka-${id}-controller`,
+    };
+  }
+
+  /** Process state and readiness of every node. */
+  async health(): Promise<Record<string, NodeHealth>> {
+    const out: Record<string, NodeHealth> = {};
+    await Promise.all([...this.nodes.values()].map(async (node) => {
+      out[node.name] = { state: node.state(), ready: await this.nodeReady(node.name) };
+    }));
+    return out;
+  }
+
+  /** True when the node's service answers on its own port. */
+  async nodeReady(name: string): Promise<boolean> {
+    const node = this.node(name);
+    if (node.state() !== "running") return false;
+    if (name === "redis") return await redisPing(this.plan.redis);
+    if (name === "minio") return await minioReady(this.endpoints.s3.endpoint);
+    if (name === "toxiproxy") return await toxiproxyUp(this.endpoints.toxiproxy.api);
+    const id = Number(name.replace("kafka-", ""));
+    const ports = this.plan.brokers.find((b) => b.id === id);
+    return ports ? await tcpOpen(ports.client.real) : false;
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  /**
+   * Starts a stack, or attaches to the running stack of that name (then
+   * `reused` is true). A stale stack of that name (some node dead, or its owner
+   * gone) is cleaned first.
+   */
+  static async up(options: LocalStackOptions = {}): Promise<LocalStack> {
+    const name = options.name ?? "default";
+    const existing = await LocalStack.attach(name);
+    if (existing) {
+      const nodes = [...existing.nodes.values()];
+      if (nodes.every((n) => n.state() !== "dead")) return existing;
+      await existing.down({ quiet: true });
+    }
+    const basePort = options.basePort ??
+      Number(Deno.env.get("CHAOS_BASE_PORT") ?? DEFAULT_BASE_PORT);
+    const brokers = options.brokers ?? 3;
+    const plan = portPlan(basePort, brokers);
+    const busy = allPorts(plan).filter((p) => !portFree(p));
+    if (busy.length > 0) {
+      throw new StackError(
+        `Cannot start stack "${name}": port${busy.length > 1 ? "s" : ""} ${busy.join(", ")} ` +
+          `in use (choose another --base-port, or stop what holds them)`,
+      );
+    }
+    const binaries = options.binaries ?? await provision();
+    const dataDir = options.dataDir ?? join(stateDir(), "stacks", name, "data");
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    await Deno.mkdir(join(dataDir, "logs"), { recursive: true });
+    await Deno.mkdir(join(dataDir, "pids"), { recursive: true });
+    const bucket = options.bucket ?? "telemetry";
+    const endpoints: Endpoints = {
+      kafka: {
+        bootstrap: plan.brokers.map((b) => `127.0.0.1:${b.client.proxy}`).join(","),
+      },
+      s3: {
+        endpoint: `http://127.0.0.1:${plan.minio}`,
+        accessKey: Deno.env.get("CHAOS_S3_ACCESS_KEY") ?? `chaos${randomSecret(6)}`,
+        secretKey: Deno.env.get("CHAOS_S3_SECRET_KEY") ?? randomSecret(20),
+        bucket,
+      },
+      redis: { url: `redis://127.0.0.1:${plan.redis}` },
+      toxiproxy: { api: `http://127.0.0.1:${plan.toxiproxy}` },
+    };
+    const owner = options.owner ?? "process";
+    const state: StackState = {
+      name,
+      basePort,
+      brokers,
+      kafka: options.kafka ?? {},
+      dataDir,
+      owner,
+      ownerPid: Deno.pid,
+      endpoints,
+      nodes: await nodeSpecs(plan, dataDir, endpoints, binaries, options),
+      createdAt: new Date().toISOString(),
+    };
+    await writeState(state);
+    const stack = new LocalStack(state, false);
+    try {
+      if (owner === "process") {
+        state.watchdogPid = startWatchdog(dataDir);
+        await writeState(state);
+      }
+      await stack.#boot(binaries, options);
+      state.healthyAt = new Date().toISOString();
+      await writeState(state);
+      return stack;
+    } catch (error) {
+      await stack.down({ quiet: true }).catch(() => {});
+      throw error;
+    }
+  }
+
+  /** The running (or stale) stack of that name, from its state file. */
+  static async attach(name = "default"): Promise<LocalStack | undefined> {
+    const state = await readState(name);
+    return state ? new LocalStack(state, true) : undefined;
+  }
+
+  async #boot(binaries: Binaries, options: LocalStackOptions): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? 180_000;
+    const signal = options.signal;
+    const progress = new Progress(`stack ${this.name}`, { everyMs: 3000 });
+    const phase = (text: string) =>
+      progress.update(`${text} (${progress.elapsedS().toFixed(1)} s)`);
+
+    phase("starting toxiproxy, redis, minio; formatting kafka storage");
+    const toxiproxy = this.node("toxiproxy");
+    await toxiproxy.start();
+    await this.node("redis").start();
+    await this.node("minio").start();
+    const id = clusterId();
+    await Promise.all(this.brokerIds().map((b) => this.#formatStorage(binaries, b, id)));
+
+    await this.#waitNode("toxiproxy", timeoutMs, signal);
+    phase("starting brokers");
+    for (const b of this.brokerIds()) await this.broker(b).start();
+
+    await this.#waitNode("redis", timeoutMs, signal);
+    await this.#waitNode("minio", timeoutMs, signal);
+    phase("creating bucket");
+    await this.#createBucket();
+
+    phase("waiting for brokers");
+    for (const b of this.brokerIds()) await this.#waitNode(`kafka-${b}`, timeoutMs, signal);
+    const want = this.brokerIds().length;
+    await waitFor(async () => {
+      const ids = await kafkaBrokerIds(this.endpoints.kafka.bootstrap.split(","));
+      phase(`metadata lists ${ids.length}/${want} brokers`);
+      return ids.length === want;
+    }, { what: `metadata to list ${want} brokers`, timeoutMs, signal, intervalMs: 500 });
+    progress.done(`healthy in ${progress.elapsedS().toFixed(1)} s`);
+  }
+
+  async #waitNode(name: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const node = this.node(name);
+    try {
+      await waitFor(async () => {
+        if (node.state() === "dead") {
+          throw new GiveUp(`${name} exited during start-up`);
+        }
+        return await this.nodeReady(name);
+      }, { what: `${name} to be ready`, timeoutMs, signal });
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw new StackError(
+        `${name} did not become ready: ${(error as Error).message}\n` +
+          `--- last lines of ${node.spec.logFile}\n${await node.tail(15)}`,
+        { cause: error },
+      );
+    }
+  }
+
+  async #formatStorage(binaries: Binaries, broker: number, id: string): Promise<void> {
+    const dir = join(this.dataDir, `kafka-${broker}`);
+    const out = await new Deno.Command(binaries.java, {
+      args: [
+        "-Xmx256m",
+        "-cp",
+        binaries.kafkaClasspath,
+        "kafka.tools.StorageTool",
+        "format",
+        "--ignore-formatted",
+        "-t",
+        id,
+        "-c",
+        join(dir, "server.properties"),
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (out.code !== 0) {
+      throw new StackError(
+        `Cannot format the storage of broker ${broker} (exit ${out.code}): ${
+          new TextDecoder().decode(out.stderr).trim().split("\n").slice(-5).join(" | ")
+        }`,
+      );
+    }
+  }
+
+  async #createBucket(): Promise<void> {
+    const client = new Minio.Client(minioClientOptions(this.endpoints.s3));
+    const bucket = this.endpoints.s3.bucket;
+    await waitFor(async () => {
+      if (!(await client.bucketExists(bucket))) await client.makeBucket(bucket);
+      return true;
+    }, { what: `bucket ${bucket}`, timeoutMs: 30_000 });
+  }
+
+  /**
+   * Stops every node and, unless `keep`, removes the data. With `keep`, nodes
+   * get SIGTERM (a clean shutdown) so the data can be used again; otherwise
+   * SIGKILL, since the data is discarded anyway.
+   */
+  async down(options: { keep?: boolean; quiet?: boolean } = {}): Promise<string[]> {
+    const stopped: string[] = [];
+    // Resume paused nodes first: a stopped process cannot act on SIGTERM.
+    await Promise.all([...this.nodes.values()].map(async (node) => {
+      if (node.state() === "dead") return;
+      stopped.push(node.name);
+      if (options.keep) await node.stop({ graceMs: 30_000 });
+      else await node.kill();
+    }));
+    if (this.#state.watchdogPid) {
+      try {
+        Deno.kill(this.#state.watchdogPid, "SIGKILL");
+      } catch { /* already gone */ }
+    }
+    if (!options.keep) {
+      await Deno.remove(this.dataDir, { recursive: true }).catch(() => {});
+      await Deno.remove(join(stateFile(this.name), ".."), { recursive: true }).catch(() => {});
+    } else {
+      this.#state.watchdogPid = undefined;
+      await writeState(this.#state);
+    }
+    return stopped.sort();
+  }
+
+  /** Hands the stack over to nobody: it outlives this process (for `up` and `--keep-stack`). */
+  async detach(): Promise<void> {
+    if (this.#state.watchdogPid) {
+      try {
+        Deno.kill(this.#state.watchdogPid, "SIGKILL");
+      } catch { /* already gone */ }
+    }
+    this.#state.watchdogPid = undefined;
+    this.#state.owner = "detached";
+    await writeState(this.#state);
+  }
+
+  /** Every pid the stack's nodes run as (for tests and leak checks). */
+  pids(): number[] {
+    return [...this.nodes.values()].map((n) => n.pid()).filter((p): p is number => p !== undefined);
+  }
+}
+
+/** Stops the named stack if there is one; returns the nodes it stopped. */
+export async function downStack(
+  name: string,
+  options: { keep?: boolean } = {},
+): Promise<string[] | undefined> {
+  const stack = await LocalStack.attach(name);
+  if (!stack) return undefined;
+  return await stack.down(options);
+}
+
+/** True when the state folder of that stack exists. */
+export async function stackExists(name: string): Promise<boolean> {
+  return await exists(stateFile(name));
+}
+
+/**
+ * Starts a shell that waits for this process to die, then SIGKILLs every node
+ * whose pid file is in `<dataDir>/pids` and whose start time still matches (so
+ * a recycled pid is never hit). `down` kills it when the harness ends normally.
+ */
+function startWatchdog(dataDir: string): number {
+  const script = `
+owner=$1; dir=$2
+while kill -0 "$owner" 2>/dev/null; do sleep 1; done
+for f in "$dir"/pids/*.pid; do
+  [ -f "$f" ] || continue
+  read -r pid start < "$f"
+  now=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f20)
+  if [ -n "$now" ] && [ "$now" = "$start" ]; then
+    kill -CONT "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null
+  fi
+done`;
+  const child = new Deno.Command("setsid", {
+    args: ["sh", "-c", script, "chaos-watchdog", String(Deno.pid), dataDir],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  child.status.catch(() => {});
+  child.unref();
+  return child.pid;
+}
+
+async function nodeSpecs(
+  plan: PortPlan,
+  dataDir: string,
+  endpoints: Endpoints,
+  binaries: Binaries,
+  options: LocalStackOptions,
+): Promise<ProcessSpec[]> {
+  const spec = (name: string, cmd: string, args: string[], env?: Record<string, string>) => ({
+    name,
+    cmd,
+    args,
+    env,
+    cwd: dataDir,
+    logFile: join(dataDir, "logs", `${name}.log`),
+    pidFile: join(dataDir, "pids", `${name}.pid`),
+  });
+  const specs: ProcessSpec[] = [];
+
+  const proxies = plan.brokers.flatMap((b) =>
+    (["client", "internal", "controller"] as const).map((kind) => ({
+      name: `kafka-${b.id}-${kind}`,
+      listen: `127.0.0.1:${b[kind].proxy}`,
+      upstream: `127.0.0.1:${b[kind].real}`,
+      enabled: true,
+    }))
+  );
+  const toxiproxyConfig = join(dataDir, "toxiproxy.json");
+  await Deno.writeTextFile(toxiproxyConfig, JSON.stringify(proxies, null, 2));
+  specs.push(spec("toxiproxy", binaries.toxiproxy, [
+    "-host",
+    "127.0.0.1",
+    "-port",
+    String(plan.toxiproxy),
+    "-config",
+    toxiproxyConfig,
+  ]));
+
+  const redisDir = join(dataDir, "redis");
+  await Deno.mkdir(redisDir, { recursive: true });
+  specs.push(spec("redis", binaries.redis, [
+    "--port",
+    String(plan.redis),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    redisDir,
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--daemonize",
+    "no",
+  ]));
+
+  const minioDir = join(dataDir, "minio");
+  await Deno.mkdir(minioDir, { recursive: true });
+  specs.push(spec(
+    "minio",
+    binaries.minio,
+    [
+      "server",
+      minioDir,
+      "--address",
+      `127.0.0.1:${plan.minio}`,
+      "--console-address",
+      `127.0.0.1:${plan.minioConsole}`,
+      "--quiet",
+    ],
+    {
+      MINIO_ROOT_USER: endpoints.s3.accessKey,
+      MINIO_ROOT_PASSWORD: endpoints.s3.secretKey,
+      MINIO_BROWSER: "off",
+      MINIO_UPDATE: "off",
+      MINIO_CALLHOME_ENABLE: "off",
+    },
+  ));
+
+  const heap = options.heapMb ?? 1024;
+  for (const b of plan.brokers) {
+    const dir = join(dataDir, `kafka-${b.id}`);
+    await Deno.mkdir(dir, { recursive: true });
+    const props = join(dir, "server.properties");
+    await Deno.writeTextFile(
+      props,
+      brokerProperties(plan, b.id, { ...options.kafka, logDir: join(dir, "log") }),
+    );
+    specs.push(spec(`kafka-${b.id}`, binaries.java, [
+      `-Xmx${heap}m`,
+      `-Xms${Math.min(heap, 256)}m`,
+      "-XX:+UseG1GC",
+      "-XX:MaxGCPauseMillis=20",
+      "-Djava.awt.headless=true",
+      "-Dorg.slf4j.simpleLogger.showDateTime=true",
+      "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS",
+      "-Dorg.slf4j.simpleLogger.log.kafka.request.logger=warn",
+      "-Dorg.slf4j.simpleLogger.log.org.apache.kafka.common.config.AbstractConfig=warn",
+      "-Dlog4j2.statusLoggerLevel=OFF",
+      "-cp",
+      binaries.kafkaClasspath,
+      "kafka.Kafka",
+      props,
+    ]));
+  }
+  return specs;
+}

@@ -1,0 +1,95 @@
+/**
+ * The port plan of a local stack: every port is derived from one base port, so
+ * a second stack on another base port runs beside the first.
+ *
+ * Every Kafka listener (client, inter-broker, controller) has a real port the
+ * broker binds and a Toxiproxy port in front of it. Brokers advertise the proxy
+ * ports, so every byte between clients and brokers, and between brokers, passes
+ * through Toxiproxy: that is how latency, resets and partitions reach Kafka.
+ *
+ * ```ts
+ * import { portPlan } from "./ports.ts";
+ * const plan = portPlan(29000, 3);
+ * plan.brokers[0].client.proxy; // 29111
+ * ```
+ * @module
+ */
+
+import { UsageError } from "../chaos/exit_codes.ts";
+
+export const DEFAULT_BASE_PORT = 29000;
+
+/** A listener: the port the service binds and the Toxiproxy port in front of it. */
+export interface ProxiedPort {
+  real: number;
+  proxy: number;
+}
+
+export interface BrokerPorts {
+  id: number;
+  client: ProxiedPort;
+  internal: ProxiedPort;
+  controller: ProxiedPort;
+}
+
+export interface PortPlan {
+  base: number;
+  brokers: BrokerPorts[];
+  minio: number;
+  minioConsole: number;
+  redis: number;
+  toxiproxy: number;
+  webhook: number;
+  metrics: number;
+}
+
+/**
+ * Ports for a stack with `brokers` brokers (1..9) at `base` (1024..65000-ish).
+ *
+ * | service               | port                  |
+ * | --------------------- | --------------------- |
+ * | MinIO API / console   | base+10 / base+11     |
+ * | Redis                 | base+20               |
+ * | Toxiproxy API         | base+30               |
+ * | webhook receiver      | base+40               |
+ * | metrics (harness)     | base+50..base+59      |
+ * | broker i client       | base+100+10i (+1 proxy)|
+ * | broker i internal     | +2 (+3 proxy)         |
+ * | broker i controller   | +4 (+5 proxy)         |
+ */
+export function portPlan(base: number, brokers: number): PortPlan {
+  if (!Number.isInteger(base) || base < 1024 || base + 200 > 65535) {
+    throw new UsageError(`base port must be an integer from 1024 to 65335, got ${base}`);
+  }
+  if (!Number.isInteger(brokers) || brokers < 1 || brokers > 9) {
+    throw new UsageError(`broker count must be from 1 to 9, got ${brokers}`);
+  }
+  return {
+    base,
+    brokers: Array.from({ length: brokers }, (_, i) => {
+      const id = i + 1;
+      const at = base + 100 + id * 10;
+      return {
+        id,
+        client: { real: at, proxy: at + 1 },
+        internal: { real: at + 2, proxy: at + 3 },
+        controller: { real: at + 4, proxy: at + 5 },
+      };
+    }),
+    minio: base + 10,
+    minioConsole: base + 11,
+    redis: base + 20,
+    toxiproxy: base + 30,
+    webhook: base + 40,
+    metrics: base + 50,
+  };
+}
+
+/** Every port the stack binds (real and proxy ports), for a free-port check. */
+export function allPorts(plan: PortPlan): number[] {
+  const ports = [plan.minio, plan.minioConsole, plan.redis, plan.toxiproxy];
+  for (const b of plan.brokers) {
+    for (const l of [b.client, b.internal, b.controller]) ports.push(l.real, l.proxy);
+  }
+  return ports;
+}

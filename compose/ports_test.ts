@@ -1,0 +1,23 @@
+import assert from "node:assert/strict";
+import { allPorts, portPlan } from "./ports.ts";
+import { UsageError } from "../chaos/exit_codes.ts";
+
+Deno.test("portPlan() derives every port from the base and never repeats one", () => {
+  const plan = portPlan(29000, 3);
+  assert.deepEqual(plan.brokers[0].client, { real: 29110, proxy: 29111 });
+  assert.deepEqual(plan.brokers[2].controller, { real: 29134, proxy: 29135 });
+  assert.deepEqual(plan.toxiproxy, 29030);
+  const ports = allPorts(plan);
+  assert.deepEqual(new Set(ports).size, ports.length);
+});
+
+Deno.test("portPlan() of two bases do not overlap when 1000 apart", () => {
+  const a = new Set(allPorts(portPlan(29000, 3)));
+  for (const p of allPorts(portPlan(30000, 3))) assert.deepEqual(a.has(p), false);
+});
+
+Deno.test("portPlan() rejects bad input with a UsageError", () => {
+  assert.throws(() => portPlan(80, 3), UsageError);
+  assert.throws(() => portPlan(29000, 0), UsageError);
+  assert.throws(() => portPlan(29000.5, 3), UsageError);
+});

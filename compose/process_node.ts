@@ -1,0 +1,219 @@
+/**
+ * A supervised child process with a pid file, a log file and the signal-level
+ * faults every local node supports: `kill()` (SIGKILL), `stop()` (SIGTERM, then
+ * SIGKILL after a grace period), `pause()` (SIGSTOP), `resume()` (SIGCONT) and
+ * `start()` (same command, same data dir).
+ *
+ * Children run in a session of their own (`setsid`), so a Ctrl-C at the
+ * terminal reaches the harness, which then heals and stops them in order, and
+ * not the services directly. The pid file lets another process (`deno task
+ * down`, the next `up`, the stack's watchdog) find and stop them. The pid file
+ * holds the pid and the process's start time (from /proc), and a pid is only
+ * trusted while its start time matches, so a recycled pid is never signalled.
+ *
+ * ```ts
+ * import { ProcessNode } from "./process_node.ts";
+ * const node = new ProcessNode({ name: "redis", cmd: "redis-server", args: ["--port", "29020", "--dir", "/tmp/r"],
+ *   logFile: "/tmp/r/redis.log", pidFile: "/tmp/r/redis.pid" });
+ * await node.start();
+ * await node.pause(); await node.resume(); await node.kill();
+ * ```
+ * @module
+ */
+
+import { sleep, waitFor } from "./wait.ts";
+
+export interface ProcessSpec {
+  /** Node name, unique in a stack: `kafka-1`, `minio`, `redis`, `toxiproxy`. */
+  name: string;
+  cmd: string;
+  args: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  logFile: string;
+  /** Holds "<pid> <start time in clock ticks>". */
+  pidFile: string;
+}
+
+export type ProcessState = "running" | "paused" | "dead";
+
+export class ProcessNodeError extends Error {
+  override name = "ProcessNodeError";
+}
+
+/** The fields of /proc/<pid>/stat after the command name: [state, ppid, ...]. */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  } catch {
+    return undefined;
+  }
+}
+
+/** Start time of `pid` in clock ticks since boot (field 22 of /proc/<pid>/stat). */
+export function processStartTime(pid: number): string | undefined {
+  return statFields(pid)?.[19];
+}
+
+/**
+ * Reads the state of `pid` from /proc: "dead" when it is gone, a zombie, or
+ * (given `startTime`) a different process that reuses the pid.
+ */
+export function processState(pid: number, startTime?: string): ProcessState {
+  const fields = statFields(pid);
+  if (!fields) return "dead";
+  const state = fields[0];
+  if (state === "Z" || state === "X") return "dead";
+  if (startTime !== undefined && fields[19] !== startTime) return "dead";
+  return state === "T" || state === "t" ? "paused" : "running";
+}
+
+function signal(pid: number, sig: Deno.Signal): void {
+  try {
+    Deno.kill(pid, sig);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
+
+export class ProcessNode {
+  readonly spec: ProcessSpec;
+  #child: Deno.ChildProcess | undefined;
+
+  constructor(spec: ProcessSpec) {
+    this.spec = spec;
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  #identity(): { pid: number; start: string } | undefined {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(this.spec.pidFile).trim();
+    } catch {
+      return undefined;
+    }
+    const [pidText, start] = text.split(/\s+/);
+    const pid = Number(pidText);
+    if (!Number.isInteger(pid) || pid <= 0 || !start) return undefined;
+    return { pid, start };
+  }
+
+  /** The pid from the pid file, when that process is still alive. */
+  pid(): number | undefined {
+    const id = this.#identity();
+    if (!id) return undefined;
+    return processState(id.pid, id.start) === "dead" ? undefined : id.pid;
+  }
+
+  state(): ProcessState {
+    const id = this.#identity();
+    return id ? processState(id.pid, id.start) : "dead";
+  }
+
+  /** Starts the process unless it already runs. Resolves once it is spawned. */
+  start(): Promise<void> {
+    if (this.pid() !== undefined) return Promise.resolve();
+    const { cmd, args, env, cwd, logFile } = this.spec;
+    const script = 'log=$1; shift; exec "$@" >>"$log" 2>&1';
+    try {
+      this.#child = new Deno.Command("setsid", {
+        args: ["sh", "-c", script, "sh", logFile, cmd, ...args],
+        env,
+        cwd,
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+    } catch (error) {
+      throw new ProcessNodeError(`Cannot start ${this.name}: ${cmd} could not be spawned`, {
+        cause: error,
+      });
+    }
+    // The status promise reaps the child when it exits; never keep the harness alive for it.
+    this.#child.status.catch(() => {});
+    this.#child.unref();
+    const pid = this.#child.pid;
+    const start = processStartTime(pid);
+    if (start === undefined) {
+      throw new ProcessNodeError(`${this.name} (pid ${pid}) exited at once; see ${logFile}`);
+    }
+    Deno.writeTextFileSync(this.spec.pidFile, `${pid} ${start}`);
+    return Promise.resolve();
+  }
+
+  /** SIGKILL, then waits until the process is gone. */
+  async kill(options: { timeoutMs?: number } = {}): Promise<void> {
+    const pid = this.pid();
+    if (pid === undefined) return;
+    signal(pid, "SIGKILL");
+    await this.#waitDead(pid, options.timeoutMs ?? 10_000);
+  }
+
+  /** SIGTERM (after SIGCONT, so a paused process can act on it), SIGKILL after `graceMs`. */
+  async stop(options: { graceMs?: number } = {}): Promise<void> {
+    const pid = this.pid();
+    if (pid === undefined) return;
+    signal(pid, "SIGCONT");
+    signal(pid, "SIGTERM");
+    try {
+      await this.#waitDead(pid, options.graceMs ?? 30_000);
+    } catch {
+      signal(pid, "SIGKILL");
+      await this.#waitDead(pid, 10_000);
+    }
+  }
+
+  /** SIGSTOP: the process freezes with its sockets open. */
+  async pause(): Promise<void> {
+    const pid = this.#requirePid("pause");
+    signal(pid, "SIGSTOP");
+    await waitFor(() => processState(pid) === "paused", { what: `${this.name} to pause` });
+  }
+
+  /** SIGCONT. */
+  async resume(): Promise<void> {
+    const pid = this.pid();
+    if (pid === undefined) return;
+    signal(pid, "SIGCONT");
+    await waitFor(() => processState(pid) !== "paused", { what: `${this.name} to resume` });
+  }
+
+  /** Kills with SIGKILL and starts again on the same data. */
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.start();
+  }
+
+  /** The last `lines` lines of the node's log (for error messages). */
+  async tail(lines = 20): Promise<string> {
+    try {
+      const text = await Deno.readTextFile(this.spec.logFile);
+      return text.trimEnd().split("\n").slice(-lines).join("\n");
+    } catch {
+      return "(no log)";
+    }
+  }
+
+  #requirePid(action: string): number {
+    const pid = this.pid();
+    if (pid === undefined) {
+      throw new ProcessNodeError(`Cannot ${action} ${this.name}: it is not running`);
+    }
+    return pid;
+  }
+
+  async #waitDead(pid: number, timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    const start = this.#identity()?.start;
+    while (processState(pid, start) !== "dead") {
+      if (performance.now() > deadline) {
+        throw new ProcessNodeError(`${this.name} (pid ${pid}) still alive after ${timeoutMs} ms`);
+      }
+      await sleep(50);
+    }
+  }
+}

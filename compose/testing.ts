@@ -1,0 +1,70 @@
+/**
+ * Helpers for tests that need the real stack.
+ *
+ * `testStack()` attaches to the stack named by `CHAOS_TEST_STACK` when set
+ * (`.ci/run` starts one and every test file shares it), or starts a stack of
+ * its own on `CHAOS_TEST_BASE_PORT` (default 33000). `release()` heals what a
+ * test may have broken (paused or dead nodes, proxies, toxics) so the next test
+ * starts from a known good state; it stops the stack only if it started it.
+ *
+ * Slow tests (those that need the stack) are skipped when `CHAOS_SKIP_SLOW=1`
+ * (`deno task test:quick`); `deno task test` runs them all.
+ *
+ * ```ts
+ * import { slow, testStack } from "./testing.ts";
+ * Deno.test({ name: "broker restarts", ...slow }, async () => {
+ *   const { stack, release } = await testStack();
+ *   try { ... } finally { await release(); }
+ * });
+ * ```
+ * @module
+ */
+
+import { LocalStack } from "./local_stack.ts";
+import { kafkaBrokerIds } from "./probes.ts";
+import { waitFor } from "./wait.ts";
+
+/** Spread into a `Deno.test` definition for tests that need the real stack. */
+export const slow = {
+  ignore: Deno.env.get("CHAOS_SKIP_SLOW") === "1",
+  sanitizeOps: false,
+  sanitizeResources: false,
+} as const;
+
+export interface TestStack {
+  stack: LocalStack;
+  release(): Promise<void>;
+}
+
+/** Brings every node of `stack` back: resumed, started, proxies enabled, toxics removed, healthy. */
+export async function heal(stack: LocalStack): Promise<void> {
+  for (const node of stack.nodes.values()) {
+    if (node.state() === "paused") await node.resume();
+    if (node.state() === "dead") await node.start();
+  }
+  await waitFor(() => stack.nodeReady("toxiproxy"), { what: "toxiproxy", timeoutMs: 30_000 });
+  await stack.toxiproxy.reset();
+  const want = stack.brokerIds().length;
+  await waitFor(async () => {
+    const ids = await kafkaBrokerIds(stack.endpoints.kafka.bootstrap.split(","));
+    return ids.length === want;
+  }, { what: `${want} brokers in the metadata`, timeoutMs: 90_000, intervalMs: 500 });
+  await waitFor(() => stack.nodeReady("minio"), { what: "minio", timeoutMs: 30_000 });
+  await waitFor(() => stack.nodeReady("redis"), { what: "redis", timeoutMs: 30_000 });
+}
+
+/** The stack a test runs against; see the module doc. */
+export async function testStack(): Promise<TestStack> {
+  const shared = Deno.env.get("CHAOS_TEST_STACK");
+  if (shared) {
+    const stack = await LocalStack.attach(shared);
+    if (!stack) {
+      throw new Error(`CHAOS_TEST_STACK=${shared} but no stack of that name is running`);
+    }
+    await heal(stack);
+    return { stack, release: () => heal(stack) };
+  }
+  const basePort = Number(Deno.env.get("CHAOS_TEST_BASE_PORT") ?? 33000);
+  const stack = await LocalStack.up({ name: `test-${Deno.pid}`, basePort, owner: "process" });
+  return { stack, release: async () => void (await stack.down()) };
+}

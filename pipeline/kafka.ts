@@ -1,0 +1,58 @@
+/**
+ * The one place that makes kafkajs clients, so every part of the harness gets
+ * the same logging, timeouts and retry policy.
+ *
+ * `KAFKA_LOG_LEVEL` (nothing|error|warn|info|debug, default error) sets
+ * kafkajs's log level; its logs are written to stderr as one JSON line each.
+ *
+ * ```ts
+ * import { kafkaClient } from "./kafka.ts";
+ * const kafka = kafkaClient(["127.0.0.1:29111"], "generator");
+ * const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+ * ```
+ * @module
+ */
+
+import process from "node:process";
+import { Kafka, type KafkaConfig, logLevel } from "kafkajs";
+
+// kafkajs computes a negative timeout in one code path, which Node-compatible
+// runtimes report as a TimeoutNegativeWarning on every client. It is harmless
+// (the timer fires at once, as kafkajs expects), so that one warning is dropped.
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  const name = typeof rest[0] === "string" ? rest[0] : (rest[0] as { type?: string })?.type;
+  if (name === "TimeoutNegativeWarning") return;
+  if (warning instanceof Error && warning.name === "TimeoutNegativeWarning") return;
+  // deno-lint-ignore no-explicit-any
+  (emitWarning as any)(warning, ...rest);
+}) as typeof process.emitWarning;
+Deno.env.get("KAFKAJS_NO_PARTITIONER_WARNING") ??
+  Deno.env.set("KAFKAJS_NO_PARTITIONER_WARNING", "1");
+
+const LEVELS: Record<string, logLevel> = {
+  nothing: logLevel.NOTHING,
+  error: logLevel.ERROR,
+  warn: logLevel.WARN,
+  info: logLevel.INFO,
+  debug: logLevel.DEBUG,
+};
+
+/** A kafkajs client for `brokers` (host:port list). */
+export function kafkaClient(
+  brokers: string[],
+  clientId: string,
+  options: Partial<KafkaConfig> = {},
+): Kafka {
+  const level = LEVELS[(Deno.env.get("KAFKA_LOG_LEVEL") ?? "error").toLowerCase()] ??
+    logLevel.ERROR;
+  return new Kafka({
+    clientId,
+    brokers,
+    logLevel: level,
+    connectionTimeout: 3000,
+    requestTimeout: 30000,
+    retry: { initialRetryTime: 100, maxRetryTime: 2000, retries: 20 },
+    ...options,
+  });
+}
