@@ -40,8 +40,11 @@ if (import.meta.main) {
       }
       if (interrupted) throw new InterruptedError("SIGINT");
       child = new Deno.Command(Deno.execPath(), {
-        args: ["test", "-A", "--parallel=false", ...Deno.args],
-        env: stack ? { CHAOS_TEST_STACK: stack.name } : {},
+        args: ["test", "-A", ...Deno.args],
+        env: {
+          KAFKA_LOG_LEVEL: Deno.env.get("KAFKA_LOG_LEVEL") ?? "nothing",
+          ...(stack ? { CHAOS_TEST_STACK: stack.name } : {}),
+        },
         stdout: "piped",
         stderr: "inherit",
       }).spawn();
