@@ -1,0 +1,149 @@
+/**
+ * The ledger: ground truth written by the generator. For every producer, the
+ * seqs it attempted, and how each ended: acknowledged by Kafka, failed (Kafka
+ * said no, so the record is not in the log), or unknown (timed out or the
+ * connection died: it may or may not be in the log). Plus the seqs that were
+ * deliberately malformed and every injected incident.
+ *
+ * Stored as compact ranges (see range_set.ts) in `ledger.json`, in the run
+ * folder and in MinIO under `ledger/<run_id>/ledger.json`.
+ *
+ * ```ts
+ * import { Ledger } from "./ledger.ts";
+ * const ledger = new Ledger({ run_id: "r1", topic: "network-telemetry", seed: 7 });
+ * ledger.attempt("r1-w0", 0, 99);
+ * ledger.ack("r1-w0", 0, 99);
+ * const json = JSON.stringify(ledger);
+ * const back = Ledger.parse(json);
+ * ```
+ * @module
+ */
+
+import type { Incident } from "./anomalies.ts";
+import { type Range, RangeSet } from "./range_set.ts";
+
+export interface ProducerOutcomes {
+  attempted: RangeSet;
+  acked: RangeSet;
+  failed: RangeSet;
+  unknown: RangeSet;
+  malformed: RangeSet;
+}
+
+export interface LedgerMeta {
+  run_id: string;
+  topic: string;
+  seed: number | string;
+  started_at_ms?: number;
+  ended_at_ms?: number;
+}
+
+export interface LedgerJson extends LedgerMeta {
+  version: 1;
+  producers: Record<string, Record<keyof ProducerOutcomes, Range[]>>;
+  incidents: Incident[];
+}
+
+export class LedgerFormatError extends Error {
+  override name = "LedgerFormatError";
+}
+
+const OUTCOMES = ["attempted", "acked", "failed", "unknown", "malformed"] as const;
+
+export class Ledger {
+  readonly meta: LedgerMeta;
+  readonly producers = new Map<string, ProducerOutcomes>();
+  readonly incidents: Incident[] = [];
+
+  constructor(meta: LedgerMeta) {
+    this.meta = { ...meta };
+  }
+
+  producer(id: string): ProducerOutcomes {
+    let p = this.producers.get(id);
+    if (!p) {
+      p = {
+        attempted: new RangeSet(),
+        acked: new RangeSet(),
+        failed: new RangeSet(),
+        unknown: new RangeSet(),
+        malformed: new RangeSet(),
+      };
+      this.producers.set(id, p);
+    }
+    return p;
+  }
+
+  attempt(producer: string, lo: number, hi = lo): void {
+    this.producer(producer).attempted.addRange(lo, hi);
+  }
+  ack(producer: string, lo: number, hi = lo): void {
+    this.producer(producer).acked.addRange(lo, hi);
+  }
+  fail(producer: string, lo: number, hi = lo): void {
+    this.producer(producer).failed.addRange(lo, hi);
+  }
+  unknown(producer: string, lo: number, hi = lo): void {
+    this.producer(producer).unknown.addRange(lo, hi);
+  }
+  malformed(producer: string, seq: number): void {
+    this.producer(producer).malformed.add(seq);
+  }
+  incident(incident: Incident): void {
+    this.incidents.push(incident);
+  }
+
+  /** Totals over every producer. */
+  totals(): Record<(typeof OUTCOMES)[number], number> {
+    const t = { attempted: 0, acked: 0, failed: 0, unknown: 0, malformed: 0 };
+    for (const p of this.producers.values()) {
+      for (const k of OUTCOMES) t[k] += p[k].size;
+    }
+    return t;
+  }
+
+  toJSON(): LedgerJson {
+    const producers: LedgerJson["producers"] = {};
+    for (const [id, p] of [...this.producers].sort(([a], [b]) => a.localeCompare(b))) {
+      producers[id] = {
+        attempted: p.attempted.ranges(),
+        acked: p.acked.ranges(),
+        failed: p.failed.ranges(),
+        unknown: p.unknown.ranges(),
+        malformed: p.malformed.ranges(),
+      };
+    }
+    return { version: 1, ...this.meta, producers, incidents: this.incidents };
+  }
+
+  /** Reads a ledger back; malformed input is a `LedgerFormatError` saying what is wrong. */
+  static parse(text: string): Ledger {
+    let data: LedgerJson;
+    try {
+      data = JSON.parse(text);
+    } catch (error) {
+      throw new LedgerFormatError("ledger is not JSON", { cause: error });
+    }
+    if (
+      data?.version !== 1 || typeof data.run_id !== "string" || typeof data.producers !== "object"
+    ) {
+      throw new LedgerFormatError("ledger lacks version 1, run_id or producers");
+    }
+    const { version: _v, producers: _p, incidents: _i, ...meta } = data;
+    const ledger = new Ledger(meta);
+    for (const [id, p] of Object.entries(data.producers)) {
+      const target = ledger.producer(id);
+      for (const k of OUTCOMES) {
+        try {
+          for (const [lo, hi] of RangeSet.fromRanges(p[k] ?? []).ranges()) {
+            target[k].addRange(lo, hi);
+          }
+        } catch (error) {
+          throw new LedgerFormatError(`producer ${id}: bad ${k} ranges`, { cause: error });
+        }
+      }
+    }
+    for (const incident of data.incidents ?? []) ledger.incident(incident);
+    return ledger;
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * Baseline traffic that looks like a real VPC: a pool of internal devices,
+ * internal services, external destinations, common ports, log-normal byte
+ * counts and 10–50 ms latencies. Pure: the same `Rng` gives the same flows.
+ *
+ * Address plan (incident entities never collide with baseline addresses):
+ *
+ * | range             | who                                   |
+ * | ----------------- | ------------------------------------- |
+ * | 10.0.0.0/16       | internal devices (baseline sources)   |
+ * | 10.2.0.0/16       | internal services                     |
+ * | public addresses  | external destinations                 |
+ * | 10.64.0.0/10 and 198.18.0.0/15 | incident entities (see anomalies.ts) |
+ *
+ * ```ts
+ * import { Rng } from "./rng.ts";
+ * import { baselineFlow } from "./traffic.ts";
+ * const flow = baselineFlow(new Rng(7));
+ * ```
+ * @module
+ */
+
+import type { TelemetryEvent } from "./event.ts";
+import type { Rng } from "./rng.ts";
+
+/** An event without the fields the worker fills in (identity and time). */
+export type Flow = Omit<TelemetryEvent, "producer_id" | "seq" | "ts_ms">;
+
+export const DEVICE_COUNT = 4000;
+export const SERVICE_COUNT = 300;
+const ACCOUNT = "123456789012";
+const VPC = "vpc-0a1b2c3d4e5f60718";
+const REGIONS = ["eu-west-1", "us-east-1"] as const;
+const EXTERNAL = [
+  "93.184.216.34",
+  "142.250.74.78",
+  "151.101.1.69",
+  "104.16.132.229",
+  "52.94.236.248",
+  "13.107.42.14",
+  "140.82.121.4",
+  "185.199.108.153",
+  "34.117.59.81",
+  "23.215.0.136",
+] as const;
+const RESOLVERS = ["10.2.0.2", "10.2.0.3"] as const;
+
+/** Internal device `i` (0-based) as a dotted quad in 10.0.0.0/16. */
+export function deviceIp(i: number): string {
+  return `10.0.${(i >> 8) & 255}.${(i & 255) | 0}`;
+}
+
+/** Internal service `i` in 10.2.0.0/16 (10.2.0.2 and .3 are the resolvers). */
+export function serviceIp(i: number): string {
+  const n = i + 16;
+  return `10.2.${(n >> 8) & 255}.${n & 255}`;
+}
+
+export function interfaceId(ip: string): string {
+  let h = 0;
+  for (let i = 0; i < ip.length; i++) h = (Math.imul(h, 31) + ip.charCodeAt(i)) >>> 0;
+  return `eni-${h.toString(16).padStart(8, "0")}${(h ^ 0x5bd1e995).toString(16).padStart(8, "0")}`;
+}
+
+/** Fills the VPC context fields of a flow from its source. */
+export function context(src: string, direction: "ingress" | "egress") {
+  return {
+    flow_direction: direction,
+    account_id: ACCOUNT,
+    vpc_id: VPC,
+    interface_id: interfaceId(src),
+    region: src.charCodeAt(src.length - 1) % 2 === 0 ? REGIONS[0] : REGIONS[1],
+  } as const;
+}
+
+const clampInt = (x: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, Math.round(x)));
+
+/** One ordinary flow. */
+export function baselineFlow(rng: Rng): Flow {
+  const src = deviceIp(rng.int(0, DEVICE_COUNT - 1));
+  const kind = rng.weighted(
+    [["https", 55], ["internal", 25], ["dns", 15], ["icmp", 2], [
+      "other",
+      3,
+    ]] as const,
+  );
+  const latency = Math.round(rng.normal(28, 7) * 10) / 10;
+  const latency_ms = Math.max(10, Math.min(50, latency));
+  if (kind === "dns") {
+    return {
+      src_ip: src,
+      dst_ip: rng.pick(RESOLVERS),
+      src_port: rng.int(32768, 60999),
+      dst_port: 53,
+      protocol: "UDP",
+      bytes_out: rng.int(40, 120),
+      bytes_in: rng.int(60, 480),
+      packets: 2,
+      latency_ms: Math.min(latency_ms, 30),
+      tcp_flags: "",
+      http_status: null,
+      action: "ACCEPT",
+      ...context(src, "egress"),
+    };
+  }
+  if (kind === "icmp") {
+    return {
+      src_ip: src,
+      dst_ip: rng.pick(EXTERNAL),
+      src_port: 0,
+      dst_port: 0,
+      protocol: "ICMP",
+      bytes_out: 84,
+      bytes_in: 84,
+      packets: 2,
+      latency_ms,
+      tcp_flags: "",
+      http_status: null,
+      action: "ACCEPT",
+      ...context(src, "egress"),
+    };
+  }
+  const internal = kind === "internal";
+  const dst = internal ? serviceIp(rng.int(0, SERVICE_COUNT - 1)) : rng.pick(EXTERNAL);
+  const dst_port = internal
+    ? rng.pick([443, 8080, 5432, 6379, 9092, 8443] as const)
+    : kind === "other"
+    ? rng.pick([22, 25, 123, 993, 3389] as const)
+    : 443;
+  const bytes_out = clampInt(rng.logNormal(7.2, 1.3), 60, 2_000_000);
+  const bytes_in = clampInt(rng.logNormal(8.8, 1.6), 60, 20_000_000);
+  const packets = Math.max(3, Math.round((bytes_out + bytes_in) / 1200));
+  const reset = rng.chance(0.004);
+  const http = dst_port === 443 || dst_port === 8080 || dst_port === 8443;
+  return {
+    src_ip: src,
+    dst_ip: dst,
+    src_port: rng.int(32768, 60999),
+    dst_port,
+    protocol: dst_port === 123 ? "UDP" : "TCP",
+    bytes_out,
+    bytes_in,
+    packets,
+    latency_ms,
+    tcp_flags: dst_port === 123 ? "" : reset ? "SYN,ACK,RST" : "SYN,ACK,PSH,FIN",
+    http_status: http
+      ? (reset ? 503 : rng.weighted([[200, 90], [204, 4], [304, 3], [404, 3]]))
+      : null,
+    action: "ACCEPT",
+    ...context(src, "egress"),
+  };
+}
