@@ -56,3 +56,68 @@ export function kafkaClient(
     ...options,
   });
 }
+
+/** Creates `topic` unless it exists; returns true when it created it. */
+export async function ensureTopic(
+  kafka: Kafka,
+  topic: string,
+  options: { partitions?: number; replicationFactor?: number; configs?: Record<string, string> } =
+    {},
+): Promise<boolean> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = await admin.listTopics();
+    if (existing.includes(topic)) return false;
+    const cluster = await admin.describeCluster();
+    return await admin.createTopics({
+      waitForLeaders: true,
+      topics: [{
+        topic,
+        numPartitions: options.partitions ?? 6,
+        replicationFactor: options.replicationFactor ?? Math.min(3, cluster.brokers.length),
+        configEntries: Object.entries(options.configs ?? {}).map(([name, value]) => ({
+          name,
+          value,
+        })),
+      }],
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Kafka error types after which a produce request is known not to have been appended. */
+const NOT_APPENDED = new Set([
+  "NOT_ENOUGH_REPLICAS",
+  "MESSAGE_TOO_LARGE",
+  "RECORD_LIST_TOO_LARGE",
+  "INVALID_RECORD",
+  "CORRUPT_MESSAGE",
+  "INVALID_REQUIRED_ACKS",
+  "TOPIC_AUTHORIZATION_FAILED",
+  "CLUSTER_AUTHORIZATION_FAILED",
+  "UNKNOWN_TOPIC_OR_PARTITION",
+  "INVALID_TOPIC_EXCEPTION",
+]);
+
+/**
+ * True when a failed send is known not to be in the log (Kafka refused it);
+ * false when its fate is unknown (timeouts, lost connections, retries run out
+ * on errors after which the batch may have been appended).
+ */
+export function definitelyNotAppended(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  const types: string[] = [];
+  const walk = (e: unknown) => {
+    if (!e || typeof e !== "object" || seen.has(e)) return;
+    seen.add(e);
+    const o = e as { type?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown };
+    if (typeof o.type === "string") types.push(o.type);
+    walk(o.cause);
+    walk(o.originalError);
+    if (Array.isArray(o.errors)) o.errors.forEach(walk);
+  };
+  walk(error);
+  return types.length > 0 && types.every((t) => NOT_APPENDED.has(t));
+}

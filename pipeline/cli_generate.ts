@@ -1,0 +1,179 @@
+/**
+ * `deno task generate [flags]`: runs the telemetry generator standalone
+ * against the running local stack (`deno task up`) or `--brokers`.
+ *
+ * Every knob is a flag, an environment variable and a scenario key (see
+ * knobs.ts; `--help` lists them). Scheduled incidents: `--incident
+ * KIND@AT/DURATION[=ENTITY]`, e.g. `--incident exfil@10s/20s`, repeatable.
+ *
+ * Writes the ledger to `--out` (default `reports/runs/generate/<run_id>/`) and
+ * to MinIO under `ledger/<run_id>/ledger.json` when S3 is known (the local
+ * stack or `S3_*`). Prints a live status line on stderr and a summary; exits 0
+ * when every attempted event ended acknowledged, 1 otherwise, 2 on bad input.
+ * @module
+ */
+
+import { join } from "node:path";
+import { ExitCode, InterruptedError, runMain, UsageError } from "../chaos/exit_codes.ts";
+import { parseFlags } from "../compose/_cli.ts";
+import { LocalStack } from "../compose/local_stack.ts";
+import { repoRoot } from "../compose/paths.ts";
+import { INCIDENT_KINDS, type IncidentKind } from "./anomalies.ts";
+import { Generator, type ScheduledIncident } from "./generator.ts";
+import { ensureTopic, kafkaClient } from "./kafka.ts";
+import { GENERATOR_KNOBS, knobHelp, parseDuration, resolveKnobs } from "./knobs.ts";
+import { serveMetrics } from "./metrics.ts";
+import { objectStore, s3FromEnv, type S3Settings } from "./store.ts";
+import { StatusLine } from "./status_line.ts";
+
+const USAGE = `usage: deno task generate [flags]
+${knobHelp(GENERATOR_KNOBS)}
+  --incident KIND@AT/DURATION[=ENTITY]   schedule an incident (${INCIDENT_KINDS.join(", ")})
+  --stack NAME                           local stack to use (default "default")
+  --out DIR                              where the ledger goes`;
+
+/** Parses `exfil@10s/20s=10.64.0.9`. */
+export function parseIncident(text: string): ScheduledIncident {
+  const m = text.match(/^([a-z_]+)@([^/=]+)(?:\/([^=]+))?(?:=(.+))?$/);
+  if (!m) throw new UsageError(`--incident must look like exfil@10s/20s, got "${text}"`);
+  const [, kind, at, duration, entity] = m;
+  if (!INCIDENT_KINDS.includes(kind as IncidentKind)) {
+    throw new UsageError(
+      `--incident kind must be one of ${INCIDENT_KINDS.join(", ")}, got "${kind}"`,
+    );
+  }
+  const atMs = parseDuration(at);
+  const durationMs = duration === undefined ? 20_000 : parseDuration(duration);
+  if (atMs === undefined || durationMs === undefined) {
+    throw new UsageError(`--incident times must be durations like 10s, got "${text}"`);
+  }
+  return { kind: kind as IncidentKind, at_ms: atMs, duration_ms: durationMs, entity };
+}
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const flagDefs = Object.fromEntries(
+      GENERATOR_KNOBS.map((k) =>
+        [k.flag, { type: k.type === "bool" ? "boolean" : "string" }] as const
+      ),
+    );
+    const { values } = parseFlags(
+      Deno.args,
+      {
+        ...flagDefs,
+        incident: { type: "string", multiple: true },
+        stack: { type: "string", default: "default" },
+        out: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      } as Parameters<typeof parseFlags>[1],
+      USAGE,
+    );
+    if (values.help) {
+      console.log(USAGE);
+      return ExitCode.Pass;
+    }
+    const knobs = resolveKnobs(GENERATOR_KNOBS, {
+      flags: values as Record<string, string | boolean | undefined>,
+      env: Deno.env.toObject(),
+    });
+    const incidents = ((values.incident ?? []) as string[]).map(parseIncident);
+    let brokers = knobs.KAFKA_BROKERS as string[];
+    let s3: S3Settings | undefined = s3FromEnv();
+    if (brokers.length === 0 || !s3) {
+      const stack = await LocalStack.attach(values.stack as string);
+      if (brokers.length === 0) {
+        if (!stack) {
+          throw new UsageError(
+            `no brokers: set KAFKA_BROKERS or --brokers, or start a stack with: deno task up`,
+          );
+        }
+        brokers = stack.endpoints.kafka.bootstrap.split(",");
+      }
+      s3 ??= stack?.endpoints.s3;
+    }
+    const acks = { all: -1, "-1": -1, "1": 1, "0": 0 }[knobs.PRODUCER_ACKS as string];
+    if (acks === undefined) {
+      throw new UsageError(`--acks must be all, 1 or 0, got "${knobs.PRODUCER_ACKS}"`);
+    }
+    if (knobs.PRODUCER_IDEMPOTENT && acks !== -1) {
+      throw new UsageError("--idempotent needs --acks all (or set PRODUCER_IDEMPOTENT=false)");
+    }
+    const topic = knobs.KAFKA_TOPIC as string;
+    const kafka = kafkaClient(brokers, "generator-cli");
+    await ensureTopic(kafka, topic);
+    let generator: Generator;
+    try {
+      generator = new Generator({
+        brokers,
+        topic,
+        eps: knobs.EPS_TARGET as number,
+        workers: knobs.WORKER_COUNT as number,
+        durationMs: knobs.DURATION as number,
+        seed: knobs.SEED as string,
+        runId: knobs.RUN_ID as string,
+        chaosMode: knobs.CHAOS_MODE as boolean,
+        probabilities: {
+          latency_spike: knobs.LATENCY_SPIKE_PROB as number,
+          reset_storm: knobs.ERROR_RATE_PROB as number,
+          exfil: knobs.DATA_EXFIL_PROB as number,
+          port_scan: knobs.PORT_SCAN_PROB as number,
+        },
+        malformedProb: knobs.MALFORMED_PROB as number,
+        incidents,
+        batchSize: knobs.BATCH_SIZE as number,
+        deliveryTimeoutMs: knobs.DELIVERY_TIMEOUT as number,
+        acks: acks as -1 | 0 | 1,
+        idempotent: knobs.PRODUCER_IDEMPOTENT as boolean,
+      });
+    } catch (error) {
+      if (error instanceof RangeError) throw new UsageError(error.message);
+      throw error;
+    }
+    const metrics = serveMetrics(generator.metrics, knobs.METRICS_PORT as number);
+    const abort = new AbortController();
+    const onSignal = () => abort.abort(new InterruptedError("SIGINT"));
+    Deno.addSignalListener("SIGINT", onSignal);
+    const status = new StatusLine();
+    const ticker = setInterval(() => {
+      const s = generator.status();
+      status.show(
+        `gen ${
+          s.elapsed_s.toFixed(0)
+        }s | target ${s.target_eps} ev/s | acked ${s.acked_eps} ev/s | ` +
+          `in flight ${s.in_flight} | acked ${s.acked} failed ${s.failed} unknown ${s.unknown} | ` +
+          `incidents ${s.incidents} malformed ${s.malformed}`,
+      );
+    }, 1000);
+    let ledger;
+    try {
+      ledger = await generator.run(abort.signal);
+    } finally {
+      clearInterval(ticker);
+      status.clear();
+      Deno.removeSignalListener("SIGINT", onSignal);
+      await metrics.shutdown();
+    }
+    const runId = generator.options.runId;
+    const out = (values.out as string | undefined) ??
+      join(repoRoot, "reports", "runs", "generate", runId);
+    await Deno.mkdir(out, { recursive: true });
+    const json = JSON.stringify(ledger);
+    await Deno.writeTextFile(join(out, "ledger.json"), json);
+    if (s3) await objectStore(s3).putText(`ledger/${runId}/ledger.json`, json, "application/json");
+    const t = ledger.totals();
+    const secs = ((ledger.meta.ended_at_ms ?? 0) - (ledger.meta.started_at_ms ?? 0)) / 1000;
+    console.log(
+      `run ${runId}: attempted ${t.attempted}, acked ${t.acked} (${
+        (t.acked / secs).toFixed(0)
+      } ev/s), ` +
+        `failed ${t.failed}, unknown ${t.unknown}, malformed ${t.malformed}, incidents ${ledger.incidents.length}`,
+    );
+    console.log(
+      `ledger: ${join(out, "ledger.json")}${
+        s3 ? ` and s3://${s3.bucket}/ledger/${runId}/ledger.json` : ""
+      }`,
+    );
+    if (abort.signal.aborted) return ExitCode.RunInvalid;
+    return t.acked === t.attempted ? ExitCode.Pass : ExitCode.CheckFailed;
+  });
+}

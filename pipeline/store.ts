@@ -1,0 +1,81 @@
+/**
+ * Object storage for the pipeline (MinIO or any S3): the client and the few
+ * operations the parts need. Settings come from the environment or from the
+ * running local stack: `S3_ENDPOINT`, `S3_ACCESS_KEY`, `S3_SECRET_KEY`,
+ * `S3_BUCKET` (secrets never come from code).
+ *
+ * ```ts
+ * import { objectStore } from "./store.ts";
+ * const store = objectStore({ endpoint: "http://127.0.0.1:29010", accessKey, secretKey, bucket: "telemetry" });
+ * await store.putText("ledger/r1/ledger.json", "{}", "application/json");
+ * ```
+ * @module
+ */
+
+import * as Minio from "minio";
+import { Buffer } from "node:buffer";
+import { type Endpoints, minioClientOptions } from "../compose/endpoints.ts";
+
+export type S3Settings = Endpoints["s3"];
+
+export interface ObjectStore {
+  readonly bucket: string;
+  readonly client: Minio.Client;
+  putBytes(
+    key: string,
+    body: Uint8Array,
+    contentType: string,
+    meta?: Record<string, string>,
+  ): Promise<void>;
+  putText(key: string, body: string, contentType: string): Promise<void>;
+  getBytes(key: string): Promise<Uint8Array>;
+  list(prefix: string): Promise<{ name: string; size: number }[]>;
+}
+
+export function objectStore(s3: S3Settings): ObjectStore {
+  const client = new Minio.Client(minioClientOptions(s3));
+  const bucket = s3.bucket;
+  const store: ObjectStore = {
+    bucket,
+    client,
+    async putBytes(key, body, contentType, meta = {}) {
+      await client.putObject(bucket, key, Buffer.from(body), body.length, {
+        "Content-Type": contentType,
+        ...meta,
+      });
+    },
+    async putText(key, body, contentType) {
+      await store.putBytes(key, new TextEncoder().encode(body), contentType);
+    },
+    async getBytes(key) {
+      const stream = await client.getObject(bucket, key);
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of stream) chunks.push(chunk as Uint8Array);
+      return new Uint8Array(Buffer.concat(chunks));
+    },
+    async list(prefix) {
+      const out: { name: string; size: number }[] = [];
+      const stream = client.listObjectsV2(bucket, prefix, true);
+      for await (const item of stream) {
+        const o = item as { name?: string; size?: number };
+        if (o.name) out.push({ name: o.name, size: o.size ?? 0 });
+      }
+      return out;
+    },
+  };
+  return store;
+}
+
+/** S3 settings from `S3_*` environment variables, when all are set. */
+export function s3FromEnv(
+  env: Record<string, string> = Deno.env.toObject(),
+): S3Settings | undefined {
+  const { S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY } = env;
+  if (!S3_ENDPOINT || !S3_ACCESS_KEY || !S3_SECRET_KEY) return undefined;
+  return {
+    endpoint: S3_ENDPOINT,
+    accessKey: S3_ACCESS_KEY,
+    secretKey: S3_SECRET_KEY,
+    bucket: env.S3_BUCKET ?? "telemetry",
+  };
+}
