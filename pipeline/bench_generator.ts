@@ -1,0 +1,218 @@
+/**
+ * `deno task bench:generator [--seconds 30] [--workers 4] [--batch-size 2000]`
+ *
+ * Measures acknowledged events/s of the generator against a local stack of its
+ * own (RF 3, acks=all, idempotence on, ~400-byte events) and, in the same run
+ * and on the same stack, Kafka's own `org.apache.kafka.tools.ProducerPerformance`
+ * with the same record size, acks, idempotence and topic settings.
+ * Last line, exactly: `generator_eps=<n> perf_test_eps=<n> ratio=<r>`.
+ * @module
+ */
+
+import { ProduceAcks, Producer, stringSerializers } from "@platformatic/kafka";
+import { ExitCode, runMain } from "../chaos/exit_codes.ts";
+import { intFlag, parseFlags } from "../compose/_cli.ts";
+import { LocalStack } from "../compose/local_stack.ts";
+import { provision } from "../compose/provision.ts";
+import { say } from "../compose/progress.ts";
+import { Generator } from "./generator.ts";
+import { ensureTopic, kafkaClient } from "./kafka.ts";
+import { Rng } from "./rng.ts";
+import { baselineFlow } from "./traffic.ts";
+
+const USAGE =
+  "usage: deno task bench:generator [--seconds 30] [--workers 4] [--batch-size 2000] [--base-port 37000]";
+
+/**
+ * The generator's workload (same events, workers, batches, acks=all,
+ * idempotence, one request in flight per worker) on `@platformatic/kafka`, to
+ * compare clients under Deno. Returns acknowledged events/s.
+ */
+async function platformaticEps(
+  brokers: string[],
+  topic: string,
+  workers: number,
+  batchSize: number,
+  seconds: number,
+): Promise<number> {
+  let acked = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: workers }, async (_, w) => {
+    const producer = new Producer({
+      clientId: `bench-platformatic-${w}`,
+      bootstrapBrokers: brokers,
+      idempotent: true,
+      acks: ProduceAcks.ALL,
+      serializers: stringSerializers,
+    });
+    const rng = new Rng(`bench/w${w}`);
+    let seq = 0;
+    try {
+      while (performance.now() - t0 < seconds * 1000) {
+        const messages = [];
+        for (let i = 0; i < batchSize; i++) {
+          const flow = baselineFlow(rng);
+          const value = JSON.stringify({
+            producer_id: `bench-w${w}`,
+            seq: seq++,
+            ts_ms: Date.now(),
+            ...flow,
+          });
+          messages.push({ topic, key: flow.src_ip, value });
+        }
+        await producer.send({ messages });
+        acked += messages.length;
+      }
+    } finally {
+      await producer.close();
+    }
+  }));
+  return acked / ((performance.now() - t0) / 1000);
+}
+
+/** Runs ProducerPerformance for `seconds` and returns the mean records/s of its window reports. */
+async function perfTest(
+  java: string,
+  classpath: string,
+  bootstrap: string,
+  topic: string,
+  recordSize: number,
+  seconds: number,
+): Promise<number> {
+  const child = new Deno.Command(java, {
+    args: [
+      "-Xmx512m",
+      "-cp",
+      classpath,
+      "org.apache.kafka.tools.ProducerPerformance",
+      "--topic",
+      topic,
+      "--num-records",
+      "1000000000",
+      "--record-size",
+      String(recordSize),
+      "--throughput",
+      "-1",
+      "--producer-props",
+      `bootstrap.servers=${bootstrap}`,
+      "acks=all",
+      "enable.idempotence=true",
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const rates: number[] = [];
+  const started = performance.now();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const stopAt = setTimeout(() => child.kill("SIGTERM"), (seconds + 6) * 1000);
+  let buffer = "";
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let nl;
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        const m = line.match(/records sent, ([\d.]+) records\/sec/);
+        // Skip the first window (JVM warm-up, producer id), as the generator's connect is excluded too.
+        if (m && performance.now() - started > 6000) rates.push(Number(m[1]));
+        if (rates.length >= Math.max(1, Math.floor(seconds / 5))) child.kill("SIGTERM");
+      }
+    }
+  } finally {
+    clearTimeout(stopAt);
+    await child.status;
+  }
+  if (rates.length === 0) throw new Error("ProducerPerformance reported nothing");
+  return rates.reduce((a, b) => a + b, 0) / rates.length;
+}
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const { values } = parseFlags(Deno.args, {
+      seconds: { type: "string", default: "30" },
+      workers: { type: "string", default: "4" },
+      "batch-size": { type: "string", default: "2000" },
+      "base-port": { type: "string", default: "37000" },
+    }, USAGE);
+    const seconds = intFlag("seconds", values.seconds, { min: 5, max: 600 })!;
+    const workers = intFlag("workers", values.workers, { min: 1, max: 64 })!;
+    const batchSize = intFlag("batch-size", values["batch-size"], { min: 1, max: 100_000 })!;
+    const basePort = intFlag("base-port", values["base-port"], { min: 1024, max: 65335 })!;
+    const bins = await provision();
+    const stack = await LocalStack.up({ name: `bench-gen-${Deno.pid}`, basePort, binaries: bins });
+    try {
+      const brokers = stack.endpoints.kafka.bootstrap.split(",");
+      const kafka = kafkaClient(brokers, "bench");
+      const rng = new Rng("size");
+      let bytes = 0;
+      for (let i = 0; i < 2000; i++) {
+        bytes += JSON.stringify({
+          producer_id: "20261122T000000-abcdef-w0",
+          seq: 1234567,
+          ts_ms: Date.now(),
+          ...baselineFlow(rng),
+        }).length;
+      }
+      const recordSize = Math.round(bytes / 2000);
+      say(`event size ~${recordSize} bytes; topics: 6 partitions, RF 3, min ISR 2`);
+
+      await ensureTopic(kafka, "bench-generator", { partitions: 6 });
+      say(`generator: ${workers} workers, batch ${batchSize}, ${seconds} s, unlimited target`);
+      const gen = new Generator({
+        brokers,
+        topic: "bench-generator",
+        eps: 1_000_000,
+        workers,
+        batchSize,
+        durationMs: seconds * 1000,
+        seed: "bench",
+        kafka,
+      });
+      const ledger = await gen.run();
+      const t = ledger.totals();
+      const secs = (ledger.meta.ended_at_ms! - ledger.meta.started_at_ms!) / 1000;
+      const generatorEps = t.acked / secs;
+      say(
+        `generator: acked ${t.acked} in ${
+          secs.toFixed(1)
+        } s (failed ${t.failed}, unknown ${t.unknown})`,
+      );
+
+      await ensureTopic(kafka, "bench-perf", { partitions: 6 });
+      say(`ProducerPerformance: record size ${recordSize}, acks=all, idempotence, ${seconds} s`);
+      const perfEps = await perfTest(
+        bins.java,
+        bins.kafkaClasspath,
+        stack.endpoints.kafka.bootstrap,
+        "bench-perf",
+        recordSize,
+        seconds,
+      );
+      await ensureTopic(kafka, "bench-platformatic", { partitions: 6 });
+      say(`@platformatic/kafka: same workload, ${seconds} s`);
+      const pkEps = await platformaticEps(
+        brokers,
+        "bench-platformatic",
+        workers,
+        batchSize,
+        seconds,
+      );
+      console.log(`generator (kafkajs): ${generatorEps.toFixed(0)} events/s acknowledged`);
+      console.log(
+        `same workload on @platformatic/kafka: ${pkEps.toFixed(0)} events/s acknowledged`,
+      );
+      console.log(`ProducerPerformance: ${perfEps.toFixed(0)} records/s`);
+      console.log(
+        `generator_eps=${generatorEps.toFixed(0)} perf_test_eps=${perfEps.toFixed(0)} ratio=${
+          (generatorEps / perfEps).toFixed(2)
+        }`,
+      );
+      return ExitCode.Pass;
+    } finally {
+      await stack.down();
+    }
+  });
+}
