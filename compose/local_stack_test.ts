@@ -169,17 +169,18 @@ Deno.test({ name: "local stack: real Kafka, MinIO, Redis and Toxiproxy", ...slow
           const sample = async () => {
             const xs: number[] = [];
             for (let i = 0; i < 15; i++) xs.push(await timedSend(producer, topic));
-            return median(xs);
+            return xs;
           };
-          const before = await sample();
+          const before = median(await sample());
           await stack.toxiproxy.addToxic(proxy, {
             name: "latency",
             type: "latency",
             attributes: { latency: 200, jitter: 0 },
           });
-          const during = await sample();
+          const withToxic = await sample();
+          const during = median(withToxic);
           await stack.toxiproxy.removeToxic(proxy, "latency");
-          const after = await sample();
+          const after = median(await sample());
           console.log(
             `produce rtt median: before ${before.toFixed(1)} ms, with 200 ms toxic ${
               during.toFixed(1)
