@@ -236,3 +236,42 @@ export const GENERATOR_KNOBS: readonly Knob[] = [
     help: "serve Prometheus /metrics here (0: off)",
   },
 ];
+
+export const SINK_KNOBS: readonly Knob[] = [
+  GENERATOR_KNOBS.find((k) => k.env === "KAFKA_BROKERS")!,
+  GENERATOR_KNOBS.find((k) => k.env === "KAFKA_TOPIC")!,
+  {
+    env: "SINK_GROUP",
+    flag: "group",
+    type: "string",
+    default: "telemetry-sink",
+    help: "consumer group",
+  },
+  {
+    env: "SINK_BATCH_EVENTS",
+    flag: "batch-events",
+    type: "int",
+    default: 5000,
+    min: 1,
+    max: 1_000_000,
+    help: "flush a batch at this many records",
+  },
+  {
+    env: "SINK_BATCH_BYTES",
+    flag: "batch-bytes",
+    type: "int",
+    default: 4 * 1024 * 1024,
+    min: 1024,
+    max: 512 * 1024 * 1024,
+    help: "flush a batch at this many raw bytes",
+  },
+  {
+    env: "SINK_BATCH_MAX_AGE",
+    flag: "batch-age",
+    type: "duration",
+    default: 2000,
+    min: 10,
+    help: "flush a batch when its oldest record is this old",
+  },
+  GENERATOR_KNOBS.find((k) => k.env === "METRICS_PORT")!,
+];

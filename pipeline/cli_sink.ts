@@ -1,0 +1,92 @@
+/**
+ * `deno task sink [flags]`: runs the sink standalone against the running local
+ * stack (`deno task up`) or `--brokers` and `S3_*`. SIGTERM or Ctrl-C: flush,
+ * commit, exit 0. `--help` lists the knobs.
+ * @module
+ */
+
+import { ExitCode, runMain, UsageError } from "../chaos/exit_codes.ts";
+import { parseFlags } from "../compose/_cli.ts";
+import { LocalStack } from "../compose/local_stack.ts";
+import { knobHelp, resolveKnobs, SINK_KNOBS } from "./knobs.ts";
+import { serveMetrics } from "./metrics.ts";
+import { Sink } from "./sink.ts";
+import { s3FromEnv } from "./store.ts";
+import { StatusLine } from "./status_line.ts";
+
+const USAGE = `usage: deno task sink [flags]\n${
+  knobHelp(SINK_KNOBS)
+}\n  --stack NAME   local stack to use (default "default")`;
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const flagDefs = Object.fromEntries(
+      SINK_KNOBS.map((k) => [k.flag, { type: "string" }] as const),
+    );
+    const { values } = parseFlags(
+      Deno.args,
+      {
+        ...flagDefs,
+        stack: { type: "string", default: "default" },
+        help: { type: "boolean", short: "h" },
+      } as Parameters<typeof parseFlags>[1],
+      USAGE,
+    );
+    if (values.help) {
+      console.log(USAGE);
+      return ExitCode.Pass;
+    }
+    const knobs = resolveKnobs(SINK_KNOBS, {
+      flags: values as Record<string, string | undefined>,
+      env: Deno.env.toObject(),
+    });
+    let brokers = knobs.KAFKA_BROKERS as string[];
+    let s3 = s3FromEnv();
+    if (brokers.length === 0 || !s3) {
+      const stack = await LocalStack.attach(values.stack as string);
+      if (!stack) {
+        throw new UsageError(
+          "no brokers or S3: set KAFKA_BROKERS and S3_*, or start a stack: deno task up",
+        );
+      }
+      if (brokers.length === 0) brokers = stack.endpoints.kafka.bootstrap.split(",");
+      s3 ??= stack.endpoints.s3;
+    }
+    const sink = new Sink({
+      brokers,
+      s3,
+      topic: knobs.KAFKA_TOPIC as string,
+      groupId: knobs.SINK_GROUP as string,
+      batch: {
+        maxEvents: knobs.SINK_BATCH_EVENTS as number,
+        maxBytes: knobs.SINK_BATCH_BYTES as number,
+        maxAgeMs: knobs.SINK_BATCH_MAX_AGE as number,
+      },
+    });
+    const metrics = serveMetrics(sink.metrics, knobs.METRICS_PORT as number);
+    const done = Promise.withResolvers<void>();
+    const onSignal = () => done.resolve();
+    Deno.addSignalListener("SIGTERM", onSignal);
+    Deno.addSignalListener("SIGINT", onSignal);
+    await sink.start();
+    console.error(`sink: consuming ${sink.topic} as group ${sink.groupId}`);
+    const line = new StatusLine();
+    const ticker = setInterval(() => {
+      const s = sink.status();
+      line.show(
+        `sink | consumed ${s.consumed} valid ${s.valid} dlq ${s.invalid} | batches ${s.batches} | ` +
+          `lag ${s.lag} | breaker ${s.breaker}`,
+      );
+    }, 1000);
+    await done.promise;
+    clearInterval(ticker);
+    line.clear();
+    await sink.stop();
+    await metrics.shutdown();
+    const s = sink.status();
+    console.error(
+      `sink: stopped after ${s.consumed} records (${s.invalid} to the DLQ), ${s.batches} batches`,
+    );
+    return ExitCode.Pass;
+  });
+}

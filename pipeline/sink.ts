@@ -1,0 +1,358 @@
+/**
+ * The sink: a Kafka consumer group that validates every record with the event
+ * schema, batches per partition with a dual trigger (see batcher.ts), writes
+ * gzip NDJSON objects to MinIO named by their offset range, and commits an
+ * offset only after MinIO confirmed the objects of its batch.
+ *
+ * Exactly-once objects across crashes: when the sink (re)starts on a partition
+ * at committed offset C, objects of that partition starting at C or later are
+ * leftovers of an incarnation that uploaded but never committed; they are
+ * deleted before the replay writes its own. Kafka's group generation fences a
+ * zombie's late commit, so a replay never skips data.
+ *
+ * MinIO failures: retries with exponential backoff and jitter; after
+ * `breakerThreshold` failures in a row the breaker opens and consumption of the
+ * partition waits (back-pressure: memory stays bounded to one open and one
+ * flushing batch per partition) until an upload succeeds. Nothing is committed
+ * that was not uploaded, nothing is dropped.
+ *
+ * Invalid records go to `dlq/` objects (partition, offset, reason, recovered
+ * producer_id/seq, raw payload) and are counted; they never stop a partition.
+ *
+ * ```ts
+ * import { Sink } from "./sink.ts";
+ * const sink = new Sink({ brokers, s3 });
+ * await sink.start();
+ * // ...
+ * await sink.stop(); // flush, commit, disconnect
+ * ```
+ * @module
+ */
+
+import { gzipSync } from "node:zlib";
+import { Buffer } from "node:buffer";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Consumer, Kafka } from "kafkajs";
+import { type Batch, Batcher, type BatcherOptions, batchKey, parseBatchKey } from "./batcher.ts";
+import { parseEvent, TOPIC_DEFAULT } from "./event.ts";
+import { kafkaClient } from "./kafka.ts";
+import { type ObjectStore, objectStore, type S3Settings } from "./store.ts";
+
+export interface SinkOptions {
+  brokers: string[];
+  s3: S3Settings;
+  /** Default "network-telemetry". */
+  topic?: string;
+  /** Default "telemetry-sink". */
+  groupId?: string;
+  batch?: BatcherOptions;
+  /** First retry delay. Default 200 ms; doubles up to `retryMaxMs` (default 5000). */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** Failures in a row that open the breaker. Default 3. */
+  breakerThreshold?: number;
+  registry?: Registry;
+  kafka?: Kafka;
+}
+
+export interface SinkStatus {
+  consumed: number;
+  valid: number;
+  invalid: number;
+  batches: number;
+  breaker: "closed" | "open";
+  lag: number;
+}
+
+export class Sink {
+  readonly metrics: Registry;
+  readonly topic: string;
+  readonly groupId: string;
+  readonly #kafka: Kafka;
+  readonly #store: ObjectStore;
+  readonly #batcher: Batcher;
+  readonly #opts: Required<Pick<SinkOptions, "retryBaseMs" | "retryMaxMs" | "breakerThreshold">>;
+  #consumer: Consumer | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #locks = new Map<number, Promise<void>>();
+  #cleaned = new Map<number, number>();
+  #generation = 0;
+  #failuresInRow = 0;
+  #heartbeat: (() => Promise<void>) | undefined;
+  #lag = new Map<number, number>();
+  #stopping = false;
+  #fatal: unknown;
+  #counts = { consumed: 0, valid: 0, invalid: 0, batches: 0 };
+  readonly #m;
+
+  constructor(options: SinkOptions) {
+    this.topic = options.topic ?? TOPIC_DEFAULT;
+    this.groupId = options.groupId ?? "telemetry-sink";
+    this.#kafka = options.kafka ?? kafkaClient(options.brokers, `sink-${Deno.pid}`);
+    this.#store = objectStore(options.s3);
+    this.#batcher = new Batcher(options.batch);
+    this.#opts = {
+      retryBaseMs: options.retryBaseMs ?? 200,
+      retryMaxMs: options.retryMaxMs ?? 5000,
+      breakerThreshold: options.breakerThreshold ?? 3,
+    };
+    this.metrics = options.registry ?? new Registry();
+    const registers = [this.metrics];
+    this.#m = {
+      consumed: new Counter({
+        name: "sink_records_consumed_total",
+        help: "records read",
+        registers,
+      }),
+      valid: new Counter({ name: "sink_records_valid_total", help: "valid events", registers }),
+      invalid: new Counter({
+        name: "sink_records_invalid_total",
+        help: "records sent to the DLQ",
+        registers,
+      }),
+      batches: new Counter({
+        name: "sink_batches_total",
+        help: "batches stored and committed",
+        registers,
+      }),
+      bytes: new Counter({
+        name: "sink_bytes_uploaded_total",
+        help: "gzip bytes uploaded",
+        registers,
+      }),
+      retries: new Counter({
+        name: "sink_upload_retries_total",
+        help: "upload retries",
+        registers,
+      }),
+      upload: new Histogram({
+        name: "sink_upload_seconds",
+        help: "object upload time",
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+        registers,
+      }),
+      breaker: new Gauge({
+        name: "sink_breaker_open",
+        help: "1 while MinIO uploads fail",
+        registers,
+      }),
+      lag: new Gauge({
+        name: "sink_consumer_lag",
+        help: "high watermark minus the last consumed offset",
+        labelNames: ["partition"],
+        registers,
+      }),
+    };
+  }
+
+  status(): SinkStatus {
+    let lag = 0;
+    for (const v of this.#lag.values()) lag += v;
+    return {
+      ...this.#counts,
+      breaker: this.#failuresInRow >= this.#opts.breakerThreshold ? "open" : "closed",
+      lag,
+    };
+  }
+
+  /** Healthy while consuming and no fatal error happened. */
+  health(): { ok: boolean; reason?: string } {
+    if (this.#fatal) return { ok: false, reason: String(this.#fatal) };
+    if (!this.#consumer) return { ok: false, reason: "not started" };
+    return { ok: true };
+  }
+
+  /** Connects, subscribes and starts consuming; resolves once consumption runs. */
+  async start(): Promise<void> {
+    const consumer = this.#kafka.consumer({
+      groupId: this.groupId,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 3000,
+      maxBytesPerPartition: 2 * 1024 * 1024,
+    });
+    this.#consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      this.#generation++;
+    });
+    consumer.on(consumer.events.REBALANCING, () => {
+      // Store what is open now; the commit fails harmlessly if we lost the partition.
+      for (const p of this.#batcher.partitions()) {
+        const batch = this.#batcher.take(p);
+        if (batch) this.#enqueue(p, () => this.#flush(batch)).catch(() => {});
+      }
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      // Only offsets really handed to the batcher move the fetch position; a
+      // batch cut short by a rebalance is fetched again, never skipped.
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 8,
+      eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+        this.#heartbeat = heartbeat;
+        const p = batch.partition;
+        if (batch.messages.length === 0) return;
+        if (this.#cleaned.get(p) !== this.#generation) {
+          this.#cleaned.set(p, this.#generation);
+          const from = Number(batch.messages[0].offset);
+          await this.#enqueue(p, () => this.#cleanLeftovers(p, from));
+        }
+        const high = Number(batch.highWatermark);
+        for (const message of batch.messages) {
+          if (!isRunning() || isStale()) break;
+          const offset = Number(message.offset);
+          const line = message.value?.toString() ?? "";
+          const parsed = parseEvent(line);
+          this.#counts.consumed++;
+          this.#m.consumed.inc();
+          if (parsed.ok) {
+            this.#counts.valid++;
+            this.#m.valid.inc();
+          } else {
+            this.#counts.invalid++;
+            this.#m.invalid.inc();
+          }
+          const full = this.#batcher.add(p, {
+            offset,
+            line,
+            ok: parsed.ok,
+            ...(parsed.ok
+              ? {}
+              : { reason: parsed.reason, producer_id: parsed.producer_id, seq: parsed.seq }),
+          }, Date.now());
+          const lag = Math.max(0, high - offset - 1);
+          this.#lag.set(p, lag);
+          this.#m.lag.set({ partition: String(p) }, lag);
+          resolveOffset(message.offset);
+          if (full) await this.#enqueue(p, () => this.#flush(full));
+        }
+      },
+    });
+    this.#timer = setInterval(() => {
+      for (const batch of this.#batcher.due(Date.now())) {
+        this.#enqueue(batch.partition, () => this.#flush(batch)).catch((error) => {
+          this.#fatal = error;
+        });
+      }
+    }, Math.max(50, Math.min(500, this.#batcher.maxAgeMs / 4)));
+  }
+
+  /** Flushes every open batch, commits, and leaves the group. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    clearInterval(this.#timer);
+    const consumer = this.#consumer;
+    if (!consumer) return;
+    await consumer.pause([{ topic: this.topic }]);
+    for (const p of this.#batcher.partitions()) {
+      const batch = this.#batcher.take(p);
+      if (batch) await this.#enqueue(p, () => this.#flush(batch)).catch(() => {});
+    }
+    await Promise.allSettled([...this.#locks.values()]);
+    await consumer.disconnect();
+    this.#consumer = undefined;
+  }
+
+  /** Runs `fn` after every earlier task of the partition: uploads and commits stay in order. */
+  #enqueue(partition: number, fn: () => Promise<void>): Promise<void> {
+    const previous = this.#locks.get(partition) ?? Promise.resolve();
+    const next = previous.catch(() => {}).then(fn);
+    this.#locks.set(partition, next);
+    return next;
+  }
+
+  async #cleanLeftovers(partition: number, from: number): Promise<void> {
+    for (const kind of ["events", "dlq"] as const) {
+      const prefix = `${kind}/${this.topic}/partition=${partition}/`;
+      const objects = await this.#retry(`list ${prefix}`, () => this.#store.list(prefix));
+      for (const o of objects) {
+        const k = parseBatchKey(o.name);
+        if (k && k.firstOffset >= from) {
+          await this.#retry(
+            `remove ${o.name}`,
+            () => this.#store.client.removeObject(this.#store.bucket, o.name),
+          );
+        }
+      }
+    }
+  }
+
+  async #flush(batch: Batch): Promise<void> {
+    const { partition, firstOffset, lastOffset } = batch;
+    if (batch.valid.length > 0) {
+      const body = gzipSync(Buffer.from(batch.valid.join("\n") + "\n"));
+      await this.#upload(
+        batchKey("events", this.topic, partition, firstOffset, lastOffset),
+        body,
+        "application/x-ndjson",
+      );
+    }
+    if (batch.invalid.length > 0) {
+      const lines = batch.invalid.map((r) =>
+        JSON.stringify({
+          partition,
+          offset: r.offset,
+          reason: r.reason,
+          producer_id: r.producer_id ?? null,
+          seq: r.seq ?? null,
+          raw: r.line,
+        })
+      );
+      const body = gzipSync(Buffer.from(lines.join("\n") + "\n"));
+      await this.#upload(
+        batchKey("dlq", this.topic, partition, firstOffset, lastOffset),
+        body,
+        "application/jsonl",
+      );
+    }
+    await this.#consumer?.commitOffsets([{
+      topic: this.topic,
+      partition,
+      offset: String(lastOffset + 1),
+    }]);
+    this.#counts.batches++;
+    this.#m.batches.inc();
+  }
+
+  async #upload(key: string, body: Uint8Array, type: string): Promise<void> {
+    const started = performance.now();
+    await this.#retry(
+      `upload ${key}`,
+      () => this.#store.putBytes(key, body, type, { "Content-Encoding": "gzip" }),
+    );
+    this.#m.upload.observe((performance.now() - started) / 1000);
+    this.#m.bytes.inc(body.length);
+  }
+
+  /** Retries `fn` forever with backoff and jitter (unless stopping); tracks the breaker. */
+  async #retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let attempt = 0;
+    while (true) {
+      try {
+        const value = await fn();
+        if (this.#failuresInRow > 0) {
+          this.#failuresInRow = 0;
+          this.#m.breaker.set(0);
+        }
+        return value;
+      } catch (error) {
+        attempt++;
+        this.#failuresInRow++;
+        this.#m.retries.inc();
+        if (this.#failuresInRow >= this.#opts.breakerThreshold) this.#m.breaker.set(1);
+        if (this.#stopping && attempt >= 3) {
+          throw new Error(`${what} failed ${attempt} times while stopping`, { cause: error });
+        }
+        const base = Math.min(
+          this.#opts.retryMaxMs,
+          this.#opts.retryBaseMs * 2 ** Math.min(attempt - 1, 10),
+        );
+        const delay = base * (0.5 + Math.random());
+        await this.#heartbeat?.().catch(() => {});
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+}
