@@ -83,6 +83,8 @@ export class Sink {
   #stopping = false;
   #fatal: unknown;
   #counts = { consumed: 0, valid: 0, invalid: 0, batches: 0 };
+  /** Where the time goes, in ms: parse+validate, gzip, upload, commit. */
+  readonly profile = { parse_ms: 0, gzip_ms: 0, upload_ms: 0, commit_ms: 0 };
   readonly #m;
 
   constructor(options: SinkOptions) {
@@ -199,11 +201,14 @@ export class Sink {
           await this.#enqueue(p, () => this.#cleanLeftovers(p, from));
         }
         const high = Number(batch.highWatermark);
+        let parseMs = 0;
         for (const message of batch.messages) {
           if (!isRunning() || isStale()) break;
           const offset = Number(message.offset);
           const line = message.value?.toString() ?? "";
+          const t0 = performance.now();
           const parsed = parseEvent(line);
+          parseMs += performance.now() - t0;
           this.#counts.consumed++;
           this.#m.consumed.inc();
           if (parsed.ok) {
@@ -227,6 +232,7 @@ export class Sink {
           resolveOffset(message.offset);
           if (full) await this.#enqueue(p, () => this.#flush(full));
         }
+        this.profile.parse_ms += parseMs;
       },
     });
     this.#timer = setInterval(() => {
@@ -282,7 +288,9 @@ export class Sink {
   async #flush(batch: Batch): Promise<void> {
     const { partition, firstOffset, lastOffset } = batch;
     if (batch.valid.length > 0) {
+      const t0 = performance.now();
       const body = gzipSync(Buffer.from(batch.valid.join("\n") + "\n"));
+      this.profile.gzip_ms += performance.now() - t0;
       await this.#upload(
         batchKey("events", this.topic, partition, firstOffset, lastOffset),
         body,
@@ -307,11 +315,13 @@ export class Sink {
         "application/jsonl",
       );
     }
+    const t0 = performance.now();
     await this.#consumer?.commitOffsets([{
       topic: this.topic,
       partition,
       offset: String(lastOffset + 1),
     }]);
+    this.profile.commit_ms += performance.now() - t0;
     this.#counts.batches++;
     this.#m.batches.inc();
   }
@@ -323,6 +333,7 @@ export class Sink {
       () => this.#store.putBytes(key, body, type, { "Content-Encoding": "gzip" }),
     );
     this.#m.upload.observe((performance.now() - started) / 1000);
+    this.profile.upload_ms += performance.now() - started;
     this.#m.bytes.inc(body.length);
   }
 

@@ -1,0 +1,102 @@
+/**
+ * `deno task bench:sink [--events 1000000] [--batch-events 5000]`
+ *
+ * Pre-fills a topic (6 partitions, RF 3) of a local stack of its own with
+ * generator events (~400 bytes), then drains it with the sink into MinIO and
+ * reports where the time went (parse+validate, gzip, upload, commit).
+ * Last line, exactly: `sink_eps=<n>`.
+ * @module
+ */
+
+import { ExitCode, runMain } from "../chaos/exit_codes.ts";
+import { intFlag, parseFlags } from "../compose/_cli.ts";
+import { LocalStack } from "../compose/local_stack.ts";
+import { say } from "../compose/progress.ts";
+import { waitFor } from "../compose/wait.ts";
+import { Generator } from "./generator.ts";
+import { ensureTopic, kafkaClient } from "./kafka.ts";
+import { Sink } from "./sink.ts";
+import { StatusLine } from "./status_line.ts";
+
+const USAGE =
+  "usage: deno task bench:sink [--events 1000000] [--batch-events 5000] [--base-port 38000]";
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const { values } = parseFlags(Deno.args, {
+      events: { type: "string", default: "1000000" },
+      "batch-events": { type: "string", default: "5000" },
+      "base-port": { type: "string", default: "38000" },
+    }, USAGE);
+    const events = intFlag("events", values.events, { min: 1000 })!;
+    const batchEvents = intFlag("batch-events", values["batch-events"], { min: 1 })!;
+    const basePort = intFlag("base-port", values["base-port"], { min: 1024, max: 65335 })!;
+    const stack = await LocalStack.up({ name: `bench-sink-${Deno.pid}`, basePort });
+    try {
+      const brokers = stack.endpoints.kafka.bootstrap.split(",");
+      const kafka = kafkaClient(brokers, "bench-sink");
+      const topic = "bench-sink";
+      await ensureTopic(kafka, topic, { partitions: 6 });
+      say(`pre-filling ${events} events`);
+      const stop = new AbortController();
+      const gen = new Generator({
+        brokers,
+        topic,
+        eps: 1_000_000,
+        workers: 4,
+        batchSize: 2000,
+        durationMs: 3_600_000,
+        seed: "bench-sink",
+        kafka,
+      });
+      const line = new StatusLine({ everyMs: 10_000 });
+      const ticker = setInterval(() => {
+        const s = gen.status();
+        line.show(`pre-fill: ${s.acked}/${events} acked, ${s.acked_eps} ev/s`);
+        if (s.acked >= events) stop.abort();
+      }, 200);
+      const ledger = await gen.run(stop.signal);
+      clearInterval(ticker);
+      line.clear();
+      const total = ledger.totals().acked;
+      say(`pre-filled ${total} events; draining with the sink (batches of ${batchEvents})`);
+
+      const admin = kafka.admin();
+      await admin.connect();
+      const end = (await admin.fetchTopicOffsets(topic)).reduce((s, p) => s + Number(p.high), 0);
+      const sink = new Sink({
+        brokers,
+        s3: stack.endpoints.s3,
+        topic,
+        groupId: "bench-sink",
+        batch: { maxEvents: batchEvents },
+      });
+      const t0 = performance.now();
+      await sink.start();
+      await waitFor(async () => {
+        const offsets = await admin.fetchOffsets({ groupId: "bench-sink", topics: [topic] });
+        const done = offsets[0].partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
+        line.show(`drain: ${done}/${end} committed`);
+        return done >= end;
+      }, { what: "the sink to drain the topic", timeoutMs: 1_800_000, intervalMs: 250 });
+      const secs = (performance.now() - t0) / 1000;
+      line.clear();
+      await sink.stop();
+      await admin.disconnect();
+      const p = sink.profile;
+      console.log(
+        `drained ${end} records in ${secs.toFixed(1)} s; time in parse+validate ${
+          (p.parse_ms / 1000).toFixed(1)
+        } s, ` +
+          `gzip ${(p.gzip_ms / 1000).toFixed(1)} s, upload ${(p.upload_ms / 1000).toFixed(1)} s, ` +
+          `commit ${
+            (p.commit_ms / 1000).toFixed(1)
+          } s (summed over 6 partitions; the rest is fetching and decoding)`,
+      );
+      console.log(`sink_eps=${(end / secs).toFixed(0)}`);
+      return ExitCode.Pass;
+    } finally {
+      await stack.down();
+    }
+  });
+}
