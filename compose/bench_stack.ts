@@ -19,7 +19,7 @@ if (import.meta.main) {
   await runMain(async () => {
     const { values } = parseFlags(Deno.args, {
       runs: { type: "string", default: "3" },
-      "base-port": { type: "string", default: "36000" },
+      "base-port": { type: "string", default: "31000" },
       stack: { type: "string", default: "local" },
     }, USAGE);
     if (values.stack !== "local") {

@@ -12,7 +12,7 @@ import { processState } from "./process_node.ts";
 import { slow } from "./testing.ts";
 import { waitFor } from "./wait.ts";
 
-const base = Number(Deno.env.get("CHAOS_TEST_BASE_PORT") ?? 33000);
+const base = Number(Deno.env.get("CHAOS_TEST_BASE_PORT") ?? 30000);
 
 async function task(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -32,14 +32,14 @@ Deno.test(
   { name: "up --json, up again, down: one JSON object, nothing left", ...slow },
   async () => {
     const name = `lc-cli-${Deno.pid}`;
-    const flags = ["--name", name, "--base-port", String(base + 1000), "--brokers", "1"];
+    const flags = ["--name", name, "--base-port", String(base + 200), "--brokers", "1"];
     try {
       const first = await task(["compose/cli_up.ts", "--json", ...flags]);
       assert.equal(first.code, 0, first.stderr);
       const lines = first.stdout.trim().split("\n");
       assert.equal(lines.length, 1, `stdout must be one line, got:\n${first.stdout}`);
       const endpoints = JSON.parse(lines[0]);
-      assert.equal(endpoints.kafka.bootstrap, `127.0.0.1:${base + 1000 + 111}`);
+      assert.equal(endpoints.kafka.bootstrap, `127.0.0.1:${base + 200 + 111}`);
       assert.equal(endpoints.s3.bucket, "telemetry");
       assert.match(endpoints.redis.url, /^redis:\/\/127\.0\.0\.1:\d+$/);
       assert.match(endpoints.toxiproxy.api, /^http:\/\/127\.0\.0\.1:\d+$/);
@@ -66,7 +66,7 @@ Deno.test(
 Deno.test({ name: "a harness killed with SIGKILL leaves no process behind", ...slow }, async () => {
   const name = `lc-kill-${Deno.pid}`;
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "compose/testdata/own_stack.ts", name, String(base + 2000)],
+    args: ["run", "-A", "compose/testdata/own_stack.ts", name, String(base + 400)],
     cwd: fileURLToPath(new URL("..", import.meta.url)),
     stdout: "piped",
     stderr: "null",

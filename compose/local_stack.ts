@@ -223,6 +223,7 @@ export class LocalStack {
           `in use (choose another --base-port, or stop what holds them)`,
       );
     }
+    warnIfEphemeral(plan);
     const binaries = options.binaries ?? await provision();
     const dataDir = options.dataDir ?? join(stateDir(), "stacks", name, "data");
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});
@@ -412,6 +413,34 @@ export class LocalStack {
   /** Every pid the stack's nodes run as (for tests and leak checks). */
   pids(): number[] {
     return [...this.nodes.values()].map((n) => n.pid()).filter((p): p is number => p !== undefined);
+  }
+}
+
+/**
+ * Warns when the stack's ports fall in the kernel's ephemeral port range: an
+ * outgoing connection (Toxiproxy to a broker, a client) may take such a port
+ * just before a broker binds it, and the broker then fails with "Address
+ * already in use". The defaults (29000 and up to 31600) stay below it.
+ */
+function warnIfEphemeral(plan: PortPlan): void {
+  let range: [number, number];
+  try {
+    const text = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range").trim();
+    const [lo, hi] = text.split(/\s+/).map(Number);
+    range = [lo, hi];
+  } catch {
+    return;
+  }
+  const inside = allPorts(plan).filter((p) => p >= range[0] && p <= range[1]);
+  if (inside.length > 0) {
+    console.error(
+      `warning: ports ${inside[0]}..${inside[inside.length - 1]} are in the ephemeral range ` +
+        `${range[0]}-${
+          range[1]
+        }; start-up may fail with "Address already in use" (pick a --base-port below ${
+          range[0] - 200
+        })`,
+    );
   }
 }
 

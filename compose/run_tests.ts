@@ -34,7 +34,7 @@ if (import.meta.main) {
     try {
       if (!quick) {
         await provision();
-        const basePort = Number(Deno.env.get("CHAOS_TEST_BASE_PORT") ?? 33000);
+        const basePort = Number(Deno.env.get("CHAOS_TEST_BASE_PORT") ?? 30000);
         say(`starting the shared test stack on base port ${basePort}`);
         stack = await LocalStack.up({ name: `tests-${Deno.pid}`, basePort, owner: "process" });
       }

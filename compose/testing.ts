@@ -3,7 +3,7 @@
  *
  * `testStack()` attaches to the stack named by `CHAOS_TEST_STACK` when set
  * (`.ci/run` starts one and every test file shares it), or starts a stack of
- * its own on `CHAOS_TEST_BASE_PORT` (default 33000). `release()` heals what a
+ * its own on `CHAOS_TEST_BASE_PORT` (default 30000). `release()` heals what a
  * test may have broken (paused or dead nodes, proxies, toxics) so the next test
  * starts from a known good state; it stops the stack only if it started it.
  *
@@ -64,7 +64,7 @@ export async function testStack(): Promise<TestStack> {
     await heal(stack);
     return { stack, release: () => heal(stack) };
   }
-  const basePort = Number(Deno.env.get("CHAOS_TEST_BASE_PORT") ?? 33000);
+  const basePort = Number(Deno.env.get("CHAOS_TEST_BASE_PORT") ?? 30000);
   const stack = await LocalStack.up({ name: `test-${Deno.pid}`, basePort, owner: "process" });
   return { stack, release: async () => void (await stack.down()) };
 }

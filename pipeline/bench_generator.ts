@@ -21,7 +21,7 @@ import { Rng } from "./rng.ts";
 import { baselineFlow } from "./traffic.ts";
 
 const USAGE =
-  "usage: deno task bench:generator [--seconds 30] [--workers 4] [--batch-size 2000] [--base-port 37000]";
+  "usage: deno task bench:generator [--seconds 30] [--workers 4] [--batch-size 2000] [--base-port 31200]";
 
 /**
  * The generator's workload (same events, workers, batches, acks=all,
@@ -135,7 +135,7 @@ if (import.meta.main) {
       seconds: { type: "string", default: "30" },
       workers: { type: "string", default: "4" },
       "batch-size": { type: "string", default: "2000" },
-      "base-port": { type: "string", default: "37000" },
+      "base-port": { type: "string", default: "31200" },
     }, USAGE);
     const seconds = intFlag("seconds", values.seconds, { min: 5, max: 600 })!;
     const workers = intFlag("workers", values.workers, { min: 1, max: 64 })!;

@@ -19,14 +19,14 @@ import { Sink } from "./sink.ts";
 import { StatusLine } from "./status_line.ts";
 
 const USAGE =
-  "usage: deno task bench:sink [--events 1000000] [--batch-events 5000] [--base-port 38000]";
+  "usage: deno task bench:sink [--events 1000000] [--batch-events 5000] [--base-port 31400]";
 
 if (import.meta.main) {
   await runMain(async () => {
     const { values } = parseFlags(Deno.args, {
       events: { type: "string", default: "1000000" },
       "batch-events": { type: "string", default: "5000" },
-      "base-port": { type: "string", default: "38000" },
+      "base-port": { type: "string", default: "31400" },
     }, USAGE);
     const events = intFlag("events", values.events, { min: 1000 })!;
     const batchEvents = intFlag("batch-events", values["batch-events"], { min: 1 })!;

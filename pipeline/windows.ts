@@ -1,0 +1,154 @@
+/**
+ * Event-time sliding windows with watermarks, for the detector. Pure: events
+ * and wall-clock time are passed in, so tests drive it with fake time.
+ *
+ * Windows are `sizeMs` long and start every `slideMs` (defaults 60 s and 10 s),
+ * aligned to multiples of `slideMs`. State is kept per pane (one slide long);
+ * a window is the combination of its `sizeMs / slideMs` panes.
+ *
+ * Watermark: per partition, the largest event time seen minus
+ * `outOfOrderMs` (default 5 s); the global watermark is the smallest over the
+ * partitions that are not idle (no event for `idleMs` of wall time, default
+ * 10 s), so an idle partition does not hold windows back forever. A window
+ * `[start, end)` fires once the watermark reaches `end + latenessMs`. An event
+ * whose last window has fired is late: counted and dropped.
+ *
+ * ```ts
+ * import { SlidingWindows } from "./windows.ts";
+ * const w = new SlidingWindows<number>({ create: () => 0, add: (a, x: number) => a + x, merge: (a, b) => a + b });
+ * w.add(0, "10.0.0.1", 1_000, 5, Date.now());
+ * for (const fired of w.advance(Date.now())) console.log(fired.start, fired.entities);
+ * ```
+ * @module
+ */
+
+export interface WindowOptions {
+  /** Default 60000. */
+  sizeMs?: number;
+  /** Default 10000. */
+  slideMs?: number;
+  /** Default 5000. */
+  outOfOrderMs?: number;
+  /** Default 0. */
+  latenessMs?: number;
+  /** Default 10000. */
+  idleMs?: number;
+}
+
+export interface Aggregator<A, X> {
+  create(): A;
+  add(acc: A, value: X): A;
+  /** Combines two panes into a new accumulator (must not modify either). */
+  merge(a: A, b: A): A;
+}
+
+export interface FiredWindow<A> {
+  start: number;
+  end: number;
+  /** Entity -> aggregate over the whole window. */
+  entities: Map<string, A>;
+}
+
+export class SlidingWindows<A, X = unknown> {
+  readonly sizeMs: number;
+  readonly slideMs: number;
+  readonly outOfOrderMs: number;
+  readonly latenessMs: number;
+  readonly idleMs: number;
+  readonly #agg: Aggregator<A, X>;
+  /** pane start -> entity -> aggregate */
+  readonly #panes = new Map<number, Map<string, A>>();
+  readonly #partitions = new Map<number, { maxTs: number; lastSeenWall: number }>();
+  /** End of the last window that fired. */
+  #firedUntil = -Infinity;
+  #late = 0;
+
+  constructor(agg: Aggregator<A, X>, options: WindowOptions = {}) {
+    this.#agg = agg;
+    this.sizeMs = options.sizeMs ?? 60_000;
+    this.slideMs = options.slideMs ?? 10_000;
+    this.outOfOrderMs = options.outOfOrderMs ?? 5_000;
+    this.latenessMs = options.latenessMs ?? 0;
+    this.idleMs = options.idleMs ?? 10_000;
+    if (this.sizeMs % this.slideMs !== 0) {
+      throw new RangeError(
+        `window size ${this.sizeMs} must be a multiple of the slide ${this.slideMs}`,
+      );
+    }
+  }
+
+  /** Events dropped because their windows had already fired. */
+  get late(): number {
+    return this.#late;
+  }
+
+  /** Open panes (for metrics). */
+  get openPanes(): number {
+    return this.#panes.size;
+  }
+
+  /** The global watermark at wall time `nowWall` (-Infinity before any event). */
+  watermark(nowWall: number): number {
+    let min = Infinity;
+    let max = -Infinity;
+    for (const p of this.#partitions.values()) {
+      max = Math.max(max, p.maxTs);
+      if (nowWall - p.lastSeenWall < this.idleMs) min = Math.min(min, p.maxTs);
+    }
+    const basis = min === Infinity ? max : min;
+    return basis === -Infinity ? -Infinity : basis - this.outOfOrderMs;
+  }
+
+  /** Adds one event; returns false when it was late (dropped). */
+  add(partition: number, entity: string, ts: number, value: X, nowWall: number): boolean {
+    const p = this.#partitions.get(partition);
+    if (p) {
+      p.maxTs = Math.max(p.maxTs, ts);
+      p.lastSeenWall = nowWall;
+    } else {
+      this.#partitions.set(partition, { maxTs: ts, lastSeenWall: nowWall });
+    }
+    const pane = Math.floor(ts / this.slideMs) * this.slideMs;
+    // The last window holding this pane ends at pane + size.
+    if (pane + this.sizeMs <= this.#firedUntil) {
+      this.#late++;
+      return false;
+    }
+    let entities = this.#panes.get(pane);
+    if (!entities) this.#panes.set(pane, entities = new Map());
+    const acc = entities.get(entity) ?? this.#agg.create();
+    entities.set(entity, this.#agg.add(acc, value));
+    return true;
+  }
+
+  /** Fires every window the watermark has passed, oldest first, and drops panes no window needs. */
+  advance(nowWall: number): FiredWindow<A>[] {
+    const wm = this.watermark(nowWall);
+    if (wm === -Infinity) return [];
+    const fired: FiredWindow<A>[] = [];
+    let start = this.#firedUntil === -Infinity
+      ? -Infinity
+      : this.#firedUntil - this.sizeMs + this.slideMs;
+    while (this.#panes.size > 0) {
+      // Skip windows that hold no pane at all.
+      const firstPane = Math.min(...this.#panes.keys());
+      start = Math.max(start, firstPane - this.sizeMs + this.slideMs);
+      const end = start + this.sizeMs;
+      if (end + this.latenessMs > wm) break;
+      const entities = new Map<string, A>();
+      for (let pane = start; pane < end; pane += this.slideMs) {
+        for (const [entity, acc] of this.#panes.get(pane) ?? []) {
+          entities.set(entity, this.#agg.merge(entities.get(entity) ?? this.#agg.create(), acc));
+        }
+      }
+      if (entities.size > 0) fired.push({ start, end, entities });
+      this.#firedUntil = end;
+      this.#panes.delete(start); // no later window holds this pane
+      start += this.slideMs;
+    }
+    // Every window ending at or before the watermark has closed, empty ones included.
+    const closed = Math.floor((wm - this.latenessMs) / this.slideMs) * this.slideMs;
+    this.#firedUntil = Math.max(this.#firedUntil, closed);
+    return fired;
+  }
+}

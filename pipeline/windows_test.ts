@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { SlidingWindows } from "./windows.ts";
+
+const sum = {
+  create: () => 0,
+  add: (a: number, x: number) => a + x,
+  merge: (a: number, b: number) => a + b,
+};
+const opts = { sizeMs: 60_000, slideMs: 10_000, outOfOrderMs: 5_000, idleMs: 10_000 };
+
+Deno.test("SlidingWindows: every window an event falls in fires once, in order", () => {
+  const w = new SlidingWindows(sum, opts);
+  const wall = 0;
+  w.add(0, "a", 65_000, 1, wall); // panes 60s; windows starting 10s..60s
+  assert.deepEqual(w.advance(wall), [], "watermark 60s: nothing can fire yet");
+  w.add(0, "a", 200_000, 0, wall); // watermark 195s
+  const fired = w.advance(wall);
+  assert.deepEqual(
+    fired.filter((f) => f.entities.get("a") === 1).map((f) => [f.start, f.end]),
+    [[10_000, 70_000], [20_000, 80_000], [30_000, 90_000], [40_000, 100_000], [50_000, 110_000], [
+      60_000,
+      120_000,
+    ]],
+  );
+  assert.deepEqual(w.advance(wall), [], "nothing fires twice");
+});
+
+Deno.test("SlidingWindows: out-of-order events inside the bound count, late ones are dropped", () => {
+  const w = new SlidingWindows(sum, opts);
+  w.add(0, "a", 100_000, 1, 0);
+  assert.equal(w.add(0, "a", 96_000, 1, 0), true, "4 s out of order is allowed");
+  w.add(0, "a", 175_000, 0, 0); // watermark 170s: windows ending <= 170s fire
+  const fired = w.advance(0);
+  // Windows ending at or before 170 s fired; the last one holding data is 100..160 s.
+  const last = fired[fired.length - 1];
+  assert.equal(last.end, 160_000);
+  assert.equal(fired.find((f) => f.start === 50_000)?.entities.get("a"), 2);
+  // 95 s belongs to windows ending up to 150 s (pane 90 s): all fired -> late.
+  assert.equal(w.add(0, "a", 95_000, 1, 0), false);
+  assert.equal(w.late, 1);
+  // 115 s: its last window (110..170 s) has fired too.
+  assert.equal(w.add(0, "a", 115_000, 1, 0), false);
+  // 125 s: window 120..180 s has not fired: accepted.
+  assert.equal(w.add(0, "a", 125_000, 1, 0), true);
+});
+
+Deno.test("SlidingWindows: the slowest active partition holds the watermark, an idle one does not", () => {
+  const w = new SlidingWindows(sum, opts);
+  w.add(0, "a", 100_000, 1, 0);
+  w.add(1, "b", 300_000, 1, 0);
+  assert.equal(w.watermark(1000), 95_000, "partition 0 holds it back");
+  assert.equal(w.watermark(10_500), 295_000, "partition 0 idle for 10 s: ignored");
+  const fired = w.advance(10_500);
+  assert.ok(fired.some((f) => f.entities.has("a")));
+});
+
+Deno.test("SlidingWindows: entities are aggregated apart", () => {
+  const w = new SlidingWindows(sum, opts);
+  for (let i = 0; i < 10; i++) w.add(0, i % 2 ? "odd" : "even", 61_000 + i, 1, 0);
+  w.add(0, "x", 500_000, 0, 0);
+  const f = w.advance(0).find((x) => x.start === 60_000)!;
+  assert.equal(f.entities.get("odd"), 5);
+  assert.equal(f.entities.get("even"), 5);
+});
+
+Deno.test("SlidingWindows rejects a size that is not a multiple of the slide", () => {
+  assert.throws(() => new SlidingWindows(sum, { sizeMs: 60_000, slideMs: 7_000 }), RangeError);
+});
