@@ -194,7 +194,7 @@ const FLOWS: Record<IncidentKind, (rng: Rng, spec: IncidentSpec) => PlannedFlow[
           bytes_in: rng.int(0, 200),
           packets: rng.int(2, 4),
           latency_ms: Math.round(rng.normal(15, 4) * 10) / 10 + 1,
-          tcp_flags: "SYN,RST",
+          tcp_flags: "SYN,ACK,RST",
           http_status: http ? 503 : null,
           action: "ACCEPT",
           ...context(src, "egress"),

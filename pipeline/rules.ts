@@ -1,0 +1,199 @@
+/**
+ * The detector's rules over window aggregates. Pure. Source-keyed rules
+ * (exfiltration, port scan) aggregate by `src_ip`; destination-keyed rules
+ * (latency spike, reset storm) by `dst_ip`. Rule names equal the incident
+ * kinds of anomalies.ts, so an alert matches an incident by (rule, entity).
+ *
+ * | rule          | fires when, over one window                                   | default          |
+ * | ------------- | ------------------------------------------------------------- | ---------------- |
+ * | exfil         | outbound bytes of a source, UDP 53 bytes weighted x10, >=     | 50,000,000       |
+ * | port_scan     | distinct destination ports from the source to one target >=  | 100              |
+ * | latency_spike | p95 latency of a destination >= (with at least 20 events)     | 1000 ms          |
+ * | reset_storm   | share of reset (ACK+RST) or 5xx flows of a destination >= (at least 20) | 0.5  |
+ *
+ * ```ts
+ * import { evaluateSource, SOURCE_AGG } from "./rules.ts";
+ * const acc = SOURCE_AGG.add(SOURCE_AGG.create(), event);
+ * evaluateSource("10.64.0.1", acc, DEFAULT_THRESHOLDS); // [] or [{ rule: "exfil", ... }]
+ * ```
+ * @module
+ */
+
+import type { IncidentKind } from "./anomalies.ts";
+import type { TelemetryEvent } from "./event.ts";
+import type { Aggregator } from "./windows.ts";
+
+export type Rule = IncidentKind;
+
+export interface Thresholds {
+  exfilBytes: number;
+  udp53Weight: number;
+  scanPorts: number;
+  latencyP95Ms: number;
+  latencyMinCount: number;
+  resetShare: number;
+  resetMinCount: number;
+}
+
+export const DEFAULT_THRESHOLDS: Thresholds = {
+  exfilBytes: 50_000_000,
+  udp53Weight: 10,
+  scanPorts: 100,
+  latencyP95Ms: 1000,
+  latencyMinCount: 20,
+  resetShare: 0.5,
+  resetMinCount: 20,
+};
+
+export interface Candidate {
+  rule: Rule;
+  entity: string;
+  value: number;
+  threshold: number;
+}
+
+type Flow = Pick<
+  TelemetryEvent,
+  "protocol" | "dst_port" | "dst_ip" | "bytes_out" | "latency_ms" | "tcp_flags" | "http_status"
+>;
+
+// ------------------------------------------------------------------ by source
+
+export interface SourceAgg {
+  bytes: number;
+  udp53Bytes: number;
+  /** destination -> distinct ports */
+  ports: Map<string, Set<number>>;
+}
+
+export const SOURCE_AGG: Aggregator<SourceAgg, Flow> = {
+  create: () => ({ bytes: 0, udp53Bytes: 0, ports: new Map() }),
+  add(acc, e) {
+    if (e.protocol === "UDP" && e.dst_port === 53) acc.udp53Bytes += e.bytes_out;
+    else acc.bytes += e.bytes_out;
+    let ports = acc.ports.get(e.dst_ip);
+    if (!ports) acc.ports.set(e.dst_ip, ports = new Set());
+    ports.add(e.dst_port);
+    return acc;
+  },
+  merge(a, b) {
+    const ports = new Map<string, Set<number>>();
+    for (const src of [a.ports, b.ports]) {
+      for (const [dst, set] of src) {
+        const into = ports.get(dst);
+        if (into) { for (const p of set) into.add(p); }
+        else ports.set(dst, new Set(set));
+      }
+    }
+    return { bytes: a.bytes + b.bytes, udp53Bytes: a.udp53Bytes + b.udp53Bytes, ports };
+  },
+};
+
+export function evaluateSource(entity: string, acc: SourceAgg, t: Thresholds): Candidate[] {
+  const out: Candidate[] = [];
+  const weighted = acc.bytes + acc.udp53Bytes * t.udp53Weight;
+  if (weighted >= t.exfilBytes) {
+    out.push({ rule: "exfil", entity, value: weighted, threshold: t.exfilBytes });
+  }
+  let most = 0;
+  for (const set of acc.ports.values()) most = Math.max(most, set.size);
+  if (most >= t.scanPorts) {
+    out.push({ rule: "port_scan", entity, value: most, threshold: t.scanPorts });
+  }
+  return out;
+}
+
+// ------------------------------------------------------------- by destination
+
+/** Upper edges (ms) of the latency histogram buckets; the last is open. */
+export const LATENCY_EDGES = [
+  5,
+  10,
+  20,
+  30,
+  40,
+  50,
+  75,
+  100,
+  150,
+  200,
+  300,
+  500,
+  750,
+  1000,
+  1500,
+  2000,
+  3000,
+  5000,
+  7500,
+  10_000,
+  Infinity,
+];
+
+export interface DestinationAgg {
+  count: number;
+  resets: number;
+  latency: number[];
+}
+
+function bucket(ms: number): number {
+  let i = 0;
+  while (ms > LATENCY_EDGES[i]) i++;
+  return i;
+}
+
+export const DESTINATION_AGG: Aggregator<DestinationAgg, Flow> = {
+  create: () => ({ count: 0, resets: 0, latency: new Array(LATENCY_EDGES.length).fill(0) }),
+  add(acc, e) {
+    acc.count++;
+    // An established connection reset (RST after ACK) or a server error. A bare SYN,RST is a
+    // refused connection (a closed port answering a scan), not a service resetting clients.
+    const reset = e.tcp_flags.includes("RST") && e.tcp_flags.includes("ACK");
+    if (reset || (e.http_status !== null && e.http_status >= 500)) {
+      acc.resets++;
+    }
+    acc.latency[bucket(e.latency_ms)]++;
+    return acc;
+  },
+  merge(a, b) {
+    return {
+      count: a.count + b.count,
+      resets: a.resets + b.resets,
+      latency: a.latency.map((n, i) => n + b.latency[i]),
+    };
+  },
+};
+
+/** The latency at quantile q, as the upper edge of its histogram bucket (the last finite edge for the open one). */
+export function latencyQuantile(acc: DestinationAgg, q: number): number {
+  const need = Math.ceil(q * acc.count);
+  let seen = 0;
+  for (let i = 0; i < LATENCY_EDGES.length; i++) {
+    seen += acc.latency[i];
+    if (seen >= need && need > 0) {
+      return Number.isFinite(LATENCY_EDGES[i]) ? LATENCY_EDGES[i] : LATENCY_EDGES[i - 1];
+    }
+  }
+  return 0;
+}
+
+export function evaluateDestination(
+  entity: string,
+  acc: DestinationAgg,
+  t: Thresholds,
+): Candidate[] {
+  const out: Candidate[] = [];
+  if (acc.count >= t.latencyMinCount) {
+    const p95 = latencyQuantile(acc, 0.95);
+    if (p95 > t.latencyP95Ms) {
+      out.push({ rule: "latency_spike", entity, value: p95, threshold: t.latencyP95Ms });
+    }
+  }
+  if (acc.count >= t.resetMinCount) {
+    const share = acc.resets / acc.count;
+    if (share >= t.resetShare) {
+      out.push({ rule: "reset_storm", entity, value: share, threshold: t.resetShare });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,154 @@
+import assert from "node:assert/strict";
+import { INCIDENT_KINDS, incidentEntity, planIncident } from "./anomalies.ts";
+import { Rng } from "./rng.ts";
+import {
+  DEFAULT_THRESHOLDS as T,
+  DESTINATION_AGG,
+  evaluateDestination,
+  evaluateSource,
+  latencyQuantile,
+  SOURCE_AGG,
+} from "./rules.ts";
+import { baselineFlow, type Flow } from "./traffic.ts";
+import { SlidingWindows } from "./windows.ts";
+
+const base: Flow = baselineFlow(new Rng(0));
+const flow = (over: Partial<Flow>): Flow => ({
+  ...base,
+  tcp_flags: "SYN,ACK",
+  http_status: 200,
+  ...over,
+});
+
+function sourceOf(flows: Flow[]) {
+  return flows.reduce((acc, f) => SOURCE_AGG.add(acc, f), SOURCE_AGG.create());
+}
+function destinationOf(flows: Flow[]) {
+  return flows.reduce((acc, f) => DESTINATION_AGG.add(acc, f), DESTINATION_AGG.create());
+}
+
+Deno.test("exfil: at, below and above the threshold (UDP 53 weighted)", () => {
+  const udp = (bytes: number) => flow({ protocol: "UDP", dst_port: 53, bytes_out: bytes });
+  const at = T.exfilBytes / T.udp53Weight;
+  assert.deepEqual(evaluateSource("s", sourceOf([udp(at)]), T).map((c) => c.rule), ["exfil"]);
+  assert.deepEqual(evaluateSource("s", sourceOf([udp(at - 1)]), T), []);
+  assert.equal(evaluateSource("s", sourceOf([udp(at + 1)]), T)[0].value, (at + 1) * T.udp53Weight);
+  const https = flow({ protocol: "TCP", dst_port: 443, bytes_out: at });
+  assert.deepEqual(evaluateSource("s", sourceOf([https]), T), [], "unweighted on other ports");
+});
+
+Deno.test("port scan: distinct ports to one target at, below and above 100", () => {
+  const scan = (n: number, dst = "10.2.1.1") =>
+    Array.from({ length: n }, (_, i) => flow({ dst_ip: dst, dst_port: 1 + i }));
+  assert.deepEqual(evaluateSource("s", sourceOf(scan(100)), T).map((c) => c.rule), ["port_scan"]);
+  assert.deepEqual(evaluateSource("s", sourceOf(scan(99)), T), []);
+  assert.equal(evaluateSource("s", sourceOf(scan(101)), T)[0].value, 101);
+  const spread = [...scan(60, "10.2.1.1"), ...scan(60, "10.2.1.2")];
+  assert.deepEqual(evaluateSource("s", sourceOf(spread), T), [], "ports per target, not in total");
+  assert.deepEqual(
+    evaluateSource("s", sourceOf([...scan(99), ...scan(99)]), T),
+    [],
+    "repeats are not distinct",
+  );
+});
+
+Deno.test("latency spike: p95 above 1000 ms with at least 20 events", () => {
+  const mix = (slow: number, fast: number) => [
+    ...Array.from({ length: slow }, () => flow({ latency_ms: 2500 })),
+    ...Array.from({ length: fast }, () => flow({ latency_ms: 30 })),
+  ];
+  assert.deepEqual(evaluateDestination("d", destinationOf(mix(20, 0)), T).map((c) => c.rule), [
+    "latency_spike",
+  ]);
+  assert.deepEqual(
+    evaluateDestination("d", destinationOf(mix(19, 0)), T),
+    [],
+    "below the minimum count",
+  );
+  assert.deepEqual(evaluateDestination("d", destinationOf(mix(4, 96)), T), [], "p95 still fast");
+  assert.deepEqual(evaluateDestination("d", destinationOf(mix(6, 94)), T).map((c) => c.rule), [
+    "latency_spike",
+  ]);
+  const at = destinationOf(Array.from({ length: 20 }, () => flow({ latency_ms: 1000 })));
+  assert.equal(latencyQuantile(at, 0.95), 1000);
+  assert.deepEqual(evaluateDestination("d", at, T), [], "exactly 1000 ms is not above");
+});
+
+Deno.test("reset storm: share of RST/5xx at, below and above 0.5", () => {
+  const mix = (bad: number, good: number) => [
+    ...Array.from({ length: bad }, () => flow({ tcp_flags: "SYN,ACK,RST", http_status: null })),
+    ...Array.from({ length: good }, () => flow({})),
+  ];
+  assert.deepEqual(evaluateDestination("d", destinationOf(mix(10, 10)), T).map((c) => c.rule), [
+    "reset_storm",
+  ]);
+  assert.deepEqual(evaluateDestination("d", destinationOf(mix(9, 11)), T), []);
+  assert.deepEqual(
+    evaluateDestination("d", destinationOf(mix(10, 9)), T),
+    [],
+    "below the minimum count",
+  );
+  const refused = Array.from(
+    { length: 20 },
+    () => flow({ tcp_flags: "SYN,RST", http_status: null }),
+  );
+  assert.deepEqual(evaluateDestination("d", destinationOf(refused), T), [], "refused is not reset");
+  const http503 = Array.from({ length: 20 }, () => flow({ http_status: 503 }));
+  assert.equal(evaluateDestination("d", destinationOf(http503), T)[0].rule, "reset_storm");
+});
+
+/** Runs flows through 60 s/10 s windows and returns every candidate alert. */
+function detect(flows: { ts: number; flow: Flow }[]) {
+  const bySource = new SlidingWindows(SOURCE_AGG);
+  const byDest = new SlidingWindows(DESTINATION_AGG);
+  for (const { ts, flow } of flows) {
+    bySource.add(0, flow.src_ip, ts, flow, 0);
+    byDest.add(0, flow.dst_ip, ts, flow, 0);
+  }
+  const end = flows[flows.length - 1].ts + 200_000;
+  bySource.add(0, "-", end, base, 0);
+  byDest.add(0, "-", end, base, 0);
+  const out = [];
+  for (const w of bySource.advance(0)) {
+    for (const [e, a] of w.entities) out.push(...evaluateSource(e, a, T));
+  }
+  for (const w of byDest.advance(0)) {
+    for (const [e, a] of w.entities) out.push(...evaluateDestination(e, a, T));
+  }
+  return out;
+}
+
+Deno.test("baseline traffic raises no alert (two seeds, 5k events/s for 70 s)", () => {
+  for (const seed of ["a", "b"]) {
+    const rng = new Rng(seed);
+    const flows = Array.from(
+      { length: 700_000 },
+      (_, i) => ({ ts: 1_700_000_000_000 + i / 10, flow: baselineFlow(rng) }),
+    );
+    assert.deepEqual(detect(flows), [], `seed ${seed}`);
+  }
+});
+
+Deno.test("every incident kind is detected on its own entity", () => {
+  const rng = new Rng("incidents");
+  const flows: { ts: number; flow: Flow }[] = [];
+  for (let i = 0; i < 50_000; i++) {
+    flows.push({ ts: 1_700_000_000_000 + i, flow: baselineFlow(rng) });
+  }
+  for (const [n, kind] of INCIDENT_KINDS.entries()) {
+    const plan = planIncident(rng, {
+      id: `i${n}`,
+      kind,
+      entity: incidentEntity(kind, 0),
+      start_ms: 1_700_000_010_000 + n * 5000,
+      duration_ms: 20_000,
+    });
+    for (const f of plan.flows) flows.push({ ts: f.at_ms, flow: f.flow });
+  }
+  flows.sort((a, b) => a.ts - b.ts);
+  const found = new Set(detect(flows).map((c) => `${c.rule} ${c.entity}`));
+  assert.deepEqual(
+    [...found].sort(),
+    INCIDENT_KINDS.map((k) => `${k} ${incidentEntity(k, 0)}`).sort(),
+  );
+});
