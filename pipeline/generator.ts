@@ -34,7 +34,7 @@ import { type TelemetryEvent, TOPIC_DEFAULT } from "./event.ts";
 import { definitelyNotAppended, kafkaClient } from "./kafka.ts";
 import { Ledger } from "./ledger.ts";
 import { corrupt } from "./malformed.ts";
-import { Rng } from "./rng.ts";
+import { hash32, Rng } from "./rng.ts";
 import { baselineFlow } from "./traffic.ts";
 
 export interface ScheduledIncident {
@@ -284,7 +284,9 @@ export class Generator {
     durationMs: number,
     options: { entity?: string; scheduled: boolean; worker?: number },
   ): Incident {
-    const n = this.#entityCounters.get(kind) ?? 0;
+    // Entities start at an offset drawn from the run id, so runs that share a Redis (whose alert
+    // locks outlive a run) do not reuse each other's addresses.
+    const n = (this.#entityCounters.get(kind) ?? hash32(this.options.runId) % 50_000);
     this.#entityCounters.set(kind, n + 1);
     const id = `inc-${String(++this.#incidentCount).padStart(4, "0")}`;
     const { incident, flows } = planIncident(rng, {

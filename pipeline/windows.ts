@@ -82,6 +82,11 @@ export class SlidingWindows<A, X = unknown> {
     return this.#late;
   }
 
+  /** Every window ending at or before this has closed. */
+  get closedUntil(): number {
+    return this.#firedUntil;
+  }
+
   /** Open panes (for metrics). */
   get openPanes(): number {
     return this.#panes.size;

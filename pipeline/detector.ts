@@ -1,0 +1,350 @@
+/**
+ * The detector: a Kafka consumer group of its own that keeps event-time
+ * sliding windows per source and per destination (windows.ts), evaluates the
+ * rules (rules.ts) when a window closes, and raises alerts to a webhook.
+ *
+ * Exactly one alert per incident:
+ * - before firing, `SET alert:<rule>:<entity> NX PX <ttl>` in Redis (default
+ *   15 minutes); only the caller that takes the lock fires, so the consecutive
+ *   windows of one incident, a restarted detector replaying them, and a second
+ *   detector all fire once. The lock and the outbox entry are written by one
+ *   Lua script, atomically.
+ * - the outbox (a Redis hash) keeps the alert until the webhook answered 2xx;
+ *   deliveries retry with backoff (timeouts, 5xx), and a restarted detector
+ *   delivers what its predecessor left there. A delivery repeated after a crash
+ *   carries the same `Idempotency-Key`.
+ * - offsets are committed only behind events whose windows have all closed and
+ *   whose candidate alerts are all locked in Redis, so a SIGKILL mid-incident
+ *   replays what is needed to rebuild the windows.
+ *
+ * Redis down: the detector keeps consuming but does not fire, commit, or drop
+ * candidate alerts; it retries until Redis answers, then fires (or finds the
+ * lock taken). So an outage delays alerts, never loses or doubles them.
+ *
+ * ```ts
+ * import { Detector } from "./detector.ts";
+ * const d = new Detector({ brokers, redisUrl, webhookUrl });
+ * await d.start();
+ * await d.stop();
+ * ```
+ * @module
+ */
+
+import { Redis } from "ioredis";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Consumer, Kafka } from "kafkajs";
+import { type Alert, alertId, sign, SIGNATURE_HEADER } from "./alert.ts";
+import { parseEvent, TOPIC_DEFAULT, type TelemetryEvent } from "./event.ts";
+import { kafkaClient } from "./kafka.ts";
+import {
+  type Candidate,
+  DEFAULT_THRESHOLDS,
+  DESTINATION_AGG,
+  type DestinationAgg,
+  evaluateDestination,
+  evaluateSource,
+  SOURCE_AGG,
+  type SourceAgg,
+  type Thresholds,
+} from "./rules.ts";
+import { type FiredWindow, SlidingWindows, type WindowOptions } from "./windows.ts";
+
+export interface DetectorOptions {
+  brokers: string[];
+  redisUrl: string;
+  webhookUrl: string;
+  /** HMAC secret for the signature header. Default: `WEBHOOK_SECRET` or none. */
+  secret?: string;
+  topic?: string;
+  /** Default "telemetry-detector". */
+  groupId?: string;
+  windows?: WindowOptions;
+  thresholds?: Partial<Thresholds>;
+  /** Default 15 minutes. */
+  lockTtlMs?: number;
+  registry?: Registry;
+  kafka?: Kafka;
+}
+
+const LOCK_AND_OUTBOX = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+  return 1
+end
+return 0`;
+
+interface Pending {
+  candidate: Candidate;
+  window: { start: number; end: number };
+}
+
+export class Detector {
+  readonly metrics: Registry;
+  readonly topic: string;
+  readonly groupId: string;
+  readonly #o: Required<Pick<DetectorOptions, "webhookUrl" | "lockTtlMs">> & { secret?: string };
+  readonly #thresholds: Thresholds;
+  readonly #kafka: Kafka;
+  readonly #redis: Redis;
+  readonly #bySource: SlidingWindows<SourceAgg, TelemetryEvent>;
+  readonly #byDest: SlidingWindows<DestinationAgg, TelemetryEvent>;
+  readonly #outboxKey: string;
+  /** Per partition: [lastOffset, maxTs] of consumed batches not yet committed. */
+  readonly #uncommitted = new Map<number, Array<[number, number]>>();
+  readonly #pending: Pending[] = [];
+  readonly #delivering = new Set<string>();
+  #consumer: Consumer | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #ticking = false;
+  #stopping = false;
+  #counts = { events: 0, invalid: 0, fired: 0, suppressed: 0, delivered: 0 };
+  readonly #m;
+
+  constructor(options: DetectorOptions) {
+    this.topic = options.topic ?? TOPIC_DEFAULT;
+    this.groupId = options.groupId ?? "telemetry-detector";
+    this.#o = {
+      webhookUrl: options.webhookUrl,
+      lockTtlMs: options.lockTtlMs ?? 15 * 60_000,
+      secret: options.secret ?? Deno.env.get("WEBHOOK_SECRET"),
+    };
+    this.#thresholds = { ...DEFAULT_THRESHOLDS, ...options.thresholds };
+    this.#kafka = options.kafka ?? kafkaClient(options.brokers, `detector-${Deno.pid}`);
+    this.#redis = new Redis(options.redisUrl, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      retryStrategy: (n: number) => Math.min(1000, 100 * n),
+    });
+    this.#redis.on("error", () => {}); // reported through failed commands and metrics
+    this.#bySource = new SlidingWindows(SOURCE_AGG, options.windows);
+    this.#byDest = new SlidingWindows(DESTINATION_AGG, options.windows);
+    this.#outboxKey = `outbox:${this.groupId}`;
+    this.metrics = options.registry ?? new Registry();
+    const registers = [this.metrics];
+    this.#m = {
+      events: new Counter({ name: "detector_events_total", help: "valid events windowed", registers }),
+      invalid: new Counter({ name: "detector_invalid_total", help: "invalid records skipped", registers }),
+      late: new Gauge({ name: "detector_late_events", help: "events dropped as late", registers }),
+      panes: new Gauge({ name: "detector_open_panes", help: "open window panes", registers }),
+      watermarkLag: new Gauge({
+        name: "detector_watermark_lag_ms",
+        help: "wall clock minus watermark",
+        registers,
+      }),
+      fired: new Counter({
+        name: "detector_alerts_fired_total",
+        help: "alerts fired (lock taken)",
+        labelNames: ["rule"],
+        registers,
+      }),
+      suppressed: new Counter({
+        name: "detector_alerts_suppressed_total",
+        help: "candidate alerts suppressed by the Redis lock",
+        registers,
+      }),
+      retried: new Counter({ name: "detector_alerts_retried_total", help: "webhook retries", registers }),
+      outbox: new Gauge({ name: "detector_outbox_size", help: "alerts awaiting delivery", registers }),
+      latency: new Histogram({
+        name: "detector_detection_latency_seconds",
+        help: "fired time minus the end of the window that triggered it",
+        buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120],
+        registers,
+      }),
+    };
+  }
+
+  status() {
+    return { ...this.#counts, pending: this.#pending.length, outbox: this.#delivering.size };
+  }
+
+  async start(): Promise<void> {
+    await this.#redis.connect().catch(() => {}); // retried by ioredis; firing waits for it
+    const consumer = this.#kafka.consumer({
+      groupId: this.groupId,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 2000,
+    });
+    this.#consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, () => this.#uncommitted.clear());
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      partitionsConsumedConcurrently: 8,
+      // deno-lint-ignore require-await
+      eachBatch: async ({ batch }) => {
+        const now = Date.now();
+        let maxTs = -Infinity;
+        for (const message of batch.messages) {
+          const parsed = parseEvent(message.value?.toString() ?? "");
+          if (!parsed.ok) {
+            this.#counts.invalid++;
+            this.#m.invalid.inc();
+            continue;
+          }
+          const e = parsed.event;
+          this.#bySource.add(batch.partition, e.src_ip, e.ts_ms, e, now);
+          this.#byDest.add(batch.partition, e.dst_ip, e.ts_ms, e, now);
+          maxTs = Math.max(maxTs, e.ts_ms);
+          this.#counts.events++;
+        }
+        this.#m.events.inc(batch.messages.length);
+        const list = this.#uncommitted.get(batch.partition) ?? [];
+        list.push([Number(batch.lastOffset()), maxTs]);
+        this.#uncommitted.set(batch.partition, list);
+      },
+    });
+    this.#resumeOutbox();
+    this.#timer = setInterval(() => this.#tick().catch(() => {}), 250);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#timer);
+    await this.#consumer?.disconnect();
+    this.#redis.disconnect();
+  }
+
+  /** Fires closed windows, locks their candidates, commits what is safe. */
+  async #tick(): Promise<void> {
+    if (this.#ticking || this.#stopping) return;
+    this.#ticking = true;
+    try {
+      const now = Date.now();
+      for (const w of this.#bySource.advance(now)) this.#collect(w, evaluateSource);
+      for (const w of this.#byDest.advance(now)) this.#collect(w, evaluateDestination);
+      this.#m.late.set(this.#bySource.late);
+      this.#m.panes.set(this.#bySource.openPanes + this.#byDest.openPanes);
+      const wm = Math.min(this.#bySource.watermark(now), this.#byDest.watermark(now));
+      if (Number.isFinite(wm)) this.#m.watermarkLag.set(now - wm);
+      while (this.#pending.length > 0) {
+        const next = this.#pending[0];
+        await this.#raise(next); // throws while Redis is down: retried next tick
+        this.#pending.shift();
+      }
+      await this.#commitClosed();
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  #collect<A>(window: FiredWindow<A>, evaluate: (e: string, a: A, t: Thresholds) => Candidate[]) {
+    for (const [entity, acc] of window.entities) {
+      for (const candidate of evaluate(entity, acc, this.#thresholds)) {
+        this.#pending.push({ candidate, window: { start: window.start, end: window.end } });
+      }
+    }
+  }
+
+  async #raise({ candidate, window }: Pending): Promise<void> {
+    const id = alertId(candidate.rule, candidate.entity, window.start);
+    const alert: Alert = {
+      alert_id: id,
+      rule: candidate.rule,
+      entity: candidate.entity,
+      window_start_ms: window.start,
+      window_end_ms: window.end,
+      value: candidate.value,
+      threshold: candidate.threshold,
+      fired_at_ms: Date.now(),
+    };
+    const body = JSON.stringify(alert);
+    const taken = await this.#redis.eval(
+      LOCK_AND_OUTBOX,
+      2,
+      `alert:${candidate.rule}:${candidate.entity}`,
+      this.#outboxKey,
+      id,
+      String(this.#o.lockTtlMs),
+      body,
+    );
+    if (taken === 1) {
+      this.#counts.fired++;
+      this.#m.fired.inc({ rule: candidate.rule });
+      this.#m.latency.observe((alert.fired_at_ms - window.end) / 1000);
+      this.#deliver(id, body);
+    } else {
+      this.#counts.suppressed++;
+      this.#m.suppressed.inc();
+    }
+  }
+
+  async #commitClosed(): Promise<void> {
+    if (this.#pending.length > 0 || !this.#consumer) return;
+    const closedUntil = Math.min(this.#bySource.closedUntil, this.#byDest.closedUntil);
+    const slide = this.#bySource.slideMs;
+    const size = this.#bySource.sizeMs;
+    const commits: { topic: string; partition: number; offset: string }[] = [];
+    for (const [partition, list] of this.#uncommitted) {
+      let last: number | undefined;
+      while (list.length > 0) {
+        const [offset, maxTs] = list[0];
+        const closed = maxTs === -Infinity || Math.floor(maxTs / slide) * slide + size <= closedUntil;
+        if (!closed) break;
+        last = offset;
+        list.shift();
+      }
+      if (last !== undefined) commits.push({ topic: this.topic, partition, offset: String(last + 1) });
+    }
+    if (commits.length > 0) await this.#consumer.commitOffsets(commits).catch(() => {});
+  }
+
+  /** Delivers what a previous incarnation left in the outbox. */
+  #resumeOutbox(): void {
+    const load = async () => {
+      while (!this.#stopping) {
+        try {
+          const left = await this.#redis.hgetall(this.#outboxKey);
+          for (const [id, body] of Object.entries(left)) this.#deliver(id, body);
+          return;
+        } catch {
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    };
+    load();
+  }
+
+  #deliver(id: string, body: string): void {
+    if (this.#delivering.has(id)) return;
+    this.#delivering.add(id);
+    this.#m.outbox.set(this.#delivering.size);
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      "idempotency-key": id,
+    };
+    if (this.#o.secret) headers[SIGNATURE_HEADER] = sign(body, this.#o.secret);
+    const attempt = async () => {
+      for (let n = 0; !this.#stopping; n++) {
+        try {
+          const response = await fetch(this.#o.webhookUrl, {
+            method: "POST",
+            headers,
+            body,
+            signal: AbortSignal.timeout(5000),
+          });
+          await response.body?.cancel();
+          if (response.ok) break;
+          if (response.status < 500 && response.status !== 429) break; // a 4xx will not get better
+        } catch { /* timeout or connection refused: retry */ }
+        this.#m.retried.inc();
+        await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** n) * (0.5 + Math.random())));
+      }
+      if (this.#stopping) return;
+      for (let n = 0; !this.#stopping; n++) {
+        try {
+          await this.#redis.hdel(this.#outboxKey, id);
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+      this.#counts.delivered++;
+      this.#delivering.delete(id);
+      this.#m.outbox.set(this.#delivering.size);
+    };
+    attempt();
+  }
+}
