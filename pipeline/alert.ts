@@ -30,7 +30,10 @@ export const SIGNATURE_HEADER = "x-signature-sha256";
 
 /** Same rule, entity and window: same id, in every detector incarnation. */
 export function alertId(rule: string, entity: string, windowStartMs: number): string {
-  return createHash("sha256").update(`${rule}|${entity}|${windowStartMs}`).digest("hex").slice(0, 24);
+  return createHash("sha256").update(`${rule}|${entity}|${windowStartMs}`).digest("hex").slice(
+    0,
+    24,
+  );
 }
 
 export function sign(body: string, secret: string): string {

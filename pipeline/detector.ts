@@ -34,7 +34,7 @@ import { Redis } from "ioredis";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Consumer, Kafka } from "kafkajs";
 import { type Alert, alertId, sign, SIGNATURE_HEADER } from "./alert.ts";
-import { parseEvent, TOPIC_DEFAULT, type TelemetryEvent } from "./event.ts";
+import { parseEvent, type TelemetryEvent, TOPIC_DEFAULT } from "./event.ts";
 import { kafkaClient } from "./kafka.ts";
 import {
   type Candidate,
@@ -123,8 +123,16 @@ export class Detector {
     this.metrics = options.registry ?? new Registry();
     const registers = [this.metrics];
     this.#m = {
-      events: new Counter({ name: "detector_events_total", help: "valid events windowed", registers }),
-      invalid: new Counter({ name: "detector_invalid_total", help: "invalid records skipped", registers }),
+      events: new Counter({
+        name: "detector_events_total",
+        help: "valid events windowed",
+        registers,
+      }),
+      invalid: new Counter({
+        name: "detector_invalid_total",
+        help: "invalid records skipped",
+        registers,
+      }),
       late: new Gauge({ name: "detector_late_events", help: "events dropped as late", registers }),
       panes: new Gauge({ name: "detector_open_panes", help: "open window panes", registers }),
       watermarkLag: new Gauge({
@@ -143,8 +151,16 @@ export class Detector {
         help: "candidate alerts suppressed by the Redis lock",
         registers,
       }),
-      retried: new Counter({ name: "detector_alerts_retried_total", help: "webhook retries", registers }),
-      outbox: new Gauge({ name: "detector_outbox_size", help: "alerts awaiting delivery", registers }),
+      retried: new Counter({
+        name: "detector_alerts_retried_total",
+        help: "webhook retries",
+        registers,
+      }),
+      outbox: new Gauge({
+        name: "detector_outbox_size",
+        help: "alerts awaiting delivery",
+        registers,
+      }),
       latency: new Histogram({
         name: "detector_detection_latency_seconds",
         help: "fired time minus the end of the window that triggered it",
@@ -281,12 +297,15 @@ export class Detector {
       let last: number | undefined;
       while (list.length > 0) {
         const [offset, maxTs] = list[0];
-        const closed = maxTs === -Infinity || Math.floor(maxTs / slide) * slide + size <= closedUntil;
+        const closed = maxTs === -Infinity ||
+          Math.floor(maxTs / slide) * slide + size <= closedUntil;
         if (!closed) break;
         last = offset;
         list.shift();
       }
-      if (last !== undefined) commits.push({ topic: this.topic, partition, offset: String(last + 1) });
+      if (last !== undefined) {
+        commits.push({ topic: this.topic, partition, offset: String(last + 1) });
+      }
     }
     if (commits.length > 0) await this.#consumer.commitOffsets(commits).catch(() => {});
   }
@@ -330,7 +349,9 @@ export class Detector {
           if (response.status < 500 && response.status !== 429) break; // a 4xx will not get better
         } catch { /* timeout or connection refused: retry */ }
         this.#m.retried.inc();
-        await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** n) * (0.5 + Math.random())));
+        await new Promise((r) =>
+          setTimeout(r, Math.min(5000, 200 * 2 ** n) * (0.5 + Math.random()))
+        );
       }
       if (this.#stopping) return;
       for (let n = 0; !this.#stopping; n++) {

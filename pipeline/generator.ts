@@ -286,7 +286,7 @@ export class Generator {
   ): Incident {
     // Entities start at an offset drawn from the run id, so runs that share a Redis (whose alert
     // locks outlive a run) do not reuse each other's addresses.
-    const n = (this.#entityCounters.get(kind) ?? hash32(this.options.runId) % 50_000);
+    const n = this.#entityCounters.get(kind) ?? hash32(this.options.runId) % 50_000;
     this.#entityCounters.set(kind, n + 1);
     const id = `inc-${String(++this.#incidentCount).padStart(4, "0")}`;
     const { incident, flows } = planIncident(rng, {

@@ -275,3 +275,62 @@ export const SINK_KNOBS: readonly Knob[] = [
   },
   GENERATOR_KNOBS.find((k) => k.env === "METRICS_PORT")!,
 ];
+
+export const DETECTOR_KNOBS: readonly Knob[] = [
+  GENERATOR_KNOBS.find((k) => k.env === "KAFKA_BROKERS")!,
+  GENERATOR_KNOBS.find((k) => k.env === "KAFKA_TOPIC")!,
+  {
+    env: "DETECTOR_GROUP",
+    flag: "group",
+    type: "string",
+    default: "telemetry-detector",
+    help: "consumer group",
+  },
+  {
+    env: "REDIS_URL",
+    flag: "redis",
+    type: "string",
+    default: "",
+    help: "Redis (default: the stack's)",
+  },
+  {
+    env: "WEBHOOK_URL",
+    flag: "webhook",
+    type: "string",
+    default: "",
+    help: "where alerts are POSTed",
+  },
+  {
+    env: "WINDOW_SIZE",
+    flag: "window",
+    type: "duration",
+    default: 60_000,
+    min: 1000,
+    help: "window length",
+  },
+  {
+    env: "WINDOW_SLIDE",
+    flag: "slide",
+    type: "duration",
+    default: 10_000,
+    min: 1000,
+    help: "window slide",
+  },
+  {
+    env: "OUT_OF_ORDER",
+    flag: "out-of-order",
+    type: "duration",
+    default: 5000,
+    min: 0,
+    help: "allowed out-of-orderness of event time",
+  },
+  {
+    env: "ALERT_LOCK_TTL",
+    flag: "lock-ttl",
+    type: "duration",
+    default: 900_000,
+    min: 1000,
+    help: "Redis alert lock per (rule, entity)",
+  },
+  GENERATOR_KNOBS.find((k) => k.env === "METRICS_PORT")!,
+];

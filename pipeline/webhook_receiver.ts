@@ -57,7 +57,11 @@ export class WebhookReceiver {
 
   /** Until `untilMs` (epoch), answer `status` (default 503) after `delayMs` (default 0). */
   failUntil(untilMs: number, options: { status?: number; delayMs?: number } = {}): void {
-    this.#failure = { until: untilMs, status: options.status ?? 503, delayMs: options.delayMs ?? 0 };
+    this.#failure = {
+      until: untilMs,
+      status: options.status ?? 503,
+      delayMs: options.delayMs ?? 0,
+    };
   }
 
   deliveries(): Delivery[] {
@@ -82,11 +86,15 @@ export class WebhookReceiver {
       received_at_ms: Date.now(),
       body,
       idempotency_key: request.headers.get("idempotency-key"),
-      signature_ok: this.#secret ? verify(raw, this.#secret, request.headers.get(SIGNATURE_HEADER)) : null,
+      signature_ok: this.#secret
+        ? verify(raw, this.#secret, request.headers.get(SIGNATURE_HEADER))
+        : null,
       answered,
     };
     this.#deliveries.push(delivery);
-    if (this.#logFile) await Deno.writeTextFile(this.#logFile, JSON.stringify(delivery) + "\n", { append: true });
+    if (this.#logFile) {
+      await Deno.writeTextFile(this.#logFile, JSON.stringify(delivery) + "\n", { append: true });
+    }
     return new Response(answered === 200 ? "ok\n" : "failing on purpose\n", { status: answered });
   }
 }

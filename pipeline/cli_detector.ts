@@ -1,0 +1,93 @@
+/**
+ * `deno task detector --webhook URL [flags]`: runs the detector standalone
+ * against the running local stack or `--brokers`/`--redis`. The HMAC secret
+ * comes only from `WEBHOOK_SECRET` in the environment. SIGTERM or Ctrl-C stops
+ * it (exit 0). `--help` lists the knobs.
+ * @module
+ */
+
+import { ExitCode, runMain, UsageError } from "../chaos/exit_codes.ts";
+import { parseFlags } from "../compose/_cli.ts";
+import { LocalStack } from "../compose/local_stack.ts";
+import { Detector } from "./detector.ts";
+import { DETECTOR_KNOBS, knobHelp, resolveKnobs } from "./knobs.ts";
+import { serveMetrics } from "./metrics.ts";
+import { StatusLine } from "./status_line.ts";
+
+const USAGE = `usage: deno task detector --webhook URL [flags]\n${
+  knobHelp(DETECTOR_KNOBS)
+}\n  --stack NAME   local stack to use (default "default")\n  WEBHOOK_SECRET (environment only) signs deliveries`;
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const flagDefs = Object.fromEntries(
+      DETECTOR_KNOBS.map((k) => [k.flag, { type: "string" }] as const),
+    );
+    const { values } = parseFlags(
+      Deno.args,
+      {
+        ...flagDefs,
+        stack: { type: "string", default: "default" },
+        help: { type: "boolean", short: "h" },
+      } as Parameters<typeof parseFlags>[1],
+      USAGE,
+    );
+    if (values.help) {
+      console.log(USAGE);
+      return ExitCode.Pass;
+    }
+    const k = resolveKnobs(DETECTOR_KNOBS, {
+      flags: values as Record<string, string | undefined>,
+      env: Deno.env.toObject(),
+    });
+    if (!k.WEBHOOK_URL) throw new UsageError(`--webhook (or WEBHOOK_URL) is required\n${USAGE}`);
+    let brokers = k.KAFKA_BROKERS as string[];
+    let redisUrl = k.REDIS_URL as string;
+    if (brokers.length === 0 || !redisUrl) {
+      const stack = await LocalStack.attach(values.stack as string);
+      if (!stack) {
+        throw new UsageError("no brokers or Redis: set them, or start a stack: deno task up");
+      }
+      if (brokers.length === 0) brokers = stack.endpoints.kafka.bootstrap.split(",");
+      redisUrl ||= stack.endpoints.redis.url;
+    }
+    if ((k.WINDOW_SIZE as number) % (k.WINDOW_SLIDE as number) !== 0) {
+      throw new UsageError(
+        `--window ${k.WINDOW_SIZE} ms must be a multiple of --slide ${k.WINDOW_SLIDE} ms`,
+      );
+    }
+    const detector = new Detector({
+      brokers,
+      redisUrl,
+      webhookUrl: k.WEBHOOK_URL as string,
+      topic: k.KAFKA_TOPIC as string,
+      groupId: k.DETECTOR_GROUP as string,
+      lockTtlMs: k.ALERT_LOCK_TTL as number,
+      windows: {
+        sizeMs: k.WINDOW_SIZE as number,
+        slideMs: k.WINDOW_SLIDE as number,
+        outOfOrderMs: k.OUT_OF_ORDER as number,
+      },
+    });
+    const metrics = serveMetrics(detector.metrics, k.METRICS_PORT as number);
+    const done = Promise.withResolvers<void>();
+    Deno.addSignalListener("SIGTERM", () => done.resolve());
+    Deno.addSignalListener("SIGINT", () => done.resolve());
+    await detector.start();
+    console.error(`detector: consuming ${detector.topic} as group ${detector.groupId}`);
+    const line = new StatusLine();
+    const ticker = setInterval(() => {
+      const s = detector.status();
+      line.show(
+        `detector | events ${s.events} invalid ${s.invalid} | fired ${s.fired} suppressed ${s.suppressed} ` +
+          `delivered ${s.delivered} | pending ${s.pending} outbox ${s.outbox}`,
+      );
+    }, 1000);
+    await done.promise;
+    clearInterval(ticker);
+    line.clear();
+    await detector.stop();
+    await metrics.shutdown();
+    return ExitCode.Pass;
+  });
+}
