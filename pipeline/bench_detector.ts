@@ -1,0 +1,114 @@
+/**
+ * `deno task bench:detector [--events 1000000]`
+ *
+ * On a local stack of its own: (1) a live run: the generator produces the
+ * events with incidents while a detector (default 60 s / 10 s windows) follows
+ * it, and the alert latency (fired time minus the end of the window that
+ * triggered it) is measured at the webhook; (2) a second detector drains the
+ * whole topic from the start, for throughput.
+ * Last line, exactly: `detector_eps=<n> alert_latency_p99_ms=<n>`.
+ * @module
+ */
+
+import { ExitCode, runMain } from "../chaos/exit_codes.ts";
+import { intFlag, parseFlags } from "../compose/_cli.ts";
+import { LocalStack } from "../compose/local_stack.ts";
+import { say } from "../compose/progress.ts";
+import { waitFor } from "../compose/wait.ts";
+import type { Alert } from "./alert.ts";
+import { INCIDENT_KINDS } from "./anomalies.ts";
+import { Detector } from "./detector.ts";
+import { Generator, type ScheduledIncident } from "./generator.ts";
+import { ensureTopic, kafkaClient } from "./kafka.ts";
+import { WebhookReceiver } from "./webhook_receiver.ts";
+
+const USAGE =
+  "usage: deno task bench:detector [--events 1000000] [--eps 15000] [--base-port 31600]";
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const { values } = parseFlags(Deno.args, {
+      events: { type: "string", default: "1000000" },
+      eps: { type: "string", default: "15000" },
+      "base-port": { type: "string", default: "31600" },
+    }, USAGE);
+    const events = intFlag("events", values.events, { min: 10_000 })!;
+    const eps = intFlag("eps", values.eps, { min: 100 })!;
+    const basePort = intFlag("base-port", values["base-port"], { min: 1024, max: 65335 })!;
+    const stack = await LocalStack.up({ name: `bench-det-${Deno.pid}`, basePort });
+    const receiver = new WebhookReceiver();
+    try {
+      const brokers = stack.endpoints.kafka.bootstrap.split(",");
+      const kafka = kafkaClient(brokers, "bench-detector");
+      const topic = "bench-detector";
+      await ensureTopic(kafka, topic, { partitions: 6 });
+      // The last 75 s carry baseline only, so the windows of the last incident close live.
+      const mainMs = Math.ceil(events / eps) * 1000;
+      const durationMs = mainMs + 75_000;
+      const incidents: ScheduledIncident[] = [];
+      for (let at = 5000, n = 0; at + 15_000 <= mainMs; at += 8000, n++) {
+        incidents.push({ kind: INCIDENT_KINDS[n % 4], at_ms: at, duration_ms: 15_000 });
+      }
+      say(
+        `live: ${events} events at ${eps}/s with ${incidents.length} incidents, detector following`,
+      );
+      const live = new Detector({
+        brokers,
+        topic,
+        groupId: "bench-live",
+        redisUrl: stack.endpoints.redis.url,
+        webhookUrl: receiver.url,
+      });
+      await live.start();
+      const ledger = await new Generator({
+        brokers,
+        topic,
+        eps,
+        durationMs,
+        seed: "bench-detector",
+        incidents,
+        kafka,
+      }).run();
+      await waitFor(() => live.status().fired >= incidents.length, {
+        what: "the live alerts",
+        timeoutMs: 120_000,
+      })
+        .catch(() => {});
+      await live.stop();
+      const alerts = receiver.deliveries().map((d) => d.body as Alert);
+      const lat = alerts.map((a) => a.fired_at_ms - a.window_end_ms).sort((a, b) => a - b);
+      const p = (q: number) =>
+        lat.length ? lat[Math.min(lat.length - 1, Math.ceil(q * lat.length) - 1)] : NaN;
+      say(
+        `live: ${alerts.length} alerts for ${ledger.incidents.length} incidents; latency p50 ${
+          p(0.5)
+        } ms, p99 ${p(0.99)} ms`,
+      );
+
+      const total = ledger.totals().acked;
+      say(`drain: a second detector reads all ${total} events from the start`);
+      const drain = new Detector({
+        brokers,
+        topic,
+        groupId: "bench-drain",
+        redisUrl: stack.endpoints.redis.url,
+        webhookUrl: receiver.url,
+      });
+      const t0 = performance.now();
+      await drain.start();
+      await waitFor(() => drain.status().events >= total, {
+        what: "the drain",
+        timeoutMs: 1_800_000,
+        intervalMs: 100,
+      });
+      const secs = (performance.now() - t0) / 1000;
+      await drain.stop();
+      console.log(`drained ${total} events in ${secs.toFixed(1)} s (consumer group join included)`);
+      console.log(`detector_eps=${(total / secs).toFixed(0)} alert_latency_p99_ms=${p(0.99)}`);
+      return ExitCode.Pass;
+    } finally {
+      await receiver.stop();
+      await stack.down();
+    }
+  });
+}
