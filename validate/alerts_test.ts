@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import type { Alert } from "../pipeline/alert.ts";
+import type { Incident } from "../pipeline/anomalies.ts";
+import { checkAlerts } from "./alerts.ts";
+import { combine } from "./verdict.ts";
+
+const incidents: Incident[] = [
+  {
+    id: "i1",
+    kind: "exfil",
+    entity: "10.64.0.1",
+    start_ms: 100_000,
+    end_ms: 120_000,
+    events: 40,
+    scheduled: true,
+  },
+  {
+    id: "i2",
+    kind: "port_scan",
+    entity: "198.18.0.1",
+    start_ms: 130_000,
+    end_ms: 135_000,
+    events: 150,
+    scheduled: true,
+  },
+];
+
+function alert(id: string, rule: Alert["rule"], entity: string, start: number): Alert {
+  return {
+    alert_id: id,
+    rule,
+    entity,
+    window_start_ms: start,
+    window_end_ms: start + 60_000,
+    value: 1,
+    threshold: 1,
+    fired_at_ms: start + 65_000,
+  };
+}
+
+const good = [
+  alert("a1", "exfil", "10.64.0.1", 70_000),
+  alert("a2", "port_scan", "198.18.0.1", 80_000),
+];
+
+Deno.test("alerts: one per incident passes; retries of an alert_id are not duplicates", () => {
+  const r = checkAlerts(incidents, [...good, good[0], good[0]]);
+  assert.equal(r.verdict, "pass", r.reasons.join("; "));
+  assert.equal(r.matched, 2);
+  assert.equal(r.deliveries, 4);
+  assert.equal(r.latency_ms_p50, 5000);
+});
+
+Deno.test("alerts: a missed incident fails", () => {
+  const r = checkAlerts(incidents, [good[0]]);
+  assert.equal(r.verdict, "fail");
+  assert.deepEqual(r.missed_incidents, ["i2 port_scan 198.18.0.1"]);
+});
+
+Deno.test("alerts: the same incident alerted under a second alert_id fails", () => {
+  const r = checkAlerts(incidents, [...good, alert("a3", "exfil", "10.64.0.1", 80_000)]);
+  assert.equal(r.verdict, "fail");
+  assert.equal(r.duplicated, 1);
+});
+
+Deno.test("alerts: an alert without an incident is a false positive", () => {
+  const r = checkAlerts(incidents, [...good, alert("a4", "reset_storm", "10.112.0.9", 80_000)]);
+  assert.equal(r.verdict, "fail");
+  assert.deepEqual(r.false_positive_alerts, ["a4 reset_storm 10.112.0.9"]);
+});
+
+Deno.test("alerts: right entity, wrong rule or far outside the window does not match", () => {
+  const wrongRule = checkAlerts([incidents[0]], [alert("a5", "port_scan", "10.64.0.1", 70_000)]);
+  assert.equal(wrongRule.missed, 1);
+  assert.equal(wrongRule.false_positives, 1);
+  const tooLate = checkAlerts([incidents[0]], [alert("a6", "exfil", "10.64.0.1", 900_000)]);
+  assert.equal(tooLate.verdict, "fail");
+});
+
+Deno.test("alerts: no incident injected is unknown, not pass", () => {
+  assert.equal(checkAlerts([], []).verdict, "unknown");
+});
+
+Deno.test("verdicts combine: fail beats unknown beats pass", () => {
+  assert.equal(combine(["pass", "pass"]), "pass");
+  assert.equal(combine(["pass", "unknown"]), "unknown");
+  assert.equal(combine(["unknown", "fail", "pass"]), "fail");
+});

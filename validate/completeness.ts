@@ -1,0 +1,144 @@
+/**
+ * The completeness checker, after Jepsen's set checker: compares what the
+ * generator's ledger says Kafka acknowledged with what the sink stored.
+ *
+ * ```
+ * lost        = acknowledged valid - found in events/     must be empty
+ * unexpected  = found anywhere - attempted                must be empty
+ * recovered   = unknown ∩ found                           allowed, reported
+ * duplicates  = found more than once                      <= maxDuplicates (default 0)
+ * dlq         = acknowledged malformed must be in dlq/, and not in events/
+ * ```
+ * Too few acknowledged events (`minAcked`) makes the run vacuous: `unknown`.
+ * Pure.
+ *
+ * ```ts
+ * import { checkCompleteness } from "./completeness.ts";
+ * const result = checkCompleteness(ledger, scan, { minAcked: 1000 });
+ * result.verdict; // "pass" | "fail" | "unknown"
+ * ```
+ * @module
+ */
+
+import type { Ledger } from "../pipeline/ledger.ts";
+import { RangeSet } from "../pipeline/range_set.ts";
+import type { StoreScan } from "./store_scan.ts";
+import type { Verdict } from "./verdict.ts";
+
+export interface CompletenessOptions {
+  /** Fewer acknowledged events than this: unknown. Default 1. */
+  minAcked?: number;
+  /** Default 0. */
+  maxDuplicates?: number;
+  /** How many missing seqs per producer to list. Default 10. */
+  sample?: number;
+}
+
+export interface CompletenessResult {
+  verdict: Verdict;
+  attempted: number;
+  acked: number;
+  failed: number;
+  unknown: number;
+  found: number;
+  lost: number;
+  duplicates: number;
+  unexpected: number;
+  recovered: number;
+  dlq_expected: number;
+  dlq_found: number;
+  /** Malformed records found in events/ (they belong in dlq/ only). */
+  malformed_in_events: number;
+  /** First missing seqs per producer. */
+  lost_sample: Record<string, number[]>;
+  unexpected_sample: Record<string, number[]>;
+  reasons: string[];
+}
+
+const empty = new RangeSet();
+
+export function checkCompleteness(
+  ledger: Ledger,
+  scan: StoreScan,
+  options: CompletenessOptions = {},
+): CompletenessResult {
+  const sample = options.sample ?? 10;
+  const r: CompletenessResult = {
+    verdict: "pass",
+    attempted: 0,
+    acked: 0,
+    failed: 0,
+    unknown: 0,
+    found: 0,
+    lost: 0,
+    duplicates: 0,
+    unexpected: 0,
+    recovered: 0,
+    dlq_expected: 0,
+    dlq_found: 0,
+    malformed_in_events: 0,
+    lost_sample: {},
+    unexpected_sample: {},
+    reasons: [],
+  };
+  const producers = new Set([
+    ...ledger.producers.keys(),
+    ...scan.events.keys(),
+    ...scan.dlq.keys(),
+  ]);
+  for (const pid of [...producers].sort()) {
+    const p = ledger.producers.get(pid);
+    const attempted = p?.attempted ?? empty;
+    const acked = p?.acked ?? empty;
+    const malformed = p?.malformed ?? empty;
+    // An ack that arrived after the delivery timeout wins over "unknown".
+    const unknown = (p?.unknown ?? empty).difference(acked);
+    const events = scan.events.get(pid);
+    const dlq = scan.dlq.get(pid);
+    const inEvents = events?.seqs ?? empty;
+    const inDlq = dlq?.seqs ?? empty;
+    const found = inEvents.union(inDlq);
+
+    r.attempted += attempted.size;
+    r.acked += acked.size;
+    r.failed += (p?.failed ?? empty).size;
+    r.unknown += unknown.size;
+    r.found += found.size;
+
+    const lostValid = acked.difference(malformed).difference(inEvents);
+    const lostMalformed = acked.intersection(malformed).difference(inDlq);
+    const lost = lostValid.union(lostMalformed);
+    r.lost += lost.size;
+    if (lost.size > 0) r.lost_sample[pid] = lost.first(sample);
+
+    const unexpected = found.difference(attempted);
+    r.unexpected += unexpected.size;
+    if (unexpected.size > 0) r.unexpected_sample[pid] = unexpected.first(sample);
+
+    r.recovered += unknown.intersection(found).size;
+    for (const n of events?.duplicates.values() ?? []) r.duplicates += n;
+    for (const n of dlq?.duplicates.values() ?? []) r.duplicates += n;
+    r.dlq_expected += acked.intersection(malformed).size;
+    r.dlq_found += inDlq.intersection(malformed).size;
+    r.malformed_in_events += inEvents.intersection(malformed).size;
+  }
+  if (r.lost > 0) r.reasons.push(`${r.lost} acknowledged events are not in the store`);
+  if (r.unexpected > 0) r.reasons.push(`${r.unexpected} stored events were never attempted`);
+  if (r.duplicates > (options.maxDuplicates ?? 0)) {
+    r.reasons.push(
+      `${r.duplicates} duplicates in the store (allowed ${options.maxDuplicates ?? 0})`,
+    );
+  }
+  if (r.malformed_in_events > 0) {
+    r.reasons.push(`${r.malformed_in_events} malformed records in events/`);
+  }
+  if (r.reasons.length > 0) {
+    r.verdict = "fail";
+  } else if (r.acked < (options.minAcked ?? 1)) {
+    r.verdict = "unknown";
+    r.reasons.push(
+      `only ${r.acked} events acknowledged (need ${options.minAcked ?? 1}): vacuous run`,
+    );
+  }
+  return r;
+}
