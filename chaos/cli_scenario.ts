@@ -1,0 +1,131 @@
+/**
+ * `deno task scenario <name> [--seed N] [--dry-run] [--keep-stack] [--out DIR] [--stack local]`
+ * `deno task scenario --list`
+ *
+ * Runs one scenario of `scenarios/` end to end and exits with its verdict:
+ * 0 pass, 1 a check failed, 2 invalid scenario or flags, 3 the run was invalid
+ * or interrupted (Ctrl-C heals and cleans up first).
+ * @module
+ */
+
+import { join } from "node:path";
+import { ExitCode, InterruptedError, runMain, UsageError } from "./exit_codes.ts";
+import { intFlag, parseFlags } from "../compose/_cli.ts";
+import { repoRoot } from "../compose/paths.ts";
+import { provision } from "../compose/provision.ts";
+import { runScenario } from "./engine.ts";
+import { plan } from "./planner.ts";
+import { type Scenario, validateScenario } from "./scenario.ts";
+
+const USAGE =
+  "usage: deno task scenario <name> [--seed N] [--dry-run] [--keep-stack] [--out DIR] [--stack local]\n" +
+  "       deno task scenario --list";
+
+const dir = join(repoRoot, "scenarios");
+
+/** Names of the scenario files. */
+export async function catalog(): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isFile && e.name.endsWith(".ts") && !e.name.endsWith("_test.ts")) {
+      names.push(e.name.slice(0, -3));
+    }
+  }
+  return names.sort();
+}
+
+/** Loads and validates `scenarios/<name>.ts`. */
+export async function loadScenario(name: string): Promise<Scenario> {
+  const names = await catalog();
+  if (!names.includes(name)) {
+    throw new UsageError(`no scenario "${name}"; the catalog has: ${names.join(", ")}`);
+  }
+  const mod = await import(join(dir, `${name}.ts`));
+  if (!mod.default) {
+    throw new UsageError(`scenarios/${name}.ts has no default export (defineScenario({...}))`);
+  }
+  const scenario = validateScenario(mod.default, `scenarios/${name}.ts`);
+  if (scenario.name !== name) {
+    throw new UsageError(
+      `scenarios/${name}.ts: name is "${scenario.name}", must be "${name}" (the file name)`,
+    );
+  }
+  return scenario;
+}
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const { values, positionals } = parseFlags(Deno.args, {
+      list: { type: "boolean", default: false },
+      seed: { type: "string" },
+      "dry-run": { type: "boolean", default: false },
+      "keep-stack": { type: "boolean", default: false },
+      out: { type: "string" },
+      stack: { type: "string", default: "local" },
+      help: { type: "boolean", short: "h", default: false },
+    }, USAGE);
+    if (values.help) {
+      console.log(USAGE);
+      return ExitCode.Pass;
+    }
+    if (values.list) {
+      for (const name of await catalog()) {
+        const s = await loadScenario(name);
+        console.log(
+          `${name.padEnd(32)} ${s.expect === "fail" ? "[negative control] " : ""}${s.description}`,
+        );
+      }
+      return ExitCode.Pass;
+    }
+    if (positionals.length !== 1) throw new UsageError(USAGE);
+    if (values.stack !== "local") {
+      throw new UsageError(
+        `--stack ${values.stack} is not available yet; the local stack runs every fault`,
+      );
+    }
+    const scenario = await loadScenario(positionals[0]);
+    const seed = intFlag("seed", values.seed, { min: 0 });
+    if (values["dry-run"]) {
+      console.log(
+        JSON.stringify(
+          { scenario: { ...scenario, seed: seed ?? scenario.seed }, plan: plan(scenario) },
+          null,
+          2,
+        ),
+      );
+      return ExitCode.Pass;
+    }
+    await provision();
+    const abort = new AbortController();
+    const onSignal = () => abort.abort(new InterruptedError("SIGINT"));
+    Deno.addSignalListener("SIGINT", onSignal);
+    Deno.addSignalListener("SIGTERM", onSignal);
+    try {
+      const { results, runDir, exitCode } = await runScenario(scenario, {
+        seed,
+        keepStack: values["keep-stack"],
+        outDir: values.out,
+        signal: abort.signal,
+      });
+      const c = results.completeness;
+      const a = results.alerts;
+      console.log(`${results.scenario}: ${results.verdict.toUpperCase()}`);
+      if (c) {
+        console.log(
+          `  completeness: acked ${c.acked}, lost ${c.lost}, duplicates ${c.duplicates}, unexpected ${c.unexpected}`,
+        );
+      }
+      if (a) {
+        console.log(
+          `  alerts: incidents ${a.incidents}, matched ${a.matched}, missed ${a.missed}, duplicated ${a.duplicated}, false positives ${a.false_positives}`,
+        );
+      }
+      for (const r of results.reasons) console.log(`  - ${r}`);
+      console.log(`  report: ${join(runDir, "report.md")}`);
+      return exitCode;
+    } finally {
+      Deno.removeSignalListener("SIGINT", onSignal);
+      Deno.removeSignalListener("SIGTERM", onSignal);
+    }
+  });
+}

@@ -1,0 +1,494 @@
+/**
+ * The scenario engine: brings up the stack, starts the pipeline (webhook
+ * receiver, sink and detector as supervised processes, the generator), checks
+ * the steady state, follows the fault timeline, heals, lets the pipeline
+ * settle, validates, and writes the run folder. Healing and cleanup run on
+ * success, failure, exceptions and abort (Ctrl-C) alike.
+ *
+ * Run folder `reports/runs/<scenario>/<timestamp>/`: history.jsonl,
+ * results.json, ledger.json, deliveries.jsonl, report.md, junit.xml, logs/.
+ *
+ * ```ts
+ * import { runScenario } from "./engine.ts";
+ * const result = await runScenario(scenario, { signal });
+ * Deno.exit(result.exitCode);
+ * ```
+ * @module
+ */
+
+import { join } from "node:path";
+import { LocalStack } from "../compose/local_stack.ts";
+import { repoRoot } from "../compose/paths.ts";
+import { ProcessNode } from "../compose/process_node.ts";
+import { sleep, waitFor } from "../compose/wait.ts";
+import { Generator } from "../pipeline/generator.ts";
+import { kafkaClient } from "../pipeline/kafka.ts";
+import type { Ledger } from "../pipeline/ledger.ts";
+import { Rng } from "../pipeline/rng.ts";
+import { objectStore } from "../pipeline/store.ts";
+import { StatusLine } from "../pipeline/status_line.ts";
+import { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
+import type { Alert } from "../pipeline/alert.ts";
+import { type AlertResult, checkAlerts } from "../validate/alerts.ts";
+import { checkCompleteness, type CompletenessResult } from "../validate/completeness.ts";
+import { scanStore } from "../validate/store_scan.ts";
+import { combine, exitCodeOf, type Verdict } from "../validate/verdict.ts";
+import { EnvironmentError, InterruptedError } from "./exit_codes.ts";
+import { FAULTS } from "./faults/mod.ts";
+import type { FaultContext, Injected } from "./faults/types.ts";
+import { History } from "./history.ts";
+import { plan, type Step } from "./planner.ts";
+import { ms, type Scenario } from "./scenario.ts";
+import { resolveTarget } from "./targets.ts";
+import { renderJunit, renderMarkdown } from "../reports/render.ts";
+
+export interface RunOptions {
+  /** Default `reports/runs`. */
+  outDir?: string;
+  keepStack?: boolean;
+  signal?: AbortSignal;
+  /** Default `$CHAOS_RUN_BASE_PORT` or 29600. */
+  basePort?: number;
+  seed?: number;
+}
+
+export interface FaultRecord {
+  kind: string;
+  target: string;
+  nodes: string[];
+  injected_at: number | null;
+  healed_at: number | null;
+  observed: boolean;
+  detail: Record<string, unknown>;
+}
+
+export interface Results {
+  scenario: string;
+  description: string;
+  seed: number;
+  stack: "local";
+  expect: "pass" | "fail";
+  verdict: Verdict;
+  /** Whether the verdict is what the scenario expects (negative controls expect fail). */
+  as_expected: boolean;
+  reasons: string[];
+  run_id: string;
+  started_at: string;
+  ended_at: string;
+  completeness: CompletenessResult | null;
+  alerts: AlertResult | null;
+  faults: FaultRecord[];
+  throughput: { acked_eps: number };
+}
+
+export interface RunResult {
+  results: Results;
+  runDir: string;
+  exitCode: 0 | 1 | 2 | 3;
+}
+
+function stamp(d = new Date()): string {
+  return d.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+}
+
+export async function runScenario(
+  scenario: Scenario,
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const seed = options.seed ?? scenario.seed;
+  const started = new Date();
+  const runDir = join(
+    options.outDir ?? join(repoRoot, "reports", "runs"),
+    scenario.name,
+    stamp(started),
+  );
+  await Deno.mkdir(join(runDir, "logs"), { recursive: true });
+  const history = new History(join(runDir, "history.jsonl"));
+  const signal = options.signal;
+  const line = new StatusLine({ everyMs: 10_000 });
+  const status = { phase: "starting", active: new Set<string>(), next: "" };
+  let generator: Generator | undefined;
+  const show = () => {
+    const g = generator?.status();
+    line.show(
+      `${scenario.name} | ${status.phase}${
+        g ? ` ${g.elapsed_s.toFixed(0)}s | ${g.acked_eps} ev/s acked` : ""
+      }` +
+        ` | faults: ${[...status.active].join(", ") || "none"}${
+          status.next ? ` | next: ${status.next}` : ""
+        }`,
+    );
+  };
+  const ticker = setInterval(show, 1000);
+  const phase = (name: string) => {
+    status.phase = name;
+    history.record("info", "phase", name);
+    show();
+  };
+
+  const runId = `${scenario.name}-${stamp(started)}`.toLowerCase();
+  const topic = "network-telemetry";
+  const faults: FaultRecord[] = scenario.faults.map((f) => ({
+    kind: f.kind,
+    target: f.target,
+    nodes: [],
+    injected_at: null,
+    healed_at: null,
+    observed: false,
+    detail: {},
+  }));
+  const injected = new Map<number, Injected>();
+  const reasons: string[] = [];
+  let stack: LocalStack | undefined;
+  let receiver: WebhookReceiver | undefined;
+  const components = new Map<string, ProcessNode>();
+  let ledger: Ledger | undefined;
+  let completeness: CompletenessResult | null = null;
+  let alerts: AlertResult | null = null;
+  let verdict: Verdict = "unknown";
+  let ackedEps = 0;
+
+  const healAll = async () => {
+    for (const [i, inj] of [...injected].reverse()) {
+      try {
+        const detail = await inj.heal();
+        faults[i].healed_at = Date.now();
+        Object.assign(faults[i].detail, { heal: detail });
+        history.record("ok", `heal:${faults[i].kind}`, { target: faults[i].target, ...detail });
+      } catch (error) {
+        history.record("fail", `heal:${faults[i].kind}`, { error: String(error) });
+      }
+      injected.delete(i);
+      status.active.delete(`${faults[i].kind} ${faults[i].target}`);
+    }
+  };
+
+  try {
+    phase("stack");
+    stack = await LocalStack.up({
+      name: runId,
+      basePort: options.basePort ?? Number(Deno.env.get("CHAOS_RUN_BASE_PORT") ?? 29600),
+      brokers: scenario.stack.brokers,
+      dataDir: join(runDir, "stack"),
+      owner: "process",
+      signal,
+      kafka: {
+        defaultReplicationFactor: scenario.stack.replication_factor,
+        minInsyncReplicas: scenario.stack.min_insync_replicas,
+        uncleanLeaderElection: scenario.stack.unclean_leader_election,
+        numPartitions: scenario.stack.partitions,
+        overrides: scenario.stack.broker_overrides,
+      },
+    });
+    history.record("ok", "stack-up", {
+      endpoints: { ...stack.endpoints, s3: { endpoint: stack.endpoints.s3.endpoint } },
+    });
+    const brokers = stack.endpoints.kafka.bootstrap.split(",");
+    const kafka = kafkaClient(brokers, `engine-${runId}`);
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [{
+        topic,
+        numPartitions: scenario.stack.partitions,
+        replicationFactor: scenario.stack.replication_factor,
+        configEntries: [
+          { name: "min.insync.replicas", value: String(scenario.stack.min_insync_replicas) },
+          {
+            name: "unclean.leader.election.enable",
+            value: String(scenario.stack.unclean_leader_election),
+          },
+        ],
+      }],
+    });
+
+    phase("pipeline");
+    const secret = Array.from(
+      crypto.getRandomValues(new Uint8Array(16)),
+      (b) => b.toString(16).padStart(2, "0"),
+    ).join("");
+    receiver = new WebhookReceiver({ secret, logFile: join(runDir, "deliveries.jsonl") });
+    const s3 = stack.endpoints.s3;
+    const env = {
+      S3_ENDPOINT: s3.endpoint,
+      S3_ACCESS_KEY: s3.accessKey,
+      S3_SECRET_KEY: s3.secretKey,
+      S3_BUCKET: s3.bucket,
+      WEBHOOK_SECRET: secret,
+      CHAOS_QUIET: "1",
+      KAFKA_LOG_LEVEL: Deno.env.get("KAFKA_LOG_LEVEL") ?? "warn",
+    };
+    const component = (name: string, script: string, args: string[]) =>
+      new ProcessNode({
+        name,
+        cmd: Deno.execPath(),
+        args: [
+          "run",
+          "-A",
+          script,
+          "--brokers",
+          stack!.endpoints.kafka.bootstrap,
+          "--topic",
+          topic,
+          ...args,
+        ],
+        env,
+        cwd: repoRoot,
+        logFile: join(runDir, "logs", `${name}.log`),
+        pidFile: join(stack!.dataDir, "pids", `${name}.pid`),
+      });
+    components.set(
+      "sink",
+      component("sink", "pipeline/cli_sink.ts", ["--group", "telemetry-sink"]),
+    );
+    components.set(
+      "detector",
+      component("detector", "pipeline/cli_detector.ts", [
+        "--group",
+        "telemetry-detector",
+        "--redis",
+        stack.endpoints.redis.url,
+        "--webhook",
+        receiver.url,
+        "--window",
+        scenario.detector.window,
+        "--slide",
+        scenario.detector.slide,
+        "--out-of-order",
+        scenario.detector.out_of_order,
+      ]),
+    );
+    for (const c of components.values()) await c.start();
+    await waitFor(async () => {
+      const groups = await admin.describeGroups(["telemetry-sink", "telemetry-detector"]);
+      return groups.groups.every((g) => g.state === "Stable");
+    }, {
+      what: "the sink and the detector to join their groups",
+      timeoutMs: 60_000,
+      signal,
+      intervalMs: 500,
+    });
+    history.record("ok", "pipeline-up", { components: [...components.keys()] });
+
+    phase("steady-state");
+    const health = await stack.health();
+    const sick = Object.entries(health).filter(([, h]) => h.state !== "running" || !h.ready).map((
+      [n],
+    ) => n);
+    if (sick.length) {
+      throw new EnvironmentError(
+        `steady state not met before the faults: ${sick.join(", ")} not healthy`,
+      );
+    }
+    history.record("ok", "steady-state:before", health);
+
+    phase("workload");
+    const incidents = scenario.workload.incidents.map((i) => ({
+      kind: i.kind,
+      at_ms: ms(i.at),
+      duration_ms: ms(i.duration),
+      entity: i.entity,
+    }));
+    generator = new Generator({
+      brokers,
+      topic,
+      eps: scenario.workload.eps,
+      workers: scenario.workload.workers,
+      durationMs: ms(scenario.workload.duration),
+      seed: String(seed),
+      runId,
+      chaosMode: scenario.workload.chaos_mode,
+      malformedProb: scenario.workload.malformed_prob,
+      probabilities: { exfil: 0, port_scan: 0, latency_spike: 0, reset_storm: 0 },
+      incidents,
+      acks: ({ all: -1, "1": 1, "0": 0 } as const)[scenario.stack.acks],
+      idempotent: scenario.stack.idempotent,
+    });
+    const t0 = performance.now();
+    history.record("invoke", "workload", {
+      eps: scenario.workload.eps,
+      duration: scenario.workload.duration,
+    });
+    const running = generator.run(signal);
+    const rng = new Rng(`${seed}/targets`);
+    const fctx: FaultContext = { stack, components, receiver };
+    const applyStep = async (step: Step, n: number) => {
+      const f = faults[step.fault];
+      const label = `${step.kind} ${step.target}`;
+      if (step.action === "inject") {
+        history.record("invoke", `fault:${step.kind}`, { target: step.target, step: n });
+        try {
+          const resolved = await resolveTarget(step.target, {
+            stack: stack!,
+            admin,
+            topic,
+            rng,
+            incidents: generator!.ledger.incidents,
+          });
+          f.nodes = resolved.nodes;
+          const inj = await FAULTS[step.kind as keyof typeof FAULTS].inject(
+            fctx,
+            resolved.nodes,
+            step.params,
+          );
+          injected.set(step.fault, inj);
+          f.injected_at = Date.now();
+          f.observed = true;
+          f.detail = { ...resolved.observed, ...inj.observed };
+          status.active.add(label);
+          history.record("ok", `fault:${step.kind}`, {
+            target: step.target,
+            nodes: resolved.nodes,
+            ...f.detail,
+          });
+        } catch (error) {
+          history.record("fail", `fault:${step.kind}`, {
+            target: step.target,
+            error: String(error),
+          });
+        }
+      } else {
+        const inj = injected.get(step.fault);
+        if (!inj) return;
+        history.record("invoke", `heal:${step.kind}`, { target: step.target });
+        try {
+          const detail = await inj.heal();
+          f.healed_at = Date.now();
+          Object.assign(f.detail, { heal: detail });
+          history.record("ok", `heal:${step.kind}`, { target: step.target, ...detail });
+        } catch (error) {
+          history.record("fail", `heal:${step.kind}`, {
+            target: step.target,
+            error: String(error),
+          });
+        }
+        injected.delete(step.fault);
+        status.active.delete(label);
+      }
+    };
+    const steps = plan(scenario);
+    for (const [n, step] of steps.entries()) {
+      status.next = `${step.action} ${step.kind} ${step.target} at ${
+        (step.at_ms / 1000).toFixed(0)
+      }s`;
+      const wait = step.at_ms - (performance.now() - t0);
+      if (wait > 0) await sleep(wait, signal);
+      await applyStep(step, n);
+    }
+    status.next = "";
+    ledger = await running;
+    signal?.throwIfAborted();
+    const totals = ledger.totals();
+    ackedEps = totals.acked /
+      (((ledger.meta.ended_at_ms ?? 0) - (ledger.meta.started_at_ms ?? 0)) / 1000 || 1);
+    history.record("ok", "workload", totals);
+    await Deno.writeTextFile(join(runDir, "ledger.json"), JSON.stringify(ledger));
+    await objectStore(s3).putText(
+      `ledger/${runId}/ledger.json`,
+      JSON.stringify(ledger),
+      "application/json",
+    );
+
+    phase("heal");
+    await healAll();
+    for (const c of components.values()) if (c.state() !== "running") await c.start();
+
+    phase("settle");
+    const settleMs = ms(scenario.checks.settle);
+    const end = (await admin.fetchTopicOffsets(topic)).reduce((s, p) => s + Number(p.high), 0);
+    await waitFor(async () => {
+      const offsets = await admin.fetchOffsets({ groupId: "telemetry-sink", topics: [topic] });
+      return offsets[0].partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0) >= end;
+    }, { what: "the sink to store the whole topic", timeoutMs: settleMs, signal, intervalMs: 500 })
+      .catch((e) => {
+        if (signal?.aborted) throw e;
+        history.record("info", "settle", "the sink did not catch up in time");
+      });
+    if (scenario.checks.alerts && ledger.incidents.length > 0) {
+      await waitFor(() => {
+        const got = receiver!.deliveries().filter((d) => d.answered === 200).map((d) =>
+          d.body as Alert
+        );
+        return checkAlerts(ledger!.incidents, got).missed === 0;
+      }, { what: "an alert for every incident", timeoutMs: settleMs, signal, intervalMs: 500 })
+        .catch((e) => {
+          if (signal?.aborted) throw e;
+        });
+      await sleep(5000, signal); // a doubled alert would arrive now
+    }
+    history.record("ok", "steady-state:after", await stack.health());
+
+    phase("validate");
+    const scan = await scanStore(objectStore(s3), topic);
+    const minAcked = scenario.checks.min_acked ??
+      Math.floor((scenario.workload.eps * ms(scenario.workload.duration)) / 1000 / 2);
+    completeness = checkCompleteness(ledger, scan, {
+      minAcked,
+      maxDuplicates: scenario.checks.max_duplicates,
+    });
+    const delivered = receiver.deliveries().filter((d) => d.answered === 200).map((d) =>
+      d.body as Alert
+    );
+    alerts = scenario.checks.alerts ? checkAlerts(ledger.incidents, delivered) : null;
+    const faultVerdicts: Verdict[] = faults.map((f) => (f.observed ? "pass" : "unknown"));
+    faults.forEach((f) => {
+      if (!f.observed) reasons.push(`fault ${f.kind} ${f.target} was never observed`);
+    });
+    reasons.push(...completeness.reasons, ...(alerts?.reasons ?? []));
+    verdict = combine([completeness.verdict, alerts?.verdict ?? "pass", ...faultVerdicts]);
+    history.record(
+      verdict === "fail" ? "fail" : verdict === "pass" ? "ok" : "info",
+      "verdict",
+      verdict,
+    );
+    await admin.disconnect();
+  } catch (error) {
+    verdict = "unknown";
+    if (signal?.aborted) {
+      reasons.push("interrupted");
+      history.record("info", "interrupted", String(signal.reason));
+    } else {
+      reasons.push(`the run failed: ${(error as Error).message}`);
+      history.record("fail", "run", String((error as Error).stack ?? error));
+    }
+  } finally {
+    clearInterval(ticker);
+    line.clear();
+    status.phase = "cleanup";
+    await healAll();
+    for (const c of components.values()) await c.stop({ graceMs: 10_000 }).catch(() => {});
+    await receiver?.stop().catch(() => {});
+    if (stack) {
+      if (options.keepStack) await stack.detach();
+      else await stack.down({ quiet: true }).catch(() => {});
+    }
+  }
+
+  const interrupted = signal?.aborted ?? false;
+  const results: Results = {
+    scenario: scenario.name,
+    description: scenario.description,
+    seed,
+    stack: "local",
+    expect: scenario.expect,
+    verdict,
+    as_expected: verdict === scenario.expect,
+    reasons,
+    run_id: runId,
+    started_at: started.toISOString(),
+    ended_at: new Date().toISOString(),
+    completeness,
+    alerts,
+    faults,
+    throughput: { acked_eps: Math.round(ackedEps) },
+  };
+  await Deno.writeTextFile(join(runDir, "results.json"), JSON.stringify(results, null, 2));
+  await Deno.writeTextFile(join(runDir, "report.md"), renderMarkdown(results));
+  await Deno.writeTextFile(join(runDir, "junit.xml"), renderJunit(results));
+  const latest = join(runDir, "..", "latest");
+  await Deno.remove(latest).catch(() => {});
+  await Deno.symlink(stamp(started), latest).catch(() => {});
+  if (interrupted) throw new InterruptedError("SIGINT");
+  return { results, runDir, exitCode: exitCodeOf(verdict) };
+}

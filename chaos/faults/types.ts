@@ -1,0 +1,46 @@
+/**
+ * The interface every fault implements: `inject` acts on a resolved target and
+ * returns what it observed plus a `heal` that undoes it (also observed).
+ * Faults are data in scenarios (`{at, kind, target, params, heal_after}`); the
+ * engine resolves the target and calls the fault from the table in mod.ts.
+ * @module
+ */
+
+import type { LocalStack } from "../../compose/local_stack.ts";
+import type { ProcessNode } from "../../compose/process_node.ts";
+import type { WebhookReceiver } from "../../pipeline/webhook_receiver.ts";
+
+export interface FaultContext {
+  stack: LocalStack;
+  /** Pipeline components by name: "sink", "detector". */
+  components: ReadonlyMap<string, ProcessNode>;
+  receiver: WebhookReceiver;
+}
+
+export interface FaultParams {
+  latency_ms?: number;
+  jitter_ms?: number;
+  status?: number;
+}
+
+export type Observed = Record<string, unknown>;
+
+export interface Injected {
+  observed: Observed;
+  heal(): Promise<Observed>;
+}
+
+/** What a target resolved to: node names of the stack or components, or the webhook. */
+export type TargetKind = "broker" | "component" | "service" | "webhook";
+
+export interface Fault {
+  kind: string;
+  /** What it can act on. */
+  targets: readonly TargetKind[];
+  inject(ctx: FaultContext, nodes: string[], params: FaultParams): Promise<Injected>;
+}
+
+/** The node handle of a stack node or a component. */
+export function nodeOf(ctx: FaultContext, name: string): ProcessNode {
+  return ctx.components.get(name) ?? ctx.stack.node(name);
+}

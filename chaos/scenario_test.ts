@@ -1,0 +1,133 @@
+// deno-lint-ignore-file no-explicit-any
+import assert from "node:assert/strict";
+import { UsageError } from "./exit_codes.ts";
+import { plan } from "./planner.ts";
+import { type ScenarioInput, validateScenario } from "./scenario.ts";
+
+const good: ScenarioInput = {
+  name: "demo",
+  description: "a demo",
+  seed: 1,
+  workload: {
+    eps: 1000,
+    duration: "60s",
+    incidents: [{ at: "5s", kind: "exfil", duration: "20s" }],
+  },
+  faults: [{ at: "10s", kind: "kill", target: "broker:1", heal_after: "20s" }],
+};
+
+function rejects(change: (s: Record<string, any>) => void, ...keys: RegExp[]) {
+  const s = structuredClone(good) as Record<string, any>;
+  change(s);
+  let message = "";
+  try {
+    validateScenario(s, "test");
+  } catch (error) {
+    assert.ok(error instanceof UsageError, `not a UsageError: ${error}`);
+    message = (error as Error).message;
+  }
+  assert.ok(message, "the scenario was accepted");
+  for (const key of keys) assert.match(message, key);
+}
+
+Deno.test("a valid scenario gets its defaults", () => {
+  const s = validateScenario(good);
+  assert.equal(s.stack.brokers, 3);
+  assert.equal(s.stack.min_insync_replicas, 2);
+  assert.equal(s.expect, "pass");
+  assert.equal(s.detector.window, "60s");
+});
+
+Deno.test("wrong scenario files are rejected, naming the key", async (t) => {
+  const cases: [string, (s: Record<string, any>) => void, RegExp][] = [
+    ["unknown top-level key", (s) => (s.fautls = []), /\(root\).*fautls/],
+    ["unknown nested key", (s) => (s.workload.rate = 5), /workload.*rate/],
+    [
+      "bad duration",
+      (s) => (s.workload.duration = "ten minutes"),
+      /workload\.duration: must be a duration/,
+    ],
+    ["unknown fault", (s) => (s.faults[0].kind = "explode"), /faults\.0\.kind/],
+    ["unknown target", (s) => (s.faults[0].target = "broker:leader"), /faults\.0\.target/],
+    [
+      "broker out of range",
+      (s) => (s.faults[0].target = "broker:7"),
+      /faults\.0\.target: names broker 7/,
+    ],
+    [
+      "probability out of range",
+      (s) => (s.workload.malformed_prob = 1.5),
+      /workload\.malformed_prob/,
+    ],
+    [
+      "fault after the workload",
+      (s) => (s.faults[0].at = "90s"),
+      /faults\.0\.at: is after the workload/,
+    ],
+    [
+      "incident beyond the end",
+      (s) => (s.workload.incidents[0].at = "50s"),
+      /workload\.incidents\.0\.at/,
+    ],
+    [
+      "unknown incident kind",
+      (s) => (s.workload.incidents[0].kind = "ddos"),
+      /workload\.incidents\.0\.kind/,
+    ],
+    [
+      "min ISR above RF",
+      (s) => (s.stack = { replication_factor: 2, min_insync_replicas: 3 }),
+      /stack\.min_insync_replicas/,
+    ],
+    ["idempotence without acks=all", (s) => (s.stack = { acks: "1" }), /stack\.idempotent/],
+    [
+      "a fault the target cannot take",
+      (
+        s,
+      ) => (s.faults[0] = { at: "1s", kind: "latency", target: "sink", params: { latency_ms: 5 } }),
+      /latency cannot act on sink/,
+    ],
+    [
+      "latency without its amount",
+      (s) => (s.faults[0] = { at: "1s", kind: "latency", target: "broker:1" }),
+      /params\.latency_ms/,
+    ],
+    ["bad name", (s) => (s.name = "Not A Name"), /name: must be lower-case/],
+  ];
+  for (const [name, change, key] of cases) await t.step(name, () => rejects(change, key));
+});
+
+Deno.test("every problem is reported at once", () => {
+  rejects(
+    (s) => {
+      s.seed = -1;
+      s.workload.eps = 0;
+      s.faults[0].kind = "explode";
+    },
+    /seed/,
+    /workload\.eps/,
+    /faults\.0\.kind/,
+  );
+});
+
+Deno.test("planner: faults and their heals in time order, heal before inject at the same time", () => {
+  const s = validateScenario({
+    ...good,
+    faults: [
+      { at: "30s", kind: "pause", target: "broker:2", heal_after: "10s" },
+      { at: "10s", kind: "kill", target: "broker:1", heal_after: "20s" },
+      { at: "40s", kind: "restart", target: "sink" },
+      { at: "50s", kind: "partition", target: "broker:3" },
+    ],
+  });
+  const steps = plan(s).map((x) => `${x.at_ms / 1000}s ${x.action} ${x.kind}`);
+  assert.deepEqual(steps, [
+    "10s inject kill",
+    "30s heal kill",
+    "30s inject pause",
+    "40s heal pause",
+    "40s inject restart",
+    "50s inject partition",
+    "60s heal partition",
+  ]);
+});

@@ -1,0 +1,92 @@
+/**
+ * Resolves a fault's target when the fault fires, and says what it resolved
+ * to (recorded in the history): `broker:leader(topic,p)`, `broker:controller`,
+ * `broker:random` (seeded), `broker:<id>`, `broker:leader-of-incident(n)` (the
+ * leader of the partition that carries incident n's entity, keyed like the
+ * generator keys it), `all-brokers`, `sink`, `detector`, `redis`, `minio`,
+ * `webhook`.
+ * @module
+ */
+
+import { type Admin, Partitioners } from "kafkajs";
+import type { Incident } from "../pipeline/anomalies.ts";
+import type { Rng } from "../pipeline/rng.ts";
+import type { LocalStack } from "../compose/local_stack.ts";
+
+export interface Resolved {
+  nodes: string[];
+  observed: Record<string, unknown>;
+}
+
+export interface ResolveContext {
+  stack: LocalStack;
+  admin: Admin;
+  topic: string;
+  rng: Rng;
+  /** Incidents in the order the scenario lists them. */
+  incidents: readonly Incident[];
+}
+
+async function leaderOf(admin: Admin, topic: string, partition: number): Promise<number> {
+  const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+  const p = meta.topics[0].partitions.find((x) => x.partitionId === partition);
+  if (!p) throw new Error(`topic ${topic} has no partition ${partition}`);
+  return p.leader;
+}
+
+/** The partition kafkajs's default partitioner picks for `key`. */
+export async function partitionForKey(admin: Admin, topic: string, key: string): Promise<number> {
+  const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+  const partitioner = Partitioners.DefaultPartitioner();
+  return partitioner({
+    topic,
+    partitionMetadata: meta.topics[0].partitions,
+    message: { key, value: null },
+  });
+}
+
+export async function resolveTarget(target: string, ctx: ResolveContext): Promise<Resolved> {
+  let m;
+  if ((m = target.match(/^broker:(\d+)$/))) {
+    return { nodes: [`kafka-${m[1]}`], observed: { broker: Number(m[1]) } };
+  }
+  if ((m = target.match(/^broker:leader\(([\w.-]+),(\d+)\)$/))) {
+    const leader = await leaderOf(ctx.admin, m[1], Number(m[2]));
+    return {
+      nodes: [`kafka-${leader}`],
+      observed: { leader_was: leader, topic: m[1], partition: Number(m[2]) },
+    };
+  }
+  if ((m = target.match(/^broker:leader-of-incident\((\d+)\)$/))) {
+    const incident = ctx.incidents[Number(m[1])];
+    if (!incident) throw new Error(`no incident ${m[1]}`);
+    const partition = await partitionForKey(ctx.admin, ctx.topic, incident.entity);
+    const leader = await leaderOf(ctx.admin, ctx.topic, partition);
+    return {
+      nodes: [`kafka-${leader}`],
+      observed: { leader_was: leader, partition, incident: incident.id, entity: incident.entity },
+    };
+  }
+  if (target === "broker:controller") {
+    const cluster = await ctx.admin.describeCluster();
+    return {
+      nodes: [`kafka-${cluster.controller}`],
+      observed: { controller_was: cluster.controller },
+    };
+  }
+  if (target === "broker:random") {
+    const running = ctx.stack.brokerIds().filter((id) =>
+      ctx.stack.broker(id).state() === "running"
+    );
+    const id = ctx.rng.pick(running);
+    return { nodes: [`kafka-${id}`], observed: { broker: id } };
+  }
+  if (target === "all-brokers") {
+    return {
+      nodes: ctx.stack.brokerIds().map((id) => `kafka-${id}`),
+      observed: { brokers: ctx.stack.brokerIds() },
+    };
+  }
+  if (target === "webhook") return { nodes: [], observed: {} };
+  return { nodes: [target], observed: {} };
+}

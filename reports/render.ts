@@ -1,0 +1,138 @@
+/**
+ * Renderers of a run's results: Markdown for people (verdict first, a table of
+ * checks with figures, the fault timeline, what to look at when something
+ * failed) and JUnit XML for CI (one test case per check). Pure.
+ *
+ * ```ts
+ * import { renderMarkdown } from "./render.ts";
+ * await Deno.writeTextFile("report.md", renderMarkdown(results));
+ * ```
+ * @module
+ */
+
+import type { Results } from "../chaos/engine.ts";
+
+const ICON = { pass: "PASS", fail: "FAIL", unknown: "UNKNOWN" } as const;
+
+interface Check {
+  name: string;
+  verdict: "pass" | "fail" | "unknown";
+  figures: string;
+}
+
+/** The checks of a run, in the order people read them. */
+export function checks(r: Results): Check[] {
+  const out: Check[] = [];
+  const c = r.completeness;
+  if (c) {
+    out.push({
+      name: "completeness",
+      verdict: c.verdict,
+      figures: `acked ${c.acked}, found ${c.found}, lost ${c.lost}, duplicates ${c.duplicates}, ` +
+        `unexpected ${c.unexpected}, unknown ${c.unknown} (recovered ${c.recovered}), ` +
+        `dlq ${c.dlq_found}/${c.dlq_expected}`,
+    });
+  }
+  const a = r.alerts;
+  if (a) {
+    out.push({
+      name: "alerts",
+      verdict: a.verdict,
+      figures:
+        `incidents ${a.incidents}, alerts ${a.alerts} (${a.deliveries} deliveries), matched ${a.matched}, ` +
+        `missed ${a.missed}, duplicated ${a.duplicated}, false positives ${a.false_positives}, ` +
+        `latency p50 ${a.latency_ms_p50 ?? "-"} ms, p99 ${a.latency_ms_p99 ?? "-"} ms`,
+    });
+  }
+  for (const f of r.faults) {
+    out.push({
+      name: `fault ${f.kind} ${f.target}`,
+      verdict: f.observed ? "pass" : "unknown",
+      figures: f.observed
+        ? `on ${f.nodes.join(", ") || "-"}: ${JSON.stringify(f.detail)}`
+        : "never observed",
+    });
+  }
+  if (!c && !a) out.push({ name: "run", verdict: r.verdict, figures: r.reasons.join("; ") || "-" });
+  return out;
+}
+
+const iso = (t: number | null) => (t ? new Date(t).toISOString().slice(11, 23) : "-");
+
+export function renderMarkdown(r: Results): string {
+  const lines = [
+    `# ${r.scenario}: ${ICON[r.verdict]}${
+      r.expect === "fail"
+        ? ` (negative control, expected FAIL: ${r.as_expected ? "as expected" : "NOT as expected"})`
+        : ""
+    }`,
+    "",
+    r.description,
+    "",
+    `Seed ${r.seed} · stack ${r.stack} · run ${r.run_id} · ${r.started_at} to ${r.ended_at} · ` +
+    `${r.throughput.acked_eps} events/s acknowledged`,
+    "",
+    "| check | verdict | figures |",
+    "| --- | --- | --- |",
+    ...checks(r).map((c) =>
+      `| ${c.name} | ${ICON[c.verdict]} | ${c.figures.replaceAll("|", "\\|")} |`
+    ),
+    "",
+    "## Faults",
+    "",
+    "| kind | target | nodes | injected | healed |",
+    "| --- | --- | --- | --- | --- |",
+    ...r.faults.map((f) =>
+      `| ${f.kind} | ${f.target} | ${f.nodes.join(", ") || "-"} | ${iso(f.injected_at)} | ${
+        iso(f.healed_at)
+      } |`
+    ),
+  ];
+  if (r.reasons.length) {
+    lines.push("", "## Why", "", ...r.reasons.map((x) => `- ${x}`));
+  }
+  const lost = r.completeness?.lost_sample ?? {};
+  if (Object.keys(lost).length) {
+    lines.push("", "## Missing seqs (first few per producer)", "");
+    for (const [pid, seqs] of Object.entries(lost)) lines.push(`- \`${pid}\`: ${seqs.join(", ")}`);
+  }
+  if (r.verdict !== "pass") {
+    lines.push(
+      "",
+      "## Where to look",
+      "",
+      "- `history.jsonl`: every operation and fault with its time and outcome",
+      "- `logs/`: sink and detector logs; `stack/logs/`: broker, MinIO, Redis and Toxiproxy logs",
+      "- `ledger.json`: what the generator attempted and Kafka acknowledged; `deliveries.jsonl`: every webhook call",
+      "- `deno task validate --run <this folder>` re-runs the checks",
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+const esc = (s: string) =>
+  s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll(
+    '"',
+    "&quot;",
+  );
+
+export function renderJunit(r: Results): string {
+  const cs = checks(r);
+  const failures = cs.filter((c) => c.verdict === "fail").length;
+  const skipped = cs.filter((c) => c.verdict === "unknown").length;
+  const cases = cs.map((c) => {
+    const head = `    <testcase classname="scenario.${esc(r.scenario)}" name="${esc(c.name)}">`;
+    if (c.verdict === "fail") {
+      return `${head}\n      <failure message="${esc(c.figures)}"/>\n    </testcase>`;
+    }
+    if (c.verdict === "unknown") {
+      return `${head}\n      <skipped message="${esc(c.figures)}"/>\n    </testcase>`;
+    }
+    return `${head}\n      <system-out>${esc(c.figures)}</system-out>\n    </testcase>`;
+  });
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n  <testsuite name="${
+    esc(r.scenario)
+  }" tests="${cs.length}" failures="${failures}" skipped="${skipped}">\n${
+    cases.join("\n")
+  }\n  </testsuite>\n</testsuites>\n`;
+}
