@@ -32,6 +32,7 @@ import type { Alert } from "../pipeline/alert.ts";
 import { type AlertResult, checkAlerts } from "../validate/alerts.ts";
 import { checkCompleteness, type CompletenessResult } from "../validate/completeness.ts";
 import { scanStore } from "../validate/store_scan.ts";
+import { auditTopic } from "../validate/kafka_audit.ts";
 import { combine, exitCodeOf, type Verdict } from "../validate/verdict.ts";
 import { EnvironmentError, InterruptedError } from "./exit_codes.ts";
 import { FAULTS } from "./faults/mod.ts";
@@ -423,9 +424,12 @@ export async function runScenario(
     const scan = await scanStore(objectStore(s3), topic);
     const minAcked = scenario.checks.min_acked ??
       Math.floor((scenario.workload.eps * ms(scenario.workload.duration)) / 1000 / 2);
+    const audit = await auditTopic(kafka, topic);
+    history.record("ok", "kafka-audit", { records: audit.records, unreadable: audit.unreadable });
     completeness = checkCompleteness(ledger, scan, {
       minAcked,
       maxDuplicates: scenario.checks.max_duplicates,
+      inKafka: audit.seqs,
     });
     const delivered = receiver.deliveries().filter((d) => d.answered === 200).map((d) =>
       d.body as Alert

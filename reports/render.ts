@@ -28,7 +28,11 @@ export function checks(r: Results): Check[] {
     out.push({
       name: "completeness",
       verdict: c.verdict,
-      figures: `acked ${c.acked}, found ${c.found}, lost ${c.lost}, duplicates ${c.duplicates}, ` +
+      figures: `acked ${c.acked}, found ${c.found}, lost ${c.lost}` +
+        (c.lost_before_kafka === null
+          ? ""
+          : ` (before Kafka ${c.lost_before_kafka}, by the sink ${c.lost_by_sink})`) +
+        `, duplicates ${c.duplicates}, ` +
         `unexpected ${c.unexpected}, unknown ${c.unknown} (recovered ${c.recovered}), ` +
         `dlq ${c.dlq_found}/${c.dlq_expected}`,
     });

@@ -26,6 +26,8 @@ import type { StoreScan } from "./store_scan.ts";
 import type { Verdict } from "./verdict.ts";
 
 export interface CompletenessOptions {
+  /** What a Kafka audit found in the topic; splits `lost` into before and after Kafka. */
+  inKafka?: Map<string, RangeSet>;
   /** Fewer acknowledged events than this: unknown. Default 1. */
   minAcked?: number;
   /** Default 0. */
@@ -49,6 +51,10 @@ export interface CompletenessResult {
   dlq_found: number;
   /** Malformed records found in events/ (they belong in dlq/ only). */
   malformed_in_events: number;
+  /** Acknowledged but never in the topic (the producer or Kafka lost them); null without an audit. */
+  lost_before_kafka: number | null;
+  /** In the topic but not in the store (the sink lost them); null without an audit. */
+  lost_by_sink: number | null;
   /** First missing seqs per producer. */
   lost_sample: Record<string, number[]>;
   unexpected_sample: Record<string, number[]>;
@@ -77,6 +83,8 @@ export function checkCompleteness(
     dlq_expected: 0,
     dlq_found: 0,
     malformed_in_events: 0,
+    lost_before_kafka: options.inKafka ? 0 : null,
+    lost_by_sink: options.inKafka ? 0 : null,
     lost_sample: {},
     unexpected_sample: {},
     reasons: [],
@@ -110,6 +118,12 @@ export function checkCompleteness(
     const lost = lostValid.union(lostMalformed);
     r.lost += lost.size;
     if (lost.size > 0) r.lost_sample[pid] = lost.first(sample);
+    if (options.inKafka) {
+      const inTopic = options.inKafka.get(pid) ?? empty;
+      const before = lost.difference(inTopic).size;
+      r.lost_before_kafka! += before;
+      r.lost_by_sink! += lost.size - before;
+    }
 
     const unexpected = found.difference(attempted);
     r.unexpected += unexpected.size;
@@ -122,7 +136,12 @@ export function checkCompleteness(
     r.dlq_found += inDlq.intersection(malformed).size;
     r.malformed_in_events += inEvents.intersection(malformed).size;
   }
-  if (r.lost > 0) r.reasons.push(`${r.lost} acknowledged events are not in the store`);
+  if (r.lost > 0) {
+    const split = r.lost_before_kafka === null
+      ? ""
+      : ` (${r.lost_before_kafka} never reached the topic, ${r.lost_by_sink} lost by the sink)`;
+    r.reasons.push(`${r.lost} acknowledged events are not in the store${split}`);
+  }
   if (r.unexpected > 0) r.reasons.push(`${r.unexpected} stored events were never attempted`);
   if (r.duplicates > (options.maxDuplicates ?? 0)) {
     r.reasons.push(

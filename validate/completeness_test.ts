@@ -103,3 +103,13 @@ Deno.test("completeness: too few acknowledged events is unknown, never pass", ()
   const empty = new Ledger({ run_id: "r", topic: "t", seed: 1 });
   assert.equal(checkCompleteness(empty, scan([], [])).verdict, "unknown");
 });
+
+Deno.test("completeness: a Kafka audit tells lost before Kafka from lost by the sink", () => {
+  const stored = valid.filter((s) => s !== 500 && s !== 600);
+  const inKafka = new Map([["p0", RangeSet.from(range(0, 999).filter((s) => s !== 500))]]);
+  const r = checkCompleteness(ledger(), scan(stored, [10, 11, 12]), { inKafka });
+  assert.equal(r.verdict, "fail");
+  assert.equal(r.lost_before_kafka, 1);
+  assert.equal(r.lost_by_sink, 1);
+  assert.match(r.reasons[0], /1 never reached the topic, 1 lost by the sink/);
+});
