@@ -305,6 +305,7 @@ export async function runScenario(
       incidents,
       acks: ({ all: -1, "1": 1, "0": 0 } as const)[scenario.stack.acks],
       idempotent: scenario.stack.idempotent,
+      sendMode: scenario.stack.send_mode,
     });
     const t0 = performance.now();
     history.record("invoke", "workload", {

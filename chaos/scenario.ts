@@ -61,6 +61,8 @@ export const ScenarioSchema = z.strictObject({
     unclean_leader_election: z.boolean().default(false),
     acks: z.enum(["all", "1", "0"]).default("all"),
     idempotent: z.boolean().default(true),
+    /** How the generator calls kafkajs; "batch" exposes kafkajs issue #1303 (see generator.ts). */
+    send_mode: z.enum(["per-partition", "batch"]).default("per-partition"),
     broker_overrides: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default(
       {},
     ),

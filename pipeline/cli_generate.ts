@@ -98,6 +98,10 @@ if (import.meta.main) {
     if (knobs.PRODUCER_IDEMPOTENT && acks !== -1) {
       throw new UsageError("--idempotent needs --acks all (or set PRODUCER_IDEMPOTENT=false)");
     }
+    const sendMode = knobs.PRODUCER_SEND_MODE as string;
+    if (sendMode !== "per-partition" && sendMode !== "batch") {
+      throw new UsageError(`--send-mode must be per-partition or batch, got "${sendMode}"`);
+    }
     const topic = knobs.KAFKA_TOPIC as string;
     const kafka = kafkaClient(brokers, "generator-cli");
     await ensureTopic(kafka, topic);
@@ -124,6 +128,7 @@ if (import.meta.main) {
         deliveryTimeoutMs: knobs.DELIVERY_TIMEOUT as number,
         acks: acks as -1 | 0 | 1,
         idempotent: knobs.PRODUCER_IDEMPOTENT as boolean,
+        sendMode,
       });
     } catch (error) {
       if (error instanceof RangeError) throw new UsageError(error.message);

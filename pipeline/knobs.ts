@@ -219,6 +219,13 @@ export const GENERATOR_KNOBS: readonly Knob[] = [
     help: "all, 1 or 0 (all with idempotence is the safe set-up)",
   },
   {
+    env: "PRODUCER_SEND_MODE",
+    flag: "send-mode",
+    type: "string",
+    default: "per-partition",
+    help: "per-partition (one produce call per leader) or batch (exposes kafkajs issue 1303)",
+  },
+  {
     env: "PRODUCER_IDEMPOTENT",
     flag: "idempotent",
     type: "bool",
