@@ -3,9 +3,8 @@
  * controls on its kept stack that must fail:
  * - alert doubling: one incident's alert delivered again under a new alert_id;
  * - store tampering: one events/ object deleted from MinIO.
- * Finally the untampered re-check passes again once restored... not possible
- * for a deleted object, so the order is: re-check (pass), doubling (fail),
- * tampering (fail, naming the missing seqs).
+ * The order: re-check (pass), doubling (fail, then restored), tampering
+ * (fail, naming the missing seqs).
  */
 
 import assert from "node:assert/strict";
