@@ -7,10 +7,9 @@
  */
 
 import { ExitCode, runMain, UsageError } from "../chaos/exit_codes.ts";
-import { parseFlags } from "../compose/_cli.ts";
-import { LocalStack } from "../compose/local_stack.ts";
+import { parseKnobArgs, stackEndpoints } from "./_cli.ts";
 import { Detector } from "./detector.ts";
-import { DETECTOR_KNOBS, knobHelp, resolveKnobs } from "./knobs.ts";
+import { DETECTOR_KNOBS, knobHelp } from "./knobs.ts";
 import { serveMetrics } from "./metrics.ts";
 import { StatusLine } from "./status_line.ts";
 
@@ -20,36 +19,19 @@ const USAGE = `usage: deno task detector --webhook URL [flags]\n${
 
 if (import.meta.main) {
   await runMain(async () => {
-    const flagDefs = Object.fromEntries(
-      DETECTOR_KNOBS.map((k) => [k.flag, { type: "string" }] as const),
-    );
-    const { values } = parseFlags(
-      Deno.args,
-      {
-        ...flagDefs,
-        stack: { type: "string", default: "default" },
-        help: { type: "boolean", short: "h" },
-      } as Parameters<typeof parseFlags>[1],
-      USAGE,
-    );
-    if (values.help) {
-      console.log(USAGE);
-      return ExitCode.Pass;
-    }
-    const k = resolveKnobs(DETECTOR_KNOBS, {
-      flags: values as Record<string, string | undefined>,
-      env: Deno.env.toObject(),
-    });
+    const args = parseKnobArgs(Deno.args, DETECTOR_KNOBS, USAGE);
+    if (!args) return ExitCode.Pass;
+    const k = args.knobs;
     if (!k.WEBHOOK_URL) throw new UsageError(`--webhook (or WEBHOOK_URL) is required\n${USAGE}`);
     let brokers = k.KAFKA_BROKERS as string[];
     let redisUrl = k.REDIS_URL as string;
     if (brokers.length === 0 || !redisUrl) {
-      const stack = await LocalStack.attach(values.stack as string);
-      if (!stack) {
-        throw new UsageError("no brokers or Redis: set them, or start a stack: deno task up");
-      }
-      if (brokers.length === 0) brokers = stack.endpoints.kafka.bootstrap.split(",");
-      redisUrl ||= stack.endpoints.redis.url;
+      const endpoints = await stackEndpoints(
+        args.stack,
+        "brokers or Redis (KAFKA_BROKERS, REDIS_URL)",
+      );
+      if (brokers.length === 0) brokers = endpoints.kafka.bootstrap.split(",");
+      redisUrl ||= endpoints.redis.url;
     }
     if ((k.WINDOW_SIZE as number) % (k.WINDOW_SLIDE as number) !== 0) {
       throw new UsageError(

@@ -15,13 +15,13 @@
 
 import { join } from "node:path";
 import { ExitCode, InterruptedError, runMain, UsageError } from "../chaos/exit_codes.ts";
-import { parseFlags } from "../compose/_cli.ts";
+import { parseKnobArgs, stackEndpoints } from "./_cli.ts";
 import { LocalStack } from "../compose/local_stack.ts";
 import { repoRoot } from "../compose/paths.ts";
 import { INCIDENT_KINDS, type IncidentKind } from "./anomalies.ts";
 import { Generator, type ScheduledIncident } from "./generator.ts";
 import { ensureTopic, kafkaClient } from "./kafka.ts";
-import { GENERATOR_KNOBS, knobHelp, parseDuration, resolveKnobs } from "./knobs.ts";
+import { GENERATOR_KNOBS, knobHelp, parseDuration } from "./knobs.ts";
 import { serveMetrics } from "./metrics.ts";
 import { objectStore, s3FromEnv, type S3Settings } from "./store.ts";
 import { StatusLine } from "./status_line.ts";
@@ -52,42 +52,21 @@ export function parseIncident(text: string): ScheduledIncident {
 
 if (import.meta.main) {
   await runMain(async () => {
-    const flagDefs = Object.fromEntries(
-      GENERATOR_KNOBS.map((k) =>
-        [k.flag, { type: k.type === "bool" ? "boolean" : "string" }] as const
-      ),
-    );
-    const { values } = parseFlags(
-      Deno.args,
-      {
-        ...flagDefs,
-        incident: { type: "string", multiple: true },
-        stack: { type: "string", default: "default" },
-        out: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      } as Parameters<typeof parseFlags>[1],
-      USAGE,
-    );
-    if (values.help) {
-      console.log(USAGE);
-      return ExitCode.Pass;
-    }
-    const knobs = resolveKnobs(GENERATOR_KNOBS, {
-      flags: values as Record<string, string | boolean | undefined>,
-      env: Deno.env.toObject(),
+    const args = parseKnobArgs(Deno.args, GENERATOR_KNOBS, USAGE, {
+      incident: { type: "string", multiple: true },
+      out: { type: "string" },
     });
+    if (!args) return ExitCode.Pass;
+    const { knobs } = args;
+    const values = args.flags;
     const incidents = ((values.incident ?? []) as string[]).map(parseIncident);
     let brokers = knobs.KAFKA_BROKERS as string[];
     let s3: S3Settings | undefined = s3FromEnv();
     if (brokers.length === 0 || !s3) {
-      const stack = await LocalStack.attach(values.stack as string);
+      const stack = await LocalStack.attach(args.stack);
       if (brokers.length === 0) {
-        if (!stack) {
-          throw new UsageError(
-            `no brokers: set KAFKA_BROKERS or --brokers, or start a stack with: deno task up`,
-          );
-        }
-        brokers = stack.endpoints.kafka.bootstrap.split(",");
+        brokers = (await stackEndpoints(args.stack, "brokers (KAFKA_BROKERS or --brokers)")).kafka
+          .bootstrap.split(",");
       }
       s3 ??= stack?.endpoints.s3;
     }

@@ -5,10 +5,9 @@
  * @module
  */
 
-import { ExitCode, runMain, UsageError } from "../chaos/exit_codes.ts";
-import { parseFlags } from "../compose/_cli.ts";
-import { LocalStack } from "../compose/local_stack.ts";
-import { knobHelp, resolveKnobs, SINK_KNOBS } from "./knobs.ts";
+import { ExitCode, runMain } from "../chaos/exit_codes.ts";
+import { parseKnobArgs, stackEndpoints } from "./_cli.ts";
+import { knobHelp, SINK_KNOBS } from "./knobs.ts";
 import { serveMetrics } from "./metrics.ts";
 import { Sink } from "./sink.ts";
 import { s3FromEnv } from "./store.ts";
@@ -20,37 +19,15 @@ const USAGE = `usage: deno task sink [flags]\n${
 
 if (import.meta.main) {
   await runMain(async () => {
-    const flagDefs = Object.fromEntries(
-      SINK_KNOBS.map((k) => [k.flag, { type: "string" }] as const),
-    );
-    const { values } = parseFlags(
-      Deno.args,
-      {
-        ...flagDefs,
-        stack: { type: "string", default: "default" },
-        help: { type: "boolean", short: "h" },
-      } as Parameters<typeof parseFlags>[1],
-      USAGE,
-    );
-    if (values.help) {
-      console.log(USAGE);
-      return ExitCode.Pass;
-    }
-    const knobs = resolveKnobs(SINK_KNOBS, {
-      flags: values as Record<string, string | undefined>,
-      env: Deno.env.toObject(),
-    });
+    const args = parseKnobArgs(Deno.args, SINK_KNOBS, USAGE);
+    if (!args) return ExitCode.Pass;
+    const { knobs } = args;
     let brokers = knobs.KAFKA_BROKERS as string[];
     let s3 = s3FromEnv();
     if (brokers.length === 0 || !s3) {
-      const stack = await LocalStack.attach(values.stack as string);
-      if (!stack) {
-        throw new UsageError(
-          "no brokers or S3: set KAFKA_BROKERS and S3_*, or start a stack: deno task up",
-        );
-      }
-      if (brokers.length === 0) brokers = stack.endpoints.kafka.bootstrap.split(",");
-      s3 ??= stack.endpoints.s3;
+      const endpoints = await stackEndpoints(args.stack, "brokers or S3 (KAFKA_BROKERS, S3_*)");
+      if (brokers.length === 0) brokers = endpoints.kafka.bootstrap.split(",");
+      s3 ??= endpoints.s3;
     }
     const sink = new Sink({
       brokers,
