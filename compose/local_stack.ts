@@ -218,9 +218,12 @@ export class LocalStack {
     const plan = portPlan(basePort, brokers);
     const busy = allPorts(plan).filter((p) => !portFree(p));
     if (busy.length > 0) {
+      const holder = await stackHolding(busy);
       throw new StackError(
-        `Cannot start stack "${name}": port${busy.length > 1 ? "s" : ""} ${busy.join(", ")} ` +
-          `in use (choose another --base-port, or stop what holds them)`,
+        `Cannot start stack "${name}": port${busy.length > 1 ? "s" : ""} ${busy.join(", ")} in use` +
+          (holder
+            ? ` by stack "${holder}" (stop it with: deno task down --name ${holder})`
+            : " (choose another --base-port, or stop what holds them)"),
       );
     }
     warnIfEphemeral(plan);
@@ -452,6 +455,19 @@ export async function downStack(
   const stack = await LocalStack.attach(name);
   if (!stack) return undefined;
   return await stack.down(options);
+}
+
+/** The name of a recorded stack whose ports include one of `ports`. */
+async function stackHolding(ports: number[]): Promise<string | undefined> {
+  try {
+    for await (const entry of Deno.readDir(join(stateDir(), "stacks"))) {
+      const state = await readState(entry.name).catch(() => undefined);
+      if (!state) continue;
+      const mine = new Set(allPorts(portPlan(state.basePort, state.brokers)));
+      if (ports.some((p) => mine.has(p))) return state.name;
+    }
+  } catch { /* no state folder */ }
+  return undefined;
 }
 
 /** True when the state folder of that stack exists. */
