@@ -220,7 +220,9 @@ export class LocalStack {
     if (busy.length > 0) {
       const holder = await stackHolding(busy);
       throw new StackError(
-        `Cannot start stack "${name}": port${busy.length > 1 ? "s" : ""} ${busy.join(", ")} in use` +
+        `Cannot start stack "${name}": port${busy.length > 1 ? "s" : ""} ${
+          busy.join(", ")
+        } in use` +
           (holder
             ? ` by stack "${holder}" (stop it with: deno task down --name ${holder})`
             : " (choose another --base-port, or stop what holds them)"),
