@@ -29,6 +29,7 @@ if (import.meta.main) {
       interrupted = true;
     };
     let interrupted = false;
+    let summaryLine = "";
     Deno.addSignalListener("SIGINT", onSignal);
     Deno.addSignalListener("SIGTERM", onSignal);
     try {
@@ -62,9 +63,9 @@ if (import.meta.main) {
       const passed = n(/(\d+) passed/);
       const failed = n(/(\d+) failed/);
       const skipped = n(/(\d+) ignored/);
-      console.log(
-        `tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`,
-      );
+      summaryLine = `tests: ${passed} passed, ${failed} failed${
+        skipped ? `, ${skipped} skipped` : ""
+      }`;
       return status.success ? ExitCode.Pass : ExitCode.CheckFailed;
     } finally {
       Deno.removeSignalListener("SIGINT", onSignal);
@@ -73,6 +74,8 @@ if (import.meta.main) {
         say("stopping the shared test stack");
         await stack.down();
       }
+      // The plain summary is the last line, for CI readers of closing lines.
+      if (summaryLine) console.log(summaryLine);
     }
   });
 }
