@@ -38,7 +38,12 @@ import { EnvironmentError, InterruptedError } from "./exit_codes.ts";
 import { FAULTS } from "./faults/mod.ts";
 import type { FaultContext, Injected } from "./faults/types.ts";
 import { History } from "./history.ts";
-import { plan, type Step } from "./planner.ts";
+import { expandFaults, plan, type Step } from "./planner.ts";
+import { Sampler } from "./sampler.ts";
+import { checkProbes, type ProbesResult } from "../validate/probes.ts";
+import { checkRecovery, type RecoveryResult } from "../validate/recovery.ts";
+import type { Sample } from "../validate/samples.ts";
+import { provision } from "../compose/provision.ts";
 import { ms, type Scenario } from "./scenario.ts";
 import { resolveTarget } from "./targets.ts";
 import { renderJunit, renderMarkdown } from "../reports/render.ts";
@@ -56,6 +61,8 @@ export interface RunOptions {
 export interface FaultRecord {
   kind: string;
   target: string;
+  /** From the scenario's timeline, or drawn by its random chaos block. */
+  source: "timeline" | "random";
   nodes: string[];
   injected_at: number | null;
   healed_at: number | null;
@@ -79,13 +86,60 @@ export interface Results {
   completeness: CompletenessResult | null;
   alerts: AlertResult | null;
   faults: FaultRecord[];
+  /** The scenario's steady-state probes over the per-second samples. */
+  probes: ProbesResult | null;
+  /** Time to recover after each fault (a hypothesis when the scenario sets `recovery_within`). */
+  recovery: RecoveryResult | null;
   throughput: { acked_eps: number };
+  /** Epoch ms of the workload's start and end. */
+  workload: { started_at: number | null; ended_at: number | null };
 }
 
 export interface RunResult {
   results: Results;
   runDir: string;
   exitCode: 0 | 1 | 2 | 3;
+}
+
+/** Probes and recovery of a run, from its faults and per-second samples (pure). */
+export function checkTimeline(
+  scenario: Scenario,
+  faults: readonly FaultRecord[],
+  samples: readonly Sample[],
+  workload: { started_at: number | null; ended_at: number | null },
+): { probes: ProbesResult | null; recovery: RecoveryResult | null } {
+  if (workload.started_at === null || workload.ended_at === null) {
+    return { probes: null, recovery: null };
+  }
+  const injected = faults.map((f) => f.injected_at).filter((t): t is number => t !== null);
+  const healed = faults.map((f) => f.healed_at ?? f.injected_at).filter((t): t is number =>
+    t !== null
+  );
+  const probes = scenario.probes.length
+    ? checkProbes(scenario.probes, samples, {
+      workloadStart: workload.started_at,
+      workloadEnd: workload.ended_at,
+      firstInject: injected.length ? Math.min(...injected) : null,
+      lastHeal: healed.length ? Math.max(...healed) : null,
+    }, scenario.workload.eps)
+    : null;
+  const recovery = faults.length
+    ? checkRecovery(
+      faults.map((f) => ({
+        label: `${f.kind} ${f.target}`,
+        injected_at: f.injected_at,
+        healed_at: f.healed_at,
+      })),
+      samples,
+      {
+        workloadEnd: workload.ended_at,
+        withinMs: scenario.checks.recovery_within === undefined
+          ? undefined
+          : ms(scenario.checks.recovery_within),
+      },
+    )
+    : null;
+  return { probes, recovery };
 }
 
 function stamp(d = new Date()): string {
@@ -129,9 +183,10 @@ export async function runScenario(
 
   const runId = `${scenario.name}-${stamp(started)}`.toLowerCase();
   const topic = "network-telemetry";
-  const faults: FaultRecord[] = scenario.faults.map((f) => ({
+  const faults: FaultRecord[] = expandFaults(scenario, seed).map((f) => ({
     kind: f.kind,
     target: f.target,
+    source: f.source,
     nodes: [],
     injected_at: null,
     healed_at: null,
@@ -146,6 +201,11 @@ export async function runScenario(
   let ledger: Ledger | undefined;
   let completeness: CompletenessResult | null = null;
   let alerts: AlertResult | null = null;
+  let probes: ProbesResult | null = null;
+  let recovery: RecoveryResult | null = null;
+  let samples: Sample[] = [];
+  let sampler: Sampler | undefined;
+  const workload = { started_at: null as number | null, ended_at: null as number | null };
   let verdict: Verdict = "unknown";
   let ackedEps = 0;
 
@@ -166,7 +226,9 @@ export async function runScenario(
 
   try {
     phase("stack");
+    const binaries = await provision();
     stack = await LocalStack.up({
+      binaries,
       name: runId,
       basePort: options.basePort ?? Number(Deno.env.get("CHAOS_RUN_BASE_PORT") ?? 29600),
       brokers: scenario.stack.brokers,
@@ -308,13 +370,23 @@ export async function runScenario(
       sendMode: scenario.stack.send_mode,
     });
     const t0 = performance.now();
+    workload.started_at = Date.now();
+    sampler = new Sampler({
+      file: join(runDir, "samples.jsonl"),
+      generator,
+      admin,
+      topic,
+      group: "telemetry-sink",
+      active: () => [...status.active],
+    });
+    sampler.start();
     history.record("invoke", "workload", {
       eps: scenario.workload.eps,
       duration: scenario.workload.duration,
     });
     const running = generator.run(signal);
     const rng = new Rng(`${seed}/targets`);
-    const fctx: FaultContext = { stack, components, receiver };
+    const fctx: FaultContext = { stack, binaries, components, receiver };
     const applyStep = async (step: Step, n: number) => {
       const f = faults[step.fault];
       const label = `${step.kind} ${step.target}`;
@@ -369,7 +441,7 @@ export async function runScenario(
         status.active.delete(label);
       }
     };
-    const steps = plan(scenario);
+    const steps = plan(scenario, seed);
     for (const [n, step] of steps.entries()) {
       status.next = `${step.action} ${step.kind} ${step.target} at ${
         (step.at_ms / 1000).toFixed(0)
@@ -380,6 +452,8 @@ export async function runScenario(
     }
     status.next = "";
     ledger = await running;
+    workload.ended_at = Date.now();
+    samples = sampler.stop();
     signal?.throwIfAborted();
     const totals = ledger.totals();
     ackedEps = totals.acked /
@@ -440,8 +514,21 @@ export async function runScenario(
     faults.forEach((f) => {
       if (!f.observed) reasons.push(`fault ${f.kind} ${f.target} was never observed`);
     });
-    reasons.push(...completeness.reasons, ...(alerts?.reasons ?? []));
-    verdict = combine([completeness.verdict, alerts?.verdict ?? "pass", ...faultVerdicts]);
+    ({ probes, recovery } = checkTimeline(scenario, faults, samples, workload));
+    const recoveryIsHypothesis = scenario.checks.recovery_within !== undefined;
+    reasons.push(
+      ...completeness.reasons,
+      ...(alerts?.reasons ?? []),
+      ...(probes?.reasons ?? []),
+      ...(recoveryIsHypothesis ? recovery?.reasons ?? [] : []),
+    );
+    verdict = combine([
+      completeness.verdict,
+      alerts?.verdict ?? "pass",
+      ...faultVerdicts,
+      probes?.verdict ?? "pass",
+      recoveryIsHypothesis ? recovery?.verdict ?? "unknown" : "pass",
+    ]);
     history.record(
       verdict === "fail" ? "fail" : verdict === "pass" ? "ok" : "info",
       "verdict",
@@ -458,6 +545,7 @@ export async function runScenario(
       history.record("fail", "run", String((error as Error).stack ?? error));
     }
   } finally {
+    sampler?.stop();
     clearInterval(ticker);
     line.clear();
     status.phase = "cleanup";
@@ -466,7 +554,8 @@ export async function runScenario(
     await receiver?.stop().catch(() => {});
     if (stack) {
       if (options.keepStack) await stack.detach();
-      else await stack.down({ quiet: true }).catch(() => {});
+      // The store and the logs stay with the run, so `validate --run` works after the stack is gone.
+      else await stack.down({ quiet: true, retain: ["minio", "logs"] }).catch(() => {});
     }
   }
 
@@ -486,7 +575,10 @@ export async function runScenario(
     completeness,
     alerts,
     faults,
+    probes,
+    recovery,
     throughput: { acked_eps: Math.round(ackedEps) },
+    workload,
   };
   await Deno.writeTextFile(join(runDir, "results.json"), JSON.stringify(results, null, 2));
   await Deno.writeTextFile(join(runDir, "report.md"), renderMarkdown(results));

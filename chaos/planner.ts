@@ -1,37 +1,72 @@
 /**
- * The planner: turns a validated scenario into a timeline of steps, in order.
- * Pure: the same scenario gives the same plan. Faults without `heal_after` are
+ * The planner: turns a validated scenario and a seed into the list of faults
+ * (the timeline's, then the random chaos block's) and a timeline of steps, in
+ * order. Pure: the same scenario and seed give the same plan.
+ *
+ * Random chaos: from `start` to `end`, every `every`, one action picked from
+ * `actions` on one target picked from the `targets` it can act on, lasting
+ * `duration` (seeded with `<seed>/chaos`). Faults without `heal_after` are
  * healed when the workload ends (and, whatever happens, by the final heal).
  *
  * ```ts
  * import { plan } from "./planner.ts";
- * for (const step of plan(scenario)) console.log(step.at_ms, step.action, step.kind, step.target);
+ * for (const step of plan(scenario, 7)) console.log(step.at_ms, step.action, step.kind, step.target);
  * ```
  * @module
  */
 
-import { ms, type Scenario } from "./scenario.ts";
+import { Rng } from "../pipeline/rng.ts";
+import { fits, ms, type Scenario, type ScenarioFault } from "./scenario.ts";
 import type { FaultParams } from "./faults/types.ts";
 
 export interface Step {
   at_ms: number;
   action: "inject" | "heal";
-  /** Index of the fault in the scenario. */
+  /** Index of the fault in `expandFaults(scenario, seed)`. */
   fault: number;
   kind: string;
   target: string;
   params: FaultParams;
 }
 
-export function plan(scenario: Scenario): Step[] {
+/** A fault of the run: from the timeline or drawn by the random chaos block. */
+export type PlannedFault = ScenarioFault & { source: "timeline" | "random" };
+
+/** The scenario's faults followed by the random chaos block's, drawn with `seed`. */
+export function expandFaults(scenario: Scenario, seed: number = scenario.seed): PlannedFault[] {
+  const faults: PlannedFault[] = scenario.faults.map((f) => ({ ...f, source: "timeline" }));
+  const c = scenario.chaos;
+  if (!c) return faults;
+  const rng = new Rng(`${seed}/chaos`);
+  const end = c.end === undefined ? ms(scenario.workload.duration) : ms(c.end);
+  const every = ms(c.every);
+  const lasting = ms(c.duration);
+  for (let at = ms(c.start); at + lasting <= end; at += every) {
+    const kind = rng.pick(c.actions);
+    const target = rng.pick(c.targets.filter((t) => fits(kind, t)));
+    faults.push({
+      at: `${at}ms`,
+      kind,
+      target,
+      heal_after: `${lasting}ms`,
+      params: c.params,
+      source: "random",
+    });
+  }
+  return faults;
+}
+
+export function plan(scenario: Scenario, seed: number = scenario.seed): Step[] {
   const end = ms(scenario.workload.duration);
   const steps: Step[] = [];
-  scenario.faults.forEach((f, i) => {
+  expandFaults(scenario, seed).forEach((f, i) => {
     const at = ms(f.at);
     const base = { fault: i, kind: f.kind, target: f.target, params: f.params ?? {} };
     steps.push({ at_ms: at, action: "inject", ...base });
     const healAt = f.heal_after === undefined ? end : Math.min(end, at + ms(f.heal_after));
-    if (f.kind !== "restart") steps.push({ at_ms: Math.max(at, healAt), action: "heal", ...base });
+    if (!ONE_SHOT.has(f.kind)) {
+      steps.push({ at_ms: Math.max(at, healAt), action: "heal", ...base });
+    }
   });
   // By time; at the same time, heals first (a fault healed and another injected at t), then by fault.
   return steps.sort((a, b) =>
@@ -39,3 +74,6 @@ export function plan(scenario: Scenario): Step[] {
     a.fault - b.fault
   );
 }
+
+/** Faults that are over as soon as they are done: nothing to heal. */
+export const ONE_SHOT: ReadonlySet<string> = new Set(["restart", "elect_unclean"]);

@@ -20,7 +20,9 @@ import { z } from "zod";
 import { UsageError } from "./exit_codes.ts";
 import { INCIDENT_KINDS } from "../pipeline/anomalies.ts";
 import { parseDuration } from "../pipeline/knobs.ts";
-import { FAULT_KINDS, FAULTS, targetKind } from "./faults/mod.ts";
+import { FAULT_KINDS, type FaultKind, FAULTS, targetKind } from "./faults/mod.ts";
+import { LISTENERS } from "./faults/types.ts";
+import { PROBE_METRICS, PROBE_PHASES, PROBE_STATS } from "../validate/probes.ts";
 
 const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
   message: 'must be a duration like "90s", "2m" or "1500ms"',
@@ -30,19 +32,56 @@ const prob = z.number().min(0).max(1);
 export const TARGET_PATTERN =
   /^(broker:(leader\([\w.-]+,\d+\)|leader-of-incident\(\d+\)|controller|random|\d+)|sink|detector|redis|minio|webhook|all-brokers)$/;
 
+const TARGET_MESSAGE =
+  "must be broker:<id>, broker:leader(<topic>,<partition>), broker:leader-of-incident(<n>), broker:controller, broker:random, all-brokers, sink, detector, redis, minio or webhook";
+const target = z.string().regex(TARGET_PATTERN, { message: TARGET_MESSAGE });
+
+const Params = z.strictObject({
+  /** latency: added delay per chunk, and its jitter. */
+  latency_ms: z.number().int().min(0).max(60_000).optional(),
+  jitter_ms: z.number().int().min(0).max(60_000).optional(),
+  /** bandwidth: the rate left, in KiB/s. */
+  rate_kbps: z.number().int().min(1).max(10_000_000).optional(),
+  /** timeout: connections stall, then close after this long (0: stall forever). */
+  timeout_ms: z.number().int().min(0).max(600_000).optional(),
+  /** Share of connections a toxic acts on, 0..1 (default 1). */
+  toxicity: prob.optional(),
+  /** partition and toxics: which of a broker's listeners (default: all for partition, client and internal for toxics). */
+  listeners: z.array(z.enum(LISTENERS)).min(1).optional(),
+  /** webhook_fail: the status the receiver answers. */
+  status: z.number().int().min(100).max(599).optional(),
+});
+
 const Fault = z.strictObject({
   at: duration,
   kind: z.enum(FAULT_KINDS),
-  target: z.string().regex(TARGET_PATTERN, {
-    message:
-      "must be broker:<id>, broker:leader(<topic>,<partition>), broker:leader-of-incident(<n>), broker:controller, broker:random, all-brokers, sink, detector, redis, minio or webhook",
-  }),
+  target,
   heal_after: duration.optional(),
-  params: z.strictObject({
-    latency_ms: z.number().int().min(0).max(60_000).optional(),
-    jitter_ms: z.number().int().min(0).max(60_000).optional(),
-    status: z.number().int().min(100).max(599).optional(),
-  }).optional(),
+  params: Params.optional(),
+});
+
+/** Seeded random chaos, as teams do with chaos scripts: every `every`, one action on one target. */
+const Chaos = z.strictObject({
+  start: duration.default("20s"),
+  /** Default: the end of the workload. */
+  end: duration.optional(),
+  every: duration,
+  /** How long each fault lasts; at most `every`, so random faults do not overlap. */
+  duration,
+  targets: z.array(target).min(1),
+  actions: z.array(z.enum(FAULT_KINDS)).min(1),
+  params: Params.default({}),
+});
+
+/** A steady-state probe, evaluated over the run's per-second samples in one phase. */
+const Probe = z.strictObject({
+  name: z.string().min(1).optional(),
+  metric: z.enum(PROBE_METRICS),
+  /** Statistic over the phase's samples. Default "mean". */
+  stat: z.enum(PROBE_STATS).default("mean"),
+  op: z.enum([">=", "<="]),
+  value: z.number(),
+  phase: z.enum(PROBE_PHASES),
 });
 
 export const ScenarioSchema = z.strictObject({
@@ -86,6 +125,8 @@ export const ScenarioSchema = z.strictObject({
     out_of_order: duration.default("5s"),
   }).prefault({}),
   faults: z.array(Fault).default([]),
+  chaos: Chaos.optional(),
+  probes: z.array(Probe).default([]),
   checks: z.strictObject({
     /** Fewer acknowledged events: the run is vacuous (unknown). Default: half the planned events. */
     min_acked: z.number().int().min(0).optional(),
@@ -93,6 +134,11 @@ export const ScenarioSchema = z.strictObject({
     alerts: z.boolean().default(true),
     /** Time allowed after the generator stops for the sink and detector to catch up. */
     settle: duration.default("120s"),
+    /**
+     * Hypothesis: after each fault is injected, acknowledged events/s are back at 90% of the
+     * pre-fault rate within this long (reported always; a failed check only when set).
+     */
+    recovery_within: duration.optional(),
   }).prefault({}),
 }).superRefine((s, ctx) => {
   if (s.stack.replication_factor > s.stack.brokers) {
@@ -131,24 +177,8 @@ export const ScenarioSchema = z.strictObject({
         message: `is after the workload ends (${s.workload.duration})`,
       });
     }
-    const m = f.target.match(/^broker:(\d+)$/);
-    if (m && (Number(m[1]) < 1 || Number(m[1]) > s.stack.brokers)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["faults", i, "target"],
-        message: `names broker ${m[1]}, the stack has 1..${s.stack.brokers}`,
-      });
-    }
-    const inc = f.target.match(/^broker:leader-of-incident\((\d+)\)$/);
-    if (inc && Number(inc[1]) >= s.workload.incidents.length) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["faults", i, "target"],
-        message: `names incident ${inc[1]}, there are ${s.workload.incidents.length}`,
-      });
-    }
-    const kind = targetKind(f.target);
-    if (!(FAULTS[f.kind].targets as readonly string[]).includes(kind)) {
+    checkTarget(s, f.target, ["faults", i, "target"], ctx);
+    if (!fits(f.kind, f.target)) {
       ctx.addIssue({
         code: "custom",
         path: ["faults", i, "kind"],
@@ -157,18 +187,99 @@ export const ScenarioSchema = z.strictObject({
         })`,
       });
     }
-    if (f.kind === "latency" && f.params?.latency_ms === undefined) {
+    for (const key of missingParams(f.kind, f.params ?? {})) {
       ctx.addIssue({
         code: "custom",
-        path: ["faults", i, "params", "latency_ms"],
-        message: "is required for latency",
+        path: ["faults", i, "params", key],
+        message: `is required for ${f.kind}`,
       });
     }
   });
+  if (s.chaos) {
+    const c = s.chaos;
+    const start = parseDuration(c.start) ?? 0;
+    const end = c.end === undefined ? total : parseDuration(c.end) ?? 0;
+    if (end > total) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["chaos", "end"],
+        message: "is after the workload ends",
+      });
+    }
+    if (start >= end) {
+      ctx.addIssue({ code: "custom", path: ["chaos", "start"], message: "is not before the end" });
+    }
+    if ((parseDuration(c.duration) ?? 0) > (parseDuration(c.every) ?? 0)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["chaos", "duration"],
+        message: `is longer than every (${c.every}): random faults would overlap`,
+      });
+    }
+    c.targets.forEach((t, i) => checkTarget(s, t, ["chaos", "targets", i], ctx));
+    c.actions.forEach((kind, i) => {
+      if (!c.targets.some((t) => fits(kind, t))) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["chaos", "actions", i],
+          message: `${kind} cannot act on any of the targets (it acts on: ${
+            FAULTS[kind].targets.join(", ")
+          })`,
+        });
+      }
+      for (const key of missingParams(kind, c.params)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["chaos", "params", key],
+          message: `is required for ${kind}`,
+        });
+      }
+    });
+  }
 });
+
+/** Whether fault `kind` can act on `target`. */
+export function fits(kind: FaultKind, target: string): boolean {
+  return (FAULTS[kind].targets as readonly string[]).includes(targetKind(target));
+}
+
+/** The params a fault kind needs and does not have. */
+function missingParams(kind: FaultKind, params: z.output<typeof Params>): string[] {
+  const need: Partial<Record<FaultKind, (keyof z.output<typeof Params>)[]>> = {
+    latency: ["latency_ms"],
+    bandwidth: ["rate_kbps"],
+  };
+  return (need[kind] ?? []).filter((key) => params[key] === undefined);
+}
+
+function checkTarget(
+  s: { stack: { brokers: number }; workload: { incidents: unknown[] } },
+  target: string,
+  path: (string | number)[],
+  ctx: z.RefinementCtx,
+) {
+  const m = target.match(/^broker:(\d+)$/);
+  if (m && (Number(m[1]) < 1 || Number(m[1]) > s.stack.brokers)) {
+    ctx.addIssue({
+      code: "custom",
+      path,
+      message: `names broker ${m[1]}, the stack has 1..${s.stack.brokers}`,
+    });
+  }
+  const inc = target.match(/^broker:leader-of-incident\((\d+)\)$/);
+  if (inc && Number(inc[1]) >= s.workload.incidents.length) {
+    ctx.addIssue({
+      code: "custom",
+      path,
+      message: `names incident ${inc[1]}, there are ${s.workload.incidents.length}`,
+    });
+  }
+}
 
 export type ScenarioInput = z.input<typeof ScenarioSchema>;
 export type Scenario = z.output<typeof ScenarioSchema>;
+export type ScenarioFault = Scenario["faults"][number];
+export type ScenarioProbe = Scenario["probes"][number];
 
 /** Marks a scenario file's export; validation happens when it is loaded. */
 export function defineScenario(scenario: ScenarioInput): ScenarioInput {

@@ -1,7 +1,7 @@
 // deno-lint-ignore-file no-explicit-any
 import assert from "node:assert/strict";
 import { UsageError } from "./exit_codes.ts";
-import { plan } from "./planner.ts";
+import { expandFaults, plan } from "./planner.ts";
 import { type ScenarioInput, validateScenario } from "./scenario.ts";
 
 const good: ScenarioInput = {
@@ -93,6 +93,52 @@ Deno.test("wrong scenario files are rejected, naming the key", async (t) => {
       /params\.latency_ms/,
     ],
     ["bad name", (s) => (s.name = "Not A Name"), /name: must be lower-case/],
+    [
+      "bandwidth without its rate",
+      (s) => (s.faults[0] = { at: "1s", kind: "bandwidth", target: "all-brokers" }),
+      /faults\.0\.params\.rate_kbps: is required for bandwidth/,
+    ],
+    [
+      "partition of an unknown listener",
+      (s) => (s.faults[0] = {
+        at: "1s",
+        kind: "partition",
+        target: "broker:1",
+        params: { listeners: ["replication"] },
+      }),
+      /faults\.0\.params\.listeners\.0/,
+    ],
+    [
+      "random chaos faults that would overlap",
+      (s) => (s.chaos = { every: "10s", duration: "20s", targets: ["sink"], actions: ["kill"] }),
+      /chaos\.duration: is longer than every/,
+    ],
+    [
+      "random chaos action no target can take",
+      (s) => (s.chaos = { every: "10s", duration: "5s", targets: ["sink"], actions: ["latency"] }),
+      /chaos\.actions\.0: latency cannot act on any of the targets/,
+    ],
+    [
+      "random chaos ending after the workload",
+      (s) => (s.chaos = {
+        every: "10s",
+        duration: "5s",
+        end: "2m",
+        targets: ["sink"],
+        actions: ["kill"],
+      }),
+      /chaos\.end: is after the workload ends/,
+    ],
+    [
+      "probe of an unknown metric",
+      (s) => (s.probes = [{ metric: "cpu", op: "<=", value: 1, phase: "during" }]),
+      /probes\.0\.metric/,
+    ],
+    [
+      "bad recovery bound",
+      (s) => (s.checks = { recovery_within: "soon" }),
+      /checks\.recovery_within: must be a duration/,
+    ],
   ];
   for (const [name, change, key] of cases) await t.step(name, () => rejects(change, key));
 });
@@ -130,4 +176,64 @@ Deno.test("planner: faults and their heals in time order, heal before inject at 
     "50s inject partition",
     "60s heal partition",
   ]);
+});
+
+const chaotic = (seed: number) =>
+  validateScenario({
+    ...good,
+    seed,
+    workload: { ...good.workload, duration: "300s" },
+    faults: [],
+    chaos: {
+      start: "20s",
+      end: "280s",
+      every: "30s",
+      duration: "15s",
+      targets: ["broker:random", "sink", "detector", "all-brokers"],
+      actions: ["kill", "pause", "latency"],
+      params: { latency_ms: 200 },
+    },
+  });
+
+Deno.test("planner: seeded random chaos is the same for a seed and differs across seeds", () => {
+  const s = chaotic(1);
+  const a = plan(s, 1);
+  assert.deepEqual(plan(s, 1), a, "same seed, same plan");
+  const injects = a.filter((x) => x.action === "inject");
+  // every 30 s from 20 s while the fault (15 s) ends by 280 s: 20, 50, ..., 260
+  assert.deepEqual(injects.map((x) => x.at_ms / 1000), [20, 50, 80, 110, 140, 170, 200, 230, 260]);
+  for (const x of injects) {
+    assert.ok(
+      !(x.kind === "latency" && ["sink", "detector"].includes(x.target)),
+      `${x.kind} on ${x.target} was drawn, but latency only acts on brokers`,
+    );
+  }
+  const heals = a.filter((x) => x.action === "heal");
+  assert.deepEqual(heals.map((x) => x.at_ms - injects[x.fault].at_ms), injects.map(() => 15_000));
+  const signature = (seed: number) =>
+    plan(s, seed).filter((x) => x.action === "inject").map((x) => `${x.kind}@${x.target}`).join();
+  const others = [2, 3, 4, 5].map(signature);
+  assert.ok(others.some((o) => o !== signature(1)), "other seeds draw other faults");
+});
+
+Deno.test("planner: random faults follow the timeline's in expandFaults, marked as random", () => {
+  const s = validateScenario({
+    ...chaotic(1),
+    faults: [{ at: "10s", kind: "kill", target: "broker:1", heal_after: "5s" }],
+  } as ScenarioInput);
+  const faults = expandFaults(s, 9);
+  assert.equal(faults[0].source, "timeline");
+  assert.ok(faults.slice(1).every((f) => f.source === "random"));
+  assert.equal(faults.length, 10);
+});
+
+Deno.test("planner: one-shot faults (restart, elect_unclean) have no heal step", () => {
+  const s = validateScenario({
+    ...good,
+    faults: [
+      { at: "10s", kind: "restart", target: "broker:1" },
+      { at: "20s", kind: "elect_unclean", target: "all-brokers" },
+    ],
+  });
+  assert.deepEqual(plan(s).map((x) => x.action), ["inject", "inject"]);
 });

@@ -377,9 +377,13 @@ export class LocalStack {
   /**
    * Stops every node and, unless `keep`, removes the data. With `keep`, nodes
    * get SIGTERM (a clean shutdown) so the data can be used again; otherwise
-   * SIGKILL, since the data is discarded anyway.
+   * SIGKILL, since the data is discarded anyway. `retain` names folders of the
+   * data dir that stay anyway (a run keeps `minio` and `logs`, so its store can
+   * be re-checked and its logs read after the stack is gone).
    */
-  async down(options: { keep?: boolean; quiet?: boolean } = {}): Promise<string[]> {
+  async down(
+    options: { keep?: boolean; quiet?: boolean; retain?: string[] } = {},
+  ): Promise<string[]> {
     const stopped: string[] = [];
     // Resume paused nodes first: a stopped process cannot act on SIGTERM.
     await Promise.all([...this.nodes.values()].map(async (node) => {
@@ -394,7 +398,15 @@ export class LocalStack {
       } catch { /* already gone */ }
     }
     if (!options.keep) {
-      await Deno.remove(this.dataDir, { recursive: true }).catch(() => {});
+      const retain = new Set(options.retain ?? []);
+      if (retain.size === 0) {
+        await Deno.remove(this.dataDir, { recursive: true }).catch(() => {});
+      } else {
+        for await (const entry of Deno.readDir(this.dataDir)) {
+          if (retain.has(entry.name)) continue;
+          await Deno.remove(join(this.dataDir, entry.name), { recursive: true }).catch(() => {});
+        }
+      }
       await Deno.remove(join(stateFile(this.name), ".."), { recursive: true }).catch(() => {});
     } else {
       this.#state.watchdogPid = undefined;

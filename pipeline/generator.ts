@@ -108,6 +108,8 @@ export interface GeneratorStatus {
   target_eps: number;
   /** Acknowledged events per second over the last second. */
   acked_eps: number;
+  /** p95 round trip (ms) of the sends acknowledged in the last second; null when none were. */
+  p95_send_ms: number | null;
   in_flight: number;
   attempted: number;
   acked: number;
@@ -257,6 +259,7 @@ export class Generator {
       elapsed_s: this.#t0 ? (now - this.#t0) / 1000 : 0,
       target_eps: this.options.eps,
       acked_eps: this.#ackedLastSecond(now),
+      p95_send_ms: this.#p95LastSecond(),
       in_flight: this.#inFlight,
       attempted: t.attempted,
       acked: t.acked,
@@ -267,10 +270,16 @@ export class Generator {
     };
   }
 
-  #acks: Array<[number, number]> = [];
+  /** Acknowledged sends of the last second: [time, events, round trip ms]. */
+  #acks: Array<[number, number, number]> = [];
   #ackedLastSecond(now: number): number {
     this.#acks = this.#acks.filter(([t]) => t > now - 1000);
     return this.#acks.reduce((s, [, n]) => s + n, 0);
+  }
+  #p95LastSecond(): number | null {
+    if (this.#acks.length === 0) return null;
+    const rtts = this.#acks.map(([, , ms]) => ms).sort((a, b) => a - b);
+    return Math.round(rtts[Math.min(rtts.length - 1, Math.ceil(0.95 * rtts.length) - 1)]);
   }
 
   /** Runs until the duration is over or `signal` aborts; returns the ledger. */
@@ -502,8 +511,9 @@ export class Generator {
       () => {
         record("ack");
         this.#m.acked.inc(messages.length);
-        this.#acks.push([performance.now(), messages.length]);
-        this.#m.latency.observe((performance.now() - started) / 1000);
+        const now = performance.now();
+        this.#acks.push([now, messages.length, now - started]);
+        this.#m.latency.observe((now - started) / 1000);
       },
       (error) => {
         if (timedOut) return; // already recorded unknown

@@ -9,12 +9,17 @@
  * | restart      | same                             | SIGKILL and start          |
  * | pause        | same                             | SIGSTOP; heal: SIGCONT     |
  * | latency      | brokers                          | Toxiproxy latency toxic    |
+ * | bandwidth    | brokers                          | Toxiproxy bandwidth toxic  |
+ * | timeout      | brokers                          | Toxiproxy timeout toxic    |
+ * | reset        | brokers                          | Toxiproxy reset_peer toxic |
  * | partition    | brokers                          | Toxiproxy proxies disabled |
+ * | elect_unclean| all-brokers (the cluster)        | LeaderElectionCommand      |
  * | webhook_fail | webhook                          | receiver answers 503       |
  * @module
  */
 
-import { latency, partition, webhookFail } from "./network.ts";
+import { electUnclean } from "./election.ts";
+import { bandwidth, latency, partition, reset, timeout, webhookFail } from "./network.ts";
 import { kill, pause, restart, stop } from "./signals.ts";
 import type { Fault, TargetKind } from "./types.ts";
 
@@ -24,7 +29,11 @@ export const FAULTS = {
   restart,
   pause,
   latency,
+  bandwidth,
+  timeout,
+  reset,
   partition,
+  elect_unclean: electUnclean,
   webhook_fail: webhookFail,
 } as const satisfies Record<string, Fault>;
 

@@ -1,62 +1,113 @@
 /**
  * Network faults of the local stack, through Toxiproxy in front of every
- * broker listener: `latency` (a latency toxic with jitter on the client and
- * inter-broker proxies of the target brokers) and `partition` (every proxy of
- * the broker disabled: clients, followers and the quorum lose it).
+ * broker listener (client, inter-broker "internal", controller):
+ *
+ * - `latency`: a latency toxic with jitter;
+ * - `bandwidth`: a bandwidth toxic (`rate_kbps` KiB/s left);
+ * - `timeout`: connections stall and close after `timeout_ms` (0: stall);
+ * - `reset`: connections are reset (TCP RST) as soon as data flows;
+ * - `partition`: the broker's proxies disabled, so clients, followers and the
+ *   quorum lose it; `listeners: ["internal"]` cuts only replication from it
+ *   (followers fall out of its ISR while clients still write to it).
+ *
+ * Toxics act on the client and internal listeners unless `listeners` says
+ * otherwise; `toxicity` (0..1) is the share of connections they touch.
  * @module
  */
 
-import type { Fault } from "./types.ts";
+import type { Toxic } from "../../compose/toxiproxy.ts";
+import type { Fault, FaultContext, FaultParams, Injected, Listener } from "./types.ts";
 
 const brokerId = (name: string) => Number(name.replace("kafka-", ""));
 
-export const latency: Fault = {
-  kind: "latency",
-  targets: ["broker"],
-  async inject(ctx, nodes, params) {
-    const toxics: string[] = [];
-    for (const name of nodes) {
-      const p = ctx.stack.brokerProxies(brokerId(name));
-      for (const proxy of [p.client, p.internal]) {
-        await ctx.stack.toxiproxy.addToxic(proxy, {
-          name: "chaos-latency",
-          type: "latency",
-          attributes: { latency: params.latency_ms ?? 0, jitter: params.jitter_ms ?? 0 },
-        });
-        toxics.push(proxy);
-      }
-    }
-    return {
-      observed: { toxics, latency_ms: params.latency_ms, jitter_ms: params.jitter_ms ?? 0 },
-      async heal() {
-        for (const proxy of toxics) {
-          await ctx.stack.toxiproxy.removeToxic(proxy, "chaos-latency").catch(() => {});
+function proxiesOf(ctx: FaultContext, nodes: string[], listeners: Listener[]): string[] {
+  return nodes.flatMap((name) => {
+    const p = ctx.stack.brokerProxies(brokerId(name));
+    return listeners.map((l) => p[l]);
+  });
+}
+
+/** A fault that adds one toxic to the chosen listeners of the target brokers. */
+function toxicFault(
+  kind: string,
+  toxic: (params: FaultParams) => Omit<Toxic, "name">,
+): Fault {
+  const name = `chaos-${kind}`;
+  return {
+    kind,
+    targets: ["broker"],
+    async inject(ctx, nodes, params): Promise<Injected> {
+      const spec = toxic(params);
+      const added: string[] = [];
+      const heal = async () => {
+        for (const proxy of added) {
+          await ctx.stack.toxiproxy.removeToxic(proxy, name).catch(() => {});
         }
-        return { removed: toxics };
-      },
-    };
-  },
-};
+        return { removed: [...added] };
+      };
+      try {
+        for (const proxy of proxiesOf(ctx, nodes, params.listeners ?? ["client", "internal"])) {
+          await ctx.stack.toxiproxy.addToxic(proxy, {
+            name,
+            toxicity: params.toxicity ?? 1,
+            ...spec,
+          });
+          added.push(proxy);
+        }
+      } catch (error) {
+        await heal();
+        throw error;
+      }
+      return { observed: { toxics: [...added], ...spec.attributes }, heal };
+    },
+  };
+}
+
+export const latency = toxicFault("latency", (p) => ({
+  type: "latency",
+  attributes: { latency: p.latency_ms ?? 0, jitter: p.jitter_ms ?? 0 },
+}));
+
+export const bandwidth = toxicFault("bandwidth", (p) => ({
+  type: "bandwidth",
+  attributes: { rate: p.rate_kbps ?? 0 },
+}));
+
+export const timeout = toxicFault("timeout", (p) => ({
+  type: "timeout",
+  attributes: { timeout: p.timeout_ms ?? 0 },
+}));
+
+export const reset = toxicFault("reset", () => ({
+  type: "reset_peer",
+  attributes: { timeout: 0 },
+}));
 
 export const partition: Fault = {
   kind: "partition",
   targets: ["broker"],
-  async inject(ctx, nodes) {
+  async inject(ctx, nodes, params) {
     const proxies: string[] = [];
-    for (const name of nodes) {
-      const p = ctx.stack.brokerProxies(brokerId(name));
-      for (const proxy of [p.client, p.internal, p.controller]) {
+    const heal = async () => {
+      for (const proxy of proxies) await ctx.stack.toxiproxy.setEnabled(proxy, true);
+      return { enabled: [...proxies] };
+    };
+    try {
+      for (
+        const proxy of proxiesOf(
+          ctx,
+          nodes,
+          params.listeners ?? ["client", "internal", "controller"],
+        )
+      ) {
         await ctx.stack.toxiproxy.setEnabled(proxy, false);
         proxies.push(proxy);
       }
+    } catch (error) {
+      await heal();
+      throw error;
     }
-    return {
-      observed: { disabled: proxies },
-      async heal() {
-        for (const proxy of proxies) await ctx.stack.toxiproxy.setEnabled(proxy, true);
-        return { enabled: proxies };
-      },
-    };
+    return { observed: { disabled: [...proxies] }, heal };
   },
 };
 

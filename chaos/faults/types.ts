@@ -7,19 +7,30 @@
  */
 
 import type { LocalStack } from "../../compose/local_stack.ts";
+import type { Binaries } from "../../compose/provision.ts";
 import type { ProcessNode } from "../../compose/process_node.ts";
 import type { WebhookReceiver } from "../../pipeline/webhook_receiver.ts";
 
 export interface FaultContext {
   stack: LocalStack;
+  /** The provisioned binaries (Java and the Kafka classpath, for Kafka's own tools). */
+  binaries: Binaries;
   /** Pipeline components by name: "sink", "detector". */
   components: ReadonlyMap<string, ProcessNode>;
   receiver: WebhookReceiver;
 }
 
+/** A broker's listeners, each behind its own Toxiproxy proxy on the local stack. */
+export const LISTENERS = ["client", "internal", "controller"] as const;
+export type Listener = typeof LISTENERS[number];
+
 export interface FaultParams {
   latency_ms?: number;
   jitter_ms?: number;
+  rate_kbps?: number;
+  timeout_ms?: number;
+  toxicity?: number;
+  listeners?: Listener[];
   status?: number;
 }
 

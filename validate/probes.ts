@@ -1,0 +1,135 @@
+/**
+ * Steady-state probes (Chaos Toolkit's hypothesis): a scenario states, per
+ * phase, a bound on a metric of the per-second samples, for example "acked
+ * events/s at least 8000 before the faults" or "p95 produce latency at most
+ * 2000 ms during them". Pure.
+ *
+ * Phases: `before` = from 5 s into the workload to the first injection;
+ * `during` = from the first injection to the last heal; `after` = from 10 s
+ * after the last heal to the end of the workload. A probe whose phase has no
+ * sample says `unknown`. A `before` probe that fails makes the run `unknown`
+ * (the system was never in its steady state, so the experiment proves
+ * nothing); `during` and `after` probes that fail make it `fail`.
+ *
+ * ```ts
+ * import { checkProbes } from "./probes.ts";
+ * const r = checkProbes(probes, samples, { firstInject, lastHeal, workloadEnd });
+ * ```
+ * @module
+ */
+
+import { quantile, type Sample } from "./samples.ts";
+import type { Verdict } from "./verdict.ts";
+
+export const PROBE_METRICS = ["acked_eps", "p95_send_ms", "sink_lag_s"] as const;
+export const PROBE_STATS = ["mean", "min", "max", "p95"] as const;
+export const PROBE_PHASES = ["before", "during", "after"] as const;
+
+export interface Probe {
+  name?: string;
+  metric: typeof PROBE_METRICS[number];
+  stat: typeof PROBE_STATS[number];
+  op: ">=" | "<=";
+  value: number;
+  phase: typeof PROBE_PHASES[number];
+}
+
+export interface Phases {
+  /** Epoch ms of the workload's start and end. */
+  workloadStart: number;
+  workloadEnd: number;
+  /** Epoch ms of the first injection and the last heal; null without faults. */
+  firstInject: number | null;
+  lastHeal: number | null;
+}
+
+export interface ProbeResult {
+  name: string;
+  phase: Probe["phase"];
+  verdict: Verdict;
+  /** The statistic measured; null without samples. */
+  measured: number | null;
+  expected: string;
+  samples: number;
+}
+
+export interface ProbesResult {
+  verdict: Verdict;
+  probes: ProbeResult[];
+  reasons: string[];
+}
+
+const WARMUP_MS = 5000;
+const AFTER_GRACE_MS = 10_000;
+
+/** The window [from, to) of a phase, in epoch ms. */
+export function phaseWindow(phase: Probe["phase"], p: Phases): [number, number] {
+  const first = p.firstInject ?? p.workloadEnd;
+  const last = p.lastHeal ?? p.firstInject ?? p.workloadStart;
+  if (phase === "before") return [p.workloadStart + WARMUP_MS, first];
+  if (phase === "during") return [first, p.lastHeal ?? first];
+  return [last + AFTER_GRACE_MS, p.workloadEnd];
+}
+
+function valueOf(s: Sample, metric: Probe["metric"], eps: number): number | null {
+  if (metric === "acked_eps") return s.acked_eps;
+  if (metric === "p95_send_ms") return s.p95_send_ms;
+  return s.sink_lag === null ? null : s.sink_lag / Math.max(1, eps);
+}
+
+function stat(values: number[], kind: Probe["stat"]): number | null {
+  if (values.length === 0) return null;
+  if (kind === "mean") return values.reduce((a, b) => a + b, 0) / values.length;
+  if (kind === "min") return Math.min(...values);
+  if (kind === "max") return Math.max(...values);
+  return quantile(values, 0.95);
+}
+
+/**
+ * Evaluates every probe. `eps` (the workload's target rate) turns lag in
+ * events into lag in seconds for `sink_lag_s`.
+ */
+export function checkProbes(
+  probes: readonly Probe[],
+  samples: readonly Sample[],
+  phases: Phases,
+  eps = 1,
+): ProbesResult {
+  const results = probes.map((probe): ProbeResult => {
+    const [from, to] = phaseWindow(probe.phase, phases);
+    const values = samples.filter((s) => s.t >= from && s.t < to)
+      .map((s) => valueOf(s, probe.metric, eps))
+      .filter((v): v is number => v !== null);
+    const measured = stat(values, probe.stat);
+    const ok = measured !== null &&
+      (probe.op === ">=" ? measured >= probe.value : measured <= probe.value);
+    const verdict: Verdict = measured === null
+      ? "unknown"
+      : ok
+      ? "pass"
+      : probe.phase === "before"
+      ? "unknown"
+      : "fail";
+    return {
+      name: probe.name ?? `${probe.stat} ${probe.metric} ${probe.phase}`,
+      phase: probe.phase,
+      verdict,
+      measured: measured === null ? null : Math.round(measured * 100) / 100,
+      expected: `${probe.op} ${probe.value}`,
+      samples: values.length,
+    };
+  });
+  const reasons = results.filter((r) => r.verdict !== "pass").map((r) =>
+    r.measured === null
+      ? `probe "${r.name}" had no samples in its phase`
+      : `probe "${r.name}": measured ${r.measured}, expected ${r.expected}` +
+        (r.phase === "before" ? " (the steady state was never reached)" : "")
+  );
+  const verdicts = results.map((r) => r.verdict);
+  const verdict: Verdict = verdicts.includes("fail")
+    ? "fail"
+    : verdicts.includes("unknown")
+    ? "unknown"
+    : "pass";
+  return { verdict, probes: results, reasons };
+}

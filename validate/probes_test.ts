@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import { checkProbes, type Phases, type Probe } from "./probes.ts";
+import type { Sample } from "./samples.ts";
+
+const T0 = 1_000_000;
+/** 60 s of samples: 10k ev/s, 20 ms p95; from 20 s to 40 s (the fault) 2k ev/s and 900 ms. */
+function samples(): Sample[] {
+  return Array.from({ length: 60 }, (_, i) => {
+    const inFault = i >= 20 && i < 40;
+    return {
+      t: T0 + i * 1000,
+      elapsed_ms: i * 1000,
+      acked_eps: inFault ? 2000 : 10_000,
+      acked: i * 10_000,
+      p95_send_ms: inFault ? 900 : 20,
+      sink_lag: inFault ? 50_000 : 5000,
+      faults: inFault ? ["latency all-brokers"] : [],
+    };
+  });
+}
+const phases: Phases = {
+  workloadStart: T0,
+  workloadEnd: T0 + 60_000,
+  firstInject: T0 + 20_000,
+  lastHeal: T0 + 40_000,
+};
+const probe = (p: Partial<Probe>): Probe => ({
+  metric: "acked_eps",
+  stat: "mean",
+  op: ">=",
+  value: 0,
+  phase: "before",
+  ...p,
+});
+
+Deno.test("checkProbes passes probes that hold in their phase", () => {
+  const r = checkProbes(
+    [
+      probe({ value: 9000 }),
+      probe({ metric: "p95_send_ms", stat: "max", op: "<=", value: 1000, phase: "during" }),
+      probe({ value: 9000, phase: "after" }),
+      probe({ metric: "sink_lag_s", stat: "max", op: "<=", value: 1, phase: "after" }),
+    ],
+    samples(),
+    phases,
+    10_000,
+  );
+  assert.equal(r.verdict, "pass", r.reasons.join("; "));
+  assert.equal(r.probes[0].samples, 15); // 5 s warm-up excluded
+  assert.equal(r.probes[2].samples, 10); // from 10 s after the last heal
+});
+
+Deno.test("checkProbes fails a probe broken during the faults, naming it and the figure", () => {
+  const r = checkProbes(
+    [
+      probe({
+        name: "p95 under 500 ms",
+        metric: "p95_send_ms",
+        stat: "p95",
+        op: "<=",
+        value: 500,
+        phase: "during",
+      }),
+    ],
+    samples(),
+    phases,
+  );
+  assert.equal(r.verdict, "fail");
+  assert.match(r.reasons[0], /p95 under 500 ms.*measured 900, expected <= 500/);
+});
+
+Deno.test("checkProbes: a steady state never reached is unknown, not fail", () => {
+  const r = checkProbes([probe({ value: 20_000 })], samples(), phases);
+  assert.equal(r.verdict, "unknown");
+  assert.match(r.reasons[0], /never reached/);
+});
+
+Deno.test("checkProbes: a phase without samples is unknown", () => {
+  const r = checkProbes([probe({ phase: "during" })], samples(), {
+    ...phases,
+    firstInject: null,
+    lastHeal: null,
+  });
+  assert.equal(r.verdict, "unknown");
+  assert.match(r.reasons[0], /no samples/);
+});

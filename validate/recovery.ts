@@ -1,0 +1,160 @@
+/**
+ * The recovery checker: for each fault, how long until acknowledged events/s
+ * were back at `threshold` (90%) of the rate before it, and how long until the
+ * sink's lag was back under `lagBoundS` seconds of that rate. Pure, over the
+ * per-second samples.
+ *
+ * A fault's window runs from its injection to the next fault's injection, 60 s
+ * after its heal, or the end of the workload, whichever comes first. The rate
+ * (a 3-second moving average) is back at the end of the last second in that
+ * window below the threshold; when the window ends below it, it never came
+ * back (null). Without a rate before the fault there is nothing to compare
+ * with: `unknown`. With `withinMs` (a scenario's `recovery_within`), a fault
+ * not back in time fails the check; otherwise the figures are only reported.
+ *
+ * ```ts
+ * import { checkRecovery } from "./recovery.ts";
+ * const r = checkRecovery(faults, samples, { workloadEnd, withinMs: 30_000 });
+ * ```
+ * @module
+ */
+
+import type { Sample } from "./samples.ts";
+import type { Verdict } from "./verdict.ts";
+
+export interface FaultSpan {
+  label: string;
+  injected_at: number | null;
+  healed_at: number | null;
+}
+
+export interface RecoveryOptions {
+  /** Epoch ms the workload ended. */
+  workloadEnd: number;
+  withinMs?: number;
+  /** Default 0.9. */
+  threshold?: number;
+  /** How long before the fault the baseline rate is averaged. Default 10 s. */
+  baselineMs?: number;
+  /** Lag bound in seconds of the baseline rate. Default 10. */
+  lagBoundS?: number;
+}
+
+export interface FaultRecovery {
+  fault: string;
+  verdict: Verdict;
+  baseline_eps: number | null;
+  /** Lowest smoothed rate in the window. */
+  min_eps: number | null;
+  /** From injection until the rate was back; 0 when it never dipped; null when never back. */
+  recovered_ms: number | null;
+  /** From the heal until the rate was back (0 when it was back before). */
+  after_heal_ms: number | null;
+  /** From injection until the sink's lag was back under the bound; null when never back or unread. */
+  lag_back_ms: number | null;
+}
+
+export interface RecoveryResult {
+  verdict: Verdict;
+  faults: FaultRecovery[];
+  reasons: string[];
+}
+
+const END_TAIL_MS = 2000;
+const AFTER_HEAL_MS = 60_000;
+
+function smooth(samples: readonly Sample[]): number[] {
+  return samples.map((_, i) => {
+    const w = samples.slice(Math.max(0, i - 1), i + 2);
+    return w.reduce((s, x) => s + x.acked_eps, 0) / w.length;
+  });
+}
+
+export function checkRecovery(
+  faults: readonly FaultSpan[],
+  samples: readonly Sample[],
+  options: RecoveryOptions,
+): RecoveryResult {
+  const threshold = options.threshold ?? 0.9;
+  const baselineMs = options.baselineMs ?? 10_000;
+  const lagBoundS = options.lagBoundS ?? 10;
+  const sorted = [...samples].sort((a, b) => a.t - b.t);
+  const rate = smooth(sorted);
+  const injections = faults.map((f) => f.injected_at).filter((t): t is number => t !== null)
+    .sort((a, b) => a - b);
+  const reasons: string[] = [];
+
+  const results = faults.filter((f) => f.injected_at !== null).map((f): FaultRecovery => {
+    const inject = f.injected_at!;
+    const before = sorted.filter((s) => s.t >= inject - baselineMs && s.t < inject);
+    const baseline = before.length
+      ? before.reduce((s, x) => s + x.acked_eps, 0) / before.length
+      : null;
+    const next = injections.find((t) => t > inject) ?? Infinity;
+    const end = Math.min(
+      options.workloadEnd - END_TAIL_MS,
+      next,
+      (f.healed_at ?? inject) + AFTER_HEAL_MS,
+    );
+    const idx = sorted.map((s, i) => [s, i] as const).filter(([s]) => s.t >= inject && s.t < end)
+      .map(([, i]) => i);
+    const out: FaultRecovery = {
+      fault: f.label,
+      verdict: "pass",
+      baseline_eps: baseline === null ? null : Math.round(baseline),
+      min_eps: idx.length ? Math.round(Math.min(...idx.map((i) => rate[i]))) : null,
+      recovered_ms: null,
+      after_heal_ms: null,
+      lag_back_ms: null,
+    };
+    if (baseline === null || baseline <= 0 || idx.length === 0) {
+      out.verdict = "unknown";
+      reasons.push(`${f.label}: no throughput before the fault or no samples after it`);
+      return out;
+    }
+    const low = idx.filter((i) => rate[i] < threshold * baseline);
+    const lastLow = low.at(-1);
+    if (lastLow === undefined) {
+      out.recovered_ms = 0;
+    } else if (lastLow !== idx.at(-1)) {
+      out.recovered_ms = sorted[lastLow].t + 1000 - inject;
+    }
+    if (out.recovered_ms !== null) {
+      out.after_heal_ms = f.healed_at === null
+        ? null
+        : Math.max(0, inject + out.recovered_ms - f.healed_at);
+    }
+    const bound = lagBoundS * baseline;
+    const lags = idx.filter((i) => sorted[i].sink_lag !== null);
+    const lastHigh = lags.filter((i) => sorted[i].sink_lag! > bound).at(-1);
+    if (lags.length) {
+      if (lastHigh === undefined) out.lag_back_ms = 0;
+      else if (lastHigh !== lags.at(-1)) out.lag_back_ms = sorted[lastHigh].t + 1000 - inject;
+    }
+    if (options.withinMs !== undefined) {
+      if (out.recovered_ms === null) {
+        out.verdict = "fail";
+        reasons.push(
+          `${f.label}: acknowledged events/s never came back to ${
+            Math.round(threshold * 100)
+          }% of ${out.baseline_eps}/s`,
+        );
+      } else if (out.recovered_ms > options.withinMs) {
+        out.verdict = "fail";
+        reasons.push(
+          `${f.label}: throughput back after ${
+            (out.recovered_ms / 1000).toFixed(1)
+          } s, more than the ${options.withinMs / 1000} s allowed`,
+        );
+      }
+    }
+    return out;
+  });
+  const verdicts = results.map((r) => r.verdict);
+  const verdict: Verdict = verdicts.includes("fail")
+    ? "fail"
+    : verdicts.includes("unknown")
+    ? "unknown"
+    : "pass";
+  return { verdict, faults: results, reasons };
+}

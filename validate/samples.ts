@@ -1,0 +1,40 @@
+/**
+ * Per-second samples of a run (`samples.jsonl` in the run folder): what the
+ * engine saw each second while the workload ran. Probes, the recovery checker
+ * and the HTML charts read them.
+ *
+ * ```ts
+ * import { parseSamples } from "./samples.ts";
+ * const samples = parseSamples(await Deno.readTextFile("run/samples.jsonl"));
+ * ```
+ * @module
+ */
+
+export interface Sample {
+  /** Epoch ms. */
+  t: number;
+  /** Ms since the workload started. */
+  elapsed_ms: number;
+  /** Events Kafka acknowledged in the last second. */
+  acked_eps: number;
+  /** Acknowledged so far. */
+  acked: number;
+  /** p95 of send round trips acknowledged in the last second; null when none were. */
+  p95_send_ms: number | null;
+  /** Events in the topic not yet committed by the sink; null when it could not be read. */
+  sink_lag: number | null;
+  /** Faults active at that moment (`kind target`). */
+  faults: string[];
+}
+
+/** Parses `samples.jsonl`; blank lines are skipped. */
+export function parseSamples(text: string): Sample[] {
+  return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as Sample);
+}
+
+/** The p-quantile (0..1) of `values` by nearest rank; null when empty. */
+export function quantile(values: readonly number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
+}
