@@ -46,7 +46,7 @@ import type { Sample } from "../validate/samples.ts";
 import { provision } from "../compose/provision.ts";
 import { ms, type Scenario } from "./scenario.ts";
 import { resolveTarget } from "./targets.ts";
-import { renderJunit, renderMarkdown } from "../reports/render.ts";
+import { distinctAlerts, writeReports } from "../reports/write.ts";
 
 export interface RunOptions {
   /** Default `reports/runs`. */
@@ -133,6 +133,7 @@ export function checkTimeline(
       samples,
       {
         workloadEnd: workload.ended_at,
+        targetEps: scenario.workload.eps,
         withinMs: scenario.checks.recovery_within === undefined
           ? undefined
           : ms(scenario.checks.recovery_within),
@@ -580,9 +581,14 @@ export async function runScenario(
     throughput: { acked_eps: Math.round(ackedEps) },
     workload,
   };
-  await Deno.writeTextFile(join(runDir, "results.json"), JSON.stringify(results, null, 2));
-  await Deno.writeTextFile(join(runDir, "report.md"), renderMarkdown(results));
-  await Deno.writeTextFile(join(runDir, "junit.xml"), renderJunit(results));
+  await writeReports(runDir, {
+    results,
+    samples,
+    incidents: ledger?.incidents ?? [],
+    alerts: distinctAlerts(
+      receiver?.deliveries().filter((d) => d.answered === 200).map((d) => d.body as Alert) ?? [],
+    ),
+  });
   const latest = join(runDir, "..", "latest");
   await Deno.remove(latest).catch(() => {});
   await Deno.symlink(stamp(started), latest).catch(() => {});

@@ -563,10 +563,14 @@ async function nodeSpecs(
     "127.0.0.1",
     "--dir",
     redisDir,
+    // Alert locks and the outbox must survive a Redis crash (the redis-outage scenario
+    // SIGKILLs it): append-only file, fsync on every write.
     "--save",
     "",
     "--appendonly",
-    "no",
+    "yes",
+    "--appendfsync",
+    "always",
     "--daemonize",
     "no",
   ]));

@@ -329,6 +329,21 @@ async function ensureRedis(): Promise<string> {
   return installed;
 }
 
+/**
+ * Debian's headless Chromium, for the test that looks at report.html in a real
+ * browser (`CHAOS_CHROMIUM_BIN` overrides; installed with apt when missing).
+ */
+export async function ensureChromium(): Promise<string> {
+  const explicit = Deno.env.get("CHAOS_CHROMIUM_BIN");
+  if (explicit) return explicit;
+  const found = await which("chromium") ?? await which("chromium-browser");
+  if (found) return found;
+  await aptInstall(["chromium"], "chromium (for the report screenshot test)");
+  const installed = await which("chromium");
+  if (!installed) throw new ProvisionError("chromium missing after install");
+  return installed;
+}
+
 /** Prints what was provisioned (used by `deno task provision`). */
 export function describe(bins: Binaries): void {
   say(`java       ${bins.java}`);

@@ -57,6 +57,23 @@ export function checks(r: Results): Check[] {
         : "never observed",
     });
   }
+  for (const p of r.probes?.probes ?? []) {
+    out.push({
+      name: `probe ${p.name} (${p.phase})`,
+      verdict: p.verdict,
+      figures: `measured ${p.measured ?? "-"}, expected ${p.expected}, ${p.samples} samples`,
+    });
+  }
+  for (const f of r.recovery?.faults ?? []) {
+    const s = (ms: number | null) => (ms === null ? "never" : `${(ms / 1000).toFixed(1)} s`);
+    out.push({
+      name: `recovery after ${f.fault}`,
+      verdict: f.verdict,
+      figures: `throughput back (90% of ${f.baseline_eps ?? "-"}/s) after ${s(f.recovered_ms)}` +
+        (f.after_heal_ms === null ? "" : ` (${s(f.after_heal_ms)} after the heal)`) +
+        `, lowest ${f.min_eps ?? "-"}/s, sink lag back after ${s(f.lag_back_ms)}`,
+    });
+  }
   if (!c && !a) out.push({ name: "run", verdict: r.verdict, figures: r.reasons.join("; ") || "-" });
   return out;
 }

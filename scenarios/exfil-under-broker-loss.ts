@@ -31,5 +31,5 @@ export default defineScenario({
   faults: [
     { at: "30s", kind: "kill", target: "broker:leader-of-incident(0)", heal_after: "30s" },
   ],
-  checks: { max_duplicates: 0, alerts: true },
+  checks: { max_duplicates: 0, alerts: true, recovery_within: "30s" },
 });

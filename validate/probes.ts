@@ -45,6 +45,7 @@ export interface Phases {
 
 export interface ProbeResult {
   name: string;
+  metric: Probe["metric"];
   phase: Probe["phase"];
   verdict: Verdict;
   /** The statistic measured; null without samples. */
@@ -112,6 +113,7 @@ export function checkProbes(
       : "fail";
     return {
       name: probe.name ?? `${probe.stat} ${probe.metric} ${probe.phase}`,
+      metric: probe.metric,
       phase: probe.phase,
       verdict,
       measured: measured === null ? null : Math.round(measured * 100) / 100,

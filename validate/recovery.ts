@@ -4,13 +4,16 @@
  * sink's lag was back under `lagBoundS` seconds of that rate. Pure, over the
  * per-second samples.
  *
- * A fault's window runs from its injection to the next fault's injection, 60 s
- * after its heal, or the end of the workload, whichever comes first. The rate
- * (a 3-second moving average) is back at the end of the last second in that
- * window below the threshold; when the window ends below it, it never came
- * back (null). Without a rate before the fault there is nothing to compare
- * with: `unknown`. With `withinMs` (a scenario's `recovery_within`), a fault
- * not back in time fails the check; otherwise the figures are only reported.
+ * The baseline is the median rate of the 10 s before the fault, capped at the
+ * target rate. A fault's window runs from its injection to the next fault's
+ * injection, 60 s after its heal, or the end of the workload, whichever comes
+ * first. The rate (a 3-second moving average) dips when it first falls under
+ * the threshold before the heal; it is back at the first moment after that
+ * from which it stays over the threshold for 5 s. No dip: back at once (0);
+ * still under when the window ends: never back (null). A dip the heal itself
+ * causes (a restarted broker taking its leaderships back) is not the fault's. With `withinMs` (a scenario's `recovery_within`), a fault not
+ * back in time fails the check, and a fault without a rate before it to
+ * compare with is `unknown`; without it the figures are only reported.
  *
  * ```ts
  * import { checkRecovery } from "./recovery.ts";
@@ -19,7 +22,7 @@
  * @module
  */
 
-import type { Sample } from "./samples.ts";
+import { quantile, type Sample } from "./samples.ts";
 import type { Verdict } from "./verdict.ts";
 
 export interface FaultSpan {
@@ -38,6 +41,8 @@ export interface RecoveryOptions {
   baselineMs?: number;
   /** Lag bound in seconds of the baseline rate. Default 10. */
   lagBoundS?: number;
+  /** The workload's target events/s: the baseline never exceeds it. */
+  targetEps?: number;
 }
 
 export interface FaultRecovery {
@@ -61,6 +66,7 @@ export interface RecoveryResult {
 }
 
 const END_TAIL_MS = 2000;
+const STABLE_MS = 5000;
 const AFTER_HEAL_MS = 60_000;
 
 function smooth(samples: readonly Sample[]): number[] {
@@ -87,9 +93,10 @@ export function checkRecovery(
   const results = faults.filter((f) => f.injected_at !== null).map((f): FaultRecovery => {
     const inject = f.injected_at!;
     const before = sorted.filter((s) => s.t >= inject - baselineMs && s.t < inject);
-    const baseline = before.length
-      ? before.reduce((s, x) => s + x.acked_eps, 0) / before.length
-      : null;
+    // The median before the fault, capped at the target: a paced generator catching up runs
+    // above its target for a moment, and that is no rate to come back to.
+    const median = quantile(before.map((s) => s.acked_eps), 0.5);
+    const baseline = median === null ? null : Math.min(median, options.targetEps ?? Infinity);
     const next = injections.find((t) => t > inject) ?? Infinity;
     const end = Math.min(
       options.workloadEnd - END_TAIL_MS,
@@ -108,21 +115,33 @@ export function checkRecovery(
       lag_back_ms: null,
     };
     if (baseline === null || baseline <= 0 || idx.length === 0) {
-      out.verdict = "unknown";
-      reasons.push(`${f.label}: no throughput before the fault or no samples after it`);
+      // Nothing to compare with: unknown when a bound was claimed, otherwise just no figures.
+      if (options.withinMs !== undefined) {
+        out.verdict = "unknown";
+        reasons.push(`${f.label}: no throughput before the fault or no samples after it`);
+      }
       return out;
     }
-    const low = idx.filter((i) => rate[i] < threshold * baseline);
-    const lastLow = low.at(-1);
-    if (lastLow === undefined) {
+    // The first dip starts before the heal (or the window's end); recovery is the first moment
+    // after it from which the rate stays at the threshold for STABLE_MS.
+    const healAt = f.healed_at ?? end;
+    const firstLow = idx.find((i) => sorted[i].t < healAt && rate[i] < threshold * baseline);
+    if (firstLow === undefined) {
       out.recovered_ms = 0;
-    } else if (lastLow !== idx.at(-1)) {
-      out.recovered_ms = sorted[lastLow].t + 1000 - inject;
+    } else {
+      const after = idx.filter((i) => i > firstLow);
+      for (let k = 0; k < after.length; k++) {
+        const from = sorted[after[k]].t;
+        const run = after.slice(k).filter((i) => sorted[i].t < from + STABLE_MS);
+        const spans = sorted[run.at(-1)!].t - from >= STABLE_MS - 1500;
+        if (spans && run.every((i) => rate[i] >= threshold * baseline)) {
+          out.recovered_ms = from - inject;
+          break;
+        }
+      }
     }
-    if (out.recovered_ms !== null) {
-      out.after_heal_ms = f.healed_at === null
-        ? null
-        : Math.max(0, inject + out.recovered_ms - f.healed_at);
+    if (out.recovered_ms !== null && f.healed_at !== null) {
+      out.after_heal_ms = Math.max(0, inject + out.recovered_ms - f.healed_at);
     }
     const bound = lagBoundS * baseline;
     const lags = idx.filter((i) => sorted[i].sink_lag !== null);

@@ -69,12 +69,16 @@ Deno.test("checkRecovery: without a bound, a slow recovery is reported, not fail
   assert.ok(r.faults[0].recovered_ms! > 40_000);
 });
 
-Deno.test("checkRecovery: no throughput before the fault is unknown", () => {
-  const r = checkRecovery([{ ...kill, injected_at: T0 }], samples(() => undefined), {
+Deno.test("checkRecovery: no throughput before the fault is unknown under a bound", () => {
+  const early = { ...kill, injected_at: T0 };
+  const r = checkRecovery([early], samples(() => undefined), {
     workloadEnd: end,
     withinMs: 30_000,
   });
   assert.equal(r.verdict, "unknown");
+  const reported = checkRecovery([early], samples(() => undefined), { workloadEnd: end });
+  assert.equal(reported.verdict, "pass");
+  assert.equal(reported.faults[0].recovered_ms, null);
 });
 
 Deno.test("checkRecovery: the sink's lag back under the bound", () => {

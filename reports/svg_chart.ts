@@ -1,0 +1,150 @@
+/**
+ * Small SVG charts for the HTML report: a time series with shaded spans
+ * (fault windows) and optional point markers, on a time axis in seconds.
+ * Pure string building; no scripts, so the report is one static file.
+ *
+ * ```ts
+ * import { lineChart } from "./svg_chart.ts";
+ * const svg = lineChart({ title: "acked events/s", points: [[0, 10], [1, 12]], spans: [] });
+ * ```
+ * @module
+ */
+
+export interface Span {
+  from: number;
+  to: number;
+  label: string;
+  /** CSS colour. Default a light red. */
+  color?: string;
+}
+
+export interface Marker {
+  x: number;
+  label: string;
+  color?: string;
+}
+
+export interface LineChartOptions {
+  title: string;
+  /** [x seconds, y] points; y null leaves a gap. */
+  points: ReadonlyArray<readonly [number, number | null]>;
+  spans?: readonly Span[];
+  markers?: readonly Marker[];
+  /** Horizontal reference line (a bound). */
+  reference?: { y: number; label: string };
+  yUnit?: string;
+  width?: number;
+  height?: number;
+  /** x range; default the points'. */
+  xMax?: number;
+}
+
+export const esc = (s: string): string =>
+  s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
+    .replaceAll('"', "&quot;");
+
+/** A "nice" step for about `n` ticks over `range`. */
+export function niceStep(range: number, n = 5): number {
+  if (!(range > 0)) return 1;
+  const raw = range / n;
+  const pow = 10 ** Math.floor(Math.log10(raw));
+  const f = raw / pow;
+  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * pow;
+}
+
+export function formatNumber(v: number): string {
+  if (Math.abs(v) >= 1e6) return `${+(v / 1e6).toFixed(1)}M`;
+  if (Math.abs(v) >= 1e3) return `${+(v / 1e3).toFixed(1)}k`;
+  return `${+v.toFixed(1)}`;
+}
+
+export function lineChart(o: LineChartOptions): string {
+  const width = o.width ?? 760;
+  const height = o.height ?? 220;
+  const m = { left: 56, right: 16, top: 28, bottom: 30 };
+  const w = width - m.left - m.right;
+  const h = height - m.top - m.bottom;
+  const xs = o.points.map(([x]) => x);
+  const ys = o.points.map(([, y]) => y).filter((y): y is number => y !== null);
+  const xMax = Math.max(o.xMax ?? 0, ...xs, 1);
+  const yMax = Math.max(...ys, o.reference?.y ?? 0, 1) * 1.1;
+  const sx = (x: number) => m.left + (x / xMax) * w;
+  const sy = (y: number) => m.top + h - (y / yMax) * h;
+  const parts: string[] = [];
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${
+      esc(o.title)
+    }">`,
+    `<text x="${m.left}" y="16" class="title">${esc(o.title)}</text>`,
+  );
+  for (const s of o.spans ?? []) {
+    const x1 = sx(Math.max(0, s.from));
+    const x2 = sx(Math.min(xMax, s.to));
+    parts.push(
+      `<rect class="span" x="${x1.toFixed(1)}" y="${m.top}" width="${
+        Math.max(1, x2 - x1).toFixed(1)
+      }" height="${h}" fill="${s.color ?? "#f8d0d0"}" opacity="0.6"><title>${
+        esc(s.label)
+      }</title></rect>`,
+    );
+  }
+  const yStep = niceStep(yMax);
+  for (let y = 0; y <= yMax; y += yStep) {
+    parts.push(
+      `<line x1="${m.left}" x2="${m.left + w}" y1="${sy(y).toFixed(1)}" y2="${
+        sy(y).toFixed(1)
+      }" stroke="#e4e4e4"/>`,
+      `<text x="${m.left - 6}" y="${(sy(y) + 4).toFixed(1)}" text-anchor="end" class="tick">${
+        formatNumber(y)
+      }${o.yUnit ?? ""}</text>`,
+    );
+  }
+  const xStep = niceStep(xMax, 8);
+  for (let x = 0; x <= xMax; x += xStep) {
+    parts.push(
+      `<text x="${sx(x).toFixed(1)}" y="${m.top + h + 16}" text-anchor="middle" class="tick">${
+        formatNumber(x)
+      }s</text>`,
+    );
+  }
+  if (o.reference) {
+    const y = sy(o.reference.y).toFixed(1);
+    parts.push(
+      `<line x1="${m.left}" x2="${
+        m.left + w
+      }" y1="${y}" y2="${y}" stroke="#c0392b" stroke-dasharray="4 3"/>`,
+      `<text x="${m.left + w - 4}" y="${Number(y) - 4}" text-anchor="end" class="tick">${
+        esc(o.reference.label)
+      }</text>`,
+    );
+  }
+  // One path, broken at null values.
+  let d = "";
+  let pen = false;
+  for (const [x, y] of o.points) {
+    if (y === null) {
+      pen = false;
+      continue;
+    }
+    d += `${pen ? "L" : "M"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`;
+    pen = true;
+  }
+  if (d) {
+    parts.push(`<path class="series" d="${d}" fill="none" stroke="#2c6fbb" stroke-width="1.5"/>`);
+  }
+  for (const mk of o.markers ?? []) {
+    const x = sx(mk.x).toFixed(1);
+    parts.push(
+      `<g class="marker"><line x1="${x}" x2="${x}" y1="${m.top}" y2="${m.top + h}" stroke="${
+        mk.color ?? "#8e44ad"
+      }" stroke-width="1.5"/><circle cx="${x}" cy="${m.top + 6}" r="4" fill="${
+        mk.color ?? "#8e44ad"
+      }"><title>${esc(mk.label)}</title></circle></g>`,
+    );
+  }
+  parts.push(
+    `<rect x="${m.left}" y="${m.top}" width="${w}" height="${h}" fill="none" stroke="#999"/>`,
+    "</svg>",
+  );
+  return parts.join("\n");
+}

@@ -1,0 +1,21 @@
+/**
+ * SIGKILL the detector in the middle of an exfiltration and start it 10 s
+ * later: replay from committed offsets and the Redis lock must give exactly
+ * one alert, neither none nor two.
+ */
+import { defineScenario } from "../chaos/scenario.ts";
+
+export default defineScenario({
+  name: "detector-kill-mid-incident",
+  description: "SIGKILL the detector mid-incident, start it 10 s later: exactly one alert",
+  seed: 16,
+  workload: {
+    eps: 8000,
+    duration: "110s",
+    incidents: [
+      { at: "15s", kind: "exfil", duration: "30s" },
+      { at: "20s", kind: "latency_spike", duration: "15s" },
+    ],
+  },
+  faults: [{ at: "30s", kind: "kill", target: "detector", heal_after: "10s" }],
+});
