@@ -22,7 +22,7 @@ import { repoRoot } from "../compose/paths.ts";
 import { ProcessNode } from "../compose/process_node.ts";
 import { sleep, waitFor } from "../compose/wait.ts";
 import { Generator } from "../pipeline/generator.ts";
-import { kafkaClient } from "../pipeline/kafka.ts";
+import { fileLogCreator, kafkaClient } from "../pipeline/kafka.ts";
 import type { Ledger } from "../pipeline/ledger.ts";
 import { Rng } from "../pipeline/rng.ts";
 import { objectStore } from "../pipeline/store.ts";
@@ -248,7 +248,10 @@ export async function runScenario(
       endpoints: { ...stack.endpoints, s3: { endpoint: stack.endpoints.s3.endpoint } },
     });
     const brokers = stack.endpoints.kafka.bootstrap.split(",");
-    const kafka = kafkaClient(brokers, `engine-${runId}`);
+    // The harness's own Kafka clients (admin, audit, the generator) log to the run folder.
+    const kafka = kafkaClient(brokers, `engine-${runId}`, {
+      logCreator: fileLogCreator(join(runDir, "logs", "harness-kafka.log")),
+    });
     const admin = kafka.admin();
     await admin.connect();
     await admin.createTopics({
@@ -369,6 +372,7 @@ export async function runScenario(
       acks: ({ all: -1, "1": 1, "0": 0 } as const)[scenario.stack.acks],
       idempotent: scenario.stack.idempotent,
       sendMode: scenario.stack.send_mode,
+      kafka,
     });
     const t0 = performance.now();
     workload.started_at = Date.now();
@@ -442,16 +446,21 @@ export async function runScenario(
         status.active.delete(label);
       }
     };
+    // Each step starts on time; a slow one (a fault that waits for an effect) delays only the
+    // later steps of its own fault: a heal always runs after its inject.
     const steps = plan(scenario, seed);
+    const inflight = new Map<number, Promise<void>>();
     for (const [n, step] of steps.entries()) {
       status.next = `${step.action} ${step.kind} ${step.target} at ${
         (step.at_ms / 1000).toFixed(0)
       }s`;
       const wait = step.at_ms - (performance.now() - t0);
       if (wait > 0) await sleep(wait, signal);
-      await applyStep(step, n);
+      const previous = inflight.get(step.fault) ?? Promise.resolve();
+      inflight.set(step.fault, previous.then(() => applyStep(step, n)));
     }
     status.next = "";
+    await Promise.all(inflight.values());
     ledger = await running;
     workload.ended_at = Date.now();
     samples = sampler.stop();

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { brokerConfig, brokerProperties } from "./kafka_config.ts";
 import { portPlan } from "./ports.ts";
+import { clusterId } from "./local_stack.ts";
 
 Deno.test("brokerConfig() makes a 3-voter KRaft quorum reached through the proxies", () => {
   const plan = portPlan(29000, 3);
@@ -47,4 +48,11 @@ Deno.test("brokerProperties() renders key=value lines", () => {
   const text = brokerProperties(portPlan(29000, 3), 1, { logDir: "/d" });
   assert.match(text, /^process\.roles=broker,controller\n/);
   assert.match(text, /\nlog\.dirs=\/d\n/);
+});
+
+Deno.test("clusterId() never starts with a dash (StorageTool would read it as a flag)", () => {
+  for (let i = 0; i < 5000; i++) {
+    const id = clusterId();
+    assert.match(id, /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
+  }
 });

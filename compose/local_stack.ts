@@ -96,10 +96,18 @@ function randomSecret(bytes: number): string {
 }
 
 /** A Kafka cluster id: 16 random bytes, base64url without padding. */
-function clusterId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
-    .replace(/=+$/, "");
+/**
+ * A random KRaft cluster id (16 bytes, base64url). It never starts with "-":
+ * StorageTool's argument parser would take `-t -Xyz…` for a flag (1 stack in
+ * 64 failed to format before this).
+ */
+export function clusterId(): string {
+  for (;;) {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    const id = btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
+      .replace(/=+$/, "");
+    if (!id.startsWith("-")) return id;
+  }
 }
 
 async function readState(name: string): Promise<StackState | undefined> {

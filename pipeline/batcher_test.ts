@@ -59,3 +59,15 @@ Deno.test("batch keys are a function of the offset range and parse back", () => 
   const dlq = batchKey("dlq", "t", 0, 0, 9);
   assert.equal(parseBatchKey(dlq)?.kind, "dlq");
 });
+
+Deno.test("Batcher.lastOffset() tells where the open batch ends (to spot a rewound fetch)", () => {
+  const b = new Batcher({ maxEvents: 10 });
+  assert.equal(b.lastOffset(3), undefined);
+  b.add(3, { offset: 40, line: "{}", ok: true }, 0);
+  b.add(3, { offset: 41, line: "{}", ok: true }, 0);
+  assert.equal(b.lastOffset(3), 41);
+  b.drop(3);
+  assert.equal(b.lastOffset(3), undefined);
+  b.add(3, { offset: 20, line: "{}", ok: true }, 0); // after a drop, an earlier offset is fine
+  assert.equal(b.lastOffset(3), 20);
+});

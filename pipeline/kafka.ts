@@ -14,7 +14,7 @@
  */
 
 import process from "node:process";
-import { Kafka, type KafkaConfig, logLevel } from "kafkajs";
+import { Kafka, type KafkaConfig, type logCreator, logLevel } from "kafkajs";
 
 // kafkajs computes a negative timeout in one code path, which Node-compatible
 // runtimes report as a TimeoutNegativeWarning on every client. It is harmless
@@ -37,6 +37,27 @@ const LEVELS: Record<string, logLevel> = {
   info: logLevel.INFO,
   debug: logLevel.DEBUG,
 };
+
+/**
+ * A kafkajs log creator that appends one JSON line per entry to `path`
+ * (a run's own log file, so the terminal keeps its one status line).
+ */
+export function fileLogCreator(path: string): logCreator {
+  return () => ({ namespace, level, label, log }) => {
+    const { message, ...extra } = log;
+    const line = JSON.stringify({
+      time: new Date().toISOString(),
+      level: label,
+      namespace,
+      message,
+      ...extra,
+      level_n: level,
+    });
+    try {
+      Deno.writeTextFileSync(path, line + "\n", { append: true });
+    } catch { /* the run folder went away: nothing to log to */ }
+  };
+}
 
 /** A kafkajs client for `brokers` (host:port list). */
 export function kafkaClient(

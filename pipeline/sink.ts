@@ -133,6 +133,16 @@ export class Sink {
         buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
         registers,
       }),
+      rewinds: new Counter({
+        name: "sink_rewinds_total",
+        help: "open batches dropped because the fetch position went back to the committed offset",
+        registers,
+      }),
+      staleCommits: new Counter({
+        name: "sink_stale_commits_skipped_total",
+        help: "batches stored but not committed because the group generation changed",
+        registers,
+      }),
       breaker: new Gauge({
         name: "sink_breaker_open",
         help: "1 while MinIO uploads fail",
@@ -180,7 +190,7 @@ export class Sink {
       // Store what is open now; the commit fails harmlessly if we lost the partition.
       for (const p of this.#batcher.partitions()) {
         const batch = this.#batcher.take(p);
-        if (batch) this.#enqueue(p, () => this.#flush(batch)).catch(() => {});
+        if (batch) this.#enqueue(p, this.#flusher(batch)).catch(() => {});
       }
     });
     await consumer.connect();
@@ -195,6 +205,15 @@ export class Sink {
         this.#heartbeat = heartbeat;
         const p = batch.partition;
         if (batch.messages.length === 0) return;
+        // A fetch at or before what is open means the position went back to the committed
+        // offset (the group evicted this member, e.g. after a freeze longer than the session,
+        // and no rebalance event told us): the open batch was neither uploaded nor committed,
+        // and its records are being read again, so it goes.
+        const open = this.#batcher.lastOffset(p);
+        if (open !== undefined && Number(batch.messages[0].offset) <= open) {
+          this.#batcher.drop(p);
+          this.#m.rewinds.inc();
+        }
         if (this.#cleaned.get(p) !== this.#generation) {
           this.#cleaned.set(p, this.#generation);
           const from = Number(batch.messages[0].offset);
@@ -230,14 +249,14 @@ export class Sink {
           this.#lag.set(p, lag);
           this.#m.lag.set({ partition: String(p) }, lag);
           resolveOffset(message.offset);
-          if (full) await this.#enqueue(p, () => this.#flush(full));
+          if (full) await this.#enqueue(p, this.#flusher(full));
         }
         this.profile.parse_ms += parseMs;
       },
     });
     this.#timer = setInterval(() => {
       for (const batch of this.#batcher.due(Date.now())) {
-        this.#enqueue(batch.partition, () => this.#flush(batch)).catch((error) => {
+        this.#enqueue(batch.partition, this.#flusher(batch)).catch((error) => {
           this.#fatal = error;
         });
       }
@@ -254,7 +273,7 @@ export class Sink {
     await consumer.pause([{ topic: this.topic }]);
     for (const p of this.#batcher.partitions()) {
       const batch = this.#batcher.take(p);
-      if (batch) await this.#enqueue(p, () => this.#flush(batch)).catch(() => {});
+      if (batch) await this.#enqueue(p, this.#flusher(batch)).catch(() => {});
     }
     await Promise.allSettled([...this.#locks.values()]);
     await consumer.disconnect();
@@ -285,7 +304,18 @@ export class Sink {
     }
   }
 
-  async #flush(batch: Batch): Promise<void> {
+  /**
+   * The task that stores `batch`, taken in the current group generation. If the
+   * generation changed before it runs, it still uploads but does not commit: the
+   * new generation re-reads from the committed offset, deletes leftovers at or
+   * after it, and rewrites them, so an old commit must not move the offset past them.
+   */
+  #flusher(batch: Batch): () => Promise<void> {
+    const generation = this.#generation;
+    return () => this.#flush(batch, generation);
+  }
+
+  async #flush(batch: Batch, generation: number): Promise<void> {
     const { partition, firstOffset, lastOffset } = batch;
     if (batch.valid.length > 0) {
       const t0 = performance.now();
@@ -314,6 +344,10 @@ export class Sink {
         body,
         "application/jsonl",
       );
+    }
+    if (generation !== this.#generation) {
+      this.#m.staleCommits.inc();
+      return;
     }
     const t0 = performance.now();
     await this.#consumer?.commitOffsets([{

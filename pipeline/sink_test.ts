@@ -262,3 +262,43 @@ Deno.test(
       }
     }),
 );
+
+Deno.test(
+  {
+    name:
+      "sink: frozen longer than its session (evicted, re-read from the commit): no crash, no loss",
+    ...slow,
+  },
+  () =>
+    withTopic("sink-freeze", async ({ stack, admin, topic, group, brokers }) => {
+      const sink = sinkProcess(stack, topic, group, ["--batch-age", "3s"]);
+      try {
+        const generator = new Generator({
+          brokers,
+          topic,
+          eps: 5000,
+          durationMs: 30_000,
+          seed: "freeze",
+          chaosMode: true,
+          malformedProb: 0.01,
+          probabilities: noIncidents,
+        }).run();
+        await new Promise((r) => setTimeout(r, 8000));
+        sink.kill("SIGSTOP"); // open batches stay in memory; the group evicts the member
+        await new Promise((r) => setTimeout(r, 20_000));
+        sink.kill("SIGCONT");
+        const ledger = await generator;
+        const end = await endOffsets(admin, topic);
+        await waitFor(async () => (await committed(admin, group, topic)) >= end, {
+          what: "the thawed sink to commit the whole topic",
+          timeoutMs: 90_000,
+          intervalMs: 250,
+        });
+        sink.kill("SIGTERM");
+        assert.equal((await sink.status).code, 0, "the sink survived its eviction");
+        await assertStoredExactlyOnce(stack, topic, ledger);
+      } finally {
+        killQuietly(sink);
+      }
+    }),
+);

@@ -28,6 +28,9 @@ export interface ReportData {
   alerts: readonly Alert[];
 }
 
+/** Fill of incident windows. */
+export const INCIDENT_FILL = "#fcf3cf";
+
 const COLORS = { pass: "#1e8449", fail: "#c0392b", unknown: "#b9770e" } as const;
 
 const CSS = `
@@ -85,7 +88,7 @@ export function renderHtml(data: ReportData): string {
       from: (i.start_ms - t0) / 1000,
       to: (i.end_ms - t0) / 1000,
       label: `${i.kind} ${i.entity} (${i.id})`,
-      color: "#f9e79f",
+      color: INCIDENT_FILL,
     }));
     const markers: Marker[] = data.alerts.map((a) => ({
       x: (a.fired_at_ms - t0) / 1000,
@@ -98,7 +101,8 @@ export function renderHtml(data: ReportData): string {
       spans: incidentSpans,
       markers,
       xMax: lastAlert,
-      height: 120,
+      height: 110,
+      yAxis: false,
     }));
   }
 

@@ -37,7 +37,14 @@ export interface LineChartOptions {
   height?: number;
   /** x range; default the points'. */
   xMax?: number;
+  /** Draw the y axis ticks (default true; off for a plain timeline). */
+  yAxis?: boolean;
+  /** A gap between points wider than this (x units) breaks the line. Default 3. */
+  maxGap?: number;
 }
+
+/** Fill of fault windows. */
+export const FAULT_FILL = "#fadbd8";
 
 export const esc = (s: string): string =>
   s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
@@ -83,13 +90,11 @@ export function lineChart(o: LineChartOptions): string {
     parts.push(
       `<rect class="span" x="${x1.toFixed(1)}" y="${m.top}" width="${
         Math.max(1, x2 - x1).toFixed(1)
-      }" height="${h}" fill="${s.color ?? "#f8d0d0"}" opacity="0.6"><title>${
-        esc(s.label)
-      }</title></rect>`,
+      }" height="${h}" fill="${s.color ?? FAULT_FILL}"><title>${esc(s.label)}</title></rect>`,
     );
   }
   const yStep = niceStep(yMax);
-  for (let y = 0; y <= yMax; y += yStep) {
+  for (let y = 0; o.yAxis !== false && y <= yMax; y += yStep) {
     parts.push(
       `<line x1="${m.left}" x2="${m.left + w}" y1="${sy(y).toFixed(1)}" y2="${
         sy(y).toFixed(1)
@@ -118,16 +123,14 @@ export function lineChart(o: LineChartOptions): string {
       }</text>`,
     );
   }
-  // One path, broken at null values.
+  // One path over the known values, broken where they are missing for longer than maxGap.
   let d = "";
-  let pen = false;
+  let lastX: number | undefined;
   for (const [x, y] of o.points) {
-    if (y === null) {
-      pen = false;
-      continue;
-    }
+    if (y === null) continue;
+    const pen = lastX !== undefined && x - lastX <= (o.maxGap ?? 3);
     d += `${pen ? "L" : "M"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`;
-    pen = true;
+    lastX = x;
   }
   if (d) {
     parts.push(`<path class="series" d="${d}" fill="none" stroke="#2c6fbb" stroke-width="1.5"/>`);

@@ -38,7 +38,7 @@ export default defineScenario({
       heal_after: "40s",
     },
     { at: "30s", kind: "kill", target: "broker:leader(network-telemetry,0)", heal_after: "30s" },
-    { at: "42s", kind: "elect_unclean", target: "all-brokers" },
+    { at: "45s", kind: "elect_unclean", target: "all-brokers" },
   ],
   checks: { alerts: false },
 });

@@ -1,45 +1,107 @@
 /**
  * `elect_unclean`: asks the controller for an unclean leader election on every
- * partition without a leader, with Kafka's own `LeaderElectionCommand`
- * (`kafka-leader-election.sh --election-type unclean`). Since Kafka 4.1 (ELR
- * on), a controller with `unclean.leader.election.enable=true` only elects an
- * out-of-sync replica on its own every few minutes; this forces it now. It is
- * one-shot: there is nothing to heal. Observed: the partitions that got a new
- * leader this way.
+ * partition, with Kafka's own `LeaderElectionCommand`
+ * (`kafka-leader-election.sh --election-type unclean --all-topic-partitions`).
+ * Since Kafka 4.1 (ELR on), a controller with
+ * `unclean.leader.election.enable=true` elects an out-of-sync replica on its
+ * own only every few minutes; this forces it now. One-shot: nothing to heal.
+ *
+ * Observed from the metadata, not from the command's output (which is empty
+ * for `--all-topic-partitions` on Kafka 4.1): the partitions that had no live
+ * leader before and have one after, with their new leader and ISR. Partitions
+ * stayed offline: the fault fails. None was offline (the controller already
+ * elected on its own, as Kafka 4.1 did here within 15 s of the fencing):
+ * observed as `already_led`.
  *
  * Only meaningful on purpose-built unsafe set-ups (negative controls).
  * @module
  */
 
+import type { Admin } from "kafkajs";
+import { sleep } from "../../compose/wait.ts";
+import { kafkaClient } from "../../pipeline/kafka.ts";
 import type { Fault } from "./types.ts";
+
+type Leaders = Map<string, { leader: number; isr: number[] }>;
+
+async function leaders(admin: Admin, live: Set<number>): Promise<Leaders> {
+  const topics = (await admin.listTopics()).filter((t) => !t.startsWith("__"));
+  const meta = await admin.fetchTopicMetadata({ topics });
+  const out: Leaders = new Map();
+  for (const t of meta.topics) {
+    for (const p of t.partitions) {
+      out.set(`${t.name}-${p.partitionId}`, {
+        leader: live.has(p.leader) ? p.leader : -1,
+        isr: p.isr,
+      });
+    }
+  }
+  return out;
+}
 
 export const electUnclean: Fault = {
   kind: "elect_unclean",
   targets: ["broker"],
   async inject(ctx) {
     const bootstrap = ctx.stack.endpoints.kafka.bootstrap;
-    const out = await new Deno.Command(ctx.binaries.java, {
-      args: [
-        "-cp",
-        ctx.binaries.kafkaClasspath,
-        "org.apache.kafka.tools.LeaderElectionCommand",
-        "--bootstrap-server",
-        bootstrap,
-        "--election-type",
-        "unclean",
-        "--all-topic-partitions",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-    const elected = [...text.matchAll(/completed leader election \(UNCLEAN\) for partitions (.+)/g)]
-      .flatMap((m) => m[1].split(",").map((p) => p.trim()).filter(Boolean));
-    if (elected.length === 0) {
-      // "Valid replica already elected" and friends: the command ran, nothing was unclean-elected.
-      const why = text.split("\n").filter((l) => l.trim() && !l.includes("SLF4J")).slice(0, 5);
-      throw new Error(`no unclean election happened (exit ${out.code}): ${why.join(" / ")}`);
+    const live = new Set(
+      ctx.stack.brokerIds().filter((id) => ctx.stack.broker(id).state() === "running"),
+    );
+    const admin = kafkaClient(bootstrap.split(","), "chaos-elect-unclean", { logLevel: 0 })
+      .admin();
+    await admin.connect();
+    try {
+      const before = await leaders(admin, live);
+      const offline = [...before].filter(([, p]) => p.leader < 0).map(([tp]) => tp);
+      const out = await new Deno.Command(ctx.binaries.java, {
+        args: [
+          "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+          "-cp",
+          ctx.binaries.kafkaClasspath,
+          "org.apache.kafka.tools.LeaderElectionCommand",
+          "--bootstrap-server",
+          bootstrap,
+          "--election-type",
+          "unclean",
+          "--all-topic-partitions",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const said = (new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr))
+        .trim().split("\n").slice(-5).join(" / ");
+      let elected: Record<string, { leader: number; isr: number[] }> = {};
+      for (let i = 0; i < 20; i++) {
+        const after = await leaders(admin, live);
+        elected = Object.fromEntries(
+          offline.filter((tp) => (after.get(tp)?.leader ?? -1) >= 0).map((
+            tp,
+          ) => [tp, after.get(tp)!]),
+        );
+        if (offline.length && Object.keys(elected).length === offline.length) break;
+        await sleep(500);
+      }
+      if (offline.length === 0) {
+        // The controller got there first (it elects unclean on its own when the last in-sync
+        // replica is fenced and the topic allows it): nothing is left to force.
+        return {
+          observed: { offline_before: [], elected: {}, already_led: true, command_exit: out.code },
+          heal: () => Promise.resolve({}),
+        };
+      }
+      if (Object.keys(elected).length === 0) {
+        throw new Error(
+          `no unclean election happened: ${offline.length} partitions had no live leader ` +
+            `(${offline.slice(0, 6).join(", ") || "none"}); the command exited ${out.code}` +
+            (said ? `: ${said}` : ""),
+        );
+      }
+      return {
+        observed: { offline_before: offline, elected, command_exit: out.code },
+        heal: () => Promise.resolve({}),
+      };
+    } finally {
+      await admin.disconnect();
     }
-    return { observed: { elected }, heal: () => Promise.resolve({}) };
   },
 };
