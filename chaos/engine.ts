@@ -38,7 +38,7 @@ import { EnvironmentError, InterruptedError } from "./exit_codes.ts";
 import { FAULTS } from "./faults/mod.ts";
 import type { FaultContext, Injected } from "./faults/types.ts";
 import { History } from "./history.ts";
-import { expandFaults, plan, type Step } from "./planner.ts";
+import { expandFaults, ONE_SHOT, plan, type Step } from "./planner.ts";
 import { Sampler } from "./sampler.ts";
 import { checkProbes, type ProbesResult } from "../validate/probes.ts";
 import { checkRecovery, type RecoveryResult } from "../validate/recovery.ts";
@@ -415,7 +415,7 @@ export async function runScenario(
           f.injected_at = Date.now();
           f.observed = true;
           f.detail = { ...resolved.observed, ...inj.observed };
-          status.active.add(label);
+          if (!ONE_SHOT.has(step.kind)) status.active.add(label);
           history.record("ok", `fault:${step.kind}`, {
             target: step.target,
             nodes: resolved.nodes,

@@ -1,0 +1,69 @@
+/**
+ * Ctrl-C at a random moment of a real run, ten times with different moments
+ * (seeded): the run exits 3 every time, and afterwards no process of the run
+ * is alive and none of its ports (brokers, proxies, MinIO, Redis, Toxiproxy,
+ * webhook) is still listening.
+ */
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { allPorts, portPlan } from "../compose/ports.ts";
+import { slow } from "../compose/testing.ts";
+import { portFree, sleep } from "../compose/wait.ts";
+import { Rng } from "../pipeline/rng.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const BASE = Number(Deno.env.get("CHAOS_ABORT_BASE_PORT") ?? 31400);
+
+/** Pids whose command line mentions `needle`. */
+function processesWith(needle: string): number[] {
+  const pids: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).replaceAll("\0", " ");
+      if (cmd.includes(needle)) pids.push(Number(e.name));
+    } catch { /* gone */ }
+  }
+  return pids;
+}
+
+Deno.test(
+  { name: "SIGINT at ten random moments: exit 3, nothing of the run left", ...slow },
+  async (t) => {
+    const rng = new Rng("abort");
+    const out = await Deno.makeTempDir({ prefix: "abort-" });
+    try {
+      for (let i = 0; i < 10; i++) {
+        // From stack start-up (0-15 s) through the pipeline and the workload to the fault (30 s+).
+        const moment = 2000 + Math.floor(rng.next() * 43_000);
+        await t.step(`SIGINT after ${(moment / 1000).toFixed(1)} s`, async () => {
+          const child = new Deno.Command(Deno.execPath(), {
+            args: ["run", "-A", "chaos/cli_scenario.ts", "exfil-under-broker-loss", "--out", out],
+            cwd: root,
+            env: {
+              CHAOS_QUIET: "1",
+              KAFKA_LOG_LEVEL: "nothing",
+              CHAOS_RUN_BASE_PORT: String(BASE),
+            },
+            stdout: "piped",
+            stderr: "piped",
+          }).spawn();
+          await sleep(moment);
+          child.kill("SIGINT");
+          const res = await child.output();
+          const said = new TextDecoder().decode(res.stderr).slice(-1500);
+          assert.equal(res.code, 3, `exit code after SIGINT: ${said}`);
+          // Stack nodes name the run folder; the sink and the detector name its brokers.
+        const bootstrap = `127.0.0.1:${portPlan(BASE, 3).brokers[0].client.proxy}`;
+        const left = [...processesWith(out), ...processesWith(bootstrap)];
+          assert.deepEqual(left, [], `processes of the run still alive: ${left.join(", ")}`);
+          const busy = allPorts(portPlan(BASE, 3)).filter((p) => !portFree(p));
+          assert.deepEqual(busy, [], `ports of the run still listening: ${busy.join(", ")}`);
+        });
+      }
+    } finally {
+      await Deno.remove(out, { recursive: true }).catch(() => {});
+    }
+  },
+);

@@ -1,0 +1,62 @@
+/**
+ * Catalog scenarios end to end through `deno task scenario`, each against its
+ * own fresh stack: a scenario passes this test when its verdict is what it
+ * expects, so a negative control (`expect: "fail"`) counts only when the
+ * validator says fail, with exit code 1.
+ *
+ * Which scenarios: `CHAOS_CATALOG_TESTS` (comma-separated names, or `all`);
+ * default the unsafe-Kafka negative control and the latency scenario (its
+ * probes and recovery bound are hypotheses that must hold). The flagship and
+ * the store and alert controls run in flagship_test.ts.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { slow } from "../compose/testing.ts";
+import { catalog, loadScenario } from "./cli_scenario.ts";
+import type { Results } from "./engine.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const wanted = Deno.env.get("CHAOS_CATALOG_TESTS") ?? "unsafe-kafka,latency-all-brokers";
+const names = wanted === "all"
+  ? (await catalog()).filter((n) => n !== "exfil-under-broker-loss")
+  : wanted.split(",").map((s) => s.trim()).filter(Boolean);
+
+for (const name of names) {
+  const scenario = await loadScenario(name);
+  Deno.test({ name: `scenario ${name}: ${scenario.expect}`, ...slow }, async () => {
+    const out = await Deno.makeTempDir({ prefix: `catalog-${name}-` });
+    try {
+      const res = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "chaos/cli_scenario.ts", name, "--out", out],
+        cwd: root,
+        env: { CHAOS_QUIET: "1", KAFKA_LOG_LEVEL: "nothing" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stdout = new TextDecoder().decode(res.stdout);
+      const stderr = new TextDecoder().decode(res.stderr);
+      console.log(stdout);
+      const results = JSON.parse(
+        await Deno.readTextFile(join(out, name, "latest", "results.json")),
+      ) as Results;
+      const explain = `${stdout}\n${stderr.slice(-2000)}`;
+      assert.equal(results.verdict, scenario.expect, explain);
+      assert.ok(results.as_expected, explain);
+      assert.equal(res.code, scenario.expect === "pass" ? 0 : 1, explain);
+      assert.ok(results.faults.every((f) => f.observed), "every fault was observed");
+      if (name === "unsafe-kafka") {
+        // The loss is Kafka's (truncated by the unclean election), not the sink's.
+        assert.ok((results.completeness?.lost ?? 0) > 0, explain);
+        assert.ok((results.completeness?.lost_before_kafka ?? 0) > 0, explain);
+        assert.match(stdout, /acknowledged events are not in the store/);
+      }
+      for (const f of ["report.md", "report.html", "junit.xml", "samples.jsonl"]) {
+        await Deno.stat(join(out, name, "latest", f));
+      }
+    } finally {
+      await Deno.remove(out, { recursive: true }).catch(() => {});
+    }
+  });
+}
