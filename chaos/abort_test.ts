@@ -55,8 +55,8 @@ Deno.test(
           const said = new TextDecoder().decode(res.stderr).slice(-1500);
           assert.equal(res.code, 3, `exit code after SIGINT: ${said}`);
           // Stack nodes name the run folder; the sink and the detector name its brokers.
-        const bootstrap = `127.0.0.1:${portPlan(BASE, 3).brokers[0].client.proxy}`;
-        const left = [...processesWith(out), ...processesWith(bootstrap)];
+          const bootstrap = `127.0.0.1:${portPlan(BASE, 3).brokers[0].client.proxy}`;
+          const left = [...processesWith(out), ...processesWith(bootstrap)];
           assert.deepEqual(left, [], `processes of the run still alive: ${left.join(", ")}`);
           const busy = allPorts(portPlan(BASE, 3)).filter((p) => !portFree(p));
           assert.deepEqual(busy, [], `ports of the run still listening: ${busy.join(", ")}`);

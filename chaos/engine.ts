@@ -40,6 +40,7 @@ import type { FaultContext, Injected } from "./faults/types.ts";
 import { History } from "./history.ts";
 import { expandFaults, ONE_SHOT, plan, type Step } from "./planner.ts";
 import { Sampler } from "./sampler.ts";
+import { MetricsSampler } from "./metrics_sampler.ts";
 import { checkProbes, type ProbesResult } from "../validate/probes.ts";
 import { checkRecovery, type RecoveryResult } from "../validate/recovery.ts";
 import type { Sample } from "../validate/samples.ts";
@@ -206,6 +207,7 @@ export async function runScenario(
   let recovery: RecoveryResult | null = null;
   let samples: Sample[] = [];
   let sampler: Sampler | undefined;
+  let metricsSampler: MetricsSampler | undefined;
   const workload = { started_at: null as number | null, ended_at: null as number | null };
   let verdict: Verdict = "unknown";
   let ackedEps = 0;
@@ -305,9 +307,16 @@ export async function runScenario(
         logFile: join(runDir, "logs", `${name}.log`),
         pidFile: join(stack!.dataDir, "pids", `${name}.pid`),
       });
+    // Each component serves its metrics on the run's metrics ports (base+50..): sink +1, detector +2.
+    const metricsPort = { sink: stack.plan.metrics + 1, detector: stack.plan.metrics + 2 };
     components.set(
       "sink",
-      component("sink", "pipeline/cli_sink.ts", ["--group", "telemetry-sink"]),
+      component("sink", "pipeline/cli_sink.ts", [
+        "--group",
+        "telemetry-sink",
+        "--metrics-port",
+        String(metricsPort.sink),
+      ]),
     );
     components.set(
       "detector",
@@ -324,6 +333,8 @@ export async function runScenario(
         scenario.detector.slide,
         "--out-of-order",
         scenario.detector.out_of_order,
+        "--metrics-port",
+        String(metricsPort.detector),
       ]),
     );
     for (const c of components.values()) await c.start();
@@ -385,6 +396,12 @@ export async function runScenario(
       active: () => [...status.active],
     });
     sampler.start();
+    metricsSampler = new MetricsSampler(join(runDir, "metrics.jsonl"), {
+      generator: generator.metrics,
+      sink: `http://127.0.0.1:${metricsPort.sink}/metrics`,
+      detector: `http://127.0.0.1:${metricsPort.detector}/metrics`,
+    });
+    metricsSampler.start();
     history.record("invoke", "workload", {
       eps: scenario.workload.eps,
       duration: scenario.workload.duration,
@@ -556,6 +573,7 @@ export async function runScenario(
     }
   } finally {
     sampler?.stop();
+    metricsSampler?.stop();
     clearInterval(ticker);
     line.clear();
     status.phase = "cleanup";
