@@ -16,7 +16,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { LocalStack } from "../compose/local_stack.ts";
 import { repoRoot } from "../compose/paths.ts";
 import { ProcessNode } from "../compose/process_node.ts";
@@ -56,6 +56,11 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Default `$CHAOS_RUN_BASE_PORT` or 29600. */
   basePort?: number;
+  /**
+   * A pipeline of the user's instead of the built-in sink and detector (graded runs): shell
+   * commands run in `cwd` with the contract's environment (see the README).
+   */
+  pipeline?: { sink?: string; detector?: string; cwd?: string };
   seed?: number;
 }
 
@@ -279,17 +284,47 @@ export async function runScenario(
     ).join("");
     receiver = new WebhookReceiver({ secret, logFile: join(runDir, "deliveries.jsonl") });
     const s3 = stack.endpoints.s3;
-    const env = {
+    // Each component serves its metrics on the run's metrics ports (base+50..): sink +1, detector +2.
+    const metricsPort = { sink: stack.plan.metrics + 1, detector: stack.plan.metrics + 2 };
+    // The pipeline contract (README, "Grading a pipeline"): every component gets these.
+    const contract = {
+      KAFKA_BROKERS: stack.endpoints.kafka.bootstrap,
+      KAFKA_TOPIC: topic,
       S3_ENDPOINT: s3.endpoint,
       S3_ACCESS_KEY: s3.accessKey,
       S3_SECRET_KEY: s3.secretKey,
       S3_BUCKET: s3.bucket,
+      REDIS_URL: stack.endpoints.redis.url,
+      WEBHOOK_URL: receiver.url,
       WEBHOOK_SECRET: secret,
+      SINK_GROUP: "telemetry-sink",
+      DETECTOR_GROUP: "telemetry-detector",
+      WINDOW_SIZE: scenario.detector.window,
+      WINDOW_SLIDE: scenario.detector.slide,
+      OUT_OF_ORDER: scenario.detector.out_of_order,
       CHAOS_QUIET: "1",
       KAFKA_LOG_LEVEL: Deno.env.get("KAFKA_LOG_LEVEL") ?? "warn",
     };
-    const component = (name: string, script: string, args: string[]) =>
-      new ProcessNode({
+    const component = (name: "sink" | "detector", script: string, args: string[]) => {
+      const own = options.pipeline?.[name];
+      const env = { ...contract, METRICS_PORT: String(metricsPort[name]) };
+      const files = {
+        logFile: join(runDir, "logs", `${name}.log`),
+        pidFile: join(stack!.dataDir, "pids", `${name}.pid`),
+      };
+      if (own) {
+        // A pipeline under grading: its command (one program, exec'ed by bash so that signals
+        // reach it), in its folder, with the contract's env and this Deno first on PATH.
+        return new ProcessNode({
+          name,
+          cmd: "bash",
+          args: ["-c", `exec ${own}`],
+          env: { ...env, PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? ""}` },
+          cwd: options.pipeline?.cwd ?? repoRoot,
+          ...files,
+        });
+      }
+      return new ProcessNode({
         name,
         cmd: Deno.execPath(),
         args: [
@@ -304,11 +339,9 @@ export async function runScenario(
         ],
         env,
         cwd: repoRoot,
-        logFile: join(runDir, "logs", `${name}.log`),
-        pidFile: join(stack!.dataDir, "pids", `${name}.pid`),
+        ...files,
       });
-    // Each component serves its metrics on the run's metrics ports (base+50..): sink +1, detector +2.
-    const metricsPort = { sink: stack.plan.metrics + 1, detector: stack.plan.metrics + 2 };
+    };
     components.set(
       "sink",
       component("sink", "pipeline/cli_sink.ts", [

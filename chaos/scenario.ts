@@ -288,7 +288,16 @@ export function defineScenario(scenario: ScenarioInput): ScenarioInput {
 
 /** Validates a scenario; every problem at once, as a UsageError naming the keys. */
 export function validateScenario(input: unknown, source = "scenario"): Scenario {
-  const result = ScenarioSchema.safeParse(input);
+  return parseStrict(ScenarioSchema, input, source);
+}
+
+/** Parses `input` with `schema`, or throws a UsageError listing every problem with its key path. */
+export function parseStrict<T extends z.ZodType>(
+  schema: T,
+  input: unknown,
+  source: string,
+): z.output<T> {
+  const result = schema.safeParse(input);
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
     const path = issue.path.length ? issue.path.join(".") : "(root)";

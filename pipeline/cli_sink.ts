@@ -39,6 +39,7 @@ if (import.meta.main) {
         maxBytes: knobs.SINK_BATCH_BYTES as number,
         maxAgeMs: knobs.SINK_BATCH_MAX_AGE as number,
       },
+      dropEvery: knobs.SINK_DROP_EVERY as number,
     });
     const metrics = serveMetrics(sink.metrics, knobs.METRICS_PORT as number);
     const done = Promise.withResolvers<void>();

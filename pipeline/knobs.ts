@@ -280,6 +280,15 @@ export const SINK_KNOBS: readonly Knob[] = [
     min: 10,
     help: "flush a batch when its oldest record is this old",
   },
+  {
+    env: "SINK_DROP_EVERY",
+    flag: "drop-every",
+    type: "int",
+    default: 0,
+    min: 0,
+    max: 1_000_000_000,
+    help: "SABOTAGE for tests of the validator and grader: silently drop every Nth valid event (0: never)",
+  },
   GENERATOR_KNOBS.find((k) => k.env === "METRICS_PORT")!,
 ];
 

@@ -53,6 +53,12 @@ export interface SinkOptions {
   breakerThreshold?: number;
   registry?: Registry;
   kafka?: Kafka;
+  /**
+   * Sabotage, for the tests that prove the validator and the grader catch a broken
+   * pipeline: every Nth valid event is silently not stored (its offset is still
+   * committed). 0 (the default) never drops anything.
+   */
+  dropEvery?: number;
 }
 
 export interface SinkStatus {
@@ -86,6 +92,7 @@ export class Sink {
   /** Where the time goes, in ms: parse+validate, gzip, upload, commit. */
   readonly profile = { parse_ms: 0, gzip_ms: 0, upload_ms: 0, commit_ms: 0 };
   readonly #m;
+  readonly #dropEvery: number;
 
   constructor(options: SinkOptions) {
     this.topic = options.topic ?? TOPIC_DEFAULT;
@@ -93,6 +100,7 @@ export class Sink {
     this.#kafka = options.kafka ?? kafkaClient(options.brokers, `sink-${Deno.pid}`);
     this.#store = objectStore(options.s3);
     this.#batcher = new Batcher(options.batch);
+    this.#dropEvery = options.dropEvery ?? 0;
     this.#opts = {
       retryBaseMs: options.retryBaseMs ?? 200,
       retryMaxMs: options.retryMaxMs ?? 5000,
@@ -236,6 +244,10 @@ export class Sink {
           } else {
             this.#counts.invalid++;
             this.#m.invalid.inc();
+          }
+          if (parsed.ok && this.#dropEvery > 0 && this.#counts.valid % this.#dropEvery === 0) {
+            resolveOffset(message.offset); // the sabotage: read, "handled", never stored
+            continue;
           }
           const full = this.#batcher.add(p, {
             offset,

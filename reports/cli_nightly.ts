@@ -1,0 +1,114 @@
+/**
+ * `deno task nightly [--scenarios a,b] [--seed N] [--out reports/nightly] [--date YYYY-MM-DD]`
+ *
+ * Runs the catalog (or the named scenarios) one after another, each on a
+ * fresh stack, and writes `<out>/<date>/`: `runs/` (each run's folder),
+ * `summary.json` (figures per scenario) and `index.html` (a pass/fail matrix
+ * over the last nights, tonight's figures, trends, regressions). Seeds rotate
+ * per night (the scenario's seed plus the day number) unless `--seed` fixes
+ * them, so each night explores other random draws and a failing one can be
+ * replayed with `deno task scenario <name> --seed <seed>`.
+ *
+ * Exit codes: 0 every scenario as expected and no regression, 1 otherwise,
+ * 2 bad flags or scenario names, 3 interrupted (Ctrl-C heals and stops first).
+ * @module
+ */
+
+import { join, relative } from "node:path";
+import { ExitCode, InterruptedError, runMain, UsageError } from "../chaos/exit_codes.ts";
+import { intFlag, parseFlags } from "../compose/_cli.ts";
+import { repoRoot } from "../compose/paths.ts";
+import { provision } from "../compose/provision.ts";
+import { say } from "../compose/progress.ts";
+import { catalog, loadScenario } from "../chaos/cli_scenario.ts";
+import { runScenario } from "../chaos/engine.ts";
+import { figuresOf, findRegressions, type NightSummary, renderNightlyHtml } from "./nightly.ts";
+
+const USAGE =
+  "usage: deno task nightly [--scenarios a,b,...] [--seed N] [--out DIR] [--date YYYY-MM-DD]";
+
+async function earlierNights(out: string, date: string): Promise<NightSummary[]> {
+  const nights: NightSummary[] = [];
+  try {
+    for await (const e of Deno.readDir(out)) {
+      if (!e.isDirectory || e.name >= date) continue;
+      try {
+        nights.push(JSON.parse(await Deno.readTextFile(join(out, e.name, "summary.json"))));
+      } catch { /* a night without a summary (interrupted early) */ }
+    }
+  } catch { /* no nights yet */ }
+  return nights;
+}
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const { values } = parseFlags(Deno.args, {
+      scenarios: { type: "string" },
+      seed: { type: "string" },
+      out: { type: "string" },
+      date: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    }, USAGE);
+    if (values.help) {
+      console.log(USAGE);
+      return ExitCode.Pass;
+    }
+    const date = values.date ?? new Date().toISOString().slice(0, 10);
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) {
+      throw new UsageError(`--date must be YYYY-MM-DD, got "${date}"`);
+    }
+    const fixedSeed = intFlag("seed", values.seed, { min: 0 });
+    const names = values.scenarios
+      ? values.scenarios.split(",").map((s) => s.trim()).filter(Boolean)
+      : await catalog();
+    const scenarios = [];
+    for (const name of names) scenarios.push(await loadScenario(name)); // all invalid input first
+    const out = values.out ?? join(repoRoot, "reports", "nightly");
+    const nightDir = join(out, date);
+    await Deno.mkdir(join(nightDir, "runs"), { recursive: true });
+    const day = Math.floor(Date.parse(`${date}T00:00:00Z`) / 86_400_000);
+    const earlier = await earlierNights(out, date);
+    const tonight: NightSummary = { date, scenarios: {} };
+
+    await provision();
+    const abort = new AbortController();
+    const onSignal = () => abort.abort(new InterruptedError("SIGINT"));
+    Deno.addSignalListener("SIGINT", onSignal);
+    Deno.addSignalListener("SIGTERM", onSignal);
+    try {
+      for (const [i, scenario] of scenarios.entries()) {
+        const seed = fixedSeed ?? scenario.seed + day;
+        say(`nightly ${date}: ${i + 1}/${scenarios.length} ${scenario.name} (seed ${seed})`);
+        const { results, runDir } = await runScenario(scenario, {
+          seed,
+          outDir: join(nightDir, "runs"),
+          signal: abort.signal,
+        });
+        tonight.scenarios[scenario.name] = figuresOf(results, relative(nightDir, runDir));
+        say(
+          `  ${scenario.name}: ${results.verdict}${
+            results.as_expected ? "" : " (NOT as expected)"
+          }`,
+        );
+        const regressions = findRegressions(tonight, earlier);
+        await Deno.writeTextFile(join(nightDir, "summary.json"), JSON.stringify(tonight, null, 2));
+        await Deno.writeTextFile(
+          join(nightDir, "index.html"),
+          renderNightlyHtml(tonight, earlier, regressions),
+        );
+      }
+    } finally {
+      Deno.removeSignalListener("SIGINT", onSignal);
+      Deno.removeSignalListener("SIGTERM", onSignal);
+    }
+    const regressions = findRegressions(tonight, earlier);
+    const failed = Object.entries(tonight.scenarios).filter(([, f]) => !f.as_expected);
+    console.log(
+      `nightly ${date}: ${Object.keys(tonight.scenarios).length - failed.length} as expected, ` +
+        `${failed.length} not, ${regressions.length} regressions`,
+    );
+    for (const r of regressions) console.log(`  - ${r.scenario}: ${r.why}`);
+    console.log(`  index: ${join(nightDir, "index.html")}`);
+    return failed.length || regressions.length ? ExitCode.CheckFailed : ExitCode.Pass;
+  });
+}
