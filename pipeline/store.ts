@@ -20,6 +20,8 @@ export type S3Settings = Endpoints["s3"];
 
 export interface ObjectStore {
   readonly bucket: string;
+  /** The settings it was made from (a worker makes its own client from them). */
+  readonly s3: S3Settings;
   readonly client: Minio.Client;
   putBytes(
     key: string,
@@ -37,6 +39,7 @@ export function objectStore(s3: S3Settings): ObjectStore {
   const bucket = s3.bucket;
   const store: ObjectStore = {
     bucket,
+    s3,
     client,
     async putBytes(key, body, contentType, meta = {}) {
       await client.putObject(bucket, key, Buffer.from(body), body.length, {

@@ -4,6 +4,14 @@
  * producer with duplicates counted. This is the "found" side of the
  * completeness check.
  *
+ * Built for tens of millions of events: objects are fetched 8 at a time while
+ * earlier ones are parsed; the identity of a line is read with a fast path
+ * for the event layout the generator writes (`{"producer_id":"…","seq":N,…`)
+ * and the general pattern otherwise; seqs are gathered per producer in typed
+ * arrays and sorted once, since a producer's seqs are scattered over every
+ * partition and object (inserting them one by one into range sets is
+ * quadratic in the number of gaps).
+ *
  * ```ts
  * import { scanStore } from "./store_scan.ts";
  * const found = await scanStore(store, "network-telemetry");
@@ -32,42 +40,215 @@ export interface StoreScan {
   unreadable: number;
 }
 
-function note(map: Map<string, FoundSeqs>, producer: string, seq: number) {
-  let f = map.get(producer);
-  if (!f) map.set(producer, f = { seqs: new RangeSet(), duplicates: new Map() });
-  if (f.seqs.has(seq)) f.duplicates.set(seq, (f.duplicates.get(seq) ?? 0) + 1);
-  else f.seqs.add(seq);
+const CONCURRENCY = 8;
+const PREFIX = '{"producer_id":"';
+const SEQ = ',"seq":';
+
+/** A growable array of seqs (numbers up to 2^53, kept as float64). */
+export class Seqs {
+  buf = new Float64Array(1024);
+  n = 0;
+  push(v: number) {
+    if (this.n === this.buf.length) {
+      const next = new Float64Array(this.buf.length * 2);
+      next.set(this.buf);
+      this.buf = next;
+    }
+    this.buf[this.n++] = v;
+  }
+  /** The seqs gathered so far (a view). */
+  values(): Float64Array {
+    return this.buf.subarray(0, this.n);
+  }
+  append(values: Float64Array) {
+    for (let i = 0; i < values.length; i++) this.push(values[i]);
+  }
+  /** Sorted once: the ranges, and how many extra copies of each repeated seq. */
+  found(): FoundSeqs {
+    const sorted = this.buf.subarray(0, this.n).sort();
+    const seqs = new RangeSet();
+    const duplicates = new Map<number, number>();
+    let i = 0;
+    while (i < sorted.length) {
+      const lo = sorted[i];
+      let hi = lo;
+      i++;
+      while (i < sorted.length && (sorted[i] === hi || sorted[i] === hi + 1)) {
+        if (sorted[i] === hi) duplicates.set(hi, (duplicates.get(hi) ?? 0) + 1);
+        hi = sorted[i];
+        i++;
+      }
+      seqs.addRange(lo, hi); // ascending: always an append
+    }
+    return { seqs, duplicates };
+  }
 }
 
+/** producer_id and seq of an event line: the generator's layout fast, anything else by pattern. */
+export function eventIdentity(line: string): { producer_id?: string; seq?: number } {
+  if (line.startsWith(PREFIX)) {
+    const end = line.indexOf('"', PREFIX.length);
+    if (end > 0 && line.startsWith(SEQ, end + 1)) {
+      let i = end + 1 + SEQ.length;
+      let seq = 0;
+      let digits = 0;
+      for (let c = line.charCodeAt(i); c >= 48 && c <= 57; c = line.charCodeAt(++i)) {
+        seq = seq * 10 + (c - 48);
+        digits++;
+      }
+      const next = line.charCodeAt(i);
+      if (digits > 0 && digits <= 15 && (next === 44 || next === 125)) {
+        const id = line.slice(PREFIX.length, end);
+        if (id.length > 0 && id.length <= 128 && !id.includes("\\")) {
+          return { producer_id: id, seq };
+        }
+      }
+    }
+  }
+  return recoverIdentity(line);
+}
+
+export function dlqIdentity(line: string): { producer_id?: string; seq?: number } {
+  const record = JSON.parse(line) as { producer_id: string | null; seq: number | null };
+  return { producer_id: record.producer_id ?? undefined, seq: record.seq ?? undefined };
+}
+
+export type Kind = "events" | "dlq";
+
+/** Gathers the identities of one object's lines into `gathered`; returns the unreadable count. */
+export function gatherObject(
+  kind: Kind,
+  gz: Uint8Array,
+  gathered: Map<string, Seqs>,
+  decoder = new TextDecoder(),
+): number {
+  const identity = kind === "events" ? eventIdentity : dlqIdentity;
+  const text = decoder.decode(gunzipSync(gz));
+  let unreadable = 0;
+  let start = 0;
+  let lastId = "";
+  let last: Seqs | undefined;
+  while (start < text.length) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = text.length;
+    if (end > start) {
+      const id = identity(text.slice(start, end));
+      if (id.producer_id === undefined || id.seq === undefined) {
+        unreadable++;
+      } else {
+        if (id.producer_id !== lastId || !last) {
+          lastId = id.producer_id;
+          last = gathered.get(lastId);
+          if (!last) gathered.set(lastId, last = new Seqs());
+        }
+        last.push(id.seq);
+      }
+    }
+    start = end + 1;
+  }
+  return unreadable;
+}
+
+/** Fetches and gathers `keys`, CONCURRENCY downloads ahead of the parsing. */
+export async function gatherObjects(
+  store: ObjectStore,
+  kind: Kind,
+  keys: readonly string[],
+  gathered: Map<string, Seqs>,
+): Promise<number> {
+  const decoder = new TextDecoder();
+  let unreadable = 0;
+  const fetching = keys.slice(0, CONCURRENCY).map((k) => store.getBytes(k));
+  for (let k = 0; k < keys.length; k++) {
+    const bytes = await fetching[k];
+    if (k + CONCURRENCY < keys.length) fetching.push(store.getBytes(keys[k + CONCURRENCY]));
+    fetching[k] = undefined as unknown as Promise<Uint8Array>; // let it go
+    unreadable += gatherObject(kind, bytes, gathered, decoder);
+  }
+  return unreadable;
+}
+
+export interface ScanOptions {
+  /** Worker threads for large stores. Default: one per core, at most 4 (1: no worker). */
+  workers?: number;
+}
+
+/** Below this many objects the scan stays on this thread. */
+const WORKER_MIN_OBJECTS = 16;
+
 /** Scans `events/<topic>/` and `dlq/<topic>/`. */
-export async function scanStore(store: ObjectStore, topic: string): Promise<StoreScan> {
+export async function scanStore(
+  store: ObjectStore,
+  topic: string,
+  options: ScanOptions = {},
+): Promise<StoreScan> {
   const scan: StoreScan = {
     events: new Map(),
     dlq: new Map(),
     objects: { events: 0, dlq: 0 },
     unreadable: 0,
   };
+  const workers = options.workers ?? Math.min(4, navigator.hardwareConcurrency || 1);
   for (const kind of ["events", "dlq"] as const) {
-    const objects = (await store.list(`${kind}/${topic}/`)).filter((o) => parseBatchKey(o.name));
-    scan.objects[kind] = objects.length;
-    for (const o of objects) {
-      const text = new TextDecoder().decode(gunzipSync(await store.getBytes(o.name)));
-      for (const line of text.split("\n")) {
-        if (!line) continue;
-        let id;
-        if (kind === "events") {
-          id = recoverIdentity(line);
-        } else {
-          const record = JSON.parse(line) as { producer_id: string | null; seq: number | null };
-          id = { producer_id: record.producer_id ?? undefined, seq: record.seq ?? undefined };
-        }
-        if (id.producer_id === undefined || id.seq === undefined) {
-          scan.unreadable++;
-          continue;
-        }
-        note(scan[kind], id.producer_id, id.seq);
-      }
+    const keys = (await store.list(`${kind}/${topic}/`)).filter((o) => parseBatchKey(o.name))
+      .map((o) => o.name);
+    scan.objects[kind] = keys.length;
+    const gathered = new Map<string, Seqs>();
+    if (workers > 1 && keys.length >= WORKER_MIN_OBJECTS) {
+      scan.unreadable += await gatherInWorkers(store, kind, keys, gathered, workers);
+    } else {
+      scan.unreadable += await gatherObjects(store, kind, keys, gathered);
     }
+    for (const [producer, seqs] of gathered) scan[kind].set(producer, seqs.found());
   }
   return scan;
+}
+
+/** Splits `keys` over `n` workers (interleaved, so each gets every partition) and merges. */
+async function gatherInWorkers(
+  store: ObjectStore,
+  kind: Kind,
+  keys: readonly string[],
+  gathered: Map<string, Seqs>,
+  n: number,
+): Promise<number> {
+  const parts = Array.from({ length: n }, (_, w) => keys.filter((_, i) => i % n === w));
+  const results = await Promise.all(parts.map((part) => {
+    const worker = new Worker(new URL("./_scan_worker.ts", import.meta.url), { type: "module" });
+    return new Promise<ScanReply>((resolve, reject) => {
+      worker.onmessage = (e: MessageEvent<ScanReply>) => {
+        worker.terminate();
+        if (e.data.error) reject(new Error(`store scan worker: ${e.data.error}`));
+        else resolve(e.data);
+      };
+      worker.onerror = (e) => {
+        worker.terminate();
+        e.preventDefault();
+        reject(new Error(`store scan worker: ${e.message}`));
+      };
+      worker.postMessage({ s3: store.s3, kind, keys: part } satisfies ScanRequest);
+    });
+  }));
+  let unreadable = 0;
+  for (const r of results) {
+    unreadable += r.unreadable;
+    for (const [producer, values] of r.producers) {
+      let seqs = gathered.get(producer);
+      if (!seqs) gathered.set(producer, seqs = new Seqs());
+      seqs.append(values);
+    }
+  }
+  return unreadable;
+}
+
+export interface ScanRequest {
+  s3: ObjectStore["s3"];
+  kind: Kind;
+  keys: string[];
+}
+
+export interface ScanReply {
+  producers: [string, Float64Array][];
+  unreadable: number;
+  error?: string;
 }
