@@ -48,9 +48,11 @@ export function brokerConfig(
   const config = new Map<string, string>([
     ["process.roles", "broker,controller"],
     ["node.id", String(id)],
+    // Through this broker's own proxies to each controller (see ports.ts), so that a
+    // partition can cut its heartbeats too, not only what reaches it.
     [
       "controller.quorum.voters",
-      plan.brokers.map((b) => `${b.id}@${host}:${b.controller.proxy}`).join(","),
+      plan.brokers.map((b) => `${b.id}@${host}:${broker.quorum[b.id]}`).join(","),
     ],
     [
       "listeners",

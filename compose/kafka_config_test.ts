@@ -8,9 +8,10 @@ Deno.test("brokerConfig() makes a 3-voter KRaft quorum reached through the proxi
   const c = brokerConfig(plan, 2, { logDir: "/d" });
   assert.deepEqual(c.get("process.roles"), "broker,controller");
   assert.deepEqual(c.get("node.id"), "2");
+  // Broker 2 reaches every voter through proxies of its own (2->1, 2->2, 2->3).
   assert.deepEqual(
     c.get("controller.quorum.voters"),
-    "1@127.0.0.1:29115,2@127.0.0.1:29125,3@127.0.0.1:29135",
+    "1@127.0.0.1:29221,2@127.0.0.1:29222,3@127.0.0.1:29223",
   );
   assert.match(c.get("listeners")!, /CLIENT:\/\/127\.0\.0\.1:29120,/);
   assert.match(c.get("advertised.listeners")!, /CLIENT:\/\/127\.0\.0\.1:29121,/);

@@ -78,6 +78,11 @@ interface StackState {
   healthyAt?: string;
 }
 
+/** The Toxiproxy proxy broker `from` reaches controller `to` through. */
+export function quorumProxy(from: number, to: number): string {
+  return `kafka-${from}-to-${to}-controller`;
+}
+
 export class StackError extends EnvironmentError {
   override name = "StackError";
 }
@@ -176,6 +181,19 @@ export class LocalStack {
   }
 
   /** Names of the Toxiproxy proxies in front of broker `id`: client, internal, controller. */
+  /**
+   * The quorum proxies (`kafka-<from>-to-<to>-controller`) between broker `id`
+   * and the other brokers: the links into it, or both ways. A broker's link
+   * to itself is never included (an isolated node still reaches itself).
+   */
+  quorumLinks(id: number, direction: "into" | "both"): string[] {
+    return this.brokerIds().filter((other) => other !== id).flatMap((other) =>
+      direction === "into"
+        ? [quorumProxy(other, id)]
+        : [quorumProxy(other, id), quorumProxy(id, other)]
+    );
+  }
+
   brokerProxies(id: number): { client: string; internal: string; controller: string } {
     return {
       client: `kafka-${id}-client`,
@@ -543,14 +561,20 @@ async function nodeSpecs(
   });
   const specs: ProcessSpec[] = [];
 
-  const proxies = plan.brokers.flatMap((b) =>
-    (["client", "internal", "controller"] as const).map((kind) => ({
+  const proxies = plan.brokers.flatMap((b) => [
+    ...(["client", "internal", "controller"] as const).map((kind) => ({
       name: `kafka-${b.id}-${kind}`,
       listen: `127.0.0.1:${b[kind].proxy}`,
       upstream: `127.0.0.1:${b[kind].real}`,
       enabled: true,
-    }))
-  );
+    })),
+    ...plan.brokers.map((to) => ({
+      name: quorumProxy(b.id, to.id),
+      listen: `127.0.0.1:${b.quorum[to.id]}`,
+      upstream: `127.0.0.1:${to.controller.real}`,
+      enabled: true,
+    })),
+  ]);
   const toxiproxyConfig = join(dataDir, "toxiproxy.json");
   await Deno.writeTextFile(toxiproxyConfig, JSON.stringify(proxies, null, 2));
   specs.push(spec("toxiproxy", binaries.toxiproxy, [

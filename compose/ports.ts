@@ -30,6 +30,12 @@ export interface BrokerPorts {
   client: ProxiedPort;
   internal: ProxiedPort;
   controller: ProxiedPort;
+  /**
+   * The proxy ports this broker reaches each controller through (its own
+   * `controller.quorum.voters`), by controller id: one proxy per direction and
+   * pair, so a partition can also cut what the isolated broker sends out.
+   */
+  quorum: Record<number, number>;
 }
 
 export interface PortPlan {
@@ -56,10 +62,11 @@ export interface PortPlan {
  * | broker i client       | base+100+10i (+1 proxy)|
  * | broker i internal     | +2 (+3 proxy)         |
  * | broker i controller   | +4 (+5 proxy)         |
+ * | broker i -> controller j | base+200+10i+j     |
  */
 export function portPlan(base: number, brokers: number): PortPlan {
-  if (!Number.isInteger(base) || base < 1024 || base + 200 > 65535) {
-    throw new UsageError(`base port must be an integer from 1024 to 65335, got ${base}`);
+  if (!Number.isInteger(base) || base < 1024 || base + 300 > 65535) {
+    throw new UsageError(`base port must be an integer from 1024 to 65235, got ${base}`);
   }
   if (!Number.isInteger(brokers) || brokers < 1 || brokers > 9) {
     throw new UsageError(`broker count must be from 1 to 9, got ${brokers}`);
@@ -74,6 +81,9 @@ export function portPlan(base: number, brokers: number): PortPlan {
         client: { real: at, proxy: at + 1 },
         internal: { real: at + 2, proxy: at + 3 },
         controller: { real: at + 4, proxy: at + 5 },
+        quorum: Object.fromEntries(
+          Array.from({ length: brokers }, (_, j) => [j + 1, base + 200 + id * 10 + j + 1]),
+        ),
       };
     }),
     minio: base + 10,
@@ -90,6 +100,7 @@ export function allPorts(plan: PortPlan): number[] {
   const ports = [plan.minio, plan.minioConsole, plan.redis, plan.toxiproxy];
   for (const b of plan.brokers) {
     for (const l of [b.client, b.internal, b.controller]) ports.push(l.real, l.proxy);
+    ports.push(...Object.values(b.quorum));
   }
   return ports;
 }

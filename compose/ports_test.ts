@@ -21,3 +21,12 @@ Deno.test("portPlan() rejects bad input with a UsageError", () => {
   assert.throws(() => portPlan(29000, 0), UsageError);
   assert.throws(() => portPlan(29000.5, 3), UsageError);
 });
+
+Deno.test("portPlan(): one quorum proxy per pair and direction, above the brokers' ports", () => {
+  const plan = portPlan(29000, 3);
+  assert.deepEqual(plan.brokers[0].quorum, { 1: 29211, 2: 29212, 3: 29213 });
+  assert.deepEqual(plan.brokers[2].quorum[1], 29231);
+  const nine = allPorts(portPlan(29000, 9));
+  assert.deepEqual(new Set(nine).size, nine.length);
+  assert.ok(Math.max(...nine) < 29300);
+});

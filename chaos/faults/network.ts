@@ -7,8 +7,10 @@
  * - `timeout`: connections stall and close after `timeout_ms` (0: stall);
  * - `reset`: connections are reset (TCP RST) as soon as data flows;
  * - `partition`: the broker's proxies disabled, so clients, followers and the
- *   quorum lose it; `listeners: ["internal"]` cuts only replication from it
- *   (followers fall out of its ISR while clients still write to it).
+ *   quorum lose it, and its own quorum links, so it cannot heartbeat either
+ *   and the controller fences it; `listeners: ["internal"]` cuts only
+ *   replication from it (followers fall out of its ISR while clients still
+ *   write to it).
  *
  * Toxics act on the client and internal listeners unless `listeners` says
  * otherwise; `toxicity` (0..1) is the share of connections they touch.
@@ -20,10 +22,23 @@ import type { Fault, FaultContext, FaultParams, Injected, Listener } from "./typ
 
 const brokerId = (name: string) => Number(name.replace("kafka-", ""));
 
-function proxiesOf(ctx: FaultContext, nodes: string[], listeners: Listener[]): string[] {
+/**
+ * The proxies of the target brokers' listeners. The quorum runs over one proxy
+ * per pair and direction (see compose/ports.ts), so "controller" means the
+ * links into the broker, and with `both` also the links out of it.
+ */
+function proxiesOf(
+  ctx: FaultContext,
+  nodes: string[],
+  listeners: Listener[],
+  quorum: "into" | "both",
+): string[] {
   return nodes.flatMap((name) => {
-    const p = ctx.stack.brokerProxies(brokerId(name));
-    return listeners.map((l) => p[l]);
+    const id = brokerId(name);
+    const p = ctx.stack.brokerProxies(id);
+    return listeners.flatMap((l) =>
+      l !== "controller" ? [p[l]] : [p.controller, ...ctx.stack.quorumLinks(id, quorum)]
+    );
   });
 }
 
@@ -46,7 +61,8 @@ function toxicFault(
         return { removed: [...added] };
       };
       try {
-        for (const proxy of proxiesOf(ctx, nodes, params.listeners ?? ["client", "internal"])) {
+        const listeners = params.listeners ?? ["client", "internal"];
+        for (const proxy of proxiesOf(ctx, nodes, listeners, "into")) {
           await ctx.stack.toxiproxy.addToxic(proxy, {
             name,
             toxicity: params.toxicity ?? 1,
@@ -93,13 +109,9 @@ export const partition: Fault = {
       return { enabled: [...proxies] };
     };
     try {
-      for (
-        const proxy of proxiesOf(
-          ctx,
-          nodes,
-          params.listeners ?? ["client", "internal", "controller"],
-        )
-      ) {
+      // Both ways: the isolated broker can neither be reached nor heartbeat, so it is fenced.
+      const listeners = params.listeners ?? ["client", "internal", "controller"];
+      for (const proxy of proxiesOf(ctx, nodes, listeners, "both")) {
         await ctx.stack.toxiproxy.setEnabled(proxy, false);
         proxies.push(proxy);
       }
