@@ -1,5 +1,5 @@
 /**
- * `deno task scenario <name> [--seed N] [--dry-run] [--keep-stack] [--out DIR] [--stack local]`
+ * `deno task scenario <name> [--seed N] [--dry-run] [--keep-stack] [--with-prometheus] [--out DIR] [--stack local]`
  * `deno task scenario --list`
  *
  * Runs one scenario of `scenarios/` end to end and exits with its verdict:
@@ -18,7 +18,7 @@ import { plan } from "./planner.ts";
 import { type Scenario, validateScenario } from "./scenario.ts";
 
 const USAGE =
-  "usage: deno task scenario <name> [--seed N] [--dry-run] [--keep-stack] [--out DIR] [--stack local]\n" +
+  "usage: deno task scenario <name> [--seed N] [--dry-run] [--keep-stack] [--with-prometheus] [--out DIR] [--stack local]\n" +
   "       deno task scenario --list";
 
 const dir = join(repoRoot, "scenarios");
@@ -60,6 +60,7 @@ if (import.meta.main) {
       seed: { type: "string" },
       "dry-run": { type: "boolean", default: false },
       "keep-stack": { type: "boolean", default: false },
+      "with-prometheus": { type: "boolean", default: false },
       out: { type: "string" },
       stack: { type: "string", default: "local" },
       help: { type: "boolean", short: "h", default: false },
@@ -104,6 +105,7 @@ if (import.meta.main) {
       const { results, runDir, exitCode } = await runScenario(scenario, {
         seed,
         keepStack: values["keep-stack"],
+        withPrometheus: values["with-prometheus"],
         outDir: values.out,
         signal: abort.signal,
       });

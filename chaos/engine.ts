@@ -41,10 +41,14 @@ import { History } from "./history.ts";
 import { expandFaults, ONE_SHOT, plan, type Step } from "./planner.ts";
 import { Sampler } from "./sampler.ts";
 import { MetricsSampler } from "./metrics_sampler.ts";
+import { Gauge, Registry } from "prom-client";
+import { serveMetrics } from "../pipeline/metrics.ts";
+import { prometheusArgs, prometheusConfig } from "../compose/prometheus.ts";
+import { say } from "../compose/progress.ts";
 import { checkProbes, type ProbesResult } from "../validate/probes.ts";
 import { checkRecovery, type RecoveryResult } from "../validate/recovery.ts";
 import type { Sample } from "../validate/samples.ts";
-import { provision } from "../compose/provision.ts";
+import { ensurePrometheus, provision } from "../compose/provision.ts";
 import { ms, type Scenario } from "./scenario.ts";
 import { resolveTarget } from "./targets.ts";
 import { distinctAlerts, writeReports } from "../reports/write.ts";
@@ -61,6 +65,8 @@ export interface RunOptions {
    * commands run in `cwd` with the contract's environment (see the README).
    */
   pipeline?: { sink?: string; detector?: string; cwd?: string };
+  /** Also run Debian's Prometheus over the run's components (see compose/prometheus.ts). */
+  withPrometheus?: boolean;
   seed?: number;
 }
 
@@ -213,6 +219,16 @@ export async function runScenario(
   let samples: Sample[] = [];
   let sampler: Sampler | undefined;
   let metricsSampler: MetricsSampler | undefined;
+  let metricsServer: { shutdown(): Promise<void> } | undefined;
+  let prometheus: ProcessNode | undefined;
+  // chaos_fault_active{kind,target}: 1 while a fault is in force (Grafana draws them as annotations).
+  const faultRegistry = new Registry();
+  const faultGauge = new Gauge({
+    name: "chaos_fault_active",
+    help: "1 while the fault is in force",
+    labelNames: ["kind", "target"],
+    registers: [faultRegistry],
+  });
   const workload = { started_at: null as number | null, ended_at: null as number | null };
   let verdict: Verdict = "unknown";
   let ackedEps = 0;
@@ -229,6 +245,7 @@ export async function runScenario(
       }
       injected.delete(i);
       status.active.delete(`${faults[i].kind} ${faults[i].target}`);
+      faultGauge.set({ kind: faults[i].kind, target: faults[i].target }, 0);
     }
   };
 
@@ -429,8 +446,38 @@ export async function runScenario(
       active: () => [...status.active],
     });
     sampler.start();
+    const harnessMetrics = Registry.merge([generator.metrics, faultRegistry]);
+    if (options.withPrometheus) {
+      // The harness (generator + faults) on base+50, Prometheus on base+59, data in the run folder.
+      metricsServer = serveMetrics(harnessMetrics, stack.plan.metrics);
+      const dir = join(runDir, "prometheus");
+      await Deno.mkdir(dir, { recursive: true });
+      await Deno.writeTextFile(
+        join(dir, "prometheus.yml"),
+        prometheusConfig({
+          harness: `127.0.0.1:${stack.plan.metrics}`,
+          sink: `127.0.0.1:${metricsPort.sink}`,
+          detector: `127.0.0.1:${metricsPort.detector}`,
+        }),
+      );
+      prometheus = new ProcessNode({
+        name: "prometheus",
+        cmd: await ensurePrometheus(),
+        args: prometheusArgs(
+          join(dir, "prometheus.yml"),
+          join(dir, "data"),
+          stack.plan.metrics + 9,
+        ),
+        logFile: join(runDir, "logs", "prometheus.log"),
+        pidFile: join(stack.dataDir, "pids", "prometheus.pid"),
+      });
+      await prometheus.start();
+      const url = `http://127.0.0.1:${stack.plan.metrics + 9}`;
+      history.record("ok", "prometheus", { url });
+      say(`prometheus: ${url}`);
+    }
     metricsSampler = new MetricsSampler(join(runDir, "metrics.jsonl"), {
-      generator: generator.metrics,
+      harness: harnessMetrics,
       sink: `http://127.0.0.1:${metricsPort.sink}/metrics`,
       detector: `http://127.0.0.1:${metricsPort.detector}/metrics`,
     });
@@ -465,7 +512,10 @@ export async function runScenario(
           f.injected_at = Date.now();
           f.observed = true;
           f.detail = { ...resolved.observed, ...inj.observed };
-          if (!ONE_SHOT.has(step.kind)) status.active.add(label);
+          if (!ONE_SHOT.has(step.kind)) {
+            status.active.add(label);
+            faultGauge.set({ kind: step.kind, target: step.target }, 1);
+          }
           history.record("ok", `fault:${step.kind}`, {
             target: step.target,
             nodes: resolved.nodes,
@@ -494,6 +544,7 @@ export async function runScenario(
         }
         injected.delete(step.fault);
         status.active.delete(label);
+        faultGauge.set({ kind: step.kind, target: step.target }, 0);
       }
     };
     // Each step starts on time; a slow one (a fault that waits for an effect) delays only the
@@ -607,6 +658,8 @@ export async function runScenario(
   } finally {
     sampler?.stop();
     metricsSampler?.stop();
+    await metricsServer?.shutdown().catch(() => {});
+    await prometheus?.stop({ graceMs: 10_000 }).catch(() => {});
     clearInterval(ticker);
     line.clear();
     status.phase = "cleanup";

@@ -344,6 +344,23 @@ export async function ensureChromium(): Promise<string> {
   return installed;
 }
 
+/**
+ * Debian's Prometheus, for `--with-prometheus` (`CHAOS_PROMETHEUS_BIN` overrides;
+ * installed with apt when missing; the system service the package starts is
+ * disabled, since the harness runs its own per run).
+ */
+export async function ensurePrometheus(): Promise<string> {
+  const explicit = Deno.env.get("CHAOS_PROMETHEUS_BIN");
+  if (explicit) return explicit;
+  const found = await which("prometheus");
+  if (found) return found;
+  await aptInstall(["prometheus"], "prometheus (for --with-prometheus)");
+  await run("systemctl", ["disable", "--now", "prometheus"]);
+  const installed = await which("prometheus");
+  if (!installed) throw new ProvisionError("prometheus missing after install");
+  return installed;
+}
+
 /** Prints what was provisioned (used by `deno task provision`). */
 export function describe(bins: Binaries): void {
   say(`java       ${bins.java}`);

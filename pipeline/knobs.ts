@@ -287,7 +287,8 @@ export const SINK_KNOBS: readonly Knob[] = [
     default: 0,
     min: 0,
     max: 1_000_000_000,
-    help: "SABOTAGE for tests of the validator and grader: silently drop every Nth valid event (0: never)",
+    help:
+      "SABOTAGE for tests of the validator and grader: silently drop every Nth valid event (0: never)",
   },
   GENERATOR_KNOBS.find((k) => k.env === "METRICS_PORT")!,
 ];
