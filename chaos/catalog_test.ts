@@ -12,12 +12,10 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { slow } from "../compose/testing.ts";
+import { runDeno, slow } from "../compose/testing.ts";
 import { catalog, loadScenario } from "./cli_scenario.ts";
 import type { Results } from "./engine.ts";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const wanted = Deno.env.get("CHAOS_CATALOG_TESTS") ?? "unsafe-kafka,latency-all-brokers";
 const names = wanted === "all"
   ? (await catalog()).filter((n) => n !== "exfil-under-broker-loss")
@@ -28,15 +26,8 @@ for (const name of names) {
   Deno.test({ name: `scenario ${name}: ${scenario.expect}`, ...slow }, async () => {
     const out = await Deno.makeTempDir({ prefix: `catalog-${name}-` });
     try {
-      const res = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "chaos/cli_scenario.ts", name, "--out", out],
-        cwd: root,
-        env: { CHAOS_QUIET: "1", KAFKA_LOG_LEVEL: "nothing" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stdout = new TextDecoder().decode(res.stdout);
-      const stderr = new TextDecoder().decode(res.stderr);
+      const res = await runDeno(["chaos/cli_scenario.ts", name, "--out", out]);
+      const { stdout, stderr } = res;
       console.log(stdout);
       const results = JSON.parse(
         await Deno.readTextFile(join(out, name, "latest", "results.json")),

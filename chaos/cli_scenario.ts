@@ -9,7 +9,7 @@
  */
 
 import { join } from "node:path";
-import { ExitCode, InterruptedError, runMain, UsageError } from "./exit_codes.ts";
+import { ExitCode, runMain, UsageError, withInterrupt } from "./exit_codes.ts";
 import { intFlag, parseFlags } from "../compose/_cli.ts";
 import { repoRoot } from "../compose/paths.ts";
 import { provision } from "../compose/provision.ts";
@@ -97,17 +97,13 @@ if (import.meta.main) {
       return ExitCode.Pass;
     }
     await provision();
-    const abort = new AbortController();
-    const onSignal = () => abort.abort(new InterruptedError("SIGINT"));
-    Deno.addSignalListener("SIGINT", onSignal);
-    Deno.addSignalListener("SIGTERM", onSignal);
-    try {
+    return await withInterrupt(async (signal) => {
       const { results, runDir, exitCode } = await runScenario(scenario, {
         seed,
         keepStack: values["keep-stack"],
         withPrometheus: values["with-prometheus"],
         outDir: values.out,
-        signal: abort.signal,
+        signal,
       });
       const c = results.completeness;
       const a = results.alerts;
@@ -125,9 +121,6 @@ if (import.meta.main) {
       for (const r of results.reasons) console.log(`  - ${r}`);
       console.log(`  report: ${join(runDir, "report.md")}`);
       return exitCode;
-    } finally {
-      Deno.removeSignalListener("SIGINT", onSignal);
-      Deno.removeSignalListener("SIGTERM", onSignal);
-    }
+    });
   });
 }

@@ -78,3 +78,21 @@ export async function runMain(main: () => Promise<ExitCode | void>): Promise<nev
   }
   Deno.exit(code);
 }
+
+/**
+ * Runs `fn` with a signal that aborts on Ctrl-C (SIGINT) or SIGTERM, so the
+ * work in it can heal and clean up before the command exits 3. The signal
+ * handlers are removed when `fn` settles.
+ */
+export async function withInterrupt<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const abort = new AbortController();
+  const onSignal = () => abort.abort(new InterruptedError("SIGINT"));
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    return await fn(abort.signal);
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+  }
+}

@@ -9,25 +9,12 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { LocalStack } from "../compose/local_stack.ts";
-import { slow } from "../compose/testing.ts";
+import { runDeno, slow } from "../compose/testing.ts";
 import { objectStore } from "../pipeline/store.ts";
 import type { Results } from "./engine.ts";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
-
-async function task(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...args],
-    cwd: root,
-    env: { CHAOS_QUIET: "1", KAFKA_LOG_LEVEL: "nothing" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const task = (args: string[]) => runDeno(args);
 
 Deno.test(
   { name: "flagship passes; doubled alerts and a tampered store fail", ...slow },

@@ -68,3 +68,29 @@ export async function testStack(): Promise<TestStack> {
   const stack = await LocalStack.up({ name: `test-${Deno.pid}`, basePort, owner: "process" });
   return { stack, release: async () => void (await stack.down()) };
 }
+
+/** What a command run by a test printed and returned. */
+export interface CommandOutput {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `deno run -A <args>` from the repository root, quietly (no live status,
+ * no kafkajs logs), as a user would run a task; returns its code and output.
+ */
+export async function runDeno(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<CommandOutput> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ...args],
+    cwd: new URL("..", import.meta.url),
+    env: { CHAOS_QUIET: "1", KAFKA_LOG_LEVEL: "nothing", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}

@@ -15,7 +15,13 @@
 
 import { dirname, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { ExitCode, InterruptedError, runMain, UsageError } from "../chaos/exit_codes.ts";
+import {
+  ExitCode,
+  InterruptedError,
+  runMain,
+  UsageError,
+  withInterrupt,
+} from "../chaos/exit_codes.ts";
 import { intFlag, parseFlags } from "../compose/_cli.ts";
 import { repoRoot } from "../compose/paths.ts";
 import { provision } from "../compose/provision.ts";
@@ -107,21 +113,16 @@ if (import.meta.main) {
     await Deno.mkdir(out, { recursive: true });
     const timeoutMs = parseDuration(sub.timeout)!;
 
-    const abort = new AbortController();
-    const onSignal = () => abort.abort(new InterruptedError("SIGINT"));
-    Deno.addSignalListener("SIGINT", onSignal);
-    Deno.addSignalListener("SIGTERM", onSignal);
-    let grade: Grade;
-    try {
+    const grade = await withInterrupt(async (signal): Promise<Grade | undefined> => {
       if (sub.setup) {
         say(`grade ${sub.name}: setup`);
-        const code = await shell(sub.setup, cwd, timeoutMs, join(out, "setup.log"), abort.signal);
-        if (abort.signal.aborted) throw new InterruptedError("SIGINT");
+        const code = await shell(sub.setup, cwd, timeoutMs, join(out, "setup.log"), signal);
+        if (signal.aborted) throw new InterruptedError("SIGINT");
         if (code !== 0) {
           console.log(
             `${sub.name}: 0/100: setup ${code === null ? "timed out" : `exited ${code}`}`,
           );
-          return ExitCode.CheckFailed;
+          return undefined;
         }
       }
       if (sub.pipeline && scenario) {
@@ -130,11 +131,12 @@ if (import.meta.main) {
         const { results, runDir } = await runScenario(scenario, {
           seed,
           outDir: join(out, "runs"),
-          signal: abort.signal,
+          signal,
           pipeline: { ...sub.pipeline, cwd },
         });
-        grade = gradeRun(sub.name, sub.pass_mark, results);
-        grade.reasons.push(`run folder: ${runDir}`);
+        const graded = gradeRun(sub.name, sub.pass_mark, results);
+        graded.reasons.push(`run folder: ${runDir}`);
+        return graded;
       } else {
         say(`grade ${sub.name}: start_pipeline, run_chaos, validate`);
         const log = join(out, "phases.log");
@@ -145,26 +147,24 @@ if (import.meta.main) {
           cwd,
           timeoutMs * 3,
           log,
-          AbortSignal.any([abort.signal, stopPipeline.signal]),
+          AbortSignal.any([signal, stopPipeline.signal]),
         ).then((c) => (started = c));
-        const chaos = await shell(sub.run_chaos!, cwd, timeoutMs, log, abort.signal);
+        const chaos = await shell(sub.run_chaos!, cwd, timeoutMs, log, signal);
         const alive = started === undefined;
         const validate = chaos === null
           ? null
-          : await shell(sub.validate!, cwd, timeoutMs, log, abort.signal);
+          : await shell(sub.validate!, cwd, timeoutMs, log, signal);
         stopPipeline.abort(); // ends start_pipeline's process group
         await pipeline;
-        if (abort.signal.aborted) throw new InterruptedError("SIGINT");
-        grade = gradePhases(sub.name, sub.pass_mark, {
+        if (signal.aborted) throw new InterruptedError("SIGINT");
+        return gradePhases(sub.name, sub.pass_mark, {
           start_alive: alive,
           run_chaos: chaos,
           validate,
         });
       }
-    } finally {
-      Deno.removeSignalListener("SIGINT", onSignal);
-      Deno.removeSignalListener("SIGTERM", onSignal);
-    }
+    });
+    if (!grade) return ExitCode.CheckFailed; // setup failed: graded 0, said above
     await Deno.writeTextFile(join(out, "grade.json"), JSON.stringify(grade, null, 2));
     await Deno.writeTextFile(join(out, "junit.xml"), gradeJunit(grade));
     print(grade, out);

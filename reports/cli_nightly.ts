@@ -15,13 +15,14 @@
  */
 
 import { join, relative } from "node:path";
-import { ExitCode, InterruptedError, runMain, UsageError } from "../chaos/exit_codes.ts";
+import { ExitCode, runMain, UsageError, withInterrupt } from "../chaos/exit_codes.ts";
 import { intFlag, parseFlags } from "../compose/_cli.ts";
 import { repoRoot } from "../compose/paths.ts";
 import { provision } from "../compose/provision.ts";
 import { say } from "../compose/progress.ts";
 import { catalog, loadScenario } from "../chaos/cli_scenario.ts";
 import { runScenario } from "../chaos/engine.ts";
+import type { Scenario } from "../chaos/scenario.ts";
 import { figuresOf, findRegressions, type NightSummary, renderNightlyHtml } from "./nightly.ts";
 
 const USAGE =
@@ -61,7 +62,7 @@ if (import.meta.main) {
     const names = values.scenarios
       ? values.scenarios.split(",").map((s) => s.trim()).filter(Boolean)
       : await catalog();
-    const scenarios = [];
+    const scenarios: Scenario[] = [];
     for (const name of names) scenarios.push(await loadScenario(name)); // all invalid input first
     const out = values.out ?? join(repoRoot, "reports", "nightly");
     const nightDir = join(out, date);
@@ -71,18 +72,14 @@ if (import.meta.main) {
     const tonight: NightSummary = { date, scenarios: {} };
 
     await provision();
-    const abort = new AbortController();
-    const onSignal = () => abort.abort(new InterruptedError("SIGINT"));
-    Deno.addSignalListener("SIGINT", onSignal);
-    Deno.addSignalListener("SIGTERM", onSignal);
-    try {
+    await withInterrupt(async (signal) => {
       for (const [i, scenario] of scenarios.entries()) {
         const seed = fixedSeed ?? scenario.seed + day;
         say(`nightly ${date}: ${i + 1}/${scenarios.length} ${scenario.name} (seed ${seed})`);
         const { results, runDir } = await runScenario(scenario, {
           seed,
           outDir: join(nightDir, "runs"),
-          signal: abort.signal,
+          signal,
         });
         tonight.scenarios[scenario.name] = figuresOf(results, relative(nightDir, runDir));
         say(
@@ -97,10 +94,7 @@ if (import.meta.main) {
           renderNightlyHtml(tonight, earlier, regressions),
         );
       }
-    } finally {
-      Deno.removeSignalListener("SIGINT", onSignal);
-      Deno.removeSignalListener("SIGTERM", onSignal);
-    }
+    });
     const regressions = findRegressions(tonight, earlier);
     const failed = Object.entries(tonight.scenarios).filter(([, f]) => !f.as_expected);
     console.log(

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { UsageError } from "../chaos/exit_codes.ts";
 import { parseStrict } from "../chaos/scenario.ts";
-import { slow } from "../compose/testing.ts";
+import { runDeno, slow } from "../compose/testing.ts";
 import { failRun, passRun, unknownRun } from "./_fixtures.ts";
 import {
   type Grade,
@@ -13,8 +12,6 @@ import {
   SubmissionSchema,
   WEIGHTS,
 } from "./grade.ts";
-
-const root = fileURLToPath(new URL("..", import.meta.url));
 
 Deno.test("the weights add up to 100", () => {
   assert.equal(Object.values(WEIGHTS).reduce((a, b) => a + b, 0), 100);
@@ -101,15 +98,9 @@ Deno.test("submission files are validated strictly, every problem at once", asyn
 async function grade(file: string) {
   const out = await Deno.makeTempDir({ prefix: "grade-" });
   try {
-    const res = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "reports/cli_grade.ts", "--submission", file, "--out", out],
-      cwd: root,
-      env: { CHAOS_QUIET: "1", KAFKA_LOG_LEVEL: "nothing" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stdout = new TextDecoder().decode(res.stdout);
-    const explain = `${stdout}\n${new TextDecoder().decode(res.stderr).slice(-2000)}`;
+    const res = await runDeno(["reports/cli_grade.ts", "--submission", file, "--out", out]);
+    const stdout = res.stdout;
+    const explain = `${stdout}\n${res.stderr.slice(-2000)}`;
     const g = JSON.parse(await Deno.readTextFile(join(out, "grade.json"))) as Grade;
     await Deno.stat(join(out, "junit.xml"));
     return { code: res.code, grade: g, stdout, explain };

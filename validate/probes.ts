@@ -19,7 +19,7 @@
  */
 
 import { quantile, type Sample } from "./samples.ts";
-import type { Verdict } from "./verdict.ts";
+import { combine, type Verdict } from "./verdict.ts";
 
 export const PROBE_METRICS = ["acked_eps", "p95_send_ms", "sink_lag_s"] as const;
 export const PROBE_STATS = ["mean", "min", "max", "p95"] as const;
@@ -128,10 +128,6 @@ export function checkProbes(
         (r.phase === "before" ? " (the steady state was never reached)" : "")
   );
   const verdicts = results.map((r) => r.verdict);
-  const verdict: Verdict = verdicts.includes("fail")
-    ? "fail"
-    : verdicts.includes("unknown")
-    ? "unknown"
-    : "pass";
+  const verdict = combine(verdicts);
   return { verdict, probes: results, reasons };
 }

@@ -23,7 +23,7 @@
  */
 
 import { quantile, type Sample } from "./samples.ts";
-import type { Verdict } from "./verdict.ts";
+import { combine, type Verdict } from "./verdict.ts";
 
 export interface FaultSpan {
   label: string;
@@ -170,10 +170,6 @@ export function checkRecovery(
     return out;
   });
   const verdicts = results.map((r) => r.verdict);
-  const verdict: Verdict = verdicts.includes("fail")
-    ? "fail"
-    : verdicts.includes("unknown")
-    ? "unknown"
-    : "pass";
+  const verdict = combine(verdicts);
   return { verdict, faults: results, reasons };
 }
