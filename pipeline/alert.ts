@@ -36,6 +36,50 @@ export function alertId(rule: string, entity: string, windowStartMs: number): st
   );
 }
 
+/** Body formats of a delivery: the contract's JSON, or a chat message for Slack or Discord. */
+export const WEBHOOK_FORMATS = ["json", "slack", "discord"] as const;
+export type WebhookFormat = typeof WEBHOOK_FORMATS[number];
+
+const RULE_TITLES: Record<string, string> = {
+  exfil: "Data exfiltration",
+  port_scan: "Port scan",
+  latency_spike: "Latency spike",
+  reset_storm: "Connection reset storm",
+};
+
+/**
+ * The body POSTed for `alert`: the contract's JSON object, or a Slack
+ * (`{text}`) or Discord (`{content, embeds}`) message carrying the same
+ * figures and the `alert_id`. The Idempotency-Key and signature headers are
+ * the same whatever the format.
+ */
+export function alertBody(alert: Alert, format: WebhookFormat = "json"): string {
+  if (format === "json") return JSON.stringify(alert);
+  const title = `${RULE_TITLES[alert.rule] ?? alert.rule} from ${alert.entity}`;
+  const window = `${new Date(alert.window_start_ms).toISOString()} to ${
+    new Date(alert.window_end_ms).toISOString()
+  }`;
+  const figures = `value ${alert.value} over threshold ${alert.threshold}`;
+  if (format === "slack") {
+    return JSON.stringify({
+      text:
+        `:rotating_light: *${title}*: ${figures} (window ${window}, alert \`${alert.alert_id}\`)`,
+    });
+  }
+  return JSON.stringify({
+    content: `🚨 **${title}**`,
+    embeds: [{
+      title,
+      description: figures,
+      fields: [
+        { name: "window", value: window },
+        { name: "alert_id", value: alert.alert_id },
+      ],
+      timestamp: new Date(alert.fired_at_ms).toISOString(),
+    }],
+  });
+}
+
 export function sign(body: string, secret: string): string {
   return createHmac("sha256", secret).update(body).digest("hex");
 }

@@ -11,6 +11,7 @@ import { parseKnobArgs, stackEndpoints } from "./_cli.ts";
 import { Detector } from "./detector.ts";
 import { DETECTOR_KNOBS, knobHelp } from "./knobs.ts";
 import { serveMetrics } from "./metrics.ts";
+import { WEBHOOK_FORMATS, type WebhookFormat } from "./alert.ts";
 import { StatusLine } from "./status_line.ts";
 
 const USAGE = `usage: deno task detector --webhook URL [flags]\n${
@@ -23,6 +24,13 @@ if (import.meta.main) {
     if (!args) return ExitCode.Pass;
     const k = args.knobs;
     if (!k.WEBHOOK_URL) throw new UsageError(`--webhook (or WEBHOOK_URL) is required\n${USAGE}`);
+    const format = k.WEBHOOK_FORMAT as WebhookFormat;
+    if (!WEBHOOK_FORMATS.includes(format)) {
+      throw new UsageError(
+        `WEBHOOK_FORMAT must be one of ${WEBHOOK_FORMATS.join(", ")}, got "${format}"`,
+      );
+    }
+
     let brokers = k.KAFKA_BROKERS as string[];
     let redisUrl = k.REDIS_URL as string;
     if (brokers.length === 0 || !redisUrl) {
@@ -42,6 +50,7 @@ if (import.meta.main) {
       brokers,
       redisUrl,
       webhookUrl: k.WEBHOOK_URL as string,
+      format,
       topic: k.KAFKA_TOPIC as string,
       groupId: k.DETECTOR_GROUP as string,
       lockTtlMs: k.ALERT_LOCK_TTL as number,

@@ -33,7 +33,14 @@
 import { Redis } from "ioredis";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Consumer, Kafka } from "kafkajs";
-import { type Alert, alertId, sign, SIGNATURE_HEADER } from "./alert.ts";
+import {
+  type Alert,
+  alertBody,
+  alertId,
+  sign,
+  SIGNATURE_HEADER,
+  type WebhookFormat,
+} from "./alert.ts";
 import { parseEvent, type TelemetryEvent, TOPIC_DEFAULT } from "./event.ts";
 import { kafkaClient } from "./kafka.ts";
 import {
@@ -53,6 +60,8 @@ export interface DetectorOptions {
   brokers: string[];
   redisUrl: string;
   webhookUrl: string;
+  /** Body format of deliveries. Default "json" (the contract). */
+  format?: WebhookFormat;
   /** HMAC secret for the signature header. Default: `WEBHOOK_SECRET` or none. */
   secret?: string;
   topic?: string;
@@ -82,7 +91,9 @@ export class Detector {
   readonly metrics: Registry;
   readonly topic: string;
   readonly groupId: string;
-  readonly #o: Required<Pick<DetectorOptions, "webhookUrl" | "lockTtlMs">> & { secret?: string };
+  readonly #o: Required<Pick<DetectorOptions, "webhookUrl" | "lockTtlMs" | "format">> & {
+    secret?: string;
+  };
   readonly #thresholds: Thresholds;
   readonly #kafka: Kafka;
   readonly #redis: Redis;
@@ -106,6 +117,7 @@ export class Detector {
     this.#o = {
       webhookUrl: options.webhookUrl,
       lockTtlMs: options.lockTtlMs ?? 15 * 60_000,
+      format: options.format ?? "json",
       secret: options.secret ?? Deno.env.get("WEBHOOK_SECRET"),
     };
     this.#thresholds = { ...DEFAULT_THRESHOLDS, ...options.thresholds };
@@ -266,7 +278,7 @@ export class Detector {
       threshold: candidate.threshold,
       fired_at_ms: Date.now(),
     };
-    const body = JSON.stringify(alert);
+    const body = alertBody(alert, this.#o.format);
     const taken = await this.#redis.eval(
       LOCK_AND_OUTBOX,
       2,

@@ -318,6 +318,13 @@ export const DETECTOR_KNOBS: readonly Knob[] = [
     help: "where alerts are POSTed",
   },
   {
+    env: "WEBHOOK_FORMAT",
+    flag: "webhook-format",
+    type: "string",
+    default: "json",
+    help: "body of deliveries: json (the contract), slack or discord",
+  },
+  {
     env: "WINDOW_SIZE",
     flag: "window",
     type: "duration",
