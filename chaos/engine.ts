@@ -616,6 +616,7 @@ export async function runScenario(
       minAcked,
       maxDuplicates: scenario.checks.max_duplicates,
       inKafka: audit.seqs,
+      kafkaDuplicates: audit.duplicates,
     });
     const delivered = receiver.deliveries().filter((d) => d.answered === 200).map((d) =>
       d.body as Alert

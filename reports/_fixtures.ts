@@ -44,6 +44,8 @@ function base(): Results {
       found: 1_199_500,
       lost: 0,
       duplicates: 0,
+      duplicates_in_kafka: 0,
+      duplicates_by_sink: 0,
       unexpected: 0,
       recovered: 500,
       dlq_expected: 0,

@@ -32,7 +32,13 @@ export function checks(r: Results): Check[] {
         (c.lost_before_kafka === null
           ? ""
           : ` (before Kafka ${c.lost_before_kafka}, by the sink ${c.lost_by_sink})`) +
-        `, duplicates ${c.duplicates}, ` +
+        `, duplicates ${c.duplicates}` +
+        (c.duplicates_by_sink === null
+          ? ""
+          : ` (already in Kafka ${
+            c.duplicates - c.duplicates_by_sink
+          }, by the sink ${c.duplicates_by_sink})`) +
+        `, ` +
         `unexpected ${c.unexpected}, unknown ${c.unknown} (recovered ${c.recovered}), ` +
         `dlq ${c.dlq_found}/${c.dlq_expected}`,
     });

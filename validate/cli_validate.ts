@@ -95,6 +95,7 @@ if (import.meta.main) {
       const completeness = checkCompleteness(ledger, scan, {
         minAcked: results.completeness?.acked ? Math.min(results.completeness.acked, 1) : 1,
         inKafka: audit?.seqs,
+        kafkaDuplicates: audit?.duplicates,
       });
       const alerts = results.alerts ? checkAlerts(ledger.incidents, deliveries) : null;
       const samples = parseSamples(

@@ -28,6 +28,8 @@ import type { Verdict } from "./verdict.ts";
 export interface CompletenessOptions {
   /** What a Kafka audit found in the topic; splits `lost` into before and after Kafka. */
   inKafka?: Map<string, RangeSet>;
+  /** Seqs the audit found in the topic more than once; splits `duplicates` likewise. */
+  kafkaDuplicates?: Map<string, Map<number, number>>;
   /** Fewer acknowledged events than this: unknown. Default 1. */
   minAcked?: number;
   /** Default 0. */
@@ -44,7 +46,12 @@ export interface CompletenessResult {
   unknown: number;
   found: number;
   lost: number;
+  /** Extra copies in the store (the bound applies to these). */
   duplicates: number;
+  /** Extra copies already in the topic (a producer's retries); null without an audit. */
+  duplicates_in_kafka: number | null;
+  /** Extra copies in the store beyond those in the topic: the sink's doing; null without an audit. */
+  duplicates_by_sink: number | null;
   unexpected: number;
   recovered: number;
   dlq_expected: number;
@@ -78,6 +85,8 @@ export function checkCompleteness(
     found: 0,
     lost: 0,
     duplicates: 0,
+    duplicates_in_kafka: options.inKafka ? 0 : null,
+    duplicates_by_sink: options.inKafka ? 0 : null,
     unexpected: 0,
     recovered: 0,
     dlq_expected: 0,
@@ -130,8 +139,18 @@ export function checkCompleteness(
     if (unexpected.size > 0) r.unexpected_sample[pid] = unexpected.first(sample);
 
     r.recovered += unknown.intersection(found).size;
-    for (const n of events?.duplicates.values() ?? []) r.duplicates += n;
-    for (const n of dlq?.duplicates.values() ?? []) r.duplicates += n;
+    const inKafka = options.kafkaDuplicates?.get(pid);
+    for (const found of [events, dlq]) {
+      for (const [seq, n] of found?.duplicates ?? []) {
+        r.duplicates += n;
+        if (r.duplicates_by_sink !== null) {
+          r.duplicates_by_sink += Math.max(0, n - (inKafka?.get(seq) ?? 0));
+        }
+      }
+    }
+    if (r.duplicates_in_kafka !== null) {
+      for (const n of inKafka?.values() ?? []) r.duplicates_in_kafka += n;
+    }
     r.dlq_expected += acked.intersection(malformed).size;
     r.dlq_found += inDlq.intersection(malformed).size;
     r.malformed_in_events += inEvents.intersection(malformed).size;
@@ -144,8 +163,13 @@ export function checkCompleteness(
   }
   if (r.unexpected > 0) r.reasons.push(`${r.unexpected} stored events were never attempted`);
   if (r.duplicates > (options.maxDuplicates ?? 0)) {
+    const split = r.duplicates_by_sink === null
+      ? ""
+      : ` (${
+        r.duplicates - r.duplicates_by_sink
+      } already in Kafka, ${r.duplicates_by_sink} by the sink)`;
     r.reasons.push(
-      `${r.duplicates} duplicates in the store (allowed ${options.maxDuplicates ?? 0})`,
+      `${r.duplicates} duplicates in the store${split} (allowed ${options.maxDuplicates ?? 0})`,
     );
   }
   if (r.malformed_in_events > 0) {

@@ -113,3 +113,18 @@ Deno.test("completeness: a Kafka audit tells lost before Kafka from lost by the 
   assert.equal(r.lost_by_sink, 1);
   assert.match(r.reasons[0], /1 never reached the topic, 1 lost by the sink/);
 });
+
+Deno.test("completeness: a Kafka audit splits duplicates into already in Kafka and by the sink", () => {
+  const s = scan(valid, [10, 11, 12], [7, 8, 9]);
+  const r = checkCompleteness(ledger(), s, {
+    inKafka: new Map([["p0", RangeSet.from(range(0, 999))]]),
+    kafkaDuplicates: new Map([["p0", new Map([[7, 1], [8, 1]])]]), // a producer retry wrote 7, 8 twice
+  });
+  assert.equal(r.duplicates, 3);
+  assert.equal(r.duplicates_in_kafka, 2);
+  assert.equal(r.duplicates_by_sink, 1);
+  assert.equal(r.verdict, "fail");
+  assert.match(r.reasons.join(), /3 duplicates in the store \(2 already in Kafka, 1 by the sink\)/);
+  const noAudit = checkCompleteness(ledger(), s);
+  assert.equal(noAudit.duplicates_by_sink, null);
+});

@@ -13,11 +13,13 @@
  */
 
 import type { Kafka } from "kafkajs";
-import { recoverIdentity } from "../pipeline/event.ts";
-import { RangeSet } from "../pipeline/range_set.ts";
+import type { RangeSet } from "../pipeline/range_set.ts";
+import { eventIdentity, Seqs } from "./store_scan.ts";
 
 export interface KafkaAudit {
   seqs: Map<string, RangeSet>;
+  /** Seqs in the topic more than once (a producer's retries without idempotence), with extra copies. */
+  duplicates: Map<string, Map<number, number>>;
   records: number;
   unreadable: number;
 }
@@ -35,7 +37,10 @@ export async function auditTopic(
   } finally {
     await admin.disconnect();
   }
-  const audit: KafkaAudit = { seqs: new Map(), records: 0, unreadable: 0 };
+  const audit: KafkaAudit = { seqs: new Map(), duplicates: new Map(), records: 0, unreadable: 0 };
+  // Gathered in typed arrays and sorted once (see store_scan.ts): a producer's seqs are
+  // scattered over every partition.
+  const gathered = new Map<string, Seqs>();
   const remaining = new Set([...highs].filter(([, h]) => h > 0).map(([p]) => p));
   if (remaining.size === 0) return audit;
   const consumer = kafka.consumer({
@@ -52,15 +57,15 @@ export async function auditTopic(
       const high = highs.get(batch.partition) ?? 0;
       for (const m of batch.messages) {
         if (Number(m.offset) >= high) break;
-        const { producer_id, seq } = recoverIdentity(m.value?.toString() ?? "");
+        const { producer_id, seq } = eventIdentity(m.value?.toString() ?? "");
         audit.records++;
         if (producer_id === undefined || seq === undefined) {
           audit.unreadable++;
           continue;
         }
-        let set = audit.seqs.get(producer_id);
-        if (!set) audit.seqs.set(producer_id, set = new RangeSet());
-        set.add(seq);
+        let seqs = gathered.get(producer_id);
+        if (!seqs) gathered.set(producer_id, seqs = new Seqs());
+        seqs.push(seq);
       }
       if (Number(batch.lastOffset()) >= high - 1) {
         remaining.delete(batch.partition);
@@ -80,6 +85,11 @@ export async function auditTopic(
   } finally {
     clearTimeout(timer);
     await consumer.disconnect();
+  }
+  for (const [producer, seqs] of gathered) {
+    const found = seqs.found();
+    audit.seqs.set(producer, found.seqs);
+    if (found.duplicates.size) audit.duplicates.set(producer, found.duplicates);
   }
   return audit;
 }
