@@ -176,12 +176,14 @@ export async function runScenario(
   const line = new StatusLine({ everyMs: 10_000 });
   const status = { phase: "starting", active: new Set<string>(), next: "" };
   let generator: Generator | undefined;
+  let sampler: Sampler | undefined;
   const show = () => {
     const g = generator?.status();
+    const lag = sampler?.samples.at(-1)?.sink_lag;
     line.show(
       `${scenario.name} | ${status.phase}${
         g ? ` ${g.elapsed_s.toFixed(0)}s | ${g.acked_eps} ev/s acked` : ""
-      }` +
+      }${lag === undefined || lag === null ? "" : ` | sink lag ${lag}`}` +
         ` | faults: ${[...status.active].join(", ") || "none"}${
           status.next ? ` | next: ${status.next}` : ""
         }`,
@@ -217,7 +219,6 @@ export async function runScenario(
   let probes: ProbesResult | null = null;
   let recovery: RecoveryResult | null = null;
   let samples: Sample[] = [];
-  let sampler: Sampler | undefined;
   let metricsSampler: MetricsSampler | undefined;
   let metricsServer: { shutdown(): Promise<void> } | undefined;
   let prometheus: ProcessNode | undefined;

@@ -30,7 +30,7 @@ const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
 const prob = z.number().min(0).max(1);
 
 export const TARGET_PATTERN =
-  /^(broker:(leader\([\w.-]+,\d+\)|leader-of-incident\(\d+\)|controller|random|\d+)|sink|detector|redis|minio|webhook|all-brokers)$/;
+  /^(broker:(leader\([\w.-]+,\d+\)|leader-of-incident\(\d+\)|controller|random|\d+)|link:\d+-\d+|sink|detector|redis|minio|webhook|all-brokers)$/;
 
 const TARGET_MESSAGE =
   "must be broker:<id>, broker:leader(<topic>,<partition>), broker:leader-of-incident(<n>), broker:controller, broker:random, all-brokers, sink, detector, redis, minio or webhook";
@@ -50,6 +50,8 @@ const Params = z.strictObject({
   listeners: z.array(z.enum(LISTENERS)).min(1).optional(),
   /** webhook_fail: the status the receiver answers. */
   status: z.number().int().min(100).max(599).optional(),
+  /** webhook_fail: answer this slowly (the status after the delay; 200 with status 200). */
+  delay_ms: z.number().int().min(0).max(600_000).optional(),
 });
 
 const Fault = z.strictObject({
@@ -258,6 +260,18 @@ function checkTarget(
   path: (string | number)[],
   ctx: z.RefinementCtx,
 ) {
+  if (target.startsWith("link:")) {
+    ctx.addIssue({
+      code: "custom",
+      path,
+      message:
+        `${target}: the local stack cannot cut one link between two brokers (its Toxiproxy proxies ` +
+        "sit in front of each broker's listeners, shared by all its peers); cutting one pair needs " +
+        "iptables in the brokers' network namespaces, which the docker stack is to do " +
+        "(not available yet). On the local stack, partition one broker from all: broker:<id>",
+    });
+    return;
+  }
   const m = target.match(/^broker:(\d+)$/);
   if (m && (Number(m[1]) < 1 || Number(m[1]) > s.stack.brokers)) {
     ctx.addIssue({

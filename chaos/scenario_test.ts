@@ -135,6 +135,11 @@ Deno.test("wrong scenario files are rejected, naming the key", async (t) => {
       /probes\.0\.metric/,
     ],
     [
+      "a link partition the local stack cannot cut",
+      (s) => (s.faults[0] = { at: "1s", kind: "partition", target: "link:1-2" }),
+      /faults\.0\.target: link:1-2: the local stack cannot cut one link.*docker stack/,
+    ],
+    [
       "bad recovery bound",
       (s) => (s.checks = { recovery_within: "soon" }),
       /checks\.recovery_within: must be a duration/,

@@ -42,7 +42,9 @@ export const FAULT_KINDS = Object.keys(FAULTS) as [FaultKind, ...FaultKind[]];
 
 /** The kind of thing a target string names. */
 export function targetKind(target: string): TargetKind {
-  if (target.startsWith("broker:") || target === "all-brokers") return "broker";
+  if (target.startsWith("broker:") || target.startsWith("link:") || target === "all-brokers") {
+    return "broker";
+  }
   if (target === "sink" || target === "detector") return "component";
   if (target === "webhook") return "webhook";
   return "service";

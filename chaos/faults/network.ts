@@ -127,10 +127,11 @@ export const webhookFail: Fault = {
   kind: "webhook_fail",
   targets: ["webhook"],
   inject(ctx, _nodes, params) {
-    const status = params.status ?? 503;
-    ctx.receiver.failUntil(Number.MAX_SAFE_INTEGER, { status });
+    // An error status, or with delay_ms a slow answer (of that status; 200 keeps it a success).
+    const status = params.status ?? (params.delay_ms ? 200 : 503);
+    ctx.receiver.failUntil(Number.MAX_SAFE_INTEGER, { status, delayMs: params.delay_ms });
     return Promise.resolve({
-      observed: { status },
+      observed: { status, delay_ms: params.delay_ms ?? 0 },
       heal() {
         ctx.receiver.failUntil(0);
         return Promise.resolve({ answering: 200 });

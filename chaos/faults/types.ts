@@ -32,6 +32,7 @@ export interface FaultParams {
   toxicity?: number;
   listeners?: Listener[];
   status?: number;
+  delay_ms?: number;
 }
 
 export type Observed = Record<string, unknown>;
