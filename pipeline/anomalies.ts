@@ -83,6 +83,15 @@ export function incidentEntity(kind: IncidentKind, n: number): string {
 const randomDevice = (rng: Rng) => deviceIp(rng.int(0, DEVICE_COUNT - 1));
 
 /** Timed flows of one incident. */
+/**
+ * A latency in ms from a normal draw: rounded to 0.1 and never below 0, since a
+ * normal tail is unbounded and the event schema (rightly) rejects a negative
+ * round trip; a valid event must never land in the DLQ.
+ */
+function ms(draw: number): number {
+  return Math.max(0, Math.round(draw * 10) / 10);
+}
+
 export function planIncident(rng: Rng, spec: IncidentSpec): IncidentPlan {
   const flows = FLOWS[spec.kind](rng, spec);
   flows.sort((a, b) => a.at_ms - b.at_ms);
@@ -121,7 +130,7 @@ const FLOWS: Record<IncidentKind, (rng: Rng, spec: IncidentSpec) => PlannedFlow[
         bytes_out: per + rng.int(0, Math.floor(per / 10)),
         bytes_in: rng.int(40, 200),
         packets: Math.ceil(per / 512),
-        latency_ms: Math.round(rng.normal(30, 5) * 10) / 10,
+        latency_ms: ms(rng.normal(30, 5)),
         tcp_flags: "",
         http_status: null,
         action: "ACCEPT",
@@ -145,7 +154,7 @@ const FLOWS: Record<IncidentKind, (rng: Rng, spec: IncidentSpec) => PlannedFlow[
         bytes_out: 60,
         bytes_in: rng.chance(0.9) ? 40 : 0,
         packets: 2,
-        latency_ms: Math.round(rng.normal(2, 0.5) * 10) / 10 + 0.5,
+        latency_ms: ms(rng.normal(2, 0.5) + 0.5),
         tcp_flags: rng.chance(0.9) ? "SYN,RST" : "SYN,ACK",
         http_status: null,
         action: rng.chance(0.7) ? "REJECT" : "ACCEPT",
@@ -193,7 +202,7 @@ const FLOWS: Record<IncidentKind, (rng: Rng, spec: IncidentSpec) => PlannedFlow[
           bytes_out: rng.int(60, 400),
           bytes_in: rng.int(0, 200),
           packets: rng.int(2, 4),
-          latency_ms: Math.round(rng.normal(15, 4) * 10) / 10 + 1,
+          latency_ms: ms(rng.normal(15, 4) + 1),
           tcp_flags: "SYN,ACK,RST",
           http_status: http ? 503 : null,
           action: "ACCEPT",

@@ -51,6 +51,8 @@ function base(): Results {
       dlq_expected: 0,
       dlq_found: 0,
       malformed_in_events: 0,
+      valid_in_dlq: 0,
+      valid_in_dlq_sample: {},
       lost_before_kafka: 0,
       lost_by_sink: 0,
       lost_sample: {},

@@ -134,9 +134,11 @@ export function gradeRun(name: string, passMark: number, r: Results): Grade {
     {
       name: "dlq",
       weight: WEIGHTS.dlq,
-      passed: !!c && c.dlq_found === c.dlq_expected && c.malformed_in_events === 0,
+      passed: !!c && c.dlq_found === c.dlq_expected && c.malformed_in_events === 0 &&
+        c.valid_in_dlq === 0,
       detail: c
-        ? `${c.dlq_found}/${c.dlq_expected} malformed events in dlq/, ${c.malformed_in_events} in events/`
+        ? `${c.dlq_found}/${c.dlq_expected} malformed events in dlq/, ${c.malformed_in_events} in events/, ` +
+          `${c.valid_in_dlq} valid events in dlq/`
         : "not checked",
     },
     {

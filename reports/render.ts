@@ -40,7 +40,8 @@ export function checks(r: Results): Check[] {
           }, by the sink ${c.duplicates_by_sink})`) +
         `, ` +
         `unexpected ${c.unexpected}, unknown ${c.unknown} (recovered ${c.recovered}), ` +
-        `dlq ${c.dlq_found}/${c.dlq_expected}`,
+        `dlq ${c.dlq_found}/${c.dlq_expected}` +
+        (c.valid_in_dlq ? `, valid events in dlq/ ${c.valid_in_dlq}` : ""),
     });
   }
   const a = r.alerts;

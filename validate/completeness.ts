@@ -8,6 +8,7 @@
  * recovered   = unknown ∩ found                           allowed, reported
  * duplicates  = found more than once                      <= maxDuplicates (default 0)
  * dlq         = acknowledged malformed must be in dlq/, and not in events/
+ * valid_in_dlq = acknowledged valid found only in dlq/   must be empty (not lost: misfiled)
  * ```
  * Too few acknowledged events (`minAcked`) makes the run vacuous: `unknown`.
  * Pure.
@@ -58,6 +59,9 @@ export interface CompletenessResult {
   dlq_found: number;
   /** Malformed records found in events/ (they belong in dlq/ only). */
   malformed_in_events: number;
+  /** Valid events (per the ledger) found only in dlq/: stored, but where they do not belong. */
+  valid_in_dlq: number;
+  valid_in_dlq_sample: Record<string, number[]>;
   /** Acknowledged but never in the topic (the producer or Kafka lost them); null without an audit. */
   lost_before_kafka: number | null;
   /** In the topic but not in the store (the sink lost them); null without an audit. */
@@ -92,6 +96,8 @@ export function checkCompleteness(
     dlq_expected: 0,
     dlq_found: 0,
     malformed_in_events: 0,
+    valid_in_dlq: 0,
+    valid_in_dlq_sample: {},
     lost_before_kafka: options.inKafka ? 0 : null,
     lost_by_sink: options.inKafka ? 0 : null,
     lost_sample: {},
@@ -122,7 +128,11 @@ export function checkCompleteness(
     r.unknown += unknown.size;
     r.found += found.size;
 
-    const lostValid = acked.difference(malformed).difference(inEvents);
+    const validAcked = acked.difference(malformed);
+    const misfiled = validAcked.difference(inEvents).intersection(inDlq);
+    r.valid_in_dlq += misfiled.size;
+    if (misfiled.size > 0) r.valid_in_dlq_sample[pid] = misfiled.first(sample);
+    const lostValid = validAcked.difference(inEvents).difference(inDlq);
     const lostMalformed = acked.intersection(malformed).difference(inDlq);
     const lost = lostValid.union(lostMalformed);
     r.lost += lost.size;
@@ -174,6 +184,13 @@ export function checkCompleteness(
   }
   if (r.malformed_in_events > 0) {
     r.reasons.push(`${r.malformed_in_events} malformed records in events/`);
+  }
+  if (r.valid_in_dlq > 0) {
+    const where = Object.entries(r.valid_in_dlq_sample).map(([p, s]) => `${p}: ${s.join(", ")}`);
+    r.reasons.push(
+      `${r.valid_in_dlq} events valid per the ledger were filed in dlq/ (${where.join("; ")}): ` +
+        "the generator and the sink disagree about the schema; see the records' reasons in dlq/",
+    );
   }
   if (r.reasons.length > 0) {
     r.verdict = "fail";

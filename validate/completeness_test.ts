@@ -128,3 +128,11 @@ Deno.test("completeness: a Kafka audit splits duplicates into already in Kafka a
   const noAudit = checkCompleteness(ledger(), s);
   assert.equal(noAudit.duplicates_by_sink, null);
 });
+
+Deno.test("completeness: a valid event filed in dlq/ is misfiled, not lost, and fails", () => {
+  const r = checkCompleteness(ledger(), scan(valid.filter((s) => s !== 500), [10, 11, 12, 500]));
+  assert.equal(r.lost, 0);
+  assert.equal(r.valid_in_dlq, 1);
+  assert.equal(r.verdict, "fail");
+  assert.match(r.reasons.join(), /1 events valid per the ledger were filed in dlq\/ \(p0: 500\)/);
+});
