@@ -178,7 +178,16 @@ export function renderNightlyHtml(
         [i, n.scenarios[s] ? pick(n.scenarios[s]) : null] as const
       );
       if (points.every(([, v]) => v === null)) return "";
-      return lineChart({ title: `${s}: ${title} (by night)`, points, height: 150, maxGap: 1 });
+      return lineChart({
+        title: `${s}: ${title} (by night)`,
+        points,
+        height: 150,
+        maxGap: 1,
+        dots: true,
+        xIntegers: true,
+        xMax: Math.max(1, nights.length - 1),
+        xFormat: (i) => nights[i]?.date.slice(5) ?? "",
+      });
     }).join("\n");
   const failed = Object.values(tonight.scenarios).filter((f) => !f.as_expected).length;
   return `<!doctype html><html lang="en"><head><meta charset="utf-8">

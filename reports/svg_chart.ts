@@ -41,6 +41,12 @@ export interface LineChartOptions {
   yAxis?: boolean;
   /** A gap between points wider than this (x units) breaks the line. Default 3. */
   maxGap?: number;
+  /** Tick label of an x value. Default: seconds ("12s"). */
+  xFormat?: (x: number) => string;
+  /** Integer x ticks only (for categories such as nights). */
+  xIntegers?: boolean;
+  /** Draw a dot at every point (a lone point is otherwise invisible). */
+  dots?: boolean;
 }
 
 /** Fill of fault windows. */
@@ -104,12 +110,13 @@ export function lineChart(o: LineChartOptions): string {
       }${o.yUnit ?? ""}</text>`,
     );
   }
-  const xStep = niceStep(xMax, 8);
+  const xStep = o.xIntegers ? Math.max(1, Math.ceil(niceStep(xMax, 8))) : niceStep(xMax, 8);
+  const xLabel = o.xFormat ?? ((x: number) => `${formatNumber(x)}s`);
   for (let x = 0; x <= xMax; x += xStep) {
     parts.push(
       `<text x="${sx(x).toFixed(1)}" y="${m.top + h + 16}" text-anchor="middle" class="tick">${
-        formatNumber(x)
-      }s</text>`,
+        esc(xLabel(x))
+      }</text>`,
     );
   }
   if (o.reference) {
@@ -134,6 +141,16 @@ export function lineChart(o: LineChartOptions): string {
   }
   if (d) {
     parts.push(`<path class="series" d="${d}" fill="none" stroke="#2c6fbb" stroke-width="1.5"/>`);
+  }
+  if (o.dots) {
+    for (const [x, y] of o.points) {
+      if (y === null) continue;
+      parts.push(
+        `<circle class="dot" cx="${sx(x).toFixed(1)}" cy="${
+          sy(y).toFixed(1)
+        }" r="3" fill="#2c6fbb"><title>${esc(`${xLabel(x)}: ${formatNumber(y)}`)}</title></circle>`,
+      );
+    }
   }
   for (const mk of o.markers ?? []) {
     const x = sx(mk.x).toFixed(1);
