@@ -113,6 +113,54 @@ export interface RunResult {
   exitCode: 0 | 1 | 2 | 3;
 }
 
+/**
+ * The scenario's rollback after every fault was healed: start what is left dead (components
+ * and stack nodes) and wait for every node to be healthy. Not healthy in time: the environment
+ * did not come back, so nothing after it can be trusted (EnvironmentError: the run is unknown).
+ */
+async function rollBack(
+  scenario: Scenario,
+  stack: LocalStack,
+  components: ReadonlyMap<string, ProcessNode>,
+  history: History,
+  signal?: AbortSignal,
+): Promise<void> {
+  const started: string[] = [];
+  if (scenario.rollback.restart_dead) {
+    for (const node of [...stack.nodes.values(), ...components.values()]) {
+      if (node.state() === "paused") await node.resume();
+      if (node.state() === "dead") {
+        await node.start();
+        started.push(node.name);
+      }
+    }
+  }
+  try {
+    await waitFor(async () => {
+      const health = await stack.health();
+      return Object.values(health).every((h) => h.state === "running" && h.ready);
+    }, {
+      what: "every node of the stack to be healthy after the rollback",
+      timeoutMs: ms(scenario.rollback.healthy_within),
+      signal,
+      intervalMs: 1000,
+    });
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    const health = await stack.health();
+    const sick = Object.entries(health).filter(([, h]) => h.state !== "running" || !h.ready)
+      .map(([n, h]) => `${n} (${h.state})`);
+    history.record("fail", "rollback", { started, unhealthy: sick });
+    throw new EnvironmentError(
+      `the stack was not healthy ${scenario.rollback.healthy_within} after the rollback: ${
+        sick.join(", ")
+      }`,
+      { cause: error },
+    );
+  }
+  history.record("ok", "rollback", { started });
+}
+
 /** Probes and recovery of a run, from its faults and per-second samples (pure). */
 export function checkTimeline(
   scenario: Scenario,
@@ -580,7 +628,7 @@ export async function runScenario(
 
     phase("heal");
     await healAll();
-    for (const c of components.values()) if (c.state() !== "running") await c.start();
+    await rollBack(scenario, stack, components, history, signal);
 
     phase("settle");
     const settleMs = ms(scenario.checks.settle);
@@ -605,7 +653,9 @@ export async function runScenario(
         });
       await sleep(5000, signal); // a doubled alert would arrive now
     }
-    history.record("ok", "steady-state:after", await stack.health());
+    const after = await stack.health();
+    const unhealthy = Object.entries(after).filter(([, h]) => h.state !== "running" || !h.ready);
+    history.record(unhealthy.length ? "fail" : "ok", "steady-state:after", after);
 
     phase("validate");
     const scan = await scanStore(objectStore(s3), topic);

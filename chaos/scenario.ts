@@ -129,6 +129,15 @@ export const ScenarioSchema = z.strictObject({
   faults: z.array(Fault).default([]),
   chaos: Chaos.optional(),
   probes: z.array(Probe).default([]),
+  /**
+   * The rollback after the method (Chaos Toolkit's): every fault is healed in reverse order
+   * whatever happens; then dead components and services are started again (`restart_dead`),
+   * and the stack must be healthy again within `healthy_within`, or the run is unknown.
+   */
+  rollback: z.strictObject({
+    restart_dead: z.boolean().default(true),
+    healthy_within: duration.default("90s"),
+  }).prefault({}),
   checks: z.strictObject({
     /** Fewer acknowledged events: the run is vacuous (unknown). Default: half the planned events. */
     min_acked: z.number().int().min(0).optional(),

@@ -36,6 +36,7 @@ Deno.test("a valid scenario gets its defaults", () => {
   assert.equal(s.stack.min_insync_replicas, 2);
   assert.equal(s.expect, "pass");
   assert.equal(s.detector.window, "60s");
+  assert.deepEqual(s.rollback, { restart_dead: true, healthy_within: "90s" });
 });
 
 Deno.test("wrong scenario files are rejected, naming the key", async (t) => {
@@ -138,6 +139,11 @@ Deno.test("wrong scenario files are rejected, naming the key", async (t) => {
       "a link partition the local stack cannot cut",
       (s) => (s.faults[0] = { at: "1s", kind: "partition", target: "link:1-2" }),
       /faults\.0\.target: link:1-2: the local stack cannot cut one link.*docker stack/,
+    ],
+    [
+      "bad rollback",
+      (s) => (s.rollback = { healthy_within: "later", restart: true }),
+      /rollback\.healthy_within: must be a duration/,
     ],
     [
       "bad recovery bound",
