@@ -19,9 +19,8 @@ self.onmessage = async (e: MessageEvent<ScanRequest>) => {
       e.data.keys,
       gathered,
     );
-    const producers: [string, Float64Array][] = [...gathered].map((
-      [p, s],
-    ) => [p, s.values().slice()]);
+    // Sorted here, in parallel with the other workers; the coordinator only merges.
+    const producers: [string, Float64Array][] = [...gathered].map(([p, s]) => [p, s.sorted()]);
     const reply: ScanReply = { producers, unreadable };
     self.postMessage(reply, producers.map(([, v]) => v.buffer as ArrayBuffer));
   } catch (error) {

@@ -56,32 +56,50 @@ export class Seqs {
     }
     this.buf[this.n++] = v;
   }
-  /** The seqs gathered so far (a view). */
-  values(): Float64Array {
-    return this.buf.subarray(0, this.n);
-  }
-  append(values: Float64Array) {
-    for (let i = 0; i < values.length; i++) this.push(values[i]);
-  }
   /** Sorted once: the ranges, and how many extra copies of each repeated seq. */
   found(): FoundSeqs {
-    const sorted = this.buf.subarray(0, this.n).sort();
-    const seqs = new RangeSet();
-    const duplicates = new Map<number, number>();
-    let i = 0;
-    while (i < sorted.length) {
-      const lo = sorted[i];
-      let hi = lo;
-      i++;
-      while (i < sorted.length && (sorted[i] === hi || sorted[i] === hi + 1)) {
-        if (sorted[i] === hi) duplicates.set(hi, (duplicates.get(hi) ?? 0) + 1);
-        hi = sorted[i];
-        i++;
-      }
-      seqs.addRange(lo, hi); // ascending: always an append
-    }
-    return { seqs, duplicates };
+    return rangesOf(this.buf.subarray(0, this.n).sort());
   }
+
+  /** The seqs sorted (a copy), for sending to another thread. */
+  sorted(): Float64Array {
+    return this.buf.slice(0, this.n).sort();
+  }
+}
+
+/** Merges ascending runs into one ascending array. */
+export function mergeSorted(runs: readonly Float64Array[]): Float64Array {
+  let merged = runs[0] ?? new Float64Array(0);
+  for (const run of runs.slice(1)) {
+    const out = new Float64Array(merged.length + run.length);
+    let i = 0, j = 0, k = 0;
+    while (i < merged.length && j < run.length) {
+      out[k++] = merged[i] <= run[j] ? merged[i++] : run[j++];
+    }
+    while (i < merged.length) out[k++] = merged[i++];
+    while (j < run.length) out[k++] = run[j++];
+    merged = out;
+  }
+  return merged;
+}
+
+/** Ranges and duplicates of an ascending array of seqs. */
+export function rangesOf(sorted: Float64Array): FoundSeqs {
+  const seqs = new RangeSet();
+  const duplicates = new Map<number, number>();
+  let i = 0;
+  while (i < sorted.length) {
+    const lo = sorted[i];
+    let hi = lo;
+    i++;
+    while (i < sorted.length && (sorted[i] === hi || sorted[i] === hi + 1)) {
+      if (sorted[i] === hi) duplicates.set(hi, (duplicates.get(hi) ?? 0) + 1);
+      hi = sorted[i];
+      i++;
+    }
+    seqs.addRange(lo, hi); // ascending: always an append
+  }
+  return { seqs, duplicates };
 }
 
 /** producer_id and seq of an event line: the generator's layout fast, anything else by pattern. */
@@ -122,31 +140,63 @@ export function gatherObject(
   gathered: Map<string, Seqs>,
   decoder = new TextDecoder(),
 ): number {
-  const identity = kind === "events" ? eventIdentity : dlqIdentity;
   const text = decoder.decode(gunzipSync(gz));
+  // The fast path reads identities in place: the producer id is matched against the ids
+  // already seen (a handful per run) instead of being cut out of every line.
+  const known: [string, Seqs][] = [...gathered];
   let unreadable = 0;
   let start = 0;
-  let lastId = "";
-  let last: Seqs | undefined;
   while (start < text.length) {
     let end = text.indexOf("\n", start);
     if (end < 0) end = text.length;
     if (end > start) {
-      const id = identity(text.slice(start, end));
-      if (id.producer_id === undefined || id.seq === undefined) {
-        unreadable++;
-      } else {
-        if (id.producer_id !== lastId || !last) {
-          lastId = id.producer_id;
-          last = gathered.get(lastId);
-          if (!last) gathered.set(lastId, last = new Seqs());
+      let done = false;
+      if (kind === "events" && text.startsWith(PREFIX, start)) {
+        const at = start + PREFIX.length;
+        for (const entry of known) {
+          const id = entry[0];
+          if (text.charCodeAt(at + id.length) === 34 && text.startsWith(id, at)) {
+            const seq = seqAt(text, at + id.length + 1, end);
+            if (seq !== undefined) {
+              entry[1].push(seq);
+              done = true;
+            }
+            break;
+          }
         }
-        last.push(id.seq);
+      }
+      if (!done) {
+        const line = text.slice(start, end);
+        const id = kind === "events" ? eventIdentity(line) : dlqIdentity(line);
+        if (id.producer_id === undefined || id.seq === undefined) {
+          unreadable++;
+        } else {
+          let seqs = gathered.get(id.producer_id);
+          if (!seqs) {
+            gathered.set(id.producer_id, seqs = new Seqs());
+            known.push([id.producer_id, seqs]);
+          }
+          seqs.push(id.seq);
+        }
       }
     }
     start = end + 1;
   }
   return unreadable;
+}
+
+/** The seq of `,"seq":N` at `i` (before `end`, followed by `,` or `}`), else undefined. */
+function seqAt(text: string, i: number, end: number): number | undefined {
+  if (!text.startsWith(SEQ, i)) return undefined;
+  i += SEQ.length;
+  let seq = 0;
+  let digits = 0;
+  for (let c = text.charCodeAt(i); i < end && c >= 48 && c <= 57; c = text.charCodeAt(++i)) {
+    seq = seq * 10 + (c - 48);
+    digits++;
+  }
+  const next = text.charCodeAt(i);
+  return digits > 0 && digits <= 15 && (next === 44 || next === 125) ? seq : undefined;
 }
 
 /** Fetches and gathers `keys`, CONCURRENCY downloads ahead of the parsing. */
@@ -193,13 +243,13 @@ export async function scanStore(
     const keys = (await store.list(`${kind}/${topic}/`)).filter((o) => parseBatchKey(o.name))
       .map((o) => o.name);
     scan.objects[kind] = keys.length;
-    const gathered = new Map<string, Seqs>();
     if (workers > 1 && keys.length >= WORKER_MIN_OBJECTS) {
-      scan.unreadable += await gatherInWorkers(store, kind, keys, gathered, workers);
+      scan.unreadable += await gatherInWorkers(store, kind, keys, scan[kind], workers);
     } else {
+      const gathered = new Map<string, Seqs>();
       scan.unreadable += await gatherObjects(store, kind, keys, gathered);
+      for (const [producer, seqs] of gathered) scan[kind].set(producer, seqs.found());
     }
-    for (const [producer, seqs] of gathered) scan[kind].set(producer, seqs.found());
   }
   return scan;
 }
@@ -209,7 +259,7 @@ async function gatherInWorkers(
   store: ObjectStore,
   kind: Kind,
   keys: readonly string[],
-  gathered: Map<string, Seqs>,
+  merged: Map<string, FoundSeqs>,
   n: number,
 ): Promise<number> {
   const parts = Array.from({ length: n }, (_, w) => keys.filter((_, i) => i % n === w));
@@ -229,15 +279,16 @@ async function gatherInWorkers(
       worker.postMessage({ s3: store.s3, kind, keys: part } satisfies ScanRequest);
     });
   }));
+  // Each worker sent its seqs sorted: merge the runs (linear), no sort on this thread.
+  const runs = new Map<string, Float64Array[]>();
   let unreadable = 0;
   for (const r of results) {
     unreadable += r.unreadable;
     for (const [producer, values] of r.producers) {
-      let seqs = gathered.get(producer);
-      if (!seqs) gathered.set(producer, seqs = new Seqs());
-      seqs.append(values);
+      runs.set(producer, [...(runs.get(producer) ?? []), values]);
     }
   }
+  for (const [producer, parts] of runs) merged.set(producer, rangesOf(mergeSorted(parts)));
   return unreadable;
 }
 
@@ -248,6 +299,7 @@ export interface ScanRequest {
 }
 
 export interface ScanReply {
+  /** Each producer's seqs, ascending. */
   producers: [string, Float64Array][];
   unreadable: number;
   error?: string;

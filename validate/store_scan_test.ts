@@ -11,7 +11,7 @@ import { serveStore } from "../compose/store_server.ts";
 import { slow } from "../compose/testing.ts";
 import { batchKey } from "../pipeline/batcher.ts";
 import { objectStore } from "../pipeline/store.ts";
-import { eventIdentity, scanStore } from "./store_scan.ts";
+import { eventIdentity, mergeSorted, rangesOf, scanStore } from "./store_scan.ts";
 
 Deno.test("eventIdentity: the fast path and the fallback agree", () => {
   assert.deepEqual(eventIdentity('{"producer_id":"r-w1","seq":42,"ts_ms":1}'), {
@@ -66,4 +66,16 @@ Deno.test({ name: "scanStore: workers and one thread find the same things", ...s
     await server.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+});
+
+Deno.test("mergeSorted + rangesOf: runs from two workers, a seq stored twice across them", () => {
+  const merged = mergeSorted([
+    Float64Array.from([0, 1, 2, 7, 9]),
+    Float64Array.from([3, 4, 7, 10]),
+  ]);
+  assert.deepEqual([...merged], [0, 1, 2, 3, 4, 7, 7, 9, 10]);
+  const found = rangesOf(merged);
+  assert.deepEqual(found.seqs.ranges(), [[0, 4], [7, 7], [9, 10]]);
+  assert.deepEqual([...found.duplicates], [[7, 1]]);
+  assert.equal(rangesOf(mergeSorted([])).seqs.size, 0);
 });
