@@ -32,14 +32,14 @@ Deno.test(
   { name: "up --json, up again, down: one JSON object, nothing left", ...slow },
   async () => {
     const name = `lc-cli-${Deno.pid}`;
-    const flags = ["--name", name, "--base-port", String(base + 200), "--brokers", "1"];
+    const flags = ["--name", name, "--base-port", String(base + 700), "--brokers", "1"];
     try {
       const first = await task(["compose/cli_up.ts", "--json", ...flags]);
       assert.equal(first.code, 0, first.stderr);
       const lines = first.stdout.trim().split("\n");
       assert.equal(lines.length, 1, `stdout must be one line, got:\n${first.stdout}`);
       const endpoints = JSON.parse(lines[0]);
-      assert.equal(endpoints.kafka.bootstrap, `127.0.0.1:${base + 200 + 111}`);
+      assert.equal(endpoints.kafka.bootstrap, `127.0.0.1:${base + 700 + 111}`);
       assert.equal(endpoints.s3.bucket, "telemetry");
       assert.match(endpoints.redis.url, /^redis:\/\/127\.0\.0\.1:\d+$/);
       assert.match(endpoints.toxiproxy.api, /^http:\/\/127\.0\.0\.1:\d+$/);

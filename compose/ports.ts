@@ -1,6 +1,7 @@
 /**
  * The port plan of a local stack: every port is derived from one base port, so
- * a second stack on another base port runs beside the first.
+ * a second stack on another base port runs beside the first. A stack takes
+ * base..base+299: keep two stacks at least 300 apart.
  *
  * Every Kafka listener (client, inter-broker, controller) has a real port the
  * broker binds and a Toxiproxy port in front of it. Brokers advertise the proxy
