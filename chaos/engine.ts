@@ -33,7 +33,7 @@ import { type AlertResult, checkAlerts } from "../validate/alerts.ts";
 import { checkCompleteness, type CompletenessResult } from "../validate/completeness.ts";
 import { scanStore } from "../validate/store_scan.ts";
 import { auditTopic } from "../validate/kafka_audit.ts";
-import { combine, exitCodeOf, type Verdict } from "../validate/verdict.ts";
+import { exitCodeOf, runVerdict, type Verdict } from "../validate/verdict.ts";
 import { EnvironmentError, InterruptedError } from "./exit_codes.ts";
 import { FAULTS } from "./faults/mod.ts";
 import type { FaultContext, Injected } from "./faults/types.ts";
@@ -673,25 +673,17 @@ export async function runScenario(
       d.body as Alert
     );
     alerts = scenario.checks.alerts ? checkAlerts(ledger.incidents, delivered) : null;
-    const faultVerdicts: Verdict[] = faults.map((f) => (f.observed ? "pass" : "unknown"));
-    faults.forEach((f) => {
-      if (!f.observed) reasons.push(`fault ${f.kind} ${f.target} was never observed`);
-    });
     ({ probes, recovery } = checkTimeline(scenario, faults, samples, workload));
-    const recoveryIsHypothesis = scenario.checks.recovery_within !== undefined;
-    reasons.push(
-      ...completeness.reasons,
-      ...(alerts?.reasons ?? []),
-      ...(probes?.reasons ?? []),
-      ...(recoveryIsHypothesis ? recovery?.reasons ?? [] : []),
-    );
-    verdict = combine([
-      completeness.verdict,
-      alerts?.verdict ?? "pass",
-      ...faultVerdicts,
-      probes?.verdict ?? "pass",
-      recoveryIsHypothesis ? recovery?.verdict ?? "unknown" : "pass",
-    ]);
+    const checked = runVerdict({
+      completeness,
+      alerts,
+      faults,
+      probes,
+      recovery,
+      recoveryIsHypothesis: scenario.checks.recovery_within !== undefined,
+    });
+    verdict = checked.verdict;
+    reasons.push(...checked.reasons);
     history.record(
       verdict === "fail" ? "fail" : verdict === "pass" ? "ok" : "info",
       "verdict",

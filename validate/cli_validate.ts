@@ -36,7 +36,7 @@ import { checkCompleteness } from "./completeness.ts";
 import { auditTopic } from "./kafka_audit.ts";
 import { parseSamples } from "./samples.ts";
 import { scanStore } from "./store_scan.ts";
-import { combine, exitCodeOf, type Verdict } from "./verdict.ts";
+import { exitCodeOf, runVerdict } from "./verdict.ts";
 
 const USAGE = "usage: deno task validate --run <run folder> [--topic network-telemetry]";
 
@@ -105,15 +105,14 @@ if (import.meta.main) {
       const timeline = scenario && results.workload
         ? checkTimeline(scenario, results.faults, samples, results.workload)
         : { probes: null, recovery: null };
-      const recoveryIsHypothesis = scenario?.checks.recovery_within !== undefined;
-      const faults: Verdict[] = results.faults.map((f) => (f.observed ? "pass" : "unknown"));
-      const verdict = combine([
-        completeness.verdict,
-        alerts?.verdict ?? "pass",
-        ...faults,
-        timeline.probes?.verdict ?? "pass",
-        recoveryIsHypothesis ? timeline.recovery?.verdict ?? "unknown" : "pass",
-      ]);
+      const { verdict, reasons } = runVerdict({
+        completeness,
+        alerts,
+        faults: results.faults,
+        probes: timeline.probes,
+        recovery: timeline.recovery,
+        recoveryIsHypothesis: scenario?.checks.recovery_within !== undefined,
+      });
       console.log(
         `${results.scenario} (${results.run_id}): ${verdict.toUpperCase()} (recorded: ${results.verdict})`,
       );
@@ -146,14 +145,7 @@ if (import.meta.main) {
           }`,
         );
       }
-      for (
-        const r of [
-          ...completeness.reasons,
-          ...(alerts?.reasons ?? []),
-          ...(timeline.probes?.reasons ?? []),
-          ...(recoveryIsHypothesis ? timeline.recovery?.reasons ?? [] : []),
-        ]
-      ) console.log(`  - ${r}`);
+      for (const r of reasons) console.log(`  - ${r}`);
       return exitCodeOf(verdict);
     } finally {
       await stopStore();

@@ -24,3 +24,48 @@ export function combine(verdicts: Iterable<Verdict>): Verdict {
 export function exitCodeOf(verdict: Verdict): 0 | 1 | 3 {
   return verdict === "pass" ? 0 : verdict === "fail" ? 1 : 3;
 }
+
+/** A checker's outcome, as every checker returns it. */
+export interface Checked {
+  verdict: Verdict;
+  reasons: string[];
+}
+
+/** What a run's verdict is made of. */
+export interface RunChecks {
+  completeness: Checked;
+  alerts: Checked | null;
+  faults: readonly { kind: string; target: string; observed: boolean }[];
+  probes: Checked | null;
+  recovery: Checked | null;
+  /** The scenario sets `recovery_within`: recovery is a hypothesis, not only a report. */
+  recoveryIsHypothesis: boolean;
+}
+
+/**
+ * The verdict of a run and its reasons, from every checker: the one recipe the engine
+ * (after a run) and `validate --run` (re-checking one) share. A fault never observed makes
+ * the run unknown; recovery counts only when it is a hypothesis.
+ */
+export function runVerdict(c: RunChecks): Checked {
+  const unobserved = c.faults.filter((f) => !f.observed);
+  const recovery = c.recoveryIsHypothesis
+    ? c.recovery ?? { verdict: "unknown" as const, reasons: ["no recovery could be measured"] }
+    : null;
+  return {
+    verdict: combine([
+      c.completeness.verdict,
+      c.alerts?.verdict ?? "pass",
+      ...unobserved.map(() => "unknown" as const),
+      c.probes?.verdict ?? "pass",
+      recovery?.verdict ?? "pass",
+    ]),
+    reasons: [
+      ...unobserved.map((f) => `fault ${f.kind} ${f.target} was never observed`),
+      ...c.completeness.reasons,
+      ...(c.alerts?.reasons ?? []),
+      ...(c.probes?.reasons ?? []),
+      ...(recovery?.reasons ?? []),
+    ],
+  };
+}

@@ -1,0 +1,32 @@
+import assert from "node:assert/strict";
+import { type RunChecks, runVerdict } from "./verdict.ts";
+
+const pass = { verdict: "pass" as const, reasons: [] };
+const base: RunChecks = {
+  completeness: pass,
+  alerts: pass,
+  faults: [{ kind: "kill", target: "broker:1", observed: true }],
+  probes: null,
+  recovery: { verdict: "fail", reasons: ["kill broker:1: back after 40 s"] },
+  recoveryIsHypothesis: false,
+};
+
+Deno.test("runVerdict: recovery counts only as a hypothesis", () => {
+  assert.deepEqual(runVerdict(base), { verdict: "pass", reasons: [] });
+  const r = runVerdict({ ...base, recoveryIsHypothesis: true });
+  assert.equal(r.verdict, "fail");
+  assert.deepEqual(r.reasons, ["kill broker:1: back after 40 s"]);
+});
+
+Deno.test("runVerdict: a fault never observed is unknown; a failed check beats it", () => {
+  const unseen = { ...base, faults: [{ kind: "kill", target: "broker:1", observed: false }] };
+  const r = runVerdict(unseen);
+  assert.equal(r.verdict, "unknown");
+  assert.deepEqual(r.reasons, ["fault kill broker:1 was never observed"]);
+  const lost = runVerdict({
+    ...unseen,
+    completeness: { verdict: "fail", reasons: ["3 acknowledged events are not in the store"] },
+  });
+  assert.equal(lost.verdict, "fail");
+  assert.equal(lost.reasons.length, 2);
+});
