@@ -33,6 +33,7 @@ import { type AlertResult, checkAlerts } from "../validate/alerts.ts";
 import { checkCompleteness, type CompletenessResult } from "../validate/completeness.ts";
 import { scanStore } from "../validate/store_scan.ts";
 import { auditTopic } from "../validate/kafka_audit.ts";
+import { tolerateAbandonedRequests } from "./rejections.ts";
 import { exitCodeOf, runVerdict, type Verdict } from "../validate/verdict.ts";
 import { EnvironmentError, InterruptedError } from "./exit_codes.ts";
 import { FAULTS } from "./faults/mod.ts";
@@ -221,6 +222,10 @@ export async function runScenario(
   await Deno.mkdir(join(runDir, "logs"), { recursive: true });
   const history = new History(join(runDir, "history.jsonl"));
   const signal = options.signal;
+  const tolerating = tolerateAbandonedRequests({
+    log: (message) => history.record("info", "rejection", message),
+    signal,
+  });
   const line = new StatusLine({ everyMs: 10_000 });
   const status = { phase: "starting", active: new Set<string>(), next: "" };
   let generator: Generator | undefined;
@@ -749,6 +754,7 @@ export async function runScenario(
   const latest = join(runDir, "..", "latest");
   await Deno.remove(latest).catch(() => {});
   await Deno.symlink(stamp(started), latest).catch(() => {});
+  tolerating();
   if (interrupted) throw new InterruptedError("SIGINT");
   return { results, runDir, exitCode: exitCodeOf(verdict) };
 }

@@ -7,6 +7,7 @@
  * Every heal is checked to bring the stack back.
  */
 
+import { tolerateAbandonedRequests } from "./rejections.ts";
 import assert from "node:assert/strict";
 import type { Admin, Kafka, Producer } from "kafkajs";
 import { provision } from "../compose/provision.ts";
@@ -33,21 +34,8 @@ async function timedSend(producer: Producer, topic: string, bytes = 100): Promis
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/**
- * kafkajs rejects the requests it abandoned on a connection that a fault stalled or reset when
- * that connection finally closes, with nobody awaiting them; those rejections are the fault
- * doing its job, not a test failure. Anything else still fails the test.
- */
-function tolerateAbandonedRequests(e: PromiseRejectionEvent) {
-  const name = (e.reason as Error | undefined)?.name ?? "";
-  if (/^KafkaJS(ConnectionClosedError|ConnectionError|RequestTimeoutError)$/.test(name)) {
-    console.log(`faults: ignored an abandoned kafkajs request: ${name}`);
-    e.preventDefault();
-  }
-}
-
 Deno.test({ name: "faults: each local fault's effect, then its heal", ...slow }, async (t) => {
-  globalThis.addEventListener("unhandledrejection", tolerateAbandonedRequests);
+  const tolerating = tolerateAbandonedRequests({ log: (m) => console.log(`faults: ${m}`) });
   const { stack, release } = await testStack();
   const binaries = await provision();
   const receiver = new WebhookReceiver();
@@ -240,6 +228,6 @@ Deno.test({ name: "faults: each local fault's effect, then its heal", ...slow },
     await admin.disconnect();
     await receiver.stop();
     await release();
-    globalThis.removeEventListener("unhandledrejection", tolerateAbandonedRequests);
+    tolerating();
   }
 });
