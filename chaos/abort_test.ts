@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { dockerClient, STACK_LABEL } from "../compose/docker.ts";
 import { allPorts, portPlan } from "../compose/ports.ts";
 import { slow } from "../compose/testing.ts";
 import { portFree, sleep } from "../compose/wait.ts";
@@ -60,6 +61,65 @@ Deno.test(
           assert.deepEqual(left, [], `processes of the run still alive: ${left.join(", ")}`);
           const busy = allPorts(portPlan(BASE, 3)).filter((p) => !portFree(p));
           assert.deepEqual(busy, [], `ports of the run still listening: ${busy.join(", ")}`);
+        });
+      }
+    } finally {
+      await Deno.remove(out, { recursive: true }).catch(() => {});
+    }
+  },
+);
+
+Deno.test(
+  { name: "docker stack: SIGINT mid-run exits 3 and leaves no container or network", ...slow },
+  async (t) => {
+    const rng = new Rng("abort-docker");
+    const out = await Deno.makeTempDir({ prefix: "abort-docker-" });
+    const docker = dockerClient();
+    const leftovers = async () => {
+      const filters = JSON.stringify({ label: [STACK_LABEL] });
+      const mine = (labels: Record<string, string> | undefined) =>
+        (labels?.[STACK_LABEL] ?? "").startsWith("exfil-under-broker-loss-");
+      const containers: { Names: string[]; Labels?: Record<string, string> }[] = await docker
+        .listContainers({ all: true, filters });
+      const networks: { Name: string; Labels?: Record<string, string> }[] = await docker
+        .listNetworks({ filters });
+      return [
+        ...containers.filter((c) => mine(c.Labels)).map((c) => c.Names[0]),
+        ...networks.filter((n) => mine(n.Labels)).map((n) => `network ${n.Name}`),
+      ];
+    };
+    try {
+      // During the stack's start-up (containers being created), and during the workload.
+      for (const moment of [rng.int(6000, 12_000), rng.int(25_000, 40_000)]) {
+        await t.step(`SIGINT after ${(moment / 1000).toFixed(1)} s`, async () => {
+          const child = new Deno.Command(Deno.execPath(), {
+            args: [
+              "run",
+              "-A",
+              "chaos/cli_scenario.ts",
+              "exfil-under-broker-loss",
+              "--stack",
+              "docker",
+              "--out",
+              out,
+            ],
+            cwd: root,
+            env: {
+              CHAOS_QUIET: "1",
+              KAFKA_LOG_LEVEL: "nothing",
+              CHAOS_RUN_BASE_PORT: String(BASE),
+            },
+            stdout: "piped",
+            stderr: "piped",
+          }).spawn();
+          await sleep(moment);
+          child.kill("SIGINT");
+          const res = await child.output();
+          const said = new TextDecoder().decode(res.stderr).slice(-1500);
+          assert.equal(res.code, 3, `exit code after SIGINT: ${said}`);
+          assert.deepEqual(await leftovers(), [], "containers or networks of the run left");
+          const left = processesWith(out);
+          assert.deepEqual(left, [], `processes of the run still alive: ${left.join(", ")}`);
         });
       }
     } finally {

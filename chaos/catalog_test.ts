@@ -8,25 +8,49 @@
  * default the unsafe-Kafka negative control and the latency scenario (its
  * probes and recovery bound are hypotheses that must hold). The flagship and
  * the store and alert controls run in flagship_test.ts.
+ *
+ * On the docker stack (`--stack docker`, same verdict expected):
+ * `CHAOS_DOCKER_CATALOG_TESTS`, default the flagship and the partition of a
+ * leader (iptables there, Toxiproxy on the local stack); empty: none.
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runDeno, slow } from "../compose/testing.ts";
-import { catalog, loadScenario } from "./cli_scenario.ts";
+import { catalog, loadScenario, needsDocker } from "./cli_scenario.ts";
 import type { Results } from "./engine.ts";
 
-const wanted = Deno.env.get("CHAOS_CATALOG_TESTS") ?? "unsafe-kafka,latency-all-brokers";
-const names = wanted === "all"
-  ? (await catalog()).filter((n) => n !== "exfil-under-broker-loss")
-  : wanted.split(",").map((s) => s.trim()).filter(Boolean);
+/** The catalog but the flagship (flagship_test.ts) and what only the docker stack runs. */
+async function localCatalog(): Promise<string[]> {
+  const names: string[] = [];
+  for (const name of await catalog()) {
+    if (name !== "exfil-under-broker-loss" && !needsDocker(await loadScenario(name))) {
+      names.push(name);
+    }
+  }
+  return names;
+}
 
-for (const name of names) {
+const list = async (wanted: string, all: string[]) =>
+  wanted === "all" ? all : wanted.split(",").map((s) => s.trim()).filter(Boolean);
+const runs = [
+  ...(await list(
+    Deno.env.get("CHAOS_CATALOG_TESTS") ?? "unsafe-kafka,latency-all-brokers",
+    await localCatalog(),
+  )).map((name) => ({ name, stack: "local" })),
+  ...(await list(
+    Deno.env.get("CHAOS_DOCKER_CATALOG_TESTS") ?? "exfil-under-broker-loss,partition-leader",
+    await catalog(),
+  )).map((name) => ({ name, stack: "docker" })),
+];
+
+for (const { name, stack } of runs) {
   const scenario = await loadScenario(name);
-  Deno.test({ name: `scenario ${name}: ${scenario.expect}`, ...slow }, async () => {
+  const label = stack === "local" ? "" : ` (--stack ${stack})`;
+  Deno.test({ name: `scenario ${name}${label}: ${scenario.expect}`, ...slow }, async () => {
     const out = await Deno.makeTempDir({ prefix: `catalog-${name}-` });
     try {
-      const res = await runDeno(["chaos/cli_scenario.ts", name, "--out", out]);
+      const res = await runDeno(["chaos/cli_scenario.ts", name, "--out", out, "--stack", stack]);
       const { stdout, stderr } = res;
       console.log(stdout);
       const results = JSON.parse(
@@ -37,6 +61,7 @@ for (const name of names) {
       assert.ok(results.as_expected, explain);
       assert.equal(res.code, scenario.expect === "pass" ? 0 : 1, explain);
       assert.ok(results.faults.every((f) => f.observed), "every fault was observed");
+      assert.equal(results.stack, stack);
       if (name === "unsafe-kafka") {
         // The loss is Kafka's (truncated by the unclean election), not the sink's.
         assert.ok((results.completeness?.lost ?? 0) > 0, explain);

@@ -8,6 +8,9 @@
  * @module
  */
 
+import { stackProblems } from "./faults/mod.ts";
+import { expandFaults } from "./planner.ts";
+import { STACK_KINDS, type StackKind } from "../compose/stack.ts";
 import { join } from "node:path";
 import { ExitCode, runMain, UsageError, withInterrupt } from "./exit_codes.ts";
 import { intFlag, parseFlags } from "../compose/_cli.ts";
@@ -18,7 +21,7 @@ import { plan } from "./planner.ts";
 import { type Scenario, validateScenario } from "./scenario.ts";
 
 const USAGE =
-  "usage: deno task scenario <name> [--seed N] [--dry-run] [--keep-stack] [--with-prometheus] [--out DIR] [--stack local]\n" +
+  "usage: deno task scenario <name> [--seed N] [--dry-run] [--keep-stack] [--with-prometheus] [--out DIR] [--stack local|docker]\n" +
   "       deno task scenario --list";
 
 const dir = join(repoRoot, "scenarios");
@@ -32,6 +35,11 @@ export async function catalog(): Promise<string[]> {
     }
   }
   return names.sort();
+}
+
+/** True when the scenario asks what only the docker stack can do (netem, tbf, a link...). */
+export function needsDocker(scenario: Scenario): boolean {
+  return stackProblems(expandFaults(scenario, scenario.seed), "local").length > 0;
 }
 
 /** Loads and validates `scenarios/<name>.ts`. */
@@ -73,17 +81,18 @@ if (import.meta.main) {
       for (const name of await catalog()) {
         const s = await loadScenario(name);
         console.log(
-          `${name.padEnd(32)} ${s.expect === "fail" ? "[negative control] " : ""}${s.description}`,
+          `${name.padEnd(32)} ${s.expect === "fail" ? "[negative control] " : ""}${
+            needsDocker(s) ? "[--stack docker] " : ""
+          }${s.description}`,
         );
       }
       return ExitCode.Pass;
     }
     if (positionals.length !== 1) throw new UsageError(USAGE);
-    if (values.stack !== "local") {
-      throw new UsageError(
-        `--stack ${values.stack} is not available yet; the local stack runs every fault`,
-      );
+    if (!(STACK_KINDS as readonly string[]).includes(values.stack)) {
+      throw new UsageError(`--stack must be local or docker, got "${values.stack}"`);
     }
+    const stackKind = values.stack as StackKind;
     const scenario = await loadScenario(positionals[0]);
     const seed = intFlag("seed", values.seed, { min: 0 });
     if (values["dry-run"]) {
@@ -103,6 +112,7 @@ if (import.meta.main) {
         keepStack: values["keep-stack"],
         withPrometheus: values["with-prometheus"],
         outDir: values.out,
+        stack: stackKind,
         signal,
       });
       const c = results.completeness;

@@ -17,7 +17,10 @@
  */
 
 import { dirname, join } from "node:path";
+import { DockerStack, probeNetem } from "../compose/docker_stack.ts";
+import { ensureImages } from "../compose/images.ts";
 import { LocalStack } from "../compose/local_stack.ts";
+import type { Stack, StackKind, StackNode } from "../compose/stack.ts";
 import { repoRoot } from "../compose/paths.ts";
 import { ProcessNode } from "../compose/process_node.ts";
 import { sleep, waitFor } from "../compose/wait.ts";
@@ -35,8 +38,8 @@ import { scanStore } from "../validate/store_scan.ts";
 import { auditTopic } from "../validate/kafka_audit.ts";
 import { tolerateAbandonedRequests } from "./rejections.ts";
 import { exitCodeOf, runVerdict, type Verdict } from "../validate/verdict.ts";
-import { EnvironmentError, InterruptedError } from "./exit_codes.ts";
-import { FAULTS } from "./faults/mod.ts";
+import { EnvironmentError, InterruptedError, UsageError } from "./exit_codes.ts";
+import { FAULTS, stackProblems } from "./faults/mod.ts";
 import type { FaultContext, Injected } from "./faults/types.ts";
 import { History } from "./history.ts";
 import { expandFaults, ONE_SHOT, plan, type Step } from "./planner.ts";
@@ -69,6 +72,8 @@ export interface RunOptions {
   /** Also run Debian's Prometheus over the run's components (see compose/prometheus.ts). */
   withPrometheus?: boolean;
   seed?: number;
+  /** Where the stack runs: supervised processes ("local", the default) or containers ("docker"). */
+  stack?: StackKind;
 }
 
 export interface FaultRecord {
@@ -87,7 +92,7 @@ export interface Results {
   scenario: string;
   description: string;
   seed: number;
-  stack: "local";
+  stack: StackKind;
   expect: "pass" | "fail";
   verdict: Verdict;
   /** Whether the verdict is what the scenario expects (negative controls expect fail). */
@@ -121,8 +126,8 @@ export interface RunResult {
  */
 async function rollBack(
   scenario: Scenario,
-  stack: LocalStack,
-  components: ReadonlyMap<string, ProcessNode>,
+  stack: Stack,
+  components: ReadonlyMap<string, StackNode>,
   history: History,
   signal?: AbortSignal,
 ): Promise<void> {
@@ -208,11 +213,35 @@ function stamp(d = new Date()): string {
   return d.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
 }
 
+/**
+ * Rejects (UsageError, exit 2) a scenario that asks what its stack cannot do,
+ * before anything starts: docker-only faults or a `link:` partition on the
+ * local stack, netem where the kernel has no `sch_netem`.
+ */
+export async function checkStackSupport(
+  scenario: Scenario,
+  seed: number,
+  kind: StackKind,
+): Promise<void> {
+  const faults = expandFaults(scenario, seed);
+  let netem: boolean | undefined;
+  if (kind === "docker" && faults.some((f) => f.kind === "netem")) {
+    netem = await probeNetem(await ensureImages());
+  }
+  const problems = stackProblems(faults, kind, netem);
+  if (problems.length > 0) {
+    throw new UsageError(
+      `scenario ${scenario.name} cannot run on the ${kind} stack:\n  ${problems.join("\n  ")}`,
+    );
+  }
+}
+
 export async function runScenario(
   scenario: Scenario,
   options: RunOptions = {},
 ): Promise<RunResult> {
   const seed = options.seed ?? scenario.seed;
+  await checkStackSupport(scenario, seed, options.stack ?? "local");
   const started = new Date();
   const runDir = join(
     options.outDir ?? join(repoRoot, "reports", "runs"),
@@ -263,7 +292,7 @@ export async function runScenario(
   }));
   const injected = new Map<number, Injected>();
   const reasons: string[] = [];
-  let stack: LocalStack | undefined;
+  let stack: Stack | undefined;
   let receiver: WebhookReceiver | undefined;
   const components = new Map<string, ProcessNode>();
   let ledger: Ledger | undefined;
@@ -306,13 +335,11 @@ export async function runScenario(
   try {
     phase("stack");
     const binaries = await provision();
-    stack = await LocalStack.up({
-      binaries,
+    const stackOptions = {
       name: runId,
       basePort: options.basePort ?? Number(Deno.env.get("CHAOS_RUN_BASE_PORT") ?? 29600),
       brokers: scenario.stack.brokers,
       dataDir: join(runDir, "stack"),
-      owner: "process",
       signal,
       kafka: {
         defaultReplicationFactor: scenario.stack.replication_factor,
@@ -321,7 +348,10 @@ export async function runScenario(
         numPartitions: scenario.stack.partitions,
         overrides: scenario.stack.broker_overrides,
       },
-    });
+    };
+    stack = options.stack === "docker"
+      ? await DockerStack.up(stackOptions)
+      : await LocalStack.up({ ...stackOptions, binaries, owner: "process" });
     history.record("ok", "stack-up", {
       endpoints: { ...stack.endpoints, s3: { endpoint: stack.endpoints.s3.endpoint } },
     });
@@ -551,6 +581,7 @@ export async function runScenario(
         try {
           const resolved = await resolveTarget(step.target, {
             stack: stack!,
+            binaries,
             admin,
             topic,
             rng,
@@ -727,7 +758,7 @@ export async function runScenario(
     scenario: scenario.name,
     description: scenario.description,
     seed,
-    stack: "local",
+    stack: options.stack ?? "local",
     expect: scenario.expect,
     verdict,
     as_expected: verdict === scenario.expect,

@@ -52,6 +52,8 @@ const Params = z.strictObject({
   status: z.number().int().min(100).max(599).optional(),
   /** webhook_fail: answer this slowly (the status after the delay; 200 with status 200). */
   delay_ms: z.number().int().min(0).max(600_000).optional(),
+  /** loss, netem (docker stack): share of packets dropped, in percent. */
+  loss_pct: z.number().min(0).max(100).optional(),
 });
 
 const Fault = z.strictObject({
@@ -259,7 +261,12 @@ function missingParams(kind: FaultKind, params: z.output<typeof Params>): string
   const need: Partial<Record<FaultKind, (keyof z.output<typeof Params>)[]>> = {
     latency: ["latency_ms"],
     bandwidth: ["rate_kbps"],
+    tbf: ["rate_kbps"],
+    loss: ["loss_pct"],
   };
+  if (kind === "netem" && params.latency_ms === undefined && params.loss_pct === undefined) {
+    return ["latency_ms or loss_pct"];
+  }
   return (need[kind] ?? []).filter((key) => params[key] === undefined);
 }
 
@@ -269,16 +276,19 @@ function checkTarget(
   path: (string | number)[],
   ctx: z.RefinementCtx,
 ) {
-  if (target.startsWith("link:")) {
-    ctx.addIssue({
-      code: "custom",
-      path,
-      message:
-        `${target}: the local stack cannot cut one link between two brokers (its Toxiproxy proxies ` +
-        "sit in front of each broker's listeners, shared by all its peers); cutting one pair needs " +
-        "iptables in the brokers' network namespaces, which the docker stack is to do " +
-        "(not available yet). On the local stack, partition one broker from all: broker:<id>",
-    });
+  const link = target.match(/^link:(\d+)-(\d+)$/);
+  if (link) {
+    const [a, b] = [Number(link[1]), Number(link[2])];
+    const bad = [a, b].filter((id) => id < 1 || id > s.stack.brokers);
+    if (bad.length > 0 || a === b) {
+      ctx.addIssue({
+        code: "custom",
+        path,
+        message: a === b
+          ? `${target}: a link joins two different brokers`
+          : `${target}: names broker ${bad[0]}, the stack has 1..${s.stack.brokers}`,
+      });
+    }
     return;
   }
   const m = target.match(/^broker:(\d+)$/);

@@ -136,9 +136,19 @@ Deno.test("wrong scenario files are rejected, naming the key", async (t) => {
       /probes\.0\.metric/,
     ],
     [
-      "a link partition the local stack cannot cut",
-      (s) => (s.faults[0] = { at: "1s", kind: "partition", target: "link:1-2" }),
-      /faults\.0\.target: link:1-2: the local stack cannot cut one link.*docker stack/,
+      "a link to a broker the stack does not have",
+      (s) => (s.faults[0] = { at: "1s", kind: "partition", target: "link:1-4" }),
+      /faults\.0\.target: link:1-4: names broker 4, the stack has 1\.\.3/,
+    ],
+    [
+      "a link from a broker to itself",
+      (s) => (s.faults[0] = { at: "1s", kind: "partition", target: "link:2-2" }),
+      /faults\.0\.target: link:2-2: a link joins two different brokers/,
+    ],
+    [
+      "a kill of a link",
+      (s) => (s.faults[0] = { at: "1s", kind: "kill", target: "link:1-2" }),
+      /kill cannot act on link:1-2/,
     ],
     [
       "bad rollback",

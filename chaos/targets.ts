@@ -11,7 +11,9 @@
 import { type Admin, Partitioners } from "kafkajs";
 import type { Incident } from "../pipeline/anomalies.ts";
 import type { Rng } from "../pipeline/rng.ts";
-import type { LocalStack } from "../compose/local_stack.ts";
+import type { Binaries } from "../compose/provision.ts";
+import type { Stack } from "../compose/stack.ts";
+import { activeController } from "./quorum.ts";
 
 export interface Resolved {
   nodes: string[];
@@ -19,7 +21,9 @@ export interface Resolved {
 }
 
 export interface ResolveContext {
-  stack: LocalStack;
+  stack: Stack;
+  /** Java and Kafka's classpath, for Kafka's own tools. */
+  binaries: Binaries;
   admin: Admin;
   topic: string;
   rng: Rng;
@@ -68,10 +72,12 @@ export async function resolveTarget(target: string, ctx: ResolveContext): Promis
     };
   }
   if (target === "broker:controller") {
-    const cluster = await ctx.admin.describeCluster();
+    // The quorum's leader, from Kafka's own tool: in KRaft the Metadata response's controller is
+    // a random broker (KIP-590), so describeCluster() would name the wrong node.
+    const controller = await activeController(ctx.binaries, ctx.stack.endpoints.kafka.bootstrap);
     return {
-      nodes: [`kafka-${cluster.controller}`],
-      observed: { controller_was: cluster.controller },
+      nodes: [`kafka-${controller}`],
+      observed: { controller_was: controller },
     };
   }
   if (target === "broker:random") {
@@ -86,6 +92,9 @@ export async function resolveTarget(target: string, ctx: ResolveContext): Promis
       nodes: ctx.stack.brokerIds().map((id) => `kafka-${id}`),
       observed: { brokers: ctx.stack.brokerIds() },
     };
+  }
+  if ((m = target.match(/^link:(\d+)-(\d+)$/))) {
+    return { nodes: [target], observed: { link: [Number(m[1]), Number(m[2])] } };
   }
   if (target === "webhook") return { nodes: [], observed: {} };
   return { nodes: [target], observed: {} };

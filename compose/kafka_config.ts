@@ -29,7 +29,14 @@ export interface KafkaSettings {
 
 export interface BrokerConfigOptions extends KafkaSettings {
   logDir: string;
+  /** Where everything listens and is advertised (the local stack). Default 127.0.0.1. */
   host?: string;
+  /** The docker stack: brokers listen on all interfaces of their container... */
+  listenHost?: string;
+  /** ...clients reach the client proxies at this address... */
+  clientHost?: string;
+  /** ...and brokers reach each other's proxies (replication, quorum) at this one. */
+  peerHost?: string;
 }
 
 /** The properties of broker `id` as an ordered map (rendered by `renderProperties`). */
@@ -41,6 +48,9 @@ export function brokerConfig(
   const broker = plan.brokers.find((b) => b.id === id);
   if (!broker) throw new RangeError(`broker ${id} is not in the plan (1..${plan.brokers.length})`);
   const host = options.host ?? "127.0.0.1";
+  const listen = options.listenHost ?? host;
+  const client = options.clientHost ?? host;
+  const peer = options.peerHost ?? host;
   const n = plan.brokers.length;
   const rf = Math.min(options.defaultReplicationFactor ?? 3, n);
   const minIsr = Math.min(options.minInsyncReplicas ?? 2, rf);
@@ -52,17 +62,17 @@ export function brokerConfig(
     // partition can cut its heartbeats too, not only what reaches it.
     [
       "controller.quorum.voters",
-      plan.brokers.map((b) => `${b.id}@${host}:${broker.quorum[b.id]}`).join(","),
+      plan.brokers.map((b) => `${b.id}@${peer}:${broker.quorum[b.id]}`).join(","),
     ],
     [
       "listeners",
-      `CLIENT://${host}:${broker.client.real},INTERNAL://${host}:${broker.internal.real},` +
-      `CONTROLLER://${host}:${broker.controller.real}`,
+      `CLIENT://${listen}:${broker.client.real},INTERNAL://${listen}:${broker.internal.real},` +
+      `CONTROLLER://${listen}:${broker.controller.real}`,
     ],
     [
       "advertised.listeners",
-      `CLIENT://${host}:${broker.client.proxy},INTERNAL://${host}:${broker.internal.proxy},` +
-      `CONTROLLER://${host}:${broker.controller.proxy}`,
+      `CLIENT://${client}:${broker.client.proxy},INTERNAL://${peer}:${broker.internal.proxy},` +
+      `CONTROLLER://${peer}:${broker.controller.proxy}`,
     ],
     ["listener.security.protocol.map", "CLIENT:PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"],
     ["inter.broker.listener.name", "INTERNAL"],

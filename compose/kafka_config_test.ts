@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { brokerConfig, brokerProperties } from "./kafka_config.ts";
 import { portPlan } from "./ports.ts";
-import { clusterId } from "./local_stack.ts";
+import { clusterId } from "./stack.ts";
 
 Deno.test("brokerConfig() makes a 3-voter KRaft quorum reached through the proxies", () => {
   const plan = portPlan(29000, 3);

@@ -35,6 +35,15 @@ import { kafkaBrokerIds, minioReady, redisPing, toxiproxyUp } from "./probes.ts"
 import { type Binaries, provision } from "./provision.ts";
 import { exists, stateDir } from "./paths.ts";
 import { Progress } from "./progress.ts";
+import {
+  brokerProxyNames,
+  clusterId,
+  type NodeHealth,
+  quorumLinksOf,
+  randomSecret,
+  type Stack,
+  toxiproxyConfig,
+} from "./stack.ts";
 import { Toxiproxy } from "./toxiproxy.ts";
 import { GiveUp, portFree, tcpOpen, waitFor } from "./wait.ts";
 
@@ -78,41 +87,12 @@ interface StackState {
   healthyAt?: string;
 }
 
-/** The Toxiproxy proxy broker `from` reaches controller `to` through. */
-export function quorumProxy(from: number, to: number): string {
-  return `kafka-${from}-to-${to}-controller`;
-}
-
 export class StackError extends EnvironmentError {
   override name = "StackError";
 }
 
-export type NodeHealth = { state: "running" | "paused" | "dead"; ready: boolean };
-
 function stateFile(name: string): string {
   return join(stateDir(), "stacks", name, "stack.json");
-}
-
-function randomSecret(bytes: number): string {
-  return Array.from(
-    crypto.getRandomValues(new Uint8Array(bytes)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-}
-
-/** A Kafka cluster id: 16 random bytes, base64url without padding. */
-/**
- * A random KRaft cluster id (16 bytes, base64url). It never starts with "-":
- * StorageTool's argument parser would take `-t -Xyz…` for a flag (1 stack in
- * 64 failed to format before this).
- */
-export function clusterId(): string {
-  for (;;) {
-    const bytes = crypto.getRandomValues(new Uint8Array(16));
-    const id = btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
-      .replace(/=+$/, "");
-    if (!id.startsWith("-")) return id;
-  }
 }
 
 async function readState(name: string): Promise<StackState | undefined> {
@@ -133,7 +113,8 @@ async function writeState(state: StackState): Promise<void> {
   await Deno.rename(`${file}.tmp`, file);
 }
 
-export class LocalStack {
+export class LocalStack implements Stack {
+  readonly kind = "local" as const;
   readonly name: string;
   readonly plan: PortPlan;
   readonly endpoints: Endpoints;
@@ -180,26 +161,13 @@ export class LocalStack {
     return node;
   }
 
-  /** Names of the Toxiproxy proxies in front of broker `id`: client, internal, controller. */
-  /**
-   * The quorum proxies (`kafka-<from>-to-<to>-controller`) between broker `id`
-   * and the other brokers: the links into it, or both ways. A broker's link
-   * to itself is never included (an isolated node still reaches itself).
-   */
+  /** See `quorumLinksOf` in stack.ts. */
   quorumLinks(id: number, direction: "into" | "both"): string[] {
-    return this.brokerIds().filter((other) => other !== id).flatMap((other) =>
-      direction === "into"
-        ? [quorumProxy(other, id)]
-        : [quorumProxy(other, id), quorumProxy(id, other)]
-    );
+    return quorumLinksOf(this.brokerIds(), id, direction);
   }
 
   brokerProxies(id: number): { client: string; internal: string; controller: string } {
-    return {
-      client: `kafka-${id}-client`,
-      internal: `kafka-${id}-internal`,
-      controller: `kafka-${id}-controller`,
-    };
+    return brokerProxyNames(id);
   }
 
   /** Process state and readiness of every node. */
@@ -561,29 +529,16 @@ async function nodeSpecs(
   });
   const specs: ProcessSpec[] = [];
 
-  const proxies = plan.brokers.flatMap((b) => [
-    ...(["client", "internal", "controller"] as const).map((kind) => ({
-      name: `kafka-${b.id}-${kind}`,
-      listen: `127.0.0.1:${b[kind].proxy}`,
-      upstream: `127.0.0.1:${b[kind].real}`,
-      enabled: true,
-    })),
-    ...plan.brokers.map((to) => ({
-      name: quorumProxy(b.id, to.id),
-      listen: `127.0.0.1:${b.quorum[to.id]}`,
-      upstream: `127.0.0.1:${to.controller.real}`,
-      enabled: true,
-    })),
-  ]);
-  const toxiproxyConfig = join(dataDir, "toxiproxy.json");
-  await Deno.writeTextFile(toxiproxyConfig, JSON.stringify(proxies, null, 2));
+  const proxies = toxiproxyConfig(plan, "127.0.0.1", () => "127.0.0.1");
+  const toxiproxyFile = join(dataDir, "toxiproxy.json");
+  await Deno.writeTextFile(toxiproxyFile, JSON.stringify(proxies, null, 2));
   specs.push(spec("toxiproxy", binaries.toxiproxy, [
     "-host",
     "127.0.0.1",
     "-port",
     String(plan.toxiproxy),
     "-config",
-    toxiproxyConfig,
+    toxiproxyFile,
   ]));
 
   const redisDir = join(dataDir, "redis");

@@ -24,6 +24,7 @@
 
 import { join } from "node:path";
 import { KAFKA_ARTIFACTS, KAFKA_VERSION } from "./_kafka_artifacts.ts";
+import { dockerClient } from "./docker.ts";
 import { cacheDir, exists } from "./paths.ts";
 import { Progress, say } from "./progress.ts";
 import { EnvironmentError } from "../chaos/exit_codes.ts";
@@ -327,6 +328,57 @@ async function ensureRedis(): Promise<string> {
   const installed = await which("redis-server") ?? "/usr/bin/redis-server";
   if (!(await exists(installed))) throw new ProvisionError("redis-server missing after install");
   return installed;
+}
+
+/**
+ * A Docker engine for the docker stack, with debootstrap and iptables for its
+ * images and faults: Debian's `docker.io`, `debootstrap` and `iptables` are
+ * installed when missing, and `dockerd` is started (detached, logging to
+ * `<cache>/dockerd.log`) when no engine answers. `DOCKER_HOST` set: that
+ * engine is used as it is.
+ */
+export async function ensureDockerEngine(): Promise<void> {
+  const really: string[] = [];
+  for (
+    const [cmd, pkg] of [["dockerd", "docker.io"], ["debootstrap", "debootstrap"], [
+      "iptables",
+      "iptables",
+    ]]
+  ) {
+    if (!(await which(cmd)) && !(await exists(`/usr/sbin/${cmd}`))) really.push(pkg);
+  }
+  if (really.length > 0) await aptInstall(really, "the Docker engine (for --stack docker)");
+  if (Deno.env.get("DOCKER_HOST")) return;
+  const answers = async () => {
+    try {
+      await dockerClient().ping();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (await answers()) return;
+  const progress = new Progress("dockerd");
+  progress.update("starting the Docker engine");
+  const log = join(cacheDir(), "dockerd.log");
+  await Deno.mkdir(cacheDir(), { recursive: true });
+  const dockerd = (await which("dockerd")) ?? "/usr/sbin/dockerd";
+  const child = new Deno.Command("setsid", {
+    args: ["sh", "-c", `exec "${dockerd}" >>"${log}" 2>&1`],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  child.status.catch(() => {});
+  child.unref();
+  const until = Date.now() + 60_000;
+  while (!(await answers())) {
+    if (Date.now() > until) {
+      throw new ProvisionError(`dockerd did not answer within 60 s; see ${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  progress.done(`started in ${progress.elapsedS().toFixed(1)} s (log: ${log})`);
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * `deno task test [deno test flags and paths]`: the whole test suite.
  *
- * Provisions what is missing (with progress), starts one local stack that
+ * Provisions what is missing (with progress: the binaries, and for the docker
+ * stack's tests the Docker engine and images), starts one local stack that
  * every test file shares (`CHAOS_TEST_STACK`, see `testing.ts`), runs `deno
  * test`, stops the stack whatever happened (also on Ctrl-C), and ends with a
  * plain summary line `tests: N passed, N failed[, N skipped]`.
@@ -13,7 +14,8 @@
 
 import { ExitCode, InterruptedError, runMain } from "../chaos/exit_codes.ts";
 import { LocalStack } from "./local_stack.ts";
-import { provision } from "./provision.ts";
+import { ensureImages } from "./images.ts";
+import { ensureDockerEngine, provision } from "./provision.ts";
 import { say } from "./progress.ts";
 
 // deno-lint-ignore no-control-regex
@@ -34,7 +36,10 @@ if (import.meta.main) {
     Deno.addSignalListener("SIGTERM", onSignal);
     try {
       if (!quick) {
-        await provision();
+        const binaries = await provision();
+        // The docker stack's tests need an engine and the images (built once, then cached).
+        await ensureDockerEngine();
+        await ensureImages(binaries);
         const basePort = Number(Deno.env.get("CHAOS_TEST_BASE_PORT") ?? 30000);
         say(`starting the shared test stack on base port ${basePort}`);
         stack = await LocalStack.up({ name: `tests-${Deno.pid}`, basePort, owner: "process" });

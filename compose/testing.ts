@@ -20,7 +20,9 @@
  * @module
  */
 
+import type { DockerStack } from "./docker_stack.ts";
 import { LocalStack } from "./local_stack.ts";
+import type { Stack } from "./stack.ts";
 import { kafkaBrokerIds } from "./probes.ts";
 import { waitFor } from "./wait.ts";
 
@@ -36,8 +38,13 @@ export interface TestStack {
   release(): Promise<void>;
 }
 
-/** Brings every node of `stack` back: resumed, started, proxies enabled, toxics removed, healthy. */
-export async function heal(stack: LocalStack): Promise<void> {
+/**
+ * Brings every node of `stack` back: resumed, started, proxies enabled, toxics removed (on the
+ * docker stack also: reconnected, iptables rules and qdiscs removed), healthy.
+ */
+export async function heal(stack: Stack): Promise<void> {
+  if (stack.kind === "docker") await (stack as DockerStack).clearNetworkFaults();
+  await stack.health(); // the docker stack's node states are read from the engine
   for (const node of stack.nodes.values()) {
     if (node.state() === "paused") await node.resume();
     if (node.state() === "dead") await node.start();

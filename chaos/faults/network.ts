@@ -6,7 +6,7 @@
  * - `bandwidth`: a bandwidth toxic (`rate_kbps` KiB/s left);
  * - `timeout`: connections stall and close after `timeout_ms` (0: stall);
  * - `reset`: connections are reset (TCP RST) as soon as data flows;
- * - `partition`: the broker's proxies disabled, so clients, followers and the
+ * - `partition`: (on the docker stack: iptables, see docker_net.ts) the broker's proxies disabled, so clients, followers and the
  *   quorum lose it, and its own quorum links, so it cannot heartbeat either
  *   and the controller fences it; `listeners: ["internal"]` cuts only
  *   replication from it (followers fall out of its ISR while clients still
@@ -18,6 +18,7 @@
  */
 
 import type { Toxic } from "../../compose/toxiproxy.ts";
+import { partitionDocker } from "./docker_net.ts";
 import type { Fault, FaultContext, FaultParams, Injected, Listener } from "./types.ts";
 
 const brokerId = (name: string) => Number(name.replace("kafka-", ""));
@@ -101,8 +102,18 @@ export const reset = toxicFault("reset", () => ({
 
 export const partition: Fault = {
   kind: "partition",
-  targets: ["broker"],
+  targets: ["broker", "link"],
   async inject(ctx, nodes, params) {
+    const link = nodes[0]?.match(/^link:(\d+)-(\d+)$/);
+    if (ctx.stack.kind === "docker") {
+      return await partitionDocker(
+        ctx,
+        nodes,
+        params,
+        link ? [Number(link[1]), Number(link[2])] : undefined,
+      );
+    }
+    if (link) throw new Error("the local stack cannot cut one link (use --stack docker)");
     const proxies: string[] = [];
     const heal = async () => {
       for (const proxy of proxies) await ctx.stack.toxiproxy.setEnabled(proxy, true);

@@ -6,17 +6,16 @@
  * @module
  */
 
-import type { LocalStack } from "../../compose/local_stack.ts";
 import type { Binaries } from "../../compose/provision.ts";
-import type { ProcessNode } from "../../compose/process_node.ts";
+import type { Stack, StackNode } from "../../compose/stack.ts";
 import type { WebhookReceiver } from "../../pipeline/webhook_receiver.ts";
 
 export interface FaultContext {
-  stack: LocalStack;
+  stack: Stack;
   /** The provisioned binaries (Java and the Kafka classpath, for Kafka's own tools). */
   binaries: Binaries;
   /** Pipeline components by name: "sink", "detector". */
-  components: ReadonlyMap<string, ProcessNode>;
+  components: ReadonlyMap<string, StackNode>;
   receiver: WebhookReceiver;
 }
 
@@ -33,6 +32,7 @@ export interface FaultParams {
   listeners?: Listener[];
   status?: number;
   delay_ms?: number;
+  loss_pct?: number;
 }
 
 export type Observed = Record<string, unknown>;
@@ -43,7 +43,7 @@ export interface Injected {
 }
 
 /** What a target resolved to: node names of the stack or components, or the webhook. */
-export type TargetKind = "broker" | "component" | "service" | "webhook";
+export type TargetKind = "broker" | "link" | "component" | "service" | "webhook";
 
 export interface Fault {
   kind: string;
@@ -53,6 +53,6 @@ export interface Fault {
 }
 
 /** The node handle of a stack node or a component. */
-export function nodeOf(ctx: FaultContext, name: string): ProcessNode {
+export function nodeOf(ctx: FaultContext, name: string): StackNode {
   return ctx.components.get(name) ?? ctx.stack.node(name);
 }

@@ -1,0 +1,34 @@
+/**
+ * `deno task images`: builds the docker stack's images (Kafka, MinIO, Redis,
+ * Toxiproxy, the network helper) from a debootstrap root file system, without
+ * a registry; cached, rebuilt only when an input changes (see images.ts).
+ * Installs Debian's docker.io, debootstrap and iptables when missing and starts
+ * `dockerd` when no engine answers (or uses the engine `DOCKER_HOST` names).
+ * @module
+ */
+
+import { ExitCode, runMain } from "../chaos/exit_codes.ts";
+import { parseFlags } from "./_cli.ts";
+import { requireDocker } from "./docker.ts";
+import { ensureImages } from "./images.ts";
+import { ensureDockerEngine } from "./provision.ts";
+
+const USAGE = "usage: deno task images";
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const { values } = parseFlags(Deno.args, {
+      help: { type: "boolean", short: "h", default: false },
+    }, USAGE);
+    if (values.help) {
+      console.log(USAGE);
+      return ExitCode.Pass;
+    }
+    await ensureDockerEngine();
+    const version = await requireDocker();
+    console.log(`docker engine ${version}`);
+    const images = await ensureImages();
+    for (const [role, tag] of Object.entries(images)) console.log(`${role.padEnd(10)} ${tag}`);
+    return ExitCode.Pass;
+  });
+}

@@ -1,0 +1,134 @@
+/**
+ * The Docker engine, through dockerode: one client (local socket, or the
+ * engine `DOCKER_HOST` names), a reachability check with a message that says
+ * what to do, and helpers for streams, exec and labelled clean-up.
+ *
+ * ```ts
+ * import { dockerClient, requireDocker } from "./docker.ts";
+ * await requireDocker();
+ * console.log((await dockerClient().version()).Version);
+ * ```
+ * @module
+ */
+
+import Docker from "dockerode";
+import { EnvironmentError } from "../chaos/exit_codes.ts";
+
+/** Label every container and network of a stack carries: the stack's name. */
+export const STACK_LABEL = "org.chaos-harness.stack";
+/** Label naming the role of a container (a node name, or "nethelper"). */
+export const ROLE_LABEL = "org.chaos-harness.role";
+
+let client: Docker | undefined;
+
+/** The shared client (dockerode reads `DOCKER_HOST`, `DOCKER_CERT_PATH`... itself). */
+export function dockerClient(): Docker {
+  client ??= new Docker();
+  return client;
+}
+
+export class DockerError extends EnvironmentError {
+  override name = "DockerError";
+}
+
+/** Where the engine is, for messages. */
+export function dockerWhere(): string {
+  return Deno.env.get("DOCKER_HOST") ?? "unix:///var/run/docker.sock";
+}
+
+/** Fails with a message that says how to get an engine when none answers. */
+export async function requireDocker(): Promise<string> {
+  try {
+    const v = await dockerClient().version();
+    return v.Version;
+  } catch (error) {
+    throw new DockerError(
+      `cannot reach the Docker engine at ${dockerWhere()}: ${(error as Error).message}. ` +
+        "Start it (dockerd &) or point DOCKER_HOST at one; `.ci/run` installs docker.io and starts it.",
+      { cause: error },
+    );
+  }
+}
+
+export interface ProgressMessage {
+  status?: string;
+  stream?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+}
+
+/** Reads a JSON-lines progress stream (build, import, pull) to its end. */
+export function streamToEnd(stream: NodeJS.ReadableStream): Promise<ProgressMessage[]> {
+  return new Promise((resolve, reject) => {
+    dockerClient().modem.followProgress(
+      stream,
+      (error: Error | null, output: ProgressMessage[]) => error ? reject(error) : resolve(output),
+    );
+  });
+}
+
+/**
+ * Runs a command in a running container and returns its exit code and
+ * output (stdout and stderr together).
+ */
+export async function execIn(
+  container: Docker.Container,
+  cmd: string[],
+): Promise<{ code: number; out: string }> {
+  const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  const chunks: Uint8Array[] = [];
+  await new Promise<void>((resolve, reject) => {
+    stream.on("data", (c: Uint8Array) => chunks.push(c));
+    stream.on("end", () => resolve());
+    stream.on("error", reject);
+  });
+  const info = await exec.inspect();
+  return { code: info.ExitCode ?? -1, out: demux(chunks) };
+}
+
+/**
+ * The text of a multiplexed Docker stream (8-byte frame headers), or the raw
+ * bytes when it is not multiplexed (a TTY).
+ */
+export function demux(chunks: Uint8Array[]): string {
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  const parts: Uint8Array[] = [];
+  let i = 0;
+  while (i + 8 <= all.length && (all[i] === 1 || all[i] === 2) && all[i + 1] === 0) {
+    const size = new DataView(all.buffer, all.byteOffset + i + 4, 4).getUint32(0);
+    parts.push(all.subarray(i + 8, i + 8 + size));
+    i += 8 + size;
+  }
+  if (i !== all.length) return new TextDecoder().decode(all);
+  return parts.map((p) => new TextDecoder().decode(p)).join("");
+}
+
+/**
+ * Removes every container (forced) and network labelled with stack `name`;
+ * returns the names removed.
+ */
+export async function removeLabelled(name: string): Promise<string[]> {
+  const docker = dockerClient();
+  const filters = JSON.stringify({ label: [`${STACK_LABEL}=${name}`] });
+  const removed: string[] = [];
+  const containers: { Id: string; State: string; Names: string[] }[] = await docker
+    .listContainers({ all: true, filters });
+  await Promise.all(containers.map(async (c) => {
+    const container = docker.getContainer(c.Id);
+    if (c.State === "paused") await container.unpause().catch(() => {});
+    await container.remove({ force: true, v: true }).catch(() => {});
+    removed.push(c.Names[0]?.replace(/^\//, "") ?? c.Id);
+  }));
+  const networks = await docker.listNetworks({ filters });
+  for (const n of networks) {
+    await docker.getNetwork(n.Id).remove().catch(() => {});
+    removed.push(`network ${n.Name}`);
+  }
+  return removed.sort();
+}

@@ -1,0 +1,139 @@
+/**
+ * What the scenario engine and the faults need of a stack, whichever runs it:
+ * the local stack (supervised processes on 127.0.0.1, `local_stack.ts`) or the
+ * docker stack (containers through the Docker API, `docker_stack.ts`). Both
+ * expose the same endpoints on 127.0.0.1 and the same Toxiproxy proxies, so a
+ * scenario runs unchanged on either; faults that only one can do (iptables, tc)
+ * check `kind`.
+ * @module
+ */
+
+import type { Endpoints } from "./endpoints.ts";
+import type { KafkaSettings } from "./kafka_config.ts";
+import type { PortPlan } from "./ports.ts";
+import type { ProcessState } from "./process_node.ts";
+import type { Toxiproxy } from "./toxiproxy.ts";
+
+export type StackKind = "local" | "docker";
+export const STACK_KINDS = ["local", "docker"] as const;
+
+/** A node of a stack (a process or a container) or a pipeline component. */
+export interface StackNode {
+  readonly name: string;
+  state(): ProcessState;
+  /** The host pid (a container's main process), when running. */
+  pid(): number | undefined;
+  start(): Promise<void>;
+  kill(): Promise<void>;
+  stop(options?: { graceMs?: number }): Promise<void>;
+  restart(): Promise<void>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  tail(lines?: number): Promise<string>;
+}
+
+export type NodeHealth = { state: ProcessState; ready: boolean };
+
+export interface Stack {
+  readonly kind: StackKind;
+  readonly name: string;
+  readonly plan: PortPlan;
+  readonly endpoints: Endpoints;
+  /** Where the run's data and logs go (`logs/`, `minio/` are kept by `down({retain})`). */
+  readonly dataDir: string;
+  readonly nodes: ReadonlyMap<string, StackNode>;
+  readonly toxiproxy: Toxiproxy;
+  readonly kafkaSettings: KafkaSettings;
+  broker(id: number): StackNode;
+  brokerIds(): number[];
+  node(name: string): StackNode;
+  brokerProxies(id: number): { client: string; internal: string; controller: string };
+  quorumLinks(id: number, direction: "into" | "both"): string[];
+  health(): Promise<Record<string, NodeHealth>>;
+  /** True when the node's service answers. */
+  nodeReady(name: string): Promise<boolean>;
+  /** True when the node's service answers. */
+  nodeReady(name: string): Promise<boolean>;
+  down(options?: { keep?: boolean; quiet?: boolean; retain?: string[] }): Promise<string[]>;
+  detach(): Promise<void>;
+}
+
+/** The Toxiproxy proxy broker `from` reaches controller `to` through. */
+export function quorumProxy(from: number, to: number): string {
+  return `kafka-${from}-to-${to}-controller`;
+}
+
+/** Names of the Toxiproxy proxies in front of broker `id`'s listeners. */
+export function brokerProxyNames(
+  id: number,
+): { client: string; internal: string; controller: string } {
+  return {
+    client: `kafka-${id}-client`,
+    internal: `kafka-${id}-internal`,
+    controller: `kafka-${id}-controller`,
+  };
+}
+
+/**
+ * The quorum proxies between broker `id` and the others: the links into it, or
+ * both ways. A broker's link to itself is never included.
+ */
+export function quorumLinksOf(
+  ids: number[],
+  id: number,
+  direction: "into" | "both",
+): string[] {
+  return ids.filter((other) => other !== id).flatMap((other) =>
+    direction === "into"
+      ? [quorumProxy(other, id)]
+      : [quorumProxy(other, id), quorumProxy(id, other)]
+  );
+}
+
+/**
+ * The Toxiproxy configuration of a stack: every broker listener and every
+ * quorum link behind a proxy, listening on `listenHost` and forwarding to
+ * `upstreamHost(brokerId)`.
+ */
+export function toxiproxyConfig(
+  plan: PortPlan,
+  listenHost: string,
+  upstreamHost: (id: number) => string,
+): { name: string; listen: string; upstream: string; enabled: boolean }[] {
+  return plan.brokers.flatMap((b) => [
+    ...(["client", "internal", "controller"] as const).map((kind) => ({
+      name: `kafka-${b.id}-${kind}`,
+      listen: `${listenHost}:${b[kind].proxy}`,
+      upstream: `${upstreamHost(b.id)}:${b[kind].real}`,
+      enabled: true,
+    })),
+    ...plan.brokers.map((to) => ({
+      name: quorumProxy(b.id, to.id),
+      listen: `${listenHost}:${b.quorum[to.id]}`,
+      upstream: `${upstreamHost(to.id)}:${to.controller.real}`,
+      enabled: true,
+    })),
+  ]);
+}
+
+/** Random hex of `bytes` bytes (credentials of a stack's services). */
+export function randomSecret(bytes: number): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(bytes)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
+/**
+ * A random KRaft cluster id (16 bytes, base64url). It never starts with "-":
+ * StorageTool's argument parser would take `-t -Xyz…` for a flag (1 stack in
+ * 64 failed to format before this).
+ */
+export function clusterId(): string {
+  for (;;) {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    const id = btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
+      .replace(/=+$/, "");
+    if (!id.startsWith("-")) return id;
+  }
+}
