@@ -13,11 +13,44 @@
 
 import Docker from "dockerode";
 import { EnvironmentError } from "../chaos/exit_codes.ts";
+import { processStartTime, processState } from "./process_node.ts";
 
 /** Label every container and network of a stack carries: the stack's name. */
 export const STACK_LABEL = "org.chaos-harness.stack";
 /** Label naming the role of a container (a node name, or "nethelper"). */
 export const ROLE_LABEL = "org.chaos-harness.role";
+/** Label naming the harness process that owns the stack: `<hostname> <pid> <start time>`. */
+export const OWNER_LABEL = "org.chaos-harness.owner";
+
+/** This process as an owner label. */
+export function ownerLabel(): string {
+  return `${Deno.hostname()} ${Deno.pid} ${processStartTime(Deno.pid) ?? "?"}`;
+}
+
+/**
+ * Removes the stacks whose owner (a harness process on this host) is gone: what
+ * a SIGKILLed run left. Stacks of other hosts, or without an owner label
+ * (`deno task up`-style stacks), are left alone. Returns the stacks removed.
+ */
+export async function removeOrphans(): Promise<string[]> {
+  const docker = dockerClient();
+  const filters = JSON.stringify({ label: [OWNER_LABEL] });
+  const containers: { Labels: Record<string, string> }[] = await docker.listContainers({
+    all: true,
+    filters,
+  });
+  const networks: { Labels: Record<string, string> }[] = await docker.listNetworks({ filters });
+  const orphaned = new Set<string>();
+  for (const { Labels } of [...containers, ...networks]) {
+    const [host, pid, start] = (Labels[OWNER_LABEL] ?? "").split(" ");
+    if (host !== Deno.hostname() || !pid || !Labels[STACK_LABEL]) continue;
+    if (processState(Number(pid), start === "?" ? undefined : start) === "dead") {
+      orphaned.add(Labels[STACK_LABEL]);
+    }
+  }
+  for (const name of orphaned) await removeLabelled(name);
+  return [...orphaned].sort();
+}
 
 let client: Docker | undefined;
 

@@ -35,7 +35,10 @@ import {
   dockerClient,
   DockerError,
   dockerWhere,
+  OWNER_LABEL,
+  ownerLabel,
   removeLabelled,
+  removeOrphans,
   requireDocker,
   ROLE_LABEL,
   STACK_LABEL,
@@ -43,6 +46,7 @@ import {
 import { type Endpoints, minioClientOptions } from "./endpoints.ts";
 import { ensureImages, type Images } from "./images.ts";
 import { brokerProperties, type KafkaSettings } from "./kafka_config.ts";
+import { startWatchdog } from "./local_stack.ts";
 import { DEFAULT_BASE_PORT, type PortPlan, portPlan } from "./ports.ts";
 import type { ProcessState } from "./process_node.ts";
 import { kafkaBrokerIds, minioReady, redisPing, toxiproxyUp } from "./probes.ts";
@@ -209,6 +213,8 @@ export class DockerStack implements Stack {
   readonly network: string;
   /** True when this kernel has `sch_netem` (probed at start-up in the stack's network). */
   netem = false;
+  /** Kills the run's own processes (sink, detector: `<dataDir>/pids`) if the harness dies. */
+  watchdogPid: number | undefined;
 
   private constructor(
     name: string,
@@ -296,6 +302,8 @@ export class DockerStack implements Stack {
       progress.update(`${text} (${progress.elapsedS().toFixed(1)} s)`);
     const left = await removeLabelled(name);
     if (left.length > 0) phase(`removed what an earlier run left: ${left.join(", ")}`);
+    const orphans = await removeOrphans();
+    if (orphans.length > 0) phase(`removed stacks whose harness is gone: ${orphans.join(", ")}`);
     const images = options.images ?? await ensureImages();
     const basePort = options.basePort ??
       Number(Deno.env.get("CHAOS_BASE_PORT") ?? DEFAULT_BASE_PORT);
@@ -305,7 +313,12 @@ export class DockerStack implements Stack {
     await Deno.mkdir(join(dataDir, "logs"), { recursive: true });
     await Deno.mkdir(join(dataDir, "pids"), { recursive: true });
     const docker = dockerClient();
-    const labels = (role: string) => ({ [STACK_LABEL]: name, [ROLE_LABEL]: role });
+    const owner = ownerLabel();
+    const labels = (role: string) => ({
+      [STACK_LABEL]: name,
+      [ROLE_LABEL]: role,
+      [OWNER_LABEL]: owner,
+    });
     const network = `chaos-${name}`;
     await createNetwork(network, labels("network"));
     const remote = remoteEngineHost();
@@ -329,6 +342,8 @@ export class DockerStack implements Stack {
     );
     const timeoutMs = options.timeoutMs ?? 180_000;
     const signal = options.signal;
+    // Containers a SIGKILLed harness leaves are removed by the next up (removeOrphans).
+    stack.watchdogPid = startWatchdog(dataDir);
     try {
       const create = async (
         node: string,
@@ -548,7 +563,7 @@ export class DockerStack implements Stack {
     const container = await docker.createContainer({
       Image: image,
       Cmd: cmd,
-      Labels: { [STACK_LABEL]: this.name, [ROLE_LABEL]: "helper" },
+      Labels: { [STACK_LABEL]: this.name, [ROLE_LABEL]: "helper", [OWNER_LABEL]: ownerLabel() },
       HostConfig: {
         NetworkMode: options.netnsOf
           ? `container:${this.containerName(options.netnsOf)}`
@@ -611,6 +626,12 @@ export class DockerStack implements Stack {
     options: { keep?: boolean; quiet?: boolean; retain?: string[] } = {},
   ): Promise<string[]> {
     const stopped: string[] = [];
+    if (this.watchdogPid) {
+      try {
+        Deno.kill(this.watchdogPid, "SIGKILL");
+      } catch { /* gone */ }
+      this.watchdogPid = undefined;
+    }
     await Deno.mkdir(join(this.dataDir, "logs"), { recursive: true }).catch(() => {});
     await Promise.all([...this.nodes.values()].map(async (node) => {
       const log = await node.tail(100_000).catch(() => "");
@@ -631,8 +652,14 @@ export class DockerStack implements Stack {
     return stopped.sort();
   }
 
-  /** Docker stacks live as long as their containers; detaching only forgets them. */
+  /** Leaves the containers running after this process (`--keep-stack`). */
   detach(): Promise<void> {
+    if (this.watchdogPid) {
+      try {
+        Deno.kill(this.watchdogPid, "SIGKILL");
+      } catch { /* gone */ }
+      this.watchdogPid = undefined;
+    }
     return Promise.resolve();
   }
 }

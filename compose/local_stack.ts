@@ -488,7 +488,7 @@ export async function stackExists(name: string): Promise<boolean> {
  * whose pid file is in `<dataDir>/pids` and whose start time still matches (so
  * a recycled pid is never hit). `down` kills it when the harness ends normally.
  */
-function startWatchdog(dataDir: string): number {
+export function startWatchdog(dataDir: string): number {
   const script = `
 owner=$1; dir=$2
 while kill -0 "$owner" 2>/dev/null; do sleep 1; done
