@@ -7,10 +7,10 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { dockerClient, STACK_LABEL } from "../compose/docker.ts";
+import { dockerClient, removeOrphans, STACK_LABEL } from "../compose/docker.ts";
 import { allPorts, portPlan } from "../compose/ports.ts";
 import { slow } from "../compose/testing.ts";
-import { portFree, sleep } from "../compose/wait.ts";
+import { portFree, sleep, waitFor } from "../compose/wait.ts";
 import { Rng } from "../pipeline/rng.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -70,7 +70,10 @@ Deno.test(
 );
 
 Deno.test(
-  { name: "docker stack: SIGINT mid-run exits 3 and leaves no container or network", ...slow },
+  {
+    name: "docker stack: SIGINT exits 3 leaving nothing; after a SIGKILL the next up cleans",
+    ...slow,
+  },
   async (t) => {
     const rng = new Rng("abort-docker");
     const out = await Deno.makeTempDir({ prefix: "abort-docker-" });
@@ -122,6 +125,42 @@ Deno.test(
           assert.deepEqual(left, [], `processes of the run still alive: ${left.join(", ")}`);
         });
       }
+      await t.step(
+        "SIGKILL: the watchdog ends the run's processes; the next up removes the rest",
+        async () => {
+          const child = new Deno.Command(Deno.execPath(), {
+            args: [
+              "run",
+              "-A",
+              "chaos/cli_scenario.ts",
+              "exfil-under-broker-loss",
+              "--stack",
+              "docker",
+              "--out",
+              out,
+            ],
+            cwd: root,
+            env: {
+              CHAOS_QUIET: "1",
+              KAFKA_LOG_LEVEL: "nothing",
+              CHAOS_RUN_BASE_PORT: String(BASE),
+            },
+            stdout: "null",
+            stderr: "null",
+          }).spawn();
+          await sleep(rng.int(28_000, 40_000)); // the pipeline runs by then
+          child.kill("SIGKILL");
+          await child.status;
+          assert.ok((await leftovers()).length > 0, "a SIGKILLed harness cannot clean up itself");
+          await waitFor(() => processesWith(out).length === 0, {
+            what: "the watchdog to end the sink and the detector",
+            timeoutMs: 15_000,
+          });
+          const removed = await removeOrphans(); // what the next DockerStack.up does first
+          assert.equal(removed.length, 1, `orphans removed: ${removed}`);
+          assert.deepEqual(await leftovers(), []);
+        },
+      );
     } finally {
       await Deno.remove(out, { recursive: true }).catch(() => {});
     }

@@ -133,6 +133,7 @@ async function rollBack(
 ): Promise<void> {
   const started: string[] = [];
   if (scenario.rollback.restart_dead) {
+    await stack.health(); // the docker stack reads its containers' states from the engine
     for (const node of [...stack.nodes.values(), ...components.values()]) {
       if (node.state() === "paused") await node.resume();
       if (node.state() === "dead") {
