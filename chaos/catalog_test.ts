@@ -31,17 +31,17 @@ async function localCatalog(): Promise<string[]> {
   return names;
 }
 
-const list = async (wanted: string, all: string[]) =>
+const list = (wanted: string, all: string[]) =>
   wanted === "all" ? all : wanted.split(",").map((s) => s.trim()).filter(Boolean);
 const runs = [
-  ...(await list(
+  ...list(
     Deno.env.get("CHAOS_CATALOG_TESTS") ?? "unsafe-kafka,latency-all-brokers",
     await localCatalog(),
-  )).map((name) => ({ name, stack: "local" })),
-  ...(await list(
+  ).map((name) => ({ name, stack: "local" })),
+  ...list(
     Deno.env.get("CHAOS_DOCKER_CATALOG_TESTS") ?? "exfil-under-broker-loss,partition-leader",
     await catalog(),
-  )).map((name) => ({ name, stack: "docker" })),
+  ).map((name) => ({ name, stack: "docker" })),
 ];
 
 for (const { name, stack } of runs) {
