@@ -29,6 +29,30 @@ function processesWith(needle: string): number[] {
   return pids;
 }
 
+/** `deno task scenario exfil-under-broker-loss` on `stack`, quietly, into `out`. */
+function runFlagship(
+  out: string,
+  stack: "local" | "docker",
+  output: "piped" | "null" = "piped",
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "chaos/cli_scenario.ts",
+      "exfil-under-broker-loss",
+      "--stack",
+      stack,
+      "--out",
+      out,
+    ],
+    cwd: root,
+    env: { CHAOS_QUIET: "1", KAFKA_LOG_LEVEL: "nothing", CHAOS_RUN_BASE_PORT: String(BASE) },
+    stdout: output,
+    stderr: output,
+  }).spawn();
+}
+
 Deno.test(
   { name: "SIGINT at ten random moments: exit 3, nothing of the run left", ...slow },
   async (t) => {
@@ -39,17 +63,7 @@ Deno.test(
         // From stack start-up (0-15 s) through the pipeline and the workload to the fault (30 s+).
         const moment = 2000 + Math.floor(rng.next() * 43_000);
         await t.step(`SIGINT after ${(moment / 1000).toFixed(1)} s`, async () => {
-          const child = new Deno.Command(Deno.execPath(), {
-            args: ["run", "-A", "chaos/cli_scenario.ts", "exfil-under-broker-loss", "--out", out],
-            cwd: root,
-            env: {
-              CHAOS_QUIET: "1",
-              KAFKA_LOG_LEVEL: "nothing",
-              CHAOS_RUN_BASE_PORT: String(BASE),
-            },
-            stdout: "piped",
-            stderr: "piped",
-          }).spawn();
+          const child = runFlagship(out, "local");
           await sleep(moment);
           child.kill("SIGINT");
           const res = await child.output();
@@ -95,26 +109,7 @@ Deno.test(
       // During the stack's start-up (containers being created), and during the workload.
       for (const moment of [rng.int(6000, 12_000), rng.int(25_000, 40_000)]) {
         await t.step(`SIGINT after ${(moment / 1000).toFixed(1)} s`, async () => {
-          const child = new Deno.Command(Deno.execPath(), {
-            args: [
-              "run",
-              "-A",
-              "chaos/cli_scenario.ts",
-              "exfil-under-broker-loss",
-              "--stack",
-              "docker",
-              "--out",
-              out,
-            ],
-            cwd: root,
-            env: {
-              CHAOS_QUIET: "1",
-              KAFKA_LOG_LEVEL: "nothing",
-              CHAOS_RUN_BASE_PORT: String(BASE),
-            },
-            stdout: "piped",
-            stderr: "piped",
-          }).spawn();
+          const child = runFlagship(out, "docker");
           await sleep(moment);
           child.kill("SIGINT");
           const res = await child.output();
@@ -128,26 +123,7 @@ Deno.test(
       await t.step(
         "SIGKILL: the watchdog ends the run's processes; the next up removes the rest",
         async () => {
-          const child = new Deno.Command(Deno.execPath(), {
-            args: [
-              "run",
-              "-A",
-              "chaos/cli_scenario.ts",
-              "exfil-under-broker-loss",
-              "--stack",
-              "docker",
-              "--out",
-              out,
-            ],
-            cwd: root,
-            env: {
-              CHAOS_QUIET: "1",
-              KAFKA_LOG_LEVEL: "nothing",
-              CHAOS_RUN_BASE_PORT: String(BASE),
-            },
-            stdout: "null",
-            stderr: "null",
-          }).spawn();
+          const child = runFlagship(out, "docker", "null");
           await sleep(rng.int(28_000, 40_000)); // the pipeline runs by then
           child.kill("SIGKILL");
           await child.status;

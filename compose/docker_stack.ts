@@ -45,54 +45,31 @@ import {
 } from "./docker.ts";
 import { type Endpoints, minioClientOptions } from "./endpoints.ts";
 import { ensureImages, type Images } from "./images.ts";
-import { brokerProperties, type KafkaSettings } from "./kafka_config.ts";
+import { brokerProperties, kafkaJvmArgs, type KafkaSettings } from "./kafka_config.ts";
 import { startWatchdog } from "./local_stack.ts";
 import { DEFAULT_BASE_PORT, type PortPlan, portPlan } from "./ports.ts";
 import type { ProcessState } from "./process_node.ts";
 import { kafkaBrokerIds, minioReady, redisPing, toxiproxyUp } from "./probes.ts";
 import { Progress } from "./progress.ts";
 import {
-  brokerProxyNames,
   clusterId,
   type NodeHealth,
-  quorumLinksOf,
   randomSecret,
+  REDIS_DURABILITY,
   type Stack,
+  StackBase,
   type StackNode,
+  type StackOptions,
   toxiproxyConfig,
 } from "./stack.ts";
 import { Toxiproxy } from "./toxiproxy.ts";
 import { sleep, tcpOpen, waitFor } from "./wait.ts";
 
-export interface DockerStackOptions {
-  /** Stack name: container names, labels, the network. Default "default". */
-  name?: string;
-  /** Base of the port plan (ports inside the containers; published only for a remote engine). */
-  basePort?: number;
-  brokers?: number;
-  kafka?: KafkaSettings;
-  /** Where data and logs go (bind-mounted). Required for runs; default a temp folder. */
-  dataDir?: string;
-  bucket?: string;
-  /** Kafka heap per broker in MiB. Default 1024. */
-  heapMb?: number;
-  timeoutMs?: number;
-  signal?: AbortSignal;
+/** `dataDir` is bind-mounted (default a temp folder); `basePort` numbers the ports inside the
+ * containers, published on the engine's host only for a remote engine. */
+export interface DockerStackOptions extends StackOptions {
   images?: Images;
 }
-
-const KAFKA_JVM = [
-  "-XX:+UseG1GC",
-  "-XX:MaxGCPauseMillis=20",
-  "-Djava.awt.headless=true",
-  "-Dorg.slf4j.simpleLogger.showDateTime=true",
-  "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS",
-  "-Dorg.slf4j.simpleLogger.log.kafka.request.logger=warn",
-  "-Dorg.slf4j.simpleLogger.log.org.apache.kafka.common.config.AbstractConfig=warn",
-  "-Dlog4j2.statusLoggerLevel=OFF",
-  "-cp",
-  "/opt/kafka/libs/*",
-];
 
 /** A container of the stack, with the node interface the faults use. */
 export class DockerNode implements StackNode {
@@ -200,7 +177,7 @@ export function remoteEngineHost(): string | undefined {
   return new URL(where.replace(/^tcp:/, "http:")).hostname;
 }
 
-export class DockerStack implements Stack {
+export class DockerStack extends StackBase<DockerNode> implements Stack {
   readonly kind = "docker" as const;
   readonly name: string;
   readonly plan: PortPlan;
@@ -224,6 +201,7 @@ export class DockerStack implements Stack {
     kafka: KafkaSettings,
     images: Images,
   ) {
+    super();
     this.name = name;
     this.plan = plan;
     this.endpoints = endpoints;
@@ -234,30 +212,8 @@ export class DockerStack implements Stack {
     this.toxiproxy = new Toxiproxy(endpoints.toxiproxy.api);
   }
 
-  broker(id: number): DockerNode {
-    return this.node(`kafka-${id}`);
-  }
-
-  brokerIds(): number[] {
-    return this.plan.brokers.map((b) => b.id);
-  }
-
-  node(name: string): DockerNode {
-    const node = this.nodes.get(name);
-    if (!node) {
-      throw new DockerError(
-        `Stack "${this.name}" has no node "${name}" (it has ${[...this.nodes.keys()].join(", ")})`,
-      );
-    }
-    return node;
-  }
-
-  brokerProxies(id: number): { client: string; internal: string; controller: string } {
-    return brokerProxyNames(id);
-  }
-
-  quorumLinks(id: number, direction: "into" | "both"): string[] {
-    return quorumLinksOf(this.brokerIds(), id, direction);
+  protected unknownNode(message: string): Error {
+    return new DockerError(message);
   }
 
   /** The container name of a node. */
@@ -414,12 +370,7 @@ export class DockerStack implements Stack {
         "no",
         "--dir",
         "/data",
-        "--save",
-        "",
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
+        ...REDIS_DURABILITY,
       ], { binds: [`${join(dataDir, "redis")}:/data`], publish: [plan.redis] });
       await Deno.mkdir(join(dataDir, "minio"), { recursive: true });
       const minio = await create("minio", images.minio, [
@@ -471,14 +422,12 @@ export class DockerStack implements Stack {
 
       phase("starting brokers");
       for (const b of plan.brokers) {
-        await create(`kafka-${b.id}`, images.kafka, [
-          "java",
-          `-Xmx${heap}m`,
-          `-Xms${Math.min(heap, 256)}m`,
-          ...KAFKA_JVM,
-          "kafka.Kafka",
-          "/data/server.properties",
-        ], { binds: [`${join(dataDir, `kafka-${b.id}`)}:/data`] });
+        await create(
+          `kafka-${b.id}`,
+          images.kafka,
+          ["java", ...kafkaJvmArgs(heap, "/opt/kafka/libs/*", "/data/server.properties")],
+          { binds: [`${join(dataDir, `kafka-${b.id}`)}:/data`] },
+        );
       }
       await Promise.all(plan.brokers.map((b) => stack.broker(b.id).start()));
 

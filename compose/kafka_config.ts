@@ -116,3 +116,23 @@ export function brokerProperties(
 ): string {
   return renderProperties(brokerConfig(plan, id, options));
 }
+
+/** The broker's JVM command line (heap, GC, quiet logging), up to and including `kafka.Kafka`. */
+export function kafkaJvmArgs(heapMb: number, classpath: string, properties: string): string[] {
+  return [
+    `-Xmx${heapMb}m`,
+    `-Xms${Math.min(heapMb, 256)}m`,
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-Djava.awt.headless=true",
+    "-Dorg.slf4j.simpleLogger.showDateTime=true",
+    "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS",
+    "-Dorg.slf4j.simpleLogger.log.kafka.request.logger=warn",
+    "-Dorg.slf4j.simpleLogger.log.org.apache.kafka.common.config.AbstractConfig=warn",
+    "-Dlog4j2.statusLoggerLevel=OFF",
+    "-cp",
+    classpath,
+    "kafka.Kafka",
+    properties,
+  ];
+}

@@ -28,7 +28,7 @@ import { join } from "node:path";
 import * as Minio from "minio";
 import { EnvironmentError } from "../chaos/exit_codes.ts";
 import { type Endpoints, minioClientOptions } from "./endpoints.ts";
-import { brokerProperties, type KafkaSettings } from "./kafka_config.ts";
+import { brokerProperties, kafkaJvmArgs, type KafkaSettings } from "./kafka_config.ts";
 import { allPorts, DEFAULT_BASE_PORT, type PortPlan, portPlan } from "./ports.ts";
 import { ProcessNode, type ProcessSpec } from "./process_node.ts";
 import { kafkaBrokerIds, minioReady, redisPing, toxiproxyUp } from "./probes.ts";
@@ -36,12 +36,14 @@ import { type Binaries, provision } from "./provision.ts";
 import { exists, stateDir } from "./paths.ts";
 import { Progress } from "./progress.ts";
 import {
-  brokerProxyNames,
   clusterId,
   type NodeHealth,
-  quorumLinksOf,
   randomSecret,
+  REDIS_DURABILITY,
+  spawnDetached,
   type Stack,
+  StackBase,
+  type StackOptions,
   toxiproxyConfig,
 } from "./stack.ts";
 import { Toxiproxy } from "./toxiproxy.ts";
@@ -49,25 +51,9 @@ import { GiveUp, portFree, tcpOpen, waitFor } from "./wait.ts";
 
 export type Owner = "process" | "detached";
 
-export interface LocalStackOptions {
-  /** Stack name; one state folder per name. Default "default". */
-  name?: string;
-  /** Base of the port plan. Default `$CHAOS_BASE_PORT` or 29000. */
-  basePort?: number;
-  /** Default 3. */
-  brokers?: number;
-  kafka?: KafkaSettings;
-  /** Where data and logs go. Default `<stateDir>/stacks/<name>`. */
-  dataDir?: string;
-  /** Bucket created in MinIO. Default "telemetry". */
-  bucket?: string;
+export interface LocalStackOptions extends StackOptions {
   /** See the module doc. Default "process". */
   owner?: Owner;
-  /** Kafka heap per broker in MiB. Default 1024. */
-  heapMb?: number;
-  /** Time allowed to become healthy. Default 180000. */
-  timeoutMs?: number;
-  signal?: AbortSignal;
   /** Binaries; default: `provision()`. */
   binaries?: Binaries;
 }
@@ -113,7 +99,7 @@ async function writeState(state: StackState): Promise<void> {
   await Deno.rename(`${file}.tmp`, file);
 }
 
-export class LocalStack implements Stack {
+export class LocalStack extends StackBase<ProcessNode> implements Stack {
   readonly kind = "local" as const;
   readonly name: string;
   readonly plan: PortPlan;
@@ -126,6 +112,7 @@ export class LocalStack implements Stack {
   #state: StackState;
 
   private constructor(state: StackState, reused: boolean) {
+    super();
     this.#state = state;
     this.name = state.name;
     this.plan = portPlan(state.basePort, state.brokers);
@@ -141,33 +128,8 @@ export class LocalStack implements Stack {
     return this.#state.kafka;
   }
 
-  /** Node handle of broker `id` (1-based). */
-  broker(id: number): ProcessNode {
-    return this.node(`kafka-${id}`);
-  }
-
-  /** Ids of the brokers, 1..n. */
-  brokerIds(): number[] {
-    return this.plan.brokers.map((b) => b.id);
-  }
-
-  node(name: string): ProcessNode {
-    const node = this.nodes.get(name);
-    if (!node) {
-      throw new StackError(
-        `Stack "${this.name}" has no node "${name}" (it has ${[...this.nodes.keys()].join(", ")})`,
-      );
-    }
-    return node;
-  }
-
-  /** See `quorumLinksOf` in stack.ts. */
-  quorumLinks(id: number, direction: "into" | "both"): string[] {
-    return quorumLinksOf(this.brokerIds(), id, direction);
-  }
-
-  brokerProxies(id: number): { client: string; internal: string; controller: string } {
-    return brokerProxyNames(id);
+  protected unknownNode(message: string): Error {
+    return new StackError(message);
   }
 
   /** Process state and readiness of every node. */
@@ -500,15 +462,7 @@ for f in "$dir"/pids/*.pid; do
     kill -CONT "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null
   fi
 done`;
-  const child = new Deno.Command("setsid", {
-    args: ["sh", "-c", script, "chaos-watchdog", String(Deno.pid), dataDir],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  child.status.catch(() => {});
-  child.unref();
-  return child.pid;
+  return spawnDetached(script, ["chaos-watchdog", String(Deno.pid), dataDir]);
 }
 
 async function nodeSpecs(
@@ -550,14 +504,7 @@ async function nodeSpecs(
     "127.0.0.1",
     "--dir",
     redisDir,
-    // Alert locks and the outbox must survive a Redis crash (the redis-outage scenario
-    // SIGKILLs it): append-only file, fsync on every write.
-    "--save",
-    "",
-    "--appendonly",
-    "yes",
-    "--appendfsync",
-    "always",
+    ...REDIS_DURABILITY,
     "--daemonize",
     "no",
   ]));
@@ -594,22 +541,9 @@ async function nodeSpecs(
       props,
       brokerProperties(plan, b.id, { ...options.kafka, logDir: join(dir, "log") }),
     );
-    specs.push(spec(`kafka-${b.id}`, binaries.java, [
-      `-Xmx${heap}m`,
-      `-Xms${Math.min(heap, 256)}m`,
-      "-XX:+UseG1GC",
-      "-XX:MaxGCPauseMillis=20",
-      "-Djava.awt.headless=true",
-      "-Dorg.slf4j.simpleLogger.showDateTime=true",
-      "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS",
-      "-Dorg.slf4j.simpleLogger.log.kafka.request.logger=warn",
-      "-Dorg.slf4j.simpleLogger.log.org.apache.kafka.common.config.AbstractConfig=warn",
-      "-Dlog4j2.statusLoggerLevel=OFF",
-      "-cp",
-      binaries.kafkaClasspath,
-      "kafka.Kafka",
-      props,
-    ]));
+    specs.push(
+      spec(`kafka-${b.id}`, binaries.java, kafkaJvmArgs(heap, binaries.kafkaClasspath, props)),
+    );
   }
   return specs;
 }

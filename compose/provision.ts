@@ -25,6 +25,7 @@
 import { join } from "node:path";
 import { KAFKA_ARTIFACTS, KAFKA_VERSION } from "./_kafka_artifacts.ts";
 import { dockerClient } from "./docker.ts";
+import { spawnDetached } from "./stack.ts";
 import { cacheDir, exists } from "./paths.ts";
 import { Progress, say } from "./progress.ts";
 import { EnvironmentError } from "../chaos/exit_codes.ts";
@@ -363,14 +364,7 @@ export async function ensureDockerEngine(): Promise<void> {
   const log = join(cacheDir(), "dockerd.log");
   await Deno.mkdir(cacheDir(), { recursive: true });
   const dockerd = (await which("dockerd")) ?? "/usr/sbin/dockerd";
-  const child = new Deno.Command("setsid", {
-    args: ["sh", "-c", `exec "${dockerd}" >>"${log}" 2>&1`],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  child.status.catch(() => {});
-  child.unref();
+  spawnDetached(`exec "${dockerd}" >>"${log}" 2>&1`);
   const until = Date.now() + 60_000;
   while (!(await answers())) {
     if (Date.now() > until) {

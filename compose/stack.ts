@@ -17,6 +17,33 @@ import type { Toxiproxy } from "./toxiproxy.ts";
 export type StackKind = "local" | "docker";
 export const STACK_KINDS = ["local", "docker"] as const;
 
+/**
+ * Redis's durability on both stacks: alert locks and the outbox must survive a
+ * Redis crash (the redis-outage scenario SIGKILLs it): an append-only file,
+ * fsync on every write, no snapshots.
+ */
+export const REDIS_DURABILITY = ["--save", "", "--appendonly", "yes", "--appendfsync", "always"];
+
+/** How to start a stack, whichever kind. */
+export interface StackOptions {
+  /** Stack name (state folder, container names, labels). Default "default". */
+  name?: string;
+  /** Base of the port plan. Default `$CHAOS_BASE_PORT` or 29000. */
+  basePort?: number;
+  /** Default 3. */
+  brokers?: number;
+  kafka?: KafkaSettings;
+  /** Where data and logs go. */
+  dataDir?: string;
+  /** Bucket created in MinIO. Default "telemetry". */
+  bucket?: string;
+  /** Kafka heap per broker in MiB. Default 1024. */
+  heapMb?: number;
+  /** Time allowed to become healthy. Default 180000. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
 /** A node of a stack (a process or a container) or a pipeline component. */
 export interface StackNode {
   readonly name: string;
@@ -56,6 +83,63 @@ export interface Stack {
   nodeReady(name: string): Promise<boolean>;
   down(options?: { keep?: boolean; quiet?: boolean; retain?: string[] }): Promise<string[]>;
   detach(): Promise<void>;
+}
+
+/**
+ * What both stacks do the same way: nodes by name, brokers by id, and the
+ * names of the Toxiproxy proxies (the topology is the same on both).
+ */
+export abstract class StackBase<N extends StackNode> {
+  abstract readonly name: string;
+  abstract readonly plan: PortPlan;
+  abstract readonly nodes: ReadonlyMap<string, N>;
+  /** The error for a node the stack does not have. */
+  protected abstract unknownNode(message: string): Error;
+
+  /** Node handle of broker `id` (1-based). */
+  broker(id: number): N {
+    return this.node(`kafka-${id}`);
+  }
+
+  /** Ids of the brokers, 1..n. */
+  brokerIds(): number[] {
+    return this.plan.brokers.map((b) => b.id);
+  }
+
+  node(name: string): N {
+    const node = this.nodes.get(name);
+    if (!node) {
+      throw this.unknownNode(
+        `Stack "${this.name}" has no node "${name}" (it has ${[...this.nodes.keys()].join(", ")})`,
+      );
+    }
+    return node;
+  }
+
+  brokerProxies(id: number): { client: string; internal: string; controller: string } {
+    return brokerProxyNames(id);
+  }
+
+  /** See `quorumLinksOf`. */
+  quorumLinks(id: number, direction: "into" | "both"): string[] {
+    return quorumLinksOf(this.brokerIds(), id, direction);
+  }
+}
+
+/**
+ * Starts `sh -c <script> <name> <args...>` in a session of its own, detached
+ * from this process (it outlives it); returns its pid.
+ */
+export function spawnDetached(script: string, args: string[] = []): number {
+  const child = new Deno.Command("setsid", {
+    args: ["sh", "-c", script, ...args],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  child.status.catch(() => {});
+  child.unref();
+  return child.pid;
 }
 
 /** The Toxiproxy proxy broker `from` reaches controller `to` through. */
