@@ -25,7 +25,7 @@ import { repoRoot } from "../compose/paths.ts";
 import { ProcessNode } from "../compose/process_node.ts";
 import { sleep, waitFor } from "../compose/wait.ts";
 import { Generator } from "../pipeline/generator.ts";
-import { fileLogCreator, kafkaClient } from "../pipeline/kafka.ts";
+import { createTopicsAndWait, fileLogCreator, kafkaClient } from "../pipeline/kafka.ts";
 import type { Ledger } from "../pipeline/ledger.ts";
 import { Rng } from "../pipeline/rng.ts";
 import { objectStore } from "../pipeline/store.ts";
@@ -363,8 +363,7 @@ export async function runScenario(
     });
     const admin = kafka.admin();
     await admin.connect();
-    await admin.createTopics({
-      waitForLeaders: true,
+    await createTopicsAndWait(admin, {
       topics: [{
         topic,
         numPartitions: scenario.stack.partitions,

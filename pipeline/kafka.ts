@@ -14,7 +14,8 @@
  */
 
 import process from "node:process";
-import { Kafka, type KafkaConfig, type logCreator, logLevel } from "kafkajs";
+import { type Admin, Kafka, type KafkaConfig, type logCreator, logLevel } from "kafkajs";
+import { waitFor } from "../compose/wait.ts";
 
 // kafkajs computes a negative timeout in one code path, which Node-compatible
 // runtimes report as a TimeoutNegativeWarning on every client. It is harmless
@@ -79,6 +80,28 @@ export function kafkaClient(
 }
 
 /** Creates `topic` unless it exists; returns true when it created it. */
+/**
+ * Creates topics and waits until every partition has a leader. kafkajs's own
+ * `waitForLeaders` retries only LEADER_NOT_AVAILABLE, and a broker that has not
+ * yet seen a brand-new topic answers UNKNOWN_TOPIC_OR_PARTITION ("This server
+ * does not host this topic-partition"): that ended a run in CI. Here the wait
+ * polls the metadata until it is complete (60 s at most). Returns false when
+ * the topics existed.
+ */
+export async function createTopicsAndWait(
+  admin: Admin,
+  options: Parameters<Admin["createTopics"]>[0],
+): Promise<boolean> {
+  const created = await admin.createTopics({ ...options, waitForLeaders: false });
+  const names = options.topics.map((t) => t.topic);
+  await waitFor(async () => {
+    const meta = await admin.fetchTopicMetadata({ topics: names });
+    return meta.topics.length === names.length &&
+      meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+  }, { what: `leaders for ${names.join(", ")}`, timeoutMs: 60_000, intervalMs: 250 });
+  return created;
+}
+
 export async function ensureTopic(
   kafka: Kafka,
   topic: string,
@@ -91,8 +114,7 @@ export async function ensureTopic(
     const existing = await admin.listTopics();
     if (existing.includes(topic)) return false;
     const cluster = await admin.describeCluster();
-    return await admin.createTopics({
-      waitForLeaders: true,
+    return await createTopicsAndWait(admin, {
       topics: [{
         topic,
         numPartitions: options.partitions ?? 6,
