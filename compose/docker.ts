@@ -101,23 +101,33 @@ export function streamToEnd(stream: NodeJS.ReadableStream): Promise<ProgressMess
 }
 
 /**
- * Runs a command in a running container and returns its exit code and
- * output (stdout and stderr together).
+ * Runs `cmd` to its end in a throwaway container of `image` and returns its
+ * exit code and output; the container is removed whatever happens.
  */
-export async function execIn(
-  container: Docker.Container,
+export async function runThrowaway(
+  image: string,
   cmd: string[],
+  hostConfig: Docker.HostConfig,
+  labels: Record<string, string>,
 ): Promise<{ code: number; out: string }> {
-  const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  const chunks: Uint8Array[] = [];
-  await new Promise<void>((resolve, reject) => {
-    stream.on("data", (c: Uint8Array) => chunks.push(c));
-    stream.on("end", () => resolve());
-    stream.on("error", reject);
+  const container = await dockerClient().createContainer({
+    Image: image,
+    Cmd: cmd,
+    Labels: labels,
+    HostConfig: hostConfig,
   });
-  const info = await exec.inspect();
-  return { code: info.ExitCode ?? -1, out: demux(chunks) };
+  try {
+    await container.start();
+    const status = await container.wait() as { StatusCode: number };
+    const buf = await container.logs({
+      stdout: true,
+      stderr: true,
+      follow: false,
+    }) as unknown as Uint8Array;
+    return { code: status.StatusCode, out: demux([buf]) };
+  } finally {
+    await container.remove({ force: true }).catch(() => {});
+  }
 }
 
 /**

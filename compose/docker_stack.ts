@@ -34,13 +34,13 @@ import {
   demux,
   dockerClient,
   DockerError,
-  dockerWhere,
   OWNER_LABEL,
   ownerLabel,
   removeLabelled,
   removeOrphans,
   requireDocker,
   ROLE_LABEL,
+  runThrowaway,
   STACK_LABEL,
 } from "./docker.ts";
 import { type Endpoints, minioClientOptions } from "./endpoints.ts";
@@ -63,7 +63,7 @@ import {
   toxiproxyConfig,
 } from "./stack.ts";
 import { Toxiproxy } from "./toxiproxy.ts";
-import { sleep, tcpOpen, waitFor } from "./wait.ts";
+import { tcpOpen, waitFor } from "./wait.ts";
 
 /** `dataDir` is bind-mounted (default a temp folder); `basePort` numbers the ports inside the
  * containers, published on the engine's host only for a remote engine. */
@@ -503,36 +503,18 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
    * stack: in the network namespace of node `netnsOf` (with NET_ADMIN, for tc
    * and iptables), or on `network`. Returns its exit code and output.
    */
-  async runHelper(
+  runHelper(
     image: string,
     cmd: string[],
     options: { netnsOf?: string; network?: string; binds?: string[] } = {},
   ): Promise<{ code: number; out: string }> {
-    const docker = dockerClient();
-    const container = await docker.createContainer({
-      Image: image,
-      Cmd: cmd,
-      Labels: { [STACK_LABEL]: this.name, [ROLE_LABEL]: "helper", [OWNER_LABEL]: ownerLabel() },
-      HostConfig: {
-        NetworkMode: options.netnsOf
-          ? `container:${this.containerName(options.netnsOf)}`
-          : options.network ?? "none",
-        CapAdd: options.netnsOf ? ["NET_ADMIN"] : undefined,
-        Binds: options.binds,
-      },
-    });
-    try {
-      await container.start();
-      const status = await container.wait() as { StatusCode: number };
-      const buf = await container.logs({
-        stdout: true,
-        stderr: true,
-        follow: false,
-      }) as unknown as Uint8Array;
-      return { code: status.StatusCode, out: demux([buf]) };
-    } finally {
-      await container.remove({ force: true }).catch(() => {});
-    }
+    return runThrowaway(image, cmd, {
+      NetworkMode: options.netnsOf
+        ? `container:${this.containerName(options.netnsOf)}`
+        : options.network ?? "none",
+      CapAdd: options.netnsOf ? ["NET_ADMIN"] : undefined,
+      Binds: options.binds,
+    }, { [STACK_LABEL]: this.name, [ROLE_LABEL]: "helper", [OWNER_LABEL]: ownerLabel() });
   }
 
   /**
@@ -648,42 +630,17 @@ async function createNetwork(name: string, labels: Record<string, string>): Prom
  * in a throwaway container's own namespace (its loopback).
  */
 export async function probeNetem(images: Images): Promise<boolean> {
-  const docker = dockerClient();
-  const container = await docker.createContainer({
-    Image: images.nethelper,
-    Cmd: ["sh", "-c", "tc qdisc add dev lo root netem delay 1ms && tc qdisc del dev lo root"],
-    Labels: { [STACK_LABEL]: "netem-probe", [ROLE_LABEL]: "helper" },
-    HostConfig: { NetworkMode: "none", CapAdd: ["NET_ADMIN"] },
-  });
-  try {
-    await container.start();
-    const status = await container.wait() as { StatusCode: number };
-    return status.StatusCode === 0;
-  } finally {
-    await container.remove({ force: true }).catch(() => {});
-  }
+  const probe = await runThrowaway(
+    images.nethelper,
+    ["sh", "-c", "tc qdisc add dev lo root netem delay 1ms && tc qdisc del dev lo root"],
+    { NetworkMode: "none", CapAdd: ["NET_ADMIN"] },
+    { [STACK_LABEL]: "netem-probe", [ROLE_LABEL]: "helper", [OWNER_LABEL]: ownerLabel() },
+  );
+  return probe.code === 0;
 }
 
 /** Removes what stack `name` left on the engine (containers, helpers, the network). */
 export async function downDockerStack(name: string): Promise<string[]> {
   await requireDocker();
   return await removeLabelled(name);
-}
-
-/** For messages: where the docker stack runs. */
-export function describeEngine(): string {
-  return remoteEngineHost() ? `the engine at ${dockerWhere()}` : "the local Docker engine";
-}
-
-/** Waits until the engine reports node `name` in `state` (for tests). */
-export async function waitState(
-  node: DockerNode,
-  state: ProcessState,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while ((await node.refresh()) !== state) {
-    if (Date.now() > until) throw new DockerError(`${node.name} is not ${state}`);
-    await sleep(100);
-  }
 }
