@@ -140,10 +140,12 @@ export function gatherObject(
   gathered: Map<string, Seqs>,
   decoder = new TextDecoder(),
 ): number {
-  const text = decoder.decode(gunzipSync(gz));
-  // The fast path reads identities in place: the producer id is matched against the ids
-  // already seen (a handful per run) instead of being cut out of every line.
-  const known: [string, Seqs][] = [...gathered];
+  // A first output chunk large enough for a whole batch saves the growing and copying.
+  const text = decoder.decode(gunzipSync(gz, { chunkSize: GUNZIP_CHUNK }));
+  // The fast path reads identities in place: the producer id is found by a hash of its
+  // characters among the ids already seen (a handful per run), not cut out of every line.
+  const known = new Map<number, [string, Seqs][]>();
+  for (const entry of gathered) knownAdd(known, entry);
   let unreadable = 0;
   let start = 0;
   while (start < text.length) {
@@ -153,15 +155,22 @@ export function gatherObject(
       let done = false;
       if (kind === "events" && text.startsWith(PREFIX, start)) {
         const at = start + PREFIX.length;
-        for (const entry of known) {
-          const id = entry[0];
-          if (text.charCodeAt(at + id.length) === 34 && text.startsWith(id, at)) {
-            const seq = seqAt(text, at + id.length + 1, end);
-            if (seq !== undefined) {
-              entry[1].push(seq);
-              done = true;
+        const close = text.indexOf('"', at);
+        if (close > at && close < end) {
+          let h = close - at;
+          for (let i = at; i < close; i++) h = (Math.imul(h, 31) + text.charCodeAt(i)) | 0;
+          const candidates = known.get(h);
+          if (candidates) {
+            for (const entry of candidates) {
+              if (entry[0].length === close - at && text.startsWith(entry[0], at)) {
+                const seq = seqAt(text, close + 1, end);
+                if (seq !== undefined) {
+                  entry[1].push(seq);
+                  done = true;
+                }
+                break;
+              }
             }
-            break;
           }
         }
       }
@@ -174,7 +183,7 @@ export function gatherObject(
           let seqs = gathered.get(id.producer_id);
           if (!seqs) {
             gathered.set(id.producer_id, seqs = new Seqs());
-            known.push([id.producer_id, seqs]);
+            knownAdd(known, [id.producer_id, seqs]);
           }
           seqs.push(id.seq);
         }
@@ -183,6 +192,22 @@ export function gatherObject(
     start = end + 1;
   }
   return unreadable;
+}
+
+const GUNZIP_CHUNK = 4 << 20;
+
+/** The hash the fast path computes over a producer id's characters. */
+function idHash(id: string): number {
+  let h = id.length;
+  for (let i = 0; i < id.length; i++) h = (Math.imul(h, 31) + id.charCodeAt(i)) | 0;
+  return h;
+}
+
+function knownAdd(known: Map<number, [string, Seqs][]>, entry: [string, Seqs]): void {
+  const h = idHash(entry[0]);
+  const list = known.get(h);
+  if (list) list.push(entry);
+  else known.set(h, [entry]);
 }
 
 /** The seq of `,"seq":N` at `i` (before `end`, followed by `,` or `}`), else undefined. */

@@ -11,7 +11,14 @@ import { serveStore } from "../compose/store_server.ts";
 import { slow } from "../compose/testing.ts";
 import { batchKey } from "../pipeline/batcher.ts";
 import { objectStore } from "../pipeline/store.ts";
-import { eventIdentity, mergeSorted, rangesOf, scanStore } from "./store_scan.ts";
+import {
+  eventIdentity,
+  gatherObject,
+  mergeSorted,
+  rangesOf,
+  scanStore,
+  Seqs,
+} from "./store_scan.ts";
 
 Deno.test("eventIdentity: the fast path and the fallback agree", () => {
   assert.deepEqual(eventIdentity('{"producer_id":"r-w1","seq":42,"ts_ms":1}'), {
@@ -24,6 +31,27 @@ Deno.test("eventIdentity: the fast path and the fallback agree", () => {
   });
   assert.deepEqual(eventIdentity('{"producer_id":"r-w1","seq":"x"}'), { producer_id: "r-w1" });
   assert.deepEqual(eventIdentity("{truncated"), {});
+});
+
+Deno.test("gatherObject: ids that are prefixes of each other, escapes and odd lines", () => {
+  const lines = [
+    '{"producer_id":"w1","seq":1,"ts_ms":0}',
+    '{"producer_id":"w10","seq":2,"ts_ms":0}',
+    '{"producer_id":"w1","seq":3}',
+    '{"producer_id":"w10","seq":4,"ts_ms":0}',
+    '{"producer_id":"w\\"1","seq":5,"ts_ms":0}', // an escaped quote in an id: unreadable
+    '{"producer_id":"w1","seq":-6,"ts_ms":0}', // not a seq
+    '{"ts_ms":0,"producer_id":"w10","seq":7}', // another key order
+    '{"producer_id":"w1","seq":8',
+    "",
+  ];
+  const gathered = new Map<string, Seqs>();
+  const bad = gatherObject("events", gzipSync(Buffer.from(lines.join("\n"))), gathered);
+  const seqs = (id: string) => [...(gathered.get(id)?.sorted() ?? [])];
+  assert.deepEqual([...gathered.keys()], ["w1", "w10"]);
+  assert.deepEqual(seqs("w1"), [1, 3]);
+  assert.deepEqual(seqs("w10"), [2, 4, 7]);
+  assert.equal(bad, 3); // the escaped id, the negative seq, the cut line
 });
 
 Deno.test({ name: "scanStore: workers and one thread find the same things", ...slow }, async () => {
