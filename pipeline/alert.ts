@@ -4,7 +4,7 @@
  *
  * ```json
  * {"alert_id":"…","rule":"exfil","entity":"10.64.0.1","window_start_ms":…,"window_end_ms":…,
- *  "value":126000000,"threshold":50000000,"fired_at_ms":…}
+ *  "value":126000000,"threshold":50000000,"fired_at_ms":…,"early":true}
  * ```
  * Headers: `Idempotency-Key: <alert_id>`, and `X-Signature-SHA256: <hex>` over
  * the raw body when a secret is set (`WEBHOOK_SECRET`).
@@ -24,6 +24,11 @@ export interface Alert {
   value: number;
   threshold: number;
   fired_at_ms: number;
+  /**
+   * True when a threshold rule fired before its window closed: the window is
+   * then the part received so far, `window_end_ms` just after its last event.
+   */
+  early?: boolean;
 }
 
 export const SIGNATURE_HEADER = "x-signature-sha256";

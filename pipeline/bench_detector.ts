@@ -76,14 +76,25 @@ if (import.meta.main) {
         .catch(() => {});
       await live.stop();
       const alerts = receiver.deliveries().map((d) => d.body as Alert);
-      const lat = alerts.map((a) => a.fired_at_ms - a.window_end_ms).sort((a, b) => a - b);
-      const p = (q: number) =>
-        lat.length ? lat[Math.min(lat.length - 1, Math.ceil(q * lat.length) - 1)] : NaN;
+      const latencies = (of: Alert[]) =>
+        of.map((a) => a.fired_at_ms - a.window_end_ms).sort((a, b) => a - b);
+      const q = (lat: number[], at: number) =>
+        lat.length ? lat[Math.min(lat.length - 1, Math.ceil(at * lat.length) - 1)] : NaN;
+      const lat = latencies(alerts);
       say(
         `live: ${alerts.length} alerts for ${ledger.incidents.length} incidents; latency p50 ${
-          p(0.5)
-        } ms, p99 ${p(0.99)} ms`,
+          q(lat, 0.5)
+        } ms, p99 ${q(lat, 0.99)} ms`,
       );
+      for (const early of [true, false]) {
+        const some = latencies(alerts.filter((a) => Boolean(a.early) === early));
+        say(
+          `  ${
+            early ? "threshold rules, fired early" : "window rules, fired at the close"
+          }: ${some.length} alerts, latency p50 ${q(some, 0.5)} ms, p99 ${q(some, 0.99)} ms`,
+        );
+      }
+      const p = (at: number) => q(lat, at);
 
       const total = ledger.totals().acked;
       say(`drain: a second detector reads all ${total} events from the start`);

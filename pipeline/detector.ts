@@ -1,7 +1,12 @@
 /**
  * The detector: a Kafka consumer group of its own that keeps event-time
  * sliding windows per source and per destination (windows.ts), evaluates the
- * rules (rules.ts) when a window closes, and raises alerts to a webhook.
+ * rules (rules.ts) when a window closes, and raises alerts to a webhook. The
+ * source rules (exfiltration, port scan) only grow with a window's events, so
+ * they are also checked on the open windows every tick and fire as soon as
+ * the events received cross the threshold (`early: true`, the window cut
+ * after its last event): seconds before the window could close, since that
+ * waits for the watermark (the out-of-orderness bound past the window's end).
  *
  * Exactly one alert per incident:
  * - before firing, `SET alert:<rule>:<entity> NX PX <ttl>` in Redis (default
@@ -52,6 +57,7 @@ import {
   evaluateSource,
   SOURCE_AGG,
   type SourceAgg,
+  sourceMayFire,
   type Thresholds,
 } from "./rules.ts";
 import { type FiredWindow, SlidingWindows, type WindowOptions } from "./windows.ts";
@@ -85,6 +91,7 @@ return 0`;
 interface Pending {
   candidate: Candidate;
   window: { start: number; end: number };
+  early?: boolean;
 }
 
 export class Detector {
@@ -104,6 +111,8 @@ export class Detector {
   readonly #uncommitted = new Map<number, Array<[number, number]>>();
   readonly #pending: Pending[] = [];
   readonly #delivering = new Set<string>();
+  /** `rule|entity` -> wall time of its early candidate (one per lock period). */
+  readonly #early = new Map<string, number>();
   #consumer: Consumer | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #ticking = false;
@@ -129,7 +138,7 @@ export class Detector {
       retryStrategy: (n: number) => Math.min(1000, 100 * n),
     });
     this.#redis.on("error", () => {}); // reported through failed commands and metrics
-    this.#bySource = new SlidingWindows(SOURCE_AGG, options.windows);
+    this.#bySource = new SlidingWindows(SOURCE_AGG, options.windows, true);
     this.#byDest = new SlidingWindows(DESTINATION_AGG, options.windows);
     this.#outboxKey = `outbox:${this.groupId}`;
     this.metrics = options.registry ?? new Registry();
@@ -243,6 +252,7 @@ export class Detector {
       const now = Date.now();
       for (const w of this.#bySource.advance(now)) this.#collect(w, evaluateSource);
       for (const w of this.#byDest.advance(now)) this.#collect(w, evaluateDestination);
+      this.#collectEarly(now);
       this.#m.late.set(this.#bySource.late);
       this.#m.panes.set(this.#bySource.openPanes + this.#byDest.openPanes);
       const wm = Math.min(this.#bySource.watermark(now), this.#byDest.watermark(now));
@@ -266,7 +276,40 @@ export class Detector {
     }
   }
 
-  async #raise({ candidate, window }: Pending): Promise<void> {
+  /** Source rules over the open windows whose entities gained events since the last tick. */
+  #collectEarly(now: number): void {
+    const t = this.#thresholds;
+    const mayFire = (panes: SourceAgg[]) => sourceMayFire(panes, t);
+    for (const [entity, panes] of this.#bySource.takeTouched()) {
+      const windows = new Map<number, { start: number; acc: SourceAgg }>();
+      for (const pane of panes) {
+        for (const w of this.#bySource.openWindowsOf(entity, pane, mayFire)) {
+          windows.set(w.start, w);
+        }
+      }
+      // Oldest first: the window holding the most of the entity's events crosses first.
+      for (const w of [...windows.values()].sort((a, b) => a.start - b.start)) {
+        for (const candidate of evaluateSource(entity, w.acc, t)) {
+          const key = `${candidate.rule}|${entity}`;
+          const last = this.#early.get(key);
+          if (last !== undefined && now - last < this.#o.lockTtlMs) continue;
+          this.#early.set(key, now);
+          this.#pending.push({
+            candidate,
+            window: { start: w.start, end: w.acc.maxTs + 1 },
+            early: true,
+          });
+        }
+      }
+    }
+    if (this.#early.size > 10_000) {
+      for (const [key, at] of this.#early) {
+        if (now - at >= this.#o.lockTtlMs) this.#early.delete(key);
+      }
+    }
+  }
+
+  async #raise({ candidate, window, early }: Pending): Promise<void> {
     const id = alertId(candidate.rule, candidate.entity, window.start);
     const alert: Alert = {
       alert_id: id,
@@ -277,6 +320,7 @@ export class Detector {
       value: candidate.value,
       threshold: candidate.threshold,
       fired_at_ms: Date.now(),
+      early: early ?? false,
     };
     const body = alertBody(alert, this.#o.format);
     const taken = await this.#redis.eval(

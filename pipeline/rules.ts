@@ -11,6 +11,11 @@
  * | latency_spike | p95 latency of a destination >= (with at least 20 events)     | 1000 ms          |
  * | reset_storm   | share of reset (ACK+RST) or 5xx flows of a destination >= (at least 20) | 0.5  |
  *
+ * The source rules only grow as a window gains events (a byte sum, a count of
+ * distinct ports), so the detector evaluates them on open windows too and
+ * fires as soon as one crosses; the destination rules (a quantile, a share)
+ * can fall again and wait for the window to close.
+ *
  * ```ts
  * import { evaluateSource, SOURCE_AGG } from "./rules.ts";
  * const acc = SOURCE_AGG.add(SOURCE_AGG.create(), event);
@@ -52,10 +57,12 @@ export interface Candidate {
   threshold: number;
 }
 
-type Flow = Pick<
-  TelemetryEvent,
-  "protocol" | "dst_port" | "dst_ip" | "bytes_out" | "latency_ms" | "tcp_flags" | "http_status"
->;
+type Flow =
+  & Pick<
+    TelemetryEvent,
+    "protocol" | "dst_port" | "dst_ip" | "bytes_out" | "latency_ms" | "tcp_flags" | "http_status"
+  >
+  & { ts_ms?: number };
 
 // ------------------------------------------------------------------ by source
 
@@ -64,30 +71,59 @@ export interface SourceAgg {
   udp53Bytes: number;
   /** destination -> distinct ports */
   ports: Map<string, Set<number>>;
+  /** The most distinct ports to one destination (the largest set in `ports`). */
+  maxPorts: number;
+  /** The latest event time counted. */
+  maxTs: number;
 }
 
 export const SOURCE_AGG: Aggregator<SourceAgg, Flow> = {
-  create: () => ({ bytes: 0, udp53Bytes: 0, ports: new Map() }),
+  create: () => ({ bytes: 0, udp53Bytes: 0, ports: new Map(), maxPorts: 0, maxTs: -Infinity }),
   add(acc, e) {
     if (e.protocol === "UDP" && e.dst_port === 53) acc.udp53Bytes += e.bytes_out;
     else acc.bytes += e.bytes_out;
     let ports = acc.ports.get(e.dst_ip);
     if (!ports) acc.ports.set(e.dst_ip, ports = new Set());
     ports.add(e.dst_port);
+    if (ports.size > acc.maxPorts) acc.maxPorts = ports.size;
+    if (e.ts_ms !== undefined && e.ts_ms > acc.maxTs) acc.maxTs = e.ts_ms;
     return acc;
   },
   merge(a, b) {
     const ports = new Map<string, Set<number>>();
+    let maxPorts = 0;
     for (const src of [a.ports, b.ports]) {
       for (const [dst, set] of src) {
-        const into = ports.get(dst);
+        let into = ports.get(dst);
         if (into) { for (const p of set) into.add(p); }
-        else ports.set(dst, new Set(set));
+        else ports.set(dst, into = new Set(set));
+        maxPorts = Math.max(maxPorts, into.size);
       }
     }
-    return { bytes: a.bytes + b.bytes, udp53Bytes: a.udp53Bytes + b.udp53Bytes, ports };
+    return {
+      bytes: a.bytes + b.bytes,
+      udp53Bytes: a.udp53Bytes + b.udp53Bytes,
+      ports,
+      maxPorts,
+      maxTs: Math.max(a.maxTs, b.maxTs),
+    };
   },
 };
+
+/**
+ * Whether the source rules could hold over the union of these panes: the
+ * exact weighted byte sum, and the sum of each pane's largest port count (at
+ * least the union's). Cheap, so partial windows are merged only when it says so.
+ */
+export function sourceMayFire(panes: readonly SourceAgg[], t: Thresholds): boolean {
+  let weighted = 0;
+  let ports = 0;
+  for (const a of panes) {
+    weighted += a.bytes + a.udp53Bytes * t.udp53Weight;
+    ports += a.maxPorts;
+  }
+  return weighted >= t.exfilBytes || ports >= t.scanPorts;
+}
 
 export function evaluateSource(entity: string, acc: SourceAgg, t: Thresholds): Candidate[] {
   const out: Candidate[] = [];
@@ -95,10 +131,8 @@ export function evaluateSource(entity: string, acc: SourceAgg, t: Thresholds): C
   if (weighted >= t.exfilBytes) {
     out.push({ rule: "exfil", entity, value: weighted, threshold: t.exfilBytes });
   }
-  let most = 0;
-  for (const set of acc.ports.values()) most = Math.max(most, set.size);
-  if (most >= t.scanPorts) {
-    out.push({ rule: "port_scan", entity, value: most, threshold: t.scanPorts });
+  if (acc.maxPorts >= t.scanPorts) {
+    out.push({ rule: "port_scan", entity, value: acc.maxPorts, threshold: t.scanPorts });
   }
   return out;
 }

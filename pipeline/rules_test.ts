@@ -8,6 +8,7 @@ import {
   evaluateSource,
   latencyQuantile,
   SOURCE_AGG,
+  sourceMayFire,
 } from "./rules.ts";
 import { baselineFlow, type Flow } from "./traffic.ts";
 import { SlidingWindows } from "./windows.ts";
@@ -50,6 +51,21 @@ Deno.test("port scan: distinct ports to one target at, below and above 100", () 
     [],
     "repeats are not distinct",
   );
+});
+
+Deno.test("sourceMayFire: never below what the merged window holds", () => {
+  const scan = (from: number, to: number) =>
+    sourceOf(Array.from({ length: to - from }, (_, i) => flow({ dst_port: from + i })));
+  // Three panes of 40 ports each, overlapping: the union is 100, the bound 120.
+  const panes = [scan(0, 40), scan(30, 70), scan(60, 100)];
+  assert.equal(sourceMayFire(panes, T), true);
+  const merged = panes.reduce((a, b) => SOURCE_AGG.merge(a, b), SOURCE_AGG.create());
+  assert.equal(merged.maxPorts, 100);
+  assert.deepEqual(evaluateSource("s", merged, T).map((c) => c.rule), ["port_scan"]);
+  assert.equal(sourceMayFire([scan(0, 40), scan(40, 99)], T), false, "99 ports cannot be 100");
+  const udp = flow({ protocol: "UDP", dst_port: 53, bytes_out: T.exfilBytes / T.udp53Weight / 2 });
+  assert.equal(sourceMayFire([sourceOf([udp]), sourceOf([udp])], T), true, "the byte sum exact");
+  assert.equal(sourceMayFire([sourceOf([udp])], T), false);
 });
 
 Deno.test("latency spike: p95 above 1000 ms with at least 20 events", () => {
@@ -118,6 +134,39 @@ function detect(flows: { ts: number; flow: Flow }[]) {
   return out;
 }
 
+/**
+ * Early firing as the detector does it: after every `tickMs` of events, the source rules
+ * over the open windows touched since the last tick. Returns the first early candidate per
+ * (rule, entity) with the event time it fired at.
+ */
+function detectEarly(flows: { ts: number; flow: Flow }[], tickMs = 250) {
+  const bySource = new SlidingWindows(SOURCE_AGG, {}, true);
+  const first = new Map<string, { at: number; start: number; end: number }>();
+  let nextTick = flows[0].ts + tickMs;
+  const check = (at: number) => {
+    bySource.advance(0);
+    for (const [entity, panes] of bySource.takeTouched()) {
+      for (const pane of panes) {
+        for (const w of bySource.openWindowsOf(entity, pane, (p) => sourceMayFire(p, T))) {
+          for (const c of evaluateSource(entity, w.acc, T)) {
+            const key = `${c.rule} ${entity}`;
+            if (!first.has(key)) first.set(key, { at, start: w.start, end: w.acc.maxTs + 1 });
+          }
+        }
+      }
+    }
+  };
+  for (const { ts, flow } of flows) {
+    if (ts >= nextTick) {
+      check(ts);
+      nextTick = ts + tickMs;
+    }
+    bySource.add(0, flow.src_ip, ts, { ...flow, ts_ms: ts }, 0);
+  }
+  check(Infinity);
+  return first;
+}
+
 Deno.test("baseline traffic raises no alert (two seeds, 5k events/s for 70 s)", () => {
   for (const seed of ["a", "b"]) {
     const rng = new Rng(seed);
@@ -126,6 +175,7 @@ Deno.test("baseline traffic raises no alert (two seeds, 5k events/s for 70 s)", 
       (_, i) => ({ ts: 1_700_000_000_000 + i / 10, flow: baselineFlow(rng) }),
     );
     assert.deepEqual(detect(flows), [], `seed ${seed}`);
+    assert.deepEqual([...detectEarly(flows).keys()], [], `seed ${seed}, early`);
   }
 });
 
@@ -151,4 +201,18 @@ Deno.test("every incident kind is detected on its own entity", () => {
     [...found].sort(),
     INCIDENT_KINDS.map((k) => `${k} ${incidentEntity(k, 0)}`).sort(),
   );
+  // The source rules also fire early, inside their incident, soon after the threshold is
+  // crossed; every early candidate is one the closed windows confirm.
+  const early = detectEarly(flows);
+  assert.deepEqual(
+    [...early.keys()].sort(),
+    ["exfil", "port_scan"].map((k) => `${k} ${incidentEntity(k as "exfil", 0)}`).sort(),
+  );
+  for (const [key, e] of early) {
+    assert.ok(found.has(key), key);
+    const n = INCIDENT_KINDS.indexOf(key.split(" ")[0] as "exfil");
+    const start = 1_700_000_010_000 + n * 5000;
+    assert.ok(e.end > start && e.end <= start + 20_000, `${key}: evidence ends inside it`);
+    assert.ok(e.at - e.end < 1000, `${key}: fired ${e.at - e.end} ms after its evidence`);
+  }
 });

@@ -59,12 +59,15 @@ export class SlidingWindows<A, X = unknown> {
   /** pane start -> entity -> aggregate */
   readonly #panes = new Map<number, Map<string, A>>();
   readonly #partitions = new Map<number, { maxTs: number; lastSeenWall: number }>();
+  /** entity -> panes that gained events since the last `takeTouched()` (when tracked). */
+  #touched: Map<string, Set<number>> | undefined;
   /** End of the last window that fired. */
   #firedUntil = -Infinity;
   #late = 0;
 
-  constructor(agg: Aggregator<A, X>, options: WindowOptions = {}) {
+  constructor(agg: Aggregator<A, X>, options: WindowOptions = {}, trackTouched = false) {
     this.#agg = agg;
+    if (trackTouched) this.#touched = new Map();
     this.sizeMs = options.sizeMs ?? 60_000;
     this.slideMs = options.slideMs ?? 10_000;
     this.outOfOrderMs = options.outOfOrderMs ?? 5_000;
@@ -123,7 +126,48 @@ export class SlidingWindows<A, X = unknown> {
     if (!entities) this.#panes.set(pane, entities = new Map());
     const acc = entities.get(entity) ?? this.#agg.create();
     entities.set(entity, this.#agg.add(acc, value));
+    if (this.#touched) {
+      const panes = this.#touched.get(entity);
+      if (panes) panes.add(pane);
+      else this.#touched.set(entity, new Set([pane]));
+    }
     return true;
+  }
+
+  /** The (entity, panes) that gained events since the last call (needs `trackTouched`). */
+  takeTouched(): Map<string, Set<number>> {
+    const touched = this.#touched ?? new Map();
+    if (this.#touched) this.#touched = new Map();
+    return touched;
+  }
+
+  /**
+   * The windows not fired yet that hold pane `pane`, oldest first, with the
+   * entity's aggregate over the panes received so far. For rules that only
+   * grow with a window's events (a sum, a distinct count), what holds over
+   * this part holds over the whole window, so they can fire before it closes.
+   * `worthMerging` sees the pane aggregates first and can skip the merge.
+   */
+  openWindowsOf(
+    entity: string,
+    pane: number,
+    worthMerging: (panes: A[]) => boolean = () => true,
+  ): { start: number; end: number; acc: A }[] {
+    const out: { start: number; end: number; acc: A }[] = [];
+    for (let start = pane - this.sizeMs + this.slideMs; start <= pane; start += this.slideMs) {
+      const end = start + this.sizeMs;
+      if (end <= this.#firedUntil) continue;
+      const panes: A[] = [];
+      for (let p = start; p < end; p += this.slideMs) {
+        const acc = this.#panes.get(p)?.get(entity);
+        if (acc !== undefined) panes.push(acc);
+      }
+      if (panes.length === 0 || !worthMerging(panes)) continue;
+      let acc = this.#agg.create();
+      for (const a of panes) acc = this.#agg.merge(acc, a);
+      out.push({ start, end, acc });
+    }
+    return out;
   }
 
   /** Fires every window the watermark has passed, oldest first, and drops panes no window needs. */

@@ -66,3 +66,33 @@ Deno.test("SlidingWindows: entities are aggregated apart", () => {
 Deno.test("SlidingWindows rejects a size that is not a multiple of the slide", () => {
   assert.throws(() => new SlidingWindows(sum, { sizeMs: 60_000, slideMs: 7_000 }), RangeError);
 });
+
+Deno.test("SlidingWindows: open windows of a pane, oldest first, with what they received", () => {
+  const w = new SlidingWindows(sum, opts, true);
+  w.add(0, "a", 61_000, 2, 0); // pane 60 s
+  w.add(0, "a", 75_000, 3, 0); // pane 70 s
+  w.add(0, "b", 75_000, 7, 0);
+  assert.deepEqual([...w.takeTouched()].map(([e, p]) => [e, [...p]]), [
+    ["a", [60_000, 70_000]],
+    ["b", [70_000]],
+  ]);
+  assert.equal(w.takeTouched().size, 0, "taken once");
+  // Windows holding pane 70 s start at 20 s .. 70 s; those starting before 70 s also hold 60 s.
+  assert.deepEqual(
+    w.openWindowsOf("a", 70_000).map((x) => [x.start, x.end, x.acc]),
+    [
+      [20_000, 80_000, 5],
+      [30_000, 90_000, 5],
+      [40_000, 100_000, 5],
+      [50_000, 110_000, 5],
+      [60_000, 120_000, 5],
+      [70_000, 130_000, 3],
+    ],
+  );
+  assert.deepEqual(w.openWindowsOf("a", 70_000, (panes) => panes.length > 1).length, 5);
+  // Once the watermark passes 100 s, windows ending by then are no longer open.
+  w.add(0, "c", 106_000, 0, 0);
+  w.advance(0);
+  assert.deepEqual(w.openWindowsOf("a", 70_000).map((x) => x.start), [50_000, 60_000, 70_000]);
+  assert.deepEqual(new SlidingWindows(sum, opts).takeTouched().size, 0, "untracked: nothing");
+});
