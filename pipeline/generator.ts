@@ -37,7 +37,7 @@ import {
   type PlannedFlow,
 } from "./anomalies.ts";
 import { type TelemetryEvent, TOPIC_DEFAULT } from "./event.ts";
-import { definitelyNotAppended, kafkaClient } from "./kafka.ts";
+import { definitelyNotAppended, kafkaClient, topicPartitions } from "./kafka.ts";
 import { Ledger } from "./ledger.ts";
 import { corrupt } from "./malformed.ts";
 import { hash32, Rng } from "./rng.ts";
@@ -293,8 +293,7 @@ export class Generator {
       const admin = this.#kafka.admin();
       await admin.connect();
       try {
-        const meta = await admin.fetchTopicMetadata({ topics: [o.topic] });
-        this.#partitions = meta.topics[0].partitions;
+        this.#partitions = await topicPartitions(admin, o.topic);
       } finally {
         await admin.disconnect();
       }

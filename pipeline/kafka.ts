@@ -14,7 +14,14 @@
  */
 
 import process from "node:process";
-import { type Admin, Kafka, type KafkaConfig, type logCreator, logLevel } from "kafkajs";
+import {
+  type Admin,
+  Kafka,
+  type KafkaConfig,
+  type logCreator,
+  logLevel,
+  type PartitionMetadata,
+} from "kafkajs";
 import { waitFor } from "../compose/wait.ts";
 
 // kafkajs computes a negative timeout in one code path, which Node-compatible
@@ -100,6 +107,23 @@ export async function createTopicsAndWait(
       meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
   }, { what: `leaders for ${names.join(", ")}`, timeoutMs: 60_000, intervalMs: 250 });
   return created;
+}
+
+/**
+ * The partitions of `topic` once every one has a leader. Retries while the
+ * broker asked has not applied a new topic yet (KRaft brokers answer
+ * UNKNOWN_TOPIC_OR_PARTITION for a while after another one created it).
+ */
+export async function topicPartitions(
+  admin: Admin,
+  topic: string,
+  timeoutMs = 30_000,
+): Promise<PartitionMetadata[]> {
+  return await waitFor(async () => {
+    const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+    const partitions = meta.topics[0]?.partitions ?? [];
+    return partitions.length > 0 && partitions.every((p) => p.leader >= 0) && partitions;
+  }, { what: `the partitions of ${topic}`, timeoutMs, intervalMs: 250 });
 }
 
 export async function ensureTopic(

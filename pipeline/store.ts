@@ -53,7 +53,11 @@ export function objectStore(s3: S3Settings): ObjectStore {
     async getBytes(key) {
       // Signed locally (the region is set, so no request), fetched by Deno's own HTTP client:
       // about 1.3x the objects/s of the client's getObject stream through the node:http layer.
-      const url = await client.presignedGetObject(bucket, key, 15 * 60);
+      // The stored bytes, as stored: fetch would gunzip an object uploaded with
+      // Content-Encoding gzip (as the sink's are), so the answer's encoding is overridden.
+      const url = await client.presignedGetObject(bucket, key, 15 * 60, {
+        "response-content-encoding": "identity",
+      });
       const response = await fetch(url);
       if (!response.ok) {
         const text = await response.text();
