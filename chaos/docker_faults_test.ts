@@ -26,7 +26,7 @@ import { kafkaBrokerIds } from "../compose/probes.ts";
 import { provision } from "../compose/provision.ts";
 import { heal, slow } from "../compose/testing.ts";
 import { waitFor } from "../compose/wait.ts";
-import { kafkaClient } from "../pipeline/kafka.ts";
+import { createTopicsAndWait, kafkaClient } from "../pipeline/kafka.ts";
 import { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
 import { FAULTS, stackProblems } from "./faults/mod.ts";
 import type { FaultContext, FaultParams } from "./faults/types.ts";
@@ -74,8 +74,7 @@ Deno.test(
     const topicLedBy = async (leader: number) => {
       const topic = `docker-${uniq()}`;
       const others = stack.brokerIds().filter((b) => b !== leader);
-      await admin.createTopics({
-        waitForLeaders: true,
+      await createTopicsAndWait(admin, {
         topics: [{ topic, replicaAssignment: [{ partition: 0, replicas: [leader, ...others] }] }],
       });
       await until(

@@ -14,7 +14,7 @@ import { provision } from "../compose/provision.ts";
 import { heal as healStack, slow, testStack } from "../compose/testing.ts";
 import { kafkaBrokerIds } from "../compose/probes.ts";
 import { waitFor } from "../compose/wait.ts";
-import { kafkaClient } from "../pipeline/kafka.ts";
+import { createTopicsAndWait, kafkaClient, topicPartitions } from "../pipeline/kafka.ts";
 import { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
 import { FAULTS } from "./faults/mod.ts";
 import type { FaultContext, FaultParams } from "./faults/types.ts";
@@ -22,8 +22,7 @@ import type { FaultContext, FaultParams } from "./faults/types.ts";
 const uniq = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
 async function leaderOf(admin: Admin, topic: string): Promise<number> {
-  const meta = await admin.fetchTopicMetadata({ topics: [topic] });
-  return meta.topics[0].partitions[0].leader;
+  return (await topicPartitions(admin, topic))[0].leader;
 }
 
 async function timedSend(producer: Producer, topic: string, bytes = 100): Promise<number> {
@@ -53,8 +52,7 @@ Deno.test({ name: "faults: each local fault's effect, then its heal", ...slow },
     options: { requestTimeout?: number; retries?: number; idempotent?: boolean } = {},
   ) => {
     const topic = `faults-${uniq()}`;
-    await admin.createTopics({
-      waitForLeaders: true,
+    await createTopicsAndWait(admin, {
       topics: [{ topic, numPartitions: 1, replicationFactor: 3 }],
     });
     const client = kafkaClient(bootstrap, `faults-${uniq()}`, {

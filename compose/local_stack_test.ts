@@ -10,7 +10,7 @@ import { Buffer } from "node:buffer";
 import * as Minio from "minio";
 import { Redis } from "ioredis";
 import type { Admin, Kafka, Producer } from "kafkajs";
-import { kafkaClient } from "../pipeline/kafka.ts";
+import { createTopicsAndWait, kafkaClient, topicPartitions } from "../pipeline/kafka.ts";
 import { minioClientOptions } from "./endpoints.ts";
 import { kafkaBrokerIds } from "./probes.ts";
 import { slow, testStack } from "./testing.ts";
@@ -20,9 +20,8 @@ import type { LocalStack } from "./local_stack.ts";
 const uniq = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 
 async function createTopic(admin: Admin, topic: string, partitions: number) {
-  await admin.createTopics({
+  await createTopicsAndWait(admin, {
     topics: [{ topic, numPartitions: partitions, replicationFactor: 3 }],
-    waitForLeaders: true,
   });
 }
 
@@ -50,8 +49,8 @@ async function readAll(kafka: Kafka, topic: string, expected: number, timeoutMs 
 }
 
 async function leaderOf(admin: Admin, topic: string, partition = 0): Promise<number> {
-  const meta = await admin.fetchTopicMetadata({ topics: [topic] });
-  return meta.topics[0].partitions.find((p) => p.partitionId === partition)!.leader;
+  const partitions = await topicPartitions(admin, topic);
+  return partitions.find((p) => p.partitionId === partition)!.leader;
 }
 
 async function timedSend(producer: Producer, topic: string): Promise<number> {
