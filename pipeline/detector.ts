@@ -53,11 +53,11 @@ import {
   DEFAULT_THRESHOLDS,
   DESTINATION_AGG,
   type DestinationAgg,
+  earlySourceCandidates,
   evaluateDestination,
   evaluateSource,
   SOURCE_AGG,
   type SourceAgg,
-  sourceMayFire,
   type Thresholds,
 } from "./rules.ts";
 import { type FiredWindow, SlidingWindows, type WindowOptions } from "./windows.ts";
@@ -278,29 +278,12 @@ export class Detector {
 
   /** Source rules over the open windows whose entities gained events since the last tick. */
   #collectEarly(now: number): void {
-    const t = this.#thresholds;
-    const mayFire = (panes: SourceAgg[]) => sourceMayFire(panes, t);
-    for (const [entity, panes] of this.#bySource.takeTouched()) {
-      const windows = new Map<number, { start: number; acc: SourceAgg }>();
-      for (const pane of panes) {
-        for (const w of this.#bySource.openWindowsOf(entity, pane, mayFire)) {
-          windows.set(w.start, w);
-        }
-      }
-      // Oldest first: the window holding the most of the entity's events crosses first.
-      for (const w of [...windows.values()].sort((a, b) => a.start - b.start)) {
-        for (const candidate of evaluateSource(entity, w.acc, t)) {
-          const key = `${candidate.rule}|${entity}`;
-          const last = this.#early.get(key);
-          if (last !== undefined && now - last < this.#o.lockTtlMs) continue;
-          this.#early.set(key, now);
-          this.#pending.push({
-            candidate,
-            window: { start: w.start, end: w.acc.maxTs + 1 },
-            early: true,
-          });
-        }
-      }
+    for (const { candidate, window } of earlySourceCandidates(this.#bySource, this.#thresholds)) {
+      const key = `${candidate.rule}|${candidate.entity}`;
+      const last = this.#early.get(key);
+      if (last !== undefined && now - last < this.#o.lockTtlMs) continue;
+      this.#early.set(key, now);
+      this.#pending.push({ candidate, window, early: true });
     }
     if (this.#early.size > 10_000) {
       for (const [key, at] of this.#early) {

@@ -100,12 +100,7 @@ export async function createTopicsAndWait(
   options: Parameters<Admin["createTopics"]>[0],
 ): Promise<boolean> {
   const created = await admin.createTopics({ ...options, waitForLeaders: false });
-  const names = options.topics.map((t) => t.topic);
-  await waitFor(async () => {
-    const meta = await admin.fetchTopicMetadata({ topics: names });
-    return meta.topics.length === names.length &&
-      meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
-  }, { what: `leaders for ${names.join(", ")}`, timeoutMs: 60_000, intervalMs: 250 });
+  for (const { topic } of options.topics) await topicPartitions(admin, topic, 60_000);
   return created;
 }
 

@@ -26,7 +26,7 @@
 
 import type { IncidentKind } from "./anomalies.ts";
 import type { TelemetryEvent } from "./event.ts";
-import type { Aggregator } from "./windows.ts";
+import type { Aggregator, SlidingWindows } from "./windows.ts";
 
 export type Rule = IncidentKind;
 
@@ -123,6 +123,38 @@ export function sourceMayFire(panes: readonly SourceAgg[], t: Thresholds): boole
     ports += a.maxPorts;
   }
   return weighted >= t.exfilBytes || ports >= t.scanPorts;
+}
+
+/** A source rule that holds over the part received so far of a window still open. */
+export interface EarlyCandidate {
+  candidate: Candidate;
+  /** The window's start, and just after the last event counted. */
+  window: { start: number; end: number };
+}
+
+/**
+ * The source rules over the open windows of every entity that gained events
+ * since the last call (`windows` tracks them), each entity's oldest window
+ * first: it holds the most of the entity's events, so it crosses first.
+ */
+export function earlySourceCandidates<X>(
+  windows: SlidingWindows<SourceAgg, X>,
+  t: Thresholds,
+): EarlyCandidate[] {
+  const out: EarlyCandidate[] = [];
+  const mayFire = (panes: SourceAgg[]) => sourceMayFire(panes, t);
+  for (const [entity, panes] of windows.takeTouched()) {
+    const open = new Map<number, { start: number; acc: SourceAgg }>();
+    for (const pane of panes) {
+      for (const w of windows.openWindowsOf(entity, pane, mayFire)) open.set(w.start, w);
+    }
+    for (const w of [...open.values()].sort((a, b) => a.start - b.start)) {
+      for (const candidate of evaluateSource(entity, w.acc, t)) {
+        out.push({ candidate, window: { start: w.start, end: w.acc.maxTs + 1 } });
+      }
+    }
+  }
+  return out;
 }
 
 export function evaluateSource(entity: string, acc: SourceAgg, t: Thresholds): Candidate[] {

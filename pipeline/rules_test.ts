@@ -4,6 +4,7 @@ import { Rng } from "./rng.ts";
 import {
   DEFAULT_THRESHOLDS as T,
   DESTINATION_AGG,
+  earlySourceCandidates,
   evaluateDestination,
   evaluateSource,
   latencyQuantile,
@@ -145,15 +146,9 @@ function detectEarly(flows: { ts: number; flow: Flow }[], tickMs = 250) {
   let nextTick = flows[0].ts + tickMs;
   const check = (at: number) => {
     bySource.advance(0);
-    for (const [entity, panes] of bySource.takeTouched()) {
-      for (const pane of panes) {
-        for (const w of bySource.openWindowsOf(entity, pane, (p) => sourceMayFire(p, T))) {
-          for (const c of evaluateSource(entity, w.acc, T)) {
-            const key = `${c.rule} ${entity}`;
-            if (!first.has(key)) first.set(key, { at, start: w.start, end: w.acc.maxTs + 1 });
-          }
-        }
-      }
+    for (const { candidate: c, window } of earlySourceCandidates(bySource, T)) {
+      const key = `${c.rule} ${c.entity}`;
+      if (!first.has(key)) first.set(key, { at, ...window });
     }
   };
   for (const { ts, flow } of flows) {

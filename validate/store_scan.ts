@@ -157,9 +157,7 @@ export function gatherObject(
         const at = start + PREFIX.length;
         const close = text.indexOf('"', at);
         if (close > at && close < end) {
-          let h = close - at;
-          for (let i = at; i < close; i++) h = (Math.imul(h, 31) + text.charCodeAt(i)) | 0;
-          const candidates = known.get(h);
+          const candidates = known.get(idHash(text, at, close));
           if (candidates) {
             for (const entry of candidates) {
               if (entry[0].length === close - at && text.startsWith(entry[0], at)) {
@@ -196,10 +194,10 @@ export function gatherObject(
 
 const GUNZIP_CHUNK = 4 << 20;
 
-/** The hash the fast path computes over a producer id's characters. */
-function idHash(id: string): number {
-  let h = id.length;
-  for (let i = 0; i < id.length; i++) h = (Math.imul(h, 31) + id.charCodeAt(i)) | 0;
+/** The hash the fast path computes over a producer id's characters (`s` from `from` to `to`). */
+function idHash(s: string, from = 0, to = s.length): number {
+  let h = to - from;
+  for (let i = from; i < to; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) | 0;
   return h;
 }
 
