@@ -25,6 +25,7 @@ import { repoRoot } from "../compose/paths.ts";
 import { ProcessNode } from "../compose/process_node.ts";
 import { sleep, waitFor } from "../compose/wait.ts";
 import { Generator } from "../pipeline/generator.ts";
+import { DEFAULT_KAFKA_CLIENT, kafkaClientKind } from "../pipeline/producer_client.ts";
 import { createTopicsAndWait, fileLogCreator, kafkaClient } from "../pipeline/kafka.ts";
 import type { Ledger } from "../pipeline/ledger.ts";
 import { Rng } from "../pipeline/rng.ts";
@@ -56,6 +57,9 @@ import { ensurePrometheus, provision } from "../compose/provision.ts";
 import { ms, type Scenario } from "./scenario.ts";
 import { resolveTarget } from "./targets.ts";
 import { distinctAlerts, writeReports } from "../reports/write.ts";
+
+/** How long a fault's target may stay unresolvable (no leader, no quorum answer) before the fault is given up. */
+const RESOLVE_TIMEOUT_MS = 20_000;
 
 export interface RunOptions {
   /** Default `reports/runs`. */
@@ -280,6 +284,9 @@ export async function runScenario(
   };
 
   const runId = `${scenario.name}-${stamp(started)}`.toLowerCase();
+  // Checked before anything starts: a bad value is a usage error (exit 2), not a failed run.
+  const producingClient = scenario.stack.kafka_client ??
+    kafkaClientKind(Deno.env.get("KAFKA_CLIENT") ?? DEFAULT_KAFKA_CLIENT, "KAFKA_CLIENT");
   const topic = "network-telemetry";
   const faults: FaultRecord[] = expandFaults(scenario, seed).map((f) => ({
     kind: f.kind,
@@ -517,6 +524,7 @@ export async function runScenario(
       acks: ({ all: -1, "1": 1, "0": 0 } as const)[scenario.stack.acks],
       idempotent: scenario.stack.idempotent,
       sendMode: scenario.stack.send_mode,
+      client: producingClient,
       kafka,
     });
     const t0 = performance.now();
@@ -579,13 +587,21 @@ export async function runScenario(
       if (step.action === "inject") {
         history.record("invoke", `fault:${step.kind}`, { target: step.target, step: n });
         try {
-          const resolved = await resolveTarget(step.target, {
-            stack: stack!,
-            binaries,
-            admin,
-            topic,
-            rng,
-            incidents: generator!.ledger.incidents,
+          // Resolving only reads (metadata, the quorum): retried through a moment where the
+          // cluster cannot answer (an election, a slow broker) instead of losing the fault.
+          const resolved = await waitFor(() =>
+            resolveTarget(step.target, {
+              stack: stack!,
+              binaries,
+              admin,
+              topic,
+              rng,
+              incidents: generator!.ledger.incidents,
+            }), {
+            what: `the target ${step.target}`,
+            timeoutMs: RESOLVE_TIMEOUT_MS,
+            intervalMs: 1000,
+            signal,
           });
           f.nodes = resolved.nodes;
           const inj = await FAULTS[step.kind as keyof typeof FAULTS].inject(
@@ -607,6 +623,10 @@ export async function runScenario(
             ...f.detail,
           });
         } catch (error) {
+          f.detail = { error: String((error as Error).message ?? error) };
+          console.error(
+            `${scenario.name} | fault ${label} could not be injected: ${f.detail.error}`,
+          );
           history.record("fail", `fault:${step.kind}`, {
             target: step.target,
             error: String(error),

@@ -31,10 +31,14 @@ export interface ResolveContext {
   incidents: readonly Incident[];
 }
 
-async function leaderOf(admin: Admin, topic: string, partition: number): Promise<number> {
-  const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+async function leaderOf(ctx: ResolveContext, topic: string, partition: number): Promise<number> {
+  const meta = await ctx.admin.fetchTopicMetadata({ topics: [topic] });
   const p = meta.topics[0].partitions.find((x) => x.partitionId === partition);
   if (!p) throw new Error(`topic ${topic} has no partition ${partition}`);
+  // During an election the metadata names no leader (-1): nothing to aim at yet.
+  if (!ctx.stack.brokerIds().includes(p.leader)) {
+    throw new Error(`partition ${topic}/${partition} has no leader (metadata says ${p.leader})`);
+  }
   return p.leader;
 }
 
@@ -55,7 +59,7 @@ export async function resolveTarget(target: string, ctx: ResolveContext): Promis
     return { nodes: [`kafka-${m[1]}`], observed: { broker: Number(m[1]) } };
   }
   if ((m = target.match(/^broker:leader\(([\w.-]+),(\d+)\)$/))) {
-    const leader = await leaderOf(ctx.admin, m[1], Number(m[2]));
+    const leader = await leaderOf(ctx, m[1], Number(m[2]));
     return {
       nodes: [`kafka-${leader}`],
       observed: { leader_was: leader, topic: m[1], partition: Number(m[2]) },
@@ -65,7 +69,7 @@ export async function resolveTarget(target: string, ctx: ResolveContext): Promis
     const incident = ctx.incidents[Number(m[1])];
     if (!incident) throw new Error(`no incident ${m[1]}`);
     const partition = await partitionForKey(ctx.admin, ctx.topic, incident.entity);
-    const leader = await leaderOf(ctx.admin, ctx.topic, partition);
+    const leader = await leaderOf(ctx, ctx.topic, partition);
     return {
       nodes: [`kafka-${leader}`],
       observed: { leader_was: leader, partition, incident: incident.id, entity: incident.entity },

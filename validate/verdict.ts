@@ -35,7 +35,13 @@ export interface Checked {
 export interface RunChecks {
   completeness: Checked;
   alerts: Checked | null;
-  faults: readonly { kind: string; target: string; observed: boolean }[];
+  faults: readonly {
+    kind: string;
+    target: string;
+    observed: boolean;
+    /** `error`: why the fault could not be injected. */
+    detail?: Record<string, unknown>;
+  }[];
   probes: Checked | null;
   recovery: Checked | null;
   /** The scenario sets `recovery_within`: recovery is a hypothesis, not only a report. */
@@ -61,7 +67,11 @@ export function runVerdict(c: RunChecks): Checked {
       recovery?.verdict ?? "pass",
     ]),
     reasons: [
-      ...unobserved.map((f) => `fault ${f.kind} ${f.target} was never observed`),
+      ...unobserved.map((f) =>
+        `fault ${f.kind} ${f.target} was never observed${
+          f.detail?.error ? ` (${f.detail.error})` : ""
+        }`
+      ),
       ...c.completeness.reasons,
       ...(c.alerts?.reasons ?? []),
       ...(c.probes?.reasons ?? []),

@@ -29,4 +29,16 @@ Deno.test("runVerdict: a fault never observed is unknown; a failed check beats i
   });
   assert.equal(lost.verdict, "fail");
   assert.equal(lost.reasons.length, 2);
+  const failed = runVerdict({
+    ...base,
+    faults: [{
+      kind: "pause",
+      target: "broker:leader(t,0)",
+      observed: false,
+      detail: { error: "partition t/0 has no leader" },
+    }],
+  });
+  assert.deepEqual(failed.reasons, [
+    "fault pause broker:leader(t,0) was never observed (partition t/0 has no leader)",
+  ]);
 });
