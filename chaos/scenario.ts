@@ -20,6 +20,7 @@ import { z } from "zod";
 import { UsageError } from "./exit_codes.ts";
 import { INCIDENT_KINDS } from "../pipeline/anomalies.ts";
 import { parseDuration } from "../pipeline/knobs.ts";
+import { KAFKA_CLIENTS } from "../pipeline/producer_client.ts";
 import { FAULT_KINDS, type FaultKind, FAULTS, targetKind } from "./faults/mod.ts";
 import { LISTENERS } from "./faults/types.ts";
 import { PROBE_METRICS, PROBE_PHASES, PROBE_STATS } from "../validate/probes.ts";
@@ -106,6 +107,8 @@ export const ScenarioSchema = z.strictObject({
     idempotent: z.boolean().default(true),
     /** How the generator calls kafkajs; "batch" exposes kafkajs issue #1303 (see generator.ts). */
     send_mode: z.enum(["per-partition", "batch"]).default("per-partition"),
+    /** The generator's Kafka client; default `$KAFKA_CLIENT`, else kafkajs. */
+    kafka_client: z.enum(KAFKA_CLIENTS).optional(),
     broker_overrides: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default(
       {},
     ),

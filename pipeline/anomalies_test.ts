@@ -8,7 +8,7 @@ import {
   STORM_MIN_EVENTS,
 } from "./anomalies.ts";
 import { corrupt, MALFORMED_KINDS } from "./malformed.ts";
-import { parseEvent, recoverIdentity, type TelemetryEvent } from "./event.ts";
+import { eventSerializer, parseEvent, recoverIdentity, type TelemetryEvent } from "./event.ts";
 import { Rng } from "./rng.ts";
 import { baselineFlow } from "./traffic.ts";
 
@@ -46,6 +46,28 @@ Deno.test("baseline flows are valid events that look like a network", () => {
   assert.ok(new Set(flows.map((f) => f.src_ip)).size > 1000, "many devices");
   const size = JSON.stringify(toEvent(flows[0])).length;
   assert.ok(size > 300 && size < 500, `about 400 bytes, got ${size}`);
+});
+
+Deno.test("eventSerializer writes what JSON.stringify writes, for every kind of flow", () => {
+  const rng = new Rng(3);
+  const flows = Array.from({ length: 2000 }, () => baselineFlow(rng));
+  for (const kind of INCIDENT_KINDS) {
+    flows.push(...planIncident(rng, spec(kind)).flows.slice(0, 200).map((p) => p.flow));
+  }
+  const serialize = eventSerializer('r-"quoted"\\-w0');
+  for (const [i, flow] of flows.entries()) {
+    const expected = JSON.stringify({
+      producer_id: 'r-"quoted"\\-w0',
+      seq: i,
+      ts_ms: 17e11 + i,
+      ...flow,
+    });
+    assert.equal(serialize(i, 17e11 + i, flow), expected);
+  }
+  assert.equal(
+    eventSerializer("p")(1, 2, {} as ReturnType<typeof baselineFlow>),
+    '{"producer_id":"p","seq":1,"ts_ms":2}',
+  );
 });
 
 Deno.test("anomaly shapes", async (t) => {

@@ -22,6 +22,7 @@ import { INCIDENT_KINDS, type IncidentKind } from "./anomalies.ts";
 import { Generator, type ScheduledIncident } from "./generator.ts";
 import { ensureTopic, kafkaClient } from "./kafka.ts";
 import { GENERATOR_KNOBS, knobHelp, parseDuration } from "./knobs.ts";
+import { kafkaClientKind } from "./producer_client.ts";
 import { serveMetrics } from "./metrics.ts";
 import { objectStore, s3FromEnv, type S3Settings } from "./store.ts";
 import { StatusLine } from "./status_line.ts";
@@ -81,6 +82,7 @@ if (import.meta.main) {
     if (sendMode !== "per-partition" && sendMode !== "batch") {
       throw new UsageError(`--send-mode must be per-partition or batch, got "${sendMode}"`);
     }
+    const client = kafkaClientKind(knobs.KAFKA_CLIENT as string, "--kafka-client");
     const topic = knobs.KAFKA_TOPIC as string;
     const kafka = kafkaClient(brokers, "generator-cli");
     await ensureTopic(kafka, topic);
@@ -108,6 +110,7 @@ if (import.meta.main) {
         acks: acks as -1 | 0 | 1,
         idempotent: knobs.PRODUCER_IDEMPOTENT as boolean,
         sendMode,
+        client,
       });
     } catch (error) {
       if (error instanceof RangeError) throw new UsageError(error.message);

@@ -61,6 +61,27 @@ export const TelemetryEvent = z.strictObject({
 });
 export type TelemetryEvent = z.infer<typeof TelemetryEvent>;
 
+/**
+ * A producer's event serializer: the same text as
+ * `JSON.stringify({ producer_id, seq, ts_ms, ...flow })` without copying the flow into a new
+ * object per event (the generator's hot path).
+ */
+export function eventSerializer(
+  producerId: string,
+): (
+  seq: number,
+  tsMs: number,
+  flow: Omit<TelemetryEvent, "producer_id" | "seq" | "ts_ms">,
+) => string {
+  const head = `{"producer_id":${JSON.stringify(producerId)},"seq":`;
+  return (seq, tsMs, flow) => {
+    const rest = JSON.stringify(flow);
+    return rest === "{}"
+      ? `${head}${seq},"ts_ms":${tsMs}}`
+      : `${head}${seq},"ts_ms":${tsMs},${rest.slice(1)}`;
+  };
+}
+
 export type ParseResult =
   | { ok: true; event: TelemetryEvent }
   | { ok: false; reason: string; producer_id?: string; seq?: number };

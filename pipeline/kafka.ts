@@ -166,7 +166,10 @@ const NOT_APPENDED = new Set([
 /**
  * True when a failed send is known not to be in the log (Kafka refused it);
  * false when its fate is unknown (timeouts, lost connections, retries run out
- * on errors after which the batch may have been appended).
+ * on errors after which the batch may have been appended). Reads kafkajs's
+ * errors (`type`, wrapped in `originalError`) and @platformatic/kafka's
+ * (`apiId`, every attempt in `errors`): every attempt must be a refusal, so
+ * one that ended without a Kafka error code (a timeout) makes the fate unknown.
  */
 export function definitelyNotAppended(error: unknown): boolean {
   const seen = new Set<unknown>();
@@ -174,11 +177,19 @@ export function definitelyNotAppended(error: unknown): boolean {
   const walk = (e: unknown) => {
     if (!e || typeof e !== "object" || seen.has(e)) return;
     seen.add(e);
-    const o = e as { type?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown };
-    if (typeof o.type === "string") types.push(o.type);
-    walk(o.cause);
-    walk(o.originalError);
-    if (Array.isArray(o.errors)) o.errors.forEach(walk);
+    const o = e as {
+      type?: unknown;
+      apiId?: unknown;
+      cause?: unknown;
+      originalError?: unknown;
+      errors?: unknown;
+    };
+    const code = typeof o.type === "string" ? o.type : typeof o.apiId === "string" ? o.apiId : "";
+    if (code) return void types.push(code);
+    const inner = [o.cause, o.originalError, ...(Array.isArray(o.errors) ? o.errors : [])]
+      .filter((x) => x && typeof x === "object");
+    if (inner.length === 0) types.push("(no Kafka error code)");
+    inner.forEach(walk);
   };
   walk(error);
   return types.length > 0 && types.every((t) => NOT_APPENDED.has(t));

@@ -13,6 +13,7 @@
  */
 
 import { UsageError } from "../chaos/exit_codes.ts";
+import { DEFAULT_KAFKA_CLIENT } from "./producer_client.ts";
 
 export type KnobType = "int" | "number" | "prob" | "bool" | "duration" | "string" | "list";
 
@@ -224,6 +225,13 @@ export const GENERATOR_KNOBS: readonly Knob[] = [
     type: "string",
     default: "per-partition",
     help: "per-partition (one produce call per leader) or batch (exposes kafkajs issue 1303)",
+  },
+  {
+    env: "KAFKA_CLIENT",
+    flag: "kafka-client",
+    type: "string",
+    default: DEFAULT_KAFKA_CLIENT,
+    help: "the producing client: kafkajs or platformatic (@platformatic/kafka)",
   },
   {
     env: "PRODUCER_IDEMPOTENT",

@@ -1,0 +1,137 @@
+/**
+ * The generator's producer, behind one small interface so that the Kafka
+ * client is a knob (`KAFKA_CLIENT`): `kafkajs` (the default) or
+ * `@platformatic/kafka`. Both run with the same settings (acks, idempotence,
+ * retries bounded by the delivery timeout) and are held to the same ledger
+ * rules: `send` resolves only when Kafka acknowledged every message, and a
+ * rejection is classified by `definitelyNotAppended`.
+ *
+ * ```ts
+ * const p = producerClient("platformatic", { brokers, kafka, acks: -1, idempotent: true,
+ *   deliveryTimeoutMs: 30_000, clientId: "gen-w0" });
+ * await p.connect();
+ * await p.send("network-telemetry", [{ key: "10.0.0.1", value: "{...}", partition: 2 }]);
+ * await p.close();
+ * ```
+ * @module
+ */
+
+import type { Kafka, Producer as KafkajsProducer } from "kafkajs";
+import { Producer as PlatformaticProducer, stringSerializers } from "@platformatic/kafka";
+import { UsageError } from "../chaos/exit_codes.ts";
+
+export const KAFKA_CLIENTS = ["kafkajs", "platformatic"] as const;
+export type KafkaClientKind = typeof KAFKA_CLIENTS[number];
+/** The generator's client unless `KAFKA_CLIENT` (or a scenario, or a flag) says otherwise. */
+export const DEFAULT_KAFKA_CLIENT: KafkaClientKind = "platformatic";
+
+/** `value` as a client kind, or a `UsageError` naming `where` (a flag, a variable). */
+export function kafkaClientKind(value: string, where: string): KafkaClientKind {
+  if ((KAFKA_CLIENTS as readonly string[]).includes(value)) return value as KafkaClientKind;
+  throw new UsageError(`${where} must be ${KAFKA_CLIENTS.join(" or ")}, got "${value}"`);
+}
+
+export interface ProduceMessage {
+  key: string;
+  value: string;
+  /** Set by the generator (kafkajs's default partitioner, whatever the client). */
+  partition: number;
+}
+
+export interface ProducerClient {
+  connect(): Promise<void>;
+  /** Resolves when Kafka acknowledged every message; rejects otherwise. */
+  send(topic: string, messages: ProduceMessage[]): Promise<void>;
+  /** Gives the producer up; sends still in flight may settle later or never. */
+  close(): Promise<void>;
+}
+
+export interface ProducerClientOptions {
+  brokers: string[];
+  /** The kafkajs client (its producers share its connections' settings and logger). */
+  kafka: Kafka;
+  clientId: string;
+  acks: -1 | 0 | 1;
+  idempotent: boolean;
+  deliveryTimeoutMs: number;
+}
+
+/** Retries of one produce request: about one per second of the delivery timeout. */
+function retriesFor(deliveryTimeoutMs: number): number {
+  return Math.max(2, Math.ceil(deliveryTimeoutMs / 1000));
+}
+
+class KafkajsClient implements ProducerClient {
+  readonly #producer: KafkajsProducer;
+  readonly #acks: number;
+
+  constructor(o: ProducerClientOptions) {
+    this.#acks = o.acks;
+    this.#producer = o.kafka.producer({
+      idempotent: o.idempotent,
+      maxInFlightRequests: o.idempotent ? 1 : 5,
+      allowAutoTopicCreation: false,
+      retry: {
+        initialRetryTime: 100,
+        maxRetryTime: 1000,
+        retries: retriesFor(o.deliveryTimeoutMs),
+      },
+    });
+  }
+
+  connect(): Promise<void> {
+    return this.#producer.connect();
+  }
+
+  async send(topic: string, messages: ProduceMessage[]): Promise<void> {
+    await this.#producer.send({ topic, acks: this.#acks, messages });
+  }
+
+  close(): Promise<void> {
+    return this.#producer.disconnect();
+  }
+}
+
+class PlatformaticClient implements ProducerClient {
+  readonly #producer: PlatformaticProducer<string, string, string, string>;
+
+  constructor(o: ProducerClientOptions) {
+    this.#producer = new PlatformaticProducer({
+      clientId: o.clientId,
+      bootstrapBrokers: o.brokers,
+      idempotent: o.idempotent,
+      acks: o.acks,
+      // Bounded, like kafkajs's: an idempotent producer would otherwise retry forever.
+      retries: retriesFor(o.deliveryTimeoutMs),
+      retryDelay: 250,
+      serializers: stringSerializers,
+    });
+  }
+
+  async connect(): Promise<void> {
+    // The client connects lazily; asking for the cluster's metadata proves a broker answers.
+    await this.#producer.metadata({ topics: [] });
+  }
+
+  async send(topic: string, messages: ProduceMessage[]): Promise<void> {
+    await this.#producer.send({
+      messages: messages.map((m) => ({
+        topic,
+        key: m.key,
+        value: m.value,
+        partition: m.partition,
+      })),
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#producer.close(true);
+  }
+}
+
+export function producerClient(
+  kind: KafkaClientKind,
+  options: ProducerClientOptions,
+): ProducerClient {
+  return kind === "platformatic" ? new PlatformaticClient(options) : new KafkajsClient(options);
+}
