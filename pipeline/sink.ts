@@ -146,9 +146,10 @@ export class Sink {
         help: "open batches dropped because the fetch position went back to the committed offset",
         registers,
       }),
-      staleCommits: new Counter({
-        name: "sink_stale_commits_skipped_total",
-        help: "batches stored but not committed because the group generation changed",
+      staleBatches: new Counter({
+        name: "sink_stale_batches_total",
+        help: "batches not stored or not committed because the group generation changed " +
+          "(their records are fetched again from the committed offset)",
         registers,
       }),
       breaker: new Gauge({
@@ -195,10 +196,12 @@ export class Sink {
       this.#generation++;
     });
     consumer.on(consumer.events.REBALANCING, () => {
-      // Store what is open now; the commit fails harmlessly if we lost the partition.
+      // What is open is dropped, not stored: after the rebalance kafkajs fetches every assigned
+      // partition again from its committed offset, so the records come back to whoever owns the
+      // partition then. Storing them now would race that owner, who deletes leftovers at the
+      // committed offset once and would not see an upload of ours that lands after it.
       for (const p of this.#batcher.partitions()) {
-        const batch = this.#batcher.take(p);
-        if (batch) this.#enqueue(p, this.#flusher(batch)).catch(() => {});
+        if (this.#batcher.take(p)) this.#m.staleBatches.inc();
       }
     });
     await consumer.connect();
@@ -318,17 +321,29 @@ export class Sink {
 
   /**
    * The task that stores `batch`, taken in the current group generation. If the
-   * generation changed before it runs, it still uploads but does not commit: the
-   * new generation re-reads from the committed offset, deletes leftovers at or
-   * after it, and rewrites them, so an old commit must not move the offset past them.
+   * generation changes before or while it uploads, it stops and commits nothing:
+   * the new generation re-reads from the committed offset, deletes leftovers at
+   * or after it once, and rewrites them, so an old upload must not land after
+   * that (a duplicate) nor an old commit move the offset past them.
    */
   #flusher(batch: Batch): () => Promise<void> {
     const generation = this.#generation;
-    return () => this.#flush(batch, generation);
+    return async () => {
+      try {
+        await this.#flush(batch, generation);
+      } catch (error) {
+        if (!(error instanceof StaleGeneration)) throw error;
+        this.#m.staleBatches.inc();
+      }
+    };
   }
 
   async #flush(batch: Batch, generation: number): Promise<void> {
     const { partition, firstOffset, lastOffset } = batch;
+    if (generation !== this.#generation) {
+      this.#m.staleBatches.inc();
+      return;
+    }
     if (batch.valid.length > 0) {
       const t0 = performance.now();
       const body = gzipSync(Buffer.from(batch.valid.join("\n") + "\n"));
@@ -337,6 +352,7 @@ export class Sink {
         batchKey("events", this.topic, partition, firstOffset, lastOffset),
         body,
         "application/x-ndjson",
+        generation,
       );
     }
     if (batch.invalid.length > 0) {
@@ -355,10 +371,11 @@ export class Sink {
         batchKey("dlq", this.topic, partition, firstOffset, lastOffset),
         body,
         "application/jsonl",
+        generation,
       );
     }
     if (generation !== this.#generation) {
-      this.#m.staleCommits.inc();
+      this.#m.staleBatches.inc();
       return;
     }
     const t0 = performance.now();
@@ -372,21 +389,28 @@ export class Sink {
     this.#m.batches.inc();
   }
 
-  async #upload(key: string, body: Uint8Array, type: string): Promise<void> {
+  async #upload(key: string, body: Uint8Array, type: string, generation: number): Promise<void> {
     const started = performance.now();
     await this.#retry(
       `upload ${key}`,
       () => this.#store.putBytes(key, body, type, { "Content-Encoding": "gzip" }),
+      generation,
     );
     this.#m.upload.observe((performance.now() - started) / 1000);
     this.profile.upload_ms += performance.now() - started;
     this.#m.bytes.inc(body.length);
   }
 
-  /** Retries `fn` forever with backoff and jitter (unless stopping); tracks the breaker. */
-  async #retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Retries `fn` forever with backoff and jitter (unless stopping, or the group generation
+   * moved on from `generation`: then it throws `StaleGeneration`); tracks the breaker.
+   */
+  async #retry<T>(what: string, fn: () => Promise<T>, generation?: number): Promise<T> {
     let attempt = 0;
     while (true) {
+      if (generation !== undefined && generation !== this.#generation) {
+        throw new StaleGeneration(`${what}: the group generation changed, the records come again`);
+      }
       try {
         const value = await fn();
         if (this.#failuresInRow > 0) {
@@ -412,4 +436,9 @@ export class Sink {
       }
     }
   }
+}
+
+/** A batch's task stopped because the group rebalanced: its records are fetched again. */
+class StaleGeneration extends Error {
+  override name = "StaleGeneration";
 }
