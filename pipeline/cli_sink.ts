@@ -40,6 +40,7 @@ if (import.meta.main) {
         maxAgeMs: knobs.SINK_BATCH_MAX_AGE as number,
       },
       dropEvery: knobs.SINK_DROP_EVERY as number,
+      gzipLevel: knobs.SINK_GZIP_LEVEL as number,
     });
     const metrics = serveMetrics(sink.metrics, knobs.METRICS_PORT as number);
     const done = Promise.withResolvers<void>();

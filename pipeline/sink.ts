@@ -51,6 +51,8 @@ export interface SinkOptions {
   retryMaxMs?: number;
   /** Failures in a row that open the breaker. Default 3. */
   breakerThreshold?: number;
+  /** gzip level of the objects, 1-9. Default 3 (level 6 takes 2x the time for 15% fewer bytes). */
+  gzipLevel?: number;
   registry?: Registry;
   kafka?: Kafka;
   /**
@@ -77,10 +79,15 @@ export class Sink {
   readonly #kafka: Kafka;
   readonly #store: ObjectStore;
   readonly #batcher: Batcher;
-  readonly #opts: Required<Pick<SinkOptions, "retryBaseMs" | "retryMaxMs" | "breakerThreshold">>;
+  readonly #opts: Required<
+    Pick<SinkOptions, "retryBaseMs" | "retryMaxMs" | "breakerThreshold" | "gzipLevel">
+  >;
   #consumer: Consumer | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #locks = new Map<number, Promise<void>>();
+  /** Per partition, the commit loop running now, and the latest offset it still has to commit. */
+  #commits = new Map<number, Promise<void>>();
+  #wantedCommits = new Map<number, { offset: number; generation: number; batches: number }>();
   #cleaned = new Map<number, number>();
   #generation = 0;
   #failuresInRow = 0;
@@ -105,6 +112,7 @@ export class Sink {
       retryBaseMs: options.retryBaseMs ?? 200,
       retryMaxMs: options.retryMaxMs ?? 5000,
       breakerThreshold: options.breakerThreshold ?? 3,
+      gzipLevel: options.gzipLevel ?? 3,
     };
     this.metrics = options.registry ?? new Registry();
     const registers = [this.metrics];
@@ -150,6 +158,11 @@ export class Sink {
         name: "sink_stale_batches_total",
         help: "batches not stored or not committed because the group generation changed " +
           "(their records are fetched again from the committed offset)",
+        registers,
+      }),
+      commitFailures: new Counter({
+        name: "sink_commit_failures_total",
+        help: "commits Kafka refused (a rebalance, no coordinator): the next commit covers them",
         registers,
       }),
       breaker: new Gauge({
@@ -264,6 +277,8 @@ export class Sink {
           this.#lag.set(p, lag);
           this.#m.lag.set({ partition: String(p) }, lag);
           resolveOffset(message.offset);
+          // Uploaded before this call returns (kafkajs rejoins a rebalancing group only after
+          // it did, so the next owner's clean-up comes after the upload); committed behind it.
           if (full) await this.#enqueue(p, this.#flusher(full));
         }
         this.profile.parse_ms += parseMs;
@@ -291,6 +306,7 @@ export class Sink {
       if (batch) await this.#enqueue(p, this.#flusher(batch)).catch(() => {});
     }
     await Promise.allSettled([...this.#locks.values()]);
+    await Promise.allSettled([...this.#commits.values()]);
     await consumer.disconnect();
     this.#consumer = undefined;
   }
@@ -346,7 +362,9 @@ export class Sink {
     }
     if (batch.valid.length > 0) {
       const t0 = performance.now();
-      const body = gzipSync(Buffer.from(batch.valid.join("\n") + "\n"));
+      const body = gzipSync(Buffer.from(batch.valid.join("\n") + "\n"), {
+        level: this.#opts.gzipLevel,
+      });
       this.profile.gzip_ms += performance.now() - t0;
       await this.#upload(
         batchKey("events", this.topic, partition, firstOffset, lastOffset),
@@ -366,7 +384,7 @@ export class Sink {
           raw: r.line,
         })
       );
-      const body = gzipSync(Buffer.from(lines.join("\n") + "\n"));
+      const body = gzipSync(Buffer.from(lines.join("\n") + "\n"), { level: this.#opts.gzipLevel });
       await this.#upload(
         batchKey("dlq", this.topic, partition, firstOffset, lastOffset),
         body,
@@ -374,19 +392,52 @@ export class Sink {
         generation,
       );
     }
+    this.#requestCommit(partition, lastOffset + 1, generation);
+  }
+
+  /**
+   * Commits `offset` behind the uploads, off their path: one commit at a time per partition,
+   * and requests that pile up while one is in flight become one commit of the latest offset.
+   */
+  #requestCommit(partition: number, offset: number, generation: number): void {
+    const wanted = this.#wantedCommits.get(partition);
+    this.#wantedCommits.set(partition, { offset, generation, batches: (wanted?.batches ?? 0) + 1 });
+    if (this.#commits.has(partition)) return;
+    const loop = (async () => {
+      let next;
+      while ((next = this.#wantedCommits.get(partition))) {
+        this.#wantedCommits.delete(partition);
+        await this.#commit(partition, next);
+      }
+    })().finally(() => this.#commits.delete(partition));
+    this.#commits.set(partition, loop);
+  }
+
+  async #commit(
+    partition: number,
+    { offset, generation, batches }: { offset: number; generation: number; batches: number },
+  ): Promise<void> {
     if (generation !== this.#generation) {
-      this.#m.staleBatches.inc();
+      this.#m.staleBatches.inc(batches);
       return;
     }
     const t0 = performance.now();
-    await this.#consumer?.commitOffsets([{
-      topic: this.topic,
-      partition,
-      offset: String(lastOffset + 1),
-    }]);
-    this.profile.commit_ms += performance.now() - t0;
-    this.#counts.batches++;
-    this.#m.batches.inc();
+    try {
+      await this.#consumer?.commitOffsets([{
+        topic: this.topic,
+        partition,
+        offset: String(offset),
+      }]);
+    } catch {
+      // Harmless to skip: the next commit covers these batches, and if none comes (a crash, a
+      // rebalance) the records are read again from the last commit and their objects rewritten.
+      this.#m.commitFailures.inc();
+      return;
+    } finally {
+      this.profile.commit_ms += performance.now() - t0;
+    }
+    this.#counts.batches += batches;
+    this.#m.batches.inc(batches);
   }
 
   async #upload(key: string, body: Uint8Array, type: string, generation: number): Promise<void> {
