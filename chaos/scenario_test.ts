@@ -82,6 +82,11 @@ Deno.test("wrong scenario files are rejected, naming the key", async (t) => {
     ],
     ["idempotence without acks=all", (s) => (s.stack = { acks: "1" }), /stack\.idempotent/],
     [
+      "an unknown Kafka client",
+      (s) => (s.stack = { kafka_client: "rdkafka" }),
+      /stack\.kafka_client/,
+    ],
+    [
       "a fault the target cannot take",
       (
         s,

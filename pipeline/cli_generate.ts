@@ -61,16 +61,6 @@ if (import.meta.main) {
     const { knobs } = args;
     const values = args.flags;
     const incidents = ((values.incident ?? []) as string[]).map(parseIncident);
-    let brokers = knobs.KAFKA_BROKERS as string[];
-    let s3: S3Settings | undefined = s3FromEnv();
-    if (brokers.length === 0 || !s3) {
-      const stack = await LocalStack.attach(args.stack);
-      if (brokers.length === 0) {
-        brokers = (await stackEndpoints(args.stack, "brokers (KAFKA_BROKERS or --brokers)")).kafka
-          .bootstrap.split(",");
-      }
-      s3 ??= stack?.endpoints.s3;
-    }
     const acks = { all: -1, "-1": -1, "1": 1, "0": 0 }[knobs.PRODUCER_ACKS as string];
     if (acks === undefined) {
       throw new UsageError(`--acks must be all, 1 or 0, got "${knobs.PRODUCER_ACKS}"`);
@@ -82,7 +72,18 @@ if (import.meta.main) {
     if (sendMode !== "per-partition" && sendMode !== "batch") {
       throw new UsageError(`--send-mode must be per-partition or batch, got "${sendMode}"`);
     }
-    const client = kafkaClientKind(knobs.KAFKA_CLIENT as string, "--kafka-client");
+    const client = kafkaClientKind(knobs.KAFKA_CLIENT as string, "--kafka-client (KAFKA_CLIENT)");
+    // Values are checked before looking for a stack: a bad one is a usage error wherever it runs.
+    let brokers = knobs.KAFKA_BROKERS as string[];
+    let s3: S3Settings | undefined = s3FromEnv();
+    if (brokers.length === 0 || !s3) {
+      const stack = await LocalStack.attach(args.stack);
+      if (brokers.length === 0) {
+        brokers = (await stackEndpoints(args.stack, "brokers (KAFKA_BROKERS or --brokers)")).kafka
+          .bootstrap.split(",");
+      }
+      s3 ??= stack?.endpoints.s3;
+    }
     const topic = knobs.KAFKA_TOPIC as string;
     const kafka = kafkaClient(brokers, "generator-cli");
     await ensureTopic(kafka, topic);

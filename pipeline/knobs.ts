@@ -295,7 +295,7 @@ export const SINK_KNOBS: readonly Knob[] = [
     default: 3,
     min: 1,
     max: 9,
-    help: "gzip level of the stored objects (3: a third of level 6's time for 15% more bytes)",
+    help: "gzip level of the stored objects (3: half of level 6's time for 15% more bytes)",
   },
   {
     env: "SINK_DROP_EVERY",
