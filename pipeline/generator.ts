@@ -10,6 +10,8 @@
  * lost its connection is `unknown`, and the worker continues on a fresh
  * producer (a new producer id, as the Java client bumps its epoch). If an
  * abandoned send is acknowledged later, the ack is recorded too: acked wins.
+ * The producing client is `@platformatic/kafka` or kafkajs (`client`, see
+ * producer_client.ts); both are held to these rules.
  *
  * ```ts
  * import { Generator } from "./generator.ts";
@@ -99,8 +101,9 @@ export interface GeneratorOptions {
    */
   sendMode?: "per-partition" | "batch";
   /**
-   * The Kafka client that produces: "kafkajs" (default) or "platformatic"
-   * (`@platformatic/kafka`). Partitions are kafkajs's default partitioner's either way.
+   * The Kafka client that produces: "platformatic" (`@platformatic/kafka`, the default:
+   * `DEFAULT_KAFKA_CLIENT`) or "kafkajs". Partitions are kafkajs's default partitioner's
+   * either way.
    */
   client?: KafkaClientKind;
   /** Metrics go here. Default: a registry of its own (`metrics`). */
