@@ -145,14 +145,26 @@ export class DockerNode implements StackNode {
     await this.start();
   }
 
+  /**
+   * Freezes the container (the cgroup freezer). Under load runc now and then gives up with
+   * "unable to freeze" (a task did not stop in its time, e.g. a JVM deep in I/O) and thaws
+   * the cgroup again: the pause is then tried again, for up to 20 s.
+   */
   async pause(): Promise<void> {
-    await this.container.pause();
-    await this.refresh();
+    await waitFor(async () => {
+      if ((await this.refresh()) === "paused") return true;
+      await this.container.pause();
+      return (await this.refresh()) === "paused";
+    }, { what: `${this.name} to pause`, timeoutMs: 20_000, intervalMs: 500 });
   }
 
+  /** Thaws the container, tried again like `pause` until it is no longer paused. */
   async resume(): Promise<void> {
-    if ((await this.refresh()) === "paused") await this.container.unpause();
-    await this.refresh();
+    await waitFor(async () => {
+      if ((await this.refresh()) !== "paused") return true;
+      await this.container.unpause();
+      return (await this.refresh()) !== "paused";
+    }, { what: `${this.name} to resume`, timeoutMs: 20_000, intervalMs: 500 });
   }
 
   async tail(lines = 20): Promise<string> {

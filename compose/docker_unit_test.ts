@@ -1,7 +1,8 @@
 /**
  * The docker stack's pure parts, without an engine: the compose file for users
  * with registries, the iptables rules of a partition, the up-front rejection
- * of what a stack cannot do, and the demultiplexing of Docker's log streams.
+ * of what a stack cannot do, the demultiplexing of Docker's log streams, and
+ * how a container's pause copes with the engine's transient refusals.
  */
 
 import assert from "node:assert/strict";
@@ -9,7 +10,9 @@ import { parse } from "yaml";
 import { partitionRules } from "../chaos/faults/docker_net.ts";
 import { stackProblems } from "../chaos/faults/mod.ts";
 import { parseQuorumLeader } from "../chaos/quorum.ts";
+import type Docker from "dockerode";
 import { demux } from "./docker.ts";
+import { DockerNode } from "./docker_stack.ts";
 import { portPlan } from "./ports.ts";
 
 Deno.test("docker-compose.yml: three KRaft brokers, overridable images, no secrets", async () => {
@@ -94,4 +97,42 @@ Deno.test("parseQuorumLeader: the active controller out of kafka-metadata-quorum
   ].join("\n");
   assert.equal(parseQuorumLeader(status), 2);
   assert.equal(parseQuorumLeader("Error: timed out"), undefined);
+});
+
+Deno.test("DockerNode.pause tries again when runc could not freeze, resume likewise", async () => {
+  // The engine's answers as seen in CI: the first freezes fail, the container stays running.
+  let paused = false;
+  let pauses = 0;
+  let unpauses = 0;
+  const container = {
+    inspect: () =>
+      Promise.resolve({
+        State: { Paused: paused, Running: true, Pid: 42 },
+        NetworkSettings: { Networks: {} },
+      }),
+    pause: () => {
+      pauses++;
+      if (pauses < 3) {
+        return Promise.reject(
+          new Error("(HTTP code 500) server error - OCI runtime pause failed: unable to freeze"),
+        );
+      }
+      paused = true;
+      return Promise.resolve();
+    },
+    unpause: () => {
+      unpauses++;
+      paused = unpauses < 2; // the first thaw does not take
+      return Promise.resolve();
+    },
+  };
+  const node = new DockerNode("kafka-1", container as unknown as Docker.Container);
+  await node.pause();
+  assert.equal(node.state(), "paused");
+  assert.equal(pauses, 3);
+  await node.pause(); // already paused: nothing to do
+  assert.equal(pauses, 3);
+  await node.resume();
+  assert.equal(node.state(), "running");
+  assert.equal(unpauses, 2);
 });
