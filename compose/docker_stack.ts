@@ -150,21 +150,26 @@ export class DockerNode implements StackNode {
    * "unable to freeze" (a task did not stop in its time, e.g. a JVM deep in I/O) and thaws
    * the cgroup again: the pause is then tried again, for up to 20 s.
    */
-  async pause(): Promise<void> {
-    await waitFor(async () => {
-      if ((await this.refresh()) === "paused") return true;
-      await this.container.pause();
-      return (await this.refresh()) === "paused";
-    }, { what: `${this.name} to pause`, timeoutMs: 20_000, intervalMs: 500 });
+  pause(): Promise<void> {
+    return this.#until("pause", (s) => s === "paused", () => this.container.pause());
   }
 
   /** Thaws the container, tried again like `pause` until it is no longer paused. */
-  async resume(): Promise<void> {
+  resume(): Promise<void> {
+    return this.#until("resume", (s) => s !== "paused", () => this.container.unpause());
+  }
+
+  /** Calls `act` until the engine reports a state that satisfies `reached` (at most 20 s). */
+  async #until(
+    what: string,
+    reached: (state: ProcessState) => boolean,
+    act: () => Promise<unknown>,
+  ): Promise<void> {
     await waitFor(async () => {
-      if ((await this.refresh()) !== "paused") return true;
-      await this.container.unpause();
-      return (await this.refresh()) !== "paused";
-    }, { what: `${this.name} to resume`, timeoutMs: 20_000, intervalMs: 500 });
+      if (reached(await this.refresh())) return true;
+      await act();
+      return reached(await this.refresh());
+    }, { what: `${this.name} to ${what}`, timeoutMs: 20_000, intervalMs: 500 });
   }
 
   async tail(lines = 20): Promise<string> {

@@ -1,7 +1,7 @@
 /**
  * The generator's producer, behind one small interface so that the Kafka
- * client is a knob (`KAFKA_CLIENT`): `kafkajs` (the default) or
- * `@platformatic/kafka`. Both run with the same settings (acks, idempotence,
+ * client is a knob (`KAFKA_CLIENT`): `@platformatic/kafka` (the default) or
+ * `kafkajs`. Both run with the same settings (acks, idempotence,
  * retries bounded by the delivery timeout) and are held to the same ledger
  * rules: `send` resolves only when Kafka acknowledged every message, and a
  * rejection is classified by `definitelyNotAppended`.

@@ -404,12 +404,18 @@ export class Sink {
     this.#wantedCommits.set(partition, { offset, generation, batches: (wanted?.batches ?? 0) + 1 });
     if (this.#commits.has(partition)) return;
     const loop = (async () => {
-      let next;
-      while ((next = this.#wantedCommits.get(partition))) {
-        this.#wantedCommits.delete(partition);
-        await this.#commit(partition, next);
+      try {
+        let next;
+        while ((next = this.#wantedCommits.get(partition))) {
+          this.#wantedCommits.delete(partition);
+          await this.#commit(partition, next);
+        }
+      } finally {
+        // In the same step as the last empty look: a request arriving later starts a new loop
+        // (a .finally() on the promise would run a tick later and strand such a request).
+        this.#commits.delete(partition);
       }
-    })().finally(() => this.#commits.delete(partition));
+    })();
     this.#commits.set(partition, loop);
   }
 
