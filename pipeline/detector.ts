@@ -1,12 +1,15 @@
 /**
  * The detector: a Kafka consumer group of its own that keeps event-time
  * sliding windows per source and per destination (windows.ts), evaluates the
- * rules (rules.ts) when a window closes, and raises alerts to a webhook. The
- * source rules (exfiltration, port scan) only grow with a window's events, so
- * they are also checked on the open windows every tick and fire as soon as
- * the events received cross the threshold (`early: true`, the window cut
- * after its last event): seconds before the window could close, since that
- * waits for the watermark (the out-of-orderness bound past the window's end).
+ * rules (rules.ts) when a window closes, and raises alerts to a webhook. Every
+ * tick the rules are also checked on the open windows that gained events, and
+ * fire early (`early: true`, the window cut after its last event counted):
+ * seconds before the window could close, since that waits for the watermark
+ * (the out-of-orderness bound past the window's end). The source rules
+ * (exfiltration, port scan) only grow with a window's events and fire as soon
+ * as the events received cross the threshold; the destination rules (a p95, a
+ * share) fire early only with a margin of harmless events still to come
+ * (rules.ts, `earlyMargin`), else at the close.
  *
  * Exactly one alert per incident:
  * - before firing, `SET alert:<rule>:<entity> NX PX <ttl>` in Redis (default
@@ -53,6 +56,7 @@ import {
   DEFAULT_THRESHOLDS,
   DESTINATION_AGG,
   type DestinationAgg,
+  earlyDestinationCandidates,
   earlySourceCandidates,
   evaluateDestination,
   evaluateSource,
@@ -139,7 +143,7 @@ export class Detector {
     });
     this.#redis.on("error", () => {}); // reported through failed commands and metrics
     this.#bySource = new SlidingWindows(SOURCE_AGG, options.windows, true);
-    this.#byDest = new SlidingWindows(DESTINATION_AGG, options.windows);
+    this.#byDest = new SlidingWindows(DESTINATION_AGG, options.windows, true);
     this.#outboxKey = `outbox:${this.groupId}`;
     this.metrics = options.registry ?? new Registry();
     const registers = [this.metrics];
@@ -276,9 +280,13 @@ export class Detector {
     }
   }
 
-  /** Source rules over the open windows whose entities gained events since the last tick. */
+  /** The rules over the open windows whose entities gained events since the last tick. */
   #collectEarly(now: number): void {
-    for (const { candidate, window } of earlySourceCandidates(this.#bySource, this.#thresholds)) {
+    const early = [
+      ...earlySourceCandidates(this.#bySource, this.#thresholds),
+      ...earlyDestinationCandidates(this.#byDest, this.#thresholds, this.#byDest.progress(now)),
+    ];
+    for (const { candidate, window } of early) {
       const key = `${candidate.rule}|${candidate.entity}`;
       const last = this.#early.get(key);
       if (last !== undefined && now - last < this.#o.lockTtlMs) continue;

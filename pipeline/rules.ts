@@ -13,8 +13,11 @@
  *
  * The source rules only grow as a window gains events (a byte sum, a count of
  * distinct ports), so the detector evaluates them on open windows too and
- * fires as soon as one crosses; the destination rules (a quantile, a share)
- * can fall again and wait for the window to close.
+ * fires as soon as one crosses. The destination rules (a quantile, a share)
+ * can fall again as a window gains events; on an open window they fire early
+ * only when they would still hold if the rest of the window brought twice as
+ * many events per second as its received part did, every one of them harmless
+ * (fast, no reset): see `earlyMargin`. Otherwise they wait for the close.
  *
  * ```ts
  * import { evaluateSource, SOURCE_AGG } from "./rules.ts";
@@ -125,7 +128,7 @@ export function sourceMayFire(panes: readonly SourceAgg[], t: Thresholds): boole
   return weighted >= t.exfilBytes || ports >= t.scanPorts;
 }
 
-/** A source rule that holds over the part received so far of a window still open. */
+/** A rule that holds over the part received so far of a window still open. */
 export interface EarlyCandidate {
   candidate: Candidate;
   /** The window's start, and just after the last event counted. */
@@ -133,28 +136,41 @@ export interface EarlyCandidate {
 }
 
 /**
- * The source rules over the open windows of every entity that gained events
- * since the last call (`windows` tracks them), each entity's oldest window
- * first: it holds the most of the entity's events, so it crosses first.
+ * The rules over the open windows of every entity that gained events since
+ * the last call (`windows` tracks them), each entity's oldest window first: it
+ * holds the most of the entity's events, so it crosses first. `mayFire` sees
+ * the pane aggregates and skips the merge of windows that cannot fire.
  */
-export function earlySourceCandidates<X>(
-  windows: SlidingWindows<SourceAgg, X>,
-  t: Thresholds,
+function earlyCandidates<A extends { maxTs: number }, X>(
+  windows: SlidingWindows<A, X>,
+  mayFire: (panes: A[]) => boolean,
+  evaluate: (entity: string, acc: A, window: { start: number; end: number }) => Candidate[],
 ): EarlyCandidate[] {
   const out: EarlyCandidate[] = [];
-  const mayFire = (panes: SourceAgg[]) => sourceMayFire(panes, t);
   for (const [entity, panes] of windows.takeTouched()) {
-    const open = new Map<number, { start: number; acc: SourceAgg }>();
+    const open = new Map<number, { start: number; end: number; acc: A }>();
     for (const pane of panes) {
       for (const w of windows.openWindowsOf(entity, pane, mayFire)) open.set(w.start, w);
     }
     for (const w of [...open.values()].sort((a, b) => a.start - b.start)) {
-      for (const candidate of evaluateSource(entity, w.acc, t)) {
+      for (const candidate of evaluate(entity, w.acc, w)) {
         out.push({ candidate, window: { start: w.start, end: w.acc.maxTs + 1 } });
       }
     }
   }
   return out;
+}
+
+/** The source rules over the open windows touched since the last call. */
+export function earlySourceCandidates<X>(
+  windows: SlidingWindows<SourceAgg, X>,
+  t: Thresholds,
+): EarlyCandidate[] {
+  return earlyCandidates(
+    windows,
+    (panes) => sourceMayFire(panes, t),
+    (entity, acc) => evaluateSource(entity, acc, t),
+  );
 }
 
 export function evaluateSource(entity: string, acc: SourceAgg, t: Thresholds): Candidate[] {
@@ -199,7 +215,10 @@ export const LATENCY_EDGES = [
 export interface DestinationAgg {
   count: number;
   resets: number;
+  /** Counts per bucket of `LATENCY_EDGES`. */
   latency: number[];
+  /** The latest event time counted. */
+  maxTs: number;
 }
 
 function bucket(ms: number): number {
@@ -209,7 +228,12 @@ function bucket(ms: number): number {
 }
 
 export const DESTINATION_AGG: Aggregator<DestinationAgg, Flow> = {
-  create: () => ({ count: 0, resets: 0, latency: new Array(LATENCY_EDGES.length).fill(0) }),
+  create: () => ({
+    count: 0,
+    resets: 0,
+    latency: new Array(LATENCY_EDGES.length).fill(0),
+    maxTs: -Infinity,
+  }),
   add(acc, e) {
     acc.count++;
     // An established connection reset (RST after ACK) or a server error. A bare SYN,RST is a
@@ -219,6 +243,7 @@ export const DESTINATION_AGG: Aggregator<DestinationAgg, Flow> = {
       acc.resets++;
     }
     acc.latency[bucket(e.latency_ms)]++;
+    if (e.ts_ms !== undefined && e.ts_ms > acc.maxTs) acc.maxTs = e.ts_ms;
     return acc;
   },
   merge(a, b) {
@@ -226,6 +251,7 @@ export const DESTINATION_AGG: Aggregator<DestinationAgg, Flow> = {
       count: a.count + b.count,
       resets: a.resets + b.resets,
       latency: a.latency.map((n, i) => n + b.latency[i]),
+      maxTs: Math.max(a.maxTs, b.maxTs),
     };
   },
 };
@@ -243,23 +269,101 @@ export function latencyQuantile(acc: DestinationAgg, q: number): number {
   return 0;
 }
 
+/**
+ * The destination rules over a window's aggregate. `margin` (default 0) adds
+ * that many harmless events (fastest bucket, no reset) before the quantile and
+ * the share are taken, for early firing; the minimum counts and the reported
+ * values are those of the events really counted.
+ */
 export function evaluateDestination(
   entity: string,
   acc: DestinationAgg,
   t: Thresholds,
+  margin = 0,
 ): Candidate[] {
   const out: Candidate[] = [];
   if (acc.count >= t.latencyMinCount) {
-    const p95 = latencyQuantile(acc, 0.95);
-    if (p95 > t.latencyP95Ms) {
+    const padded = margin > 0
+      ? { ...acc, count: acc.count + margin, latency: acc.latency.with(0, acc.latency[0] + margin) }
+      : acc;
+    if (latencyQuantile(padded, 0.95) > t.latencyP95Ms) {
+      const p95 = latencyQuantile(acc, 0.95);
       out.push({ rule: "latency_spike", entity, value: p95, threshold: t.latencyP95Ms });
     }
   }
-  if (acc.count >= t.resetMinCount) {
+  if (acc.count >= t.resetMinCount && acc.resets / (acc.count + margin) >= t.resetShare) {
     const share = acc.resets / acc.count;
-    if (share >= t.resetShare) {
-      out.push({ rule: "reset_storm", entity, value: share, threshold: t.resetShare });
-    }
+    out.push({ rule: "reset_storm", entity, value: share, threshold: t.resetShare });
   }
   return out;
+}
+
+/** The first latency bucket whose upper edge is above the threshold. */
+function firstSlowBucket(t: Thresholds): number {
+  return LATENCY_EDGES.findIndex((edge) => edge > t.latencyP95Ms);
+}
+
+/**
+ * Whether the destination rules could hold over the union of these panes
+ * (without margin): exact sums of counts, resets and slow events (those in a
+ * bucket whose upper edge is above the threshold, without which no p95 is).
+ */
+export function destinationMayFire(panes: readonly DestinationAgg[], t: Thresholds): boolean {
+  const from = firstSlowBucket(t);
+  let count = 0;
+  let resets = 0;
+  let slow = 0;
+  for (const a of panes) {
+    count += a.count;
+    resets += a.resets;
+    for (let i = from; i < a.latency.length; i++) slow += a.latency[i];
+  }
+  return (count >= t.latencyMinCount && slow > 0) ||
+    (count >= t.resetMinCount && resets >= t.resetShare * count);
+}
+
+/** How much faster than seen the rest of an open window is assumed to bring events. */
+export const EARLY_RATE_FACTOR = 2;
+
+/**
+ * The harmless events an open window `[start, end)` is assumed still to get,
+ * for the destination rules to fire on it early: `count` events were received
+ * while event time progressed from `start` to `progress` (the smallest largest
+ * event time over the partitions); the rest of the window plus the
+ * out-of-orderness bound is assumed to bring `EARLY_RATE_FACTOR` times that
+ * rate. Event time that has not progressed past `start` by a second yet
+ * counts as one second, which asks for a margin no real storm clears.
+ */
+export function earlyMargin(
+  count: number,
+  window: { start: number; end: number },
+  progress: number,
+  outOfOrderMs: number,
+): number {
+  const elapsed = Math.max(1000, Math.min(progress, window.end) - window.start);
+  const rest = Math.max(0, window.end - progress) + outOfOrderMs;
+  return Math.ceil((EARLY_RATE_FACTOR * count * rest) / elapsed);
+}
+
+/**
+ * The destination rules over the open windows touched since the last call,
+ * each with the margin of `earlyMargin`: `progress` is the windows' event-time
+ * progress (`SlidingWindows.progress`).
+ */
+export function earlyDestinationCandidates<X>(
+  windows: SlidingWindows<DestinationAgg, X>,
+  t: Thresholds,
+  progress: number,
+): EarlyCandidate[] {
+  return earlyCandidates(
+    windows,
+    (panes) => destinationMayFire(panes, t),
+    (entity, acc, window) =>
+      evaluateDestination(
+        entity,
+        acc,
+        t,
+        earlyMargin(acc.count, window, progress, windows.outOfOrderMs),
+      ),
+  );
 }

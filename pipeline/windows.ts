@@ -95,15 +95,23 @@ export class SlidingWindows<A, X = unknown> {
     return this.#panes.size;
   }
 
-  /** The global watermark at wall time `nowWall` (-Infinity before any event). */
-  watermark(nowWall: number): number {
+  /**
+   * Event-time progress at wall time `nowWall`: the smallest largest event time
+   * over the partitions that are not idle (-Infinity before any event).
+   */
+  progress(nowWall: number): number {
     let min = Infinity;
     let max = -Infinity;
     for (const p of this.#partitions.values()) {
       max = Math.max(max, p.maxTs);
       if (nowWall - p.lastSeenWall < this.idleMs) min = Math.min(min, p.maxTs);
     }
-    const basis = min === Infinity ? max : min;
+    return min === Infinity ? max : min;
+  }
+
+  /** The global watermark at wall time `nowWall`: progress minus the out-of-orderness. */
+  watermark(nowWall: number): number {
+    const basis = this.progress(nowWall);
     return basis === -Infinity ? -Infinity : basis - this.outOfOrderMs;
   }
 
@@ -145,7 +153,8 @@ export class SlidingWindows<A, X = unknown> {
    * The windows not fired yet that hold pane `pane`, oldest first, with the
    * entity's aggregate over the panes received so far. For rules that only
    * grow with a window's events (a sum, a distinct count), what holds over
-   * this part holds over the whole window, so they can fire before it closes.
+   * this part holds over the whole window, so they can fire before it closes;
+   * other rules need a margin (rules.ts, `earlyMargin`).
    * `worthMerging` sees the pane aggregates first and can skip the merge.
    */
   openWindowsOf(
