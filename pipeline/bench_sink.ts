@@ -2,9 +2,12 @@
  * `deno task bench:sink [--events 1000000] [--batch-events 5000]`
  *
  * Pre-fills a topic (6 partitions, RF 3) of a local stack of its own with
- * generator events (~400 bytes), then drains it with the sink into MinIO and
- * reports where the time went (parse+validate, gzip, upload, commit).
- * Last line, exactly: `sink_eps=<n>`.
+ * generator events (~400 bytes), then drains it with the sink into MinIO twice,
+ * each time as a new group: first with parsing and gzip on the consuming thread
+ * (`codecWorker: false`), then with the default codec worker, and reports
+ * where the time went (parse+validate, gzip, upload, commit). The second drain
+ * also deletes the first one's objects (leftovers past its committed offset).
+ * Last line, exactly: `sink_eps=<n>` (the default sink, with the worker).
  * @module
  */
 
@@ -64,36 +67,45 @@ if (import.meta.main) {
       const admin = kafka.admin();
       await admin.connect();
       const end = (await admin.fetchTopicOffsets(topic)).reduce((s, p) => s + Number(p.high), 0);
-      const sink = new Sink({
-        brokers,
-        s3: stack.endpoints.s3,
-        topic,
-        groupId: "bench-sink",
-        batch: { maxEvents: batchEvents },
-      });
-      const t0 = performance.now();
-      await sink.start();
-      await waitFor(async () => {
-        const offsets = await admin.fetchOffsets({ groupId: "bench-sink", topics: [topic] });
-        const done = offsets[0].partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
-        line.show(`drain: ${done}/${end} committed`);
-        return done >= end;
-      }, { what: "the sink to drain the topic", timeoutMs: 1_800_000, intervalMs: 250 });
-      const secs = (performance.now() - t0) / 1000;
-      line.clear();
-      await sink.stop();
-      await admin.disconnect();
-      const p = sink.profile;
-      console.log(
-        `drained ${end} records in ${secs.toFixed(1)} s; time in parse+validate ${
-          (p.parse_ms / 1000).toFixed(1)
-        } s, ` +
-          `gzip ${(p.gzip_ms / 1000).toFixed(1)} s, upload ${(p.upload_ms / 1000).toFixed(1)} s, ` +
-          `commit ${
-            (p.commit_ms / 1000).toFixed(1)
+      const drain = async (codecWorker: boolean) => {
+        const groupId = `bench-sink-${codecWorker ? "worker" : "inline"}`;
+        const sink = new Sink({
+          brokers,
+          s3: stack.endpoints.s3,
+          topic,
+          groupId,
+          batch: { maxEvents: batchEvents },
+          codecWorker,
+        });
+        const t0 = performance.now();
+        await sink.start();
+        await waitFor(async () => {
+          const offsets = await admin.fetchOffsets({ groupId, topics: [topic] });
+          const done = offsets[0].partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
+          line.show(`drain (${groupId}): ${done}/${end} committed`);
+          return done >= end;
+        }, { what: "the sink to drain the topic", timeoutMs: 1_800_000, intervalMs: 250 });
+        const secs = (performance.now() - t0) / 1000;
+        line.clear();
+        await sink.stop();
+        const p = sink.profile;
+        const s = (ms: number) => (ms / 1000).toFixed(1);
+        console.log(
+          `${groupId}: drained ${end} records in ${secs.toFixed(1)} s (${
+            (end / secs).toFixed(0)
+          }/s); ${codecWorker ? "waits for the worker: " : ""}parse+validate ${
+            s(p.parse_ms)
+          } s, gzip ${s(p.gzip_ms)} s; upload ${s(p.upload_ms)} s, commit ${
+            s(p.commit_ms)
           } s (summed over 6 partitions; the rest is fetching and decoding)`,
-      );
-      console.log(`sink_eps=${(end / secs).toFixed(0)}`);
+        );
+        return end / secs;
+      };
+      const inline = await drain(false);
+      const worker = await drain(true);
+      await admin.disconnect();
+      console.log(`codec worker vs inline: ${(worker / inline).toFixed(2)}x`);
+      console.log(`sink_eps=${worker.toFixed(0)}`);
       return ExitCode.Pass;
     } finally {
       await stack.down();

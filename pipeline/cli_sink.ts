@@ -41,6 +41,7 @@ if (import.meta.main) {
       },
       dropEvery: knobs.SINK_DROP_EVERY as number,
       gzipLevel: knobs.SINK_GZIP_LEVEL as number,
+      codecWorker: knobs.SINK_CODEC_WORKER as boolean,
     });
     const metrics = serveMetrics(sink.metrics, knobs.METRICS_PORT as number);
     const done = Promise.withResolvers<void>();

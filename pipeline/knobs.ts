@@ -298,6 +298,13 @@ export const SINK_KNOBS: readonly Knob[] = [
     help: "gzip level of the stored objects (3: half of level 6's time for 15% more bytes)",
   },
   {
+    env: "SINK_CODEC_WORKER",
+    flag: "codec-worker",
+    type: "bool",
+    default: true,
+    help: "parse, validate and gzip in a worker thread (false: on the consuming thread)",
+  },
+  {
     env: "SINK_DROP_EVERY",
     flag: "drop-every",
     type: "int",

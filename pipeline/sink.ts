@@ -19,6 +19,9 @@
  * Invalid records go to `dlq/` objects (partition, offset, reason, recovered
  * producer_id/seq, raw payload) and are counted; they never stop a partition.
  *
+ * Parsing, validation and gzip run in a worker by default (sink_codec.ts), so
+ * they use the second core while this thread fetches and uploads.
+ *
  * ```ts
  * import { Sink } from "./sink.ts";
  * const sink = new Sink({ brokers, s3 });
@@ -29,13 +32,12 @@
  * @module
  */
 
-import { gzipSync } from "node:zlib";
-import { Buffer } from "node:buffer";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Consumer, Kafka } from "kafkajs";
 import { type Batch, Batcher, type BatcherOptions, batchKey, parseBatchKey } from "./batcher.ts";
-import { parseEvent, TOPIC_DEFAULT } from "./event.ts";
+import { TOPIC_DEFAULT } from "./event.ts";
 import { kafkaClient } from "./kafka.ts";
+import { inlineCodec, type InvalidRecord, type SinkCodec, WorkerCodec } from "./sink_codec.ts";
 import { type ObjectStore, objectStore, type S3Settings } from "./store.ts";
 
 export interface SinkOptions {
@@ -53,6 +55,8 @@ export interface SinkOptions {
   breakerThreshold?: number;
   /** gzip level of the objects, 1-9. Default 3 (level 6 takes 2x the time for 15% fewer bytes). */
   gzipLevel?: number;
+  /** Parse, validate and gzip in a worker (default true) or on the consuming thread. */
+  codecWorker?: boolean;
   registry?: Registry;
   kafka?: Kafka;
   /**
@@ -79,6 +83,9 @@ export class Sink {
   readonly #kafka: Kafka;
   readonly #store: ObjectStore;
   readonly #batcher: Batcher;
+  /** Inline until `start()` (which starts the worker unless told not to); `stop()` ends it. */
+  #codec: SinkCodec = inlineCodec();
+  readonly #codecWorker: boolean;
   readonly #opts: Required<
     Pick<SinkOptions, "retryBaseMs" | "retryMaxMs" | "breakerThreshold" | "gzipLevel">
   >;
@@ -96,7 +103,10 @@ export class Sink {
   #stopping = false;
   #fatal: unknown;
   #counts = { consumed: 0, valid: 0, invalid: 0, batches: 0 };
-  /** Where the time goes, in ms: parse+validate, gzip, upload, commit. */
+  /**
+   * Where the time goes, in ms: parse+validate, gzip, upload, commit. With the codec worker,
+   * parse and gzip are the waits for it (its work overlaps this thread's).
+   */
   readonly profile = { parse_ms: 0, gzip_ms: 0, upload_ms: 0, commit_ms: 0 };
   readonly #m;
   readonly #dropEvery: number;
@@ -108,6 +118,7 @@ export class Sink {
     this.#store = objectStore(options.s3);
     this.#batcher = new Batcher(options.batch);
     this.#dropEvery = options.dropEvery ?? 0;
+    this.#codecWorker = options.codecWorker ?? true;
     this.#opts = {
       retryBaseMs: options.retryBaseMs ?? 200,
       retryMaxMs: options.retryMaxMs ?? 5000,
@@ -198,6 +209,7 @@ export class Sink {
 
   /** Connects, subscribes and starts consuming; resolves once consumption runs. */
   async start(): Promise<void> {
+    if (this.#codecWorker) this.#codec = new WorkerCodec();
     const consumer = this.#kafka.consumer({
       groupId: this.groupId,
       sessionTimeout: 10_000,
@@ -244,34 +256,35 @@ export class Sink {
           await this.#enqueue(p, () => this.#cleanLeftovers(p, from));
         }
         const high = Number(batch.highWatermark);
-        let parseMs = 0;
-        for (const message of batch.messages) {
+        const lines = batch.messages.map((m) => m.value?.toString() ?? "");
+        const t0 = performance.now();
+        const invalid = new Map<number, InvalidRecord>();
+        for (const r of await this.#codec.validate(lines)) invalid.set(r.index, r);
+        this.profile.parse_ms += performance.now() - t0;
+        for (let i = 0; i < batch.messages.length; i++) {
           if (!isRunning() || isStale()) break;
+          const message = batch.messages[i];
           const offset = Number(message.offset);
-          const line = message.value?.toString() ?? "";
-          const t0 = performance.now();
-          const parsed = parseEvent(line);
-          parseMs += performance.now() - t0;
+          const line = lines[i];
+          const bad = invalid.get(i);
           this.#counts.consumed++;
           this.#m.consumed.inc();
-          if (parsed.ok) {
-            this.#counts.valid++;
-            this.#m.valid.inc();
-          } else {
+          if (bad) {
             this.#counts.invalid++;
             this.#m.invalid.inc();
+          } else {
+            this.#counts.valid++;
+            this.#m.valid.inc();
           }
-          if (parsed.ok && this.#dropEvery > 0 && this.#counts.valid % this.#dropEvery === 0) {
+          if (!bad && this.#dropEvery > 0 && this.#counts.valid % this.#dropEvery === 0) {
             resolveOffset(message.offset); // the sabotage: read, "handled", never stored
             continue;
           }
           const full = this.#batcher.add(p, {
             offset,
             line,
-            ok: parsed.ok,
-            ...(parsed.ok
-              ? {}
-              : { reason: parsed.reason, producer_id: parsed.producer_id, seq: parsed.seq }),
+            ok: !bad,
+            ...(bad ? { reason: bad.reason, producer_id: bad.producer_id, seq: bad.seq } : {}),
           }, Date.now());
           const lag = Math.max(0, high - offset - 1);
           this.#lag.set(p, lag);
@@ -281,7 +294,6 @@ export class Sink {
           // it did, so the next owner's clean-up comes after the upload); committed behind it.
           if (full) await this.#enqueue(p, this.#flusher(full));
         }
-        this.profile.parse_ms += parseMs;
       },
     });
     this.#timer = setInterval(() => {
@@ -299,7 +311,7 @@ export class Sink {
     this.#stopping = true;
     clearInterval(this.#timer);
     const consumer = this.#consumer;
-    if (!consumer) return;
+    if (!consumer) return this.#codec.close();
     await consumer.pause([{ topic: this.topic }]);
     for (const p of this.#batcher.partitions()) {
       const batch = this.#batcher.take(p);
@@ -309,6 +321,7 @@ export class Sink {
     await Promise.allSettled([...this.#commits.values()]);
     await consumer.disconnect();
     this.#consumer = undefined;
+    this.#codec.close();
   }
 
   /** Runs `fn` after every earlier task of the partition: uploads and commits stay in order. */
@@ -362,9 +375,7 @@ export class Sink {
     }
     if (batch.valid.length > 0) {
       const t0 = performance.now();
-      const body = gzipSync(Buffer.from(batch.valid.join("\n") + "\n"), {
-        level: this.#opts.gzipLevel,
-      });
+      const body = await this.#codec.gzip(batch.valid.join("\n") + "\n", this.#opts.gzipLevel);
       this.profile.gzip_ms += performance.now() - t0;
       await this.#upload(
         batchKey("events", this.topic, partition, firstOffset, lastOffset),
@@ -384,7 +395,7 @@ export class Sink {
           raw: r.line,
         })
       );
-      const body = gzipSync(Buffer.from(lines.join("\n") + "\n"), { level: this.#opts.gzipLevel });
+      const body = await this.#codec.gzip(lines.join("\n") + "\n", this.#opts.gzipLevel);
       await this.#upload(
         batchKey("dlq", this.topic, partition, firstOffset, lastOffset),
         body,
