@@ -80,11 +80,17 @@ interface Waiting {
   resolve: (reply: CodecReply) => void;
 }
 
+/** The request answered on this thread. */
+function answerInline(request: CodecRequest): CodecReply {
+  return request.op === "validate"
+    ? { id: request.id, invalid: validateLines(request.lines) }
+    : { id: request.id, bytes: gzipText(request.text, request.level) };
+}
+
 export class WorkerCodec implements SinkCodec {
   #worker: Worker | undefined;
   #next = 0;
   readonly #waiting = new Map<number, Waiting>();
-  readonly #inline = inlineCodec();
 
   constructor() {
     const worker = new Worker(new URL("./_sink_codec_worker.ts", import.meta.url).href, {
@@ -98,51 +104,38 @@ export class WorkerCodec implements SinkCodec {
     worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
       console.error(`sink: the codec worker failed (${e.message}); parsing and gzip go inline`);
-      this.#fallBack();
+      this.close();
     };
     this.#worker = worker;
   }
 
   async validate(lines: string[]): Promise<InvalidRecord[]> {
     const reply = await this.#ask({ id: this.#next++, op: "validate", lines });
-    if ("error" in reply) throw new Error(`codec worker: ${reply.error}`);
-    if (!("invalid" in reply)) throw new Error("codec worker: a reply of the wrong kind");
-    return reply.invalid;
+    return (reply as { invalid: InvalidRecord[] }).invalid;
   }
 
   async gzip(text: string, level: number): Promise<Uint8Array> {
     const reply = await this.#ask({ id: this.#next++, op: "gzip", text, level });
-    if ("error" in reply) throw new Error(`codec worker: ${reply.error}`);
-    if (!("bytes" in reply)) throw new Error("codec worker: a reply of the wrong kind");
-    return reply.bytes;
+    return (reply as { bytes: Uint8Array }).bytes;
   }
 
+  /** Ends the worker; what it still held, and every later request, is answered inline. */
   close(): void {
-    this.#worker?.terminate();
-    this.#worker = undefined;
-    this.#fallBack(); // anything still waiting is done inline
-  }
-
-  #ask(request: CodecRequest): Promise<CodecReply> {
-    if (!this.#worker) return this.#doInline(request);
-    return new Promise((resolve) => {
-      this.#waiting.set(request.id, { request, resolve });
-      this.#worker!.postMessage(request);
-    });
-  }
-
-  async #doInline(request: CodecRequest): Promise<CodecReply> {
-    if (request.op === "validate") {
-      return { id: request.id, invalid: await this.#inline.validate(request.lines) };
-    }
-    return { id: request.id, bytes: await this.#inline.gzip(request.text, request.level) };
-  }
-
-  #fallBack(): void {
     this.#worker?.terminate();
     this.#worker = undefined;
     const waiting = [...this.#waiting.values()];
     this.#waiting.clear();
-    for (const w of waiting) this.#doInline(w.request).then(w.resolve);
+    for (const w of waiting) w.resolve(answerInline(w.request));
+  }
+
+  async #ask(request: CodecRequest): Promise<CodecReply> {
+    const reply = this.#worker
+      ? await new Promise<CodecReply>((resolve) => {
+        this.#waiting.set(request.id, { request, resolve });
+        this.#worker!.postMessage(request);
+      })
+      : answerInline(request);
+    if ("error" in reply) throw new Error(`codec worker: ${reply.error}`);
+    return reply;
   }
 }
