@@ -526,6 +526,7 @@ export async function runScenario(
       sendMode: scenario.stack.send_mode,
       client: producingClient,
       kafka,
+      kafkaLogFile: join(runDir, "logs", "harness-kafka.log"),
     });
     const t0 = performance.now();
     workload.started_at = Date.now();

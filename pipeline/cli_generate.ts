@@ -112,6 +112,7 @@ if (import.meta.main) {
         idempotent: knobs.PRODUCER_IDEMPOTENT as boolean,
         sendMode,
         client,
+        threads: knobs.GENERATOR_THREADS as boolean,
       });
     } catch (error) {
       if (error instanceof RangeError) throw new UsageError(error.message);

@@ -13,6 +13,11 @@
  * The producing client is `@platformatic/kafka` or kafkajs (`client`, see
  * producer_client.ts); both are held to these rules.
  *
+ * Threads: each worker (generator_loop.ts) runs in a Web Worker of its own by
+ * default (`threads`, generator_thread.ts), so making events and the client's
+ * encoding are not bound to one core; the ledger, the incidents and the
+ * metrics stay on this thread, which replays the workers' reports.
+ *
  * ```ts
  * import { Generator } from "./generator.ts";
  * const gen = new Generator({ brokers: ["127.0.0.1:29111"], eps: 5000, durationMs: 10_000, seed: "7" });
@@ -23,28 +28,15 @@
  */
 
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { type Kafka, Partitioners, type PartitionMetadata } from "kafkajs";
-import {
-  type Incident,
-  INCIDENT_KINDS,
-  incidentEntity,
-  type IncidentKind,
-  planIncident,
-  type PlannedFlow,
-} from "./anomalies.ts";
-import { eventSerializer, type TelemetryEvent, TOPIC_DEFAULT } from "./event.ts";
-import { definitelyNotAppended, kafkaClient, topicPartitions } from "./kafka.ts";
+import type { Kafka } from "kafkajs";
+import { type Incident, incidentEntity, type IncidentKind, planIncident } from "./anomalies.ts";
+import { TOPIC_DEFAULT } from "./event.ts";
+import { GeneratorLoop, type LoopConfig, type LoopHost } from "./generator_loop.ts";
+import { GeneratorThread } from "./generator_thread.ts";
+import { kafkaClient, topicPartitions } from "./kafka.ts";
 import { Ledger } from "./ledger.ts";
-import { corrupt } from "./malformed.ts";
 import { hash32, Rng } from "./rng.ts";
-import { baselineFlow } from "./traffic.ts";
-import {
-  DEFAULT_KAFKA_CLIENT,
-  type KafkaClientKind,
-  type ProduceMessage,
-  type ProducerClient,
-  producerClient,
-} from "./producer_client.ts";
+import { DEFAULT_KAFKA_CLIENT, type KafkaClientKind } from "./producer_client.ts";
 
 export interface ScheduledIncident {
   /** Start, in ms after the generator starts. */
@@ -84,7 +76,10 @@ export interface GeneratorOptions {
   /** Per event chance of a malformed record (chaos mode). Default 0.001. */
   malformedProb?: number;
   incidents?: ScheduledIncident[];
-  /** Most events per produce request per worker. Default 1000. */
+  /**
+   * Most events a worker sends at once; split by partition, and into produce calls of at most
+   * 512 KiB (`MAX_GROUP_BYTES`). Default 8000: the brokers' cost is mostly per request.
+   */
   batchSize?: number;
   /** Default 30000. */
   deliveryTimeoutMs?: number;
@@ -108,8 +103,15 @@ export interface GeneratorOptions {
   client?: KafkaClientKind;
   /** Metrics go here. Default: a registry of its own (`metrics`). */
   registry?: Registry;
-  /** A kafkajs client to use instead of making one. */
+  /**
+   * Each worker in a thread of its own (a Web Worker), so that making events and the Kafka
+   * client's encoding use more than one core. Default true.
+   */
+  threads?: boolean;
+  /** A kafkajs client to use instead of making one (its producers too, when not `threads`). */
   kafka?: Kafka;
+  /** With `threads`, the kafkajs log of the workers' producers goes to this file (JSON lines). */
+  kafkaLogFile?: string;
 }
 
 export interface GeneratorStatus {
@@ -129,24 +131,19 @@ export interface GeneratorStatus {
 }
 
 const DEFAULT_INCIDENT_MS = 20_000;
-/** Random incidents do not start this close to the end, so they finish inside the run. */
-const RANDOM_INCIDENT_GUARD_MS = 25_000;
-/** A worker that fell behind catches up at most this much, then skips the rest. */
-const MAX_CATCH_UP_MS = 2000;
 
 export class Generator {
   readonly ledger: Ledger;
   readonly metrics: Registry;
-  readonly options: Required<Omit<GeneratorOptions, "registry" | "kafka" | "probabilities">> & {
-    probabilities: AnomalyProbabilities;
-  };
+  readonly options:
+    & Required<
+      Omit<GeneratorOptions, "registry" | "kafka" | "probabilities" | "kafkaLogFile">
+    >
+    & { probabilities: AnomalyProbabilities; kafkaLogFile?: string };
   readonly #kafka: Kafka;
-  readonly #queues: PlannedFlow[][];
   readonly #entityCounters = new Map<IncidentKind, number>();
   #incidentCount = 0;
-  #partitions: PartitionMetadata[] = [];
-  readonly #partitioner = Partitioners.DefaultPartitioner();
-  readonly #partitionByKey = new Map<string, number>();
+  #workers: Array<GeneratorLoop | GeneratorThread> = [];
   #inFlight = 0;
   #t0 = 0;
   readonly #m: {
@@ -181,12 +178,14 @@ export class Generator {
       },
       malformedProb: options.malformedProb ?? 0.001,
       incidents: options.incidents ?? [],
-      batchSize: options.batchSize ?? 1000,
+      batchSize: options.batchSize ?? 8000,
       deliveryTimeoutMs: options.deliveryTimeoutMs ?? 30_000,
       acks: options.acks ?? -1,
       idempotent: options.idempotent ?? true,
       sendMode: options.sendMode ?? "per-partition",
       client: options.client ?? DEFAULT_KAFKA_CLIENT,
+      threads: options.threads ?? true,
+      kafkaLogFile: options.kafkaLogFile,
     };
     if (this.options.idempotent && this.options.acks !== -1) {
       throw new RangeError("an idempotent producer needs acks=all (-1)");
@@ -208,7 +207,6 @@ export class Generator {
       kafkaClient(this.options.brokers, `generator-${this.options.runId}`, {
         requestTimeout: Math.min(10_000, Math.max(1000, this.options.deliveryTimeoutMs / 3)),
       });
-    this.#queues = Array.from({ length: workers }, () => []);
     this.metrics = options.registry ?? new Registry();
     const reg = [this.metrics];
     this.#m = {
@@ -297,16 +295,51 @@ export class Generator {
   async run(signal?: AbortSignal): Promise<Ledger> {
     const o = this.options;
     this.#m.target.set(o.eps);
-    this.#t0 = performance.now();
-    const wallStart = Date.now();
-    this.ledger.meta.started_at_ms = wallStart;
     const admin = this.#kafka.admin();
     await admin.connect();
+    let partitions;
     try {
-      this.#partitions = await topicPartitions(admin, o.topic);
+      partitions = await topicPartitions(admin, o.topic);
     } finally {
       await admin.disconnect();
     }
+    this.#workers = Array.from({ length: o.workers }, (_, index) => {
+      const config: LoopConfig = {
+        index,
+        runId: o.runId,
+        brokers: o.brokers,
+        topic: o.topic,
+        partitions,
+        eps: o.eps / o.workers,
+        durationMs: o.durationMs,
+        seed: o.seed,
+        chaosMode: o.chaosMode,
+        probabilities: o.probabilities,
+        malformedProb: o.malformedProb,
+        batchSize: o.batchSize,
+        deliveryTimeoutMs: o.deliveryTimeoutMs,
+        acks: o.acks,
+        idempotent: o.idempotent,
+        sendMode: o.sendMode,
+        client: o.client,
+        kafkaLogFile: o.kafkaLogFile,
+      };
+      const host = this.#host(index);
+      return o.threads
+        ? new GeneratorThread(config, host)
+        : new GeneratorLoop(config, host, this.#kafka);
+    });
+    // Every producer is connected (and every thread running) before the clock starts.
+    const prepared = await Promise.allSettled(this.#workers.map((w) => w.prepare()));
+    const unprepared = prepared.find((p) => p.status === "rejected");
+    if (unprepared) {
+      for (const w of this.#workers) w.stop();
+      await Promise.allSettled(this.#workers.map((w) => w.run(Date.now())));
+      throw (unprepared as PromiseRejectedResult).reason;
+    }
+    this.#t0 = performance.now();
+    const wallStart = Date.now();
+    this.ledger.meta.started_at_ms = wallStart;
     const rng = new Rng(`${o.seed}/incidents`);
     for (const s of o.incidents) {
       this.#inject(rng, s.kind, wallStart + s.at_ms, s.duration_ms ?? DEFAULT_INCIDENT_MS, {
@@ -314,11 +347,64 @@ export class Generator {
         scheduled: true,
       });
     }
-    await Promise.all(
-      Array.from({ length: o.workers }, (_, i) => this.#worker(i, wallStart, signal)),
-    );
+    const stop = () => this.#workers.forEach((w) => w.stop());
+    if (signal?.aborted) stop();
+    signal?.addEventListener("abort", stop, { once: true });
+    try {
+      // Every worker ends before the run does, even when one of them failed.
+      const ends = await Promise.allSettled(this.#workers.map((w) => w.run(wallStart)));
+      const failed = ends.find((e) => e.status === "rejected");
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+    } finally {
+      signal?.removeEventListener("abort", stop);
+    }
     this.ledger.meta.ended_at_ms = Date.now();
     return this.ledger;
+  }
+
+  /** How worker `index` reports: ledger writes (and the counters they move), acks, requests. */
+  #host(index: number): LoopHost {
+    const ledger = this.ledger;
+    const m = this.#m;
+    const randomRng = new Rng(`${this.options.seed}/w${index}/random-incidents`);
+    return {
+      ledger: {
+        attempt(producer, lo, hi = lo) {
+          ledger.attempt(producer, lo, hi);
+          m.attempted.inc(hi - lo + 1);
+        },
+        ack(producer, lo, hi = lo) {
+          ledger.ack(producer, lo, hi);
+          m.acked.inc(hi - lo + 1);
+        },
+        fail(producer, lo, hi = lo) {
+          ledger.fail(producer, lo, hi);
+          m.failed.inc(hi - lo + 1);
+        },
+        unknown(producer, lo, hi = lo) {
+          ledger.unknown(producer, lo, hi);
+          m.unknown.inc(hi - lo + 1);
+        },
+        malformed(producer, seq) {
+          ledger.malformed(producer, seq);
+          m.malformed.inc();
+        },
+      },
+      acked: (events, rttMs) => {
+        this.#acks.push([performance.now(), events, rttMs]);
+        m.latency.observe(rttMs / 1000);
+      },
+      inFlight: (delta) => {
+        this.#inFlight += delta;
+        m.inFlight.inc(delta);
+      },
+      randomIncident: (kind, atMs) => {
+        this.#inject(randomRng, kind, atMs, DEFAULT_INCIDENT_MS, {
+          scheduled: false,
+          worker: index,
+        });
+      },
+    };
   }
 
   #inject(
@@ -342,232 +428,10 @@ export class Generator {
       scheduled: options.scheduled,
     });
     const worker = options.worker ?? (this.#incidentCount - 1) % this.options.workers;
-    const queue = this.#queues[worker];
-    queue.push(...flows);
-    queue.sort((a, b) => a.at_ms - b.at_ms);
+    this.#workers[worker].addFlows(flows);
     this.ledger.incident(incident);
     this.#m.anomalies.inc({ kind });
     return incident;
-  }
-
-  #newProducer(worker: number): ProducerClient {
-    const o = this.options;
-    return producerClient(o.client, {
-      brokers: o.brokers,
-      kafka: this.#kafka,
-      clientId: `generator-${o.runId}-w${worker}`.replace(/[^\w.-]/g, "_"),
-      acks: o.acks,
-      idempotent: o.idempotent,
-      deliveryTimeoutMs: o.deliveryTimeoutMs,
-    });
-  }
-
-  async #worker(index: number, wallStart: number, signal?: AbortSignal): Promise<void> {
-    const o = this.options;
-    const producerId = `${o.runId}-w${index}`;
-    const serialize = eventSerializer(producerId);
-    const rng = new Rng(`${o.seed}/w${index}`);
-    const chaosRng = new Rng(`${o.seed}/w${index}/chaos`);
-    const queue = this.#queues[index];
-    const perWorker = o.eps / o.workers;
-    const endWall = wallStart + o.durationMs;
-    let producer = this.#newProducer(index);
-    await producer.connect();
-    let seq = 0;
-    let credited = 0; // events the pacing has accounted for
-    let paceStart = performance.now();
-    const pending = new Set<Promise<void>>();
-    try {
-      while (!signal?.aborted) {
-        const nowWall = Date.now();
-        if (nowWall >= endWall && (queue.length === 0 || queue[0].at_ms > endWall)) break;
-        const elapsed = performance.now() - paceStart;
-        let due = Math.floor((perWorker * elapsed) / 1000) - credited;
-        if (due > (perWorker * MAX_CATCH_UP_MS) / 1000) {
-          // Fell behind (a stalled send): do not flood, skip the deficit.
-          credited += due - Math.ceil((perWorker * MAX_CATCH_UP_MS) / 1000);
-          due = Math.floor((perWorker * elapsed) / 1000) - credited;
-        }
-        const incidentDue = queue.length > 0 && queue[0].at_ms <= nowWall;
-        if (due <= 0 && !incidentDue) {
-          const waitMs = ((credited + 1) * 1000) / perWorker - elapsed;
-          await new Promise((r) => setTimeout(r, Math.max(1, Math.min(50, waitMs))));
-          continue;
-        }
-        const n = Math.max(1, Math.min(Math.max(due, 0), o.batchSize));
-        const first = seq;
-        const messages: ProduceMessage[] = [];
-        for (let k = 0; k < n; k++) {
-          let flow;
-          let ts = nowWall;
-          if (queue.length > 0 && queue[0].at_ms <= nowWall) {
-            const planned = queue.shift()!;
-            flow = planned.flow;
-            ts = planned.at_ms;
-          } else {
-            flow = baselineFlow(rng);
-            if (o.chaosMode && nowWall < endWall - RANDOM_INCIDENT_GUARD_MS) {
-              this.#maybeRandom(chaosRng, index);
-            }
-          }
-          let value: string;
-          if (o.chaosMode && chaosRng.chance(o.malformedProb)) {
-            const event: TelemetryEvent = { producer_id: producerId, seq, ts_ms: ts, ...flow };
-            value = corrupt(chaosRng, event).raw;
-            this.ledger.malformed(producerId, seq);
-            this.#m.malformed.inc();
-          } else {
-            value = serialize(seq, ts, flow);
-          }
-          messages.push({ key: flow.src_ip, value, partition: this.#partitionOf(flow.src_ip) });
-          seq++;
-        }
-        credited += due > 0 ? n : 0;
-        this.ledger.attempt(producerId, first, seq - 1);
-        this.#m.attempted.inc(n);
-        const seqs = Array.from({ length: n }, (_, k) => first + k);
-        const groups = o.sendMode === "batch"
-          ? [{ messages, seqs }]
-          : this.#byPartition(messages, seqs);
-        const outcomes = groups.map((g) => this.#send(producer, g.messages, producerId, g.seqs));
-        for (const outcome of outcomes) {
-          pending.add(outcome.settled);
-          outcome.settled.finally(() => pending.delete(outcome.settled));
-        }
-        const ok = (await Promise.all(outcomes.map((x) => x.result))).every(Boolean);
-        if (!ok) {
-          // Unknown or failed: continue on a fresh producer (new producer id).
-          const old = producer;
-          old.close().catch(() => {});
-          producer = this.#newProducer(index);
-          try {
-            await producer.connect();
-          } catch { /* the next send will retry connecting */ }
-          paceStart = performance.now();
-          credited = 0;
-        }
-      }
-    } finally {
-      // Give late answers of abandoned sends a moment to land in the ledger.
-      await Promise.race([
-        Promise.allSettled([...pending]),
-        new Promise((r) => setTimeout(r, 2000)),
-      ]);
-      await producer.close().catch(() => {});
-    }
-  }
-
-  /**
-   * The partition kafkajs's default partitioner picks for `key`, cached: keys are source
-   * addresses (a few thousand), and murmur2 over a fresh Buffer per event is 10% of the CPU.
-   */
-  #partitionOf(key: string): number {
-    let p = this.#partitionByKey.get(key);
-    if (p === undefined) {
-      if (this.#partitionByKey.size >= 100_000) this.#partitionByKey.clear();
-      p = this.#partitioner({
-        topic: this.options.topic,
-        partitionMetadata: this.#partitions,
-        message: { key, value: null },
-      });
-      this.#partitionByKey.set(key, p);
-    }
-    return p;
-  }
-
-  /** Splits a batch by partition (each message carries its own). */
-  #byPartition(
-    messages: ProduceMessage[],
-    seqs: number[],
-  ): { messages: ProduceMessage[]; seqs: number[] }[] {
-    const groups = new Map<number, { messages: ProduceMessage[]; seqs: number[] }>();
-    for (let i = 0; i < messages.length; i++) {
-      const partition = messages[i].partition;
-      let g = groups.get(partition);
-      if (!g) groups.set(partition, g = { messages: [], seqs: [] });
-      g.messages.push(messages[i]);
-      g.seqs.push(seqs[i]);
-    }
-    return [...groups.values()];
-  }
-
-  #maybeRandom(rng: Rng, worker: number): void {
-    const p = this.options.probabilities;
-    for (const kind of INCIDENT_KINDS) {
-      if (rng.chance(p[kind])) {
-        this.#inject(rng, kind, Date.now() + 100, DEFAULT_INCIDENT_MS, {
-          scheduled: false,
-          worker,
-        });
-      }
-    }
-  }
-
-  /**
-   * Sends one batch. `result` resolves true when acknowledged, false when it
-   * failed or timed out (recorded as failed or unknown). `settled` resolves
-   * when the send is really over, which may be after the delivery timeout (a
-   * late ack is then recorded as acked).
-   */
-  #send(
-    producer: ProducerClient,
-    messages: ProduceMessage[],
-    producerId: string,
-    seqs: number[],
-  ): { result: Promise<boolean>; settled: Promise<void> } {
-    const record = (outcome: "ack" | "fail" | "unknown") => {
-      // seqs ascend: record them as runs of consecutive numbers.
-      let lo = seqs[0];
-      for (let i = 1; i <= seqs.length; i++) {
-        if (i === seqs.length || seqs[i] !== seqs[i - 1] + 1) {
-          this.ledger[outcome](producerId, lo, seqs[i - 1]);
-          lo = seqs[i];
-        }
-      }
-    };
-    const o = this.options;
-    const started = performance.now();
-    this.#inFlight++;
-    this.#m.inFlight.inc();
-    let timedOut = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const send = producer.send(o.topic, messages);
-    const settled = send.then(
-      () => {
-        record("ack");
-        this.#m.acked.inc(messages.length);
-        const now = performance.now();
-        this.#acks.push([now, messages.length, now - started]);
-        this.#m.latency.observe((now - started) / 1000);
-      },
-      (error) => {
-        if (timedOut) return; // already recorded unknown
-        if (definitelyNotAppended(error)) {
-          record("fail");
-          this.#m.failed.inc(messages.length);
-        } else {
-          record("unknown");
-          this.#m.unknown.inc(messages.length);
-        }
-      },
-    ).finally(() => {
-      clearTimeout(timer);
-      this.#inFlight--;
-      this.#m.inFlight.dec();
-    });
-    const timeout = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => {
-        timedOut = true;
-        record("unknown");
-        this.#m.unknown.inc(messages.length);
-        resolve(false);
-      }, o.deliveryTimeoutMs);
-    });
-    const result = Promise.race([
-      send.then(() => true, () => false),
-      timeout,
-    ]);
-    return { result, settled };
   }
 }
 

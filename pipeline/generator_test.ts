@@ -1,6 +1,7 @@
 /**
- * The generator against the real stack, on each Kafka client: 100,000 events
- * with incidents and malformed records, then the topic read back end to end.
+ * The generator against the real stack, on each Kafka client and with and without worker
+ * threads: 100,000 events with incidents and malformed records, then the topic read back end
+ * to end.
  */
 
 import assert from "node:assert/strict";
@@ -9,19 +10,28 @@ import { recoverIdentity } from "./event.ts";
 import { Generator } from "./generator.ts";
 import { ensureTopic, kafkaClient } from "./kafka.ts";
 import { RangeSet } from "./range_set.ts";
-import { KAFKA_CLIENTS } from "./producer_client.ts";
+import { DEFAULT_KAFKA_CLIENT, KAFKA_CLIENTS } from "./producer_client.ts";
 
-for (const client of KAFKA_CLIENTS) {
+// Each client with its workers in threads (the default), and one client with every worker on the
+// generator's own thread.
+const VARIANTS = [
+  ...KAFKA_CLIENTS.map((client) => ({ client, threads: true })),
+  { client: DEFAULT_KAFKA_CLIENT, threads: false },
+];
+
+for (const { client, threads } of VARIANTS) {
   Deno.test(
     {
-      name: `generator (${client}): every acknowledged seq is in the topic, nothing else`,
+      name: `generator (${client}${
+        threads ? "" : ", one thread"
+      }): every acknowledged seq is in the topic, nothing else`,
       ...slow,
     },
     async () => {
       const { stack, release } = await testStack();
       const brokers = stack.endpoints.kafka.bootstrap.split(",");
       const kafka = kafkaClient(brokers, "generator-test");
-      const topic = `gen-test-${client}-${Date.now().toString(36)}`;
+      const topic = `gen-test-${client}-${threads}-${Date.now().toString(36)}`;
       try {
         await ensureTopic(kafka, topic, { partitions: 6 });
         const gen = new Generator({
@@ -41,11 +51,15 @@ for (const client of KAFKA_CLIENTS) {
             { kind: "reset_storm", at_ms: 4000, duration_ms: 5000 },
           ],
           client,
+          threads,
         });
         const ledger = await gen.run();
         const totals = ledger.totals();
         console.log("ledger totals", totals);
-        assert.ok(totals.acked >= 100_000, `only ${totals.acked} acknowledged`);
+        assert.ok(
+          totals.acked >= 100_000,
+          `only ${totals.acked} acknowledged: ${JSON.stringify(totals)}`,
+        );
         assert.equal(ledger.incidents.length, 4);
 
         // Read the topic back.

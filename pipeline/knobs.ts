@@ -199,10 +199,10 @@ export const GENERATOR_KNOBS: readonly Knob[] = [
     env: "BATCH_SIZE",
     flag: "batch-size",
     type: "int",
-    default: 1000,
+    default: 8000,
     min: 1,
     max: 100_000,
-    help: "most events per produce request per worker",
+    help: "most events a worker sends at once (split by partition, 512 KiB per request at most)",
   },
   {
     env: "DELIVERY_TIMEOUT",
@@ -232,6 +232,13 @@ export const GENERATOR_KNOBS: readonly Knob[] = [
     type: "string",
     default: DEFAULT_KAFKA_CLIENT,
     help: "the producing client: kafkajs or platformatic (@platformatic/kafka)",
+  },
+  {
+    env: "GENERATOR_THREADS",
+    flag: "threads",
+    type: "bool",
+    default: true,
+    help: "each worker in a thread of its own (false: all on one thread)",
   },
   {
     env: "PRODUCER_IDEMPOTENT",

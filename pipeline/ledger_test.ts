@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Ledger, LedgerFormatError } from "./ledger.ts";
+import { BatchBook, Ledger, LedgerFormatError } from "./ledger.ts";
 
 Deno.test("Ledger round-trips through JSON as compact ranges", () => {
   const ledger = new Ledger({ run_id: "r1", topic: "t", seed: 7, started_at_ms: 1 });
@@ -44,4 +44,55 @@ Deno.test("Ledger.parse says what is wrong with a bad ledger", () => {
       })),
     /producer p: bad acked ranges/,
   );
+});
+
+/** Seqs `first..last` dealt round-robin into `n` groups (as partitions interleave them). */
+function deal(first: number, last: number, n: number): number[][] {
+  const groups: number[][] = Array.from({ length: n }, () => []);
+  for (let s = first; s <= last; s++) groups[s % n].push(s);
+  return groups;
+}
+
+Deno.test("BatchBook writes a batch whose groups were all acknowledged as one range", () => {
+  const ledger = new Ledger({ run_id: "r", topic: "t", seed: 1 });
+  const groups = deal(100, 1099, 6);
+  const book = new BatchBook(ledger, "r-w0", 100, 1099, groups.length);
+  for (const g of groups.slice(0, 5)) book.record("ack", g);
+  // Nothing is acknowledged before every group is.
+  assert.equal(ledger.producers.get("r-w0")?.acked.size ?? 0, 0);
+  book.record("ack", groups[5]);
+  assert.deepEqual(ledger.producer("r-w0").acked.ranges(), [[100, 1099]]);
+});
+
+Deno.test("BatchBook: a failed or timed-out group leaves the others' acks exact", () => {
+  const ledger = new Ledger({ run_id: "r", topic: "t", seed: 1 });
+  const groups = deal(0, 599, 3);
+  const book = new BatchBook(ledger, "r-w0", 0, 599, 3);
+  book.record("ack", groups[0]);
+  book.record("fail", groups[1]);
+  book.record("unknown", groups[2]);
+  const p = ledger.producer("r-w0");
+  assert.deepEqual([...p.acked.values()], groups[0]);
+  assert.deepEqual([...p.failed.values()], groups[1]);
+  assert.deepEqual([...p.unknown.values()], groups[2]);
+  // A late ack of the timed-out group is recorded too (acked wins in the validator).
+  book.record("ack", groups[2]);
+  assert.equal(p.acked.size, 400);
+  assert.ok(p.acked.has(599) && !p.acked.has(1));
+});
+
+Deno.test("BatchBook: acks after a timeout are written one group at a time", () => {
+  const ledger = new Ledger({ run_id: "r", topic: "t", seed: 1 });
+  const groups = deal(0, 9, 2);
+  const book = new BatchBook(ledger, "r-w0", 0, 9, 2);
+  book.record("unknown", groups[0]);
+  book.record("ack", groups[1]);
+  assert.deepEqual(ledger.producer("r-w0").acked.ranges(), [[1, 1], [3, 3], [5, 5], [7, 7], [
+    9,
+    9,
+  ]]);
+  assert.deepEqual(ledger.producer("r-w0").unknown.ranges(), [[0, 0], [2, 2], [4, 4], [6, 6], [
+    8,
+    8,
+  ]]);
 });

@@ -48,8 +48,8 @@ export interface ProducerClient {
 
 export interface ProducerClientOptions {
   brokers: string[];
-  /** The kafkajs client (its producers share its connections' settings and logger). */
-  kafka: Kafka;
+  /** The kafkajs client (its producers share its connections' settings and logger); kafkajs only. */
+  kafka?: Kafka;
   clientId: string;
   acks: -1 | 0 | 1;
   idempotent: boolean;
@@ -67,6 +67,7 @@ class KafkajsClient implements ProducerClient {
 
   constructor(o: ProducerClientOptions) {
     this.#acks = o.acks;
+    if (!o.kafka) throw new TypeError("the kafkajs producer needs a kafkajs client (kafka)");
     this.#producer = o.kafka.producer({
       idempotent: o.idempotent,
       maxInFlightRequests: o.idempotent ? 1 : 5,

@@ -1,0 +1,348 @@
+/**
+ * One generator worker: a Kafka producer with its own `producer_id`, seeded
+ * random generator and contiguous seqs, paced to its share of the target rate.
+ * It runs on the generator's thread or in a thread of its own
+ * (`_generator_worker.ts`); either way it reports through a `LoopHost`: ledger
+ * writes, acknowledged sends, requests in flight, and the random incidents it
+ * asks the generator to plan for it.
+ *
+ * ```ts
+ * const loop = new GeneratorLoop(config, host);
+ * await loop.prepare(); // connected
+ * loop.addFlows(plannedFlows);
+ * await loop.run(Date.now());
+ * ```
+ * @module
+ */
+
+import { type Kafka, Partitioners, type PartitionMetadata } from "kafkajs";
+import { INCIDENT_KINDS, type IncidentKind, type PlannedFlow } from "./anomalies.ts";
+import { eventSerializer, type TelemetryEvent } from "./event.ts";
+import { definitelyNotAppended, fileLogCreator, kafkaClient } from "./kafka.ts";
+import { BatchBook, type LedgerWriter } from "./ledger.ts";
+import { corrupt } from "./malformed.ts";
+import { Rng } from "./rng.ts";
+import { baselineFlow } from "./traffic.ts";
+import {
+  type KafkaClientKind,
+  type ProduceMessage,
+  type ProducerClient,
+  producerClient,
+} from "./producer_client.ts";
+
+/** Everything a worker needs, as plain data (it crosses to a thread). */
+export interface LoopConfig {
+  index: number;
+  runId: string;
+  brokers: string[];
+  topic: string;
+  /** The topic's partitions, for kafkajs's default partitioner. */
+  partitions: PartitionMetadata[];
+  /** This worker's share of the target rate. */
+  eps: number;
+  durationMs: number;
+  seed: string;
+  chaosMode: boolean;
+  /** Per event chances that an incident starts (chaos mode), by kind. */
+  probabilities: Record<IncidentKind, number>;
+  malformedProb: number;
+  batchSize: number;
+  deliveryTimeoutMs: number;
+  acks: -1 | 0 | 1;
+  idempotent: boolean;
+  sendMode: "per-partition" | "batch";
+  client: KafkaClientKind;
+  /** kafkajs's log of a worker in a thread of its own goes here (JSON lines). */
+  kafkaLogFile?: string;
+}
+
+export interface LoopHost {
+  /** Ledger writes for this worker's producer id. */
+  ledger: LedgerWriter;
+  /** `events` were acknowledged after `rttMs`. */
+  acked(events: number, rttMs: number): void;
+  /** Produce requests awaiting an answer went up or down by `delta`. */
+  inFlight(delta: number): void;
+  /** Asks for a random incident of `kind`, starting at `atMs`, whose flows this worker sends. */
+  randomIncident(kind: IncidentKind, atMs: number): void;
+}
+
+/** Random incidents do not start this close to the end, so they finish inside the run. */
+export const RANDOM_INCIDENT_GUARD_MS = 25_000;
+/** A worker that fell behind catches up at most this much, then skips the rest. */
+const MAX_CATCH_UP_MS = 2000;
+
+export class GeneratorLoop {
+  readonly config: LoopConfig;
+  readonly producerId: string;
+  readonly #host: LoopHost;
+  readonly #queue: PlannedFlow[] = [];
+  readonly #partitioner = Partitioners.DefaultPartitioner();
+  readonly #partitionByKey = new Map<string, number>();
+  readonly #kafka: Kafka | undefined;
+  #stopped = false;
+  #wake: (() => void) | undefined;
+  #producer: ProducerClient | undefined;
+
+  /** `kafka`: the kafkajs client whose producers this worker uses (made here when absent). */
+  constructor(config: LoopConfig, host: LoopHost, kafka?: Kafka) {
+    this.config = config;
+    this.producerId = `${config.runId}-w${config.index}`;
+    this.#host = host;
+    if (config.client === "kafkajs") {
+      this.#kafka = kafka ?? kafkaClient(config.brokers, `generator-${config.runId}`, {
+        requestTimeout: Math.min(10_000, Math.max(1000, config.deliveryTimeoutMs / 3)),
+        ...(config.kafkaLogFile ? { logCreator: fileLogCreator(config.kafkaLogFile) } : {}),
+      });
+    }
+  }
+
+  /** Planned flows (an incident's) this worker sends when their time comes. */
+  addFlows(flows: PlannedFlow[]): void {
+    this.#queue.push(...flows);
+    this.#queue.sort((a, b) => a.at_ms - b.at_ms);
+  }
+
+  /** Ends the loop after the batch it is building; sends in flight get their moment. */
+  stop(): void {
+    this.#stopped = true;
+    this.#wake?.();
+  }
+
+  #newProducer(): ProducerClient {
+    const c = this.config;
+    return producerClient(c.client, {
+      brokers: c.brokers,
+      kafka: this.#kafka,
+      clientId: `generator-${c.runId}-w${c.index}`.replace(/[^\w.-]/g, "_"),
+      acks: c.acks,
+      idempotent: c.idempotent,
+      deliveryTimeoutMs: c.deliveryTimeoutMs,
+    });
+  }
+
+  /** Connects the producer; `run` starts producing. */
+  async prepare(): Promise<void> {
+    const producer = this.#newProducer();
+    try {
+      await producer.connect();
+    } catch (error) {
+      await producer.close().catch(() => {});
+      throw error;
+    }
+    this.#producer = producer;
+  }
+
+  /**
+   * Produces from `wallStart` until the duration is over (and the incidents due by then are
+   * sent) or `stop()`; closes the producer. Nothing to do when `prepare` did not succeed.
+   */
+  async run(wallStart: number): Promise<void> {
+    if (!this.#producer) return;
+    const c = this.config;
+    const producerId = this.producerId;
+    const ledger = this.#host.ledger;
+    const serialize = eventSerializer(producerId);
+    const rng = new Rng(`${c.seed}/w${c.index}`);
+    const chaosRng = new Rng(`${c.seed}/w${c.index}/chaos`);
+    const queue = this.#queue;
+    const perWorker = c.eps;
+    const endWall = wallStart + c.durationMs;
+    let producer = this.#producer;
+    let seq = 0;
+    let credited = 0; // events the pacing has accounted for
+    let paceStart = performance.now();
+    const pending = new Set<Promise<void>>();
+    try {
+      while (!this.#stopped) {
+        const nowWall = Date.now();
+        if (nowWall >= endWall && (queue.length === 0 || queue[0].at_ms > endWall)) break;
+        const elapsed = performance.now() - paceStart;
+        let due = Math.floor((perWorker * elapsed) / 1000) - credited;
+        if (due > (perWorker * MAX_CATCH_UP_MS) / 1000) {
+          // Fell behind (a stalled send): do not flood, skip the deficit.
+          credited += due - Math.ceil((perWorker * MAX_CATCH_UP_MS) / 1000);
+          due = Math.floor((perWorker * elapsed) / 1000) - credited;
+        }
+        const incidentDue = queue.length > 0 && queue[0].at_ms <= nowWall;
+        if (due <= 0 && !incidentDue) {
+          const waitMs = ((credited + 1) * 1000) / perWorker - elapsed;
+          await new Promise<void>((r) => {
+            const timer = setTimeout(() => {
+              this.#wake = undefined;
+              r();
+            }, Math.max(1, Math.min(50, waitMs)));
+            this.#wake = () => {
+              clearTimeout(timer);
+              r();
+            };
+          });
+          continue;
+        }
+        const n = Math.max(1, Math.min(Math.max(due, 0), c.batchSize));
+        const first = seq;
+        const messages: ProduceMessage[] = [];
+        for (let k = 0; k < n; k++) {
+          let flow;
+          let ts = nowWall;
+          if (queue.length > 0 && queue[0].at_ms <= nowWall) {
+            const planned = queue.shift()!;
+            flow = planned.flow;
+            ts = planned.at_ms;
+          } else {
+            flow = baselineFlow(rng);
+            if (c.chaosMode && nowWall < endWall - RANDOM_INCIDENT_GUARD_MS) {
+              this.#maybeRandom(chaosRng);
+            }
+          }
+          let value: string;
+          if (c.chaosMode && chaosRng.chance(c.malformedProb)) {
+            const event: TelemetryEvent = { producer_id: producerId, seq, ts_ms: ts, ...flow };
+            value = corrupt(chaosRng, event).raw;
+            ledger.malformed(producerId, seq);
+          } else {
+            value = serialize(seq, ts, flow);
+          }
+          messages.push({ key: flow.src_ip, value, partition: this.#partitionOf(flow.src_ip) });
+          seq++;
+        }
+        credited += due > 0 ? n : 0;
+        ledger.attempt(producerId, first, seq - 1);
+        const seqs = Array.from({ length: n }, (_, k) => first + k);
+        // "batch" mode keeps its one call (see GeneratorOptions.sendMode), however large.
+        const groups = c.sendMode === "batch" ? [{ messages, seqs }] : byPartition(messages, seqs);
+        const book = new BatchBook(ledger, producerId, first, seq - 1, groups.length);
+        const outcomes = groups.map((g) => this.#send(producer, g.messages, book, g.seqs));
+        for (const outcome of outcomes) {
+          pending.add(outcome.settled);
+          outcome.settled.finally(() => pending.delete(outcome.settled));
+        }
+        const ok = (await Promise.all(outcomes.map((x) => x.result))).every(Boolean);
+        if (!ok) {
+          // Unknown or failed: continue on a fresh producer (new producer id).
+          const old = producer;
+          old.close().catch(() => {});
+          producer = this.#newProducer();
+          try {
+            await producer.connect();
+          } catch { /* the next send will retry connecting */ }
+          paceStart = performance.now();
+          credited = 0;
+        }
+      }
+    } finally {
+      // Give late answers of abandoned sends a moment to land in the ledger.
+      await Promise.race([
+        Promise.allSettled([...pending]),
+        new Promise((r) => setTimeout(r, 2000)),
+      ]);
+      await producer.close().catch(() => {});
+      this.#producer = undefined;
+    }
+  }
+
+  /**
+   * The partition kafkajs's default partitioner picks for `key`, cached: keys are source
+   * addresses (a few thousand), and murmur2 over a fresh Buffer per event is 10% of the CPU.
+   */
+  #partitionOf(key: string): number {
+    let p = this.#partitionByKey.get(key);
+    if (p === undefined) {
+      if (this.#partitionByKey.size >= 100_000) this.#partitionByKey.clear();
+      p = this.#partitioner({
+        topic: this.config.topic,
+        partitionMetadata: this.config.partitions,
+        message: { key, value: null },
+      });
+      this.#partitionByKey.set(key, p);
+    }
+    return p;
+  }
+
+  #maybeRandom(rng: Rng): void {
+    const p = this.config.probabilities;
+    for (const kind of INCIDENT_KINDS) {
+      if (rng.chance(p[kind])) this.#host.randomIncident(kind, Date.now() + 100);
+    }
+  }
+
+  /**
+   * Sends one group. `result` resolves true when acknowledged, false when it
+   * failed or timed out (recorded as failed or unknown). `settled` resolves
+   * when the send is really over, which may be after the delivery timeout (a
+   * late ack is then recorded as acked).
+   */
+  #send(
+    producer: ProducerClient,
+    messages: ProduceMessage[],
+    book: BatchBook,
+    seqs: number[],
+  ): { result: Promise<boolean>; settled: Promise<void> } {
+    const host = this.#host;
+    const started = performance.now();
+    host.inFlight(1);
+    let timedOut = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const send = producer.send(this.config.topic, messages);
+    const settled = send.then(
+      () => {
+        book.record("ack", seqs);
+        host.acked(messages.length, performance.now() - started);
+      },
+      (error) => {
+        if (timedOut) return; // already recorded unknown
+        book.record(definitelyNotAppended(error) ? "fail" : "unknown", seqs);
+      },
+    ).finally(() => {
+      clearTimeout(timer);
+      host.inFlight(-1);
+    });
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        book.record("unknown", seqs);
+        resolve(false);
+      }, this.config.deliveryTimeoutMs);
+    });
+    const result = Promise.race([
+      send.then(() => true, () => false),
+      timeout,
+    ]);
+    return { result, settled };
+  }
+}
+
+/**
+ * Most bytes (keys and values, as UTF-16 code units: events are ASCII) in one produce call: a
+ * partition's share of a batch goes to Kafka as one record batch, which the broker refuses
+ * above `message.max.bytes` (1 MiB by default).
+ */
+export const MAX_GROUP_BYTES = 512 * 1024;
+
+/**
+ * Splits a batch by partition (each message carries its own), and a partition's share into
+ * groups of at most `maxBytes`; `seqs` stay ascending within each group.
+ */
+export function byPartition(
+  messages: ProduceMessage[],
+  seqs: number[],
+  maxBytes = MAX_GROUP_BYTES,
+): { messages: ProduceMessage[]; seqs: number[] }[] {
+  type Group = { messages: ProduceMessage[]; seqs: number[]; bytes: number };
+  const open = new Map<number, Group>();
+  const groups: Group[] = [];
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
+    const bytes = m.key.length + m.value.length;
+    let g = open.get(m.partition);
+    if (!g || (g.bytes + bytes > maxBytes && g.messages.length > 0)) {
+      g = { messages: [], seqs: [], bytes: 0 };
+      open.set(m.partition, g);
+      groups.push(g);
+    }
+    g.messages.push(m);
+    g.seqs.push(seqs[i]);
+    g.bytes += bytes;
+  }
+  return groups.map(({ messages, seqs }) => ({ messages, seqs }));
+}
