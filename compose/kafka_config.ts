@@ -37,6 +37,8 @@ export interface BrokerConfigOptions extends KafkaSettings {
   clientHost?: string;
   /** ...and brokers reach each other's proxies (replication, quorum) at this one. */
   peerHost?: string;
+  /** Advertise the real ports, bypassing Toxiproxy (benchmarks). Default false. */
+  direct?: boolean;
 }
 
 /** The properties of broker `id` as an ordered map (rendered by `renderProperties`). */
@@ -55,6 +57,7 @@ export function brokerConfig(
   const rf = Math.min(options.defaultReplicationFactor ?? 3, n);
   const minIsr = Math.min(options.minInsyncReplicas ?? 2, rf);
   const internalRf = Math.min(3, n);
+  const via = (p: { real: number; proxy: number }) => options.direct ? p.real : p.proxy;
   const config = new Map<string, string>([
     ["process.roles", "broker,controller"],
     ["node.id", String(id)],
@@ -62,7 +65,9 @@ export function brokerConfig(
     // partition can cut its heartbeats too, not only what reaches it.
     [
       "controller.quorum.voters",
-      plan.brokers.map((b) => `${b.id}@${peer}:${broker.quorum[b.id]}`).join(","),
+      plan.brokers.map((b) =>
+        `${b.id}@${peer}:${options.direct ? b.controller.real : broker.quorum[b.id]}`
+      ).join(","),
     ],
     [
       "listeners",
@@ -71,8 +76,8 @@ export function brokerConfig(
     ],
     [
       "advertised.listeners",
-      `CLIENT://${client}:${broker.client.proxy},INTERNAL://${peer}:${broker.internal.proxy},` +
-      `CONTROLLER://${peer}:${broker.controller.proxy}`,
+      `CLIENT://${client}:${via(broker.client)},INTERNAL://${peer}:${via(broker.internal)},` +
+      `CONTROLLER://${peer}:${via(broker.controller)}`,
     ],
     ["listener.security.protocol.map", "CLIENT:PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"],
     ["inter.broker.listener.name", "INTERNAL"],

@@ -17,6 +17,20 @@ Deno.test("brokerConfig() makes a 3-voter KRaft quorum reached through the proxi
   assert.match(c.get("advertised.listeners")!, /CLIENT:\/\/127\.0\.0\.1:29121,/);
 });
 
+Deno.test("brokerConfig({ direct }) advertises the real ports, past every proxy", () => {
+  const plan = portPlan(29000, 3);
+  const c = brokerConfig(plan, 2, { logDir: "/d", direct: true });
+  assert.deepEqual(
+    c.get("controller.quorum.voters"),
+    "1@127.0.0.1:29114,2@127.0.0.1:29124,3@127.0.0.1:29134",
+  );
+  assert.deepEqual(
+    c.get("advertised.listeners"),
+    "CLIENT://127.0.0.1:29120,INTERNAL://127.0.0.1:29122,CONTROLLER://127.0.0.1:29124",
+  );
+  assert.deepEqual(c.get("listeners"), brokerConfig(plan, 2, { logDir: "/d" }).get("listeners"));
+});
+
 Deno.test("brokerConfig() defaults are safe and overridable for unsafe set-ups", async (t) => {
   const plan = portPlan(29000, 3);
   await t.step("defaults", () => {

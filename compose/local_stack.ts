@@ -56,6 +56,12 @@ export interface LocalStackOptions extends StackOptions {
   owner?: Owner;
   /** Binaries; default: `provision()`. */
   binaries?: Binaries;
+  /**
+   * Brokers advertise their own ports: clients, replication and the quorum bypass Toxiproxy
+   * (which still runs). No network fault reaches Kafka then; for benchmarks, which should not
+   * pay for a proxy. Default false.
+   */
+  direct?: boolean;
 }
 
 interface StackState {
@@ -193,7 +199,9 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
     const bucket = options.bucket ?? "telemetry";
     const endpoints: Endpoints = {
       kafka: {
-        bootstrap: plan.brokers.map((b) => `127.0.0.1:${b.client.proxy}`).join(","),
+        bootstrap: plan.brokers.map((b) =>
+          `127.0.0.1:${options.direct ? b.client.real : b.client.proxy}`
+        ).join(","),
       },
       s3: {
         endpoint: `http://127.0.0.1:${plan.minio}`,
@@ -539,7 +547,11 @@ async function nodeSpecs(
     const props = join(dir, "server.properties");
     await Deno.writeTextFile(
       props,
-      brokerProperties(plan, b.id, { ...options.kafka, logDir: join(dir, "log") }),
+      brokerProperties(plan, b.id, {
+        ...options.kafka,
+        logDir: join(dir, "log"),
+        direct: options.direct,
+      }),
     );
     specs.push(
       spec(`kafka-${b.id}`, binaries.java, kafkaJvmArgs(heap, binaries.kafkaClasspath, props)),

@@ -78,7 +78,7 @@ export interface GeneratorOptions {
   incidents?: ScheduledIncident[];
   /**
    * Most events a worker sends at once; split by partition, and into produce calls of at most
-   * 512 KiB (`MAX_GROUP_BYTES`). Default 8000: the brokers' cost is mostly per request.
+   * 896 KiB (`MAX_GROUP_BYTES`). Default 8000: the brokers' cost is mostly per request.
    */
   batchSize?: number;
   /** Default 30000. */

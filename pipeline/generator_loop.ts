@@ -315,34 +315,52 @@ export class GeneratorLoop {
 /**
  * Most bytes (keys and values, as UTF-16 code units: events are ASCII) in one produce call: a
  * partition's share of a batch goes to Kafka as one record batch, which the broker refuses
- * above `message.max.bytes` (1 MiB by default).
+ * above `message.max.bytes` (1 MiB by default); the rest leaves room for the records' own
+ * overhead (a dozen bytes each).
  */
-export const MAX_GROUP_BYTES = 512 * 1024;
+export const MAX_GROUP_BYTES = 896 * 1024;
+
+type Group = { messages: ProduceMessage[]; seqs: number[] };
 
 /**
- * Splits a batch by partition (each message carries its own), and a partition's share into
- * groups of at most `maxBytes`; `seqs` stay ascending within each group.
+ * Splits a batch by partition (each message carries its own), and a partition's share above
+ * `maxBytes` into as few groups of about equal size as keep each under it (a message larger
+ * than that goes alone); `seqs` stay ascending within each group.
  */
 export function byPartition(
   messages: ProduceMessage[],
   seqs: number[],
   maxBytes = MAX_GROUP_BYTES,
-): { messages: ProduceMessage[]; seqs: number[] }[] {
-  type Group = { messages: ProduceMessage[]; seqs: number[]; bytes: number };
-  const open = new Map<number, Group>();
-  const groups: Group[] = [];
+): Group[] {
+  const shares = new Map<number, Group & { bytes: number }>();
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i];
-    const bytes = m.key.length + m.value.length;
-    let g = open.get(m.partition);
-    if (!g || (g.bytes + bytes > maxBytes && g.messages.length > 0)) {
-      g = { messages: [], seqs: [], bytes: 0 };
-      open.set(m.partition, g);
-      groups.push(g);
-    }
+    let g = shares.get(m.partition);
+    if (!g) shares.set(m.partition, g = { messages: [], seqs: [], bytes: 0 });
     g.messages.push(m);
     g.seqs.push(seqs[i]);
-    g.bytes += bytes;
+    g.bytes += m.key.length + m.value.length;
   }
-  return groups.map(({ messages, seqs }) => ({ messages, seqs }));
+  const groups: Group[] = [];
+  for (const share of shares.values()) {
+    if (share.bytes <= maxBytes) {
+      groups.push({ messages: share.messages, seqs: share.seqs });
+      continue;
+    }
+    const target = share.bytes / Math.ceil(share.bytes / maxBytes);
+    let g: Group & { bytes: number } = { messages: [], seqs: [], bytes: 0 };
+    for (let i = 0; i < share.messages.length; i++) {
+      const m = share.messages[i];
+      const bytes = m.key.length + m.value.length;
+      if (g.messages.length > 0 && (g.bytes + bytes > maxBytes || g.bytes >= target)) {
+        groups.push({ messages: g.messages, seqs: g.seqs });
+        g = { messages: [], seqs: [], bytes: 0 };
+      }
+      g.messages.push(m);
+      g.seqs.push(share.seqs[i]);
+      g.bytes += bytes;
+    }
+    groups.push({ messages: g.messages, seqs: g.seqs });
+  }
+  return groups;
 }

@@ -202,7 +202,7 @@ export const GENERATOR_KNOBS: readonly Knob[] = [
     default: 8000,
     min: 1,
     max: 100_000,
-    help: "most events a worker sends at once (split by partition, 512 KiB per request at most)",
+    help: "most events a worker sends at once (split by partition, 896 KiB per request at most)",
   },
   {
     env: "DELIVERY_TIMEOUT",
