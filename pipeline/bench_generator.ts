@@ -183,24 +183,23 @@ if (import.meta.main) {
 
       await ensureTopic(kafka, "bench-perf", { partitions: 6 });
       say(`ProducerPerformance: record size ${recordSize}, acks=all, idempotence, ${seconds} s`);
-      const perfEps = await perfTest(
-        bins.java,
-        bins.kafkaClasspath,
-        stack.endpoints.kafka.bootstrap,
-        "bench-perf",
-        recordSize,
-        seconds,
-      );
+      const perf = (extraProps: string[] = []) =>
+        perfTest(
+          bins.java,
+          bins.kafkaClasspath,
+          stack.endpoints.kafka.bootstrap,
+          "bench-perf",
+          recordSize,
+          seconds,
+          extraProps,
+        );
+      const perfEps = await perf();
       say(`ProducerPerformance, batch.size=${MAX_GROUP_BYTES} linger.ms=20: ${seconds} s`);
-      const perfBatchedEps = await perfTest(
-        bins.java,
-        bins.kafkaClasspath,
-        stack.endpoints.kafka.bootstrap,
-        "bench-perf",
-        recordSize,
-        seconds,
-        [`batch.size=${MAX_GROUP_BYTES}`, "linger.ms=20", "buffer.memory=67108864"],
-      );
+      const perfBatchedEps = await perf([
+        `batch.size=${MAX_GROUP_BYTES}`,
+        "linger.ms=20",
+        "buffer.memory=67108864",
+      ]);
       console.log(`generator on kafkajs: ${kafkajsEps.toFixed(0)} events/s acknowledged`);
       console.log(
         `generator on @platformatic/kafka: ${platformaticEps.toFixed(0)} events/s acknowledged`,

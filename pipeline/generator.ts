@@ -367,25 +367,20 @@ export class Generator {
     const ledger = this.ledger;
     const m = this.#m;
     const randomRng = new Rng(`${this.options.seed}/w${index}/random-incidents`);
+    /** A ledger write that also moves its counter. */
+    const counted =
+      (write: (p: string, lo: number, hi: number) => void, counter: Counter) =>
+      (producer: string, lo: number, hi = lo) => {
+        write(producer, lo, hi);
+        counter.inc(hi - lo + 1);
+      };
     return {
       ledger: {
-        attempt(producer, lo, hi = lo) {
-          ledger.attempt(producer, lo, hi);
-          m.attempted.inc(hi - lo + 1);
-        },
-        ack(producer, lo, hi = lo) {
-          ledger.ack(producer, lo, hi);
-          m.acked.inc(hi - lo + 1);
-        },
-        fail(producer, lo, hi = lo) {
-          ledger.fail(producer, lo, hi);
-          m.failed.inc(hi - lo + 1);
-        },
-        unknown(producer, lo, hi = lo) {
-          ledger.unknown(producer, lo, hi);
-          m.unknown.inc(hi - lo + 1);
-        },
-        malformed(producer, seq) {
+        attempt: counted((p, lo, hi) => ledger.attempt(p, lo, hi), m.attempted),
+        ack: counted((p, lo, hi) => ledger.ack(p, lo, hi), m.acked),
+        fail: counted((p, lo, hi) => ledger.fail(p, lo, hi), m.failed),
+        unknown: counted((p, lo, hi) => ledger.unknown(p, lo, hi), m.unknown),
+        malformed: (producer, seq) => {
           ledger.malformed(producer, seq);
           m.malformed.inc();
         },
