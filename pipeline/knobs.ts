@@ -199,7 +199,7 @@ export const GENERATOR_KNOBS: readonly Knob[] = [
     env: "BATCH_SIZE",
     flag: "batch-size",
     type: "int",
-    default: 8000,
+    default: 1000,
     min: 1,
     max: 100_000,
     help: "most events a worker sends at once (split by partition, 896 KiB per request at most)",
