@@ -33,6 +33,12 @@ async function endOffsets(admin: Admin, topic: string): Promise<number> {
   return offsets.reduce((s, p) => s + Number(p.high), 0);
 }
 
+/** How many members `group` has now. */
+async function members(admin: Admin, group: string): Promise<number> {
+  const { groups } = await admin.describeGroups([group]);
+  return groups[0]?.members.length ?? 0;
+}
+
 function sinkProcess(stack: LocalStack, topic: string, group: string, extra: string[] = []) {
   return new Deno.Command(Deno.execPath(), {
     args: [
@@ -243,7 +249,13 @@ Deno.test(
         }).run();
         await new Promise((r) => setTimeout(r, 6000));
         b = sinkProcess(stack, topic, group);
-        await new Promise((r) => setTimeout(r, 10_000));
+        // Both in the group (a SIGTERM before the second one has started would kill it outright).
+        await waitFor(async () => (await members(admin, group)) === 2, {
+          what: "the second sink to join the group",
+          timeoutMs: 60_000,
+          intervalMs: 250,
+        });
+        await new Promise((r) => setTimeout(r, 8000));
         b.kill("SIGTERM");
         assert.equal((await b.status).code, 0);
         const ledger = await generator;
