@@ -11,7 +11,6 @@ import type { LedgerOp, ThreadReply, ThreadRequest } from "./generator_thread.ts
 const scope = self as unknown as {
   onmessage: ((e: MessageEvent<ThreadRequest>) => void) | null;
   postMessage(message: ThreadReply): void;
-  close(): void;
 };
 
 let ops: LedgerOp[] = [];

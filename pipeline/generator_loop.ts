@@ -67,6 +67,11 @@ export interface LoopHost {
   randomIncident(kind: IncidentKind, atMs: number): void;
 }
 
+/** The `producer_id` of worker `index`'s events and ledger entries. */
+export function workerProducerId(config: Pick<LoopConfig, "runId" | "index">): string {
+  return `${config.runId}-w${config.index}`;
+}
+
 /** Random incidents do not start this close to the end, so they finish inside the run. */
 export const RANDOM_INCIDENT_GUARD_MS = 25_000;
 /** A worker that fell behind catches up at most this much, then skips the rest. */
@@ -87,7 +92,7 @@ export class GeneratorLoop {
   /** `kafka`: the kafkajs client whose producers this worker uses (made here when absent). */
   constructor(config: LoopConfig, host: LoopHost, kafka?: Kafka) {
     this.config = config;
-    this.producerId = `${config.runId}-w${config.index}`;
+    this.producerId = workerProducerId(config);
     this.#host = host;
     if (config.client === "kafkajs") {
       this.#kafka = kafka ?? kafkaClient(config.brokers, `generator-${config.runId}`, {

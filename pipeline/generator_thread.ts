@@ -15,7 +15,7 @@
  */
 
 import type { IncidentKind, PlannedFlow } from "./anomalies.ts";
-import type { LoopConfig, LoopHost } from "./generator_loop.ts";
+import { type LoopConfig, type LoopHost, workerProducerId } from "./generator_loop.ts";
 
 /** A ledger write of the thread's producer: outcome, first and last seq. */
 export type LedgerOp = ["attempt" | "ack" | "fail" | "unknown" | "malformed", number, number];
@@ -46,7 +46,7 @@ export class GeneratorThread {
 
   constructor(config: LoopConfig, host: LoopHost) {
     this.config = config;
-    this.producerId = `${config.runId}-w${config.index}`;
+    this.producerId = workerProducerId(config);
     this.#host = host;
     // Whoever does not wait for one of them must not see it as unhandled.
     this.#ready.promise.catch(() => {});
