@@ -24,6 +24,7 @@ import { join } from "node:path";
 import { runDeno, slow } from "../compose/testing.ts";
 import { catalog, loadScenario, needsDocker } from "./cli_scenario.ts";
 import type { Results } from "./engine.ts";
+import { exitCodeOf } from "../validate/verdict.ts";
 
 /** The catalog but the flagship (flagship_test.ts) and what only the docker stack runs. */
 async function localCatalog(): Promise<string[]> {
@@ -71,11 +72,15 @@ for (const { name, stack } of runs) {
         // The loss is Kafka's (truncated by the unclean election), not the sink's.
         assert.ok((results.completeness?.lost ?? 0) > 0, explain);
         assert.ok((results.completeness?.lost_before_kafka ?? 0) > 0, explain);
-        assert.match(stdout, /acknowledged events are not in the store/);
+        assert.match(stdout, /acknowledged and never in the topic/);
       }
       for (const f of ["report.md", "report.html", "junit.xml", "samples.jsonl"]) {
         await Deno.stat(join(out, name, "latest", f));
       }
+      // One recipe: the re-check of the untouched run gives the run's verdict.
+      const again = await runDeno(["validate/cli_validate.ts", "--run", join(out, name, "latest")]);
+      assert.equal(again.code, exitCodeOf(results.verdict), again.stdout + again.stderr);
+      assert.match(again.stdout, new RegExp(`: ${results.verdict.toUpperCase()} \\(recorded`));
     } finally {
       await Deno.remove(out, { recursive: true }).catch(() => {});
     }

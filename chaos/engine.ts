@@ -32,13 +32,13 @@ import { Rng } from "../pipeline/rng.ts";
 import { objectStore } from "../pipeline/store.ts";
 import { StatusLine } from "../pipeline/status_line.ts";
 import { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
-import type { Alert } from "../pipeline/alert.ts";
-import { type AlertResult, checkAlerts } from "../validate/alerts.ts";
-import { checkCompleteness, type CompletenessResult } from "../validate/completeness.ts";
-import { scanStore } from "../validate/store_scan.ts";
+import { acceptedAlerts, type AlertResult, checkAlerts } from "../validate/alerts.ts";
+import { type CompletenessResult, DEFAULT_MAX_UNKNOWN_SHARE } from "../validate/completeness.ts";
+import { checkStore } from "../validate/store_check.ts";
 import { auditTopic } from "../validate/kafka_audit.ts";
+import { judgeRun, type RunEvidence, type VerdictSettings } from "../validate/recipe.ts";
 import { tolerateAbandonedRequests } from "./rejections.ts";
-import { exitCodeOf, runVerdict, type Verdict } from "../validate/verdict.ts";
+import { exitCodeOf, type Verdict } from "../validate/verdict.ts";
 import { EnvironmentError, InterruptedError, UsageError } from "./exit_codes.ts";
 import { FAULTS, stackProblems } from "./faults/mod.ts";
 import type { FaultContext, Injected } from "./faults/types.ts";
@@ -50,13 +50,15 @@ import { Gauge, Registry } from "prom-client";
 import { serveMetrics } from "../pipeline/metrics.ts";
 import { prometheusArgs, prometheusConfig } from "../compose/prometheus.ts";
 import { say } from "../compose/progress.ts";
-import { checkProbes, type ProbesResult } from "../validate/probes.ts";
-import { checkRecovery, type RecoveryResult } from "../validate/recovery.ts";
+import type { ProbesResult } from "../validate/probes.ts";
+import type { RecoveryResult } from "../validate/recovery.ts";
 import type { Sample } from "../validate/samples.ts";
 import { ensurePrometheus, provision } from "../compose/provision.ts";
 import { ms, type Scenario } from "./scenario.ts";
 import { resolveTarget } from "./targets.ts";
-import { distinctAlerts, writeReports } from "../reports/write.ts";
+import { writeReports } from "../reports/write.ts";
+import { AUDIT_FILE } from "../validate/evidence.ts";
+import { Redis } from "ioredis";
 
 /** How long a fault's target may stay unresolvable (no leader, no quorum answer) before the fault is given up. */
 const RESOLVE_TIMEOUT_MS = 20_000;
@@ -115,6 +117,10 @@ export interface Results {
   throughput: { acked_eps: number };
   /** Epoch ms of the workload's start and end. */
   workload: { started_at: number | null; ended_at: number | null };
+  /** What the verdict was computed with: `validate --run` re-checks with the same. */
+  settings: VerdictSettings;
+  /** The end-of-run read of the topic (kept in the run folder as topic-audit.bin.gz). */
+  audit: { records: number; took_ms: number } | null;
 }
 
 export interface RunResult {
@@ -172,46 +178,35 @@ async function rollBack(
   history.record("ok", "rollback", { started });
 }
 
-/** Probes and recovery of a run, from its faults and per-second samples (pure). */
-export function checkTimeline(
-  scenario: Scenario,
-  faults: readonly FaultRecord[],
-  samples: readonly Sample[],
-  workload: { started_at: number | null; ended_at: number | null },
-): { probes: ProbesResult | null; recovery: RecoveryResult | null } {
-  if (workload.started_at === null || workload.ended_at === null) {
-    return { probes: null, recovery: null };
-  }
-  const injected = faults.map((f) => f.injected_at).filter((t): t is number => t !== null);
-  const healed = faults.map((f) => f.healed_at ?? f.injected_at).filter((t): t is number =>
-    t !== null
-  );
-  const probes = scenario.probes.length
-    ? checkProbes(scenario.probes, samples, {
-      workloadStart: workload.started_at,
-      workloadEnd: workload.ended_at,
-      firstInject: injected.length ? Math.min(...injected) : null,
-      lastHeal: healed.length ? Math.max(...healed) : null,
-    }, scenario.workload.eps)
-    : null;
-  const recovery = faults.length
-    ? checkRecovery(
-      faults.map((f) => ({
-        label: `${f.kind} ${f.target}`,
-        injected_at: f.injected_at,
-        healed_at: f.healed_at,
-      })),
-      samples,
-      {
-        workloadEnd: workload.ended_at,
-        targetEps: scenario.workload.eps,
-        withinMs: scenario.checks.recovery_within === undefined
-          ? undefined
-          : ms(scenario.checks.recovery_within),
-      },
-    )
-    : null;
-  return { probes, recovery };
+/** What the run is judged by, resolved from the scenario (recorded in results.json). */
+export function verdictSettings(scenario: Scenario): VerdictSettings {
+  return {
+    min_acked: scenario.checks.min_acked ??
+      Math.floor((scenario.workload.eps * ms(scenario.workload.duration)) / 1000 / 2),
+    max_duplicates: scenario.checks.max_duplicates,
+    max_unknown_share: scenario.checks.max_unknown_share ?? DEFAULT_MAX_UNKNOWN_SHARE,
+    alerts: scenario.checks.alerts,
+    probes: scenario.probes,
+    target_eps: scenario.workload.eps,
+    recovery_within_ms: scenario.checks.recovery_within === undefined
+      ? null
+      : ms(scenario.checks.recovery_within),
+  };
+}
+
+/**
+ * Whether `group` has committed every partition of `topic` up to `highs` (a partition that
+ * received nothing needs no commit).
+ */
+async function groupCaughtUp(
+  admin: ReturnType<ReturnType<typeof kafkaClient>["admin"]>,
+  group: string,
+  topic: string,
+  highs: ReadonlyMap<number, number>,
+): Promise<boolean> {
+  const offsets = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+  const committed = new Map(offsets[0].partitions.map((p) => [p.partition, Number(p.offset)]));
+  return [...highs].every(([p, high]) => high === 0 || (committed.get(p) ?? -1) >= high);
 }
 
 function stamp(d = new Date()): string {
@@ -323,6 +318,9 @@ export async function runScenario(
   const workload = { started_at: null as number | null, ended_at: null as number | null };
   let verdict: Verdict = "unknown";
   let ackedEps = 0;
+  const settings = verdictSettings(scenario);
+  let audit: Results["audit"] = null;
+  let evidence: RunEvidence | undefined;
 
   const healAll = async () => {
     for (const [i, inj] of [...injected].reverse()) {
@@ -415,7 +413,14 @@ export async function runScenario(
     };
     const component = (name: "sink" | "detector", script: string, args: string[]) => {
       const own = options.pipeline?.[name];
-      const env = { ...contract, METRICS_PORT: String(metricsPort[name]) };
+      // A clean environment: the contract's variables, PATH and HOME, nothing else of the
+      // harness's own (which would otherwise change what a component does).
+      const env = {
+        ...contract,
+        METRICS_PORT: String(metricsPort[name]),
+        PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
+        HOME: Deno.env.get("HOME") ?? "/root",
+      };
       const files = {
         logFile: join(runDir, "logs", `${name}.log`),
         pidFile: join(stack!.dataDir, "pids", `${name}.pid`),
@@ -427,7 +432,8 @@ export async function runScenario(
           name,
           cmd: "bash",
           args: ["-c", `exec ${own}`],
-          env: { ...env, PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? ""}` },
+          env,
+          clearEnv: true,
           cwd: options.pipeline?.cwd ?? repoRoot,
           ...files,
         });
@@ -446,6 +452,7 @@ export async function runScenario(
           ...args,
         ],
         env,
+        clearEnv: true,
         cwd: repoRoot,
         ...files,
       });
@@ -689,25 +696,42 @@ export async function runScenario(
 
     phase("settle");
     const settleMs = ms(scenario.checks.settle);
-    const end = (await admin.fetchTopicOffsets(topic)).reduce((s, p) => s + Number(p.high), 0);
-    await waitFor(async () => {
-      const offsets = await admin.fetchOffsets({ groupId: "telemetry-sink", topics: [topic] });
-      return offsets[0].partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0) >= end;
-    }, { what: "the sink to store the whole topic", timeoutMs: settleMs, signal, intervalMs: 500 })
-      .catch((e) => {
-        if (signal?.aborted) throw e;
-        history.record("info", "settle", "the sink did not catch up in time");
+    const highs = new Map(
+      (await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]),
+    );
+    await waitFor(() => groupCaughtUp(admin, "telemetry-sink", topic, highs), {
+      what: "the sink to store the whole topic",
+      timeoutMs: settleMs,
+      signal,
+      intervalMs: 500,
+    }).catch((e) => {
+      if (signal?.aborted) throw e;
+      history.record("info", "settle", "the sink did not catch up in time");
+    });
+    if (scenario.checks.alerts) {
+      // Deliveries are read once the detector's outbox is empty and it has either committed
+      // the whole topic or alerted every incident (a detector may commit only behind closed
+      // windows, and the last windows close only with later events), bounded by the settle
+      // time; and again at teardown: a late double still flips the verdict.
+      const redis = new Redis(stack.endpoints.redis.url, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 2,
       });
-    if (scenario.checks.alerts && ledger.incidents.length > 0) {
-      await waitFor(() => {
-        const got = receiver!.deliveries().filter((d) => d.answered === 200).map((d) =>
-          d.body as Alert
-        );
-        return checkAlerts(ledger!.incidents, got).missed === 0;
-      }, { what: "an alert for every incident", timeoutMs: settleMs, signal, intervalMs: 500 })
-        .catch((e) => {
-          if (signal?.aborted) throw e;
-        });
+      await waitFor(
+        async () =>
+          await redis.hlen("outbox:telemetry-detector").catch(() => 0) === 0 &&
+          (checkAlerts(ledger!.incidents, receiver!.deliveries()).missed === 0 ||
+            await groupCaughtUp(admin, "telemetry-detector", topic, highs)),
+        {
+          what: "the detector to deliver its alerts",
+          timeoutMs: settleMs,
+          signal,
+          intervalMs: 500,
+        },
+      ).catch((e) => {
+        if (signal?.aborted) throw e;
+        history.record("info", "settle", "the detector did not catch up in time");
+      }).finally(() => redis.disconnect());
       await sleep(5000, signal); // a doubled alert would arrive now
     }
     const after = await stack.health();
@@ -715,32 +739,23 @@ export async function runScenario(
     history.record(unhealthy.length ? "fail" : "ok", "steady-state:after", after);
 
     phase("validate");
-    const scan = await scanStore(objectStore(s3), topic);
-    const minAcked = scenario.checks.min_acked ??
-      Math.floor((scenario.workload.eps * ms(scenario.workload.duration)) / 1000 / 2);
-    const audit = await auditTopic(kafka, topic);
-    history.record("ok", "kafka-audit", { records: audit.records, unreadable: audit.unreadable });
-    completeness = checkCompleteness(ledger, scan, {
-      minAcked,
-      maxDuplicates: scenario.checks.max_duplicates,
-      inKafka: audit.seqs,
-      kafkaDuplicates: audit.duplicates,
-    });
-    const delivered = receiver.deliveries().filter((d) => d.answered === 200).map((d) =>
-      d.body as Alert
-    );
-    alerts = scenario.checks.alerts ? checkAlerts(ledger.incidents, delivered) : null;
-    ({ probes, recovery } = checkTimeline(scenario, faults, samples, workload));
-    const checked = runVerdict({
-      completeness,
-      alerts,
+    const audited = await auditTopic(kafka, topic);
+    audit = { records: audited.records, took_ms: audited.took_ms };
+    await Deno.writeFile(join(runDir, AUDIT_FILE), audited.table.encode());
+    history.record("ok", "kafka-audit", audit);
+    const stored = await checkStore(objectStore(s3), topic, audited.table);
+    evidence = {
+      ledger,
+      table: audited.table,
+      stored,
+      deliveries: receiver.deliveries(),
       faults,
-      probes,
-      recovery,
-      recoveryIsHypothesis: scenario.checks.recovery_within !== undefined,
-    });
-    verdict = checked.verdict;
-    reasons.push(...checked.reasons);
+      samples,
+      workload,
+    };
+    const judged = judgeRun(settings, evidence);
+    ({ completeness, alerts, probes, recovery, verdict } = judged);
+    reasons.push(...judged.reasons);
     history.record(
       verdict === "fail" ? "fail" : verdict === "pass" ? "ok" : "info",
       "verdict",
@@ -774,6 +789,14 @@ export async function runScenario(
     }
   }
 
+  if (evidence && receiver && receiver.deliveries().length > evidence.deliveries.length) {
+    // Deliveries that came in after the verdict (up to the detector's stop) count too.
+    const late = receiver.deliveries().length - evidence.deliveries.length;
+    const judged = judgeRun(settings, { ...evidence, deliveries: receiver.deliveries() });
+    ({ completeness, alerts, probes, recovery, verdict } = judged);
+    reasons.splice(0, reasons.length, ...judged.reasons);
+    history.record("info", "late-deliveries", { late, verdict });
+  }
   const interrupted = signal?.aborted ?? false;
   const results: Results = {
     scenario: scenario.name,
@@ -794,14 +817,14 @@ export async function runScenario(
     recovery,
     throughput: { acked_eps: Math.round(ackedEps) },
     workload,
+    settings,
+    audit,
   };
   await writeReports(runDir, {
     results,
     samples,
     incidents: ledger?.incidents ?? [],
-    alerts: distinctAlerts(
-      receiver?.deliveries().filter((d) => d.answered === 200).map((d) => d.body as Alert) ?? [],
-    ),
+    alerts: acceptedAlerts(receiver?.deliveries() ?? []),
   });
   const latest = join(runDir, "..", "latest");
   await Deno.remove(latest).catch(() => {});

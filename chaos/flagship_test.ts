@@ -1,23 +1,27 @@
 /**
- * The flagship end to end through the real commands, then two negative
- * controls on its kept stack that must fail:
- * - alert doubling: one incident's alert delivered again under a new alert_id;
- * - store tampering: one events/ object deleted from MinIO.
- * The order: re-check (pass), doubling (fail, then restored), tampering
- * (fail, naming the missing seqs).
+ * The flagship end to end through the real commands, then a tamper matrix on
+ * its kept run: the re-check of the untouched run passes, and each way the
+ * delivery log or the store can be wrong (an alert doubled, unsigned, null or
+ * conflicting; an object copied outside the layout, altered, stripped to ids,
+ * with a doubled line, not gzip, with a line of another partition or a
+ * fabricated event, deleted) turns it into a fail (exit 1), undone after each.
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { LocalStack } from "../compose/local_stack.ts";
 import { runDeno, slow } from "../compose/testing.ts";
-import { objectStore } from "../pipeline/store.ts";
+import { type ObjectStore, objectStore } from "../pipeline/store.ts";
+import { gz, linesOf } from "../validate/_synthetic.ts";
 import type { Results } from "./engine.ts";
 
 const task = (args: string[]) => runDeno(args);
+// A line of deliveries.jsonl, edited freely by the tampering below.
+// deno-lint-ignore no-explicit-any
+type Json = any;
 
 Deno.test(
-  { name: "flagship passes; doubled alerts and a tampered store fail", ...slow },
+  { name: "flagship passes; every tampering of its deliveries and store fails", ...slow },
   async (t) => {
     const out = await Deno.makeTempDir({ prefix: "flagship-" });
     let runId: string | undefined;
@@ -59,24 +63,127 @@ Deno.test(
         assert.equal(res.code, 0, res.stdout + res.stderr);
       });
 
-      await t.step(
-        "negative control: an incident alerted twice under a new alert_id fails",
-        async () => {
-          const file = join(runDir, "deliveries.jsonl");
-          const original = await Deno.readTextFile(file);
-          const first = JSON.parse(original.split("\n")[0]);
-          first.body.alert_id = "doubled-" + first.body.alert_id;
-          first.idempotency_key = first.body.alert_id;
-          await Deno.writeTextFile(file, original + JSON.stringify(first) + "\n");
+      // The tamper matrix: each way a delivery log or a store can be wrong, applied to the kept
+      // run and undone again; every one must turn the re-check into a fail (exit 1).
+      const recheck = async (expect: RegExp) => {
+        const res = await task(["validate/cli_validate.ts", "--run", runDir]);
+        assert.equal(res.code, 1, res.stdout + res.stderr);
+        assert.match(res.stdout, expect);
+      };
+      const deliveriesFile = join(runDir, "deliveries.jsonl");
+      const tamperDeliveries = (
+        name: string,
+        edit: (lines: Json[]) => Json[],
+        expect: RegExp,
+      ) =>
+        t.step(`tampered deliveries fail: ${name}`, async () => {
+          const original = await Deno.readTextFile(deliveriesFile);
+          const lines = original.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+          await Deno.writeTextFile(
+            deliveriesFile,
+            edit(lines).map((l) => JSON.stringify(l)).join("\n") + "\n",
+          );
           try {
-            const res = await task(["validate/cli_validate.ts", "--run", runDir]);
-            assert.equal(res.code, 1, res.stdout + res.stderr);
-            assert.match(res.stdout, /duplicated 1/);
+            await recheck(expect);
           } finally {
-            await Deno.writeTextFile(file, original);
+            await Deno.writeTextFile(deliveriesFile, original);
           }
-        },
+        });
+      await tamperDeliveries("an incident alerted twice under a new alert_id", (l) => {
+        const again = structuredClone(l[0]);
+        again.body.alert_id = "doubled-" + again.body.alert_id;
+        return [...l, again];
+      }, /duplicated 1/);
+      await tamperDeliveries(
+        "every signature failing",
+        (l) => l.map((d) => ({ ...d, signature_ok: false })),
+        /unsigned [1-9]/,
       );
+      await tamperDeliveries(
+        "a delivery whose body is null",
+        (l) => [...l, { ...l[0], body: null }],
+        /malformed 1/,
+      );
+      await tamperDeliveries(
+        "one alert_id delivered with another window",
+        (l) => [...l, { ...l[0], body: { ...l[0].body, window_end_ms: 1 } }],
+        /conflicting 1/,
+      );
+
+      const stack = () => LocalStack.attach(runId!).then((s) => objectStore(s!.endpoints.s3));
+      const tamperStore = (
+        name: string,
+        edit: (store: ObjectStore, key: string, lines: string[]) => Promise<void>,
+        expect: RegExp,
+      ) =>
+        t.step(`tampered store fails: ${name}`, async () => {
+          const store = await stack();
+          const keys = (await store.list("events/network-telemetry/")).map((o) => o.name);
+          const key = keys[Math.floor(keys.length / 3)];
+          const original = await store.getBytes(key);
+          const before = new Set(keys);
+          try {
+            await edit(store, key, linesOf(original));
+            await recheck(expect);
+          } finally {
+            await store.putBytes(key, original, "application/x-ndjson");
+            for (const prefix of ["events/", "dlq/"]) {
+              for (const o of await store.list(prefix)) {
+                if (!before.has(o.name) && o.name.startsWith("events/")) {
+                  await store.client.removeObject(store.bucket, o.name);
+                }
+              }
+            }
+          }
+        });
+      const put = (store: ObjectStore, key: string, lines: string[]) =>
+        store.putBytes(key, gz(lines), "application/x-ndjson");
+      await tamperStore(
+        "an object copied under a name outside the layout",
+        (store, key, l) => put(store, key.replace("part-", "backup-part-"), l),
+        /foreign objects/,
+      );
+      await tamperStore("one field of one event changed", (store, key, l) => {
+        const e = JSON.parse(l[7]);
+        e.bytes_out += 1;
+        return put(store, key, [...l.slice(0, 7), JSON.stringify(e), ...l.slice(8)]);
+      }, /altered 1/);
+      await tamperStore("only producer_id and seq stored", (store, key, l) =>
+        put(
+          store,
+          key,
+          l.map((x) => {
+            const e = JSON.parse(x);
+            return JSON.stringify({ producer_id: e.producer_id, seq: e.seq });
+          }),
+        ), /not valid events/);
+      await tamperStore(
+        "a line duplicated inside an object",
+        (store, key, l) => put(store, key, [...l, l[0]]),
+        /duplicates 1/,
+      );
+      await tamperStore(
+        "an object that is not gzip",
+        (store, key) => store.putBytes(key, new TextEncoder().encode("{}"), "application/x-ndjson"),
+        /could not be read/,
+      );
+      await tamperStore("a line of another partition moved in", async (store, key, l) => {
+        const others = (await store.list("events/network-telemetry/")).map((o) => o.name)
+          .filter((k) => !k.includes(key.split("/")[2]));
+        const stranger = linesOf(await store.getBytes(others[0]))[0];
+        await put(store, key, [...l, stranger]);
+      }, /outside the offset range/);
+      await tamperStore(
+        "an event fabricated",
+        (store, key, l) =>
+          put(store, key, [...l, JSON.stringify({ ...JSON.parse(l[0]), seq: 1e9 })]),
+        /unexpected 1/,
+      );
+
+      await t.step("the untouched run still passes after the tampering was undone", async () => {
+        const res = await task(["validate/cli_validate.ts", "--run", runDir]);
+        assert.equal(res.code, 0, res.stdout + res.stderr);
+      });
 
       await t.step(
         "negative control: one events/ object deleted fails, naming the seqs",

@@ -147,6 +147,11 @@ export const ScenarioSchema = z.strictObject({
     /** Fewer acknowledged events: the run is vacuous (unknown). Default: half the planned events. */
     min_acked: z.number().int().min(0).optional(),
     max_duplicates: z.number().int().min(0).default(0),
+    /**
+     * A larger share of sends whose outcome is unknown (timed out: maybe appended) leaves too
+     * little proven: the run is unknown. Default 0.1.
+     */
+    max_unknown_share: z.number().min(0).max(1).optional(),
     alerts: z.boolean().default(true),
     /** Time allowed after the generator stops for the sink and detector to catch up. */
     settle: duration.default("120s"),

@@ -12,12 +12,17 @@ import { parseFlags } from "./_cli.ts";
 import { downStack } from "./local_stack.ts";
 import { say } from "./progress.ts";
 
-const USAGE = "usage: deno task down [--keep] [--name NAME] [--stack local|docker]";
+const USAGE = `usage: deno task down [--keep] [--purge] [--name NAME] [--stack local|docker]
+
+Stops a stack. Its data is removed, but a run's stack (scenario --keep-stack)
+leaves the store and logs in its run folder for validate --run; --purge removes
+those too, --keep keeps everything.`;
 
 if (import.meta.main) {
   await runMain(async () => {
     const { values } = parseFlags(Deno.args, {
       keep: { type: "boolean", default: false },
+      purge: { type: "boolean", default: false },
       name: { type: "string", default: "default" },
       stack: { type: "string", default: "local" },
       help: { type: "boolean", short: "h", default: false },
@@ -39,15 +44,21 @@ if (import.meta.main) {
       throw new UsageError(`--stack must be local or docker, got "${values.stack}"`);
     }
     const started = performance.now();
-    const stopped = await downStack(values.name, { keep: values.keep });
-    if (stopped === undefined) {
+    const down = await downStack(values.name, { keep: values.keep, purge: values.purge });
+    if (down === undefined) {
       say(`no stack named "${values.name}" is running`);
     } else {
       const took = ((performance.now() - started) / 1000).toFixed(1);
+      const { stopped, retained } = down;
+      const data = values.keep
+        ? "data kept"
+        : retained.length
+        ? `data removed but the run folder's ${retained.join(" and ")} (--purge removes them)`
+        : "data removed";
       say(
         `stack "${values.name}" down in ${took} s (stopped ${stopped.length} node${
           stopped.length === 1 ? "" : "s"
-        }${values.keep ? ", data kept" : ", data removed"})`,
+        }, ${data})`,
       );
     }
     return ExitCode.Pass;

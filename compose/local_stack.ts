@@ -425,14 +425,21 @@ function warnIfEphemeral(plan: PortPlan): void {
   }
 }
 
-/** Stops the named stack if there is one; returns the nodes it stopped. */
+/**
+ * Stops the named stack if there is one; returns the nodes it stopped and what of its data
+ * stayed. A run's stack (`--keep-stack`: its data dir is the run folder's `stack/`) keeps
+ * its store and logs, which `validate --run` re-checks, unless `purge`.
+ */
 export async function downStack(
   name: string,
-  options: { keep?: boolean } = {},
-): Promise<string[] | undefined> {
+  options: { keep?: boolean; purge?: boolean } = {},
+): Promise<{ stopped: string[]; retained: string[] } | undefined> {
   const stack = await LocalStack.attach(name);
   if (!stack) return undefined;
-  return await stack.down(options);
+  const ofRun = await exists(join(stack.dataDir, "..", "history.jsonl"));
+  const retained = ofRun && !options.purge && !options.keep ? ["minio", "logs"] : [];
+  const stopped = await stack.down({ keep: options.keep, retain: retained });
+  return { stopped, retained };
 }
 
 /** The name of a recorded stack whose ports include one of `ports`. */

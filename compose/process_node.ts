@@ -29,6 +29,8 @@ export interface ProcessSpec {
   cmd: string;
   args: string[];
   env?: Record<string, string>;
+  /** Run with `env` only, none of the harness's own environment. Default false. */
+  clearEnv?: boolean;
   cwd?: string;
   logFile: string;
   /** Holds "<pid> <start time in clock ticks>". */
@@ -69,7 +71,18 @@ export function processState(pid: number, startTime?: string): ProcessState {
   return state === "T" || state === "t" ? "paused" : "running";
 }
 
+/**
+ * Sends `sig` to the process group `pid` leads (every node is started by `setsid`, so its pid
+ * is its group's id): a component started through a wrapper (`npm start`, `bash -c`) is hit
+ * together with its children. Falls back to the pid alone when the group is gone.
+ */
 function signal(pid: number, sig: Deno.Signal): void {
+  try {
+    Deno.kill(-pid, sig);
+    return;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
   try {
     Deno.kill(pid, sig);
   } catch (error) {
@@ -117,12 +130,13 @@ export class ProcessNode {
   /** Starts the process unless it already runs. Resolves once it is spawned. */
   start(): Promise<void> {
     if (this.pid() !== undefined) return Promise.resolve();
-    const { cmd, args, env, cwd, logFile } = this.spec;
+    const { cmd, args, env, cwd, logFile, clearEnv } = this.spec;
     const script = 'log=$1; shift; exec "$@" >>"$log" 2>&1';
     try {
       this.#child = new Deno.Command("setsid", {
         args: ["sh", "-c", script, "sh", logFile, cmd, ...args],
         env,
+        clearEnv: clearEnv ?? false,
         cwd,
         stdin: "null",
         stdout: "null",

@@ -1,6 +1,7 @@
 /**
  * The webhook receiver the harness runs: records every delivery (body,
  * headers, time, whether the signature checked out) in memory and as JSONL,
+ * refuses (401) a delivery whose signature does not verify when a secret is set,
  * and can be told to fail for chaos: answer a status (503) or answer slowly
  * until a given time.
  *
@@ -75,9 +76,13 @@ export class WebhookReceiver {
   async #handle(request: Request): Promise<Response> {
     if (request.method !== "POST") return new Response("POST alerts here\n", { status: 405 });
     const raw = await request.text();
+    const signatureOk = this.#secret
+      ? verify(raw, this.#secret, request.headers.get(SIGNATURE_HEADER))
+      : null;
     const failing = this.#failure && Date.now() < this.#failure.until ? this.#failure : undefined;
     if (failing?.delayMs) await new Promise((r) => setTimeout(r, failing.delayMs));
-    const answered = failing ? failing.status : 200;
+    // A delivery whose signature does not verify is refused, as a real endpoint would.
+    const answered = signatureOk === false ? 401 : failing ? failing.status : 200;
     let body: unknown = raw;
     try {
       body = JSON.parse(raw);
@@ -86,15 +91,18 @@ export class WebhookReceiver {
       received_at_ms: Date.now(),
       body,
       idempotency_key: request.headers.get("idempotency-key"),
-      signature_ok: this.#secret
-        ? verify(raw, this.#secret, request.headers.get(SIGNATURE_HEADER))
-        : null,
+      signature_ok: signatureOk,
       answered,
     };
     this.#deliveries.push(delivery);
     if (this.#logFile) {
       await Deno.writeTextFile(this.#logFile, JSON.stringify(delivery) + "\n", { append: true });
     }
-    return new Response(answered === 200 ? "ok\n" : "failing on purpose\n", { status: answered });
+    const text = answered === 200
+      ? "ok\n"
+      : answered === 401
+      ? "signature does not verify\n"
+      : "failing on purpose\n";
+    return new Response(text, { status: answered });
   }
 }

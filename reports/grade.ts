@@ -94,13 +94,13 @@ export interface Grade {
 
 /** The weighted checks of a driven pipeline (they add up to 100). */
 export const WEIGHTS = {
-  no_loss: 35,
+  no_loss: 30,
   no_duplicates: 10,
-  no_unexpected: 5,
+  store_intact: 10,
   dlq: 10,
   alerts_raised: 25,
   alerts_not_doubled: 5,
-  no_false_positives: 10,
+  alerts_genuine: 10,
 } as const;
 
 /** Grades a driven pipeline from its run's results. */
@@ -112,7 +112,7 @@ export function gradeRun(name: string, passMark: number, r: Results): Grade {
     {
       name: "no_loss",
       weight: WEIGHTS.no_loss,
-      passed: !!c && c.lost === 0,
+      passed: !!c && c.lost === 0 && c.gaps.length === 0,
       detail: c
         ? `${c.lost} of ${c.acked} acknowledged events missing${
           lost.length ? ` (${lost.join("; ")})` : ""
@@ -122,14 +122,18 @@ export function gradeRun(name: string, passMark: number, r: Results): Grade {
     {
       name: "no_duplicates",
       weight: WEIGHTS.no_duplicates,
-      passed: !!c && c.duplicates === 0,
-      detail: c ? `${c.duplicates} duplicates in the store` : "not checked",
+      passed: !!c && c.duplicates === 0 && c.overlap_offsets === 0,
+      detail: c
+        ? `${c.duplicates} extra stored copies, ${c.overlap_offsets} offsets in overlapping objects`
+        : "not checked",
     },
     {
-      name: "no_unexpected",
-      weight: WEIGHTS.no_unexpected,
-      passed: !!c && c.unexpected === 0,
-      detail: c ? `${c.unexpected} stored events never produced` : "not checked",
+      name: "store_intact",
+      weight: WEIGHTS.store_intact,
+      passed: !!c && intact(c).length === 0,
+      detail: c
+        ? intact(c).join(", ") || "every stored record is the topic's, in its object's range"
+        : "not checked",
     },
     {
       name: "dlq",
@@ -156,16 +160,34 @@ export function gradeRun(name: string, passMark: number, r: Results): Grade {
       detail: a ? `${a.duplicated} incidents alerted more than once` : "not checked",
     },
     {
-      name: "no_false_positives",
-      weight: WEIGHTS.no_false_positives,
-      passed: !!a && a.false_positives === 0,
-      detail: a ? `${a.false_positives} alerts without an incident` : "not checked",
+      name: "alerts_genuine",
+      weight: WEIGHTS.alerts_genuine,
+      passed: !!a && a.false_positives === 0 && a.unsigned === 0 && a.malformed === 0 &&
+        a.conflicting === 0,
+      detail: a
+        ? `${a.false_positives} alerts without an incident, ${a.unsigned} unsigned, ` +
+          `${a.malformed} malformed and ${a.conflicting} conflicting deliveries`
+        : "not checked",
     },
   ];
   const unobserved = r.faults.filter((f) => !f.observed);
   const invalid = !c || c.verdict === "unknown" || (a?.verdict === "unknown") ||
     unobserved.length > 0;
   return finish(name, passMark, checks, invalid, r.reasons);
+}
+
+/** What is wrong with the stored records themselves (empty when nothing is). */
+function intact(c: NonNullable<Results["completeness"]>): string[] {
+  const figures: [number, string][] = [
+    [c.unexpected, "unexpected"],
+    [c.altered, "altered"],
+    [c.not_an_event, "not events"],
+    [c.misplaced, "outside their object's range"],
+    [c.unreadable, "unreadable lines"],
+    [c.corrupt_objects, "corrupt objects"],
+    [c.foreign_objects.length, "foreign objects"],
+  ];
+  return figures.filter(([n]) => n > 0).map(([n, what]) => `${n} ${what}`);
 }
 
 /** Grades a pipeline that brings its own phases, by their exit codes. */

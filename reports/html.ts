@@ -14,7 +14,7 @@
  */
 
 import type { Results } from "../chaos/engine.ts";
-import type { Alert } from "../pipeline/alert.ts";
+import type { AlertBody } from "../validate/alerts.ts";
 import type { Incident } from "../pipeline/anomalies.ts";
 import type { Sample } from "../validate/samples.ts";
 import { checks } from "./render.ts";
@@ -25,7 +25,7 @@ export interface ReportData {
   samples: readonly Sample[];
   incidents: readonly Incident[];
   /** Distinct alerts the webhook accepted. */
-  alerts: readonly Alert[];
+  alerts: readonly AlertBody[];
 }
 
 /** Fill of incident windows. */

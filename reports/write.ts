@@ -11,7 +11,6 @@
  */
 
 import { join } from "node:path";
-import type { Alert } from "../pipeline/alert.ts";
 import { renderHtml, type ReportData } from "./html.ts";
 import { renderJunit, renderMarkdown } from "./render.ts";
 
@@ -20,11 +19,4 @@ export async function writeReports(runDir: string, data: ReportData): Promise<vo
   await Deno.writeTextFile(join(runDir, "report.md"), renderMarkdown(data.results));
   await Deno.writeTextFile(join(runDir, "report.html"), renderHtml(data));
   await Deno.writeTextFile(join(runDir, "junit.xml"), renderJunit(data.results));
-}
-
-/** One alert per alert_id (webhook retries deliver the same alert again). */
-export function distinctAlerts(alerts: readonly Alert[]): Alert[] {
-  const seen = new Map<string, Alert>();
-  for (const a of alerts) if (!seen.has(a.alert_id)) seen.set(a.alert_id, a);
-  return [...seen.values()];
 }

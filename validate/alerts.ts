@@ -1,19 +1,31 @@
 /**
- * The alert checker: every incident of the ledger must be matched by exactly
- * one distinct `alert_id` with the same rule and entity whose window overlaps
- * the incident (extended by `allowedDelayMs`); an alert that matches no
- * incident is a false positive. Repeated deliveries of one alert_id (webhook
- * retries) are reported, not counted as duplicates. Pure.
+ * The alert checker, over every delivery the webhook receiver recorded:
+ *
+ * - a delivery whose HMAC signature does not verify is not an alert: it is
+ *   listed as unsigned, and any unsigned delivery fails the check;
+ * - a delivery whose body is not an alert (null, a missing or mistyped field)
+ *   fails as malformed, never crashes the check;
+ * - the alerts are the distinct `alert_id`s of the accepted deliveries (2xx);
+ *   two deliveries of one id that disagree on rule, entity or window fail as a
+ *   conflict; repeated identical deliveries (webhook retries) are fine;
+ * - every incident must be matched by exactly one alert of the same rule and
+ *   entity whose window overlaps the incident (extended by `allowedDelayMs`);
+ *   an alert that matches no incident is a false positive.
+ *
+ * Reported: time to detect (the receiver's clock at the first delivery minus
+ * the incident's start) and latency after the window's end. Pure.
  *
  * ```ts
  * import { checkAlerts } from "./alerts.ts";
- * const result = checkAlerts(ledger.incidents, deliveries.map((d) => d.body));
+ * const result = checkAlerts(ledger.incidents, receiver.deliveries());
  * ```
  * @module
  */
 
-import type { Alert } from "../pipeline/alert.ts";
+import { z } from "zod";
 import type { Incident } from "../pipeline/anomalies.ts";
+import type { Delivery } from "../pipeline/webhook_receiver.ts";
+import { quantile } from "./samples.ts";
 import type { Verdict } from "./verdict.ts";
 
 export interface AlertOptions {
@@ -22,6 +34,19 @@ export interface AlertOptions {
   /** Fewer incidents than this: unknown (nothing was proven). Default 1. */
   minIncidents?: number;
 }
+
+/** The contract's alert body (extra fields are allowed and ignored). */
+export const AlertBody = z.object({
+  alert_id: z.string().min(1).max(256),
+  rule: z.string().min(1),
+  entity: z.string().min(1),
+  window_start_ms: z.number().int(),
+  window_end_ms: z.number().int(),
+  value: z.number(),
+  threshold: z.number(),
+  fired_at_ms: z.number().int(),
+});
+export type AlertBody = z.infer<typeof AlertBody>;
 
 export interface AlertResult {
   verdict: Verdict;
@@ -32,46 +57,115 @@ export interface AlertResult {
   missed: number;
   duplicated: number;
   false_positives: number;
+  unsigned: number;
+  malformed: number;
+  conflicting: number;
   latency_ms_p50: number | null;
   latency_ms_p99: number | null;
+  /** First delivery of the matched alert minus the incident's start (the receiver's clock). */
+  detect_ms_p50: number | null;
+  detect_ms_p99: number | null;
   missed_incidents: string[];
   duplicated_incidents: string[];
   false_positive_alerts: string[];
+  unsigned_deliveries: string[];
+  malformed_deliveries: string[];
+  conflicting_alerts: string[];
   reasons: string[];
 }
 
-function quantile(sorted: number[], q: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+/** Accepted alerts: one per alert_id, with the receiver's time of its first delivery. */
+export interface AcceptedAlert extends AlertBody {
+  received_at_ms: number;
+}
+
+const SAMPLE = 10;
+
+/** The distinct alerts of `deliveries` that count (signed, well formed, answered 2xx). */
+export function acceptedAlerts(deliveries: readonly Delivery[]): AcceptedAlert[] {
+  const byId = new Map<string, AcceptedAlert>();
+  for (const d of deliveries) {
+    if (d.signature_ok === false || d.answered < 200 || d.answered > 299) continue;
+    const body = AlertBody.safeParse(d.body);
+    if (!body.success || byId.has(body.data.alert_id)) continue;
+    byId.set(body.data.alert_id, { ...body.data, received_at_ms: d.received_at_ms });
+  }
+  return [...byId.values()];
 }
 
 export function checkAlerts(
   incidents: readonly Incident[],
-  deliveries: readonly Alert[],
+  deliveries: readonly Delivery[],
   options: AlertOptions = {},
 ): AlertResult {
   const delay = options.allowedDelayMs ?? 120_000;
-  const byId = new Map<string, Alert>();
-  for (const a of deliveries) if (!byId.has(a.alert_id)) byId.set(a.alert_id, a);
-  const alerts = [...byId.values()];
-  const used = new Set<string>();
   const r: AlertResult = {
     verdict: "pass",
     incidents: incidents.length,
-    alerts: alerts.length,
+    alerts: 0,
     deliveries: deliveries.length,
     matched: 0,
     missed: 0,
     duplicated: 0,
     false_positives: 0,
+    unsigned: 0,
+    malformed: 0,
+    conflicting: 0,
     latency_ms_p50: null,
     latency_ms_p99: null,
+    detect_ms_p50: null,
+    detect_ms_p99: null,
     missed_incidents: [],
     duplicated_incidents: [],
     false_positive_alerts: [],
+    unsigned_deliveries: [],
+    malformed_deliveries: [],
+    conflicting_alerts: [],
     reasons: [],
   };
+  const sample = (list: string[], what: string) => list.length < SAMPLE && list.push(what);
+  const first = new Map<string, AlertBody>();
+  const conflicted = new Set<string>();
+  deliveries.forEach((d, i) => {
+    const at = `delivery ${i + 1} at ${new Date(d.received_at_ms).toISOString()}`;
+    if (d.signature_ok === false) {
+      r.unsigned++;
+      sample(r.unsigned_deliveries, `${at}: signature does not verify`);
+      return;
+    }
+    const body = AlertBody.safeParse(d.body);
+    if (!body.success) {
+      r.malformed++;
+      const issue = body.error.issues[0];
+      sample(
+        r.malformed_deliveries,
+        `${at}: ${issue.path.join(".") || "(body)"}: ${issue.message}`,
+      );
+      return;
+    }
+    if (d.answered < 200 || d.answered > 299) return;
+    const a = body.data;
+    const seen = first.get(a.alert_id);
+    if (!seen) first.set(a.alert_id, a);
+    else if (
+      !conflicted.has(a.alert_id) &&
+      (seen.rule !== a.rule || seen.entity !== a.entity ||
+        seen.window_start_ms !== a.window_start_ms || seen.window_end_ms !== a.window_end_ms)
+    ) {
+      conflicted.add(a.alert_id);
+      r.conflicting++;
+      sample(
+        r.conflicting_alerts,
+        `${a.alert_id}: ${seen.rule} ${seen.entity} [${seen.window_start_ms}, ${seen.window_end_ms}]` +
+          ` vs ${a.rule} ${a.entity} [${a.window_start_ms}, ${a.window_end_ms}]`,
+      );
+    }
+  });
+  const alerts = acceptedAlerts(deliveries);
+  r.alerts = alerts.length;
+  const used = new Set<string>();
   const latencies: number[] = [];
+  const detections: number[] = [];
   for (const incident of incidents) {
     const matching = alerts.filter((a) =>
       a.rule === incident.kind && a.entity === incident.entity &&
@@ -88,6 +182,7 @@ export function checkAlerts(
     } else {
       r.matched++;
       latencies.push(matching[0].fired_at_ms - matching[0].window_end_ms);
+      detections.push(matching[0].received_at_ms - incident.start_ms);
     }
   }
   for (const a of alerts) {
@@ -96,12 +191,28 @@ export function checkAlerts(
       r.false_positive_alerts.push(`${a.alert_id} ${a.rule} ${a.entity}`);
     }
   }
-  latencies.sort((a, b) => a - b);
   r.latency_ms_p50 = quantile(latencies, 0.5);
   r.latency_ms_p99 = quantile(latencies, 0.99);
+  r.detect_ms_p50 = quantile(detections, 0.5);
+  r.detect_ms_p99 = quantile(detections, 0.99);
   if (r.missed) r.reasons.push(`${r.missed} incidents raised no alert`);
   if (r.duplicated) r.reasons.push(`${r.duplicated} incidents raised more than one alert`);
   if (r.false_positives) r.reasons.push(`${r.false_positives} alerts match no incident`);
+  if (r.unsigned) {
+    r.reasons.push(
+      `${r.unsigned} deliveries' signatures do not verify (${r.unsigned_deliveries[0]})`,
+    );
+  }
+  if (r.malformed) {
+    r.reasons.push(`${r.malformed} deliveries are not alerts (${r.malformed_deliveries[0]})`);
+  }
+  if (r.conflicting) {
+    r.reasons.push(
+      `${r.conflicting} alert ids were delivered with different contents (${
+        r.conflicting_alerts[0]
+      })`,
+    );
+  }
   if (r.reasons.length) r.verdict = "fail";
   else if (incidents.length < (options.minIncidents ?? 1)) {
     r.verdict = "unknown";

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { Alert } from "../pipeline/alert.ts";
+import type { Delivery } from "../pipeline/webhook_receiver.ts";
 import type { Incident } from "../pipeline/anomalies.ts";
 import { checkAlerts } from "./alerts.ts";
 import { combine } from "./verdict.ts";
@@ -38,13 +39,26 @@ function alert(id: string, rule: Alert["rule"], entity: string, start: number): 
   };
 }
 
+/** A delivery of `a` (or any body), signed and accepted unless told otherwise. */
+function d(body: unknown, extra: Partial<Delivery> = {}): Delivery {
+  const fired = (body as Alert | null)?.fired_at_ms ?? 0;
+  return {
+    received_at_ms: fired + 10,
+    body,
+    idempotency_key: null,
+    signature_ok: true,
+    answered: 200,
+    ...extra,
+  };
+}
+
 const good = [
   alert("a1", "exfil", "10.64.0.1", 70_000),
   alert("a2", "port_scan", "198.18.0.1", 80_000),
 ];
 
 Deno.test("alerts: one per incident passes; retries of an alert_id are not duplicates", () => {
-  const r = checkAlerts(incidents, [...good, good[0], good[0]]);
+  const r = checkAlerts(incidents, [...good, good[0], good[0]].map((a) => d(a)));
   assert.equal(r.verdict, "pass", r.reasons.join("; "));
   assert.equal(r.matched, 2);
   assert.equal(r.deliveries, 4);
@@ -52,29 +66,91 @@ Deno.test("alerts: one per incident passes; retries of an alert_id are not dupli
 });
 
 Deno.test("alerts: a missed incident fails", () => {
-  const r = checkAlerts(incidents, [good[0]]);
+  const r = checkAlerts(incidents, [d(good[0])]);
   assert.equal(r.verdict, "fail");
   assert.deepEqual(r.missed_incidents, ["i2 port_scan 198.18.0.1"]);
 });
 
 Deno.test("alerts: the same incident alerted under a second alert_id fails", () => {
-  const r = checkAlerts(incidents, [...good, alert("a3", "exfil", "10.64.0.1", 80_000)]);
+  const r = checkAlerts(
+    incidents,
+    [...good, alert("a3", "exfil", "10.64.0.1", 80_000)].map((a) => d(a)),
+  );
   assert.equal(r.verdict, "fail");
   assert.equal(r.duplicated, 1);
 });
 
 Deno.test("alerts: an alert without an incident is a false positive", () => {
-  const r = checkAlerts(incidents, [...good, alert("a4", "reset_storm", "10.112.0.9", 80_000)]);
+  const r = checkAlerts(
+    incidents,
+    [...good, alert("a4", "reset_storm", "10.112.0.9", 80_000)].map((a) => d(a)),
+  );
   assert.equal(r.verdict, "fail");
   assert.deepEqual(r.false_positive_alerts, ["a4 reset_storm 10.112.0.9"]);
 });
 
 Deno.test("alerts: right entity, wrong rule or far outside the window does not match", () => {
-  const wrongRule = checkAlerts([incidents[0]], [alert("a5", "port_scan", "10.64.0.1", 70_000)]);
+  const wrongRule = checkAlerts([incidents[0]], [d(alert("a5", "port_scan", "10.64.0.1", 70_000))]);
   assert.equal(wrongRule.missed, 1);
   assert.equal(wrongRule.false_positives, 1);
-  const tooLate = checkAlerts([incidents[0]], [alert("a6", "exfil", "10.64.0.1", 900_000)]);
+  const tooLate = checkAlerts([incidents[0]], [d(alert("a6", "exfil", "10.64.0.1", 900_000))]);
   assert.equal(tooLate.verdict, "fail");
+});
+
+Deno.test("alerts: broken deliveries fail, never crash", async (t) => {
+  const cases: [string, Delivery[], keyof ReturnType<typeof checkAlerts>][] = [
+    [
+      "every delivery unsigned",
+      good.map((a) => d(a, { signature_ok: false, answered: 401 })),
+      "unsigned",
+    ],
+    ["one unsigned among good ones", [
+      ...good.map((a) => d(a)),
+      d(good[0], { signature_ok: false }),
+    ], "unsigned"],
+    ["a null body", [...good.map((a) => d(a)), d(null)], "malformed"],
+    ["a body that is not JSON", [...good.map((a) => d(a)), d("<html>")], "malformed"],
+    [
+      "a mistyped field",
+      [...good.map((a) => d(a)), d({ ...good[0], window_start_ms: "soon" })],
+      "malformed",
+    ],
+    [
+      "a missing field",
+      [...good.map((a) => d(a)), d({ ...good[0], rule: undefined })],
+      "malformed",
+    ],
+    [
+      "one alert_id, two windows",
+      [...good.map((a) => d(a)), d({ ...good[0], window_end_ms: 1 })],
+      "conflicting",
+    ],
+    ["one alert_id, two entities", [
+      ...good.map((a) => d(a)),
+      d({ ...good[0], entity: "10.0.0.9" }),
+    ], "conflicting"],
+  ];
+  for (const [name, deliveries, field] of cases) {
+    await t.step(name, () => {
+      const r = checkAlerts(incidents, deliveries);
+      assert.equal(r.verdict, "fail", name);
+      assert.ok((r[field] as number) > 0, `${name}: ${field} ${r[field]}`);
+    });
+  }
+});
+
+Deno.test("alerts: refused deliveries do not count, their retries do", () => {
+  const refused = good.map((a) => d(a, { answered: 503 }));
+  assert.equal(checkAlerts(incidents, refused).missed, 2);
+  const r = checkAlerts(incidents, [...refused, ...good.map((a) => d(a))]);
+  assert.equal(r.verdict, "pass", r.reasons.join("; "));
+});
+
+Deno.test("alerts: time to detect is the first accepted delivery minus the incident's start", () => {
+  const r = checkAlerts(incidents, good.map((a) => d(a)));
+  // fired at window start + 65 s, received 10 ms later; incidents start at 100 s and 130 s.
+  assert.equal(r.detect_ms_p50, 80_000 + 65_010 - 130_000); // the smaller of two, by nearest rank
+  assert.equal(r.detect_ms_p99, 70_000 + 65_010 - 100_000);
 });
 
 Deno.test("alerts: no incident injected is unknown, not pass", () => {

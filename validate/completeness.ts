@@ -1,21 +1,26 @@
 /**
- * The completeness checker, after Jepsen's set checker: compares what the
- * generator's ledger says Kafka acknowledged with what the sink stored.
+ * The completeness checker, after Jepsen's set checker, with three sources of
+ * truth, each for what it knows: the ledger (what the generator was told), the
+ * topic (what Kafka holds, read end to end by the audit) and the store (what
+ * the sink wrote, checked line by line against the topic).
  *
  * ```
- * lost        = acknowledged valid - found in events/     must be empty
- * unexpected  = found anywhere - attempted                must be empty
- * recovered   = unknown ∩ found                           allowed, reported
- * duplicates  = found more than once                      <= maxDuplicates (default 0)
- * dlq         = acknowledged malformed must be in dlq/, and not in events/
- * valid_in_dlq = acknowledged valid found only in dlq/   must be empty (not lost: misfiled)
+ * lost by Kafka  = acknowledged - in the topic            must be empty
+ * lost by sink   = in the topic - stored                  must be empty (acked, unknown or failed)
+ * unexpected     = stored - in the topic, stored - attempted   must be empty
+ * duplicates     = extra stored copies of a topic record, and offsets two objects claim
+ *                                                         <= maxDuplicates (default 0)
+ * altered, not an event, misplaced, unreadable, corrupt objects, foreign objects,
+ * malformed in events/, valid in dlq/, gaps in the tiling  must be empty
+ * recovered      = unknown ∩ stored                       allowed, reported
  * ```
- * Too few acknowledged events (`minAcked`) makes the run vacuous: `unknown`.
- * Pure.
+ * Too few acknowledged events (`minAcked`), or too large a share of sends
+ * whose outcome is unknown (`maxUnknownShare`), make the run prove little:
+ * `unknown`, unless something failed. Pure.
  *
  * ```ts
  * import { checkCompleteness } from "./completeness.ts";
- * const result = checkCompleteness(ledger, scan, { minAcked: 1000 });
+ * const result = checkCompleteness(ledger, table, stored, { minAcked: 1000 });
  * result.verdict; // "pass" | "fail" | "unknown"
  * ```
  * @module
@@ -23,21 +28,23 @@
 
 import type { Ledger } from "../pipeline/ledger.ts";
 import { RangeSet } from "../pipeline/range_set.ts";
-import type { StoreScan } from "./store_scan.ts";
+import { PROBLEM_TEXT, PROBLEMS } from "./object_check.ts";
+import type { StoreCheck } from "./store_check.ts";
+import { MALFORMED, type TopicTable } from "./topic_table.ts";
 import type { Verdict } from "./verdict.ts";
 
 export interface CompletenessOptions {
-  /** What a Kafka audit found in the topic; splits `lost` into before and after Kafka. */
-  inKafka?: Map<string, RangeSet>;
-  /** Seqs the audit found in the topic more than once; splits `duplicates` likewise. */
-  kafkaDuplicates?: Map<string, Map<number, number>>;
   /** Fewer acknowledged events than this: unknown. Default 1. */
   minAcked?: number;
-  /** Default 0. */
+  /** Extra stored copies allowed. Default 0. */
   maxDuplicates?: number;
-  /** How many missing seqs per producer to list. Default 10. */
+  /** A larger share of attempted sends left unknown: unknown. Default 0.1. */
+  maxUnknownShare?: number;
+  /** How many examples of each kind to list. Default 10. */
   sample?: number;
 }
+
+export const DEFAULT_MAX_UNKNOWN_SHARE = 0.1;
 
 export interface CompletenessResult {
   verdict: Verdict;
@@ -45,30 +52,44 @@ export interface CompletenessResult {
   acked: number;
   failed: number;
   unknown: number;
+  /** unknown / attempted. */
+  unknown_share: number;
+  /** Records in the topic. */
+  in_topic: number;
+  /** Topic records stored at least once. */
   found: number;
+  /** lost_before_kafka + lost_by_sink. */
   lost: number;
-  /** Extra copies in the store (the bound applies to these). */
+  /** Acknowledged but never in the topic (the producer or Kafka lost them). */
+  lost_before_kafka: number;
+  /** In the topic but not in the store, whatever the ledger says of them: the sink lost them. */
+  lost_by_sink: number;
+  /** Extra stored copies (the bound applies to these and to overlap_offsets). */
   duplicates: number;
-  /** Extra copies already in the topic (a producer's retries); null without an audit. */
-  duplicates_in_kafka: number | null;
-  /** Extra copies in the store beyond those in the topic: the sink's doing; null without an audit. */
-  duplicates_by_sink: number | null;
+  duplicates_by_sink: number;
+  /** Extra copies already in the topic (a producer's retries without idempotence). */
+  duplicates_in_kafka: number;
   unexpected: number;
   recovered: number;
+  /** Malformed records in the topic, and those stored in dlq/. */
   dlq_expected: number;
   dlq_found: number;
-  /** Malformed records found in events/ (they belong in dlq/ only). */
   malformed_in_events: number;
-  /** Valid events (per the ledger) found only in dlq/: stored, but where they do not belong. */
   valid_in_dlq: number;
-  valid_in_dlq_sample: Record<string, number[]>;
-  /** Acknowledged but never in the topic (the producer or Kafka lost them); null without an audit. */
-  lost_before_kafka: number | null;
-  /** In the topic but not in the store (the sink lost them); null without an audit. */
-  lost_by_sink: number | null;
-  /** First missing seqs per producer. */
+  altered: number;
+  not_an_event: number;
+  misplaced: number;
+  unreadable: number;
+  corrupt_objects: number;
+  objects: { events: number; dlq: number };
+  foreign_objects: string[];
+  gaps: string[];
+  overlaps: string[];
+  overlap_offsets: number;
+  /** Examples per kind of problem ("lost_before_kafka", "lost_by_sink", "altered", ...). */
+  samples: Record<string, string[]>;
+  /** First missing seqs per producer (acknowledged and never in the topic, or not stored). */
   lost_sample: Record<string, number[]>;
-  unexpected_sample: Record<string, number[]>;
   reasons: string[];
 }
 
@@ -76,122 +97,161 @@ const empty = new RangeSet();
 
 export function checkCompleteness(
   ledger: Ledger,
-  scan: StoreScan,
+  table: TopicTable,
+  stored: StoreCheck,
   options: CompletenessOptions = {},
 ): CompletenessResult {
   const sample = options.sample ?? 10;
+  const d = table.data;
+  const f = stored.findings;
   const r: CompletenessResult = {
     verdict: "pass",
     attempted: 0,
     acked: 0,
     failed: 0,
     unknown: 0,
+    unknown_share: 0,
+    in_topic: table.size,
     found: 0,
     lost: 0,
+    lost_before_kafka: 0,
+    lost_by_sink: 0,
     duplicates: 0,
-    duplicates_in_kafka: options.inKafka ? 0 : null,
-    duplicates_by_sink: options.inKafka ? 0 : null,
-    unexpected: 0,
+    duplicates_by_sink: 0,
+    duplicates_in_kafka: 0,
+    unexpected: f.counts.unexpected,
     recovered: 0,
     dlq_expected: 0,
     dlq_found: 0,
-    malformed_in_events: 0,
-    valid_in_dlq: 0,
-    valid_in_dlq_sample: {},
-    lost_before_kafka: options.inKafka ? 0 : null,
-    lost_by_sink: options.inKafka ? 0 : null,
+    malformed_in_events: f.counts.malformed_in_events,
+    valid_in_dlq: f.counts.valid_in_dlq,
+    altered: f.counts.altered,
+    not_an_event: f.counts.not_an_event,
+    misplaced: f.counts.misplaced,
+    unreadable: f.counts.unreadable,
+    corrupt_objects: f.counts.corrupt_object,
+    objects: stored.objects,
+    foreign_objects: stored.layout.foreign.slice(0, 50),
+    gaps: stored.layout.gaps.slice(0, 50),
+    overlaps: stored.layout.overlaps.slice(0, 50),
+    overlap_offsets: stored.layout.overlap_offsets,
+    samples: {},
     lost_sample: {},
-    unexpected_sample: {},
     reasons: [],
   };
-  const producers = new Set([
-    ...ledger.producers.keys(),
-    ...scan.events.keys(),
-    ...scan.dlq.keys(),
-  ]);
-  for (const pid of [...producers].sort()) {
-    const p = ledger.producers.get(pid);
-    const attempted = p?.attempted ?? empty;
-    const acked = p?.acked ?? empty;
-    const malformed = p?.malformed ?? empty;
-    // An ack that arrived after the delivery timeout wins over "unknown".
-    const unknown = (p?.unknown ?? empty).difference(acked);
-    const events = scan.events.get(pid);
-    const dlq = scan.dlq.get(pid);
-    const inEvents = events?.seqs ?? empty;
-    const inDlq = dlq?.seqs ?? empty;
-    const found = inEvents.union(inDlq);
+  const push = (kind: string, what: string) => {
+    const list = r.samples[kind] ??= [];
+    if (list.length < sample) list.push(what);
+  };
+  for (const p of PROBLEMS) for (const s of f.samples[p]) push(p, s);
 
-    r.attempted += attempted.size;
-    r.acked += acked.size;
-    r.failed += (p?.failed ?? empty).size;
+  // The ledger against the topic: what Kafka acknowledged and does not hold.
+  const inTopic = table.seqs();
+  const attemptedBy = new Map<string, RangeSet>();
+  const unknownBy = new Map<string, RangeSet>();
+  for (const [pid, p] of ledger.producers) {
+    attemptedBy.set(pid, p.attempted);
+    const unknown = p.unknown.difference(p.acked); // an ack after the timeout wins
+    unknownBy.set(pid, unknown);
+    r.attempted += p.attempted.size;
+    r.acked += p.acked.size;
+    r.failed += p.failed.size;
     r.unknown += unknown.size;
-    r.found += found.size;
-
-    const validAcked = acked.difference(malformed);
-    const misfiled = validAcked.difference(inEvents).intersection(inDlq);
-    r.valid_in_dlq += misfiled.size;
-    if (misfiled.size > 0) r.valid_in_dlq_sample[pid] = misfiled.first(sample);
-    const lostValid = validAcked.difference(inEvents).difference(inDlq);
-    const lostMalformed = acked.intersection(malformed).difference(inDlq);
-    const lost = lostValid.union(lostMalformed);
-    r.lost += lost.size;
-    if (lost.size > 0) r.lost_sample[pid] = lost.first(sample);
-    if (options.inKafka) {
-      const inTopic = options.inKafka.get(pid) ?? empty;
-      const before = lost.difference(inTopic).size;
-      r.lost_before_kafka! += before;
-      r.lost_by_sink! += lost.size - before;
+    const lost = p.acked.difference(inTopic.get(pid) ?? empty);
+    r.lost_before_kafka += lost.size;
+    if (lost.size > 0) {
+      r.lost_sample[pid] = lost.first(sample);
+      for (const s of lost.first(sample)) push("lost_before_kafka", `${pid} seq ${s}`);
     }
+  }
+  r.unknown_share = r.attempted ? r.unknown / r.attempted : 0;
 
-    const unexpected = found.difference(attempted);
-    r.unexpected += unexpected.size;
-    if (unexpected.size > 0) r.unexpected_sample[pid] = unexpected.first(sample);
-
-    r.recovered += unknown.intersection(found).size;
-    const inKafka = options.kafkaDuplicates?.get(pid);
-    for (const found of [events, dlq]) {
-      for (const [seq, n] of found?.duplicates ?? []) {
-        r.duplicates += n;
-        if (r.duplicates_by_sink !== null) {
-          r.duplicates_by_sink += Math.max(0, n - (inKafka?.get(seq) ?? 0));
-        }
+  // The topic against the store: every record stored exactly once, in its folder.
+  const recovered = new Map<string, RangeSet>();
+  for (let i = 0; i < d.partition.length && i < table.size; i++) {
+    const copies = stored.inEvents[i] + stored.inDlq[i];
+    const malformed = d.kind[i] === MALFORMED;
+    if (malformed) {
+      r.dlq_expected++;
+      if (stored.inDlq[i] > 0) r.dlq_found++;
+    }
+    const pi = d.producer[i];
+    const pid = pi >= 0 ? d.producers[pi] : undefined;
+    const what = pid !== undefined
+      ? `${pid} seq ${d.seq[i]} (partition ${d.partition[i]} offset ${d.offset[i]})`
+      : `partition ${d.partition[i]} offset ${d.offset[i]}`;
+    if (copies === 0) {
+      r.lost_by_sink++;
+      push("lost_by_sink", what);
+      if (pid !== undefined) {
+        const list = r.lost_sample[pid] ??= [];
+        if (list.length < sample) list.push(d.seq[i]);
+      }
+      continue;
+    }
+    r.found++;
+    if (copies > 1) {
+      r.duplicates_by_sink += copies - 1;
+      push("duplicates", `${what}: stored ${copies} times`);
+    }
+    if (pid !== undefined) {
+      if (d.next[i] !== -1 && d.bySeq[pi][d.seq[i]] === i) {
+        for (let c = d.next[i]; c !== -1; c = d.next[c]) r.duplicates_in_kafka++;
+      }
+      if (!(attemptedBy.get(pid)?.has(d.seq[i]) ?? false)) {
+        r.unexpected++;
+        push("unexpected", `${what}: in the topic and stored, never attempted`);
+      }
+      if (unknownBy.get(pid)?.has(d.seq[i])) {
+        let set = recovered.get(pid);
+        if (!set) recovered.set(pid, set = new RangeSet());
+        set.add(d.seq[i]);
       }
     }
-    if (r.duplicates_in_kafka !== null) {
-      for (const n of inKafka?.values() ?? []) r.duplicates_in_kafka += n;
-    }
-    r.dlq_expected += acked.intersection(malformed).size;
-    r.dlq_found += inDlq.intersection(malformed).size;
-    r.malformed_in_events += inEvents.intersection(malformed).size;
   }
+  for (const set of recovered.values()) r.recovered += set.size;
+  r.lost = r.lost_before_kafka + r.lost_by_sink;
+  r.duplicates = r.duplicates_by_sink;
+
+  const max = options.maxDuplicates ?? 0;
   if (r.lost > 0) {
-    const split = r.lost_before_kafka === null
-      ? ""
-      : ` (${r.lost_before_kafka} never reached the topic, ${r.lost_by_sink} lost by the sink)`;
-    r.reasons.push(`${r.lost} acknowledged events are not in the store${split}`);
-  }
-  if (r.unexpected > 0) r.reasons.push(`${r.unexpected} stored events were never attempted`);
-  if (r.duplicates > (options.maxDuplicates ?? 0)) {
-    const split = r.duplicates_by_sink === null
-      ? ""
-      : ` (${
-        r.duplicates - r.duplicates_by_sink
-      } already in Kafka, ${r.duplicates_by_sink} by the sink)`;
     r.reasons.push(
-      `${r.duplicates} duplicates in the store${split} (allowed ${options.maxDuplicates ?? 0})`,
+      `${r.lost} events lost: ${r.lost_before_kafka} acknowledged and never in the topic, ` +
+        `${r.lost_by_sink} in the topic and not stored (${example(r, "lost_by_sink")})`,
     );
   }
-  if (r.malformed_in_events > 0) {
-    r.reasons.push(`${r.malformed_in_events} malformed records in events/`);
-  }
-  if (r.valid_in_dlq > 0) {
-    const where = Object.entries(r.valid_in_dlq_sample).map(([p, s]) => `${p}: ${s.join(", ")}`);
+  if (r.duplicates > max || r.overlap_offsets > max) {
     r.reasons.push(
-      `${r.valid_in_dlq} events valid per the ledger were filed in dlq/ (${where.join("; ")}): ` +
-        "the generator and the sink disagree about the schema; see the records' reasons in dlq/",
+      `${r.duplicates} extra stored copies and ${r.overlap_offsets} offsets in overlapping ` +
+        `objects (allowed ${max}; ${r.duplicates_in_kafka} copies already in the topic are not counted)` +
+        (r.overlaps.length ? `: ${r.overlaps[0]}` : ""),
     );
   }
+  for (const p of PROBLEMS) {
+    const n = p === "unexpected" ? r.unexpected : f.counts[p];
+    if (n > 0) r.reasons.push(`${n} ${PROBLEM_TEXT[p]} (${example(r, p)})`);
+  }
+  if (stored.layout.foreign.length) {
+    r.reasons.push(
+      `${stored.layout.foreign.length} foreign objects under events/ or dlq/ (outside the ` +
+        `layout): ${stored.layout.foreign.slice(0, 3).join(", ")}`,
+    );
+  }
+  if (stored.layout.gaps.length) {
+    r.reasons.push(
+      `${stored.layout.gaps.length} gaps in the objects' offset ranges: ${
+        stored.layout.gaps.slice(0, 3).join(", ")
+      }`,
+    );
+  }
+  if (stored.layout.beyond.length) {
+    r.reasons.push(
+      `${stored.layout.beyond.length} objects name offsets past the topic's end: ${
+        stored.layout.beyond.slice(0, 3).join(", ")
+      }`,
+    );
+  }
+  const maxUnknown = options.maxUnknownShare ?? DEFAULT_MAX_UNKNOWN_SHARE;
   if (r.reasons.length > 0) {
     r.verdict = "fail";
   } else if (r.acked < (options.minAcked ?? 1)) {
@@ -199,6 +259,17 @@ export function checkCompleteness(
     r.reasons.push(
       `only ${r.acked} events acknowledged (need ${options.minAcked ?? 1}): vacuous run`,
     );
+  } else if (r.unknown_share > maxUnknown) {
+    r.verdict = "unknown";
+    r.reasons.push(
+      `${r.unknown} of ${r.attempted} sends (${(r.unknown_share * 100).toFixed(1)}%) ended ` +
+        `unknown, more than the ${(maxUnknown * 100).toFixed(1)}% allowed: too little is proven`,
+    );
   }
   return r;
+}
+
+function example(r: CompletenessResult, kind: string): string {
+  const s = r.samples[kind];
+  return s?.length ? `e.g. ${s[0]}` : "see results.json";
 }

@@ -1,138 +1,251 @@
+/**
+ * The completeness checker against broken stores: every way a sink (or a
+ * pipeline written to get points) can be wrong must say `fail`, never pass,
+ * crash or `unknown`. Each case tampers with a synthetic run that passes.
+ */
+
 import assert from "node:assert/strict";
-import { Ledger } from "../pipeline/ledger.ts";
+import { batchKey, parseBatchKey } from "../pipeline/batcher.ts";
 import { RangeSet } from "../pipeline/range_set.ts";
-import { checkCompleteness } from "./completeness.ts";
-import type { FoundSeqs, StoreScan } from "./store_scan.ts";
+import { checkCompleteness, type CompletenessOptions } from "./completeness.ts";
+import { gz, linesOf, memoryStore, syntheticRun, TOPIC } from "./_synthetic.ts";
+import { checkStore } from "./store_check.ts";
+import { TopicTableBuilder } from "./topic_table.ts";
 
-/** A ledger where p0 attempted and got acks for 0..999; 10..12 malformed. */
-function ledger(): Ledger {
-  const l = new Ledger({ run_id: "r", topic: "t", seed: 1 });
-  l.attempt("p0", 0, 999);
-  l.ack("p0", 0, 999);
-  for (const s of [10, 11, 12]) l.malformed("p0", s);
-  return l;
+type Run = ReturnType<typeof syntheticRun>;
+
+async function check(run: Run, options: CompletenessOptions = {}) {
+  const stored = await checkStore(memoryStore(run.objects), TOPIC, run.table, { workers: 1 });
+  return checkCompleteness(run.ledger, run.table, stored, options);
 }
 
-function found(values: number[], dups: number[] = []): FoundSeqs {
-  return { seqs: RangeSet.from(values), duplicates: new Map(dups.map((d) => [d, 1])) };
-}
+const fresh = () => syntheticRun({ malformedEvery: 37 });
+const eventKeys = (run: Run) => [...run.objects.keys()].filter((k) => k.startsWith("events/"));
+const dlqKeys = (run: Run) => [...run.objects.keys()].filter((k) => k.startsWith("dlq/"));
+const edit = (run: Run, key: string, fn: (lines: string[]) => string[]) =>
+  run.objects.set(key, gz(fn(linesOf(run.objects.get(key)!))));
 
-function scan(events: number[], dlq: number[], dups: number[] = []): StoreScan {
-  return {
-    events: new Map([["p0", found(events, dups)]]),
-    dlq: new Map([["p0", found(dlq)]]),
-    objects: { events: 1, dlq: 1 },
-    unreadable: 0,
-  };
-}
-
-const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
-const valid = range(0, 999).filter((s) => s < 10 || s > 12);
-
-Deno.test("completeness: everything where it belongs passes", () => {
-  const r = checkCompleteness(ledger(), scan(valid, [10, 11, 12]));
-  assert.equal(r.verdict, "pass", r.reasons.join("; "));
-  assert.equal(r.lost, 0);
-  assert.equal(r.dlq_expected, 3);
-  assert.equal(r.dlq_found, 3);
+Deno.test("checkCompleteness: the untouched synthetic run passes", async () => {
+  const r = await check(fresh());
+  assert.deepEqual(r.reasons, []);
+  assert.equal(r.verdict, "pass");
+  assert.equal(r.found, r.in_topic);
+  assert.ok(r.dlq_expected > 0);
+  assert.equal(r.dlq_found, r.dlq_expected);
 });
 
-Deno.test("completeness: a missing acknowledged seq fails and is named", () => {
-  const r = checkCompleteness(ledger(), scan(valid.filter((s) => s !== 500), [10, 11, 12]));
+Deno.test("checkCompleteness: tampered stores fail, naming what is wrong", async (t) => {
+  const cases: [string, (run: Run) => void, (r: Awaited<ReturnType<typeof check>>) => void][] = [
+    ["a batch's objects deleted: lost by the sink, and a gap", (run) => {
+      const k = eventKeys(run)[1];
+      run.objects.delete(k);
+      run.objects.delete(k.replace("events/", "dlq/").replace(".ndjson.gz", ".jsonl.gz"));
+    }, (r) => {
+      assert.ok(r.lost_by_sink > 0);
+      assert.ok(r.gaps.length > 0);
+    }],
+    ["an events object deleted, its dlq sibling kept", (run) => {
+      run.objects.delete(eventKeys(run)[1]);
+    }, (r) => assert.ok(r.lost_by_sink > 0)],
+    ["a line duplicated inside an object", (run) => {
+      edit(run, eventKeys(run)[0], (l) => [...l, l[0]]);
+    }, (r) => assert.equal(r.duplicates, 1)],
+    ["an object copied under a name outside the layout", (run) => {
+      const k = eventKeys(run)[0];
+      run.objects.set(k.replace("part-", "copy-of-part-"), run.objects.get(k)!);
+    }, (r) => assert.equal(r.foreign_objects.length, 1)],
+    ["an object re-cut over an overlapping range", (run) => {
+      const k = parseBatchKey(eventKeys(run)[0])!;
+      const lines = linesOf(run.objects.get(eventKeys(run)[0])!).slice(10);
+      run.objects.set(
+        batchKey("events", TOPIC, k.partition, k.firstOffset + 10, k.lastOffset),
+        gz(lines),
+      );
+    }, (r) => {
+      assert.ok(r.duplicates > 0);
+      assert.ok(r.overlap_offsets > 0);
+      assert.equal(r.overlaps.length, 1);
+    }],
+    ["only producer_id and seq stored", (run) => {
+      for (const k of eventKeys(run)) {
+        edit(run, k, (l) =>
+          l.map((line) => {
+            const e = JSON.parse(line);
+            return JSON.stringify({ producer_id: e.producer_id, seq: e.seq });
+          }));
+      }
+    }, (r) => assert.ok(r.not_an_event > 0)],
+    ["a field of one event changed", (run) => {
+      edit(run, eventKeys(run)[2], (l) => {
+        const e = JSON.parse(l[3]);
+        e.bytes_out += 1;
+        return [...l.slice(0, 3), JSON.stringify(e), ...l.slice(4)];
+      });
+    }, (r) => assert.equal(r.altered, 1)],
+    ["an event fabricated (never in the topic)", (run) => {
+      edit(run, eventKeys(run)[0], (l) => {
+        const e = JSON.parse(l[0]);
+        return [...l, JSON.stringify({ ...e, seq: 99_999 })];
+      });
+    }, (r) => assert.equal(r.unexpected, 1)],
+    ["a line moved to another partition's object", (run) => {
+      const [a, b] = [eventKeys(run)[0], eventKeys(run).at(-1)!];
+      const moved = linesOf(run.objects.get(a)!)[0];
+      edit(run, a, (l) => l.slice(1));
+      edit(run, b, (l) => [...l, moved]);
+    }, (r) => assert.equal(r.misplaced, 1)],
+    ["a valid event filed in dlq/ as well", (run) => {
+      const k = parseBatchKey(eventKeys(run)[0])!;
+      const line = linesOf(run.objects.get(eventKeys(run)[0])!)[0];
+      const offset = run.records.find((x) => x.value === line)!.offset;
+      const key = batchKey("dlq", TOPIC, k.partition, k.firstOffset, k.lastOffset);
+      const dlq = run.objects.has(key) ? linesOf(run.objects.get(key)!) : [];
+      run.objects.set(
+        key,
+        gz([...dlq, JSON.stringify({ partition: k.partition, offset, raw: line })]),
+      );
+    }, (r) => {
+      assert.equal(r.valid_in_dlq, 1);
+      assert.equal(r.duplicates, 1);
+    }],
+    ["a malformed record filed in events/", (run) => {
+      const k = dlqKeys(run)[0];
+      const entry = JSON.parse(linesOf(run.objects.get(k)!)[0]);
+      const events = k.replace("dlq/", "events/").replace(".jsonl.gz", ".ndjson.gz");
+      edit(run, k, (l) => l.slice(1));
+      edit(run, events, (l) => [...l, entry.raw]);
+    }, (r) => assert.equal(r.malformed_in_events, 1)],
+    ["a dlq record whose raw value was changed", (run) => {
+      edit(run, dlqKeys(run)[0], (l) => {
+        const e = JSON.parse(l[0]);
+        return [JSON.stringify({ ...e, raw: e.raw + " " }), ...l.slice(1)];
+      });
+    }, (r) => assert.equal(r.altered, 1)],
+    ["a corrupt gzip object", (run) => {
+      run.objects.set(eventKeys(run)[0], new TextEncoder().encode("not gzip at all"));
+    }, (r) => {
+      assert.equal(r.corrupt_objects, 1);
+      assert.match(r.samples.corrupt_object[0], /part-/);
+    }],
+    ["an unreadable line", (run) => {
+      edit(run, eventKeys(run)[0], (l) => [...l, "{nonsense"]);
+    }, (r) => assert.equal(r.unreadable, 1)],
+    ["a dlq line without a place", (run) => {
+      edit(run, dlqKeys(run)[0], (l) => [...l, "null"]);
+    }, (r) => assert.equal(r.unreadable, 1)],
+    ["every object emptied", (run) => {
+      for (const k of [...run.objects.keys()]) run.objects.set(k, gz([]));
+    }, (r) => assert.equal(r.lost_by_sink, r.in_topic)],
+    ["an object naming offsets past the topic's end", (run) => {
+      const k = parseBatchKey(eventKeys(run).at(-1)!)!;
+      run.objects.set(
+        batchKey("events", TOPIC, k.partition, k.lastOffset + 1, k.lastOffset + 50),
+        gz([]),
+      );
+    }, (r) => assert.ok(r.reasons.some((x) => x.includes("past the topic's end")))],
+  ];
+  for (const [name, tamper, expect] of cases) {
+    await t.step(name, async () => {
+      const run = fresh();
+      tamper(run);
+      const r = await check(run);
+      assert.equal(r.verdict, "fail", `${name}: ${r.verdict} ${r.reasons.join("; ")}`);
+      expect(r);
+    });
+  }
+});
+
+Deno.test("checkCompleteness: a re-serialized event is the same event", async () => {
+  const run = fresh();
+  for (const k of eventKeys(run)) {
+    edit(run, k, (l) =>
+      l.map((line) => {
+        const e = JSON.parse(line);
+        const reordered = Object.fromEntries(Object.entries(e).reverse());
+        return JSON.stringify(reordered, null, 0).replaceAll('":', '": ');
+      }).reverse());
+  }
+  const r = await check(run);
+  assert.deepEqual(r.reasons, []);
+});
+
+Deno.test("checkCompleteness: what the topic holds must be stored, whatever the ledger says", async () => {
+  const run = fresh();
+  // The generator never heard back about seqs 0..49 of w0 (timeouts), but Kafka has them.
+  const p = run.ledger.producers.get("synthetic-w0")!;
+  p.acked = p.acked.difference(p.attempted.intersection(rangeSet(0, 49)));
+  p.unknown = rangeSet(0, 49);
+  const first = run.records.filter((r) => r.value.includes('"synthetic-w0","seq":')).slice(0, 50);
+  for (const k of eventKeys(run)) {
+    edit(run, k, (l) => l.filter((line) => !first.some((r) => r.value === line)));
+  }
+  const r = await check(run);
   assert.equal(r.verdict, "fail");
-  assert.equal(r.lost, 1);
-  assert.deepEqual(r.lost_sample, { p0: [500] });
+  assert.ok(r.lost_by_sink >= 45, `lost by sink ${r.lost_by_sink}`);
+  assert.equal(r.lost_before_kafka, 0);
 });
 
-Deno.test("completeness: a malformed seq missing from dlq/ is lost", () => {
-  const r = checkCompleteness(ledger(), scan(valid, [10, 12]));
+Deno.test("checkCompleteness: acknowledged and never in the topic is lost before Kafka", async () => {
+  const run = fresh();
+  run.ledger.attempt("synthetic-w0", 300, 309);
+  run.ledger.ack("synthetic-w0", 300, 309);
+  const r = await check(run);
   assert.equal(r.verdict, "fail");
-  assert.deepEqual(r.lost_sample, { p0: [11] });
+  assert.equal(r.lost_before_kafka, 10);
+  assert.deepEqual(r.lost_sample["synthetic-w0"], [
+    300,
+    301,
+    302,
+    303,
+    304,
+    305,
+    306,
+    307,
+    308,
+    309,
+  ]);
 });
 
-Deno.test("completeness: a malformed seq in events/ fails", () => {
-  const r = checkCompleteness(ledger(), scan([...valid, 11], [10, 11, 12]));
-  assert.equal(r.verdict, "fail");
-  assert.equal(r.malformed_in_events, 1);
-});
-
-Deno.test("completeness: a stored seq never attempted is unexpected", () => {
-  const r = checkCompleteness(ledger(), scan([...valid, 5000], [10, 11, 12]));
-  assert.equal(r.verdict, "fail");
-  assert.deepEqual(r.unexpected_sample, { p0: [5000] });
-});
-
-Deno.test("completeness: an unknown producer in the store is unexpected", () => {
-  const s = scan(valid, [10, 11, 12]);
-  s.events.set("ghost", found([1, 2]));
-  const r = checkCompleteness(ledger(), s);
-  assert.equal(r.verdict, "fail");
-  assert.deepEqual(r.unexpected_sample, { ghost: [1, 2] });
-});
-
-Deno.test("completeness: duplicates fail unless the scenario allows them", () => {
-  const s = scan(valid, [10, 11, 12], [7, 8]);
-  assert.equal(checkCompleteness(ledger(), s).verdict, "fail");
-  assert.equal(checkCompleteness(ledger(), s, { maxDuplicates: 2 }).verdict, "pass");
-});
-
-Deno.test("completeness: unknown seqs found are recovered, missing ones are fine", () => {
-  const l = new Ledger({ run_id: "r", topic: "t", seed: 1 });
-  l.attempt("p0", 0, 99);
-  l.ack("p0", 0, 49);
-  l.unknown("p0", 50, 99);
-  const r = checkCompleteness(l, scan(range(0, 69), []));
-  assert.equal(r.verdict, "pass", r.reasons.join("; "));
-  assert.equal(r.recovered, 20);
-  assert.equal(r.unknown, 50);
-});
-
-Deno.test("completeness: a late ack wins over unknown", () => {
-  const l = new Ledger({ run_id: "r", topic: "t", seed: 1 });
-  l.attempt("p0", 0, 9);
-  l.unknown("p0", 0, 9);
-  l.ack("p0", 0, 9);
-  const r = checkCompleteness(l, scan(range(0, 4), []));
-  assert.equal(r.verdict, "fail", "acked seqs 5..9 are lost, unknown does not excuse them");
-  assert.equal(r.lost, 5);
-});
-
-Deno.test("completeness: too few acknowledged events is unknown, never pass", () => {
-  const r = checkCompleteness(ledger(), scan(valid, [10, 11, 12]), { minAcked: 10_000 });
+Deno.test("checkCompleteness: too many unknown sends or too few acks is unknown, not pass", async () => {
+  const run = fresh();
+  run.ledger.unknown("synthetic-w1", 400, 599);
+  run.ledger.attempt("synthetic-w1", 400, 599);
+  const r = await check(run);
   assert.equal(r.verdict, "unknown");
-  const empty = new Ledger({ run_id: "r", topic: "t", seed: 1 });
-  assert.equal(checkCompleteness(empty, scan([], [])).verdict, "unknown");
+  assert.match(r.reasons[0], /ended unknown/);
+  assert.equal((await check(run, { maxUnknownShare: 0.5 })).verdict, "pass");
+  assert.equal((await check(fresh(), { minAcked: 10_000 })).verdict, "unknown");
 });
 
-Deno.test("completeness: a Kafka audit tells lost before Kafka from lost by the sink", () => {
-  const stored = valid.filter((s) => s !== 500 && s !== 600);
-  const inKafka = new Map([["p0", RangeSet.from(range(0, 999).filter((s) => s !== 500))]]);
-  const r = checkCompleteness(ledger(), scan(stored, [10, 11, 12]), { inKafka });
-  assert.equal(r.verdict, "fail");
-  assert.equal(r.lost_before_kafka, 1);
-  assert.equal(r.lost_by_sink, 1);
-  assert.match(r.reasons[0], /1 never reached the topic, 1 lost by the sink/);
+Deno.test("checkCompleteness: duplicates within the bound pass", async () => {
+  const run = fresh();
+  edit(run, eventKeys(run)[0], (l) => [...l, l[0], l[1]]);
+  assert.equal((await check(run)).verdict, "fail");
+  assert.equal((await check(run, { maxDuplicates: 2 })).verdict, "pass");
 });
 
-Deno.test("completeness: a Kafka audit splits duplicates into already in Kafka and by the sink", () => {
-  const s = scan(valid, [10, 11, 12], [7, 8, 9]);
-  const r = checkCompleteness(ledger(), s, {
-    inKafka: new Map([["p0", RangeSet.from(range(0, 999))]]),
-    kafkaDuplicates: new Map([["p0", new Map([[7, 1], [8, 1]])]]), // a producer retry wrote 7, 8 twice
-  });
-  assert.equal(r.duplicates, 3);
-  assert.equal(r.duplicates_in_kafka, 2);
-  assert.equal(r.duplicates_by_sink, 1);
-  assert.equal(r.verdict, "fail");
-  assert.match(r.reasons.join(), /3 duplicates in the store \(2 already in Kafka, 1 by the sink\)/);
-  const noAudit = checkCompleteness(ledger(), s);
-  assert.equal(noAudit.duplicates_by_sink, null);
+Deno.test("checkCompleteness: a producer's retry in the topic is not the sink's duplicate", async () => {
+  const run = fresh();
+  const b = new TopicTableBuilder(0x5eed);
+  const last = new Map<number, number>();
+  for (const r of run.records) {
+    b.add(r.partition, r.offset, r.value);
+    last.set(r.partition, r.offset);
+  }
+  // The topic holds the first record of partition 0 a second time, at its end.
+  const again = run.records.find((r) => r.partition === 0)!;
+  const offset = last.get(0)! + 1;
+  b.add(0, offset, again.value);
+  for (const [p, o] of last) b.setBounds(p, 0, (p === 0 ? offset : o) + 1);
+  run.table = b.finish();
+  run.objects.set(batchKey("events", TOPIC, 0, offset, offset), gz([again.value]));
+  const r = await check(run);
+  assert.deepEqual(r.reasons, []);
+  assert.equal(r.duplicates_in_kafka, 1);
 });
 
-Deno.test("completeness: a valid event filed in dlq/ is misfiled, not lost, and fails", () => {
-  const r = checkCompleteness(ledger(), scan(valid.filter((s) => s !== 500), [10, 11, 12, 500]));
-  assert.equal(r.lost, 0);
-  assert.equal(r.valid_in_dlq, 1);
-  assert.equal(r.verdict, "fail");
-  assert.match(r.reasons.join(), /1 events valid per the ledger were filed in dlq\/ \(p0: 500\)/);
-});
+function rangeSet(lo: number, hi: number): RangeSet {
+  const s = new RangeSet();
+  s.addRange(lo, hi);
+  return s;
+}

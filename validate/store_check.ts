@@ -1,0 +1,143 @@
+/**
+ * Reads what the sink stored and checks it against the topic: the layout of
+ * the object names (layout.ts), then every line of every `events/` and `dlq/`
+ * object (object_check.ts). The result counts, per topic record, how often it
+ * is stored in each folder: the completeness checker turns that into lost,
+ * duplicated and misfiled records.
+ *
+ * Built for tens of millions of events: objects are fetched 8 at a time ahead
+ * of the checking, and large stores are split over worker threads that read
+ * the topic table in shared memory.
+ *
+ * ```ts
+ * import { checkStore } from "./store_check.ts";
+ * const stored = await checkStore(store, "network-telemetry", table);
+ * stored.findings.counts.altered; // 0
+ * ```
+ * @module
+ */
+
+import type { ObjectStore } from "../pipeline/store.ts";
+import { checkLayout, type Layout } from "./layout.ts";
+import { checkObject, type Findings, mergeFindings, newFindings } from "./object_check.ts";
+import type { TopicTable, TopicTableData } from "./topic_table.ts";
+
+export interface StoreCheck {
+  objects: { events: number; dlq: number };
+  layout: Omit<Layout, "batches">;
+  findings: Omit<Findings, "heldEvents" | "heldDlq">;
+  /** Per topic record: copies stored in events/ and in dlq/. */
+  inEvents: Uint16Array;
+  inDlq: Uint16Array;
+}
+
+export interface StoreCheckOptions {
+  /** Worker threads for large stores. Default: one per core, at most 4 (1: no worker). */
+  workers?: number;
+}
+
+const CONCURRENCY = 8;
+/** Below this many objects the check stays on this thread. */
+const WORKER_MIN_OBJECTS = 16;
+
+export async function checkStore(
+  store: ObjectStore,
+  topic: string,
+  table: TopicTable,
+  options: StoreCheckOptions = {},
+): Promise<StoreCheck> {
+  const keys = [
+    ...(await store.list("events/")).map((o) => o.name),
+    ...(await store.list("dlq/")).map((o) => o.name),
+  ];
+  const { batches, ...layout } = checkLayout(keys, topic, table);
+  const all = [...batches.events, ...batches.dlq];
+  const workers = options.workers ?? Math.min(4, navigator.hardwareConcurrency || 1);
+  const findings = newFindings();
+  const n = table.size;
+  const inEvents = new Uint16Array(n);
+  const inDlq = new Uint16Array(n);
+  const count = (held: ArrayLike<number>, into: Uint16Array) => {
+    for (let i = 0; i < held.length; i++) if (into[held[i]] < 65535) into[held[i]]++;
+  };
+  if (workers > 1 && all.length >= WORKER_MIN_OBJECTS) {
+    for (
+      const { heldEvents, heldDlq, ...rest } of await inWorkers(store, all, table.data, workers)
+    ) {
+      count(heldEvents, inEvents);
+      count(heldDlq, inDlq);
+      mergeFindings(findings, { ...rest, heldEvents: [], heldDlq: [] });
+    }
+  } else {
+    await checkObjects(store, all, table, findings);
+  }
+  count(findings.heldEvents, inEvents);
+  count(findings.heldDlq, inDlq);
+  const { heldEvents: _e, heldDlq: _d, ...rest } = findings;
+  return {
+    objects: { events: batches.events.length, dlq: batches.dlq.length },
+    layout,
+    findings: rest,
+    inEvents,
+    inDlq,
+  };
+}
+
+/** Fetches and checks `keys`, CONCURRENCY downloads ahead of the checking. */
+export async function checkObjects(
+  store: ObjectStore,
+  keys: readonly string[],
+  table: TopicTable,
+  into: Findings,
+): Promise<void> {
+  const fetching: (Promise<Uint8Array> | undefined)[] = keys.slice(0, CONCURRENCY).map((k) =>
+    store.getBytes(k)
+  );
+  for (let k = 0; k < keys.length; k++) {
+    const bytes = await fetching[k]!;
+    if (k + CONCURRENCY < keys.length) fetching.push(store.getBytes(keys[k + CONCURRENCY]));
+    fetching[k] = undefined; // let it go
+    checkObject(keys[k], bytes, table, into);
+  }
+}
+
+/** Splits `keys` over `n` workers (interleaved, so each gets every partition). */
+function inWorkers(
+  store: ObjectStore,
+  keys: readonly string[],
+  table: TopicTableData,
+  n: number,
+): Promise<NonNullable<CheckReply["findings"]>[]> {
+  const parts = Array.from({ length: n }, (_, w) => keys.filter((_, i) => i % n === w));
+  return Promise.all(parts.map((part) => {
+    const worker = new Worker(new URL("./_check_worker.ts", import.meta.url), { type: "module" });
+    return new Promise<NonNullable<CheckReply["findings"]>>((resolve, reject) => {
+      worker.onmessage = (e: MessageEvent<CheckReply>) => {
+        worker.terminate();
+        if (e.data.error !== undefined) reject(new Error(`store check worker: ${e.data.error}`));
+        else resolve(e.data.findings!);
+      };
+      worker.onerror = (e) => {
+        worker.terminate();
+        e.preventDefault();
+        reject(new Error(`store check worker: ${e.message}`));
+      };
+      worker.postMessage({ s3: store.s3, keys: part, table } satisfies CheckRequest);
+    });
+  }));
+}
+
+export interface CheckRequest {
+  s3: ObjectStore["s3"];
+  keys: string[];
+  /** Its columns are SharedArrayBuffers: shared, not copied. */
+  table: TopicTableData;
+}
+
+export interface CheckReply {
+  findings?: Omit<Findings, "heldEvents" | "heldDlq"> & {
+    heldEvents: Int32Array;
+    heldDlq: Int32Array;
+  };
+  error?: string;
+}
