@@ -180,7 +180,8 @@ function shared<T>(ctor: TypedCtor<T>, n: number): T {
 }
 
 const COLUMNS = ["partition", "offset", "producer", "seq", "raw", "canon", "kind", "next"] as const;
-const MAGIC = "chaos-topic-audit/1";
+/** Names the layout and the digests (digest.ts): a change of either is a new version. */
+const MAGIC = "chaos-topic-audit/2";
 
 export class TopicTable {
   readonly data: TopicTableData;
