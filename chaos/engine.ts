@@ -359,7 +359,12 @@ export async function runScenario(
       ? await DockerStack.up(stackOptions)
       : await LocalStack.up({ ...stackOptions, binaries, owner: "process" });
     history.record("ok", "stack-up", {
-      endpoints: { ...stack.endpoints, s3: { endpoint: stack.endpoints.s3.endpoint } },
+      // No secret in the run folder: S3 keys left out, a Redis password masked.
+      endpoints: {
+        ...stack.endpoints,
+        s3: { endpoint: stack.endpoints.s3.endpoint },
+        redis: { url: stack.endpoints.redis.url.replace(/\/\/:[^@]*@/, "//:***@") },
+      },
     });
     const brokers = stack.endpoints.kafka.bootstrap.split(",");
     // The harness's own Kafka clients (admin, audit, the generator) log to the run folder.

@@ -251,7 +251,10 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
     const node = this.node(name);
     if (node.state() !== "running") return false;
     const host = this.#hostOf(node);
-    if (name === "redis") return await redisPing(this.plan.redis, host);
+    if (name === "redis") {
+      const password = decodeURIComponent(new URL(this.endpoints.redis.url).password) || undefined;
+      return await redisPing(this.plan.redis, host, 2000, password);
+    }
     if (name === "minio") return await minioReady(this.endpoints.s3.endpoint);
     if (name === "toxiproxy") return await toxiproxyUp(this.endpoints.toxiproxy.api);
     const id = Number(name.replace("kafka-", ""));
@@ -325,11 +328,14 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
         extra: {
           env?: Record<string, string>;
           binds?: string[];
+          /** Ports published on a remote engine's host; `local` ones on its loopback only. */
           publish?: number[];
+          local?: number[];
           memoryMb?: number;
         } = {},
       ): Promise<DockerNode> => {
-        const exposed = Object.fromEntries((extra.publish ?? []).map((p) => [`${p}/tcp`, {}]));
+        const ports = [...(extra.publish ?? []), ...(extra.local ?? [])];
+        const exposed = Object.fromEntries(ports.map((p) => [`${p}/tcp`, {}]));
         const container = await docker.createContainer({
           name: stack.containerName(node),
           Hostname: node,
@@ -342,9 +348,13 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
             NetworkMode: network,
             Binds: extra.binds,
             PortBindings: remote
-              ? Object.fromEntries(
-                (extra.publish ?? []).map((p) => [`${p}/tcp`, [{ HostPort: String(p) }]]),
-              )
+              ? Object.fromEntries([
+                ...(extra.publish ?? []).map((p) => [`${p}/tcp`, [{ HostPort: String(p) }]]),
+                ...(extra.local ?? []).map((p) => [
+                  `${p}/tcp`,
+                  [{ HostIp: "127.0.0.1", HostPort: String(p) }],
+                ]),
+              ])
               : undefined,
             Memory: extra.memoryMb ? extra.memoryMb * 1024 * 1024 : undefined,
             RestartPolicy: { Name: "no" },
@@ -374,9 +384,17 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
         "/data/toxiproxy.json",
       ], {
         binds: [`${join(dataDir, "toxiproxy")}:/data`],
-        publish: [plan.toxiproxy, ...plan.brokers.map((b) => b.client.proxy)],
+        // Toxiproxy's API has no authentication: on a remote engine it is published on the
+        // engine host's loopback only, unless CHAOS_TOXIPROXY_API_PUBLIC=1 (a trusted network).
+        publish: [
+          ...plan.brokers.map((b) => b.client.proxy),
+          ...(Deno.env.get("CHAOS_TOXIPROXY_API_PUBLIC") === "1" ? [plan.toxiproxy] : []),
+        ],
+        local: Deno.env.get("CHAOS_TOXIPROXY_API_PUBLIC") === "1" ? [] : [plan.toxiproxy],
       });
       await Deno.mkdir(join(dataDir, "redis"), { recursive: true });
+      // Published on a remote engine's host: then only with a password of this run's.
+      const redisPassword = remote ? randomSecret(20) : undefined;
       const redis = await create("redis", images.redis, [
         "redis-server",
         "--port",
@@ -385,6 +403,7 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
         "0.0.0.0",
         "--protected-mode",
         "no",
+        ...(redisPassword ? ["--requirepass", redisPassword] : []),
         "--dir",
         "/data",
         ...REDIS_DURABILITY,
@@ -414,7 +433,9 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
       endpoints.kafka.bootstrap = plan.brokers.map((b) => `${hostOf(toxiproxy)}:${b.client.proxy}`)
         .join(",");
       endpoints.s3.endpoint = `http://${hostOf(minio)}:${plan.minio}`;
-      endpoints.redis.url = `redis://${hostOf(redis)}:${plan.redis}`;
+      endpoints.redis.url = redisPassword
+        ? `redis://:${redisPassword}@${hostOf(redis)}:${plan.redis}`
+        : `redis://${hostOf(redis)}:${plan.redis}`;
       endpoints.toxiproxy.api = `http://${hostOf(toxiproxy)}:${plan.toxiproxy}`;
       stack.toxiproxy = new Toxiproxy(endpoints.toxiproxy.api);
 

@@ -17,15 +17,23 @@ export async function redisPing(
   port: number,
   host = "127.0.0.1",
   timeoutMs = 2000,
+  password?: string,
 ): Promise<boolean> {
   let conn: Deno.TcpConn | undefined;
   const timer = setTimeout(() => conn?.close(), timeoutMs);
   try {
     conn = await Deno.connect({ hostname: host, port });
-    await conn.write(new TextEncoder().encode("PING\r\n"));
-    const buf = new Uint8Array(64);
-    const n = await conn.read(buf);
-    return n !== null && new TextDecoder().decode(buf.subarray(0, n)).startsWith("+PONG");
+    const auth = password ? `AUTH ${JSON.stringify(password)}\r\n` : "";
+    await conn.write(new TextEncoder().encode(`${auth}PING\r\n`));
+    const buf = new Uint8Array(256);
+    let answer = "";
+    // With AUTH first, "+OK" and "+PONG" may come in one read or two.
+    for (let i = 0; i < 2 && !answer.includes("+PONG") && !answer.startsWith("-"); i++) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      answer += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    return answer.includes("+PONG");
   } catch {
     return false;
   } finally {

@@ -71,6 +71,10 @@ function toxicFault(
           });
           added.push(proxy);
         }
+        // Observed only when Toxiproxy reports the toxic on every proxy.
+        const proxies = await ctx.stack.toxiproxy.proxies();
+        const missing = added.filter((p) => !proxies[p]?.toxics?.some((t) => t.name === name));
+        if (missing.length) throw new Error(`toxic ${name} is not on ${missing.join(", ")}`);
       } catch (error) {
         await heal();
         throw error;
@@ -126,6 +130,9 @@ export const partition: Fault = {
         await ctx.stack.toxiproxy.setEnabled(proxy, false);
         proxies.push(proxy);
       }
+      const now = await ctx.stack.toxiproxy.proxies();
+      const open = proxies.filter((p) => now[p]?.enabled !== false);
+      if (open.length) throw new Error(`proxies still enabled: ${open.join(", ")}`);
     } catch (error) {
       await heal();
       throw error;

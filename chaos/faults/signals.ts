@@ -2,10 +2,37 @@
  * Process faults through signals: `kill` (SIGKILL, healed by a start on the
  * same data), `stop` (SIGTERM, healed by a start), `restart` (SIGKILL and
  * start at once), `pause` (SIGSTOP, healed by SIGCONT).
+ *
+ * A fault counts only by its effect: the target must be alive before (a kill of
+ * what is already dead proves nothing) and in the expected state after (gone,
+ * frozen, or running as a new process); otherwise the inject throws and the
+ * fault is recorded as never observed.
  * @module
  */
 
-import { type Fault, nodeOf } from "./types.ts";
+import type { ProcessState } from "../../compose/process_node.ts";
+import type { StackNode } from "../../compose/stack.ts";
+import { type Fault, type FaultContext, nodeOf } from "./types.ts";
+
+/** The targets' states, throwing when one is not running: there is nothing to act on. */
+function aliveBefore(ctx: FaultContext, nodes: string[], what: string): Record<string, number> {
+  const pids: Record<string, number> = {};
+  for (const name of nodes) {
+    const node = nodeOf(ctx, name);
+    const state = node.state();
+    if (state === "dead") throw new Error(`cannot ${what} ${name}: it is not running`);
+    pids[name] = node.pid() ?? -1;
+  }
+  return pids;
+}
+
+/** Throws unless `node` is now in `expected` (the fault's effect was not seen). */
+function expectState(node: StackNode, expected: ProcessState, what: string): void {
+  const state = node.state();
+  if (state !== expected) {
+    throw new Error(`${what} ${node.name} had no effect: it is ${state}, not ${expected}`);
+  }
+}
 
 const PROCESS_TARGETS = ["broker", "component", "service"] as const;
 
@@ -13,10 +40,10 @@ export const kill: Fault = {
   kind: "kill",
   targets: PROCESS_TARGETS,
   async inject(ctx, nodes) {
-    const pids: Record<string, number | undefined> = {};
+    const pids = aliveBefore(ctx, nodes, "kill");
     for (const name of nodes) {
-      pids[name] = nodeOf(ctx, name).pid();
       await nodeOf(ctx, name).kill();
+      expectState(nodeOf(ctx, name), "dead", "SIGKILL of");
     }
     return {
       observed: { killed: pids },
@@ -32,9 +59,13 @@ export const stop: Fault = {
   kind: "stop",
   targets: PROCESS_TARGETS,
   async inject(ctx, nodes) {
-    for (const name of nodes) await nodeOf(ctx, name).stop({ graceMs: 30_000 });
+    const pids = aliveBefore(ctx, nodes, "stop");
+    for (const name of nodes) {
+      await nodeOf(ctx, name).stop({ graceMs: 30_000 });
+      expectState(nodeOf(ctx, name), "dead", "SIGTERM of");
+    }
     return {
-      observed: { stopped: nodes },
+      observed: { stopped: pids },
       async heal() {
         for (const name of nodes) await nodeOf(ctx, name).start();
         return { started: nodes };
@@ -47,8 +78,17 @@ export const restart: Fault = {
   kind: "restart",
   targets: PROCESS_TARGETS,
   async inject(ctx, nodes) {
-    for (const name of nodes) await nodeOf(ctx, name).restart();
-    return { observed: { restarted: nodes }, heal: () => Promise.resolve({}) };
+    const before = aliveBefore(ctx, nodes, "restart");
+    const after: Record<string, number> = {};
+    for (const name of nodes) {
+      const node = nodeOf(ctx, name);
+      await node.restart();
+      after[name] = node.pid() ?? -1;
+      if (node.state() === "dead" || after[name] === before[name]) {
+        throw new Error(`restart of ${name} had no effect: pid ${before[name]} -> ${after[name]}`);
+      }
+    }
+    return { observed: { restarted: before, now: after }, heal: () => Promise.resolve({}) };
   },
 };
 
@@ -56,9 +96,13 @@ export const pause: Fault = {
   kind: "pause",
   targets: PROCESS_TARGETS,
   async inject(ctx, nodes) {
-    for (const name of nodes) await nodeOf(ctx, name).pause();
+    const pids = aliveBefore(ctx, nodes, "pause");
+    for (const name of nodes) {
+      await nodeOf(ctx, name).pause();
+      expectState(nodeOf(ctx, name), "paused", "SIGSTOP of");
+    }
     return {
-      observed: { paused: nodes },
+      observed: { paused: pids },
       async heal() {
         for (const name of nodes) await nodeOf(ctx, name).resume();
         return { resumed: nodes };
