@@ -48,7 +48,7 @@ Deno.test("renderMarkdown and renderJunit carry probes and recovery", () => {
   const junit = renderJunit(failRun().results);
   assert.match(
     junit,
-    /<testcase classname="scenario.exfil-under-broker-loss" name="completeness">\s*<failure message="acked 1199000, found 1198000, lost 1000/,
+    /<testcase classname="scenario.exfil-under-broker-loss" name="completeness">\s*<failure message="acked 1199000, in the topic 1199500, stored 1198000, lost 1000/,
   );
   assert.match(junit, /tests="5" failures="1"/);
 });

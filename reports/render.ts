@@ -28,20 +28,16 @@ export function checks(r: Results): Check[] {
     out.push({
       name: "completeness",
       verdict: c.verdict,
-      figures: `acked ${c.acked}, found ${c.found}, lost ${c.lost}` +
-        (c.lost_before_kafka === null
-          ? ""
-          : ` (before Kafka ${c.lost_before_kafka}, by the sink ${c.lost_by_sink})`) +
-        `, duplicates ${c.duplicates}` +
-        (c.duplicates_by_sink === null
-          ? ""
-          : ` (already in Kafka ${
-            c.duplicates - c.duplicates_by_sink
-          }, by the sink ${c.duplicates_by_sink})`) +
-        `, ` +
-        `unexpected ${c.unexpected}, unknown ${c.unknown} (recovered ${c.recovered}), ` +
+      figures: `acked ${c.acked}, in the topic ${c.in_topic}, stored ${c.found}, lost ${c.lost}` +
+        ` (before Kafka ${c.lost_before_kafka}, by the sink ${c.lost_by_sink})` +
+        `, duplicates ${c.duplicates} (already in Kafka, not counted: ${c.duplicates_in_kafka})` +
+        `, overlapping offsets ${c.overlap_offsets}, unexpected ${c.unexpected}, altered ${c.altered}` +
+        `, not events ${c.not_an_event}, misplaced ${c.misplaced}, unreadable ${c.unreadable}` +
+        `, corrupt objects ${c.corrupt_objects}, foreign objects ${c.foreign_objects.length}` +
+        `, gaps ${c.gaps.length}, unknown ${c.unknown} (recovered ${c.recovered}), ` +
         `dlq ${c.dlq_found}/${c.dlq_expected}` +
-        (c.valid_in_dlq ? `, valid events in dlq/ ${c.valid_in_dlq}` : ""),
+        (c.valid_in_dlq ? `, valid events in dlq/ ${c.valid_in_dlq}` : "") +
+        (c.malformed_in_events ? `, malformed in events/ ${c.malformed_in_events}` : ""),
     });
   }
   const a = r.alerts;
@@ -52,7 +48,11 @@ export function checks(r: Results): Check[] {
       figures:
         `incidents ${a.incidents}, alerts ${a.alerts} (${a.deliveries} deliveries), matched ${a.matched}, ` +
         `missed ${a.missed}, duplicated ${a.duplicated}, false positives ${a.false_positives}, ` +
-        `latency p50 ${a.latency_ms_p50 ?? "-"} ms, p99 ${a.latency_ms_p99 ?? "-"} ms`,
+        `unsigned ${a.unsigned}, malformed ${a.malformed}, conflicting ${a.conflicting}, ` +
+        `time to detect p50 ${a.detect_ms_p50 ?? "-"} ms, p99 ${a.detect_ms_p99 ?? "-"} ms, ` +
+        `after the window's end p50 ${a.latency_ms_p50 ?? "-"} ms, p99 ${
+          a.latency_ms_p99 ?? "-"
+        } ms`,
     });
   }
   for (const f of r.faults) {

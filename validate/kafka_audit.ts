@@ -60,7 +60,7 @@ export async function auditTopic(
         for (const m of batch.messages) {
           const offset = Number(m.offset);
           if (offset >= high) break;
-          builder.add(batch.partition, offset, m.value?.toString() ?? null);
+          builder.add(batch.partition, offset, m.value ?? null);
           records++;
         }
         if (Number(batch.lastOffset()) >= high - 1) {

@@ -24,8 +24,8 @@
 import { gunzipSync } from "node:zlib";
 import { parseBatchKey } from "../pipeline/batcher.ts";
 import { parseEvent } from "../pipeline/event.ts";
-import { canonicalDigest, hashText } from "./digest.ts";
-import { eventIdentity, PREFIX, seqAt } from "./identity.ts";
+import { canonicalDigest, hashBytes } from "./digest.ts";
+import { eventIdentity, PREFIX, SEQ } from "./identity.ts";
 import { MALFORMED, recordAt, type TopicTable, VALID } from "./topic_table.ts";
 
 /** What a stored line or object can be instead of a record in its right place. */
@@ -94,15 +94,21 @@ export function mergeFindings(into: Findings, other: Findings): void {
   }
 }
 
-/** Checks the object `key` (gzip bytes `gz`) into `f`. `key` must be a batch key. */
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const PREFIX_BYTES = encoder.encode(PREFIX);
+const SEQ_BYTES = encoder.encode(SEQ);
+
+/**
+ * Checks the object `key` (gzip bytes `gz`) into `f`. `key` must be a batch key. Works on the
+ * bytes: lines in the generator's layout are resolved and digested without decoding them.
+ */
 export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: Findings): void {
   const name = parseBatchKey(key);
   if (!name) throw new RangeError(`not a batch key: ${key}`);
-  let text: string;
+  let bytes: Uint8Array;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(
-      gunzipSync(gz, { chunkSize: 4 << 20 }),
-    );
+    bytes = gunzipSync(gz, { chunkSize: 4 << 20 });
   } catch (error) {
     note(f, "corrupt_object", `${key}: ${(error as Error).message}`);
     return;
@@ -112,37 +118,41 @@ export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: F
   const inRange = (r: number) =>
     d.partition[r] === name.partition && d.offset[r] >= name.firstOffset &&
     d.offset[r] <= name.lastOffset;
-  const producers = new Map<string, Int32Array>();
-  for (let i = 0; i < d.producers.length; i++) producers.set(d.producers[i], d.bySeq[i]);
+  const ids = producerIds(d.producers, d.bySeq);
   let lineNo = 0;
   let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf("\n", start);
-    if (end < 0) end = text.length;
+  while (start < bytes.length) {
+    let end = bytes.indexOf(10, start);
+    if (end < 0) end = bytes.length;
+    const stop = end > start && bytes[end - 1] === 13 ? end - 1 : end; // a CRLF line
     lineNo++;
-    if (end > start && !(end === start + 1 && text.charCodeAt(start) === 13)) {
+    if (stop > start) {
       f.lines++;
-      const at = `${key} line ${lineNo}`;
+      const at = () => `${key} line ${lineNo}`;
       if (name.kind === "events") {
         // The identity, in place for the generator's layout, by pattern otherwise.
+        let bySeq: Int32Array | undefined;
         let pid: string | undefined;
         let seq: number | undefined;
-        if (text.startsWith(PREFIX, start)) {
-          const close = text.indexOf('"', start + PREFIX.length);
-          if (close > start + PREFIX.length && close < end) {
-            seq = seqAt(text, close + 1, end);
-            if (seq !== undefined) pid = text.slice(start + PREFIX.length, close);
+        const from = start + PREFIX_BYTES.length;
+        if (startsWith(bytes, PREFIX_BYTES, start)) {
+          const close = bytes.indexOf(34, from);
+          if (close > from && close < stop) {
+            seq = seqAtBytes(bytes, close + 1, stop);
+            const known = seq === undefined ? undefined : ids.find(bytes, from, close);
+            if (known) [pid, bySeq] = known;
           }
         }
         if (pid === undefined || seq === undefined) {
-          ({ producer_id: pid, seq } = eventIdentity(text.slice(start, end)));
+          ({ producer_id: pid, seq } = eventIdentity(decoder.decode(bytes.subarray(start, stop))));
+          if (pid !== undefined) bySeq = ids.byName.get(pid);
         }
         if (pid === undefined || seq === undefined) {
-          note(f, "unreadable", `${at}: no producer_id and seq`);
+          note(f, "unreadable", `${at()}: no producer_id and seq`);
         } else {
-          let r = producers.get(pid)?.[seq] ?? -1;
+          let r = bySeq?.[seq] ?? -1;
           if (r === -1) {
-            note(f, "unexpected", `${at}: ${pid} seq ${seq} is not in the topic`);
+            note(f, "unexpected", `${at()}: ${pid} seq ${seq} is not in the topic`);
           } else {
             for (let c = r; c !== -1; c = d.next[c]) {
               if (inRange(c)) {
@@ -152,35 +162,35 @@ export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: F
             }
             f.heldEvents.push(r);
             if (!inRange(r)) {
-              note(f, "misplaced", `${at}: ${pid} seq ${seq} is at offset ${d.offset[r]}`);
+              note(f, "misplaced", `${at()}: ${pid} seq ${seq} is at offset ${d.offset[r]}`);
             }
             if (d.kind[r] === MALFORMED) {
-              note(f, "malformed_in_events", `${at}: ${pid} seq ${seq}`);
-            } else if (hashText(text, d.seed, start, end) !== d.raw[r]) {
-              const parsed = parseEvent(text.slice(start, end));
-              if (!parsed.ok) note(f, "not_an_event", `${at}: ${parsed.reason}`);
+              note(f, "malformed_in_events", `${at()}: ${pid} seq ${seq}`);
+            } else if (hashBytes(bytes, d.seed, start, stop) !== d.raw[r]) {
+              const parsed = parseEvent(decoder.decode(bytes.subarray(start, stop)));
+              if (!parsed.ok) note(f, "not_an_event", `${at()}: ${parsed.reason}`);
               else if (canonicalDigest(parsed.event, d.seed) !== d.canon[r]) {
-                note(f, "altered", `${at}: ${pid} seq ${seq} differs from the topic's record`);
+                note(f, "altered", `${at()}: ${pid} seq ${seq} differs from the topic's record`);
               }
             }
           }
         }
       } else {
-        const entry = dlqEntry(text.slice(start, end));
+        const entry = dlqEntry(decoder.decode(bytes.subarray(start, stop)));
         if (!entry) {
-          note(f, "unreadable", `${at}: not {"partition":…,"offset":…,"raw":"…"}`);
+          note(f, "unreadable", `${at()}: not {"partition":…,"offset":…,"raw":"…"}`);
         } else {
           const r = entry.partition === name.partition
             ? recordAt(d, bounds, entry.offset)
             : table.at(entry.partition, entry.offset);
           const place = `partition ${entry.partition} offset ${entry.offset}`;
-          if (r === -1) note(f, "unexpected", `${at}: ${place} holds no record in the topic`);
+          if (r === -1) note(f, "unexpected", `${at()}: ${place} holds no record in the topic`);
           else {
             f.heldDlq.push(r);
-            if (!inRange(r)) note(f, "misplaced", `${at}: ${place}`);
-            if (d.kind[r] === VALID) note(f, "valid_in_dlq", `${at}: ${place}`);
-            else if (hashText(entry.raw, d.seed) !== d.raw[r]) {
-              note(f, "altered", `${at}: ${place}: raw differs from the topic's record`);
+            if (!inRange(r)) note(f, "misplaced", `${at()}: ${place}`);
+            if (d.kind[r] === VALID) note(f, "valid_in_dlq", `${at()}: ${place}`);
+            else if (hashBytes(encoder.encode(entry.raw), d.seed) !== d.raw[r]) {
+              note(f, "altered", `${at()}: ${place}: raw differs from the topic's record`);
             }
           }
         }
@@ -188,6 +198,51 @@ export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: F
     }
     start = end + 1;
   }
+}
+
+function startsWith(bytes: Uint8Array, prefix: Uint8Array, at: number): boolean {
+  if (at + prefix.length > bytes.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[at + i] !== prefix[i]) return false;
+  return true;
+}
+
+/** The seq of `,"seq":N` at `i` (before `end`, followed by `,` or `}`), else undefined. */
+function seqAtBytes(bytes: Uint8Array, i: number, end: number): number | undefined {
+  if (!startsWith(bytes, SEQ_BYTES, i)) return undefined;
+  i += SEQ_BYTES.length;
+  let seq = 0;
+  let digits = 0;
+  for (let c = bytes[i]; i < end && c >= 48 && c <= 57; c = bytes[++i]) {
+    seq = seq * 10 + (c - 48);
+    digits++;
+  }
+  const next = bytes[i];
+  return digits > 0 && digits <= 15 && (next === 44 || next === 125) ? seq : undefined;
+}
+
+/** The topic's producer ids, found from a line's bytes without making a string of them. */
+function producerIds(names: readonly string[], bySeq: readonly Int32Array[]) {
+  const byName = new Map<string, Int32Array>(names.map((n, i) => [n, bySeq[i]]));
+  const byHash = new Map<number, [Uint8Array, string, Int32Array][]>();
+  const hash = (b: Uint8Array, from: number, to: number) => {
+    let h = to - from;
+    for (let i = from; i < to; i++) h = (Math.imul(h, 31) + b[i]) | 0;
+    return h;
+  };
+  names.forEach((n, i) => {
+    const b = encoder.encode(n);
+    const h = hash(b, 0, b.length);
+    byHash.set(h, [...(byHash.get(h) ?? []), [b, n, bySeq[i]]]);
+  });
+  return {
+    byName,
+    find(bytes: Uint8Array, from: number, to: number): [string, Int32Array] | undefined {
+      for (const [b, n, s] of byHash.get(hash(bytes, from, to)) ?? []) {
+        if (b.length === to - from && startsWith(bytes, b, from)) return [n, s];
+      }
+      return undefined;
+    },
+  };
 }
 
 /** A dlq line's place and raw value, when it has them. */

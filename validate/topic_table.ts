@@ -25,7 +25,7 @@
 import { gunzipSync, gzipSync } from "node:zlib";
 import { parseEvent } from "../pipeline/event.ts";
 import { RangeSet } from "../pipeline/range_set.ts";
-import { canonicalDigest, hashText } from "./digest.ts";
+import { canonicalDigest, hashBytes } from "./digest.ts";
 import { eventIdentity } from "./identity.ts";
 
 /** A record's kind: a valid event, or a record the sink must file in `dlq/`. */
@@ -61,6 +61,9 @@ export interface TopicTableData {
   next: Int32Array;
 }
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 /** A partition's records as they come (in offset order), one array per column. */
 interface Pending {
   offset: number[];
@@ -82,8 +85,8 @@ export class TopicTableBuilder {
     this.seed = seed;
   }
 
-  /** A record as read from the topic, in offset order per partition. */
-  add(partition: number, offset: number, value: string | null): void {
+  /** A record as read from the topic (its value's bytes, or text), in offset order per partition. */
+  add(partition: number, offset: number, value: Uint8Array | string | null): void {
     let p = this.#parts.get(partition);
     if (!p) {
       p = { offset: [], producer: [], seq: [], raw: [], canon: [], kind: [] };
@@ -94,7 +97,8 @@ export class TopicTableBuilder {
         `partition ${partition}: offset ${offset} after ${p.offset.at(-1)} (not increasing)`,
       );
     }
-    const text = value ?? "";
+    const bytes = typeof value === "string" ? encoder.encode(value) : value ?? new Uint8Array();
+    const text = typeof value === "string" ? value : decoder.decode(bytes);
     const parsed = parseEvent(text);
     const id = parsed.ok ? parsed.event : eventIdentity(text);
     let pi = -1;
@@ -108,7 +112,7 @@ export class TopicTableBuilder {
     p.offset.push(offset);
     p.producer.push(pi);
     p.seq.push(pi === -1 ? -1 : id.seq!);
-    p.raw.push(hashText(text, this.seed));
+    p.raw.push(hashBytes(bytes, this.seed));
     p.canon.push(parsed.ok ? canonicalDigest(parsed.event, this.seed) : 0);
     p.kind.push(parsed.ok ? VALID : MALFORMED);
   }
@@ -181,7 +185,7 @@ function shared<T>(ctor: TypedCtor<T>, n: number): T {
 
 const COLUMNS = ["partition", "offset", "producer", "seq", "raw", "canon", "kind", "next"] as const;
 /** Names the layout and the digests (digest.ts): a change of either is a new version. */
-const MAGIC = "chaos-topic-audit/2";
+const MAGIC = "chaos-topic-audit/3";
 
 export class TopicTable {
   readonly data: TopicTableData;
