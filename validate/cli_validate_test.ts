@@ -1,0 +1,103 @@
+/**
+ * `deno task validate --run` on a run folder whose stack is gone: the
+ * evidence the run kept (settings, ledger, topic audit, the MinIO data in
+ * `stack/minio`) is enough to re-check it. Untouched it passes; a tampered
+ * object fails (exit 1); a folder without an audit is exit 3, not a crash;
+ * a folder that is not a run is exit 2.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { serveStore } from "../compose/store_server.ts";
+import { runDeno, slow } from "../compose/testing.ts";
+import { objectStore } from "../pipeline/store.ts";
+import { gz, linesOf, syntheticRun } from "./_synthetic.ts";
+import { AUDIT_FILE } from "./evidence.ts";
+
+async function keptRun(dir: string, topic: string) {
+  const run = syntheticRun({ malformedEvery: 29 });
+  await Deno.writeTextFile(
+    join(dir, "results.json"),
+    JSON.stringify({
+      scenario: "synthetic",
+      run_id: `synthetic-${crypto.randomUUID().slice(0, 8)}`,
+      verdict: "pass",
+      settings: {
+        min_acked: 1,
+        max_duplicates: 0,
+        max_unknown_share: 0.1,
+        alerts: false,
+        probes: [],
+        target_eps: 1,
+        recovery_within_ms: null,
+      },
+      faults: [],
+      workload: { started_at: null, ended_at: null },
+    }),
+  );
+  await Deno.writeTextFile(join(dir, "ledger.json"), JSON.stringify(run.ledger));
+  await Deno.writeFile(join(dir, AUDIT_FILE), run.table.encode());
+  const data = join(dir, "stack", "minio");
+  await Deno.mkdir(data, { recursive: true });
+  const server = await serveStore(data);
+  try {
+    const store = objectStore(server.s3);
+    await store.client.makeBucket(store.bucket);
+    for (const [key, bytes] of run.objects) {
+      // The synthetic topic is "t"; the re-check reads --topic t.
+      await store.putBytes(key, bytes, "application/gzip");
+    }
+  } finally {
+    await server.stop();
+  }
+  return { run, data, topic };
+}
+
+Deno.test({ name: "validate --run re-checks a run from what it kept", ...slow }, async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "validate-run-" });
+  try {
+    const { run, data } = await keptRun(dir, "t");
+    const validate = () => runDeno(["validate/cli_validate.ts", "--run", dir, "--topic", "t"]);
+
+    await t.step("untouched: pass, exit 0", async () => {
+      const res = await validate();
+      assert.equal(res.code, 0, res.stdout + res.stderr);
+      assert.match(res.stdout, /PASS \(recorded: pass\)/);
+    });
+
+    await t.step("one line altered: fail, exit 1", async () => {
+      const key = [...run.objects.keys()].find((k) => k.startsWith("events/"))!;
+      const lines = linesOf(run.objects.get(key)!);
+      const e = JSON.parse(lines[2]);
+      e.dst_port = (e.dst_port + 1) % 65536;
+      const server = await serveStore(data);
+      try {
+        await objectStore(server.s3).putBytes(
+          key,
+          gz([...lines.slice(0, 2), JSON.stringify(e), ...lines.slice(3)]),
+          "application/gzip",
+        );
+      } finally {
+        await server.stop();
+      }
+      const res = await validate();
+      assert.equal(res.code, 1, res.stdout + res.stderr);
+      assert.match(res.stdout, /altered 1/);
+    });
+
+    await t.step("no topic audit kept: exit 3, saying so", async () => {
+      await Deno.rename(join(dir, AUDIT_FILE), join(dir, "moved"));
+      const res = await validate();
+      await Deno.rename(join(dir, "moved"), join(dir, AUDIT_FILE));
+      assert.equal(res.code, 3, res.stdout + res.stderr);
+      assert.match(res.stderr, /topic-audit\.bin\.gz/);
+    });
+
+    await t.step("not a run folder: exit 2", async () => {
+      const res = await runDeno(["validate/cli_validate.ts", "--run", join(dir, "stack")]);
+      assert.equal(res.code, 2, res.stdout + res.stderr);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
