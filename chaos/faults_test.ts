@@ -89,6 +89,8 @@ Deno.test({ name: "faults: each local fault's effect, then its heal", ...slow },
       const { topic, leader, producer } = await fixture();
       const injected = await inject("kill", leader);
       assert.ok((injected.observed.killed as Record<string, number>)[`kafka-${leader}`] > 0);
+      // A kill of what is already dead has no effect: never observed, not a fault that happened.
+      await assert.rejects(inject("kill", leader), /not running/);
       const t0 = performance.now();
       const next = await leaderMoves(topic, leader, "a new leader after the kill");
       console.log(

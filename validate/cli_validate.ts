@@ -78,6 +78,7 @@ if (import.meta.main) {
           stopStore = server.stop;
           source = `the store kept in ${store}`;
         }
+        signal.throwIfAborted(); // a Ctrl-C while the store started
         const interrupted = new Promise<never>((_, reject) =>
           signal.addEventListener("abort", () => reject(signal.reason), { once: true })
         );

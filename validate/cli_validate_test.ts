@@ -93,6 +93,28 @@ Deno.test({ name: "validate --run re-checks a run from what it kept", ...slow },
       assert.match(res.stderr, /topic-audit\.bin\.gz/);
     });
 
+    await t.step("Ctrl-C: the MinIO it started is gone", async () => {
+      const minio = () =>
+        new Deno.Command("pgrep", { args: ["-f", data], stdout: "piped" }).output()
+          .then((o) => new TextDecoder().decode(o.stdout).trim());
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "validate/cli_validate.ts", "--run", dir, "--topic", "t"],
+        cwd: new URL("..", import.meta.url),
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      const t0 = Date.now();
+      while (!(await minio()) && Date.now() - t0 < 20_000) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      child.kill("SIGINT");
+      const { code } = await child.status;
+      // Interrupted (3), or done just before the signal (1: the store was tampered above).
+      console.log(`validate --run after SIGINT: exit ${code}`);
+      assert.ok(code === 3 || code === 1, `exit ${code}`);
+      assert.equal(await minio(), "", "no MinIO of the re-check is left");
+    });
+
     await t.step("not a run folder: exit 2", async () => {
       const res = await runDeno(["validate/cli_validate.ts", "--run", join(dir, "stack")]);
       assert.equal(res.code, 2, res.stdout + res.stderr);

@@ -25,6 +25,7 @@ import { gunzipSync } from "node:zlib";
 import { parseBatchKey } from "../pipeline/batcher.ts";
 import { parseEvent } from "../pipeline/event.ts";
 import { canonicalDigest, hashBytes } from "./digest.ts";
+import { WasmHasher } from "./_wasm_hash.ts";
 import { eventIdentity, PREFIX, SEQ } from "./identity.ts";
 import { MALFORMED, recordAt, type TopicTable, VALID } from "./topic_table.ts";
 
@@ -98,6 +99,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const PREFIX_BYTES = encoder.encode(PREFIX);
 const SEQ_BYTES = encoder.encode(SEQ);
+let hasher: WasmHasher | undefined; // one per thread
 
 /**
  * Checks the object `key` (gzip bytes `gz`) into `f`. `key` must be a batch key. Works on the
@@ -114,6 +116,7 @@ export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: F
     return;
   }
   const d = table.data;
+  (hasher ??= new WasmHasher()).load(bytes);
   const bounds = table.bounds(name.partition);
   const inRange = (r: number) =>
     d.partition[r] === name.partition && d.offset[r] >= name.firstOffset &&
@@ -166,7 +169,7 @@ export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: F
             }
             if (d.kind[r] === MALFORMED) {
               note(f, "malformed_in_events", `${at()}: ${pid} seq ${seq}`);
-            } else if (hashBytes(bytes, d.seed, start, stop) !== d.raw[r]) {
+            } else if (hasher.hash(start, stop, d.seed) !== d.raw[r]) {
               const parsed = parseEvent(decoder.decode(bytes.subarray(start, stop)));
               if (!parsed.ok) note(f, "not_an_event", `${at()}: ${parsed.reason}`);
               else if (canonicalDigest(parsed.event, d.seed) !== d.canon[r]) {
