@@ -120,6 +120,16 @@ Deno.test(
 );
 
 Deno.test(
+  { name: "grade: a Python sink written from docs/contract.md alone scores 100", ...slow },
+  async () => {
+    const r = await grade("reports/testdata/python-sink/submission.yaml");
+    console.log(r.stdout);
+    assert.equal(r.code, 0, r.explain);
+    assert.equal(r.grade.score, 100, r.explain);
+  },
+);
+
+Deno.test(
   {
     name: "grade: a sink that drops every 1000th event scores below, naming the lost events",
     ...slow,
