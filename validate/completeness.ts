@@ -167,24 +167,24 @@ export function checkCompleteness(
   r.unknown_share = r.attempted ? r.unknown / r.attempted : 0;
 
   // The topic against the store: every record stored exactly once, in its folder.
-  const recovered = new Map<string, RangeSet>();
-  for (let i = 0; i < d.partition.length && i < table.size; i++) {
+  const where = (i: number) => {
+    const pi = d.producer[i];
+    const place = `partition ${d.partition[i]} offset ${d.offset[i]}`;
+    return pi >= 0 ? `${d.producers[pi]} seq ${d.seq[i]} (${place})` : place;
+  };
+  const n = table.size;
+  for (let i = 0; i < n; i++) {
     const copies = stored.inEvents[i] + stored.inDlq[i];
-    const malformed = d.kind[i] === MALFORMED;
-    if (malformed) {
+    if (d.kind[i] === MALFORMED) {
       r.dlq_expected++;
       if (stored.inDlq[i] > 0) r.dlq_found++;
     }
     const pi = d.producer[i];
-    const pid = pi >= 0 ? d.producers[pi] : undefined;
-    const what = pid !== undefined
-      ? `${pid} seq ${d.seq[i]} (partition ${d.partition[i]} offset ${d.offset[i]})`
-      : `partition ${d.partition[i]} offset ${d.offset[i]}`;
     if (copies === 0) {
       r.lost_by_sink++;
-      push("lost_by_sink", what);
-      if (pid !== undefined) {
-        const list = r.lost_sample[pid] ??= [];
+      if (r.lost_by_sink <= sample) push("lost_by_sink", where(i));
+      if (pi >= 0) {
+        const list = r.lost_sample[d.producers[pi]] ??= [];
         if (list.length < sample) list.push(d.seq[i]);
       }
       continue;
@@ -192,24 +192,34 @@ export function checkCompleteness(
     r.found++;
     if (copies > 1) {
       r.duplicates_by_sink += copies - 1;
-      push("duplicates", `${what}: stored ${copies} times`);
+      if (r.duplicates_by_sink <= sample) push("duplicates", `${where(i)}: stored ${copies} times`);
     }
-    if (pid !== undefined) {
-      if (d.next[i] !== -1 && d.bySeq[pi][d.seq[i]] === i) {
-        for (let c = d.next[i]; c !== -1; c = d.next[c]) r.duplicates_in_kafka++;
-      }
-      if (!(attemptedBy.get(pid)?.has(d.seq[i]) ?? false)) {
-        r.unexpected++;
-        push("unexpected", `${what}: in the topic and stored, never attempted`);
-      }
-      if (unknownBy.get(pid)?.has(d.seq[i])) {
-        let set = recovered.get(pid);
-        if (!set) recovered.set(pid, set = new RangeSet());
-        set.add(d.seq[i]);
-      }
+    if (pi >= 0 && d.next[i] !== -1 && d.bySeq[pi][d.seq[i]] === i) {
+      for (let c = d.next[i]; c !== -1; c = d.next[c]) r.duplicates_in_kafka++;
     }
   }
-  for (const set of recovered.values()) r.recovered += set.size;
+  // Per producer, in seq order: stored but never attempted, and unknown sends that were stored.
+  d.bySeq.forEach((index, pi) => {
+    const pid = d.producers[pi];
+    const attempted = attemptedBy.get(pid)?.ranges() ?? [];
+    const unknown = unknownBy.get(pid)?.ranges() ?? [];
+    let a = 0;
+    let u = 0;
+    for (let seq = 0; seq < index.length; seq++) {
+      let storedAt = -1;
+      for (let c = index[seq]; c !== -1 && storedAt === -1; c = d.next[c]) {
+        if (stored.inEvents[c] + stored.inDlq[c] > 0) storedAt = c;
+      }
+      if (storedAt === -1) continue;
+      while (a < attempted.length && attempted[a][1] < seq) a++;
+      if (!(a < attempted.length && attempted[a][0] <= seq)) {
+        r.unexpected++;
+        push("unexpected", `${where(storedAt)}: in the topic and stored, never attempted`);
+      }
+      while (u < unknown.length && unknown[u][1] < seq) u++;
+      if (u < unknown.length && unknown[u][0] <= seq) r.recovered++;
+    }
+  });
   r.lost = r.lost_before_kafka + r.lost_by_sink;
   r.duplicates = r.duplicates_by_sink;
 

@@ -249,3 +249,16 @@ function rangeSet(lo: number, hi: number): RangeSet {
   s.addRange(lo, hi);
   return s;
 }
+
+Deno.test("checkCompleteness: stored records never attempted are unexpected; stored unknowns are recovered", async () => {
+  const run = fresh();
+  const p = run.ledger.producers.get("synthetic-w1")!;
+  p.attempted = p.attempted.difference(rangeSet(0, 9));
+  p.acked = p.acked.difference(rangeSet(0, 19));
+  p.unknown = rangeSet(10, 19);
+  const r = await check(run);
+  assert.equal(r.verdict, "fail");
+  assert.equal(r.unexpected, 10);
+  assert.equal(r.recovered, 10);
+  assert.match(r.samples.unexpected[0], /synthetic-w1 seq 0 .*never attempted/);
+});
