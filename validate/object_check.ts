@@ -110,7 +110,9 @@ export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: F
   if (!name) throw new RangeError(`not a batch key: ${key}`);
   let bytes: Uint8Array;
   try {
-    bytes = gunzipSync(gz, { chunkSize: 4 << 20 });
+    // A plain view, not Node's Buffer: its indexOf is the engine's, not a script's.
+    const out = gunzipSync(gz, { chunkSize: 4 << 20 });
+    bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   } catch (error) {
     note(f, "corrupt_object", `${key}: ${(error as Error).message}`);
     return;
