@@ -46,7 +46,12 @@ async function shell(
   const child = new Deno.Command("setsid", {
     args: ["bash", "-c", cmd],
     cwd,
-    env: { PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? ""}` },
+    // A clean environment: nothing of the harness's own reaches a submission.
+    env: {
+      PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
+      HOME: Deno.env.get("HOME") ?? "/root",
+    },
+    clearEnv: true,
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
