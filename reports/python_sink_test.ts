@@ -42,6 +42,7 @@ Deno.test("the Python sink's schema agrees with the harness's", async () => {
       "print(json.dumps([check(l.encode()) is None for l in json.load(sys.stdin)]))",
       new URL("./testdata/python-sink", import.meta.url).pathname,
     ],
+    env: { PYTHONDONTWRITEBYTECODE: "1" },
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
