@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { dockerClient, removeOrphans, STACK_LABEL } from "../compose/docker.ts";
 import { allPorts, portPlan } from "../compose/ports.ts";
 import { slow } from "../compose/testing.ts";
-import { portFree, sleep, waitFor } from "../compose/wait.ts";
+import { portFree, sleep, waitFor } from "../lib/wait.ts";
 import { Rng } from "../pipeline/rng.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));

@@ -29,7 +29,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runDeno, slow } from "../compose/testing.ts";
 import { catalog, loadScenario, needsDocker } from "./cli_scenario.ts";
-import type { Results } from "./engine.ts";
+import type { Results } from "../validate/results.ts";
 import { exitCodeOf } from "../validate/verdict.ts";
 
 /** The catalog but the flagship (flagship_test.ts) and what only the docker stack runs. */
@@ -73,8 +73,10 @@ for (const { name, stack } of runs) {
         p.phase === "before" && p.verdict !== "pass"
       );
       if (slowMachine && scenario.expect === "pass") {
-        console.warn(`${name}: the steady state was never reached on this machine; ` +
-          "its probes are inconclusive, the data checks must still pass");
+        console.warn(
+          `${name}: the steady state was never reached on this machine; ` +
+            "its probes are inconclusive, the data checks must still pass",
+        );
         assert.equal(results.completeness?.verdict, "pass", explain);
         assert.equal(results.alerts?.verdict, "pass", explain);
       } else {

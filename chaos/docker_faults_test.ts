@@ -25,12 +25,12 @@ import { DockerStack } from "../compose/docker_stack.ts";
 import { kafkaBrokerIds } from "../compose/probes.ts";
 import { provision } from "../compose/provision.ts";
 import { heal, slow } from "../compose/testing.ts";
-import { waitFor } from "../compose/wait.ts";
+import { waitFor } from "../lib/wait.ts";
 import { createTopicsAndWait, kafkaClient } from "../pipeline/kafka.ts";
 import { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
 import { FAULTS, stackProblems } from "./faults/mod.ts";
 import type { FaultContext, FaultParams } from "./faults/types.ts";
-import { activeController } from "./quorum.ts";
+import { activeController } from "../compose/quorum.ts";
 import { tolerateAbandonedRequests } from "./rejections.ts";
 
 const uniq = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;

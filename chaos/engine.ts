@@ -23,7 +23,7 @@ import { LocalStack } from "../compose/local_stack.ts";
 import type { Stack, StackKind, StackNode } from "../compose/stack.ts";
 import { repoRoot } from "../compose/paths.ts";
 import { ProcessNode } from "../compose/process_node.ts";
-import { sleep, waitFor } from "../compose/wait.ts";
+import { sleep, waitFor } from "../lib/wait.ts";
 import { Generator } from "../pipeline/generator.ts";
 import { DEFAULT_KAFKA_CLIENT, kafkaClientKind } from "../pipeline/producer_client.ts";
 import { createTopicsAndWait, fileLogCreator, kafkaClient } from "../pipeline/kafka.ts";
@@ -39,7 +39,7 @@ import { auditTopic } from "../validate/kafka_audit.ts";
 import { judgeRun, type RunEvidence, type VerdictSettings } from "../validate/recipe.ts";
 import { tolerateAbandonedRequests } from "./rejections.ts";
 import { exitCodeOf, type Verdict } from "../validate/verdict.ts";
-import { EnvironmentError, InterruptedError, UsageError } from "./exit_codes.ts";
+import { EnvironmentError, InterruptedError, UsageError } from "../lib/exit_codes.ts";
 import { FAULTS, stackProblems } from "./faults/mod.ts";
 import type { FaultContext, Injected } from "./faults/types.ts";
 import { History } from "./history.ts";
@@ -49,7 +49,7 @@ import { MetricsSampler } from "./metrics_sampler.ts";
 import { Gauge, Registry } from "prom-client";
 import { serveMetrics } from "../pipeline/metrics.ts";
 import { prometheusArgs, prometheusConfig } from "../compose/prometheus.ts";
-import { say } from "../compose/progress.ts";
+import { say } from "../lib/progress.ts";
 import type { ProbesResult } from "../validate/probes.ts";
 import type { RecoveryResult } from "../validate/recovery.ts";
 import type { Sample } from "../validate/samples.ts";
@@ -58,6 +58,7 @@ import { ms, type Scenario } from "./scenario.ts";
 import { resolveTarget } from "./targets.ts";
 import { writeReports } from "../reports/write.ts";
 import { AUDIT_FILE } from "../validate/evidence.ts";
+import type { FaultRecord, Results } from "../validate/results.ts";
 import { Redis } from "ioredis";
 
 /** How long a fault's target may stay unresolvable (no leader, no quorum answer) before the fault is given up. */
@@ -80,47 +81,6 @@ export interface RunOptions {
   seed?: number;
   /** Where the stack runs: supervised processes ("local", the default) or containers ("docker"). */
   stack?: StackKind;
-}
-
-export interface FaultRecord {
-  kind: string;
-  target: string;
-  /** From the scenario's timeline, or drawn by its random chaos block. */
-  source: "timeline" | "random";
-  nodes: string[];
-  injected_at: number | null;
-  healed_at: number | null;
-  observed: boolean;
-  detail: Record<string, unknown>;
-}
-
-export interface Results {
-  scenario: string;
-  description: string;
-  seed: number;
-  stack: StackKind;
-  expect: "pass" | "fail";
-  verdict: Verdict;
-  /** Whether the verdict is what the scenario expects (negative controls expect fail). */
-  as_expected: boolean;
-  reasons: string[];
-  run_id: string;
-  started_at: string;
-  ended_at: string;
-  completeness: CompletenessResult | null;
-  alerts: AlertResult | null;
-  faults: FaultRecord[];
-  /** The scenario's steady-state probes over the per-second samples. */
-  probes: ProbesResult | null;
-  /** Time to recover after each fault (a hypothesis when the scenario sets `recovery_within`). */
-  recovery: RecoveryResult | null;
-  throughput: { acked_eps: number };
-  /** Epoch ms of the workload's start and end. */
-  workload: { started_at: number | null; ended_at: number | null };
-  /** What the verdict was computed with: `validate --run` re-checks with the same. */
-  settings: VerdictSettings;
-  /** The end-of-run read of the topic (kept in the run folder as topic-audit.bin.gz). */
-  audit: { records: number; took_ms: number } | null;
 }
 
 export interface RunResult {

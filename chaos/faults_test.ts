@@ -13,7 +13,7 @@ import type { Admin, Kafka, Producer } from "kafkajs";
 import { provision } from "../compose/provision.ts";
 import { heal as healStack, slow, testStack } from "../compose/testing.ts";
 import { kafkaBrokerIds } from "../compose/probes.ts";
-import { waitFor } from "../compose/wait.ts";
+import { waitFor } from "../lib/wait.ts";
 import { createTopicsAndWait, kafkaClient, topicPartitions } from "../pipeline/kafka.ts";
 import { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
 import { FAULTS } from "./faults/mod.ts";

@@ -13,7 +13,7 @@ import { LocalStack } from "../compose/local_stack.ts";
 import { runDeno, slow } from "../compose/testing.ts";
 import { type ObjectStore, objectStore } from "../pipeline/store.ts";
 import { gz, linesOf } from "../validate/_synthetic.ts";
-import type { Results } from "./engine.ts";
+import type { Results } from "../validate/results.ts";
 
 const task = (args: string[]) => runDeno(args);
 // A line of deliveries.jsonl, edited freely by the tampering below.

@@ -17,7 +17,7 @@
  */
 
 import { z } from "zod";
-import { UsageError } from "./exit_codes.ts";
+import { UsageError } from "../lib/exit_codes.ts";
 import { INCIDENT_KINDS } from "../pipeline/anomalies.ts";
 import { parseDuration } from "../pipeline/knobs.ts";
 import { KAFKA_CLIENTS } from "../pipeline/producer_client.ts";

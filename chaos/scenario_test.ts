@@ -1,6 +1,6 @@
 // deno-lint-ignore-file no-explicit-any
 import assert from "node:assert/strict";
-import { UsageError } from "./exit_codes.ts";
+import { UsageError } from "../lib/exit_codes.ts";
 import { expandFaults, plan } from "./planner.ts";
 import { type ScenarioInput, validateScenario } from "./scenario.ts";
 

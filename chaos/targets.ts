@@ -13,7 +13,7 @@ import type { Incident } from "../pipeline/anomalies.ts";
 import type { Rng } from "../pipeline/rng.ts";
 import type { Binaries } from "../compose/provision.ts";
 import type { Stack } from "../compose/stack.ts";
-import { activeController } from "./quorum.ts";
+import { activeController } from "../compose/quorum.ts";
 
 export interface Resolved {
   nodes: string[];

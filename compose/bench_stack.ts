@@ -7,8 +7,8 @@
  * @module
  */
 
-import { ExitCode, runMain, UsageError } from "../chaos/exit_codes.ts";
-import { intFlag, parseFlags } from "./_cli.ts";
+import { ExitCode, runMain, UsageError } from "../lib/exit_codes.ts";
+import { intFlag, parseFlags } from "../lib/cli.ts";
 import { DockerStack } from "./docker_stack.ts";
 import { ensureImages } from "./images.ts";
 import { LocalStack } from "./local_stack.ts";

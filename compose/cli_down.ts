@@ -6,11 +6,11 @@
  * @module
  */
 
-import { ExitCode, runMain, UsageError } from "../chaos/exit_codes.ts";
+import { ExitCode, runMain, UsageError } from "../lib/exit_codes.ts";
 import { downDockerStack } from "./docker_stack.ts";
-import { parseFlags } from "./_cli.ts";
+import { parseFlags } from "../lib/cli.ts";
 import { downStack } from "./local_stack.ts";
-import { say } from "./progress.ts";
+import { say } from "../lib/progress.ts";
 
 const USAGE = `usage: deno task down [--keep] [--purge] [--name NAME] [--stack local|docker]
 

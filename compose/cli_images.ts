@@ -7,8 +7,8 @@
  * @module
  */
 
-import { ExitCode, runMain } from "../chaos/exit_codes.ts";
-import { parseFlags } from "./_cli.ts";
+import { ExitCode, runMain } from "../lib/exit_codes.ts";
+import { parseFlags } from "../lib/cli.ts";
 import { requireDocker } from "./docker.ts";
 import { ensureImages } from "./images.ts";
 import { ensureDockerEngine } from "./provision.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 import { describe, provision } from "./provision.ts";
-import { runMain } from "../chaos/exit_codes.ts";
+import { runMain } from "../lib/exit_codes.ts";
 
 if (import.meta.main) {
   await runMain(async () => {

@@ -8,10 +8,10 @@
  * @module
  */
 
-import { ExitCode, InterruptedError, runMain } from "../chaos/exit_codes.ts";
-import { intFlag, parseFlags } from "./_cli.ts";
+import { ExitCode, InterruptedError, runMain } from "../lib/exit_codes.ts";
+import { intFlag, parseFlags } from "../lib/cli.ts";
 import { LocalStack } from "./local_stack.ts";
-import { say } from "./progress.ts";
+import { say } from "../lib/progress.ts";
 
 const USAGE = "usage: deno task up [--json] [--name NAME] [--base-port PORT] [--brokers N]";
 

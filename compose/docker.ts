@@ -12,7 +12,7 @@
  */
 
 import Docker from "dockerode";
-import { EnvironmentError } from "../chaos/exit_codes.ts";
+import { EnvironmentError } from "../lib/exit_codes.ts";
 import { processStartTime, processState } from "./process_node.ts";
 
 /** Label every container and network of a stack carries: the stack's name. */

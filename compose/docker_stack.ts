@@ -43,14 +43,14 @@ import {
   runThrowaway,
   STACK_LABEL,
 } from "./docker.ts";
-import { type Endpoints, minioClientOptions } from "./endpoints.ts";
+import { type Endpoints, minioClientOptions } from "../pipeline/endpoints.ts";
 import { ensureImages, type Images } from "./images.ts";
 import { brokerProperties, kafkaJvmArgs, type KafkaSettings } from "./kafka_config.ts";
 import { startWatchdog } from "./local_stack.ts";
 import { DEFAULT_BASE_PORT, type PortPlan, portPlan } from "./ports.ts";
 import type { ProcessState } from "./process_node.ts";
 import { kafkaBrokerIds, minioReady, redisPing, toxiproxyUp } from "./probes.ts";
-import { Progress } from "./progress.ts";
+import { Progress } from "../lib/progress.ts";
 import {
   clusterId,
   type NodeHealth,
@@ -63,7 +63,7 @@ import {
   toxiproxyConfig,
 } from "./stack.ts";
 import { Toxiproxy } from "./toxiproxy.ts";
-import { tcpOpen, waitFor } from "./wait.ts";
+import { tcpOpen, waitFor } from "../lib/wait.ts";
 
 /** `dataDir` is bind-mounted (default a temp folder); `basePort` numbers the ports inside the
  * containers, published on the engine's host only for a remote engine. */

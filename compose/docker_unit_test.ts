@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { partitionRules } from "../chaos/faults/docker_net.ts";
 import { stackProblems } from "../chaos/faults/mod.ts";
-import { parseQuorumLeader } from "../chaos/quorum.ts";
+import { parseQuorumLeader } from "./quorum.ts";
 import type Docker from "dockerode";
 import { demux } from "./docker.ts";
 import { DockerNode } from "./docker_stack.ts";

@@ -24,10 +24,10 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import { EnvironmentError } from "../chaos/exit_codes.ts";
+import { EnvironmentError } from "../lib/exit_codes.ts";
 import { dockerClient, streamToEnd } from "./docker.ts";
 import { cacheDir, exists } from "./paths.ts";
-import { Progress } from "./progress.ts";
+import { Progress } from "../lib/progress.ts";
 import { type Binaries, provision, which } from "./provision.ts";
 
 export const DEBIAN_SUITE = "bookworm";

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { LocalStack } from "./local_stack.ts";
 import { processState } from "./process_node.ts";
 import { slow } from "./testing.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../lib/wait.ts";
 
 const base = Number(Deno.env.get("CHAOS_TEST_BASE_PORT") ?? 30000);
 

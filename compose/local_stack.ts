@@ -26,15 +26,15 @@
 
 import { join } from "node:path";
 import * as Minio from "minio";
-import { EnvironmentError } from "../chaos/exit_codes.ts";
-import { type Endpoints, minioClientOptions } from "./endpoints.ts";
+import { EnvironmentError } from "../lib/exit_codes.ts";
+import { type Endpoints, minioClientOptions } from "../pipeline/endpoints.ts";
 import { brokerProperties, kafkaJvmArgs, type KafkaSettings } from "./kafka_config.ts";
 import { allPorts, DEFAULT_BASE_PORT, type PortPlan, portPlan } from "./ports.ts";
 import { ProcessNode, type ProcessSpec } from "./process_node.ts";
 import { kafkaBrokerIds, minioReady, redisPing, toxiproxyUp } from "./probes.ts";
 import { type Binaries, provision } from "./provision.ts";
 import { exists, stateDir } from "./paths.ts";
-import { Progress } from "./progress.ts";
+import { Progress } from "../lib/progress.ts";
 import {
   clusterId,
   type NodeHealth,
@@ -47,7 +47,7 @@ import {
   toxiproxyConfig,
 } from "./stack.ts";
 import { Toxiproxy } from "./toxiproxy.ts";
-import { GiveUp, portFree, tcpOpen, waitFor } from "./wait.ts";
+import { GiveUp, portFree, tcpOpen, waitFor } from "../lib/wait.ts";
 
 export type Owner = "process" | "detached";
 

@@ -11,10 +11,10 @@ import * as Minio from "minio";
 import { Redis } from "ioredis";
 import type { Admin, Kafka, Producer } from "kafkajs";
 import { createTopicsAndWait, kafkaClient, topicPartitions } from "../pipeline/kafka.ts";
-import { minioClientOptions } from "./endpoints.ts";
+import { minioClientOptions } from "../pipeline/endpoints.ts";
 import { kafkaBrokerIds } from "./probes.ts";
 import { slow, testStack } from "./testing.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../lib/wait.ts";
 import type { LocalStack } from "./local_stack.ts";
 
 const uniq = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;

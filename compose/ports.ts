@@ -16,7 +16,7 @@
  * @module
  */
 
-import { UsageError } from "../chaos/exit_codes.ts";
+import { UsageError } from "../lib/exit_codes.ts";
 
 export const DEFAULT_BASE_PORT = 29000;
 

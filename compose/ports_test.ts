@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { allPorts, portPlan } from "./ports.ts";
-import { UsageError } from "../chaos/exit_codes.ts";
+import { UsageError } from "../lib/exit_codes.ts";
 
 Deno.test("portPlan() derives every port from the base and never repeats one", () => {
   const plan = portPlan(29000, 3);

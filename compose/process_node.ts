@@ -21,7 +21,7 @@
  * @module
  */
 
-import { sleep, waitFor } from "./wait.ts";
+import { sleep, waitFor } from "../lib/wait.ts";
 
 export interface ProcessSpec {
   /** Node name, unique in a stack: `kafka-1`, `minio`, `redis`, `toxiproxy`. */

@@ -27,8 +27,8 @@ import { KAFKA_ARTIFACTS, KAFKA_VERSION } from "./_kafka_artifacts.ts";
 import { dockerClient } from "./docker.ts";
 import { spawnDetached } from "./stack.ts";
 import { cacheDir, exists } from "./paths.ts";
-import { Progress, say } from "./progress.ts";
-import { EnvironmentError } from "../chaos/exit_codes.ts";
+import { Progress, say } from "../lib/progress.ts";
+import { EnvironmentError } from "../lib/exit_codes.ts";
 
 export { KAFKA_VERSION };
 export const MINIO_MODULE = "github.com/minio/minio";

@@ -12,11 +12,11 @@
  * @module
  */
 
-import { ExitCode, InterruptedError, runMain } from "../chaos/exit_codes.ts";
+import { ExitCode, InterruptedError, runMain } from "../lib/exit_codes.ts";
 import { LocalStack } from "./local_stack.ts";
 import { ensureImages } from "./images.ts";
 import { ensureDockerEngine, provision } from "./provision.ts";
-import { say } from "./progress.ts";
+import { say } from "../lib/progress.ts";
 
 // deno-lint-ignore no-control-regex
 const ANSI = /\x1b\[[0-9;]*m/g;

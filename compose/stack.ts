@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Endpoints } from "./endpoints.ts";
+import type { Endpoints } from "../pipeline/endpoints.ts";
 import type { KafkaSettings } from "./kafka_config.ts";
 import type { PortPlan } from "./ports.ts";
 import type { ProcessState } from "./process_node.ts";

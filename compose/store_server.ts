@@ -15,12 +15,12 @@
  */
 
 import { join } from "node:path";
-import { EnvironmentError } from "../chaos/exit_codes.ts";
-import type { Endpoints } from "./endpoints.ts";
+import { EnvironmentError } from "../lib/exit_codes.ts";
+import type { Endpoints } from "../pipeline/endpoints.ts";
 import { ProcessNode } from "./process_node.ts";
 import { minioReady } from "./probes.ts";
 import { provision } from "./provision.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../lib/wait.ts";
 
 export interface StoreServer {
   s3: Endpoints["s3"];

@@ -24,7 +24,7 @@ import type { DockerStack } from "./docker_stack.ts";
 import { LocalStack } from "./local_stack.ts";
 import type { Stack } from "./stack.ts";
 import { kafkaBrokerIds } from "./probes.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../lib/wait.ts";
 
 /** Spread into a `Deno.test` definition for tests that need the real stack. */
 export const slow = {

@@ -5,10 +5,10 @@
  * @module
  */
 
-import { UsageError } from "../chaos/exit_codes.ts";
-import { parseFlags } from "../compose/_cli.ts";
-import { LocalStack } from "../compose/local_stack.ts";
-import type { Endpoints } from "../compose/endpoints.ts";
+import { UsageError } from "../lib/exit_codes.ts";
+import { parseFlags } from "../lib/cli.ts";
+import { fileURLToPath } from "node:url";
+import type { Endpoints } from "./endpoints.ts";
 import { type Knob, type KnobValue, resolveKnobs } from "./knobs.ts";
 
 type ExtraFlags = Record<
@@ -50,11 +50,31 @@ export function parseKnobArgs(
   return { knobs: resolved, flags: values, stack: values.stack as string };
 }
 
+/** The repository's root: the pipeline's default output goes under its reports/runs/. */
+export const repoRoot: string = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
+
+/**
+ * The endpoints a running local stack publishes in its state file
+ * (`$CHAOS_STATE_DIR`, default `<repo>/.chaos`, then `stacks/<name>/stack.json`,
+ * key `endpoints`), or undefined without one. Reading the file, not the
+ * harness's code, keeps the pipeline a program of its own.
+ */
+export async function runningStack(name: string): Promise<Endpoints | undefined> {
+  const dir = Deno.env.get("CHAOS_STATE_DIR") ?? `${repoRoot}/.chaos`;
+  const file = `${dir}/stacks/${name}/stack.json`;
+  try {
+    return (JSON.parse(await Deno.readTextFile(file)) as { endpoints: Endpoints }).endpoints;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw new UsageError(`cannot read the state of stack "${name}" (${file}): ${error}`);
+  }
+}
+
 /** The endpoints of the named running stack, or a UsageError saying how to get one. */
 export async function stackEndpoints(name: string, missing: string): Promise<Endpoints> {
-  const stack = await LocalStack.attach(name);
-  if (!stack) {
+  const endpoints = await runningStack(name);
+  if (!endpoints) {
     throw new UsageError(`no ${missing}: set them, or start a stack with: deno task up`);
   }
-  return stack.endpoints;
+  return endpoints;
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ExitCode, runMain, UsageError } from "../chaos/exit_codes.ts";
+import { ExitCode, runMain, UsageError } from "../lib/exit_codes.ts";
 import { parseKnobArgs, stackEndpoints } from "./_cli.ts";
 import { Detector } from "./detector.ts";
 import { DETECTOR_KNOBS, knobHelp } from "./knobs.ts";

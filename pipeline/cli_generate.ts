@@ -14,10 +14,8 @@
  */
 
 import { join } from "node:path";
-import { ExitCode, InterruptedError, runMain, UsageError } from "../chaos/exit_codes.ts";
-import { parseKnobArgs, stackEndpoints } from "./_cli.ts";
-import { LocalStack } from "../compose/local_stack.ts";
-import { repoRoot } from "../compose/paths.ts";
+import { ExitCode, InterruptedError, runMain, UsageError } from "../lib/exit_codes.ts";
+import { parseKnobArgs, repoRoot, runningStack, stackEndpoints } from "./_cli.ts";
 import { INCIDENT_KINDS, type IncidentKind } from "./anomalies.ts";
 import { Generator, type ScheduledIncident } from "./generator.ts";
 import { ensureTopic, kafkaClient } from "./kafka.ts";
@@ -77,12 +75,12 @@ if (import.meta.main) {
     let brokers = knobs.KAFKA_BROKERS as string[];
     let s3: S3Settings | undefined = s3FromEnv();
     if (brokers.length === 0 || !s3) {
-      const stack = await LocalStack.attach(args.stack);
+      const stack = await runningStack(args.stack);
       if (brokers.length === 0) {
         brokers = (await stackEndpoints(args.stack, "brokers (KAFKA_BROKERS or --brokers)")).kafka
           .bootstrap.split(",");
       }
-      s3 ??= stack?.endpoints.s3;
+      s3 ??= stack?.s3;
     }
     const topic = knobs.KAFKA_TOPIC as string;
     const kafka = kafkaClient(brokers, "generator-cli");

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ExitCode, runMain } from "../chaos/exit_codes.ts";
+import { ExitCode, runMain } from "../lib/exit_codes.ts";
 import { parseKnobArgs, stackEndpoints } from "./_cli.ts";
 import { knobHelp, SINK_KNOBS } from "./knobs.ts";
 import { serveMetrics } from "./metrics.ts";

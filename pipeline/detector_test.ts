@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import type { LocalStack } from "../compose/local_stack.ts";
 import { slow, testStack } from "../compose/testing.ts";
-import { waitFor } from "../compose/wait.ts";
+import { waitFor } from "../lib/wait.ts";
 import type { Alert } from "./alert.ts";
 import { INCIDENT_KINDS } from "./anomalies.ts";
 import { Detector } from "./detector.ts";

@@ -22,7 +22,7 @@ import {
   logLevel,
   type PartitionMetadata,
 } from "kafkajs";
-import { waitFor } from "../compose/wait.ts";
+import { waitFor } from "../lib/wait.ts";
 
 // kafkajs computes a negative timeout in one code path, which Node-compatible
 // runtimes report as a TimeoutNegativeWarning on every client. It is harmless

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { UsageError } from "../chaos/exit_codes.ts";
+import { UsageError } from "../lib/exit_codes.ts";
 import { DEFAULT_KAFKA_CLIENT } from "./producer_client.ts";
 
 export type KnobType = "int" | "number" | "prob" | "bool" | "duration" | "string" | "list";

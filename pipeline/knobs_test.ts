@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { UsageError } from "../chaos/exit_codes.ts";
+import { UsageError } from "../lib/exit_codes.ts";
 import { GENERATOR_KNOBS, parseDuration, resolveKnobs } from "./knobs.ts";
 
 Deno.test("knobs: flags beat the environment, which beats the default", () => {

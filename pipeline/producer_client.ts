@@ -18,7 +18,7 @@
 
 import type { Kafka, Producer as KafkajsProducer } from "kafkajs";
 import { Producer as PlatformaticProducer, stringSerializers } from "@platformatic/kafka";
-import { UsageError } from "../chaos/exit_codes.ts";
+import { UsageError } from "../lib/exit_codes.ts";
 
 export const KAFKA_CLIENTS = ["kafkajs", "platformatic"] as const;
 export type KafkaClientKind = typeof KAFKA_CLIENTS[number];

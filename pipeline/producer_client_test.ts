@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { MultipleErrors, NetworkError, ProtocolError, TimeoutError } from "@platformatic/kafka";
 import kafkajs from "kafkajs";
-import { UsageError } from "../chaos/exit_codes.ts";
+import { UsageError } from "../lib/exit_codes.ts";
 import { definitelyNotAppended } from "./kafka.ts";
 import { kafkaClientKind } from "./producer_client.ts";
 

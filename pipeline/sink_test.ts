@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import type { Admin } from "kafkajs";
 import type { LocalStack } from "../compose/local_stack.ts";
 import { slow, testStack } from "../compose/testing.ts";
-import { waitFor } from "../compose/wait.ts";
+import { waitFor } from "../lib/wait.ts";
 import { checkCompleteness } from "../validate/completeness.ts";
 import { auditTopic } from "../validate/kafka_audit.ts";
 import { checkStore } from "../validate/store_check.ts";

@@ -13,7 +13,7 @@
  */
 
 import * as Minio from "minio";
-import { type Endpoints, minioClientOptions } from "../compose/endpoints.ts";
+import { type Endpoints, minioClientOptions } from "./endpoints.ts";
 
 export type S3Settings = Endpoints["s3"];
 

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Results } from "../chaos/engine.ts";
+import type { Results } from "../validate/results.ts";
 import type { ReportData } from "./html.ts";
 import type { Sample } from "../validate/samples.ts";
 

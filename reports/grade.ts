@@ -1,6 +1,6 @@
 /**
  * Graded runs: the submission file, the weighted checks and the score. Pure;
- * `cli_grade.ts` runs what the submission describes.
+ * `chaos/cli_grade.ts` runs what the submission describes.
  *
  * A submission (YAML) either brings a pipeline that the harness drives
  * (`pipeline: {sink, detector}`: the harness generates the traffic of
@@ -21,7 +21,7 @@
  */
 
 import { z } from "zod";
-import type { Results } from "../chaos/engine.ts";
+import type { Results } from "../validate/results.ts";
 import { parseDuration } from "../pipeline/knobs.ts";
 import { esc } from "./svg_chart.ts";
 

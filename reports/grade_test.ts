@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { UsageError } from "../chaos/exit_codes.ts";
+import { UsageError } from "../lib/exit_codes.ts";
 import { parseStrict } from "../chaos/scenario.ts";
 import { runDeno, slow } from "../compose/testing.ts";
 import { failRun, passRun, unknownRun } from "./_fixtures.ts";
@@ -98,7 +98,7 @@ Deno.test("submission files are validated strictly, every problem at once", asyn
 async function grade(file: string) {
   const out = await Deno.makeTempDir({ prefix: "grade-" });
   try {
-    const res = await runDeno(["reports/cli_grade.ts", "--submission", file, "--out", out]);
+    const res = await runDeno(["chaos/cli_grade.ts", "--submission", file, "--out", out]);
     const stdout = res.stdout;
     const explain = `${stdout}\n${res.stderr.slice(-2000)}`;
     const g = JSON.parse(await Deno.readTextFile(join(out, "grade.json"))) as Grade;

@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { Results } from "../chaos/engine.ts";
+import type { Results } from "../validate/results.ts";
 import type { AlertBody } from "../validate/alerts.ts";
 import type { Incident } from "../pipeline/anomalies.ts";
 import type { Sample } from "../validate/samples.ts";

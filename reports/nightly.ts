@@ -1,7 +1,7 @@
 /**
  * Nightly runs: one summary per night (`reports/nightly/<date>/summary.json`),
  * regressions against earlier nights, and the HTML index with a pass/fail
- * matrix and trends. Pure; `cli_nightly.ts` runs the scenarios.
+ * matrix and trends. Pure; `chaos/cli_nightly.ts` runs the scenarios.
  *
  * A regression, per scenario, against the median of up to 7 earlier nights
  * that ran it:
@@ -19,7 +19,7 @@
  * @module
  */
 
-import type { Results } from "../chaos/engine.ts";
+import type { Results } from "../validate/results.ts";
 import { esc, lineChart } from "./svg_chart.ts";
 
 export interface Figures {

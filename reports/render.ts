@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Results } from "../chaos/engine.ts";
+import type { Results } from "../validate/results.ts";
 
 const ICON = { pass: "PASS", fail: "FAIL", unknown: "UNKNOWN" } as const;
 

@@ -17,9 +17,9 @@
 
 import { Buffer } from "node:buffer";
 import { gzipSync } from "node:zlib";
-import { ExitCode, runMain } from "../chaos/exit_codes.ts";
-import { intFlag, parseFlags } from "../compose/_cli.ts";
-import { say } from "../compose/progress.ts";
+import { ExitCode, runMain } from "../lib/exit_codes.ts";
+import { intFlag, parseFlags } from "../lib/cli.ts";
+import { say } from "../lib/progress.ts";
 import { serveStore } from "../compose/store_server.ts";
 import { batchKey } from "../pipeline/batcher.ts";
 import { Ledger } from "../pipeline/ledger.ts";

@@ -16,8 +16,8 @@
  */
 
 import { join } from "node:path";
-import { ExitCode, runMain, UsageError, withInterrupt } from "../chaos/exit_codes.ts";
-import { parseFlags } from "../compose/_cli.ts";
+import { ExitCode, runMain, UsageError, withInterrupt } from "../lib/exit_codes.ts";
+import { parseFlags } from "../lib/cli.ts";
 import { LocalStack } from "../compose/local_stack.ts";
 import { exists } from "../compose/paths.ts";
 import { serveStore } from "../compose/store_server.ts";

@@ -18,7 +18,7 @@
  */
 
 import type { Admin } from "kafkajs";
-import { sleep } from "../../compose/wait.ts";
+import { sleep } from "../../lib/wait.ts";
 import { kafkaClient } from "../../pipeline/kafka.ts";
 import type { Fault } from "./types.ts";
 

@@ -5,7 +5,7 @@
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { UsageError } from "../chaos/exit_codes.ts";
+import { UsageError } from "./exit_codes.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 

@@ -15,15 +15,20 @@
  */
 
 import { join, relative } from "node:path";
-import { ExitCode, runMain, UsageError, withInterrupt } from "../chaos/exit_codes.ts";
-import { intFlag, parseFlags } from "../compose/_cli.ts";
+import { ExitCode, runMain, UsageError, withInterrupt } from "../lib/exit_codes.ts";
+import { intFlag, parseFlags } from "../lib/cli.ts";
 import { repoRoot } from "../compose/paths.ts";
 import { provision } from "../compose/provision.ts";
-import { say } from "../compose/progress.ts";
-import { catalog, loadScenario, needsDocker } from "../chaos/cli_scenario.ts";
-import { runScenario } from "../chaos/engine.ts";
-import type { Scenario } from "../chaos/scenario.ts";
-import { figuresOf, findRegressions, type NightSummary, renderNightlyHtml } from "./nightly.ts";
+import { say } from "../lib/progress.ts";
+import { catalog, loadScenario, needsDocker } from "./cli_scenario.ts";
+import { runScenario } from "./engine.ts";
+import type { Scenario } from "./scenario.ts";
+import {
+  figuresOf,
+  findRegressions,
+  type NightSummary,
+  renderNightlyHtml,
+} from "../reports/nightly.ts";
 
 const USAGE =
   "usage: deno task nightly [--scenarios a,b,...] [--seed N] [--out DIR] [--date YYYY-MM-DD] [--stack local|docker]";

@@ -10,17 +10,17 @@
  * @module
  */
 
-import { ExitCode, runMain } from "../chaos/exit_codes.ts";
-import { intFlag, parseFlags } from "../compose/_cli.ts";
-import { LocalStack } from "../compose/local_stack.ts";
-import { say } from "../compose/progress.ts";
-import { waitFor } from "../compose/wait.ts";
-import type { Alert } from "./alert.ts";
-import { INCIDENT_KINDS } from "./anomalies.ts";
-import { Detector } from "./detector.ts";
-import { Generator, type ScheduledIncident } from "./generator.ts";
-import { ensureTopic, kafkaClient } from "./kafka.ts";
-import { WebhookReceiver } from "./webhook_receiver.ts";
+import { ExitCode, runMain } from "../lib/exit_codes.ts";
+import { intFlag, parseFlags } from "../lib/cli.ts";
+import { LocalStack } from "./local_stack.ts";
+import { say } from "../lib/progress.ts";
+import { waitFor } from "../lib/wait.ts";
+import type { Alert } from "../pipeline/alert.ts";
+import { INCIDENT_KINDS } from "../pipeline/anomalies.ts";
+import { Detector } from "../pipeline/detector.ts";
+import { Generator, type ScheduledIncident } from "../pipeline/generator.ts";
+import { ensureTopic, kafkaClient } from "../pipeline/kafka.ts";
+import { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
 
 const USAGE =
   "usage: deno task bench:detector [--events 1000000] [--eps 15000] [--base-port 31600]";

@@ -7,13 +7,13 @@
  *
  * ```ts
  * import { activeController } from "./quorum.ts";
- * import { provision } from "../compose/provision.ts";
+ * import { provision } from "./provision.ts";
  * const id = await activeController(await provision(), "127.0.0.1:29111");
  * ```
  * @module
  */
 
-import type { Binaries } from "../compose/provision.ts";
+import type { Binaries } from "./provision.ts";
 
 /** Parses `LeaderId: <n>` out of the tool's `describe --status` output. */
 export function parseQuorumLeader(text: string): number | undefined {

@@ -17,17 +17,17 @@
  * @module
  */
 
-import { ExitCode, runMain } from "../chaos/exit_codes.ts";
-import { intFlag, parseFlags } from "../compose/_cli.ts";
-import { LocalStack } from "../compose/local_stack.ts";
-import { provision } from "../compose/provision.ts";
-import { say } from "../compose/progress.ts";
-import { Generator } from "./generator.ts";
-import { MAX_GROUP_BYTES } from "./generator_loop.ts";
-import { DEFAULT_KAFKA_CLIENT, type KafkaClientKind } from "./producer_client.ts";
-import { ensureTopic, kafkaClient } from "./kafka.ts";
-import { Rng } from "./rng.ts";
-import { baselineFlow } from "./traffic.ts";
+import { ExitCode, runMain } from "../lib/exit_codes.ts";
+import { intFlag, parseFlags } from "../lib/cli.ts";
+import { LocalStack } from "./local_stack.ts";
+import { provision } from "./provision.ts";
+import { say } from "../lib/progress.ts";
+import { Generator } from "../pipeline/generator.ts";
+import { MAX_GROUP_BYTES } from "../pipeline/generator_loop.ts";
+import { DEFAULT_KAFKA_CLIENT, type KafkaClientKind } from "../pipeline/producer_client.ts";
+import { ensureTopic, kafkaClient } from "../pipeline/kafka.ts";
+import { Rng } from "../pipeline/rng.ts";
+import { baselineFlow } from "../pipeline/traffic.ts";
 
 /** Left out at the start of every measurement (JVM and connection warm-up). */
 const SKIP_SECONDS = 5;

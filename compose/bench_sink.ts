@@ -11,15 +11,15 @@
  * @module
  */
 
-import { ExitCode, runMain } from "../chaos/exit_codes.ts";
-import { intFlag, parseFlags } from "../compose/_cli.ts";
-import { LocalStack } from "../compose/local_stack.ts";
-import { say } from "../compose/progress.ts";
-import { waitFor } from "../compose/wait.ts";
-import { Generator } from "./generator.ts";
-import { ensureTopic, kafkaClient } from "./kafka.ts";
-import { Sink } from "./sink.ts";
-import { StatusLine } from "./status_line.ts";
+import { ExitCode, runMain } from "../lib/exit_codes.ts";
+import { intFlag, parseFlags } from "../lib/cli.ts";
+import { LocalStack } from "./local_stack.ts";
+import { say } from "../lib/progress.ts";
+import { waitFor } from "../lib/wait.ts";
+import { Generator } from "../pipeline/generator.ts";
+import { ensureTopic, kafkaClient } from "../pipeline/kafka.ts";
+import { Sink } from "../pipeline/sink.ts";
+import { StatusLine } from "../pipeline/status_line.ts";
 
 const USAGE =
   "usage: deno task bench:sink [--events 1000000] [--batch-events 5000] [--base-port 31400]";

@@ -21,16 +21,22 @@ import {
   runMain,
   UsageError,
   withInterrupt,
-} from "../chaos/exit_codes.ts";
-import { intFlag, parseFlags } from "../compose/_cli.ts";
+} from "../lib/exit_codes.ts";
+import { intFlag, parseFlags } from "../lib/cli.ts";
 import { repoRoot } from "../compose/paths.ts";
 import { provision } from "../compose/provision.ts";
-import { say } from "../compose/progress.ts";
-import { loadScenario } from "../chaos/cli_scenario.ts";
-import { runScenario } from "../chaos/engine.ts";
-import { parseStrict } from "../chaos/scenario.ts";
+import { say } from "../lib/progress.ts";
+import { loadScenario } from "./cli_scenario.ts";
+import { runScenario } from "./engine.ts";
+import { parseStrict } from "./scenario.ts";
 import { parseDuration } from "../pipeline/knobs.ts";
-import { type Grade, gradeJunit, gradePhases, gradeRun, SubmissionSchema } from "./grade.ts";
+import {
+  type Grade,
+  gradeJunit,
+  gradePhases,
+  gradeRun,
+  SubmissionSchema,
+} from "../reports/grade.ts";
 
 const USAGE = "usage: deno task grade --submission <file.yaml> [--out DIR] [--seed N]";
 

@@ -1,0 +1,55 @@
+/**
+ * What a run leaves in its folder as `results.json`: the scenario's outcome,
+ * the figures of every check and the record of every fault. Reports, grades,
+ * the nightly summary and `validate --run` read this, never the engine.
+ * @module
+ */
+
+import type { StackKind } from "../compose/stack.ts";
+import type { AlertResult } from "./alerts.ts";
+import type { CompletenessResult } from "./completeness.ts";
+import type { ProbesResult } from "./probes.ts";
+import type { VerdictSettings } from "./recipe.ts";
+import type { RecoveryResult } from "./recovery.ts";
+import type { Verdict } from "./verdict.ts";
+
+export interface FaultRecord {
+  kind: string;
+  target: string;
+  /** From the scenario's timeline, or drawn by its random chaos block. */
+  source: "timeline" | "random";
+  nodes: string[];
+  injected_at: number | null;
+  healed_at: number | null;
+  observed: boolean;
+  detail: Record<string, unknown>;
+}
+
+export interface Results {
+  scenario: string;
+  description: string;
+  seed: number;
+  stack: StackKind;
+  expect: "pass" | "fail";
+  verdict: Verdict;
+  /** Whether the verdict is what the scenario expects (negative controls expect fail). */
+  as_expected: boolean;
+  reasons: string[];
+  run_id: string;
+  started_at: string;
+  ended_at: string;
+  completeness: CompletenessResult | null;
+  alerts: AlertResult | null;
+  faults: FaultRecord[];
+  /** The scenario's steady-state probes over the per-second samples. */
+  probes: ProbesResult | null;
+  /** Time to recover after each fault (a hypothesis when the scenario sets `recovery_within`). */
+  recovery: RecoveryResult | null;
+  throughput: { acked_eps: number };
+  /** Epoch ms of the workload's start and end. */
+  workload: { started_at: number | null; ended_at: number | null };
+  /** What the verdict was computed with: `validate --run` re-checks with the same. */
+  settings: VerdictSettings;
+  /** The end-of-run read of the topic (kept in the run folder as topic-audit.bin.gz). */
+  audit: { records: number; took_ms: number } | null;
+}
