@@ -18,6 +18,7 @@
 import { Rng } from "../pipeline/rng.ts";
 import { fits, ms, type Scenario, type ScenarioFault } from "./scenario.ts";
 import type { FaultParams } from "./faults/types.ts";
+import { ONE_SHOT } from "./faults/mod.ts";
 
 export interface Step {
   at_ms: number;
@@ -74,6 +75,3 @@ export function plan(scenario: Scenario, seed: number = scenario.seed): Step[] {
     a.fault - b.fault
   );
 }
-
-/** Faults that are over as soon as they are done: nothing to heal. */
-export const ONE_SHOT: ReadonlySet<string> = new Set(["restart", "elect_unclean"]);

@@ -22,7 +22,7 @@ import { INCIDENT_KINDS } from "../pipeline/anomalies.ts";
 import { parseDuration } from "../pipeline/knobs.ts";
 import { KAFKA_CLIENTS } from "../pipeline/producer_client.ts";
 import { FAULT_KINDS, type FaultKind, FAULTS, targetKind } from "./faults/mod.ts";
-import { LISTENERS } from "./faults/types.ts";
+import { Params } from "./faults/params.ts";
 import { PROBE_METRICS, PROBE_PHASES, PROBE_STATS } from "../validate/probes.ts";
 
 const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
@@ -36,26 +36,6 @@ export const TARGET_PATTERN =
 const TARGET_MESSAGE =
   "must be broker:<id>, broker:leader(<topic>,<partition>), broker:leader-of-incident(<n>), broker:controller, broker:random, all-brokers, sink, detector, redis, minio or webhook";
 const target = z.string().regex(TARGET_PATTERN, { message: TARGET_MESSAGE });
-
-const Params = z.strictObject({
-  /** latency: added delay per chunk, and its jitter. */
-  latency_ms: z.number().int().min(0).max(60_000).optional(),
-  jitter_ms: z.number().int().min(0).max(60_000).optional(),
-  /** bandwidth: the rate left, in KiB/s. */
-  rate_kbps: z.number().int().min(1).max(10_000_000).optional(),
-  /** timeout: connections stall, then close after this long (0: stall forever). */
-  timeout_ms: z.number().int().min(0).max(600_000).optional(),
-  /** Share of connections a toxic acts on, 0..1 (default 1). */
-  toxicity: prob.optional(),
-  /** partition and toxics: which of a broker's listeners (default: all for partition, client and internal for toxics). */
-  listeners: z.array(z.enum(LISTENERS)).min(1).optional(),
-  /** webhook_fail: the status the receiver answers. */
-  status: z.number().int().min(100).max(599).optional(),
-  /** webhook_fail: answer this slowly (the status after the delay; 200 with status 200). */
-  delay_ms: z.number().int().min(0).max(600_000).optional(),
-  /** loss, netem (docker stack): share of packets dropped, in percent. */
-  loss_pct: z.number().min(0).max(100).optional(),
-});
 
 const Fault = z.strictObject({
   at: duration,
@@ -215,6 +195,15 @@ export const ScenarioSchema = z.strictObject({
         message: `is required for ${f.kind}`,
       });
     }
+    for (const key of strayParams([f.kind], f.params ?? {})) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["faults", i, "params", key],
+        message: `is not a param of ${f.kind} (it reads: ${
+          FAULTS[f.kind].params.join(", ") || "none"
+        })`,
+      });
+    }
   });
   if (s.chaos) {
     const c = s.chaos;
@@ -256,6 +245,13 @@ export const ScenarioSchema = z.strictObject({
         });
       }
     });
+    for (const key of strayParams(c.actions, c.params)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["chaos", "params", key],
+        message: `is not a param of any of the actions (${c.actions.join(", ")})`,
+      });
+    }
   }
 });
 
@@ -266,16 +262,13 @@ export function fits(kind: FaultKind, target: string): boolean {
 
 /** The params a fault kind needs and does not have. */
 function missingParams(kind: FaultKind, params: z.output<typeof Params>): string[] {
-  const need: Partial<Record<FaultKind, (keyof z.output<typeof Params>)[]>> = {
-    latency: ["latency_ms"],
-    bandwidth: ["rate_kbps"],
-    tbf: ["rate_kbps"],
-    loss: ["loss_pct"],
-  };
-  if (kind === "netem" && params.latency_ms === undefined && params.loss_pct === undefined) {
-    return ["latency_ms or loss_pct"];
-  }
-  return (need[kind] ?? []).filter((key) => params[key] === undefined);
+  return FAULTS[kind].missing?.(params) ?? [];
+}
+
+/** The params given that fault kind `kind` does not read. */
+function strayParams(kinds: readonly FaultKind[], params: z.output<typeof Params>): string[] {
+  const read = new Set(kinds.flatMap((k) => FAULTS[k].params as readonly string[]));
+  return Object.keys(params).filter((key) => !read.has(key));
 }
 
 function checkTarget(

@@ -13,6 +13,7 @@ import type { KafkaSettings } from "./kafka_config.ts";
 import type { PortPlan } from "./ports.ts";
 import type { ProcessState } from "./process_node.ts";
 import type { Toxiproxy } from "./toxiproxy.ts";
+import { randomHex } from "../lib/ids.ts";
 
 export type StackKind = "local" | "docker";
 export const STACK_KINDS = ["local", "docker"] as const;
@@ -201,12 +202,7 @@ export function toxiproxyConfig(
 }
 
 /** Random hex of `bytes` bytes (credentials of a stack's services). */
-export function randomSecret(bytes: number): string {
-  return Array.from(
-    crypto.getRandomValues(new Uint8Array(bytes)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-}
+export const randomSecret: (bytes: number) => string = randomHex;
 
 /**
  * A random KRaft cluster id (16 bytes, base64url). It never starts with "-":

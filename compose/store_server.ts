@@ -21,6 +21,7 @@ import { ProcessNode } from "./process_node.ts";
 import { minioReady } from "./probes.ts";
 import { provision } from "./provision.ts";
 import { waitFor } from "../lib/wait.ts";
+import { randomHex } from "../lib/ids.ts";
 
 export interface StoreServer {
   s3: Endpoints["s3"];
@@ -33,10 +34,6 @@ function freePort(): number {
   listener.close();
   return port;
 }
-
-const randomHex = (n: number) =>
-  Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, "0"))
-    .join("");
 
 export async function serveStore(
   dataDir: string,

@@ -89,7 +89,6 @@ if (import.meta.main) {
         const judged = judgeRun(results.settings, {
           ...kept,
           stored,
-          faults: results.faults,
           workload: results.workload,
         });
         console.log(

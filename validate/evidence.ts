@@ -1,7 +1,8 @@
 /**
  * What a run folder keeps for a re-check, and reading it back: the ledger,
  * the topic audit (`topic-audit.bin.gz`), the webhook deliveries, the
- * per-second samples and the results with the verdict's settings and faults.
+ * per-second samples, the history (what the faults did) and the results with
+ * the verdict's settings.
  * The store itself is read live (the run's stack, or the MinIO data the run
  * folder kept).
  *
@@ -16,6 +17,7 @@
 import { join } from "node:path";
 import { Ledger } from "../pipeline/ledger.ts";
 import type { Delivery } from "../pipeline/webhook_receiver.ts";
+import { faultRecords, parseHistory } from "./history.ts";
 import type { FaultOutcome, VerdictSettings } from "./recipe.ts";
 import { parseSamples, type Sample } from "./samples.ts";
 import { TopicTable } from "./topic_table.ts";
@@ -34,6 +36,8 @@ export interface RecordedRun {
 
 export interface KeptEvidence {
   results: RecordedRun;
+  /** What the faults did, derived from `history.jsonl` (results.json's copy for older runs). */
+  faults: FaultOutcome[];
   ledger: Ledger;
   table: TopicTable;
   deliveries: Delivery[];
@@ -71,8 +75,10 @@ export async function readEvidence(dir: string): Promise<KeptEvidence> {
   }
   const deliveries = (await text("deliveries.jsonl").catch(() => "")).split("\n")
     .filter((l) => l.trim()).map(parseDelivery);
+  const history = parseHistory(await text("history.jsonl").catch(() => ""));
   return {
     results,
+    faults: faultRecords(history) ?? results.faults,
     ledger: Ledger.parse(await text("ledger.json")),
     table,
     deliveries,

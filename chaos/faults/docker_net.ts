@@ -26,11 +26,17 @@
 
 import type { DockerStack } from "../../compose/docker_stack.ts";
 import { dockerClient } from "../../compose/docker.ts";
-import type { Fault, FaultContext, FaultParams, Injected, Listener } from "./types.ts";
+import {
+  type Fault,
+  type FaultContext,
+  type FaultParams,
+  type Injected,
+  type Listener,
+  requires,
+} from "./types.ts";
 import { LISTENERS } from "./types.ts";
 
-/** The kinds only the docker stack can do. */
-export const DOCKER_ONLY = new Set(["netem", "tbf", "loss", "disconnect"]);
+const STACK_NODES = ["broker", "service"] as const;
 
 /** A comment on every rule the harness adds, so a heal finds exactly its own. */
 const COMMENT = "chaos-harness";
@@ -58,12 +64,14 @@ async function inNetns(stack: DockerStack, node: string, script: string): Promis
 /** A fault that runs `add` in each target's namespace and `remove` on heal. */
 function netnsFault(
   kind: string,
-  targets: Fault["targets"],
+  meta: Pick<Fault, "summary" | "params" | "missing" | "problem">,
   scripts: (params: FaultParams, stack: DockerStack) => { add: string; remove: string },
 ): Fault {
   return {
     kind,
-    targets,
+    ...meta,
+    targets: STACK_NODES,
+    stacks: ["docker"],
     async inject(ctx, nodes, params): Promise<Injected> {
       const stack = dockerStack(ctx, kind);
       if (kind === "netem" && !stack.netem) {
@@ -89,9 +97,18 @@ function netnsFault(
   };
 }
 
-const STACK_NODES = ["broker", "service"] as const;
-
-export const netem = netnsFault("netem", STACK_NODES, (p) => {
+export const netem = netnsFault("netem", {
+  summary: "tc netem delay (latency_ms, jitter_ms) and loss (loss_pct) in the container",
+  params: ["latency_ms", "jitter_ms", "loss_pct"],
+  missing: (p) =>
+    p.latency_ms === undefined && p.loss_pct === undefined ? ["latency_ms or loss_pct"] : [],
+  problem: (_target, stack, host) =>
+    stack === "docker" && host.netem === false
+      ? "netem needs the kernel module sch_netem, which this kernel does not have " +
+        '("Specified qdisc kind is unknown"); use the latency fault (Toxiproxy) instead: ' +
+        '{ kind: "latency", params: { latency_ms, jitter_ms } }'
+      : undefined,
+}, (p) => {
   const delay = p.latency_ms
     ? ` delay ${p.latency_ms}ms${p.jitter_ms ? ` ${p.jitter_ms}ms distribution normal` : ""}`
     : "";
@@ -102,7 +119,11 @@ export const netem = netnsFault("netem", STACK_NODES, (p) => {
   };
 });
 
-export const tbf = netnsFault("tbf", STACK_NODES, (p) => {
+export const tbf = netnsFault("tbf", {
+  summary: "tc tbf bandwidth limit: rate_kbps KiB/s of what the container sends",
+  params: ["rate_kbps"],
+  missing: requires("rate_kbps"),
+}, (p) => {
   const kbit = (p.rate_kbps ?? 1) * 8;
   // The bucket holds 20 ms of traffic (at least an MTU); a packet waits 500 ms at most.
   const burst = Math.max(1600, Math.ceil((kbit * 1000) / 8 / 50));
@@ -112,7 +133,11 @@ export const tbf = netnsFault("tbf", STACK_NODES, (p) => {
   };
 });
 
-export const loss = netnsFault("loss", STACK_NODES, (p) => {
+export const loss = netnsFault("loss", {
+  summary: "iptables random drops: loss_pct % of packets in and out",
+  params: ["loss_pct"],
+  missing: requires("loss_pct"),
+}, (p) => {
   const probability = ((p.loss_pct ?? 0) / 100).toFixed(4);
   const rule = (chain: string) =>
     `${chain} -m statistic --mode random --probability ${probability} ` +
@@ -207,7 +232,10 @@ export async function partitionDocker(
 
 export const disconnect: Fault = {
   kind: "disconnect",
+  summary: "the container disconnected from the stack network (Docker API)",
   targets: STACK_NODES,
+  stacks: ["docker"],
+  params: [],
   async inject(ctx, nodes) {
     const stack = dockerStack(ctx, "disconnect");
     const network = dockerClient().getNetwork(stack.network);

@@ -20,7 +20,7 @@
 import type { Admin } from "kafkajs";
 import { sleep } from "../../lib/wait.ts";
 import { kafkaClient } from "../../pipeline/kafka.ts";
-import type { Fault } from "./types.ts";
+import { BOTH_STACKS, type Fault } from "./types.ts";
 
 type Leaders = Map<string, { leader: number; isr: number[] }>;
 
@@ -41,7 +41,11 @@ async function leaders(admin: Admin, live: Set<number>): Promise<Leaders> {
 
 export const electUnclean: Fault = {
   kind: "elect_unclean",
+  summary: "Kafka's unclean leader election on every partition without a leader (one-shot)",
   targets: ["broker"],
+  stacks: BOTH_STACKS,
+  oneShot: true,
+  params: [],
   async inject(ctx) {
     const bootstrap = ctx.stack.endpoints.kafka.bootstrap;
     const live = new Set(

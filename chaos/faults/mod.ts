@@ -1,33 +1,19 @@
 /**
- * The table of faults: the one place the scenario loader and the engine look
- * faults up (no registration by import side effects).
+ * The table of faults: the one place the scenario loader, the planner, the
+ * stack check, `--list` and the docs look faults up (no registration by import
+ * side effects). Each fault declares what it is (see `Fault` in types.ts);
+ * adding one is one module and one line here. `faultTable()` renders it.
  *
- * | kind         | targets                          | local stack does it with   |
- * | ------------ | -------------------------------- | -------------------------- |
- * | kill         | brokers, sink, detector, redis, minio | SIGKILL; heal: start  |
- * | stop         | same                             | SIGTERM; heal: start       |
- * | restart      | same                             | SIGKILL and start          |
- * | pause        | same                             | SIGSTOP; heal: SIGCONT     |
- * | latency      | brokers                          | Toxiproxy latency toxic    |
- * | bandwidth    | brokers                          | Toxiproxy bandwidth toxic  |
- * | timeout      | brokers                          | Toxiproxy timeout toxic    |
- * | reset        | brokers                          | Toxiproxy reset_peer toxic |
- * | partition    | brokers                          | Toxiproxy proxies disabled |
- * | elect_unclean| all-brokers (the cluster)        | LeaderElectionCommand      |
- * | webhook_fail | webhook                          | receiver answers 503       |
- *
- * Docker stack only (docker_net.ts): `netem` (tc netem delay/loss), `tbf` (tc
- * bandwidth), `loss` (iptables random drops), `disconnect` (network
- * disconnect); there `partition` is iptables DROP and can cut one
- * `link:<a>-<b>`.
+ * On the docker stack `partition` is iptables DROP and can cut one
+ * `link:<a>-<b>` (docker_net.ts).
  * @module
  */
 
-import { disconnect, DOCKER_ONLY, loss, netem, tbf } from "./docker_net.ts";
+import { disconnect, loss, netem, tbf } from "./docker_net.ts";
 import { electUnclean } from "./election.ts";
 import { bandwidth, latency, partition, reset, timeout, webhookFail } from "./network.ts";
 import { kill, pause, restart, stop } from "./signals.ts";
-import type { Fault, TargetKind } from "./types.ts";
+import type { Fault, FaultParams, StackName, TargetKind } from "./types.ts";
 
 export const FAULTS = {
   kill,
@@ -61,37 +47,54 @@ export function targetKind(target: string): TargetKind {
   return "service";
 }
 
-export { DOCKER_ONLY };
+/** Faults that are over as soon as they are done: nothing to heal. */
+export const ONE_SHOT: ReadonlySet<string> = new Set(
+  Object.values(FAULTS).filter((f: Fault) => f.oneShot).map((f) => f.kind),
+);
+
+/** Every param any fault reads. */
+export const PARAM_KEYS: ReadonlySet<keyof FaultParams> = new Set(
+  Object.values(FAULTS).flatMap((f: Fault) => f.params),
+);
 
 /**
  * What a scenario asks that the stack it runs on cannot do, as messages (the
- * engine rejects the run with exit 2 before it starts anything).
+ * engine rejects the run with exit 2 before it starts anything). `netem`: whether
+ * the kernel has `sch_netem` (undefined: not probed).
  */
 export function stackProblems(
   faults: readonly { kind: string; target: string }[],
-  stack: "local" | "docker",
-  netemAvailable?: boolean,
+  stack: StackName,
+  netem?: boolean,
 ): string[] {
   const problems: string[] = [];
   for (const [i, f] of faults.entries()) {
-    if (stack === "local" && DOCKER_ONLY.has(f.kind)) {
-      problems.push(`faults.${i}: ${f.kind} needs the docker stack: run with --stack docker`);
-    }
-    if (stack === "local" && f.target.startsWith("link:")) {
+    const fault: Fault = FAULTS[f.kind as FaultKind];
+    if (!fault.stacks.includes(stack)) {
       problems.push(
-        `faults.${i}.target: ${f.target}: the local stack cannot cut one link between two brokers ` +
-          "(its Toxiproxy proxies sit in front of each broker's listeners, shared by all its " +
-          "peers); the docker stack cuts one pair with iptables: run with --stack docker, or " +
-          "partition one broker from all: broker:<id>",
+        `faults.${i}: ${f.kind} needs the ${fault.stacks.join(" or ")} stack: run with --stack ${
+          fault.stacks[0]
+        }`,
       );
     }
-    if (stack === "docker" && f.kind === "netem" && netemAvailable === false) {
-      problems.push(
-        `faults.${i}: netem needs the kernel module sch_netem, which this kernel does not have ` +
-          '("Specified qdisc kind is unknown"); use the latency fault (Toxiproxy) instead: ' +
-          '{ kind: "latency", params: { latency_ms, jitter_ms } }',
-      );
+    const problem = fault.problem?.(f.target, stack, { netem });
+    if (problem) {
+      problems.push(`faults.${i}${f.target.startsWith("link:") ? ".target" : ""}: ${problem}`);
     }
   }
   return problems;
+}
+
+/** The table as Markdown: kind, targets, stacks, params, what it does. */
+export function faultTable(): string {
+  const rows = Object.values(FAULTS).map((f: Fault) =>
+    `| \`${f.kind}\`${f.oneShot ? " (one-shot)" : ""} | ${f.targets.join(", ")} | ${
+      f.stacks.join(", ")
+    } | ${f.params.join(", ") || "—"} | ${f.summary} |`
+  );
+  return [
+    "| kind | targets | stacks | params | what it does |",
+    "| --- | --- | --- | --- | --- |",
+    ...rows,
+  ].join("\n");
 }

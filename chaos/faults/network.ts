@@ -19,7 +19,15 @@
 
 import type { Toxic } from "../../compose/toxiproxy.ts";
 import { partitionDocker } from "./docker_net.ts";
-import type { Fault, FaultContext, FaultParams, Injected, Listener } from "./types.ts";
+import {
+  BOTH_STACKS,
+  type Fault,
+  type FaultContext,
+  type FaultParams,
+  type Injected,
+  type Listener,
+  requires,
+} from "./types.ts";
 
 const brokerId = (name: string) => Number(name.replace("kafka-", ""));
 
@@ -46,12 +54,16 @@ function proxiesOf(
 /** A fault that adds one toxic to the chosen listeners of the target brokers. */
 function toxicFault(
   kind: string,
+  meta: Pick<Fault, "summary" | "params" | "missing">,
   toxic: (params: FaultParams) => Omit<Toxic, "name">,
 ): Fault {
   const name = `chaos-${kind}`;
   return {
     kind,
+    ...meta,
+    params: [...meta.params, "toxicity", "listeners"],
     targets: ["broker"],
+    stacks: BOTH_STACKS,
     async inject(ctx, nodes, params): Promise<Injected> {
       const spec = toxic(params);
       const added: string[] = [];
@@ -84,29 +96,54 @@ function toxicFault(
   };
 }
 
-export const latency = toxicFault("latency", (p) => ({
+export const latency = toxicFault("latency", {
+  summary: "Toxiproxy latency toxic (latency_ms ± jitter_ms) on the brokers' listeners",
+  params: ["latency_ms", "jitter_ms"],
+  missing: requires("latency_ms"),
+}, (p) => ({
   type: "latency",
   attributes: { latency: p.latency_ms ?? 0, jitter: p.jitter_ms ?? 0 },
 }));
 
-export const bandwidth = toxicFault("bandwidth", (p) => ({
+export const bandwidth = toxicFault("bandwidth", {
+  summary: "Toxiproxy bandwidth toxic: rate_kbps KiB/s left",
+  params: ["rate_kbps"],
+  missing: requires("rate_kbps"),
+}, (p) => ({
   type: "bandwidth",
   attributes: { rate: p.rate_kbps ?? 0 },
 }));
 
-export const timeout = toxicFault("timeout", (p) => ({
+export const timeout = toxicFault("timeout", {
+  summary: "Toxiproxy timeout toxic: connections stall, closed after timeout_ms (0: never)",
+  params: ["timeout_ms"],
+}, (p) => ({
   type: "timeout",
   attributes: { timeout: p.timeout_ms ?? 0 },
 }));
 
-export const reset = toxicFault("reset", () => ({
+export const reset = toxicFault("reset", {
+  summary: "Toxiproxy reset_peer toxic: connections reset as data flows",
+  params: [],
+}, () => ({
   type: "reset_peer",
   attributes: { timeout: 0 },
 }));
 
 export const partition: Fault = {
   kind: "partition",
+  summary:
+    "brokers cut off (local: Toxiproxy proxies disabled; docker: iptables, also link:<a>-<b>)",
   targets: ["broker", "link"],
+  stacks: BOTH_STACKS,
+  params: ["listeners"],
+  problem: (target, stack) =>
+    stack === "local" && target.startsWith("link:")
+      ? `${target}: the local stack cannot cut one link between two brokers ` +
+        "(its Toxiproxy proxies sit in front of each broker's listeners, shared by all its " +
+        "peers); the docker stack cuts one pair with iptables: run with --stack docker, or " +
+        "partition one broker from all: broker:<id>"
+      : undefined,
   async inject(ctx, nodes, params) {
     const link = nodes[0]?.match(/^link:(\d+)-(\d+)$/);
     if (ctx.stack.kind === "docker") {
@@ -143,7 +180,10 @@ export const partition: Fault = {
 
 export const webhookFail: Fault = {
   kind: "webhook_fail",
+  summary: "the webhook receiver answers `status` (default 503), or answers after delay_ms",
   targets: ["webhook"],
+  stacks: BOTH_STACKS,
+  params: ["status", "delay_ms"],
   inject(ctx, _nodes, params) {
     // An error status, or with delay_ms a slow answer (of that status; 200 keeps it a success).
     const status = params.status ?? (params.delay_ms ? 200 : 503);

@@ -12,7 +12,7 @@
 
 import type { ProcessState } from "../../compose/process_node.ts";
 import type { StackNode } from "../../compose/stack.ts";
-import { type Fault, type FaultContext, nodeOf } from "./types.ts";
+import { BOTH_STACKS, type Fault, type FaultContext, nodeOf } from "./types.ts";
 
 /** The targets' states, throwing when one is not running: there is nothing to act on. */
 function aliveBefore(ctx: FaultContext, nodes: string[], what: string): Record<string, number> {
@@ -38,7 +38,10 @@ const PROCESS_TARGETS = ["broker", "component", "service"] as const;
 
 export const kill: Fault = {
   kind: "kill",
+  summary: "SIGKILL (docker: kill); healed by a start on the same data",
   targets: PROCESS_TARGETS,
+  stacks: BOTH_STACKS,
+  params: [],
   async inject(ctx, nodes) {
     const pids = aliveBefore(ctx, nodes, "kill");
     for (const name of nodes) {
@@ -57,7 +60,10 @@ export const kill: Fault = {
 
 export const stop: Fault = {
   kind: "stop",
+  summary: "SIGTERM (docker: stop); healed by a start",
   targets: PROCESS_TARGETS,
+  stacks: BOTH_STACKS,
+  params: [],
   async inject(ctx, nodes) {
     const pids = aliveBefore(ctx, nodes, "stop");
     for (const name of nodes) {
@@ -76,7 +82,11 @@ export const stop: Fault = {
 
 export const restart: Fault = {
   kind: "restart",
+  summary: "SIGKILL and start at once (one-shot)",
+  oneShot: true,
   targets: PROCESS_TARGETS,
+  stacks: BOTH_STACKS,
+  params: [],
   async inject(ctx, nodes) {
     const before = aliveBefore(ctx, nodes, "restart");
     const after: Record<string, number> = {};
@@ -94,7 +104,10 @@ export const restart: Fault = {
 
 export const pause: Fault = {
   kind: "pause",
+  summary: "SIGSTOP (docker: pause); healed by SIGCONT (unpause)",
   targets: PROCESS_TARGETS,
+  stacks: BOTH_STACKS,
+  params: [],
   async inject(ctx, nodes) {
     const pids = aliveBefore(ctx, nodes, "pause");
     for (const name of nodes) {

@@ -45,11 +45,37 @@ export interface Injected {
 /** What a target resolved to: node names of the stack or components, or the webhook. */
 export type TargetKind = "broker" | "link" | "component" | "service" | "webhook";
 
+/** The stacks a fault may run on. */
+export type StackName = "local" | "docker";
+export const BOTH_STACKS: readonly StackName[] = ["local", "docker"];
+
+/**
+ * A fault kind: what it is, what it acts on, where, with which params, and how
+ * it is injected and healed. The table of faults (mod.ts) is made of these; the
+ * scenario schema, the planner, the stack check and `--list` derive from it.
+ */
 export interface Fault {
   kind: string;
+  /** One line for `--list` and the docs. */
+  summary: string;
   /** What it can act on. */
   targets: readonly TargetKind[];
+  /** The stacks that can inject it. */
+  stacks: readonly StackName[];
+  /** Over as soon as it is done: the planner schedules no heal. */
+  oneShot?: boolean;
+  /** The params it reads; a scenario giving it another is rejected. */
+  params: readonly (keyof FaultParams)[];
+  /** The params a scenario must give it and did not (by name); default none. */
+  missing?(params: FaultParams): string[];
+  /** Why it cannot act on `target` on `stack` beyond `stacks` (the kernel, a link), or undefined. */
+  problem?(target: string, stack: StackName, host: { netem?: boolean }): string | undefined;
   inject(ctx: FaultContext, nodes: string[], params: FaultParams): Promise<Injected>;
+}
+
+/** `missing` for params that are each required. */
+export function requires(...keys: (keyof FaultParams)[]): (params: FaultParams) => string[] {
+  return (params) => keys.filter((key) => params[key] === undefined);
 }
 
 /** The node handle of a stack node or a component. */

@@ -1,0 +1,128 @@
+/**
+ * The pipeline's long-running components, the sink and the detector, as
+ * supervised processes of the run: the built-in ones (`pipeline/cli_*.ts`), or
+ * a graded pipeline's own commands. Each gets the pipeline contract's
+ * environment (docs/contract.md) and nothing else of the harness's but PATH
+ * and HOME, and must join its consumer group before the workload starts.
+ * @module
+ */
+
+import { dirname, join } from "node:path";
+import { repoRoot } from "../compose/paths.ts";
+import { ProcessNode } from "../compose/process_node.ts";
+import type { Stack } from "../compose/stack.ts";
+import { waitFor } from "../lib/wait.ts";
+import type { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
+import { type Admin, DETECTOR_GROUP, SINK_GROUP, TOPIC } from "./run_stack.ts";
+import type { Scenario } from "./scenario.ts";
+
+/** A graded pipeline's commands, run in `cwd` (see docs/contract.md). */
+export interface OwnPipeline {
+  sink?: string;
+  detector?: string;
+  cwd?: string;
+}
+
+export interface ComponentsOptions {
+  stack: Stack;
+  receiver: WebhookReceiver;
+  /** The webhook's HMAC secret. */
+  secret: string;
+  runDir: string;
+  own?: OwnPipeline;
+}
+
+/** Metrics ports of the components: the run's metrics base + 1 (sink), + 2 (detector). */
+export function metricsPorts(stack: Stack): { sink: number; detector: number } {
+  return { sink: stack.plan.metrics + 1, detector: stack.plan.metrics + 2 };
+}
+
+/** The environment every component gets: the pipeline contract. */
+export function contractEnv(scenario: Scenario, o: ComponentsOptions): Record<string, string> {
+  const s3 = o.stack.endpoints.s3;
+  return {
+    KAFKA_BROKERS: o.stack.endpoints.kafka.bootstrap,
+    KAFKA_TOPIC: TOPIC,
+    S3_ENDPOINT: s3.endpoint,
+    S3_ACCESS_KEY: s3.accessKey,
+    S3_SECRET_KEY: s3.secretKey,
+    S3_BUCKET: s3.bucket,
+    REDIS_URL: o.stack.endpoints.redis.url,
+    WEBHOOK_URL: o.receiver.url,
+    WEBHOOK_SECRET: o.secret,
+    SINK_GROUP,
+    DETECTOR_GROUP,
+    WINDOW_SIZE: scenario.detector.window,
+    WINDOW_SLIDE: scenario.detector.slide,
+    OUT_OF_ORDER: scenario.detector.out_of_order,
+    CHAOS_QUIET: "1",
+    KAFKA_LOG_LEVEL: Deno.env.get("KAFKA_LOG_LEVEL") ?? "warn",
+  };
+}
+
+/** The sink and the detector, not started yet. */
+export function components(scenario: Scenario, o: ComponentsOptions): Map<string, ProcessNode> {
+  const ports = metricsPorts(o.stack);
+  const contract = contractEnv(scenario, o);
+  const node = (name: "sink" | "detector", script: string, args: string[]) => {
+    const env = {
+      ...contract,
+      METRICS_PORT: String(ports[name]),
+      PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
+      HOME: Deno.env.get("HOME") ?? "/root",
+    };
+    const files = {
+      logFile: join(o.runDir, "logs", `${name}.log`),
+      pidFile: join(o.stack.dataDir, "pids", `${name}.pid`),
+    };
+    const own = o.own?.[name];
+    // A pipeline under grading: its command (one program, exec'ed by bash so that signals
+    // reach it), in its folder, with the contract's env and this Deno first on PATH.
+    const command = own
+      ? { cmd: "bash", args: ["-c", `exec ${own}`], cwd: o.own?.cwd ?? repoRoot }
+      : {
+        cmd: Deno.execPath(),
+        args: ["run", "-A", script, "--brokers", contract.KAFKA_BROKERS, "--topic", TOPIC, ...args],
+        cwd: repoRoot,
+      };
+    return new ProcessNode({ name, ...command, env, clearEnv: true, ...files });
+  };
+  const d = scenario.detector;
+  return new Map([
+    [
+      "sink",
+      node("sink", "pipeline/cli_sink.ts", [
+        "--group",
+        SINK_GROUP,
+        "--metrics-port",
+        String(ports.sink),
+      ]),
+    ],
+    [
+      "detector",
+      node("detector", "pipeline/cli_detector.ts", [
+        ...["--group", DETECTOR_GROUP, "--redis", contract.REDIS_URL, "--webhook", o.receiver.url],
+        ...["--window", d.window, "--slide", d.slide, "--out-of-order", d.out_of_order],
+        ...["--metrics-port", String(ports.detector)],
+      ]),
+    ],
+  ]);
+}
+
+/** Starts the components and waits until both consumer groups are stable. */
+export async function startComponents(
+  nodes: ReadonlyMap<string, ProcessNode>,
+  admin: Admin,
+  signal?: AbortSignal,
+): Promise<void> {
+  for (const c of nodes.values()) await c.start();
+  await waitFor(async () => {
+    const groups = await admin.describeGroups([SINK_GROUP, DETECTOR_GROUP]);
+    return groups.groups.every((g) => g.state === "Stable");
+  }, {
+    what: "the sink and the detector to join their groups",
+    timeoutMs: 60_000,
+    signal,
+    intervalMs: 500,
+  });
+}

@@ -1,0 +1,97 @@
+/**
+ * The verdict of a run (the recipe of validate/recipe.ts, with the settings
+ * resolved from the scenario): the topic is read end to end into the audit
+ * (kept as `topic-audit.bin.gz`), the store is checked against it, and the
+ * ledger, deliveries, faults and samples are judged together. Deliveries that
+ * arrive later (up to the detector's stop) are judged again by `rejudge`.
+ * @module
+ */
+
+import { join } from "node:path";
+import type { Endpoints } from "../pipeline/endpoints.ts";
+import type { Ledger } from "../pipeline/ledger.ts";
+import { objectStore } from "../pipeline/store.ts";
+import type { Delivery } from "../pipeline/webhook_receiver.ts";
+import { DEFAULT_MAX_UNKNOWN_SHARE } from "../validate/completeness.ts";
+import { AUDIT_FILE } from "../validate/evidence.ts";
+import type { History } from "../validate/history.ts";
+import { auditTopic } from "../validate/kafka_audit.ts";
+import {
+  type Judged,
+  judgeRun,
+  type RunEvidence,
+  type VerdictSettings,
+} from "../validate/recipe.ts";
+import type { Results } from "../validate/results.ts";
+import { checkStore } from "../validate/store_check.ts";
+import { type Kafka, TOPIC } from "./run_stack.ts";
+import { ms, type Scenario } from "./scenario.ts";
+
+/** What the run is judged by, resolved from the scenario (recorded in results.json). */
+export function verdictSettings(scenario: Scenario): VerdictSettings {
+  return {
+    min_acked: scenario.checks.min_acked ??
+      Math.floor((scenario.workload.eps * ms(scenario.workload.duration)) / 1000 / 2),
+    max_duplicates: scenario.checks.max_duplicates,
+    max_unknown_share: scenario.checks.max_unknown_share ?? DEFAULT_MAX_UNKNOWN_SHARE,
+    alerts: scenario.checks.alerts,
+    probes: scenario.probes,
+    target_eps: scenario.workload.eps,
+    recovery_within_ms: scenario.checks.recovery_within === undefined
+      ? null
+      : ms(scenario.checks.recovery_within),
+  };
+}
+
+export interface Judgement {
+  judged: Judged;
+  evidence: RunEvidence;
+  audit: NonNullable<Results["audit"]>;
+}
+
+/** Audits the topic, checks the store and judges the run. */
+export async function judge(
+  settings: VerdictSettings,
+  o: {
+    kafka: Kafka;
+    s3: Endpoints["s3"];
+    runDir: string;
+    history: History;
+    evidence: Omit<RunEvidence, "table" | "stored">;
+  },
+): Promise<Judgement> {
+  const audited = await auditTopic(o.kafka, TOPIC);
+  const audit = { records: audited.records, took_ms: audited.took_ms };
+  await Deno.writeFile(join(o.runDir, AUDIT_FILE), audited.table.encode());
+  o.history.record("ok", "kafka-audit", audit);
+  const stored = await checkStore(objectStore(o.s3), TOPIC, audited.table);
+  const evidence = { ...o.evidence, table: audited.table, stored };
+  const judged = judgeRun(settings, evidence);
+  const v = judged.verdict;
+  o.history.record(v === "fail" ? "fail" : v === "pass" ? "ok" : "info", "verdict", v);
+  return { judged, evidence, audit };
+}
+
+/** The judgement again when deliveries came in after it; else undefined. */
+export function rejudge(
+  settings: VerdictSettings,
+  judgement: Judgement,
+  deliveries: readonly Delivery[],
+  history: History,
+): Judged | undefined {
+  const late = deliveries.length - judgement.evidence.deliveries.length;
+  if (late <= 0) return undefined;
+  const judged = judgeRun(settings, { ...judgement.evidence, deliveries });
+  history.record("info", "late-deliveries", { late, verdict: judged.verdict });
+  return judged;
+}
+
+/** Keeps the ledger in the run folder and in the store (`ledger/<run id>/ledger.json`). */
+export async function keepLedger(
+  ledger: Ledger,
+  o: { runDir: string; runId: string; s3: Endpoints["s3"] },
+): Promise<void> {
+  const json = JSON.stringify(ledger);
+  await Deno.writeTextFile(join(o.runDir, "ledger.json"), json);
+  await objectStore(o.s3).putText(`ledger/${o.runId}/ledger.json`, json, "application/json");
+}

@@ -1,0 +1,98 @@
+/**
+ * The stack of one run: brought up with the scenario's Kafka settings on the
+ * run's ports (local processes or docker containers), the telemetry topic
+ * created, and a Kafka client of the harness's own (admin, audit, generator)
+ * that logs to the run folder.
+ * @module
+ */
+
+import { join } from "node:path";
+import { DockerStack } from "../compose/docker_stack.ts";
+import { LocalStack } from "../compose/local_stack.ts";
+import type { Binaries } from "../compose/provision.ts";
+import type { Stack, StackKind } from "../compose/stack.ts";
+import { createTopicsAndWait, fileLogCreator, kafkaClient } from "../pipeline/kafka.ts";
+import type { History } from "../validate/history.ts";
+import type { Scenario } from "./scenario.ts";
+
+/** The topic every run produces to, and the consumer groups of the pipeline. */
+export const TOPIC = "network-telemetry";
+export const SINK_GROUP = "telemetry-sink";
+export const DETECTOR_GROUP = "telemetry-detector";
+
+export type Kafka = ReturnType<typeof kafkaClient>;
+export type Admin = ReturnType<Kafka["admin"]>;
+
+export interface RunStack {
+  stack: Stack;
+  kafka: Kafka;
+  /** Connected; disconnect at the end. */
+  admin: Admin;
+}
+
+export interface RunStackOptions {
+  kind: StackKind;
+  runId: string;
+  runDir: string;
+  basePort: number;
+  binaries: Binaries;
+  history: History;
+  signal?: AbortSignal;
+}
+
+/** Brings the run's stack up (the caller takes it down, whatever happens next). */
+export async function upRunStack(scenario: Scenario, o: RunStackOptions): Promise<Stack> {
+  const s = scenario.stack;
+  const options = {
+    name: o.runId,
+    basePort: o.basePort,
+    brokers: s.brokers,
+    dataDir: join(o.runDir, "stack"),
+    signal: o.signal,
+    kafka: {
+      defaultReplicationFactor: s.replication_factor,
+      minInsyncReplicas: s.min_insync_replicas,
+      uncleanLeaderElection: s.unclean_leader_election,
+      numPartitions: s.partitions,
+      overrides: s.broker_overrides,
+    },
+  };
+  const stack = o.kind === "docker"
+    ? await DockerStack.up(options)
+    : await LocalStack.up({ ...options, binaries: o.binaries, owner: "process" });
+  o.history.record("ok", "stack-up", {
+    // No secret in the run folder: S3 keys left out, a Redis password masked.
+    endpoints: {
+      ...stack.endpoints,
+      s3: { endpoint: stack.endpoints.s3.endpoint },
+      redis: { url: stack.endpoints.redis.url.replace(/\/\/:[^@]*@/, "//:***@") },
+    },
+  });
+  return stack;
+}
+
+/** The harness's Kafka client and admin on `stack`, with the run's topic created. */
+export async function openKafka(
+  stack: Stack,
+  scenario: Scenario,
+  o: { runId: string; runDir: string },
+): Promise<RunStack> {
+  const s = scenario.stack;
+  const kafka = kafkaClient(stack.endpoints.kafka.bootstrap.split(","), `engine-${o.runId}`, {
+    logCreator: fileLogCreator(join(o.runDir, "logs", "harness-kafka.log")),
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  await createTopicsAndWait(admin, {
+    topics: [{
+      topic: TOPIC,
+      numPartitions: s.partitions,
+      replicationFactor: s.replication_factor,
+      configEntries: [
+        { name: "min.insync.replicas", value: String(s.min_insync_replicas) },
+        { name: "unclean.leader.election.enable", value: String(s.unclean_leader_election) },
+      ],
+    }],
+  });
+  return { stack, kafka, admin };
+}

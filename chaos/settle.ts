@@ -1,0 +1,79 @@
+/**
+ * Settling after the workload: the sink is given the scenario's settle time to
+ * commit the whole topic; then (when the scenario checks alerts) the detector
+ * to empty its Redis outbox and either alert every incident or commit the
+ * whole topic (a detector may commit only behind closed windows, and the last
+ * windows close only with later events); then 5 s for a doubled alert to
+ * arrive. Deliveries are read again at teardown, so a late double still counts.
+ * @module
+ */
+
+import { Redis } from "ioredis";
+import { sleep, waitFor } from "../lib/wait.ts";
+import type { Incident } from "../pipeline/anomalies.ts";
+import type { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
+import { checkAlerts } from "../validate/alerts.ts";
+import type { History } from "../validate/history.ts";
+import { type Admin, DETECTOR_GROUP, SINK_GROUP, TOPIC } from "./run_stack.ts";
+
+/**
+ * Whether `group` has committed every partition of `topic` up to `highs` (a partition that
+ * received nothing needs no commit).
+ */
+export async function groupCaughtUp(
+  admin: Admin,
+  group: string,
+  topic: string,
+  highs: ReadonlyMap<number, number>,
+): Promise<boolean> {
+  const offsets = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+  const committed = new Map(offsets[0].partitions.map((p) => [p.partition, Number(p.offset)]));
+  return [...highs].every(([p, high]) => high === 0 || (committed.get(p) ?? -1) >= high);
+}
+
+export interface SettleOptions {
+  admin: Admin;
+  redisUrl: string;
+  receiver: WebhookReceiver;
+  incidents: readonly Incident[];
+  /** Whether the scenario checks alerts (then the detector is waited for too). */
+  alerts: boolean;
+  settleMs: number;
+  history: History;
+  signal?: AbortSignal;
+}
+
+/** Waits (bounded) for the pipeline to catch up; a component that does not is recorded, not thrown. */
+export async function settle(o: SettleOptions): Promise<void> {
+  const highs = new Map(
+    (await o.admin.fetchTopicOffsets(TOPIC)).map((p) => [p.partition, Number(p.high)]),
+  );
+  const bounded = (what: string, late: string, until: () => Promise<boolean>) =>
+    waitFor(until, { what, timeoutMs: o.settleMs, signal: o.signal, intervalMs: 500 }).catch(
+      (e) => {
+        if (o.signal?.aborted) throw e;
+        o.history.record("info", "settle", late);
+      },
+    );
+  await bounded(
+    "the sink to store the whole topic",
+    "the sink did not catch up in time",
+    () => groupCaughtUp(o.admin, SINK_GROUP, TOPIC, highs),
+  );
+  if (!o.alerts) return;
+  const redis = new Redis(o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  redis.on("error", () => {}); // an unreachable Redis reads as an empty outbox
+  try {
+    await bounded(
+      "the detector to deliver its alerts",
+      "the detector did not catch up in time",
+      async () =>
+        await redis.hlen(`outbox:${DETECTOR_GROUP}`).catch(() => 0) === 0 &&
+        (checkAlerts(o.incidents, o.receiver.deliveries()).missed === 0 ||
+          await groupCaughtUp(o.admin, DETECTOR_GROUP, TOPIC, highs)),
+    );
+  } finally {
+    redis.disconnect();
+  }
+  await sleep(5000, o.signal); // a doubled alert would arrive now
+}

@@ -1,0 +1,50 @@
+/**
+ * The run's workload: the generator configured from the scenario (rate,
+ * duration, workers, incidents at their times, malformed share, the producer's
+ * acks, idempotence, send mode and client), producing with the harness's
+ * Kafka client.
+ * @module
+ */
+
+import { join } from "node:path";
+import { Generator } from "../pipeline/generator.ts";
+import type { KafkaClientKind } from "../pipeline/producer_client.ts";
+import { type Kafka, TOPIC } from "./run_stack.ts";
+import { ms, type Scenario } from "./scenario.ts";
+
+export interface WorkloadOptions {
+  brokers: string[];
+  kafka: Kafka;
+  seed: number;
+  runId: string;
+  runDir: string;
+  client: KafkaClientKind;
+}
+
+export function workload(scenario: Scenario, o: WorkloadOptions): Generator {
+  const w = scenario.workload;
+  return new Generator({
+    brokers: o.brokers,
+    topic: TOPIC,
+    eps: w.eps,
+    workers: w.workers,
+    durationMs: ms(w.duration),
+    seed: String(o.seed),
+    runId: o.runId,
+    chaosMode: w.chaos_mode,
+    malformedProb: w.malformed_prob,
+    probabilities: { exfil: 0, port_scan: 0, latency_spike: 0, reset_storm: 0 },
+    incidents: w.incidents.map((i) => ({
+      kind: i.kind,
+      at_ms: ms(i.at),
+      duration_ms: ms(i.duration),
+      entity: i.entity,
+    })),
+    acks: ({ all: -1, "1": 1, "0": 0 } as const)[scenario.stack.acks],
+    idempotent: scenario.stack.idempotent,
+    sendMode: scenario.stack.send_mode,
+    client: o.client,
+    kafka: o.kafka,
+    kafkaLogFile: join(o.runDir, "logs", "harness-kafka.log"),
+  });
+}

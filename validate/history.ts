@@ -1,0 +1,143 @@
+/**
+ * The run's history, Jepsen style: every operation and fault as one JSON line
+ * `{time, type: invoke|ok|fail|info, what, op?, value?}` in `history.jsonl`.
+ * An operation's completion (`ok` or `fail`) carries the `op` of its
+ * invocation, so the two pair up even when operations overlap.
+ *
+ * The history is the run's one record of its faults: `faultRecords` derives
+ * what each fault did (when it was injected and healed, on which nodes, what
+ * was observed) from it, during the run and in `validate --run` alike.
+ *
+ * ```ts
+ * const h = new History("/tmp/run/history.jsonl");
+ * const op = h.invoke("fault:kill", { fault: 0, target: "broker:2" });
+ * h.complete(op, "ok", { nodes: ["kafka-2"] });
+ * ```
+ * @module
+ */
+
+import type { FaultRecord } from "./results.ts";
+
+export type OpType = "invoke" | "ok" | "fail" | "info";
+
+export interface HistoryEvent {
+  time: number;
+  type: OpType;
+  what: string;
+  /** Pairs a completion with its invocation. */
+  op?: number;
+  value?: unknown;
+}
+
+/** The run's planned faults, recorded once before the workload (`what: "plan"`). */
+export interface PlannedFaultEntry {
+  kind: string;
+  target: string;
+  source: FaultRecord["source"];
+}
+
+export class History {
+  readonly path: string;
+  readonly events: HistoryEvent[] = [];
+  #ops = 0;
+  #open = new Map<number, string>();
+
+  constructor(path: string) {
+    this.path = path;
+    Deno.writeTextFileSync(path, "");
+  }
+
+  record(type: OpType, what: string, value?: unknown, op?: number): HistoryEvent {
+    const event: HistoryEvent = {
+      time: Date.now(),
+      type,
+      what,
+      ...(op === undefined ? {} : { op }),
+      ...(value === undefined ? {} : { value }),
+    };
+    this.events.push(event);
+    Deno.writeTextFileSync(this.path, JSON.stringify(event) + "\n", { append: true });
+    return event;
+  }
+
+  /** Records an invocation; returns the `op` its completion names. */
+  invoke(what: string, value?: unknown): number {
+    const op = ++this.#ops;
+    this.#open.set(op, what);
+    this.record("invoke", what, value, op);
+    return op;
+  }
+
+  /** Records the completion of invocation `op`. */
+  complete(op: number, type: "ok" | "fail" | "info", value?: unknown): HistoryEvent {
+    const what = this.#open.get(op);
+    if (what === undefined) throw new Error(`operation ${op} was never invoked, or completed`);
+    this.#open.delete(op);
+    return this.record(type, what, value, op);
+  }
+}
+
+/** The events of a `history.jsonl`; a line that is not an event is skipped. */
+export function parseHistory(text: string): HistoryEvent[] {
+  const events: HistoryEvent[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      const e = JSON.parse(line) as HistoryEvent;
+      if (typeof e?.time === "number" && typeof e.what === "string") events.push(e);
+    } catch {
+      // a torn last line (the run was killed while writing)
+    }
+  }
+  return events;
+}
+
+/**
+ * What every planned fault did, from the history: the `plan` event lists the
+ * faults; each `fault:<kind>` invocation names its fault by index, and its
+ * completion (and that of the matching `heal:<kind>`) says what happened.
+ * An injection completes with `{target, nodes, observed}`, a heal with
+ * `{target, observed}`, a failure of either with `{target, error}`.
+ * Undefined when the history has no plan (a run from before the plan was recorded).
+ */
+export function faultRecords(events: readonly HistoryEvent[]): FaultRecord[] | undefined {
+  const plan = events.find((e) => e.type === "info" && e.what === "plan");
+  if (!plan) return undefined;
+  const records: FaultRecord[] = (plan.value as PlannedFaultEntry[]).map((f) => ({
+    kind: f.kind,
+    target: f.target,
+    source: f.source,
+    nodes: [],
+    injected_at: null,
+    healed_at: null,
+    observed: false,
+    detail: {},
+  }));
+  // The fault of each invocation, by op.
+  const faultOf = new Map<number, number>();
+  for (const e of events) {
+    if (e.op === undefined) continue;
+    const heal = e.what.startsWith("heal:");
+    if (!heal && !e.what.startsWith("fault:")) continue;
+    const value = (e.value ?? {}) as Record<string, unknown>;
+    if (e.type === "invoke") {
+      if (typeof value.fault === "number" && records[value.fault]) faultOf.set(e.op, value.fault);
+      continue;
+    }
+    const i = faultOf.get(e.op);
+    if (i === undefined) continue;
+    const f = records[i];
+    if (heal) {
+      if (e.type === "ok") f.healed_at = e.time;
+      f.detail.heal = e.type === "ok" ? value.observed ?? {} : { error: value.error };
+    } else if (e.type === "ok") {
+      f.injected_at = e.time;
+      f.observed = true;
+      f.nodes = Array.isArray(value.nodes) ? value.nodes.map(String) : [];
+      f.detail = { ...(value.observed as Record<string, unknown> ?? {}) };
+    } else {
+      f.detail = { error: value.error };
+    }
+  }
+  return records;
+}

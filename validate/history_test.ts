@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { faultRecords, History, parseHistory } from "./history.ts";
+
+Deno.test("history: a completion pairs with its invocation; the file reads back the same", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const h = new History(join(dir, "history.jsonl"));
+    const a = h.invoke("fault:kill", { fault: 0, target: "broker:1" });
+    const b = h.invoke("workload");
+    h.complete(a, "ok", { target: "broker:1", nodes: ["kafka-1"], observed: {} });
+    h.complete(b, "ok");
+    assert.notEqual(a, b);
+    assert.throws(() => h.complete(a, "ok"), /never invoked, or completed/);
+    const back = parseHistory(await Deno.readTextFile(h.path) + '{"torn');
+    assert.deepEqual(back, h.events);
+    assert.equal(back.filter((e) => e.op === a).length, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("faultRecords: what each planned fault did, from the history alone", () => {
+  const events = [
+    {
+      time: 1,
+      type: "info" as const,
+      what: "plan",
+      value: [
+        { kind: "kill", target: "broker:1", source: "timeline" },
+        { kind: "latency", target: "all-brokers", source: "random" },
+        { kind: "pause", target: "sink", source: "timeline" },
+      ],
+    },
+    { time: 10, type: "invoke" as const, what: "fault:kill", op: 1, value: { fault: 0 } },
+    { time: 11, type: "invoke" as const, what: "fault:latency", op: 2, value: { fault: 1 } },
+    {
+      time: 12,
+      type: "ok" as const,
+      what: "fault:latency",
+      op: 2,
+      value: { target: "all-brokers", nodes: ["kafka-1", "kafka-2"], observed: { latency: 250 } },
+    },
+    {
+      time: 13,
+      type: "ok" as const,
+      what: "fault:kill",
+      op: 1,
+      value: { target: "broker:1", nodes: ["kafka-1"], observed: { killed: { "kafka-1": 42 } } },
+    },
+    { time: 20, type: "invoke" as const, what: "heal:kill", op: 3, value: { fault: 0 } },
+    {
+      time: 25,
+      type: "ok" as const,
+      what: "heal:kill",
+      op: 3,
+      value: { target: "broker:1", observed: { started: ["kafka-1"] } },
+    },
+    { time: 30, type: "invoke" as const, what: "fault:pause", op: 4, value: { fault: 2 } },
+    {
+      time: 31,
+      type: "fail" as const,
+      what: "fault:pause",
+      op: 4,
+      value: { target: "sink", error: "not running" },
+    },
+  ];
+  const [kill, latency, pause] = faultRecords(events)!;
+  assert.deepEqual(kill, {
+    kind: "kill",
+    target: "broker:1",
+    source: "timeline",
+    nodes: ["kafka-1"],
+    injected_at: 13,
+    healed_at: 25,
+    observed: true,
+    detail: { killed: { "kafka-1": 42 }, heal: { started: ["kafka-1"] } },
+  });
+  assert.equal(latency.injected_at, 12);
+  assert.equal(latency.healed_at, null, "never healed in this history");
+  assert.equal(latency.source, "random");
+  assert.deepEqual(latency.nodes, ["kafka-1", "kafka-2"]);
+  assert.equal(pause.observed, false);
+  assert.equal(pause.injected_at, null);
+  assert.deepEqual(pause.detail, { error: "not running" });
+  assert.equal(faultRecords(events.slice(1)), undefined, "no plan: an older run");
+});
