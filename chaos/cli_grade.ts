@@ -29,7 +29,7 @@ import { say } from "../lib/progress.ts";
 import { loadScenario } from "./cli_scenario.ts";
 import { runScenario } from "./engine.ts";
 import { parseStrict } from "./scenario.ts";
-import { parseDuration } from "../pipeline/knobs.ts";
+import { parseDuration } from "../lib/duration.ts";
 import {
   type Grade,
   gradeJunit,

@@ -9,7 +9,6 @@
  */
 
 import { stackProblems } from "./faults/mod.ts";
-import { expandFaults } from "./planner.ts";
 import { STACK_KINDS, type StackKind } from "../compose/stack.ts";
 import { join } from "node:path";
 import { ExitCode, runMain, UsageError, withInterrupt } from "../lib/exit_codes.ts";
@@ -17,7 +16,8 @@ import { intFlag, parseFlags } from "../lib/cli.ts";
 import { repoRoot } from "../compose/paths.ts";
 import { provision } from "../compose/provision.ts";
 import { runScenario } from "./engine.ts";
-import { plan } from "./planner.ts";
+import { formatDuration } from "../lib/duration.ts";
+import { expandFaults, plan } from "./planner.ts";
 import { type Scenario, validateScenario } from "./scenario.ts";
 
 const USAGE =
@@ -98,7 +98,13 @@ if (import.meta.main) {
     if (values["dry-run"]) {
       console.log(
         JSON.stringify(
-          { scenario: { ...scenario, seed: seed ?? scenario.seed }, plan: plan(scenario) },
+          {
+            scenario: { ...scenario, seed: seed ?? scenario.seed },
+            plan: plan(scenario, seed ?? scenario.seed).map(({ at_ms, ...step }) => ({
+              at: formatDuration(at_ms),
+              ...step,
+            })),
+          },
           null,
           2,
         ),

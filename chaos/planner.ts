@@ -15,6 +15,7 @@
  * @module
  */
 
+import { formatDuration } from "../lib/duration.ts";
 import { Rng } from "../pipeline/rng.ts";
 import { fits, ms, type Scenario, type ScenarioFault } from "./scenario.ts";
 import type { FaultParams } from "./faults/types.ts";
@@ -46,10 +47,10 @@ export function expandFaults(scenario: Scenario, seed: number = scenario.seed): 
     const kind = rng.pick(c.actions);
     const target = rng.pick(c.targets.filter((t) => fits(kind, t)));
     faults.push({
-      at: `${at}ms`,
+      at: formatDuration(at),
       kind,
       target,
-      heal_after: `${lasting}ms`,
+      heal_after: formatDuration(lasting),
       params: c.params,
       source: "random",
     });

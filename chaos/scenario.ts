@@ -19,7 +19,7 @@
 import { z } from "zod";
 import { UsageError } from "../lib/exit_codes.ts";
 import { INCIDENT_KINDS } from "../pipeline/anomalies.ts";
-import { parseDuration } from "../pipeline/knobs.ts";
+import { parseDuration } from "../lib/duration.ts";
 import { KAFKA_CLIENTS } from "../pipeline/producer_client.ts";
 import { FAULT_KINDS, type FaultKind, FAULTS, targetKind } from "./faults/mod.ts";
 import { Params } from "./faults/params.ts";

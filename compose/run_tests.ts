@@ -12,7 +12,7 @@
  * @module
  */
 
-import { ExitCode, InterruptedError, runMain } from "../lib/exit_codes.ts";
+import { ExitCode, HelpRequested, InterruptedError, runMain } from "../lib/exit_codes.ts";
 import { LocalStack } from "./local_stack.ts";
 import { ensureImages } from "./images.ts";
 import { ensureDockerEngine, provision } from "./provision.ts";
@@ -21,8 +21,17 @@ import { say } from "../lib/progress.ts";
 // deno-lint-ignore no-control-regex
 const ANSI = /\x1b\[[0-9;]*m/g;
 
+const USAGE = `usage: deno task test [deno test flags and paths]
+
+Runs the whole test suite against one shared local stack (started here, stopped
+at the end), provisioning what is missing first. Flags and paths go to
+\`deno test\` (e.g. \`deno task test chaos/\`). CHAOS_SKIP_SLOW=1 (or
+\`deno task test:quick\`) runs only the tests that need no stack. The last line
+is the summary: tests: N passed, N failed.`;
+
 if (import.meta.main) {
   await runMain(async () => {
+    if (Deno.args[0] === "--help" || Deno.args[0] === "-h") throw new HelpRequested(USAGE);
     const quick = Deno.env.get("CHAOS_SKIP_SLOW") === "1";
     let stack: LocalStack | undefined;
     let child: Deno.ChildProcess | undefined;

@@ -1,16 +1,24 @@
 /**
- * Flag parsing shared by the commands of `compose/`: `node:util` `parseArgs`
+ * Flag parsing shared by the harness's commands: `node:util` `parseArgs`
  * in strict mode, with errors turned into `UsageError` (exit code 2).
  * @module
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { UsageError } from "./exit_codes.ts";
+import { HelpRequested, UsageError } from "./exit_codes.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
-/** Parses `args` strictly; unknown flags and bad values are `UsageError`s. */
+/**
+ * Parses `args` strictly; unknown flags and bad values are `UsageError`s.
+ * `--help` or `-h` anywhere before `--` throws `HelpRequested` with `usage`
+ * (`runMain` prints it and exits 0), whether or not `options` declares it.
+ */
 export function parseFlags<T extends Options>(args: string[], options: T, usage: string) {
+  const end = args.indexOf("--");
+  if ((end < 0 ? args : args.slice(0, end)).some((a) => a === "--help" || a === "-h")) {
+    throw new HelpRequested(usage);
+  }
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: true });
   } catch (error) {

@@ -60,11 +60,20 @@ export function exitCodeFor(error: unknown): ExitCode {
  * Runs a command's main function: prints errors without a stack trace for the
  * expected kinds and exits with the code the error maps to.
  */
+/** `--help` or `-h` was given: `runMain` prints the usage (the message) and exits 0. */
+export class HelpRequested extends Error {
+  override name = "HelpRequested";
+}
+
 export async function runMain(main: () => Promise<ExitCode | void>): Promise<never> {
   let code: ExitCode;
   try {
     code = (await main()) ?? ExitCode.Pass;
   } catch (error) {
+    if (error instanceof HelpRequested) {
+      console.log(error.message);
+      Deno.exit(ExitCode.Pass);
+    }
     code = exitCodeFor(error);
     const known = error instanceof UsageError || error instanceof EnvironmentError ||
       error instanceof InterruptedError;

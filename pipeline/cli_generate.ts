@@ -19,7 +19,8 @@ import { parseKnobArgs, repoRoot, runningStack, stackEndpoints } from "./_cli.ts
 import { INCIDENT_KINDS, type IncidentKind } from "./anomalies.ts";
 import { Generator, type ScheduledIncident } from "./generator.ts";
 import { ensureTopic, kafkaClient } from "./kafka.ts";
-import { GENERATOR_KNOBS, knobHelp, parseDuration } from "./knobs.ts";
+import { GENERATOR_KNOBS, knobHelp } from "./knobs.ts";
+import { parseDuration } from "../lib/duration.ts";
 import { kafkaClientKind } from "./producer_client.ts";
 import { serveMetrics } from "./metrics.ts";
 import { objectStore, s3FromEnv, type S3Settings } from "./store.ts";

@@ -14,6 +14,7 @@
 
 import { UsageError } from "../lib/exit_codes.ts";
 import { DEFAULT_KAFKA_CLIENT } from "./producer_client.ts";
+import { parseDuration } from "../lib/duration.ts";
 
 export type KnobType = "int" | "number" | "prob" | "bool" | "duration" | "string" | "list";
 
@@ -28,15 +29,6 @@ export interface Knob {
 }
 
 export type KnobValue = string | number | boolean | string[];
-
-/** Parses "90s", "2m", "1500ms", "1h" or a plain number of seconds into ms. */
-export function parseDuration(text: string): number | undefined {
-  const m = String(text).trim().match(/^(\d+(?:\.\d+)?)(ms|s|m|h)?$/);
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  const unit = m[2] ?? "s";
-  return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!);
-}
 
 function parseValue(knob: Knob, raw: string | boolean): KnobValue | string {
   const text = String(raw).trim();

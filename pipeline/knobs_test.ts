@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../lib/exit_codes.ts";
-import { GENERATOR_KNOBS, parseDuration, resolveKnobs } from "./knobs.ts";
+import { GENERATOR_KNOBS, resolveKnobs } from "./knobs.ts";
+import { parseDuration } from "../lib/duration.ts";
 
 Deno.test("knobs: flags beat the environment, which beats the default", () => {
   const k = resolveKnobs(GENERATOR_KNOBS, {

@@ -22,7 +22,7 @@
 
 import { z } from "zod";
 import type { Results } from "../validate/results.ts";
-import { parseDuration } from "../pipeline/knobs.ts";
+import { parseDuration } from "../lib/duration.ts";
 import { esc } from "./svg_chart.ts";
 
 const command = z.string().trim().min(1);
