@@ -12,7 +12,9 @@ import { repoRoot } from "../compose/paths.ts";
 import { ProcessNode } from "../compose/process_node.ts";
 import type { Stack } from "../compose/stack.ts";
 import { waitFor } from "../lib/wait.ts";
-import type { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
+import { randomHex } from "../lib/ids.ts";
+import { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
+import type { RunContext } from "./run_context.ts";
 import { type Admin, DETECTOR_GROUP, SINK_GROUP, TOPIC } from "./run_stack.ts";
 import type { Scenario } from "./scenario.ts";
 
@@ -125,4 +127,28 @@ export async function startComponents(
     signal,
     intervalMs: 500,
   });
+}
+
+/** The pipeline phase: the webhook receiver, then the components, started and in their groups. */
+export async function startPipeline(
+  run: RunContext,
+  stack: Stack,
+  admin: Admin,
+  own?: OwnPipeline,
+): Promise<{ receiver: WebhookReceiver; nodes: Map<string, ProcessNode> }> {
+  const secret = randomHex(16);
+  const receiver = run.parts.receiver = new WebhookReceiver({
+    secret,
+    logFile: join(run.runDir, "deliveries.jsonl"),
+  });
+  const nodes = run.parts.components = components(run.scenario, {
+    stack,
+    receiver,
+    secret,
+    runDir: run.runDir,
+    own,
+  });
+  await startComponents(nodes, admin, run.signal);
+  run.history.record("ok", "pipeline-up", { components: [...nodes.keys()] });
+  return { receiver, nodes };
 }

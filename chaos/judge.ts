@@ -12,7 +12,6 @@ import type { Endpoints } from "../pipeline/endpoints.ts";
 import type { Ledger } from "../pipeline/ledger.ts";
 import { objectStore } from "../pipeline/store.ts";
 import type { Delivery } from "../pipeline/webhook_receiver.ts";
-import { DEFAULT_MAX_UNKNOWN_SHARE } from "../validate/completeness.ts";
 import { AUDIT_FILE } from "../validate/evidence.ts";
 import type { History } from "../validate/history.ts";
 import { auditTopic } from "../validate/kafka_audit.ts";
@@ -22,32 +21,9 @@ import {
   type RunEvidence,
   type VerdictSettings,
 } from "../validate/recipe.ts";
-import type { Results } from "../validate/results.ts";
 import { checkStore } from "../validate/store_check.ts";
 import { type Kafka, TOPIC } from "./run_stack.ts";
-import { ms, type Scenario } from "./scenario.ts";
-
-/** What the run is judged by, resolved from the scenario (recorded in results.json). */
-export function verdictSettings(scenario: Scenario): VerdictSettings {
-  return {
-    min_acked: scenario.checks.min_acked ??
-      Math.floor((scenario.workload.eps * ms(scenario.workload.duration)) / 1000 / 2),
-    max_duplicates: scenario.checks.max_duplicates,
-    max_unknown_share: scenario.checks.max_unknown_share ?? DEFAULT_MAX_UNKNOWN_SHARE,
-    alerts: scenario.checks.alerts,
-    probes: scenario.probes,
-    target_eps: scenario.workload.eps,
-    recovery_within_ms: scenario.checks.recovery_within === undefined
-      ? null
-      : ms(scenario.checks.recovery_within),
-  };
-}
-
-export interface Judgement {
-  judged: Judged;
-  evidence: RunEvidence;
-  audit: NonNullable<Results["audit"]>;
-}
+import type { Judgement } from "./run_context.ts";
 
 /** Audits the topic, checks the store and judges the run. */
 export async function judge(

@@ -9,10 +9,11 @@
 import { join } from "node:path";
 import { DockerStack } from "../compose/docker_stack.ts";
 import { LocalStack } from "../compose/local_stack.ts";
-import type { Binaries } from "../compose/provision.ts";
+import { type Binaries, provision } from "../compose/provision.ts";
 import type { Stack, StackKind } from "../compose/stack.ts";
 import { createTopicsAndWait, fileLogCreator, kafkaClient } from "../pipeline/kafka.ts";
 import type { History } from "../validate/history.ts";
+import type { RunContext } from "./run_context.ts";
 import type { Scenario } from "./scenario.ts";
 
 /** The topic every run produces to, and the consumer groups of the pipeline. */
@@ -95,4 +96,22 @@ export async function openKafka(
     }],
   });
   return { stack, kafka, admin };
+}
+
+/** The stack phase: binaries provisioned, the stack up, the harness's Kafka client on it. */
+export async function stackPhase(
+  run: RunContext,
+  basePort: number,
+): Promise<RunStack & { binaries: Binaries }> {
+  const binaries = await provision();
+  const stack = run.parts.stack = await upRunStack(run.scenario, {
+    kind: run.kind,
+    runId: run.runId,
+    runDir: run.runDir,
+    basePort,
+    binaries,
+    history: run.history,
+    signal: run.signal,
+  });
+  return { ...await openKafka(stack, run.scenario, run), binaries };
 }

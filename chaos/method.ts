@@ -1,0 +1,90 @@
+/**
+ * The method of a run (Chaos Toolkit's word): the workload runs, observed,
+ * while the fault timeline injects and heals on schedule. Ends when the
+ * generator has stopped and every step has run; the ledger is then kept in
+ * the run folder and the store.
+ * @module
+ */
+
+import type { Binaries } from "../compose/provision.ts";
+import type { Stack } from "../compose/stack.ts";
+import type { Ledger } from "../pipeline/ledger.ts";
+import type { KafkaClientKind } from "../pipeline/producer_client.ts";
+import { Rng } from "../pipeline/rng.ts";
+import type { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
+import type { ProcessNode } from "../compose/process_node.ts";
+import { keepLedger } from "./judge.ts";
+import { Observation } from "./observe.ts";
+import { expandFaults, plan } from "./planner.ts";
+import type { RunContext } from "./run_context.ts";
+import { type Admin, type Kafka, TOPIC } from "./run_stack.ts";
+import { resolveTarget } from "./targets.ts";
+import { FaultTimeline } from "./timeline.ts";
+import { workload } from "./workload.ts";
+
+export interface MethodParts {
+  stack: Stack;
+  kafka: Kafka;
+  admin: Admin;
+  binaries: Binaries;
+  receiver: WebhookReceiver;
+  components: Map<string, ProcessNode>;
+  client: KafkaClientKind;
+  withPrometheus?: boolean;
+}
+
+/** Runs the workload under the fault timeline; returns the generator's ledger. */
+export async function runMethod(run: RunContext, p: MethodParts): Promise<Ledger> {
+  const { scenario, seed, runId, runDir, history, signal } = run;
+  const { stack, binaries, receiver } = p;
+  const { kafka, admin } = p;
+  const brokers = stack.endpoints.kafka.bootstrap.split(",");
+  const generator = workload(scenario, { brokers, kafka, seed, runId, runDir, client: p.client });
+  const rng = new Rng(`${seed}/targets`);
+  const timeline = run.parts.timeline = new FaultTimeline({
+    history,
+    ctx: { stack, binaries, components: p.components, receiver },
+    faults: expandFaults(scenario, seed),
+    resolve: (target) =>
+      resolveTarget(target, {
+        stack,
+        binaries,
+        admin,
+        topic: TOPIC,
+        rng,
+        incidents: generator.ledger.incidents,
+      }),
+    warn: (message) => console.error(`${scenario.name} | ${message}`),
+  });
+  const t0 = performance.now();
+  run.times.started_at = Date.now();
+  const observation = run.parts.observation = await Observation.start({
+    stack,
+    generator,
+    admin,
+    runDir,
+    history,
+    active: () => [...timeline.active],
+    registries: [timeline.registry],
+    withPrometheus: p.withPrometheus,
+  });
+  run.status.sources = {
+    generator: () => generator.status(),
+    sinkLag: () => observation.last()?.sink_lag,
+    active: () => [...timeline.active],
+    next: () => timeline.next,
+  };
+  const op = history.invoke("workload", {
+    eps: scenario.workload.eps,
+    duration: scenario.workload.duration,
+  });
+  const running = generator.run(signal);
+  await timeline.run(plan(scenario, seed), t0, signal);
+  const ledger = run.parts.ledger = await running;
+  run.times.ended_at = Date.now();
+  run.parts.samples = observation.stopSamples();
+  signal?.throwIfAborted();
+  history.complete(op, "ok", ledger.totals());
+  await keepLedger(ledger, { runDir, runId, s3: stack.endpoints.s3 });
+  return ledger;
+}

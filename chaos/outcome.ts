@@ -1,0 +1,62 @@
+/**
+ * The outcome of a run once it has ended: the judgement (again, with the
+ * deliveries that came in up to the detector's stop), `results.json`'s
+ * content, the reports, and the run folder's `latest` link.
+ * @module
+ */
+
+import type { Ledger } from "../pipeline/ledger.ts";
+import { writeReports } from "../reports/write.ts";
+import { acceptedAlerts } from "../validate/alerts.ts";
+import type { Results } from "../validate/results.ts";
+import { rejudge } from "./judge.ts";
+import type { RunContext } from "./run_context.ts";
+import { linkLatest } from "./run_folder.ts";
+
+/** Acknowledged events per second over the generator's run. */
+function ackedEps(ledger: Ledger): number {
+  const seconds = ((ledger.meta.ended_at_ms ?? 0) - (ledger.meta.started_at_ms ?? 0)) / 1000;
+  return ledger.totals().acked / (seconds || 1);
+}
+
+/** The run's results; a run that failed or was interrupted is unknown, whatever was judged. */
+export function runResults(run: RunContext): Results {
+  const { scenario, parts } = run;
+  const deliveries = parts.receiver?.deliveries() ?? [];
+  const judged = parts.judgement &&
+    (rejudge(run.settings, parts.judgement, deliveries, run.history) ?? parts.judgement.judged);
+  const verdict = run.reasons.length || !judged ? "unknown" : judged.verdict;
+  return {
+    scenario: scenario.name,
+    description: scenario.description,
+    seed: run.seed,
+    stack: run.kind,
+    expect: scenario.expect,
+    verdict,
+    as_expected: verdict === scenario.expect,
+    reasons: [...(judged?.reasons ?? []), ...run.reasons],
+    run_id: run.runId,
+    started_at: run.folder.started.toISOString(),
+    ended_at: new Date().toISOString(),
+    completeness: judged?.completeness ?? null,
+    alerts: judged?.alerts ?? null,
+    faults: parts.timeline?.records() ?? [],
+    probes: judged?.probes ?? null,
+    recovery: judged?.recovery ?? null,
+    throughput: { acked_eps: Math.round(parts.ledger ? ackedEps(parts.ledger) : 0) },
+    workload: run.times,
+    settings: run.settings,
+    audit: parts.judgement?.audit ?? null,
+  };
+}
+
+/** Writes the reports beside results.json and points `latest` at the run. */
+export async function report(run: RunContext, results: Results): Promise<void> {
+  await writeReports(run.runDir, {
+    results,
+    samples: run.parts.samples ?? [],
+    incidents: run.parts.ledger?.incidents ?? [],
+    alerts: acceptedAlerts(run.parts.receiver?.deliveries() ?? []),
+  });
+  await linkLatest(run.folder);
+}

@@ -1,0 +1,122 @@
+/**
+ * One run's context, handed from phase to phase: the scenario and its seed,
+ * the run folder, the history, the status line, and the parts each phase has
+ * made so far (a part is there once its phase made it). `teardown` ends every
+ * run, whatever happened before (success, failure, an exception, Ctrl-C):
+ * observation stopped, every fault still in force healed, the components
+ * stopped, the webhook receiver closed, and the stack taken down (or left
+ * running with `--keep-stack`). The store and the logs stay in the run
+ * folder, so `validate --run` works after the stack is gone.
+ * @module
+ */
+
+import { join } from "node:path";
+import type { ProcessNode } from "../compose/process_node.ts";
+import type { Stack, StackKind } from "../compose/stack.ts";
+import type { Ledger } from "../pipeline/ledger.ts";
+import type { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
+import { History } from "../validate/history.ts";
+import type { VerdictSettings } from "../validate/recipe.ts";
+import type { Results } from "../validate/results.ts";
+import type { Sample } from "../validate/samples.ts";
+import type { Judged, RunEvidence } from "../validate/recipe.ts";
+import type { FaultRecord } from "../validate/results.ts";
+import { tolerateAbandonedRequests } from "./rejections.ts";
+import { createRunFolder, type RunFolder } from "./run_folder.ts";
+import type { Scenario } from "./scenario.ts";
+import { verdictSettings } from "./settings.ts";
+import { RunStatus } from "./status.ts";
+
+/** The verdict phase's result: what was judged, on what, and the audit's figures. */
+export interface Judgement {
+  judged: Judged;
+  evidence: RunEvidence;
+  audit: NonNullable<Results["audit"]>;
+}
+
+/** What a run has started or gathered so far. */
+export interface RunParts {
+  stack?: Stack;
+  receiver?: WebhookReceiver;
+  components?: Map<string, ProcessNode>;
+  /** The fault timeline (timeline.ts). */
+  timeline?: { healAll(): Promise<void>; records(): FaultRecord[] };
+  /** The samplers (observe.ts). */
+  observation?: { stop(): Promise<void> };
+  ledger?: Ledger;
+  samples?: Sample[];
+  judgement?: Judgement;
+}
+
+export interface RunContext {
+  scenario: Scenario;
+  seed: number;
+  kind: StackKind;
+  folder: RunFolder;
+  runDir: string;
+  runId: string;
+  history: History;
+  status: RunStatus;
+  signal?: AbortSignal;
+  settings: VerdictSettings;
+  /** Epoch ms of the workload's start and end. */
+  times: Results["workload"];
+  parts: RunParts;
+  /** Why the run is unknown: it failed or was interrupted. */
+  reasons: string[];
+  /** Ends the tolerance of abandoned requests (see rejections.ts). */
+  stopTolerating(): void;
+}
+
+/** Opens a run: its folder, history and status line. */
+export async function openRun(
+  scenario: Scenario,
+  o: { seed: number; kind: StackKind; outDir?: string; signal?: AbortSignal },
+): Promise<RunContext> {
+  const folder = await createRunFolder(scenario.name, o.outDir);
+  const history = new History(join(folder.dir, "history.jsonl"));
+  return {
+    scenario,
+    seed: o.seed,
+    kind: o.kind,
+    folder,
+    runDir: folder.dir,
+    runId: folder.runId,
+    history,
+    status: new RunStatus(scenario.name, history),
+    signal: o.signal,
+    settings: verdictSettings(scenario),
+    times: { started_at: null, ended_at: null },
+    parts: {},
+    reasons: [],
+    stopTolerating: tolerateAbandonedRequests({
+      log: (message) => history.record("info", "rejection", message),
+      signal: o.signal,
+    }),
+  };
+}
+
+/** Records why the run stopped early: interrupted, or failed with `error`. */
+export function recordFailure(run: RunContext, error: unknown): void {
+  if (run.signal?.aborted) {
+    run.reasons.push("interrupted");
+    run.history.record("info", "interrupted", String(run.signal.reason));
+  } else {
+    run.reasons.push(`the run failed: ${(error as Error).message}`);
+    run.history.record("fail", "run", String((error as Error).stack ?? error));
+  }
+}
+
+export async function teardown(run: RunContext, o: { keepStack?: boolean }): Promise<void> {
+  const p = run.parts;
+  await p.observation?.stop();
+  run.status.stop();
+  await p.timeline?.healAll();
+  for (const c of p.components?.values() ?? []) {
+    await c.stop({ graceMs: 10_000 }).catch(() => {});
+  }
+  await p.receiver?.stop().catch(() => {});
+  if (!p.stack) return;
+  if (o.keepStack) await p.stack.detach();
+  else await p.stack.down({ quiet: true, retain: ["minio", "logs"] }).catch(() => {});
+}
