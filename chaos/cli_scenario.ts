@@ -8,7 +8,8 @@
  * @module
  */
 
-import { stackProblems } from "./faults/mod.ts";
+import { FAULTS, stackProblems } from "./faults/mod.ts";
+import type { Fault } from "./faults/types.ts";
 import { STACK_KINDS, type StackKind } from "../compose/stack.ts";
 import { join } from "node:path";
 import { ExitCode, runMain, UsageError, withInterrupt } from "../lib/exit_codes.ts";
@@ -22,7 +23,8 @@ import { type Scenario, validateScenario } from "./scenario.ts";
 
 const USAGE =
   "usage: deno task scenario <name> [--seed N] [--dry-run] [--keep-stack] [--with-prometheus] [--out DIR] [--stack local|docker]\n" +
-  "       deno task scenario --list";
+  "       deno task scenario --list      the scenarios of the catalog\n" +
+  "       deno task scenario --faults    the fault kinds a scenario can use";
 
 const dir = join(repoRoot, "scenarios");
 
@@ -65,6 +67,7 @@ if (import.meta.main) {
   await runMain(async () => {
     const { values, positionals } = parseFlags(Deno.args, {
       list: { type: "boolean", default: false },
+      faults: { type: "boolean", default: false },
       seed: { type: "string" },
       "dry-run": { type: "boolean", default: false },
       "keep-stack": { type: "boolean", default: false },
@@ -75,6 +78,16 @@ if (import.meta.main) {
     }, USAGE);
     if (values.help) {
       console.log(USAGE);
+      return ExitCode.Pass;
+    }
+    if (values.faults) {
+      for (const f of Object.values(FAULTS) as Fault[]) {
+        console.log(
+          `${f.kind.padEnd(14)} ${f.summary}\n${"".padEnd(14)} targets: ${f.targets.join(", ")}; ` +
+            `stacks: ${f.stacks.join(", ")}; params: ${f.params.join(", ") || "none"}` +
+            (f.oneShot ? "; one-shot" : ""),
+        );
+      }
       return ExitCode.Pass;
     }
     if (values.list) {

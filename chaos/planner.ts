@@ -19,7 +19,7 @@ import { formatDuration } from "../lib/duration.ts";
 import { Rng } from "../pipeline/rng.ts";
 import { fits, ms, type Scenario, type ScenarioFault } from "./scenario.ts";
 import type { FaultParams } from "./faults/types.ts";
-import { ONE_SHOT } from "./faults/mod.ts";
+import { FAULTS, type FaultTable } from "./faults/mod.ts";
 
 export interface Step {
   at_ms: number;
@@ -35,7 +35,11 @@ export interface Step {
 export type PlannedFault = ScenarioFault & { source: "timeline" | "random" };
 
 /** The scenario's faults followed by the random chaos block's, drawn with `seed`. */
-export function expandFaults(scenario: Scenario, seed: number = scenario.seed): PlannedFault[] {
+export function expandFaults(
+  scenario: Scenario,
+  seed: number = scenario.seed,
+  table: FaultTable = FAULTS,
+): PlannedFault[] {
   const faults: PlannedFault[] = scenario.faults.map((f) => ({ ...f, source: "timeline" }));
   const c = scenario.chaos;
   if (!c) return faults;
@@ -45,7 +49,7 @@ export function expandFaults(scenario: Scenario, seed: number = scenario.seed): 
   const lasting = ms(c.duration);
   for (let at = ms(c.start); at + lasting <= end; at += every) {
     const kind = rng.pick(c.actions);
-    const target = rng.pick(c.targets.filter((t) => fits(kind, t)));
+    const target = rng.pick(c.targets.filter((t) => fits(kind, t, table)));
     faults.push({
       at: formatDuration(at),
       kind,
@@ -58,7 +62,12 @@ export function expandFaults(scenario: Scenario, seed: number = scenario.seed): 
   return faults;
 }
 
-export function plan(scenario: Scenario, seed: number = scenario.seed): Step[] {
+/** The steps of the run, in order; one-shot faults (per `table`) get no heal. */
+export function plan(
+  scenario: Scenario,
+  seed: number = scenario.seed,
+  table: FaultTable = FAULTS,
+): Step[] {
   const end = ms(scenario.workload.duration);
   const steps: Step[] = [];
   expandFaults(scenario, seed).forEach((f, i) => {
@@ -66,7 +75,7 @@ export function plan(scenario: Scenario, seed: number = scenario.seed): Step[] {
     const base = { fault: i, kind: f.kind, target: f.target, params: f.params ?? {} };
     steps.push({ at_ms: at, action: "inject", ...base });
     const healAt = f.heal_after === undefined ? end : Math.min(end, at + ms(f.heal_after));
-    if (!ONE_SHOT.has(f.kind)) {
+    if (!table[f.kind].oneShot) {
       steps.push({ at_ms: Math.max(at, healAt), action: "heal", ...base });
     }
   });

@@ -21,7 +21,8 @@ import { UsageError } from "../lib/exit_codes.ts";
 import { INCIDENT_KINDS } from "../pipeline/anomalies.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { KAFKA_CLIENTS } from "../pipeline/producer_client.ts";
-import { FAULT_KINDS, type FaultKind, FAULTS, targetKind } from "./faults/mod.ts";
+import { FAULTS, type FaultTable, targetKind } from "./faults/mod.ts";
+import type { Fault } from "./faults/types.ts";
 import { Params } from "./faults/params.ts";
 import { PROBE_METRICS, PROBE_PHASES, PROBE_STATS } from "../validate/probes.ts";
 
@@ -37,27 +38,6 @@ const TARGET_MESSAGE =
   "must be broker:<id>, broker:leader(<topic>,<partition>), broker:leader-of-incident(<n>), broker:controller, broker:random, all-brokers, sink, detector, redis, minio or webhook";
 const target = z.string().regex(TARGET_PATTERN, { message: TARGET_MESSAGE });
 
-const Fault = z.strictObject({
-  at: duration,
-  kind: z.enum(FAULT_KINDS),
-  target,
-  heal_after: duration.optional(),
-  params: Params.optional(),
-});
-
-/** Seeded random chaos, as teams do with chaos scripts: every `every`, one action on one target. */
-const Chaos = z.strictObject({
-  start: duration.default("20s"),
-  /** Default: the end of the workload. */
-  end: duration.optional(),
-  every: duration,
-  /** How long each fault lasts; at most `every`, so random faults do not overlap. */
-  duration,
-  targets: z.array(target).min(1),
-  actions: z.array(z.enum(FAULT_KINDS)).min(1),
-  params: Params.default({}),
-});
-
 /** A steady-state probe, evaluated over the run's per-second samples in one phase. */
 const Probe = z.strictObject({
   name: z.string().min(1).optional(),
@@ -69,206 +49,250 @@ const Probe = z.strictObject({
   phase: z.enum(PROBE_PHASES),
 });
 
-export const ScenarioSchema = z.strictObject({
-  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, {
-    message: "must be lower-case words with dashes",
-  }),
-  description: z.string().min(1),
-  seed: z.number().int().min(0),
-  /** A negative control: the suite counts it as passing only when the verdict is fail. */
-  expect: z.enum(["pass", "fail"]).default("pass"),
-  stack: z.strictObject({
-    brokers: z.number().int().min(1).max(9).default(3),
-    partitions: z.number().int().min(1).max(64).default(6),
-    replication_factor: z.number().int().min(1).max(9).default(3),
-    min_insync_replicas: z.number().int().min(1).max(9).default(2),
-    unclean_leader_election: z.boolean().default(false),
-    acks: z.enum(["all", "1", "0"]).default("all"),
-    idempotent: z.boolean().default(true),
-    /** How the generator calls kafkajs; "batch" exposes kafkajs issue #1303 (see generator.ts). */
-    send_mode: z.enum(["per-partition", "batch"]).default("per-partition"),
-    /** The generator's Kafka client; default `$KAFKA_CLIENT`, else kafkajs. */
-    kafka_client: z.enum(KAFKA_CLIENTS).optional(),
-    broker_overrides: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default(
-      {},
-    ),
-  }).prefault({}),
-  workload: z.strictObject({
-    eps: z.number().int().min(1).max(1_000_000),
+/**
+ * The scenario schema over a table of faults (default the harness's, mod.ts):
+ * fault kinds, their targets and params are checked against the table.
+ */
+export function scenarioSchema(table: FaultTable = FAULTS) {
+  const Fault = z.strictObject({
+    at: duration,
+    kind: kindOf(table),
+    target,
+    heal_after: duration.optional(),
+    params: Params.optional(),
+  });
+
+  /** Seeded random chaos, as teams do with chaos scripts: every `every`, one action on one target. */
+  const Chaos = z.strictObject({
+    start: duration.default("20s"),
+    /** Default: the end of the workload. */
+    end: duration.optional(),
+    every: duration,
+    /** How long each fault lasts; at most `every`, so random faults do not overlap. */
     duration,
-    workers: z.number().int().min(1).max(64).default(4),
-    chaos_mode: z.boolean().default(false),
-    malformed_prob: prob.default(0.001),
-    incidents: z.array(z.strictObject({
-      at: duration,
-      kind: z.enum(INCIDENT_KINDS),
-      duration: duration.default("20s"),
-      entity: z.ipv4().optional(),
-    })).default([]),
-  }),
-  detector: z.strictObject({
-    window: duration.default("60s"),
-    slide: duration.default("10s"),
-    out_of_order: duration.default("5s"),
-  }).prefault({}),
-  faults: z.array(Fault).default([]),
-  chaos: Chaos.optional(),
-  probes: z.array(Probe).default([]),
-  /**
-   * The rollback after the method (Chaos Toolkit's): every fault is healed in reverse order
-   * whatever happens; then dead components and services are started again (`restart_dead`),
-   * and the stack must be healthy again within `healthy_within`, or the run is unknown.
-   */
-  rollback: z.strictObject({
-    restart_dead: z.boolean().default(true),
-    healthy_within: duration.default("90s"),
-  }).prefault({}),
-  checks: z.strictObject({
-    /** Fewer acknowledged events: the run is vacuous (unknown). Default: half the planned events. */
-    min_acked: z.number().int().min(0).optional(),
-    max_duplicates: z.number().int().min(0).default(0),
-    /**
-     * A larger share of sends whose outcome is unknown (timed out: maybe appended) leaves too
-     * little proven: the run is unknown. Default 0.1.
-     */
-    max_unknown_share: z.number().min(0).max(1).optional(),
-    alerts: z.boolean().default(true),
-    /** Time allowed after the generator stops for the sink and detector to catch up. */
-    settle: duration.default("120s"),
-    /**
-     * Hypothesis: after each fault is injected, acknowledged events/s are back at 90% of the
-     * pre-fault rate within this long (reported always; a failed check only when set).
-     */
-    recovery_within: duration.optional(),
-  }).prefault({}),
-}).superRefine((s, ctx) => {
-  if (s.stack.replication_factor > s.stack.brokers) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["stack", "replication_factor"],
-      message: `is more than the ${s.stack.brokers} brokers`,
-    });
-  }
-  if (s.stack.min_insync_replicas > s.stack.replication_factor) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["stack", "min_insync_replicas"],
-      message: "is more than the replication factor",
-    });
-  }
-  if (s.stack.idempotent && s.stack.acks !== "all") {
-    ctx.addIssue({ code: "custom", path: ["stack", "idempotent"], message: 'needs acks "all"' });
-  }
-  const total = parseDuration(s.workload.duration) ?? 0;
-  s.workload.incidents.forEach((inc, i) => {
-    const end = (parseDuration(inc.at) ?? 0) + (parseDuration(inc.duration) ?? 0);
-    if (end > total) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["workload", "incidents", i, "at"],
-        message: `ends at ${end} ms, after the workload (${total} ms)`,
-      });
-    }
+    targets: z.array(target).min(1),
+    actions: z.array(kindOf(table)).min(1),
+    params: Params.default({}),
   });
-  s.faults.forEach((f, i) => {
-    if ((parseDuration(f.at) ?? 0) > total) {
+
+  return z.strictObject({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, {
+      message: "must be lower-case words with dashes",
+    }),
+    description: z.string().min(1),
+    seed: z.number().int().min(0),
+    /** A negative control: the suite counts it as passing only when the verdict is fail. */
+    expect: z.enum(["pass", "fail"]).default("pass"),
+    stack: z.strictObject({
+      brokers: z.number().int().min(1).max(9).default(3),
+      partitions: z.number().int().min(1).max(64).default(6),
+      replication_factor: z.number().int().min(1).max(9).default(3),
+      min_insync_replicas: z.number().int().min(1).max(9).default(2),
+      unclean_leader_election: z.boolean().default(false),
+      acks: z.enum(["all", "1", "0"]).default("all"),
+      idempotent: z.boolean().default(true),
+      /** How the generator calls kafkajs; "batch" exposes kafkajs issue #1303 (see generator.ts). */
+      send_mode: z.enum(["per-partition", "batch"]).default("per-partition"),
+      /** The generator's Kafka client; default `$KAFKA_CLIENT`, else kafkajs. */
+      kafka_client: z.enum(KAFKA_CLIENTS).optional(),
+      broker_overrides: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+        .default(
+          {},
+        ),
+    }).prefault({}),
+    workload: z.strictObject({
+      eps: z.number().int().min(1).max(1_000_000),
+      duration,
+      workers: z.number().int().min(1).max(64).default(4),
+      chaos_mode: z.boolean().default(false),
+      malformed_prob: prob.default(0.001),
+      incidents: z.array(z.strictObject({
+        at: duration,
+        kind: z.enum(INCIDENT_KINDS),
+        duration: duration.default("20s"),
+        entity: z.ipv4().optional(),
+      })).default([]),
+    }),
+    detector: z.strictObject({
+      window: duration.default("60s"),
+      slide: duration.default("10s"),
+      out_of_order: duration.default("5s"),
+    }).prefault({}),
+    faults: z.array(Fault).default([]),
+    chaos: Chaos.optional(),
+    probes: z.array(Probe).default([]),
+    /**
+     * The rollback after the method (Chaos Toolkit's): every fault is healed in reverse order
+     * whatever happens; then dead components and services are started again (`restart_dead`),
+     * and the stack must be healthy again within `healthy_within`, or the run is unknown.
+     */
+    rollback: z.strictObject({
+      restart_dead: z.boolean().default(true),
+      healthy_within: duration.default("90s"),
+    }).prefault({}),
+    checks: z.strictObject({
+      /** Fewer acknowledged events: the run is vacuous (unknown). Default: half the planned events. */
+      min_acked: z.number().int().min(0).optional(),
+      max_duplicates: z.number().int().min(0).default(0),
+      /**
+       * A larger share of sends whose outcome is unknown (timed out: maybe appended) leaves too
+       * little proven: the run is unknown. Default 0.1.
+       */
+      max_unknown_share: z.number().min(0).max(1).optional(),
+      alerts: z.boolean().default(true),
+      /** Time allowed after the generator stops for the sink and detector to catch up. */
+      settle: duration.default("120s"),
+      /**
+       * Hypothesis: after each fault is injected, acknowledged events/s are back at 90% of the
+       * pre-fault rate within this long (reported always; a failed check only when set).
+       */
+      recovery_within: duration.optional(),
+    }).prefault({}),
+  }).superRefine((s, ctx) => {
+    if (s.stack.replication_factor > s.stack.brokers) {
       ctx.addIssue({
         code: "custom",
-        path: ["faults", i, "at"],
-        message: `is after the workload ends (${s.workload.duration})`,
+        path: ["stack", "replication_factor"],
+        message: `is more than the ${s.stack.brokers} brokers`,
       });
     }
-    checkTarget(s, f.target, ["faults", i, "target"], ctx);
-    if (!fits(f.kind, f.target)) {
+    if (s.stack.min_insync_replicas > s.stack.replication_factor) {
       ctx.addIssue({
         code: "custom",
-        path: ["faults", i, "kind"],
-        message: `${f.kind} cannot act on ${f.target} (it acts on: ${
-          FAULTS[f.kind].targets.join(", ")
-        })`,
+        path: ["stack", "min_insync_replicas"],
+        message: "is more than the replication factor",
       });
     }
-    for (const key of missingParams(f.kind, f.params ?? {})) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["faults", i, "params", key],
-        message: `is required for ${f.kind}`,
-      });
+    if (s.stack.idempotent && s.stack.acks !== "all") {
+      ctx.addIssue({ code: "custom", path: ["stack", "idempotent"], message: 'needs acks "all"' });
     }
-    for (const key of strayParams([f.kind], f.params ?? {})) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["faults", i, "params", key],
-        message: `is not a param of ${f.kind} (it reads: ${
-          FAULTS[f.kind].params.join(", ") || "none"
-        })`,
-      });
-    }
-  });
-  if (s.chaos) {
-    const c = s.chaos;
-    const start = parseDuration(c.start) ?? 0;
-    const end = c.end === undefined ? total : parseDuration(c.end) ?? 0;
-    if (end > total) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["chaos", "end"],
-        message: "is after the workload ends",
-      });
-    }
-    if (start >= end) {
-      ctx.addIssue({ code: "custom", path: ["chaos", "start"], message: "is not before the end" });
-    }
-    if ((parseDuration(c.duration) ?? 0) > (parseDuration(c.every) ?? 0)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["chaos", "duration"],
-        message: `is longer than every (${c.every}): random faults would overlap`,
-      });
-    }
-    c.targets.forEach((t, i) => checkTarget(s, t, ["chaos", "targets", i], ctx));
-    c.actions.forEach((kind, i) => {
-      if (!c.targets.some((t) => fits(kind, t))) {
+    const total = parseDuration(s.workload.duration) ?? 0;
+    s.workload.incidents.forEach((inc, i) => {
+      const end = (parseDuration(inc.at) ?? 0) + (parseDuration(inc.duration) ?? 0);
+      if (end > total) {
         ctx.addIssue({
           code: "custom",
-          path: ["chaos", "actions", i],
-          message: `${kind} cannot act on any of the targets (it acts on: ${
-            FAULTS[kind].targets.join(", ")
+          path: ["workload", "incidents", i, "at"],
+          message: `ends at ${end} ms, after the workload (${total} ms)`,
+        });
+      }
+    });
+    s.faults.forEach((f, i) => {
+      if (!table[f.kind]) return; // an unknown kind, reported by its key
+      if ((parseDuration(f.at) ?? 0) > total) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["faults", i, "at"],
+          message: `is after the workload ends (${s.workload.duration})`,
+        });
+      }
+      checkTarget(s, f.target, ["faults", i, "target"], ctx);
+      if (!fits(f.kind, f.target, table)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["faults", i, "kind"],
+          message: `${f.kind} cannot act on ${f.target} (it acts on: ${
+            table[f.kind].targets.join(", ")
           })`,
         });
       }
-      for (const key of missingParams(kind, c.params)) {
+      for (const key of missingParams(table[f.kind], f.params ?? {})) {
         ctx.addIssue({
           code: "custom",
-          path: ["chaos", "params", key],
-          message: `is required for ${kind}`,
+          path: ["faults", i, "params", key],
+          message: `is required for ${f.kind}`,
+        });
+      }
+      for (const key of strayParams([table[f.kind]], f.params ?? {})) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["faults", i, "params", key],
+          message: `is not a param of ${f.kind} (it reads: ${
+            table[f.kind].params.join(", ") || "none"
+          })`,
         });
       }
     });
-    for (const key of strayParams(c.actions, c.params)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["chaos", "params", key],
-        message: `is not a param of any of the actions (${c.actions.join(", ")})`,
+    if (s.chaos) {
+      const c = s.chaos;
+      const start = parseDuration(c.start) ?? 0;
+      const end = c.end === undefined ? total : parseDuration(c.end) ?? 0;
+      if (end > total) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["chaos", "end"],
+          message: "is after the workload ends",
+        });
+      }
+      if (start >= end) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["chaos", "start"],
+          message: "is not before the end",
+        });
+      }
+      if ((parseDuration(c.duration) ?? 0) > (parseDuration(c.every) ?? 0)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["chaos", "duration"],
+          message: `is longer than every (${c.every}): random faults would overlap`,
+        });
+      }
+      c.targets.forEach((t, i) => checkTarget(s, t, ["chaos", "targets", i], ctx));
+      c.actions.forEach((kind, i) => {
+        if (!table[kind]) return;
+        if (!c.targets.some((t) => fits(kind, t, table))) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["chaos", "actions", i],
+            message: `${kind} cannot act on any of the targets (it acts on: ${
+              table[kind].targets.join(", ")
+            })`,
+          });
+        }
+        for (const key of missingParams(table[kind], c.params)) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["chaos", "params", key],
+            message: `is required for ${kind}`,
+          });
+        }
       });
+      for (const key of strayParams(c.actions.map((k) => table[k]).filter(Boolean), c.params)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["chaos", "params", key],
+          message: `is not a param of any of the actions (${c.actions.join(", ")})`,
+        });
+      }
     }
-  }
-});
+  });
+}
+
+export const ScenarioSchema = scenarioSchema();
 
 /** Whether fault `kind` can act on `target`. */
-export function fits(kind: FaultKind, target: string): boolean {
-  return (FAULTS[kind].targets as readonly string[]).includes(targetKind(target));
+export function fits(kind: string, target: string, table: FaultTable = FAULTS): boolean {
+  return (table[kind]?.targets as readonly string[] | undefined ?? []).includes(targetKind(target));
 }
 
-/** The params a fault kind needs and does not have. */
-function missingParams(kind: FaultKind, params: z.output<typeof Params>): string[] {
-  return FAULTS[kind].missing?.(params) ?? [];
+/** The params a fault needs and does not have. */
+function missingParams(fault: Fault, params: z.output<typeof Params>): string[] {
+  return fault.missing?.(params) ?? [];
 }
 
-/** The params given that fault kind `kind` does not read. */
-function strayParams(kinds: readonly FaultKind[], params: z.output<typeof Params>): string[] {
-  const read = new Set(kinds.flatMap((k) => FAULTS[k].params as readonly string[]));
+/** The params given that none of `faults` reads. */
+function strayParams(faults: readonly Fault[], params: z.output<typeof Params>): string[] {
+  const read = new Set(faults.flatMap((f) => f.params as readonly string[]));
   return Object.keys(params).filter((key) => !read.has(key));
+}
+
+/** A fault kind of `table`. */
+function kindOf(table: FaultTable) {
+  const kinds = Object.keys(table);
+  return z.string().refine((k) => Object.hasOwn(table, k), {
+    message: `must be one of: ${kinds.join(", ")}`,
+  });
 }
 
 function checkTarget(

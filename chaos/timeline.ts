@@ -17,7 +17,7 @@ import { Gauge, Registry } from "prom-client";
 import { sleep, waitFor } from "../lib/wait.ts";
 import { faultRecords, type History } from "../validate/history.ts";
 import type { FaultRecord } from "../validate/results.ts";
-import { FAULTS } from "./faults/mod.ts";
+import { FAULTS, type FaultTable } from "./faults/mod.ts";
 import type { FaultContext, Injected, Observed } from "./faults/types.ts";
 import type { PlannedFault, Step } from "./planner.ts";
 
@@ -31,6 +31,8 @@ export interface TimelineOptions {
   faults: readonly PlannedFault[];
   /** Resolves a target string to node names (and what the resolution observed). */
   resolve(target: string): Promise<{ nodes: string[]; observed: Observed }>;
+  /** The faults by kind; default the harness's table. */
+  table?: FaultTable;
   /** Told when a fault could not be injected (the run goes on). */
   warn?(message: string): void;
 }
@@ -112,7 +114,8 @@ export class FaultTimeline {
         intervalMs: 1000,
         signal,
       });
-      const fault = FAULTS[step.kind as keyof typeof FAULTS];
+      const table: FaultTable = this.#o.table ?? FAULTS;
+      const fault = table[step.kind];
       const injected = await fault.inject(ctx, resolved.nodes, step.params);
       this.#injected.set(step.fault, injected);
       if (!fault.oneShot) this.#show(step.kind, step.target, true);

@@ -1,23 +1,14 @@
 /**
- * Network faults of the docker stack, in the target container's own network
- * namespace, from a helper container that shares it (`--network
- * container:<target>`, NET_ADMIN): the target image needs no tools.
+ * The mechanism of the docker stack's network faults (`netem`, `tbf`, `loss`,
+ * `disconnect`, and `partition` there): commands in the target container's
+ * own network namespace, from a helper container that shares it (`--network
+ * container:<target>`, NET_ADMIN), so the target image needs no tools.
  *
- * - `netem`: `tc qdisc ... netem` delay (`latency_ms`, `jitter_ms`) and loss
- *   (`loss_pct`) on the container's interface. Kernels without `sch_netem`
- *   (as on the machine this was built on) cannot: a scenario asking for it is
- *   rejected before the run (exit 2), pointing at Toxiproxy's `latency`.
- * - `tbf`: a token-bucket bandwidth limit (`rate_kbps`, KiB/s as for
- *   `bandwidth`) on what the container sends.
- * - `loss`: iptables `-m statistic --mode random` drops `loss_pct` % of the
- *   packets in and out.
- * - `partition` (docker): iptables DROP on the broker's listener ports and on
- *   the proxies it reaches its peers through, by listener (client, internal,
- *   controller); `link:<a>-<b>` cuts only the replication and quorum traffic
- *   between brokers a and b, both ways, and leaves both reachable by clients
- *   and by the third broker.
- * - `disconnect`: the container is disconnected from the stack network through
- *   the Docker API, and connected again with the same address on heal.
+ * `partition` (docker): iptables DROP on the broker's listener ports and on
+ * the proxies it reaches its peers through, by listener (client, internal,
+ * controller); `link:<a>-<b>` cuts only the replication and quorum traffic
+ * between brokers a and b, both ways, and leaves both reachable by clients
+ * and by the third broker.
  *
  * Every qdisc and rule is removed on heal; a failed inject removes what it
  * added before it throws.
@@ -25,23 +16,21 @@
  */
 
 import type { DockerStack } from "../../compose/docker_stack.ts";
-import { dockerClient } from "../../compose/docker.ts";
 import {
   type Fault,
   type FaultContext,
   type FaultParams,
   type Injected,
   type Listener,
-  requires,
+  LISTENERS,
 } from "./types.ts";
-import { LISTENERS } from "./types.ts";
 
-const STACK_NODES = ["broker", "service"] as const;
+export const STACK_NODES = ["broker", "service"] as const;
 
 /** A comment on every rule the harness adds, so a heal finds exactly its own. */
-const COMMENT = "chaos-harness";
+export const COMMENT = "chaos-harness";
 
-function dockerStack(ctx: FaultContext, kind: string): DockerStack {
+export function dockerStack(ctx: FaultContext, kind: string): DockerStack {
   if (ctx.stack.kind !== "docker") {
     throw new Error(`${kind} needs the docker stack (--stack docker)`);
   }
@@ -49,7 +38,7 @@ function dockerStack(ctx: FaultContext, kind: string): DockerStack {
 }
 
 /** Runs a shell script in node's network namespace; fails with its output. */
-async function inNetns(stack: DockerStack, node: string, script: string): Promise<string> {
+export async function inNetns(stack: DockerStack, node: string, script: string): Promise<string> {
   const result = await stack.runHelper(stack.images.nethelper, ["sh", "-c", script], {
     netnsOf: node,
   });
@@ -62,7 +51,7 @@ async function inNetns(stack: DockerStack, node: string, script: string): Promis
 }
 
 /** A fault that runs `add` in each target's namespace and `remove` on heal. */
-function netnsFault(
+export function netnsFault(
   kind: string,
   meta: Pick<Fault, "summary" | "params" | "missing" | "problem">,
   scripts: (params: FaultParams, stack: DockerStack) => { add: string; remove: string },
@@ -96,57 +85,6 @@ function netnsFault(
     },
   };
 }
-
-export const netem = netnsFault("netem", {
-  summary: "tc netem delay (latency_ms, jitter_ms) and loss (loss_pct) in the container",
-  params: ["latency_ms", "jitter_ms", "loss_pct"],
-  missing: (p) =>
-    p.latency_ms === undefined && p.loss_pct === undefined ? ["latency_ms or loss_pct"] : [],
-  problem: (_target, stack, host) =>
-    stack === "docker" && host.netem === false
-      ? "netem needs the kernel module sch_netem, which this kernel does not have " +
-        '("Specified qdisc kind is unknown"); use the latency fault (Toxiproxy) instead: ' +
-        '{ kind: "latency", params: { latency_ms, jitter_ms } }'
-      : undefined,
-}, (p) => {
-  const delay = p.latency_ms
-    ? ` delay ${p.latency_ms}ms${p.jitter_ms ? ` ${p.jitter_ms}ms distribution normal` : ""}`
-    : "";
-  const loss = p.loss_pct ? ` loss ${p.loss_pct}%` : "";
-  return {
-    add: `tc qdisc add dev eth0 root netem${delay}${loss}`,
-    remove: "tc qdisc del dev eth0 root",
-  };
-});
-
-export const tbf = netnsFault("tbf", {
-  summary: "tc tbf bandwidth limit: rate_kbps KiB/s of what the container sends",
-  params: ["rate_kbps"],
-  missing: requires("rate_kbps"),
-}, (p) => {
-  const kbit = (p.rate_kbps ?? 1) * 8;
-  // The bucket holds 20 ms of traffic (at least an MTU); a packet waits 500 ms at most.
-  const burst = Math.max(1600, Math.ceil((kbit * 1000) / 8 / 50));
-  return {
-    add: `tc qdisc add dev eth0 root tbf rate ${kbit}kbit burst ${burst} latency 500ms`,
-    remove: "tc qdisc del dev eth0 root",
-  };
-});
-
-export const loss = netnsFault("loss", {
-  summary: "iptables random drops: loss_pct % of packets in and out",
-  params: ["loss_pct"],
-  missing: requires("loss_pct"),
-}, (p) => {
-  const probability = ((p.loss_pct ?? 0) / 100).toFixed(4);
-  const rule = (chain: string) =>
-    `${chain} -m statistic --mode random --probability ${probability} ` +
-    `-m comment --comment ${COMMENT} -j DROP`;
-  return {
-    add: `iptables -A ${rule("INPUT")} && iptables -A ${rule("OUTPUT")}`,
-    remove: `iptables -D ${rule("INPUT")}; iptables -D ${rule("OUTPUT")}`,
-  };
-});
 
 /**
  * The iptables rules that cut broker `id` off on `listeners`: what reaches
@@ -229,39 +167,3 @@ export async function partitionDocker(
     heal,
   };
 }
-
-export const disconnect: Fault = {
-  kind: "disconnect",
-  summary: "the container disconnected from the stack network (Docker API)",
-  targets: STACK_NODES,
-  stacks: ["docker"],
-  params: [],
-  async inject(ctx, nodes) {
-    const stack = dockerStack(ctx, "disconnect");
-    const network = dockerClient().getNetwork(stack.network);
-    const gone: { node: string; ip: string }[] = [];
-    const heal = async () => {
-      for (const { node, ip } of gone) {
-        await network.connect({
-          Container: stack.containerName(node),
-          EndpointConfig: { IPAMConfig: { IPv4Address: ip }, Aliases: [node] },
-        }).catch(() => {});
-      }
-      return { connected: gone.map((g) => `${g.node} ${g.ip}`) };
-    };
-    try {
-      for (const node of nodes) {
-        const handle = stack.node(node);
-        await handle.refresh();
-        const ip = handle.ip();
-        if (!ip) throw new Error(`${node} has no address on ${stack.network}`);
-        await network.disconnect({ Container: stack.containerName(node), Force: true });
-        gone.push({ node, ip });
-      }
-    } catch (error) {
-      await heal();
-      throw error;
-    }
-    return { observed: { disconnected: gone.map((g) => `${g.node} ${g.ip}`) }, heal };
-  },
-};

@@ -1,19 +1,30 @@
 /**
  * The table of faults: the one place the scenario loader, the planner, the
  * stack check, `--list` and the docs look faults up (no registration by import
- * side effects). Each fault declares what it is (see `Fault` in types.ts);
- * adding one is one module and one line here. `faultTable()` renders it.
- *
- * On the docker stack `partition` is iptables DROP and can cut one
- * `link:<a>-<b>` (docker_net.ts).
+ * side effects). Each fault kind is one module that declares what it is (see
+ * `Fault` in types.ts); adding one is one module and one line here. The
+ * mechanisms several kinds share live beside them: signals.ts (process
+ * effects), toxics.ts (Toxiproxy), docker_net.ts (network namespaces and
+ * iptables of the docker stack). `faultTable()` renders the table.
  * @module
  */
 
-import { disconnect, loss, netem, tbf } from "./docker_net.ts";
-import { electUnclean } from "./election.ts";
-import { bandwidth, latency, partition, reset, timeout, webhookFail } from "./network.ts";
-import { kill, pause, restart, stop } from "./signals.ts";
-import type { Fault, FaultParams, StackName, TargetKind } from "./types.ts";
+import { bandwidth } from "./bandwidth.ts";
+import { disconnect } from "./disconnect.ts";
+import { electUnclean } from "./elect_unclean.ts";
+import { kill } from "./kill.ts";
+import { latency } from "./latency.ts";
+import { loss } from "./loss.ts";
+import { netem } from "./netem.ts";
+import { partition } from "./partition.ts";
+import { pause } from "./pause.ts";
+import { reset } from "./reset.ts";
+import { restart } from "./restart.ts";
+import { stop } from "./stop.ts";
+import { tbf } from "./tbf.ts";
+import { timeout } from "./timeout.ts";
+import { webhookFail } from "./webhook_fail.ts";
+import type { Fault, StackName, TargetKind } from "./types.ts";
 
 export const FAULTS = {
   kill,
@@ -34,7 +45,8 @@ export const FAULTS = {
 } as const satisfies Record<string, Fault>;
 
 export type FaultKind = keyof typeof FAULTS;
-export const FAULT_KINDS = Object.keys(FAULTS) as [FaultKind, ...FaultKind[]];
+/** A table of faults by kind: the harness's (`FAULTS`), or a test's with more. */
+export type FaultTable = Readonly<Record<string, Fault>>;
 
 /** The kind of thing a target string names. */
 export function targetKind(target: string): TargetKind {
@@ -47,16 +59,6 @@ export function targetKind(target: string): TargetKind {
   return "service";
 }
 
-/** Faults that are over as soon as they are done: nothing to heal. */
-export const ONE_SHOT: ReadonlySet<string> = new Set(
-  Object.values(FAULTS).filter((f: Fault) => f.oneShot).map((f) => f.kind),
-);
-
-/** Every param any fault reads. */
-export const PARAM_KEYS: ReadonlySet<keyof FaultParams> = new Set(
-  Object.values(FAULTS).flatMap((f: Fault) => f.params),
-);
-
 /**
  * What a scenario asks that the stack it runs on cannot do, as messages (the
  * engine rejects the run with exit 2 before it starts anything). `netem`: whether
@@ -66,10 +68,11 @@ export function stackProblems(
   faults: readonly { kind: string; target: string }[],
   stack: StackName,
   netem?: boolean,
+  table: FaultTable = FAULTS,
 ): string[] {
   const problems: string[] = [];
   for (const [i, f] of faults.entries()) {
-    const fault: Fault = FAULTS[f.kind as FaultKind];
+    const fault = table[f.kind];
     if (!fault.stacks.includes(stack)) {
       problems.push(
         `faults.${i}: ${f.kind} needs the ${fault.stacks.join(" or ")} stack: run with --stack ${
@@ -86,8 +89,8 @@ export function stackProblems(
 }
 
 /** The table as Markdown: kind, targets, stacks, params, what it does. */
-export function faultTable(): string {
-  const rows = Object.values(FAULTS).map((f: Fault) =>
+export function faultTable(table: FaultTable = FAULTS): string {
+  const rows = Object.values(table).map((f) =>
     `| \`${f.kind}\`${f.oneShot ? " (one-shot)" : ""} | ${f.targets.join(", ")} | ${
       f.stacks.join(", ")
     } | ${f.params.join(", ") || "—"} | ${f.summary} |`

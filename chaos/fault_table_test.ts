@@ -1,0 +1,128 @@
+/**
+ * The table of faults is the one place a fault kind is declared: a new kind
+ * (testdata/flip.ts) added by one module and one table line is validated by
+ * the scenario schema, planned, checked against the stacks, listed, injected
+ * and healed on the timeline, and recorded in the history.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { History } from "../validate/history.ts";
+import { FAULTS, faultTable, stackProblems } from "./faults/mod.ts";
+import { flip, flipped } from "./faults/testdata/flip.ts";
+import type { FaultContext } from "./faults/types.ts";
+import { expandFaults, plan } from "./planner.ts";
+import { scenarioSchema } from "./scenario.ts";
+import { FaultTimeline } from "./timeline.ts";
+
+const TABLE = { ...FAULTS, flip }; // the one table line
+
+const scenario = (faults: unknown[]) => ({
+  name: "flip-test",
+  description: "a fault kind of the tests",
+  seed: 3,
+  workload: { eps: 10, duration: "10s" },
+  faults,
+});
+
+Deno.test("fault table: a new kind is validated from its declaration", () => {
+  const schema = scenarioSchema(TABLE);
+  const ok = schema.safeParse(
+    scenario([{
+      at: "1s",
+      kind: "flip",
+      target: "sink",
+      heal_after: "2s",
+      params: { delay_ms: 5 },
+    }]),
+  );
+  assert.ok(ok.success, JSON.stringify(ok.error?.issues));
+  const bad = schema.safeParse(
+    scenario([{ at: "1s", kind: "flip", target: "broker:1", params: { rate_kbps: 5 } }]),
+  );
+  assert.ok(!bad.success);
+  const messages = bad.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  assert.ok(
+    messages.some((m) => /faults.0.kind: flip cannot act on broker:1/.test(m)),
+    messages.join("\n"),
+  );
+  assert.ok(messages.some((m) => /params.delay_ms: is required for flip/.test(m)));
+  assert.ok(messages.some((m) => /params.rate_kbps: is not a param of flip/.test(m)));
+  // The harness's own table does not know it.
+  const unknown = scenarioSchema().safeParse(
+    scenario([{ at: "1s", kind: "flip", target: "sink" }]),
+  );
+  assert.ok(!unknown.success);
+  assert.match(unknown.error.issues[0].message, /must be one of: kill, stop/);
+});
+
+Deno.test("fault table: planning, stack support and the listing derive from it", () => {
+  const s = scenarioSchema(TABLE).parse(
+    scenario([
+      { at: "1s", kind: "flip", target: "sink", heal_after: "2s", params: { delay_ms: 5 } },
+      { at: "4s", kind: "restart", target: "detector" },
+    ]),
+  );
+  const steps = plan(s, s.seed, TABLE);
+  assert.deepEqual(steps.map((x) => `${x.at_ms} ${x.action} ${x.kind}`), [
+    "1000 inject flip",
+    "3000 heal flip",
+    "4000 inject restart", // one-shot: no heal
+  ]);
+  const faults = expandFaults(s, s.seed, TABLE);
+  assert.deepEqual(stackProblems(faults, "local", undefined, TABLE), [
+    "faults.0: flip needs the docker stack: run with --stack docker",
+  ]);
+  assert.deepEqual(stackProblems(faults, "docker", undefined, TABLE), []);
+  assert.match(faultTable(TABLE), /\| `flip` \| component \| docker \| delay_ms \| flips a flag/);
+  assert.match(faultTable(), /\| `restart` \(one-shot\) \|/);
+});
+
+Deno.test("fault table: the timeline injects and heals a new kind, and the history records it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const s = scenarioSchema(TABLE).parse(
+      scenario([{
+        at: "0s",
+        kind: "flip",
+        target: "sink",
+        heal_after: "0s",
+        params: { delay_ms: 1 },
+      }]),
+    );
+    const history = new History(join(dir, "history.jsonl"));
+    const timeline = new FaultTimeline({
+      history,
+      ctx: {} as FaultContext,
+      faults: expandFaults(s, s.seed, TABLE),
+      table: TABLE,
+      resolve: (target) => Promise.resolve({ nodes: [target], observed: { resolved: true } }),
+    });
+    const steps = plan(s, s.seed, TABLE).filter((x) => x.action === "inject");
+    await timeline.run(steps, performance.now());
+    assert.deepEqual([...flipped], ["sink"]);
+    assert.deepEqual([...timeline.active], ["flip sink"]);
+    await timeline.healAll();
+    assert.deepEqual([...flipped], []);
+    const [record] = timeline.records();
+    assert.equal(record.kind, "flip");
+    assert.equal(record.observed, true);
+    assert.deepEqual(record.nodes, ["sink"]);
+    assert.deepEqual(record.detail, {
+      resolved: true,
+      flipped: ["sink"],
+      heal: { unflipped: ["sink"] },
+    });
+    assert.ok(record.healed_at! >= record.injected_at!);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("fault table: every kind declares itself completely", () => {
+  for (const [kind, f] of Object.entries(FAULTS)) {
+    assert.equal(f.kind, kind);
+    assert.ok(f.summary.length > 10, kind);
+    assert.ok(f.targets.length > 0 && f.stacks.length > 0, kind);
+  }
+});

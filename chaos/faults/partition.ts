@@ -1,0 +1,60 @@
+/**
+ * The `partition` fault: the target brokers cut off. On the local stack their
+ * Toxiproxy proxies are disabled, both ways, so clients, followers and the
+ * quorum lose them and they cannot heartbeat either (the controller fences
+ * them); `listeners: ["internal"]` cuts only replication. On the docker stack
+ * iptables DROP, which can also cut one `link:<a>-<b>` (docker_net.ts).
+ * @module
+ */
+
+import { proxiesOf } from "./toxics.ts";
+import { partitionDocker } from "./docker_net.ts";
+import { BOTH_STACKS, type Fault } from "./types.ts";
+
+export const partition: Fault = {
+  kind: "partition",
+  summary:
+    "brokers cut off (local: Toxiproxy proxies disabled; docker: iptables, also link:<a>-<b>)",
+  targets: ["broker", "link"],
+  stacks: BOTH_STACKS,
+  params: ["listeners"],
+  problem: (target, stack) =>
+    stack === "local" && target.startsWith("link:")
+      ? `${target}: the local stack cannot cut one link between two brokers ` +
+        "(its Toxiproxy proxies sit in front of each broker's listeners, shared by all its " +
+        "peers); the docker stack cuts one pair with iptables: run with --stack docker, or " +
+        "partition one broker from all: broker:<id>"
+      : undefined,
+  async inject(ctx, nodes, params) {
+    const link = nodes[0]?.match(/^link:(\d+)-(\d+)$/);
+    if (ctx.stack.kind === "docker") {
+      return await partitionDocker(
+        ctx,
+        nodes,
+        params,
+        link ? [Number(link[1]), Number(link[2])] : undefined,
+      );
+    }
+    if (link) throw new Error("the local stack cannot cut one link (use --stack docker)");
+    const proxies: string[] = [];
+    const heal = async () => {
+      for (const proxy of proxies) await ctx.stack.toxiproxy.setEnabled(proxy, true);
+      return { enabled: [...proxies] };
+    };
+    try {
+      // Both ways: the isolated broker can neither be reached nor heartbeat, so it is fenced.
+      const listeners = params.listeners ?? ["client", "internal", "controller"];
+      for (const proxy of proxiesOf(ctx, nodes, listeners, "both")) {
+        await ctx.stack.toxiproxy.setEnabled(proxy, false);
+        proxies.push(proxy);
+      }
+      const now = await ctx.stack.toxiproxy.proxies();
+      const open = proxies.filter((p) => now[p]?.enabled !== false);
+      if (open.length) throw new Error(`proxies still enabled: ${open.join(", ")}`);
+    } catch (error) {
+      await heal();
+      throw error;
+    }
+    return { observed: { disabled: [...proxies] }, heal };
+  },
+};

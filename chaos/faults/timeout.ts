@@ -1,0 +1,15 @@
+/**
+ * The `timeout` fault: a Toxiproxy timeout toxic; connections stall and are
+ * closed after `timeout_ms` (0: they stall until healed).
+ * @module
+ */
+
+import { toxicFault } from "./toxics.ts";
+
+export const timeout = toxicFault("timeout", {
+  summary: "Toxiproxy timeout toxic: connections stall, closed after timeout_ms (0: never)",
+  params: ["timeout_ms"],
+}, (p) => ({
+  type: "timeout",
+  attributes: { timeout: p.timeout_ms ?? 0 },
+}));

@@ -1,0 +1,87 @@
+/**
+ * The Toxiproxy mechanism of the local stack's network faults: the proxies in
+ * front of every broker listener (client, inter-broker "internal",
+ * controller), and a fault made of one toxic on them (`latency`, `bandwidth`,
+ * `timeout`, `reset`). Toxics act on the client and internal listeners unless
+ * `listeners` says otherwise; `toxicity` (0..1) is the share of connections
+ * they touch. A toxic counts as injected only when Toxiproxy reports it on
+ * every proxy.
+ * @module
+ */
+
+import type { Toxic } from "../../compose/toxiproxy.ts";
+import {
+  BOTH_STACKS,
+  type Fault,
+  type FaultContext,
+  type FaultParams,
+  type Injected,
+  type Listener,
+} from "./types.ts";
+
+const brokerId = (name: string) => Number(name.replace("kafka-", ""));
+
+/**
+ * The proxies of the target brokers' listeners. The quorum runs over one proxy
+ * per pair and direction (see compose/ports.ts), so "controller" means the
+ * links into the broker, and with `both` also the links out of it.
+ */
+export function proxiesOf(
+  ctx: FaultContext,
+  nodes: string[],
+  listeners: Listener[],
+  quorum: "into" | "both",
+): string[] {
+  return nodes.flatMap((name) => {
+    const id = brokerId(name);
+    const p = ctx.stack.brokerProxies(id);
+    return listeners.flatMap((l) =>
+      l !== "controller" ? [p[l]] : [p.controller, ...ctx.stack.quorumLinks(id, quorum)]
+    );
+  });
+}
+
+/** A fault that adds one toxic to the chosen listeners of the target brokers. */
+export function toxicFault(
+  kind: string,
+  meta: Pick<Fault, "summary" | "params" | "missing">,
+  toxic: (params: FaultParams) => Omit<Toxic, "name">,
+): Fault {
+  const name = `chaos-${kind}`;
+  return {
+    kind,
+    ...meta,
+    params: [...meta.params, "toxicity", "listeners"],
+    targets: ["broker"],
+    stacks: BOTH_STACKS,
+    async inject(ctx, nodes, params): Promise<Injected> {
+      const spec = toxic(params);
+      const added: string[] = [];
+      const heal = async () => {
+        for (const proxy of added) {
+          await ctx.stack.toxiproxy.removeToxic(proxy, name).catch(() => {});
+        }
+        return { removed: [...added] };
+      };
+      try {
+        const listeners = params.listeners ?? ["client", "internal"];
+        for (const proxy of proxiesOf(ctx, nodes, listeners, "into")) {
+          await ctx.stack.toxiproxy.addToxic(proxy, {
+            name,
+            toxicity: params.toxicity ?? 1,
+            ...spec,
+          });
+          added.push(proxy);
+        }
+        // Observed only when Toxiproxy reports the toxic on every proxy.
+        const proxies = await ctx.stack.toxiproxy.proxies();
+        const missing = added.filter((p) => !proxies[p]?.toxics?.some((t) => t.name === name));
+        if (missing.length) throw new Error(`toxic ${name} is not on ${missing.join(", ")}`);
+      } catch (error) {
+        await heal();
+        throw error;
+      }
+      return { observed: { toxics: [...added], ...spec.attributes }, heal };
+    },
+  };
+}
