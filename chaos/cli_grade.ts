@@ -1,8 +1,8 @@
 /**
  * `deno task grade --submission <file.yaml> [--out DIR] [--seed N]`
  *
- * Grades a pipeline (see `grade.ts` for the submission file and the README's
- * "Grading a pipeline" for the contract): runs `setup`, then either drives the
+ * Grades a pipeline (see `grade.ts` for the submission file, docs/grading.md and
+ * docs/contract.md for the contract): runs `setup`, then either drives the
  * submission's sink and detector through a scenario and scores the store and
  * the alerts, or runs its phases and scores their exit codes. Prints the
  * score out of 100 with every weighted check, writes `grade.json` and

@@ -48,7 +48,7 @@ export interface RunOptions {
   basePort?: number;
   /**
    * A pipeline of the user's instead of the built-in sink and detector (graded runs): shell
-   * commands run in `cwd` with the contract's environment (see the README).
+   * commands run in `cwd` with the contract's environment (docs/contract.md).
    */
   pipeline?: OwnPipeline;
   /** Also run Debian's Prometheus over the run's components (see compose/prometheus.ts). */
