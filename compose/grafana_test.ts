@@ -8,7 +8,7 @@ async function exported(): Promise<Set<string>> {
       "pipeline/generator.ts",
       "pipeline/sink.ts",
       "pipeline/detector.ts",
-      "chaos/engine.ts",
+      "chaos/timeline.ts",
     ]
   ) {
     const text = await Deno.readTextFile(new URL(`../${file}`, import.meta.url));
