@@ -12,7 +12,7 @@ import { type Admin, Partitioners } from "kafkajs";
 import type { Incident } from "../pipeline/anomalies.ts";
 import type { Rng } from "../pipeline/rng.ts";
 import type { Binaries } from "../compose/provision.ts";
-import type { Stack } from "../compose/stack.ts";
+import { brokerNode, type Stack } from "../compose/stack.ts";
 import { activeController } from "../compose/quorum.ts";
 
 export interface Resolved {
@@ -56,12 +56,12 @@ export async function partitionForKey(admin: Admin, topic: string, key: string):
 export async function resolveTarget(target: string, ctx: ResolveContext): Promise<Resolved> {
   let m;
   if ((m = target.match(/^broker:(\d+)$/))) {
-    return { nodes: [`kafka-${m[1]}`], observed: { broker: Number(m[1]) } };
+    return { nodes: [brokerNode(Number(m[1]))], observed: { broker: Number(m[1]) } };
   }
   if ((m = target.match(/^broker:leader\(([\w.-]+),(\d+)\)$/))) {
     const leader = await leaderOf(ctx, m[1], Number(m[2]));
     return {
-      nodes: [`kafka-${leader}`],
+      nodes: [brokerNode(leader)],
       observed: { leader_was: leader, topic: m[1], partition: Number(m[2]) },
     };
   }
@@ -71,7 +71,7 @@ export async function resolveTarget(target: string, ctx: ResolveContext): Promis
     const partition = await partitionForKey(ctx.admin, ctx.topic, incident.entity);
     const leader = await leaderOf(ctx, ctx.topic, partition);
     return {
-      nodes: [`kafka-${leader}`],
+      nodes: [brokerNode(leader)],
       observed: { leader_was: leader, partition, incident: incident.id, entity: incident.entity },
     };
   }
@@ -80,7 +80,7 @@ export async function resolveTarget(target: string, ctx: ResolveContext): Promis
     // a random broker (KIP-590), so describeCluster() would name the wrong node.
     const controller = await activeController(ctx.binaries, ctx.stack.endpoints.kafka.bootstrap);
     return {
-      nodes: [`kafka-${controller}`],
+      nodes: [brokerNode(controller)],
       observed: { controller_was: controller },
     };
   }
@@ -89,11 +89,11 @@ export async function resolveTarget(target: string, ctx: ResolveContext): Promis
       ctx.stack.broker(id).state() === "running"
     );
     const id = ctx.rng.pick(running);
-    return { nodes: [`kafka-${id}`], observed: { broker: id } };
+    return { nodes: [brokerNode(id)], observed: { broker: id } };
   }
   if (target === "all-brokers") {
     return {
-      nodes: ctx.stack.brokerIds().map((id) => `kafka-${id}`),
+      nodes: ctx.stack.brokerIds().map((id) => brokerNode(id)),
       observed: { brokers: ctx.stack.brokerIds() },
     };
   }

@@ -21,6 +21,7 @@ import { Detector } from "../pipeline/detector.ts";
 import { Generator, type ScheduledIncident } from "../pipeline/generator.ts";
 import { ensureTopic, kafkaClient } from "../pipeline/kafka.ts";
 import { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
+import { quantile } from "../lib/stats.ts";
 
 const USAGE =
   "usage: deno task bench:detector [--events 1000000] [--eps 15000] [--base-port 31600]";
@@ -78,10 +79,8 @@ if (import.meta.main) {
         .catch(() => {});
       await live.stop();
       const alerts = receiver.deliveries().map((d) => d.body as Alert);
-      const latencies = (of: Alert[]) =>
-        of.map((a) => a.fired_at_ms - a.window_end_ms).sort((a, b) => a - b);
-      const q = (lat: number[], at: number) =>
-        lat.length ? lat[Math.min(lat.length - 1, Math.ceil(at * lat.length) - 1)] : NaN;
+      const latencies = (of: Alert[]) => of.map((a) => a.fired_at_ms - a.window_end_ms);
+      const q = (lat: number[], at: number) => quantile(lat, at) ?? NaN;
       const lat = latencies(alerts);
       say(
         `live: ${alerts.length} alerts for ${ledger.incidents.length} incidents; latency p50 ${

@@ -14,10 +14,9 @@ import { ensureImages } from "./images.ts";
 import { LocalStack } from "./local_stack.ts";
 import type { Stack } from "./stack.ts";
 import { provision } from "./provision.ts";
+import { median } from "../lib/stats.ts";
 
 const USAGE = "usage: deno task bench:stack [--runs N] [--base-port P] [--stack local|docker]";
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 if (import.meta.main) {
   await runMain(async () => {
@@ -50,7 +49,7 @@ if (import.meta.main) {
       console.log(`run ${i}/${runs}: up to healthy ${up.toFixed(2)} s, down ${down.toFixed(2)} s`);
     }
     console.log(`stack=${values.stack}`);
-    console.log(`stack_up_s=${median(ups).toFixed(2)} stack_down_s=${median(downs).toFixed(2)}`);
+    console.log(`stack_up_s=${median(ups)!.toFixed(2)} stack_down_s=${median(downs)!.toFixed(2)}`);
     return ExitCode.Pass;
   });
 }

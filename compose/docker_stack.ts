@@ -52,9 +52,9 @@ import type { ProcessState } from "./process_node.ts";
 import { kafkaBrokerIds, minioReady, redisPing, toxiproxyUp } from "./probes.ts";
 import { Progress } from "../lib/progress.ts";
 import {
+  brokerIdOf,
   clusterId,
   type NodeHealth,
-  randomSecret,
   REDIS_DURABILITY,
   type Stack,
   StackBase,
@@ -64,6 +64,7 @@ import {
 } from "./stack.ts";
 import { Toxiproxy } from "./toxiproxy.ts";
 import { tcpOpen, waitFor } from "../lib/wait.ts";
+import { randomHex } from "../lib/ids.ts";
 
 /** `dataDir` is bind-mounted (default a temp folder); `basePort` numbers the ports inside the
  * containers, published on the engine's host only for a remote engine. */
@@ -257,7 +258,7 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
     }
     if (name === "minio") return await minioReady(this.endpoints.s3.endpoint);
     if (name === "toxiproxy") return await toxiproxyUp(this.endpoints.toxiproxy.api);
-    const id = Number(name.replace("kafka-", ""));
+    const id = brokerIdOf(name);
     const ports = this.plan.brokers.find((b) => b.id === id);
     if (!ports) return false;
     // A remote engine publishes the client proxies only; a running broker container counts.
@@ -298,8 +299,8 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
     const network = `chaos-${name}`;
     await createNetwork(network, labels("network"));
     const remote = remoteEngineHost();
-    const accessKey = Deno.env.get("CHAOS_S3_ACCESS_KEY") ?? `chaos${randomSecret(6)}`;
-    const secretKey = Deno.env.get("CHAOS_S3_SECRET_KEY") ?? randomSecret(20);
+    const accessKey = Deno.env.get("CHAOS_S3_ACCESS_KEY") ?? `chaos${randomHex(6)}`;
+    const secretKey = Deno.env.get("CHAOS_S3_SECRET_KEY") ?? randomHex(20);
     const bucket = options.bucket ?? "telemetry";
     // Endpoints are filled in once the containers have addresses.
     const endpoints: Endpoints = {
@@ -394,7 +395,7 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
       });
       await Deno.mkdir(join(dataDir, "redis"), { recursive: true });
       // Published on a remote engine's host: then only with a password of this run's.
-      const redisPassword = remote ? randomSecret(20) : undefined;
+      const redisPassword = remote ? randomHex(20) : undefined;
       const redis = await create("redis", images.redis, [
         "redis-server",
         "--port",

@@ -36,9 +36,9 @@ import { type Binaries, provision } from "./provision.ts";
 import { exists, stateDir } from "./paths.ts";
 import { Progress } from "../lib/progress.ts";
 import {
+  brokerIdOf,
   clusterId,
   type NodeHealth,
-  randomSecret,
   REDIS_DURABILITY,
   spawnDetached,
   type Stack,
@@ -48,6 +48,7 @@ import {
 } from "./stack.ts";
 import { Toxiproxy } from "./toxiproxy.ts";
 import { GiveUp, portFree, tcpOpen, waitFor } from "../lib/wait.ts";
+import { randomHex } from "../lib/ids.ts";
 
 export type Owner = "process" | "detached";
 
@@ -154,7 +155,7 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
     if (name === "redis") return await redisPing(this.plan.redis);
     if (name === "minio") return await minioReady(this.endpoints.s3.endpoint);
     if (name === "toxiproxy") return await toxiproxyUp(this.endpoints.toxiproxy.api);
-    const id = Number(name.replace("kafka-", ""));
+    const id = brokerIdOf(name);
     const ports = this.plan.brokers.find((b) => b.id === id);
     return ports ? await tcpOpen(ports.client.real) : false;
   }
@@ -205,8 +206,8 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
       },
       s3: {
         endpoint: `http://127.0.0.1:${plan.minio}`,
-        accessKey: Deno.env.get("CHAOS_S3_ACCESS_KEY") ?? `chaos${randomSecret(6)}`,
-        secretKey: Deno.env.get("CHAOS_S3_SECRET_KEY") ?? randomSecret(20),
+        accessKey: Deno.env.get("CHAOS_S3_ACCESS_KEY") ?? `chaos${randomHex(6)}`,
+        secretKey: Deno.env.get("CHAOS_S3_SECRET_KEY") ?? randomHex(20),
         bucket,
       },
       redis: { url: `redis://127.0.0.1:${plan.redis}` },

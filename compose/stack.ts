@@ -13,7 +13,6 @@ import type { KafkaSettings } from "./kafka_config.ts";
 import type { PortPlan } from "./ports.ts";
 import type { ProcessState } from "./process_node.ts";
 import type { Toxiproxy } from "./toxiproxy.ts";
-import { randomHex } from "../lib/ids.ts";
 
 export type StackKind = "local" | "docker";
 export const STACK_KINDS = ["local", "docker"] as const;
@@ -143,6 +142,16 @@ export function spawnDetached(script: string, args: string[] = []): number {
   return child.pid;
 }
 
+/** The node name of broker `id`: `kafka-<id>`. */
+export function brokerNode(id: number): string {
+  return `kafka-${id}`;
+}
+
+/** The broker id of a node named `kafka-<id>`. */
+export function brokerIdOf(node: string): number {
+  return Number(node.replace("kafka-", ""));
+}
+
 /** The Toxiproxy proxy broker `from` reaches controller `to` through. */
 export function quorumProxy(from: number, to: number): string {
   return `kafka-${from}-to-${to}-controller`;
@@ -200,9 +209,6 @@ export function toxiproxyConfig(
     })),
   ]);
 }
-
-/** Random hex of `bytes` bytes (credentials of a stack's services). */
-export const randomSecret: (bytes: number) => string = randomHex;
 
 /**
  * A random KRaft cluster id (16 bytes, base64url). It never starts with "-":

@@ -37,6 +37,7 @@ import { kafkaClient, topicPartitions } from "./kafka.ts";
 import { Ledger } from "./ledger.ts";
 import { hash32, Rng } from "./rng.ts";
 import { DEFAULT_KAFKA_CLIENT, type KafkaClientKind } from "./producer_client.ts";
+import { quantile } from "../lib/stats.ts";
 
 export interface ScheduledIncident {
   /** Start, in ms after the generator starts. */
@@ -290,8 +291,7 @@ export class Generator {
   }
   #p95LastSecond(): number | null {
     if (this.#acks.length === 0) return null;
-    const rtts = this.#acks.map(([, , ms]) => ms).sort((a, b) => a - b);
-    return Math.round(rtts[Math.min(rtts.length - 1, Math.ceil(0.95 * rtts.length) - 1)]);
+    return Math.round(quantile(this.#acks.map(([, , ms]) => ms), 0.95)!);
   }
 
   /** Runs until the duration is over or `signal` aborts; returns the ledger. */

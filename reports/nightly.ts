@@ -21,6 +21,7 @@
 
 import type { Results } from "../validate/results.ts";
 import { esc, lineChart } from "./svg_chart.ts";
+import { median } from "../lib/stats.ts";
 
 export interface Figures {
   verdict: Results["verdict"];
@@ -66,13 +67,6 @@ export function figuresOf(r: Results, run: string): Figures {
     detection_p99_ms: r.alerts?.latency_ms_p99 ?? null,
     run,
   };
-}
-
-function median(values: number[]): number | null {
-  if (values.length === 0) return null;
-  const s = [...values].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /** Regressions of `tonight` against the last nights of `earlier` (any order). */

@@ -11,6 +11,7 @@
  */
 
 import type { Results } from "../validate/results.ts";
+import { esc } from "./svg_chart.ts";
 
 const ICON = { pass: "PASS", fail: "FAIL", unknown: "UNKNOWN" } as const;
 
@@ -137,12 +138,6 @@ export function renderMarkdown(r: Results): string {
   }
   return lines.join("\n") + "\n";
 }
-
-const esc = (s: string) =>
-  s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll(
-    '"',
-    "&quot;",
-  );
 
 export function renderJunit(r: Results): string {
   const cs = checks(r);

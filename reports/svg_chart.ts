@@ -52,6 +52,7 @@ export interface LineChartOptions {
 /** Fill of fault windows. */
 export const FAULT_FILL = "#fadbd8";
 
+/** Text escaped for HTML, XML and SVG (content and quoted attributes). */
 export const esc = (s: string): string =>
   s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
     .replaceAll('"', "&quot;");

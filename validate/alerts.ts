@@ -25,7 +25,7 @@
 import { z } from "zod";
 import type { Incident } from "../pipeline/anomalies.ts";
 import type { Delivery } from "../pipeline/webhook_receiver.ts";
-import { quantile } from "./samples.ts";
+import { quantile } from "../lib/stats.ts";
 import type { Verdict } from "./verdict.ts";
 
 export interface AlertOptions {
@@ -81,11 +81,16 @@ export interface AcceptedAlert extends AlertBody {
 
 const SAMPLE = 10;
 
+/** Whether the receiver took the delivery (answered 2xx): only those count as alerts raised. */
+export function answeredOk(d: Pick<Delivery, "answered">): boolean {
+  return d.answered >= 200 && d.answered <= 299;
+}
+
 /** The distinct alerts of `deliveries` that count (signed, well formed, answered 2xx). */
 export function acceptedAlerts(deliveries: readonly Delivery[]): AcceptedAlert[] {
   const byId = new Map<string, AcceptedAlert>();
   for (const d of deliveries) {
-    if (d.signature_ok === false || d.answered < 200 || d.answered > 299) continue;
+    if (d.signature_ok === false || !answeredOk(d)) continue;
     const body = AlertBody.safeParse(d.body);
     if (!body.success || byId.has(body.data.alert_id)) continue;
     byId.set(body.data.alert_id, { ...body.data, received_at_ms: d.received_at_ms });
@@ -143,7 +148,7 @@ export function checkAlerts(
       );
       return;
     }
-    if (d.answered < 200 || d.answered > 299) return;
+    if (!answeredOk(d)) return;
     const a = body.data;
     const seen = first.get(a.alert_id);
     if (!seen) first.set(a.alert_id, a);

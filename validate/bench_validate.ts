@@ -29,6 +29,7 @@ import { baselineFlow } from "../pipeline/traffic.ts";
 import { checkCompleteness } from "./completeness.ts";
 import { checkStore } from "./store_check.ts";
 import { TopicTableBuilder } from "./topic_table.ts";
+import { median } from "../lib/stats.ts";
 
 const USAGE = "usage: deno task bench:validate [--events 10000000] [--producers 8]";
 const TOPIC = "network-telemetry";
@@ -150,8 +151,7 @@ if (import.meta.main) {
         }
         rates.push(events / seconds);
       }
-      rates.sort((a, b) => a - b);
-      console.log(`validate_eps=${Math.round(rates[Math.floor(rates.length / 2)])}`);
+      console.log(`validate_eps=${Math.round(median(rates)!)}`);
       return ExitCode.Pass;
     } finally {
       await server.stop();

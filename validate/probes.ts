@@ -18,7 +18,8 @@
  * @module
  */
 
-import { quantile, type Sample } from "./samples.ts";
+import { quantile } from "../lib/stats.ts";
+import type { Sample } from "./samples.ts";
 import { combine, type Verdict } from "./verdict.ts";
 
 export const PROBE_METRICS = ["acked_eps", "p95_send_ms", "sink_lag_s"] as const;

@@ -22,7 +22,8 @@
  * @module
  */
 
-import { quantile, type Sample } from "./samples.ts";
+import { quantile } from "../lib/stats.ts";
+import type { Sample } from "./samples.ts";
 import { combine, type Verdict } from "./verdict.ts";
 
 export interface FaultSpan {

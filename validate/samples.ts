@@ -31,10 +31,3 @@ export interface Sample {
 export function parseSamples(text: string): Sample[] {
   return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as Sample);
 }
-
-/** The p-quantile (0..1) of `values` by nearest rank; null when empty. */
-export function quantile(values: readonly number[], p: number): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
-}

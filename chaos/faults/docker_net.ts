@@ -24,6 +24,7 @@ import {
   type Listener,
   LISTENERS,
 } from "./types.ts";
+import { brokerIdOf, brokerNode } from "../../compose/stack.ts";
 
 export const STACK_NODES = ["broker", "service"] as const;
 
@@ -117,8 +118,6 @@ export function partitionRules(
   return rules;
 }
 
-const brokerId = (name: string) => Number(name.replace("kafka-", ""));
-
 /** `partition` on the docker stack: iptables in the brokers' namespaces. */
 export async function partitionDocker(
   ctx: FaultContext,
@@ -133,14 +132,14 @@ export async function partitionDocker(
     const [a, b] = link;
     for (const [from, to] of [[a, b], [b, a]]) {
       cuts.push({
-        node: `kafka-${from}`,
+        node: brokerNode(from),
         rules: partitionRules(stack, from, ["internal", "controller"], [to]),
       });
     }
   } else {
     const listeners = params.listeners ?? [...LISTENERS];
     for (const node of nodes) {
-      const id = brokerId(node);
+      const id = brokerIdOf(node);
       const peers = stack.brokerIds().filter((p) => p !== id);
       cuts.push({ node, rules: partitionRules(stack, id, listeners, peers) });
     }

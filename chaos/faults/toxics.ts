@@ -18,8 +18,7 @@ import {
   type Injected,
   type Listener,
 } from "./types.ts";
-
-const brokerId = (name: string) => Number(name.replace("kafka-", ""));
+import { brokerIdOf } from "../../compose/stack.ts";
 
 /**
  * The proxies of the target brokers' listeners. The quorum runs over one proxy
@@ -33,7 +32,7 @@ export function proxiesOf(
   quorum: "into" | "both",
 ): string[] {
   return nodes.flatMap((name) => {
-    const id = brokerId(name);
+    const id = brokerIdOf(name);
     const p = ctx.stack.brokerProxies(id);
     return listeners.flatMap((l) =>
       l !== "controller" ? [p[l]] : [p.controller, ...ctx.stack.quorumLinks(id, quorum)]
