@@ -101,12 +101,7 @@ if (import.meta.main) {
       submission: { type: "string" },
       out: { type: "string" },
       seed: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
     }, USAGE);
-    if (values.help) {
-      console.log(USAGE);
-      return ExitCode.Pass;
-    }
     if (!values.submission) throw new UsageError(USAGE);
     const file = resolve(values.submission);
     let raw: unknown;

@@ -54,12 +54,7 @@ if (import.meta.main) {
       out: { type: "string" },
       date: { type: "string" },
       stack: { type: "string", default: "local" },
-      help: { type: "boolean", short: "h", default: false },
     }, USAGE);
-    if (values.help) {
-      console.log(USAGE);
-      return ExitCode.Pass;
-    }
     const date = values.date ?? new Date().toISOString().slice(0, 10);
     if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) {
       throw new UsageError(`--date must be YYYY-MM-DD, got "${date}"`);

@@ -74,12 +74,7 @@ if (import.meta.main) {
       "with-prometheus": { type: "boolean", default: false },
       out: { type: "string" },
       stack: { type: "string", default: "local" },
-      help: { type: "boolean", short: "h", default: false },
     }, USAGE);
-    if (values.help) {
-      console.log(USAGE);
-      return ExitCode.Pass;
-    }
     if (values.faults) {
       for (const f of Object.values(FAULTS) as Fault[]) {
         console.log(

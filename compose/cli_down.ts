@@ -25,12 +25,7 @@ if (import.meta.main) {
       purge: { type: "boolean", default: false },
       name: { type: "string", default: "default" },
       stack: { type: "string", default: "local" },
-      help: { type: "boolean", short: "h", default: false },
     }, USAGE);
-    if (values.help) {
-      console.log(USAGE);
-      return ExitCode.Pass;
-    }
     if (values.stack === "docker") {
       const removed = await downDockerStack(values.name);
       say(

@@ -13,17 +13,15 @@ import { requireDocker } from "./docker.ts";
 import { ensureImages } from "./images.ts";
 import { ensureDockerEngine } from "./provision.ts";
 
-const USAGE = "usage: deno task images";
+const USAGE = `usage: deno task images
+
+Starts the Docker engine when it is not running (installing Debian's docker.io
+as root when it is missing) and builds the docker stack's images from a
+debootstrap root file system, without a registry; cached by content.`;
 
 if (import.meta.main) {
   await runMain(async () => {
-    const { values } = parseFlags(Deno.args, {
-      help: { type: "boolean", short: "h", default: false },
-    }, USAGE);
-    if (values.help) {
-      console.log(USAGE);
-      return ExitCode.Pass;
-    }
+    parseFlags(Deno.args, {}, USAGE);
     await ensureDockerEngine();
     const version = await requireDocker();
     console.log(`docker engine ${version}`);

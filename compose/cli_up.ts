@@ -22,12 +22,7 @@ if (import.meta.main) {
       name: { type: "string", default: "default" },
       "base-port": { type: "string" },
       brokers: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
     }, USAGE);
-    if (values.help) {
-      console.log(USAGE);
-      return ExitCode.Pass;
-    }
     const abort = new AbortController();
     const onSignal = () => abort.abort(new InterruptedError("SIGINT"));
     Deno.addSignalListener("SIGINT", onSignal);

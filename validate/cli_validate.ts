@@ -38,12 +38,7 @@ if (import.meta.main) {
     const { values } = parseFlags(Deno.args, {
       run: { type: "string" },
       topic: { type: "string", default: "network-telemetry" },
-      help: { type: "boolean", short: "h", default: false },
     }, USAGE);
-    if (values.help) {
-      console.log(USAGE);
-      return ExitCode.Pass;
-    }
     if (!values.run) throw new UsageError(`--run is required\n${USAGE}`);
     const dir = values.run;
     if (!(await exists(join(dir, "results.json")))) {
