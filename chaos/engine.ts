@@ -20,7 +20,7 @@
  * @module
  */
 
-import { probeNetem } from "../compose/docker_stack.ts";
+import { probeNetem } from "../compose/docker_network.ts";
 import { ensureImages } from "../compose/images.ts";
 import type { StackKind } from "../compose/stack.ts";
 import { InterruptedError, UsageError } from "../lib/exit_codes.ts";

@@ -7,7 +7,7 @@
  */
 
 import { ExitCode, runMain, UsageError } from "../lib/exit_codes.ts";
-import { downDockerStack } from "./docker_stack.ts";
+import { downDockerStack } from "./docker_network.ts";
 import { parseFlags } from "../lib/cli.ts";
 import { downStack } from "./local_stack.ts";
 import { say } from "../lib/progress.ts";

@@ -12,7 +12,7 @@ import { stackProblems } from "../chaos/faults/mod.ts";
 import { parseQuorumLeader } from "./quorum.ts";
 import type Docker from "dockerode";
 import { demux } from "./docker.ts";
-import { DockerNode } from "./docker_stack.ts";
+import { DockerNode } from "./docker_node.ts";
 import { portPlan } from "./ports.ts";
 
 Deno.test("docker-compose.yml: three KRaft brokers, overridable images, no secrets", async () => {

@@ -21,6 +21,7 @@
  */
 
 import type { DockerStack } from "./docker_stack.ts";
+import { dockerClient } from "./docker.ts";
 import { LocalStack } from "./local_stack.ts";
 import type { Stack } from "./stack.ts";
 import { kafkaBrokerIds } from "./probes.ts";
@@ -43,7 +44,7 @@ export interface TestStack {
  * docker stack also: reconnected, iptables rules and qdiscs removed), healthy.
  */
 export async function heal(stack: Stack): Promise<void> {
-  if (stack.kind === "docker") await (stack as DockerStack).clearNetworkFaults();
+  if (stack.kind === "docker") await clearNetworkFaults(stack as DockerStack);
   await stack.health(); // the docker stack's node states are read from the engine
   for (const node of stack.nodes.values()) {
     if (node.state() === "paused") await node.resume();
@@ -100,4 +101,31 @@ export async function runDeno(
   }).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/**
+ * Undoes every network fault the harness may have left on the stack: nodes
+ * back on the network (same address), every iptables rule tagged
+ * `chaos-harness` and the root qdisc removed from each namespace. For tests
+ * and clean-up; a fault's own heal undoes exactly what it did.
+ */
+export async function clearNetworkFaults(stack: DockerStack): Promise<void> {
+  const network = dockerClient().getNetwork(stack.network);
+  for (const node of stack.nodes.values()) {
+    const info = await node.container.inspect().catch(() => undefined);
+    if (!info) continue;
+    if (!info.NetworkSettings.Networks?.[stack.network] && node.ip()) {
+      await network.connect({
+        Container: stack.containerName(node.name),
+        EndpointConfig: { IPAMConfig: { IPv4Address: node.ip()! }, Aliases: [node.name] },
+      }).catch(() => {});
+    }
+    if (!info.State.Running || info.State.Paused) continue;
+    await stack.runHelper(stack.images.nethelper, [
+      "sh",
+      "-c",
+      "iptables -S | grep chaos-harness | sed 's/^-A /-D /' | while read -r r; do iptables $r; done; " +
+      "tc qdisc del dev eth0 root 2>/dev/null; true",
+    ], { netnsOf: node.name }).catch(() => {});
+  }
 }
