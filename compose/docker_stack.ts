@@ -43,7 +43,7 @@ import {
 import { type Endpoints, minioClientOptions } from "../pipeline/endpoints.ts";
 import { ensureImages, type Images } from "./images.ts";
 import type { KafkaSettings } from "./kafka_config.ts";
-import { startWatchdog } from "./local_stack.ts";
+import { startWatchdog } from "./local_services.ts";
 import { DEFAULT_BASE_PORT, type PortPlan, portPlan } from "./ports.ts";
 import { kafkaBrokerIds, minioReady, redisPing, toxiproxyUp } from "./probes.ts";
 import { Progress } from "../lib/progress.ts";

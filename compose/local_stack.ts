@@ -26,11 +26,10 @@
 
 import { join } from "node:path";
 import * as Minio from "minio";
-import { EnvironmentError } from "../lib/exit_codes.ts";
 import { type Endpoints, minioClientOptions } from "../pipeline/endpoints.ts";
-import { brokerProperties, kafkaJvmArgs, type KafkaSettings } from "./kafka_config.ts";
+import type { KafkaSettings } from "./kafka_config.ts";
 import { allPorts, DEFAULT_BASE_PORT, type PortPlan, portPlan } from "./ports.ts";
-import { ProcessNode, type ProcessSpec } from "./process_node.ts";
+import { ProcessNode } from "./process_node.ts";
 import { kafkaBrokerIds, minioReady, redisPing, toxiproxyUp } from "./probes.ts";
 import { type Binaries, provision } from "./provision.ts";
 import { exists, stateDir } from "./paths.ts";
@@ -39,18 +38,23 @@ import {
   brokerIdOf,
   clusterId,
   type NodeHealth,
-  REDIS_DURABILITY,
-  spawnDetached,
   type Stack,
   StackBase,
   type StackOptions,
-  toxiproxyConfig,
 } from "./stack.ts";
 import { Toxiproxy } from "./toxiproxy.ts";
+import {
+  type Owner,
+  readState,
+  StackError,
+  stackHolding,
+  type StackState,
+  stateFile,
+  writeState,
+} from "./local_state.ts";
+import { nodeSpecs, startWatchdog, warnIfEphemeral } from "./local_services.ts";
 import { GiveUp, portFree, tcpOpen, waitFor } from "../lib/wait.ts";
 import { randomHex } from "../lib/ids.ts";
-
-export type Owner = "process" | "detached";
 
 export interface LocalStackOptions extends StackOptions {
   /** See the module doc. Default "process". */
@@ -63,47 +67,6 @@ export interface LocalStackOptions extends StackOptions {
    * pay for a proxy. Default false.
    */
   direct?: boolean;
-}
-
-interface StackState {
-  name: string;
-  basePort: number;
-  brokers: number;
-  kafka: KafkaSettings;
-  dataDir: string;
-  owner: Owner;
-  ownerPid: number;
-  watchdogPid?: number;
-  endpoints: Endpoints;
-  nodes: ProcessSpec[];
-  createdAt: string;
-  healthyAt?: string;
-}
-
-export class StackError extends EnvironmentError {
-  override name = "StackError";
-}
-
-function stateFile(name: string): string {
-  return join(stateDir(), "stacks", name, "stack.json");
-}
-
-async function readState(name: string): Promise<StackState | undefined> {
-  try {
-    return JSON.parse(await Deno.readTextFile(stateFile(name))) as StackState;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw new StackError(`Cannot read the state of stack "${name}" (${stateFile(name)})`, {
-      cause: error,
-    });
-  }
-}
-
-async function writeState(state: StackState): Promise<void> {
-  const file = stateFile(state.name);
-  await Deno.mkdir(join(file, ".."), { recursive: true });
-  await Deno.writeTextFile(`${file}.tmp`, JSON.stringify(state, null, 2), { mode: 0o600 });
-  await Deno.rename(`${file}.tmp`, file);
 }
 
 export class LocalStack extends StackBase<ProcessNode> implements Stack {
@@ -399,34 +362,6 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
 }
 
 /**
- * Warns when the stack's ports fall in the kernel's ephemeral port range: an
- * outgoing connection (Toxiproxy to a broker, a client) may take such a port
- * just before a broker binds it, and the broker then fails with "Address
- * already in use". The defaults (29000 and up to 31600) stay below it.
- */
-function warnIfEphemeral(plan: PortPlan): void {
-  let range: [number, number];
-  try {
-    const text = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range").trim();
-    const [lo, hi] = text.split(/\s+/).map(Number);
-    range = [lo, hi];
-  } catch {
-    return;
-  }
-  const inside = allPorts(plan).filter((p) => p >= range[0] && p <= range[1]);
-  if (inside.length > 0) {
-    console.error(
-      `warning: ports ${inside[0]}..${inside[inside.length - 1]} are in the ephemeral range ` +
-        `${range[0]}-${
-          range[1]
-        }; start-up may fail with "Address already in use" (pick a --base-port below ${
-          range[0] - 200
-        })`,
-    );
-  }
-}
-
-/**
  * Stops the named stack if there is one; returns the nodes it stopped and what of its data
  * stayed. A run's stack (`--keep-stack`: its data dir is the run folder's `stack/`) keeps
  * its store and logs, which `validate --run` re-checks, unless `purge`.
@@ -441,129 +376,4 @@ export async function downStack(
   const retained = ofRun && !options.purge && !options.keep ? ["minio", "logs"] : [];
   const stopped = await stack.down({ keep: options.keep, retain: retained });
   return { stopped, retained };
-}
-
-/** The name of a recorded stack whose ports include one of `ports`. */
-async function stackHolding(ports: number[]): Promise<string | undefined> {
-  try {
-    for await (const entry of Deno.readDir(join(stateDir(), "stacks"))) {
-      const state = await readState(entry.name).catch(() => undefined);
-      if (!state) continue;
-      const mine = new Set(allPorts(portPlan(state.basePort, state.brokers)));
-      if (ports.some((p) => mine.has(p))) return state.name;
-    }
-  } catch { /* no state folder */ }
-  return undefined;
-}
-
-/** True when the state folder of that stack exists. */
-export async function stackExists(name: string): Promise<boolean> {
-  return await exists(stateFile(name));
-}
-
-/**
- * Starts a shell that waits for this process to die, then SIGKILLs every node
- * whose pid file is in `<dataDir>/pids` and whose start time still matches (so
- * a recycled pid is never hit). `down` kills it when the harness ends normally.
- */
-export function startWatchdog(dataDir: string): number {
-  const script = `
-owner=$1; dir=$2
-while kill -0 "$owner" 2>/dev/null; do sleep 1; done
-for f in "$dir"/pids/*.pid; do
-  [ -f "$f" ] || continue
-  read -r pid start < "$f"
-  now=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f20)
-  if [ -n "$now" ] && [ "$now" = "$start" ]; then
-    kill -CONT "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null
-  fi
-done`;
-  return spawnDetached(script, ["chaos-watchdog", String(Deno.pid), dataDir]);
-}
-
-async function nodeSpecs(
-  plan: PortPlan,
-  dataDir: string,
-  endpoints: Endpoints,
-  binaries: Binaries,
-  options: LocalStackOptions,
-): Promise<ProcessSpec[]> {
-  const spec = (name: string, cmd: string, args: string[], env?: Record<string, string>) => ({
-    name,
-    cmd,
-    args,
-    env,
-    cwd: dataDir,
-    logFile: join(dataDir, "logs", `${name}.log`),
-    pidFile: join(dataDir, "pids", `${name}.pid`),
-  });
-  const specs: ProcessSpec[] = [];
-
-  const proxies = toxiproxyConfig(plan, "127.0.0.1", () => "127.0.0.1");
-  const toxiproxyFile = join(dataDir, "toxiproxy.json");
-  await Deno.writeTextFile(toxiproxyFile, JSON.stringify(proxies, null, 2));
-  specs.push(spec("toxiproxy", binaries.toxiproxy, [
-    "-host",
-    "127.0.0.1",
-    "-port",
-    String(plan.toxiproxy),
-    "-config",
-    toxiproxyFile,
-  ]));
-
-  const redisDir = join(dataDir, "redis");
-  await Deno.mkdir(redisDir, { recursive: true });
-  specs.push(spec("redis", binaries.redis, [
-    "--port",
-    String(plan.redis),
-    "--bind",
-    "127.0.0.1",
-    "--dir",
-    redisDir,
-    ...REDIS_DURABILITY,
-    "--daemonize",
-    "no",
-  ]));
-
-  const minioDir = join(dataDir, "minio");
-  await Deno.mkdir(minioDir, { recursive: true });
-  specs.push(spec(
-    "minio",
-    binaries.minio,
-    [
-      "server",
-      minioDir,
-      "--address",
-      `127.0.0.1:${plan.minio}`,
-      "--console-address",
-      `127.0.0.1:${plan.minioConsole}`,
-      "--quiet",
-    ],
-    {
-      MINIO_ROOT_USER: endpoints.s3.accessKey,
-      MINIO_ROOT_PASSWORD: endpoints.s3.secretKey,
-      MINIO_BROWSER: "off",
-      MINIO_UPDATE: "off",
-      MINIO_CALLHOME_ENABLE: "off",
-    },
-  ));
-
-  const heap = options.heapMb ?? 1024;
-  for (const b of plan.brokers) {
-    const dir = join(dataDir, `kafka-${b.id}`);
-    await Deno.mkdir(dir, { recursive: true });
-    const props = join(dir, "server.properties");
-    await Deno.writeTextFile(
-      props,
-      brokerProperties(plan, b.id, {
-        ...options.kafka,
-        logDir: join(dir, "log"),
-        direct: options.direct,
-      }),
-    );
-    specs.push(
-      spec(`kafka-${b.id}`, binaries.java, kafkaJvmArgs(heap, binaries.kafkaClasspath, props)),
-    );
-  }
-  return specs;
 }

@@ -1,0 +1,151 @@
+/**
+ * The processes of the local stack: what each service runs (Toxiproxy with
+ * the stack's proxies, Redis with an append-only file, MinIO, the brokers on
+ * their server.properties), the watchdog that kills them when the harness
+ * dies, and the warning about ports in the kernel's ephemeral range.
+ * @module
+ */
+
+import { join } from "node:path";
+import type { Endpoints } from "../pipeline/endpoints.ts";
+import { brokerProperties, kafkaJvmArgs, type KafkaSettings } from "./kafka_config.ts";
+import { allPorts, type PortPlan } from "./ports.ts";
+import type { ProcessSpec } from "./process_node.ts";
+import type { Binaries } from "./provision.ts";
+import { brokerNode, REDIS_DURABILITY, spawnDetached, toxiproxyConfig } from "./stack.ts";
+
+/**
+ * Warns when the stack's ports fall in the kernel's ephemeral port range: an
+ * outgoing connection (Toxiproxy to a broker, a client) may take such a port
+ * just before a broker binds it, and the broker then fails with "Address
+ * already in use". The defaults (29000 and up to 31600) stay below it.
+ */
+export function warnIfEphemeral(plan: PortPlan): void {
+  let range: [number, number];
+  try {
+    const text = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range").trim();
+    const [lo, hi] = text.split(/\s+/).map(Number);
+    range = [lo, hi];
+  } catch {
+    return;
+  }
+  const inside = allPorts(plan).filter((p) => p >= range[0] && p <= range[1]);
+  if (inside.length > 0) {
+    console.error(
+      `warning: ports ${inside[0]}..${inside[inside.length - 1]} are in the ephemeral range ` +
+        `${range[0]}-${
+          range[1]
+        }; start-up may fail with "Address already in use" (pick a --base-port below ${
+          range[0] - 200
+        })`,
+    );
+  }
+}
+
+/**
+ * Starts a shell that waits for this process to die, then SIGKILLs every node
+ * whose pid file is in `<dataDir>/pids` and whose start time still matches (so
+ * a recycled pid is never hit). `down` kills it when the harness ends normally.
+ */
+export function startWatchdog(dataDir: string): number {
+  const script = `
+owner=$1; dir=$2
+while kill -0 "$owner" 2>/dev/null; do sleep 1; done
+for f in "$dir"/pids/*.pid; do
+  [ -f "$f" ] || continue
+  read -r pid start < "$f"
+  now=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f20)
+  if [ -n "$now" ] && [ "$now" = "$start" ]; then
+    kill -CONT "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null
+  fi
+done`;
+  return spawnDetached(script, ["chaos-watchdog", String(Deno.pid), dataDir]);
+}
+
+/** The specs of the stack's processes, writing their config files into `dataDir`. */
+export async function nodeSpecs(
+  plan: PortPlan,
+  dataDir: string,
+  endpoints: Endpoints,
+  binaries: Binaries,
+  options: { heapMb?: number; kafka?: KafkaSettings; direct?: boolean },
+): Promise<ProcessSpec[]> {
+  const spec = (name: string, cmd: string, args: string[], env?: Record<string, string>) => ({
+    name,
+    cmd,
+    args,
+    env,
+    cwd: dataDir,
+    logFile: join(dataDir, "logs", `${name}.log`),
+    pidFile: join(dataDir, "pids", `${name}.pid`),
+  });
+  const specs: ProcessSpec[] = [];
+
+  const proxies = toxiproxyConfig(plan, "127.0.0.1", () => "127.0.0.1");
+  const toxiproxyFile = join(dataDir, "toxiproxy.json");
+  await Deno.writeTextFile(toxiproxyFile, JSON.stringify(proxies, null, 2));
+  specs.push(spec("toxiproxy", binaries.toxiproxy, [
+    "-host",
+    "127.0.0.1",
+    "-port",
+    String(plan.toxiproxy),
+    "-config",
+    toxiproxyFile,
+  ]));
+
+  const redisDir = join(dataDir, "redis");
+  await Deno.mkdir(redisDir, { recursive: true });
+  specs.push(spec("redis", binaries.redis, [
+    "--port",
+    String(plan.redis),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    redisDir,
+    ...REDIS_DURABILITY,
+    "--daemonize",
+    "no",
+  ]));
+
+  const minioDir = join(dataDir, "minio");
+  await Deno.mkdir(minioDir, { recursive: true });
+  specs.push(spec(
+    "minio",
+    binaries.minio,
+    [
+      "server",
+      minioDir,
+      "--address",
+      `127.0.0.1:${plan.minio}`,
+      "--console-address",
+      `127.0.0.1:${plan.minioConsole}`,
+      "--quiet",
+    ],
+    {
+      MINIO_ROOT_USER: endpoints.s3.accessKey,
+      MINIO_ROOT_PASSWORD: endpoints.s3.secretKey,
+      MINIO_BROWSER: "off",
+      MINIO_UPDATE: "off",
+      MINIO_CALLHOME_ENABLE: "off",
+    },
+  ));
+
+  const heap = options.heapMb ?? 1024;
+  for (const b of plan.brokers) {
+    const dir = join(dataDir, brokerNode(b.id));
+    await Deno.mkdir(dir, { recursive: true });
+    const props = join(dir, "server.properties");
+    await Deno.writeTextFile(
+      props,
+      brokerProperties(plan, b.id, {
+        ...options.kafka,
+        logDir: join(dir, "log"),
+        direct: options.direct,
+      }),
+    );
+    specs.push(
+      spec(brokerNode(b.id), binaries.java, kafkaJvmArgs(heap, binaries.kafkaClasspath, props)),
+    );
+  }
+  return specs;
+}
