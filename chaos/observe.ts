@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Registry } from "prom-client";
 import { ProcessNode } from "../compose/process_node.ts";
 import { prometheusArgs, prometheusConfig } from "../compose/prometheus.ts";
-import { ensurePrometheus } from "../compose/provision.ts";
+import { ensurePrometheus } from "../compose/host_tools.ts";
 import type { Stack } from "../compose/stack.ts";
 import { say } from "../lib/progress.ts";
 import type { Generator } from "../pipeline/generator.ts";

@@ -11,7 +11,7 @@ import { ExitCode, runMain } from "../lib/exit_codes.ts";
 import { parseFlags } from "../lib/cli.ts";
 import { requireDocker } from "./docker.ts";
 import { ensureImages } from "./images.ts";
-import { ensureDockerEngine } from "./provision.ts";
+import { ensureDockerEngine } from "./host_tools.ts";
 
 const USAGE = `usage: deno task images
 

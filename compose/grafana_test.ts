@@ -5,9 +5,9 @@ async function exported(): Promise<Set<string>> {
   const names = new Set<string>();
   for (
     const file of [
-      "pipeline/generator.ts",
-      "pipeline/sink.ts",
-      "pipeline/detector.ts",
+      "pipeline/generator_metrics.ts",
+      "pipeline/sink_metrics.ts",
+      "pipeline/detector_metrics.ts",
       "chaos/timeline.ts",
     ]
   ) {

@@ -28,7 +28,8 @@ import { EnvironmentError } from "../lib/exit_codes.ts";
 import { dockerClient, streamToEnd } from "./docker.ts";
 import { cacheDir, exists } from "./paths.ts";
 import { Progress } from "../lib/progress.ts";
-import { type Binaries, provision, which } from "./provision.ts";
+import { which } from "./host.ts";
+import { type Binaries, provision } from "./provision.ts";
 
 export const DEBIAN_SUITE = "bookworm";
 export const DEBIAN_MIRROR = Deno.env.get("CHAOS_DEBIAN_MIRROR") ?? "http://deb.debian.org/debian";

@@ -24,11 +24,9 @@
 
 import { join } from "node:path";
 import { KAFKA_ARTIFACTS, KAFKA_VERSION } from "./_kafka_artifacts.ts";
-import { dockerClient } from "./docker.ts";
-import { spawnDetached } from "./stack.ts";
 import { cacheDir, exists } from "./paths.ts";
 import { Progress, say } from "../lib/progress.ts";
-import { EnvironmentError } from "../lib/exit_codes.ts";
+import { aptInstall, ProvisionError, run, which } from "./host.ts";
 
 export { KAFKA_VERSION };
 export const MINIO_MODULE = "github.com/minio/minio";
@@ -44,10 +42,6 @@ export interface Binaries {
   minio: string;
   toxiproxy: string;
   redis: string;
-}
-
-export class ProvisionError extends EnvironmentError {
-  override name = "ProvisionError";
 }
 
 export interface ProvisionOptions {
@@ -81,79 +75,6 @@ export async function provision(options: ProvisionOptions = {}): Promise<Binarie
     want.has("redis") ? ensureRedis() : "",
   ]);
   return { java, kafkaClasspath, minio, toxiproxy, redis };
-}
-
-// ---------------------------------------------------------------- helpers
-
-async function run(
-  cmd: string,
-  args: string[],
-  options: { env?: Record<string, string>; cwd?: string } = {},
-): Promise<{ code: number; out: string }> {
-  try {
-    const output = await new Deno.Command(cmd, {
-      args,
-      env: options.env,
-      cwd: options.cwd,
-      stdout: "piped",
-      stderr: "piped",
-      stdin: "null",
-    }).output();
-    const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
-    return { code: output.code, out: text };
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return { code: 127, out: `${cmd}: not found` };
-    throw error;
-  }
-}
-
-/** Looks a command up on PATH. */
-export async function which(cmd: string): Promise<string | undefined> {
-  for (const folder of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (!folder) continue;
-    const candidate = join(folder, cmd);
-    try {
-      const info = await Deno.stat(candidate);
-      if (info.isFile && (info.mode ?? 0o111) & 0o111) return candidate;
-    } catch { /* not here */ }
-  }
-  return undefined;
-}
-
-function isRoot(): boolean {
-  return Deno.uid?.() === 0;
-}
-
-let aptUpdated = false;
-
-/** Installs Debian packages with apt-get when running as root; otherwise explains what to do. */
-async function aptInstall(packages: string[], why: string): Promise<void> {
-  const hint = `install it with: sudo apt-get install -y ${packages.join(" ")}`;
-  if (!isRoot() || !(await which("apt-get"))) {
-    throw new ProvisionError(`${why} is missing; ${hint}`);
-  }
-  const progress = new Progress(`apt-get install ${packages.join(" ")}`);
-  progress.update("installing");
-  const env = { DEBIAN_FRONTEND: "noninteractive" };
-  let result = await run("apt-get", ["install", "-y", "--no-install-recommends", ...packages], {
-    env,
-  });
-  if (result.code !== 0 && !aptUpdated) {
-    progress.update("apt-get update");
-    aptUpdated = true;
-    await run("apt-get", ["update"], { env });
-    result = await run("apt-get", ["install", "-y", "--no-install-recommends", ...packages], {
-      env,
-    });
-  }
-  if (result.code !== 0) {
-    throw new ProvisionError(
-      `apt-get install ${packages.join(" ")} failed (exit ${result.code}): ${
-        result.out.trim().split("\n").slice(-3).join(" | ")
-      }`,
-    );
-  }
-  progress.done(`installed in ${progress.elapsedS().toFixed(1)} s`);
 }
 
 // ---------------------------------------------------------------- java
@@ -328,82 +249,6 @@ async function ensureRedis(): Promise<string> {
   await run("systemctl", ["disable", "--now", "redis-server"]);
   const installed = await which("redis-server") ?? "/usr/bin/redis-server";
   if (!(await exists(installed))) throw new ProvisionError("redis-server missing after install");
-  return installed;
-}
-
-/**
- * A Docker engine for the docker stack, with debootstrap and iptables for its
- * images and faults: Debian's `docker.io`, `debootstrap` and `iptables` are
- * installed when missing, and `dockerd` is started (detached, logging to
- * `<cache>/dockerd.log`) when no engine answers. `DOCKER_HOST` set: that
- * engine is used as it is.
- */
-export async function ensureDockerEngine(): Promise<void> {
-  const really: string[] = [];
-  for (
-    const [cmd, pkg] of [["dockerd", "docker.io"], ["debootstrap", "debootstrap"], [
-      "iptables",
-      "iptables",
-    ]]
-  ) {
-    if (!(await which(cmd)) && !(await exists(`/usr/sbin/${cmd}`))) really.push(pkg);
-  }
-  if (really.length > 0) await aptInstall(really, "the Docker engine (for --stack docker)");
-  if (Deno.env.get("DOCKER_HOST")) return;
-  const answers = async () => {
-    try {
-      await dockerClient().ping();
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (await answers()) return;
-  const progress = new Progress("dockerd");
-  progress.update("starting the Docker engine");
-  const log = join(cacheDir(), "dockerd.log");
-  await Deno.mkdir(cacheDir(), { recursive: true });
-  const dockerd = (await which("dockerd")) ?? "/usr/sbin/dockerd";
-  spawnDetached(`exec "${dockerd}" >>"${log}" 2>&1`);
-  const until = Date.now() + 60_000;
-  while (!(await answers())) {
-    if (Date.now() > until) {
-      throw new ProvisionError(`dockerd did not answer within 60 s; see ${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  progress.done(`started in ${progress.elapsedS().toFixed(1)} s (log: ${log})`);
-}
-
-/**
- * Debian's headless Chromium, for the test that looks at report.html in a real
- * browser (`CHAOS_CHROMIUM_BIN` overrides; installed with apt when missing).
- */
-export async function ensureChromium(): Promise<string> {
-  const explicit = Deno.env.get("CHAOS_CHROMIUM_BIN");
-  if (explicit) return explicit;
-  const found = await which("chromium") ?? await which("chromium-browser");
-  if (found) return found;
-  await aptInstall(["chromium"], "chromium (for the report screenshot test)");
-  const installed = await which("chromium");
-  if (!installed) throw new ProvisionError("chromium missing after install");
-  return installed;
-}
-
-/**
- * Debian's Prometheus, for `--with-prometheus` (`CHAOS_PROMETHEUS_BIN` overrides;
- * installed with apt when missing; the system service the package starts is
- * disabled, since the harness runs its own per run).
- */
-export async function ensurePrometheus(): Promise<string> {
-  const explicit = Deno.env.get("CHAOS_PROMETHEUS_BIN");
-  if (explicit) return explicit;
-  const found = await which("prometheus");
-  if (found) return found;
-  await aptInstall(["prometheus"], "prometheus (for --with-prometheus)");
-  await run("systemctl", ["disable", "--now", "prometheus"]);
-  const installed = await which("prometheus");
-  if (!installed) throw new ProvisionError("prometheus missing after install");
   return installed;
 }
 

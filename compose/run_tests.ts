@@ -15,7 +15,8 @@
 import { ExitCode, HelpRequested, InterruptedError, runMain } from "../lib/exit_codes.ts";
 import { LocalStack } from "./local_stack.ts";
 import { ensureImages } from "./images.ts";
-import { ensureDockerEngine, provision } from "./provision.ts";
+import { ensureDockerEngine } from "./host_tools.ts";
+import { provision } from "./provision.ts";
 import { say } from "../lib/progress.ts";
 
 // deno-lint-ignore no-control-regex

@@ -167,3 +167,19 @@ export function parseBatchKey(
     lastOffset: Number(m[6]),
   };
 }
+
+/**
+ * One line of a `dlq/` object: where the record is (partition, offset), why it
+ * is invalid, the producer_id and seq recovered from it (or null), and its raw
+ * value (docs/contract.md).
+ */
+export function dlqLine(partition: number, r: BatchRecord): string {
+  return JSON.stringify({
+    partition,
+    offset: r.offset,
+    reason: r.reason,
+    producer_id: r.producer_id ?? null,
+    seq: r.seq ?? null,
+    raw: r.line,
+  });
+}

@@ -39,7 +39,8 @@
  */
 
 import { Redis } from "ioredis";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Registry } from "prom-client";
+import { type DetectorMetrics, detectorMetrics } from "./detector_metrics.ts";
 import type { Consumer, Kafka } from "kafkajs";
 import {
   type Alert,
@@ -122,7 +123,7 @@ export class Detector {
   #ticking = false;
   #stopping = false;
   #counts = { events: 0, invalid: 0, fired: 0, suppressed: 0, delivered: 0 };
-  readonly #m;
+  readonly #m: DetectorMetrics;
 
   constructor(options: DetectorOptions) {
     this.topic = options.topic ?? TOPIC_DEFAULT;
@@ -146,53 +147,7 @@ export class Detector {
     this.#byDest = new SlidingWindows(DESTINATION_AGG, options.windows, true);
     this.#outboxKey = `outbox:${this.groupId}`;
     this.metrics = options.registry ?? new Registry();
-    const registers = [this.metrics];
-    this.#m = {
-      events: new Counter({
-        name: "detector_events_total",
-        help: "valid events windowed",
-        registers,
-      }),
-      invalid: new Counter({
-        name: "detector_invalid_total",
-        help: "invalid records skipped",
-        registers,
-      }),
-      late: new Gauge({ name: "detector_late_events", help: "events dropped as late", registers }),
-      panes: new Gauge({ name: "detector_open_panes", help: "open window panes", registers }),
-      watermarkLag: new Gauge({
-        name: "detector_watermark_lag_ms",
-        help: "wall clock minus watermark",
-        registers,
-      }),
-      fired: new Counter({
-        name: "detector_alerts_fired_total",
-        help: "alerts fired (lock taken)",
-        labelNames: ["rule"],
-        registers,
-      }),
-      suppressed: new Counter({
-        name: "detector_alerts_suppressed_total",
-        help: "candidate alerts suppressed by the Redis lock",
-        registers,
-      }),
-      retried: new Counter({
-        name: "detector_alerts_retried_total",
-        help: "webhook retries",
-        registers,
-      }),
-      outbox: new Gauge({
-        name: "detector_outbox_size",
-        help: "alerts awaiting delivery",
-        registers,
-      }),
-      latency: new Histogram({
-        name: "detector_detection_latency_seconds",
-        help: "fired time minus the end of the window that triggered it",
-        buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120],
-        registers,
-      }),
-    };
+    this.#m = detectorMetrics(this.metrics);
   }
 
   status() {

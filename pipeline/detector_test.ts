@@ -16,7 +16,8 @@ import { waitFor } from "../lib/wait.ts";
 import type { Alert } from "./alert.ts";
 import { INCIDENT_KINDS } from "./anomalies.ts";
 import { Detector } from "./detector.ts";
-import { Generator, type ScheduledIncident } from "./generator.ts";
+import { Generator } from "./generator.ts";
+import type { ScheduledIncident } from "./generator_options.ts";
 import { ensureTopic, kafkaClient } from "./kafka.ts";
 import { WebhookReceiver } from "./webhook_receiver.ts";
 

@@ -27,7 +27,7 @@
  * @module
  */
 
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { type Counter, Registry } from "prom-client";
 import type { Kafka } from "kafkajs";
 import { type Incident, incidentEntity, type IncidentKind, planIncident } from "./anomalies.ts";
 import { TOPIC_DEFAULT } from "./event.ts";
@@ -36,103 +36,14 @@ import { GeneratorThread } from "./generator_thread.ts";
 import { kafkaClient, topicPartitions } from "./kafka.ts";
 import { Ledger } from "./ledger.ts";
 import { hash32, Rng } from "./rng.ts";
-import { DEFAULT_KAFKA_CLIENT, type KafkaClientKind } from "./producer_client.ts";
+import { DEFAULT_KAFKA_CLIENT } from "./producer_client.ts";
 import { quantile } from "../lib/stats.ts";
-
-export interface ScheduledIncident {
-  /** Start, in ms after the generator starts. */
-  at_ms: number;
-  kind: IncidentKind;
-  /** Default 20000 (port scans use at most 5000 of it). */
-  duration_ms?: number;
-  /** Default: a fresh address for the kind. */
-  entity?: string;
-}
-
-export interface AnomalyProbabilities {
-  latency_spike: number;
-  reset_storm: number;
-  exfil: number;
-  port_scan: number;
-}
-
-export interface GeneratorOptions {
-  brokers: string[];
-  /** Default "network-telemetry". */
-  topic?: string;
-  /** Target events per second over all workers. Default 10000. */
-  eps?: number;
-  /** Default 4. */
-  workers?: number;
-  /** Default 60000. */
-  durationMs?: number;
-  /** Default "1". */
-  seed?: string;
-  /** Default: random. */
-  runId?: string;
-  /** Random anomalies and malformed records. Default false. */
-  chaosMode?: boolean;
-  /** Per event chances that an incident starts (chaos mode). Default 1e-5 each. */
-  probabilities?: Partial<AnomalyProbabilities>;
-  /** Per event chance of a malformed record (chaos mode). Default 0.001. */
-  malformedProb?: number;
-  incidents?: ScheduledIncident[];
-  /**
-   * Most events a worker sends at once; split by partition, and into produce calls of at most
-   * 896 KiB (`MAX_GROUP_BYTES`). Default 1000. Larger batches cost the brokers less (their cost is
-   * mostly per request; `bench:generator` uses 8000), but a worker that fell behind under
-   * injected latency then sends larger, slower requests: latency-all-brokers' p95 of 2 s failed
-   * at 8000.
-   */
-  batchSize?: number;
-  /** Default 30000. */
-  deliveryTimeoutMs?: number;
-  /** -1 (all), 1 or 0. Default -1. */
-  acks?: -1 | 0 | 1;
-  /** Default true. */
-  idempotent?: boolean;
-  /**
-   * "per-partition" (default): one produce call per partition, so each call
-   * goes to one leader. "batch": one call for the whole batch, spanning
-   * brokers, which exposes a kafkajs bug: after a leader change, send() can
-   * resolve for messages a failed sibling request dropped (kafkajs issue
-   * #1303; the validator then reports them lost before Kafka).
-   */
-  sendMode?: "per-partition" | "batch";
-  /**
-   * The Kafka client that produces: "platformatic" (`@platformatic/kafka`, the default:
-   * `DEFAULT_KAFKA_CLIENT`) or "kafkajs". Partitions are kafkajs's default partitioner's
-   * either way.
-   */
-  client?: KafkaClientKind;
-  /** Metrics go here. Default: a registry of its own (`metrics`). */
-  registry?: Registry;
-  /**
-   * Each worker in a thread of its own (a Web Worker), so that making events and the Kafka
-   * client's encoding use more than one core. Default true.
-   */
-  threads?: boolean;
-  /** A kafkajs client to use instead of making one (its producers too, when not `threads`). */
-  kafka?: Kafka;
-  /** With `threads`, the kafkajs log of the workers' producers goes to this file (JSON lines). */
-  kafkaLogFile?: string;
-}
-
-export interface GeneratorStatus {
-  elapsed_s: number;
-  target_eps: number;
-  /** Acknowledged events per second over the last second. */
-  acked_eps: number;
-  /** p95 round trip (ms) of the sends acknowledged in the last second; null when none were. */
-  p95_send_ms: number | null;
-  in_flight: number;
-  attempted: number;
-  acked: number;
-  failed: number;
-  unknown: number;
-  incidents: number;
-  malformed: number;
-}
+import { type GeneratorMetrics, generatorMetrics } from "./generator_metrics.ts";
+import type {
+  AnomalyProbabilities,
+  GeneratorOptions,
+  GeneratorStatus,
+} from "./generator_options.ts";
 
 const DEFAULT_INCIDENT_MS = 20_000;
 
@@ -150,17 +61,7 @@ export class Generator {
   #workers: Array<GeneratorLoop | GeneratorThread> = [];
   #inFlight = 0;
   #t0 = 0;
-  readonly #m: {
-    attempted: Counter;
-    acked: Counter;
-    failed: Counter;
-    unknown: Counter;
-    malformed: Counter;
-    anomalies: Counter;
-    latency: Histogram;
-    inFlight: Gauge;
-    target: Gauge;
-  };
+  readonly #m: GeneratorMetrics;
 
   constructor(options: GeneratorOptions) {
     const workers = options.workers ?? 4;
@@ -212,56 +113,7 @@ export class Generator {
         requestTimeout: Math.min(10_000, Math.max(1000, this.options.deliveryTimeoutMs / 3)),
       });
     this.metrics = options.registry ?? new Registry();
-    const reg = [this.metrics];
-    this.#m = {
-      attempted: new Counter({
-        name: "generator_events_produced_total",
-        help: "events handed to Kafka",
-        registers: reg,
-      }),
-      acked: new Counter({
-        name: "generator_events_acked_total",
-        help: "events Kafka acknowledged",
-        registers: reg,
-      }),
-      failed: new Counter({
-        name: "generator_events_failed_total",
-        help: "events Kafka refused",
-        registers: reg,
-      }),
-      unknown: new Counter({
-        name: "generator_events_unknown_total",
-        help: "events whose fate is unknown (timeout, lost connection)",
-        registers: reg,
-      }),
-      malformed: new Counter({
-        name: "generator_events_malformed_total",
-        help: "deliberately malformed events",
-        registers: reg,
-      }),
-      anomalies: new Counter({
-        name: "generator_anomalies_total",
-        help: "incidents injected, by kind",
-        labelNames: ["kind"],
-        registers: reg,
-      }),
-      latency: new Histogram({
-        name: "generator_send_latency_seconds",
-        help: "produce request round trip",
-        buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-        registers: reg,
-      }),
-      inFlight: new Gauge({
-        name: "generator_in_flight_requests",
-        help: "produce requests awaiting an answer",
-        registers: reg,
-      }),
-      target: new Gauge({
-        name: "generator_target_eps",
-        help: "target events per second",
-        registers: reg,
-      }),
-    };
+    this.#m = generatorMetrics(this.metrics);
   }
 
   /** Live figures for a status line. */

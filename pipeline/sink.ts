@@ -32,49 +32,17 @@
  * @module
  */
 
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Registry } from "prom-client";
 import type { Consumer, Kafka } from "kafkajs";
-import { type Batch, Batcher, type BatcherOptions, batchKey, parseBatchKey } from "./batcher.ts";
+import { type Batch, Batcher, batchKey, dlqLine, parseBatchKey } from "./batcher.ts";
 import { TOPIC_DEFAULT } from "./event.ts";
 import { kafkaClient } from "./kafka.ts";
 import { inlineCodec, type InvalidRecord, type SinkCodec, WorkerCodec } from "./sink_codec.ts";
-import { type ObjectStore, objectStore, type S3Settings } from "./store.ts";
-
-export interface SinkOptions {
-  brokers: string[];
-  s3: S3Settings;
-  /** Default "network-telemetry". */
-  topic?: string;
-  /** Default "telemetry-sink". */
-  groupId?: string;
-  batch?: BatcherOptions;
-  /** First retry delay. Default 200 ms; doubles up to `retryMaxMs` (default 5000). */
-  retryBaseMs?: number;
-  retryMaxMs?: number;
-  /** Failures in a row that open the breaker. Default 3. */
-  breakerThreshold?: number;
-  /** gzip level of the objects, 1-9. Default 3 (level 6 takes 2x the time for 15% fewer bytes). */
-  gzipLevel?: number;
-  /** Parse, validate and gzip in a worker (default true) or on the consuming thread. */
-  codecWorker?: boolean;
-  registry?: Registry;
-  kafka?: Kafka;
-  /**
-   * Sabotage, for the tests that prove the validator and the grader catch a broken
-   * pipeline: every Nth valid event is silently not stored (its offset is still
-   * committed). 0 (the default) never drops anything.
-   */
-  dropEvery?: number;
-}
-
-export interface SinkStatus {
-  consumed: number;
-  valid: number;
-  invalid: number;
-  batches: number;
-  breaker: "closed" | "open";
-  lag: number;
-}
+import { type ObjectStore, objectStore } from "./store.ts";
+import { type SinkMetrics, sinkMetrics } from "./sink_metrics.ts";
+import { Backoff } from "./backoff.ts";
+import type { SinkOptions, SinkStatus } from "./sink_options.ts";
+import { CommitQueue } from "./commit_queue.ts";
 
 export class Sink {
   readonly metrics: Registry;
@@ -93,11 +61,9 @@ export class Sink {
   #timer: ReturnType<typeof setInterval> | undefined;
   #locks = new Map<number, Promise<void>>();
   /** Per partition, the commit loop running now, and the latest offset it still has to commit. */
-  #commits = new Map<number, Promise<void>>();
-  #wantedCommits = new Map<number, { offset: number; generation: number; batches: number }>();
+  readonly #commits: CommitQueue;
   #cleaned = new Map<number, number>();
   #generation = 0;
-  #failuresInRow = 0;
   #heartbeat: (() => Promise<void>) | undefined;
   #lag = new Map<number, number>();
   #stopping = false;
@@ -108,7 +74,8 @@ export class Sink {
    * parse and gzip are the waits for it (its work overlaps this thread's).
    */
   readonly profile = { parse_ms: 0, gzip_ms: 0, upload_ms: 0, commit_ms: 0 };
-  readonly #m;
+  readonly #m: SinkMetrics;
+  readonly #backoff: Backoff;
   readonly #dropEvery: number;
 
   constructor(options: SinkOptions) {
@@ -126,68 +93,35 @@ export class Sink {
       gzipLevel: options.gzipLevel ?? 3,
     };
     this.metrics = options.registry ?? new Registry();
-    const registers = [this.metrics];
-    this.#m = {
-      consumed: new Counter({
-        name: "sink_records_consumed_total",
-        help: "records read",
-        registers,
-      }),
-      valid: new Counter({ name: "sink_records_valid_total", help: "valid events", registers }),
-      invalid: new Counter({
-        name: "sink_records_invalid_total",
-        help: "records sent to the DLQ",
-        registers,
-      }),
-      batches: new Counter({
-        name: "sink_batches_total",
-        help: "batches stored and committed",
-        registers,
-      }),
-      bytes: new Counter({
-        name: "sink_bytes_uploaded_total",
-        help: "gzip bytes uploaded",
-        registers,
-      }),
-      retries: new Counter({
-        name: "sink_upload_retries_total",
-        help: "upload retries",
-        registers,
-      }),
-      upload: new Histogram({
-        name: "sink_upload_seconds",
-        help: "object upload time",
-        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-        registers,
-      }),
-      rewinds: new Counter({
-        name: "sink_rewinds_total",
-        help: "open batches dropped because the fetch position went back to the committed offset",
-        registers,
-      }),
-      staleBatches: new Counter({
-        name: "sink_stale_batches_total",
-        help: "batches not stored or not committed because the group generation changed " +
-          "(their records are fetched again from the committed offset)",
-        registers,
-      }),
-      commitFailures: new Counter({
-        name: "sink_commit_failures_total",
-        help: "commits Kafka refused (a rebalance, no coordinator): the next commit covers them",
-        registers,
-      }),
-      breaker: new Gauge({
-        name: "sink_breaker_open",
-        help: "1 while MinIO uploads fail",
-        registers,
-      }),
-      lag: new Gauge({
-        name: "sink_consumer_lag",
-        help: "high watermark minus the last consumed offset",
-        labelNames: ["partition"],
-        registers,
-      }),
-    };
+    this.#m = sinkMetrics(this.metrics);
+    this.#commits = new CommitQueue({
+      commit: async (partition, offset) => {
+        await this.#consumer?.commitOffsets([{
+          topic: this.topic,
+          partition,
+          offset: String(offset),
+        }]);
+      },
+      generation: () => this.#generation,
+      onStale: (batches) => this.#m.staleBatches.inc(batches),
+      onRefused: (ms) => {
+        this.#m.commitFailures.inc();
+        this.profile.commit_ms += ms;
+      },
+      onCommitted: (batches, ms) => {
+        this.profile.commit_ms += ms;
+        this.#counts.batches += batches;
+        this.#m.batches.inc(batches);
+      },
+    });
+    this.#backoff = new Backoff({
+      baseMs: this.#opts.retryBaseMs,
+      maxMs: this.#opts.retryMaxMs,
+      threshold: this.#opts.breakerThreshold,
+      onRetry: () => this.#m.retries.inc(),
+      onBreaker: (open) => this.#m.breaker.set(open ? 1 : 0),
+      beforeWait: () => this.#heartbeat?.() ?? Promise.resolve(),
+    });
   }
 
   status(): SinkStatus {
@@ -195,7 +129,7 @@ export class Sink {
     for (const v of this.#lag.values()) lag += v;
     return {
       ...this.#counts,
-      breaker: this.#failuresInRow >= this.#opts.breakerThreshold ? "open" : "closed",
+      breaker: this.#backoff.open ? "open" : "closed",
       lag,
     };
   }
@@ -318,7 +252,7 @@ export class Sink {
       if (batch) await this.#enqueue(p, this.#flusher(batch)).catch(() => {});
     }
     await Promise.allSettled([...this.#locks.values()]);
-    await Promise.allSettled([...this.#commits.values()]);
+    await this.#commits.settled();
     await consumer.disconnect();
     this.#consumer = undefined;
     this.#codec.close();
@@ -385,16 +319,7 @@ export class Sink {
       );
     }
     if (batch.invalid.length > 0) {
-      const lines = batch.invalid.map((r) =>
-        JSON.stringify({
-          partition,
-          offset: r.offset,
-          reason: r.reason,
-          producer_id: r.producer_id ?? null,
-          seq: r.seq ?? null,
-          raw: r.line,
-        })
-      );
+      const lines = batch.invalid.map((r) => dlqLine(partition, r));
       const body = await this.#codec.gzip(lines.join("\n") + "\n", this.#opts.gzipLevel);
       await this.#upload(
         batchKey("dlq", this.topic, partition, firstOffset, lastOffset),
@@ -403,58 +328,7 @@ export class Sink {
         generation,
       );
     }
-    this.#requestCommit(partition, lastOffset + 1, generation);
-  }
-
-  /**
-   * Commits `offset` behind the uploads, off their path: one commit at a time per partition,
-   * and requests that pile up while one is in flight become one commit of the latest offset.
-   */
-  #requestCommit(partition: number, offset: number, generation: number): void {
-    const wanted = this.#wantedCommits.get(partition);
-    this.#wantedCommits.set(partition, { offset, generation, batches: (wanted?.batches ?? 0) + 1 });
-    if (this.#commits.has(partition)) return;
-    const loop = (async () => {
-      try {
-        let next;
-        while ((next = this.#wantedCommits.get(partition))) {
-          this.#wantedCommits.delete(partition);
-          await this.#commit(partition, next);
-        }
-      } finally {
-        // In the same step as the last empty look: a request arriving later starts a new loop
-        // (a .finally() on the promise would run a tick later and strand such a request).
-        this.#commits.delete(partition);
-      }
-    })();
-    this.#commits.set(partition, loop);
-  }
-
-  async #commit(
-    partition: number,
-    { offset, generation, batches }: { offset: number; generation: number; batches: number },
-  ): Promise<void> {
-    if (generation !== this.#generation) {
-      this.#m.staleBatches.inc(batches);
-      return;
-    }
-    const t0 = performance.now();
-    try {
-      await this.#consumer?.commitOffsets([{
-        topic: this.topic,
-        partition,
-        offset: String(offset),
-      }]);
-    } catch {
-      // Harmless to skip: the next commit covers these batches, and if none comes (a crash, a
-      // rebalance) the records are read again from the last commit and their objects rewritten.
-      this.#m.commitFailures.inc();
-      return;
-    } finally {
-      this.profile.commit_ms += performance.now() - t0;
-    }
-    this.#counts.batches += batches;
-    this.#m.batches.inc(batches);
+    this.#commits.request(partition, lastOffset + 1, generation);
   }
 
   async #upload(key: string, body: Uint8Array, type: string, generation: number): Promise<void> {
@@ -470,39 +344,17 @@ export class Sink {
   }
 
   /**
-   * Retries `fn` forever with backoff and jitter (unless stopping, or the group generation
-   * moved on from `generation`: then it throws `StaleGeneration`); tracks the breaker.
+   * Retries `fn` forever with backoff and jitter (unless stopping: then 3 times; or the group
+   * generation moved on from `generation`: then it throws `StaleGeneration`).
    */
-  async #retry<T>(what: string, fn: () => Promise<T>, generation?: number): Promise<T> {
-    let attempt = 0;
-    while (true) {
-      if (generation !== undefined && generation !== this.#generation) {
-        throw new StaleGeneration(`${what}: the group generation changed, the records come again`);
-      }
-      try {
-        const value = await fn();
-        if (this.#failuresInRow > 0) {
-          this.#failuresInRow = 0;
-          this.#m.breaker.set(0);
-        }
-        return value;
-      } catch (error) {
-        attempt++;
-        this.#failuresInRow++;
-        this.#m.retries.inc();
-        if (this.#failuresInRow >= this.#opts.breakerThreshold) this.#m.breaker.set(1);
-        if (this.#stopping && attempt >= 3) {
-          throw new Error(`${what} failed ${attempt} times while stopping`, { cause: error });
-        }
-        const base = Math.min(
-          this.#opts.retryMaxMs,
-          this.#opts.retryBaseMs * 2 ** Math.min(attempt - 1, 10),
-        );
-        const delay = base * (0.5 + Math.random());
-        await this.#heartbeat?.().catch(() => {});
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
+  #retry<T>(what: string, fn: () => Promise<T>, generation?: number): Promise<T> {
+    return this.#backoff.retry(what, fn, {
+      abandon: () =>
+        generation !== undefined && generation !== this.#generation
+          ? new StaleGeneration(`${what}: the group generation changed, the records come again`)
+          : undefined,
+      maxAttempts: () => this.#stopping ? 3 : Infinity,
+    });
   }
 }
 

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ensureChromium } from "../compose/provision.ts";
+import { ensureChromium } from "../compose/host_tools.ts";
 import { slow } from "../compose/testing.ts";
 import { passRun } from "./_fixtures.ts";
 import { INCIDENT_FILL, renderHtml } from "./html.ts";

@@ -1,0 +1,89 @@
+/**
+ * Tools some tasks need beyond the stacks' binaries: a Docker engine (for the
+ * docker stack and its tests), Chromium (the report test) and Prometheus
+ * (`--with-prometheus`), installed from Debian when missing.
+ * @module
+ */
+
+import { join } from "node:path";
+import { Progress } from "../lib/progress.ts";
+import { dockerClient } from "./docker.ts";
+import { aptInstall, ProvisionError, run, which } from "./host.ts";
+import { cacheDir, exists } from "./paths.ts";
+import { spawnDetached } from "./stack.ts";
+
+/**
+ * A Docker engine for the docker stack, with debootstrap and iptables for its
+ * images and faults: Debian's `docker.io`, `debootstrap` and `iptables` are
+ * installed when missing, and `dockerd` is started (detached, logging to
+ * `<cache>/dockerd.log`) when no engine answers. `DOCKER_HOST` set: that
+ * engine is used as it is.
+ */
+export async function ensureDockerEngine(): Promise<void> {
+  const really: string[] = [];
+  for (
+    const [cmd, pkg] of [["dockerd", "docker.io"], ["debootstrap", "debootstrap"], [
+      "iptables",
+      "iptables",
+    ]]
+  ) {
+    if (!(await which(cmd)) && !(await exists(`/usr/sbin/${cmd}`))) really.push(pkg);
+  }
+  if (really.length > 0) await aptInstall(really, "the Docker engine (for --stack docker)");
+  if (Deno.env.get("DOCKER_HOST")) return;
+  const answers = async () => {
+    try {
+      await dockerClient().ping();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (await answers()) return;
+  const progress = new Progress("dockerd");
+  progress.update("starting the Docker engine");
+  const log = join(cacheDir(), "dockerd.log");
+  await Deno.mkdir(cacheDir(), { recursive: true });
+  const dockerd = (await which("dockerd")) ?? "/usr/sbin/dockerd";
+  spawnDetached(`exec "${dockerd}" >>"${log}" 2>&1`);
+  const until = Date.now() + 60_000;
+  while (!(await answers())) {
+    if (Date.now() > until) {
+      throw new ProvisionError(`dockerd did not answer within 60 s; see ${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  progress.done(`started in ${progress.elapsedS().toFixed(1)} s (log: ${log})`);
+}
+
+/**
+ * Debian's headless Chromium, for the test that looks at report.html in a real
+ * browser (`CHAOS_CHROMIUM_BIN` overrides; installed with apt when missing).
+ */
+export async function ensureChromium(): Promise<string> {
+  const explicit = Deno.env.get("CHAOS_CHROMIUM_BIN");
+  if (explicit) return explicit;
+  const found = await which("chromium") ?? await which("chromium-browser");
+  if (found) return found;
+  await aptInstall(["chromium"], "chromium (for the report screenshot test)");
+  const installed = await which("chromium");
+  if (!installed) throw new ProvisionError("chromium missing after install");
+  return installed;
+}
+
+/**
+ * Debian's Prometheus, for `--with-prometheus` (`CHAOS_PROMETHEUS_BIN` overrides;
+ * installed with apt when missing; the system service the package starts is
+ * disabled, since the harness runs its own per run).
+ */
+export async function ensurePrometheus(): Promise<string> {
+  const explicit = Deno.env.get("CHAOS_PROMETHEUS_BIN");
+  if (explicit) return explicit;
+  const found = await which("prometheus");
+  if (found) return found;
+  await aptInstall(["prometheus"], "prometheus (for --with-prometheus)");
+  await run("systemctl", ["disable", "--now", "prometheus"]);
+  const installed = await which("prometheus");
+  if (!installed) throw new ProvisionError("prometheus missing after install");
+  return installed;
+}

@@ -1,0 +1,60 @@
+/**
+ * The detector's Prometheus metrics (served on its metrics port; the Grafana
+ * dashboard and `metrics.jsonl` read them).
+ * @module
+ */
+
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+
+/** Registers the detector's metrics in `registry`. */
+export function detectorMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    events: new Counter({
+      name: "detector_events_total",
+      help: "valid events windowed",
+      registers,
+    }),
+    invalid: new Counter({
+      name: "detector_invalid_total",
+      help: "invalid records skipped",
+      registers,
+    }),
+    late: new Gauge({ name: "detector_late_events", help: "events dropped as late", registers }),
+    panes: new Gauge({ name: "detector_open_panes", help: "open window panes", registers }),
+    watermarkLag: new Gauge({
+      name: "detector_watermark_lag_ms",
+      help: "wall clock minus watermark",
+      registers,
+    }),
+    fired: new Counter({
+      name: "detector_alerts_fired_total",
+      help: "alerts fired (lock taken)",
+      labelNames: ["rule"],
+      registers,
+    }),
+    suppressed: new Counter({
+      name: "detector_alerts_suppressed_total",
+      help: "candidate alerts suppressed by the Redis lock",
+      registers,
+    }),
+    retried: new Counter({
+      name: "detector_alerts_retried_total",
+      help: "webhook retries",
+      registers,
+    }),
+    outbox: new Gauge({
+      name: "detector_outbox_size",
+      help: "alerts awaiting delivery",
+      registers,
+    }),
+    latency: new Histogram({
+      name: "detector_detection_latency_seconds",
+      help: "fired time minus the end of the window that triggered it",
+      buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120],
+      registers,
+    }),
+  };
+}
+
+export type DetectorMetrics = ReturnType<typeof detectorMetrics>;
