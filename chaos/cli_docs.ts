@@ -21,7 +21,7 @@ files and the table of faults. --check: exit 1 when they are stale, change nothi
 export const SCENARIOS_DOC = join(repoRoot, "docs", "scenarios.md");
 
 /** The catalog as a Markdown table, one row per scenario file. */
-export async function catalogTable(): Promise<string> {
+async function catalogTable(): Promise<string> {
   const rows: string[] = [];
   for (const name of await catalog()) {
     const s = await loadScenario(name);

@@ -40,7 +40,7 @@ export function metricsPorts(stack: Stack): { sink: number; detector: number } {
 }
 
 /** The environment every component gets: the pipeline contract. */
-export function contractEnv(scenario: Scenario, o: ComponentsOptions): Record<string, string> {
+function contractEnv(scenario: Scenario, o: ComponentsOptions): Record<string, string> {
   const s3 = o.stack.endpoints.s3;
   return {
     KAFKA_BROKERS: o.stack.endpoints.kafka.bootstrap,
@@ -112,7 +112,7 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
 }
 
 /** Starts the components and waits until both consumer groups are stable. */
-export async function startComponents(
+async function startComponents(
   nodes: ReadonlyMap<string, ProcessNode>,
   admin: Admin,
   signal?: AbortSignal,

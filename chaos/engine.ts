@@ -69,7 +69,7 @@ export interface RunResult {
  * before anything starts: docker-only faults or a `link:` partition on the
  * local stack, netem where the kernel has no `sch_netem`.
  */
-export async function checkStackSupport(
+async function checkStackSupport(
   scenario: Scenario,
   seed: number,
   kind: StackKind,

@@ -24,7 +24,7 @@ const ABANDONED =
   /^KafkaJS(ConnectionClosedError|ConnectionError|RequestTimeoutError|NumberOfRetriesExceeded)$/;
 
 /** True for the rejections kafkajs leaves behind on a connection a fault broke. */
-export function isAbandonedRequest(reason: unknown): boolean {
+function isAbandonedRequest(reason: unknown): boolean {
   const name = (reason as Error | undefined)?.name ?? "";
   return ABANDONED.test(name);
 }

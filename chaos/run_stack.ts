@@ -42,7 +42,7 @@ export interface RunStackOptions {
 }
 
 /** Brings the run's stack up (the caller takes it down, whatever happens next). */
-export async function upRunStack(scenario: Scenario, o: RunStackOptions): Promise<Stack> {
+async function upRunStack(scenario: Scenario, o: RunStackOptions): Promise<Stack> {
   const s = scenario.stack;
   const options = {
     name: o.runId,
@@ -73,7 +73,7 @@ export async function upRunStack(scenario: Scenario, o: RunStackOptions): Promis
 }
 
 /** The harness's Kafka client and admin on `stack`, with the run's topic created. */
-export async function openKafka(
+async function openKafka(
   stack: Stack,
   scenario: Scenario,
   o: { runId: string; runDir: string },

@@ -31,7 +31,7 @@ const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
 });
 const prob = z.number().min(0).max(1);
 
-export const TARGET_PATTERN =
+const TARGET_PATTERN =
   /^(broker:(leader\([\w.-]+,\d+\)|leader-of-incident\(\d+\)|controller|random|\d+)|link:\d+-\d+|sink|detector|redis|minio|webhook|all-brokers)$/;
 
 const TARGET_MESSAGE =
@@ -269,7 +269,7 @@ export function scenarioSchema(table: FaultTable = FAULTS) {
   });
 }
 
-export const ScenarioSchema = scenarioSchema();
+const ScenarioSchema = scenarioSchema();
 
 /** Whether fault `kind` can act on `target`. */
 export function fits(kind: string, target: string, table: FaultTable = FAULTS): boolean {
@@ -337,7 +337,6 @@ function checkTarget(
 export type ScenarioInput = z.input<typeof ScenarioSchema>;
 export type Scenario = z.output<typeof ScenarioSchema>;
 export type ScenarioFault = Scenario["faults"][number];
-export type ScenarioProbe = Scenario["probes"][number];
 
 /** Marks a scenario file's export; validation happens when it is loaded. */
 export function defineScenario(scenario: ScenarioInput): ScenarioInput {

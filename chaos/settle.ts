@@ -20,7 +20,7 @@ import { type Admin, DETECTOR_GROUP, SINK_GROUP, TOPIC } from "./run_stack.ts";
  * Whether `group` has committed every partition of `topic` up to `highs` (a partition that
  * received nothing needs no commit).
  */
-export async function groupCaughtUp(
+async function groupCaughtUp(
   admin: Admin,
   group: string,
   topic: string,

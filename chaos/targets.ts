@@ -43,7 +43,7 @@ async function leaderOf(ctx: ResolveContext, topic: string, partition: number): 
 }
 
 /** The partition kafkajs's default partitioner picks for `key`. */
-export async function partitionForKey(admin: Admin, topic: string, key: string): Promise<number> {
+async function partitionForKey(admin: Admin, topic: string, key: string): Promise<number> {
   const meta = await admin.fetchTopicMetadata({ topics: [topic] });
   const partitioner = Partitioners.DefaultPartitioner();
   return partitioner({

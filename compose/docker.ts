@@ -65,7 +65,7 @@ export class DockerError extends EnvironmentError {
 }
 
 /** Where the engine is, for messages. */
-export function dockerWhere(): string {
+function dockerWhere(): string {
   return Deno.env.get("DOCKER_HOST") ?? "unix:///var/run/docker.sock";
 }
 

@@ -50,7 +50,7 @@ export async function which(cmd: string): Promise<string | undefined> {
   return undefined;
 }
 
-export function isRoot(): boolean {
+function isRoot(): boolean {
   return Deno.uid?.() === 0;
 }
 

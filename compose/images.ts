@@ -31,10 +31,10 @@ import { Progress } from "../lib/progress.ts";
 import { which } from "./host.ts";
 import { type Binaries, provision } from "./provision.ts";
 
-export const DEBIAN_SUITE = "bookworm";
-export const DEBIAN_MIRROR = Deno.env.get("CHAOS_DEBIAN_MIRROR") ?? "http://deb.debian.org/debian";
+const DEBIAN_SUITE = "bookworm";
+const DEBIAN_MIRROR = Deno.env.get("CHAOS_DEBIAN_MIRROR") ?? "http://deb.debian.org/debian";
 /** What every service image has: a JRE for Kafka, redis-server, and the network tools. */
-export const BASE_PACKAGES = [
+const BASE_PACKAGES = [
   "openjdk-17-jre-headless",
   "redis-server",
   "iproute2",

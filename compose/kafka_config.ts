@@ -109,7 +109,7 @@ export function brokerConfig(
 }
 
 /** Renders properties as `key=value` lines. */
-export function renderProperties(config: Map<string, string>): string {
+function renderProperties(config: Map<string, string>): string {
   return [...config].map(([k, v]) => `${k}=${v}`).join("\n") + "\n";
 }
 

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { EnvironmentError } from "../lib/exit_codes.ts";
 import type { Endpoints } from "../pipeline/endpoints.ts";
 import type { KafkaSettings } from "./kafka_config.ts";
-import { exists, stateDir } from "./paths.ts";
+import { stateDir } from "./paths.ts";
 import { allPorts, portPlan } from "./ports.ts";
 import type { ProcessSpec } from "./process_node.ts";
 
@@ -68,9 +68,4 @@ export async function stackHolding(ports: number[]): Promise<string | undefined>
     }
   } catch { /* no state folder */ }
   return undefined;
-}
-
-/** True when the state folder of that stack exists. */
-export async function stackExists(name: string): Promise<boolean> {
-  return await exists(stateFile(name));
 }

@@ -29,10 +29,10 @@ import { Progress, say } from "../lib/progress.ts";
 import { aptInstall, ProvisionError, run, which } from "./host.ts";
 
 export { KAFKA_VERSION };
-export const MINIO_MODULE = "github.com/minio/minio";
-export const MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c";
-export const TOXIPROXY_MODULE = "github.com/Shopify/toxiproxy/v2/cmd/server";
-export const TOXIPROXY_VERSION = "v2.5.0";
+const MINIO_MODULE = "github.com/minio/minio";
+const MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c";
+const TOXIPROXY_MODULE = "github.com/Shopify/toxiproxy/v2/cmd/server";
+const TOXIPROXY_VERSION = "v2.5.0";
 
 /** Paths of everything a stack needs to run. */
 export interface Binaries {

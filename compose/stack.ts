@@ -153,12 +153,12 @@ export function brokerIdOf(node: string): number {
 }
 
 /** The Toxiproxy proxy broker `from` reaches controller `to` through. */
-export function quorumProxy(from: number, to: number): string {
+function quorumProxy(from: number, to: number): string {
   return `kafka-${from}-to-${to}-controller`;
 }
 
 /** Names of the Toxiproxy proxies in front of broker `id`'s listeners. */
-export function brokerProxyNames(
+function brokerProxyNames(
   id: number,
 ): { client: string; internal: string; controller: string } {
   return {
@@ -172,7 +172,7 @@ export function brokerProxyNames(
  * The quorum proxies between broker `id` and the others: the links into it, or
  * both ways. A broker's link to itself is never included.
  */
-export function quorumLinksOf(
+function quorumLinksOf(
   ids: number[],
   id: number,
   direction: "into" | "both",

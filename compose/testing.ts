@@ -109,7 +109,7 @@ export async function runDeno(
  * `chaos-harness` and the root qdisc removed from each namespace. For tests
  * and clean-up; a fault's own heal undoes exactly what it did.
  */
-export async function clearNetworkFaults(stack: DockerStack): Promise<void> {
+async function clearNetworkFaults(stack: DockerStack): Promise<void> {
   const network = dockerClient().getNetwork(stack.network);
   for (const node of stack.nodes.values()) {
     const info = await node.container.inspect().catch(() => undefined);

@@ -51,7 +51,7 @@ export class InterruptedError extends Error {
 }
 
 /** Maps an error thrown by a command to its exit code. */
-export function exitCodeFor(error: unknown): ExitCode {
+function exitCodeFor(error: unknown): ExitCode {
   if (error instanceof UsageError) return ExitCode.InvalidInput;
   return ExitCode.RunInvalid;
 }

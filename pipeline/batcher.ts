@@ -124,7 +124,7 @@ export class Batcher {
 }
 
 /** Zero-padded offset so that object names sort by offset. */
-export function padOffset(offset: number): string {
+function padOffset(offset: number): string {
   return String(offset).padStart(20, "0");
 }
 

@@ -34,7 +34,7 @@ ${knobHelp(GENERATOR_KNOBS)}
   --out DIR                              where the ledger goes`;
 
 /** Parses `exfil@10s/20s=10.64.0.9`. */
-export function parseIncident(text: string): ScheduledIncident {
+function parseIncident(text: string): ScheduledIncident {
   const m = text.match(/^([a-z_]+)@([^/=]+)(?:\/([^=]+))?(?:=(.+))?$/);
   if (!m) throw new UsageError(`--incident must look like exfil@10s/20s, got "${text}"`);
   const [, kind, at, duration, entity] = m;

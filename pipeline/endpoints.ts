@@ -17,11 +17,6 @@ export interface Endpoints {
   toxiproxy: { api: string };
 }
 
-/** `host:port` list of the bootstrap servers. */
-export function brokerList(endpoints: Endpoints): string[] {
-  return endpoints.kafka.bootstrap.split(",").map((s) => s.trim()).filter(Boolean);
-}
-
 /** Options for `new Minio.Client(...)` from the S3 endpoint. */
 export function minioClientOptions(s3: Endpoints["s3"]) {
   const url = new URL(s3.endpoint);

@@ -32,8 +32,8 @@ import { z } from "zod";
 
 export const TOPIC_DEFAULT = "network-telemetry";
 
-export const Protocol = z.enum(["TCP", "UDP", "ICMP"]);
-export const Action = z.enum(["ACCEPT", "REJECT"]);
+const Protocol = z.enum(["TCP", "UDP", "ICMP"]);
+const Action = z.enum(["ACCEPT", "REJECT"]);
 const port = z.number().int().min(0).max(65535);
 const count = z.number().int().min(0);
 

@@ -73,7 +73,7 @@ export function workerProducerId(config: Pick<LoopConfig, "runId" | "index">): s
 }
 
 /** Random incidents do not start this close to the end, so they finish inside the run. */
-export const RANDOM_INCIDENT_GUARD_MS = 25_000;
+const RANDOM_INCIDENT_GUARD_MS = 25_000;
 /** A worker that fell behind catches up at most this much, then skips the rest. */
 const MAX_CATCH_UP_MS = 2000;
 

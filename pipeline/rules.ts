@@ -188,7 +188,7 @@ export function evaluateSource(entity: string, acc: SourceAgg, t: Thresholds): C
 // ------------------------------------------------------------- by destination
 
 /** Upper edges (ms) of the latency histogram buckets; the last is open. */
-export const LATENCY_EDGES = [
+const LATENCY_EDGES = [
   5,
   10,
   20,

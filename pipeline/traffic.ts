@@ -27,7 +27,7 @@ import type { Rng } from "./rng.ts";
 export type Flow = Omit<TelemetryEvent, "producer_id" | "seq" | "ts_ms">;
 
 export const DEVICE_COUNT = 4000;
-export const SERVICE_COUNT = 300;
+const SERVICE_COUNT = 300;
 const ACCOUNT = "123456789012";
 const VPC = "vpc-0a1b2c3d4e5f60718";
 const REGIONS = ["eu-west-1", "us-east-1"] as const;
@@ -51,12 +51,12 @@ export function deviceIp(i: number): string {
 }
 
 /** Internal service `i` in 10.2.0.0/16 (10.2.0.2 and .3 are the resolvers). */
-export function serviceIp(i: number): string {
+function serviceIp(i: number): string {
   const n = i + 16;
   return `10.2.${(n >> 8) & 255}.${n & 255}`;
 }
 
-export function interfaceId(ip: string): string {
+function interfaceId(ip: string): string {
   let h = 0;
   for (let i = 0; i < ip.length; i++) h = (Math.imul(h, 31) + ip.charCodeAt(i)) >>> 0;
   return `eni-${h.toString(16).padStart(8, "0")}${(h ^ 0x5bd1e995).toString(16).padStart(8, "0")}`;

@@ -72,8 +72,6 @@ export const SubmissionSchema = z.strictObject({
   }
 });
 
-export type Submission = z.output<typeof SubmissionSchema>;
-
 export interface GradeCheck {
   name: string;
   weight: number;

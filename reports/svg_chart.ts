@@ -58,7 +58,7 @@ export const esc = (s: string): string =>
     .replaceAll('"', "&quot;");
 
 /** A "nice" step for about `n` ticks over `range`. */
-export function niceStep(range: number, n = 5): number {
+function niceStep(range: number, n = 5): number {
   if (!(range > 0)) return 1;
   const raw = range / n;
   const pow = 10 ** Math.floor(Math.log10(raw));
@@ -66,7 +66,7 @@ export function niceStep(range: number, n = 5): number {
   return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * pow;
 }
 
-export function formatNumber(v: number): string {
+function formatNumber(v: number): string {
   if (Math.abs(v) >= 1e6) return `${+(v / 1e6).toFixed(1)}M`;
   if (Math.abs(v) >= 1e3) return `${+(v / 1e3).toFixed(1)}k`;
   return `${+v.toFixed(1)}`;

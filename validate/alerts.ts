@@ -82,7 +82,7 @@ export interface AcceptedAlert extends AlertBody {
 const SAMPLE = 10;
 
 /** Whether the receiver took the delivery (answered 2xx): only those count as alerts raised. */
-export function answeredOk(d: Pick<Delivery, "answered">): boolean {
+function answeredOk(d: Pick<Delivery, "answered">): boolean {
   return d.answered >= 200 && d.answered <= 299;
 }
 

@@ -87,7 +87,7 @@ export async function readEvidence(dir: string): Promise<KeptEvidence> {
 }
 
 /** A line of deliveries.jsonl; one that is not a delivery becomes one whose body is no alert. */
-export function parseDelivery(line: string): Delivery {
+function parseDelivery(line: string): Delivery {
   try {
     const d = JSON.parse(line);
     if (typeof d === "object" && d !== null && typeof d.answered === "number") {

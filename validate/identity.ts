@@ -32,7 +32,7 @@ export function eventIdentity(line: string): { producer_id?: string; seq?: numbe
 }
 
 /** The seq of `,"seq":N` at `i` (before `end`, followed by `,` or `}`), else undefined. */
-export function seqAt(text: string, i: number, end: number): number | undefined {
+function seqAt(text: string, i: number, end: number): number | undefined {
   if (!text.startsWith(SEQ, i)) return undefined;
   i += SEQ.length;
   let seq = 0;

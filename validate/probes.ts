@@ -65,7 +65,7 @@ const WARMUP_MS = 5000;
 const AFTER_GRACE_MS = 10_000;
 
 /** The window [from, to) of a phase, in epoch ms. */
-export function phaseWindow(phase: Probe["phase"], p: Phases): [number, number] {
+function phaseWindow(phase: Probe["phase"], p: Phases): [number, number] {
   const first = p.firstInject ?? p.workloadEnd;
   const last = p.lastHeal ?? p.firstInject ?? p.workloadStart;
   if (phase === "before") return [p.workloadStart + WARMUP_MS, first];

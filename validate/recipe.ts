@@ -88,7 +88,7 @@ export function judgeRun(settings: VerdictSettings, e: RunEvidence): Judged {
 }
 
 /** Probes and recovery of a run, from its faults and per-second samples (pure). */
-export function checkTimeline(
+function checkTimeline(
   settings: Pick<VerdictSettings, "probes" | "target_eps" | "recovery_within_ms">,
   faults: readonly FaultOutcome[],
   samples: readonly Sample[],

@@ -39,7 +39,7 @@ export function dockerStack(ctx: FaultContext, kind: string): DockerStack {
 }
 
 /** Runs a shell script in node's network namespace; fails with its output. */
-export async function inNetns(stack: DockerStack, node: string, script: string): Promise<string> {
+async function inNetns(stack: DockerStack, node: string, script: string): Promise<string> {
   const result = await stack.runHelper(stack.images.nethelper, ["sh", "-c", script], {
     netnsOf: node,
   });

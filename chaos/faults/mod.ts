@@ -44,7 +44,6 @@ export const FAULTS = {
   disconnect,
 } as const satisfies Record<string, Fault>;
 
-export type FaultKind = keyof typeof FAULTS;
 /** A table of faults by kind: the harness's (`FAULTS`), or a test's with more. */
 export type FaultTable = Readonly<Record<string, Fault>>;
 
