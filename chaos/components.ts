@@ -148,7 +148,8 @@ export async function startPipeline(
     runDir: run.runDir,
     own,
   });
+  const op = run.history.invoke("pipeline-up", { own: Boolean(own?.sink || own?.detector) });
   await startComponents(nodes, admin, run.signal);
-  run.history.record("ok", "pipeline-up", { components: [...nodes.keys()] });
+  run.history.complete(op, "ok", { components: [...nodes.keys()] });
   return { receiver, nodes };
 }

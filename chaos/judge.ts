@@ -36,10 +36,11 @@ export async function judge(
     evidence: Omit<RunEvidence, "table" | "stored">;
   },
 ): Promise<Judgement> {
+  const op = o.history.invoke("kafka-audit", { topic: TOPIC });
   const audited = await auditTopic(o.kafka, TOPIC);
   const audit = { records: audited.records, took_ms: audited.took_ms };
   await Deno.writeFile(join(o.runDir, AUDIT_FILE), audited.table.encode());
-  o.history.record("ok", "kafka-audit", audit);
+  o.history.complete(op, "ok", audit);
   const stored = await checkStore(objectStore(o.s3), TOPIC, audited.table);
   const evidence = { ...o.evidence, table: audited.table, stored };
   const judged = judgeRun(settings, evidence);

@@ -25,6 +25,7 @@ export async function rollBack(
   signal?: AbortSignal,
 ): Promise<void> {
   const started: string[] = [];
+  const op = history.invoke("rollback", { restart_dead: scenario.rollback.restart_dead });
   if (scenario.rollback.restart_dead) {
     await stack.health(); // the docker stack reads its containers' states from the engine
     for (const node of [...stack.nodes.values(), ...components.values()]) {
@@ -50,7 +51,7 @@ export async function rollBack(
     const health = await stack.health();
     const sick = Object.entries(health).filter(([, h]) => h.state !== "running" || !h.ready)
       .map(([n, h]) => `${n} (${h.state})`);
-    history.record("fail", "rollback", { started, unhealthy: sick });
+    history.complete(op, "fail", { started, unhealthy: sick });
     throw new EnvironmentError(
       `the stack was not healthy ${scenario.rollback.healthy_within} after the rollback: ${
         sick.join(", ")
@@ -58,7 +59,7 @@ export async function rollBack(
       { cause: error },
     );
   }
-  history.record("ok", "rollback", { started });
+  history.complete(op, "ok", { started });
 }
 
 /** The steady state before the method: every node of the stack running and ready. */

@@ -98,6 +98,7 @@ export async function openRun(
 
 /** Records why the run stopped early: interrupted, or failed with `error`. */
 export function recordFailure(run: RunContext, error: unknown): void {
+  run.history.closeOpen(run.signal?.aborted ? "interrupted" : "the run failed");
   if (run.signal?.aborted) {
     run.reasons.push("interrupted");
     run.history.record("info", "interrupted", String(run.signal.reason));

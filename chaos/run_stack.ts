@@ -58,10 +58,11 @@ async function upRunStack(scenario: Scenario, o: RunStackOptions): Promise<Stack
       overrides: s.broker_overrides,
     },
   };
+  const op = o.history.invoke("stack-up", { kind: o.kind, brokers: s.brokers });
   const stack = o.kind === "docker"
     ? await DockerStack.up(options)
     : await LocalStack.up({ ...options, binaries: o.binaries, owner: "process" });
-  o.history.record("ok", "stack-up", {
+  o.history.complete(op, "ok", {
     // No secret in the run folder: S3 keys left out, a Redis password masked.
     endpoints: {
       ...stack.endpoints,

@@ -40,7 +40,9 @@ export class History {
   readonly path: string;
   readonly events: HistoryEvent[] = [];
   #ops = 0;
-  #open = new Map<number, string>();
+  /** What each invocation was, by op. */
+  #what = new Map<number, string>();
+  #open = new Set<number>();
 
   constructor(path: string) {
     this.path = path;
@@ -63,15 +65,26 @@ export class History {
   /** Records an invocation; returns the `op` its completion names. */
   invoke(what: string, value?: unknown): number {
     const op = ++this.#ops;
-    this.#open.set(op, what);
+    this.#what.set(op, what);
+    this.#open.add(op);
     this.record("invoke", what, value, op);
     return op;
   }
 
+  /**
+   * Completes every operation still open as indeterminate (`info`, Jepsen's
+   * word for "may or may not have happened"): the run stopped before they ended.
+   */
+  closeOpen(why: string): void {
+    for (const op of [...this.#open]) this.complete(op, "info", { indeterminate: why });
+  }
+
   /** Records the completion of invocation `op`. */
   complete(op: number, type: "ok" | "fail" | "info", value?: unknown): HistoryEvent {
-    const what = this.#open.get(op);
-    if (what === undefined) throw new Error(`operation ${op} was never invoked, or completed`);
+    const what = this.#what.get(op);
+    if (what === undefined) throw new Error(`operation ${op} was never invoked`);
+    // A completion after `closeOpen` (an inject that ended while the run was being torn
+    // down) is recorded too: the history says what happened, in the order it happened.
     this.#open.delete(op);
     return this.record(type, what, value, op);
   }
@@ -125,7 +138,8 @@ export function faultRecords(events: readonly HistoryEvent[]): FaultRecord[] | u
       continue;
     }
     const i = faultOf.get(e.op);
-    if (i === undefined) continue;
+    // An indeterminate completion (the run stopped first) says nothing of the fault's effect.
+    if (i === undefined || e.type === "info") continue;
     const f = records[i];
     if (heal) {
       if (e.type === "ok") f.healed_at = e.time;

@@ -11,10 +11,17 @@ Deno.test("history: a completion pairs with its invocation; the file reads back 
     h.complete(a, "ok", { target: "broker:1", nodes: ["kafka-1"], observed: {} });
     h.complete(b, "ok");
     assert.notEqual(a, b);
-    assert.throws(() => h.complete(a, "ok"), /never invoked, or completed/);
+    assert.throws(() => h.complete(99, "ok"), /never invoked/);
+    const c = h.invoke("fault:pause", { fault: 1 });
+    h.closeOpen("interrupted");
+    h.complete(c, "ok", { late: true }); // an inject that ended during the teardown
     const back = parseHistory(await Deno.readTextFile(h.path) + '{"torn');
     assert.deepEqual(back, h.events);
     assert.equal(back.filter((e) => e.op === a).length, 2);
+    assert.deepEqual(back.filter((e) => e.op === c).map((e) => e.type), ["invoke", "info", "ok"]);
+    assert.deepEqual(back.find((e) => e.op === c && e.type === "info")?.value, {
+      indeterminate: "interrupted",
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
