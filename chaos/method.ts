@@ -60,6 +60,7 @@ export async function runMethod(run: RunContext, p: MethodParts): Promise<Ledger
   run.times.started_at = Date.now();
   const observation = run.parts.observation = await Observation.start({
     stack,
+    components: p.components,
     generator,
     admin,
     runDir,
@@ -83,6 +84,7 @@ export async function runMethod(run: RunContext, p: MethodParts): Promise<Ledger
   const ledger = run.parts.ledger = await running;
   run.times.ended_at = Date.now();
   run.parts.samples = observation.stopSamples();
+  run.parts.cost = observation.stopCost(ledger.totals().acked);
   signal?.throwIfAborted();
   history.complete(op, "ok", ledger.totals());
   await keepLedger(ledger, { runDir, runId, s3: stack.endpoints.s3 });

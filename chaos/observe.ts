@@ -1,7 +1,7 @@
 /**
  * Observation of a run while the workload runs: the per-second samples
  * (`samples.jsonl`: acked rate, send latency, sink lag, faults in force), the
- * components' metrics (`metrics.jsonl`), and on request a Prometheus of the
+ * components' metrics and every part's CPU (`metrics.jsonl`), and on request a Prometheus of the
  * run's own scraping the harness and the components (`--prometheus`).
  * @module
  */
@@ -11,19 +11,29 @@ import { Registry } from "prom-client";
 import { ProcessNode } from "../compose/process_node.ts";
 import { prometheusArgs, prometheusConfig } from "../compose/prometheus.ts";
 import { ensurePrometheus } from "../compose/host_tools.ts";
-import type { Stack } from "../compose/stack.ts";
+import type { Stack, StackNode } from "../compose/stack.ts";
 import { say } from "../lib/progress.ts";
 import type { Generator } from "../pipeline/generator.ts";
-import { serveMetrics } from "../pipeline/metrics.ts";
+import { serveMetrics, withProcessMetrics } from "../pipeline/metrics.ts";
 import type { History } from "../validate/history.ts";
 import type { Sample } from "../validate/samples.ts";
 import { metricsPorts } from "./components.ts";
 import { MetricsSampler } from "./metrics_sampler.ts";
 import { type Admin, SINK_GROUP, TOPIC } from "./run_stack.ts";
 import { Sampler } from "./sampler.ts";
+import { CpuSampler } from "./cpu_sampler.ts";
+import type { RunCost } from "../validate/results.ts";
+
+let harnessProcess: Registry | undefined;
+/** The harness process's standard metrics: one registry per process, however many runs. */
+function processRegistry(): Registry {
+  return harnessProcess ??= withProcessMetrics(new Registry());
+}
 
 export interface ObserveOptions {
   stack: Stack;
+  /** The pipeline's components, measured beside the stack's nodes. */
+  components: ReadonlyMap<string, StackNode>;
   generator: Generator;
   admin: Admin;
   runDir: string;
@@ -38,12 +48,15 @@ export interface ObserveOptions {
 export class Observation {
   readonly #sampler: Sampler;
   readonly #metrics: MetricsSampler;
+  readonly #cpu: CpuSampler;
+  #cost: RunCost | null = null;
   #server?: { shutdown(): Promise<void> };
   #prometheus?: ProcessNode;
 
-  private constructor(sampler: Sampler, metrics: MetricsSampler) {
+  private constructor(sampler: Sampler, metrics: MetricsSampler, cpu: CpuSampler) {
     this.#sampler = sampler;
     this.#metrics = metrics;
+    this.#cpu = cpu;
   }
 
   /** Starts the samplers (and Prometheus when asked). */
@@ -58,15 +71,24 @@ export class Observation {
       active: o.active,
     });
     sampler.start();
-    const harness = Registry.merge([o.generator.metrics, ...o.registries]);
+    const harness = Registry.merge([
+      o.generator.metrics,
+      processRegistry(),
+      ...o.registries,
+    ]);
     const metrics = new MetricsSampler(join(o.runDir, "metrics.jsonl"), {
       harness,
       sink: `http://127.0.0.1:${ports.sink}/metrics`,
       detector: `http://127.0.0.1:${ports.detector}/metrics`,
     });
-    const observation = new Observation(sampler, metrics);
+    const cpu = new CpuSampler({
+      file: join(o.runDir, "metrics.jsonl"),
+      nodes: () => [...o.stack.nodes.values(), ...o.components.values()],
+    });
+    const observation = new Observation(sampler, metrics, cpu);
     if (o.withPrometheus) await observation.#startPrometheus(o, harness);
     metrics.start();
+    cpu.start();
     return observation;
   }
 
@@ -80,9 +102,15 @@ export class Observation {
     return this.#sampler.stop();
   }
 
+  /** Stops measuring CPU; the cost per million of `events` (the same on later calls). */
+  stopCost(events: number): RunCost {
+    return this.#cost ??= this.#cpu.stop(events);
+  }
+
   /** Stops everything it started; safe to call twice. */
   async stop(): Promise<void> {
     this.stopSamples();
+    this.stopCost(0);
     this.#metrics.stop();
     await this.#server?.shutdown().catch(() => {});
     await this.#prometheus?.stop({ graceMs: 10_000 }).catch(() => {});

@@ -47,6 +47,7 @@ export function runResults(run: RunContext): Results {
     workload: run.times,
     settings: run.settings,
     audit: parts.judgement?.audit ?? null,
+    cost: parts.cost ?? null,
   };
 }
 

@@ -20,7 +20,7 @@ import type { VerdictSettings } from "../validate/recipe.ts";
 import type { Results } from "../validate/results.ts";
 import type { Sample } from "../validate/samples.ts";
 import type { Judged, RunEvidence } from "../validate/recipe.ts";
-import type { FaultRecord } from "../validate/results.ts";
+import type { FaultRecord, RunCost } from "../validate/results.ts";
 import { tolerateAbandonedRequests } from "./rejections.ts";
 import { createRunFolder, type RunFolder } from "./run_folder.ts";
 import type { Scenario } from "./scenario.ts";
@@ -45,6 +45,7 @@ export interface RunParts {
   observation?: { stop(): Promise<void> };
   ledger?: Ledger;
   samples?: Sample[];
+  cost?: RunCost;
   judgement?: Judgement;
 }
 

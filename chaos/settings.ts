@@ -21,5 +21,6 @@ export function verdictSettings(scenario: Scenario): VerdictSettings {
     recovery_within_ms: scenario.checks.recovery_within === undefined
       ? null
       : ms(scenario.checks.recovery_within),
+    out_of_order_ms: ms(scenario.detector.out_of_order),
   };
 }

@@ -10,7 +10,7 @@ import { ExitCode, runMain, UsageError } from "../lib/exit_codes.ts";
 import { parseKnobArgs, stackEndpoints } from "./_cli.ts";
 import { Detector } from "./detector.ts";
 import { DETECTOR_KNOBS, knobHelp } from "./knobs.ts";
-import { serveMetrics } from "./metrics.ts";
+import { serveMetrics, withProcessMetrics } from "./metrics.ts";
 import { WEBHOOK_FORMATS, type WebhookFormat } from "./alert.ts";
 import { StatusLine } from "./status_line.ts";
 
@@ -60,7 +60,7 @@ if (import.meta.main) {
         outOfOrderMs: k.OUT_OF_ORDER as number,
       },
     });
-    const metrics = serveMetrics(detector.metrics, k.METRICS_PORT as number);
+    const metrics = serveMetrics(withProcessMetrics(detector.metrics), k.METRICS_PORT as number);
     const done = Promise.withResolvers<void>();
     Deno.addSignalListener("SIGTERM", () => done.resolve());
     Deno.addSignalListener("SIGINT", () => done.resolve());

@@ -23,7 +23,7 @@ import { ensureTopic, kafkaClient } from "./kafka.ts";
 import { GENERATOR_KNOBS, knobHelp } from "./knobs.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { kafkaClientKind } from "./producer_client.ts";
-import { serveMetrics } from "./metrics.ts";
+import { serveMetrics, withProcessMetrics } from "./metrics.ts";
 import { objectStore, s3FromEnv, type S3Settings } from "./store.ts";
 import { StatusLine } from "./status_line.ts";
 
@@ -118,7 +118,10 @@ if (import.meta.main) {
       if (error instanceof RangeError) throw new UsageError(error.message);
       throw error;
     }
-    const metrics = serveMetrics(generator.metrics, knobs.METRICS_PORT as number);
+    const metrics = serveMetrics(
+      withProcessMetrics(generator.metrics),
+      knobs.METRICS_PORT as number,
+    );
     const abort = new AbortController();
     const onSignal = () => abort.abort(new InterruptedError("SIGINT"));
     Deno.addSignalListener("SIGINT", onSignal);

@@ -8,7 +8,7 @@
 import { ExitCode, runMain } from "../lib/exit_codes.ts";
 import { parseKnobArgs, stackEndpoints } from "./_cli.ts";
 import { knobHelp, SINK_KNOBS } from "./knobs.ts";
-import { serveMetrics } from "./metrics.ts";
+import { serveMetrics, withProcessMetrics } from "./metrics.ts";
 import { Sink } from "./sink.ts";
 import { s3FromEnv } from "./store.ts";
 import { StatusLine } from "./status_line.ts";
@@ -43,7 +43,7 @@ if (import.meta.main) {
       gzipLevel: knobs.SINK_GZIP_LEVEL as number,
       codecWorker: knobs.SINK_CODEC_WORKER as boolean,
     });
-    const metrics = serveMetrics(sink.metrics, knobs.METRICS_PORT as number);
+    const metrics = serveMetrics(withProcessMetrics(sink.metrics), knobs.METRICS_PORT as number);
     const done = Promise.withResolvers<void>();
     const onSignal = () => done.resolve();
     Deno.addSignalListener("SIGTERM", onSignal);

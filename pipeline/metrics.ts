@@ -1,6 +1,6 @@
 /**
- * Prometheus metrics of a component: a prom-client `Registry` and a tiny
- * `/metrics` server on 127.0.0.1.
+ * Prometheus metrics of a component: a prom-client `Registry` (with the
+ * standard process metrics) and a tiny `/metrics` server on 127.0.0.1.
  *
  * ```ts
  * import { serveMetrics } from "./metrics.ts";
@@ -11,7 +11,18 @@
  * @module
  */
 
-import type { Registry } from "prom-client";
+import { collectDefaultMetrics, type Registry } from "prom-client";
+
+/**
+ * Adds Prometheus' standard process metrics to `registry` (CPU seconds, resident
+ * memory, open files, event loop lag, heap): once per process and registry.
+ */
+export function withProcessMetrics(registry: Registry): Registry {
+  if (!registry.getSingleMetric("process_cpu_seconds_total")) {
+    collectDefaultMetrics({ register: registry });
+  }
+  return registry;
+}
 
 /** Serves `registry` at http://127.0.0.1:<port>/metrics. Port 0 serves nothing. */
 export function serveMetrics(

@@ -19,6 +19,7 @@ import type { Incident } from "../pipeline/anomalies.ts";
 import type { Sample } from "../validate/samples.ts";
 import { checks } from "./render.ts";
 import { esc, lineChart, type Marker, type Span } from "./svg_chart.ts";
+import { costHtml } from "./cost.ts";
 
 export interface ReportData {
   results: Results;
@@ -157,6 +158,7 @@ ${
       }</ul>`
       : ""
   }
+${costHtml(r.cost)}
 <p class="muted">Files beside this one: results.json, history.jsonl, samples.jsonl, ledger.json, deliveries.jsonl, logs/. Re-check with <code>deno task validate --run &lt;this folder&gt;</code>.</p>
 </body></html>
 `;

@@ -12,6 +12,7 @@
 
 import type { Results } from "../validate/results.ts";
 import { esc } from "./svg_chart.ts";
+import { costMarkdown } from "./cost.ts";
 
 const ICON = { pass: "PASS", fail: "FAIL", unknown: "UNKNOWN" } as const;
 
@@ -53,6 +54,8 @@ export function checks(r: Results): Check[] {
         `time to detect p50 ${a.detect_ms_p50 ?? "-"} ms, p99 ${a.detect_ms_p99 ?? "-"} ms, ` +
         `after the window's end p50 ${a.latency_ms_p50 ?? "-"} ms, p99 ${
           a.latency_ms_p99 ?? "-"
+        } ms, after the watermark p50 ${a.after_watermark_ms_p50 ?? "-"} ms, p99 ${
+          a.after_watermark_ms_p99 ?? "-"
         } ms`,
     });
   }
@@ -120,6 +123,7 @@ export function renderMarkdown(r: Results): string {
   if (r.reasons.length) {
     lines.push("", "## Why", "", ...r.reasons.map((x) => `- ${x}`));
   }
+  lines.push(...costMarkdown(r.cost));
   const lost = r.completeness?.lost_sample ?? {};
   if (Object.keys(lost).length) {
     lines.push("", "## Missing seqs (first few per producer)", "");

@@ -33,6 +33,11 @@ export interface AlertOptions {
   allowedDelayMs?: number;
   /** Fewer incidents than this: unknown (nothing was proven). Default 1. */
   minIncidents?: number;
+  /**
+   * The detector's out-of-orderness bound: a window-close alert can come only once the
+   * watermark (the newest event time minus this) passed the window's end. Default 0.
+   */
+  outOfOrderMs?: number;
 }
 
 /** The contract's alert body (extra fields are allowed and ignored). */
@@ -45,6 +50,8 @@ export const AlertBody = z.object({
   value: z.number(),
   threshold: z.number(),
   fired_at_ms: z.number().int(),
+  /** True: fired before its window closed (a threshold crossed early); anything else: not. */
+  early: z.unknown().optional(),
 });
 export type AlertBody = z.infer<typeof AlertBody>;
 
@@ -65,6 +72,13 @@ export interface AlertResult {
   /** First delivery of the matched alert minus the incident's start (the receiver's clock). */
   detect_ms_p50: number | null;
   detect_ms_p99: number | null;
+  /**
+   * The detector's own delay for the matched window-close alerts: fired minus the moment
+   * the watermark could pass the window's end (its end plus the out-of-orderness bound),
+   * on the wall clock, at least 0. Early alerts fire before their window ends: not counted.
+   */
+  after_watermark_ms_p50?: number | null;
+  after_watermark_ms_p99?: number | null;
   missed_incidents: string[];
   duplicated_incidents: string[];
   false_positive_alerts: string[];
@@ -120,6 +134,8 @@ export function checkAlerts(
     latency_ms_p99: null,
     detect_ms_p50: null,
     detect_ms_p99: null,
+    after_watermark_ms_p50: null,
+    after_watermark_ms_p99: null,
     missed_incidents: [],
     duplicated_incidents: [],
     false_positive_alerts: [],
@@ -171,6 +187,8 @@ export function checkAlerts(
   const used = new Set<string>();
   const latencies: number[] = [];
   const detections: number[] = [];
+  const afterWatermark: number[] = [];
+  const outOfOrder = options.outOfOrderMs ?? 0;
   for (const incident of incidents) {
     const matching = alerts.filter((a) =>
       a.rule === incident.kind && a.entity === incident.entity &&
@@ -188,6 +206,10 @@ export function checkAlerts(
       r.matched++;
       latencies.push(matching[0].fired_at_ms - matching[0].window_end_ms);
       detections.push(matching[0].received_at_ms - incident.start_ms);
+      if (matching[0].early !== true) {
+        const { fired_at_ms, window_end_ms } = matching[0];
+        afterWatermark.push(Math.max(0, fired_at_ms - (window_end_ms + outOfOrder)));
+      }
     }
   }
   for (const a of alerts) {
@@ -200,6 +222,8 @@ export function checkAlerts(
   r.latency_ms_p99 = quantile(latencies, 0.99);
   r.detect_ms_p50 = quantile(detections, 0.5);
   r.detect_ms_p99 = quantile(detections, 0.99);
+  r.after_watermark_ms_p50 = quantile(afterWatermark, 0.5);
+  r.after_watermark_ms_p99 = quantile(afterWatermark, 0.99);
   if (r.missed) r.reasons.push(`${r.missed} incidents raised no alert`);
   if (r.duplicated) r.reasons.push(`${r.duplicated} incidents raised more than one alert`);
   if (r.false_positives) r.reasons.push(`${r.false_positives} alerts match no incident`);

@@ -162,3 +162,14 @@ Deno.test("verdicts combine: fail beats unknown beats pass", () => {
   assert.equal(combine(["pass", "unknown"]), "unknown");
   assert.equal(combine(["unknown", "fail", "pass"]), "fail");
 });
+
+Deno.test("alerts: the detector's delay after the watermark, window-close alerts only", () => {
+  // a1 closes at 130 s and fires at 135 s: 0 after a 5 s bound, 3000 after a 2 s one.
+  const early = { ...alert("a2", "port_scan", "198.18.0.1", 80_000), early: true };
+  const r = checkAlerts(incidents, [d(good[0]), d(early)], { outOfOrderMs: 2000 });
+  assert.equal(r.matched, 2);
+  assert.equal(r.after_watermark_ms_p50, 3000);
+  assert.equal(r.after_watermark_ms_p99, 3000);
+  const none = checkAlerts(incidents, [d(early)], { outOfOrderMs: 2000 });
+  assert.equal(none.after_watermark_ms_p50, null, "an early alert is not counted");
+});

@@ -28,7 +28,10 @@ export function describeVerdict(j: Judged): string[] {
       `alerts: incidents ${a.incidents}, matched ${a.matched}, missed ${a.missed}, ` +
         `duplicated ${a.duplicated}, false positives ${a.false_positives}, ` +
         `unsigned ${a.unsigned}, malformed ${a.malformed}, conflicting ${a.conflicting}` +
-        (a.detect_ms_p50 === null ? "" : `, time to detect p50 ${a.detect_ms_p50} ms`),
+        (a.detect_ms_p50 === null ? "" : `, time to detect p50 ${a.detect_ms_p50} ms`) +
+        (a.after_watermark_ms_p99 == null
+          ? ""
+          : `, after the watermark p99 ${a.after_watermark_ms_p99} ms`),
     );
   }
   for (const p of j.probes?.probes ?? []) {

@@ -36,6 +36,8 @@ export interface VerdictSettings {
   target_eps: number;
   /** Recovery is a hypothesis (fails the run) when set. */
   recovery_within_ms: number | null;
+  /** The detector's out-of-orderness bound (for the delay after the watermark); older runs: none. */
+  out_of_order_ms?: number;
 }
 
 /** A fault as the recipe needs it. */
@@ -74,7 +76,9 @@ export function judgeRun(settings: VerdictSettings, e: RunEvidence): Judged {
     maxDuplicates: settings.max_duplicates,
     maxUnknownShare: settings.max_unknown_share,
   });
-  const alerts = settings.alerts ? checkAlerts(e.ledger.incidents, e.deliveries) : null;
+  const alerts = settings.alerts
+    ? checkAlerts(e.ledger.incidents, e.deliveries, { outOfOrderMs: settings.out_of_order_ms })
+    : null;
   const { probes, recovery } = checkTimeline(settings, e.faults, e.samples, e.workload);
   const { verdict, reasons } = runVerdict({
     completeness,

@@ -25,6 +25,22 @@ export interface FaultRecord {
   detail: Record<string, unknown>;
 }
 
+/** Where the CPU went while the workload ran (chaos/cpu_sampler.ts). */
+export interface RunCost {
+  window_s: number;
+  /** Acknowledged events the cost is divided by. */
+  events: number;
+  /** Each stack node, component, and the harness (which runs the generator); most first. */
+  components: { name: string; cpu_s: number; cpu_s_per_million: number | null }[];
+  /** The whole machine, every core: busy and idle seconds. */
+  machine: {
+    busy_s: number;
+    idle_s: number;
+    idle_share: number | null;
+    cpu_s_per_million: number | null;
+  };
+}
+
 export interface Results {
   scenario: string;
   description: string;
@@ -50,6 +66,8 @@ export interface Results {
   workload: { started_at: number | null; ended_at: number | null };
   /** What the verdict was computed with: `validate --run` re-checks with the same. */
   settings: VerdictSettings;
+  /** CPU per component over the workload; null when the run did not get that far. */
+  cost?: RunCost | null;
   /** The end-of-run read of the topic (kept in the run folder as topic-audit.bin.gz). */
   audit: { records: number; took_ms: number } | null;
 }

@@ -1,0 +1,126 @@
+/**
+ * Where the CPU goes: the CPU time of process trees and of the machine, read
+ * from Linux's `/proc`. A node of a stack (a broker, MinIO, a component, or a
+ * container's main process on a local Docker engine) is counted with every
+ * process below it; the harness is counted as its own process (its threads,
+ * which run the generator, included; the stack's processes it started are not).
+ *
+ * `CpuMeter` accumulates each node's CPU seconds over restarts: a node killed
+ * and started again is a new process tree, and its time adds on.
+ *
+ * ```ts
+ * const meter = new CpuMeter();
+ * meter.sample(new Map([["kafka-1", 4242]]));
+ * meter.totals(); // { "kafka-1": 12.3, ... }
+ * ```
+ * @module
+ */
+
+/** Linux's USER_HZ: the unit of /proc's CPU times (100 on every mainstream architecture). */
+const TICKS_PER_SECOND = 100;
+
+export interface ProcStat {
+  pid: number;
+  ppid: number;
+  /** utime + stime, in seconds. */
+  cpuS: number;
+}
+
+/** Parses one `/proc/<pid>/stat` line (the command may hold spaces and parentheses). */
+export function parseProcStat(line: string): ProcStat | undefined {
+  const close = line.lastIndexOf(")");
+  if (close < 0) return undefined;
+  const pid = Number(line.slice(0, line.indexOf(" ")));
+  // After ") ": state(3) ppid(4) ... utime(14) stime(15), numbered from 1 in proc(5).
+  const rest = line.slice(close + 2).split(" ");
+  const ppid = Number(rest[1]);
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  if (![pid, ppid, utime, stime].every(Number.isFinite)) return undefined;
+  return { pid, ppid, cpuS: (utime + stime) / TICKS_PER_SECOND };
+}
+
+/** Every process of the machine now (those that vanish while read are skipped). */
+export function readProcesses(): ProcStat[] {
+  const out: ProcStat[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = parseProcStat(Deno.readTextFileSync(`/proc/${entry.name}/stat`));
+      if (stat) out.push(stat);
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+/**
+ * CPU seconds of each root's process tree; a root inside another root's tree
+ * is not counted twice (its time is its own), and `self` roots count their own
+ * process only.
+ */
+export function treeCpu(
+  processes: readonly ProcStat[],
+  roots: ReadonlyMap<string, number>,
+  self: ReadonlySet<string> = new Set(),
+): Map<string, number> {
+  const byPid = new Map(processes.map((p) => [p.pid, p]));
+  const rootOf = new Map<number, string>([...roots].map(([name, pid]) => [pid, name]));
+  const totals = new Map<string, number>();
+  for (const [name, pid] of roots) if (byPid.has(pid)) totals.set(name, 0);
+  for (const p of processes) {
+    // The nearest root above (or at) this process.
+    let at: ProcStat | undefined = p;
+    let owner: string | undefined;
+    for (let hops = 0; at && hops < 64; hops++) {
+      owner = rootOf.get(at.pid);
+      if (owner !== undefined) break;
+      at = byPid.get(at.ppid);
+    }
+    if (owner === undefined) continue;
+    if (self.has(owner) && p.pid !== roots.get(owner)) continue;
+    totals.set(owner, (totals.get(owner) ?? 0) + p.cpuS);
+  }
+  return totals;
+}
+
+/** The machine's CPU seconds, busy and idle (iowait counts as idle), over all cores. */
+export function machineCpu(text = Deno.readTextFileSync("/proc/stat")): {
+  busyS: number;
+  idleS: number;
+} {
+  const f = text.split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = f;
+  return {
+    busyS: (user + nice + system + irq + softirq + (steal ?? 0)) / TICKS_PER_SECOND,
+    idleS: (idle + (iowait ?? 0)) / TICKS_PER_SECOND,
+  };
+}
+
+/** Accumulates each node's CPU seconds across samples, over restarts. */
+export class CpuMeter {
+  readonly #last = new Map<string, { pid: number; cpuS: number }>();
+  readonly #total = new Map<string, number>();
+
+  /** Records a sample: the root pid of each node now (absent or undefined: not running). */
+  sample(
+    roots: ReadonlyMap<string, number | undefined>,
+    self: ReadonlySet<string> = new Set(),
+    processes: readonly ProcStat[] = readProcesses(),
+  ): void {
+    const running = new Map([...roots].filter((r): r is [string, number] => r[1] !== undefined));
+    const now = treeCpu(processes, running, self);
+    for (const [name, cpuS] of now) {
+      const pid = running.get(name)!;
+      const last = this.#last.get(name);
+      // The same tree: what it used since; a new one (restarted): all it used so far.
+      const delta = last && last.pid === pid ? Math.max(0, cpuS - last.cpuS) : cpuS;
+      this.#total.set(name, (this.#total.get(name) ?? 0) + delta);
+      this.#last.set(name, { pid, cpuS });
+    }
+  }
+
+  /** CPU seconds of each node over every sample so far. */
+  totals(): Record<string, number> {
+    return Object.fromEntries([...this.#total].map(([n, s]) => [n, Math.round(s * 100) / 100]));
+  }
+}
