@@ -6,12 +6,13 @@
  * directly, not through Toxiproxy) and, in the same run
  * and on the same stack, Kafka's own `org.apache.kafka.tools.ProducerPerformance`
  * with the same record size, acks, idempotence and topic settings, twice: with
- * the producer's default batching (16 KiB batches, 5 ms linger) and with
- * batches as large as the generator's produce calls (`MAX_GROUP_BYTES`). The
- * last line's ratio is against the first (the producer as Kafka ships it, the
- * issue's reference); the second, stricter one is printed with its ratio on
- * the line before: on a small machine the brokers' cost is mostly per
- * request, so batching decides most of either figure. The generator runs on both of its Kafka clients; the last
+ * the producer's default batching (16 KiB batches, 5 ms linger) and configured
+ * as the generator produces: batches as large as its produce calls
+ * (`MAX_GROUP_BYTES`), no compression, acks=all, idempotence, the same record
+ * size and partitions. The last line's ratio is the fair one, against the
+ * second; the first, flattering one (on a small machine the brokers' cost is
+ * mostly per request, so batching decides most of it) comes on the line
+ * before, labelled. The generator runs on both of its Kafka clients; the last
  * line reports the default one (`DEFAULT_KAFKA_CLIENT`).
  * Last line, exactly: `generator_eps=<n> perf_test_eps=<n> ratio=<r>`.
  * @module
@@ -205,16 +206,14 @@ if (import.meta.main) {
         `generator on @platformatic/kafka: ${platformaticEps.toFixed(0)} events/s acknowledged`,
       );
       console.log(
-        `ProducerPerformance, default batching: ${perfEps.toFixed(0)} records/s`,
+        `ProducerPerformance as Kafka ships it (16 KiB batches, 5 ms linger): ${
+          perfEps.toFixed(0)
+        } records/s (flattering ratio, generator/this: ${(chosenEps / perfEps).toFixed(2)})`,
       );
+      // The fair comparison last: ProducerPerformance configured as the generator produces.
       console.log(
-        `ProducerPerformance, ${MAX_GROUP_BYTES}-byte batches: ${
-          perfBatchedEps.toFixed(0)
-        } records/s (generator/this: ${(chosenEps / perfBatchedEps).toFixed(2)})`,
-      );
-      console.log(
-        `generator_eps=${chosenEps.toFixed(0)} perf_test_eps=${perfEps.toFixed(0)} ratio=${
-          (chosenEps / perfEps).toFixed(2)
+        `generator_eps=${chosenEps.toFixed(0)} perf_test_eps=${perfBatchedEps.toFixed(0)} ratio=${
+          (chosenEps / perfBatchedEps).toFixed(2)
         }`,
       );
       return ExitCode.Pass;

@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import type { Results } from "../validate/results.ts";
+import { judgeRate } from "./bench_pipeline.ts";
+
+const T0 = 1_000_000;
+const results = (verdict: Results["verdict"] = "pass") =>
+  ({
+    verdict,
+    workload: { started_at: T0, ended_at: T0 + 60_000 },
+    cost: { machine: { cpu_s_per_million: 120.5 } },
+  }) as unknown as Results;
+
+const samples = (eps: number, lag: number) =>
+  Array.from({ length: 60 }, (_, i) =>
+    JSON.stringify({
+      t: T0 + i * 1000,
+      acked_eps: i < 10 ? 0 : eps, // the warm-up is left out
+      p95_send_ms: 20,
+      sink_lag: lag,
+      faults: [],
+    })).join("\n");
+const metrics = (watermarkMs: number) =>
+  Array.from({ length: 60 }, (_, i) =>
+    JSON.stringify({
+      t: T0 + i * 1000,
+      component: "detector",
+      values: { detector_watermark_lag_ms: watermarkMs },
+    })).join("\n");
+
+Deno.test("bench:pipeline: a rate held on every count", () => {
+  const c = judgeRate(8000, results(), samples(7900, 16_000), metrics(6000));
+  assert.equal(c.sustained, true, c.why.join("; "));
+  assert.equal(c.acked_eps, 7900);
+  assert.equal(c.sink_lag_s_p95, 2);
+  assert.equal(c.watermark_over_ms_p95, 1000);
+  assert.equal(c.cpu_s_per_million, 120.5);
+});
+
+Deno.test("bench:pipeline: each way a rate is not held is named", () => {
+  assert.match(
+    judgeRate(8000, results(), samples(7000, 0), metrics(5000)).why[0],
+    /acknowledged 7000/,
+  );
+  assert.match(
+    judgeRate(8000, results(), samples(8000, 48_000), metrics(5000)).why[0],
+    /sink lag p95 6\.0 s/,
+  );
+  assert.match(
+    judgeRate(8000, results(), samples(8000, 0), metrics(11_000)).why[0],
+    /watermark lag p95 \+6000/,
+  );
+  assert.match(
+    judgeRate(8000, results("fail"), samples(8000, 0), metrics(5000)).why[0],
+    /verdict fail/,
+  );
+  assert.equal(judgeRate(8000, results(), "", "").sustained, false, "nothing measured is not held");
+});
