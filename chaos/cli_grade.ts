@@ -37,6 +37,7 @@ import {
   gradeRun,
   SubmissionSchema,
 } from "../reports/grade.ts";
+import { stamp as timestamp } from "./run_folder.ts";
 
 const USAGE = "usage: deno task grade --submission <file.yaml> [--out DIR] [--seed N]";
 
@@ -114,7 +115,7 @@ if (import.meta.main) {
     const seed = intFlag("seed", values.seed, { min: 0 }) ?? sub.seed;
     const scenario = sub.pipeline ? await loadScenario(sub.scenario) : undefined;
     const cwd = dirname(file);
-    const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+    const stamp = timestamp();
     const out = values.out ?? join(repoRoot, "reports", "runs", "grade", sub.name, stamp);
     await Deno.mkdir(out, { recursive: true });
     const timeoutMs = parseDuration(sub.timeout)!;
