@@ -56,8 +56,9 @@ export async function runMethod(run: RunContext, p: MethodParts): Promise<Ledger
       }),
     warn: (message) => console.error(`${scenario.name} | ${message}`),
   });
-  const t0 = performance.now();
-  run.times.started_at = Date.now();
+  // Threads started and producers connected first: the workload's clock, the fault timeline's
+  // and the samples' start together, with the first event.
+  await generator.prepare();
   const observation = run.parts.observation = await Observation.start({
     stack,
     components: p.components,
@@ -68,7 +69,12 @@ export async function runMethod(run: RunContext, p: MethodParts): Promise<Ledger
     active: () => [...timeline.active],
     registries: [timeline.registry],
     withPrometheus: p.withPrometheus,
+  }).catch(async (error) => {
+    await generator.run(AbortSignal.abort()).catch(() => {}); // its threads end
+    throw error;
   });
+  const t0 = performance.now();
+  run.times.started_at = Date.now();
   run.status.sources = {
     generator: () => generator.status(),
     sinkLag: () => observation.last()?.sink_lag,

@@ -59,6 +59,7 @@ export class Generator {
   readonly #entityCounters = new Map<IncidentKind, number>();
   #incidentCount = 0;
   #workers: Array<GeneratorLoop | GeneratorThread> = [];
+  #prepared?: Promise<void>;
   #inFlight = 0;
   #t0 = 0;
   readonly #m: GeneratorMetrics;
@@ -146,10 +147,18 @@ export class Generator {
     return Math.round(quantile(this.#acks.map(([, , ms]) => ms), 0.95)!);
   }
 
-  /** Runs until the duration is over or `signal` aborts; returns the ledger. */
-  async run(signal?: AbortSignal): Promise<Ledger> {
+  /**
+   * Reads the topic's partitions, starts every worker (a thread each, by default) and
+   * connects its producer, so that `run` produces from its first millisecond. `run` calls it
+   * when it was not called before; a caller that starts a clock of its own (the harness, whose
+   * faults and samples are timed from the workload's start) calls it first.
+   */
+  prepare(): Promise<void> {
+    return this.#prepared ??= this.#prepare();
+  }
+
+  async #prepare(): Promise<void> {
     const o = this.options;
-    this.#m.target.set(o.eps);
     const admin = this.#kafka.admin();
     await admin.connect();
     let partitions;
@@ -184,7 +193,7 @@ export class Generator {
         ? new GeneratorThread(config, host)
         : new GeneratorLoop(config, host, this.#kafka);
     });
-    // Every producer is connected (and every thread running) before the clock starts.
+    // Every producer is connected (and every thread running) before any clock starts.
     const prepared = await Promise.allSettled(this.#workers.map((w) => w.prepare()));
     const unprepared = prepared.find((p) => p.status === "rejected");
     if (unprepared) {
@@ -192,6 +201,13 @@ export class Generator {
       await Promise.allSettled(this.#workers.map((w) => w.run(Date.now())));
       throw (unprepared as PromiseRejectedResult).reason;
     }
+  }
+
+  /** Runs until the duration is over or `signal` aborts; returns the ledger. */
+  async run(signal?: AbortSignal): Promise<Ledger> {
+    const o = this.options;
+    this.#m.target.set(o.eps);
+    await this.prepare();
     this.#t0 = performance.now();
     const wallStart = Date.now();
     this.ledger.meta.started_at_ms = wallStart;
