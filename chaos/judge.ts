@@ -9,7 +9,6 @@
 
 import { join } from "node:path";
 import type { Endpoints } from "../pipeline/endpoints.ts";
-import type { Ledger } from "../pipeline/ledger.ts";
 import { objectStore } from "../pipeline/store.ts";
 import type { Delivery } from "../pipeline/webhook_receiver.ts";
 import { AUDIT_FILE } from "../validate/evidence.ts";
@@ -61,14 +60,4 @@ export function rejudge(
   const judged = judgeRun(settings, { ...judgement.evidence, deliveries });
   history.record("info", "late-deliveries", { late, verdict: judged.verdict });
   return judged;
-}
-
-/** Keeps the ledger in the run folder and in the store (`ledger/<run id>/ledger.json`). */
-export async function keepLedger(
-  ledger: Ledger,
-  o: { runDir: string; runId: string; s3: Endpoints["s3"] },
-): Promise<void> {
-  const json = JSON.stringify(ledger);
-  await Deno.writeTextFile(join(o.runDir, "ledger.json"), json);
-  await objectStore(o.s3).putText(`ledger/${o.runId}/ledger.json`, json, "application/json");
 }

@@ -13,14 +13,13 @@ import type { KafkaClientKind } from "../pipeline/producer_client.ts";
 import { Rng } from "../pipeline/rng.ts";
 import type { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
 import type { ProcessNode } from "../compose/process_node.ts";
-import { keepLedger } from "./judge.ts";
 import { Observation } from "./observe.ts";
 import { expandFaults, plan } from "./planner.ts";
 import type { RunContext } from "./run_context.ts";
 import { type Admin, type Kafka, TOPIC } from "./run_stack.ts";
 import { resolveTarget } from "./targets.ts";
 import { FaultTimeline } from "./timeline.ts";
-import { workload } from "./workload.ts";
+import { keepLedger, workload } from "./workload.ts";
 
 export interface MethodParts {
   stack: Stack;

@@ -2,12 +2,15 @@
  * The run's workload: the generator configured from the scenario (rate,
  * duration, workers, incidents at their times, malformed share, the producer's
  * acks, idempotence, send mode and client), producing with the harness's
- * Kafka client.
+ * Kafka client; and its ledger, kept in the run folder and the store.
  * @module
  */
 
 import { join } from "node:path";
+import type { Endpoints } from "../pipeline/endpoints.ts";
 import { Generator } from "../pipeline/generator.ts";
+import type { Ledger } from "../pipeline/ledger.ts";
+import { objectStore } from "../pipeline/store.ts";
 import type { KafkaClientKind } from "../pipeline/producer_client.ts";
 import { type Kafka, TOPIC } from "./run_stack.ts";
 import { ms, type Scenario } from "./scenario.ts";
@@ -47,4 +50,14 @@ export function workload(scenario: Scenario, o: WorkloadOptions): Generator {
     kafka: o.kafka,
     kafkaLogFile: join(o.runDir, "logs", "harness-kafka.log"),
   });
+}
+
+/** Keeps the ledger in the run folder and in the store (`ledger/<run id>/ledger.json`). */
+export async function keepLedger(
+  ledger: Ledger,
+  o: { runDir: string; runId: string; s3: Endpoints["s3"] },
+): Promise<void> {
+  const json = JSON.stringify(ledger);
+  await Deno.writeTextFile(join(o.runDir, "ledger.json"), json);
+  await objectStore(o.s3).putText(`ledger/${o.runId}/ledger.json`, json, "application/json");
 }

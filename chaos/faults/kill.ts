@@ -4,27 +4,15 @@
  * @module
  */
 
-import { aliveBefore, expectState, PROCESS_TARGETS } from "./signals.ts";
-import { BOTH_STACKS, type Fault, nodeOf } from "./types.ts";
+import { signalFault } from "./signals.ts";
 
-export const kill: Fault = {
+export const kill = signalFault({
   kind: "kill",
   summary: "SIGKILL (docker: kill); healed by a start on the same data",
-  targets: PROCESS_TARGETS,
-  stacks: BOTH_STACKS,
-  params: [],
-  async inject(ctx, nodes) {
-    const pids = aliveBefore(ctx, nodes, "kill");
-    for (const name of nodes) {
-      await nodeOf(ctx, name).kill();
-      expectState(nodeOf(ctx, name), "dead", "SIGKILL of");
-    }
-    return {
-      observed: { killed: pids },
-      async heal() {
-        for (const name of nodes) await nodeOf(ctx, name).start();
-        return { started: nodes };
-      },
-    };
-  },
-};
+  signal: "SIGKILL",
+  act: (node) => node.kill(),
+  expected: "dead",
+  observed: "killed",
+  undo: (node) => node.start(),
+  undone: "started",
+});

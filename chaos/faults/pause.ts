@@ -3,27 +3,15 @@
  * @module
  */
 
-import { aliveBefore, expectState, PROCESS_TARGETS } from "./signals.ts";
-import { BOTH_STACKS, type Fault, nodeOf } from "./types.ts";
+import { signalFault } from "./signals.ts";
 
-export const pause: Fault = {
+export const pause = signalFault({
   kind: "pause",
   summary: "SIGSTOP (docker: pause); healed by SIGCONT (unpause)",
-  targets: PROCESS_TARGETS,
-  stacks: BOTH_STACKS,
-  params: [],
-  async inject(ctx, nodes) {
-    const pids = aliveBefore(ctx, nodes, "pause");
-    for (const name of nodes) {
-      await nodeOf(ctx, name).pause();
-      expectState(nodeOf(ctx, name), "paused", "SIGSTOP of");
-    }
-    return {
-      observed: { paused: pids },
-      async heal() {
-        for (const name of nodes) await nodeOf(ctx, name).resume();
-        return { resumed: nodes };
-      },
-    };
-  },
-};
+  signal: "SIGSTOP",
+  act: (node) => node.pause(),
+  expected: "paused",
+  observed: "paused",
+  undo: (node) => node.resume(),
+  undone: "resumed",
+});

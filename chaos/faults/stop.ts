@@ -4,27 +4,15 @@
  * @module
  */
 
-import { aliveBefore, expectState, PROCESS_TARGETS } from "./signals.ts";
-import { BOTH_STACKS, type Fault, nodeOf } from "./types.ts";
+import { signalFault } from "./signals.ts";
 
-export const stop: Fault = {
+export const stop = signalFault({
   kind: "stop",
   summary: "SIGTERM (docker: stop); healed by a start",
-  targets: PROCESS_TARGETS,
-  stacks: BOTH_STACKS,
-  params: [],
-  async inject(ctx, nodes) {
-    const pids = aliveBefore(ctx, nodes, "stop");
-    for (const name of nodes) {
-      await nodeOf(ctx, name).stop({ graceMs: 30_000 });
-      expectState(nodeOf(ctx, name), "dead", "SIGTERM of");
-    }
-    return {
-      observed: { stopped: pids },
-      async heal() {
-        for (const name of nodes) await nodeOf(ctx, name).start();
-        return { started: nodes };
-      },
-    };
-  },
-};
+  signal: "SIGTERM",
+  act: (node) => node.stop({ graceMs: 30_000 }),
+  expected: "dead",
+  observed: "stopped",
+  undo: (node) => node.start(),
+  undone: "started",
+});
