@@ -142,7 +142,13 @@ if (import.meta.main) {
           `  alerts: incidents ${a.incidents}, matched ${a.matched}, missed ${a.missed}, duplicated ${a.duplicated}, false positives ${a.false_positives}`,
         );
       }
+      const t = results.throughput;
+      console.log(
+        `  throughput: ${t.acked_eps} acked/s over the workload` +
+          (t.first_ack_ms == null ? "" : `, first ack after ${t.first_ack_ms} ms`),
+      );
       for (const r of results.reasons) console.log(`  - ${r}`);
+      for (const n of results.probes?.notes ?? []) console.log(`  - note: ${n}`);
       console.log(`  report: ${join(runDir, "report.md")}`);
       return exitCode;
     });

@@ -19,6 +19,11 @@ function ackedEps(ledger: Ledger): number {
   return ledger.totals().acked / (seconds || 1);
 }
 
+function firstAckMs(ledger: Ledger | undefined): number | null {
+  const { started_at_ms: start, first_ack_at_ms: first } = ledger?.meta ?? {};
+  return start === undefined || first === undefined ? null : Math.max(0, first - start);
+}
+
 /** The run's results; a run that failed or was interrupted is unknown, whatever was judged. */
 export function runResults(run: RunContext): Results {
   const { scenario, parts } = run;
@@ -43,7 +48,10 @@ export function runResults(run: RunContext): Results {
     faults: parts.timeline?.records() ?? [],
     probes: judged?.probes ?? null,
     recovery: judged?.recovery ?? null,
-    throughput: { acked_eps: Math.round(parts.ledger ? ackedEps(parts.ledger) : 0) },
+    throughput: {
+      acked_eps: Math.round(parts.ledger ? ackedEps(parts.ledger) : 0),
+      first_ack_ms: firstAckMs(parts.ledger),
+    },
     workload: run.times,
     settings: run.settings,
     audit: parts.judgement?.audit ?? null,

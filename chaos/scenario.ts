@@ -47,6 +47,8 @@ const Probe = z.strictObject({
   op: z.enum([">=", "<="]),
   value: z.number(),
   phase: z.enum(PROBE_PHASES),
+  /** Reported, never part of the verdict (e.g. a rate the machine may not reach). */
+  advisory: z.boolean().optional(),
 });
 
 /**

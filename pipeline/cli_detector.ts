@@ -54,6 +54,7 @@ if (import.meta.main) {
       topic: k.KAFKA_TOPIC as string,
       groupId: k.DETECTOR_GROUP as string,
       lockTtlMs: k.ALERT_LOCK_TTL as number,
+      earlyAlerts: k.DETECTOR_EARLY_ALERTS as boolean,
       windows: {
         sizeMs: k.WINDOW_SIZE as number,
         slideMs: k.WINDOW_SLIDE as number,

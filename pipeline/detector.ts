@@ -9,7 +9,8 @@
  * (exfiltration, port scan) only grow with a window's events and fire as soon
  * as the events received cross the threshold; the destination rules (a p95, a
  * share) fire early only with a margin of harmless events still to come
- * (rules.ts, `earlyMargin`), else at the close.
+ * (rules.ts, `earlyMargin`), else at the close. `earlyAlerts: false` keeps
+ * every alert for the close (bench:detector times that path with it).
  *
  * Exactly one alert per incident:
  * - before firing, `SET alert:<rule>:<entity> NX PX <ttl>` in Redis (default
@@ -82,6 +83,8 @@ export interface DetectorOptions {
   thresholds?: Partial<Thresholds>;
   /** Default 15 minutes. */
   lockTtlMs?: number;
+  /** Fire on open windows when a rule already holds (default true; false: at the close only). */
+  earlyAlerts?: boolean;
   registry?: Registry;
   kafka?: Kafka;
 }
@@ -103,9 +106,13 @@ export class Detector {
   readonly metrics: Registry;
   readonly topic: string;
   readonly groupId: string;
-  readonly #o: Required<Pick<DetectorOptions, "webhookUrl" | "lockTtlMs" | "format">> & {
-    secret?: string;
-  };
+  readonly #o:
+    & Required<
+      Pick<DetectorOptions, "webhookUrl" | "lockTtlMs" | "format" | "earlyAlerts">
+    >
+    & {
+      secret?: string;
+    };
   readonly #thresholds: Thresholds;
   readonly #kafka: Kafka;
   readonly #redis: Redis;
@@ -131,6 +138,7 @@ export class Detector {
     this.#o = {
       webhookUrl: options.webhookUrl,
       lockTtlMs: options.lockTtlMs ?? 15 * 60_000,
+      earlyAlerts: options.earlyAlerts ?? true,
       format: options.format ?? "json",
       secret: options.secret ?? Deno.env.get("WEBHOOK_SECRET"),
     };
@@ -211,7 +219,7 @@ export class Detector {
       const now = Date.now();
       for (const w of this.#bySource.advance(now)) this.#collect(w, evaluateSource);
       for (const w of this.#byDest.advance(now)) this.#collect(w, evaluateDestination);
-      this.#collectEarly(now);
+      if (this.#o.earlyAlerts) this.#collectEarly(now);
       this.#m.late.set(this.#bySource.late);
       this.#m.panes.set(this.#bySource.openPanes + this.#byDest.openPanes);
       const wm = Math.min(this.#bySource.watermark(now), this.#byDest.watermark(now));

@@ -379,5 +379,12 @@ export const DETECTOR_KNOBS: readonly Knob[] = [
     min: 1000,
     help: "Redis alert lock per (rule, entity)",
   },
+  {
+    env: "DETECTOR_EARLY_ALERTS",
+    flag: "early-alerts",
+    type: "bool",
+    default: true,
+    help: "fire on open windows when a rule already holds (false: only when windows close)",
+  },
   GENERATOR_KNOBS.find((k) => k.env === "METRICS_PORT")!,
 ];

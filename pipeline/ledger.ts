@@ -36,6 +36,8 @@ export interface LedgerMeta {
   seed: number | string;
   started_at_ms?: number;
   ended_at_ms?: number;
+  /** When the first acknowledgement was written (epoch ms). */
+  first_ack_at_ms?: number;
 }
 
 export interface LedgerJson extends LedgerMeta {
@@ -87,6 +89,7 @@ export class Ledger implements LedgerWriter {
     this.producer(producer).attempted.addRange(lo, hi);
   }
   ack(producer: string, lo: number, hi = lo): void {
+    this.meta.first_ack_at_ms ??= Date.now();
     this.producer(producer).acked.addRange(lo, hi);
   }
   fail(producer: string, lo: number, hi = lo): void {

@@ -32,6 +32,20 @@ Deno.test("Ledger round-trips through JSON as compact ranges", () => {
   assert.deepEqual(back.producer("r1-w0").acked.ranges(), [[0, 4999], [5100, 9999]]);
 });
 
+Deno.test("Ledger times its first acknowledgement, and keeps it through JSON", async () => {
+  const ledger = new Ledger({ run_id: "r1", topic: "t", seed: 7 });
+  ledger.attempt("r1-w0", 0, 9);
+  assert.equal(ledger.meta.first_ack_at_ms, undefined);
+  const before = Date.now();
+  ledger.ack("r1-w0", 0, 4);
+  const first = ledger.meta.first_ack_at_ms!;
+  assert.ok(first >= before && first <= Date.now());
+  await new Promise((r) => setTimeout(r, 5));
+  ledger.ack("r1-w0", 5, 9);
+  assert.equal(ledger.meta.first_ack_at_ms, first, "only the first is timed");
+  assert.equal(Ledger.parse(JSON.stringify(ledger)).meta.first_ack_at_ms, first);
+});
+
 Deno.test("Ledger.parse says what is wrong with a bad ledger", () => {
   assert.throws(() => Ledger.parse("{"), LedgerFormatError);
   assert.throws(() => Ledger.parse('{"version":2}'), LedgerFormatError);

@@ -17,7 +17,7 @@ import type { Results } from "../validate/results.ts";
 import type { AlertBody } from "../validate/alerts.ts";
 import type { Incident } from "../pipeline/anomalies.ts";
 import type { Sample } from "../validate/samples.ts";
-import { checks } from "./render.ts";
+import { checks, throughputText } from "./render.ts";
 import { esc, lineChart, type Marker, type Span } from "./svg_chart.ts";
 import { costHtml } from "./cost.ts";
 
@@ -41,7 +41,8 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 table{border-collapse:collapse;width:100%;margin:8px 0}td,th{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}
 th{background:#f4f4f4}.muted{color:#666}.chart{display:block;margin:10px 0;max-width:100%;height:auto}
 .chart .title{font-weight:600;font-size:13px}.chart .tick{font-size:10px;fill:#555}code{background:#f4f4f4;padding:0 3px}
-ul.reasons li{margin:2px 0}
+ul.reasons li,ul.notes li{margin:2px 0}
+ul.notes{color:#666}
 `;
 
 const t = (ms: number | null, t0: number) => (ms === null ? null : (ms - t0) / 1000);
@@ -135,10 +136,14 @@ export function renderHtml(data: ReportData): string {
 <p>${esc(r.description)}</p>
 <p class="muted">seed ${r.seed} · stack ${r.stack} · run <code>${esc(r.run_id)}</code> · ${
     esc(r.started_at)
-  } to ${esc(r.ended_at)} · ${r.throughput.acked_eps} events/s acknowledged</p>
+  } to ${esc(r.ended_at)} · ${esc(throughputText(r))}</p>
 ${
     r.reasons.length
       ? `<ul class="reasons">${r.reasons.map((x) => `<li>${esc(x)}</li>`).join("")}</ul>`
+      : ""
+  }${
+    r.probes?.notes?.length
+      ? `<ul class="notes">${r.probes.notes.map((x) => `<li>${esc(x)}</li>`).join("")}</ul>`
       : ""
   }
 <h2>Checks</h2>

@@ -70,7 +70,7 @@ export function checks(r: Results): Check[] {
   }
   for (const p of r.probes?.probes ?? []) {
     out.push({
-      name: `probe ${p.name} (${p.phase})`,
+      name: `probe ${p.name} (${p.phase}${p.advisory ? ", advisory" : ""})`,
       verdict: p.verdict,
       figures: `measured ${p.measured ?? "-"}, expected ${p.expected}, ${p.samples} samples`,
     });
@@ -89,6 +89,13 @@ export function checks(r: Results): Check[] {
   return out;
 }
 
+/** The run's rate, and how soon the first event was acknowledged. */
+export function throughputText(r: Results): string {
+  const first = r.throughput.first_ack_ms;
+  return `${r.throughput.acked_eps} events/s acknowledged` +
+    (first == null ? "" : `, the first after ${first} ms`);
+}
+
 const iso = (t: number | null) => (t ? new Date(t).toISOString().slice(11, 23) : "-");
 
 export function renderMarkdown(r: Results): string {
@@ -102,7 +109,7 @@ export function renderMarkdown(r: Results): string {
     r.description,
     "",
     `Seed ${r.seed} · stack ${r.stack} · run ${r.run_id} · ${r.started_at} to ${r.ended_at} · ` +
-    `${r.throughput.acked_eps} events/s acknowledged`,
+    throughputText(r),
     "",
     "| check | verdict | figures |",
     "| --- | --- | --- |",
@@ -122,6 +129,9 @@ export function renderMarkdown(r: Results): string {
   ];
   if (r.reasons.length) {
     lines.push("", "## Why", "", ...r.reasons.map((x) => `- ${x}`));
+  }
+  if (r.probes?.notes?.length) {
+    lines.push("", "## Notes", "", ...r.probes.notes.map((x) => `- ${x}`));
   }
   lines.push(...costMarkdown(r.cost));
   const lost = r.completeness?.lost_sample ?? {};

@@ -32,4 +32,17 @@ export default defineScenario({
     { at: "30s", kind: "kill", target: "broker:leader-of-incident(0)", heal_after: "30s" },
   ],
   checks: { max_duplicates: 0, alerts: true, recovery_within: "30s" },
+  // Whether this machine kept the target rate: reported (and a note when it did not), never
+  // part of the verdict, which is about what was lost and alerted.
+  probes: [
+    {
+      name: "the target rate held before the fault",
+      metric: "acked_eps",
+      stat: "mean",
+      op: ">=",
+      value: 9_500,
+      phase: "before",
+      advisory: true,
+    },
+  ],
 });

@@ -36,7 +36,9 @@ export function describeVerdict(j: Judged): string[] {
   }
   for (const p of j.probes?.probes ?? []) {
     out.push(
-      `probe ${p.name} (${p.phase}): ${p.verdict}, measured ${p.measured}, expected ${p.expected}`,
+      `probe ${p.name} (${p.phase}${
+        p.advisory ? ", advisory" : ""
+      }): ${p.verdict}, measured ${p.measured}, expected ${p.expected}`,
     );
   }
   for (const f of j.recovery?.faults ?? []) {
@@ -45,5 +47,6 @@ export function describeVerdict(j: Judged): string[] {
     );
   }
   for (const r of j.reasons) out.push(`- ${r}`);
+  for (const n of j.probes?.notes ?? []) out.push(`- note: ${n}`);
   return out;
 }

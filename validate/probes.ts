@@ -9,7 +9,10 @@
  * after the last heal to the end of the workload. A probe whose phase has no
  * sample says `unknown`. A `before` probe that fails makes the run `unknown`
  * (the system was never in its steady state, so the experiment proves
- * nothing); `during` and `after` probes that fail make it `fail`.
+ * nothing); `during` and `after` probes that fail make it `fail`. An advisory
+ * probe (`advisory: true`, e.g. "the machine kept the target rate") is
+ * measured and reported the same way but never enters the verdict: what it
+ * did not hold is a note, not a reason.
  *
  * ```ts
  * import { checkProbes } from "./probes.ts";
@@ -33,6 +36,8 @@ export interface Probe {
   op: ">=" | "<=";
   value: number;
   phase: typeof PROBE_PHASES[number];
+  /** Reported, never part of the verdict. */
+  advisory?: boolean;
 }
 
 export interface Phases {
@@ -53,12 +58,16 @@ export interface ProbeResult {
   measured: number | null;
   expected: string;
   samples: number;
+  /** An advisory probe: its verdict says whether it held, the run's verdict ignores it. */
+  advisory?: true;
 }
 
 export interface ProbesResult {
   verdict: Verdict;
   probes: ProbeResult[];
   reasons: string[];
+  /** What advisory probes measured when they did not hold. */
+  notes?: string[];
 }
 
 const WARMUP_MS = 5000;
@@ -120,15 +129,21 @@ export function checkProbes(
       measured: measured === null ? null : Math.round(measured * 100) / 100,
       expected: `${probe.op} ${probe.value}`,
       samples: values.length,
+      ...(probe.advisory ? { advisory: true as const } : {}),
     };
   });
-  const reasons = results.filter((r) => r.verdict !== "pass").map((r) =>
+  const explain = (r: ProbeResult) =>
     r.measured === null
       ? `probe "${r.name}" had no samples in its phase`
       : `probe "${r.name}": measured ${r.measured}, expected ${r.expected}` +
-        (r.phase === "before" ? " (the steady state was never reached)" : "")
-  );
-  const verdicts = results.map((r) => r.verdict);
-  const verdict = combine(verdicts);
-  return { verdict, probes: results, reasons };
+        (r.advisory
+          ? " (advisory)"
+          : r.phase === "before"
+          ? " (the steady state was never reached)"
+          : "");
+  const held = results.filter((r) => !r.advisory);
+  const reasons = held.filter((r) => r.verdict !== "pass").map(explain);
+  const notes = results.filter((r) => r.advisory && r.verdict !== "pass").map(explain);
+  const verdict = combine(held.map((r) => r.verdict));
+  return { verdict, probes: results, reasons, notes };
 }

@@ -84,3 +84,24 @@ Deno.test("checkProbes: a phase without samples is unknown", () => {
   assert.equal(r.verdict, "unknown");
   assert.match(r.reasons[0], /no samples/);
 });
+
+Deno.test("checkProbes: an advisory probe is reported and noted, never part of the verdict", () => {
+  const r = checkProbes(
+    [
+      probe({ name: "target rate", value: 20_000, advisory: true }),
+      probe({ metric: "p95_send_ms", stat: "max", op: "<=", value: 100, phase: "during" }),
+    ],
+    samples(),
+    phases,
+  );
+  // The held probe fails the run; the advisory one that did not hold only adds a note.
+  assert.equal(r.verdict, "fail");
+  assert.equal(r.reasons.length, 1);
+  assert.match(r.reasons[0], /p95_send_ms/);
+  assert.equal(r.probes[0].advisory, true);
+  assert.equal(r.probes[0].verdict, "unknown");
+  assert.deepEqual(r.notes, ['probe "target rate": measured 10000, expected >= 20000 (advisory)']);
+  const alone = checkProbes([probe({ value: 20_000, advisory: true })], samples(), phases);
+  assert.equal(alone.verdict, "pass");
+  assert.deepEqual(alone.reasons, []);
+});

@@ -61,7 +61,8 @@ export interface Results {
   probes: ProbesResult | null;
   /** Time to recover after each fault (a hypothesis when the scenario sets `recovery_within`). */
   recovery: RecoveryResult | null;
-  throughput: { acked_eps: number };
+  /** `first_ack_ms`: from the workload's start to the first acknowledgement (null: none). */
+  throughput: { acked_eps: number; first_ack_ms?: number | null };
   /** Epoch ms of the workload's start and end. */
   workload: { started_at: number | null; ended_at: number | null };
   /** What the verdict was computed with: `validate --run` re-checks with the same. */
