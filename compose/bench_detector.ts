@@ -1,20 +1,26 @@
 /**
- * `deno task bench:detector [--events 1000000]`
+ * `deno task bench:detector [--events 1000000] [--eps 15000]`
  *
- * On a local stack of its own: (1) a live run: the generator produces the
- * events with incidents while a detector (default 60 s / 10 s windows) follows
- * it, and the alert latency (fired time minus the end of the window that
- * triggered it) is measured at the webhook; (2) a second detector drains the
- * whole topic from the start, for throughput.
- * Also time to detect (first delivery minus the incident's start) and the
- * detector's own delay after the watermark (window-close alerts' firing minus
- * their window's end plus the 5 s out-of-orderness bound), from a second live
- * detector that fires only when windows close.
+ * On a local stack of its own:
+ * 1. a live run: the generator produces the events with incidents while a
+ *    detector (default 60 s / 10 s windows) follows it; the alert latency
+ *    (fired time minus the end of the window that triggered it) and the time
+ *    to detect (first delivery minus the incident's start) are measured at
+ *    the webhook;
+ * 2. a second live run (`--close-eps`, default the flagship's 10,000 events/s,
+ *    40 s of incidents) on a topic of its own with a detector that
+ *    fires only when windows close (`earlyAlerts: false`), for its own delay
+ *    after the watermark: firing minus the window's end plus the 5 s
+ *    out-of-orderness bound, on the wall clock, so a detector that falls
+ *    behind its topic pays for it. Alone, so the two do not share the cores;
+ * 3. a third detector drains the first topic from the start, for throughput.
+ *
  * Last line, exactly: `detector_eps=<n> detect_ms_p99=<n> after_watermark_ms_p99=<n>
  * alert_latency_p99_ms=<n>`.
  * @module
  */
 
+import type { Kafka } from "kafkajs";
 import { ExitCode, runMain } from "../lib/exit_codes.ts";
 import { intFlag, parseFlags } from "../lib/cli.ts";
 import { LocalStack } from "./local_stack.ts";
@@ -26,129 +32,145 @@ import { Detector } from "../pipeline/detector.ts";
 import { Generator } from "../pipeline/generator.ts";
 import type { ScheduledIncident } from "../pipeline/generator_options.ts";
 import { ensureTopic, kafkaClient } from "../pipeline/kafka.ts";
+import type { Ledger } from "../pipeline/ledger.ts";
 import { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
 import { quantile } from "../lib/stats.ts";
 
-const USAGE =
-  "usage: deno task bench:detector [--events 1000000] [--eps 15000] [--base-port 31600]";
+const USAGE = "usage: deno task bench:detector [--events 1000000] [--eps 15000] " +
+  "[--close-eps 10000] [--base-port 31600]";
+/** The detector's out-of-orderness bound (its default). */
+const OUT_OF_ORDER_MS = 5000;
+
+interface LiveRun {
+  ledger: Ledger;
+  receiver: WebhookReceiver;
+  alerts: Alert[];
+}
+
+/**
+ * Produces `events` at `eps` with one incident every 2 s (the four kinds in turn, each on an
+ * entity of its own, so the p99 is taken over dozens of alerts) and 75 s of baseline after
+ * them, so the last windows close live, while one detector follows the topic.
+ */
+async function liveRun(
+  o: { kafka: Kafka; brokers: string[]; redisUrl: string; topic: string },
+  events: number,
+  eps: number,
+  earlyAlerts: boolean,
+): Promise<LiveRun> {
+  await ensureTopic(o.kafka, o.topic, { partitions: 6 });
+  const mainMs = Math.ceil(events / eps) * 1000;
+  const incidents: ScheduledIncident[] = [];
+  for (let at = 5000, n = 0; at + 15_000 <= mainMs; at += 2000, n++) {
+    incidents.push({ kind: INCIDENT_KINDS[n % 4], at_ms: at, duration_ms: 15_000 });
+  }
+  say(
+    `live (${earlyAlerts ? "early alerts" : "window-close alerts only"}): ${events} events at ` +
+      `${eps}/s with ${incidents.length} incidents, detector following`,
+  );
+  const receiver = new WebhookReceiver();
+  const detector = new Detector({
+    brokers: o.brokers,
+    topic: o.topic,
+    groupId: `bench-live-${o.topic}`,
+    redisUrl: o.redisUrl,
+    webhookUrl: receiver.url,
+    earlyAlerts,
+  });
+  await detector.start();
+  try {
+    const ledger = await new Generator({
+      brokers: o.brokers,
+      topic: o.topic,
+      eps,
+      durationMs: mainMs + 75_000,
+      seed: `bench-detector-${o.topic}`,
+      incidents,
+      kafka: o.kafka,
+    }).run();
+    await waitFor(() => detector.status().fired >= incidents.length, {
+      what: "the live alerts",
+      timeoutMs: 120_000,
+    }).catch(() => {});
+    const alerts = receiver.deliveries().map((d) => d.body as Alert);
+    return { ledger, receiver, alerts };
+  } catch (error) {
+    await receiver.stop();
+    throw error;
+  } finally {
+    await detector.stop();
+  }
+}
+
+const q = (values: number[], at: number) => quantile(values, at) ?? NaN;
+const latencies = (of: Alert[]) => of.map((a) => a.fired_at_ms - a.window_end_ms);
 
 if (import.meta.main) {
   await runMain(async () => {
     const { values } = parseFlags(Deno.args, {
       events: { type: "string", default: "1000000" },
       eps: { type: "string", default: "15000" },
+      "close-eps": { type: "string", default: "10000" },
       "base-port": { type: "string", default: "31600" },
     }, USAGE);
     const events = intFlag("events", values.events, { min: 10_000 })!;
     const eps = intFlag("eps", values.eps, { min: 100 })!;
+    const closeEps = intFlag("close-eps", values["close-eps"], { min: 100 })!;
     const basePort = intFlag("base-port", values["base-port"], { min: 1024, max: 65335 })!;
     const stack = await LocalStack.up({ name: `bench-det-${Deno.pid}`, basePort });
-    const receiver = new WebhookReceiver();
-    const closeReceiver = new WebhookReceiver();
+    const receivers: WebhookReceiver[] = [];
     try {
       const brokers = stack.endpoints.kafka.bootstrap.split(",");
       const kafka = kafkaClient(brokers, "bench-detector");
-      const topic = "bench-detector";
-      await ensureTopic(kafka, topic, { partitions: 6 });
-      // The last 75 s carry baseline only, so the windows of the last incident close live.
-      const mainMs = Math.ceil(events / eps) * 1000;
-      const durationMs = mainMs + 75_000;
-      const incidents: ScheduledIncident[] = [];
-      // One incident every 2 s (the four kinds in turn, each on an entity of its own), so the
-      // p99 is taken over about two dozen alerts.
-      for (let at = 5000, n = 0; at + 15_000 <= mainMs; at += 2000, n++) {
-        incidents.push({ kind: INCIDENT_KINDS[n % 4], at_ms: at, duration_ms: 15_000 });
-      }
-      say(
-        `live: ${events} events at ${eps}/s with ${incidents.length} incidents, detector following`,
-      );
-      const live = new Detector({
-        brokers,
-        topic,
-        groupId: "bench-live",
-        redisUrl: stack.endpoints.redis.url,
-        webhookUrl: receiver.url,
-      });
-      // A second detector fires only when windows close (its own group, Redis database and
-      // webhook), so the delay after the watermark is measured even when every alert of the
-      // first fires early.
-      const closing = new Detector({
-        brokers,
-        topic,
-        groupId: "bench-live-close",
-        redisUrl: `${stack.endpoints.redis.url}/1`,
-        webhookUrl: closeReceiver.url,
-        earlyAlerts: false,
-      });
-      await live.start();
-      await closing.start();
-      const ledger = await new Generator({
-        brokers,
-        topic,
-        eps,
-        durationMs,
-        seed: "bench-detector",
-        incidents,
-        kafka,
-      }).run();
-      await waitFor(() => live.status().fired >= incidents.length, {
-        what: "the live alerts",
-        timeoutMs: 120_000,
-      })
-        .catch(() => {});
-      await waitFor(() => closing.status().fired >= incidents.length, {
-        what: "the window-close alerts",
-        timeoutMs: 60_000,
-      }).catch(() => {});
-      await live.stop();
-      await closing.stop();
-      const alerts = receiver.deliveries().map((d) => d.body as Alert);
-      const latencies = (of: Alert[]) => of.map((a) => a.fired_at_ms - a.window_end_ms);
-      const q = (lat: number[], at: number) => quantile(lat, at) ?? NaN;
-      const lat = latencies(alerts);
-      say(
-        `live: ${alerts.length} alerts for ${ledger.incidents.length} incidents; latency p50 ${
-          q(lat, 0.5)
-        } ms, p99 ${q(lat, 0.99)} ms`,
-      );
-      for (const early of [true, false]) {
-        const some = latencies(alerts.filter((a) => Boolean(a.early) === early));
-        say(
-          `  ${
-            early ? "fired early (open window)" : "fired at the close"
-          }: ${some.length} alerts, latency p50 ${q(some, 0.5)} ms, p99 ${q(some, 0.99)} ms`,
-        );
-      }
+      const on = { kafka, brokers, redisUrl: stack.endpoints.redis.url };
 
-      // Time to detect: the first delivery of an incident's alert minus the incident's start;
-      // the detector's own delay: a window-close alert's firing minus the moment the watermark
-      // could pass its window's end (the window's end plus the 5 s out-of-orderness bound).
+      const live = await liveRun({ ...on, topic: "bench-detector" }, events, eps, true);
+      receivers.push(live.receiver);
+      const lat = latencies(live.alerts);
+      say(
+        `live: ${live.alerts.length} alerts for ${live.ledger.incidents.length} incidents ` +
+          `(${live.alerts.filter((a) => a.early).length} early); latency after the window's ` +
+          `end p50 ${q(lat, 0.5)} ms, p99 ${q(lat, 0.99)} ms`,
+      );
+      // Time to detect: the first delivery of an incident's alert minus the incident's start.
       const detect: number[] = [];
-      for (const inc of ledger.incidents) {
-        const first = receiver.deliveries().find((d) =>
+      for (const inc of live.ledger.incidents) {
+        const first = live.receiver.deliveries().find((d) =>
           (d.body as Alert).rule === inc.kind && (d.body as Alert).entity === inc.entity
         );
         if (first) detect.push(first.received_at_ms - inc.start_ms);
       }
-      const closeAlerts = closeReceiver.deliveries().map((d) => d.body as Alert);
-      const afterWatermark = [...alerts, ...closeAlerts].filter((a) => a.early !== true)
-        .map((a) => Math.max(0, a.fired_at_ms - (a.window_end_ms + 5000)));
+      say(`live: time to detect p50 ${q(detect, 0.5)} ms, p99 ${q(detect, 0.99)} ms`);
+
+      // The delay after the watermark, on a run of its own: 40 s of incidents (11 of them) at
+      // the flagship's rate by default.
+      const closing = await liveRun(
+        { ...on, redisUrl: `${stack.endpoints.redis.url}/1`, topic: "bench-detector-close" },
+        closeEps * 40,
+        closeEps,
+        false,
+      );
+      receivers.push(closing.receiver);
+      const afterWatermark = closing.alerts.map((a) =>
+        Math.max(0, a.fired_at_ms - (a.window_end_ms + OUT_OF_ORDER_MS))
+      );
       say(
-        `live: time to detect p50 ${q(detect, 0.5)} ms, p99 ${q(detect, 0.99)} ms; ` +
-          `after the watermark p50 ${q(afterWatermark, 0.5)} ms, p99 ${
+        `window-close: ${closing.alerts.length} alerts for ${closing.ledger.incidents.length} ` +
+          `incidents; after the watermark p50 ${q(afterWatermark, 0.5)} ms, p99 ${
             q(afterWatermark, 0.99)
-          } ms (${afterWatermark.length} window-close alerts, ${closeAlerts.length} from the ` +
-          `detector without early alerts)`,
+          } ms`,
       );
 
-      const total = ledger.totals().acked;
-      say(`drain: a second detector reads all ${total} events from the start`);
+      const total = live.ledger.totals().acked;
+      say(`drain: a third detector reads all ${total} events of the first run from the start`);
+      const drainReceiver = new WebhookReceiver();
+      receivers.push(drainReceiver);
       const drain = new Detector({
         brokers,
-        topic,
+        topic: "bench-detector",
         groupId: "bench-drain",
         redisUrl: stack.endpoints.redis.url,
-        webhookUrl: receiver.url,
+        webhookUrl: drainReceiver.url,
       });
       const t0 = performance.now();
       await drain.start();
@@ -166,8 +188,7 @@ if (import.meta.main) {
       );
       return ExitCode.Pass;
     } finally {
-      await receiver.stop();
-      await closeReceiver.stop();
+      for (const r of receivers) await r.stop();
       await stack.down();
     }
   });

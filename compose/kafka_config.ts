@@ -122,8 +122,21 @@ export function brokerProperties(
   return renderProperties(brokerConfig(plan, id, options));
 }
 
+/**
+ * Extra JVM options for every broker, from `CHAOS_KAFKA_JVM_OPTS` (space-separated), for
+ * experiments with the brokers' cost (JIT, GC) without editing the harness.
+ */
+export function extraJvmOptions(value = Deno.env.get("CHAOS_KAFKA_JVM_OPTS")): string[] {
+  return (value ?? "").split(/\s+/).filter(Boolean);
+}
+
 /** The broker's JVM command line (heap, GC, quiet logging), up to and including `kafka.Kafka`. */
-export function kafkaJvmArgs(heapMb: number, classpath: string, properties: string): string[] {
+export function kafkaJvmArgs(
+  heapMb: number,
+  classpath: string,
+  properties: string,
+  extra: readonly string[] = extraJvmOptions(),
+): string[] {
   return [
     `-Xmx${heapMb}m`,
     `-Xms${Math.min(heapMb, 256)}m`,
@@ -135,6 +148,7 @@ export function kafkaJvmArgs(heapMb: number, classpath: string, properties: stri
     "-Dorg.slf4j.simpleLogger.log.kafka.request.logger=warn",
     "-Dorg.slf4j.simpleLogger.log.org.apache.kafka.common.config.AbstractConfig=warn",
     "-Dlog4j2.statusLoggerLevel=OFF",
+    ...extra,
     "-cp",
     classpath,
     "kafka.Kafka",
