@@ -58,12 +58,14 @@ import {
   DEFAULT_THRESHOLDS,
   DESTINATION_AGG,
   type DestinationAgg,
+  destinationMayFire,
   earlyDestinationCandidates,
   earlySourceCandidates,
   evaluateDestination,
   evaluateSource,
   SOURCE_AGG,
   type SourceAgg,
+  sourceMayFire,
   type Thresholds,
 } from "./rules.ts";
 import { type FiredWindow, SlidingWindows, type WindowOptions } from "./windows.ts";
@@ -217,8 +219,13 @@ export class Detector {
     this.#ticking = true;
     try {
       const now = Date.now();
-      for (const w of this.#bySource.advance(now)) this.#collect(w, evaluateSource);
-      for (const w of this.#byDest.advance(now)) this.#collect(w, evaluateDestination);
+      const t = this.#thresholds;
+      for (const w of this.#bySource.advance(now, (p) => sourceMayFire(p, t))) {
+        this.#collect(w, evaluateSource);
+      }
+      for (const w of this.#byDest.advance(now, (p) => destinationMayFire(p, t))) {
+        this.#collect(w, evaluateDestination);
+      }
       if (this.#o.earlyAlerts) this.#collectEarly(now);
       this.#m.late.set(this.#bySource.late);
       this.#m.panes.set(this.#bySource.openPanes + this.#byDest.openPanes);

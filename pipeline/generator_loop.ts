@@ -135,6 +135,9 @@ export class GeneratorLoop {
       await producer.close().catch(() => {});
       throw error;
     }
+    // Best effort: what warming does not do, the first send still does.
+    await producer.warm(this.config.topic, this.config.partitions.map((p) => p.partitionId))
+      .catch(() => {});
     this.#producer = producer;
   }
 

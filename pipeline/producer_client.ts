@@ -40,6 +40,12 @@ export interface ProduceMessage {
 
 export interface ProducerClient {
   connect(): Promise<void>;
+  /**
+   * Does before the clock starts what the first send would otherwise do: the topic's metadata,
+   * the idempotent producer's id, a connection to every partition's leader (platformatic; a
+   * no-op for kafkajs, whose producer exposes none of it).
+   */
+  warm(topic: string, partitions: readonly number[]): Promise<void>;
   /** Resolves when Kafka acknowledged every message; rejects otherwise. */
   send(topic: string, messages: ProduceMessage[]): Promise<void>;
   /** Gives the producer up; sends still in flight may settle later or never. */
@@ -84,6 +90,10 @@ class KafkajsClient implements ProducerClient {
     return this.#producer.connect();
   }
 
+  warm(): Promise<void> {
+    return Promise.resolve();
+  }
+
   async send(topic: string, messages: ProduceMessage[]): Promise<void> {
     await this.#producer.send({ topic, acks: this.#acks, messages });
   }
@@ -95,8 +105,10 @@ class KafkajsClient implements ProducerClient {
 
 class PlatformaticClient implements ProducerClient {
   readonly #producer: PlatformaticProducer<string, string, string, string>;
+  readonly #idempotent: boolean;
 
   constructor(o: ProducerClientOptions) {
+    this.#idempotent = o.idempotent;
     this.#producer = new PlatformaticProducer({
       clientId: o.clientId,
       bootstrapBrokers: o.brokers,
@@ -112,6 +124,14 @@ class PlatformaticClient implements ProducerClient {
   async connect(): Promise<void> {
     // The client connects lazily; asking for the cluster's metadata proves a broker answers.
     await this.#producer.metadata({ topics: [] });
+  }
+
+  async warm(topic: string, partitions: readonly number[]): Promise<void> {
+    await this.#producer.metadata({ topics: [topic] });
+    if (this.#idempotent) await this.#producer.initIdempotentProducer({});
+    await this.#producer.getSendConnections({
+      messages: partitions.map((partition) => ({ topic, partition, key: "", value: "" })),
+    });
   }
 
   async send(topic: string, messages: ProduceMessage[]): Promise<void> {

@@ -179,8 +179,16 @@ export class SlidingWindows<A, X = unknown> {
     return out;
   }
 
-  /** Fires every window the watermark has passed, oldest first, and drops panes no window needs. */
-  advance(nowWall: number): FiredWindow<A>[] {
+  /**
+   * Fires every window the watermark has passed, oldest first, and drops panes no window needs.
+   * Only entities whose panes are `worthMerging` are merged into a fired window (default: all):
+   * a cheap bound that a rule could hold spares merging the thousands that cannot, which
+   * otherwise held the event loop for a second at every slide.
+   */
+  advance(
+    nowWall: number,
+    worthMerging: (panes: A[]) => boolean = () => true,
+  ): FiredWindow<A>[] {
     const wm = this.watermark(nowWall);
     if (wm === -Infinity) return [];
     const fired: FiredWindow<A>[] = [];
@@ -193,11 +201,20 @@ export class SlidingWindows<A, X = unknown> {
       start = Math.max(start, firstPane - this.sizeMs + this.slideMs);
       const end = start + this.sizeMs;
       if (end + this.latenessMs > wm) break;
-      const entities = new Map<string, A>();
+      const byEntity = new Map<string, A[]>();
       for (let pane = start; pane < end; pane += this.slideMs) {
         for (const [entity, acc] of this.#panes.get(pane) ?? []) {
-          entities.set(entity, this.#agg.merge(entities.get(entity) ?? this.#agg.create(), acc));
+          const panes = byEntity.get(entity);
+          if (panes) panes.push(acc);
+          else byEntity.set(entity, [acc]);
         }
+      }
+      const entities = new Map<string, A>();
+      for (const [entity, panes] of byEntity) {
+        if (!worthMerging(panes)) continue;
+        let acc = this.#agg.create();
+        for (const a of panes) acc = this.#agg.merge(acc, a);
+        entities.set(entity, acc);
       }
       if (entities.size > 0) fired.push({ start, end, entities });
       this.#firedUntil = end;

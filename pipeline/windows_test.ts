@@ -96,3 +96,22 @@ Deno.test("SlidingWindows: open windows of a pane, oldest first, with what they 
   assert.deepEqual(w.openWindowsOf("a", 70_000).map((x) => x.start), [50_000, 60_000, 70_000]);
   assert.deepEqual(new SlidingWindows(sum, opts).takeTouched().size, 0, "untracked: nothing");
 });
+
+Deno.test("SlidingWindows: a fired window merges only the entities worth merging", () => {
+  const w = new SlidingWindows<number, number>(
+    { create: () => 0, add: (a, x) => a + x, merge: (a, b) => a + b },
+    { sizeMs: 20_000, slideMs: 10_000, outOfOrderMs: 0 },
+  );
+  w.add(0, "small", 1000, 1, 0);
+  w.add(0, "big", 2000, 50, 0);
+  w.add(0, "big", 12_000, 60, 0);
+  w.add(0, "-", 100_000, 0, 0);
+  const asked: number[][] = [];
+  const fired = w.advance(0, (panes) => {
+    asked.push([...panes]);
+    return panes.reduce((a, b) => a + b, 0) >= 100;
+  });
+  // Only "big" in [0, 20 s) reaches 100 (50 + 60); every entity's panes were asked about.
+  assert.deepEqual(fired.map((f) => [f.start, [...f.entities]]), [[0, [["big", 110]]]]);
+  assert.ok(asked.some((p) => p.length === 2 && p[0] === 50 && p[1] === 60));
+});
