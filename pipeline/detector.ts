@@ -153,8 +153,9 @@ export class Detector {
       retryStrategy: (n: number) => Math.min(1000, 100 * n),
     });
     this.#redis.on("error", () => {}); // reported through failed commands and metrics
-    this.#bySource = new SlidingWindows(SOURCE_AGG, options.windows, true);
-    this.#byDest = new SlidingWindows(DESTINATION_AGG, options.windows, true);
+    // Open windows are tracked for early alerts only.
+    this.#bySource = new SlidingWindows(SOURCE_AGG, options.windows, this.#o.earlyAlerts);
+    this.#byDest = new SlidingWindows(DESTINATION_AGG, options.windows, this.#o.earlyAlerts);
     this.#outboxKey = `outbox:${this.groupId}`;
     this.metrics = options.registry ?? new Registry();
     this.#m = detectorMetrics(this.metrics);
