@@ -1,12 +1,17 @@
 /**
- * `deno task docs [--check]`: regenerates the tables in docs/ that are made
- * from the code, so they cannot drift: the catalog in docs/scenarios.md (from
- * the scenario files) and the faults (from the table of faults). `--check`
- * changes nothing and exits 1 when a table is stale (the test suite runs it).
+ * `deno task docs [--check]`: regenerates what docs/ holds that is made from
+ * the code, so it cannot drift: the catalog in docs/scenarios.md (from the
+ * scenario files), the faults (from the table of faults), and the JSON Schemas
+ * of scenario files and submissions (`docs/scenario.schema.json`,
+ * `docs/submission.schema.json`, from the zod schemas, for editors). `--check`
+ * changes nothing and exits 1 when any is stale (the test suite runs it).
  * @module
  */
 
 import { join } from "node:path";
+import { z } from "zod";
+import { SubmissionSchema } from "../reports/grade.ts";
+import { scenarioSchema } from "./scenario.ts";
 import { repoRoot } from "../compose/paths.ts";
 import { parseFlags } from "../lib/cli.ts";
 import { ExitCode, runMain, UsageError } from "../lib/exit_codes.ts";
@@ -16,9 +21,15 @@ import { faultTable } from "./faults/mod.ts";
 const USAGE = `usage: deno task docs [--check]
 
 Regenerates the catalog and fault tables in docs/scenarios.md from the scenario
-files and the table of faults. --check: exit 1 when they are stale, change nothing.`;
+files and the table of faults, and docs/scenario.schema.json and
+docs/submission.schema.json from the schemas. --check: exit 1 when any is stale,
+change nothing.`;
 
 export const SCENARIOS_DOC = join(repoRoot, "docs", "scenarios.md");
+const SCHEMAS = {
+  "scenario.schema.json": { schema: scenarioSchema(), title: "chaos-harness scenario" },
+  "submission.schema.json": { schema: SubmissionSchema, title: "chaos-harness submission" },
+};
 
 /** The catalog as a Markdown table, one row per scenario file. */
 async function catalogTable(): Promise<string> {
@@ -46,10 +57,10 @@ export function fill(text: string, key: string, content: string): string {
   return `${text.slice(0, a + start.length)}\n${content}\n${text.slice(b)}`;
 }
 
-/** Markdown as `deno fmt` (with the project's settings) leaves it, so a generated doc stays formatted. */
-async function formatted(markdown: string): Promise<string> {
+/** Text as `deno fmt` (with the project's settings) leaves it, so a generated doc stays formatted. */
+async function formatted(markdown: string, ext = "md"): Promise<string> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["fmt", "--ext", "md", "-"],
+    args: ["fmt", "--ext", ext, "-"],
     cwd: repoRoot,
     stdin: "piped",
     stdout: "piped",
@@ -70,18 +81,46 @@ export async function scenariosDoc(current: string): Promise<string> {
   );
 }
 
+/**
+ * The JSON Schemas for editors, keyed by their file in docs/: what a file may hold (the input
+ * side: defaults are optional), with what zod cannot express (durations' units, refinements)
+ * left to the harness's own check.
+ */
+export async function schemaDocs(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [file, { schema, title }] of Object.entries(SCHEMAS)) {
+    const json = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" });
+    out[file] = await formatted(JSON.stringify({ title, ...json }), "json");
+  }
+  return out;
+}
+
+/** Every generated file of docs/ as it should be, by path. */
+export async function generatedDocs(): Promise<Map<string, string>> {
+  const docs = new Map<string, string>();
+  docs.set(SCENARIOS_DOC, await scenariosDoc(await Deno.readTextFile(SCENARIOS_DOC)));
+  for (const [file, text] of Object.entries(await schemaDocs())) {
+    docs.set(join(repoRoot, "docs", file), text);
+  }
+  return docs;
+}
+
+const readOrEmpty = (path: string) => Deno.readTextFile(path).catch(() => "");
+
 if (import.meta.main) {
   await runMain(async () => {
     const { values } = parseFlags(Deno.args, { check: { type: "boolean", default: false } }, USAGE);
-    const current = await Deno.readTextFile(SCENARIOS_DOC);
-    const wanted = await scenariosDoc(current);
-    if (values.check) {
-      if (wanted === current) return ExitCode.Pass;
-      console.error("docs/scenarios.md is stale: run deno task docs");
+    const stale: string[] = [];
+    for (const [path, wanted] of await generatedDocs()) {
+      if (wanted === await readOrEmpty(path)) continue;
+      stale.push(path.slice(repoRoot.length + 1));
+      if (!values.check) await Deno.writeTextFile(path, wanted);
+    }
+    if (values.check && stale.length) {
+      console.error(`stale: ${stale.join(", ")}: run deno task docs`);
       return ExitCode.CheckFailed;
     }
-    if (wanted !== current) await Deno.writeTextFile(SCENARIOS_DOC, wanted);
-    console.log(wanted === current ? "docs are current" : "docs/scenarios.md updated");
+    console.log(stale.length ? `updated: ${stale.join(", ")}` : "docs are current");
     return ExitCode.Pass;
   });
 }

@@ -1,8 +1,11 @@
 /**
- * `deno task scenario <name> [--seed N] [--dry-run] [--keep-stack] [--with-prometheus] [--out DIR] [--stack local]`
+ * `deno task scenario <name | file> [--set key.path=value ...] [--seed N] [--dry-run] [--json]
+ *   [--keep-stack] [--with-prometheus] [--out DIR] [--stack local]`
  * `deno task scenario --list`
  *
- * Runs one scenario of `scenarios/` end to end and exits with its verdict:
+ * Runs one scenario end to end, from the catalog (`scenarios/<name>.ts`) or from
+ * a `.ts`, `.json` or `.yaml` file anywhere, with `--set` overrides, and exits
+ * with its verdict (`--json`: the verdict object on stdout, as in results.json):
  * 0 pass, 1 a check failed, 2 invalid scenario or flags, 3 the run was invalid
  * or interrupted (Ctrl-C heals and cleans up first).
  * @module
@@ -20,9 +23,11 @@ import { runScenario } from "./engine.ts";
 import { formatDuration } from "../lib/duration.ts";
 import { expandFaults, plan } from "./planner.ts";
 import { type Scenario, validateScenario } from "./scenario.ts";
+import { applySets, isScenarioPath, readScenarioInput } from "./scenario_file.ts";
 
 const USAGE =
-  "usage: deno task scenario <name> [--seed N] [--dry-run] [--keep-stack] [--with-prometheus] [--out DIR] [--stack local|docker]\n" +
+  "usage: deno task scenario <name | file.ts|.json|.yaml> [--set key.path=value ...] [--seed N] [--dry-run]\n" +
+  "         [--json] [--keep-stack] [--with-prometheus] [--out DIR] [--stack local|docker]\n" +
   "       deno task scenario --list      the scenarios of the catalog\n" +
   "       deno task scenario --faults    the fault kinds a scenario can use";
 
@@ -44,8 +49,15 @@ export function needsDocker(scenario: Scenario): boolean {
   return stackProblems(expandFaults(scenario, scenario.seed), "local").length > 0;
 }
 
-/** Loads and validates `scenarios/<name>.ts`. */
-export async function loadScenario(name: string): Promise<Scenario> {
+/**
+ * Loads and validates a scenario: `scenarios/<name>.ts`, or a file anywhere (a path, or a name
+ * ending in .ts, .json, .yaml or .yml), with `sets` (`key.path=value`) applied first.
+ */
+export async function loadScenario(name: string, sets: readonly string[] = []): Promise<Scenario> {
+  const withSets = sets.length ? ` (with --set ${sets.join(" ")})` : "";
+  if (isScenarioPath(name)) {
+    return validateScenario(applySets(await readScenarioInput(name), sets), name + withSets);
+  }
   const names = await catalog();
   if (!names.includes(name)) {
     throw new UsageError(`no scenario "${name}"; the catalog has: ${names.join(", ")}`);
@@ -54,7 +66,10 @@ export async function loadScenario(name: string): Promise<Scenario> {
   if (!mod.default) {
     throw new UsageError(`scenarios/${name}.ts has no default export (defineScenario({...}))`);
   }
-  const scenario = validateScenario(mod.default, `scenarios/${name}.ts`);
+  const scenario = validateScenario(
+    applySets(mod.default, sets),
+    `scenarios/${name}.ts${withSets}`,
+  );
   if (scenario.name !== name) {
     throw new UsageError(
       `scenarios/${name}.ts: name is "${scenario.name}", must be "${name}" (the file name)`,
@@ -74,6 +89,8 @@ if (import.meta.main) {
       "with-prometheus": { type: "boolean", default: false },
       out: { type: "string" },
       stack: { type: "string", default: "local" },
+      set: { type: "string", multiple: true, default: [] },
+      json: { type: "boolean", default: false },
     }, USAGE);
     if (values.faults) {
       for (const f of Object.values(FAULTS) as Fault[]) {
@@ -101,7 +118,7 @@ if (import.meta.main) {
       throw new UsageError(`--stack must be local or docker, got "${values.stack}"`);
     }
     const stackKind = values.stack as StackKind;
-    const scenario = await loadScenario(positionals[0]);
+    const scenario = await loadScenario(positionals[0], values.set);
     const seed = intFlag("seed", values.seed, { min: 0 });
     if (values["dry-run"]) {
       console.log(
@@ -129,27 +146,30 @@ if (import.meta.main) {
         stack: stackKind,
         signal,
       });
+      // With --json, stdout carries only the verdict object; the summary joins the progress.
+      const say = values.json ? console.error : console.log;
+      if (values.json) console.log(JSON.stringify(results, null, 2));
       const c = results.completeness;
       const a = results.alerts;
-      console.log(`${results.scenario}: ${results.verdict.toUpperCase()}`);
+      say(`${results.scenario}: ${results.verdict.toUpperCase()}`);
       if (c) {
-        console.log(
+        say(
           `  completeness: acked ${c.acked}, lost ${c.lost}, duplicates ${c.duplicates}, unexpected ${c.unexpected}`,
         );
       }
       if (a) {
-        console.log(
+        say(
           `  alerts: incidents ${a.incidents}, matched ${a.matched}, missed ${a.missed}, duplicated ${a.duplicated}, false positives ${a.false_positives}`,
         );
       }
       const t = results.throughput;
-      console.log(
+      say(
         `  throughput: ${t.acked_eps} acked/s over the workload` +
           (t.first_ack_ms == null ? "" : `, first ack after ${t.first_ack_ms} ms`),
       );
-      for (const r of results.reasons) console.log(`  - ${r}`);
-      for (const n of results.probes?.notes ?? []) console.log(`  - note: ${n}`);
-      console.log(`  report: ${join(runDir, "report.md")}`);
+      for (const r of results.reasons) say(`  - ${r}`);
+      for (const n of results.probes?.notes ?? []) say(`  - note: ${n}`);
+      say(`  report: ${join(runDir, "report.md")}`);
       return exitCode;
     });
   });

@@ -32,16 +32,21 @@ Deno.test(
           "chaos/cli_scenario.ts",
           "exfil-under-broker-loss",
           "--keep-stack",
+          "--json",
           "--out",
           out,
         ]);
-        console.log(res.stdout);
+        console.log(res.stderr.slice(-1500));
         runDir = join(out, "exfil-under-broker-loss", "latest");
         const results = JSON.parse(
           await Deno.readTextFile(join(runDir, "results.json")),
         ) as Results;
         runId = results.run_id;
-        assert.equal(res.code, 0, `${res.stdout}\n${res.stderr.slice(-2000)}`);
+        assert.equal(res.code, 0, `${res.stdout.slice(-2000)}\n${res.stderr.slice(-2000)}`);
+        // --json: stdout is the verdict object, the same as results.json; the summary is on stderr.
+        assert.deepEqual(JSON.parse(res.stdout), results);
+        assert.equal(results.schema_version, 1);
+        assert.match(res.stderr, /exfil-under-broker-loss: PASS/);
         assert.equal(results.verdict, "pass");
         assert.equal(results.completeness?.lost, 0);
         assert.equal(results.completeness?.duplicates, 0);

@@ -8,7 +8,7 @@
 import type { Ledger } from "../pipeline/ledger.ts";
 import { writeReports } from "../reports/write.ts";
 import { acceptedAlerts } from "../validate/alerts.ts";
-import type { Results } from "../validate/results.ts";
+import { type Results, RESULTS_SCHEMA_VERSION } from "../validate/results.ts";
 import { rejudge } from "./judge.ts";
 import type { RunContext } from "./run_context.ts";
 import { linkLatest } from "./run_folder.ts";
@@ -32,6 +32,7 @@ export function runResults(run: RunContext): Results {
     (rejudge(run.settings, parts.judgement, deliveries, run.history) ?? parts.judgement.judged);
   const verdict = run.reasons.length || !judged ? "unknown" : judged.verdict;
   return {
+    schema_version: RESULTS_SCHEMA_VERSION,
     scenario: scenario.name,
     description: scenario.description,
     seed: run.seed,

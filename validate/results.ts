@@ -41,7 +41,12 @@ export interface RunCost {
   };
 }
 
+/** Bumped when a field of results.json changes meaning or goes; new fields do not bump it. */
+export const RESULTS_SCHEMA_VERSION = 1;
+
 export interface Results {
+  /** `RESULTS_SCHEMA_VERSION` of the harness that wrote it (absent before it existed). */
+  schema_version?: number;
   scenario: string;
   description: string;
   seed: number;
