@@ -14,6 +14,7 @@ import { runDeno, slow } from "../compose/testing.ts";
 import { type ObjectStore, objectStore } from "../pipeline/store.ts";
 import { gz, linesOf } from "../validate/_synthetic.ts";
 import type { Results } from "../validate/results.ts";
+import { parseSamples } from "../validate/samples.ts";
 
 const task = (args: string[]) => runDeno(args);
 // A line of deliveries.jsonl, edited freely by the tampering below.
@@ -55,6 +56,17 @@ Deno.test(
         assert.ok(
           results.faults.every((f) => f.observed && f.healed_at),
           "the kill was observed and healed",
+        );
+        // Kafka's health was sampled: the kill shrank ISRs, and they were whole again after the heal.
+        const samples = parseSamples(await Deno.readTextFile(join(runDir, "samples.jsonl")));
+        const kill = results.faults[0];
+        assert.ok(
+          samples.some((x) => x.t >= kill.injected_at! && (x.under_replicated ?? 0) > 0),
+          "under-replicated partitions seen during the kill",
+        );
+        assert.ok(
+          samples.some((x) => x.t > kill.healed_at! && x.under_replicated === 0),
+          "every partition in sync again after the heal",
         );
         for (
           const f of ["history.jsonl", "report.md", "junit.xml", "ledger.json", "deliveries.jsonl"]

@@ -1,9 +1,9 @@
 /**
  * Samples the run once a second while the workload runs (see
  * `validate/samples.ts`): acknowledged events/s and p95 send latency from the
- * generator, the sink's consumer lag from Kafka (read every 2 s, at most one
- * read in flight, so a dead broker delays only the lag), and the active
- * faults. Written to `samples.jsonl` as it goes.
+ * generator, the sink's consumer lag and the topic's health from Kafka (each
+ * read every 2 s, at most one read of each in flight, so a dead broker delays
+ * only them), and the active faults. Written to `samples.jsonl` as it goes.
  *
  * ```ts
  * const sampler = new Sampler({ file, generator, admin, topic, group: "telemetry-sink", active });
@@ -17,6 +17,7 @@
 import type { Admin } from "kafkajs";
 import type { Generator } from "../pipeline/generator.ts";
 import type { Sample } from "../validate/samples.ts";
+import { type KafkaHealth, readKafkaHealth } from "./kafka_health.ts";
 
 export interface SamplerOptions {
   file: string;
@@ -41,6 +42,9 @@ export class Sampler {
   #lag: number | null = null;
   #lagAt = 0;
   #reading = false;
+  #health: KafkaHealth | null = null;
+  #healthAt = 0;
+  #readingHealth = false;
 
   constructor(options: SamplerOptions) {
     this.#o = options;
@@ -67,6 +71,14 @@ export class Sampler {
       this.#readLag().then((lag) => (this.#lag = lag), () => (this.#lag = null))
         .finally(() => (this.#reading = false));
     }
+    if (!this.#readingHealth && now - this.#healthAt >= (this.#o.lagEveryMs ?? 2000)) {
+      this.#readingHealth = true;
+      this.#healthAt = now;
+      readKafkaHealth(this.#o.admin, this.#o.topic)
+        .then((h) => (this.#health = h), () => (this.#health = null))
+        .finally(() => (this.#readingHealth = false));
+    }
+    const h = this.#health;
     const sample: Sample = {
       t: now,
       elapsed_ms: now - this.#t0,
@@ -75,6 +87,10 @@ export class Sampler {
       p95_send_ms: g.p95_send_ms,
       sink_lag: this.#lag,
       faults: this.#o.active(),
+      under_replicated: h?.under_replicated ?? null,
+      offline_partitions: h?.offline_partitions ?? null,
+      min_isr: h?.min_isr ?? null,
+      controller: h?.controller ?? null,
     };
     this.samples.push(sample);
     Deno.writeTextFileSync(this.#o.file, JSON.stringify(sample) + "\n", { append: true });

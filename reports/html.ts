@@ -84,6 +84,25 @@ export function renderHtml(data: ReportData): string {
       }),
     );
   }
+  // Kafka's health beside the throughput (runs from before it was sampled have none).
+  if (data.samples.some((s) => s.under_replicated != null)) {
+    charts.push(
+      lineChart({
+        title: "Under-replicated partitions of the topic (fewer in-sync replicas than replicas)",
+        points: series((s) => s.under_replicated ?? null),
+        spans,
+        xMax,
+        yUnit: "",
+      }),
+      lineChart({
+        title: "Smallest in-sync replica set of the topic",
+        points: series((s) => s.min_isr ?? null),
+        spans,
+        xMax,
+        yUnit: "",
+      }),
+    );
+  }
   // Incidents (event time) against the alerts that fired (marker at fired_at).
   if (data.incidents.length) {
     const incidentSpans: Span[] = data.incidents.map((i) => ({

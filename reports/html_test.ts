@@ -52,3 +52,19 @@ Deno.test("renderMarkdown and renderJunit carry probes and recovery", () => {
   );
   assert.match(junit, /tests="5" failures="1"/);
 });
+
+Deno.test("renderHtml: Kafka's health is drawn beside the throughput when it was sampled", () => {
+  const run = passRun();
+  run.samples = run.samples.map((s, i) => ({
+    ...s,
+    under_replicated: i >= 30 && i < 60 ? 2 : 0,
+    offline_partitions: 0,
+    min_isr: i >= 30 && i < 60 ? 2 : 3,
+    controller: 1,
+  }));
+  const html = renderHtml(run);
+  assert.equal(html.match(/<svg /g)?.length, 6, "the four, then under-replicated and min ISR");
+  assert.match(html, /Under-replicated partitions/);
+  assert.match(html, /Smallest in-sync replica set/);
+  assert.equal(html.match(/class="span"/g)?.length, 5 + 2, "the kill shaded on five charts");
+});

@@ -25,7 +25,14 @@ import { quantile } from "../lib/stats.ts";
 import type { Sample } from "./samples.ts";
 import { combine, type Verdict } from "./verdict.ts";
 
-export const PROBE_METRICS = ["acked_eps", "p95_send_ms", "sink_lag_s"] as const;
+export const PROBE_METRICS = [
+  "acked_eps",
+  "p95_send_ms",
+  "sink_lag_s",
+  "under_replicated",
+  "offline_partitions",
+  "min_isr",
+] as const;
 export const PROBE_STATS = ["mean", "min", "max", "p95"] as const;
 export const PROBE_PHASES = ["before", "during", "after"] as const;
 
@@ -85,7 +92,8 @@ function phaseWindow(phase: Probe["phase"], p: Phases): [number, number] {
 function valueOf(s: Sample, metric: Probe["metric"], eps: number): number | null {
   if (metric === "acked_eps") return s.acked_eps;
   if (metric === "p95_send_ms") return s.p95_send_ms;
-  return s.sink_lag === null ? null : s.sink_lag / Math.max(1, eps);
+  if (metric === "sink_lag_s") return s.sink_lag === null ? null : s.sink_lag / Math.max(1, eps);
+  return s[metric] ?? null;
 }
 
 function stat(values: number[], kind: Probe["stat"]): number | null {

@@ -105,3 +105,32 @@ Deno.test("checkProbes: an advisory probe is reported and noted, never part of t
   assert.equal(alone.verdict, "pass");
   assert.deepEqual(alone.reasons, []);
 });
+
+Deno.test("checkProbes: Kafka's health as probe metrics (under-replicated, offline, min ISR)", () => {
+  const withHealth = samples().map((s, i) => ({
+    ...s,
+    under_replicated: i >= 20 && i < 40 ? 2 : 0,
+    offline_partitions: 0,
+    min_isr: i >= 20 && i < 40 ? 2 : 3,
+  }));
+  const r = checkProbes(
+    [
+      probe({ metric: "min_isr", stat: "min", op: ">=", value: 2, phase: "during" }),
+      probe({ metric: "offline_partitions", stat: "max", op: "<=", value: 0, phase: "during" }),
+      probe({ metric: "under_replicated", stat: "max", op: "<=", value: 0, phase: "after" }),
+    ],
+    withHealth,
+    phases,
+  );
+  assert.equal(r.verdict, "pass", r.reasons.join("; "));
+  const broken = checkProbes(
+    [probe({ metric: "under_replicated", stat: "max", op: "<=", value: 0, phase: "during" })],
+    withHealth,
+    phases,
+  );
+  assert.equal(broken.verdict, "fail");
+  assert.match(broken.reasons[0], /measured 2, expected <= 0/);
+  // Runs from before health was sampled: no value, so the probe has no samples (unknown).
+  const old = checkProbes([probe({ metric: "min_isr", phase: "during" })], samples(), phases);
+  assert.equal(old.verdict, "unknown");
+});

@@ -25,6 +25,16 @@ export interface Sample {
   sink_lag: number | null;
   /** Faults active at that moment (`kind target`). */
   faults: string[];
+  /**
+   * The topic's health from Kafka's admin API (read every 2 s, the last reading repeated in
+   * between; null when it could not be read, and absent in runs from before it was sampled):
+   * partitions with fewer in-sync replicas than replicas, partitions without a leader, the
+   * smallest ISR, and the active controller.
+   */
+  under_replicated?: number | null;
+  offline_partitions?: number | null;
+  min_isr?: number | null;
+  controller?: number | null;
 }
 
 /** Parses `samples.jsonl`; blank lines are skipped. */
