@@ -13,6 +13,7 @@
  *   would fence it: its heartbeats go there);
  * - tbf: the measured rate of a 900 KiB write is near the limit;
  * - loss: the statistic rules are in the namespace, and gone after the heal;
+ * - cpu: the container's CPU limit set through the engine, and lifted;
  * - disconnect: the broker is fenced; back with the same address;
  * - netem: rejected up front on a kernel without sch_netem (as here), else
  *   measured.
@@ -223,6 +224,20 @@ Deno.test(
         assert.match(during.out, /statistic --mode random --probability 0\.2\d* .*chaos-harness/);
         await injected.heal();
         assert.doesNotMatch((await list()).out, /chaos-harness/);
+        await allBack();
+      });
+
+      await step("cpu: the container's limit is 0.3 core; heal lifts it", async () => {
+        const injected = await inject("cpu", "kafka-3", { cores: 0.3 });
+        assert.deepEqual(injected.observed.cores, { "kafka-3": 0.3 });
+        const limited = await stack.broker(3).container.inspect();
+        assert.equal(limited.HostConfig.NanoCpus, 300_000_000);
+        await new Promise((r) => setTimeout(r, 2000));
+        const healed = await injected.heal();
+        const used = (healed.cores_used as Record<string, number | null>)["kafka-3"];
+        assert.ok(used !== null && used <= 0.3 * 1.3 + 0.02, `used ${used} cores under 0.3`);
+        const lifted = await stack.broker(3).container.inspect();
+        assert.equal(lifted.HostConfig.NanoCpus ?? 0, 0);
         await allBack();
       });
 

@@ -213,6 +213,36 @@ Deno.test({ name: "faults: each local fault's effect, then its heal", ...slow },
       },
     );
 
+    await step("cpu: the loaded leader held to 0.2 core; heal lifts the limit", async () => {
+      const { topic, leader, producer } = await fixture();
+      const pid = stack.broker(leader).pid()!;
+      const origin = Deno.readTextFileSync(`/proc/${pid}/cgroup`);
+      const injected = await inject("cpu", leader, { cores: 0.2 });
+      let healed: Record<string, unknown> | undefined;
+      try {
+        assert.deepEqual(injected.observed.cores, { [`kafka-${leader}`]: 0.2 });
+        // Load that wants more than a fifth of a core: produce as fast as the leader answers.
+        const until = performance.now() + 6000;
+        let sent = 0;
+        while (performance.now() < until) {
+          await producer.send({
+            topic,
+            acks: -1,
+            messages: Array.from({ length: 200 }, () => ({ value: "x".repeat(400) })),
+          });
+          sent += 200;
+        }
+        healed = await injected.heal();
+        const used = (healed.cores_used as Record<string, number>)[`kafka-${leader}`];
+        console.log(`cpu: the leader used ${used} cores under a 0.2 limit (${sent} records sent)`);
+        assert.ok(used <= 0.2 * 1.3 + 0.02, `used ${used} cores under a 0.2 limit`);
+      } finally {
+        if (!healed) await injected.heal();
+      }
+      assert.equal(Deno.readTextFileSync(`/proc/${pid}/cgroup`), origin, "back where it was");
+      await done(producer);
+    });
+
     await step("webhook_fail: the receiver answers 503 until healed", async () => {
       const injected = await FAULTS.webhook_fail.inject(ctx, [], { status: 503 });
       const post = () =>

@@ -53,6 +53,24 @@ export function readProcesses(): ProcStat[] {
   return out;
 }
 
+/** Every process below `pid` (children, their children...), not `pid` itself. */
+export function descendants(processes: readonly ProcStat[], pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const p of processes) {
+    const list = children.get(p.ppid);
+    if (list) list.push(p.pid);
+    else children.set(p.ppid, [p.pid]);
+  }
+  const out: number[] = [];
+  const todo = [...(children.get(pid) ?? [])];
+  while (todo.length > 0 && out.length < 100_000) {
+    const next = todo.pop()!;
+    out.push(next);
+    todo.push(...(children.get(next) ?? []));
+  }
+  return out;
+}
+
 /**
  * CPU seconds of each root's process tree; a root inside another root's tree
  * is not counted twice (its time is its own), and `self` roots count their own

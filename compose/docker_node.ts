@@ -9,6 +9,7 @@ import type Docker from "dockerode";
 import { waitFor } from "../lib/wait.ts";
 import { demux } from "./docker.ts";
 import type { ProcessState } from "./process_node.ts";
+import type { CpuLimitHandle } from "./cgroup.ts";
 import type { StackNode } from "./stack.ts";
 
 /** A container of the stack, with the node interface the faults use. */
@@ -97,6 +98,18 @@ export class DockerNode implements StackNode {
   /** Thaws the container, tried again like `pause` until it is no longer paused. */
   resume(): Promise<void> {
     return this.#until("resume", (s) => s !== "paused", () => this.container.unpause());
+  }
+
+  /** The container's CPU limit (NanoCpus), set through the engine and read back. */
+  async limitCpu(cores: number): Promise<CpuLimitHandle> {
+    await this.container.update({ NanoCpus: Math.round(cores * 1e9) });
+    const info = await this.container.inspect();
+    return {
+      cores: (info.HostConfig.NanoCpus ?? 0) / 1e9,
+      lift: async () => {
+        await this.container.update({ NanoCpus: 0 });
+      },
+    };
   }
 
   /** Calls `act` until the engine reports a state that satisfies `reached` (at most 20 s). */

@@ -22,6 +22,8 @@
  */
 
 import { sleep, waitFor } from "../lib/wait.ts";
+import { CpuLimit, type CpuLimitHandle } from "./cgroup.ts";
+import { descendants, readProcesses } from "./cpu.ts";
 
 export interface ProcessSpec {
   /** Node name, unique in a stack: `kafka-1`, `minio`, `redis`, `toxiproxy`. */
@@ -194,6 +196,14 @@ export class ProcessNode {
     if (pid === undefined) return;
     signal(pid, "SIGCONT");
     await waitFor(() => processState(pid) !== "paused", { what: `${this.name} to resume` });
+  }
+
+  /** A cgroup CPU quota on the node's process tree (see cgroup.ts). */
+  async limitCpu(cores: number): Promise<CpuLimitHandle> {
+    const pid = this.#requirePid("limit the CPU of");
+    const pids = [pid, ...descendants(readProcesses(), pid)];
+    const limit = await CpuLimit.apply(`${this.name}-${pid}`, pids, cores);
+    return { cores: await limit.readBack(), lift: () => limit.lift() };
   }
 
   /** Kills with SIGKILL and starts again on the same data. */

@@ -11,6 +11,7 @@
 import type { Endpoints } from "../pipeline/endpoints.ts";
 import type { KafkaSettings } from "./kafka_config.ts";
 import type { PortPlan } from "./ports.ts";
+import type { CpuLimitHandle } from "./cgroup.ts";
 import type { ProcessState } from "./process_node.ts";
 import type { Toxiproxy } from "./toxiproxy.ts";
 
@@ -56,6 +57,12 @@ export interface StackNode {
   restart(): Promise<void>;
   pause(): Promise<void>;
   resume(): Promise<void>;
+  /**
+   * Limits the node's CPU to `cores` (local: a cgroup quota on its process tree; docker: the
+   * container's CPU limit) until `lift()`. `cores` is the limit as the kernel or engine reads
+   * it back.
+   */
+  limitCpu(cores: number): Promise<CpuLimitHandle>;
   tail(lines?: number): Promise<string>;
 }
 

@@ -10,6 +10,7 @@
  */
 
 import { bandwidth } from "./bandwidth.ts";
+import { cpu } from "./cpu.ts";
 import { disconnect } from "./disconnect.ts";
 import { electUnclean } from "./elect_unclean.ts";
 import { kill } from "./kill.ts";
@@ -42,6 +43,7 @@ export const FAULTS = {
   tbf,
   loss,
   disconnect,
+  cpu,
 } as const satisfies Record<string, Fault>;
 
 /** A table of faults by kind: the harness's (`FAULTS`), or a test's with more. */

@@ -30,4 +30,6 @@ export const Params = z.strictObject({
   delay_ms: z.number().int().min(0).max(600_000).optional(),
   /** loss, netem (docker stack): share of packets dropped, in percent. */
   loss_pct: z.number().min(0).max(100).optional(),
+  /** cpu: the most CPU the target gets, in cores (0.2: a fifth of one core). */
+  cores: z.number().min(0.01).max(64).optional(),
 });

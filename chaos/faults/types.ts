@@ -33,6 +33,7 @@ export interface FaultParams {
   status?: number;
   delay_ms?: number;
   loss_pct?: number;
+  cores?: number;
 }
 
 export type Observed = Record<string, unknown>;

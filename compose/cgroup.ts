@@ -1,0 +1,159 @@
+/**
+ * CPU limits on process trees through Linux control groups, for the `cpu`
+ * fault on the local stack: the target's processes move into a cgroup of the
+ * harness with a CFS quota (`cores` of a core), and back into the cgroup each
+ * came from when the limit is lifted. cgroup v1 (`cpu` controller:
+ * `cpu.cfs_quota_us`) and v2 (`cpu.max`) are both supported; without either,
+ * or without the right to write them (root), `cpuLimitProblem` says why.
+ *
+ * ```ts
+ * const limit = await CpuLimit.apply("run-kafka-1", pids, 0.2);
+ * // ... the fault ...
+ * await limit.lift();
+ * ```
+ * @module
+ */
+
+import { join } from "node:path";
+
+const ROOT = "/sys/fs/cgroup";
+const PERIOD_US = 100_000;
+
+type Layout = { version: 1 | 2; base: string };
+
+/** A CPU limit in force on a node: `cores` as read back, lifted by `lift()`. */
+export interface CpuLimitHandle {
+  cores: number;
+  lift(): Promise<void>;
+}
+
+/** Where CPU limits can be made on this host, or null. */
+export function cpuCgroup(): Layout | null {
+  const isFile = (p: string) => {
+    try {
+      return Deno.statSync(p).isFile;
+    } catch {
+      return false;
+    }
+  };
+  if (isFile(join(ROOT, "cgroup.controllers"))) {
+    const controllers = Deno.readTextFileSync(join(ROOT, "cgroup.controllers"));
+    return controllers.split(/\s+/).includes("cpu") ? { version: 2, base: ROOT } : null;
+  }
+  for (const dir of ["cpu", "cpu,cpuacct"]) {
+    if (isFile(join(ROOT, dir, "cpu.cfs_quota_us"))) return { version: 1, base: join(ROOT, dir) };
+  }
+  return null;
+}
+
+/** Why a CPU limit cannot be made here, or undefined when it can. */
+export function cpuLimitProblem(): string | undefined {
+  const layout = cpuCgroup();
+  if (!layout) {
+    return "the cpu fault needs a cgroup cpu controller (cgroup v1 cpu.cfs_quota_us or v2 cpu.max), " +
+      "and this host has neither";
+  }
+  try {
+    const probe = join(layout.base, "chaos-harness");
+    Deno.mkdirSync(probe, { recursive: true });
+  } catch (error) {
+    return `the cpu fault cannot make a cgroup under ${layout.base} (${
+      (error as Error).message
+    }); it needs root`;
+  }
+  return undefined;
+}
+
+/** The cgroup (path below the controller's root) `pid` is in now, for the cpu controller. */
+function cgroupOf(pid: number, version: 1 | 2): string {
+  const lines = Deno.readTextFileSync(`/proc/${pid}/cgroup`).split("\n");
+  for (const line of lines) {
+    const [, controllers, path] = line.split(":");
+    if (path === undefined) continue;
+    if (version === 2 ? controllers === "" : controllers.split(",").includes("cpu")) return path;
+  }
+  return "/";
+}
+
+export class CpuLimit {
+  private constructor(
+    readonly dir: string,
+    readonly cores: number,
+    /** pid -> the cgroup it came from (absolute directory). */
+    readonly origins: Map<number, string>,
+  ) {}
+
+  /** Moves `pids` into a cgroup named `name` limited to `cores`. */
+  static async apply(name: string, pids: readonly number[], cores: number): Promise<CpuLimit> {
+    const layout = cpuCgroup();
+    if (!layout) throw new Error(cpuLimitProblem());
+    const parent = join(layout.base, "chaos-harness");
+    const dir = join(parent, name.replace(/[^\w.-]/g, "_"));
+    await Deno.mkdir(dir, { recursive: true });
+    const quota = Math.max(1000, Math.round(cores * PERIOD_US));
+    if (layout.version === 1) {
+      await Deno.writeTextFile(join(dir, "cpu.cfs_period_us"), String(PERIOD_US));
+      await Deno.writeTextFile(join(dir, "cpu.cfs_quota_us"), String(quota));
+    } else {
+      for (const at of [layout.base, parent]) {
+        await Deno.writeTextFile(join(at, "cgroup.subtree_control"), "+cpu").catch(() => {});
+      }
+      await Deno.writeTextFile(join(dir, "cpu.max"), `${quota} ${PERIOD_US}`);
+    }
+    const origins = new Map<number, string>();
+    const limit = new CpuLimit(dir, cores, origins);
+    try {
+      for (const pid of pids) {
+        let origin: string;
+        try {
+          origin = join(layout.base, cgroupOf(pid, layout.version));
+        } catch {
+          continue; // gone meanwhile
+        }
+        await Deno.writeTextFile(join(dir, "cgroup.procs"), String(pid));
+        origins.set(pid, origin);
+      }
+    } catch (error) {
+      await limit.lift();
+      throw error;
+    }
+    return limit;
+  }
+
+  /** The quota as the kernel reads it back, in cores. */
+  async readBack(): Promise<number> {
+    const v2 = await Deno.readTextFile(join(this.dir, "cpu.max")).catch(() => undefined);
+    if (v2 !== undefined) {
+      const [quota, period] = v2.trim().split(/\s+/);
+      return quota === "max" ? Infinity : Number(quota) / Number(period);
+    }
+    const quota = Number(await Deno.readTextFile(join(this.dir, "cpu.cfs_quota_us")));
+    const period = Number(await Deno.readTextFile(join(this.dir, "cpu.cfs_period_us")));
+    return quota < 0 ? Infinity : quota / period;
+  }
+
+  /** Pids in the limited cgroup now. */
+  async members(): Promise<number[]> {
+    const text = await Deno.readTextFile(join(this.dir, "cgroup.procs")).catch(() => "");
+    return text.split("\n").filter(Boolean).map(Number);
+  }
+
+  /**
+   * Moves every process still in the cgroup back where it came from (a process started inside
+   * it, a child, goes where its parent came from, or to the root), then removes the cgroup.
+   */
+  async lift(): Promise<void> {
+    const fallback = [...this.origins.values()][0] ?? join(this.dir, "..", "..");
+    for (let round = 0; round < 5; round++) {
+      const left = await this.members();
+      if (left.length === 0) break;
+      for (const pid of left) {
+        await Deno.writeTextFile(
+          join(this.origins.get(pid) ?? fallback, "cgroup.procs"),
+          String(pid),
+        ).catch(() => {}); // gone meanwhile
+      }
+    }
+    await Deno.remove(this.dir).catch(() => {});
+  }
+}
