@@ -1,6 +1,7 @@
 /**
  * `deno task down [--keep] [--name N] [--stack docker]`: stops the named stack
- * (default "default") and removes its data, or keeps it with `--keep`. With
+ * (default "default") and removes its data, or keeps it with `--keep`. Faults
+ * still active from a game day (`deno task fault`) are healed first. With
  * `--stack docker`, removes every container, helper and network labelled with
  * that name (what a docker run left, e.g. after a SIGKILL).
  * @module
@@ -9,6 +10,7 @@
 import { ExitCode, runMain, UsageError } from "../lib/exit_codes.ts";
 import { downDockerStack } from "./docker_network.ts";
 import { parseFlags } from "../lib/cli.ts";
+import { healActive } from "./gameday.ts";
 import { downStack } from "./local_stack.ts";
 import { say } from "../lib/progress.ts";
 
@@ -38,6 +40,9 @@ if (import.meta.main) {
     if (values.stack !== "local") {
       throw new UsageError(`--stack must be local or docker, got "${values.stack}"`);
     }
+    // Faults injected by hand (deno task fault) are healed by their owners first.
+    const healed = await healActive(values.name);
+    if (healed.length) say(`healed the game day's ${healed.join(", ")} first`);
     const started = performance.now();
     const down = await downStack(values.name, { keep: values.keep, purge: values.purge });
     if (down === undefined) {
