@@ -231,13 +231,13 @@ Deno.test(
         const injected = await inject("cpu", "kafka-3", { cores: 0.3 });
         assert.deepEqual(injected.observed.cores, { "kafka-3": 0.3 });
         const limited = await stack.broker(3).container.inspect();
-        assert.equal(limited.HostConfig.NanoCpus, 300_000_000);
+        assert.equal(limited.HostConfig.CpuQuota, 30_000);
         await new Promise((r) => setTimeout(r, 2000));
         const healed = await injected.heal();
         const used = (healed.cores_used as Record<string, number | null>)["kafka-3"];
         assert.ok(used !== null && used <= 0.3 * 1.3 + 0.02, `used ${used} cores under 0.3`);
         const lifted = await stack.broker(3).container.inspect();
-        assert.equal(lifted.HostConfig.NanoCpus ?? 0, 0);
+        assert.equal(lifted.HostConfig.CpuQuota, -1);
         await allBack();
       });
 

@@ -100,14 +100,19 @@ export class DockerNode implements StackNode {
     return this.#until("resume", (s) => s !== "paused", () => this.container.unpause());
   }
 
-  /** The container's CPU limit (NanoCpus), set through the engine and read back. */
+  /**
+   * The container's CFS quota (CpuPeriod and CpuQuota), set through the engine and read back;
+   * lifted with a quota of -1. (NanoCpus cannot be lifted: the engine reads 0 as "unchanged".)
+   */
   async limitCpu(cores: number): Promise<CpuLimitHandle> {
-    await this.container.update({ NanoCpus: Math.round(cores * 1e9) });
+    const period = 100_000;
+    await this.container.update({ CpuPeriod: period, CpuQuota: Math.round(cores * period) });
     const info = await this.container.inspect();
+    const quota = info.HostConfig.CpuQuota ?? -1;
     return {
-      cores: (info.HostConfig.NanoCpus ?? 0) / 1e9,
+      cores: quota > 0 ? quota / (info.HostConfig.CpuPeriod || period) : Infinity,
       lift: async () => {
-        await this.container.update({ NanoCpus: 0 });
+        await this.container.update({ CpuQuota: -1 });
       },
     };
   }
