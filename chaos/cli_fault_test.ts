@@ -22,6 +22,7 @@ Deno.test({ name: "fault inject / list / heal against a running stack", ...slow 
       stdout: "piped",
       stderr: "piped",
     }).spawn();
+  const fault = (...args: string[]) => runDeno(["chaos/cli_fault.ts", ...args, "--name", name]);
   const activeOn = (node: string) =>
     waitFor(async () => (await activeFaults(name)).some((f) => f.nodes.includes(node)), {
       what: `an active fault on ${node}`,
@@ -33,9 +34,9 @@ Deno.test({ name: "fault inject / list / heal against a running stack", ...slow 
       const owner = spawnInject("pause", "broker:2");
       await activeOn("kafka-2");
       assert.equal(stack.broker(2).state(), "paused");
-      const list = await runDeno(["chaos/cli_fault.ts", "list", "--name", name]);
+      const list = await fault("list");
       assert.match(list.stdout, /f-\w+ +pause broker:2 on kafka-2 since .* until healed/);
-      const heal = await runDeno(["chaos/cli_fault.ts", "heal", "--all", "--name", name]);
+      const heal = await fault("heal", "--all");
       assert.equal(heal.code, 0, heal.stderr);
       const out = await owner.output();
       assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
@@ -45,8 +46,7 @@ Deno.test({ name: "fault inject / list / heal against a running stack", ...slow 
     });
 
     await t.step("inject latency --for 2s heals by itself", async () => {
-      const res = await runDeno([
-        "chaos/cli_fault.ts",
+      const res = await fault(
         "inject",
         "latency",
         "broker:1",
@@ -54,9 +54,7 @@ Deno.test({ name: "fault inject / list / heal against a running stack", ...slow 
         "latency_ms=100",
         "--for",
         "2s",
-        "--name",
-        name,
-      ]);
+      );
       assert.equal(res.code, 0, res.stderr);
       assert.match(res.stdout, /latency broker:1 on kafka-1/);
       assert.match(res.stdout, /healed/);
@@ -78,16 +76,7 @@ Deno.test({ name: "fault inject / list / heal against a running stack", ...slow 
     });
 
     await t.step("a bad fault exits 2 before touching the stack", async () => {
-      const res = await runDeno([
-        "chaos/cli_fault.ts",
-        "inject",
-        "latency",
-        "broker:1",
-        "--param",
-        "latency_ms=fast",
-        "--name",
-        name,
-      ]);
+      const res = await fault("inject", "latency", "broker:1", "--param", "latency_ms=fast");
       assert.equal(res.code, 2, res.stdout + res.stderr);
       assert.match(res.stderr, /faults\.0\.params\.latency_ms/);
     });
