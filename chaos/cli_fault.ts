@@ -32,7 +32,7 @@ import { kafkaClient } from "../pipeline/kafka.ts";
 import { Rng } from "../pipeline/rng.ts";
 import { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
 import { FAULTS, stackProblems, targetKind } from "./faults/mod.ts";
-import type { FaultParams } from "./faults/types.ts";
+import type { Fault, FaultParams } from "./faults/types.ts";
 import { validateScenario } from "./scenario.ts";
 import { applySets } from "./scenario_file.ts";
 import { resolveTarget } from "./targets.ts";
@@ -52,8 +52,8 @@ redis, minio, link:<a>-<b> (docker only).`;
 function checkFault(kind: string, target: string, params: string[], forMs: number | undefined) {
   const fault: Record<string, unknown> = { at: "0s", kind, target };
   if (params.length) fault.params = applySets({}, params);
-  const oneShot = (FAULTS as Record<string, { oneShot?: boolean }>)[kind]?.oneShot;
-  if (forMs !== undefined && !oneShot) fault.heal_after = formatDuration(forMs);
+  const impl: Fault | undefined = FAULTS[kind as keyof typeof FAULTS];
+  if (forMs !== undefined && !impl?.oneShot) fault.heal_after = formatDuration(forMs);
   const scenario = validateScenario({
     name: "gameday",
     description: "a fault by hand",
@@ -108,7 +108,7 @@ async function inject(
     }).catch((error) => {
       throw new UsageError(`fault ${kind} ${target}: ${(error as Error).message}`);
     });
-    const impl = FAULTS[kind as keyof typeof FAULTS];
+    const impl: Fault = FAULTS[kind as keyof typeof FAULTS];
     const params = (fault.params ?? {}) as FaultParams;
     const ctx = { stack, binaries, components: new Map(), receiver };
     const injected = await impl.inject(ctx, resolved.nodes, params);
@@ -127,7 +127,7 @@ async function inject(
         JSON.stringify(injected.observed)
       }`,
     );
-    if ("oneShot" in impl && impl.oneShot) {
+    if (impl.oneShot) {
       await recordGameday(stackName, { type: "done", id });
       return ExitCode.Pass;
     }

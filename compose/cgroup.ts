@@ -78,7 +78,6 @@ function cgroupOf(pid: number, version: 1 | 2): string {
 export class CpuLimit {
   private constructor(
     readonly dir: string,
-    readonly cores: number,
     /** pid -> the cgroup it came from (absolute directory). */
     readonly origins: Map<number, string>,
   ) {}
@@ -101,7 +100,7 @@ export class CpuLimit {
       await Deno.writeTextFile(join(dir, "cpu.max"), `${quota} ${PERIOD_US}`);
     }
     const origins = new Map<number, string>();
-    const limit = new CpuLimit(dir, cores, origins);
+    const limit = new CpuLimit(dir, origins);
     try {
       for (const pid of pids) {
         let origin: string;

@@ -18,6 +18,7 @@
 import { join } from "node:path";
 import { sleep } from "../lib/wait.ts";
 import { stateDir } from "./paths.ts";
+import { processState } from "./process_node.ts";
 
 export interface ActiveFault {
   id: string;
@@ -55,14 +56,7 @@ export async function markHealed(stack: string, id: string): Promise<void> {
   await Deno.remove(join(gamedayDir(stack), `${id}.json`)).catch(() => {});
 }
 
-const alive = (pid: number) => {
-  try {
-    Deno.kill(pid, "SIGCONT"); // harmless; throws when the process is gone
-    return true;
-  } catch {
-    return false;
-  }
-};
+const alive = (pid: number) => processState(pid) !== "dead";
 
 /** The faults active on `stack`; records whose owner died are dropped (nothing can heal them). */
 export async function activeFaults(stack: string): Promise<ActiveFault[]> {
