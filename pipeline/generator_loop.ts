@@ -211,12 +211,18 @@ export class GeneratorLoop {
           } else {
             value = serialize(seq, ts, flow);
           }
-          messages.push({ key: flow.src_ip, value, partition: this.#partitionOf(flow.src_ip) });
+          messages.push({
+            topic: c.topic,
+            key: flow.src_ip,
+            value,
+            partition: this.#partitionOf(flow.src_ip),
+          });
           seq++;
         }
         credited += due > 0 ? n : 0;
         ledger.attempt(producerId, first, seq - 1);
-        const seqs = Array.from({ length: n }, (_, k) => first + k);
+        const seqs = new Array<number>(n);
+        for (let k = 0; k < n; k++) seqs[k] = first + k;
         // "batch" mode keeps its one call (see GeneratorOptions.sendMode), however large.
         const groups = c.sendMode === "batch" ? [{ messages, seqs }] : byPartition(messages, seqs);
         const book = new BatchBook(ledger, producerId, first, seq - 1, groups.length);

@@ -7,6 +7,7 @@ function batch(n: number, partitions: number, valueBytes: number) {
   const seqs: number[] = [];
   for (let i = 0; i < n; i++) {
     messages.push({
+      topic: "t",
       key: `10.0.0.${i % 250}`,
       value: "x".repeat(valueBytes),
       partition: i % partitions,
@@ -46,7 +47,12 @@ Deno.test("byPartition keeps each produce call under the byte cap (the broker's 
   const small = batch(8000, 6, 440);
   assert.equal(byPartition(small.messages, small.seqs).length, 6);
   // A message larger than the cap still goes, alone.
-  const big = byPartition([{ key: "k", value: "y".repeat(MAX_GROUP_BYTES * 2), partition: 0 }], [
+  const big = byPartition([{
+    topic: "t",
+    key: "k",
+    value: "y".repeat(MAX_GROUP_BYTES * 2),
+    partition: 0,
+  }], [
     7,
   ]);
   assert.deepEqual(big.map((g) => g.seqs), [[7]]);
