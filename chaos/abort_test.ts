@@ -9,25 +9,12 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { dockerClient, removeOrphans, STACK_LABEL } from "../compose/docker.ts";
 import { allPorts, portPlan } from "../compose/ports.ts";
-import { slow } from "../compose/testing.ts";
+import { processesWith, slow } from "../compose/testing.ts";
 import { portFree, sleep, waitFor } from "../lib/wait.ts";
 import { Rng } from "../pipeline/rng.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const BASE = Number(Deno.env.get("CHAOS_ABORT_BASE_PORT") ?? 31400);
-
-/** Pids whose command line mentions `needle`. */
-function processesWith(needle: string): number[] {
-  const pids: number[] = [];
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).replaceAll("\0", " ");
-      if (cmd.includes(needle)) pids.push(Number(e.name));
-    } catch { /* gone */ }
-  }
-  return pids;
-}
 
 /** `deno task scenario exfil-under-broker-loss` on `stack`, quietly, into `out`. */
 function runFlagship(

@@ -2,12 +2,17 @@
  * `deno task scenario <name | file> [--set key.path=value ...] [--seed N] [--dry-run] [--json]
  *   [--keep-stack] [--with-prometheus] [--out DIR] [--stack local]`
  * `deno task scenario --list`
+ * `deno task scenario --abort <run id | run folder | scenario name>`
  *
  * Runs one scenario end to end, from the catalog (`scenarios/<name>.ts`) or from
  * a `.ts`, `.json` or `.yaml` file anywhere, with `--set` overrides, and exits
  * with its verdict (`--json`: the verdict object on stdout, as in results.json):
  * 0 pass, 1 a check failed, 2 invalid scenario or flags, 3 the run was invalid
  * or interrupted (Ctrl-C heals and cleans up first).
+ *
+ * `--abort` stops a run going on in another terminal the way a failing abort probe does: every
+ * fault healed at once, the workload stopped, and the run ends `fail` with the reason
+ * `aborted: by hand`, recorded in its history. It waits (60 s at most) for the run to confirm.
  * @module
  */
 
@@ -24,10 +29,15 @@ import { formatDuration } from "../lib/duration.ts";
 import { expandFaults, plan } from "./planner.ts";
 import { type Scenario, validateScenario } from "./scenario.ts";
 import { applySets, isScenarioPath, readScenarioInput } from "./scenario_file.ts";
+import { requestAbort } from "./abort_watch.ts";
+import { findRunDir } from "./run_folder.ts";
+import { abortRecord, parseHistory } from "../validate/history.ts";
+import { waitFor } from "../lib/wait.ts";
 
 const USAGE =
   "usage: deno task scenario <name | file.ts|.json|.yaml> [--set key.path=value ...] [--seed N] [--dry-run]\n" +
   "         [--json] [--keep-stack] [--with-prometheus] [--out DIR] [--stack local|docker]\n" +
+  "       deno task scenario --abort <run | run folder | scenario>   stop a running run (it heals, then judges)\n" +
   "       deno task scenario --list      the scenarios of the catalog\n" +
   "       deno task scenario --faults    the fault kinds a scenario can use";
 
@@ -78,6 +88,29 @@ export async function loadScenario(name: string, sets: readonly string[] = []): 
   return scenario;
 }
 
+/** `--abort`: asks the run named `name` to stop, and waits for it to say it did. */
+async function abortRun(name: string, outDir?: string): Promise<ExitCode> {
+  const runDir = await findRunDir(name, outDir);
+  if (!runDir) {
+    throw new UsageError(`--abort: no run "${name}" (a run id, a run folder or a scenario)`);
+  }
+  if (await Deno.stat(join(runDir, "results.json")).catch(() => null)) {
+    throw new UsageError(`--abort: the run in ${runDir} has already ended`);
+  }
+  await requestAbort(runDir, `scenario --abort from pid ${Deno.pid}`);
+  console.error(`asked the run in ${runDir} to stop; waiting for it to confirm`);
+  const confirmed = await waitFor(async () => {
+    const text = await Deno.readTextFile(join(runDir, "history.jsonl")).catch(() => "");
+    return abortRecord(parseHistory(text)) ?? undefined;
+  }, { what: "the run's abort", timeoutMs: 60_000, intervalMs: 500 }).catch(() => undefined);
+  if (!confirmed) {
+    console.error(`the run has not confirmed within 60 s: is it still running? (${runDir})`);
+    return ExitCode.RunInvalid;
+  }
+  console.log(`aborted: ${confirmed.detail}; the run heals every fault and goes on to its verdict`);
+  return ExitCode.Pass;
+}
+
 if (import.meta.main) {
   await runMain(async () => {
     const { values, positionals } = parseFlags(Deno.args, {
@@ -91,7 +124,9 @@ if (import.meta.main) {
       stack: { type: "string", default: "local" },
       set: { type: "string", multiple: true, default: [] },
       json: { type: "boolean", default: false },
+      abort: { type: "string" },
     }, USAGE);
+    if (values.abort !== undefined) return await abortRun(values.abort, values.out);
     if (values.faults) {
       for (const f of Object.values(FAULTS) as Fault[]) {
         console.log(

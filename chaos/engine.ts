@@ -25,6 +25,7 @@ import { ensureImages } from "../compose/images.ts";
 import type { StackKind } from "../compose/stack.ts";
 import { InterruptedError, UsageError } from "../lib/exit_codes.ts";
 import { DEFAULT_KAFKA_CLIENT, kafkaClientKind } from "../pipeline/producer_client.ts";
+import { abortRecord } from "../validate/history.ts";
 import type { Results } from "../validate/results.ts";
 import { exitCodeOf } from "../validate/verdict.ts";
 import { type OwnPipeline, startPipeline } from "./components.ts";
@@ -156,6 +157,7 @@ export async function runScenario(
         workload: run.times,
         deliveries: receiver.deliveries(),
         faults: run.parts.timeline!.records(),
+        aborted: abortRecord(history.events),
       },
     });
     await admin.disconnect();

@@ -20,6 +20,8 @@ import { type Admin, type Kafka, TOPIC } from "./run_stack.ts";
 import { resolveTarget } from "./targets.ts";
 import { FaultTimeline } from "./timeline.ts";
 import { keepLedger, workload } from "./workload.ts";
+import { AbortWatch } from "./abort_watch.ts";
+import type { LivePhases } from "../validate/probes.ts";
 
 export interface MethodParts {
   stack: Stack;
@@ -84,9 +86,34 @@ export async function runMethod(run: RunContext, p: MethodParts): Promise<Ledger
     eps: scenario.workload.eps,
     duration: scenario.workload.duration,
   });
-  const running = generator.run(signal);
-  await timeline.run(plan(scenario, seed), t0, signal);
-  const ledger = run.parts.ledger = await running;
+  // An abort (a probe, or by hand) stops the workload and the timeline and heals at once; the
+  // run then goes on to its verdict, which fails with the abort's reason.
+  const stop = new AbortController();
+  const workloadSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+  const watch = new AbortWatch({
+    probes: run.settings.probes,
+    eps: scenario.workload.eps,
+    runDir,
+    history,
+    samples: () => observation.samples(),
+    phases: () => livePhases(timeline, run.times.started_at ?? Date.now()),
+    onAbort: () => {
+      console.error(`${scenario.name} | aborted: healing every fault and stopping the workload`);
+      stop.abort(new Error("aborted"));
+      void timeline.healAll();
+    },
+  });
+  watch.start();
+  const running = generator.run(workloadSignal);
+  try {
+    await timeline.run(plan(scenario, seed), t0, workloadSignal).catch((error) => {
+      if (!stop.signal.aborted || signal?.aborted) throw error;
+    });
+    run.parts.ledger = await running;
+  } finally {
+    watch.stop();
+  }
+  const ledger = run.parts.ledger;
   run.times.ended_at = Date.now();
   run.parts.samples = observation.stopSamples();
   run.parts.cost = observation.stopCost(ledger.totals().acked);
@@ -94,4 +121,21 @@ export async function runMethod(run: RunContext, p: MethodParts): Promise<Ledger
   history.complete(op, "ok", ledger.totals());
   await keepLedger(ledger, { runDir, runId, s3: stack.endpoints.s3 });
   return ledger;
+}
+
+/** Where the run is now, for abort probes: the first injection, and the last heal once done. */
+function livePhases(timeline: FaultTimeline, workloadStart: number): LivePhases {
+  const records = timeline.records();
+  const injected = records.map((r) => r.injected_at).filter((t): t is number => t !== null);
+  const done = timeline.finished && timeline.active.size === 0;
+  const healed = records.map((r) => r.healed_at ?? r.injected_at).filter((t): t is number =>
+    t !== null
+  );
+  return {
+    workloadStart,
+    now: Date.now(),
+    firstInject: injected.length ? Math.min(...injected) : null,
+    // As the verdict's phases: without faults, "after" starts from the workload's start.
+    lastHeal: done ? (healed.length ? Math.max(...healed) : workloadStart) : null,
+  };
 }

@@ -92,6 +92,11 @@ export class Observation {
     return observation;
   }
 
+  /** The per-second samples so far. */
+  samples(): readonly Sample[] {
+    return this.#sampler.samples;
+  }
+
   /** The latest per-second sample. */
   last(): Sample | undefined {
     return this.#sampler.samples.at(-1);

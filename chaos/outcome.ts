@@ -19,6 +19,8 @@ function ackedEps(ledger: Ledger): number {
   return ledger.totals().acked / (seconds || 1);
 }
 
+import { abortRecord } from "../validate/history.ts";
+
 function firstAckMs(ledger: Ledger | undefined): number | null {
   const { started_at_ms: start, first_ack_at_ms: first } = ledger?.meta ?? {};
   return start === undefined || first === undefined ? null : Math.max(0, first - start);
@@ -57,6 +59,7 @@ export function runResults(run: RunContext): Results {
     settings: run.settings,
     audit: parts.judgement?.audit ?? null,
     cost: parts.cost ?? null,
+    aborted: abortRecord(run.history.events),
   };
 }
 

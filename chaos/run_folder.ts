@@ -34,3 +34,27 @@ export async function linkLatest(folder: RunFolder): Promise<void> {
   await Deno.remove(latest).catch(() => {});
   await Deno.symlink(stamp(folder.started), latest).catch(() => {});
 }
+
+/**
+ * The folder of a run named by `name`: a run folder's path, a run id (`<scenario>-<timestamp>`),
+ * or a scenario's name (its latest run), under `outDir` (default `reports/runs`); undefined
+ * when none is found.
+ */
+export async function findRunDir(name: string, outDir?: string): Promise<string | undefined> {
+  const isDir = async (p: string) => (await Deno.stat(p).catch(() => null))?.isDirectory ?? false;
+  if (await isDir(name) && await Deno.stat(join(name, "history.jsonl")).catch(() => null)) {
+    return name;
+  }
+  const out = outDir ?? join(repoRoot, "reports", "runs");
+  if (await isDir(join(out, name, "latest"))) return await Deno.realPath(join(out, name, "latest"));
+  if (!await isDir(out)) return undefined;
+  for await (const scenario of Deno.readDir(out)) {
+    if (!scenario.isDirectory || !name.startsWith(`${scenario.name}-`)) continue;
+    for await (const run of Deno.readDir(join(out, scenario.name))) {
+      if (run.isDirectory && `${scenario.name}-${run.name}`.toLowerCase() === name.toLowerCase()) {
+        return join(out, scenario.name, run.name);
+      }
+    }
+  }
+  return undefined;
+}

@@ -49,6 +49,12 @@ const Probe = z.strictObject({
   phase: z.enum(PROBE_PHASES),
   /** Reported, never part of the verdict (e.g. a rate the machine may not reach). */
   advisory: z.boolean().optional(),
+  /** Checked every second while the run goes on; when it does not hold, the run stops (fail). */
+  abort: z.boolean().optional(),
+  /** Seconds the phase must have lasted before an abort probe is checked live (default 5). */
+  grace_s: z.number().min(0).max(3600).optional(),
+}).refine((p) => !(p.abort && p.advisory), {
+  message: "a probe cannot be both advisory and abort (an advisory probe never fails the run)",
 });
 
 /**

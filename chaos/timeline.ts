@@ -44,6 +44,8 @@ export class FaultTimeline {
   readonly active = new Set<string>();
   /** The next step, for the status line. */
   next = "";
+  /** Every step has run (or the run stopped the timeline). */
+  finished = false;
   readonly #o: TimelineOptions;
   readonly #gauge: Gauge;
   readonly #injected = new Map<number, Injected>();
@@ -91,6 +93,7 @@ export class FaultTimeline {
     }
     this.next = "";
     await Promise.all(inflight.values());
+    this.finished = true;
   }
 
   /** Heals every fault still in force, newest first; a failed heal is recorded and the rest go on. */

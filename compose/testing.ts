@@ -129,3 +129,16 @@ async function clearNetworkFaults(stack: DockerStack): Promise<void> {
     ], { netnsOf: node.name }).catch(() => {});
   }
 }
+
+/** Pids (not this process) whose command line mentions `needle`: what a run left running. */
+export function processesWith(needle: string): number[] {
+  const pids: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name) || Number(e.name) === Deno.pid) continue;
+    try {
+      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).replaceAll("\0", " ");
+      if (cmd.includes(needle)) pids.push(Number(e.name));
+    } catch { /* gone */ }
+  }
+  return pids;
+}

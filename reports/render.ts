@@ -25,6 +25,18 @@ interface Check {
 /** The checks of a run, in the order people read them. */
 export function checks(r: Results): Check[] {
   const out: Check[] = [];
+  if (r.aborted) {
+    const at = r.workload.started_at === null
+      ? ""
+      : ` ${Math.round((r.aborted.at - r.workload.started_at) / 1000)} s into the workload`;
+    out.push({
+      name: "abort",
+      verdict: "fail",
+      figures: `stopped${at} (${
+        r.aborted.by === "probe" ? "an abort probe" : "by hand"
+      }): ${r.aborted.detail}`,
+    });
+  }
   const c = r.completeness;
   if (c) {
     out.push({

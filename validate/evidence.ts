@@ -17,7 +17,7 @@
 import { join } from "node:path";
 import { Ledger } from "../pipeline/ledger.ts";
 import type { Delivery } from "../pipeline/webhook_receiver.ts";
-import { faultRecords, parseHistory } from "./history.ts";
+import { type AbortRecord, abortRecord, faultRecords, parseHistory } from "./history.ts";
 import type { FaultOutcome, VerdictSettings } from "./recipe.ts";
 import { parseSamples, type Sample } from "./samples.ts";
 import { TopicTable } from "./topic_table.ts";
@@ -38,6 +38,8 @@ export interface KeptEvidence {
   results: RecordedRun;
   /** What the faults did, derived from `history.jsonl` (results.json's copy for older runs). */
   faults: FaultOutcome[];
+  /** The run's abort, from `history.jsonl`. */
+  aborted: AbortRecord | null;
   ledger: Ledger;
   table: TopicTable;
   deliveries: Delivery[];
@@ -79,6 +81,7 @@ export async function readEvidence(dir: string): Promise<KeptEvidence> {
   return {
     results,
     faults: faultRecords(history) ?? results.faults,
+    aborted: abortRecord(history),
     ledger: Ledger.parse(await text("ledger.json")),
     table,
     deliveries,

@@ -16,7 +16,9 @@
  * @module
  */
 
-import type { FaultRecord } from "./results.ts";
+import type { AbortRecord, FaultRecord } from "./results.ts";
+
+export type { AbortRecord };
 
 export type OpType = "invoke" | "ok" | "fail" | "info";
 
@@ -154,4 +156,16 @@ export function faultRecords(events: readonly HistoryEvent[]): FaultRecord[] | u
     }
   }
   return records;
+}
+
+/** The run's abort (`what: "abort"`), the first if several; null when it ran to its end. */
+export function abortRecord(events: readonly HistoryEvent[]): AbortRecord | null {
+  const e = events.find((e) => e.what === "abort" && e.type !== "invoke");
+  if (!e) return null;
+  const v = (e.value ?? {}) as Partial<AbortRecord>;
+  return {
+    by: v.by === "probe" ? "probe" : "hand",
+    at: typeof v.at === "number" ? v.at : e.time,
+    detail: typeof v.detail === "string" && v.detail ? v.detail : "stopped before its end",
+  };
 }

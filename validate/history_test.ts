@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { faultRecords, History, parseHistory } from "./history.ts";
+import { abortRecord, faultRecords, History, parseHistory } from "./history.ts";
 
 Deno.test("history: a completion pairs with its invocation; the file reads back the same", async () => {
   const dir = await Deno.makeTempDir();
@@ -91,4 +91,19 @@ Deno.test("faultRecords: what each planned fault did, from the history alone", (
   assert.equal(pause.injected_at, null);
   assert.deepEqual(pause.detail, { error: "not running" });
   assert.equal(faultRecords(events.slice(1)), undefined, "no plan: an older run");
+});
+
+Deno.test("abortRecord: the run's first abort, or null", () => {
+  assert.equal(abortRecord([{ time: 1, type: "info", what: "plan", value: [] }]), null);
+  const events = [
+    { time: 5, type: "fail" as const, what: "abort", value: { by: "probe", at: 4, detail: "x" } },
+    { time: 6, type: "fail" as const, what: "abort", value: { by: "hand", at: 6, detail: "y" } },
+  ];
+  assert.deepEqual(abortRecord(events), { by: "probe", at: 4, detail: "x" });
+  // A hand-written or damaged record still aborts, with a generic reason.
+  assert.deepEqual(abortRecord([{ time: 7, type: "fail", what: "abort", value: null }]), {
+    by: "hand",
+    at: 7,
+    detail: "stopped before its end",
+  });
 });

@@ -14,6 +14,11 @@
  * measured and reported the same way but never enters the verdict: what it
  * did not hold is a note, not a reason.
  *
+ * An abort probe (`abort: true`, Litmus's stopOnFailure, k6's abortOnFail) is
+ * also checked live, every second, on the samples of its phase so far, once
+ * the phase has lasted `grace_s` (default 5 s): `abortingProbe` names the
+ * first that does not hold, and the run stops there (chaos/abort_watch.ts).
+ *
  * ```ts
  * import { checkProbes } from "./probes.ts";
  * const r = checkProbes(probes, samples, { firstInject, lastHeal, workloadEnd });
@@ -45,6 +50,10 @@ export interface Probe {
   phase: typeof PROBE_PHASES[number];
   /** Reported, never part of the verdict. */
   advisory?: boolean;
+  /** Checked every second while the run goes on: when it does not hold, the run stops. */
+  abort?: boolean;
+  /** Seconds its phase must have lasted before an abort probe is checked live; default 5. */
+  grace_s?: number;
 }
 
 export interface Phases {
@@ -79,6 +88,7 @@ export interface ProbesResult {
 
 const WARMUP_MS = 5000;
 const AFTER_GRACE_MS = 10_000;
+const ABORT_GRACE_S = 5;
 
 /** The window [from, to) of a phase, in epoch ms. */
 function phaseWindow(phase: Probe["phase"], p: Phases): [number, number] {
@@ -95,6 +105,22 @@ function valueOf(s: Sample, metric: Probe["metric"], eps: number): number | null
   if (metric === "sink_lag_s") return s.sink_lag === null ? null : s.sink_lag / Math.max(1, eps);
   return s[metric] ?? null;
 }
+
+/** The probe's statistic over the samples in [from, to), or null without one. */
+function measure(
+  probe: Probe,
+  samples: readonly Sample[],
+  [from, to]: [number, number],
+  eps: number,
+): { measured: number | null; count: number } {
+  const values = samples.filter((s) => s.t >= from && s.t < to)
+    .map((s) => valueOf(s, probe.metric, eps))
+    .filter((v): v is number => v !== null);
+  return { measured: stat(values, probe.stat), count: values.length };
+}
+
+const holds = (probe: Probe, measured: number) =>
+  probe.op === ">=" ? measured >= probe.value : measured <= probe.value;
 
 function stat(values: number[], kind: Probe["stat"]): number | null {
   if (values.length === 0) return null;
@@ -115,13 +141,8 @@ export function checkProbes(
   eps = 1,
 ): ProbesResult {
   const results = probes.map((probe): ProbeResult => {
-    const [from, to] = phaseWindow(probe.phase, phases);
-    const values = samples.filter((s) => s.t >= from && s.t < to)
-      .map((s) => valueOf(s, probe.metric, eps))
-      .filter((v): v is number => v !== null);
-    const measured = stat(values, probe.stat);
-    const ok = measured !== null &&
-      (probe.op === ">=" ? measured >= probe.value : measured <= probe.value);
+    const { measured, count } = measure(probe, samples, phaseWindow(probe.phase, phases), eps);
+    const ok = measured !== null && holds(probe, measured);
     const verdict: Verdict = measured === null
       ? "unknown"
       : ok
@@ -136,7 +157,7 @@ export function checkProbes(
       verdict,
       measured: measured === null ? null : Math.round(measured * 100) / 100,
       expected: `${probe.op} ${probe.value}`,
-      samples: values.length,
+      samples: count,
       ...(probe.advisory ? { advisory: true as const } : {}),
     };
   });
@@ -154,4 +175,59 @@ export function checkProbes(
   const notes = results.filter((r) => r.advisory && r.verdict !== "pass").map(explain);
   const verdict = combine(held.map((r) => r.verdict));
   return { verdict, probes: results, reasons, notes };
+}
+
+/** Where a run is now, for abort probes: phases so far. */
+export interface LivePhases {
+  workloadStart: number;
+  now: number;
+  /** Epoch ms of the first injection; null before it. */
+  firstInject: number | null;
+  /** Epoch ms of the last heal once no fault is left to inject or heal; null before. */
+  lastHeal: number | null;
+}
+
+/** A phase's window so far, or null when the phase has not begun. */
+function liveWindow(phase: Probe["phase"], p: LivePhases): [number, number] | null {
+  if (phase === "before") return [p.workloadStart + WARMUP_MS, p.firstInject ?? p.now];
+  if (phase === "during") {
+    return p.firstInject === null ? null : [p.firstInject, p.lastHeal ?? p.now];
+  }
+  return p.lastHeal === null ? null : [p.lastHeal + AFTER_GRACE_MS, p.now];
+}
+
+/** An abort probe that tripped: what it measured and why the run stops. */
+export interface Tripped {
+  name: string;
+  measured: number;
+  expected: string;
+  phase: Probe["phase"];
+}
+
+/**
+ * The first abort probe that does not hold on the samples so far (its phase has begun and
+ * lasted its grace), or undefined. Probes without `abort` are not looked at.
+ */
+export function abortingProbe(
+  probes: readonly Probe[],
+  samples: readonly Sample[],
+  live: LivePhases,
+  eps = 1,
+): Tripped | undefined {
+  for (const probe of probes) {
+    if (!probe.abort) continue;
+    const window = liveWindow(probe.phase, live);
+    if (!window) continue;
+    const [from, to] = window;
+    if (to - from < (probe.grace_s ?? ABORT_GRACE_S) * 1000) continue;
+    const { measured } = measure(probe, samples, window, eps);
+    if (measured === null || holds(probe, measured)) continue;
+    return {
+      name: probe.name ?? `${probe.stat} ${probe.metric} ${probe.phase}`,
+      measured: Math.round(measured * 100) / 100,
+      expected: `${probe.op} ${probe.value}`,
+      phase: probe.phase,
+    };
+  }
+  return undefined;
 }

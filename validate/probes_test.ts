@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { checkProbes, type Phases, type Probe } from "./probes.ts";
+import { abortingProbe, checkProbes, type Phases, type Probe } from "./probes.ts";
 import type { Sample } from "./samples.ts";
 
 const T0 = 1_000_000;
@@ -133,4 +133,37 @@ Deno.test("checkProbes: Kafka's health as probe metrics (under-replicated, offli
   // Runs from before health was sampled: no value, so the probe has no samples (unknown).
   const old = checkProbes([probe({ metric: "min_isr", phase: "during" })], samples(), phases);
   assert.equal(old.verdict, "unknown");
+});
+
+Deno.test("abortingProbe: an abort probe trips live once its phase lasted its grace", () => {
+  const all = samples();
+  const upTo = (s: number) => all.filter((x) => x.t < T0 + s * 1000);
+  const slow = probe({ name: "rate", value: 5000, phase: "during", abort: true, grace_s: 3 });
+  const live = (now: number, firstInject: number | null = T0 + 20_000) => ({
+    workloadStart: T0,
+    now: T0 + now * 1000,
+    firstInject,
+    lastHeal: null,
+  });
+  // Before the fault the during phase has not begun; 2 s into it the grace has not passed.
+  assert.equal(abortingProbe([slow], upTo(15), live(15, null)), undefined);
+  assert.equal(abortingProbe([slow], upTo(22), live(22)), undefined);
+  const tripped = abortingProbe([slow], upTo(24), live(24));
+  assert.deepEqual(tripped, { name: "rate", measured: 2000, expected: ">= 5000", phase: "during" });
+  // The same bound without `abort` is left to the verdict.
+  assert.equal(abortingProbe([{ ...slow, abort: false }], upTo(30), live(30)), undefined);
+  // A probe that holds does not trip; the after phase begins only once the last heal is known.
+  assert.equal(abortingProbe([{ ...slow, value: 1000 }], upTo(30), live(30)), undefined);
+  const after = probe({ value: 9000, phase: "after", abort: true });
+  assert.equal(abortingProbe([after], all, { ...live(59), lastHeal: null }), undefined);
+  assert.equal(abortingProbe([after], all, { ...live(59), lastHeal: T0 + 40_000 }), undefined);
+  const afterHigh = { ...after, value: 20_000 };
+  assert.equal(
+    abortingProbe([afterHigh], all, { ...live(59), lastHeal: T0 + 40_000 })?.measured,
+    10_000,
+  );
+  // A before probe trips in its own phase (default grace: 5 s after the 5 s warm-up).
+  const steady = probe({ value: 20_000, abort: true });
+  assert.equal(abortingProbe([steady], upTo(9), live(9, null)), undefined);
+  assert.equal(abortingProbe([steady], upTo(11), live(11, null))?.phase, "before");
 });

@@ -59,6 +59,8 @@ export interface RunEvidence {
   samples: readonly Sample[];
   /** Epoch ms of the workload's start and end. */
   workload: { started_at: number | null; ended_at: number | null };
+  /** The run's abort, from its history (`abortRecord` of history.ts); older runs: none. */
+  aborted?: { detail: string } | null;
 }
 
 export interface Judged {
@@ -87,6 +89,7 @@ export function judgeRun(settings: VerdictSettings, e: RunEvidence): Judged {
     probes,
     recovery,
     recoveryIsHypothesis: settings.recovery_within_ms !== null,
+    aborted: e.aborted?.detail ?? null,
   });
   return { verdict, reasons, completeness, alerts, probes, recovery };
 }

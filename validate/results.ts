@@ -13,6 +13,15 @@ import type { VerdictSettings } from "./recipe.ts";
 import type { RecoveryResult } from "./recovery.ts";
 import type { Verdict } from "./verdict.ts";
 
+/** Why a run stopped itself (an abort probe) or was stopped by hand (`scenario --abort`). */
+export interface AbortRecord {
+  by: "probe" | "hand";
+  /** Epoch ms. */
+  at: number;
+  /** The reason as the verdict gives it, after "aborted: ". */
+  detail: string;
+}
+
 export interface FaultRecord {
   kind: string;
   target: string;
@@ -74,6 +83,8 @@ export interface Results {
   settings: VerdictSettings;
   /** CPU per component over the workload; null when the run did not get that far. */
   cost?: RunCost | null;
+  /** Why the run stopped before its end (an abort probe, or by hand); null or absent: it did not. */
+  aborted?: AbortRecord | null;
   /** The end-of-run read of the topic (kept in the run folder as topic-audit.bin.gz). */
   audit: { records: number; took_ms: number } | null;
 }

@@ -46,20 +46,25 @@ export interface RunChecks {
   recovery: Checked | null;
   /** The scenario sets `recovery_within`: recovery is a hypothesis, not only a report. */
   recoveryIsHypothesis: boolean;
+  /** Why the run stopped before its end (an abort probe, or by hand); it then fails. */
+  aborted?: string | null;
 }
 
 /**
  * The verdict of a run and its reasons, from every checker: the one recipe the engine
  * (after a run) and `validate --run` (re-checking one) share. A fault never observed makes
- * the run unknown; recovery counts only when it is a hypothesis.
+ * the run unknown; recovery counts only when it is a hypothesis; a run that was aborted
+ * fails, with the abort's reason first.
  */
 export function runVerdict(c: RunChecks): Checked {
-  const unobserved = c.faults.filter((f) => !f.observed);
+  // After an abort, the faults it left uninjected were never tried: not a reason of their own.
+  const unobserved = c.faults.filter((f) => !f.observed && !(c.aborted && !f.detail?.error));
   const recovery = c.recoveryIsHypothesis
     ? c.recovery ?? { verdict: "unknown" as const, reasons: ["no recovery could be measured"] }
     : null;
   return {
     verdict: combine([
+      c.aborted ? "fail" as const : "pass" as const,
       c.completeness.verdict,
       c.alerts?.verdict ?? "pass",
       ...unobserved.map(() => "unknown" as const),
@@ -67,6 +72,7 @@ export function runVerdict(c: RunChecks): Checked {
       recovery?.verdict ?? "pass",
     ]),
     reasons: [
+      ...(c.aborted ? [`aborted: ${c.aborted}`] : []),
       ...unobserved.map((f) =>
         `fault ${f.kind} ${f.target} was never observed${
           f.detail?.error ? ` (${f.detail.error})` : ""

@@ -42,3 +42,21 @@ Deno.test("runVerdict: a fault never observed is unknown; a failed check beats i
     "fault pause broker:leader(t,0) was never observed (partition t/0 has no leader)",
   ]);
 });
+
+Deno.test("runVerdict: an aborted run fails, its reason first; faults it never tried are no reason", () => {
+  const r = runVerdict({
+    ...base,
+    faults: [
+      { kind: "kill", target: "broker:1", observed: true },
+      { kind: "latency", target: "all-brokers", observed: false },
+      { kind: "pause", target: "broker:2", observed: false, detail: { error: "no such node" } },
+    ],
+    aborted: 'probe "rate" measured 10, expected >= 5000 (during, 24 s into the workload)',
+  });
+  assert.equal(r.verdict, "fail");
+  assert.deepEqual(r.reasons, [
+    'aborted: probe "rate" measured 10, expected >= 5000 (during, 24 s into the workload)',
+    "fault pause broker:2 was never observed (no such node)",
+  ]);
+  assert.equal(runVerdict({ ...base, aborted: null }).verdict, "pass");
+});
