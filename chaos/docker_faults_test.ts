@@ -14,6 +14,7 @@
  * - tbf: the measured rate of a 900 KiB write is near the limit;
  * - loss: the statistic rules are in the namespace, and gone after the heal;
  * - cpu: the container's CPU limit set through the engine, and lifted;
+ * - memory: the container OOM-killed (the engine says OOMKilled), restarted;
  * - disconnect: the broker is fenced; back with the same address;
  * - netem: rejected up front on a kernel without sch_netem (as here), else
  *   measured.
@@ -238,6 +239,16 @@ Deno.test(
         assert.ok(used !== null && used <= 0.3 * 1.3 + 0.02, `used ${used} cores under 0.3`);
         const lifted = await stack.broker(3).container.inspect();
         assert.equal(lifted.HostConfig.CpuQuota, -1);
+        await allBack();
+      });
+
+      await step("memory: the container OOM-killed under 64 MiB; heal restarts it", async () => {
+        const injected = await inject("memory", "kafka-2", { limit_mb: 64 });
+        assert.deepEqual(injected.observed.oom_killed, ["kafka-2"]);
+        const info = await stack.broker(2).container.inspect();
+        assert.equal(info.State.OOMKilled, true, "the engine saw the kernel's OOM kill");
+        const healed = await injected.heal();
+        assert.deepEqual(healed.restarted, ["kafka-2"]);
         await allBack();
       });
 

@@ -243,6 +243,41 @@ Deno.test({ name: "faults: each local fault's effect, then its heal", ...slow },
       await done(producer);
     });
 
+    await step(
+      "memory: a follower under 64 MiB is OOM-killed; heal restarts it on its data",
+      async () => {
+        const { topic, leader, producer } = await fixture();
+        const follower = [1, 2, 3].find((id) => id !== leader)!;
+        const name = `kafka-${follower}`;
+        const pid = stack.broker(follower).pid()!;
+        const injected = await inject("memory", follower, { limit_mb: 64 });
+        let healed: Record<string, unknown> | undefined;
+        try {
+          const limits = injected.observed.limits as Record<string, { held_mb: number }>;
+          console.log(`memory: ${name} held ${limits[name].held_mb} MiB; limited to 64 MiB`);
+          assert.deepEqual(injected.observed.oom_killed, [name]);
+          assert.equal(stack.broker(follower).state(), "dead");
+          // Kafka goes on with two brokers: acknowledged sends meanwhile.
+          for (let i = 0; i < 3; i++) await timedSend(producer, topic);
+          healed = await injected.heal();
+          assert.deepEqual(healed.restarted, [name]);
+          const kills = (healed.oom_kills as Record<string, number | null>)[name];
+          assert.ok(kills === null || kills >= 1, `the cgroup counted ${kills} OOM kills`);
+        } finally {
+          if (!healed) await injected.heal();
+        }
+        assert.notEqual(stack.broker(follower).pid(), pid, "a new process");
+        await waitFor(async () => {
+          const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+          return meta.topics[0].partitions[0].isr.includes(follower);
+        }, { what: `broker ${follower} back in the ISR`, timeoutMs: 90_000, intervalMs: 500 });
+        const left = [...Deno.readDirSync("/sys/fs/cgroup/memory/chaos-harness")]
+          .filter((e) => e.isDirectory).map((e) => e.name);
+        assert.deepEqual(left, [], "no cgroup left");
+        await done(producer);
+      },
+    );
+
     await step("webhook_fail: the receiver answers 503 until healed", async () => {
       const injected = await FAULTS.webhook_fail.inject(ctx, [], { status: 503 });
       const post = () =>

@@ -19,7 +19,7 @@ import { join } from "node:path";
 const ROOT = "/sys/fs/cgroup";
 const PERIOD_US = 100_000;
 
-type Layout = { version: 1 | 2; base: string };
+export type Layout = { version: 1 | 2; base: string };
 
 /** A CPU limit in force on a node: `cores` as read back, lifted by `lift()`. */
 export interface CpuLimitHandle {
@@ -27,52 +27,146 @@ export interface CpuLimitHandle {
   lift(): Promise<void>;
 }
 
-/** Where CPU limits can be made on this host, or null. */
-export function cpuCgroup(): Layout | null {
-  const isFile = (p: string) => {
-    try {
-      return Deno.statSync(p).isFile;
-    } catch {
-      return false;
-    }
-  };
+const isFile = (p: string) => {
+  try {
+    return Deno.statSync(p).isFile;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Where cgroups of `controller` can be made on this host, or null: cgroup v2 when the unified
+ * hierarchy lists it, else the v1 hierarchy among `v1Dirs` that has `v1File`.
+ */
+export function controllerLayout(
+  controller: string,
+  v1File: string,
+  v1Dirs: readonly string[] = [controller],
+): Layout | null {
   if (isFile(join(ROOT, "cgroup.controllers"))) {
     const controllers = Deno.readTextFileSync(join(ROOT, "cgroup.controllers"));
-    return controllers.split(/\s+/).includes("cpu") ? { version: 2, base: ROOT } : null;
+    return controllers.split(/\s+/).includes(controller) ? { version: 2, base: ROOT } : null;
   }
-  for (const dir of ["cpu", "cpu,cpuacct"]) {
-    if (isFile(join(ROOT, dir, "cpu.cfs_quota_us"))) return { version: 1, base: join(ROOT, dir) };
+  for (const dir of v1Dirs) {
+    if (isFile(join(ROOT, dir, v1File))) return { version: 1, base: join(ROOT, dir) };
   }
   return null;
 }
 
-/** Why a CPU limit cannot be made here, or undefined when it can. */
-export function cpuLimitProblem(): string | undefined {
-  const layout = cpuCgroup();
-  if (!layout) {
-    return "the cpu fault needs a cgroup cpu controller (cgroup v1 cpu.cfs_quota_us or v2 cpu.max), " +
-      "and this host has neither";
-  }
+/** Where CPU limits can be made on this host, or null. */
+export function cpuCgroup(): Layout | null {
+  return controllerLayout("cpu", "cpu.cfs_quota_us", ["cpu", "cpu,cpuacct"]);
+}
+
+/**
+ * Why the `fault` fault cannot make cgroups with `layout` here (`needs` names the controller
+ * files it wants), or undefined when it can.
+ */
+export function cgroupProblem(
+  fault: string,
+  layout: Layout | null,
+  needs: string,
+): string | undefined {
+  if (!layout) return `the ${fault} fault needs ${needs}, and this host has neither`;
   try {
-    const probe = join(layout.base, "chaos-harness");
-    Deno.mkdirSync(probe, { recursive: true });
+    Deno.mkdirSync(join(layout.base, "chaos-harness"), { recursive: true });
   } catch (error) {
-    return `the cpu fault cannot make a cgroup under ${layout.base} (${
+    return `the ${fault} fault cannot make a cgroup under ${layout.base} (${
       (error as Error).message
     }); it needs root`;
   }
   return undefined;
 }
 
-/** The cgroup (path below the controller's root) `pid` is in now, for the cpu controller. */
-function cgroupOf(pid: number, version: 1 | 2): string {
+/** Why a CPU limit cannot be made here, or undefined when it can. */
+export function cpuLimitProblem(): string | undefined {
+  return cgroupProblem(
+    "cpu",
+    cpuCgroup(),
+    "a cgroup cpu controller (cgroup v1 cpu.cfs_quota_us or v2 cpu.max)",
+  );
+}
+
+/** The cgroup (path below the controller's root) `pid` is in now, for `controller`. */
+export function cgroupOf(pid: number, version: 1 | 2, controller: string): string {
   const lines = Deno.readTextFileSync(`/proc/${pid}/cgroup`).split("\n");
   for (const line of lines) {
     const [, controllers, path] = line.split(":");
     if (path === undefined) continue;
-    if (version === 2 ? controllers === "" : controllers.split(",").includes("cpu")) return path;
+    if (version === 2 ? controllers === "" : controllers.split(",").includes(controller)) {
+      return path;
+    }
   }
   return "/";
+}
+
+/** Makes the cgroup `chaos-harness/<name>` for `controller` (v2: the controller enabled for it). */
+export async function makeCgroup(
+  layout: Layout,
+  controller: string,
+  name: string,
+): Promise<string> {
+  const parent = join(layout.base, "chaos-harness");
+  const dir = join(parent, name.replace(/[^\w.-]/g, "_"));
+  await Deno.mkdir(dir, { recursive: true });
+  if (layout.version === 2) {
+    for (const at of [layout.base, parent]) {
+      await Deno.writeTextFile(join(at, "cgroup.subtree_control"), `+${controller}`)
+        .catch(() => {});
+    }
+  }
+  return dir;
+}
+
+/** Pids in the cgroup `dir` now. */
+export async function cgroupMembers(dir: string): Promise<number[]> {
+  const text = await Deno.readTextFile(join(dir, "cgroup.procs")).catch(() => "");
+  return text.split("\n").filter(Boolean).map(Number);
+}
+
+/**
+ * Moves `pids` into the cgroup `dir`, recording in `origins` where each came from (a pid gone
+ * meanwhile is skipped).
+ */
+export async function joinCgroup(
+  dir: string,
+  layout: Layout,
+  controller: string,
+  pids: readonly number[],
+  origins: Map<number, string>,
+): Promise<void> {
+  for (const pid of pids) {
+    let origin: string;
+    try {
+      origin = join(layout.base, cgroupOf(pid, layout.version, controller));
+    } catch {
+      continue; // gone meanwhile
+    }
+    await Deno.writeTextFile(join(dir, "cgroup.procs"), String(pid));
+    origins.set(pid, origin);
+  }
+}
+
+/**
+ * Moves every process still in the cgroup `dir` back where it came from (one started inside
+ * it, a child, goes where the first came from, or to the root), then removes the cgroup.
+ */
+export async function leaveCgroup(
+  dir: string,
+  origins: ReadonlyMap<number, string>,
+  root: string,
+): Promise<void> {
+  const fallback = [...origins.values()][0] ?? root;
+  for (let round = 0; round < 5; round++) {
+    const left = await cgroupMembers(dir);
+    if (left.length === 0) break;
+    for (const pid of left) {
+      await Deno.writeTextFile(join(origins.get(pid) ?? fallback, "cgroup.procs"), String(pid))
+        .catch(() => {}); // gone meanwhile
+    }
+  }
+  await Deno.remove(dir).catch(() => {});
 }
 
 export class CpuLimit {
@@ -86,32 +180,18 @@ export class CpuLimit {
   static async apply(name: string, pids: readonly number[], cores: number): Promise<CpuLimit> {
     const layout = cpuCgroup();
     if (!layout) throw new Error(cpuLimitProblem());
-    const parent = join(layout.base, "chaos-harness");
-    const dir = join(parent, name.replace(/[^\w.-]/g, "_"));
-    await Deno.mkdir(dir, { recursive: true });
+    const dir = await makeCgroup(layout, "cpu", name);
     const quota = Math.max(1000, Math.round(cores * PERIOD_US));
     if (layout.version === 1) {
       await Deno.writeTextFile(join(dir, "cpu.cfs_period_us"), String(PERIOD_US));
       await Deno.writeTextFile(join(dir, "cpu.cfs_quota_us"), String(quota));
     } else {
-      for (const at of [layout.base, parent]) {
-        await Deno.writeTextFile(join(at, "cgroup.subtree_control"), "+cpu").catch(() => {});
-      }
       await Deno.writeTextFile(join(dir, "cpu.max"), `${quota} ${PERIOD_US}`);
     }
     const origins = new Map<number, string>();
     const limit = new CpuLimit(dir, origins);
     try {
-      for (const pid of pids) {
-        let origin: string;
-        try {
-          origin = join(layout.base, cgroupOf(pid, layout.version));
-        } catch {
-          continue; // gone meanwhile
-        }
-        await Deno.writeTextFile(join(dir, "cgroup.procs"), String(pid));
-        origins.set(pid, origin);
-      }
+      await joinCgroup(dir, layout, "cpu", pids, origins);
     } catch (error) {
       await limit.lift();
       throw error;
@@ -132,27 +212,12 @@ export class CpuLimit {
   }
 
   /** Pids in the limited cgroup now. */
-  async members(): Promise<number[]> {
-    const text = await Deno.readTextFile(join(this.dir, "cgroup.procs")).catch(() => "");
-    return text.split("\n").filter(Boolean).map(Number);
+  members(): Promise<number[]> {
+    return cgroupMembers(this.dir);
   }
 
-  /**
-   * Moves every process still in the cgroup back where it came from (a process started inside
-   * it, a child, goes where its parent came from, or to the root), then removes the cgroup.
-   */
-  async lift(): Promise<void> {
-    const fallback = [...this.origins.values()][0] ?? join(this.dir, "..", "..");
-    for (let round = 0; round < 5; round++) {
-      const left = await this.members();
-      if (left.length === 0) break;
-      for (const pid of left) {
-        await Deno.writeTextFile(
-          join(this.origins.get(pid) ?? fallback, "cgroup.procs"),
-          String(pid),
-        ).catch(() => {}); // gone meanwhile
-      }
-    }
-    await Deno.remove(this.dir).catch(() => {});
+  /** Moves every process still in the cgroup back where it came from, then removes it. */
+  lift(): Promise<void> {
+    return leaveCgroup(this.dir, this.origins, join(this.dir, "..", ".."));
   }
 }

@@ -16,6 +16,7 @@ import { electUnclean } from "./elect_unclean.ts";
 import { kill } from "./kill.ts";
 import { latency } from "./latency.ts";
 import { loss } from "./loss.ts";
+import { memory } from "./memory.ts";
 import { netem } from "./netem.ts";
 import { partition } from "./partition.ts";
 import { pause } from "./pause.ts";
@@ -44,6 +45,7 @@ export const FAULTS = {
   loss,
   disconnect,
   cpu,
+  memory,
 } as const satisfies Record<string, Fault>;
 
 /** A table of faults by kind: the harness's (`FAULTS`), or a test's with more. */

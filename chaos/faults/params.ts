@@ -32,4 +32,6 @@ export const Params = z.strictObject({
   loss_pct: z.number().min(0).max(100).optional(),
   /** cpu: the most CPU the target gets, in cores (0.2: a fifth of one core). */
   cores: z.number().min(0.01).max(64).optional(),
+  /** memory: the target's memory limit, in MiB (below what it holds: the OOM killer acts). */
+  limit_mb: z.number().int().min(1).max(1_048_576).optional(),
 });

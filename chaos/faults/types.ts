@@ -34,6 +34,7 @@ export interface FaultParams {
   delay_ms?: number;
   loss_pct?: number;
   cores?: number;
+  limit_mb?: number;
 }
 
 export type Observed = Record<string, unknown>;
