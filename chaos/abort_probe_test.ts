@@ -16,7 +16,8 @@ import { waitFor } from "../lib/wait.ts";
 const SCENARIO = "chaos/testdata/abort-on-probe.json";
 const BASE = Number(Deno.env.get("CHAOS_ABORT_PROBE_BASE_PORT") ?? 31600);
 
-async function onlyRun(out: string): Promise<string> {
+/** The one run folder under `out` (throws while there is none). */
+function onlyRun(out: string): string {
   const [scenario] = [...Deno.readDirSync(out)].filter((e) => e.isDirectory);
   const runs = [...Deno.readDirSync(join(out, scenario.name))].filter((e) =>
     e.isDirectory && e.name !== "latest"
@@ -44,7 +45,7 @@ Deno.test({
       { CHAOS_RUN_BASE_PORT: String(BASE) },
     );
     assert.equal(res.code, 1, res.stdout + res.stderr);
-    const runDir = await onlyRun(out);
+    const runDir = onlyRun(out);
     const { results, abort, heal } = await afterAbort(runDir);
     assert.equal(results.verdict, "fail");
     assert.match(results.reasons[0], /^aborted: probe "p95 produce latency under 1 ms" measured/);
@@ -85,7 +86,10 @@ Deno.test(
       try {
         // Once the fault is in force, ask from here as a second terminal would.
         const runDir = await waitFor(async () => {
-          const dir = await onlyRun(out).catch(() => undefined);
+          let dir: string | undefined;
+          try {
+            dir = onlyRun(out);
+          } catch { /* not created yet */ }
           const text = dir && await Deno.readTextFile(join(dir, "history.jsonl")).catch(() => "");
           return text &&
               parseHistory(text).some((e) => e.what === "fault:latency" && e.type === "ok")
