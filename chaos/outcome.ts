@@ -12,14 +12,13 @@ import { type Results, RESULTS_SCHEMA_VERSION } from "../validate/results.ts";
 import { rejudge } from "./judge.ts";
 import type { RunContext } from "./run_context.ts";
 import { linkLatest } from "./run_folder.ts";
+import { abortRecord } from "../validate/history.ts";
 
 /** Acknowledged events per second over the generator's run. */
 function ackedEps(ledger: Ledger): number {
   const seconds = ((ledger.meta.ended_at_ms ?? 0) - (ledger.meta.started_at_ms ?? 0)) / 1000;
   return ledger.totals().acked / (seconds || 1);
 }
-
-import { abortRecord } from "../validate/history.ts";
 
 function firstAckMs(ledger: Ledger | undefined): number | null {
   const { started_at_ms: start, first_ack_at_ms: first } = ledger?.meta ?? {};

@@ -6,6 +6,10 @@
  * `cpu.cfs_quota_us`) and v2 (`cpu.max`) are both supported; without either,
  * or without the right to write them (root), `cpuLimitProblem` says why.
  *
+ * The cgroup plumbing any controller needs lives here too (finding the
+ * hierarchy, making a cgroup of the harness, moving processes in and back
+ * out); memory.ts uses it for the `memory` fault.
+ *
  * ```ts
  * const limit = await CpuLimit.apply("run-kafka-1", pids, 0.2);
  * // ... the fault ...

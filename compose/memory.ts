@@ -9,14 +9,16 @@
  * privilege, where making the ballast immune would need CAP_SYS_RESOURCE) and
  * a ballast process joins the cgroup and takes memory until the cgroup runs
  * out: the kernel's OOM killer then kills the target, as it would a process
- * that outgrew its limit, and the ballast stops taking once a target is gone. cgroup v1 refuses a limit below what the cgroup holds (EBUSY); the
- * limit is then what it holds, and the ballast does the rest. cgroup v1
- * (`memory` controller) and v2 (`memory.max`) are supported;
- * `memoryLimitProblem` says why not on a host without them.
+ * that outgrew its limit, and the ballast stops taking once a target is gone.
+ * cgroup v1 refuses a limit below what the cgroup holds (EBUSY); the limit is
+ * then what it holds, and the ballast does the rest. cgroup v1 (`memory`
+ * controller) and v2 (`memory.max`) are supported; `memoryLimitProblem` says
+ * why not on a host without them.
  *
  * ```ts
  * const limit = await MemoryLimit.own("run-kafka-2", pids); // or MemoryLimit.of(containerPid)
- * const applied = await limit.apply(64 * MiB);                // { ballast: true, ... }
+ * // below what they hold: the first pid is OOM-killed
+ * const applied = await limit.apply(64 * MiB, residentBytes(pids), [pids[0]]);
  * // ... the fault ...
  * await limit.lift();
  * ```
@@ -73,7 +75,10 @@ export class MemoryLimit {
     readonly owned: boolean,
   ) {}
 
-  /** A cgroup of the harness named `name`, with `pids` (and their memory) moved into it. */
+  /**
+   * A cgroup of the harness named `name`, with `pids` moved into it (the pages they hold stay
+   * charged where they were).
+   */
   static async own(name: string, pids: readonly number[]): Promise<MemoryLimit> {
     const layout = memoryCgroup();
     if (!layout) throw new Error(memoryLimitProblem());
@@ -167,9 +172,9 @@ export class MemoryLimit {
   }
 
   /**
-   * A process in the cgroup, picked by the OOM killer after the targets: it takes up to `bytes`, a MiB at
-   * a time, and stops as soon as a process of `watch` is gone; it holds what it took until
-   * `lift` (or until the harness is gone: its stdin closes).
+   * A process in the cgroup, picked by the OOM killer after the targets: it takes up to
+   * `bytes`, a MiB at a time, and stops as soon as a process of `watch` is gone; it holds what
+   * it took until `lift` (or until the harness is gone: its stdin closes).
    */
   async #startBallast(bytes: number, watch: readonly number[]): Promise<void> {
     const script = `const watch = ${JSON.stringify(watch)};

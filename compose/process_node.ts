@@ -124,6 +124,11 @@ export class ProcessNode {
     return processState(id.pid, id.start) === "dead" ? undefined : id.pid;
   }
 
+  /** The same as `state()`: a process's state is read from /proc each time. */
+  refresh(): Promise<ProcessState> {
+    return Promise.resolve(this.state());
+  }
+
   state(): ProcessState {
     const id = this.#identity();
     return id ? processState(id.pid, id.start) : "dead";

@@ -49,6 +49,8 @@ export interface StackOptions {
 export interface StackNode {
   readonly name: string;
   state(): ProcessState;
+  /** The state read afresh (a container's from its engine; a process's is always current). */
+  refresh(): Promise<ProcessState>;
   /** The host pid (a container's main process), when running. */
   pid(): number | undefined;
   start(): Promise<void>;

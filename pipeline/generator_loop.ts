@@ -297,7 +297,7 @@ export class GeneratorLoop {
     host.inFlight(1);
     let timedOut = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const send = producer.send(this.config.topic, messages);
+    const send = producer.send(messages);
     const settled = send.then(
       () => {
         book.record("ack", seqs);

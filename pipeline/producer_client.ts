@@ -10,7 +10,7 @@
  * const p = producerClient("platformatic", { brokers, kafka, acks: -1, idempotent: true,
  *   deliveryTimeoutMs: 30_000, clientId: "gen-w0" });
  * await p.connect();
- * await p.send("network-telemetry", [{ key: "10.0.0.1", value: "{...}", partition: 2 }]);
+ * await p.send([{ topic: "network-telemetry", key: "10.0.0.1", value: "{...}", partition: 2 }]);
  * await p.close();
  * ```
  * @module
@@ -33,7 +33,7 @@ export function kafkaClientKind(value: string, where: string): KafkaClientKind {
 }
 
 export interface ProduceMessage {
-  /** The topic `send` is given (here too so that a client can pass the message on as it is). */
+  /** Every message of one `send` has the same topic; the client takes the messages as they are. */
   topic: string;
   key: string;
   value: string;
@@ -49,8 +49,8 @@ export interface ProducerClient {
    * no-op for kafkajs, whose producer exposes none of it).
    */
   warm(topic: string, partitions: readonly number[]): Promise<void>;
-  /** Resolves when Kafka acknowledged every message; rejects otherwise. */
-  send(topic: string, messages: ProduceMessage[]): Promise<void>;
+  /** Resolves when Kafka acknowledged every message (one topic, at least one); rejects otherwise. */
+  send(messages: ProduceMessage[]): Promise<void>;
   /** Gives the producer up; sends still in flight may settle later or never. */
   close(): Promise<void>;
 }
@@ -97,8 +97,8 @@ class KafkajsClient implements ProducerClient {
     return Promise.resolve();
   }
 
-  async send(topic: string, messages: ProduceMessage[]): Promise<void> {
-    await this.#producer.send({ topic, acks: this.#acks, messages });
+  async send(messages: ProduceMessage[]): Promise<void> {
+    await this.#producer.send({ topic: messages[0].topic, acks: this.#acks, messages });
   }
 
   close(): Promise<void> {
@@ -137,11 +137,9 @@ class PlatformaticClient implements ProducerClient {
     });
   }
 
-  async send(topic: string, messages: ProduceMessage[]): Promise<void> {
+  async send(messages: ProduceMessage[]): Promise<void> {
     // The messages already have the shape the client reads: no copy per message.
-    await this.#producer.send({
-      messages: messages[0]?.topic === topic ? messages : messages.map((m) => ({ ...m, topic })),
-    });
+    await this.#producer.send({ messages });
   }
 
   async close(): Promise<void> {

@@ -14,12 +14,6 @@ import { MemoryLimit, memoryLimitProblem, MiB, residentBytes } from "../../compo
 import { sleep } from "../../lib/wait.ts";
 import { aliveBefore, PROCESS_TARGETS } from "./signals.ts";
 import { BOTH_STACKS, type Fault, nodeOf, requires } from "./types.ts";
-import type { StackNode } from "../../compose/stack.ts";
-
-/** A container's state is read from its engine; a process's is always current. */
-async function refresh(node: StackNode): Promise<void> {
-  await (node as { refresh?: () => Promise<unknown> }).refresh?.();
-}
 
 /** How long an OOM kill expected from ballast may take to show. */
 const OOM_WAIT_MS = 15_000;
@@ -71,17 +65,17 @@ export const memory: Fault = {
     const deadline = performance.now() + OOM_WAIT_MS;
     const killed = () => nodes.filter((n) => nodeOf(ctx, n).pid() !== pids[n]);
     while (expected.some((n) => !killed().includes(n)) && performance.now() < deadline) {
-      await Promise.all(expected.map((n) => refresh(nodeOf(ctx, n))));
+      await Promise.all(expected.map((n) => nodeOf(ctx, n).refresh()));
       await sleep(250);
     }
     const oomKilled = killed();
-    if (expected.some((n) => !oomKilled.includes(n))) {
+    const alive = expected.filter((n) => !oomKilled.includes(n));
+    if (alive.length > 0) {
       await liftAll();
       throw new Error(
-        `memory limit had no effect: ${
-          expected.filter((n) => !oomKilled.includes(n)).join(", ")
-        } ` +
-          `still running ${OOM_WAIT_MS / 1000} s after its memory was taken`,
+        `memory limit had no effect: ${alive.join(", ")} still running ${
+          OOM_WAIT_MS / 1000
+        } s after its memory was taken`,
       );
     }
     return {
@@ -93,8 +87,7 @@ export const memory: Fault = {
         const restarted: string[] = [];
         for (const name of nodes) {
           const node = nodeOf(ctx, name);
-          await refresh(node);
-          if (node.state() === "dead") {
+          if ((await node.refresh()) === "dead") {
             await node.start();
             restarted.push(name);
           }
