@@ -2,7 +2,8 @@
  * A run that stops itself: every second while the workload runs, the abort
  * probes (`abort: true`) are checked on the samples so far, and the run folder
  * is looked at for an abort asked by hand (`deno task scenario --abort <run>`
- * writes `abort.json` there). The first that trips is recorded in the history
+ * writes `abort.json` there), and SIGUSR1 to the run's process asks the same
+ * (`kill -USR1 <pid>`). The first that trips is recorded in the history
  * (`abort`, which the verdict reads: the run fails with `aborted: <why>`),
  * and `onAbort` stops the workload and heals every fault at once.
  *
@@ -23,6 +24,9 @@ import type { Sample } from "../validate/samples.ts";
 /** The file `scenario --abort` writes into a running run's folder. */
 export const ABORT_FILE = "abort.json";
 
+/** The signal that aborts a running run by hand, like `scenario --abort`. */
+export const ABORT_SIGNAL = "SIGUSR1";
+
 export interface AbortWatchOptions {
   probes: readonly Probe[];
   /** The workload's target rate (for `sink_lag_s`). */
@@ -41,6 +45,11 @@ export class AbortWatch {
   readonly #o: AbortWatchOptions;
   #timer: ReturnType<typeof setInterval> | undefined;
   #tripped = false;
+  #signalled = false;
+  readonly #onSignal = () => {
+    this.#signalled = true;
+    this.check();
+  };
 
   constructor(options: AbortWatchOptions) {
     this.#o = options;
@@ -52,18 +61,26 @@ export class AbortWatch {
   }
 
   start(): void {
-    this.#timer ??= setInterval(() => this.check(), this.#o.intervalMs ?? 1000);
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => this.check(), this.#o.intervalMs ?? 1000);
+    Deno.addSignalListener(ABORT_SIGNAL, this.#onSignal);
   }
 
   stop(): void {
+    if (this.#timer === undefined) return;
     clearInterval(this.#timer);
     this.#timer = undefined;
+    Deno.removeSignalListener(ABORT_SIGNAL, this.#onSignal);
   }
 
   /** One look: trips on an abort asked by hand, else on the first abort probe that fails. */
   check(): void {
     if (this.#tripped) return;
     const o = this.#o;
+    if (this.#signalled) {
+      this.#trip({ by: "hand", detail: `by hand (${ABORT_SIGNAL} to pid ${Deno.pid})` });
+      return;
+    }
     const byHand = readAbortFile(join(o.runDir, ABORT_FILE));
     if (byHand) {
       this.#trip({ by: "hand", detail: `by hand (${byHand})` });

@@ -7,6 +7,7 @@ import { ABORT_FILE, AbortWatch, requestAbort } from "./abort_watch.ts";
 import { findRunDir } from "./run_folder.ts";
 import { validateScenario } from "./scenario.ts";
 import { UsageError } from "../lib/exit_codes.ts";
+import { waitFor } from "../lib/wait.ts";
 
 const T0 = Date.now() - 30_000;
 const samples: Sample[] = Array.from({ length: 30 }, (_, i) => ({
@@ -87,6 +88,20 @@ Deno.test("AbortWatch: an abort asked by hand (scenario --abort) stops the run",
     { ...abortRecord(history.events)!, at: 0 },
     { by: "hand", at: 0, detail: "by hand (test)" },
   );
+});
+
+Deno.test("AbortWatch: SIGUSR1 to the run's process stops it by hand", async () => {
+  const { aborted, history } = await watchIn([], async (_, watch) => {
+    watch.start();
+    try {
+      Deno.kill(Deno.pid, "SIGUSR1");
+      await waitFor(() => watch.tripped, { what: "the abort", timeoutMs: 5000, intervalMs: 20 });
+    } finally {
+      watch.stop();
+    }
+  });
+  assert.equal(aborted, 1);
+  assert.equal(abortRecord(history.events)!.detail, `by hand (SIGUSR1 to pid ${Deno.pid})`);
 });
 
 Deno.test("findRunDir: a run folder, a run id or a scenario's latest run", async () => {

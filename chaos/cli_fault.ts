@@ -3,8 +3,8 @@
  * `deno task fault list [--name STACK]`
  * `deno task fault heal [<id> ...] [--all] [--name STACK]`
  *
- * Game days: the faults of the scenarios, by hand, against a running local
- * stack (`deno task up`). `inject` checks the fault as a scenario would
+ * Game days: the faults of the scenarios, by hand, against a running stack
+ * (`deno task up`, or `deno task up --stack docker`). `inject` checks the fault as a scenario would
  * (kind, target, params, stack; exit 2 naming what is wrong), resolves the
  * target, injects, and stays in the foreground until the fault ends: its
  * `--for`, Ctrl-C, or `fault heal` from another terminal; then it heals and
@@ -23,7 +23,8 @@ import {
   markHealed,
   recordGameday,
 } from "../compose/gameday.ts";
-import { LocalStack } from "../compose/local_stack.ts";
+import { attachStack } from "../compose/attach.ts";
+import type { DockerStack } from "../compose/docker_stack.ts";
 import { parseFlags } from "../lib/cli.ts";
 import { formatDuration, parseDuration } from "../lib/duration.ts";
 import { ExitCode, runMain, UsageError, withInterrupt } from "../lib/exit_codes.ts";
@@ -42,7 +43,7 @@ const USAGE =
        deno task fault list [--name STACK]
        deno task fault heal [<id> ...] [--all] [--name STACK]
 
-Faults by hand against a running local stack (deno task up). inject stays until
+Faults by hand against a running stack (deno task up [--stack docker]). inject stays until
 the fault ends (--for, Ctrl-C, or fault heal from another terminal), then heals.
 Kinds: deno task scenario --faults. Targets as in scenarios: broker:<id>,
 broker:leader(<topic>,<p>), broker:controller, broker:random, all-brokers,
@@ -61,8 +62,6 @@ function checkFault(kind: string, target: string, params: string[], forMs: numbe
     workload: { eps: 1, duration: "1s" },
     faults: [fault],
   }, `fault ${kind} ${target}`);
-  const problems = stackProblems(scenario.faults, "local");
-  if (problems.length) throw new UsageError(problems.join("\n"));
   const kindOfTarget = targetKind(target);
   if (kindOfTarget === "component" || kindOfTarget === "webhook") {
     throw new UsageError(
@@ -85,10 +84,15 @@ async function inject(
     throw new UsageError(`--for must be a duration like 30s or 2m, got "${values.for}"`);
   }
   const fault = checkFault(kind, target, values.param, forMs);
-  const stack = await LocalStack.attach(stackName);
+  const stack = await attachStack(stackName);
   if (!stack) {
-    throw new UsageError(`no stack named "${stackName}" is running (start one: deno task up)`);
+    throw new UsageError(
+      `no stack named "${stackName}" is running (start one: deno task up [--stack docker])`,
+    );
   }
+  const netem = stack.kind === "docker" ? (stack as DockerStack).netem : undefined;
+  const problems = stackProblems([fault], stack.kind, netem);
+  if (problems.length) throw new UsageError(problems.join("\n"));
   const binaries = await provision();
   const kafka = kafkaClient(stack.endpoints.kafka.bootstrap.split(","), "gameday", {
     requestTimeout: 5000,

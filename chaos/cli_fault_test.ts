@@ -8,20 +8,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { activeFaults, gamedayDir, healActive } from "../compose/gameday.ts";
-import { runDeno, slow, testStack } from "../compose/testing.ts";
+import { runDeno, slow, spawnFaultInject, testStack } from "../compose/testing.ts";
 import { waitFor } from "../lib/wait.ts";
 
 Deno.test({ name: "fault inject / list / heal against a running stack", ...slow }, async (t) => {
   const { stack, release } = await testStack();
   const name = stack.name;
-  const spawnInject = (...args: string[]) =>
-    new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "chaos/cli_fault.ts", "inject", ...args, "--name", name],
-      cwd: new URL("..", import.meta.url),
-      env: { CHAOS_QUIET: "1", KAFKA_LOG_LEVEL: "nothing" },
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+  const spawnInject = (...args: string[]) => spawnFaultInject(name, args);
   const fault = (...args: string[]) => runDeno(["chaos/cli_fault.ts", ...args, "--name", name]);
   const activeOn = (node: string) =>
     waitFor(async () => (await activeFaults(name)).some((f) => f.nodes.includes(node)), {

@@ -13,6 +13,7 @@
  * `--abort` stops a run going on in another terminal the way a failing abort probe does: every
  * fault healed at once, the workload stopped, and the run ends `fail` with the reason
  * `aborted: by hand`, recorded in its history. It waits (60 s at most) for the run to confirm.
+ * SIGUSR1 to the running process does the same (see abort_watch.ts).
  * @module
  */
 

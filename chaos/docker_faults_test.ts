@@ -24,6 +24,7 @@ import assert from "node:assert/strict";
 import type { Admin, Kafka } from "kafkajs";
 import { dockerClient, STACK_LABEL } from "../compose/docker.ts";
 import { DockerStack } from "../compose/docker_stack.ts";
+import { mountsUnder } from "../compose/disk.ts";
 import { kafkaBrokerIds } from "../compose/probes.ts";
 import { provision } from "../compose/provision.ts";
 import { heal, slow } from "../compose/testing.ts";
@@ -54,6 +55,7 @@ Deno.test(
       name,
       kafka: { overrides: { "replica.lag.time.max.ms": 10_000 } },
       heapMb: 512,
+      diskMb: 512,
     });
     const ctx: FaultContext = {
       stack,
@@ -252,6 +254,64 @@ Deno.test(
         await allBack();
       });
 
+      await step(
+        "disk_full: a follower's full disk stops it; heal restarts it intact",
+        async () => {
+          // The admin's connection to the broker the memory step killed may be reset first.
+          const topic = await waitFor(() => topicLedBy(1), {
+            what: "a topic led by kafka-1",
+            timeoutMs: 60_000,
+            intervalMs: 500,
+          });
+          const producer = kafkaClient(bootstrap, "docker-disk", { requestTimeout: 10_000 })
+            .producer({ idempotent: true, maxInFlightRequests: 1 });
+          await waitFor(() => producer.connect().then(() => true), {
+            what: "a producer connected",
+            timeoutMs: 60_000,
+            intervalMs: 500,
+          });
+          let acked = 0;
+          let sending = true;
+          // Replication under way: the follower appends, and its disk refuses.
+          const load = (async () => {
+            while (sending) {
+              await producer.send({
+                topic,
+                acks: -1,
+                messages: Array.from({ length: 50 }, () => ({ value: "x".repeat(500) })),
+              }).then(() => acked += 50, () => {});
+            }
+          })();
+          try {
+            const injected = await inject("disk_full", "kafka-3");
+            const filled = injected.observed.filled as Record<string, { free_mb: number }>;
+            assert.ok(filled["kafka-3"].free_mb < 1, `${filled["kafka-3"].free_mb} MiB left`);
+            assert.deepEqual(injected.observed.stopped, ["kafka-3"], "Kafka stops on a full disk");
+            const why = (injected.observed.why as Record<string, string>)["kafka-3"];
+            console.log(`disk_full: kafka-3 stopped: ${why}`);
+            assert.ok(why, "the log says why");
+            const before = acked;
+            await until(
+              "acknowledged sends without kafka-3",
+              () => Promise.resolve(acked > before + 200),
+            );
+            const healed = await injected.heal();
+            assert.deepEqual(healed.restarted, ["kafka-3"]);
+            await until(
+              "kafka-3 back in the ISR on its data",
+              async () => (await partition0(admin, topic)).isr.includes(3),
+              90_000,
+            );
+          } finally {
+            sending = false;
+            await load;
+            await producer.disconnect().catch(() => {});
+          }
+          const [{ high }] = await admin.fetchTopicOffsets(topic);
+          assert.ok(Number(high) >= acked, `${high} records kept, ${acked} acknowledged`);
+        },
+      );
+
       await step("disconnect: the broker leaves the network; heal brings it back", async () => {
         const ip = stack.broker(2).ip();
         const injected = await inject("disconnect", "kafka-2");
@@ -286,5 +346,6 @@ Deno.test(
     const filters = JSON.stringify({ label: [`${STACK_LABEL}=${name}`] });
     assert.deepEqual(await dockerClient().listContainers({ all: true, filters }), []);
     assert.deepEqual(await dockerClient().listNetworks({ filters }), []);
+    assert.deepEqual(mountsUnder(stack.dataDir), [], "no bounded disk left mounted");
   },
 );

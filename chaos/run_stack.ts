@@ -7,6 +7,7 @@
  */
 
 import { join } from "node:path";
+import { DEFAULT_DISK_MB } from "../compose/disk.ts";
 import { DockerStack } from "../compose/docker_stack.ts";
 import { LocalStack } from "../compose/local_stack.ts";
 import { type Binaries, provision } from "../compose/provision.ts";
@@ -50,6 +51,8 @@ async function upRunStack(scenario: Scenario, o: RunStackOptions): Promise<Stack
     brokers: s.brokers,
     dataDir: join(o.runDir, "stack"),
     signal: o.signal,
+    // A full disk needs a disk of its own size: bounded disks only for the scenarios that fill one.
+    diskMb: scenario.faults.some((f) => f.kind === "disk_full") ? DEFAULT_DISK_MB : undefined,
     kafka: {
       defaultReplicationFactor: s.replication_factor,
       minInsyncReplicas: s.min_insync_replicas,

@@ -1,19 +1,28 @@
 /**
- * `deno task up [--json] [--name N] [--base-port P] [--brokers 3]`
+ * `deno task up [--json] [--name N] [--base-port P] [--brokers 3] [--disk-mb MB] [--stack local|docker]`
  *
- * Starts the local stack and leaves it running (stop it with `deno task
- * down`). If a stack of that name already runs, starts nothing and prints its
+ * Starts a stack and leaves it running (stop it with `deno task down`): the
+ * local stack, or with `--stack docker` the docker stack (its state file lets
+ * `deno task fault` and `down` find it again). If a stack of that name already runs, starts nothing and prints its
  * endpoints. With `--json`, stdout is exactly one JSON object (see
- * `endpoints.ts`); progress always goes to stderr.
+ * `endpoints.ts`); progress always goes to stderr. `--disk-mb` puts each broker's
+ * log dir and MinIO's data on a disk of that size (root; for `fault inject disk_full`).
  * @module
  */
 
-import { ExitCode, InterruptedError, runMain } from "../lib/exit_codes.ts";
+import { join } from "node:path";
+import { ExitCode, InterruptedError, runMain, UsageError } from "../lib/exit_codes.ts";
 import { intFlag, parseFlags } from "../lib/cli.ts";
 import { LocalStack } from "./local_stack.ts";
+import { DockerStack } from "./docker_stack.ts";
+import { stackKindOf } from "./attach.ts";
+import { stateDir } from "./paths.ts";
+import { unmountUnder } from "./disk.ts";
+import type { Stack } from "./stack.ts";
 import { say } from "../lib/progress.ts";
 
-const USAGE = "usage: deno task up [--json] [--name NAME] [--base-port PORT] [--brokers N]";
+const USAGE =
+  "usage: deno task up [--json] [--name NAME] [--base-port PORT] [--brokers N] [--disk-mb MB] [--stack local|docker]";
 
 if (import.meta.main) {
   await runMain(async () => {
@@ -22,19 +31,51 @@ if (import.meta.main) {
       name: { type: "string", default: "default" },
       "base-port": { type: "string" },
       brokers: { type: "string" },
+      "disk-mb": { type: "string" },
+      stack: { type: "string", default: "local" },
     }, USAGE);
+    if (values.stack !== "local" && values.stack !== "docker") {
+      throw new UsageError(`--stack must be local or docker, got "${values.stack}"`);
+    }
+    const other = await stackKindOf(values.name);
+    if (other && other !== values.stack) {
+      throw new UsageError(
+        `a ${other} stack named "${values.name}" is running: stop it first (deno task down ` +
+          `--name ${values.name}) or choose another --name`,
+      );
+    }
     const abort = new AbortController();
     const onSignal = () => abort.abort(new InterruptedError("SIGINT"));
     Deno.addSignalListener("SIGINT", onSignal);
-    let stack: LocalStack;
+    const options = {
+      name: values.name,
+      basePort: intFlag("base-port", values["base-port"], { min: 1024, max: 65335 }),
+      brokers: intFlag("brokers", values.brokers, { min: 1, max: 9 }),
+      diskMb: intFlag("disk-mb", values["disk-mb"], { min: 16, max: 1_048_576 }),
+      owner: "detached" as const,
+      signal: abort.signal,
+    };
+    let stack: Stack;
+    let reused = false;
     try {
-      stack = await LocalStack.up({
-        name: values.name,
-        basePort: intFlag("base-port", values["base-port"], { min: 1024, max: 65335 }),
-        brokers: intFlag("brokers", values.brokers, { min: 1, max: 9 }),
-        owner: "detached",
-        signal: abort.signal,
-      });
+      if (values.stack === "docker") {
+        let running = await DockerStack.attach(values.name);
+        if (running && [...running.nodes.values()].some((n) => n.state() === "dead")) {
+          await running.down({ quiet: true }); // stale: some container died or is gone
+          running = undefined;
+        }
+        reused = running !== undefined;
+        const dataDir = join(stateDir(), "stacks", values.name, "data");
+        if (!running) {
+          await unmountUnder(dataDir);
+          await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+        }
+        stack = running ?? await DockerStack.up({ ...options, dataDir });
+        if (!reused) await (stack as DockerStack).persist();
+      } else {
+        stack = await LocalStack.up(options);
+        reused = (stack as LocalStack).reused;
+      }
     } finally {
       Deno.removeSignalListener("SIGINT", onSignal);
     }
@@ -44,7 +85,9 @@ if (import.meta.main) {
     } else {
       const e = stack.endpoints;
       say(
-        stack.reused ? `stack "${stack.name}" is already running:` : `stack "${stack.name}" is up:`,
+        reused
+          ? `${stack.kind} stack "${stack.name}" is already running:`
+          : `${stack.kind} stack "${stack.name}" is up:`,
       );
       console.log(`kafka      ${e.kafka.bootstrap}`);
       console.log(`s3         ${e.s3.endpoint} bucket=${e.s3.bucket} (keys: deno task up --json)`);

@@ -12,6 +12,7 @@
  */
 
 import Docker from "dockerode";
+import { unmountUnder } from "./disk.ts";
 import { EnvironmentError } from "../lib/exit_codes.ts";
 import { processStartTime, processState } from "./process_node.ts";
 
@@ -23,9 +24,13 @@ export const ROLE_LABEL = "org.chaos-harness.role";
 export const OWNER_LABEL = "org.chaos-harness.owner";
 
 /** This process as an owner label. */
-export function ownerLabel(): string {
+export function ownerLabel(detached = false): string {
+  if (detached) return `${Deno.hostname()} ${DETACHED}`;
   return `${Deno.hostname()} ${Deno.pid} ${processStartTime(Deno.pid) ?? "?"}`;
 }
+
+/** The owner of a stack that outlives its command (`deno task up --stack docker`). */
+const DETACHED = "detached";
 
 /**
  * Removes the stacks whose owner (a harness process on this host) is gone: what
@@ -43,7 +48,7 @@ export async function removeOrphans(): Promise<string[]> {
   const orphaned = new Set<string>();
   for (const { Labels } of [...containers, ...networks]) {
     const [host, pid, start] = (Labels[OWNER_LABEL] ?? "").split(" ");
-    if (host !== Deno.hostname() || !pid || !Labels[STACK_LABEL]) continue;
+    if (host !== Deno.hostname() || !pid || pid === DETACHED || !Labels[STACK_LABEL]) continue;
     if (processState(Number(pid), start === "?" ? undefined : start) === "dead") {
       orphaned.add(Labels[STACK_LABEL]);
     }
@@ -160,14 +165,21 @@ export async function removeLabelled(name: string): Promise<string[]> {
   const docker = dockerClient();
   const filters = JSON.stringify({ label: [`${STACK_LABEL}=${name}`] });
   const removed: string[] = [];
-  const containers: { Id: string; State: string; Names: string[] }[] = await docker
-    .listContainers({ all: true, filters });
+  const containers: {
+    Id: string;
+    State: string;
+    Names: string[];
+    Mounts?: { Type: string; Source: string }[];
+  }[] = await docker.listContainers({ all: true, filters });
   await Promise.all(containers.map(async (c) => {
     const container = docker.getContainer(c.Id);
     if (c.State === "paused") await container.unpause().catch(() => {});
     await container.remove({ force: true, v: true }).catch(() => {});
     removed.push(c.Names[0]?.replace(/^\//, "") ?? c.Id);
   }));
+  // Bounded disks (disk.ts) under the folders the containers had: unmounted, MinIO's kept.
+  const sources = containers.flatMap((c) => c.Mounts ?? []).filter((m) => m.Type === "bind");
+  for (const { Source } of sources) await unmountUnder(Source, ["minio"]).catch(() => {});
   const networks = await docker.listNetworks({ filters });
   for (const n of networks) {
     await docker.getNetwork(n.Id).remove().catch(() => {});

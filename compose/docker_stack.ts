@@ -30,6 +30,7 @@
 import { join } from "node:path";
 import * as Minio from "minio";
 import {
+  dockerClient,
   DockerError,
   OWNER_LABEL,
   ownerLabel,
@@ -44,6 +45,8 @@ import { type Endpoints, minioClientOptions } from "../pipeline/endpoints.ts";
 import { ensureImages, type Images } from "./images.ts";
 import type { KafkaSettings } from "./kafka_config.ts";
 import { startWatchdog } from "./local_services.ts";
+import { mountDisks, unmountUnder } from "./disk.ts";
+import { readDockerState, removeDockerState, writeDockerState } from "./docker_state.ts";
 import { DEFAULT_BASE_PORT, type PortPlan, portPlan } from "./ports.ts";
 import { kafkaBrokerIds, minioReady, redisPing, toxiproxyUp } from "./probes.ts";
 import { Progress } from "../lib/progress.ts";
@@ -76,6 +79,12 @@ import { randomHex } from "../lib/ids.ts";
  * containers, published on the engine's host only for a remote engine. */
 export interface DockerStackOptions extends StackOptions {
   images?: Images;
+  /**
+   * "detached": the stack outlives this process (`deno task up --stack docker`): no later `up`
+   * takes its containers for orphans, and `persist()` makes it findable by name. Default
+   * "process".
+   */
+  owner?: "process" | "detached";
 }
 
 export class DockerStack extends StackBase<DockerNode> implements Stack {
@@ -115,6 +124,52 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
 
   protected unknownNode(message: string): Error {
     return new DockerError(message);
+  }
+
+  /** The stack `deno task up --stack docker` left running under `name`, or undefined. */
+  static async attach(name: string): Promise<DockerStack | undefined> {
+    const state = await readDockerState(name);
+    if (!state) return undefined;
+    await requireDocker();
+    const plan = portPlan(state.basePort, state.brokers);
+    const stack = new DockerStack(
+      name,
+      plan,
+      state.endpoints,
+      state.dataDir,
+      state.kafka,
+      state.images,
+    );
+    stack.netem = state.netem;
+    const docker = dockerClient();
+    for (
+      const node of [
+        "toxiproxy",
+        "redis",
+        "minio",
+        ...plan.brokers.map((b) => brokerNode(b.id)),
+      ]
+    ) {
+      stack.nodes.set(node, new DockerNode(node, docker.getContainer(stack.containerName(node))));
+    }
+    await Promise.all([...stack.nodes.values()].map((n) => n.refresh()));
+    return stack;
+  }
+
+  /** Writes the state file `attach` reads (a stack started with `owner: "detached"`). */
+  async persist(): Promise<void> {
+    await writeDockerState({
+      kind: "docker",
+      name: this.name,
+      basePort: this.plan.base,
+      brokers: this.plan.brokers.length,
+      dataDir: this.dataDir,
+      endpoints: this.endpoints,
+      kafka: this.kafkaSettings,
+      images: this.images,
+      netem: this.netem,
+      createdAt: new Date().toISOString(),
+    });
   }
 
   /** The container name of a node. */
@@ -172,7 +227,10 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
     // logs/ for the containers' logs; pids/ for the run's own processes (sink, detector).
     await Deno.mkdir(join(dataDir, "logs"), { recursive: true });
     await Deno.mkdir(join(dataDir, "pids"), { recursive: true });
-    const owner = ownerLabel();
+    if (options.diskMb && remoteEngineHost()) {
+      throw new DockerError("bounded data disks (disk_full) need a local Docker engine");
+    }
+    const owner = ownerLabel(options.owner === "detached");
     const labels = (role: string) => ({
       [STACK_LABEL]: name,
       [ROLE_LABEL]: role,
@@ -204,6 +262,7 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
     // Containers a SIGKILLed harness leaves are removed by the next up (removeOrphans).
     stack.watchdogPid = startWatchdog(dataDir);
     try {
+      if (options.diskMb) await mountDisks(dataDir, plan, options.diskMb);
       const create = async (node: string, spec: ContainerSpec): Promise<DockerNode> => {
         const at = {
           container: stack.containerName(node),
@@ -354,11 +413,13 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
     }
     await removeLabelled(this.name);
     const retain = new Set(options.retain ?? []);
+    await unmountUnder(this.dataDir, [...retain]);
     for await (const entry of Deno.readDir(this.dataDir)) {
       if (retain.has(entry.name)) continue;
       await Deno.remove(join(this.dataDir, entry.name), { recursive: true }).catch(() => {});
     }
     if (retain.size === 0) await Deno.remove(this.dataDir, { recursive: true }).catch(() => {});
+    await removeDockerState(this.name);
     return stopped.sort();
   }
 

@@ -12,6 +12,7 @@ import { brokerProperties, kafkaJvmArgs, type KafkaSettings } from "./kafka_conf
 import { allPorts, type PortPlan } from "./ports.ts";
 import type { ProcessSpec } from "./process_node.ts";
 import type { Binaries } from "./provision.ts";
+import { UNMOUNT_SCRIPT } from "./disk.ts";
 import { brokerNode, REDIS_DURABILITY, spawnDetached, toxiproxyConfig } from "./stack.ts";
 
 /**
@@ -45,7 +46,8 @@ export function warnIfEphemeral(plan: PortPlan): void {
 /**
  * Starts a shell that waits for this process to die, then SIGKILLs every node
  * whose pid file is in `<dataDir>/pids` and whose start time still matches (so
- * a recycled pid is never hit). `down` kills it when the harness ends normally.
+ * a recycled pid is never hit), then unmounts the stack's bounded disks (disk.ts). `down`
+ * kills it when the harness ends normally.
  */
 export function startWatchdog(dataDir: string): number {
   const script = `
@@ -58,7 +60,9 @@ for f in "$dir"/pids/*.pid; do
   if [ -n "$now" ] && [ "$now" = "$start" ]; then
     kill -CONT "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null
   fi
-done`;
+done
+sleep 1
+${UNMOUNT_SCRIPT}`;
   return spawnDetached(script, ["chaos-watchdog", String(Deno.pid), dataDir]);
 }
 

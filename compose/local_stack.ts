@@ -33,6 +33,7 @@ import { ProcessNode } from "./process_node.ts";
 import { kafkaBrokerIds, minioReady, redisPing, toxiproxyUp } from "./probes.ts";
 import { type Binaries, provision } from "./provision.ts";
 import { exists, stateDir } from "./paths.ts";
+import { mountDisks, unmountUnder } from "./disk.ts";
 import { Progress } from "../lib/progress.ts";
 import {
   brokerIdOf,
@@ -157,9 +158,11 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
     warnIfEphemeral(plan);
     const binaries = options.binaries ?? await provision();
     const dataDir = options.dataDir ?? join(stateDir(), "stacks", name, "data");
+    await unmountUnder(dataDir);
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});
     await Deno.mkdir(join(dataDir, "logs"), { recursive: true });
     await Deno.mkdir(join(dataDir, "pids"), { recursive: true });
+    if (options.diskMb) await mountDisks(dataDir, plan, options.diskMb);
     const bucket = options.bucket ?? "telemetry";
     const endpoints: Endpoints = {
       kafka: {
@@ -327,6 +330,7 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
     }
     if (!options.keep) {
       const retain = new Set(options.retain ?? []);
+      await unmountUnder(this.dataDir, [...retain]);
       if (retain.size === 0) {
         await Deno.remove(this.dataDir, { recursive: true }).catch(() => {});
       } else {

@@ -40,6 +40,11 @@ export interface StackOptions {
   bucket?: string;
   /** Kafka heap per broker in MiB. Default 1024. */
   heapMb?: number;
+  /**
+   * Each broker's log dir and MinIO's data on a disk of its own of this many MiB (disk.ts), for
+   * the `disk_full` fault. Default: none (the data dir's own filesystem).
+   */
+  diskMb?: number;
   /** Time allowed to become healthy. Default 180000. */
   timeoutMs?: number;
   signal?: AbortSignal;

@@ -104,6 +104,20 @@ export async function runDeno(
 }
 
 /**
+ * Starts `deno task fault inject <args> --name <stack>` in the background, quietly, as a game
+ * day's terminal would: it stays until its fault ends; `output()` waits for it.
+ */
+export function spawnFaultInject(stack: string, args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "chaos/cli_fault.ts", "inject", ...args, "--name", stack],
+    cwd: new URL("..", import.meta.url),
+    env: { CHAOS_QUIET: "1", KAFKA_LOG_LEVEL: "nothing" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+/**
  * Undoes every network fault the harness may have left on the stack: nodes
  * back on the network (same address), every iptables rule tagged
  * `chaos-harness` and the root qdisc removed from each namespace. For tests

@@ -12,7 +12,7 @@
 import { descendants, readProcesses } from "../../compose/cpu.ts";
 import { MemoryLimit, memoryLimitProblem, MiB, residentBytes } from "../../compose/memory.ts";
 import { sleep } from "../../lib/wait.ts";
-import { aliveBefore, PROCESS_TARGETS } from "./signals.ts";
+import { aliveBefore, PROCESS_TARGETS, restartDead } from "./signals.ts";
 import { BOTH_STACKS, type Fault, nodeOf, requires } from "./types.ts";
 
 /** How long an OOM kill expected from ballast may take to show. */
@@ -84,14 +84,7 @@ export const memory: Fault = {
         const kills: Record<string, number | null> = {};
         for (const [name, limit] of limits) kills[name] = await limit.oomKills();
         await liftAll();
-        const restarted: string[] = [];
-        for (const name of nodes) {
-          const node = nodeOf(ctx, name);
-          if ((await node.refresh()) === "dead") {
-            await node.start();
-            restarted.push(name);
-          }
-        }
+        const restarted = await restartDead(ctx, nodes);
         return { lifted: nodes, oom_kills: kills, died: killed(), restarted };
       },
     };

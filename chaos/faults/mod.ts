@@ -12,6 +12,7 @@
 import { bandwidth } from "./bandwidth.ts";
 import { cpu } from "./cpu.ts";
 import { disconnect } from "./disconnect.ts";
+import { diskFull } from "./disk_full.ts";
 import { electUnclean } from "./elect_unclean.ts";
 import { kill } from "./kill.ts";
 import { latency } from "./latency.ts";
@@ -46,6 +47,7 @@ export const FAULTS = {
   disconnect,
   cpu,
   memory,
+  disk_full: diskFull,
 } as const satisfies Record<string, Fault>;
 
 /** A table of faults by kind: the harness's (`FAULTS`), or a test's with more. */

@@ -34,4 +34,6 @@ export const Params = z.strictObject({
   cores: z.number().min(0.01).max(64).optional(),
   /** memory: the target's memory limit, in MiB (below what it holds: the OOM killer acts). */
   limit_mb: z.number().int().min(1).max(1_048_576).optional(),
+  /** disk_full: the free space left on the target's data disk, in MiB (default 0: full). */
+  free_mb: z.number().int().min(0).max(1_048_576).optional(),
 });

@@ -38,6 +38,19 @@ export function expectState(node: StackNode, expected: ProcessState, what: strin
 
 export const PROCESS_TARGETS = ["broker", "component", "service"] as const;
 
+/** Starts again, on its data, each target that died of a fault (a heal's rollback); their names. */
+export async function restartDead(ctx: FaultContext, nodes: readonly string[]): Promise<string[]> {
+  const restarted: string[] = [];
+  for (const name of nodes) {
+    const node = nodeOf(ctx, name);
+    if ((await node.refresh()) === "dead") {
+      await node.start();
+      restarted.push(name);
+    }
+  }
+  return restarted;
+}
+
 /**
  * A process fault: `act` on each target, which must then be in `expected`
  * (`signal` names it in the error); healed by `undo` on each. Its observation

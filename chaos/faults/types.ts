@@ -35,6 +35,7 @@ export interface FaultParams {
   loss_pct?: number;
   cores?: number;
   limit_mb?: number;
+  free_mb?: number;
 }
 
 export type Observed = Record<string, unknown>;
