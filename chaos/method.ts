@@ -8,7 +8,7 @@
 
 import type { Binaries } from "../compose/provision.ts";
 import type { Stack } from "../compose/stack.ts";
-import type { Ledger } from "../pipeline/ledger.ts";
+import { Ledger } from "../pipeline/ledger.ts";
 import type { KafkaClientKind } from "../pipeline/producer_client.ts";
 import { Rng } from "../pipeline/rng.ts";
 import type { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
@@ -21,6 +21,11 @@ import { resolveTarget } from "./targets.ts";
 import { FaultTimeline } from "./timeline.ts";
 import { keepLedger, workload } from "./workload.ts";
 import { AbortWatch } from "./abort_watch.ts";
+import { combinedStatus, GeneratorProcesses } from "./generator_processes.ts";
+import { sleep } from "../lib/wait.ts";
+
+/** How long the other generator processes get to start and connect before the workload. */
+const PROCESSES_LEAD_MS = 6000;
 import type { LivePhases } from "../validate/probes.ts";
 
 export interface MethodParts {
@@ -41,6 +46,9 @@ export async function runMethod(run: RunContext, p: MethodParts): Promise<Ledger
   const { kafka, admin } = p;
   const brokers = stack.endpoints.kafka.bootstrap.split(",");
   const generator = workload(scenario, { brokers, kafka, seed, runId, runDir, client: p.client });
+  const others = scenario.workload.processes > 1
+    ? new GeneratorProcesses(scenario, { stack, runId, runDir, seed, client: p.client })
+    : undefined;
   const rng = new Rng(`${seed}/targets`);
   const timeline = run.parts.timeline = new FaultTimeline({
     history,
@@ -60,10 +68,22 @@ export async function runMethod(run: RunContext, p: MethodParts): Promise<Ledger
   // Threads started and producers connected first: the workload's clock, the fault timeline's
   // and the samples' start together, with the first event.
   await generator.prepare();
+  // The other generator processes connect meanwhile, and all start at the same moment.
+  const startAt = others ? Date.now() + PROCESSES_LEAD_MS : Date.now();
+  await others?.start(startAt);
+  const all = others
+    ? {
+      status: () => combinedStatus([generator.status(), ...others.statuses()]),
+      metrics: generator.metrics,
+    }
+    : generator;
   const observation = run.parts.observation = await Observation.start({
     stack,
-    components: p.components,
-    generator,
+    components: new Map([
+      ...p.components,
+      ...(others?.nodes ?? []).map((n) => [n.name, n] as const),
+    ]),
+    generator: all,
     admin,
     runDir,
     history,
@@ -72,12 +92,14 @@ export async function runMethod(run: RunContext, p: MethodParts): Promise<Ledger
     withPrometheus: p.withPrometheus,
   }).catch(async (error) => {
     await generator.run(AbortSignal.abort()).catch(() => {}); // its threads end
+    others?.stop();
     throw error;
   });
+  await sleep(startAt - Date.now(), signal);
   const t0 = performance.now();
   run.times.started_at = Date.now();
   run.status.sources = {
-    generator: () => generator.status(),
+    generator: () => all.status(),
     sinkLag: () => observation.last()?.sink_lag,
     active: () => [...timeline.active],
     next: () => timeline.next,
@@ -105,13 +127,22 @@ export async function runMethod(run: RunContext, p: MethodParts): Promise<Ledger
   });
   watch.start();
   const running = generator.run(workloadSignal);
+  const stopOthers = () => others?.stop();
+  workloadSignal.addEventListener("abort", stopOthers, { once: true });
   try {
     await timeline.run(plan(scenario, seed), t0, workloadSignal).catch((error) => {
       if (!stop.signal.aborted || signal?.aborted) throw error;
     });
     run.parts.ledger = await running;
+    if (others) {
+      // Their ledgers and the harness's generator's are the run's: checked as one.
+      const theirs = await others.finish(60_000); // their delivery timeout (30 s) and more
+      run.parts.ledger = Ledger.merge([run.parts.ledger, ...theirs]);
+    }
   } finally {
     watch.stop();
+    workloadSignal.removeEventListener("abort", stopOthers);
+    others?.stop();
   }
   const ledger = run.parts.ledger;
   run.times.ended_at = Date.now();

@@ -34,7 +34,8 @@ export interface ObserveOptions {
   stack: Stack;
   /** The pipeline's components, measured beside the stack's nodes. */
   components: ReadonlyMap<string, StackNode>;
-  generator: Generator;
+  /** The workload's live figures and metrics (its generators as one). */
+  generator: Pick<Generator, "status" | "metrics">;
   admin: Admin;
   runDir: string;
   history: History;

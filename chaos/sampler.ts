@@ -21,7 +21,8 @@ import { type KafkaHealth, readKafkaHealth } from "./kafka_health.ts";
 
 export interface SamplerOptions {
   file: string;
-  generator: Generator;
+  /** The workload's live figures and metrics (its generators as one). */
+  generator: Pick<Generator, "status" | "metrics">;
   admin: Admin;
   topic: string;
   /** The sink's consumer group. */

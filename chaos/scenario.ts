@@ -112,6 +112,11 @@ export function scenarioSchema(table: FaultTable = FAULTS) {
       eps: z.number().int().min(1).max(1_000_000),
       duration,
       workers: z.number().int().min(1).max(64).default(4),
+      /**
+       * Generator processes sharing the rate (1: the harness's own generator only; more: that
+       * one and N-1 processes of `deno task generate`, each with its own worker offset).
+       */
+      processes: z.number().int().min(1).max(16).default(1),
       chaos_mode: z.boolean().default(false),
       malformed_prob: prob.default(0.001),
       incidents: z.array(z.strictObject({

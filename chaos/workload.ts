@@ -13,6 +13,7 @@ import type { Ledger } from "../pipeline/ledger.ts";
 import { objectStore } from "../pipeline/store.ts";
 import type { KafkaClientKind } from "../pipeline/producer_client.ts";
 import { type Kafka, TOPIC } from "./run_stack.ts";
+import { rateShare } from "./generator_processes.ts";
 import { ms, type Scenario } from "./scenario.ts";
 
 export interface WorkloadOptions {
@@ -29,7 +30,8 @@ export function workload(scenario: Scenario, o: WorkloadOptions): Generator {
   return new Generator({
     brokers: o.brokers,
     topic: TOPIC,
-    eps: w.eps,
+    // Its share of the rate: the scenario's other generator processes take the rest.
+    eps: rateShare(scenario),
     workers: w.workers,
     durationMs: ms(w.duration),
     seed: String(o.seed),

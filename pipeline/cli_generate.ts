@@ -7,8 +7,10 @@
  * KIND@AT/DURATION[=ENTITY]`, e.g. `--incident exfil@10s/20s`, repeatable.
  *
  * Writes the ledger to `--out` (default `reports/runs/generate/<run_id>/`) and
- * to MinIO under `ledger/<run_id>/ledger.json` when S3 is known (the local
- * stack or `S3_*`). Prints a live status line on stderr and a summary; exits 0
+ * to MinIO under `ledger/<run_id>/ledger.json` (`ledger-o<offset>.json` with a
+ * `--worker-offset`) when S3 is known (the local stack or `S3_*`). Several
+ * generators share one run with `--run-id` and distinct `--worker-offset`s;
+ * `--start-at` starts them together. Prints a live status line on stderr and a summary; exits 0
  * when every attempted event ended acknowledged, 1 otherwise, 2 on bad input.
  * @module
  */
@@ -26,12 +28,15 @@ import { kafkaClientKind } from "./producer_client.ts";
 import { serveMetrics, withProcessMetrics } from "./metrics.ts";
 import { objectStore, s3FromEnv, type S3Settings } from "./store.ts";
 import { StatusLine } from "./status_line.ts";
+import { sleep } from "../lib/wait.ts";
 
 const USAGE = `usage: deno task generate [flags]
 ${knobHelp(GENERATOR_KNOBS)}
   --incident KIND@AT/DURATION[=ENTITY]   schedule an incident (${INCIDENT_KINDS.join(", ")})
   --stack NAME                           local stack to use (default "default")
-  --out DIR                              where the ledger goes`;
+  --out DIR                              where the ledger goes
+  --start-at EPOCH_MS                    connect first, then start producing at this moment
+  --status-file FILE                     rewrite this JSON file with the live figures every second`;
 
 /** Parses `exfil@10s/20s=10.64.0.9`. */
 function parseIncident(text: string): ScheduledIncident {
@@ -56,11 +61,18 @@ if (import.meta.main) {
     const args = parseKnobArgs(Deno.args, GENERATOR_KNOBS, USAGE, {
       incident: { type: "string", multiple: true },
       out: { type: "string" },
+      "start-at": { type: "string" },
+      "status-file": { type: "string" },
     });
     if (!args) return ExitCode.Pass;
     const { knobs } = args;
     const values = args.flags;
     const incidents = ((values.incident ?? []) as string[]).map(parseIncident);
+    const startAt = values["start-at"] === undefined ? undefined : Number(values["start-at"]);
+    if (startAt !== undefined && !Number.isSafeInteger(startAt)) {
+      throw new UsageError(`--start-at must be epoch milliseconds, got "${values["start-at"]}"`);
+    }
+    const statusFile = values["status-file"] as string | undefined;
     const acks = { all: -1, "-1": -1, "1": 1, "0": 0 }[knobs.PRODUCER_ACKS as string];
     if (acks === undefined) {
       throw new UsageError(`--acks must be all, 1 or 0, got "${knobs.PRODUCER_ACKS}"`);
@@ -94,6 +106,7 @@ if (import.meta.main) {
         topic,
         eps: knobs.EPS_TARGET as number,
         workers: knobs.WORKER_COUNT as number,
+        workerOffset: knobs.WORKER_OFFSET as number,
         durationMs: knobs.DURATION as number,
         seed: knobs.SEED as string,
         runId: knobs.RUN_ID as string,
@@ -128,6 +141,10 @@ if (import.meta.main) {
     const status = new StatusLine();
     const ticker = setInterval(() => {
       const s = generator.status();
+      if (statusFile) {
+        Deno.writeTextFile(`${statusFile}.tmp`, JSON.stringify(s))
+          .then(() => Deno.rename(`${statusFile}.tmp`, statusFile)).catch(() => {});
+      }
       status.show(
         `gen ${
           s.elapsed_s.toFixed(0)
@@ -138,6 +155,11 @@ if (import.meta.main) {
     }, 1000);
     let ledger;
     try {
+      if (startAt !== undefined) {
+        // Producers connected before the moment: every process of a run starts at once.
+        await generator.prepare();
+        await sleep(Math.max(0, startAt - Date.now()), abort.signal).catch(() => {});
+      }
       ledger = await generator.run(abort.signal);
     } finally {
       clearInterval(ticker);
@@ -151,7 +173,10 @@ if (import.meta.main) {
     await Deno.mkdir(out, { recursive: true });
     const json = JSON.stringify(ledger);
     await Deno.writeTextFile(join(out, "ledger.json"), json);
-    if (s3) await objectStore(s3).putText(`ledger/${runId}/ledger.json`, json, "application/json");
+    // Generators sharing a run (a worker offset) keep their ledgers side by side.
+    const offset = generator.options.workerOffset;
+    const key = `ledger/${runId}/ledger${offset ? `-o${offset}` : ""}.json`;
+    if (s3) await objectStore(s3).putText(key, json, "application/json");
     const t = ledger.totals();
     const secs = ((ledger.meta.ended_at_ms ?? 0) - (ledger.meta.started_at_ms ?? 0)) / 1000;
     console.log(
@@ -161,9 +186,7 @@ if (import.meta.main) {
         `failed ${t.failed}, unknown ${t.unknown}, malformed ${t.malformed}, incidents ${ledger.incidents.length}`,
     );
     console.log(
-      `ledger: ${join(out, "ledger.json")}${
-        s3 ? ` and s3://${s3.bucket}/ledger/${runId}/ledger.json` : ""
-      }`,
+      `ledger: ${join(out, "ledger.json")}${s3 ? ` and s3://${s3.bucket}/${key}` : ""}`,
     );
     if (abort.signal.aborted) return ExitCode.RunInvalid;
     return t.acked === t.attempted ? ExitCode.Pass : ExitCode.CheckFailed;

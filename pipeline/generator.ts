@@ -71,6 +71,7 @@ export class Generator {
       topic: options.topic ?? TOPIC_DEFAULT,
       eps: options.eps ?? 10_000,
       workers,
+      workerOffset: options.workerOffset ?? 0,
       durationMs: options.durationMs ?? 60_000,
       seed: options.seed ?? "1",
       runId: options.runId || randomRunId(),
@@ -169,7 +170,7 @@ export class Generator {
     }
     this.#workers = Array.from({ length: o.workers }, (_, index) => {
       const config: LoopConfig = {
-        index,
+        index: o.workerOffset + index,
         runId: o.runId,
         brokers: o.brokers,
         topic: o.topic,
@@ -282,9 +283,14 @@ export class Generator {
   ): Incident {
     // Entities start at an offset drawn from the run id, so runs that share a Redis (whose alert
     // locks outlive a run) do not reuse each other's addresses.
-    const n = this.#entityCounters.get(kind) ?? hash32(this.options.runId) % 50_000;
+    // A process with a worker offset starts its entities and names its incidents apart.
+    const offset = this.options.workerOffset;
+    const n = this.#entityCounters.get(kind) ??
+      (hash32(this.options.runId) + offset * 1009) % 50_000;
     this.#entityCounters.set(kind, n + 1);
-    const id = `inc-${String(++this.#incidentCount).padStart(4, "0")}`;
+    const id = `inc-${offset ? `o${offset}-` : ""}${
+      String(++this.#incidentCount).padStart(4, "0")
+    }`;
     const { incident, flows } = planIncident(rng, {
       id,
       kind,

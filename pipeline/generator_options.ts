@@ -35,6 +35,13 @@ export interface GeneratorOptions {
   eps?: number;
   /** Default 4. */
   workers?: number;
+  /**
+   * The first worker's number: producer ids are `<run id>-w<offset + i>`, and incident ids and
+   * entities are set apart by it, so that several generator processes (on any hosts) share one
+   * run without colliding; their ledgers are then checked as one (`validate --ledger`).
+   * Default 0.
+   */
+  workerOffset?: number;
   /** Default 60000. */
   durationMs?: number;
   /** Default "1". */

@@ -137,6 +137,15 @@ export const GENERATOR_KNOBS: readonly Knob[] = [
     help: "producer workers (one producer_id each)",
   },
   {
+    env: "WORKER_OFFSET",
+    flag: "worker-offset",
+    type: "int",
+    default: 0,
+    min: 0,
+    max: 100_000,
+    help: "first worker's number: several generators share one --run-id (validate --ledger)",
+  },
+  {
     env: "DURATION",
     flag: "duration",
     type: "duration",

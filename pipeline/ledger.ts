@@ -158,6 +158,47 @@ export class Ledger implements LedgerWriter {
     for (const incident of data.incidents ?? []) ledger.incident(incident);
     return ledger;
   }
+
+  /**
+   * The ledgers of several generators of one run (`--worker-offset`) as one: the same run id
+   * and topic, producers and incidents each in one ledger only (a `LedgerFormatError` names
+   * what is shared), the earliest start and first ack, the latest end.
+   */
+  static merge(ledgers: readonly Ledger[]): Ledger {
+    const [first, ...rest] = ledgers;
+    if (!first) throw new LedgerFormatError("no ledger to merge");
+    const merged = Ledger.parse(JSON.stringify(first));
+    const m = merged.meta;
+    for (const other of rest) {
+      const o = other.meta;
+      if (o.run_id !== m.run_id || o.topic !== m.topic) {
+        throw new LedgerFormatError(
+          `ledger of run ${o.run_id} (topic ${o.topic}) cannot join run ${m.run_id} (topic ${m.topic})`,
+        );
+      }
+      for (const [id, outcomes] of other.producers) {
+        if (merged.producers.has(id)) {
+          throw new LedgerFormatError(
+            `producer ${id} is in two ledgers: give each generator its own --worker-offset`,
+          );
+        }
+        merged.producers.set(id, outcomes);
+      }
+      const ids = new Set(merged.incidents.map((i) => i.id));
+      for (const incident of other.incidents) {
+        if (ids.has(incident.id)) {
+          throw new LedgerFormatError(`incident ${incident.id} is in two ledgers`);
+        }
+        merged.incident(incident);
+      }
+      const least = (a?: number, b?: number) =>
+        a === undefined ? b : b === undefined ? a : Math.min(a, b);
+      m.started_at_ms = least(m.started_at_ms, o.started_at_ms);
+      m.first_ack_at_ms = least(m.first_ack_at_ms, o.first_ack_at_ms);
+      if (o.ended_at_ms !== undefined) m.ended_at_ms = Math.max(m.ended_at_ms ?? 0, o.ended_at_ms);
+    }
+    return merged;
+  }
 }
 
 /**

@@ -67,6 +67,40 @@ function deal(first: number, last: number, n: number): number[][] {
   return groups;
 }
 
+Deno.test("Ledger.merge: the ledgers of one run's generators as one, or what they share", () => {
+  const part = (producer: string, incident: string, start: number) => {
+    const l = new Ledger({ run_id: "r1", topic: "t", seed: 1, started_at_ms: start });
+    l.attempt(producer, 0, 99);
+    l.ack(producer, 0, 98);
+    l.unknown(producer, 99);
+    l.incident({ id: incident } as Parameters<Ledger["incident"]>[0]);
+    l.meta.ended_at_ms = start + 1000;
+    return l;
+  };
+  const a = part("r1-w0", "inc-0001", 5000);
+  const b = part("r1-w4", "inc-o4-0001", 4000);
+  const merged = Ledger.merge([a, b]);
+  assert.deepEqual(merged.totals(), {
+    attempted: 200,
+    acked: 198,
+    failed: 0,
+    unknown: 2,
+    malformed: 0,
+  });
+  assert.deepEqual(merged.incidents.map((i) => i.id), ["inc-0001", "inc-o4-0001"]);
+  assert.equal(merged.meta.started_at_ms, 4000);
+  assert.equal(merged.meta.ended_at_ms, 6000);
+  assert.equal(a.totals().attempted, 100, "the parts are left as they were");
+  assert.throws(
+    () => Ledger.merge([a, part("r1-w0", "inc-x", 0)]),
+    (e: Error) =>
+      e instanceof LedgerFormatError && /r1-w0 is in two ledgers.*--worker-offset/.test(e.message),
+  );
+  assert.throws(() => Ledger.merge([a, part("r1-w9", "inc-0001", 0)]), /inc-0001 is in two/);
+  const other = new Ledger({ run_id: "r2", topic: "t", seed: 1 });
+  assert.throws(() => Ledger.merge([a, other]), /run r2 .* cannot join run r1/);
+});
+
 Deno.test("BatchBook writes a batch whose groups were all acknowledged as one range", () => {
   const ledger = new Ledger({ run_id: "r", topic: "t", seed: 1 });
   const groups = deal(100, 1099, 6);

@@ -1,5 +1,5 @@
 /**
- * `deno task validate --run <run folder>`: re-checks a finished run with the
+ * `deno task validate --run <run folder> [--ledger extra.json ...]`: re-checks a finished run with the
  * run's own recipe (recipe.ts): the settings recorded in `results.json`, the
  * ledger, the topic audit and the deliveries the run kept, against what is
  * stored now. A re-check of an untouched run gives the run's verdict; a
@@ -22,22 +22,26 @@ import { LocalStack } from "../compose/local_stack.ts";
 import { exists } from "../compose/paths.ts";
 import { serveStore } from "../compose/store_server.ts";
 import { objectStore } from "../pipeline/store.ts";
+import { Ledger, LedgerFormatError } from "../pipeline/ledger.ts";
 import { EvidenceError, readEvidence } from "./evidence.ts";
 import { judgeRun } from "./recipe.ts";
 import { checkStore } from "./store_check.ts";
 import { exitCodeOf } from "./verdict.ts";
 import { describeVerdict } from "./describe.ts";
 
-const USAGE = `usage: deno task validate --run <run folder> [--topic network-telemetry]
+const USAGE =
+  `usage: deno task validate --run <run folder> [--ledger extra.json ...] [--topic network-telemetry]
 
 Re-checks a finished run against what is stored now, with the settings the run
-recorded. Exit 0 pass, 1 a check failed, 2 bad flags, 3 nothing to check.`;
+recorded. --ledger (repeatable) adds the ledgers of more generators that shared
+the run (deno task generate --run-id <id> --worker-offset <n>): checked as one. Exit 0 pass, 1 a check failed, 2 bad flags, 3 nothing to check.`;
 
 if (import.meta.main) {
   await runMain(async () => {
     const { values } = parseFlags(Deno.args, {
       run: { type: "string" },
       topic: { type: "string", default: "network-telemetry" },
+      ledger: { type: "string", multiple: true, default: [] },
     }, USAGE);
     if (!values.run) throw new UsageError(`--run is required\n${USAGE}`);
     const dir = values.run;
@@ -52,6 +56,7 @@ if (import.meta.main) {
       console.error(`cannot re-check ${dir}: ${error.message}`);
       return ExitCode.RunInvalid;
     }
+    kept.ledger = await withLedgers(kept.ledger, values.ledger);
     const { results } = kept;
     const stack = await LocalStack.attach(results.run_id);
     const alive = stack && [...stack.nodes.values()].every((n) => n.state() === "running");
@@ -98,4 +103,23 @@ if (import.meta.main) {
       }
     });
   });
+}
+
+/** The run's ledger and the extra ones as one; a bad file or a clash is a usage error. */
+async function withLedgers(ledger: Ledger, files: readonly string[]): Promise<Ledger> {
+  if (files.length === 0) return ledger;
+  const extra: Ledger[] = [];
+  for (const file of files) {
+    try {
+      extra.push(Ledger.parse(await Deno.readTextFile(file)));
+    } catch (error) {
+      throw new UsageError(`--ledger ${file}: ${(error as Error).message}`);
+    }
+  }
+  try {
+    return Ledger.merge([ledger, ...extra]);
+  } catch (error) {
+    if (error instanceof LedgerFormatError) throw new UsageError(`--ledger: ${error.message}`);
+    throw error;
+  }
 }

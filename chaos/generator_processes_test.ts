@@ -1,0 +1,80 @@
+/**
+ * A workload of two generator processes, for real: the harness's generator
+ * and one `deno task generate` process share a run (producer ids w0-w1 and
+ * w2-w3), the run merges their ledgers and passes as one; `validate --run`
+ * without the second ledger finds its events unexpected (fail) and with
+ * `--ledger` passes again; a ledger given twice is refused (exit 2). Nothing
+ * is left running.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { processesWith, runDeno, slow } from "../compose/testing.ts";
+import { Ledger } from "../pipeline/ledger.ts";
+import type { GeneratorStatus } from "../pipeline/generator_options.ts";
+import type { Results } from "../validate/results.ts";
+import { combinedStatus } from "./generator_processes.ts";
+
+const SCENARIO = "chaos/testdata/two-processes.json";
+const BASE = Number(Deno.env.get("CHAOS_PROCESSES_BASE_PORT") ?? 31700);
+
+Deno.test("combinedStatus: counts and rates summed, the worst p95", () => {
+  const s = (acked: number, p95: number | null): GeneratorStatus => ({
+    elapsed_s: 3,
+    target_eps: 100,
+    acked_eps: acked,
+    p95_send_ms: p95,
+    in_flight: 1,
+    attempted: acked,
+    acked,
+    failed: 0,
+    unknown: 0,
+    incidents: 1,
+    malformed: 0,
+  });
+  const c = combinedStatus([s(10, 5), s(20, null), s(30, 9)]);
+  assert.deepEqual(
+    [c.elapsed_s, c.target_eps, c.acked_eps, c.acked, c.in_flight, c.incidents, c.p95_send_ms],
+    [3, 300, 60, 60, 3, 3, 9],
+  );
+});
+
+Deno.test({ name: "processes: two generators, one run, checked as one", ...slow }, async () => {
+  const out = await Deno.makeTempDir({ prefix: "processes-" });
+  try {
+    const res = await runDeno(
+      ["chaos/cli_scenario.ts", SCENARIO, "--out", out, "--json"],
+      { CHAOS_RUN_BASE_PORT: String(BASE) },
+    );
+    assert.equal(res.code, 0, res.stdout + res.stderr);
+    const results = JSON.parse(res.stdout) as Results;
+    const dir = await Deno.realPath(join(out, "two-processes", "latest"));
+    const ledger = Ledger.parse(await Deno.readTextFile(join(dir, "ledger.json")));
+    const id = results.run_id;
+    assert.deepEqual([...ledger.producers.keys()].sort(), [0, 1, 2, 3].map((i) => `${id}-w${i}`));
+    const theirs = join(dir, "ledgers", "p1", "ledger.json");
+    const second = Ledger.parse(await Deno.readTextFile(theirs));
+    assert.deepEqual([...second.producers.keys()].sort(), [`${id}-w2`, `${id}-w3`]);
+    assert.ok(second.totals().acked > 0, "the second process produced");
+    assert.equal(results.completeness?.lost, 0);
+    assert.equal(results.alerts?.matched, 1);
+
+    // The run's own generator's ledger alone: the second process's events are unexpected.
+    const own = Ledger.parse(await Deno.readTextFile(join(dir, "ledger.json")));
+    for (const p of second.producers.keys()) own.producers.delete(p);
+    await Deno.writeTextFile(join(dir, "ledger.json"), JSON.stringify(own));
+    const alone = await runDeno(["validate/cli_validate.ts", "--run", dir]);
+    assert.equal(alone.code, 1, alone.stdout + alone.stderr);
+    assert.match(alone.stdout, /unexpected [1-9]/);
+    const both = await runDeno(["validate/cli_validate.ts", "--run", dir, "--ledger", theirs]);
+    assert.equal(both.code, 0, both.stdout + both.stderr);
+    const twice = await runDeno(
+      ["validate/cli_validate.ts", "--run", dir, "--ledger", theirs, "--ledger", theirs],
+    );
+    assert.equal(twice.code, 2);
+    assert.match(twice.stderr, /is in two ledgers: give each generator its own --worker-offset/);
+    assert.deepEqual(processesWith(id), []);
+  } finally {
+    await Deno.remove(out, { recursive: true }).catch(() => {});
+  }
+});
