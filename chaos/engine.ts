@@ -147,7 +147,7 @@ export async function runScenario(
 
     status.phase("validate");
     run.parts.judgement = await judge(run.settings, {
-      kafka,
+      brokers: stack.endpoints.kafka.bootstrap.split(","),
       runDir: run.runDir,
       history,
       s3: stack.endpoints.s3,

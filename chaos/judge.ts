@@ -21,14 +21,14 @@ import {
   type VerdictSettings,
 } from "../validate/recipe.ts";
 import { checkStore } from "../validate/store_check.ts";
-import { type Kafka, TOPIC } from "./run_stack.ts";
+import { TOPIC } from "./run_stack.ts";
 import type { Judgement } from "./run_context.ts";
 
 /** Audits the topic, checks the store and judges the run. */
 export async function judge(
   settings: VerdictSettings,
   o: {
-    kafka: Kafka;
+    brokers: string[];
     s3: Endpoints["s3"];
     runDir: string;
     history: History;
@@ -36,7 +36,7 @@ export async function judge(
   },
 ): Promise<Judgement> {
   const op = o.history.invoke("kafka-audit", { topic: TOPIC });
-  const audited = await auditTopic(o.kafka, TOPIC);
+  const audited = await auditTopic(o.brokers, TOPIC);
   const audit = { records: audited.records, took_ms: audited.took_ms };
   await Deno.writeFile(join(o.runDir, AUDIT_FILE), audited.table.encode());
   o.history.complete(op, "ok", audit);

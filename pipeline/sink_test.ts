@@ -81,8 +81,7 @@ function killQuietly(child: Deno.ChildProcess | undefined) {
 
 async function assertStoredExactlyOnce(stack: LocalStack, topic: string, ledger: Ledger) {
   // The harness's own verdict: the topic audited record by record, the store checked against it.
-  const kafka = kafkaClient(stack.endpoints.kafka.bootstrap.split(","), "sink-test-audit");
-  const { table } = await auditTopic(kafka, topic);
+  const { table } = await auditTopic(stack.endpoints.kafka.bootstrap.split(","), topic);
   const stored = await checkStore(objectStore(stack.endpoints.s3), topic, table);
   const c = checkCompleteness(ledger, table, stored, { maxUnknownShare: 1 });
   console.log(

@@ -1,0 +1,81 @@
+/**
+ * The audit against real Kafka: every record of every partition tabled in its
+ * place (valid events, a malformed record, an empty value), and the same table
+ * when the leader of a partition is killed in the middle of the read.
+ */
+
+import assert from "node:assert/strict";
+import { heal, slow, testStack } from "../compose/testing.ts";
+import { createTopicsAndWait, kafkaClient, topicPartitions } from "../pipeline/kafka.ts";
+import { auditTopic } from "./kafka_audit.ts";
+import { MALFORMED, VALID } from "./topic_table.ts";
+import { Rng } from "../pipeline/rng.ts";
+import { baselineFlow } from "../pipeline/traffic.ts";
+
+Deno.test(
+  { name: "audit: every record in its place, also across a leader's death", ...slow },
+  async () => {
+    const { stack, release } = await testStack();
+    const brokers = stack.endpoints.kafka.bootstrap.split(",");
+    const kafka = kafkaClient(brokers, "audit-test");
+    const admin = kafka.admin();
+    await admin.connect();
+    const topic = `audit-${Date.now().toString(36)}`;
+    try {
+      await createTopicsAndWait(admin, {
+        topics: [{ topic, numPartitions: 3, replicationFactor: 3 }],
+      });
+      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      const rng = new Rng("audit-test");
+      const event = (seq: number) =>
+        JSON.stringify({
+          producer_id: "audit-w0",
+          seq,
+          ts_ms: 1_700_000_000_000,
+          ...baselineFlow(rng),
+        });
+      const N = 30_000;
+      for (let lo = 0; lo < N; lo += 1000) {
+        await producer.send({
+          topic,
+          acks: -1,
+          messages: Array.from({ length: 1000 }, (_, i) => ({
+            partition: (lo + i) % 3,
+            value: lo + i === 7 ? '{"producer_id":"audit-w0","seq":7,' : event(lo + i),
+          })),
+        });
+      }
+      await producer.send({ topic, acks: -1, messages: [{ partition: 0, value: null }] });
+      await producer.disconnect();
+
+      const a = await auditTopic(brokers, topic);
+      assert.equal(a.records, N + 1);
+      assert.equal(a.table.size, N + 1);
+      const d = a.table.data;
+      const kinds = { valid: 0, malformed: 0 };
+      for (let r = 0; r < a.table.size; r++) {
+        if (d.kind[r] === VALID) kinds.valid++;
+        if (d.kind[r] === MALFORMED) kinds.malformed++;
+      }
+      assert.deepEqual(
+        kinds,
+        { valid: N - 1, malformed: 2 },
+        "the truncated one and the empty one",
+      );
+      for (const p of [0, 1, 2]) assert.notEqual(a.table.at(p, 0), -1);
+
+      // The leader of partition 0 dies while the audit reads: the audit waits for a new one.
+      const leader = (await topicPartitions(admin, topic))[0].leader;
+      const audit = auditTopic(brokers, topic);
+      await stack.broker(leader).kill();
+      const b = await audit;
+      assert.equal(b.table.size, N + 1, `after the death of broker ${leader}`);
+      console.log(`audit: ${a.took_ms} ms; ${b.took_ms} ms with broker ${leader} killed`);
+    } finally {
+      await admin.disconnect().catch(() => {});
+      await heal(stack);
+      await release();
+    }
+  },
+);
