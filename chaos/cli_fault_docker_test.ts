@@ -13,6 +13,7 @@ import { DockerStack } from "../compose/docker_stack.ts";
 import { dockerStateFile } from "../compose/docker_state.ts";
 import { exists } from "../compose/paths.ts";
 import { activeFaults } from "../compose/gameday.ts";
+import { objectStore } from "../pipeline/store.ts";
 import { runDeno, slow, spawnFaultInject } from "../compose/testing.ts";
 import { waitFor } from "../lib/wait.ts";
 
@@ -56,6 +57,18 @@ Deno.test({ name: "game days on the docker stack: up, fault, down", ...slow }, a
       const out = await owner.output();
       assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
       assert.equal((await stack!.broker(2).container.inspect()).State.Paused, false);
+    });
+
+    await t.step("disk_full on MinIO: writes refused until the heal", async () => {
+      const store = objectStore(stack!.endpoints.s3);
+      const owner = spawnInject("disk_full", "minio");
+      await activeOn("minio");
+      await assert.rejects(store.putText("probe/full.txt", "x".repeat(1 << 20), "text/plain"));
+      const heal = await task("chaos/cli_fault.ts", "heal", "--all");
+      assert.equal(heal.code, 0, heal.stderr);
+      const out = new TextDecoder().decode((await owner.output()).stdout);
+      assert.match(out, /"ballast_removed":\["minio"\]/);
+      await store.putText("probe/after.txt", "written", "text/plain");
     });
 
     await t.step("disk_full on a bounded disk; down heals it, then removes all", async () => {
