@@ -126,3 +126,12 @@ Deno.test("fault table: every kind declares itself completely", () => {
     assert.ok(f.targets.length > 0 && f.stacks.length > 0, kind);
   }
 });
+
+Deno.test("fault table: disk_full acts on brokers and minio only, and says so", () => {
+  const problems = stackProblems([{ kind: "disk_full", target: "redis" }], "local");
+  assert.match(problems[0], /faults\.0: disk_full acts on brokers and minio, not redis/);
+  assert.ok(
+    !stackProblems([{ kind: "disk_full", target: "broker:2" }], "docker")
+      .some((p) => /acts on/.test(p)),
+  );
+});

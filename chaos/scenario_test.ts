@@ -156,6 +156,21 @@ Deno.test("wrong scenario files are rejected, naming the key", async (t) => {
       /kill cannot act on link:1-2/,
     ],
     [
+      "a full disk of negative size",
+      (s) => (s.faults[0] = {
+        at: "1s",
+        kind: "disk_full",
+        target: "broker:2",
+        params: { free_mb: -1 },
+      }),
+      /faults\.0\.params\.free_mb/,
+    ],
+    [
+      "more generator processes than allowed",
+      (s) => (s.workload.processes = 40),
+      /workload\.processes/,
+    ],
+    [
       "bad rollback",
       (s) => (s.rollback = { healthy_within: "later", restart: true }),
       /rollback\.healthy_within: must be a duration/,
