@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CpuLimit, cpuLimitProblem } from "./cgroup.ts";
+import { cgroupProblem, CpuLimit, cpuLimitProblem } from "./cgroup.ts";
 import { readProcesses, treeCpu } from "./cpu.ts";
 
 const problem = cpuLimitProblem();
@@ -26,5 +26,27 @@ Deno.test({
   } finally {
     child.kill("SIGKILL");
     await child.status;
+  }
+});
+
+Deno.test("cgroupProblem: a host without the controller, or without the right, is named", () => {
+  assert.equal(
+    cgroupProblem(
+      "cpu",
+      null,
+      "a cgroup cpu controller (cgroup v1 cpu.cfs_quota_us or v2 cpu.max)",
+    ),
+    "the cpu fault needs a cgroup cpu controller (cgroup v1 cpu.cfs_quota_us or v2 cpu.max), " +
+      "and this host has neither",
+  );
+  const file = Deno.makeTempFileSync();
+  try {
+    // A "hierarchy" where no cgroup can be made (a file, not a folder).
+    assert.match(
+      cgroupProblem("memory", { version: 1, base: file }, "a memory controller")!,
+      /^the memory fault cannot make a cgroup under .*; it needs root$/,
+    );
+  } finally {
+    Deno.removeSync(file);
   }
 });
