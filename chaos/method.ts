@@ -23,10 +23,10 @@ import { keepLedger, workload } from "./workload.ts";
 import { AbortWatch } from "./abort_watch.ts";
 import { combinedStatus, GeneratorProcesses } from "./generator_processes.ts";
 import { sleep } from "../lib/wait.ts";
+import type { LivePhases } from "../validate/probes.ts";
 
 /** How long the other generator processes get to start and connect before the workload. */
 const PROCESSES_LEAD_MS = 6000;
-import type { LivePhases } from "../validate/probes.ts";
 
 export interface MethodParts {
   stack: Stack;
@@ -95,7 +95,8 @@ export async function runMethod(run: RunContext, p: MethodParts): Promise<Ledger
     others?.stop();
     throw error;
   });
-  await sleep(startAt - Date.now(), signal);
+  // Until the moment they start (an interrupt ends the wait; the run below then stops at once).
+  if (others) await sleep(Math.max(0, startAt - Date.now()), signal).catch(() => {});
   const t0 = performance.now();
   run.times.started_at = Date.now();
   run.status.sources = {
