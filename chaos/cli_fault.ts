@@ -91,7 +91,8 @@ async function inject(
     );
   }
   const netem = stack.kind === "docker" ? (stack as DockerStack).netem : undefined;
-  const problems = stackProblems([fault], stack.kind, netem);
+  // attachStack finds the stacks `up` started: local or docker, never an external one.
+  const problems = stackProblems([fault], stack.kind === "docker" ? "docker" : "local", netem);
   if (problems.length) throw new UsageError(problems.join("\n"));
   const binaries = await provision();
   const kafka = kafkaClient(stack.endpoints.kafka.bootstrap.split(","), "gameday", {

@@ -1,5 +1,6 @@
 /**
- * `deno task grade --submission <file.yaml> [--out DIR] [--seed N]`
+ * `deno task grade --submission <file.yaml> [--out DIR] [--seed N]
+ *   [--stack local|docker|external --endpoints FILE [--keep-topic]]`
  *
  * Grades a pipeline (see `grade.ts` for the submission file, docs/grading.md and
  * docs/contract.md for the contract): runs `setup`, then either drives the
@@ -28,6 +29,7 @@ import { provision } from "../compose/provision.ts";
 import { say } from "../lib/progress.ts";
 import { loadScenario } from "./cli_scenario.ts";
 import { runScenario } from "./engine.ts";
+import { STACK_FLAGS, STACK_USAGE, stackChoice } from "./stack_flags.ts";
 import { parseStrict } from "./scenario.ts";
 import { parseDuration } from "../lib/duration.ts";
 import {
@@ -39,7 +41,8 @@ import {
 } from "../reports/grade.ts";
 import { stamp as timestamp } from "./run_folder.ts";
 
-const USAGE = "usage: deno task grade --submission <file.yaml> [--out DIR] [--seed N]";
+const USAGE = "usage: deno task grade --submission <file.yaml> [--out DIR] [--seed N]\n" +
+  `         ${STACK_USAGE}`;
 
 /** Runs a shell command in `cwd`; its exit code, or null when it ran out of time. */
 async function shell(
@@ -102,8 +105,10 @@ if (import.meta.main) {
       submission: { type: "string" },
       out: { type: "string" },
       seed: { type: "string" },
+      ...STACK_FLAGS,
     }, USAGE);
     if (!values.submission) throw new UsageError(USAGE);
+    const choice = await stackChoice(values);
     const file = resolve(values.submission);
     let raw: unknown;
     try {
@@ -139,6 +144,8 @@ if (import.meta.main) {
           seed,
           outDir: join(out, "runs"),
           signal,
+          stack: choice.kind,
+          external: choice.external,
           pipeline: { ...sub.pipeline, cwd },
         });
         const graded = gradeRun(sub.name, sub.pass_mark, results);

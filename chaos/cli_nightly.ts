@@ -14,6 +14,11 @@
  * @module
  */
 
+import { STACK_FLAGS, STACK_USAGE, stackChoice } from "./stack_flags.ts";
+import type { ExternalEndpoints } from "../compose/external_endpoints.ts";
+import { kafkaBrokerIds } from "../compose/probes.ts";
+import { externalProblems } from "./faults/mod.ts";
+import { expandFaults } from "./planner.ts";
 import { join, relative } from "node:path";
 import { ExitCode, runMain, UsageError, withInterrupt } from "../lib/exit_codes.ts";
 import { intFlag, parseFlags } from "../lib/cli.ts";
@@ -31,7 +36,15 @@ import {
 } from "../reports/nightly.ts";
 
 const USAGE =
-  "usage: deno task nightly [--scenarios a,b,...] [--seed N] [--out DIR] [--date YYYY-MM-DD] [--stack local|docker]";
+  "usage: deno task nightly [--scenarios a,b,...] [--seed N] [--out DIR] [--date YYYY-MM-DD]\n" +
+  `         ${STACK_USAGE}`;
+
+/** Whether a scenario asks what the external cluster's endpoints file does not allow. */
+async function externalFilter(e: ExternalEndpoints): Promise<(s: Scenario) => boolean> {
+  const brokers = await kafkaBrokerIds(e.kafka.bootstrap.split(","), 15_000).catch(() => []);
+  const cluster = { brokers, nodes: e.nodes, toxiproxy: e.toxiproxy !== undefined };
+  return (s) => externalProblems(expandFaults(s, s.seed), cluster).length > 0;
+}
 
 async function earlierNights(out: string, date: string): Promise<NightSummary[]> {
   const nights: NightSummary[] = [];
@@ -53,17 +66,18 @@ if (import.meta.main) {
       seed: { type: "string" },
       out: { type: "string" },
       date: { type: "string" },
-      stack: { type: "string", default: "local" },
+      ...STACK_FLAGS,
     }, USAGE);
     const date = values.date ?? new Date().toISOString().slice(0, 10);
     if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) {
       throw new UsageError(`--date must be YYYY-MM-DD, got "${date}"`);
     }
     const fixedSeed = intFlag("seed", values.seed, { min: 0 });
-    if (values.stack !== "local" && values.stack !== "docker") {
-      throw new UsageError(`--stack must be local or docker, got "${values.stack}"`);
-    }
-    const stack = values.stack;
+    const { kind: stack, external } = await stackChoice(values);
+    // The whole catalog on an external cluster: what its endpoints file allows.
+    const unsupported = external && !values.scenarios
+      ? await externalFilter(external.endpoints)
+      : () => false;
     const names = values.scenarios
       ? values.scenarios.split(",").map((s) => s.trim()).filter(Boolean)
       : await catalog();
@@ -72,6 +86,10 @@ if (import.meta.main) {
       const scenario = await loadScenario(name); // all invalid input first
       // The whole catalog on the local stack leaves out what only the docker stack can run.
       if (!values.scenarios && stack === "local" && needsDocker(scenario)) continue;
+      if (unsupported(scenario)) {
+        say(`nightly: ${scenario.name} left out: the endpoints file does not allow its faults`);
+        continue;
+      }
       scenarios.push(scenario);
     }
     const out = values.out ?? join(repoRoot, "reports", "nightly");
@@ -90,6 +108,7 @@ if (import.meta.main) {
           seed,
           outDir: join(nightDir, "runs"),
           stack,
+          external,
           signal,
         });
         tonight.scenarios[scenario.name] = figuresOf(results, relative(nightDir, runDir));

@@ -1,6 +1,7 @@
 /**
  * `deno task scenario <name | file> [--set key.path=value ...] [--seed N] [--dry-run] [--json]
- *   [--keep-stack] [--with-prometheus] [--out DIR] [--stack local]`
+ *   [--keep-stack] [--with-prometheus] [--out DIR]
+ *   [--stack local|docker|external --endpoints FILE [--keep-topic]]`
  * `deno task scenario --list`
  * `deno task scenario --abort <run id | run folder | scenario name>`
  *
@@ -19,7 +20,7 @@
 
 import { FAULTS, stackProblems } from "./faults/mod.ts";
 import type { Fault } from "./faults/types.ts";
-import { STACK_KINDS, type StackKind } from "../compose/stack.ts";
+import { STACK_FLAGS, STACK_USAGE, stackChoice } from "./stack_flags.ts";
 import { join } from "node:path";
 import { ExitCode, runMain, UsageError, withInterrupt } from "../lib/exit_codes.ts";
 import { intFlag, parseFlags } from "../lib/cli.ts";
@@ -37,7 +38,8 @@ import { waitFor } from "../lib/wait.ts";
 
 const USAGE =
   "usage: deno task scenario <name | file.ts|.json|.yaml> [--set key.path=value ...] [--seed N] [--dry-run]\n" +
-  "         [--json] [--keep-stack] [--with-prometheus] [--out DIR] [--stack local|docker]\n" +
+  "         [--json] [--keep-stack] [--with-prometheus] [--out DIR]\n" +
+  `         ${STACK_USAGE}\n` +
   "       deno task scenario --abort <run | run folder | scenario>   stop a running run (it heals, then judges)\n" +
   "       deno task scenario --list      the scenarios of the catalog\n" +
   "       deno task scenario --faults    the fault kinds a scenario can use";
@@ -122,7 +124,7 @@ if (import.meta.main) {
       "keep-stack": { type: "boolean", default: false },
       "with-prometheus": { type: "boolean", default: false },
       out: { type: "string" },
-      stack: { type: "string", default: "local" },
+      ...STACK_FLAGS,
       set: { type: "string", multiple: true, default: [] },
       json: { type: "boolean", default: false },
       abort: { type: "string" },
@@ -132,7 +134,9 @@ if (import.meta.main) {
       for (const f of Object.values(FAULTS) as Fault[]) {
         console.log(
           `${f.kind.padEnd(14)} ${f.summary}\n${"".padEnd(14)} targets: ${f.targets.join(", ")}; ` +
-            `stacks: ${f.stacks.join(", ")}; params: ${f.params.join(", ") || "none"}` +
+            `stacks: ${f.stacks.join(", ")}` +
+            (f.external ? `, external (through its ${f.external})` : "") +
+            `; params: ${f.params.join(", ") || "none"}` +
             (f.oneShot ? "; one-shot" : ""),
         );
       }
@@ -150,10 +154,7 @@ if (import.meta.main) {
       return ExitCode.Pass;
     }
     if (positionals.length !== 1) throw new UsageError(USAGE);
-    if (!(STACK_KINDS as readonly string[]).includes(values.stack)) {
-      throw new UsageError(`--stack must be local or docker, got "${values.stack}"`);
-    }
-    const stackKind = values.stack as StackKind;
+    const choice = await stackChoice(values);
     const scenario = await loadScenario(positionals[0], values.set);
     const seed = intFlag("seed", values.seed, { min: 0 });
     if (values["dry-run"]) {
@@ -179,7 +180,8 @@ if (import.meta.main) {
         keepStack: values["keep-stack"],
         withPrometheus: values["with-prometheus"],
         outDir: values.out,
-        stack: stackKind,
+        stack: choice.kind,
+        external: choice.external,
         signal,
       });
       // With --json, stdout carries only the verdict object; the summary joins the progress.

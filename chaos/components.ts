@@ -15,7 +15,8 @@ import { waitFor } from "../lib/wait.ts";
 import { randomHex } from "../lib/ids.ts";
 import { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
 import type { RunContext } from "./run_context.ts";
-import { type Admin, DETECTOR_GROUP, SINK_GROUP, TOPIC } from "./run_stack.ts";
+import type { Admin } from "./run_stack.ts";
+import type { RunNames } from "./run_names.ts";
 import type { Scenario } from "./scenario.ts";
 
 /** A graded pipeline's commands, run in `cwd` (see docs/contract.md). */
@@ -31,6 +32,7 @@ export interface ComponentsOptions {
   /** The webhook's HMAC secret. */
   secret: string;
   runDir: string;
+  names: RunNames;
   own?: OwnPipeline;
 }
 
@@ -44,7 +46,7 @@ function contractEnv(scenario: Scenario, o: ComponentsOptions): Record<string, s
   const s3 = o.stack.endpoints.s3;
   return {
     KAFKA_BROKERS: o.stack.endpoints.kafka.bootstrap,
-    KAFKA_TOPIC: TOPIC,
+    KAFKA_TOPIC: o.names.topic,
     S3_ENDPOINT: s3.endpoint,
     S3_ACCESS_KEY: s3.accessKey,
     S3_SECRET_KEY: s3.secretKey,
@@ -52,8 +54,8 @@ function contractEnv(scenario: Scenario, o: ComponentsOptions): Record<string, s
     REDIS_URL: o.stack.endpoints.redis.url,
     WEBHOOK_URL: o.receiver.url,
     WEBHOOK_SECRET: o.secret,
-    SINK_GROUP,
-    DETECTOR_GROUP,
+    SINK_GROUP: o.names.sinkGroup,
+    DETECTOR_GROUP: o.names.detectorGroup,
     WINDOW_SIZE: scenario.detector.window,
     WINDOW_SLIDE: scenario.detector.slide,
     OUT_OF_ORDER: scenario.detector.out_of_order,
@@ -84,7 +86,16 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
       ? { cmd: "bash", args: ["-c", `exec ${own}`], cwd: o.own?.cwd ?? repoRoot }
       : {
         cmd: Deno.execPath(),
-        args: ["run", "-A", script, "--brokers", contract.KAFKA_BROKERS, "--topic", TOPIC, ...args],
+        args: [
+          "run",
+          "-A",
+          script,
+          "--brokers",
+          contract.KAFKA_BROKERS,
+          "--topic",
+          contract.KAFKA_TOPIC,
+          ...args,
+        ],
         cwd: repoRoot,
       };
     return new ProcessNode({ name, ...command, env, clearEnv: true, ...files });
@@ -95,7 +106,7 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
       "sink",
       node("sink", "pipeline/cli_sink.ts", [
         "--group",
-        SINK_GROUP,
+        contract.SINK_GROUP,
         "--metrics-port",
         String(ports.sink),
       ]),
@@ -103,7 +114,14 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
     [
       "detector",
       node("detector", "pipeline/cli_detector.ts", [
-        ...["--group", DETECTOR_GROUP, "--redis", contract.REDIS_URL, "--webhook", o.receiver.url],
+        ...[
+          "--group",
+          contract.DETECTOR_GROUP,
+          "--redis",
+          contract.REDIS_URL,
+          "--webhook",
+          o.receiver.url,
+        ],
         ...["--window", d.window, "--slide", d.slide, "--out-of-order", d.out_of_order],
         ...["--metrics-port", String(ports.detector)],
       ]),
@@ -115,11 +133,12 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
 async function startComponents(
   nodes: ReadonlyMap<string, ProcessNode>,
   admin: Admin,
+  names: RunNames,
   signal?: AbortSignal,
 ): Promise<void> {
   for (const c of nodes.values()) await c.start();
   await waitFor(async () => {
-    const groups = await admin.describeGroups([SINK_GROUP, DETECTOR_GROUP]);
+    const groups = await admin.describeGroups([names.sinkGroup, names.detectorGroup]);
     return groups.groups.every((g) => g.state === "Stable");
   }, {
     what: "the sink and the detector to join their groups",
@@ -146,10 +165,11 @@ export async function startPipeline(
     receiver,
     secret,
     runDir: run.runDir,
+    names: run.names,
     own,
   });
   const op = run.history.invoke("pipeline-up", { own: Boolean(own?.sink || own?.detector) });
-  await startComponents(nodes, admin, run.signal);
+  await startComponents(nodes, admin, run.names, run.signal);
   run.history.complete(op, "ok", { components: [...nodes.keys()] });
   return { receiver, nodes };
 }

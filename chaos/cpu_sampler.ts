@@ -67,7 +67,7 @@ export class CpuSampler {
   #sample(): void {
     try {
       const roots = new Map<string, number | undefined>([["harness", Deno.pid]]);
-      for (const node of this.#o.nodes()) roots.set(node.name, node.pid());
+      for (const node of this.#o.nodes()) if (!node.remote) roots.set(node.name, node.pid());
       this.#meter.sample(roots, new Set(["harness"]));
       const machine = machineCpu();
       const line = JSON.stringify({

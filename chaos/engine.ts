@@ -23,20 +23,21 @@
 import { probeNetem } from "../compose/docker_network.ts";
 import { ensureImages } from "../compose/images.ts";
 import type { StackKind } from "../compose/stack.ts";
-import { InterruptedError, UsageError } from "../lib/exit_codes.ts";
+import { EnvironmentError, InterruptedError, UsageError } from "../lib/exit_codes.ts";
+import { kafkaBrokerIds } from "../compose/probes.ts";
 import { DEFAULT_KAFKA_CLIENT, kafkaClientKind } from "../pipeline/producer_client.ts";
 import { abortRecord } from "../validate/history.ts";
 import type { Results } from "../validate/results.ts";
 import { exitCodeOf } from "../validate/verdict.ts";
 import { type OwnPipeline, startPipeline } from "./components.ts";
-import { stackProblems } from "./faults/mod.ts";
+import { externalProblems, stackProblems } from "./faults/mod.ts";
 import { judge } from "./judge.ts";
 import { runMethod } from "./method.ts";
 import { report, runResults } from "./outcome.ts";
 import { expandFaults } from "./planner.ts";
 import { recordSteadyState, requireSteadyState, rollBack } from "./rollback.ts";
 import { openRun, recordFailure, teardown } from "./run_context.ts";
-import { stackPhase } from "./run_stack.ts";
+import { type ExternalOptions, stackPhase } from "./run_stack.ts";
 import { ms, type Scenario } from "./scenario.ts";
 import { settle } from "./settle.ts";
 
@@ -55,8 +56,13 @@ export interface RunOptions {
   /** Also run Debian's Prometheus over the run's components (see compose/prometheus.ts). */
   withPrometheus?: boolean;
   seed?: number;
-  /** Where the stack runs: supervised processes ("local", the default) or containers ("docker"). */
+  /**
+   * Where the stack runs: supervised processes ("local", the default), containers ("docker"), or
+   * a cluster someone else runs ("external", with `external`).
+   */
   stack?: StackKind;
+  /** `--stack external`: the endpoints file, and whether the run's topic is kept. */
+  external?: ExternalOptions;
 }
 
 export interface RunResult {
@@ -74,8 +80,30 @@ async function checkStackSupport(
   scenario: Scenario,
   seed: number,
   kind: StackKind,
+  external?: ExternalOptions,
 ): Promise<void> {
   const faults = expandFaults(scenario, seed);
+  if (kind === "external") {
+    if (!external) throw new UsageError("--stack external needs --endpoints <file>");
+    const e = external.endpoints;
+    const brokers = await kafkaBrokerIds(e.kafka.bootstrap.split(","), 15_000).catch(() => []);
+    if (!brokers.length) {
+      throw new EnvironmentError(`no Kafka broker answers at ${e.kafka.bootstrap} (--endpoints)`);
+    }
+    const problems = externalProblems(faults, {
+      brokers,
+      nodes: e.nodes,
+      toxiproxy: e.toxiproxy !== undefined,
+    });
+    if (problems.length > 0) {
+      throw new UsageError(
+        `scenario ${scenario.name} cannot run on this external stack (--endpoints):\n  ${
+          problems.join("\n  ")
+        }`,
+      );
+    }
+    return;
+  }
   let netem: boolean | undefined;
   if (kind === "docker" && faults.some((f) => f.kind === "netem")) {
     netem = await probeNetem(await ensureImages());
@@ -94,7 +122,7 @@ export async function runScenario(
 ): Promise<RunResult> {
   const seed = options.seed ?? scenario.seed;
   const kind = options.stack ?? "local";
-  await checkStackSupport(scenario, seed, kind);
+  await checkStackSupport(scenario, seed, kind, options.external);
   // Checked before anything starts: a bad value is a usage error (exit 2), not a failed run.
   const client = scenario.stack.kafka_client ??
     kafkaClientKind(Deno.env.get("KAFKA_CLIENT") ?? DEFAULT_KAFKA_CLIENT, "KAFKA_CLIENT");
@@ -108,7 +136,7 @@ export async function runScenario(
   try {
     status.phase("stack");
     const basePort = options.basePort ?? Number(Deno.env.get("CHAOS_RUN_BASE_PORT") ?? 29600);
-    const { stack, kafka, admin, binaries } = await stackPhase(run, basePort);
+    const { stack, kafka, admin, binaries } = await stackPhase(run, basePort, options.external);
 
     status.phase("pipeline");
     const { receiver, nodes } = await startPipeline(run, stack, admin, options.pipeline);
@@ -135,6 +163,7 @@ export async function runScenario(
     status.phase("settle");
     await settle({
       admin,
+      names: run.names,
       receiver,
       history,
       signal,
@@ -148,6 +177,7 @@ export async function runScenario(
     status.phase("validate");
     run.parts.judgement = await judge(run.settings, {
       brokers: stack.endpoints.kafka.bootstrap.split(","),
+      topic: run.names.topic,
       runDir: run.runDir,
       history,
       s3: stack.endpoints.s3,

@@ -74,7 +74,10 @@ Deno.test("fault table: planning, stack support and the listing derive from it",
     "faults.0: flip needs the docker stack: run with --stack docker",
   ]);
   assert.deepEqual(stackProblems(faults, "docker", undefined, TABLE), []);
-  assert.match(faultTable(TABLE), /\| `flip` \| component \| docker \| delay_ms \| flips a flag/);
+  assert.match(
+    faultTable(TABLE),
+    /\| `flip` \| component \| docker \| — \| delay_ms \| flips a flag/,
+  );
   assert.match(faultTable(), /\| `restart` \(one-shot\) \|/);
 });
 

@@ -21,11 +21,11 @@ import { waitFor } from "../lib/wait.ts";
 import type { GeneratorStatus } from "../pipeline/generator_options.ts";
 import { Ledger } from "../pipeline/ledger.ts";
 import type { KafkaClientKind } from "../pipeline/producer_client.ts";
-import { TOPIC } from "./run_stack.ts";
 import { ms, type Scenario } from "./scenario.ts";
 
 export interface GeneratorProcessesOptions {
   stack: Stack;
+  topic: string;
   runId: string;
   runDir: string;
   seed: number;
@@ -48,7 +48,7 @@ export class GeneratorProcesses {
     this.#dir = join(o.runDir, "ledgers");
     const env: Record<string, string> = {
       KAFKA_BROKERS: o.stack.endpoints.kafka.bootstrap,
-      KAFKA_TOPIC: TOPIC,
+      KAFKA_TOPIC: o.topic,
       EPS_TARGET: String(Math.max(1, Math.round(rateShare(scenario)))),
       WORKER_COUNT: String(w.workers),
       DURATION: `${ms(w.duration)}ms`,

@@ -21,7 +21,6 @@ import {
   type VerdictSettings,
 } from "../validate/recipe.ts";
 import { checkStore } from "../validate/store_check.ts";
-import { TOPIC } from "./run_stack.ts";
 import type { Judgement } from "./run_context.ts";
 
 /** Audits the topic, checks the store and judges the run. */
@@ -29,18 +28,19 @@ export async function judge(
   settings: VerdictSettings,
   o: {
     brokers: string[];
+    topic: string;
     s3: Endpoints["s3"];
     runDir: string;
     history: History;
     evidence: Omit<RunEvidence, "table" | "stored">;
   },
 ): Promise<Judgement> {
-  const op = o.history.invoke("kafka-audit", { topic: TOPIC });
-  const audited = await auditTopic(o.brokers, TOPIC);
+  const op = o.history.invoke("kafka-audit", { topic: o.topic });
+  const audited = await auditTopic(o.brokers, o.topic);
   const audit = { records: audited.records, took_ms: audited.took_ms };
   await Deno.writeFile(join(o.runDir, AUDIT_FILE), audited.table.encode());
   o.history.complete(op, "ok", audit);
-  const stored = await checkStore(objectStore(o.s3), TOPIC, audited.table);
+  const stored = await checkStore(objectStore(o.s3), o.topic, audited.table);
   const evidence = { ...o.evidence, table: audited.table, stored };
   const judged = judgeRun(settings, evidence);
   const v = judged.verdict;

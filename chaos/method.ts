@@ -16,7 +16,7 @@ import type { ProcessNode } from "../compose/process_node.ts";
 import { Observation } from "./observe.ts";
 import { expandFaults, plan } from "./planner.ts";
 import type { RunContext } from "./run_context.ts";
-import { type Admin, type Kafka, TOPIC } from "./run_stack.ts";
+import type { Admin, Kafka } from "./run_stack.ts";
 import { resolveTarget } from "./targets.ts";
 import { FaultTimeline } from "./timeline.ts";
 import { keepLedger, workload } from "./workload.ts";
@@ -41,13 +41,28 @@ export interface MethodParts {
 
 /** Runs the workload under the fault timeline; returns the generator's ledger. */
 export async function runMethod(run: RunContext, p: MethodParts): Promise<Ledger> {
-  const { scenario, seed, runId, runDir, history, signal } = run;
+  const { scenario, seed, runId, runDir, history, signal, names } = run;
   const { stack, binaries, receiver } = p;
   const { kafka, admin } = p;
   const brokers = stack.endpoints.kafka.bootstrap.split(",");
-  const generator = workload(scenario, { brokers, kafka, seed, runId, runDir, client: p.client });
+  const generator = workload(scenario, {
+    brokers,
+    topic: names.topic,
+    kafka,
+    seed,
+    runId,
+    runDir,
+    client: p.client,
+  });
   const others = scenario.workload.processes > 1
-    ? new GeneratorProcesses(scenario, { stack, runId, runDir, seed, client: p.client })
+    ? new GeneratorProcesses(scenario, {
+      stack,
+      topic: names.topic,
+      runId,
+      runDir,
+      seed,
+      client: p.client,
+    })
     : undefined;
   const rng = new Rng(`${seed}/targets`);
   const timeline = run.parts.timeline = new FaultTimeline({
@@ -59,7 +74,7 @@ export async function runMethod(run: RunContext, p: MethodParts): Promise<Ledger
         stack,
         binaries,
         admin,
-        topic: TOPIC,
+        topic: names.topic,
         rng,
         incidents: generator.ledger.incidents,
       }),
@@ -85,6 +100,7 @@ export async function runMethod(run: RunContext, p: MethodParts): Promise<Ledger
     ]),
     generator: all,
     admin,
+    names,
     runDir,
     history,
     active: () => [...timeline.active],

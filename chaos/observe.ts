@@ -19,7 +19,8 @@ import type { History } from "../validate/history.ts";
 import type { Sample } from "../validate/samples.ts";
 import { metricsPorts } from "./components.ts";
 import { MetricsSampler } from "./metrics_sampler.ts";
-import { type Admin, SINK_GROUP, TOPIC } from "./run_stack.ts";
+import type { Admin } from "./run_stack.ts";
+import type { RunNames } from "./run_names.ts";
 import { Sampler } from "./sampler.ts";
 import { CpuSampler } from "./cpu_sampler.ts";
 import type { RunCost } from "../validate/results.ts";
@@ -37,6 +38,7 @@ export interface ObserveOptions {
   /** The workload's live figures and metrics (its generators as one). */
   generator: Pick<Generator, "status" | "metrics">;
   admin: Admin;
+  names: RunNames;
   runDir: string;
   history: History;
   /** The faults in force now, for the samples. */
@@ -67,8 +69,8 @@ export class Observation {
       file: join(o.runDir, "samples.jsonl"),
       generator: o.generator,
       admin: o.admin,
-      topic: TOPIC,
-      group: SINK_GROUP,
+      topic: o.names.topic,
+      group: o.names.sinkGroup,
       active: o.active,
     });
     sampler.start();

@@ -38,6 +38,7 @@ export function runResults(run: RunContext): Results {
     description: scenario.description,
     seed: run.seed,
     stack: run.kind,
+    topic: run.names.topic,
     expect: scenario.expect,
     verdict,
     as_expected: verdict === scenario.expect,

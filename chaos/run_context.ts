@@ -23,6 +23,7 @@ import type { Judged, RunEvidence } from "../validate/recipe.ts";
 import type { FaultRecord, RunCost } from "../validate/results.ts";
 import { tolerateAbandonedRequests } from "./rejections.ts";
 import { createRunFolder, type RunFolder } from "./run_folder.ts";
+import { type RunNames, runNames } from "./run_names.ts";
 import type { Scenario } from "./scenario.ts";
 import { verdictSettings } from "./settings.ts";
 import { RunStatus } from "./status.ts";
@@ -56,6 +57,8 @@ export interface RunContext {
   folder: RunFolder;
   runDir: string;
   runId: string;
+  /** The run's topic and consumer groups. */
+  names: RunNames;
   history: History;
   status: RunStatus;
   signal?: AbortSignal;
@@ -83,6 +86,7 @@ export async function openRun(
     folder,
     runDir: folder.dir,
     runId: folder.runId,
+    names: runNames(o.kind, folder.runId),
     history,
     status: new RunStatus(scenario.name, history),
     signal: o.signal,
@@ -120,5 +124,12 @@ export async function teardown(run: RunContext, o: { keepStack?: boolean }): Pro
   await p.receiver?.stop().catch(() => {});
   if (!p.stack) return;
   if (o.keepStack) await p.stack.detach();
-  else await p.stack.down({ quiet: true, retain: ["minio", "logs"] }).catch(() => {});
+  else if (p.stack.kind === "external") {
+    // What the run created on a cluster that is not its own goes; what went is recorded.
+    const op = run.history.invoke("stack-down", { kind: "external" });
+    await p.stack.down({ quiet: true }).then(
+      (deleted) => run.history.complete(op, "ok", { deleted }),
+      (error) => run.history.complete(op, "fail", { error: String(error) }),
+    );
+  } else await p.stack.down({ quiet: true, retain: ["minio", "logs"] }).catch(() => {});
 }

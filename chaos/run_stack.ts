@@ -9,18 +9,16 @@
 import { join } from "node:path";
 import { DEFAULT_DISK_MB } from "../compose/disk.ts";
 import { DockerStack } from "../compose/docker_stack.ts";
+import type { ExternalEndpoints } from "../compose/external_endpoints.ts";
+import { ExternalStack } from "../compose/external_stack.ts";
 import { LocalStack } from "../compose/local_stack.ts";
 import { type Binaries, provision } from "../compose/provision.ts";
 import type { Stack, StackKind } from "../compose/stack.ts";
 import { createTopicsAndWait, fileLogCreator, kafkaClient } from "../pipeline/kafka.ts";
 import type { History } from "../validate/history.ts";
 import type { RunContext } from "./run_context.ts";
+import type { RunNames } from "./run_names.ts";
 import type { Scenario } from "./scenario.ts";
-
-/** The topic every run produces to, and the consumer groups of the pipeline. */
-export const TOPIC = "network-telemetry";
-export const SINK_GROUP = "telemetry-sink";
-export const DETECTOR_GROUP = "telemetry-detector";
 
 export type Kafka = ReturnType<typeof kafkaClient>;
 export type Admin = ReturnType<Kafka["admin"]>;
@@ -40,6 +38,13 @@ export interface RunStackOptions {
   binaries: Binaries;
   history: History;
   signal?: AbortSignal;
+  external?: ExternalOptions;
+}
+
+/** `--stack external`: the cluster's endpoints file, and whether to keep the run's topic. */
+export interface ExternalOptions {
+  endpoints: ExternalEndpoints;
+  keepTopic?: boolean;
 }
 
 /** Brings the run's stack up (the caller takes it down, whatever happens next). */
@@ -62,9 +67,18 @@ async function upRunStack(scenario: Scenario, o: RunStackOptions): Promise<Stack
     },
   };
   const op = o.history.invoke("stack-up", { kind: o.kind, brokers: s.brokers });
-  const stack = o.kind === "docker"
-    ? await DockerStack.up(options)
-    : await LocalStack.up({ ...options, binaries: o.binaries, owner: "process" });
+  let stack: Stack;
+  if (o.kind === "external") {
+    if (!o.external) throw new Error("--stack external needs --endpoints <file>");
+    stack = await ExternalStack.open(o.external.endpoints, {
+      ...options,
+      keepTopics: o.external.keepTopic,
+    });
+  } else {
+    stack = o.kind === "docker"
+      ? await DockerStack.up(options)
+      : await LocalStack.up({ ...options, binaries: o.binaries, owner: "process" });
+  }
   o.history.complete(op, "ok", {
     // No secret in the run folder: S3 keys left out, a Redis password masked.
     endpoints: {
@@ -76,11 +90,14 @@ async function upRunStack(scenario: Scenario, o: RunStackOptions): Promise<Stack
   return stack;
 }
 
-/** The harness's Kafka client and admin on `stack`, with the run's topic created. */
+/**
+ * The harness's Kafka client and admin on `stack`, with the run's topic created. On an external
+ * cluster the topic and the groups are the run's own, deleted again when the stack goes down.
+ */
 async function openKafka(
   stack: Stack,
   scenario: Scenario,
-  o: { runId: string; runDir: string },
+  o: { runId: string; runDir: string; names: RunNames },
 ): Promise<RunStack> {
   const s = scenario.stack;
   const kafka = kafkaClient(stack.endpoints.kafka.bootstrap.split(","), `engine-${o.runId}`, {
@@ -88,9 +105,17 @@ async function openKafka(
   });
   const admin = kafka.admin();
   await admin.connect();
+  const { topic, sinkGroup, detectorGroup } = o.names;
+  if (stack instanceof ExternalStack) {
+    // Never someone else's: a name of the run's own, checked free before it is taken.
+    if ((await admin.listTopics()).includes(topic)) {
+      throw new Error(`topic ${topic} already exists on the cluster: a run needs its own`);
+    }
+    stack.own([topic], [sinkGroup, detectorGroup]);
+  }
   await createTopicsAndWait(admin, {
     topics: [{
-      topic: TOPIC,
+      topic,
       numPartitions: s.partitions,
       replicationFactor: s.replication_factor,
       configEntries: [
@@ -106,6 +131,7 @@ async function openKafka(
 export async function stackPhase(
   run: RunContext,
   basePort: number,
+  external?: ExternalOptions,
 ): Promise<RunStack & { binaries: Binaries }> {
   const binaries = await provision();
   const stack = run.parts.stack = await upRunStack(run.scenario, {
@@ -116,6 +142,7 @@ export async function stackPhase(
     binaries,
     history: run.history,
     signal: run.signal,
+    external,
   });
   return { ...await openKafka(stack, run.scenario, run), binaries };
 }

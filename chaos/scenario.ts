@@ -17,7 +17,7 @@
  */
 
 import { z } from "zod";
-import { UsageError } from "../lib/exit_codes.ts";
+import { parseStrict } from "../lib/parse_strict.ts";
 import { INCIDENT_KINDS } from "../pipeline/anomalies.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { KAFKA_CLIENTS } from "../pipeline/producer_client.ts";
@@ -357,24 +357,10 @@ export function defineScenario(scenario: ScenarioInput): ScenarioInput {
 }
 
 /** Validates a scenario; every problem at once, as a UsageError naming the keys. */
+export { parseStrict };
+
 export function validateScenario(input: unknown, source = "scenario"): Scenario {
   return parseStrict(ScenarioSchema, input, source);
-}
-
-/** Parses `input` with `schema`, or throws a UsageError listing every problem with its key path. */
-export function parseStrict<T extends z.ZodType>(
-  schema: T,
-  input: unknown,
-  source: string,
-): z.output<T> {
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  const lines = result.error.issues.map((issue) => {
-    const path = issue.path.length ? issue.path.join(".") : "(root)";
-    const keys = issue.code === "unrecognized_keys" ? ` (${issue.keys.join(", ")})` : "";
-    return `  ${path}: ${issue.message}${keys}`;
-  });
-  throw new UsageError(`${source} is invalid:\n${lines.join("\n")}`);
 }
 
 /** Milliseconds of a validated duration string. */

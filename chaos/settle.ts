@@ -14,7 +14,8 @@ import type { Incident } from "../pipeline/anomalies.ts";
 import type { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
 import { checkAlerts } from "../validate/alerts.ts";
 import type { History } from "../validate/history.ts";
-import { type Admin, DETECTOR_GROUP, SINK_GROUP, TOPIC } from "./run_stack.ts";
+import type { Admin } from "./run_stack.ts";
+import type { RunNames } from "./run_names.ts";
 
 /**
  * Whether `group` has committed every partition of `topic` up to `highs` (a partition that
@@ -33,6 +34,7 @@ async function groupCaughtUp(
 
 export interface SettleOptions {
   admin: Admin;
+  names: RunNames;
   redisUrl: string;
   receiver: WebhookReceiver;
   incidents: readonly Incident[];
@@ -45,8 +47,9 @@ export interface SettleOptions {
 
 /** Waits (bounded) for the pipeline to catch up; a component that does not is recorded, not thrown. */
 export async function settle(o: SettleOptions): Promise<void> {
+  const { topic, sinkGroup, detectorGroup } = o.names;
   const highs = new Map(
-    (await o.admin.fetchTopicOffsets(TOPIC)).map((p) => [p.partition, Number(p.high)]),
+    (await o.admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]),
   );
   const bounded = (what: string, late: string, until: () => Promise<boolean>) =>
     waitFor(until, { what, timeoutMs: o.settleMs, signal: o.signal, intervalMs: 500 }).catch(
@@ -58,7 +61,7 @@ export async function settle(o: SettleOptions): Promise<void> {
   await bounded(
     "the sink to store the whole topic",
     "the sink did not catch up in time",
-    () => groupCaughtUp(o.admin, SINK_GROUP, TOPIC, highs),
+    () => groupCaughtUp(o.admin, sinkGroup, topic, highs),
   );
   if (!o.alerts) return;
   const redis = new Redis(o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
@@ -68,9 +71,9 @@ export async function settle(o: SettleOptions): Promise<void> {
       "the detector to deliver its alerts",
       "the detector did not catch up in time",
       async () =>
-        await redis.hlen(`outbox:${DETECTOR_GROUP}`).catch(() => 0) === 0 &&
+        await redis.hlen(`outbox:${detectorGroup}`).catch(() => 0) === 0 &&
         (checkAlerts(o.incidents, o.receiver.deliveries()).missed === 0 ||
-          await groupCaughtUp(o.admin, DETECTOR_GROUP, TOPIC, highs)),
+          await groupCaughtUp(o.admin, detectorGroup, topic, highs)),
     );
   } finally {
     redis.disconnect();

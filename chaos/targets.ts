@@ -10,6 +10,7 @@
 
 import { type Admin, Partitioners } from "kafkajs";
 import type { Incident } from "../pipeline/anomalies.ts";
+import { TOPIC_DEFAULT } from "../pipeline/event.ts";
 import type { Rng } from "../pipeline/rng.ts";
 import type { Binaries } from "../compose/provision.ts";
 import { brokerNode, type Stack } from "../compose/stack.ts";
@@ -59,10 +60,12 @@ export async function resolveTarget(target: string, ctx: ResolveContext): Promis
     return { nodes: [brokerNode(Number(m[1]))], observed: { broker: Number(m[1]) } };
   }
   if ((m = target.match(/^broker:leader\(([\w.-]+),(\d+)\)$/))) {
-    const leader = await leaderOf(ctx, m[1], Number(m[2]));
+    // The scenarios' "network-telemetry" is the run's topic (an external run has its own name).
+    const topic = m[1] === TOPIC_DEFAULT ? ctx.topic : m[1];
+    const leader = await leaderOf(ctx, topic, Number(m[2]));
     return {
       nodes: [brokerNode(leader)],
-      observed: { leader_was: leader, topic: m[1], partition: Number(m[2]) },
+      observed: { leader_was: leader, topic, partition: Number(m[2]) },
     };
   }
   if ((m = target.match(/^broker:leader-of-incident\((\d+)\)$/))) {

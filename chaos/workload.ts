@@ -12,12 +12,13 @@ import { Generator } from "../pipeline/generator.ts";
 import type { Ledger } from "../pipeline/ledger.ts";
 import { objectStore } from "../pipeline/store.ts";
 import type { KafkaClientKind } from "../pipeline/producer_client.ts";
-import { type Kafka, TOPIC } from "./run_stack.ts";
+import type { Kafka } from "./run_stack.ts";
 import { rateShare } from "./generator_processes.ts";
 import { ms, type Scenario } from "./scenario.ts";
 
 export interface WorkloadOptions {
   brokers: string[];
+  topic: string;
   kafka: Kafka;
   seed: number;
   runId: string;
@@ -29,7 +30,7 @@ export function workload(scenario: Scenario, o: WorkloadOptions): Generator {
   const w = scenario.workload;
   return new Generator({
     brokers: o.brokers,
-    topic: TOPIC,
+    topic: o.topic,
     // Its share of the rate: the scenario's other generator processes take the rest.
     eps: rateShare(scenario),
     workers: w.workers,

@@ -5,7 +5,8 @@
  * local stack, or with `--stack docker` the docker stack (its state file lets
  * `deno task fault` and `down` find it again). If a stack of that name already runs, starts nothing and prints its
  * endpoints. With `--json`, stdout is exactly one JSON object (see
- * `endpoints.ts`); progress always goes to stderr. `--disk-mb` puts each broker's
+ * `endpoints.ts`) with `nodes`, how each node can be acted on: the same file
+ * `--stack external --endpoints` reads (external_endpoints.ts). Progress always goes to stderr. `--disk-mb` puts each broker's
  * log dir and MinIO's data on a disk of that size (root; for `fault inject disk_full`).
  * @module
  */
@@ -18,11 +19,38 @@ import { DockerStack } from "./docker_stack.ts";
 import { stackKindOf } from "./attach.ts";
 import { stateDir } from "./paths.ts";
 import { unmountUnder } from "./disk.ts";
-import type { Stack } from "./stack.ts";
+import { brokerIdOf, quorumProxy, type Stack } from "./stack.ts";
+import type { ExternalNode } from "./external_endpoints.ts";
 import { say } from "../lib/progress.ts";
 
 const USAGE =
   "usage: deno task up [--json] [--name NAME] [--base-port PORT] [--brokers N] [--disk-mb MB] [--stack local|docker]";
+
+/**
+ * How each node of a stack `up` started can be acted on from outside: its container and engine
+ * (docker stack), and a broker's Toxiproxy proxies (both stacks).
+ */
+export function nodesOf(stack: Stack): Record<string, ExternalNode> {
+  const nodes: Record<string, ExternalNode> = {};
+  for (const name of stack.nodes.keys()) {
+    const node: ExternalNode = {};
+    if (stack instanceof DockerStack) {
+      node.container = stack.containerName(name);
+      const host = Deno.env.get("DOCKER_HOST");
+      if (host) node.docker_host = host;
+    }
+    if (name.startsWith("kafka-")) {
+      const id = brokerIdOf(name);
+      const others = stack.brokerIds().filter((o) => o !== id);
+      node.proxies = {
+        ...stack.brokerProxies(id),
+        quorum: Object.fromEntries(others.map((o) => [String(o), quorumProxy(id, o)])),
+      };
+    }
+    nodes[name] = node;
+  }
+  return nodes;
+}
 
 if (import.meta.main) {
   await runMain(async () => {
@@ -81,7 +109,7 @@ if (import.meta.main) {
     }
     await stack.detach();
     if (values.json) {
-      console.log(JSON.stringify(stack.endpoints));
+      console.log(JSON.stringify({ ...stack.endpoints, nodes: nodesOf(stack) }));
     } else {
       const e = stack.endpoints;
       say(

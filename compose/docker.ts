@@ -65,6 +65,24 @@ export function dockerClient(): Docker {
   return client;
 }
 
+/**
+ * A client of the engine at `host` (`unix:///path` or `tcp://host:port`), one per address; the
+ * shared client when `host` is undefined.
+ */
+export function dockerClientAt(host?: string): Docker {
+  if (!host) return dockerClient();
+  let c = clients.get(host);
+  if (!c) {
+    const url = new URL(host.replace(/^tcp:/, "http:"));
+    c = host.startsWith("unix:")
+      ? new Docker({ socketPath: url.pathname })
+      : new Docker({ host: url.hostname, port: Number(url.port || 2375), protocol: "http" });
+    clients.set(host, c);
+  }
+  return c;
+}
+const clients = new Map<string, Docker>();
+
 export class DockerError extends EnvironmentError {
   override name = "DockerError";
 }

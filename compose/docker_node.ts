@@ -20,9 +20,13 @@ export class DockerNode implements StackNode {
   #pid: number | undefined;
   #ip: string | undefined;
 
-  constructor(name: string, container: Docker.Container) {
+  /** True when the engine runs on another host: its pids are not this machine's. */
+  readonly remote: boolean;
+
+  constructor(name: string, container: Docker.Container, options: { remote?: boolean } = {}) {
     this.name = name;
     this.container = container;
+    this.remote = options.remote ?? false;
   }
 
   /** Reads the container's state from the engine (state() is the last one read). */

@@ -8,31 +8,12 @@
 
 import assert from "node:assert/strict";
 import { dockerClient, STACK_LABEL } from "./docker.ts";
-import { runDeno, slow } from "./testing.ts";
-
-/** Relays TCP connections on a free loopback port to the engine's unix socket. */
-function relay(socket: string): { port: number; close(): void } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const pipe = async (from: Deno.Conn, to: Deno.Conn) => {
-    try {
-      await from.readable.pipeTo(to.writable);
-    } catch { /* either side closed */ }
-  };
-  (async () => {
-    for await (const conn of listener) {
-      Deno.connect({ transport: "unix", path: socket }).then((up) => {
-        pipe(conn, up);
-        pipe(up, conn);
-      }).catch(() => conn.close());
-    }
-  })().catch(() => {});
-  return { port: (listener.addr as Deno.NetAddr).port, close: () => listener.close() };
-}
+import { relayEngine, runDeno, slow } from "./testing.ts";
 
 Deno.test(
   { name: "docker stack through DOCKER_HOST=tcp:// (published ports)", ...slow },
   async () => {
-    const engine = relay("/var/run/docker.sock");
+    const engine = relayEngine("/var/run/docker.sock");
     try {
       const base = Number(Deno.env.get("CHAOS_REMOTE_BASE_PORT") ?? 32300);
       const res = await runDeno(

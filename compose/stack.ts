@@ -15,8 +15,12 @@ import type { CpuLimitHandle } from "./cgroup.ts";
 import type { ProcessState } from "./process_node.ts";
 import type { Toxiproxy } from "./toxiproxy.ts";
 
-export type StackKind = "local" | "docker";
-export const STACK_KINDS = ["local", "docker"] as const;
+/**
+ * Where a run's stack comes from: started by the harness (local processes, docker containers),
+ * or a cluster someone else runs, named by an endpoints file (external_stack.ts).
+ */
+export type StackKind = "local" | "docker" | "external";
+export const STACK_KINDS = ["local", "docker", "external"] as const;
 
 /**
  * Redis's durability on both stacks: alert locks and the outbox must survive a
@@ -53,6 +57,8 @@ export interface StackOptions {
 /** A node of a stack (a process or a container) or a pipeline component. */
 export interface StackNode {
   readonly name: string;
+  /** True when it runs on another host (an external stack's engine): `pid()` is not this /proc's. */
+  readonly remote?: boolean;
   state(): ProcessState;
   /** The state read afresh (a container's from its engine; a process's is always current). */
   refresh(): Promise<ProcessState>;
@@ -91,8 +97,6 @@ export interface Stack {
   brokerProxies(id: number): { client: string; internal: string; controller: string };
   quorumLinks(id: number, direction: "into" | "both"): string[];
   health(): Promise<Record<string, NodeHealth>>;
-  /** True when the node's service answers. */
-  nodeReady(name: string): Promise<boolean>;
   /** True when the node's service answers. */
   nodeReady(name: string): Promise<boolean>;
   down(options?: { keep?: boolean; quiet?: boolean; retain?: string[] }): Promise<string[]>;
@@ -167,7 +171,7 @@ export function brokerIdOf(node: string): number {
 }
 
 /** The Toxiproxy proxy broker `from` reaches controller `to` through. */
-function quorumProxy(from: number, to: number): string {
+export function quorumProxy(from: number, to: number): string {
   return `kafka-${from}-to-${to}-controller`;
 }
 

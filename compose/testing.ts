@@ -156,3 +156,33 @@ export function processesWith(needle: string): number[] {
   }
   return pids;
 }
+
+/**
+ * A second address of a Docker engine: TCP connections on a free loopback port relayed to the
+ * engine's unix socket (`DOCKER_HOST=tcp://127.0.0.1:<port>`); `connections` counts them.
+ */
+export function relayEngine(
+  socket: string,
+): { port: number; connections(): number; close(): void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let count = 0;
+  const pipe = async (from: Deno.Conn, to: Deno.Conn) => {
+    try {
+      await from.readable.pipeTo(to.writable);
+    } catch { /* either side closed */ }
+  };
+  (async () => {
+    for await (const conn of listener) {
+      count++;
+      Deno.connect({ transport: "unix", path: socket }).then((up) => {
+        pipe(conn, up);
+        pipe(up, conn);
+      }).catch(() => conn.close());
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    connections: () => count,
+    close: () => listener.close(),
+  };
+}

@@ -86,7 +86,6 @@ export function kafkaClient(
   });
 }
 
-/** Creates `topic` unless it exists; returns true when it created it. */
 /**
  * Creates topics and waits until every partition has a leader. kafkajs's own
  * `waitForLeaders` retries only LEADER_NOT_AVAILABLE, and a broker that has not

@@ -21,6 +21,7 @@ import { parseFlags } from "../lib/cli.ts";
 import { LocalStack } from "../compose/local_stack.ts";
 import { exists } from "../compose/paths.ts";
 import { serveStore } from "../compose/store_server.ts";
+import { readExternalEndpoints } from "../compose/external_endpoints.ts";
 import { objectStore } from "../pipeline/store.ts";
 import { Ledger, LedgerFormatError } from "../pipeline/ledger.ts";
 import { EvidenceError, readEvidence } from "./evidence.ts";
@@ -30,17 +31,21 @@ import { exitCodeOf } from "./verdict.ts";
 import { describeVerdict } from "./describe.ts";
 
 const USAGE =
-  `usage: deno task validate --run <run folder> [--ledger extra.json ...] [--topic network-telemetry]
+  `usage: deno task validate --run <run folder> [--ledger extra.json ...] [--topic T] [--endpoints FILE]
 
 Re-checks a finished run against what is stored now, with the settings the run
 recorded. --ledger (repeatable) adds the ledgers of more generators that shared
-the run (deno task generate --run-id <id> --worker-offset <n>): checked as one. Exit 0 pass, 1 a check failed, 2 bad flags, 3 nothing to check.`;
+the run (deno task generate --run-id <id> --worker-offset <n>): checked as one.
+--topic defaults to the run's own. A run on an external cluster (--stack external) left its
+store there: --endpoints names that file, and the store is read from its S3.
+Exit 0 pass, 1 a check failed, 2 bad flags, 3 nothing to check.`;
 
 if (import.meta.main) {
   await runMain(async () => {
     const { values } = parseFlags(Deno.args, {
       run: { type: "string" },
-      topic: { type: "string", default: "network-telemetry" },
+      topic: { type: "string" },
+      endpoints: { type: "string" },
       ledger: { type: "string", multiple: true, default: [] },
     }, USAGE);
     if (!values.run) throw new UsageError(`--run is required\n${USAGE}`);
@@ -58,10 +63,15 @@ if (import.meta.main) {
     }
     kept.ledger = await withLedgers(kept.ledger, values.ledger);
     const { results } = kept;
+    const topic = values.topic ?? results.topic ?? "network-telemetry";
     const stack = await LocalStack.attach(results.run_id);
     const alive = stack && [...stack.nodes.values()].every((n) => n.state() === "running");
     let s3 = alive ? stack.endpoints.s3 : undefined;
     let source = `the stack of run ${results.run_id}`;
+    if (values.endpoints !== undefined) {
+      s3 = (await readExternalEndpoints(values.endpoints)).s3;
+      source = `the store of ${values.endpoints}`;
+    }
     return await withInterrupt(async (signal) => {
       let stopStore = async () => {};
       try {
@@ -83,7 +93,7 @@ if (import.meta.main) {
           signal.addEventListener("abort", () => reject(signal.reason), { once: true })
         );
         const stored = await Promise.race([
-          checkStore(objectStore(s3), values.topic, kept.table),
+          checkStore(objectStore(s3), topic, kept.table),
           interrupted,
         ]);
         const judged = judgeRun(results.settings, {

@@ -28,6 +28,8 @@ export const AUDIT_FILE = "topic-audit.bin.gz";
 export interface RecordedRun {
   scenario: string;
   run_id: string;
+  /** The run's topic (absent before runs recorded it: `network-telemetry`). */
+  topic?: string;
   verdict: string;
   settings: VerdictSettings;
   faults: FaultOutcome[];

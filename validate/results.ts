@@ -60,6 +60,8 @@ export interface Results {
   description: string;
   seed: number;
   stack: StackKind;
+  /** The run's topic (`network-telemetry`; on an external stack, one of the run's own). */
+  topic?: string;
   expect: "pass" | "fail";
   verdict: Verdict;
   /** Whether the verdict is what the scenario expects (negative controls expect fail). */

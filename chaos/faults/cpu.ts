@@ -27,6 +27,7 @@ export const cpu: Fault = {
   summary: "at most `cores` of a core (a cgroup CPU quota; docker: the container's limit)",
   targets: PROCESS_TARGETS,
   stacks: BOTH_STACKS,
+  external: "container",
   params: ["cores"],
   missing: requires("cores"),
   problem: (_target, stack) => (stack === "local" ? cpuLimitProblem() : undefined),

@@ -27,7 +27,15 @@ import { stop } from "./stop.ts";
 import { tbf } from "./tbf.ts";
 import { timeout } from "./timeout.ts";
 import { webhookFail } from "./webhook_fail.ts";
-import type { Fault, StackName, TargetKind } from "./types.ts";
+import {
+  type Fault,
+  type FaultParams,
+  type Listener,
+  LISTENERS,
+  type StackName,
+  type TargetKind,
+} from "./types.ts";
+import type { ExternalNode } from "../../compose/external_endpoints.ts";
 
 export const FAULTS = {
   kill,
@@ -93,16 +101,100 @@ export function stackProblems(
   return problems;
 }
 
-/** The table as Markdown: kind, targets, stacks, params, what it does. */
+/** The table as Markdown: kind, targets, stacks, on an external stack, params, what it does. */
 export function faultTable(table: FaultTable = FAULTS): string {
   const rows = Object.values(table).map((f) =>
     `| \`${f.kind}\`${f.oneShot ? " (one-shot)" : ""} | ${f.targets.join(", ")} | ${
       f.stacks.join(", ")
-    } | ${f.params.join(", ") || "—"} | ${f.summary} |`
+    } | ${f.external ?? "—"} | ${f.params.join(", ") || "—"} | ${f.summary} |`
   );
   return [
-    "| kind | targets | stacks | params | what it does |",
-    "| --- | --- | --- | --- | --- |",
+    "| kind | targets | stacks | external (through) | params | what it does |",
+    "| --- | --- | --- | --- | --- | --- |",
     ...rows,
   ].join("\n");
+}
+
+/** What `externalProblems` needs to know of an external stack: its brokers and its file. */
+export interface ExternalCluster {
+  brokers: readonly number[];
+  nodes: Readonly<Record<string, ExternalNode>>;
+  toxiproxy: boolean;
+}
+
+/**
+ * What a scenario asks that an external stack's endpoints file does not allow, as messages
+ * naming the fault, the node and what is missing (the run is refused with exit 2 before it
+ * starts). A target that resolves when the fault fires (a partition's leader, a random broker)
+ * may be any broker, so every broker must allow it.
+ */
+export function externalProblems(
+  faults: readonly { kind: string; target: string; params?: FaultParams }[],
+  cluster: ExternalCluster,
+  table: FaultTable = FAULTS,
+): string[] {
+  const problems: string[] = [];
+  for (const [i, f] of faults.entries()) {
+    const fault = table[f.kind];
+    const at = `faults.${i} (${f.kind} on ${f.target})`;
+    if (!fault.external) {
+      problems.push(
+        `${at}: ${f.kind} cannot act on an external stack (it needs a stack the harness ` +
+          `started: ${fault.stacks.join(" or ")})`,
+      );
+      continue;
+    }
+    const kind = targetKind(f.target);
+    if (kind === "component" || kind === "webhook" || fault.external === "harness") continue;
+    if (kind === "link") {
+      problems.push(`${at}: one link between two brokers can only be cut on --stack docker`);
+      continue;
+    }
+    const id = f.target.match(/^broker:(\d+)$/)?.[1];
+    const nodes = kind === "service"
+      ? [f.target]
+      : id
+      ? [`kafka-${id}`]
+      : cluster.brokers.map((b) => `kafka-${b}`);
+    for (const node of nodes) {
+      const spec = cluster.nodes[node];
+      if (fault.external === "container" && !spec?.container) {
+        problems.push(
+          `${at}: nodes.${node}.container is missing (the Docker container it runs in)`,
+        );
+      }
+      if (fault.external === "proxies") {
+        problems.push(...proxyProblems(at, node, f, cluster));
+      }
+    }
+  }
+  return [...new Set(problems)];
+}
+
+/** The proxies a Toxiproxy fault on broker `node` needs that the file does not name. */
+function proxyProblems(
+  at: string,
+  node: string,
+  f: { kind: string; params?: FaultParams },
+  cluster: ExternalCluster,
+): string[] {
+  if (!cluster.toxiproxy) return [`${at}: toxiproxy.api is missing (the faults act on proxies)`];
+  if (!node.startsWith("kafka-")) return [`${at}: ${node} has no proxies (brokers only)`];
+  const listeners: readonly Listener[] = f.params?.listeners ??
+    (f.kind === "partition" ? LISTENERS : ["client", "internal"]);
+  const proxies = cluster.nodes[node]?.proxies ?? {};
+  const problems = listeners.filter((l) => !proxies[l]).map((l) =>
+    `${at}: nodes.${node}.proxies.${l} is missing`
+  );
+  if (listeners.includes("controller")) {
+    const id = Number(node.slice(6));
+    for (const other of cluster.brokers.filter((b) => b !== id)) {
+      for (const [from, to] of [[other, id], [id, other]]) {
+        if (!cluster.nodes[`kafka-${from}`]?.proxies?.quorum?.[String(to)]) {
+          problems.push(`${at}: nodes.kafka-${from}.proxies.quorum.${to} is missing`);
+        }
+      }
+    }
+  }
+  return problems;
 }

@@ -17,6 +17,7 @@ export const partition: Fault = {
     "brokers cut off (local: Toxiproxy proxies disabled; docker: iptables, also link:<a>-<b>)",
   targets: ["broker", "link"],
   stacks: BOTH_STACKS,
+  external: "proxies",
   params: ["listeners"],
   problem: (target, stack) =>
     stack === "local" && target.startsWith("link:")

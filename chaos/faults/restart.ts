@@ -13,6 +13,7 @@ export const restart: Fault = {
   oneShot: true,
   targets: PROCESS_TARGETS,
   stacks: BOTH_STACKS,
+  external: "container",
   params: [],
   async inject(ctx, nodes) {
     const before = aliveBefore(ctx, nodes, "restart");

@@ -71,6 +71,7 @@ export function signalFault(f: {
     summary: f.summary,
     targets: PROCESS_TARGETS,
     stacks: BOTH_STACKS,
+    external: "container",
     params: [],
     async inject(ctx, nodes) {
       const pids = aliveBefore(ctx, nodes, f.kind);

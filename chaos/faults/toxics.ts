@@ -53,6 +53,7 @@ export function toxicFault(
     params: [...meta.params, "toxicity", "listeners"],
     targets: ["broker"],
     stacks: BOTH_STACKS,
+    external: "proxies",
     async inject(ctx, nodes, params): Promise<Injected> {
       const spec = toxic(params);
       const added: string[] = [];

@@ -48,6 +48,9 @@ export interface Injected {
 /** What a target resolved to: node names of the stack or components, or the webhook. */
 export type TargetKind = "broker" | "link" | "component" | "service" | "webhook";
 
+/** How a fault reaches an external stack's node (see `Fault.external`). */
+export type ExternalMechanism = "container" | "proxies" | "harness";
+
 /** The stacks a fault may run on. */
 export type StackName = "local" | "docker";
 export const BOTH_STACKS: readonly StackName[] = ["local", "docker"];
@@ -65,6 +68,13 @@ export interface Fault {
   targets: readonly TargetKind[];
   /** The stacks that can inject it. */
   stacks: readonly StackName[];
+  /**
+   * How it acts on an external stack's nodes (`--stack external`, compose/external_endpoints.ts):
+   * through the node's container on its Docker engine, through the Toxiproxy proxies the
+   * endpoints file names, or through the harness alone (its components, its webhook receiver).
+   * Absent: it cannot run on an external stack.
+   */
+  external?: ExternalMechanism;
   /** Over as soon as it is done: the planner schedules no heal. */
   oneShot?: boolean;
   /** The params it reads; a scenario giving it another is rejected. */

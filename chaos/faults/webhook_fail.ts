@@ -11,6 +11,7 @@ export const webhookFail: Fault = {
   summary: "the webhook receiver answers `status` (default 503), or answers after delay_ms",
   targets: ["webhook"],
   stacks: BOTH_STACKS,
+  external: "harness",
   params: ["status", "delay_ms"],
   inject(ctx, _nodes, params) {
     // An error status, or with delay_ms a slow answer (of that status; 200 keeps it a success).
