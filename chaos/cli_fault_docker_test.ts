@@ -42,7 +42,11 @@ Deno.test({ name: "game days on the docker stack: up, fault, down", ...slow }, a
       assert.ok([...stack!.nodes.values()].every((n) => n.state() === "running"));
       const again = await task("compose/cli_up.ts", "--stack", "docker", "--json");
       assert.equal(again.code, 0, again.stderr);
-      assert.deepEqual(JSON.parse(again.stdout), stack!.endpoints, "the same stack");
+      const { nodes, ...endpoints } = JSON.parse(again.stdout);
+      assert.deepEqual(endpoints, stack!.endpoints, "the same stack");
+      // With how each node can be acted on: an endpoints file for --stack external.
+      assert.equal(nodes["kafka-2"].container, stack!.containerName("kafka-2"));
+      assert.equal(nodes["kafka-2"].proxies.quorum["1"], "kafka-2-to-1-controller");
       const local = await task("compose/cli_up.ts");
       assert.equal(local.code, 2, "a local stack of the same name is refused");
       assert.match(local.stderr, /a docker stack named/);

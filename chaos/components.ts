@@ -7,6 +7,7 @@
  * @module
  */
 
+import { kafkaSecurity, securityEnv } from "../pipeline/kafka_security.ts";
 import { dirname, join } from "node:path";
 import { repoRoot } from "../compose/paths.ts";
 import { ProcessNode } from "../compose/process_node.ts";
@@ -61,6 +62,8 @@ function contractEnv(scenario: Scenario, o: ComponentsOptions): Record<string, s
     OUT_OF_ORDER: scenario.detector.out_of_order,
     CHAOS_QUIET: "1",
     KAFKA_LOG_LEVEL: Deno.env.get("KAFKA_LOG_LEVEL") ?? "warn",
+    // The cluster's SASL and TLS, when it asks for them (pipeline/kafka_security.ts).
+    ...securityEnv(kafkaSecurity()),
   };
 }
 

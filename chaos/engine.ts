@@ -25,6 +25,7 @@ import { ensureImages } from "../compose/images.ts";
 import type { StackKind } from "../compose/stack.ts";
 import { EnvironmentError, InterruptedError, UsageError } from "../lib/exit_codes.ts";
 import { kafkaBrokerIds } from "../compose/probes.ts";
+import { adoptKafkaSecurity } from "../compose/external_endpoints.ts";
 import { DEFAULT_KAFKA_CLIENT, kafkaClientKind } from "../pipeline/producer_client.ts";
 import { abortRecord } from "../validate/history.ts";
 import type { Results } from "../validate/results.ts";
@@ -86,6 +87,7 @@ async function checkStackSupport(
   if (kind === "external") {
     if (!external) throw new UsageError("--stack external needs --endpoints <file>");
     const e = external.endpoints;
+    adoptKafkaSecurity(e);
     const brokers = await kafkaBrokerIds(e.kafka.bootstrap.split(","), 15_000).catch(() => []);
     if (!brokers.length) {
       throw new EnvironmentError(`no Kafka broker answers at ${e.kafka.bootstrap} (--endpoints)`);

@@ -5,7 +5,11 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type ExternalNode, parseExternalEndpoints } from "../compose/external_endpoints.ts";
+import {
+  type ExternalNode,
+  parseExternalEndpoints,
+  securityOf,
+} from "../compose/external_endpoints.ts";
 import { UsageError } from "../lib/exit_codes.ts";
 import { type ExternalCluster, externalProblems } from "./faults/mod.ts";
 import { stackChoice } from "./stack_flags.ts";
@@ -147,8 +151,45 @@ Deno.test("endpoints file: nodes are optional; every problem is named by its key
   );
   assert.throws(
     () => parseExternalEndpoints({ ...good, s3: { ...good.s3, tls: { ca: "x" } } }, "ep.json"),
-    /s3\.tls: TLS and SASL are not supported yet/,
+    /s3\.tls: an https:\/\/ endpoint is TLS already/,
   );
+});
+
+Deno.test("endpoints file: kafka.sasl and kafka.tls, the password from the file or the env", () => {
+  const sasl = { mechanism: "SCRAM-SHA-512", username: "u", password: "p" };
+  const e = parseExternalEndpoints({
+    ...good,
+    kafka: { ...good.kafka, sasl, tls: { ca_file: "/ca.pem" } },
+  }, "ep.json");
+  assert.deepEqual(securityOf(e), { sasl, tls: { caFile: "/ca.pem" } });
+  assert.throws(
+    () =>
+      parseExternalEndpoints({
+        ...good,
+        kafka: { ...good.kafka, sasl: { mechanism: "GSSAPI", username: "u" }, tls: "yes" },
+      }, "ep.json"),
+    (err: Error) => /kafka\.sasl\.mechanism/.test(err.message) && /kafka\.tls/.test(err.message),
+  );
+  const had = Deno.env.get("KAFKA_SASL_PASSWORD");
+  Deno.env.delete("KAFKA_SASL_PASSWORD");
+  try {
+    const noPassword = {
+      ...good,
+      kafka: { ...good.kafka, sasl: { mechanism: "PLAIN", username: "u" } },
+    };
+    assert.throws(
+      () => parseExternalEndpoints(noPassword, "ep.json"),
+      /KAFKA_SASL_PASSWORD is not set/,
+    );
+    Deno.env.set("KAFKA_SASL_PASSWORD", "from-env");
+    assert.equal(
+      securityOf(parseExternalEndpoints(noPassword, "ep.json")).sasl?.password,
+      "from-env",
+    );
+  } finally {
+    if (had === undefined) Deno.env.delete("KAFKA_SASL_PASSWORD");
+    else Deno.env.set("KAFKA_SASL_PASSWORD", had);
+  }
 });
 
 Deno.test("stack flags: external needs an endpoints file, the others refuse one", async () => {

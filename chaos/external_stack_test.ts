@@ -70,14 +70,14 @@ Deno.test({ name: "external stack: a cluster someone else runs", ...slow }, asyn
       r = await scenario("exfil-under-broker-loss", "--stack", "external");
       assert.equal(r.code, 2);
       assert.match(r.stderr, /--stack external needs --endpoints/);
-      const tls = join(dir, "tls.json");
+      const tls = join(dir, "bad-sasl.json");
       await Deno.writeTextFile(
         tls,
         JSON.stringify({ ...file, kafka: { ...file.kafka, sasl: {} } }),
       );
       r = await scenario("exfil-under-broker-loss", "--stack", "external", "--endpoints", tls);
       assert.equal(r.code, 2);
-      assert.match(r.stderr, /kafka\.sasl: TLS and SASL are not supported yet/);
+      assert.match(r.stderr, /kafka\.sasl\.mechanism/);
       assert.deepEqual(await containersOf(name), before, "a refused run touches nothing");
     });
 

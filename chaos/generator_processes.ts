@@ -13,6 +13,7 @@
  * @module
  */
 
+import { kafkaSecurity, securityEnv } from "../pipeline/kafka_security.ts";
 import { dirname, join } from "node:path";
 import { repoRoot } from "../compose/paths.ts";
 import { ProcessNode } from "../compose/process_node.ts";
@@ -70,6 +71,7 @@ export class GeneratorProcesses {
       S3_BUCKET: o.stack.endpoints.s3.bucket,
       CHAOS_QUIET: "1",
       KAFKA_LOG_LEVEL: Deno.env.get("KAFKA_LOG_LEVEL") ?? "warn",
+      ...securityEnv(kafkaSecurity()),
       PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
       HOME: Deno.env.get("HOME") ?? "/root",
     };

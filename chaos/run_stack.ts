@@ -83,6 +83,7 @@ async function upRunStack(scenario: Scenario, o: RunStackOptions): Promise<Stack
     // No secret in the run folder: S3 keys left out, a Redis password masked.
     endpoints: {
       ...stack.endpoints,
+      kafka: { bootstrap: stack.endpoints.kafka.bootstrap },
       s3: { endpoint: stack.endpoints.s3.endpoint },
       redis: { url: stack.endpoints.redis.url.replace(/\/\/:[^@]*@/, "//:***@") },
     },

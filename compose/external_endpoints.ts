@@ -19,14 +19,16 @@
  * Broker nodes are named `kafka-<node.id>` after the broker's own id. A node
  * left out can still be aimed at by what acts through Kafka (targets) but not
  * by a fault: which faults the file supports is decided per node before a run
- * (`externalProblems`, chaos/faults/mod.ts). TLS and SASL for Kafka are not
- * supported yet: a file that asks for them is refused (exit 2).
+ * (`externalProblems`, chaos/faults/mod.ts). `kafka.sasl` and `kafka.tls` secure
+ * every Kafka client of the run, the pipeline's included (its contract's
+ * `KAFKA_SASL_*` and `KAFKA_TLS*` variables).
  * @module
  */
 
 import { z } from "zod";
 import { parseStrict } from "../lib/parse_strict.ts";
 import { UsageError } from "../lib/exit_codes.ts";
+import { type KafkaSecurity, SASL_MECHANISMS, securityEnv } from "../pipeline/kafka_security.ts";
 
 const url = (what: string) =>
   z.string().refine((s) => URL.canParse(s), { message: `must be a URL (${what})` });
@@ -54,8 +56,14 @@ const NODE_NAME = /^(kafka-\d+|minio|redis|toxiproxy)$/;
 export const ExternalEndpointsSchema = z.strictObject({
   kafka: z.strictObject({
     bootstrap: z.string().regex(/^[^,\s]+:\d+(,[^,\s]+:\d+)*$/, "must be host:port,host:port,…"),
-    tls: z.unknown().optional(),
-    sasl: z.unknown().optional(),
+    /** `true`, or the CAs to trust: a PEM file. */
+    tls: z.union([z.literal(true), z.strictObject({ ca_file: z.string().min(1) })]).optional(),
+    sasl: z.strictObject({
+      mechanism: z.enum(SASL_MECHANISMS),
+      username: z.string().min(1),
+      /** Default: `$KAFKA_SASL_PASSWORD` (a secret is best kept out of files). */
+      password: z.string().optional(),
+    }).optional(),
   }),
   s3: z.strictObject({
     endpoint: url("http://host:port"),
@@ -78,18 +86,46 @@ export type ExternalNode = z.output<typeof Node>;
 /** Validates an endpoints file's content: every problem with its key path (exit 2). */
 export function parseExternalEndpoints(input: unknown, source: string): ExternalEndpoints {
   const endpoints = parseStrict(ExternalEndpointsSchema, input, source);
-  const unsupported = [
-    endpoints.kafka.tls !== undefined && "kafka.tls",
-    endpoints.kafka.sasl !== undefined && "kafka.sasl",
-    endpoints.s3.tls !== undefined && "s3.tls",
-  ].filter(Boolean);
-  if (unsupported.length) {
+  if (endpoints.s3.tls !== undefined) {
     throw new UsageError(
-      `${source}: ${unsupported.join(", ")}: TLS and SASL are not supported yet ` +
-        "(the pipeline contract has no variables for them); use a plaintext listener",
+      `${source}: s3.tls: an https:// endpoint is TLS already; a CA of your own goes in ` +
+        "DENO_CERT (a PEM file) in the environment",
+    );
+  }
+  const sasl = endpoints.kafka.sasl;
+  if (sasl && sasl.password === undefined && Deno.env.get("KAFKA_SASL_PASSWORD") === undefined) {
+    throw new UsageError(
+      `${source}: kafka.sasl has no password, and KAFKA_SASL_PASSWORD is not set either`,
     );
   }
   return endpoints;
+}
+
+/** The Kafka security an endpoints file asks for (the password from the environment if not in it). */
+export function securityOf(endpoints: ExternalEndpoints): KafkaSecurity {
+  const { sasl, tls } = endpoints.kafka;
+  return {
+    ...(sasl
+      ? {
+        sasl: {
+          mechanism: sasl.mechanism,
+          username: sasl.username,
+          password: sasl.password ?? Deno.env.get("KAFKA_SASL_PASSWORD") ?? "",
+        },
+      }
+      : {}),
+    ...(tls ? { tls: tls === true ? {} : { caFile: tls.ca_file } } : {}),
+  };
+}
+
+/**
+ * Makes every Kafka client of this process, and of the processes it starts with the contract's
+ * environment, use the file's SASL and TLS (pipeline/kafka_security.ts reads the environment).
+ */
+export function adoptKafkaSecurity(endpoints: ExternalEndpoints): void {
+  for (const [key, value] of Object.entries(securityEnv(securityOf(endpoints)))) {
+    Deno.env.set(key, value);
+  }
 }
 
 /** Reads and validates `--endpoints <file>` (exit 2 when missing, not JSON or invalid). */

@@ -14,6 +14,7 @@
  */
 
 import type { Binaries } from "./provision.ts";
+import { kafkaSecurity, kafkaToolProperties } from "../pipeline/kafka_security.ts";
 
 /** Parses `LeaderId: <n>` out of the tool's `describe --status` output. */
 export function parseQuorumLeader(text: string): number | undefined {
@@ -23,6 +24,10 @@ export function parseQuorumLeader(text: string): number | undefined {
 
 /** The node id of the quorum's leader (the active controller). */
 export async function activeController(binaries: Binaries, bootstrap: string): Promise<number> {
+  // A cluster that asks for SASL or TLS (kafka_security.ts): the tool's client properties.
+  const properties = kafkaToolProperties(kafkaSecurity());
+  const config = properties ? await Deno.makeTempFile({ suffix: ".properties" }) : undefined;
+  if (config) await Deno.writeTextFile(config, properties!, { mode: 0o600 });
   const out = await new Deno.Command(binaries.java, {
     args: [
       "-Xmx128m",
@@ -32,12 +37,13 @@ export async function activeController(binaries: Binaries, bootstrap: string): P
       "org.apache.kafka.tools.MetadataQuorumCommand",
       "--bootstrap-server",
       bootstrap,
+      ...(config ? ["--command-config", config] : []),
       "describe",
       "--status",
     ],
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  }).output().finally(() => config && Deno.remove(config).catch(() => {}));
   const text = new TextDecoder().decode(out.stdout);
   const leader = parseQuorumLeader(text);
   if (out.code !== 0 || leader === undefined) {

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { kafkaSecurity, platformaticSecurity } from "./kafka_security.ts";
 import type { Kafka, Producer as KafkajsProducer } from "kafkajs";
 import { Producer as PlatformaticProducer, stringSerializers } from "@platformatic/kafka";
 import { Buffer } from "node:buffer";
@@ -121,6 +122,7 @@ class PlatformaticClient implements ProducerClient {
       retries: retriesFor(o.deliveryTimeoutMs),
       retryDelay: 250,
       serializers: { ...stringSerializers, key: cachedKeySerializer() },
+      ...platformaticSecurity(kafkaSecurity()),
     });
   }
 

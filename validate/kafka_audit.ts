@@ -21,6 +21,7 @@
  * @module
  */
 
+import { kafkaSecurity, platformaticSecurity } from "../pipeline/kafka_security.ts";
 import { Consumer } from "@platformatic/kafka";
 import { sleep, waitFor } from "../lib/wait.ts";
 import { newSeed } from "./digest.ts";
@@ -51,6 +52,7 @@ export async function auditTopic(
     bootstrapBrokers: [...brokers],
     retries: 5,
     retryDelay: 250,
+    ...platformaticSecurity(kafkaSecurity()),
   });
   let records = 0;
   try {
