@@ -49,6 +49,7 @@ Deno.test("externalProblems: a file that names everything allows the external fa
     { kind: "latency", target: "all-brokers", params: { latency_ms: 100 } },
     { kind: "partition", target: "broker:1" },
     { kind: "webhook_fail", target: "webhook" },
+    { kind: "loss", target: "broker:3", params: { loss_pct: 5 } },
     { kind: "kill", target: "sink" },
   ];
   assert.deepEqual(externalProblems(faults, full), []);
@@ -59,6 +60,11 @@ Deno.test("externalProblems: a missing container, for any broker a target may re
   assert.deepEqual(externalProblems([{ kind: "kill", target: "broker:random" }], c), [
     "faults.0 (kill on broker:random): nodes.kafka-3.container is missing (the Docker container it runs in)",
   ]);
+  // tc and iptables run from a helper in the container's namespace: the container is needed.
+  assert.match(
+    externalProblems([{ kind: "tbf", target: "broker:3", params: { rate_kbps: 8 } }], c)[0],
+    /faults\.0 \(tbf on broker:3\): nodes\.kafka-3\.container is missing/,
+  );
   // Aimed at another broker, or at the harness's own component: nothing missing.
   assert.deepEqual(externalProblems([{ kind: "kill", target: "broker:1" }], c), []);
   assert.deepEqual(externalProblems([{ kind: "stop", target: "detector" }], c), []);
@@ -102,7 +108,7 @@ Deno.test("externalProblems: what only a stack of the harness's own can do is re
   const problems = externalProblems([
     { kind: "disk_full", target: "broker:1" },
     { kind: "memory", target: "broker:1", params: { limit_mb: 64 } },
-    { kind: "netem", target: "broker:1" },
+    { kind: "disconnect", target: "broker:1" },
     { kind: "partition", target: "link:1-2" },
   ], full);
   assert.equal(problems.length, 4);
@@ -110,7 +116,7 @@ Deno.test("externalProblems: what only a stack of the harness's own can do is re
     problems[0],
     /^faults\.0 \(disk_full on broker:1\): disk_full cannot act on an external stack/,
   );
-  assert.match(problems[2], /netem cannot act on an external stack \(it needs .*docker/);
+  assert.match(problems[2], /disconnect cannot act on an external stack \(it needs .*docker/);
   assert.match(problems[3], /one link between two brokers can only be cut on --stack docker/);
 });
 

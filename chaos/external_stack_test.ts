@@ -6,7 +6,9 @@
  * sit on two engine addresses. Faults the file does not allow are refused
  * before anything starts; the flagship passes with its kill sent through the
  * second address; the cluster is left as it was (the same containers, all
- * running, the run's topic and groups gone); `validate --run --endpoints`
+ * running, the run's topic and groups gone); `tbf` and `loss` go through a
+ * helper container on broker 2's own engine address, into its container's
+ * network namespace, and are removed on heal; `validate --run --endpoints`
  * re-checks the store where the run left it, and fails once an object is gone.
  */
 
@@ -14,6 +16,11 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as Minio from "minio";
 import { dockerClient, STACK_LABEL } from "../compose/docker.ts";
+import { parseExternalEndpoints } from "../compose/external_endpoints.ts";
+import { ExternalStack } from "../compose/external_stack.ts";
+import { provision } from "../compose/provision.ts";
+import type { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
+import { FAULTS } from "./faults/mod.ts";
 import { relayEngine, runDeno, slow } from "../compose/testing.ts";
 import { minioClientOptions } from "../pipeline/endpoints.ts";
 import { kafkaClient } from "../pipeline/kafka.ts";
@@ -128,6 +135,35 @@ Deno.test({ name: "external stack: a cluster someone else runs", ...slow }, asyn
         assert.deepEqual(groups.filter((g) => g.endsWith(results!.run_id.toLowerCase())), []);
       } finally {
         await admin.disconnect();
+      }
+    });
+
+    await t.step("tbf and loss through a helper on the node's own engine", async () => {
+      const stack = await ExternalStack.open(parseExternalEndpoints(file, "endpoints"), {
+        name: `${name}-netns`,
+      });
+      // No component, no webhook: these faults act on the stack alone.
+      const ctx = {
+        stack,
+        binaries: await provision(),
+        components: new Map(),
+        receiver: undefined as unknown as WebhookReceiver,
+      };
+      const qdisc = async () => (await stack.inNetns("kafka-2", "tc qdisc show dev eth0")).out;
+      const rules = async () => (await stack.inNetns("kafka-2", "iptables -S")).out;
+      try {
+        const relayed = engine.connections();
+        const tbf = await FAULTS.tbf.inject(ctx, ["kafka-2"], { rate_kbps: 200 });
+        assert.match(await qdisc(), /qdisc tbf .*rate 1600Kbit/);
+        const loss = await FAULTS.loss.inject(ctx, ["kafka-2"], { loss_pct: 5 });
+        assert.match(await rules(), /statistic --mode random --probability 0\.05.*chaos-harness/);
+        await loss.heal();
+        await tbf.heal();
+        assert.doesNotMatch(await qdisc(), /tbf/);
+        assert.doesNotMatch(await rules(), /chaos-harness/);
+        assert.ok(engine.connections() > relayed, "the helpers ran on kafka-2's engine address");
+      } finally {
+        await stack.down();
       }
     });
 

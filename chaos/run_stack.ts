@@ -11,6 +11,8 @@ import { DEFAULT_DISK_MB } from "../compose/disk.ts";
 import { DockerStack } from "../compose/docker_stack.ts";
 import type { ExternalEndpoints } from "../compose/external_endpoints.ts";
 import { ExternalStack } from "../compose/external_stack.ts";
+import { FAULTS, type FaultTable } from "./faults/mod.ts";
+import { expandFaults } from "./planner.ts";
 import { LocalStack } from "../compose/local_stack.ts";
 import { type Binaries, provision } from "../compose/provision.ts";
 import type { Stack, StackKind } from "../compose/stack.ts";
@@ -33,6 +35,7 @@ export interface RunStack {
 export interface RunStackOptions {
   kind: StackKind;
   runId: string;
+  seed: number;
   runDir: string;
   basePort: number;
   binaries: Binaries;
@@ -70,10 +73,15 @@ async function upRunStack(scenario: Scenario, o: RunStackOptions): Promise<Stack
   let stack: Stack;
   if (o.kind === "external") {
     if (!o.external) throw new Error("--stack external needs --endpoints <file>");
-    stack = await ExternalStack.open(o.external.endpoints, {
+    const external = await ExternalStack.open(o.external.endpoints, {
       ...options,
       keepTopics: o.external.keepTopic,
     });
+    stack = external;
+    // The helper image on the nodes' engines before the run, not when a fault fires.
+    const faults = expandFaults(scenario, o.seed);
+    const table: FaultTable = FAULTS;
+    if (faults.some((f) => table[f.kind].external === "netns")) await external.prepareNetns();
   } else {
     stack = o.kind === "docker"
       ? await DockerStack.up(options)
@@ -138,6 +146,7 @@ export async function stackPhase(
   const stack = run.parts.stack = await upRunStack(run.scenario, {
     kind: run.kind,
     runId: run.runId,
+    seed: run.seed,
     runDir: run.runDir,
     basePort,
     binaries,

@@ -132,8 +132,9 @@ export async function runThrowaway(
   cmd: string[],
   hostConfig: Docker.HostConfig,
   labels: Record<string, string>,
+  docker: Docker = dockerClient(),
 ): Promise<{ code: number; out: string }> {
-  const container = await dockerClient().createContainer({
+  const container = await docker.createContainer({
     Image: image,
     Cmd: cmd,
     Labels: labels,
@@ -151,6 +152,19 @@ export async function runThrowaway(
   } finally {
     await container.remove({ force: true }).catch(() => {});
   }
+}
+
+/**
+ * Makes `image` (built on the default engine) present on the engine `docker`: copied over
+ * (`docker save | docker load` through the API) when that engine lacks it.
+ */
+export async function ensureImageOn(docker: Docker, image: string): Promise<void> {
+  if (await docker.getImage(image).inspect().then(() => true, () => false)) return;
+  const saved = await dockerClient().getImage(image).get();
+  const loading = await docker.loadImage(saved as unknown as NodeJS.ReadableStream);
+  await new Promise<void>((resolve, reject) =>
+    docker.modem.followProgress(loading, (error: Error | null) => error ? reject(error) : resolve())
+  );
 }
 
 /**

@@ -387,6 +387,11 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
     }, { [STACK_LABEL]: this.name, [ROLE_LABEL]: "helper", [OWNER_LABEL]: ownerLabel() });
   }
 
+  /** `NetnsHost`: the script in the helper image, in node's network namespace. */
+  inNetns(node: string, script: string): Promise<{ code: number; out: string }> {
+    return this.runHelper(this.images.nethelper, ["sh", "-c", script], { netnsOf: node });
+  }
+
   /** True when `tc qdisc ... netem` works in this kernel (tried in Toxiproxy's namespace). */
   async #probeNetem(): Promise<boolean> {
     return await probeNetem(this.images);

@@ -4,7 +4,9 @@
  * starts nothing of it; it acts on a node only as the file allows: through the
  * node's container on the node's own Docker engine (process faults), or
  * through the Toxiproxy proxies named in front of its listeners (network
- * faults). Brokers are the cluster's own ids, read from Kafka.
+ * faults), or through a helper container in the node's network namespace on
+ * that engine (`tc`, `iptables`: `netem`, `tbf`, `loss`). Brokers are the
+ * cluster's own ids, read from Kafka.
  *
  * It leaves the cluster as it found it: the topics and consumer groups a run
  * created (`own`) are deleted by `down` (kept with `keepTopics`), after every
@@ -26,15 +28,22 @@ import * as Minio from "minio";
 import { UsageError } from "../lib/exit_codes.ts";
 import { type Endpoints, minioClientOptions } from "../pipeline/endpoints.ts";
 import { kafkaClient } from "../pipeline/kafka.ts";
-import { dockerClientAt } from "./docker.ts";
+import {
+  dockerClientAt,
+  ensureImageOn,
+  OWNER_LABEL,
+  ownerLabel,
+  ROLE_LABEL,
+  runThrowaway,
+  STACK_LABEL,
+} from "./docker.ts";
+import { ensureImages } from "./images.ts";
 import { DockerNode } from "./docker_node.ts";
 import type { ExternalEndpoints } from "./external_endpoints.ts";
 import type { KafkaSettings } from "./kafka_config.ts";
 import { startWatchdog } from "./local_services.ts";
 import { DEFAULT_BASE_PORT, type PortPlan, portPlan } from "./ports.ts";
-import type { ProcessState } from "./process_node.ts";
 import { kafkaBrokerIds, redisPing, toxiproxyUp } from "./probes.ts";
-import type { CpuLimitHandle } from "./cgroup.ts";
 import {
   brokerNode,
   type NodeHealth,
@@ -43,61 +52,9 @@ import {
   type StackNode,
   type StackOptions,
 } from "./stack.ts";
+import { ObservedNode } from "./observed_node.ts";
 import { Toxiproxy } from "./toxiproxy.ts";
 import { waitFor } from "../lib/wait.ts";
-
-/**
- * A node the endpoints file names no container for: its state is what the
- * stack last saw of it (a broker in the cluster's metadata, a service
- * answering); a fault cannot act on it (refused before a run, and here).
- */
-class ObservedNode implements StackNode {
-  readonly name: string;
-  state_: ProcessState = "running";
-
-  constructor(name: string) {
-    this.name = name;
-  }
-
-  state(): ProcessState {
-    return this.state_;
-  }
-  refresh(): Promise<ProcessState> {
-    return Promise.resolve(this.state_);
-  }
-  pid(): number | undefined {
-    return undefined;
-  }
-  #cannot(what: string): Promise<never> {
-    return Promise.reject(
-      new Error(`cannot ${what} ${this.name}: the endpoints file names no container for it`),
-    );
-  }
-  start(): Promise<void> {
-    return this.#cannot("start");
-  }
-  kill(): Promise<void> {
-    return this.#cannot("kill");
-  }
-  stop(): Promise<void> {
-    return this.#cannot("stop");
-  }
-  restart(): Promise<void> {
-    return this.#cannot("restart");
-  }
-  pause(): Promise<void> {
-    return this.#cannot("pause");
-  }
-  resume(): Promise<void> {
-    return this.#cannot("resume");
-  }
-  limitCpu(): Promise<CpuLimitHandle> {
-    return this.#cannot("limit the CPU of");
-  }
-  tail(): Promise<string> {
-    return Promise.resolve("(an external node: its logs are where its owner keeps them)");
-  }
-}
 
 export interface ExternalStackOptions extends Pick<StackOptions, "name" | "basePort" | "dataDir"> {
   /** Keep the topics and groups the run created (`--keep-topic`). Default false. */
@@ -120,6 +77,10 @@ export class ExternalStack extends StackBase<StackNode> implements Stack {
   readonly #keepTopics: boolean;
   readonly #owned = { topics: [] as string[], groups: [] as string[] };
   #watchdogPid: number | undefined;
+  #helper: Promise<string> | undefined;
+  /** The data dir is a temp folder of its own, removed by `down`. */
+  #temporary = false;
+  readonly #engines = new Map<string, Promise<void>>();
 
   private constructor(
     file: ExternalEndpoints,
@@ -145,6 +106,7 @@ export class ExternalStack extends StackBase<StackNode> implements Stack {
    */
   static async open(file: ExternalEndpoints, o: ExternalStackOptions = {}): Promise<ExternalStack> {
     const name = o.name ?? "external";
+    const temporary = o.dataDir === undefined;
     const dataDir = o.dataDir ?? await Deno.makeTempDir({ prefix: "chaos-external-" });
     await Deno.mkdir(join(dataDir, "pids"), { recursive: true });
     const ids = await kafkaBrokerIds(file.kafka.bootstrap.split(","), 15_000);
@@ -161,6 +123,7 @@ export class ExternalStack extends StackBase<StackNode> implements Stack {
       );
     }
     const stack = new ExternalStack(file, ids, { ...o, name, dataDir });
+    stack.#temporary = temporary;
     const names = [...ids.map(brokerNode), "minio", "redis"];
     if (file.toxiproxy) names.push("toxiproxy");
     for (const node of names) {
@@ -207,6 +170,50 @@ export class ExternalStack extends StackBase<StackNode> implements Stack {
     );
   }
 
+  /**
+   * `NetnsHost`: runs the script in a helper container on the node's own engine, sharing the
+   * network namespace of the node's container (NET_ADMIN). The helper image is built here and
+   * copied to that engine first when it lacks it (`prepareNetns`).
+   */
+  async inNetns(node: string, script: string): Promise<{ code: number; out: string }> {
+    const spec = this.file.nodes[node];
+    if (!spec?.container) {
+      throw new Error(`cannot enter ${node}'s network: the endpoints file names no container`);
+    }
+    const image = await this.prepareNetns([node]);
+    return await runThrowaway(
+      image,
+      ["sh", "-c", script],
+      {
+        NetworkMode: `container:${spec.container}`,
+        CapAdd: ["NET_ADMIN"],
+      },
+      { [STACK_LABEL]: this.name, [ROLE_LABEL]: "helper", [OWNER_LABEL]: ownerLabel() },
+      dockerClientAt(spec.docker_host),
+    );
+  }
+
+  /**
+   * Makes the helper image (tc, iptables) present on the engines of `nodes` (default: every
+   * node with a container); its tag. Done before a run whose faults need it, so that no fault
+   * waits for an image copy.
+   */
+  async prepareNetns(nodes?: string[]): Promise<string> {
+    this.#helper ??= ensureImages().then((images) => images.nethelper);
+    const image = await this.#helper;
+    const names = nodes ?? Object.keys(this.file.nodes);
+    for (const node of names) {
+      const spec = this.file.nodes[node];
+      if (!spec?.container) continue;
+      const host = spec.docker_host ?? "";
+      if (!this.#engines.has(host)) {
+        this.#engines.set(host, ensureImageOn(dockerClientAt(spec.docker_host), image));
+      }
+      await this.#engines.get(host);
+    }
+    return image;
+  }
+
   /** Records a topic and groups the run created, for `down` to delete. */
   own(topics: string[], groups: string[] = []): void {
     this.#owned.topics.push(...topics);
@@ -251,6 +258,7 @@ export class ExternalStack extends StackBase<StackNode> implements Stack {
    */
   async down(options: { keep?: boolean; quiet?: boolean } = {}): Promise<string[]> {
     this.#stopWatchdog();
+    if (this.#temporary) await Deno.remove(this.dataDir, { recursive: true }).catch(() => {});
     if (options.keep || this.#keepTopics) return [];
     const { topics, groups } = this.#owned;
     if (!topics.length && !groups.length) return [];

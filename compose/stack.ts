@@ -104,6 +104,23 @@ export interface Stack {
 }
 
 /**
+ * A stack whose nodes' network namespaces the harness can enter to run `tc` and `iptables` (from
+ * a helper container that shares the namespace): the docker stack, and an external stack's nodes
+ * that name their container.
+ */
+export interface NetnsHost {
+  /** Whether the kernel has `sch_netem` (undefined: not known before it is tried). */
+  readonly netem?: boolean;
+  /** Runs `sh -c script` in node's network namespace, with NET_ADMIN; its exit code and output. */
+  inNetns(node: string, script: string): Promise<{ code: number; out: string }>;
+}
+
+/** The stack as a `NetnsHost`, or undefined when it cannot enter its nodes' namespaces. */
+export function netnsHostOf(stack: Stack): NetnsHost | undefined {
+  return "inNetns" in stack ? stack as unknown as NetnsHost : undefined;
+}
+
+/**
  * What both stacks do the same way: nodes by name, brokers by id, and the
  * names of the Toxiproxy proxies (the topology is the same on both).
  */

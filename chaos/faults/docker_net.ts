@@ -3,6 +3,8 @@
  * `disconnect`, and `partition` there): commands in the target container's
  * own network namespace, from a helper container that shares it (`--network
  * container:<target>`, NET_ADMIN), so the target image needs no tools.
+ * `netem`, `tbf` and `loss` also act on an external stack's nodes that name
+ * their container: the helper runs on the node's own engine.
  *
  * `partition` (docker): iptables DROP on the broker's listener ports and on
  * the proxies it reaches its peers through, by listener (client, internal,
@@ -24,7 +26,7 @@ import {
   type Listener,
   LISTENERS,
 } from "./types.ts";
-import { brokerIdOf, brokerNode } from "../../compose/stack.ts";
+import { brokerIdOf, brokerNode, type NetnsHost, netnsHostOf } from "../../compose/stack.ts";
 
 export const STACK_NODES = ["broker", "service"] as const;
 
@@ -38,11 +40,16 @@ export function dockerStack(ctx: FaultContext, kind: string): DockerStack {
   return ctx.stack as DockerStack;
 }
 
+/** The stack's way into its nodes' network namespaces (docker; external with containers). */
+function netnsHost(ctx: FaultContext, kind: string): NetnsHost {
+  const host = netnsHostOf(ctx.stack);
+  if (!host) throw new Error(`${kind} needs the docker stack (--stack docker) or an external one`);
+  return host;
+}
+
 /** Runs a shell script in node's network namespace; fails with its output. */
-async function inNetns(stack: DockerStack, node: string, script: string): Promise<string> {
-  const result = await stack.runHelper(stack.images.nethelper, ["sh", "-c", script], {
-    netnsOf: node,
-  });
+async function inNetns(stack: NetnsHost, node: string, script: string): Promise<string> {
+  const result = await stack.inNetns(node, script);
   if (result.code !== 0) {
     throw new Error(
       `in ${node}'s network namespace: ${script}: exit ${result.code}: ${result.out}`,
@@ -55,19 +62,21 @@ async function inNetns(stack: DockerStack, node: string, script: string): Promis
 export function netnsFault(
   kind: string,
   meta: Pick<Fault, "summary" | "params" | "missing" | "problem">,
-  scripts: (params: FaultParams, stack: DockerStack) => { add: string; remove: string },
+  scripts: (params: FaultParams) => { add: string; remove: string },
 ): Fault {
   return {
     kind,
     ...meta,
     targets: STACK_NODES,
     stacks: ["docker"],
+    // On an external stack: a helper on the node's own engine, in its container's namespace.
+    external: "netns",
     async inject(ctx, nodes, params): Promise<Injected> {
-      const stack = dockerStack(ctx, kind);
-      if (kind === "netem" && !stack.netem) {
+      const stack = netnsHost(ctx, kind);
+      if (kind === "netem" && stack.netem === false) {
         throw new Error("this kernel has no sch_netem; use the latency fault (Toxiproxy)");
       }
-      const { add, remove } = scripts(params, stack);
+      const { add, remove } = scripts(params);
       const done: string[] = [];
       const heal = async () => {
         for (const node of done) await inNetns(stack, node, remove).catch(() => {});

@@ -158,7 +158,7 @@ export function externalProblems(
       : cluster.brokers.map((b) => `kafka-${b}`);
     for (const node of nodes) {
       const spec = cluster.nodes[node];
-      if (fault.external === "container" && !spec?.container) {
+      if ((fault.external === "container" || fault.external === "netns") && !spec?.container) {
         problems.push(
           `${at}: nodes.${node}.container is missing (the Docker container it runs in)`,
         );

@@ -49,7 +49,7 @@ export interface Injected {
 export type TargetKind = "broker" | "link" | "component" | "service" | "webhook";
 
 /** How a fault reaches an external stack's node (see `Fault.external`). */
-export type ExternalMechanism = "container" | "proxies" | "harness";
+export type ExternalMechanism = "container" | "netns" | "proxies" | "harness";
 
 /** The stacks a fault may run on. */
 export type StackName = "local" | "docker";
@@ -70,8 +70,9 @@ export interface Fault {
   stacks: readonly StackName[];
   /**
    * How it acts on an external stack's nodes (`--stack external`, compose/external_endpoints.ts):
-   * through the node's container on its Docker engine, through the Toxiproxy proxies the
-   * endpoints file names, or through the harness alone (its components, its webhook receiver).
+   * through the node's container on its Docker engine, through a helper container in that
+   * container's network namespace on the same engine (`netns`), through the Toxiproxy proxies
+   * the endpoints file names, or through the harness alone (its components, its webhook receiver).
    * Absent: it cannot run on an external stack.
    */
   external?: ExternalMechanism;
