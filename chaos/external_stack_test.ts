@@ -151,18 +151,21 @@ Deno.test({ name: "external stack: a cluster someone else runs", ...slow }, asyn
       };
       const qdisc = async () => (await stack.inNetns("kafka-2", "tc qdisc show dev eth0")).out;
       const rules = async () => (await stack.inNetns("kafka-2", "iptables -S")).out;
+      const healed: (() => Promise<unknown>)[] = [];
       try {
-        const relayed = engine.connections();
+        const relayed = engine.requested();
         const tbf = await FAULTS.tbf.inject(ctx, ["kafka-2"], { rate_kbps: 200 });
+        healed.push(tbf.heal);
         assert.match(await qdisc(), /qdisc tbf .*rate 1600Kbit/);
         const loss = await FAULTS.loss.inject(ctx, ["kafka-2"], { loss_pct: 5 });
-        assert.match(await rules(), /statistic --mode random --probability 0\.05.*chaos-harness/);
-        await loss.heal();
-        await tbf.heal();
+        healed.push(loss.heal);
+        assert.match(await rules(), /statistic --mode random --probability 0\.0499.*chaos-harness/);
+        while (healed.length) await healed.pop()!();
         assert.doesNotMatch(await qdisc(), /tbf/);
         assert.doesNotMatch(await rules(), /chaos-harness/);
-        assert.ok(engine.connections() > relayed, "the helpers ran on kafka-2's engine address");
+        assert.ok(engine.requested() > relayed, "the helpers ran on kafka-2's engine address");
       } finally {
+        while (healed.length) await healed.pop()!().catch(() => {});
         await stack.down();
       }
     });

@@ -159,30 +159,42 @@ export function processesWith(needle: string): number[] {
 
 /**
  * A second address of a Docker engine: TCP connections on a free loopback port relayed to the
- * engine's unix socket (`DOCKER_HOST=tcp://127.0.0.1:<port>`); `connections` counts them.
+ * engine's unix socket (`DOCKER_HOST=tcp://127.0.0.1:<port>`); `connections` counts them,
+ * `requested` the bytes sent to the engine through it (a kept-alive connection reused).
  */
 export function relayEngine(
   socket: string,
-): { port: number; connections(): number; close(): void } {
+): { port: number; connections(): number; requested(): number; close(): void } {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   let count = 0;
-  const pipe = async (from: Deno.Conn, to: Deno.Conn) => {
+  let bytes = 0;
+  const pipe = async (from: ReadableStream<Uint8Array>, to: Deno.Conn) => {
     try {
-      await from.readable.pipeTo(to.writable);
+      await from.pipeTo(to.writable);
     } catch { /* either side closed */ }
   };
+  const counted = (conn: Deno.Conn) =>
+    conn.readable.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, out) {
+          bytes += chunk.length;
+          out.enqueue(chunk);
+        },
+      }),
+    );
   (async () => {
     for await (const conn of listener) {
       count++;
       Deno.connect({ transport: "unix", path: socket }).then((up) => {
-        pipe(conn, up);
-        pipe(up, conn);
+        pipe(counted(conn), up);
+        pipe(up.readable, conn);
       }).catch(() => conn.close());
     }
   })().catch(() => {});
   return {
     port: (listener.addr as Deno.NetAddr).port,
     connections: () => count,
+    requested: () => bytes,
     close: () => listener.close(),
   };
 }
