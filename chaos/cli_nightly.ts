@@ -15,8 +15,8 @@
  */
 
 import { STACK_FLAGS, STACK_USAGE, stackChoice } from "./stack_flags.ts";
-import { adoptKafkaSecurity, type ExternalEndpoints } from "../compose/external_endpoints.ts";
-import { kafkaBrokerIds } from "../compose/probes.ts";
+import type { ExternalEndpoints } from "../compose/external_endpoints.ts";
+import { externalCluster } from "./run_stack.ts";
 import { externalProblems } from "./faults/mod.ts";
 import { expandFaults } from "./planner.ts";
 import { join, relative } from "node:path";
@@ -41,9 +41,7 @@ const USAGE =
 
 /** Whether a scenario asks what the external cluster's endpoints file does not allow. */
 async function externalFilter(e: ExternalEndpoints): Promise<(s: Scenario) => boolean> {
-  adoptKafkaSecurity(e);
-  const brokers = await kafkaBrokerIds(e.kafka.bootstrap.split(","), 15_000).catch(() => []);
-  const cluster = { brokers, nodes: e.nodes, toxiproxy: e.toxiproxy !== undefined };
+  const cluster = await externalCluster(e);
   return (s) => externalProblems(expandFaults(s, s.seed), cluster).length > 0;
 }
 

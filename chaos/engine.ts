@@ -23,9 +23,7 @@
 import { probeNetem } from "../compose/docker_network.ts";
 import { ensureImages } from "../compose/images.ts";
 import type { StackKind } from "../compose/stack.ts";
-import { EnvironmentError, InterruptedError, UsageError } from "../lib/exit_codes.ts";
-import { kafkaBrokerIds } from "../compose/probes.ts";
-import { adoptKafkaSecurity } from "../compose/external_endpoints.ts";
+import { InterruptedError, UsageError } from "../lib/exit_codes.ts";
 import { DEFAULT_KAFKA_CLIENT, kafkaClientKind } from "../pipeline/producer_client.ts";
 import { abortRecord } from "../validate/history.ts";
 import type { Results } from "../validate/results.ts";
@@ -38,7 +36,7 @@ import { report, runResults } from "./outcome.ts";
 import { expandFaults } from "./planner.ts";
 import { recordSteadyState, requireSteadyState, rollBack } from "./rollback.ts";
 import { openRun, recordFailure, teardown } from "./run_context.ts";
-import { type ExternalOptions, stackPhase } from "./run_stack.ts";
+import { externalCluster, type ExternalOptions, stackPhase } from "./run_stack.ts";
 import { ms, type Scenario } from "./scenario.ts";
 import { settle } from "./settle.ts";
 
@@ -86,17 +84,7 @@ async function checkStackSupport(
   const faults = expandFaults(scenario, seed);
   if (kind === "external") {
     if (!external) throw new UsageError("--stack external needs --endpoints <file>");
-    const e = external.endpoints;
-    adoptKafkaSecurity(e);
-    const brokers = await kafkaBrokerIds(e.kafka.bootstrap.split(","), 15_000).catch(() => []);
-    if (!brokers.length) {
-      throw new EnvironmentError(`no Kafka broker answers at ${e.kafka.bootstrap} (--endpoints)`);
-    }
-    const problems = externalProblems(faults, {
-      brokers,
-      nodes: e.nodes,
-      toxiproxy: e.toxiproxy !== undefined,
-    });
+    const problems = externalProblems(faults, await externalCluster(external.endpoints));
     if (problems.length > 0) {
       throw new UsageError(
         `scenario ${scenario.name} cannot run on this external stack (--endpoints):\n  ${

@@ -9,9 +9,11 @@
 import { join } from "node:path";
 import { DEFAULT_DISK_MB } from "../compose/disk.ts";
 import { DockerStack } from "../compose/docker_stack.ts";
-import type { ExternalEndpoints } from "../compose/external_endpoints.ts";
+import { adoptKafkaSecurity, type ExternalEndpoints } from "../compose/external_endpoints.ts";
+import { kafkaBrokerIds } from "../compose/probes.ts";
+import { EnvironmentError } from "../lib/exit_codes.ts";
 import { ExternalStack } from "../compose/external_stack.ts";
-import { FAULTS, type FaultTable } from "./faults/mod.ts";
+import { type ExternalCluster, FAULTS, type FaultTable } from "./faults/mod.ts";
 import { expandFaults } from "./planner.ts";
 import { LocalStack } from "../compose/local_stack.ts";
 import { type Binaries, provision } from "../compose/provision.ts";
@@ -48,6 +50,20 @@ export interface RunStackOptions {
 export interface ExternalOptions {
   endpoints: ExternalEndpoints;
   keepTopic?: boolean;
+}
+
+/**
+ * What `externalProblems` needs of an external cluster, read from it with the file's SASL and TLS
+ * (adopted by this process from now on): its broker ids, its nodes, whether it has a Toxiproxy.
+ * No broker answering is an EnvironmentError (exit 3).
+ */
+export async function externalCluster(e: ExternalEndpoints): Promise<ExternalCluster> {
+  adoptKafkaSecurity(e);
+  const brokers = await kafkaBrokerIds(e.kafka.bootstrap.split(","), 15_000).catch(() => []);
+  if (!brokers.length) {
+    throw new EnvironmentError(`no Kafka broker answers at ${e.kafka.bootstrap} (--endpoints)`);
+  }
+  return { brokers, nodes: e.nodes, toxiproxy: e.toxiproxy !== undefined };
 }
 
 /** Brings the run's stack up (the caller takes it down, whatever happens next). */

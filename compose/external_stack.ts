@@ -106,9 +106,6 @@ export class ExternalStack extends StackBase<StackNode> implements Stack {
    */
   static async open(file: ExternalEndpoints, o: ExternalStackOptions = {}): Promise<ExternalStack> {
     const name = o.name ?? "external";
-    const temporary = o.dataDir === undefined;
-    const dataDir = o.dataDir ?? await Deno.makeTempDir({ prefix: "chaos-external-" });
-    await Deno.mkdir(join(dataDir, "pids"), { recursive: true });
     const ids = await kafkaBrokerIds(file.kafka.bootstrap.split(","), 15_000);
     if (ids.length === 0) {
       throw new Error(`no Kafka broker answers at ${file.kafka.bootstrap} (the endpoints file)`);
@@ -122,6 +119,9 @@ export class ExternalStack extends StackBase<StackNode> implements Stack {
           `${ids.map(brokerNode).join(", ")} (name broker nodes kafka-<node.id>)`,
       );
     }
+    const temporary = o.dataDir === undefined;
+    const dataDir = o.dataDir ?? await Deno.makeTempDir({ prefix: "chaos-external-" });
+    await Deno.mkdir(join(dataDir, "pids"), { recursive: true });
     const stack = new ExternalStack(file, ids, { ...o, name, dataDir });
     stack.#temporary = temporary;
     const names = [...ids.map(brokerNode), "minio", "redis"];
