@@ -22,6 +22,7 @@ import { definitelyNotAppended, fileLogCreator, kafkaClient } from "./kafka.ts";
 import { BatchBook, type LedgerWriter } from "./ledger.ts";
 import { corrupt } from "./malformed.ts";
 import { Rng } from "./rng.ts";
+import { EventBytes } from "./event_bytes.ts";
 import { baselineFlow } from "./traffic.ts";
 import {
   type KafkaClientKind,
@@ -151,6 +152,7 @@ export class GeneratorLoop {
     const producerId = this.producerId;
     const ledger = this.#host.ledger;
     const serialize = eventSerializer(producerId);
+    const batch = new EventBytes(producerId);
     const rng = new Rng(`${c.seed}/w${c.index}`);
     const chaosRng = new Rng(`${c.seed}/w${c.index}/chaos`);
     const queue = this.#queue;
@@ -189,35 +191,45 @@ export class GeneratorLoop {
         }
         const n = Math.max(1, Math.min(Math.max(due, 0), c.batchSize));
         const first = seq;
-        const messages: ProduceMessage[] = [];
+        const keys = new Array<string>(n);
         for (let k = 0; k < n; k++) {
           let flow;
           let ts = nowWall;
+          let planned = false;
           if (queue.length > 0 && queue[0].at_ms <= nowWall) {
-            const planned = queue.shift()!;
-            flow = planned.flow;
-            ts = planned.at_ms;
+            const next = queue.shift()!;
+            flow = next.flow;
+            ts = next.at_ms;
+            planned = true;
           } else {
             flow = baselineFlow(rng);
             if (c.chaosMode && nowWall < endWall - RANDOM_INCIDENT_GUARD_MS) {
               this.#maybeRandom(chaosRng);
             }
           }
-          let value: string;
           if (c.chaosMode && chaosRng.chance(c.malformedProb)) {
             const event: TelemetryEvent = { producer_id: producerId, seq, ts_ms: ts, ...flow };
-            value = corrupt(chaosRng, event).raw;
+            batch.text(corrupt(chaosRng, event).raw);
             ledger.malformed(producerId, seq);
+          } else if (planned) {
+            // An incident's flow may have its keys in another order: JSON.stringify's text.
+            batch.text(serialize(seq, ts, flow));
           } else {
-            value = serialize(seq, ts, flow);
+            batch.event(seq, ts, flow);
           }
-          messages.push({
-            topic: c.topic,
-            key: flow.src_ip,
-            value,
-            partition: this.#partitionOf(flow.src_ip),
-          });
+          keys[k] = flow.src_ip;
           seq++;
+        }
+        const values = batch.take();
+        const messages = new Array<ProduceMessage>(n);
+        for (let k = 0; k < n; k++) {
+          const key = keys[k];
+          messages[k] = {
+            topic: c.topic,
+            key,
+            value: values[k],
+            partition: this.#partitionOf(key),
+          };
         }
         credited += due > 0 ? n : 0;
         ledger.attempt(producerId, first, seq - 1);

@@ -37,7 +37,8 @@ export interface ProduceMessage {
   /** Every message of one `send` has the same topic; the client takes the messages as they are. */
   topic: string;
   key: string;
-  value: string;
+  /** The event's bytes (`encodeEach`), or its text. */
+  value: Buffer | string;
   /** Set by the generator (kafkajs's default partitioner, whatever the client). */
   partition: number;
 }
@@ -108,7 +109,7 @@ class KafkajsClient implements ProducerClient {
 }
 
 class PlatformaticClient implements ProducerClient {
-  readonly #producer: PlatformaticProducer<string, string, string, string>;
+  readonly #producer: PlatformaticProducer<string, Buffer | string, string, string>;
   readonly #idempotent: boolean;
 
   constructor(o: ProducerClientOptions) {
@@ -121,7 +122,7 @@ class PlatformaticClient implements ProducerClient {
       // Bounded, like kafkajs's: an idempotent producer would otherwise retry forever.
       retries: retriesFor(o.deliveryTimeoutMs),
       retryDelay: 250,
-      serializers: { ...stringSerializers, key: cachedKeySerializer() },
+      serializers: { ...stringSerializers, key: cachedKeySerializer(), value: valueSerializer },
       ...platformaticSecurity(kafkaSecurity()),
     });
   }
@@ -147,6 +148,11 @@ class PlatformaticClient implements ProducerClient {
   async close(): Promise<void> {
     await this.#producer.close(true);
   }
+}
+
+/** Values arrive as bytes already (the generator encodes a batch at once); text is encoded here. */
+function valueSerializer(value?: Buffer | string): Buffer | undefined {
+  return typeof value === "string" ? Buffer.from(value, "utf-8") : value;
 }
 
 /**
