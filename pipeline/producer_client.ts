@@ -36,7 +36,8 @@ export function kafkaClientKind(value: string, where: string): KafkaClientKind {
 export interface ProduceMessage {
   /** Every message of one `send` has the same topic; the client takes the messages as they are. */
   topic: string;
-  key: string;
+  /** The source address, as bytes (the generator's) or text. */
+  key: Buffer | string;
   /** The event's bytes (`encodeEach`), or its text. */
   value: Buffer | string;
   /** Set by the generator (kafkajs's default partitioner, whatever the client). */
@@ -109,7 +110,7 @@ class KafkajsClient implements ProducerClient {
 }
 
 class PlatformaticClient implements ProducerClient {
-  readonly #producer: PlatformaticProducer<string, Buffer | string, string, string>;
+  readonly #producer: PlatformaticProducer<Buffer | string, Buffer | string, string, string>;
   readonly #idempotent: boolean;
 
   constructor(o: ProducerClientOptions) {
@@ -156,13 +157,13 @@ function valueSerializer(value?: Buffer | string): Buffer | undefined {
 }
 
 /**
- * Keys as bytes, each encoded once: keys are source addresses (a few thousand), and a Buffer per
+ * Keys as bytes (the generator's are already), each text encoded once: keys are source addresses (a few thousand), and a Buffer per
  * message was one more allocation per event on the generator's hot path.
  */
-function cachedKeySerializer(): (key?: string) => Buffer | undefined {
+function cachedKeySerializer(): (key?: Buffer | string) => Buffer | undefined {
   const cache = new Map<string, Buffer>();
   return (key) => {
-    if (typeof key !== "string") return undefined;
+    if (typeof key !== "string") return key;
     let bytes = cache.get(key);
     if (!bytes) {
       if (cache.size >= 100_000) cache.clear();

@@ -107,15 +107,20 @@ export function context(src: string, direction: "ingress" | "egress") {
   } as const;
 }
 
+// The choices below are made once: an array literal in baselineFlow is a new array per event.
+const KINDS = [["https", 55], ["internal", 25], ["dns", 15], ["icmp", 2], ["other", 3]] as const;
+const INTERNAL_PORTS = [443, 8080, 5432, 6379, 9092, 8443] as const;
+const OTHER_PORTS = [22, 25, 123, 993, 3389] as const;
+const HTTP_STATUSES = [[200, 90], [204, 4], [304, 3], [404, 3]] as const;
+const SERVICES = Array.from({ length: SERVICE_COUNT }, (_, i) => serviceIp(i));
+
 const clampInt = (x: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, Math.round(x)));
 
 /** One ordinary flow (one object literal of the schema's shape: the generator's hot path). */
 export function baselineFlow(rng: Rng): Flow {
   const device = DEVICES[rng.int(0, DEVICE_COUNT - 1)];
   const src = device.ip;
-  const kind = rng.weighted(
-    [["https", 55], ["internal", 25], ["dns", 15], ["icmp", 2], ["other", 3]] as const,
-  );
+  const kind = rng.weighted(KINDS);
   const latency = Math.round(rng.normal(28, 7) * 10) / 10;
   let latency_ms = Math.max(10, Math.min(50, latency));
   let dst: string;
@@ -144,12 +149,8 @@ export function baselineFlow(rng: Rng): Flow {
     bytes_in = 84;
   } else {
     const internal = kind === "internal";
-    dst = internal ? serviceIp(rng.int(0, SERVICE_COUNT - 1)) : rng.pick(EXTERNAL);
-    dst_port = internal
-      ? rng.pick([443, 8080, 5432, 6379, 9092, 8443] as const)
-      : kind === "other"
-      ? rng.pick([22, 25, 123, 993, 3389] as const)
-      : 443;
+    dst = internal ? SERVICES[rng.int(0, SERVICE_COUNT - 1)] : rng.pick(EXTERNAL);
+    dst_port = internal ? rng.pick(INTERNAL_PORTS) : kind === "other" ? rng.pick(OTHER_PORTS) : 443;
     bytes_out = clampInt(rng.logNormal(7.2, 1.3), 60, 2_000_000);
     bytes_in = clampInt(rng.logNormal(8.8, 1.6), 60, 20_000_000);
     packets = Math.max(3, Math.round((bytes_out + bytes_in) / 1200));
@@ -158,7 +159,7 @@ export function baselineFlow(rng: Rng): Flow {
     src_port = rng.int(32768, 60999);
     protocol = dst_port === 123 ? "UDP" : "TCP";
     tcp_flags = dst_port === 123 ? "" : reset ? "SYN,ACK,RST" : "SYN,ACK,PSH,FIN";
-    if (http) http_status = reset ? 503 : rng.weighted([[200, 90], [204, 4], [304, 3], [404, 3]]);
+    if (http) http_status = reset ? 503 : rng.weighted(HTTP_STATUSES);
   }
   return {
     src_ip: src,
