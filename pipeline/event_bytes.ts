@@ -7,8 +7,8 @@
  * `event` writes what `eventSerializer` writes for the same producer, byte for byte, for a flow
  * of the baseline's shape: the schema's keys, in its order, and no others (a test holds
  * `baselineFlow` to it). A text field that would need escaping, or a field of the wrong type,
- * sends that event through `JSON.stringify` instead. `text` adds any other text (an incident's
- * flow serialized by `eventSerializer`, a malformed event) as it is.
+ * sends that event through `JSON.stringify` instead. `json` writes a flow of any other shape (an
+ * incident's) that way; `text` adds any other text (a malformed event) as it is.
  *
  * ```ts
  * const batch = new EventBytes("run-w0");
@@ -132,10 +132,15 @@ export class EventBytes {
     this.#put(K.end);
     if (this.#unsafe) {
       this.#pos = start;
-      this.text(this.#serialize(seq, tsMs, f));
+      this.json(seq, tsMs, f);
       return;
     }
     this.#ends.push(this.#pos);
+  }
+
+  /** The same event through `eventSerializer` (`JSON.stringify`): for a flow of any shape. */
+  json(seq: number, tsMs: number, f: Flow): void {
+    this.text(this.#serialize(seq, tsMs, f));
   }
 
   /** Any text, as UTF-8. */

@@ -60,12 +60,18 @@ Deno.test("EventBytes: odd values are written as JSON.stringify writes them", ()
   });
 });
 
-Deno.test("EventBytes: text between events, growth past the first buffer, a fresh buffer each take", () => {
+Deno.test("EventBytes: json and text between events, growth past the first buffer, a fresh buffer each take", () => {
   const rng = new Rng(3);
   const batch = new EventBytes("p-w0");
   const serialize = eventSerializer("p-w0");
   const expected: string[] = [];
   for (let i = 0; i < 6000; i++) {
+    if (i % 1000 === 500) {
+      const flow = { ...baselineFlow(rng), region: "r-1", account_id: "000000000000" };
+      const reordered = Object.fromEntries(Object.entries(flow).reverse()) as typeof flow;
+      batch.json(i, i, reordered);
+      expected.push(serialize(i, i, reordered));
+    }
     if (i % 1000 === 0) {
       const t = i === 3000 ? "\u{1f600}".repeat(200_000) : `{"broken": ${i}`;
       batch.text(t);

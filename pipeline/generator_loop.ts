@@ -17,7 +17,7 @@
 
 import { type Kafka, Partitioners, type PartitionMetadata } from "kafkajs";
 import { INCIDENT_KINDS, type IncidentKind, type PlannedFlow } from "./anomalies.ts";
-import { eventSerializer, type TelemetryEvent } from "./event.ts";
+import type { TelemetryEvent } from "./event.ts";
 import { definitelyNotAppended, fileLogCreator, kafkaClient } from "./kafka.ts";
 import { BatchBook, type LedgerWriter } from "./ledger.ts";
 import { corrupt } from "./malformed.ts";
@@ -154,7 +154,6 @@ export class GeneratorLoop {
     const c = this.config;
     const producerId = this.producerId;
     const ledger = this.#host.ledger;
-    const serialize = eventSerializer(producerId);
     const batch = new EventBytes(producerId);
     const rng = new Rng(`${c.seed}/w${c.index}`);
     const chaosRng = new Rng(`${c.seed}/w${c.index}/chaos`);
@@ -216,7 +215,7 @@ export class GeneratorLoop {
             ledger.malformed(producerId, seq);
           } else if (planned) {
             // An incident's flow may have its keys in another order: JSON.stringify's text.
-            batch.text(serialize(seq, ts, flow));
+            batch.json(seq, ts, flow);
           } else {
             batch.event(seq, ts, flow);
           }

@@ -38,7 +38,7 @@ export interface ProduceMessage {
   topic: string;
   /** The source address, as bytes (the generator's) or text. */
   key: Buffer | string;
-  /** The event's bytes (`encodeEach`), or its text. */
+  /** The event's bytes (the generator's, from `EventBytes`), or its text. */
   value: Buffer | string;
   /** Set by the generator (kafkajs's default partitioner, whatever the client). */
   partition: number;
@@ -157,8 +157,8 @@ function valueSerializer(value?: Buffer | string): Buffer | undefined {
 }
 
 /**
- * Keys as bytes (the generator's are already), each text encoded once: keys are source addresses (a few thousand), and a Buffer per
- * message was one more allocation per event on the generator's hot path.
+ * Keys as bytes (the generator's are already), each text encoded once: keys are source addresses
+ * (a few thousand), and a Buffer per message was one more allocation per event on the hot path.
  */
 function cachedKeySerializer(): (key?: Buffer | string) => Buffer | undefined {
   const cache = new Map<string, Buffer>();
