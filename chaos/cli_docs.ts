@@ -10,7 +10,7 @@
 
 import { join } from "node:path";
 import { z } from "zod";
-import { SubmissionSchema } from "../reports/grade.ts";
+import { SubmissionSchema } from "../reports/submission.ts";
 import { scenarioSchema } from "./scenario.ts";
 import { repoRoot } from "../compose/paths.ts";
 import { parseFlags } from "../lib/cli.ts";

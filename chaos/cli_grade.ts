@@ -1,20 +1,29 @@
 /**
- * `deno task grade --submission <file.yaml> [--out DIR] [--seed N]
- *   [--stack local|docker|external --endpoints FILE [--keep-topic]]`
+ * `deno task grade --submission <file.yaml> [--suite NAME|FILE] [--seed N] [--pass-mark N]
+ *   [--out DIR] [--stack local|docker|external --endpoints FILE [--keep-topic]]`
  *
- * Grades a pipeline (see `grade.ts` for the submission file, docs/grading.md and
- * docs/contract.md for the contract): runs `setup`, then either drives the
- * submission's sink and detector through a scenario and scores the store and
- * the alerts, or runs its phases and scores their exit codes. Prints the
- * score out of 100 with every weighted check, writes `grade.json` and
- * `junit.xml` to the output folder.
+ * Grades a pipeline (docs/grading.md; the contract is docs/contract.md). The
+ * grader sets the rules: the suite of scenarios (`scenarios/suites/`, default
+ * `default`), the seed (drawn at random per grading unless `--seed` fixes it;
+ * incident and fault times vary with it) and the pass mark (the suite's, or
+ * `--pass-mark`). The submission file holds only the team's name, setup and
+ * commands (reports/submission.ts).
  *
- * Exit codes: 0 at or above the pass mark, 1 below it, 2 invalid submission or
- * flags, 3 the run proved nothing or was interrupted.
+ * Runs `setup`, then each scenario of the suite with the submission's sink and
+ * detector (or, for a phase submission with `follows_contract: true`, the
+ * pipeline its `start_pipeline` starts) under the harness's own traffic and
+ * faults, and judges the store and the alerts. The grade follows the verdict:
+ * a submission passes only when every scenario's verdict passes. A phase
+ * submission's own exit codes are shown as self-reported and never pass.
+ * Writes `grade.json` and `junit.xml` to the output folder.
+ *
+ * Exit codes: 0 pass, 1 fail (also a submission that does not start or
+ * crashes), 2 invalid submission, suite or flags, 3 the harness itself could
+ * not prove anything (its environment failed) or the grading was interrupted.
  * @module
  */
 
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import {
   ExitCode,
@@ -30,81 +39,127 @@ import { say } from "../lib/progress.ts";
 import { loadScenario } from "./cli_scenario.ts";
 import { runScenario } from "./engine.ts";
 import { STACK_FLAGS, STACK_USAGE, stackChoice } from "./stack_flags.ts";
-import { parseStrict } from "./scenario.ts";
-import { parseDuration } from "../lib/duration.ts";
+import { varyScenario } from "./vary.ts";
+import type { Scenario } from "./scenario.ts";
 import {
   type Grade,
   gradeJunit,
-  gradePhases,
-  gradeRun,
-  SubmissionSchema,
+  gradeScenario,
+  gradeSubmission,
+  gradeText,
+  scenarioError,
+  type ScenarioGrade,
+  type SelfReported,
 } from "../reports/grade.ts";
+import { parseSubmission, type Submission } from "../reports/submission.ts";
+import { DEFAULT_SUITE, loadSuite } from "../reports/suite.ts";
 import { stamp as timestamp } from "./run_folder.ts";
+import { shell, tailOf } from "./submission_shell.ts";
 
-const USAGE = "usage: deno task grade --submission <file.yaml> [--out DIR] [--seed N]\n" +
-  `         ${STACK_USAGE}`;
+const USAGE =
+  "usage: deno task grade --submission <file.yaml> [--suite NAME|FILE] [--seed N] [--pass-mark N]\n" +
+  `         [--out DIR] ${STACK_USAGE}\n\n` +
+  "The grader sets the suite (scenarios/suites/, default: default), the seed (random unless\n" +
+  "given) and the pass mark (the suite's unless given); the submission only its commands.";
 
-/** Runs a shell command in `cwd`; its exit code, or null when it ran out of time. */
-async function shell(
-  cmd: string,
-  cwd: string,
-  timeoutMs: number,
-  log: string,
-  signal: AbortSignal,
-): Promise<number | null> {
-  const file = await Deno.open(log, { create: true, append: true });
-  const child = new Deno.Command("setsid", {
-    args: ["bash", "-c", cmd],
-    cwd,
-    // A clean environment: nothing of the harness's own reaches a submission.
-    env: {
-      PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
-      HOME: Deno.env.get("HOME") ?? "/root",
-    },
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-  }).spawn();
-  const copy = Promise.all(
-    [child.stdout, child.stderr].map((s) =>
-      s.pipeTo(new WritableStream({ write: (c) => void file.writeSync(c) }))
-    ),
-  );
-  const killGroup = () => {
-    try {
-      Deno.kill(-child.pid, "SIGKILL");
-    } catch { /* gone */ }
-  };
-  const timer = setTimeout(killGroup, timeoutMs);
-  signal.addEventListener("abort", killGroup, { once: true });
-  const status = await child.status;
-  clearTimeout(timer);
-  signal.removeEventListener("abort", killGroup);
-  await copy.catch(() => {});
-  file.close();
-  return status.signal === "SIGKILL" ? null : status.code;
+/** A seed drawn at random (recorded in the grade, so a grading can be repeated). */
+function drawSeed(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0] % 2_147_483_647;
 }
 
-function print(g: Grade, out: string) {
-  console.log(
-    `${g.submission}: ${g.score}/100 (pass mark ${g.pass_mark}): ${
-      g.invalid ? "INVALID" : g.passed ? "PASS" : "FAIL"
-    }`,
-  );
-  for (const c of g.checks) {
-    console.log(`  ${c.passed ? "ok  " : "FAIL"} ${c.name} (${c.weight}): ${c.detail}`);
+interface Plan {
+  sub: Submission;
+  scenarios: Scenario[];
+  seed: number;
+  out: string;
+  choice: Awaited<ReturnType<typeof stackChoice>>;
+}
+
+/** Runs the suite's scenarios against the submission's pipeline; one grade per scenario. */
+async function runSuite(
+  p: Plan,
+  signal: AbortSignal,
+  selfReported: SelfReported[],
+): Promise<ScenarioGrade[]> {
+  const { sub } = p;
+  await provision();
+  const grades: ScenarioGrade[] = [];
+  for (const [i, base] of p.scenarios.entries()) {
+    const seed = (p.seed + i) % 2_147_483_647;
+    const scenario = varyScenario(base, seed);
+    say(
+      `grade ${sub.name}: scenario ${i + 1}/${p.scenarios.length} ${scenario.name} (seed ${seed})`,
+    );
+    const validate = sub.phases?.validate;
+    try {
+      const { results, runDir } = await runScenario(scenario, {
+        seed,
+        outDir: join(p.out, "runs"),
+        signal,
+        stack: p.choice.kind,
+        external: p.choice.external,
+        pipeline: sub.pipeline
+          ? { ...sub.pipeline, cwd: sub.cwd }
+          : { combined: sub.phases!.start_pipeline, cwd: sub.cwd },
+        afterJudge: validate
+          ? async ({ env, signal }) => {
+            const log = join(p.out, `validate-${scenario.name}.log`);
+            const exit = await shell(validate, sub.cwd, sub.timeoutMs, log, signal, env);
+            selfReported.push({ phase: `validate (${scenario.name})`, exit });
+          }
+          : undefined,
+      });
+      grades.push(gradeScenario(results, runDir));
+    } catch (error) {
+      if (signal.aborted || error instanceof InterruptedError) throw error;
+      if (error instanceof UsageError) throw error;
+      grades.push(scenarioError(scenario.name, seed, String((error as Error).message ?? error)));
+    }
   }
-  for (const r of g.reasons) console.log(`  - ${r}`);
-  console.log(`  grade: ${join(out, "grade.json")}`);
+  return grades;
+}
+
+/** A phase submission that does not follow the contract: its phases run, for the record only. */
+async function runPhases(p: Plan, signal: AbortSignal): Promise<SelfReported[]> {
+  const { sub } = p;
+  const phases = sub.phases!;
+  const log = join(p.out, "phases.log");
+  let started: number | null | undefined;
+  const stop = new AbortController();
+  const pipeline = shell(
+    phases.start_pipeline,
+    sub.cwd,
+    sub.timeoutMs * 3,
+    log,
+    AbortSignal.any([signal, stop.signal]),
+  ).then((c) => (started = c));
+  const chaos = phases.run_chaos
+    ? await shell(phases.run_chaos, sub.cwd, sub.timeoutMs, log, signal)
+    : undefined;
+  const alive = started === undefined;
+  const validate = phases.validate
+    ? await shell(phases.validate, sub.cwd, sub.timeoutMs, log, signal)
+    : undefined;
+  stop.abort();
+  await pipeline;
+  const out: SelfReported[] = [{
+    phase: "start_pipeline",
+    exit: started ?? null,
+    note: alive ? "still running after run_chaos" : "exited before run_chaos ended",
+  }];
+  if (chaos !== undefined) out.push({ phase: "run_chaos", exit: chaos });
+  if (validate !== undefined) out.push({ phase: "validate", exit: validate });
+  return out;
 }
 
 if (import.meta.main) {
   await runMain(async () => {
     const { values } = parseFlags(Deno.args, {
       submission: { type: "string" },
-      out: { type: "string" },
+      suite: { type: "string" },
       seed: { type: "string" },
+      "pass-mark": { type: "string" },
+      out: { type: "string" },
       ...STACK_FLAGS,
     }, USAGE);
     if (!values.submission) throw new UsageError(USAGE);
@@ -116,76 +171,70 @@ if (import.meta.main) {
     } catch (error) {
       throw new UsageError(`cannot read the submission ${file}: ${(error as Error).message}`);
     }
-    const sub = parseStrict(SubmissionSchema, raw, file);
-    const seed = intFlag("seed", values.seed, { min: 0 }) ?? sub.seed;
-    const scenario = sub.pipeline ? await loadScenario(sub.scenario) : undefined;
-    const cwd = dirname(file);
-    const stamp = timestamp();
-    const out = values.out ?? join(repoRoot, "reports", "runs", "grade", sub.name, stamp);
+    const sub = parseSubmission(raw, file);
+    const suite = await loadSuite(values.suite ?? DEFAULT_SUITE);
+    const fixedSeed = intFlag("seed", values.seed, { min: 0, max: 2_147_483_646 });
+    const seed = fixedSeed ?? drawSeed();
+    const passMark = intFlag("pass-mark", values["pass-mark"], { min: 0, max: 100 }) ??
+      suite.pass_mark;
+    const judged = sub.pipeline !== undefined || sub.phases?.follows_contract === true;
+    // Every scenario is loaded (and refused, exit 2) before anything runs.
+    const scenarios: Scenario[] = [];
+    for (const name of suite.scenarios) scenarios.push(await loadScenario(name));
+    const out = values.out ??
+      join(repoRoot, "reports", "runs", "grade", sub.name, timestamp());
     await Deno.mkdir(out, { recursive: true });
-    const timeoutMs = parseDuration(sub.timeout)!;
+    const rules = {
+      suite: suite.name,
+      seed,
+      seed_drawn: fixedSeed === undefined,
+      pass_mark: passMark,
+    };
+    say(
+      `grade ${sub.name}: suite ${suite.name} (${scenarios.length} scenarios), seed ${seed}` +
+        `${fixedSeed === undefined ? " (drawn)" : ""}, pass mark ${passMark}`,
+    );
 
-    const grade = await withInterrupt(async (signal): Promise<Grade | undefined> => {
+    const grade = await withInterrupt(async (signal): Promise<Grade> => {
+      const selfReported: SelfReported[] = [];
       if (sub.setup) {
         say(`grade ${sub.name}: setup`);
-        const code = await shell(sub.setup, cwd, timeoutMs, join(out, "setup.log"), signal);
+        const log = join(out, "setup.log");
+        const code = await shell(sub.setup, sub.cwd, sub.timeoutMs, log, signal);
         if (signal.aborted) throw new InterruptedError("SIGINT");
         if (code !== 0) {
-          console.log(
-            `${sub.name}: 0/100: setup ${code === null ? "timed out" : `exited ${code}`}`,
-          );
-          return undefined;
+          const g = gradeSubmission(sub.name, rules, []);
+          g.reasons = [
+            `setup ${code === null ? "timed out" : `exited ${code}`}; last lines of ${log}:\n` +
+            await tailOf(log),
+          ];
+          return g;
         }
       }
-      if (sub.pipeline && scenario) {
-        await provision();
-        say(`grade ${sub.name}: scenario ${scenario.name} drives the submitted pipeline`);
-        const { results, runDir } = await runScenario(scenario, {
-          seed,
-          outDir: join(out, "runs"),
-          signal,
-          stack: choice.kind,
-          external: choice.external,
-          pipeline: { ...sub.pipeline, cwd },
-        });
-        const graded = gradeRun(sub.name, sub.pass_mark, results);
-        graded.reasons.push(`run folder: ${runDir}`);
-        return graded;
-      } else {
-        say(`grade ${sub.name}: start_pipeline, run_chaos, validate`);
-        const log = join(out, "phases.log");
-        let started: number | null | undefined;
-        const stopPipeline = new AbortController();
-        const pipeline = shell(
-          sub.start_pipeline!,
-          cwd,
-          timeoutMs * 3,
-          log,
-          AbortSignal.any([signal, stopPipeline.signal]),
-        ).then((c) => (started = c));
-        const chaos = await shell(sub.run_chaos!, cwd, timeoutMs, log, signal);
-        const alive = started === undefined;
-        const validate = chaos === null
-          ? null
-          : await shell(sub.validate!, cwd, timeoutMs, log, signal);
-        stopPipeline.abort(); // ends start_pipeline's process group
-        await pipeline;
-        if (signal.aborted) throw new InterruptedError("SIGINT");
-        return gradePhases(sub.name, sub.pass_mark, {
-          start_alive: alive,
-          run_chaos: chaos,
-          validate,
-        });
+      if (judged) {
+        if (sub.phases?.run_chaos) {
+          selfReported.push({
+            phase: "run_chaos",
+            exit: null,
+            note: "not run: the grader's own faults replace it",
+          });
+        }
+        const grades = await runSuite({ sub, scenarios, seed, out, choice }, signal, selfReported);
+        return gradeSubmission(sub.name, rules, grades, selfReported);
       }
+      say(`grade ${sub.name}: start_pipeline, run_chaos, validate (self-reported only)`);
+      const phases = await runPhases({ sub, scenarios, seed, out, choice }, signal);
+      if (signal.aborted) throw new InterruptedError("SIGINT");
+      return gradeSubmission(sub.name, rules, [], phases);
     });
-    if (!grade) return ExitCode.CheckFailed; // setup failed: graded 0, said above
     await Deno.writeTextFile(join(out, "grade.json"), JSON.stringify(grade, null, 2));
     await Deno.writeTextFile(join(out, "junit.xml"), gradeJunit(grade));
-    print(grade, out);
-    return grade.invalid
-      ? ExitCode.RunInvalid
-      : grade.passed
+    console.log(gradeText(grade));
+    console.log(`  grade: ${join(out, "grade.json")}`);
+    return grade.verdict === "pass"
       ? ExitCode.Pass
+      : grade.verdict === "invalid"
+      ? ExitCode.RunInvalid
       : ExitCode.CheckFailed;
   });
 }

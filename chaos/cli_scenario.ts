@@ -34,6 +34,7 @@ import { applySets, isScenarioPath, readScenarioInput } from "./scenario_file.ts
 import { requestAbort } from "./abort_watch.ts";
 import { findRunDir } from "./run_folder.ts";
 import { abortRecord, parseHistory } from "../validate/history.ts";
+import { durabilityFigures } from "../validate/commits.ts";
 import { waitFor } from "../lib/wait.ts";
 
 const USAGE =
@@ -200,6 +201,7 @@ if (import.meta.main) {
           `  alerts: incidents ${a.incidents}, matched ${a.matched}, missed ${a.missed}, duplicated ${a.duplicated}, false positives ${a.false_positives}`,
         );
       }
+      if (results.durability) say(`  durability: ${durabilityFigures(results.durability)}`);
       const t = results.throughput;
       say(
         `  throughput: ${t.acked_eps} acked/s over the workload` +
@@ -207,6 +209,7 @@ if (import.meta.main) {
       );
       for (const r of results.reasons) say(`  - ${r}`);
       for (const n of results.probes?.notes ?? []) say(`  - note: ${n}`);
+      for (const n of results.durability?.notes ?? []) say(`  - note: ${n}`);
       say(`  report: ${join(runDir, "report.md")}`);
       return exitCode;
     });

@@ -10,12 +10,14 @@
 import { kafkaSecurity, securityEnv } from "../pipeline/kafka_security.ts";
 import { dirname, join } from "node:path";
 import { repoRoot } from "../compose/paths.ts";
+import type { S3Keys } from "../compose/minio_users.ts";
 import { ProcessNode } from "../compose/process_node.ts";
 import type { Stack } from "../compose/stack.ts";
 import { waitFor } from "../lib/wait.ts";
 import { randomHex } from "../lib/ids.ts";
 import { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
 import type { RunContext } from "./run_context.ts";
+import { SubmissionError } from "./submission_error.ts";
 import type { Admin } from "./run_stack.ts";
 import type { RunNames } from "./run_names.ts";
 import type { Scenario } from "./scenario.ts";
@@ -24,6 +26,11 @@ import type { Scenario } from "./scenario.ts";
 export interface OwnPipeline {
   sink?: string;
   detector?: string;
+  /**
+   * A phase submission's `start_pipeline`: one bash script that starts sink and detector
+   * together; it is the node behind both names, so a fault on either hits the whole pipeline.
+   */
+  combined?: string;
   cwd?: string;
 }
 
@@ -35,6 +42,8 @@ export interface ComponentsOptions {
   runDir: string;
   names: RunNames;
   own?: OwnPipeline;
+  /** The pipeline's own MinIO keys (limited to the bucket). Default: the stack's. */
+  s3Keys?: S3Keys;
 }
 
 /** Metrics ports of the components: the run's metrics base + 1 (sink), + 2 (detector). */
@@ -43,8 +52,8 @@ export function metricsPorts(stack: Stack): { sink: number; detector: number } {
 }
 
 /** The environment every component gets: the pipeline contract. */
-function contractEnv(scenario: Scenario, o: ComponentsOptions): Record<string, string> {
-  const s3 = o.stack.endpoints.s3;
+export function contractEnv(scenario: Scenario, o: ComponentsOptions): Record<string, string> {
+  const s3 = { ...o.stack.endpoints.s3, ...o.s3Keys };
   return {
     KAFKA_BROKERS: o.stack.endpoints.kafka.bootstrap,
     KAFKA_TOPIC: o.names.topic,
@@ -104,6 +113,24 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
     return new ProcessNode({ name, ...command, env, clearEnv: true, ...files });
   };
   const d = scenario.detector;
+  if (o.own?.combined) {
+    const env = {
+      ...contract,
+      PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
+      HOME: Deno.env.get("HOME") ?? "/root",
+    };
+    const pipeline = new ProcessNode({
+      name: "pipeline",
+      cmd: "bash",
+      args: ["-c", o.own.combined],
+      cwd: o.own.cwd ?? repoRoot,
+      env,
+      clearEnv: true,
+      logFile: join(o.runDir, "logs", "pipeline.log"),
+      pidFile: join(o.stack.dataDir, "pids", "pipeline.pid"),
+    });
+    return new Map([["sink", pipeline], ["detector", pipeline]]);
+  }
   return new Map([
     [
       "sink",
@@ -132,23 +159,66 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
   ]);
 }
 
-/** Starts the components and waits until both consumer groups are stable. */
+/** The last lines of each distinct component's log, for a submission's failure. */
+async function tails(nodes: ReadonlyMap<string, ProcessNode>): Promise<string> {
+  const parts: string[] = [];
+  for (const node of new Set(nodes.values())) {
+    const state = node.state() === "dead" ? "not running" : "running";
+    parts.push(`${node.name} (${state}), last lines of its log:\n${await node.tail(15)}`);
+  }
+  return parts.join("\n");
+}
+
+/**
+ * Starts the components and waits until both consumer groups are stable. A graded pipeline
+ * that exits or does not join within 60 s is a SubmissionError (its log's last lines in it).
+ */
 async function startComponents(
   nodes: ReadonlyMap<string, ProcessNode>,
   admin: Admin,
   names: RunNames,
+  own: boolean,
   signal?: AbortSignal,
 ): Promise<void> {
-  for (const c of nodes.values()) await c.start();
-  await waitFor(async () => {
-    const groups = await admin.describeGroups([names.sinkGroup, names.detectorGroup]);
-    return groups.groups.every((g) => g.state === "Stable");
-  }, {
-    what: "the sink and the detector to join their groups",
-    timeoutMs: 60_000,
-    signal,
-    intervalMs: 500,
-  });
+  const distinct = [...new Set(nodes.values())];
+  try {
+    for (const c of distinct) await c.start();
+  } catch (error) {
+    if (!own) throw error;
+    throw new SubmissionError(
+      `the submission's pipeline did not start: ${(error as Error).message}\n${await tails(nodes)}`,
+      { cause: error },
+    );
+  }
+  let exited: string | undefined;
+  try {
+    await waitFor(async () => {
+      const dead = distinct.find((c) => c.state() === "dead");
+      if (own && dead) {
+        exited = dead.name;
+        return true;
+      }
+      const groups = await admin.describeGroups([names.sinkGroup, names.detectorGroup]);
+      return groups.groups.every((g) => g.state === "Stable");
+    }, {
+      what: "the sink and the detector to join their groups",
+      timeoutMs: 60_000,
+      signal,
+      intervalMs: 500,
+    });
+  } catch (error) {
+    if (!own || signal?.aborted) throw error;
+    throw new SubmissionError(
+      `the submission's sink and detector did not join their groups (${names.sinkGroup}, ` +
+        `${names.detectorGroup}) within 60 s\n${await tails(nodes)}`,
+      { cause: error },
+    );
+  }
+  if (exited) {
+    throw new SubmissionError(
+      `the submission's ${exited} exited before joining its group\n${await tails(nodes)}`,
+    );
+  }
 }
 
 /** The pipeline phase: the webhook receiver, then the components, started and in their groups. */
@@ -162,6 +232,8 @@ export async function startPipeline(
   const receiver = run.parts.receiver = new WebhookReceiver({
     secret,
     logFile: join(run.runDir, "deliveries.jsonl"),
+    // The scenario's `webhook` key: 503s and slow answers for the whole run, seeded by the run.
+    misbehave: { seed: run.seed, ...run.scenario.webhook },
   });
   const nodes = run.parts.components = components(run.scenario, {
     stack,
@@ -170,9 +242,11 @@ export async function startPipeline(
     runDir: run.runDir,
     names: run.names,
     own,
+    s3Keys: run.parts.pipelineS3,
   });
-  const op = run.history.invoke("pipeline-up", { own: Boolean(own?.sink || own?.detector) });
-  await startComponents(nodes, admin, run.names, run.signal);
+  const isOwn = Boolean(own?.sink || own?.detector || own?.combined);
+  const op = run.history.invoke("pipeline-up", { own: isOwn });
+  await startComponents(nodes, admin, run.names, isOwn, run.signal);
   run.history.complete(op, "ok", { components: [...nodes.keys()] });
   return { receiver, nodes };
 }

@@ -10,6 +10,7 @@
  * results.json are derived from it.
  *
  * Run folder `reports/runs/<scenario>/<timestamp>/`: history.jsonl,
+ * commits.jsonl (the sink's commits, sampled from the workload to the end of settle),
  * results.json, ledger.json, deliveries.jsonl, report.md, junit.xml, logs/.
  *
  * ```ts
@@ -20,16 +21,19 @@
  * @module
  */
 
+import { join } from "node:path";
 import { probeNetem } from "../compose/docker_network.ts";
 import { ensureImages } from "../compose/images.ts";
 import type { StackKind } from "../compose/stack.ts";
 import { InterruptedError, UsageError } from "../lib/exit_codes.ts";
 import { DEFAULT_KAFKA_CLIENT, kafkaClientKind } from "../pipeline/producer_client.ts";
 import { abortRecord } from "../validate/history.ts";
+import { COMMITS_FILE } from "../validate/commits.ts";
 import type { Results } from "../validate/results.ts";
 import { exitCodeOf } from "../validate/verdict.ts";
 import { type OwnPipeline, startPipeline } from "./components.ts";
 import { externalProblems, stackProblems } from "./faults/mod.ts";
+import { CommitSampler } from "./commit_sampler.ts";
 import { judge } from "./judge.ts";
 import { runMethod } from "./method.ts";
 import { report, runResults } from "./outcome.ts";
@@ -62,6 +66,11 @@ export interface RunOptions {
   stack?: StackKind;
   /** `--stack external`: the endpoints file, and whether the run's topic is kept. */
   external?: ExternalOptions;
+  /**
+   * Called once the run is judged, before teardown, with the contract's environment of the
+   * pipeline (a phase submission's own `validate` runs here, for the record only).
+   */
+  afterJudge?: (o: { env: Record<string, string>; signal?: AbortSignal }) => Promise<void>;
 }
 
 export interface RunResult {
@@ -123,6 +132,7 @@ export async function runScenario(
     signal: options.signal,
   });
   const { history, status, signal } = run;
+  let commits: CommitSampler | undefined;
   try {
     status.phase("stack");
     const basePort = options.basePort ?? Number(Deno.env.get("CHAOS_RUN_BASE_PORT") ?? 29600);
@@ -135,6 +145,14 @@ export async function runScenario(
     await requireSteadyState(stack, history);
 
     status.phase("workload");
+    // The sink group's commits, once a second until the end of settle (durability, commits.ts).
+    commits = CommitSampler.start({
+      admin,
+      topic: run.names.topic,
+      group: run.names.sinkGroup,
+      file: join(run.runDir, COMMITS_FILE),
+      signal,
+    });
     const ledger = await runMethod(run, {
       stack,
       kafka,
@@ -162,6 +180,7 @@ export async function runScenario(
       alerts: scenario.checks.alerts,
       settleMs: ms(scenario.checks.settle),
     });
+    const committed = await commits.stop();
     await recordSteadyState(stack, history);
 
     status.phase("validate");
@@ -178,16 +197,28 @@ export async function runScenario(
         deliveries: receiver.deliveries(),
         faults: run.parts.timeline!.records(),
         aborted: abortRecord(history.events),
+        commits: committed,
       },
     });
+    if (options.afterJudge) {
+      await options.afterJudge({ env: { ...nodes.get("sink")?.spec.env }, signal });
+    }
     await admin.disconnect();
   } catch (error) {
     recordFailure(run, error);
   } finally {
+    await commits?.stop({ lastRead: false }); // stopped after settle, unless the run failed
     await teardown(run, { keepStack: options.keepStack });
   }
   const results = runResults(run);
-  await report(run, results);
+  await report(run, results).catch(async (error) => {
+    // Evidence that cannot be reported is the run's finding, never a crash of the caller.
+    results.verdict = results.verdict === "unknown" ? "unknown" : "fail";
+    results.as_expected = results.verdict === scenario.expect;
+    results.reasons.push(`the report could not be made from this run's evidence: ${error}`);
+    await Deno.writeTextFile(join(run.runDir, "results.json"), JSON.stringify(results, null, 2))
+      .catch(() => {});
+  });
   run.stopTolerating();
   if (signal?.aborted) throw new InterruptedError("SIGINT");
   return { results, runDir: run.runDir, exitCode: exitCodeOf(results.verdict) };

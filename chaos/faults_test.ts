@@ -11,7 +11,7 @@ import { tolerateAbandonedRequests } from "./rejections.ts";
 import assert from "node:assert/strict";
 import type { Admin, Kafka, Producer } from "kafkajs";
 import { provision } from "../compose/provision.ts";
-import { heal as healStack, slow, testStack } from "../compose/testing.ts";
+import { heal as healStack, slow, testStack, topicReady } from "../compose/testing.ts";
 import { kafkaBrokerIds } from "../compose/probes.ts";
 import { waitFor } from "../lib/wait.ts";
 import { createTopicsAndWait, kafkaClient, topicPartitions } from "../pipeline/kafka.ts";
@@ -47,7 +47,11 @@ Deno.test({ name: "faults: each local fault's effect, then its heal", ...slow },
   await admin.connect();
   const bootstrap = stack.endpoints.kafka.bootstrap.split(",");
 
-  /** A fresh RF 3 topic, its leader, and a connected producer. */
+  /**
+   * A fresh RF 3 topic, its leader, and a connected producer that has sent to it. Only the
+   * fault under test may fail a step: the topic's leader is known to every broker before the
+   * first send, and a warm-up send that fails anyway (a producer without retries) is sent again.
+   */
   const fixture = async (
     options: { requestTimeout?: number; retries?: number; idempotent?: boolean } = {},
   ) => {
@@ -55,6 +59,7 @@ Deno.test({ name: "faults: each local fault's effect, then its heal", ...slow },
     await createTopicsAndWait(admin, {
       topics: [{ topic, numPartitions: 1, replicationFactor: 3 }],
     });
+    await topicReady(bootstrap, topic);
     const client = kafkaClient(bootstrap, `faults-${uniq()}`, {
       requestTimeout: options.requestTimeout ?? 30_000,
       retry: { retries: options.retries ?? 20, initialRetryTime: 100, maxRetryTime: 1000 },
@@ -62,7 +67,13 @@ Deno.test({ name: "faults: each local fault's effect, then its heal", ...slow },
     const idempotent = options.idempotent ?? true; // no retries needs a plain producer
     const producer = client.producer({ idempotent, maxInFlightRequests: 1 });
     await producer.connect();
-    for (let i = 0; i < 3; i++) await timedSend(producer, topic);
+    for (let i = 0; i < 3; i++) {
+      await waitFor(() => timedSend(producer, topic).then(() => true), {
+        what: `a warm-up send to ${topic}`,
+        timeoutMs: 30_000,
+        intervalMs: 250,
+      });
+    }
     return { topic, leader: await leaderOf(admin, topic), producer };
   };
   /** Disconnects a producer that went through a fault: its last request may have failed. */

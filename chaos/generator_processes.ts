@@ -6,7 +6,9 @@
  * offset (so producer ids and incident ids never collide). They connect first
  * and start together at `--start-at`; each rewrites a status file every second
  * (summed into the run's live figures and samples) and writes its ledger into
- * `<run>/ledgers/`, which the run merges into its own (`Ledger.merge`). Each is
+ * `<run>/ledgers/` (`--out`), which the run merges into its own
+ * (`Ledger.merge`); they get no store settings and upload nothing (the ledger
+ * is the grader's answer key, kept away from the pipeline's bucket). Each is
  * a supervised process with a pid file, so the watchdog kills it with the rest
  * if the harness dies. The scenario's incidents stay with the harness's own
  * generator.
@@ -65,10 +67,6 @@ export class GeneratorProcesses {
       PRODUCER_IDEMPOTENT: String(scenario.stack.idempotent),
       PRODUCER_SEND_MODE: scenario.stack.send_mode,
       KAFKA_CLIENT: o.client,
-      S3_ENDPOINT: o.stack.endpoints.s3.endpoint,
-      S3_ACCESS_KEY: o.stack.endpoints.s3.accessKey,
-      S3_SECRET_KEY: o.stack.endpoints.s3.secretKey,
-      S3_BUCKET: o.stack.endpoints.s3.bucket,
       CHAOS_QUIET: "1",
       KAFKA_LOG_LEVEL: Deno.env.get("KAFKA_LOG_LEVEL") ?? "warn",
       ...securityEnv(kafkaSecurity()),

@@ -3,8 +3,8 @@
  * and one `deno task generate` process share a run (producer ids w0-w1 and
  * w2-w3), the run merges their ledgers and passes as one; `validate --run`
  * without the second ledger finds its events unexpected (fail) and with
- * `--ledger` passes again; a ledger given twice is refused (exit 2). Nothing
- * is left running.
+ * `--ledger` passes again; a ledger given twice is refused (exit 2). No
+ * ledger is in the pipeline's bucket. Nothing is left running.
  */
 
 import assert from "node:assert/strict";
@@ -58,6 +58,17 @@ Deno.test({ name: "processes: two generators, one run, checked as one", ...slow 
     assert.ok(second.totals().acked > 0, "the second process produced");
     assert.equal(results.completeness?.lost, 0);
     assert.equal(results.alerts?.matched, 1);
+    // The ledgers are the answer key: none of them in the pipeline's bucket (the run folder keeps
+    // the store's data, a directory per bucket).
+    const store = join(dir, "stack", "minio");
+    const buckets = [...Deno.readDirSync(store)].filter((e) => !e.name.startsWith("."));
+    assert.ok(buckets.length > 0, `no bucket in ${store}`);
+    for (const b of buckets) {
+      assert.ok(
+        ![...Deno.readDirSync(join(store, b.name))].some((e) => e.name === "ledger"),
+        `${b.name} holds ledger/`,
+      );
+    }
 
     // The run's own generator's ledger alone: the second process's events are unexpected.
     const own = Ledger.parse(await Deno.readTextFile(join(dir, "ledger.json")));

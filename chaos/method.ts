@@ -167,7 +167,7 @@ export async function runMethod(run: RunContext, p: MethodParts): Promise<Ledger
   run.parts.cost = observation.stopCost(ledger.totals().acked);
   signal?.throwIfAborted();
   history.complete(op, "ok", ledger.totals());
-  await keepLedger(ledger, { runDir, runId, s3: stack.endpoints.s3 });
+  await keepLedger(ledger, { runDir });
   return ledger;
 }
 

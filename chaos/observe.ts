@@ -86,7 +86,7 @@ export class Observation {
     });
     const cpu = new CpuSampler({
       file: join(o.runDir, "metrics.jsonl"),
-      nodes: () => [...o.stack.nodes.values(), ...o.components.values()],
+      nodes: () => [...o.stack.nodes.values(), ...new Set(o.components.values())],
     });
     const observation = new Observation(sampler, metrics, cpu);
     if (o.withPrometheus) await observation.#startPrometheus(o, harness);

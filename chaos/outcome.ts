@@ -31,7 +31,12 @@ export function runResults(run: RunContext): Results {
   const deliveries = parts.receiver?.deliveries() ?? [];
   const judged = parts.judgement &&
     (rejudge(run.settings, parts.judgement, deliveries, run.history) ?? parts.judgement.judged);
-  const verdict = run.reasons.length || !judged ? "unknown" : judged.verdict;
+  // A graded pipeline that failed by itself fails the run (unless the run was interrupted).
+  const verdict = run.submissionFailure && !run.signal?.aborted
+    ? "fail"
+    : run.reasons.length || !judged
+    ? "unknown"
+    : judged.verdict;
   return {
     schema_version: RESULTS_SCHEMA_VERSION,
     scenario: scenario.name,
@@ -42,7 +47,12 @@ export function runResults(run: RunContext): Results {
     expect: scenario.expect,
     verdict,
     as_expected: verdict === scenario.expect,
-    reasons: [...(judged?.reasons ?? []), ...run.reasons],
+    reasons: [
+      ...(run.submissionFailure ? [`the submission failed: ${run.submissionFailure}`] : []),
+      ...(judged?.reasons ?? []),
+      ...run.reasons,
+    ],
+    submission_failure: run.submissionFailure ?? null,
     run_id: run.runId,
     started_at: run.folder.started.toISOString(),
     ended_at: new Date().toISOString(),
@@ -51,6 +61,7 @@ export function runResults(run: RunContext): Results {
     faults: parts.timeline?.records() ?? [],
     probes: judged?.probes ?? null,
     recovery: judged?.recovery ?? null,
+    durability: judged?.durability ?? null,
     throughput: {
       acked_eps: Math.round(parts.ledger ? ackedEps(parts.ledger) : 0),
       first_ack_ms: firstAckMs(parts.ledger),

@@ -10,8 +10,10 @@
  * @module
  */
 
+import { SubmissionError } from "./submission_error.ts";
 import { join } from "node:path";
 import type { ProcessNode } from "../compose/process_node.ts";
+import type { S3Keys } from "../compose/minio_users.ts";
 import type { Stack, StackKind } from "../compose/stack.ts";
 import type { Ledger } from "../pipeline/ledger.ts";
 import type { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
@@ -38,6 +40,11 @@ export interface Judgement {
 /** What a run has started or gathered so far. */
 export interface RunParts {
   stack?: Stack;
+  /**
+   * The pipeline's MinIO keys, limited to the run's bucket (compose/minio_users.ts); absent on an
+   * external stack, whose endpoints file names the pipeline's keys.
+   */
+  pipelineS3?: S3Keys;
   receiver?: WebhookReceiver;
   components?: Map<string, ProcessNode>;
   /** The fault timeline (timeline.ts). */
@@ -68,6 +75,8 @@ export interface RunContext {
   parts: RunParts;
   /** Why the run is unknown: it failed or was interrupted. */
   reasons: string[];
+  /** A graded pipeline's own failure (SubmissionError): the run fails rather than being unknown. */
+  submissionFailure?: string;
   /** Ends the tolerance of abandoned requests (see rejections.ts). */
   stopTolerating(): void;
 }
@@ -107,6 +116,9 @@ export function recordFailure(run: RunContext, error: unknown): void {
   if (run.signal?.aborted) {
     run.reasons.push("interrupted");
     run.history.record("info", "interrupted", String(run.signal.reason));
+  } else if (error instanceof SubmissionError) {
+    run.submissionFailure = error.message;
+    run.history.record("fail", "submission", error.message);
   } else {
     run.reasons.push(`the run failed: ${(error as Error).message}`);
     run.history.record("fail", "run", String((error as Error).stack ?? error));
@@ -118,7 +130,7 @@ export async function teardown(run: RunContext, o: { keepStack?: boolean }): Pro
   await p.observation?.stop();
   run.status.stop();
   await p.timeline?.healAll();
-  for (const c of p.components?.values() ?? []) {
+  for (const c of new Set(p.components?.values() ?? [])) {
     await c.stop({ graceMs: 10_000 }).catch(() => {});
   }
   await p.receiver?.stop().catch(() => {});

@@ -16,6 +16,7 @@ import { ExternalStack } from "../compose/external_stack.ts";
 import { type ExternalCluster, FAULTS, type FaultTable } from "./faults/mod.ts";
 import { expandFaults } from "./planner.ts";
 import { LocalStack } from "../compose/local_stack.ts";
+import { createBucketUser, type S3Keys } from "../compose/minio_users.ts";
 import { type Binaries, provision } from "../compose/provision.ts";
 import type { Stack, StackKind } from "../compose/stack.ts";
 import { createTopicsAndWait, fileLogCreator, kafkaClient } from "../pipeline/kafka.ts";
@@ -170,5 +171,28 @@ export async function stackPhase(
     signal: run.signal,
     external,
   });
+  if (stack.kind !== "external") run.parts.pipelineS3 = await pipelineUser(stack, run);
   return { ...await openKafka(stack, run.scenario, run), binaries };
+}
+
+/**
+ * The pipeline's MinIO user on a stack of the harness's own: limited to the run's bucket, so the
+ * pipeline under test never holds the root keys. A user that cannot be made is an environment
+ * failure (exit 3), never a fall back to the root keys.
+ */
+async function pipelineUser(stack: Stack, run: RunContext): Promise<S3Keys> {
+  const { bucket } = stack.endpoints.s3;
+  const op = run.history.invoke("pipeline-s3-user", { bucket });
+  try {
+    const keys = await createBucketUser(stack.endpoints.s3, { signal: run.signal });
+    run.history.complete(op, "ok", { bucket, accessKey: keys.accessKey });
+    return keys;
+  } catch (error) {
+    run.history.complete(op, "fail", { error: String(error) });
+    if (run.signal?.aborted) throw error;
+    throw new EnvironmentError(
+      `cannot make the pipeline's MinIO user for bucket ${bucket}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
 }

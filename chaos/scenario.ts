@@ -126,6 +126,21 @@ export function scenarioSchema(table: FaultTable = FAULTS) {
         entity: z.ipv4().optional(),
       })).default([]),
     }),
+    /**
+     * The harness's webhook receiver misbehaving for the whole run, as the contract says it may
+     * (no fault needed): a seeded share of deliveries answered 503, another share answered
+     * `slow_ms` late (still 200). Default: it always answers 200 at once.
+     */
+    webhook: z.strictObject({
+      error_share: z.number().min(0).max(0.9, {
+        message: "must be at most 0.9: a webhook that refuses everything takes no alert",
+      }).default(0),
+      slow_share: prob.default(0),
+      slow_ms: z.number().int().min(0).max(30_000).default(1500),
+    }).prefault({}).refine((w) => w.error_share + w.slow_share <= 1, {
+      message: "error_share + slow_share is more than 1",
+      path: ["slow_share"],
+    }),
     detector: z.strictObject({
       window: duration.default("60s"),
       slide: duration.default("10s"),

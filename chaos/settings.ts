@@ -22,5 +22,7 @@ export function verdictSettings(scenario: Scenario): VerdictSettings {
       ? null
       : ms(scenario.checks.recovery_within),
     out_of_order_ms: ms(scenario.detector.out_of_order),
+    window_ms: ms(scenario.detector.window),
+    slide_ms: ms(scenario.detector.slide),
   };
 }

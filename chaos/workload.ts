@@ -2,15 +2,18 @@
  * The run's workload: the generator configured from the scenario (rate,
  * duration, workers, incidents at their times, malformed share, the producer's
  * acks, idempotence, send mode and client), producing with the harness's
- * Kafka client; and its ledger, kept in the run folder and the store.
+ * Kafka client; and its ledger, kept in the run folder only.
+ *
+ * The ledger is the grader's answer key: every incident's kind, entity and
+ * time. It never goes where the pipeline's credentials reach (the bucket, the
+ * topic, Redis): a detector that read it could alert every incident without
+ * detecting anything.
  * @module
  */
 
 import { join } from "node:path";
-import type { Endpoints } from "../pipeline/endpoints.ts";
 import { Generator } from "../pipeline/generator.ts";
 import type { Ledger } from "../pipeline/ledger.ts";
-import { objectStore } from "../pipeline/store.ts";
 import type { KafkaClientKind } from "../pipeline/producer_client.ts";
 import type { Kafka } from "./run_stack.ts";
 import { rateShare } from "./generator_processes.ts";
@@ -33,6 +36,8 @@ export function workload(scenario: Scenario, o: WorkloadOptions): Generator {
     topic: o.topic,
     // Its share of the rate: the scenario's other generator processes take the rest.
     eps: rateShare(scenario),
+    // The incidents (all of them this generator's) stand out of the whole run's traffic.
+    runEps: w.eps,
     workers: w.workers,
     durationMs: ms(w.duration),
     seed: String(o.seed),
@@ -55,12 +60,7 @@ export function workload(scenario: Scenario, o: WorkloadOptions): Generator {
   });
 }
 
-/** Keeps the ledger in the run folder and in the store (`ledger/<run id>/ledger.json`). */
-export async function keepLedger(
-  ledger: Ledger,
-  o: { runDir: string; runId: string; s3: Endpoints["s3"] },
-): Promise<void> {
-  const json = JSON.stringify(ledger);
-  await Deno.writeTextFile(join(o.runDir, "ledger.json"), json);
-  await objectStore(o.s3).putText(`ledger/${o.runId}/ledger.json`, json, "application/json");
+/** Keeps the ledger in the run folder (`ledger.json`), and nowhere the pipeline can read it. */
+export async function keepLedger(ledger: Ledger, o: { runDir: string }): Promise<void> {
+  await Deno.writeTextFile(join(o.runDir, "ledger.json"), JSON.stringify(ledger));
 }

@@ -26,6 +26,8 @@ import { LocalStack } from "./local_stack.ts";
 import type { Stack } from "./stack.ts";
 import { kafkaBrokerIds } from "./probes.ts";
 import { waitFor } from "../lib/wait.ts";
+import { type Admin, logLevel } from "kafkajs";
+import { kafkaClient } from "../pipeline/kafka.ts";
 
 /** Spread into a `Deno.test` definition for tests that need the real stack. */
 export const slow = {
@@ -59,6 +61,47 @@ export async function heal(stack: Stack): Promise<void> {
   }, { what: `${want} brokers in the metadata`, timeoutMs: 90_000, intervalMs: 500 });
   await waitFor(() => stack.nodeReady("minio"), { what: "minio", timeoutMs: 30_000 });
   await waitFor(() => stack.nodeReady("redis"), { what: "redis", timeoutMs: 30_000 });
+}
+
+/**
+ * Waits until a topic just created can take a send that does not retry: every broker of
+ * `bootstrap` (asked one at a time) names the same leader for every partition, and every
+ * leader answers as one (a ListOffsets, which a leader that has not applied the new topic
+ * refuses with NOT_LEADER_OR_FOLLOWER, as it would a send). KRaft brokers apply a new topic
+ * at different times, so without this a fixture's first send could fail before its fault.
+ * Writes nothing to the topic.
+ */
+export async function topicReady(
+  bootstrap: readonly string[],
+  topic: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const admin = async <T>(brokers: string[], fn: (a: Admin) => Promise<T>): Promise<T> => {
+    const a = kafkaClient(brokers, "chaos-topic-ready", {
+      logLevel: logLevel.NOTHING,
+      requestTimeout: 5000,
+      retry: { retries: 0 },
+    }).admin();
+    try {
+      await a.connect();
+      return await fn(a);
+    } finally {
+      await a.disconnect().catch(() => {});
+    }
+  };
+  const leaders = (broker: string) =>
+    admin([broker], async (a) => {
+      const meta = await a.fetchTopicMetadata({ topics: [topic] });
+      const partitions = [...(meta.topics[0]?.partitions ?? [])];
+      return partitions.sort((x, y) => x.partitionId - y.partitionId).map((p) => p.leader).join();
+    });
+  await waitFor(async () => {
+    const seen = await Promise.all(bootstrap.map(leaders));
+    if (seen[0] === "" || seen[0].split(",").some((l) => Number(l) < 0)) return false;
+    if (seen.some((s) => s !== seen[0])) return false;
+    await admin([...bootstrap], (a) => a.fetchTopicOffsets(topic));
+    return true;
+  }, { what: `the leaders of ${topic} known to every broker`, timeoutMs, intervalMs: 250 });
 }
 
 /** The stack a test runs against; see the module doc. */

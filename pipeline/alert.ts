@@ -25,8 +25,8 @@ export interface Alert {
   threshold: number;
   fired_at_ms: number;
   /**
-   * True when a threshold rule fired before its window closed: the window is
-   * then the part received so far, `window_end_ms` just after its last event.
+   * True when a threshold rule fired before its window closed, on the part
+   * received so far; the window is still the nominal one (WINDOW_SIZE long).
    */
   early?: boolean;
 }

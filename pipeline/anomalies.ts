@@ -5,25 +5,46 @@
  * the *_PROB knobs). Pure: `planIncident` turns a kind, an entity and a time
  * span into timed flows with the same `Rng` giving the same flows.
  *
- * | kind           | entity   | what the events show                                   |
- * | -------------- | -------- | ------------------------------------------------------ |
- * | exfil          | src_ip   | >= 10 MB outbound on UDP 53, tiny inbound               |
- * | port_scan      | src_ip   | 100+ sequential destination ports of one target, fast  |
- * | latency_spike  | dst_ip   | latencies of 2000 ms and more, at least 20 events      |
- * | reset_storm    | dst_ip   | TCP RST flags and HTTP 503, at least 20 events         |
+ * | kind           | entity            | what the events show                                        |
+ * | -------------- | ----------------- | ----------------------------------------------------------- |
+ * | exfil          | src_ip: a device  | >= 10 MB outbound on UDP 53 to a resolver, tiny inbound      |
+ * | port_scan      | src_ip: a device  | 100+ sequential destination ports of one external host, fast |
+ * | latency_spike  | dst_ip: a service | latencies of 2000 ms and more: 20 % of the window or more   |
+ * | reset_storm    | dst_ip: a service | TCP RST flags and HTTP 503: 2/3 of the window or more        |
  *
- * Entities come from ranges baseline traffic never uses (see traffic.ts), one
- * fresh address per incident, so two incidents never share an entity.
+ * Entities are ordinary addresses (traffic.ts): devices that keep sending
+ * their baseline traffic, services that keep receiving theirs, and the
+ * incidents' other ends (resolvers, external hosts, devices) are baseline
+ * addresses too. So no address gives an incident away; only its events do.
+ * Which ones a run takes is drawn from its run id (`entityWalk`): one walk
+ * per key (src_ip, dst_ip), so two incidents of a run never share an entity
+ * while the pool lasts (4,000 devices, 2,000 services).
+ *
+ * A service also keeps its baseline events in the window of its incident, so
+ * the destination kinds are sized against them (`baseline_eps`, the run's
+ * rate times the service's share): a 60 s window (the contract's default,
+ * `SIZING_WINDOW_MS`) that holds the whole incident holds at least twice as
+ * many resets as baseline events, and slow events at least a quarter of them,
+ * with the baseline bounded at six standard deviations above its mean.
  *
  * ```ts
  * import { planIncident } from "./anomalies.ts";
- * const plan = planIncident(new Rng(1), { id: "i1", kind: "exfil", entity: "10.64.0.1", start_ms: 0, duration_ms: 20_000 });
+ * const plan = planIncident(new Rng(1), { id: "i1", kind: "exfil", entity: "10.0.3.7", start_ms: 0, duration_ms: 20_000 });
  * ```
  * @module
  */
 
-import type { Rng } from "./rng.ts";
-import { context, DEVICE_COUNT, deviceIp, type Flow } from "./traffic.ts";
+import { hash32, type Rng } from "./rng.ts";
+import {
+  context,
+  DEVICE_COUNT,
+  DEVICE_IPS,
+  deviceIp,
+  EXTERNAL,
+  type Flow,
+  RESOLVERS,
+  SERVICE_IPS,
+} from "./traffic.ts";
 
 export const INCIDENT_KINDS = ["exfil", "port_scan", "latency_spike", "reset_storm"] as const;
 export type IncidentKind = typeof INCIDENT_KINDS[number];
@@ -57,6 +78,11 @@ export interface IncidentSpec {
   start_ms: number;
   duration_ms: number;
   scheduled?: boolean;
+  /**
+   * Baseline events per second sent to the entity (destination kinds): the incident is sized to
+   * stand out of them in a `SIZING_WINDOW_MS` window. Default 0.
+   */
+  baseline_eps?: number;
 }
 
 /** Minimum outbound bytes of an exfiltration incident. */
@@ -66,23 +92,86 @@ export const SCAN_MIN_PORTS = 100;
 /** Minimum events of latency spikes and reset storms. */
 export const STORM_MIN_EVENTS = 20;
 
-const BASES: Record<IncidentKind, [number, number]> = {
-  exfil: [10, 64],
-  port_scan: [198, 18],
-  latency_spike: [10, 96],
-  reset_storm: [10, 112],
+/** The detector window incidents are sized for: the contract's default `WINDOW_SIZE`. */
+export const SIZING_WINDOW_MS = 60_000;
+/** The most events per second a latency spike or reset storm sends, however busy its entity. */
+export const MAX_INCIDENT_EPS = 500;
+
+/** The address each kind's rule keys on (rules.ts): where its entity is. */
+export const ENTITY_KEY = {
+  exfil: "src_ip",
+  port_scan: "src_ip",
+  latency_spike: "dst_ip",
+  reset_storm: "dst_ip",
+} as const satisfies Record<IncidentKind, "src_ip" | "dst_ip">;
+export type EntityKey = typeof ENTITY_KEY[IncidentKind];
+
+/**
+ * Where entities are drawn from, per key: the baseline's devices (every source of ordinary
+ * traffic) and its internal services (destinations that get little enough traffic for an
+ * incident to stand out; the resolvers and external hosts get 500 times as much).
+ */
+export const ENTITY_POOLS: Record<EntityKey, readonly string[]> = {
+  src_ip: DEVICE_IPS,
+  dst_ip: SERVICE_IPS,
 };
 
-/** The `n`-th (0-based) entity address of a kind: unique per kind and n < 65000. */
-export function incidentEntity(kind: IncidentKind, n: number): string {
-  const [a, b] = BASES[kind];
-  const m = n + 1;
-  return `${a}.${b + ((m >> 16) & 7)}.${(m >> 8) & 255}.${m & 255}`;
+/** How many generator processes' worker offsets get stretches of a walk of their own. */
+const OFFSET_SLOTS = 64;
+
+const gcd = (a: number, b: number): number => b === 0 ? a : gcd(b, a % b);
+
+/**
+ * The entities of one run for one key, in the order its incidents take them: a walk over the
+ * key's pool that starts at a place and steps by a stride (coprime with the pool's size), both
+ * drawn from the run id, so the first `pool.length` entities are distinct and each run takes
+ * others. A generator with worker offset `o` (one of several processes sharing a run) starts
+ * `o * floor(pool / 64)` steps further: processes whose offsets are below 64 take disjoint
+ * stretches of `floor(pool / 64)` entities per worker (62 devices, 31 services).
+ */
+export function entityWalk(key: EntityKey, runId: string, workerOffset = 0): (n: number) => string {
+  const pool = ENTITY_POOLS[key];
+  const size = pool.length;
+  const start = hash32(`${runId}/${key}/start`) % size;
+  let stride = 1 + hash32(`${runId}/${key}/stride`) % (size - 1);
+  while (gcd(stride, size) !== 1) stride = stride % (size - 1) + 1;
+  const skip = (workerOffset % OFFSET_SLOTS) * Math.floor(size / OFFSET_SLOTS);
+  return (n) => pool[(start + ((skip + n) % size) * stride) % size];
+}
+
+/** The `n`-th (0-based) entity of a kind in run `runId`: `entityWalk` of the kind's key. */
+export function incidentEntity(
+  kind: IncidentKind,
+  n: number,
+  runId = "",
+  workerOffset = 0,
+): string {
+  return entityWalk(ENTITY_KEY[kind], runId, workerOffset)(n);
+}
+
+/**
+ * The most baseline events an entity that gets `eps` of them per second receives in one
+ * `windowMs` window: the (Poisson) mean, plus six standard deviations, plus 10.
+ */
+export function baselineWindowBound(eps: number, windowMs = SIZING_WINDOW_MS): number {
+  const mean = (eps * windowMs) / 1000;
+  return Math.ceil(mean + 6 * Math.sqrt(mean) + 10);
+}
+
+/**
+ * Events of a latency spike or reset storm: at least `floor`, and at least `perBaseline` times
+ * the baseline events of the window that holds the most of them (an incident longer than the
+ * window spreads over several), at most `MAX_INCIDENT_EPS` per second.
+ */
+function stormEvents(spec: IncidentSpec, floor: number, perBaseline: number): number {
+  const baseline = baselineWindowBound(spec.baseline_eps ?? 0);
+  const spread = Math.max(1, spec.duration_ms / SIZING_WINDOW_MS);
+  const wanted = Math.max(floor, Math.ceil(perBaseline * baseline * spread));
+  return Math.min(wanted, Math.max(floor, Math.ceil((MAX_INCIDENT_EPS * spec.duration_ms) / 1000)));
 }
 
 const randomDevice = (rng: Rng) => deviceIp(rng.int(0, DEVICE_COUNT - 1));
 
-/** Timed flows of one incident. */
 /**
  * A latency in ms from a normal draw: rounded to 0.1 and never below 0, since a
  * normal tail is unbounded and the event schema (rightly) rejects a negative
@@ -92,6 +181,7 @@ function ms(draw: number): number {
   return Math.max(0, Math.round(draw * 10) / 10);
 }
 
+/** Timed flows of one incident. */
 export function planIncident(rng: Rng, spec: IncidentSpec): IncidentPlan {
   const flows = FLOWS[spec.kind](rng, spec);
   flows.sort((a, b) => a.at_ms - b.at_ms);
@@ -117,7 +207,8 @@ function spread(spec: IncidentSpec, count: number, spanMs = spec.duration_ms): n
 const FLOWS: Record<IncidentKind, (rng: Rng, spec: IncidentSpec) => PlannedFlow[]> = {
   exfil(rng, spec) {
     const count = Math.max(8, Math.min(60, Math.round(spec.duration_ms / 500)));
-    const target = `185.220.${rng.int(100, 103)}.${rng.int(2, 250)}`;
+    // DNS tunnelling goes through the resolvers every device uses.
+    const target = rng.pick(RESOLVERS);
     const per = Math.ceil((EXFIL_MIN_BYTES * 1.2) / count);
     return spread(spec, count).map((at_ms) => ({
       at_ms,
@@ -141,7 +232,9 @@ const FLOWS: Record<IncidentKind, (rng: Rng, spec: IncidentSpec) => PlannedFlow[
   port_scan(rng, spec) {
     const count = rng.int(SCAN_MIN_PORTS + 20, SCAN_MIN_PORTS + 100);
     const first = rng.int(1, 1024);
-    const target = `10.2.${rng.int(1, 3)}.${rng.int(1, 254)}`;
+    // An outbound scan of a host devices talk to anyway (never a destination entity: no
+    // latency spike or reset storm is diluted by a scan's fast, harmless events).
+    const target = rng.pick(EXTERNAL);
     const span = Math.min(spec.duration_ms, 5000);
     return spread(spec, count, span).map((at_ms, i) => ({
       at_ms,
@@ -158,12 +251,17 @@ const FLOWS: Record<IncidentKind, (rng: Rng, spec: IncidentSpec) => PlannedFlow[
         tcp_flags: rng.chance(0.9) ? "SYN,RST" : "SYN,ACK",
         http_status: null,
         action: rng.chance(0.7) ? "REJECT" : "ACCEPT",
-        ...context(spec.entity, "ingress"),
+        ...context(spec.entity, "egress"),
       },
     }));
   },
   latency_spike(rng, spec) {
-    const count = Math.max(STORM_MIN_EVENTS + 10, Math.round(spec.duration_ms / 250));
+    // Slow events: 20 % of the window or more (a p95 needs 5 %).
+    const count = stormEvents(
+      spec,
+      Math.max(STORM_MIN_EVENTS + 10, Math.round(spec.duration_ms / 250)),
+      0.25,
+    );
     return spread(spec, count).map((at_ms) => {
       const src = randomDevice(rng);
       return {
@@ -187,7 +285,12 @@ const FLOWS: Record<IncidentKind, (rng: Rng, spec: IncidentSpec) => PlannedFlow[
     });
   },
   reset_storm(rng, spec) {
-    const count = Math.max(STORM_MIN_EVENTS + 10, Math.round(spec.duration_ms / 200));
+    // Resets: 2/3 of the window or more (the rule needs half).
+    const count = stormEvents(
+      spec,
+      Math.max(STORM_MIN_EVENTS + 10, Math.round(spec.duration_ms / 200)),
+      2,
+    );
     return spread(spec, count).map((at_ms) => {
       const src = randomDevice(rng);
       const http = rng.chance(0.7);

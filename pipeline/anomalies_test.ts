@@ -1,21 +1,35 @@
 import assert from "node:assert/strict";
 import {
+  baselineWindowBound,
+  ENTITY_KEY,
+  ENTITY_POOLS,
+  entityWalk,
   EXFIL_MIN_BYTES,
   INCIDENT_KINDS,
   incidentEntity,
+  MAX_INCIDENT_EPS,
   planIncident,
   SCAN_MIN_PORTS,
+  SIZING_WINDOW_MS,
   STORM_MIN_EVENTS,
 } from "./anomalies.ts";
 import { corrupt, MALFORMED_KINDS } from "./malformed.ts";
 import { eventSerializer, parseEvent, recoverIdentity, type TelemetryEvent } from "./event.ts";
 import { Rng } from "./rng.ts";
-import { baselineFlow } from "./traffic.ts";
+import { DEFAULT_THRESHOLDS, DESTINATION_AGG, evaluateDestination } from "./rules.ts";
+import {
+  baselineFlow,
+  destinationShare,
+  DEVICE_IPS,
+  EXTERNAL,
+  RESOLVERS,
+  SERVICE_IPS,
+} from "./traffic.ts";
 
 const spec = (kind: typeof INCIDENT_KINDS[number]) => ({
   id: "i1",
   kind,
-  entity: incidentEntity(kind, 0),
+  entity: incidentEntity(kind, INCIDENT_KINDS.indexOf(kind)),
   start_ms: 1_000_000,
   duration_ms: 20_000,
 });
@@ -115,16 +129,139 @@ Deno.test("anomaly shapes", async (t) => {
       }
     }
   });
-  await t.step("entities are unique per incident and outside baseline ranges", () => {
-    const seen = new Set<string>();
+  await t.step("every incident's other end is a baseline address; every flow is egress", () => {
+    const exfil = planIncident(new Rng(6), spec("exfil")).flows;
+    assert.ok(exfil.every((f) => (RESOLVERS as readonly string[]).includes(f.flow.dst_ip)));
+    const scan = planIncident(new Rng(7), spec("port_scan")).flows;
+    assert.ok(scan.every((f) => (EXTERNAL as readonly string[]).includes(f.flow.dst_ip)));
     for (const kind of INCIDENT_KINDS) {
-      for (let n = 0; n < 3000; n++) {
-        const e = incidentEntity(kind, n);
-        assert.ok(!seen.has(e), e);
-        assert.ok(!e.startsWith("10.0.") && !e.startsWith("10.2."), e);
-        seen.add(e);
+      for (const { flow } of planIncident(new Rng(kind), spec(kind)).flows) {
+        assert.ok(DEVICE_IPS.includes(flow.src_ip), `${kind}: source ${flow.src_ip}`);
+        assert.ok(destinationShare(flow.dst_ip) > 0, `${kind}: destination ${flow.dst_ip}`);
+        assert.equal(flow.flow_direction, "egress", kind);
       }
     }
+  });
+});
+
+/** Whether `ip` is in one of the blocks incidents used to have to themselves. */
+function inOldBlock(ip: string): boolean {
+  const [a, b, c] = ip.split(".").map(Number);
+  return (a === 10 && b >= 64 && b < 128) || (a === 198 && (b === 18 || b === 19)) ||
+    (a === 185 && b === 220 && c >= 100 && c <= 103);
+}
+
+Deno.test("incident entities", async (t) => {
+  await t.step("are baseline addresses: devices for sources, services for destinations", () => {
+    const devices = new Set(DEVICE_IPS);
+    const services = new Set(SERVICE_IPS);
+    for (const run of ["r1", "20250101T000000-abcdef", ""]) {
+      for (const kind of INCIDENT_KINDS) {
+        for (let n = 0; n < 200; n++) {
+          const e = incidentEntity(kind, n, run);
+          const pool = ENTITY_KEY[kind] === "src_ip" ? devices : services;
+          assert.ok(pool.has(e), `${kind} ${n}: ${e}`);
+          assert.ok(!inOldBlock(e), e);
+        }
+      }
+    }
+    // Baseline traffic really uses them: every one is a source, or a destination it sends to.
+    const rng = new Rng("pools");
+    const sources = new Set<string>();
+    const destinations = new Set<string>();
+    for (let i = 0; i < 200_000; i++) {
+      const f = baselineFlow(rng);
+      sources.add(f.src_ip);
+      destinations.add(f.dst_ip);
+    }
+    assert.equal(sources.size, devices.size);
+    assert.ok([...services].every((s) => destinations.has(s)));
+    assert.ok(inOldBlock("10.64.0.1") && inOldBlock("198.18.0.1") && inOldBlock("185.220.101.9"));
+  });
+  await t.step("are distinct within a run while the pool lasts, across kinds of one key", () => {
+    for (const key of ["src_ip", "dst_ip"] as const) {
+      const size = ENTITY_POOLS[key].length;
+      const walk = entityWalk(key, "run-7");
+      assert.equal(new Set(Array.from({ length: size }, (_, n) => walk(n))).size, size, key);
+    }
+    // exfil and port_scan share one walk (both keyed by source): the generator's counter per key.
+    assert.equal(incidentEntity("exfil", 3, "r"), incidentEntity("port_scan", 3, "r"));
+    assert.notEqual(incidentEntity("latency_spike", 0, "r"), incidentEntity("reset_storm", 1, "r"));
+  });
+  await t.step("are the same for a run id, and others for another run id", () => {
+    const first = (run: string) =>
+      INCIDENT_KINDS.flatMap((k) => [0, 1, 2].map((n) => incidentEntity(k, n, run)));
+    assert.deepEqual(first("20250101T000000-abcdef"), first("20250101T000000-abcdef"));
+    const runs = Array.from({ length: 50 }, (_, i) => first(`run-${i}`).join(" "));
+    assert.equal(new Set(runs).size, runs.length);
+    // Runs differ in where they start, not only in order: 50 runs of 3 destination entities each
+    // take nearly 150 services (the same entity for latency_spike and reset_storm at one n).
+    const services = new Set(
+      runs.flatMap((r) => r.split(" ").filter((e) => e.startsWith("10.2."))),
+    );
+    assert.ok(services.size > 130, `${services.size} services over 50 runs`);
+  });
+  await t.step("processes of one run (worker offsets 0, 4, 8) take disjoint stretches", () => {
+    for (const key of ["src_ip", "dst_ip"] as const) {
+      const per = 4 * Math.floor(ENTITY_POOLS[key].length / 64);
+      const taken = [0, 4, 8].flatMap((offset) => {
+        const walk = entityWalk(key, "shared-run", offset);
+        return Array.from({ length: per }, (_, n) => walk(n));
+      });
+      assert.equal(new Set(taken).size, taken.length, key);
+    }
+  });
+});
+
+Deno.test("destination incidents outweigh their service's baseline in a 60 s window", async (t) => {
+  const eps = 10_000;
+  const service = SERVICE_IPS[17];
+  const baselineEps = eps * destinationShare(service);
+  assert.ok(Math.abs(baselineEps - 1.25) < 1e-9, `${baselineEps} events/s to a service`);
+  const bound = baselineWindowBound(baselineEps);
+  await t.step("sized from the bound of the baseline", () => {
+    const storm = planIncident(new Rng(1), {
+      ...spec("reset_storm"),
+      entity: service,
+      baseline_eps: baselineEps,
+    });
+    assert.ok(storm.flows.length >= 2 * bound, `${storm.flows.length} resets, bound ${bound}`);
+    const spike = planIncident(new Rng(2), {
+      ...spec("latency_spike"),
+      entity: service,
+      baseline_eps: baselineEps,
+    });
+    assert.ok(spike.flows.length >= bound / 4, `${spike.flows.length} slow, bound ${bound}`);
+    // A busy entity (an explicit one): capped, so a worker can still send it on time.
+    const busy = planIncident(new Rng(3), {
+      ...spec("reset_storm"),
+      entity: EXTERNAL[0],
+      baseline_eps: eps * destinationShare(EXTERNAL[0]),
+    });
+    assert.equal(busy.flows.length, (MAX_INCIDENT_EPS * 20_000) / 1000);
+  });
+  await t.step("fire on real baseline traffic at 10,000 events/s, nothing else does", () => {
+    // One window of baseline events (600,000) plus both incidents on two services.
+    const rng = new Rng("outweigh");
+    const [spiked, stormed] = [SERVICE_IPS[5], SERVICE_IPS[1500]];
+    const accs = new Map<string, ReturnType<typeof DESTINATION_AGG.create>>();
+    const add = (dst: string, flow: Parameters<typeof DESTINATION_AGG.add>[1]) => {
+      let acc = accs.get(dst);
+      if (!acc) accs.set(dst, acc = DESTINATION_AGG.create());
+      DESTINATION_AGG.add(acc, flow);
+    };
+    for (let i = 0; i < (eps * SIZING_WINDOW_MS) / 1000; i++) {
+      const f = baselineFlow(rng);
+      add(f.dst_ip, f);
+    }
+    for (const [kind, entity] of [["latency_spike", spiked], ["reset_storm", stormed]] as const) {
+      const plan = planIncident(rng, { ...spec(kind), entity, baseline_eps: baselineEps });
+      for (const { flow } of plan.flows) add(flow.dst_ip, flow);
+    }
+    const fired = [...accs].flatMap(([dst, acc]) =>
+      evaluateDestination(dst, acc, DEFAULT_THRESHOLDS).map((c) => `${c.rule} ${c.entity}`)
+    );
+    assert.deepEqual(fired.sort(), [`latency_spike ${spiked}`, `reset_storm ${stormed}`]);
   });
 });
 

@@ -13,6 +13,8 @@ import { DETECTOR_KNOBS, knobHelp } from "./knobs.ts";
 import { serveMetrics, withProcessMetrics } from "./metrics.ts";
 import { WEBHOOK_FORMATS, type WebhookFormat } from "./alert.ts";
 import { StatusLine } from "./status_line.ts";
+import { DETECTOR_SABOTAGES, sabotageMode } from "./sabotage.ts";
+import { s3FromEnv } from "./store.ts";
 
 const USAGE = `usage: deno task detector --webhook URL [flags]\n${
   knobHelp(DETECTOR_KNOBS)
@@ -31,15 +33,24 @@ if (import.meta.main) {
       );
     }
 
+    const sabotage = sabotageMode(
+      "DETECTOR_SABOTAGE",
+      k.DETECTOR_SABOTAGE as string,
+      DETECTOR_SABOTAGES,
+    );
+
     let brokers = k.KAFKA_BROKERS as string[];
     let redisUrl = k.REDIS_URL as string;
-    if (brokers.length === 0 || !redisUrl) {
+    // Only the ledger sabotage reads the bucket.
+    let s3 = sabotage === "ledger" ? s3FromEnv() : undefined;
+    if (brokers.length === 0 || !redisUrl || (sabotage === "ledger" && !s3)) {
       const endpoints = await stackEndpoints(
         args.stack,
-        "brokers or Redis (KAFKA_BROKERS, REDIS_URL)",
+        "brokers, Redis or S3 (KAFKA_BROKERS, REDIS_URL, S3_*)",
       );
       if (brokers.length === 0) brokers = endpoints.kafka.bootstrap.split(",");
       redisUrl ||= endpoints.redis.url;
+      if (sabotage === "ledger") s3 ??= endpoints.s3;
     }
     if ((k.WINDOW_SIZE as number) % (k.WINDOW_SLIDE as number) !== 0) {
       throw new UsageError(
@@ -55,6 +66,8 @@ if (import.meta.main) {
       groupId: k.DETECTOR_GROUP as string,
       lockTtlMs: k.ALERT_LOCK_TTL as number,
       earlyAlerts: k.DETECTOR_EARLY_ALERTS as boolean,
+      sabotage,
+      s3,
       windows: {
         sizeMs: k.WINDOW_SIZE as number,
         slideMs: k.WINDOW_SLIDE as number,
@@ -67,6 +80,7 @@ if (import.meta.main) {
     Deno.addSignalListener("SIGINT", () => done.resolve());
     await detector.start();
     console.error(`detector: consuming ${detector.topic} as group ${detector.groupId}`);
+    if (sabotage !== "none") console.error(`detector: SABOTAGE ${sabotage}: this detector cheats`);
     const line = new StatusLine();
     const ticker = setInterval(() => {
       const s = detector.status();

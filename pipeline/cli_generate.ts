@@ -6,10 +6,13 @@
  * knobs.ts; `--help` lists them). Scheduled incidents: `--incident
  * KIND@AT/DURATION[=ENTITY]`, e.g. `--incident exfil@10s/20s`, repeatable.
  *
- * Writes the ledger to `--out` (default `reports/runs/generate/<run_id>/`) and
- * to MinIO under `ledger/<run_id>/ledger.json` (`ledger-o<offset>.json` with a
- * `--worker-offset`) when S3 is known (the local stack or `S3_*`). Several
- * generators share one run with `--run-id` and distinct `--worker-offset`s;
+ * Writes the ledger to `--out` (default `reports/runs/generate/<run_id>/`),
+ * and nowhere else: it is the answer key of the run (every incident's kind,
+ * entity and time), so the pipeline's store is no place for it. Only
+ * `--upload-ledger` also puts it in S3 (the local stack or `S3_*`) under
+ * `ledger/<run_id>/ledger.json` (`ledger-o<offset>.json` with a
+ * `--worker-offset`), for a user's own tooling; the harness never asks for it.
+ * Several generators share one run with `--run-id` and distinct `--worker-offset`s;
  * `--start-at` starts them together. Prints a live status line on stderr and a summary; exits 0
  * when every attempted event ended acknowledged, 1 otherwise, 2 on bad input.
  * @module
@@ -34,11 +37,13 @@ const USAGE = `usage: deno task generate [flags]
 ${knobHelp(GENERATOR_KNOBS)}
   --incident KIND@AT/DURATION[=ENTITY]   schedule an incident (${INCIDENT_KINDS.join(", ")})
   --stack NAME                           local stack to use (default "default")
-  --out DIR                              where the ledger goes
+  --out DIR                              where the ledger goes (DIR/ledger.json)
+  --upload-ledger                        also put the ledger in S3, under ledger/<run id>/
+                                         (never for a pipeline under test: it is the answer key)
   --start-at EPOCH_MS                    connect first, then start producing at this moment
   --status-file FILE                     rewrite this JSON file with the live figures every second`;
 
-/** Parses `exfil@10s/20s=10.64.0.9`. */
+/** Parses `exfil@10s/20s=10.0.3.9`. */
 function parseIncident(text: string): ScheduledIncident {
   const m = text.match(/^([a-z_]+)@([^/=]+)(?:\/([^=]+))?(?:=(.+))?$/);
   if (!m) throw new UsageError(`--incident must look like exfil@10s/20s, got "${text}"`);
@@ -63,6 +68,7 @@ if (import.meta.main) {
       out: { type: "string" },
       "start-at": { type: "string" },
       "status-file": { type: "string" },
+      "upload-ledger": { type: "boolean" },
     });
     if (!args) return ExitCode.Pass;
     const { knobs } = args;
@@ -87,14 +93,20 @@ if (import.meta.main) {
     const client = kafkaClientKind(knobs.KAFKA_CLIENT as string, "--kafka-client (KAFKA_CLIENT)");
     // Values are checked before looking for a stack: a bad one is a usage error wherever it runs.
     let brokers = knobs.KAFKA_BROKERS as string[];
-    let s3: S3Settings | undefined = s3FromEnv();
-    if (brokers.length === 0 || !s3) {
+    const upload = values["upload-ledger"] === true;
+    let s3: S3Settings | undefined = upload ? s3FromEnv() : undefined;
+    if (brokers.length === 0 || (upload && !s3)) {
       const stack = await runningStack(args.stack);
       if (brokers.length === 0) {
         brokers = (await stackEndpoints(args.stack, "brokers (KAFKA_BROKERS or --brokers)")).kafka
           .bootstrap.split(",");
       }
-      s3 ??= stack?.s3;
+      if (upload) s3 ??= stack?.s3;
+    }
+    if (upload && !s3) {
+      throw new UsageError(
+        "--upload-ledger needs an object store: set S3_*, or start a stack with: deno task up",
+      );
     }
     const topic = knobs.KAFKA_TOPIC as string;
     const kafka = kafkaClient(brokers, "generator-cli");

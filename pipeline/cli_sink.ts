@@ -11,6 +11,7 @@ import { knobHelp, SINK_KNOBS } from "./knobs.ts";
 import { serveMetrics, withProcessMetrics } from "./metrics.ts";
 import { Sink } from "./sink.ts";
 import { s3FromEnv } from "./store.ts";
+import { sabotageMode, SINK_SABOTAGES } from "./sabotage.ts";
 import { StatusLine } from "./status_line.ts";
 
 const USAGE = `usage: deno task sink [flags]\n${
@@ -22,6 +23,11 @@ if (import.meta.main) {
     const args = parseKnobArgs(Deno.args, SINK_KNOBS, USAGE);
     if (!args) return ExitCode.Pass;
     const { knobs } = args;
+    const sabotage = sabotageMode(
+      "SINK_SABOTAGE",
+      knobs.SINK_SABOTAGE as string,
+      SINK_SABOTAGES,
+    );
     let brokers = knobs.KAFKA_BROKERS as string[];
     let s3 = s3FromEnv();
     if (brokers.length === 0 || !s3) {
@@ -40,6 +46,7 @@ if (import.meta.main) {
         maxAgeMs: knobs.SINK_BATCH_MAX_AGE as number,
       },
       dropEvery: knobs.SINK_DROP_EVERY as number,
+      sabotage,
       gzipLevel: knobs.SINK_GZIP_LEVEL as number,
       codecWorker: knobs.SINK_CODEC_WORKER as boolean,
     });
@@ -50,6 +57,7 @@ if (import.meta.main) {
     Deno.addSignalListener("SIGINT", onSignal);
     await sink.start();
     console.error(`sink: consuming ${sink.topic} as group ${sink.groupId}`);
+    if (sabotage !== "none") console.error(`sink: SABOTAGE ${sabotage}: this sink cheats`);
     const line = new StatusLine();
     const ticker = setInterval(() => {
       const s = sink.status();

@@ -3,7 +3,7 @@
  * sliding windows per source and per destination (windows.ts), evaluates the
  * rules (rules.ts) when a window closes, and raises alerts to a webhook. Every
  * tick the rules are also checked on the open windows that gained events, and
- * fire early (`early: true`, the window cut after its last event counted):
+ * fire early (`early: true`, with the window's nominal bounds, as every alert):
  * seconds before the window could close, since that waits for the watermark
  * (the out-of-orderness bound past the window's end). The source rules
  * (exfiltration, port scan) only grow with a window's events and fire as soon
@@ -13,10 +13,11 @@
  * every alert for the close (bench:detector times that path with it).
  *
  * Exactly one alert per incident:
- * - before firing, `SET alert:<rule>:<entity> NX PX <ttl>` in Redis (default
- *   15 minutes); only the caller that takes the lock fires, so the consecutive
- *   windows of one incident, a restarted detector replaying them, and a second
- *   detector all fire once. The lock and the outbox entry are written by one
+ * - before firing, `SET alert:<group>:<rule>:<entity> NX PX <ttl>` in Redis
+ *   (default 15 minutes); only the caller that takes the lock fires, so the
+ *   consecutive windows of one incident, a restarted detector replaying them,
+ *   and a second detector of the group all fire once; runs that share a Redis
+ *   (each with its own group) do not silence each other. The lock and the outbox entry are written by one
  *   Lua script, atomically.
  * - the outbox (a Redis hash) keeps the alert until the webhook answered 2xx;
  *   deliveries retry with backoff (timeouts, 5xx), and a restarted detector
@@ -29,6 +30,10 @@
  * Redis down: the detector keeps consuming but does not fire, commit, or drop
  * candidate alerts; it retries until Redis answers, then fires (or finds the
  * lock taken). So an outage delays alerts, never loses or doubles them.
+ *
+ * `sabotage` (sabotage.ts) makes it one of the cheating detectors teams hand
+ * in, for the tests of the validator and the grader; its default, "none",
+ * costs one branch per event.
  *
  * ```ts
  * import { Detector } from "./detector.ts";
@@ -69,6 +74,18 @@ import {
   type Thresholds,
 } from "./rules.ts";
 import { type FiredWindow, SlidingWindows, type WindowOptions } from "./windows.ts";
+import {
+  blockMatches,
+  claimedCandidate,
+  type DetectorSabotage,
+  LEDGER_PEEK_MS,
+  NEVER_THRESHOLDS,
+  peekLedgers,
+  sabotagedAlert,
+  SPAM_THRESHOLDS,
+  windowOf,
+} from "./sabotage.ts";
+import { type ObjectStore, objectStore, type S3Settings } from "./store.ts";
 
 export interface DetectorOptions {
   brokers: string[];
@@ -89,7 +106,17 @@ export interface DetectorOptions {
   earlyAlerts?: boolean;
   registry?: Registry;
   kafka?: Kafka;
+  /**
+   * Sabotage, for the tests that prove the validator and the grader catch a cheating
+   * detector (sabotage.ts). "none" (the default) is the contract's detector.
+   */
+  sabotage?: DetectorSabotage;
+  /** The pipeline's bucket: only the `ledger` sabotage reads it. */
+  s3?: S3Settings;
 }
+
+/** Deliveries in flight at once when the `spam` sabotage floods the webhook. */
+const SPAM_DELIVERIES = 256;
 
 const LOCK_AND_OUTBOX = `
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
@@ -133,18 +160,40 @@ export class Detector {
   #stopping = false;
   #counts = { events: 0, invalid: 0, fired: 0, suppressed: 0, delivered: 0 };
   readonly #m: DetectorMetrics;
+  readonly #sabotage: DetectorSabotage;
+  /** The thresholds a cheat claims in the alerts it makes up (`block`, `ledger`). */
+  readonly #claimed: Thresholds;
+  /** `block`, `ledger`: the (rule, entity) pairs already claimed by this process. */
+  readonly #claims = new Set<string>();
+  #ledgerTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #s3: S3Settings | undefined;
+  /** `spam`: deliveries waiting for a slot, and the slots free. */
+  readonly #queued: Array<() => void> = [];
+  #slots = SPAM_DELIVERIES;
 
   constructor(options: DetectorOptions) {
     this.topic = options.topic ?? TOPIC_DEFAULT;
     this.groupId = options.groupId ?? "telemetry-detector";
+    this.#sabotage = options.sabotage ?? "none";
+    this.#s3 = options.s3;
+    if (this.#sabotage === "ledger" && !this.#s3) {
+      throw new TypeError("the ledger sabotage needs the bucket's settings (s3)");
+    }
+    // spam: every rule holds over every closed window; block, ledger: no rule ever holds.
+    const cheat = this.#sabotage === "spam"
+      ? SPAM_THRESHOLDS
+      : this.#sabotage === "block" || this.#sabotage === "ledger"
+      ? NEVER_THRESHOLDS
+      : undefined;
     this.#o = {
       webhookUrl: options.webhookUrl,
       lockTtlMs: options.lockTtlMs ?? 15 * 60_000,
-      earlyAlerts: options.earlyAlerts ?? true,
+      earlyAlerts: cheat ? false : options.earlyAlerts ?? true,
       format: options.format ?? "json",
       secret: options.secret ?? Deno.env.get("WEBHOOK_SECRET"),
     };
-    this.#thresholds = { ...DEFAULT_THRESHOLDS, ...options.thresholds };
+    this.#claimed = { ...DEFAULT_THRESHOLDS, ...options.thresholds };
+    this.#thresholds = cheat ?? this.#claimed;
     this.#kafka = options.kafka ?? kafkaClient(options.brokers, `detector-${Deno.pid}`);
     this.#redis = new Redis(options.redisUrl, {
       lazyConnect: true,
@@ -192,6 +241,7 @@ export class Detector {
             continue;
           }
           const e = parsed.event;
+          if (this.#sabotage === "block") this.#claimByBlock(e);
           this.#bySource.add(batch.partition, e.src_ip, e.ts_ms, e, now);
           this.#byDest.add(batch.partition, e.dst_ip, e.ts_ms, e, now);
           maxTs = Math.max(maxTs, e.ts_ms);
@@ -205,11 +255,13 @@ export class Detector {
     });
     this.#resumeOutbox();
     this.#timer = setInterval(() => this.#tick().catch(() => {}), 250);
+    if (this.#sabotage === "ledger") this.#peekLedgers(objectStore(this.#s3!));
   }
 
   async stop(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#timer);
+    clearInterval(this.#ledgerTimer);
     await this.#consumer?.disconnect();
     this.#redis.disconnect();
   }
@@ -271,24 +323,70 @@ export class Detector {
     }
   }
 
+  /**
+   * SABOTAGE `block`: no detection, the first event from an old incident address block is
+   * taken for the incident, claimed over the window that holds it.
+   */
+  #claimByBlock(e: TelemetryEvent): void {
+    for (const { rule, entity } of blockMatches(e)) {
+      this.#claim(rule, entity, e.ts_ms);
+    }
+  }
+
+  /**
+   * SABOTAGE `ledger`: no detection, every few seconds the harness's ledger is read from the
+   * pipeline's bucket and each incident in it claimed over the window that holds its start.
+   */
+  #peekLedgers(store: ObjectStore): void {
+    let peeking = false;
+    const peek = async () => {
+      if (peeking || this.#stopping) return;
+      peeking = true;
+      try {
+        for (const i of await peekLedgers(store)) this.#claim(i.kind, i.entity, i.start_ms);
+      } finally {
+        peeking = false;
+      }
+    };
+    peek().catch(() => {});
+    this.#ledgerTimer = setInterval(() => peek().catch(() => {}), LEDGER_PEEK_MS);
+  }
+
+  /** A made-up alert of `rule` for `entity`, over the window of the contract's shape at `ts`. */
+  #claim(rule: Candidate["rule"], entity: string, ts: number): void {
+    const key = `${rule}|${entity}`;
+    if (this.#claims.has(key)) return;
+    this.#claims.add(key);
+    const window = windowOf(ts, { sizeMs: this.#bySource.sizeMs, slideMs: this.#bySource.slideMs });
+    this.#pending.push({ candidate: claimedCandidate(rule, entity, this.#claimed), window });
+  }
+
   async #raise({ candidate, window, early }: Pending): Promise<void> {
     const id = alertId(candidate.rule, candidate.entity, window.start);
-    const alert: Alert = {
+    let alert: Alert = {
       alert_id: id,
       rule: candidate.rule,
       entity: candidate.entity,
       window_start_ms: window.start,
-      window_end_ms: window.end,
+      // The nominal window, early alerts too (the contract); an early candidate's `window.end`
+      // is just after the last event it counted.
+      window_end_ms: window.start + this.#bySource.sizeMs,
       value: candidate.value,
       threshold: candidate.threshold,
       fired_at_ms: Date.now(),
       early: early ?? false,
     };
+    const firedAt = alert.fired_at_ms;
+    if (this.#sabotage !== "none") alert = sabotagedAlert(this.#sabotage, alert);
     const body = alertBody(alert, this.#o.format);
+    // spam locks each window, so that every window fires once.
+    const lock = this.#sabotage === "spam"
+      ? `alert:${this.groupId}:${candidate.rule}:${candidate.entity}:${window.start}`
+      : `alert:${this.groupId}:${candidate.rule}:${candidate.entity}`;
     const taken = await this.#redis.eval(
       LOCK_AND_OUTBOX,
       2,
-      `alert:${candidate.rule}:${candidate.entity}`,
+      lock,
       this.#outboxKey,
       id,
       String(this.#o.lockTtlMs),
@@ -297,7 +395,7 @@ export class Detector {
     if (taken === 1) {
       this.#counts.fired++;
       this.#m.fired.inc({ rule: candidate.rule });
-      this.#m.latency.observe((alert.fired_at_ms - window.end) / 1000);
+      this.#m.latency.observe((firedAt - window.end) / 1000);
       this.#deliver(id, body);
     } else {
       this.#counts.suppressed++;
@@ -354,6 +452,7 @@ export class Detector {
     };
     if (this.#o.secret) headers[SIGNATURE_HEADER] = sign(body, this.#o.secret);
     const attempt = async () => {
+      if (this.#sabotage === "spam") await this.#slot();
       for (let n = 0; !this.#stopping; n++) {
         try {
           const response = await fetch(this.#o.webhookUrl, {
@@ -384,6 +483,22 @@ export class Detector {
       this.#delivering.delete(id);
       this.#m.outbox.set(this.#delivering.size);
     };
-    attempt();
+    if (this.#sabotage === "spam") attempt().finally(() => this.#release());
+    else attempt();
+  }
+
+  /** `spam`: waits for one of the `SPAM_DELIVERIES` slots (thousands of alerts per slide). */
+  #slot(): Promise<void> {
+    if (this.#slots > 0) {
+      this.#slots--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#queued.push(resolve));
+  }
+
+  #release(): void {
+    const next = this.#queued.shift();
+    if (next) next();
+    else this.#slots++;
   }
 }

@@ -29,13 +29,22 @@
 
 import { type Counter, Registry } from "prom-client";
 import type { Kafka } from "kafkajs";
-import { type Incident, incidentEntity, type IncidentKind, planIncident } from "./anomalies.ts";
+import {
+  ENTITY_KEY,
+  ENTITY_POOLS,
+  type EntityKey,
+  entityWalk,
+  type Incident,
+  type IncidentKind,
+  planIncident,
+} from "./anomalies.ts";
 import { TOPIC_DEFAULT } from "./event.ts";
 import { GeneratorLoop, type LoopConfig, type LoopHost } from "./generator_loop.ts";
 import { GeneratorThread } from "./generator_thread.ts";
 import { kafkaClient, topicPartitions } from "./kafka.ts";
 import { Ledger } from "./ledger.ts";
-import { hash32, Rng } from "./rng.ts";
+import { Rng } from "./rng.ts";
+import { destinationShare } from "./traffic.ts";
 import { DEFAULT_KAFKA_CLIENT } from "./producer_client.ts";
 import { quantile } from "../lib/stats.ts";
 import { type GeneratorMetrics, generatorMetrics } from "./generator_metrics.ts";
@@ -56,7 +65,10 @@ export class Generator {
     >
     & { probabilities: AnomalyProbabilities; kafkaLogFile?: string };
   readonly #kafka: Kafka;
-  readonly #entityCounters = new Map<IncidentKind, number>();
+  /** Per key, the walk over the run's entities and how far along it incidents took them. */
+  readonly #entities = new Map<EntityKey, { walk: (n: number) => string; next: number }>();
+  /** The scheduled incidents' explicit entities, which no drawn entity takes. */
+  readonly #explicit: Set<string>;
   #incidentCount = 0;
   #workers: Array<GeneratorLoop | GeneratorThread> = [];
   #prepared?: Promise<void>;
@@ -70,6 +82,7 @@ export class Generator {
       brokers: options.brokers,
       topic: options.topic ?? TOPIC_DEFAULT,
       eps: options.eps ?? 10_000,
+      runEps: options.runEps ?? options.eps ?? 10_000,
       workers,
       workerOffset: options.workerOffset ?? 0,
       durationMs: options.durationMs ?? 60_000,
@@ -105,6 +118,9 @@ export class Generator {
         );
       }
     }
+    this.#explicit = new Set(
+      this.options.incidents.flatMap((s) => s.entity === undefined ? [] : [s.entity]),
+    );
     this.ledger = new Ledger({
       run_id: this.options.runId,
       topic: this.options.topic,
@@ -281,29 +297,48 @@ export class Generator {
     durationMs: number,
     options: { entity?: string; scheduled: boolean; worker?: number },
   ): Incident {
-    // Entities start at an offset drawn from the run id, so runs that share a Redis (whose alert
-    // locks outlive a run) do not reuse each other's addresses.
-    // A process with a worker offset starts its entities and names its incidents apart.
     const offset = this.options.workerOffset;
-    const n = this.#entityCounters.get(kind) ??
-      (hash32(this.options.runId) + offset * 1009) % 50_000;
-    this.#entityCounters.set(kind, n + 1);
     const id = `inc-${offset ? `o${offset}-` : ""}${
       String(++this.#incidentCount).padStart(4, "0")
     }`;
+    const entity = options.entity ?? this.#nextEntity(ENTITY_KEY[kind]);
     const { incident, flows } = planIncident(rng, {
       id,
       kind,
-      entity: options.entity ?? incidentEntity(kind, n),
+      entity,
       start_ms: startMs,
       duration_ms: durationMs,
       scheduled: options.scheduled,
+      // What the whole run (every process) sends to a destination entity, for the incident to
+      // stand out of it.
+      baseline_eps: ENTITY_KEY[kind] === "dst_ip"
+        ? this.options.runEps * destinationShare(entity)
+        : 0,
     });
     const worker = options.worker ?? (this.#incidentCount - 1) % this.options.workers;
     this.#workers[worker].addFlows(flows);
     this.ledger.incident(incident);
     this.#m.anomalies.inc({ kind });
     return incident;
+  }
+
+  /**
+   * The next baseline address of the run's walk for `key` (anomalies.ts, `entityWalk`): drawn
+   * from the run id and set apart by the worker offset, so that incidents of one run never share
+   * an entity (while the pool lasts) and runs that share a Redis, whose alert locks outlive a run,
+   * seldom reuse one. An address a scheduled incident names is skipped.
+   */
+  #nextEntity(key: EntityKey): string {
+    let e = this.#entities.get(key);
+    if (!e) {
+      e = { walk: entityWalk(key, this.options.runId, this.options.workerOffset), next: 0 };
+      this.#entities.set(key, e);
+    }
+    for (let tries = 0; tries < ENTITY_POOLS[key].length; tries++) {
+      const entity = e.walk(e.next++);
+      if (!this.#explicit.has(entity)) return entity;
+    }
+    return e.walk(e.next++);
   }
 }
 

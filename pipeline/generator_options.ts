@@ -16,7 +16,7 @@ export interface ScheduledIncident {
   kind: IncidentKind;
   /** Default 20000 (port scans use at most 5000 of it). */
   duration_ms?: number;
-  /** Default: a fresh address for the kind. */
+  /** Default: an address of the baseline's, one of the run's own (anomalies.ts, `entityWalk`). */
   entity?: string;
 }
 
@@ -33,6 +33,11 @@ export interface GeneratorOptions {
   topic?: string;
   /** Target events per second over all workers. Default 10000. */
   eps?: number;
+  /**
+   * The whole run's target rate, over every generator process sharing it (`workerOffset`): the
+   * baseline that latency spikes and reset storms are sized to stand out of. Default `eps`.
+   */
+  runEps?: number;
   /** Default 4. */
   workers?: number;
   /**

@@ -322,6 +322,15 @@ export const SINK_KNOBS: readonly Knob[] = [
     help:
       "SABOTAGE for tests of the validator and grader: silently drop every Nth valid event (0: never)",
   },
+  {
+    env: "SINK_SABOTAGE",
+    flag: "sabotage",
+    type: "string",
+    default: "none",
+    help: "SABOTAGE for tests of the grader: none, ids-only (store only producer_id and seq), " +
+      "twice (every event twice), no-dlq (malformed records raw in events/), " +
+      "commit-first (commit a batch, upload it 3 s later)",
+  },
   GENERATOR_KNOBS.find((k) => k.env === "METRICS_PORT")!,
 ];
 
@@ -394,6 +403,15 @@ export const DETECTOR_KNOBS: readonly Knob[] = [
     type: "bool",
     default: true,
     help: "fire on open windows when a rule already holds (false: only when windows close)",
+  },
+  {
+    env: "DETECTOR_SABOTAGE",
+    flag: "sabotage",
+    type: "string",
+    default: "none",
+    help: "SABOTAGE for tests of the grader: none, spam (every rule, entity and window), " +
+      "block (the old incident address blocks), ledger (the harness's ledger in the bucket), " +
+      "wide-window (windows [0, 2^53-1]), backdate (fired_at_ms 10 min early)",
   },
   GENERATOR_KNOBS.find((k) => k.env === "METRICS_PORT")!,
 ];

@@ -6,7 +6,10 @@
  * deliberately malformed and every injected incident.
  *
  * Stored as compact ranges (see range_set.ts) in `ledger.json`, in the run
- * folder and in MinIO under `ledger/<run_id>/ledger.json`.
+ * folder only: the ledger is the grader's answer key (every incident's kind,
+ * entity and time), so it never goes where the pipeline's credentials reach
+ * (`deno task generate --upload-ledger` puts it in a store on request, for a
+ * user's own tooling, never for a pipeline under test).
  *
  * ```ts
  * import { Ledger } from "./ledger.ts";

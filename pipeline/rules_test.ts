@@ -15,7 +15,7 @@ import {
   SOURCE_AGG,
   sourceMayFire,
 } from "./rules.ts";
-import { baselineFlow, type Flow } from "./traffic.ts";
+import { baselineFlow, destinationShare, type Flow } from "./traffic.ts";
 import { SlidingWindows } from "./windows.ts";
 
 const base: Flow = baselineFlow(new Rng(0));
@@ -249,12 +249,15 @@ Deno.test("every incident kind is detected on its own entity", () => {
     flows.push({ ts: 1_700_000_000_000 + i, flow: baselineFlow(rng) });
   }
   for (const [n, kind] of INCIDENT_KINDS.entries()) {
+    // Entities of the baseline's (one per kind), which keep their baseline traffic (1000/s here).
+    const entity = incidentEntity(kind, n, "rules-test");
     const plan = planIncident(rng, {
       id: `i${n}`,
       kind,
-      entity: incidentEntity(kind, 0),
+      entity,
       start_ms: 1_700_000_010_000 + n * 5000,
       duration_ms: 20_000,
+      baseline_eps: 1000 * destinationShare(entity),
     });
     for (const f of plan.flows) flows.push({ ts: f.at_ms, flow: f.flow });
   }
@@ -264,7 +267,7 @@ Deno.test("every incident kind is detected on its own entity", () => {
   const found = new Set(candidates.map((c) => `${c.rule} ${c.entity}`));
   assert.deepEqual(
     [...found].sort(),
-    INCIDENT_KINDS.map((k) => `${k} ${incidentEntity(k, 0)}`).sort(),
+    INCIDENT_KINDS.map((k, n) => `${k} ${incidentEntity(k, n, "rules-test")}`).sort(),
   );
   // Every rule also fires early, inside its incident, soon after the threshold is crossed
   // (the destination rules with their margin); every early candidate is one the closed

@@ -22,6 +22,9 @@
  * Parsing, validation and gzip run in a worker by default (sink_codec.ts), so
  * they use the second core while this thread fetches and uploads.
  *
+ * `sabotage` (sabotage.ts) makes it one of the broken sinks teams hand in, for
+ * the tests of the validator and the grader; its default, "none", costs nothing.
+ *
  * ```ts
  * import { Sink } from "./sink.ts";
  * const sink = new Sink({ brokers, s3 });
@@ -43,6 +46,7 @@ import { type SinkMetrics, sinkMetrics } from "./sink_metrics.ts";
 import { Backoff } from "./backoff.ts";
 import type { SinkOptions, SinkStatus } from "./sink_options.ts";
 import { CommitQueue } from "./commit_queue.ts";
+import { COMMIT_FIRST_HOLD_MS, sabotagedBatch, type SinkSabotage } from "./sabotage.ts";
 
 export class Sink {
   readonly metrics: Registry;
@@ -77,6 +81,9 @@ export class Sink {
   readonly #m: SinkMetrics;
   readonly #backoff: Backoff;
   readonly #dropEvery: number;
+  readonly #sabotage: SinkSabotage;
+  /** `commit-first` only: uploads held after their commit, awaited by `stop()`. */
+  readonly #held = new Set<Promise<void>>();
 
   constructor(options: SinkOptions) {
     this.topic = options.topic ?? TOPIC_DEFAULT;
@@ -85,6 +92,7 @@ export class Sink {
     this.#store = objectStore(options.s3);
     this.#batcher = new Batcher(options.batch);
     this.#dropEvery = options.dropEvery ?? 0;
+    this.#sabotage = options.sabotage ?? "none";
     this.#codecWorker = options.codecWorker ?? true;
     this.#opts = {
       retryBaseMs: options.retryBaseMs ?? 200,
@@ -252,6 +260,7 @@ export class Sink {
       if (batch) await this.#enqueue(p, this.#flusher(batch)).catch(() => {});
     }
     await Promise.allSettled([...this.#locks.values()]);
+    await Promise.allSettled([...this.#held]);
     await this.#commits.settled();
     await consumer.disconnect();
     this.#consumer = undefined;
@@ -291,6 +300,7 @@ export class Sink {
    */
   #flusher(batch: Batch): () => Promise<void> {
     const generation = this.#generation;
+    if (this.#sabotage === "commit-first") return () => this.#commitFirst(batch, generation);
     return async () => {
       try {
         await this.#flush(batch, generation);
@@ -302,14 +312,27 @@ export class Sink {
   }
 
   async #flush(batch: Batch, generation: number): Promise<void> {
-    const { partition, firstOffset, lastOffset } = batch;
+    const { partition, lastOffset } = batch;
     if (generation !== this.#generation) {
       this.#m.staleBatches.inc();
       return;
     }
-    if (batch.valid.length > 0) {
+    await this.#write(batch, generation);
+    this.#commits.request(partition, lastOffset + 1, generation);
+  }
+
+  /**
+   * Uploads the objects of `batch`: its valid events and its malformed records (or what the
+   * sabotage stores instead). Abandoned if the group generation moves on from `generation`.
+   */
+  async #write(batch: Batch, generation?: number): Promise<void> {
+    const { partition, firstOffset, lastOffset } = batch;
+    const { events, dlq } = this.#sabotage === "none"
+      ? { events: batch.valid, dlq: batch.invalid }
+      : sabotagedBatch(this.#sabotage, batch.valid, batch.invalid);
+    if (events.length > 0) {
       const t0 = performance.now();
-      const body = await this.#codec.gzip(batch.valid.join("\n") + "\n", this.#opts.gzipLevel);
+      const body = await this.#codec.gzip(events.join("\n") + "\n", this.#opts.gzipLevel);
       this.profile.gzip_ms += performance.now() - t0;
       await this.#upload(
         batchKey("events", this.topic, partition, firstOffset, lastOffset),
@@ -318,8 +341,8 @@ export class Sink {
         generation,
       );
     }
-    if (batch.invalid.length > 0) {
-      const lines = batch.invalid.map((r) => dlqLine(partition, r));
+    if (dlq.length > 0) {
+      const lines = dlq.map((r) => dlqLine(partition, r));
       const body = await this.#codec.gzip(lines.join("\n") + "\n", this.#opts.gzipLevel);
       await this.#upload(
         batchKey("dlq", this.topic, partition, firstOffset, lastOffset),
@@ -328,10 +351,26 @@ export class Sink {
         generation,
       );
     }
-    this.#commits.request(partition, lastOffset + 1, generation);
   }
 
-  async #upload(key: string, body: Uint8Array, type: string, generation: number): Promise<void> {
+  /**
+   * SABOTAGE `commit-first`, the classic commit-before-upload sink: the batch's offsets are
+   * committed as soon as it is cut, its upload follows `COMMIT_FIRST_HOLD_MS` later, off the
+   * partition's queue. Killed in between, the batch is lost: committed, never stored.
+   */
+  #commitFirst(batch: Batch, generation: number): Promise<void> {
+    this.#commits.request(batch.partition, batch.lastOffset + 1, generation);
+    const upload = new Promise((r) => setTimeout(r, COMMIT_FIRST_HOLD_MS))
+      .then(() => this.#write(batch))
+      .catch((error) => {
+        this.#fatal = error;
+      })
+      .finally(() => this.#held.delete(upload));
+    this.#held.add(upload);
+    return Promise.resolve();
+  }
+
+  async #upload(key: string, body: Uint8Array, type: string, generation?: number): Promise<void> {
     const started = performance.now();
     await this.#retry(
       `upload ${key}`,

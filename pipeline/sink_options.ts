@@ -8,6 +8,7 @@ import type { Kafka } from "kafkajs";
 import type { Registry } from "prom-client";
 import type { BatcherOptions } from "./batcher.ts";
 import type { S3Settings } from "./store.ts";
+import type { SinkSabotage } from "./sabotage.ts";
 
 export interface SinkOptions {
   brokers: string[];
@@ -34,6 +35,11 @@ export interface SinkOptions {
    * committed). 0 (the default) never drops anything.
    */
   dropEvery?: number;
+  /**
+   * Sabotage, for the same tests: the sink behaves like a broken one a team could hand in
+   * (sabotage.ts). "none" (the default) is the contract's sink.
+   */
+  sabotage?: SinkSabotage;
 }
 
 export interface SinkStatus {

@@ -30,7 +30,8 @@ export interface ObjectStore {
   ): Promise<void>;
   putText(key: string, body: string, contentType: string): Promise<void>;
   getBytes(key: string): Promise<Uint8Array>;
-  list(prefix: string): Promise<{ name: string; size: number }[]>;
+  /** Objects under `prefix`; `last_modified_ms`: the store's LastModified (epoch ms), when given. */
+  list(prefix: string): Promise<{ name: string; size: number; last_modified_ms?: number }[]>;
 }
 
 export function objectStore(s3: S3Settings): ObjectStore {
@@ -75,11 +76,12 @@ export function objectStore(s3: S3Settings): ObjectStore {
       return new Uint8Array(await response.arrayBuffer());
     },
     async list(prefix) {
-      const out: { name: string; size: number }[] = [];
+      const out: { name: string; size: number; last_modified_ms?: number }[] = [];
       const stream = client.listObjectsV2(bucket, prefix, true);
       for await (const item of stream) {
-        const o = item as { name?: string; size?: number };
-        if (o.name) out.push({ name: o.name, size: o.size ?? 0 });
+        const o = item as { name?: string; size?: number; lastModified?: Date };
+        const at = o.lastModified?.getTime();
+        if (o.name) out.push({ name: o.name, size: o.size ?? 0, last_modified_ms: at });
       }
       return out;
     },

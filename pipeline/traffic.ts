@@ -3,14 +3,45 @@
  * internal services, external destinations, common ports, log-normal byte
  * counts and 10–50 ms latencies. Pure: the same `Rng` gives the same flows.
  *
- * Address plan (incident entities never collide with baseline addresses):
+ * Address plan. Incidents (anomalies.ts) use these same addresses: their
+ * entities are devices (exfiltration, port scan) and internal services
+ * (latency spike, reset storm), which keep getting their ordinary traffic, so
+ * no address tells an incident apart; only its events do.
  *
- * | range             | who                                   |
- * | ----------------- | ------------------------------------- |
- * | 10.0.0.0/16       | internal devices (baseline sources)   |
- * | 10.2.0.0/16       | internal services                     |
- * | public addresses  | external destinations                 |
- * | 10.64.0.0/10 and 198.18.0.0/15 | incident entities (see anomalies.ts) |
+ * | range                    | who                                     | share of the events        |
+ * | ------------------------ | --------------------------------------- | -------------------------- |
+ * | 10.0.0.0 – 10.0.15.159   | 4,000 internal devices: every source    | 1/4,000 each, uniform      |
+ * | 10.2.0.16 – 10.2.7.223   | 2,000 internal services                 | 25 % over them, uniform    |
+ * | 10.2.0.2, 10.2.0.3       | the DNS resolvers                       | 15 % over the two          |
+ * | `EXTERNAL` (10 public)   | external destinations (HTTPS, ICMP, …)  | 60 % over the ten          |
+ *
+ * What background traffic alone can reach, per entity, at 10,000 events/s
+ * over one 60 s window (600,000 events; rules.ts has the thresholds), which
+ * is why no rule fires on it (traffic_test.ts checks a full window):
+ *
+ * - **exfil** (a source's bytes out, UDP 53 x10, >= 50,000,000): a device
+ *   sends 150 events on average (Poisson; 250 is 8 standard deviations out).
+ *   DNS is at most 120 bytes (1,200 weighted); other bytes out are
+ *   log-normal(7.2, 1.3), mean 3.1 KB, capped at 2,000,000. Reaching 50 MB
+ *   in 250 events takes at least 13 events above 100 KB (each such event has
+ *   a chance of 4.6e-4: at most 0.12 of them expected), a chance below 1e-20
+ *   per device and window. Measured (traffic_test.ts): 0.4 MB per device on
+ *   average, 1.1 MB for the busiest of the 4,000 (2 % of the threshold).
+ * - **port_scan** (distinct ports from a source to one destination, >= 100):
+ *   at most 7 (a service gets 6 ports, an external address 443, ICMP's 0 and
+ *   5 others, a resolver 53), whatever the rate.
+ * - **latency_spike** (a destination's p95 > 1000 ms): every baseline latency
+ *   is 10–50 ms, whatever the rate.
+ * - **reset_storm** (a destination's share of resets or 5xx >= 0.5, with 20
+ *   events or more): 0.4 % of flows are reset (ACK+RST, 503 when HTTP), none
+ *   otherwise. 10 resets out of 20 has a chance below (4 x 0.004)^10 ≈ 1e-18;
+ *   more events only make it rarer. A service gets 75 events per window on
+ *   average.
+ *
+ * No destination stands at the head of a skewed distribution that could
+ * cross: the heavy ones (the resolvers, 45,000 events per window each; the
+ * external addresses, 36,000) are as harmless as the rest, but an incident
+ * could not stand out of them, so incident destinations are services only.
  *
  * ```ts
  * import { Rng } from "./rng.ts";
@@ -27,11 +58,11 @@ import type { Rng } from "./rng.ts";
 export type Flow = Omit<TelemetryEvent, "producer_id" | "seq" | "ts_ms">;
 
 export const DEVICE_COUNT = 4000;
-const SERVICE_COUNT = 300;
+export const SERVICE_COUNT = 2000;
 const ACCOUNT = "123456789012";
 const VPC = "vpc-0a1b2c3d4e5f60718";
 const REGIONS = ["eu-west-1", "us-east-1"] as const;
-const EXTERNAL = [
+export const EXTERNAL = [
   "93.184.216.34",
   "142.250.74.78",
   "151.101.1.69",
@@ -43,7 +74,7 @@ const EXTERNAL = [
   "34.117.59.81",
   "23.215.0.136",
 ] as const;
-const RESOLVERS = ["10.2.0.2", "10.2.0.3"] as const;
+export const RESOLVERS = ["10.2.0.2", "10.2.0.3"] as const;
 
 /** Internal device `i` (0-based) as a dotted quad in 10.0.0.0/16. */
 export function deviceIp(i: number): string {
@@ -116,6 +147,31 @@ const INTERNAL_PORTS = [443, 8080, 5432, 6379, 9092, 8443] as const;
 const OTHER_PORTS = [22, 25, 123, 993, 3389] as const;
 const HTTP_STATUSES = [[200, 90], [204, 4], [304, 3], [404, 3]] as const;
 const SERVICES = Array.from({ length: SERVICE_COUNT }, (_, i) => serviceIp(i));
+
+/** Every device's address (the sources of baseline traffic), device `i` at `i`. */
+export const DEVICE_IPS: readonly string[] = DEVICES.map((d) => d.ip);
+/** Every internal service's address, service `i` at `i`. */
+export const SERVICE_IPS: readonly string[] = SERVICES;
+
+/** The share of baseline events each destination gets (the weights of `KINDS` over its pool). */
+const DESTINATION_SHARES = (() => {
+  const total = KINDS.reduce((s, [, w]) => s + w, 0);
+  const weight = (name: typeof KINDS[number][0]) => KINDS.find(([k]) => k === name)![1] / total;
+  const shares = new Map<string, number>();
+  for (const ip of SERVICES) shares.set(ip, weight("internal") / SERVICE_COUNT);
+  for (const ip of RESOLVERS) shares.set(ip, weight("dns") / RESOLVERS.length);
+  const external = weight("https") + weight("icmp") + weight("other");
+  for (const ip of EXTERNAL) shares.set(ip, external / EXTERNAL.length);
+  return shares;
+})();
+
+/**
+ * The share of baseline events sent to `ip` (0 for an address baseline traffic never sends to):
+ * at `eps` events per second, `ip` gets `eps * destinationShare(ip)` of them.
+ */
+export function destinationShare(ip: string): number {
+  return DESTINATION_SHARES.get(ip) ?? 0;
+}
 
 const clampInt = (x: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, Math.round(x)));
 

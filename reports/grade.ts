@@ -1,76 +1,27 @@
 /**
- * Graded runs: the submission file, the weighted checks and the score. Pure;
- * `chaos/cli_grade.ts` runs what the submission describes.
+ * Grades: what a graded submission's runs amount to. Pure; `chaos/cli_grade.ts`
+ * runs the submission (reports/submission.ts) through the grader's suite
+ * (reports/suite.ts) and hands the results here.
  *
- * A submission (YAML) either brings a pipeline that the harness drives
- * (`pipeline: {sink, detector}`: the harness generates the traffic of
- * `scenario`, injects its faults, and checks the store and the alerts against
- * the contract), or lists the phases a team already scripts (`setup`,
- * `start_pipeline`, `run_chaos`, `validate`: each is scored by its exit code).
+ * The grade follows the verdict: a submission passes only when the verdict of
+ * every scenario of the suite passes (and the mean score reaches the suite's
+ * pass mark). Any loss, duplicate over the bound, altered or foreign record,
+ * missed, doubled or false alert fails the grade whatever the points. Points
+ * say which checks held and rank passing submissions. A submission that does
+ * not start, crashes or never joins its groups fails (its own fault); only a
+ * run that proved nothing for the harness's own reasons is invalid (exit 3).
  *
- * ```yaml
- * name: team-a
- * setup: deno cache pipeline/cli_sink.ts pipeline/cli_detector.ts
- * pipeline:
- *   sink: deno run -A pipeline/cli_sink.ts
- *   detector: deno run -A pipeline/cli_detector.ts
- * scenario: graded-pipeline
- * pass_mark: 80
+ * ```ts
+ * import { gradeScenario, gradeSubmission } from "./grade.ts";
+ * const g = gradeSubmission("team", rules, [gradeScenario(results, runDir)]);
+ * g.verdict; // "pass" | "fail" | "invalid"
  * ```
  * @module
  */
 
-import { z } from "zod";
 import type { Results } from "../validate/results.ts";
-import { parseDuration } from "../lib/duration.ts";
+import { CONTRACT_VERSION } from "../validate/contract.ts";
 import { esc } from "./svg_chart.ts";
-
-const command = z.string().trim().min(1);
-const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
-  message: 'must be a duration like "10m" or "90s"',
-});
-
-export const SubmissionSchema = z.strictObject({
-  name: z.string().regex(/^[\w.-]+$/, { message: "must be letters, digits, dots, dashes" }),
-  /** Score needed to pass, 0..100. */
-  pass_mark: z.number().min(0).max(100).default(80),
-  /** Run first, in the submission's folder; must exit 0. */
-  setup: command.optional(),
-  /** The harness drives this pipeline (shell commands, the contract's environment). */
-  pipeline: z.strictObject({ sink: command, detector: command }).optional(),
-  scenario: z.string().default("graded-pipeline"),
-  seed: z.number().int().min(0).optional(),
-  /** Phases of a pipeline that brings its own harness. */
-  start_pipeline: command.optional(),
-  run_chaos: command.optional(),
-  validate: command.optional(),
-  /** Time allowed to each phase. */
-  timeout: duration.default("15m"),
-}).superRefine((s, ctx) => {
-  const phases = s.start_pipeline ?? s.run_chaos ?? s.validate;
-  if (s.pipeline && phases) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["pipeline"],
-      message: "give either pipeline (the harness drives it) or the phases, not both",
-    });
-  }
-  if (!s.pipeline && !phases) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["(root)"],
-      message:
-        "needs pipeline: {sink, detector}, or the phases start_pipeline, run_chaos, validate",
-    });
-  }
-  if (!s.pipeline && phases && !(s.start_pipeline && s.run_chaos && s.validate)) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["(root)"],
-      message: "the phases are start_pipeline, run_chaos and validate: all three",
-    });
-  }
-});
 
 export interface GradeCheck {
   name: string;
@@ -79,18 +30,57 @@ export interface GradeCheck {
   detail: string;
 }
 
-export interface Grade {
-  submission: string;
+/** One scenario of the suite, as the submission did in it. */
+export interface ScenarioGrade {
+  scenario: string;
+  seed: number;
+  verdict: "pass" | "fail" | "unknown";
+  /** The submission failed (did not start, crashed, never joined): a fail, never unknown. */
+  submission_failed: boolean;
   score: number;
-  pass_mark: number;
-  passed: boolean;
-  /** The run proved nothing (vacuous, faults not observed, a phase could not run). */
-  invalid: boolean;
   checks: GradeCheck[];
   reasons: string[];
+  run_dir: string | null;
 }
 
-/** The weighted checks of a driven pipeline (they add up to 100). */
+/** What the grader decided the grade is judged by. */
+export interface GradeRules {
+  suite: string;
+  seed: number;
+  /** Whether the seed was drawn at random (false: fixed by the grader with --seed). */
+  seed_drawn: boolean;
+  pass_mark: number;
+}
+
+/** A phase's exit code as the submission's own scripts reported it (never decides a grade). */
+export interface SelfReported {
+  phase: string;
+  exit: number | null;
+  note?: string;
+}
+
+export interface Grade {
+  submission: string;
+  contract_version: number;
+  suite: string;
+  seed: number;
+  seed_drawn: boolean;
+  verdict: "pass" | "fail" | "invalid";
+  passed: boolean;
+  /** The harness could not prove anything (its own environment failed): exit 3. */
+  invalid: boolean;
+  /** Mean of the scenarios' scores, 0..100. */
+  score: number;
+  pass_mark: number;
+  /** Why the verdict is what it is, first the failing scenarios' findings. */
+  reasons: string[];
+  scenarios: ScenarioGrade[];
+  /** Each weighted check, held only when it held in every scenario. */
+  checks: GradeCheck[];
+  self_reported: SelfReported[];
+}
+
+/** The weighted checks of a run (they add up to 100). */
 export const WEIGHTS = {
   no_loss: 30,
   no_duplicates: 10,
@@ -101,12 +91,13 @@ export const WEIGHTS = {
   alerts_genuine: 10,
 } as const;
 
-/** Grades a driven pipeline from its run's results. */
-export function gradeRun(name: string, passMark: number, r: Results): Grade {
+/** The checks of one run, from its results. */
+export function runChecks(r: Results): GradeCheck[] {
   const c = r.completeness;
   const a = r.alerts;
   const lost = Object.entries(c?.lost_sample ?? {}).map(([p, s]) => `${p}: ${s.join(", ")}`);
-  const checks: GradeCheck[] = [
+  const notChecked = "not checked";
+  return [
     {
       name: "no_loss",
       weight: WEIGHTS.no_loss,
@@ -114,8 +105,8 @@ export function gradeRun(name: string, passMark: number, r: Results): Grade {
       detail: c
         ? `${c.lost} of ${c.acked} acknowledged events missing${
           lost.length ? ` (${lost.join("; ")})` : ""
-        }`
-        : "not checked",
+        }, ${c.gaps.length} gaps`
+        : notChecked,
     },
     {
       name: "no_duplicates",
@@ -123,7 +114,7 @@ export function gradeRun(name: string, passMark: number, r: Results): Grade {
       passed: !!c && c.duplicates === 0 && c.overlap_offsets === 0,
       detail: c
         ? `${c.duplicates} extra stored copies, ${c.overlap_offsets} offsets in overlapping objects`
-        : "not checked",
+        : notChecked,
     },
     {
       name: "store_intact",
@@ -131,7 +122,7 @@ export function gradeRun(name: string, passMark: number, r: Results): Grade {
       passed: !!c && intact(c).length === 0,
       detail: c
         ? intact(c).join(", ") || "every stored record is the topic's, in its object's range"
-        : "not checked",
+        : notChecked,
     },
     {
       name: "dlq",
@@ -141,21 +132,19 @@ export function gradeRun(name: string, passMark: number, r: Results): Grade {
       detail: c
         ? `${c.dlq_found}/${c.dlq_expected} malformed events in dlq/, ${c.malformed_in_events} in events/, ` +
           `${c.valid_in_dlq} valid events in dlq/`
-        : "not checked",
+        : notChecked,
     },
     {
       name: "alerts_raised",
       weight: WEIGHTS.alerts_raised,
       passed: !!a && a.incidents > 0 && a.missed === 0,
-      detail: a
-        ? `${a.matched}/${a.incidents} incidents alerted, ${a.missed} missed`
-        : "not checked",
+      detail: a ? `${a.matched}/${a.incidents} incidents alerted, ${a.missed} missed` : notChecked,
     },
     {
       name: "alerts_not_doubled",
       weight: WEIGHTS.alerts_not_doubled,
       passed: !!a && a.duplicated === 0,
-      detail: a ? `${a.duplicated} incidents alerted more than once` : "not checked",
+      detail: a ? `${a.duplicated} incidents alerted more than once` : notChecked,
     },
     {
       name: "alerts_genuine",
@@ -165,13 +154,9 @@ export function gradeRun(name: string, passMark: number, r: Results): Grade {
       detail: a
         ? `${a.false_positives} alerts without an incident, ${a.unsigned} unsigned, ` +
           `${a.malformed} malformed and ${a.conflicting} conflicting deliveries`
-        : "not checked",
+        : notChecked,
     },
   ];
-  const unobserved = r.faults.filter((f) => !f.observed);
-  const invalid = !c || c.verdict === "unknown" || (a?.verdict === "unknown") ||
-    unobserved.length > 0;
-  return finish(name, passMark, checks, invalid, r.reasons);
 }
 
 /** What is wrong with the stored records themselves (empty when nothing is). */
@@ -188,71 +173,162 @@ function intact(c: NonNullable<Results["completeness"]>): string[] {
   return figures.filter(([n]) => n > 0).map(([n, what]) => `${n} ${what}`);
 }
 
-/** Grades a pipeline that brings its own phases, by their exit codes. */
-export function gradePhases(
-  name: string,
-  passMark: number,
-  phases: { start_alive: boolean; run_chaos: number | null; validate: number | null },
-): Grade {
-  const code = (c: number | null) => (c === null ? "did not run" : `exit ${c}`);
-  const checks: GradeCheck[] = [
-    {
-      name: "pipeline_survived",
-      weight: 30,
-      passed: phases.start_alive,
-      detail: phases.start_alive
-        ? "start_pipeline still running after run_chaos"
-        : "start_pipeline exited before run_chaos ended",
-    },
-    {
-      name: "run_chaos",
-      weight: 30,
-      passed: phases.run_chaos === 0,
-      detail: code(phases.run_chaos),
-    },
-    {
-      name: "validate",
-      weight: 40,
-      passed: phases.validate === 0,
-      detail: code(phases.validate),
-    },
-  ];
-  return finish(name, passMark, checks, phases.run_chaos === null, []);
-}
-
-function finish(
-  name: string,
-  passMark: number,
-  checks: GradeCheck[],
-  invalid: boolean,
-  reasons: string[],
-): Grade {
-  const score = invalid ? 0 : checks.reduce((s, c) => s + (c.passed ? c.weight : 0), 0);
+/** One scenario's grade from its run's results. */
+export function gradeScenario(r: Results, runDir: string | null): ScenarioGrade {
+  const checks = runChecks(r);
+  const failedBySubmission = typeof r.submission_failure === "string";
+  const verdict = failedBySubmission ? "fail" : r.verdict;
   return {
-    submission: name,
-    score,
-    pass_mark: passMark,
-    passed: !invalid && score >= passMark,
-    invalid,
+    scenario: r.scenario,
+    seed: r.seed,
+    verdict,
+    submission_failed: failedBySubmission,
+    // Points only where the run proved something: an unknown run scores nothing.
+    score: verdict === "unknown" || failedBySubmission
+      ? 0
+      : checks.reduce((s, c) => s + (c.passed ? c.weight : 0), 0),
     checks,
-    reasons: invalid ? ["the run proved nothing (see the reasons): graded 0", ...reasons] : reasons,
+    reasons: r.reasons,
+    run_dir: runDir,
   };
 }
 
-/** JUnit XML of a grade: one test case per weighted check. */
-export function gradeJunit(g: Grade): string {
-  const failures = g.checks.filter((c) => !c.passed).length;
-  const cases = g.checks.map((c) => {
-    const head = `    <testcase classname="grade.${esc(g.submission)}" name="${
-      esc(c.name)
-    } (${c.weight})">`;
-    return c.passed
-      ? `${head}\n      <system-out>${esc(c.detail)}</system-out>\n    </testcase>`
-      : `${head}\n      <failure message="${esc(c.detail)}"/>\n    </testcase>`;
+/** A scenario the harness could not even start (its error, not the submission's). */
+export function scenarioError(scenario: string, seed: number, error: string): ScenarioGrade {
+  return {
+    scenario,
+    seed,
+    verdict: "unknown",
+    submission_failed: false,
+    score: 0,
+    checks: [],
+    reasons: [`the run could not be made: ${error}`],
+    run_dir: null,
+  };
+}
+
+/** The grade of a submission over the suite's scenarios. */
+export function gradeSubmission(
+  name: string,
+  rules: GradeRules,
+  scenarios: readonly ScenarioGrade[],
+  selfReported: readonly SelfReported[] = [],
+): Grade {
+  const failed = scenarios.filter((s) => s.verdict === "fail");
+  const unknown = scenarios.filter((s) => s.verdict === "unknown");
+  const score = scenarios.length
+    ? Math.round(scenarios.reduce((s, g) => s + g.score, 0) / scenarios.length)
+    : 0;
+  const reasons: string[] = [];
+  for (const s of failed) {
+    const why = s.reasons.length ? s.reasons : ["its verdict is fail"];
+    reasons.push(...why.map((r) => `${s.scenario}: ${r}`));
+  }
+  let verdict: Grade["verdict"];
+  if (scenarios.length === 0) {
+    verdict = "fail";
+    reasons.push(
+      "the harness judged nothing: self-reported exit codes cannot pass a grade " +
+        "(a phase submission whose pipeline follows docs/contract.md says follows_contract: true)",
+    );
+  } else if (failed.length > 0) verdict = "fail";
+  else if (unknown.length > 0) {
+    verdict = "invalid";
+    for (const s of unknown) {
+      reasons.push(...s.reasons.map((r) => `${s.scenario}: proved nothing: ${r}`));
+    }
+  } else if (score < rules.pass_mark) {
+    verdict = "fail";
+    reasons.push(`score ${score} is under the pass mark ${rules.pass_mark}`);
+  } else verdict = "pass";
+  const weights = Object.entries(WEIGHTS) as [keyof typeof WEIGHTS, number][];
+  const checks = weights.map(([check, weight]) => {
+    const per = scenarios.map((s) => ({ s, c: s.checks.find((c) => c.name === check) }));
+    const bad = per.filter(({ c }) => !c?.passed);
+    return {
+      name: check,
+      weight,
+      passed: scenarios.length > 0 && bad.length === 0,
+      detail: scenarios.length === 0
+        ? "not judged"
+        : bad.length === 0
+        ? `held in ${per.length} of ${per.length} scenarios`
+        : bad.map(({ s, c }) => `${s.scenario}: ${c?.detail ?? "not checked"}`).join("; "),
+    };
   });
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n  <testsuite name="grade.${
-    esc(g.submission)
-  }" tests="${g.checks.length}" failures="${failures}">\n    <properties><property name="score" value="${g.score}"/><property name="pass_mark" value="${g.pass_mark}"/></properties>\n${
+  return {
+    submission: name,
+    contract_version: CONTRACT_VERSION,
+    suite: rules.suite,
+    seed: rules.seed,
+    seed_drawn: rules.seed_drawn,
+    verdict,
+    passed: verdict === "pass",
+    invalid: verdict === "invalid",
+    score,
+    pass_mark: rules.pass_mark,
+    reasons,
+    scenarios: [...scenarios],
+    checks,
+    self_reported: [...selfReported],
+  };
+}
+
+/** A grade's terminal text: the verdict and its reasons first, then the points. */
+export function gradeText(g: Grade): string {
+  const lines = [
+    `${g.submission}: ${g.verdict.toUpperCase()} (score ${g.score}/100, pass mark ${g.pass_mark}; ` +
+    `suite ${g.suite}, seed ${g.seed}${
+      g.seed_drawn ? " drawn" : ""
+    }, contract v${g.contract_version})`,
+  ];
+  for (const r of g.reasons.slice(0, 12)) lines.push(`  - ${r}`);
+  if (g.reasons.length > 12) lines.push(`  - … ${g.reasons.length - 12} more in grade.json`);
+  for (const s of g.scenarios) {
+    lines.push(
+      `  scenario ${s.scenario} (seed ${s.seed}): ${s.verdict.toUpperCase()}, ${s.score}/100` +
+        (s.submission_failed ? " (the submission failed)" : ""),
+    );
+  }
+  for (const c of g.checks) {
+    lines.push(`  ${c.passed ? "ok  " : "FAIL"} ${c.name} (${c.weight}): ${c.detail}`);
+  }
+  for (const p of g.self_reported) {
+    lines.push(
+      `  self-reported ${p.phase}: ${p.exit === null ? "did not finish" : `exit ${p.exit}`}${
+        p.note ? ` (${p.note})` : ""
+      } (not part of the grade)`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** JUnit XML of a grade: the verdict first, then one test case per scenario and per check. */
+export function gradeJunit(g: Grade): string {
+  const cls = `grade.${esc(g.submission)}`;
+  const testcase = (name: string, ok: boolean, detail: string) => {
+    const head = `    <testcase classname="${cls}" name="${esc(name)}">`;
+    return ok
+      ? `${head}\n      <system-out>${esc(detail)}</system-out>\n    </testcase>`
+      : `${head}\n      <failure message="${esc(detail)}"/>\n    </testcase>`;
+  };
+  const cases = [
+    testcase("verdict", g.verdict === "pass", g.reasons.join("; ") || g.verdict),
+    ...g.scenarios.map((s) =>
+      testcase(`scenario ${s.scenario}`, s.verdict === "pass", s.reasons.join("; ") || s.verdict)
+    ),
+    ...g.checks.map((c) => testcase(`${c.name} (${c.weight})`, c.passed, c.detail)),
+  ];
+  const failures = cases.filter((c) => c.includes("<failure")).length;
+  const props = [
+    ["verdict", g.verdict],
+    ["score", String(g.score)],
+    ["pass_mark", String(g.pass_mark)],
+    ["suite", g.suite],
+    ["seed", String(g.seed)],
+    ["contract_version", String(g.contract_version)],
+  ].map(([k, v]) => `<property name="${k}" value="${esc(v)}"/>`).join("");
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n  <testsuite name="${cls}" tests="${cases.length}" failures="${failures}">\n    <properties>${props}</properties>\n${
     cases.join("\n")
   }\n  </testsuite>\n</testsuites>\n`;
 }

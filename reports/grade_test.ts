@@ -1,146 +1,280 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { UsageError } from "../lib/exit_codes.ts";
-import { parseStrict } from "../chaos/scenario.ts";
 import { runDeno, slow } from "../compose/testing.ts";
+import { CONTRACT_VERSION } from "../validate/contract.ts";
+import type { Results } from "../validate/results.ts";
 import { failRun, passRun, unknownRun } from "./_fixtures.ts";
 import {
   type Grade,
   gradeJunit,
-  gradePhases,
-  gradeRun,
-  SubmissionSchema,
+  gradeScenario,
+  gradeSubmission,
+  gradeText,
+  scenarioError,
   WEIGHTS,
 } from "./grade.ts";
+import { parseSubmission, script } from "./submission.ts";
+import { loadSuite, suiteNames } from "./suite.ts";
+
+const rules = { suite: "default", seed: 42, seed_drawn: true, pass_mark: 80 };
+
+/** A run whose verdict fails while most checks hold: the ids-only store scored 90 before. */
+function idsOnlyRun(): Results {
+  const r = structuredClone(passRun().results);
+  r.verdict = "fail";
+  r.as_expected = false;
+  r.completeness!.verdict = "fail";
+  r.completeness!.not_an_event = 470_074;
+  r.reasons = ["470074 stored lines are not events"];
+  return r;
+}
 
 Deno.test("the weights add up to 100", () => {
   assert.equal(Object.values(WEIGHTS).reduce((a, b) => a + b, 0), 100);
 });
 
-Deno.test("gradeRun: a clean run scores 100 and passes", () => {
-  const g = gradeRun("team", 80, passRun().results);
-  assert.equal(g.score, 100);
-  assert.ok(g.passed && !g.invalid);
+Deno.test("gradeScenario: a clean run scores 100 and passes", () => {
+  const s = gradeScenario(passRun().results, "/runs/a");
+  assert.equal(s.score, 100);
+  assert.equal(s.verdict, "pass");
 });
 
-Deno.test("gradeRun: lost events cost the loss check, fail the mark, and are named", () => {
-  const g = gradeRun("team", 80, failRun().results);
-  assert.equal(g.score, 100 - WEIGHTS.no_loss);
-  assert.equal(g.passed, false);
-  const loss = g.checks.find((c) => c.name === "no_loss")!;
+Deno.test("gradeScenario: lost events are named in the loss check", () => {
+  const s = gradeScenario(failRun().results, null);
+  assert.equal(s.verdict, "fail");
+  const loss = s.checks.find((c) => c.name === "no_loss")!;
   assert.match(
     loss.detail,
     /1000 of 1199000 acknowledged events missing \(run-w0: 5000, 5001, 5002; run-w3: 77\)/,
   );
-  assert.match(gradeJunit(g), /<failure message="1000 of 1199000 acknowledged events missing/);
 });
 
-Deno.test("gradeRun: a run that proved nothing is invalid and scores 0", () => {
-  const g = gradeRun("team", 80, unknownRun().results);
-  assert.equal(g.score, 0);
-  assert.ok(g.invalid && !g.passed);
+Deno.test("gradeScenario: an unknown run scores 0; a failed submission is a fail", () => {
+  assert.equal(gradeScenario(unknownRun().results, null).score, 0);
+  assert.equal(gradeScenario(unknownRun().results, null).verdict, "unknown");
+  const crashed = structuredClone(unknownRun().results);
+  crashed.submission_failure = "the submission's sink exited before joining its group";
+  const s = gradeScenario(crashed, null);
+  assert.equal(s.verdict, "fail");
+  assert.ok(s.submission_failed);
+  assert.equal(s.score, 0);
 });
 
-Deno.test("gradePhases scores the phases by their exit codes", () => {
-  const all = gradePhases("t", 80, { start_alive: true, run_chaos: 0, validate: 0 });
-  assert.equal(all.score, 100);
-  const bad = gradePhases("t", 80, { start_alive: true, run_chaos: 0, validate: 1 });
-  assert.equal(bad.score, 60);
-  assert.equal(bad.passed, false);
-  const timedOut: Grade = gradePhases("t", 80, {
-    start_alive: false,
-    run_chaos: null,
-    validate: null,
+Deno.test("gradeSubmission: the grade follows the verdict", async (t) => {
+  await t.step("a failing verdict fails whatever the points and the pass mark", () => {
+    const g = gradeSubmission("team", { ...rules, pass_mark: 0 }, [
+      gradeScenario(passRun().results, null),
+      gradeScenario(idsOnlyRun(), null),
+    ]);
+    assert.equal(g.verdict, "fail");
+    assert.equal(g.passed, false);
+    assert.ok(g.score >= 90, `the points are kept as feedback: ${g.score}`);
+    assert.match(g.reasons[0], /not events/);
+    assert.equal(g.contract_version, CONTRACT_VERSION);
   });
-  assert.ok(timedOut.invalid);
+  await t.step("every scenario passing passes", () => {
+    const g = gradeSubmission("team", rules, [gradeScenario(passRun().results, null)]);
+    assert.equal(g.verdict, "pass");
+    assert.equal(g.score, 100);
+    assert.ok(g.checks.every((c) => c.passed));
+  });
+  await t.step("a scenario the harness could not prove makes the grade invalid", () => {
+    const g = gradeSubmission("team", rules, [
+      gradeScenario(passRun().results, null),
+      scenarioError("graded-storage", 7, "no Kafka broker answers"),
+    ]);
+    assert.equal(g.verdict, "invalid");
+    assert.ok(g.invalid);
+    assert.match(g.reasons.join("\n"), /graded-storage: proved nothing/);
+  });
+  await t.step("a fail beats an unknown", () => {
+    const g = gradeSubmission("team", rules, [
+      gradeScenario(idsOnlyRun(), null),
+      gradeScenario(unknownRun().results, null),
+    ]);
+    assert.equal(g.verdict, "fail");
+  });
+  await t.step("nothing judged (self-reported phases only) fails", () => {
+    const g = gradeSubmission("team", rules, [], [{ phase: "validate", exit: 0 }]);
+    assert.equal(g.verdict, "fail");
+    assert.equal(g.score, 0);
+    assert.match(g.reasons[0], /self-reported exit codes cannot pass/);
+    assert.match(gradeText(g), /self-reported validate: exit 0 \(not part of the grade\)/);
+  });
+  await t.step("under the grader's pass mark fails", () => {
+    const partial = gradeScenario(passRun().results, null);
+    partial.score = 70;
+    const g = gradeSubmission("team", rules, [partial]);
+    assert.equal(g.verdict, "fail");
+    assert.match(g.reasons[0], /under the pass mark 80/);
+  });
 });
 
-Deno.test("submission files are validated strictly, every problem at once", async (t) => {
-  const bad = (input: unknown, ...want: RegExp[]) => {
+Deno.test("gradeJunit: the verdict is the first test case", () => {
+  const g = gradeSubmission("team", rules, [gradeScenario(idsOnlyRun(), null)]);
+  const xml = gradeJunit(g);
+  assert.match(
+    xml,
+    /<testcase classname="grade.team" name="verdict">\n\s*<failure message="[^"]*not events/,
+  );
+  assert.match(xml, /<property name="verdict" value="fail"\/>/);
+  assert.match(xml, /<property name="seed" value="42"\/>/);
+});
+
+Deno.test("submission files hold only what the team owns", async (t) => {
+  const refused = (input: unknown, ...want: RegExp[]) => {
     try {
-      parseStrict(SubmissionSchema, input, "sub.yaml");
+      parseSubmission(input, "/subs/team/sub.yaml");
       assert.fail("accepted");
     } catch (error) {
-      assert.ok(error instanceof UsageError);
+      assert.ok(error instanceof UsageError, String(error));
       for (const re of want) assert.match((error as Error).message, re);
     }
   };
-  await t.step("nothing to grade", () => bad({ name: "a" }, /needs pipeline/));
-  await t.step("both modes", () =>
-    bad(
-      { name: "a", pipeline: { sink: "x", detector: "y" }, run_chaos: "z" },
-      /either pipeline .* or the phases/,
+  const pipeline = { sink: "x", detector: "y" };
+  await t.step("the grader's keys are refused by name", () =>
+    refused(
+      { name: "a", pipeline, pass_mark: 0, scenario: "steady-state", seed: 1 },
+      /pass_mark: is the grader's to set/,
+      /scenario: is the grader's to set/,
+      /seed: is the grader's to set/,
     ));
+  await t.step("nothing to grade", () => refused({ name: "a" }, /needs pipeline/));
   await t.step(
-    "a phase missing",
-    () => bad({ name: "a", start_pipeline: "x", run_chaos: "y" }, /all three/),
+    "both modes",
+    () => refused({ name: "a", pipeline, run_chaos: "z" }, /either pipeline .* or the phases/),
   );
   await t.step(
-    "unknown key and bad mark",
-    () =>
-      bad(
-        { name: "a", pipeline: { sink: "x", detector: "y" }, pass_mark: 120, colour: 1 },
-        /pass_mark/,
-        /colour/,
-      ),
+    "phases without start_pipeline",
+    () => refused({ run_chaos: "y", validate: "z" }, /start_pipeline/),
   );
-  await t.step("a good one gets its defaults", () => {
-    const s = parseStrict(
-      SubmissionSchema,
-      { name: "a", pipeline: { sink: "x", detector: "y" } },
-      "s",
-    );
-    assert.equal(s.scenario, "graded-pipeline");
-    assert.equal(s.pass_mark, 80);
+  await t.step(
+    "unknown keys, bad types",
+    () => refused({ name: "a", pipeline, colour: 1, setup: 3 }, /colour/, /setup/),
+  );
+  await t.step("a phase submission as teams write it: lists, no name", () => {
+    const s = parseSubmission({
+      setup: ["pip install -r requirements.txt", "make"],
+      start_pipeline: ["python sink.py &", "python detector.py &"],
+      run_chaos: "./chaos.sh",
+      validate: ["./check.sh"],
+    }, "/subs/team-b/submission.yml");
+    assert.equal(s.name, "team-b");
+    assert.equal(s.cwd, "/subs/team-b");
+    assert.equal(s.setup, "set -e\npip install -r requirements.txt\nmake");
+    assert.equal(s.phases?.start_pipeline, "set -e\npython sink.py &\npython detector.py &\nwait");
+    assert.equal(s.phases?.run_chaos, "./chaos.sh");
+    assert.equal(s.phases?.follows_contract, false);
   });
+  await t.step("a driven pipeline", () => {
+    const s = parseSubmission({ name: "a", pipeline }, "/x/sub.yaml");
+    assert.deepEqual(s.pipeline, pipeline);
+    assert.equal(s.timeoutMs, 15 * 60_000);
+  });
+  assert.equal(script("make"), "make");
 });
 
-async function grade(file: string) {
+Deno.test("the catalog's suites load, and every scenario they name exists", async () => {
+  const names = await suiteNames();
+  assert.ok(names.includes("default") && names.includes("smoke"), names.join());
+  const { loadScenario } = await import("../chaos/cli_scenario.ts");
+  for (const name of names) {
+    const suite = await loadSuite(name);
+    for (const s of suite.scenarios) await loadScenario(s);
+  }
+  await assert.rejects(() => loadSuite("nope"), UsageError);
+});
+
+/** Grades `file` with the real CLI (the smoke suite unless given), a fixed seed. */
+async function grade(file: string, args: string[] = ["--suite", "smoke"]) {
   const out = await Deno.makeTempDir({ prefix: "grade-" });
   try {
-    const res = await runDeno(["chaos/cli_grade.ts", "--submission", file, "--out", out]);
-    const stdout = res.stdout;
-    const explain = `${stdout}\n${res.stderr.slice(-2000)}`;
-    const g = JSON.parse(await Deno.readTextFile(join(out, "grade.json"))) as Grade;
+    const res = await runDeno([
+      "chaos/cli_grade.ts",
+      "--submission",
+      file,
+      "--out",
+      out,
+      ...args,
+    ]);
+    const explain = `${res.stdout}\n${res.stderr.slice(-3000)}`;
+    const text = await Deno.readTextFile(join(out, "grade.json")).catch(() => undefined);
+    assert.ok(text, `no grade.json: ${explain}`);
+    const g = JSON.parse(text) as Grade;
     await Deno.stat(join(out, "junit.xml"));
-    return { code: res.code, grade: g, stdout, explain };
+    return { code: res.code, grade: g, stdout: res.stdout, explain };
   } finally {
     await Deno.remove(out, { recursive: true }).catch(() => {});
   }
 }
 
-Deno.test(
-  { name: "grade: the built-in pipeline scores at or above the pass mark", ...slow },
-  async () => {
-    const r = await grade("reports/testdata/builtin-pipeline.yaml");
-    console.log(r.stdout);
-    assert.equal(r.code, 0, r.explain);
-    assert.ok(r.grade.score >= r.grade.pass_mark, r.explain);
-  },
-);
+Deno.test("grade: a submission that sets the grader's rules is refused (exit 2)", async () => {
+  const res = await runDeno([
+    "chaos/cli_grade.ts",
+    "--submission",
+    "reports/testdata/cheats/grader-keys.yaml",
+  ]);
+  assert.equal(res.code, 2, res.stderr);
+  for (const key of ["scenario", "pass_mark", "seed"]) {
+    assert.match(res.stderr, new RegExp(`${key}: is the grader's to set`));
+  }
+});
 
-Deno.test(
-  { name: "grade: a Python sink written from docs/contract.md alone scores 100", ...slow },
-  async () => {
-    const r = await grade("reports/testdata/python-sink/submission.yaml");
+Deno.test("grade: phases that only report their own success fail", async () => {
+  const r = await grade("reports/testdata/cheats/self-validated.yaml");
+  assert.equal(r.code, 1, r.explain);
+  assert.equal(r.grade.verdict, "fail");
+  assert.equal(r.grade.score, 0);
+  assert.deepEqual(
+    r.grade.self_reported.filter((p) => p.phase !== "start_pipeline").map((p) => p.exit),
+    [0, 0],
+  );
+  assert.match(r.grade.reasons[0], /self-reported exit codes cannot pass/);
+});
+
+/** The honest submissions: each must pass the smoke suite (the default suite in the closing note). */
+for (
+  const [label, file] of [
+    ["the built-in pipeline", "reports/testdata/builtin-pipeline.yaml"],
+    [
+      "a Python sink written from docs/contract.md alone",
+      "reports/testdata/python-sink/submission.yaml",
+    ],
+    [
+      "a phase-style submission.yml (lists, follows_contract)",
+      "reports/testdata/phase-pipeline/submission.yml",
+    ],
+  ]
+) {
+  Deno.test({ name: `grade: ${label} passes`, ...slow }, async () => {
+    const r = await grade(file, ["--suite", "smoke", "--seed", "11"]);
     console.log(r.stdout);
     assert.equal(r.code, 0, r.explain);
+    assert.equal(r.grade.verdict, "pass", r.explain);
     assert.equal(r.grade.score, 100, r.explain);
-  },
-);
+    if (file.includes("phase-pipeline")) {
+      const validate = r.grade.self_reported.find((p) => p.phase.startsWith("validate"));
+      assert.equal(validate?.exit, 0, r.explain);
+    }
+  });
+}
 
-Deno.test(
-  {
-    name: "grade: a sink that drops every 1000th event scores below, naming the lost events",
-    ...slow,
-  },
-  async () => {
-    const r = await grade("reports/testdata/dropping-sink.yaml");
+/** Cheating submissions: each must FAIL the grade with its findings named. */
+const CHEATS: [string, RegExp[]][] = [
+  ["ids-only-spam", [/not events/, /match no incident|false positive/]],
+  ["twice-block", [/duplicate/, /raised no alert/]],
+  ["no-dlq-ledger", [/malformed|dlq/i, /raised no alert/]],
+  ["commit-first-wide", [/committed before stored/, /not alerts|malformed/]],
+  ["drop-backdate", [/lost|missing/, /before the incident/]],
+];
+for (const [name, findings] of CHEATS) {
+  Deno.test({ name: `grade: the cheating submission ${name} fails`, ...slow }, async () => {
+    const r = await grade(`reports/testdata/cheats/${name}.yaml`);
     console.log(r.stdout);
     assert.equal(r.code, 1, r.explain);
-    assert.ok(r.grade.score < r.grade.pass_mark, r.explain);
-    const loss = r.grade.checks.find((c) => c.name === "no_loss")!;
-    assert.equal(loss.passed, false);
-    assert.match(loss.detail, /\d+ of \d+ acknowledged events missing \(.*-w\d: \d+/);
-  },
-);
+    assert.equal(r.grade.verdict, "fail", r.explain);
+    const reasons = r.grade.reasons.join("\n");
+    for (const re of findings) assert.match(reasons, re, r.explain);
+  });
+}

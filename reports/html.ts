@@ -161,8 +161,8 @@ ${
       ? `<ul class="reasons">${r.reasons.map((x) => `<li>${esc(x)}</li>`).join("")}</ul>`
       : ""
   }${
-    r.probes?.notes?.length
-      ? `<ul class="notes">${r.probes.notes.map((x) => `<li>${esc(x)}</li>`).join("")}</ul>`
+    notes(r).length
+      ? `<ul class="notes">${notes(r).map((x) => `<li>${esc(x)}</li>`).join("")}</ul>`
       : ""
   }
 <h2>Checks</h2>
@@ -189,6 +189,9 @@ ${costHtml(r.cost)}
 }
 
 const fmt = (s: number | null) => (s === null ? "-" : s.toFixed(1));
+
+/** What the checks note without failing: advisory probes, commits not sampled. */
+const notes = (r: Results) => [...(r.probes?.notes ?? []), ...(r.durability?.notes ?? [])];
 
 /** The p95 latency bound of the scenario's probes, drawn as a reference line. */
 function latencyBound(r: Results): { y: number; label: string } | undefined {

@@ -13,6 +13,7 @@
 import type { Results } from "../validate/results.ts";
 import { esc } from "./svg_chart.ts";
 import { costMarkdown } from "./cost.ts";
+import { durabilityFigures } from "../validate/commits.ts";
 
 const ICON = { pass: "PASS", fail: "FAIL", unknown: "UNKNOWN" } as const;
 
@@ -65,6 +66,14 @@ export function checks(r: Results): Check[] {
         } ms, after the watermark p50 ${a.after_watermark_ms_p50 ?? "-"} ms, p99 ${
           a.after_watermark_ms_p99 ?? "-"
         } ms`,
+    });
+  }
+  const d = r.durability;
+  if (d) {
+    out.push({
+      name: "durability (commits after the store)",
+      verdict: d.verdict,
+      figures: durabilityFigures(d) + (d.samples.length ? `; first: ${d.samples[0]}` : ""),
     });
   }
   for (const f of r.faults) {
@@ -138,9 +147,8 @@ export function renderMarkdown(r: Results): string {
   if (r.reasons.length) {
     lines.push("", "## Why", "", ...r.reasons.map((x) => `- ${x}`));
   }
-  if (r.probes?.notes?.length) {
-    lines.push("", "## Notes", "", ...r.probes.notes.map((x) => `- ${x}`));
-  }
+  const notes = [...(r.probes?.notes ?? []), ...(r.durability?.notes ?? [])];
+  if (notes.length) lines.push("", "## Notes", "", ...notes.map((x) => `- ${x}`));
   lines.push(...costMarkdown(r.cost));
   const lost = r.completeness?.lost_sample ?? {};
   if (Object.keys(lost).length) {

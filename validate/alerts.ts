@@ -5,19 +5,26 @@
  *   listed as unsigned, and any unsigned delivery fails the check;
  * - a delivery whose body is not an alert (null, a missing or mistyped field)
  *   fails as malformed, never crashes the check;
+ * - an accepted delivery (2xx) is judged for what it claims (`claimProblem`):
+ *   a window exactly `windowMs` long starting on a multiple of `slideMs` (epoch
+ *   ms), `value >= threshold`, its `Idempotency-Key` equal to its `alert_id`;
+ *   one that claims otherwise fails as malformed, and its alert matches nothing;
  * - the alerts are the distinct `alert_id`s of the accepted deliveries (2xx);
  *   two deliveries of one id that disagree on rule, entity or window fail as a
  *   conflict; repeated identical deliveries (webhook retries) are fine;
  * - every incident must be matched by exactly one alert of the same rule and
- *   entity whose window overlaps the incident (extended by `allowedDelayMs`);
- *   an alert that matches no incident is a false positive.
+ *   entity whose window overlaps the incident (extended by `allowedDelayMs`),
+ *   fired and received at or after the incident's start (its first event's
+ *   time: the generator produces an event at its event time, on the same
+ *   clock); an alert that matches no incident is a false positive, named
+ *   "fired before the incident began" when that is what kept it from matching.
  *
  * Reported: time to detect (the receiver's clock at the first delivery minus
  * the incident's start) and latency after the window's end. Pure.
  *
  * ```ts
  * import { checkAlerts } from "./alerts.ts";
- * const result = checkAlerts(ledger.incidents, receiver.deliveries());
+ * const result = checkAlerts(ledger.incidents, receiver.deliveries(), { windowMs: 60_000, slideMs: 10_000 });
  * ```
  * @module
  */
@@ -38,6 +45,10 @@ export interface AlertOptions {
    * watermark (the newest event time minus this) passed the window's end. Default 0.
    */
   outOfOrderMs?: number;
+  /** The contract's WINDOW_SIZE: every alert's window is exactly this long. Unset (older runs): not checked. */
+  windowMs?: number;
+  /** The contract's WINDOW_SLIDE: every alert's window starts on a multiple of it. Unset: not checked. */
+  slideMs?: number;
 }
 
 /** The contract's alert body (extra fields are allowed and ignored). */
@@ -67,6 +78,7 @@ export interface AlertResult {
   unsigned: number;
   malformed: number;
   conflicting: number;
+  /** Fired minus the window's end, matched alerts: negative for an early one (fired before its end). */
   latency_ms_p50: number | null;
   latency_ms_p99: number | null;
   /** First delivery of the matched alert minus the incident's start (the receiver's clock). */
@@ -100,6 +112,40 @@ function answeredOk(d: Pick<Delivery, "answered">): boolean {
   return d.answered >= 200 && d.answered <= 299;
 }
 
+const NUMBERS = ["window_start_ms", "window_end_ms", "value", "threshold", "fired_at_ms"] as const;
+
+/**
+ * What is impossible about what an accepted delivery of `a` claims, or null: a window that
+ * is empty, not `windowMs` long or not starting on a multiple of `slideMs` (epoch ms; the
+ * built-in detector's windows, windows.ts), a value under its threshold, a number that is
+ * not finite, an `Idempotency-Key` (`key`) other than the `alert_id`.
+ */
+export function claimProblem(
+  a: AlertBody,
+  key: string | null,
+  options: Pick<AlertOptions, "windowMs" | "slideMs"> = {},
+): string | null {
+  const { window_start_ms: start, window_end_ms: end } = a;
+  for (const field of NUMBERS) {
+    if (!Number.isFinite(a[field])) return `${field} ${a[field]} is not a finite number`;
+  }
+  if (key !== a.alert_id) {
+    return key === null
+      ? "no Idempotency-Key header"
+      : `Idempotency-Key ${JSON.stringify(key)} is not the alert_id`;
+  }
+  if (start >= end) return `window [${start}, ${end}) is empty`;
+  if (options.windowMs !== undefined && end - start !== options.windowMs) {
+    const length = end - start;
+    return `window [${start}, ${end}) is ${length} ms long, not WINDOW_SIZE ${options.windowMs} ms`;
+  }
+  if (options.slideMs !== undefined && options.slideMs > 0 && start % options.slideMs !== 0) {
+    return `window start ${start} is not a multiple of WINDOW_SLIDE ${options.slideMs} ms`;
+  }
+  if (a.value < a.threshold) return `value ${a.value} is under its threshold ${a.threshold}`;
+  return null;
+}
+
 /** The distinct alerts of `deliveries` that count (signed, well formed, answered 2xx). */
 export function acceptedAlerts(deliveries: readonly Delivery[]): AcceptedAlert[] {
   const byId = new Map<string, AcceptedAlert>();
@@ -110,6 +156,20 @@ export function acceptedAlerts(deliveries: readonly Delivery[]): AcceptedAlert[]
     byId.set(body.data.alert_id, { ...body.data, received_at_ms: d.received_at_ms });
   }
   return [...byId.values()];
+}
+
+/** An instant as ISO text, or as the number when no date can hold it (a claimed time can be anything). */
+const iso = (ms: number) => Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : String(ms);
+
+/** Same rule and entity, window overlapping the incident extended by `delay`. */
+function explains(a: AcceptedAlert, incident: Incident, delay: number): boolean {
+  return a.rule === incident.kind && a.entity === incident.entity &&
+    a.window_end_ms > incident.start_ms && a.window_start_ms <= incident.end_ms + delay;
+}
+
+/** Fired and received at or after the incident's first event was produced. */
+function caused(a: AcceptedAlert, incident: Incident): boolean {
+  return a.fired_at_ms >= incident.start_ms && a.received_at_ms >= incident.start_ms;
 }
 
 export function checkAlerts(
@@ -147,6 +207,8 @@ export function checkAlerts(
   const sample = (list: string[], what: string) => list.length < SAMPLE && list.push(what);
   const first = new Map<string, AlertBody>();
   const conflicted = new Set<string>();
+  /** Alert ids of which an accepted delivery claims the impossible: they match nothing. */
+  const invalid = new Set<string>();
   deliveries.forEach((d, i) => {
     const at = `delivery ${i + 1} at ${new Date(d.received_at_ms).toISOString()}`;
     if (d.signature_ok === false) {
@@ -166,6 +228,13 @@ export function checkAlerts(
     }
     if (!answeredOk(d)) return;
     const a = body.data;
+    const problem = claimProblem(a, d.idempotency_key, options);
+    if (problem !== null) {
+      r.malformed++;
+      invalid.add(a.alert_id);
+      sample(r.malformed_deliveries, `${at}: alert ${a.alert_id}: ${problem}`);
+      return;
+    }
     const seen = first.get(a.alert_id);
     if (!seen) first.set(a.alert_id, a);
     else if (
@@ -182,7 +251,7 @@ export function checkAlerts(
       );
     }
   });
-  const alerts = acceptedAlerts(deliveries);
+  const alerts = acceptedAlerts(deliveries).filter((a) => !invalid.has(a.alert_id));
   r.alerts = alerts.length;
   const used = new Set<string>();
   const latencies: number[] = [];
@@ -190,10 +259,7 @@ export function checkAlerts(
   const afterWatermark: number[] = [];
   const outOfOrder = options.outOfOrderMs ?? 0;
   for (const incident of incidents) {
-    const matching = alerts.filter((a) =>
-      a.rule === incident.kind && a.entity === incident.entity &&
-      a.window_end_ms > incident.start_ms && a.window_start_ms <= incident.end_ms + delay
-    );
+    const matching = alerts.filter((a) => explains(a, incident, delay) && caused(a, incident));
     for (const a of matching) used.add(a.alert_id);
     const label = `${incident.id} ${incident.kind} ${incident.entity}`;
     if (matching.length === 0) {
@@ -212,11 +278,17 @@ export function checkAlerts(
       }
     }
   }
+  let before = 0;
   for (const a of alerts) {
-    if (!used.has(a.alert_id)) {
-      r.false_positives++;
-      r.false_positive_alerts.push(`${a.alert_id} ${a.rule} ${a.entity}`);
-    }
+    if (used.has(a.alert_id)) continue;
+    r.false_positives++;
+    const preceded = incidents.find((i) => explains(a, i, delay) && !caused(a, i));
+    if (preceded) before++;
+    const why = preceded
+      ? `: fired before the incident began (${preceded.id} began at ${iso(preceded.start_ms)}; ` +
+        `fired at ${iso(a.fired_at_ms)}, received at ${iso(a.received_at_ms)})`
+      : "";
+    r.false_positive_alerts.push(`${a.alert_id} ${a.rule} ${a.entity}${why}`);
   }
   r.latency_ms_p50 = quantile(latencies, 0.5);
   r.latency_ms_p99 = quantile(latencies, 0.99);
@@ -226,14 +298,23 @@ export function checkAlerts(
   r.after_watermark_ms_p99 = quantile(afterWatermark, 0.99);
   if (r.missed) r.reasons.push(`${r.missed} incidents raised no alert`);
   if (r.duplicated) r.reasons.push(`${r.duplicated} incidents raised more than one alert`);
-  if (r.false_positives) r.reasons.push(`${r.false_positives} alerts match no incident`);
+  if (r.false_positives) {
+    r.reasons.push(
+      `${r.false_positives} alerts match no incident` +
+        (before ? ` (${before} fired before the incident began)` : ""),
+    );
+  }
   if (r.unsigned) {
     r.reasons.push(
       `${r.unsigned} deliveries' signatures do not verify (${r.unsigned_deliveries[0]})`,
     );
   }
   if (r.malformed) {
-    r.reasons.push(`${r.malformed} deliveries are not alerts (${r.malformed_deliveries[0]})`);
+    r.reasons.push(
+      `${r.malformed} deliveries are not alerts or claim the impossible (${
+        r.malformed_deliveries[0]
+      })`,
+    );
   }
   if (r.conflicting) {
     r.reasons.push(

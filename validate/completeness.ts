@@ -10,6 +10,8 @@
  * unexpected     = stored - in the topic, stored - attempted   must be empty
  * duplicates     = extra stored copies of a topic record, and offsets two objects claim
  *                                                         <= maxDuplicates (default 0)
+ * in Kafka twice = one identity at two offsets (a producer's retry): two records, each
+ *                  to store once                          reported, not counted
  * altered, not an event, misplaced, unreadable, corrupt objects, foreign objects,
  * malformed in events/, valid in dlq/, gaps in the tiling  must be empty
  * recovered      = unknown ∩ stored                       allowed, reported
@@ -83,6 +85,8 @@ export interface CompletenessResult {
   corrupt_objects: number;
   objects: { events: number; dlq: number };
   foreign_objects: string[];
+  /** Foreign objects that follow an earlier version of the contract (contract.ts), by finding. */
+  foreign_earlier?: { version: number; text: string; objects: number }[];
   gaps: string[];
   overlaps: string[];
   overlap_offsets: number;
@@ -132,6 +136,7 @@ export function checkCompleteness(
     corrupt_objects: f.counts.corrupt_object,
     objects: stored.objects,
     foreign_objects: stored.layout.foreign.slice(0, 50),
+    foreign_earlier: stored.layout.earlier,
     gaps: stored.layout.gaps.slice(0, 50),
     overlaps: stored.layout.overlaps.slice(0, 50),
     overlap_offsets: stored.layout.overlap_offsets,
@@ -241,12 +246,7 @@ export function checkCompleteness(
     const n = p === "unexpected" ? r.unexpected : f.counts[p];
     if (n > 0) r.reasons.push(`${n} ${PROBLEM_TEXT[p]} (${example(r, p)})`);
   }
-  if (stored.layout.foreign.length) {
-    r.reasons.push(
-      `${stored.layout.foreign.length} foreign objects under events/ or dlq/ (outside the ` +
-        `layout): ${stored.layout.foreign.slice(0, 3).join(", ")}`,
-    );
-  }
+  if (stored.layout.foreign.length) r.reasons.push(foreignReason(stored.layout));
   if (stored.layout.gaps.length) {
     r.reasons.push(
       `${stored.layout.gaps.length} gaps in the objects' offset ranges: ${
@@ -277,6 +277,21 @@ export function checkCompleteness(
     );
   }
   return r;
+}
+
+/**
+ * The foreign objects' finding: what an earlier contract's names are, and what this one
+ * wants, when the objects follow one (`213 foreign objects: dlq objects named `.ndjson.gz`
+ * (contract v1); this contract (v2) wants `.jsonl.gz``).
+ */
+function foreignReason(layout: StoreCheck["layout"]): string {
+  const { foreign, earlier } = layout;
+  const examples = foreign.slice(0, 3).join(", ");
+  if (earlier.length === 1 && earlier[0].objects === foreign.length) {
+    return `${foreign.length} foreign objects: ${earlier[0].text} (e.g. ${foreign[0]})`;
+  }
+  return `${foreign.length} foreign objects under events/ or dlq/ (outside the layout): ` +
+    examples + earlier.map((e) => `; ${e.objects} of them are ${e.text}`).join("");
 }
 
 function example(r: CompletenessResult, kind: string): string {

@@ -6,7 +6,11 @@
 
 import assert from "node:assert/strict";
 import { batchKey, parseBatchKey } from "../pipeline/batcher.ts";
+import { eventSerializer } from "../pipeline/event.ts";
+import { Ledger } from "../pipeline/ledger.ts";
 import { RangeSet } from "../pipeline/range_set.ts";
+import { Rng } from "../pipeline/rng.ts";
+import { baselineFlow } from "../pipeline/traffic.ts";
 import { checkCompleteness, type CompletenessOptions } from "./completeness.ts";
 import { gz, linesOf, memoryStore, syntheticRun, TOPIC } from "./_synthetic.ts";
 import { checkStore } from "./store_check.ts";
@@ -54,6 +58,47 @@ Deno.test("checkCompleteness: tampered stores fail, naming what is wrong", async
       const k = eventKeys(run)[0];
       run.objects.set(k.replace("part-", "copy-of-part-"), run.objects.get(k)!);
     }, (r) => assert.equal(r.foreign_objects.length, 1)],
+    [
+      "dlq objects named as contract v1 did (.ndjson.gz): foreign, and the finding says so",
+      (run) => {
+        for (const k of dlqKeys(run)) {
+          run.objects.set(k.replace(".jsonl.gz", ".ndjson.gz"), run.objects.get(k)!);
+          run.objects.delete(k);
+        }
+      },
+      (r) => {
+        const n = r.foreign_objects.length;
+        assert.ok(n > 1);
+        assert.deepEqual(r.foreign_earlier?.map((e) => [e.version, e.objects]), [[1, n]]);
+        assert.ok(
+          r.reasons.some((x) =>
+            x.startsWith(
+              `${n} foreign objects: dlq objects named \`.ndjson.gz\` (contract v1); ` +
+                "this contract (v2) wants `.jsonl.gz` (e.g. dlq/",
+            )
+          ),
+          r.reasons.join("; "),
+        );
+        assert.equal(r.lost_by_sink, r.dlq_expected); // and their records count as not stored
+      },
+    ],
+    ["a contract-v1 dlq name among other foreign objects", (run) => {
+      const k = dlqKeys(run)[0];
+      run.objects.set(k.replace(".jsonl.gz", ".ndjson.gz"), run.objects.get(k)!);
+      run.objects.set(k.replace("part-", "copy-of-part-"), run.objects.get(k)!);
+    }, (r) => {
+      assert.equal(r.foreign_objects.length, 2);
+      assert.ok(
+        r.reasons.some((x) =>
+          x.startsWith("2 foreign objects under events/ or dlq/ (outside the layout): ") &&
+          x.endsWith(
+            "; 1 of them are dlq objects named `.ndjson.gz` (contract v1); this " +
+              "contract (v2) wants `.jsonl.gz`",
+          )
+        ),
+        r.reasons.join("; "),
+      );
+    }],
     ["an object re-cut over an overlapping range", (run) => {
       const k = parseBatchKey(eventKeys(run)[0])!;
       const lines = linesOf(run.objects.get(eventKeys(run)[0])!).slice(10);
@@ -261,4 +306,80 @@ Deno.test("checkCompleteness: stored records never attempted are unexpected; sto
   assert.equal(r.unexpected, 10);
   assert.equal(r.recovered, 10);
   assert.match(r.samples.unexpected[0], /synthetic-w1 seq 0 .*never attempted/);
+});
+
+/**
+ * A non-idempotent producer's retry that Kafka holds twice, at offsets 2 and 3 of one
+ * partition: both copies are records of the topic, and a sink that stores both in one
+ * object (its range 0..4 covers both) stored every record once.
+ */
+function retryRun(store: (values: string[]) => Record<string, string[]>) {
+  const pid = "retry-w0";
+  const serialize = eventSerializer(pid);
+  const rng = new Rng("retry");
+  const ledger = new Ledger({ run_id: "retry", topic: TOPIC, seed: "1" });
+  ledger.attempt(pid, 0, 3);
+  ledger.ack(pid, 0, 3);
+  const values = [0, 1, 2, 3].map((seq) =>
+    serialize(seq, 1_700_000_000_000 + seq, baselineFlow(rng))
+  );
+  const topic = [values[0], values[1], values[2], values[2], values[3]]; // seq 2 at offsets 2 and 3
+  const b = new TopicTableBuilder(0x5eed);
+  topic.forEach((v, offset) => b.add(0, offset, v));
+  b.setBounds(0, 0, topic.length);
+  const objects = new Map<string, Uint8Array>();
+  for (const [range, lines] of Object.entries(store(values))) {
+    const [first, last] = range.split("-").map(Number);
+    objects.set(batchKey("events", TOPIC, 0, first, last), gz(lines));
+  }
+  return { ledger, table: b.finish(), objects, records: [] } as Run;
+}
+
+Deno.test("checkCompleteness: both copies of a producer's retry in one object are stored, not lost", async () => {
+  const r = await check(retryRun((v) => ({ "0-4": [v[0], v[1], v[2], v[2], v[3]] })));
+  assert.deepEqual(r.reasons, []);
+  assert.equal(r.verdict, "pass");
+  assert.equal(r.found, 5);
+  assert.equal(r.lost, 0);
+  assert.equal(r.duplicates, 0);
+  assert.equal(r.duplicates_in_kafka, 1);
+  // Any order inside the object.
+  const shuffled = await check(retryRun((v) => ({ "0-4": [v[2], v[3], v[0], v[2], v[1]] })));
+  assert.deepEqual(shuffled.reasons, []);
+  // Each copy in its own object.
+  const split = await check(retryRun((v) => ({ "0-2": [v[0], v[1], v[2]], "3-4": [v[2], v[3]] })));
+  assert.deepEqual(split.reasons, []);
+  assert.equal(split.duplicates_in_kafka, 1);
+});
+
+Deno.test("checkCompleteness: a producer's retry stored once, or too often, still fails", async (t) => {
+  await t.step("one copy stored, the object's range covering both: the other is lost", async () => {
+    const r = await check(retryRun((v) => ({ "0-4": [v[0], v[1], v[2], v[3]] })));
+    assert.equal(r.verdict, "fail");
+    assert.equal(r.lost_by_sink, 1);
+    assert.equal(r.duplicates, 0);
+    assert.match(r.samples.lost_by_sink[0], /retry-w0 seq 2 \(partition 0 offset 3\)/);
+  });
+  await t.step(
+    "both copies stored in the first object, none in the second: lost and doubled",
+    async () => {
+      const r = await check(retryRun((v) => ({ "0-2": [v[0], v[1], v[2], v[2]], "3-4": [v[3]] })));
+      assert.equal(r.verdict, "fail");
+      assert.equal(r.lost_by_sink, 1);
+      assert.equal(r.duplicates, 1);
+    },
+  );
+  await t.step("three copies of a retry held twice: one duplicate", async () => {
+    const r = await check(retryRun((v) => ({ "0-4": [v[0], v[1], v[2], v[2], v[2], v[3]] })));
+    assert.equal(r.verdict, "fail");
+    assert.equal(r.lost, 0);
+    assert.equal(r.duplicates, 1);
+  });
+  await t.step("a record held once and stored twice: one duplicate", async () => {
+    const r = await check(retryRun((v) => ({ "0-4": [v[0], v[1], v[1], v[2], v[2], v[3]] })));
+    assert.equal(r.verdict, "fail");
+    assert.equal(r.lost, 0);
+    assert.equal(r.duplicates, 1);
+    assert.match(r.samples.duplicates[0], /retry-w0 seq 1 .*stored 2 times/);
+  });
 });

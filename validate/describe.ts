@@ -9,6 +9,7 @@
  * @module
  */
 
+import { durabilityFigures } from "./commits.ts";
 import type { Judged } from "./recipe.ts";
 
 export function describeVerdict(j: Judged): string[] {
@@ -34,6 +35,7 @@ export function describeVerdict(j: Judged): string[] {
           : `, after the watermark p99 ${a.after_watermark_ms_p99} ms`),
     );
   }
+  out.push(`durability: ${durabilityFigures(j.durability)}`);
   for (const p of j.probes?.probes ?? []) {
     out.push(
       `probe ${p.name} (${p.phase}${
@@ -48,5 +50,6 @@ export function describeVerdict(j: Judged): string[] {
   }
   for (const r of j.reasons) out.push(`- ${r}`);
   for (const n of j.probes?.notes ?? []) out.push(`- note: ${n}`);
+  for (const n of j.durability.notes) out.push(`- note: ${n}`);
   return out;
 }

@@ -1,7 +1,7 @@
 /**
  * What a run folder keeps for a re-check, and reading it back: the ledger,
  * the topic audit (`topic-audit.bin.gz`), the webhook deliveries, the
- * per-second samples, the history (what the faults did) and the results with
+ * per-second samples, the sink group's sampled commits (`commits.jsonl`), the history (what the faults did) and the results with
  * the verdict's settings.
  * The store itself is read live (the run's stack, or the MinIO data the run
  * folder kept).
@@ -17,6 +17,7 @@
 import { join } from "node:path";
 import { Ledger } from "../pipeline/ledger.ts";
 import type { Delivery } from "../pipeline/webhook_receiver.ts";
+import { type CommitEvidence, COMMITS_FILE, parseCommits } from "./commits.ts";
 import { type AbortRecord, abortRecord, faultRecords, parseHistory } from "./history.ts";
 import type { FaultOutcome, VerdictSettings } from "./recipe.ts";
 import { parseSamples, type Sample } from "./samples.ts";
@@ -46,6 +47,8 @@ export interface KeptEvidence {
   table: TopicTable;
   deliveries: Delivery[];
   samples: Sample[];
+  /** The sink group's sampled commits (`commits.jsonl`); null: the run kept none (older runs). */
+  commits: CommitEvidence | null;
 }
 
 /** A run folder that cannot be re-checked (missing or unreadable files). */
@@ -88,6 +91,10 @@ export async function readEvidence(dir: string): Promise<KeptEvidence> {
     table,
     deliveries,
     samples: parseSamples(await text("samples.jsonl").catch(() => "")),
+    commits: await text(COMMITS_FILE).then(parseCommits, (error) => {
+      if (error.cause instanceof Deno.errors.NotFound) return null;
+      throw error;
+    }),
   };
 }
 

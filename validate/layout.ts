@@ -4,7 +4,9 @@
  * (`<kind>/<topic>/partition=<p>/part-<p>-<first>-<last>.<ndjson|jsonl>.gz`,
  * offsets of 20 digits, `first <= last`, a partition the topic has);
  * anything else there is a foreign object (a well-formed batch key of another
- * topic is left alone: a store may serve several topics). Per partition, the offset ranges of
+ * topic is left alone: a store may serve several topics); foreign objects
+ * named as an earlier version of the contract asked (contract.ts) are counted
+ * by that version, for a finding that says so. Per partition, the offset ranges of
  * the objects (an `events/` and a `dlq/` object of one batch share a range)
  * must tile the partition from its log start to its end: a gap names its
  * offsets, an overlap names the two objects and counts its offsets as stored
@@ -19,12 +21,15 @@
  */
 
 import { parseBatchKey } from "../pipeline/batcher.ts";
+import { earlierContractName } from "./contract.ts";
 import type { TopicTable } from "./topic_table.ts";
 
 export interface Layout {
   /** Batch keys of the topic, by kind. */
   batches: { events: string[]; dlq: string[] };
   foreign: string[];
+  /** Foreign objects that follow an earlier contract, per finding text (contract.ts). */
+  earlier: { version: number; text: string; objects: number }[];
   gaps: string[];
   overlaps: string[];
   /** Offsets claimed by more than one batch range. */
@@ -37,6 +42,7 @@ export function checkLayout(keys: readonly string[], topic: string, table: Topic
   const out: Layout = {
     batches: { events: [], dlq: [] },
     foreign: [],
+    earlier: [],
     gaps: [],
     overlaps: [],
     overlap_offsets: 0,
@@ -53,6 +59,12 @@ export function checkLayout(keys: readonly string[], topic: string, table: Topic
       !table.bounds(k.partition)
     ) {
       out.foreign.push(key);
+      const earlier = earlierContractName(key);
+      if (earlier) {
+        const seen = out.earlier.find((e) => e.text === earlier.text);
+        if (seen) seen.objects++;
+        else out.earlier.push({ ...earlier, objects: 1 });
+      }
       continue;
     }
     out.batches[k.kind].push(key);

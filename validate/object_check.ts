@@ -6,6 +6,9 @@
  * - `events/` line: a valid event. Its identity (producer_id, seq) names the
  *   record; equal bytes are the record, other bytes must parse to the same
  *   event under the sink's schema (a re-serialized event is the same event).
+ *   An identity Kafka holds at several offsets (a producer's retry appended
+ *   twice) names each copy in turn: an object that stores both copies of a
+ *   retry inside its range stored two records, not one twice.
  * - `dlq/` line: `{"partition":P,"offset":O,"raw":"…",…}`, naming the record
  *   by its place; `raw` must be the record's value, and the record malformed.
  *
@@ -124,6 +127,8 @@ export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: F
     d.partition[r] === name.partition && d.offset[r] >= name.firstOffset &&
     d.offset[r] <= name.lastOffset;
   const ids = producerIds(d.producers, d.bySeq);
+  /** Records of an identity Kafka holds more than once that a line of this object took. */
+  let taken: Set<number> | undefined;
   let lineNo = 0;
   let start = 0;
   while (start < bytes.length) {
@@ -159,12 +164,7 @@ export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: F
           if (r === -1) {
             note(f, "unexpected", `${at()}: ${pid} seq ${seq} is not in the topic`);
           } else {
-            for (let c = r; c !== -1; c = d.next[c]) {
-              if (inRange(c)) {
-                r = c;
-                break;
-              }
-            }
+            if (d.next[r] !== -1) r = retryCopy(r, d.next, inRange, taken ??= new Set());
             f.heldEvents.push(r);
             if (!inRange(r)) {
               note(f, "misplaced", `${at()}: ${pid} seq ${seq} is at offset ${d.offset[r]}`);
@@ -203,6 +203,31 @@ export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: F
     }
     start = end + 1;
   }
+}
+
+/**
+ * Which copy a line is, of an identity Kafka holds at several offsets (a producer's retry
+ * appended twice; `head` is its first, `next` chains the others): the first copy inside the
+ * object's range that no earlier line of the object took, so that an object storing both
+ * copies stored each once. When every copy in range is taken the line is another copy of
+ * the first (a duplicate); when none is in range, the head (misplaced).
+ */
+function retryCopy(
+  head: number,
+  next: Int32Array,
+  inRange: (r: number) => boolean,
+  taken: Set<number>,
+): number {
+  let first = -1;
+  for (let c = head; c !== -1; c = next[c]) {
+    if (!inRange(c)) continue;
+    if (!taken.has(c)) {
+      taken.add(c);
+      return c;
+    }
+    if (first === -1) first = c;
+  }
+  return first === -1 ? head : first;
 }
 
 function startsWith(bytes: Uint8Array, prefix: Uint8Array, at: number): boolean {

@@ -15,6 +15,7 @@
 
 import type { Ledger } from "../pipeline/ledger.ts";
 import { type AlertResult, checkAlerts } from "./alerts.ts";
+import { checkDurability, type CommitEvidence, type DurabilityResult } from "./commits.ts";
 import { checkCompleteness, type CompletenessResult } from "./completeness.ts";
 import { checkProbes, type Probe, type ProbesResult } from "./probes.ts";
 import { checkRecovery, type RecoveryResult } from "./recovery.ts";
@@ -38,6 +39,9 @@ export interface VerdictSettings {
   recovery_within_ms: number | null;
   /** The detector's out-of-orderness bound (for the delay after the watermark); older runs: none. */
   out_of_order_ms?: number;
+  /** The detector's WINDOW_SIZE and WINDOW_SLIDE: every alert's window claims them; older runs: none. */
+  window_ms?: number;
+  slide_ms?: number;
 }
 
 /** A fault as the recipe needs it. */
@@ -61,6 +65,8 @@ export interface RunEvidence {
   workload: { started_at: number | null; ended_at: number | null };
   /** The run's abort, from its history (`abortRecord` of history.ts); older runs: none. */
   aborted?: { detail: string } | null;
+  /** The sink group's commits sampled during the run (commits.jsonl); older runs: none. */
+  commits?: CommitEvidence | null;
 }
 
 export interface Judged {
@@ -70,6 +76,8 @@ export interface Judged {
   alerts: AlertResult | null;
   probes: ProbesResult | null;
   recovery: RecoveryResult | null;
+  /** Commits held against the store's object times (commits.ts). */
+  durability: DurabilityResult;
 }
 
 export function judgeRun(settings: VerdictSettings, e: RunEvidence): Judged {
@@ -79,9 +87,18 @@ export function judgeRun(settings: VerdictSettings, e: RunEvidence): Judged {
     maxUnknownShare: settings.max_unknown_share,
   });
   const alerts = settings.alerts
-    ? checkAlerts(e.ledger.incidents, e.deliveries, { outOfOrderMs: settings.out_of_order_ms })
+    ? checkAlerts(e.ledger.incidents, e.deliveries, {
+      outOfOrderMs: settings.out_of_order_ms,
+      windowMs: settings.window_ms,
+      slideMs: settings.slide_ms,
+    })
     : null;
   const { probes, recovery } = checkTimeline(settings, e.faults, e.samples, e.workload);
+  const durability = checkDurability(
+    e.commits ?? null,
+    e.stored.ranges ?? null,
+    e.table.data.partitions,
+  );
   const { verdict, reasons } = runVerdict({
     completeness,
     alerts,
@@ -90,8 +107,9 @@ export function judgeRun(settings: VerdictSettings, e: RunEvidence): Judged {
     recovery,
     recoveryIsHypothesis: settings.recovery_within_ms !== null,
     aborted: e.aborted?.detail ?? null,
+    durability,
   });
-  return { verdict, reasons, completeness, alerts, probes, recovery };
+  return { verdict, reasons, completeness, alerts, probes, recovery, durability };
 }
 
 /** Probes and recovery of a run, from its faults and per-second samples (pure). */

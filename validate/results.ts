@@ -7,6 +7,7 @@
 
 import type { StackKind } from "../compose/stack.ts";
 import type { AlertResult } from "./alerts.ts";
+import type { DurabilityResult } from "./commits.ts";
 import type { CompletenessResult } from "./completeness.ts";
 import type { ProbesResult } from "./probes.ts";
 import type { VerdictSettings } from "./recipe.ts";
@@ -77,6 +78,8 @@ export interface Results {
   probes: ProbesResult | null;
   /** Time to recover after each fault (a hypothesis when the scenario sets `recovery_within`). */
   recovery: RecoveryResult | null;
+  /** The sink's commits against the store's object times (absent before runs sampled them). */
+  durability?: DurabilityResult | null;
   /** `first_ack_ms`: from the workload's start to the first acknowledgement (null: none). */
   throughput: { acked_eps: number; first_ack_ms?: number | null };
   /** Epoch ms of the workload's start and end. */
@@ -85,6 +88,11 @@ export interface Results {
   settings: VerdictSettings;
   /** CPU per component over the workload; null when the run did not get that far. */
   cost?: RunCost | null;
+  /**
+   * A graded pipeline's own failure (it did not start, crashed, never joined its groups), with the
+   * last lines of its log: the verdict is fail, never unknown. Null or absent: none.
+   */
+  submission_failure?: string | null;
   /** Why the run stopped before its end (an abort probe, or by hand); null or absent: it did not. */
   aborted?: AbortRecord | null;
   /** The end-of-run read of the topic (kept in the run folder as topic-audit.bin.gz). */

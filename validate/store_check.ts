@@ -18,6 +18,7 @@
  */
 
 import type { ObjectStore } from "../pipeline/store.ts";
+import { type StoredRange, storedRange } from "./commits.ts";
 import { checkLayout, type Layout } from "./layout.ts";
 import { checkObject, type Findings, mergeFindings, newFindings } from "./object_check.ts";
 import type { TopicTable, TopicTableData } from "./topic_table.ts";
@@ -29,6 +30,8 @@ export interface StoreCheck {
   /** Per topic record: copies stored in events/ and in dlq/. */
   inEvents: Uint16Array;
   inDlq: Uint16Array;
+  /** The batch objects of the topic with their ranges and LastModified (commits.ts). */
+  ranges?: StoredRange[];
 }
 
 export interface StoreCheckOptions {
@@ -46,10 +49,9 @@ export async function checkStore(
   table: TopicTable,
   options: StoreCheckOptions = {},
 ): Promise<StoreCheck> {
-  const keys = [
-    ...(await store.list("events/")).map((o) => o.name),
-    ...(await store.list("dlq/")).map((o) => o.name),
-  ];
+  const listed = [...(await store.list("events/")), ...(await store.list("dlq/"))];
+  const keys = listed.map((o) => o.name);
+  const modified = new Map(listed.map((o) => [o.name, o.last_modified_ms ?? null]));
   const { batches, ...layout } = checkLayout(keys, topic, table);
   const all = [...batches.events, ...batches.dlq];
   const workers = options.workers ?? Math.min(4, navigator.hardwareConcurrency || 1);
@@ -80,6 +82,7 @@ export async function checkStore(
     findings: rest,
     inEvents,
     inDlq,
+    ranges: all.map((k) => storedRange(k, modified.get(k) ?? null)!),
   };
 }
 

@@ -48,6 +48,8 @@ export interface RunChecks {
   recoveryIsHypothesis: boolean;
   /** Why the run stopped before its end (an abort probe, or by hand); it then fails. */
   aborted?: string | null;
+  /** Commits held against the store (validate/commits.ts); absent: not checked. */
+  durability?: Checked | null;
 }
 
 /**
@@ -70,6 +72,7 @@ export function runVerdict(c: RunChecks): Checked {
       ...unobserved.map(() => "unknown" as const),
       c.probes?.verdict ?? "pass",
       recovery?.verdict ?? "pass",
+      c.durability?.verdict ?? "pass",
     ]),
     reasons: [
       ...(c.aborted ? [`aborted: ${c.aborted}`] : []),
@@ -82,6 +85,7 @@ export function runVerdict(c: RunChecks): Checked {
       ...(c.alerts?.reasons ?? []),
       ...(c.probes?.reasons ?? []),
       ...(recovery?.reasons ?? []),
+      ...(c.durability?.reasons ?? []),
     ],
   };
 }

@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import type { Stack } from "../compose/stack.ts";
+import type { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
+import { contractEnv } from "./components.ts";
+import { runNames } from "./run_names.ts";
+import type { Scenario } from "./scenario.ts";
+
+const root = {
+  endpoint: "http://127.0.0.1:29010",
+  accessKey: "chaosroot",
+  secretKey: "root-secret",
+  bucket: "telemetry",
+};
+const options = {
+  stack: {
+    endpoints: {
+      kafka: { bootstrap: "127.0.0.1:29111" },
+      s3: root,
+      redis: { url: "redis://127.0.0.1:29020" },
+      toxiproxy: { api: "http://127.0.0.1:29030" },
+    },
+  } as unknown as Stack,
+  receiver: { url: "http://127.0.0.1:1/alerts" } as unknown as WebhookReceiver,
+  secret: "hmac",
+  runDir: "/tmp/x",
+  names: runNames("local", "r1"),
+};
+const scenario = {
+  detector: { window: "60s", slide: "10s", out_of_order: "5s" },
+} as unknown as Scenario;
+
+Deno.test("contractEnv() gives the pipeline its own S3 keys, and the stack's bucket", () => {
+  const env = contractEnv(scenario, {
+    ...options,
+    s3Keys: { accessKey: "pipelineabc", secretKey: "pipeline-secret" },
+  });
+  assert.equal(env.S3_ACCESS_KEY, "pipelineabc");
+  assert.equal(env.S3_SECRET_KEY, "pipeline-secret");
+  assert.equal(env.S3_BUCKET, "telemetry");
+  assert.equal(env.S3_ENDPOINT, root.endpoint);
+  assert.ok(!Object.values(env).includes(root.secretKey), "the root secret reaches the pipeline");
+});
+
+Deno.test("contractEnv() without keys of the pipeline's own: the stack's (an external stack)", () => {
+  const env = contractEnv(scenario, options);
+  assert.equal(env.S3_ACCESS_KEY, root.accessKey);
+  assert.equal(env.S3_SECRET_KEY, root.secretKey);
+});

@@ -1,0 +1,72 @@
+/**
+ * Runs a submission's shell commands (`setup`, its phases): `bash -c` in the
+ * submission's folder, in a session of its own (the whole process group is
+ * killed at the time limit or on Ctrl-C), with a clean environment: `PATH`
+ * (this Deno first) and `HOME`, plus `env` when given (the contract's
+ * variables for a phase that reads the store). Output goes to a log file.
+ *
+ * ```ts
+ * import { shell } from "./submission_shell.ts";
+ * const code = await shell("make build", "/tmp/team", 60_000, "/tmp/setup.log", signal);
+ * ```
+ * @module
+ */
+
+import { dirname } from "node:path";
+
+/** Runs `cmd` in `cwd`; its exit code, or null when it ran out of time or was stopped. */
+export async function shell(
+  cmd: string,
+  cwd: string,
+  timeoutMs: number,
+  log: string,
+  signal?: AbortSignal,
+  env: Record<string, string> = {},
+): Promise<number | null> {
+  const file = await Deno.open(log, { create: true, append: true });
+  const child = new Deno.Command("setsid", {
+    args: ["bash", "-c", cmd],
+    cwd,
+    // A clean environment: nothing of the harness's own reaches a submission.
+    env: {
+      ...env,
+      PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
+      HOME: Deno.env.get("HOME") ?? "/root",
+    },
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+  }).spawn();
+  const copy = Promise.all(
+    [child.stdout, child.stderr].map((s) =>
+      s.pipeTo(new WritableStream({ write: (c) => void file.writeSync(c) }))
+    ),
+  );
+  let stopped = false;
+  const killGroup = () => {
+    stopped = true;
+    try {
+      Deno.kill(-child.pid, "SIGKILL");
+    } catch { /* gone */ }
+  };
+  const timer = setTimeout(killGroup, timeoutMs);
+  signal?.addEventListener("abort", killGroup, { once: true });
+  if (signal?.aborted) killGroup();
+  const status = await child.status;
+  clearTimeout(timer);
+  signal?.removeEventListener("abort", killGroup);
+  // What the command left running in its group goes with it.
+  try {
+    Deno.kill(-child.pid, "SIGKILL");
+  } catch { /* nothing left */ }
+  await copy.catch(() => {});
+  file.close();
+  return stopped ? null : status.code;
+}
+
+/** The last `lines` lines of a log file (for a failure's message). */
+export async function tailOf(log: string, lines = 15): Promise<string> {
+  const text = await Deno.readTextFile(log).catch(() => "");
+  return text.trimEnd().split("\n").slice(-lines).join("\n") || "(empty)";
+}
