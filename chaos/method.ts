@@ -19,7 +19,7 @@ import type { RunContext } from "./run_context.ts";
 import type { Admin, Kafka } from "./run_stack.ts";
 import { resolveTarget } from "./targets.ts";
 import { FaultTimeline } from "./timeline.ts";
-import { keepLedger, workload } from "./workload.ts";
+import { workload } from "./workload.ts";
 import { AbortWatch } from "./abort_watch.ts";
 import { combinedStatus, GeneratorProcesses } from "./generator_processes.ts";
 import { sleep } from "../lib/wait.ts";
@@ -167,7 +167,7 @@ export async function runMethod(run: RunContext, p: MethodParts): Promise<Ledger
   run.parts.cost = observation.stopCost(ledger.totals().acked);
   signal?.throwIfAborted();
   history.complete(op, "ok", ledger.totals());
-  await keepLedger(ledger, { runDir });
+  // ledger.json is written at teardown, once the pipeline can no longer read it (run_context.ts).
   return ledger;
 }
 

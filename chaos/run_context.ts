@@ -133,6 +133,13 @@ export async function teardown(run: RunContext, o: { keepStack?: boolean }): Pro
   for (const c of new Set(p.components?.values() ?? [])) {
     await c.stop({ graceMs: 10_000 }).catch(() => {});
   }
+  // The ledger is the grader's answer key: it reaches the run folder (and never the store) only
+  // now that the pipeline is stopped.
+  if (p.ledger) {
+    await Deno.writeTextFile(join(run.runDir, "ledger.json"), JSON.stringify(p.ledger)).catch((
+      error,
+    ) => run.history.record("fail", "ledger", `ledger.json could not be written: ${error}`));
+  }
   await p.receiver?.stop().catch(() => {});
   if (!p.stack) return;
   if (o.keepStack) await p.stack.detach();

@@ -13,7 +13,6 @@
 
 import { join } from "node:path";
 import { Generator } from "../pipeline/generator.ts";
-import type { Ledger } from "../pipeline/ledger.ts";
 import type { KafkaClientKind } from "../pipeline/producer_client.ts";
 import type { Kafka } from "./run_stack.ts";
 import { rateShare } from "./generator_processes.ts";
@@ -58,9 +57,4 @@ export function workload(scenario: Scenario, o: WorkloadOptions): Generator {
     kafka: o.kafka,
     kafkaLogFile: join(o.runDir, "logs", "harness-kafka.log"),
   });
-}
-
-/** Keeps the ledger in the run folder (`ledger.json`), and nowhere the pipeline can read it. */
-export async function keepLedger(ledger: Ledger, o: { runDir: string }): Promise<void> {
-  await Deno.writeTextFile(join(o.runDir, "ledger.json"), JSON.stringify(ledger));
 }

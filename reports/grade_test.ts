@@ -278,3 +278,19 @@ for (const [name, findings] of CHEATS) {
     for (const re of findings) assert.match(reasons, re, r.explain);
   });
 }
+
+Deno.test(
+  { name: "grade: a submission whose detector dies at start fails with its log", ...slow },
+  async () => {
+    const r = await grade("reports/testdata/cheats/dead-detector.yaml");
+    assert.equal(r.code, 1, r.explain);
+    assert.equal(r.grade.verdict, "fail", r.explain);
+    assert.ok(r.grade.scenarios[0].submission_failed, r.explain);
+    assert.match(
+      r.grade.reasons[0],
+      /the submission failed: .*(detector exited|did not start)/,
+      r.explain,
+    );
+    assert.match(r.grade.reasons.join("\n"), /cannot parse WINDOW_SIZE/, r.explain);
+  },
+);
