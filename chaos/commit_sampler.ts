@@ -10,6 +10,11 @@
  * `stop()` (idempotent: after settle, and again at teardown) reads once more
  * so the last samples are those at the end of settle.
  *
+ * With `listStore`, each read also lists the store's batch objects and keeps
+ * every (key, ETag) the first time it is seen: the checker then dates an
+ * object's content by when it was first stored, not by its last rewrite (an
+ * honest replay after a rebalance rewrites the same bytes).
+ *
  * ```ts
  * const commits = CommitSampler.start({ admin, topic, group, file, signal });
  * // ... workload, heal, settle ...
@@ -24,6 +29,7 @@ import {
   type CommitSample,
   type CommitsEnd,
   commitsLine,
+  type SeenObject,
 } from "../validate/commits.ts";
 import type { Admin } from "./run_stack.ts";
 
@@ -40,6 +46,8 @@ export interface CommitSamplerOptions {
   everyMs?: number;
   /** A read that takes longer is skipped and counted as failed. Default 5000. */
   readTimeoutMs?: number;
+  /** The store's batch objects of the run's topic (events/ and dlq/), with their ETags. */
+  listStore?: () => Promise<{ name: string; etag?: string }[]>;
 }
 
 /** Attempts of the read at the end of settle, 500 ms apart. */
@@ -49,6 +57,8 @@ export class CommitSampler {
   readonly #o: CommitSamplerOptions;
   readonly #samples: CommitSample[] = [];
   readonly #last = new Map<number, number>();
+  readonly #seen: SeenObject[] = [];
+  readonly #seenIds = new Set<string>();
   #reads = 0;
   #failed = 0;
   #timer?: ReturnType<typeof setInterval>;
@@ -102,7 +112,7 @@ export class CommitSampler {
       final,
     };
     this.#write(commitsLine(end));
-    return { samples: [...this.#samples], end, malformed: [] };
+    return { samples: [...this.#samples], seen: [...this.#seen], end, malformed: [] };
   }
 
   /** One read of the group's offsets; false when it failed (counted). */
@@ -139,10 +149,41 @@ export class CommitSampler {
       }
       if (lines) this.#write(lines);
       this.#reads++;
+      await this.#listOnce();
       return true;
     } catch {
       this.#failed++;
       return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** One listing of the store: every (key, ETag) not seen before, with the time it was seen. */
+  async #listOnce(): Promise<void> {
+    if (!this.#o.listStore) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const objects = await Promise.race([
+        this.#o.listStore(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("timed out")), this.#o.readTimeoutMs ?? 5000);
+        }),
+      ]);
+      const at = Date.now(); // stored by now
+      let lines = "";
+      for (const o of objects) {
+        if (!o.etag) continue;
+        const id = `${o.name}\n${o.etag}`;
+        if (this.#seenIds.has(id)) continue;
+        this.#seenIds.add(id);
+        const seen = { at_ms: at, seen: o.name, etag: o.etag };
+        this.#seen.push(seen);
+        lines += commitsLine(seen);
+      }
+      if (lines) this.#write(lines);
+    } catch {
+      /* a listing that failed dates nothing: LastModified stands */
     } finally {
       clearTimeout(timer);
     }

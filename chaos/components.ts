@@ -8,7 +8,7 @@
  */
 
 import { kafkaSecurity, securityEnv } from "../pipeline/kafka_security.ts";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { repoRoot } from "../compose/paths.ts";
 import type { S3Keys } from "../compose/minio_users.ts";
 import { ProcessNode } from "../compose/process_node.ts";
@@ -44,6 +44,19 @@ export interface ComponentsOptions {
   own?: OwnPipeline;
   /** The pipeline's own MinIO keys (limited to the bucket). Default: the stack's. */
   s3Keys?: S3Keys;
+  /** The run's id, naming the components' cgroups `chaos-<run id>/<node>`. Default: runDir's name. */
+  runId?: string;
+}
+
+/**
+ * The freezer cgroup of component `name` (compose/freezer.ts): every process it starts, in any
+ * session, is in it, so that a fault hits them all and none outlives the run.
+ */
+export function componentCgroup(
+  o: Pick<ComponentsOptions, "runId" | "runDir">,
+  name: string,
+): string {
+  return `chaos-${o.runId ?? basename(o.runDir)}/${name}`;
 }
 
 /** Metrics ports of the components: the run's metrics base + 1 (sink), + 2 (detector). */
@@ -110,7 +123,14 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
         ],
         cwd: repoRoot,
       };
-    return new ProcessNode({ name, ...command, env, clearEnv: true, ...files });
+    return new ProcessNode({
+      name,
+      ...command,
+      env,
+      clearEnv: true,
+      ...files,
+      cgroup: componentCgroup(o, name),
+    });
   };
   const d = scenario.detector;
   if (o.own?.combined) {
@@ -128,6 +148,7 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
       clearEnv: true,
       logFile: join(o.runDir, "logs", "pipeline.log"),
       pidFile: join(o.stack.dataDir, "pids", "pipeline.pid"),
+      cgroup: componentCgroup(o, "pipeline"),
     });
     return new Map([["sink", pipeline], ["detector", pipeline]]);
   }
@@ -243,6 +264,7 @@ export async function startPipeline(
     names: run.names,
     own,
     s3Keys: run.parts.pipelineS3,
+    runId: run.runId,
   });
   const isOwn = Boolean(own?.sink || own?.detector || own?.combined);
   const op = run.history.invoke("pipeline-up", { own: isOwn });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Stack } from "../compose/stack.ts";
 import type { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
-import { contractEnv } from "./components.ts";
+import { components, contractEnv } from "./components.ts";
 import { runNames } from "./run_names.ts";
 import type { Scenario } from "./scenario.ts";
 
@@ -45,4 +45,14 @@ Deno.test("contractEnv() without keys of the pipeline's own: the stack's (an ext
   const env = contractEnv(scenario, options);
   assert.equal(env.S3_ACCESS_KEY, root.accessKey);
   assert.equal(env.S3_SECRET_KEY, root.secretKey);
+});
+
+Deno.test("components() gives the sink, the detector and a combined pipeline a cgroup each", () => {
+  const stack = { ...options.stack, plan: { metrics: 29050 }, dataDir: "/tmp/x/stack" } as Stack;
+  const nodes = components(scenario, { ...options, stack, runId: "20261205T000000Z" });
+  assert.equal(nodes.get("sink")!.spec.cgroup, "chaos-20261205T000000Z/sink");
+  assert.equal(nodes.get("detector")!.spec.cgroup, "chaos-20261205T000000Z/detector");
+  const combined = components(scenario, { ...options, stack, own: { combined: "./start.sh" } });
+  assert.equal(combined.get("sink"), combined.get("detector"), "one node behind both names");
+  assert.equal(combined.get("sink")!.spec.cgroup, "chaos-x/pipeline", "run id from the run folder");
 });

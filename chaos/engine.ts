@@ -34,6 +34,7 @@ import { exitCodeOf } from "../validate/verdict.ts";
 import { type OwnPipeline, startPipeline } from "./components.ts";
 import { externalProblems, stackProblems } from "./faults/mod.ts";
 import { CommitSampler } from "./commit_sampler.ts";
+import { objectStore } from "../pipeline/store.ts";
 import { judge } from "./judge.ts";
 import { runMethod } from "./method.ts";
 import { report, runResults } from "./outcome.ts";
@@ -152,6 +153,10 @@ export async function runScenario(
       group: run.names.sinkGroup,
       file: join(run.runDir, COMMITS_FILE),
       signal,
+      listStore: async (store = objectStore(stack.endpoints.s3)) => {
+        const topic = run.names.topic;
+        return [...await store.list(`events/${topic}/`), ...await store.list(`dlq/${topic}/`)];
+      },
     });
     const ledger = await runMethod(run, {
       stack,

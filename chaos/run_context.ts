@@ -131,7 +131,10 @@ export async function teardown(run: RunContext, o: { keepStack?: boolean }): Pro
   run.status.stop();
   await p.timeline?.healAll();
   for (const c of new Set(p.components?.values() ?? [])) {
-    await c.stop({ graceMs: 10_000 }).catch(() => {});
+    // A component's processes that outlive it (its cgroup not empty) are recorded, by pid.
+    await c.stop({ graceMs: 10_000 }).catch((error) =>
+      run.history.record("fail", "teardown", `${c.name} did not stop: ${(error as Error).message}`)
+    );
   }
   // The ledger is the grader's answer key: it reaches the run folder (and never the store) only
   // now that the pipeline is stopped.

@@ -11,6 +11,14 @@
  * holds the pid and the process's start time (from /proc), and a pid is only
  * trusted while its start time matches, so a recycled pid is never signalled.
  *
+ * A node given a `cgroup` (the pipeline's components) runs in a freezer cgroup
+ * of its own (freezer.ts), which its start script joins before it execs the
+ * command: then the faults reach every process it started, in whatever session
+ * (`setsid -f`), `kill()` waits until the cgroup is empty, `pause()` freezes it,
+ * `state()` is "dead" only when nothing is left in it, and `stop()` removes it
+ * (throwing CgroupSurvivorsError when something survived). Without a usable
+ * freezer (not root) the node warns once and keeps to process-group signals.
+ *
  * ```ts
  * import { ProcessNode } from "./process_node.ts";
  * const node = new ProcessNode({ name: "redis", cmd: "redis-server", args: ["--port", "29020", "--dir", "/tmp/r"],
@@ -24,6 +32,7 @@
 import { sleep, waitFor } from "../lib/wait.ts";
 import { CpuLimit, type CpuLimitHandle } from "./cgroup.ts";
 import { descendants, readProcesses } from "./cpu.ts";
+import { CgroupSurvivorsError, type Freezer, openFreezer } from "./freezer.ts";
 
 export interface ProcessSpec {
   /** Node name, unique in a stack: `kafka-1`, `minio`, `redis`, `toxiproxy`. */
@@ -37,6 +46,11 @@ export interface ProcessSpec {
   logFile: string;
   /** Holds "<pid> <start time in clock ticks>". */
   pidFile: string;
+  /**
+   * A freezer cgroup for the node's processes, `chaos-<run id>/<node>` (see freezer.ts). Default:
+   * none, the node's process group only.
+   */
+  cgroup?: string;
 }
 
 export type ProcessState = "running" | "paused" | "dead";
@@ -95,6 +109,8 @@ function signal(pid: number, sig: Deno.Signal): void {
 export class ProcessNode {
   readonly spec: ProcessSpec;
   #child: Deno.ChildProcess | undefined;
+  /** The node's freezer cgroup, once made (at the first start). */
+  #freezer: Freezer | undefined;
 
   constructor(spec: ProcessSpec) {
     this.spec = spec;
@@ -129,19 +145,37 @@ export class ProcessNode {
     return Promise.resolve(this.state());
   }
 
+  /** Pids in the node's cgroup now (undefined without one). */
+  members(): number[] | undefined {
+    return this.#freezer?.members();
+  }
+
   state(): ProcessState {
+    const freezer = this.#freezer;
+    if (freezer) {
+      if (freezer.members().length === 0) return "dead";
+      return freezer.frozen() ? "paused" : "running";
+    }
     const id = this.#identity();
     return id ? processState(id.pid, id.start) : "dead";
   }
 
   /** Starts the process unless it already runs. Resolves once it is spawned. */
   start(): Promise<void> {
-    if (this.pid() !== undefined) return Promise.resolve();
+    if (this.pid() !== undefined || this.state() !== "dead") return Promise.resolve();
     const { cmd, args, env, cwd, logFile, clearEnv } = this.spec;
-    const script = 'log=$1; shift; exec "$@" >>"$log" 2>&1';
+    if (this.spec.cgroup) {
+      if (this.#freezer) this.#freezer.ensure();
+      else this.#freezer = openFreezer(this.spec.cgroup);
+    }
+    // With a cgroup, the script joins it before the exec: all the command forks inherits it.
+    const join = this.#freezer
+      ? 'echo $$ >"$cg/cgroup.procs" || { echo "cannot join $cg" >>"$log"; exit 97; }; '
+      : "";
+    const script = `log=$1; cg=$2; shift 2; ${join}exec "$@" >>"$log" 2>&1`;
     try {
       this.#child = new Deno.Command("setsid", {
-        args: ["sh", "-c", script, "sh", logFile, cmd, ...args],
+        args: ["sh", "-c", script, "sh", logFile, this.#freezer?.dir ?? "", cmd, ...args],
         env,
         clearEnv: clearEnv ?? false,
         cwd,
@@ -163,11 +197,16 @@ export class ProcessNode {
       throw new ProcessNodeError(`${this.name} (pid ${pid}) exited at once; see ${logFile}`);
     }
     Deno.writeTextFileSync(this.spec.pidFile, `${pid} ${start}`);
+    // The script joins too; joined here at once, `state()` holds from now on.
+    try {
+      this.#freezer?.join(pid);
+    } catch { /* exited meanwhile: the script's own join decides */ }
     return Promise.resolve();
   }
 
   /** SIGKILL, then waits until the process is gone. */
   async kill(options: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.#freezer) return await this.#killCgroup(options.timeoutMs ?? 10_000);
     const pid = this.pid();
     if (pid === undefined) return;
     signal(pid, "SIGKILL");
@@ -176,6 +215,17 @@ export class ProcessNode {
 
   /** SIGTERM (after SIGCONT, so a paused process can act on it), SIGKILL after `graceMs`. */
   async stop(options: { graceMs?: number } = {}): Promise<void> {
+    const freezer = this.#freezer;
+    if (freezer) {
+      if (freezer.members().length > 0) {
+        await freezer.thaw();
+        await freezer.signalAll("SIGTERM");
+        const deadline = performance.now() + (options.graceMs ?? 30_000);
+        while (freezer.members().length > 0 && performance.now() < deadline) await sleep(50);
+        await this.#killCgroup(10_000);
+      }
+      return await freezer.remove();
+    }
     const pid = this.pid();
     if (pid === undefined) return;
     signal(pid, "SIGCONT");
@@ -190,6 +240,15 @@ export class ProcessNode {
 
   /** SIGSTOP: the process freezes with its sockets open. */
   async pause(): Promise<void> {
+    if (this.#freezer) {
+      if (this.state() === "dead") {
+        throw new ProcessNodeError(`Cannot pause ${this.name}: it is not running`);
+      }
+      if (!(await this.#freezer.freeze(10_000))) {
+        throw new ProcessNodeError(`${this.name}'s cgroup ${this.#freezer.dir} did not freeze`);
+      }
+      return;
+    }
     const pid = this.#requirePid("pause");
     signal(pid, "SIGSTOP");
     await waitFor(() => processState(pid) === "paused", { what: `${this.name} to pause` });
@@ -197,6 +256,12 @@ export class ProcessNode {
 
   /** SIGCONT. */
   async resume(): Promise<void> {
+    if (this.#freezer) {
+      if (!(await this.#freezer.thaw(10_000))) {
+        throw new ProcessNodeError(`${this.name}'s cgroup ${this.#freezer.dir} did not thaw`);
+      }
+      return;
+    }
     const pid = this.pid();
     if (pid === undefined) return;
     signal(pid, "SIGCONT");
@@ -206,7 +271,7 @@ export class ProcessNode {
   /** A cgroup CPU quota on the node's process tree (see cgroup.ts). */
   async limitCpu(cores: number): Promise<CpuLimitHandle> {
     const pid = this.#requirePid("limit the CPU of");
-    const pids = [pid, ...descendants(readProcesses(), pid)];
+    const pids = this.#freezer?.members() ?? [pid, ...descendants(readProcesses(), pid)];
     const limit = await CpuLimit.apply(`${this.name}-${pid}`, pids, cores);
     return { cores: await limit.readBack(), lift: () => limit.lift() };
   }
@@ -233,6 +298,13 @@ export class ProcessNode {
       throw new ProcessNodeError(`Cannot ${action} ${this.name}: it is not running`);
     }
     return pid;
+  }
+
+  /** Kills every member of the cgroup; CgroupSurvivorsError when some outlive `timeoutMs`. */
+  async #killCgroup(timeoutMs: number): Promise<void> {
+    const freezer = this.#freezer!;
+    const survivors = await freezer.killAll(timeoutMs);
+    if (survivors.length > 0) throw new CgroupSurvivorsError(freezer.dir, survivors);
   }
 
   async #waitDead(pid: number, timeoutMs: number): Promise<void> {

@@ -329,7 +329,7 @@ export const SINK_KNOBS: readonly Knob[] = [
     default: "none",
     help: "SABOTAGE for tests of the grader: none, ids-only (store only producer_id and seq), " +
       "twice (every event twice), no-dlq (malformed records raw in events/), " +
-      "commit-first (commit a batch, upload it 3 s later)",
+      "commit-first (commit a batch, upload it 6 s later)",
   },
   GENERATOR_KNOBS.find((k) => k.env === "METRICS_PORT")!,
 ];

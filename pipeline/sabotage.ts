@@ -60,7 +60,7 @@ export function sabotageMode<T extends string>(
 // ------------------------------------------------------------------ the sink
 
 /** How long `commit-first` holds a batch between its commit and its upload. */
-export const COMMIT_FIRST_HOLD_MS = 3000;
+export const COMMIT_FIRST_HOLD_MS = 6000;
 
 /**
  * What a sabotaged sink stores of one batch: the lines of its `events/` object

@@ -30,8 +30,13 @@ export interface ObjectStore {
   ): Promise<void>;
   putText(key: string, body: string, contentType: string): Promise<void>;
   getBytes(key: string): Promise<Uint8Array>;
-  /** Objects under `prefix`; `last_modified_ms`: the store's LastModified (epoch ms), when given. */
-  list(prefix: string): Promise<{ name: string; size: number; last_modified_ms?: number }[]>;
+  /**
+   * Objects under `prefix`; `last_modified_ms`: the store's LastModified (epoch ms), `etag`: its
+   * ETag (quotes removed), when given.
+   */
+  list(
+    prefix: string,
+  ): Promise<{ name: string; size: number; last_modified_ms?: number; etag?: string }[]>;
 }
 
 export function objectStore(s3: S3Settings): ObjectStore {
@@ -76,12 +81,13 @@ export function objectStore(s3: S3Settings): ObjectStore {
       return new Uint8Array(await response.arrayBuffer());
     },
     async list(prefix) {
-      const out: { name: string; size: number; last_modified_ms?: number }[] = [];
+      const out: { name: string; size: number; last_modified_ms?: number; etag?: string }[] = [];
       const stream = client.listObjectsV2(bucket, prefix, true);
       for await (const item of stream) {
-        const o = item as { name?: string; size?: number; lastModified?: Date };
+        const o = item as { name?: string; size?: number; lastModified?: Date; etag?: string };
         const at = o.lastModified?.getTime();
-        if (o.name) out.push({ name: o.name, size: o.size ?? 0, last_modified_ms: at });
+        const etag = typeof o.etag === "string" ? o.etag.replace(/"/g, "") : undefined;
+        if (o.name) out.push({ name: o.name, size: o.size ?? 0, last_modified_ms: at, etag });
       }
       return out;
     },

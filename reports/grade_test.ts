@@ -262,8 +262,8 @@ for (
 
 /** Cheating submissions: each must FAIL the grade with its findings named. */
 const CHEATS: [string, RegExp[]][] = [
-  ["ids-only-spam", [/not events/, /match no incident|false positive/]],
-  ["twice-block", [/duplicate/, /raised no alert/]],
+  ["ids-only-spam", [/are not valid events/, /alerts match no incident/]],
+  ["twice-block", [/extra stored copies/, /incidents raised no alert/]],
   ["no-dlq-ledger", [/malformed|dlq/i, /raised no alert/]],
   ["commit-first-wide", [/committed before stored/, /not alerts|malformed/]],
   ["drop-backdate", [/lost|missing/, /before the incident/]],

@@ -4,7 +4,15 @@
  * once a second from the workload's start to the end of settle
  * (chaos/commit_sampler.ts), keeping every change in `commits.jsonl`; this
  * checker holds each sampled commit against the times the store gives its
- * objects (their LastModified). Pure.
+ * objects. Pure.
+ *
+ * An object's time is when its final content was first stored: its
+ * LastModified, or earlier when the sampler saw the same key with the same
+ * ETag in an earlier listing of the store (`{at_ms, seen, etag}` lines of
+ * `commits.jsonl`). An honest sink that replays a batch after a rebalance
+ * rewrites the same bytes under the same name, which moves LastModified past
+ * commits that were durable; a sink that puts a placeholder and the real
+ * content after its commit changes the ETag, which does not help it.
  *
  * - A commit of offset `o` on partition `p`, seen at `t`: every offset of `p`
  *   from the partition's start to `o - 1` must be covered by an `events/` or
@@ -60,9 +68,18 @@ export interface CommitsEnd {
   final: boolean;
 }
 
+/** A store object seen in the sampler's listing at `at_ms` with that ETag (first time only). */
+export interface SeenObject {
+  at_ms: number;
+  seen: string;
+  etag: string;
+}
+
 /** What `commits.jsonl` holds. */
 export interface CommitEvidence {
   samples: CommitSample[];
+  /** Objects of the store as first seen with each ETag (absent in older runs). */
+  seen?: SeenObject[];
   /** Null when the file has no end line (the run stopped before the end of settle). */
   end: CommitsEnd | null;
   /** Lines that are neither a sample nor the end line. */
@@ -76,6 +93,8 @@ export interface StoredRange {
   first: number;
   last: number;
   last_modified_ms: number | null;
+  /** The final content's ETag (null: the store gave none). */
+  etag?: string | null;
 }
 
 /** A partition of the topic: its log start offset and its end (the audit's bounds). */
@@ -110,7 +129,7 @@ export interface DurabilityResult {
 const SAMPLE = 10;
 
 /** The line of `commits.jsonl` for one sample, or for the end. */
-export function commitsLine(x: CommitSample | CommitsEnd): string {
+export function commitsLine(x: CommitSample | CommitsEnd | SeenObject): string {
   return JSON.stringify(x) + "\n";
 }
 
@@ -118,7 +137,7 @@ const isInt = (x: unknown, min: number) => Number.isSafeInteger(x) && (x as numb
 
 /** Reads `commits.jsonl` back; a line that is neither a sample nor the end line is kept as malformed. */
 export function parseCommits(text: string): CommitEvidence {
-  const out: CommitEvidence = { samples: [], end: null, malformed: [] };
+  const out: CommitEvidence = { samples: [], seen: [], end: null, malformed: [] };
   text.split("\n").forEach((line, i) => {
     if (!line.trim()) return;
     let x: Record<string, unknown> | null = null;
@@ -132,6 +151,10 @@ export function parseCommits(text: string): CommitEvidence {
         partition: x.partition as number,
         offset: x.offset as number,
       });
+    } else if (
+      x && isInt(x.at_ms, 0) && typeof x.seen === "string" && typeof x.etag === "string"
+    ) {
+      out.seen!.push({ at_ms: x.at_ms as number, seen: x.seen, etag: x.etag });
     } else if (
       x && isInt(x.end_ms, 0) && isInt(x.reads, 0) && isInt(x.failed, 0) &&
       typeof x.final === "boolean" && out.end === null
@@ -154,7 +177,11 @@ export function parseCommits(text: string): CommitEvidence {
 }
 
 /** The range a stored object's key names, with its time; undefined for a key that is no batch. */
-export function storedRange(key: string, lastModified: number | null): StoredRange | undefined {
+export function storedRange(
+  key: string,
+  lastModified: number | null,
+  etag: string | null = null,
+): StoredRange | undefined {
   const k = parseBatchKey(key);
   if (!k) return undefined;
   return {
@@ -163,7 +190,30 @@ export function storedRange(key: string, lastModified: number | null): StoredRan
     first: k.firstOffset,
     last: k.lastOffset,
     last_modified_ms: lastModified,
+    etag,
   };
+}
+
+/**
+ * When each object's final content was first stored: its LastModified, or the first listing that
+ * saw the same key with the same ETag, whichever is earlier.
+ */
+function firstStored(
+  objects: readonly StoredRange[],
+  seen: readonly SeenObject[],
+): StoredRange[] {
+  const first = new Map<string, number>();
+  for (const s of seen) {
+    const id = `${s.seen}\n${s.etag}`;
+    const at = first.get(id);
+    if (at === undefined || s.at_ms < at) first.set(id, s.at_ms);
+  }
+  return objects.map((o) => {
+    const at = o.etag ? first.get(`${o.key}\n${o.etag}`) : undefined;
+    return at !== undefined && o.last_modified_ms !== null && at < o.last_modified_ms
+      ? { ...o, last_modified_ms: at }
+      : o;
+  });
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -269,7 +319,9 @@ export function checkDurability(
 
   // Every commit against the objects stored by the time it was seen.
   const timeless = (objects ?? []).filter((o) => o.last_modified_ms === null).length;
-  const ranges = objects && timeless === 0 ? byPartition(objects) : null;
+  const ranges = objects && timeless === 0
+    ? byPartition(firstStored(objects, commits.seen ?? []))
+    : null;
   const firstAhead = new Map<number, string>();
   for (const c of commits.samples) {
     const b = bounds.get(c.partition);

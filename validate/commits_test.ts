@@ -207,7 +207,7 @@ Deno.test("parseCommits: reads back what the sampler writes", () => {
   ];
   const end = { end_ms: T + 5000, reads: 6, failed: 1, final: true };
   const seen = parseCommits([...samples, end].map(commitsLine).join(""));
-  assert.deepEqual(seen, { samples, end, malformed: [] });
+  assert.deepEqual(seen, { samples, seen: [], end, malformed: [] });
   const d = checkDurability(seen, [], [{ partition: 0, low: 0, high: 0 }]);
   assert.equal(d.reads, 6);
   assert.equal(d.failed, 1);
@@ -269,6 +269,33 @@ Deno.test("storedRange: a batch key's range and time; another key none", () => {
     first: 10,
     last: 19,
     last_modified_ms: T,
+    etag: null,
   });
   assert.equal(storedRange("events/x/backup-part-3.ndjson.gz", T), undefined);
+});
+
+Deno.test("checkDurability: an object is dated by when its final content was first seen", async (t) => {
+  // The sink stored 0..99 at 1 s and committed; a rebalance made it replay the batch at 90 s.
+  const rewritten = { ...obj(0, 0, 99, 90_000), etag: "aaa" };
+  const rest = [{ ...obj(0, 100, 299, 2000), etag: "bbb" }];
+  const withSeen = (seen: [at: number, etag: string][]) => ({
+    ...commits([[1100, 0, 100], [2100, 0, 300]]),
+    seen: seen.map(([at, etag]) => ({ at_ms: T + at, seen: rewritten.key, etag })),
+  });
+  await t.step("an honest replay rewrites the same bytes: durable", () => {
+    const d = checkDurability(withSeen([[1050, "aaa"]]), [rewritten, ...rest], ends);
+    assert.equal(d.verdict, "pass", d.reasons.join("; "));
+  });
+  await t.step("a placeholder before the commit, the content after it: ahead", () => {
+    const d = checkDurability(withSeen([[1050, "placeholder"]]), [rewritten, ...rest], ends);
+    assert.equal(d.verdict, "fail");
+    assert.match(d.samples[0], /offset 0 was stored only at/);
+  });
+  await t.step("seen lines are read back from commits.jsonl", () => {
+    const text = commitsLine({ at_ms: T, seen: rewritten.key, etag: "aaa" }) +
+      commitsLine({ at_ms: T + 1100, partition: 0, offset: 100 });
+    const parsed = parseCommits(text);
+    assert.deepEqual(parsed.seen, [{ at_ms: T, seen: rewritten.key, etag: "aaa" }]);
+    assert.deepEqual(parsed.malformed, []);
+  });
 });

@@ -52,6 +52,7 @@ export async function checkStore(
   const listed = [...(await store.list("events/")), ...(await store.list("dlq/"))];
   const keys = listed.map((o) => o.name);
   const modified = new Map(listed.map((o) => [o.name, o.last_modified_ms ?? null]));
+  const etags = new Map(listed.map((o) => [o.name, o.etag ?? null]));
   const { batches, ...layout } = checkLayout(keys, topic, table);
   const all = [...batches.events, ...batches.dlq];
   const workers = options.workers ?? Math.min(4, navigator.hardwareConcurrency || 1);
@@ -82,7 +83,7 @@ export async function checkStore(
     findings: rest,
     inEvents,
     inDlq,
-    ranges: all.map((k) => storedRange(k, modified.get(k) ?? null)!),
+    ranges: all.map((k) => storedRange(k, modified.get(k) ?? null, etags.get(k) ?? null)!),
   };
 }
 
