@@ -267,6 +267,7 @@ export async function startPipeline(
     runId: run.runId,
   });
   const isOwn = Boolean(own?.sink || own?.detector || own?.combined);
+  run.ownPipeline = isOwn;
   const op = run.history.invoke("pipeline-up", { own: isOwn });
   await startComponents(nodes, admin, run.names, isOwn, run.signal);
   run.history.complete(op, "ok", { components: [...nodes.keys()] });

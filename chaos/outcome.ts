@@ -26,8 +26,28 @@ function firstAckMs(ledger: Ledger | undefined): number | null {
 }
 
 /** The run's results; a run that failed or was interrupted is unknown, whatever was judged. */
+/**
+ * A graded pipeline's component that was not running when a fault on it was due had exited by
+ * itself: the submission's failure (the run fails), not a fault the harness could not inject.
+ */
+function exitedByItself(run: RunContext): string | undefined {
+  if (!run.ownPipeline) return undefined;
+  for (const f of run.parts.timeline?.records() ?? []) {
+    const error = String(f.detail?.error ?? "");
+    if (
+      (f.target === "sink" || f.target === "detector") && !f.observed &&
+      /is not running/.test(error)
+    ) {
+      return `the submission's ${f.target} was not running when the fault ${f.kind} ${f.target} ` +
+        `was due: it had exited by itself (see logs/${f.target}.log)`;
+    }
+  }
+  return undefined;
+}
+
 export function runResults(run: RunContext): Results {
   const { scenario, parts } = run;
+  run.submissionFailure ??= exitedByItself(run);
   const deliveries = parts.receiver?.deliveries() ?? [];
   const judged = parts.judgement &&
     (rejudge(run.settings, parts.judgement, deliveries, run.history) ?? parts.judgement.judged);

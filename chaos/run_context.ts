@@ -77,6 +77,8 @@ export interface RunContext {
   reasons: string[];
   /** A graded pipeline's own failure (SubmissionError): the run fails rather than being unknown. */
   submissionFailure?: string;
+  /** The sink and detector are a graded pipeline's own commands (not the built-in ones). */
+  ownPipeline?: boolean;
   /** Ends the tolerance of abandoned requests (see rejections.ts). */
   stopTolerating(): void;
 }
