@@ -109,6 +109,7 @@ Deno.test(
       await tamperDeliveries("an incident alerted twice under a new alert_id", (l) => {
         const again = structuredClone(l[0]);
         again.body.alert_id = "doubled-" + again.body.alert_id;
+        again.idempotency_key = again.body.alert_id; // as a real second alert would say
         return [...l, again];
       }, /duplicated 1/);
       await tamperDeliveries(
@@ -123,7 +124,15 @@ Deno.test(
       );
       await tamperDeliveries(
         "one alert_id delivered with another window",
-        (l) => [...l, { ...l[0], body: { ...l[0].body, window_end_ms: 1 } }],
+        // The next window of the same size (a plausible claim, but not the one first delivered).
+        (l) => [...l, {
+          ...l[0],
+          body: {
+            ...l[0].body,
+            window_start_ms: l[0].body.window_start_ms + 10_000,
+            window_end_ms: l[0].body.window_end_ms + 10_000,
+          },
+        }],
         /conflicting 1/,
       );
 
@@ -197,14 +206,11 @@ Deno.test(
         /unexpected 1/,
       );
 
-      await t.step("undone tampering: only the rewritten objects fail durability", async () => {
-        // An object put back, even with its own bytes, is stored later than the commits that
-        // claim it: every other check passes again, durability names the rewrites.
+      await t.step("the untouched run still passes after the tampering was undone", async () => {
+        // An object put back with its own bytes has the ETag the run saw before its commits: its
+        // content is as durable as it was (commits.jsonl dates content by its first listing).
         const res = await task(["validate/cli_validate.ts", "--run", runDir]);
-        assert.equal(res.code, 1, res.stdout + res.stderr);
-        const reasons = res.stdout.split("\n").filter((l) => /^ {2}- (?!note:)/.test(l));
-        assert.ok(reasons.length > 0, res.stdout);
-        for (const r of reasons) assert.match(r, /^ {2}- committed before stored: \d+ commits/);
+        assert.equal(res.code, 0, res.stdout + res.stderr);
       });
 
       await t.step(

@@ -11,6 +11,7 @@
  */
 
 import { SubmissionError } from "./submission_error.ts";
+import { freezerDir, freezerLayout, openFreezer } from "../compose/freezer.ts";
 import { join } from "node:path";
 import type { ProcessNode } from "../compose/process_node.ts";
 import type { S3Keys } from "../compose/minio_users.ts";
@@ -137,6 +138,12 @@ export async function teardown(run: RunContext, o: { keepStack?: boolean }): Pro
     await c.stop({ graceMs: 10_000 }).catch((error) =>
       run.history.record("fail", "teardown", `${c.name} did not stop: ${(error as Error).message}`)
     );
+    // A component that never started, or died before an interrupt, leaves its cgroup empty: it
+    // goes too (a cgroup with members left is recorded above and kept).
+    const name = c.spec.cgroup;
+    if (name && existsCgroup(name)) {
+      await openFreezer(name)?.remove().catch(() => {});
+    }
   }
   // The ledger is the grader's answer key: it reaches the run folder (and never the store) only
   // now that the pipeline is stopped.
@@ -156,4 +163,15 @@ export async function teardown(run: RunContext, o: { keepStack?: boolean }): Pro
       (error) => run.history.complete(op, "fail", { error: String(error) }),
     );
   } else await p.stack.down({ quiet: true, retain: ["minio", "logs"] }).catch(() => {});
+}
+
+/** Whether the freezer cgroup `name` exists (checked before opening it, which would make it). */
+function existsCgroup(name: string): boolean {
+  const layout = freezerLayout();
+  if (!layout) return false;
+  try {
+    return Deno.statSync(freezerDir(layout.base, name)).isDirectory;
+  } catch {
+    return false;
+  }
 }
