@@ -123,19 +123,23 @@ export class CommitSampler {
     return this.#reading = reading;
   }
 
+  /** `work`, or a rejection once it took longer than the read timeout. */
+  async #within<T>(work: Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("timed out")), this.#o.readTimeoutMs ?? 5000);
+    });
+    try {
+      return await Promise.race([work, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async #readOnce(): Promise<boolean> {
     const { admin, topic, group } = this.#o;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      const answer = await Promise.race([
-        admin.fetchOffsets({ groupId: group, topics: [topic] }),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error("timed out")),
-            this.#o.readTimeoutMs ?? 5000,
-          );
-        }),
-      ]);
+      const answer = await this.#within(admin.fetchOffsets({ groupId: group, topics: [topic] }));
       const at = Date.now(); // the commits were made by now
       const partitions = answer.find((t) => t.topic === topic)?.partitions ?? [];
       let lines = "";
@@ -154,22 +158,14 @@ export class CommitSampler {
     } catch {
       this.#failed++;
       return false;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
   /** One listing of the store: every (key, ETag) not seen before, with the time it was seen. */
   async #listOnce(): Promise<void> {
     if (!this.#o.listStore) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      const objects = await Promise.race([
-        this.#o.listStore(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error("timed out")), this.#o.readTimeoutMs ?? 5000);
-        }),
-      ]);
+      const objects = await this.#within(this.#o.listStore());
       const at = Date.now(); // stored by now
       let lines = "";
       for (const o of objects) {
@@ -184,8 +180,6 @@ export class CommitSampler {
       if (lines) this.#write(lines);
     } catch {
       /* a listing that failed dates nothing: LastModified stands */
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -8,7 +8,7 @@
  */
 
 import { kafkaSecurity, securityEnv } from "../pipeline/kafka_security.ts";
-import { basename, dirname, join } from "node:path";
+import { basename, join } from "node:path";
 import { repoRoot } from "../compose/paths.ts";
 import type { S3Keys } from "../compose/minio_users.ts";
 import { ProcessNode } from "../compose/process_node.ts";
@@ -18,6 +18,7 @@ import { randomHex } from "../lib/ids.ts";
 import { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
 import type { RunContext } from "./run_context.ts";
 import { SubmissionError } from "./submission_error.ts";
+import { harnessBasics } from "./submission_shell.ts";
 import type { Admin } from "./run_stack.ts";
 import type { RunNames } from "./run_names.ts";
 import type { Scenario } from "./scenario.ts";
@@ -93,17 +94,22 @@ export function contractEnv(scenario: Scenario, o: ComponentsOptions): Record<st
 export function components(scenario: Scenario, o: ComponentsOptions): Map<string, ProcessNode> {
   const ports = metricsPorts(o.stack);
   const contract = contractEnv(scenario, o);
-  const node = (name: "sink" | "detector", script: string, args: string[]) => {
-    const env = {
-      ...contract,
-      METRICS_PORT: String(ports[name]),
-      PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
-      HOME: Deno.env.get("HOME") ?? "/root",
-    };
-    const files = {
+  /** A component's process: the contract's env (and `extra`), its log, pid file and cgroup. */
+  const componentNode = (
+    name: string,
+    command: { cmd: string; args: string[]; cwd: string },
+    extra: Record<string, string> = {},
+  ) =>
+    new ProcessNode({
+      name,
+      ...command,
+      env: { ...contract, ...extra, ...harnessBasics() },
+      clearEnv: true,
       logFile: join(o.runDir, "logs", `${name}.log`),
       pidFile: join(o.stack.dataDir, "pids", `${name}.pid`),
-    };
+      cgroup: componentCgroup(o, name),
+    });
+  const node = (name: "sink" | "detector", script: string, args: string[]) => {
     const own = o.own?.[name];
     // A pipeline under grading: its command (one program, exec'ed by bash so that signals
     // reach it), in its folder, with the contract's env and this Deno first on PATH.
@@ -123,32 +129,14 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
         ],
         cwd: repoRoot,
       };
-    return new ProcessNode({
-      name,
-      ...command,
-      env,
-      clearEnv: true,
-      ...files,
-      cgroup: componentCgroup(o, name),
-    });
+    return componentNode(name, command, { METRICS_PORT: String(ports[name]) });
   };
   const d = scenario.detector;
   if (o.own?.combined) {
-    const env = {
-      ...contract,
-      PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
-      HOME: Deno.env.get("HOME") ?? "/root",
-    };
-    const pipeline = new ProcessNode({
-      name: "pipeline",
+    const pipeline = componentNode("pipeline", {
       cmd: "bash",
       args: ["-c", o.own.combined],
       cwd: o.own.cwd ?? repoRoot,
-      env,
-      clearEnv: true,
-      logFile: join(o.runDir, "logs", "pipeline.log"),
-      pidFile: join(o.stack.dataDir, "pids", "pipeline.pid"),
-      cgroup: componentCgroup(o, "pipeline"),
     });
     return new Map([["sink", pipeline], ["detector", pipeline]]);
   }

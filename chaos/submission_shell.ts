@@ -14,6 +14,14 @@
 
 import { dirname } from "node:path";
 
+/** What a submission's commands get of the harness's environment: this Deno first on PATH, HOME. */
+export function harnessBasics(): { PATH: string; HOME: string } {
+  return {
+    PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
+    HOME: Deno.env.get("HOME") ?? "/root",
+  };
+}
+
 /** Runs `cmd` in `cwd`; its exit code, or null when it ran out of time or was stopped. */
 export async function shell(
   cmd: string,
@@ -28,11 +36,7 @@ export async function shell(
     args: ["bash", "-c", cmd],
     cwd,
     // A clean environment: nothing of the harness's own reaches a submission.
-    env: {
-      ...env,
-      PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
-      HOME: Deno.env.get("HOME") ?? "/root",
-    },
+    env: { ...env, ...harnessBasics() },
     clearEnv: true,
     stdout: "piped",
     stderr: "piped",
