@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { Results } from "../validate/results.ts";
 import { judgeRate } from "./bench_pipeline.ts";
 
-const T0 = 1_000_000;
+const T0 = Date.UTC(2026, 0, 1);
 const results = (verdict: Results["verdict"] = "pass") =>
   ({
     verdict,
@@ -14,6 +14,8 @@ const samples = (eps: number, lag: number) =>
   Array.from({ length: 60 }, (_, i) =>
     JSON.stringify({
       t: T0 + i * 1000,
+      elapsed_ms: i * 1000,
+      acked: i * eps,
       acked_eps: i < 10 ? 0 : eps, // the warm-up is left out
       p95_send_ms: 20,
       sink_lag: lag,

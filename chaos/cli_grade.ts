@@ -1,6 +1,6 @@
 /**
  * `deno task grade --submission <file.yaml> [--suite NAME|FILE] [--seed N] [--pass-mark N]
- *   [--out DIR] [--stack local|docker|external --endpoints FILE [--keep-topic]]`
+ *   [--out DIR] [--unsandboxed] [--stack local|docker|external --endpoints FILE [--keep-topic]]`
  *
  * Grades a pipeline (docs/grading.md; the contract is docs/contract.md). The
  * grader sets the rules: the suite of scenarios (`scenarios/suites/`, default
@@ -16,6 +16,14 @@
  * a submission passes only when every scenario's verdict passes. A phase
  * submission's own exit codes are shown as self-reported and never pass.
  * Writes `grade.json` and `junit.xml` to the output folder.
+ *
+ * Every command of the submission runs in a sandbox of the grading's own
+ * (compose/sandbox.ts): its own uid, a copy of its folder as the only writable
+ * place, the harness read-only, the run folders and the grader's /proc hidden,
+ * the network limited to the contract's endpoints (`setup`: also the package
+ * registries). Where it cannot be made (not root, tools missing) the grading
+ * is refused (exit 2) unless `--unsandboxed` asks for it, which the grade
+ * records (`sandboxed: false`).
  *
  * Exit codes: 0 pass, 1 fail (also a submission that does not start or
  * crashes), 2 invalid submission, suite or flags, 3 the harness itself could
@@ -44,6 +52,7 @@ import type { Scenario } from "./scenario.ts";
 import {
   type Grade,
   gradeJunit,
+  type GradeRules,
   gradeScenario,
   gradeSubmission,
   gradeText,
@@ -55,12 +64,14 @@ import { parseSubmission, type Submission } from "../reports/submission.ts";
 import { DEFAULT_SUITE, loadSuite } from "../reports/suite.ts";
 import { stamp as timestamp } from "./run_folder.ts";
 import { shell, tailOf } from "./submission_shell.ts";
+import { openSandbox, type Sandbox, sandboxSupport } from "../compose/sandbox.ts";
 
 const USAGE =
   "usage: deno task grade --submission <file.yaml> [--suite NAME|FILE] [--seed N] [--pass-mark N]\n" +
-  `         [--out DIR] ${STACK_USAGE}\n\n` +
+  `         [--out DIR] [--unsandboxed] ${STACK_USAGE}\n\n` +
   "The grader sets the suite (scenarios/suites/, default: default), the seed (random unless\n" +
-  "given) and the pass mark (the suite's unless given); the submission only its commands.";
+  "given) and the pass mark (the suite's unless given); the submission only its commands.\n" +
+  "The submission runs sandboxed (docs/grading.md); --unsandboxed runs it as this user, recorded.";
 
 /** A seed drawn at random (recorded in the grade, so a grading can be repeated). */
 function drawSeed(): number {
@@ -73,6 +84,8 @@ interface Plan {
   seed: number;
   out: string;
   choice: Awaited<ReturnType<typeof stackChoice>>;
+  /** The grading's sandbox; undefined with --unsandboxed. */
+  sandbox?: Sandbox;
 }
 
 /** Runs the suite's scenarios against the submission's pipeline; one grade per scenario. */
@@ -99,12 +112,20 @@ async function runSuite(
         stack: p.choice.kind,
         external: p.choice.external,
         pipeline: sub.pipeline
-          ? { ...sub.pipeline, cwd: sub.cwd }
-          : { combined: sub.phases!.start_pipeline, cwd: sub.cwd },
+          ? { ...sub.pipeline, cwd: sub.cwd, sandbox: p.sandbox }
+          : { combined: sub.phases!.start_pipeline, cwd: sub.cwd, sandbox: p.sandbox },
         afterJudge: validate
           ? async ({ env, signal }) => {
             const log = join(p.out, `validate-${scenario.name}.log`);
-            const exit = await shell(validate, sub.cwd, sub.timeoutMs, log, signal, env);
+            const exit = await shell(
+              validate,
+              sub.cwd,
+              sub.timeoutMs,
+              log,
+              signal,
+              env,
+              p.sandbox,
+            );
             selfReported.push({ phase: `validate (${scenario.name})`, exit });
           }
           : undefined,
@@ -121,9 +142,11 @@ async function runSuite(
 
 /** A phase submission that does not follow the contract: its phases run, for the record only. */
 async function runPhases(p: Plan, signal: AbortSignal): Promise<SelfReported[]> {
-  const { sub } = p;
+  const { sub, sandbox } = p;
   const phases = sub.phases!;
   const log = join(p.out, "phases.log");
+  // No stack runs for phases that do not follow the contract: nothing to reach.
+  await sandbox?.network({ kind: "none" });
   let started: number | null | undefined;
   const stop = new AbortController();
   const pipeline = shell(
@@ -132,13 +155,15 @@ async function runPhases(p: Plan, signal: AbortSignal): Promise<SelfReported[]> 
     sub.timeoutMs * 3,
     log,
     AbortSignal.any([signal, stop.signal]),
+    {},
+    sandbox,
   ).then((c) => (started = c));
   const chaos = phases.run_chaos
-    ? await shell(phases.run_chaos, sub.cwd, sub.timeoutMs, log, signal)
+    ? await shell(phases.run_chaos, sub.cwd, sub.timeoutMs, log, signal, {}, sandbox)
     : undefined;
   const alive = started === undefined;
   const validate = phases.validate
-    ? await shell(phases.validate, sub.cwd, sub.timeoutMs, log, signal)
+    ? await shell(phases.validate, sub.cwd, sub.timeoutMs, log, signal, {}, sandbox)
     : undefined;
   stop.abort();
   await pipeline;
@@ -152,6 +177,48 @@ async function runPhases(p: Plan, signal: AbortSignal): Promise<SelfReported[]> 
   return out;
 }
 
+/** Runs setup, then the suite (or the self-reported phases); the grade. */
+async function gradeIn(
+  p: Plan,
+  rules: GradeRules,
+  judged: boolean,
+  signal: AbortSignal,
+): Promise<Grade> {
+  const { sub, out } = p;
+  const selfReported: SelfReported[] = [];
+  if (sub.setup) {
+    say(`grade ${sub.name}: setup`);
+    // Setup may reach the package registries, never this host's other ports.
+    await p.sandbox?.network({ kind: "setup" });
+    const log = join(out, "setup.log");
+    const code = await shell(sub.setup, sub.cwd, sub.timeoutMs, log, signal, {}, p.sandbox);
+    if (signal.aborted) throw new InterruptedError("SIGINT");
+    if (code !== 0) {
+      const g = gradeSubmission(sub.name, rules, []);
+      g.reasons = [
+        `setup ${code === null ? "timed out" : `exited ${code}`}; last lines of ${log}:\n` +
+        await tailOf(log),
+      ];
+      return g;
+    }
+  }
+  if (judged) {
+    if (sub.phases?.run_chaos) {
+      selfReported.push({
+        phase: "run_chaos",
+        exit: null,
+        note: "not run: the grader's own faults replace it",
+      });
+    }
+    const grades = await runSuite(p, signal, selfReported);
+    return gradeSubmission(sub.name, rules, grades, selfReported);
+  }
+  say(`grade ${sub.name}: start_pipeline, run_chaos, validate (self-reported only)`);
+  const phases = await runPhases(p, signal);
+  if (signal.aborted) throw new InterruptedError("SIGINT");
+  return gradeSubmission(sub.name, rules, [], phases);
+}
+
 if (import.meta.main) {
   await runMain(async () => {
     const { values } = parseFlags(Deno.args, {
@@ -160,6 +227,7 @@ if (import.meta.main) {
       seed: { type: "string" },
       "pass-mark": { type: "string" },
       out: { type: "string" },
+      unsandboxed: { type: "boolean" },
       ...STACK_FLAGS,
     }, USAGE);
     if (!values.submission) throw new UsageError(USAGE);
@@ -172,6 +240,15 @@ if (import.meta.main) {
       throw new UsageError(`cannot read the submission ${file}: ${(error as Error).message}`);
     }
     const sub = parseSubmission(raw, file);
+    const sandboxed = values.unsandboxed !== true;
+    const noSandbox = sandboxed ? sandboxSupport() : null;
+    if (noSandbox) {
+      throw new UsageError(
+        `cannot sandbox the submission here: ${noSandbox}\n` +
+          "hint: --unsandboxed grades it anyway, as this user with its files, /proc and " +
+          "network (the grade records it)",
+      );
+    }
     const suite = await loadSuite(values.suite ?? DEFAULT_SUITE);
     const fixedSeed = intFlag("seed", values.seed, { min: 0, max: 2_147_483_646 });
     const seed = fixedSeed ?? drawSeed();
@@ -196,37 +273,27 @@ if (import.meta.main) {
     );
 
     const grade = await withInterrupt(async (signal): Promise<Grade> => {
-      const selfReported: SelfReported[] = [];
-      if (sub.setup) {
-        say(`grade ${sub.name}: setup`);
-        const log = join(out, "setup.log");
-        const code = await shell(sub.setup, sub.cwd, sub.timeoutMs, log, signal);
+      // Made under the interrupt's watch: a Ctrl-C from here on closes it again.
+      const sandbox = sandboxed ? await openSandbox({ source: sub.cwd, hide: [out] }) : undefined;
+      say(
+        sandbox
+          ? `grade ${sub.name}: sandboxed as uid ${sandbox.uid} (a copy of ${sub.cwd})`
+          : `grade ${sub.name}: UNSANDBOXED (--unsandboxed): it runs as this user`,
+      );
+      try {
         if (signal.aborted) throw new InterruptedError("SIGINT");
-        if (code !== 0) {
-          const g = gradeSubmission(sub.name, rules, []);
-          g.reasons = [
-            `setup ${code === null ? "timed out" : `exited ${code}`}; last lines of ${log}:\n` +
-            await tailOf(log),
-          ];
-          return g;
+        return await gradeIn({ sub, scenarios, seed, out, choice, sandbox }, rules, judged, signal);
+      } finally {
+        const closed = await sandbox?.close();
+        if (closed && closed.survivors.length > 0) {
+          say(
+            `grade ${sub.name}: processes of the sandbox's uid ${sandbox!.uid} survived: ` +
+              closed.survivors.join(", "),
+          );
         }
       }
-      if (judged) {
-        if (sub.phases?.run_chaos) {
-          selfReported.push({
-            phase: "run_chaos",
-            exit: null,
-            note: "not run: the grader's own faults replace it",
-          });
-        }
-        const grades = await runSuite({ sub, scenarios, seed, out, choice }, signal, selfReported);
-        return gradeSubmission(sub.name, rules, grades, selfReported);
-      }
-      say(`grade ${sub.name}: start_pipeline, run_chaos, validate (self-reported only)`);
-      const phases = await runPhases({ sub, scenarios, seed, out, choice }, signal);
-      if (signal.aborted) throw new InterruptedError("SIGINT");
-      return gradeSubmission(sub.name, rules, [], phases);
     });
+    grade.sandboxed = sandboxed;
     await Deno.writeTextFile(join(out, "grade.json"), JSON.stringify(grade, null, 2));
     await Deno.writeTextFile(join(out, "junit.xml"), gradeJunit(grade));
     console.log(gradeText(grade));

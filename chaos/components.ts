@@ -3,7 +3,9 @@
  * supervised processes of the run: the built-in ones (`pipeline/cli_*.ts`), or
  * a graded pipeline's own commands. Each gets the pipeline contract's
  * environment (docs/contract.md) and nothing else of the harness's but PATH
- * and HOME, and must join its consumer group before the workload starts.
+ * and HOME, and must join its consumer group before the workload starts. A
+ * graded pipeline given a sandbox (compose/sandbox.ts) runs in it, and reaches
+ * the network only at the contract's endpoints; the builtin one never does.
  * @module
  */
 
@@ -18,7 +20,8 @@ import { randomHex } from "../lib/ids.ts";
 import { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
 import type { RunContext } from "./run_context.ts";
 import { SubmissionError } from "./submission_error.ts";
-import { harnessBasics } from "./submission_shell.ts";
+import { submissionCommand } from "./submission_shell.ts";
+import type { Sandbox } from "../compose/sandbox.ts";
 import type { Admin } from "./run_stack.ts";
 import type { RunNames } from "./run_names.ts";
 import type { Scenario } from "./scenario.ts";
@@ -33,6 +36,8 @@ export interface OwnPipeline {
    */
   combined?: string;
   cwd?: string;
+  /** The grading's sandbox: the commands run in it (its copy of `cwd`). Default: none. */
+  sandbox?: Sandbox;
 }
 
 export interface ComponentsOptions {
@@ -99,16 +104,26 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
     name: string,
     command: { cmd: string; args: string[]; cwd: string },
     extra: Record<string, string> = {},
-  ) =>
-    new ProcessNode({
+    sandbox?: Sandbox,
+  ) => {
+    const run = submissionCommand(
+      [command.cmd, ...command.args],
+      { ...contract, ...extra },
+      sandbox,
+    );
+    return new ProcessNode({
       name,
-      ...command,
-      env: { ...contract, ...extra, ...harnessBasics() },
+      cmd: run.argv[0],
+      args: run.argv.slice(1),
+      cwd: sandbox?.cwd ?? command.cwd,
+      env: run.env,
       clearEnv: true,
       logFile: join(o.runDir, "logs", `${name}.log`),
       pidFile: join(o.stack.dataDir, "pids", `${name}.pid`),
       cgroup: componentCgroup(o, name),
     });
+  };
+  const sandbox = o.own?.sandbox;
   const node = (name: "sink" | "detector", script: string, args: string[]) => {
     const own = o.own?.[name];
     // A pipeline under grading: its command (one program, exec'ed by bash so that signals
@@ -129,15 +144,25 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
         ],
         cwd: repoRoot,
       };
-    return componentNode(name, command, { METRICS_PORT: String(ports[name]) });
+    return componentNode(
+      name,
+      command,
+      { METRICS_PORT: String(ports[name]) },
+      own ? sandbox : undefined,
+    );
   };
   const d = scenario.detector;
   if (o.own?.combined) {
-    const pipeline = componentNode("pipeline", {
-      cmd: "bash",
-      args: ["-c", o.own.combined],
-      cwd: o.own.cwd ?? repoRoot,
-    });
+    const pipeline = componentNode(
+      "pipeline",
+      {
+        cmd: "bash",
+        args: ["-c", o.own.combined],
+        cwd: o.own.cwd ?? repoRoot,
+      },
+      {},
+      sandbox,
+    );
     return new Map([["sink", pipeline], ["detector", pipeline]]);
   }
   return new Map([
@@ -230,6 +255,16 @@ async function startComponents(
   }
 }
 
+/** The contract's endpoints a sandboxed pipeline may reach: Kafka, MinIO, Redis, the webhook. */
+export function contractEndpoints(env: Record<string, string>): string[] {
+  return [
+    ...env.KAFKA_BROKERS.split(",").map((b) => b.trim()).filter(Boolean),
+    env.S3_ENDPOINT,
+    env.REDIS_URL,
+    env.WEBHOOK_URL,
+  ];
+}
+
 /** The pipeline phase: the webhook receiver, then the components, started and in their groups. */
 export async function startPipeline(
   run: RunContext,
@@ -255,6 +290,17 @@ export async function startPipeline(
     runId: run.runId,
   });
   const isOwn = Boolean(own?.sink || own?.detector || own?.combined);
+  if (isOwn && own?.sandbox) {
+    const env = contractEnv(run.scenario, {
+      stack,
+      receiver,
+      secret,
+      runDir: run.runDir,
+      names: run.names,
+      s3Keys: run.parts.pipelineS3,
+    });
+    await own.sandbox.network({ kind: "pipeline", endpoints: contractEndpoints(env) });
+  }
   run.ownPipeline = isOwn;
   const op = run.history.invoke("pipeline-up", { own: isOwn });
   await startComponents(nodes, admin, run.names, isOwn, run.signal);

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import type { Stack } from "../compose/stack.ts";
 import type { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
-import { components, contractEnv } from "./components.ts";
+import { components, contractEndpoints, contractEnv } from "./components.ts";
+import { Sandbox } from "../compose/sandbox.ts";
 import { runNames } from "./run_names.ts";
 import type { Scenario } from "./scenario.ts";
 
@@ -55,4 +56,31 @@ Deno.test("components() gives the sink, the detector and a combined pipeline a c
   const combined = components(scenario, { ...options, stack, own: { combined: "./start.sh" } });
   assert.equal(combined.get("sink"), combined.get("detector"), "one node behind both names");
   assert.equal(combined.get("sink")!.spec.cgroup, "chaos-x/pipeline", "run id from the run folder");
+});
+
+Deno.test("components() runs a graded pipeline's own commands in its sandbox, the built-in ones not", () => {
+  const stack = { ...options.stack, plan: { metrics: 29050 }, dataDir: "/tmp/x/stack" } as Stack;
+  const plan = { hide: [], binds: [], stage: "/b/61234/stage", cwd: "/srv/team", uid: 61234 };
+  const sandbox = new Sandbox(61234, "/b/61234", plan, "/opt/deno:/usr/bin", "/opt/deno-dir");
+  const nodes = components(scenario, {
+    ...options,
+    stack,
+    own: { sink: "python3 sink.py", cwd: "/srv/team", sandbox },
+  });
+  const sink = nodes.get("sink")!.spec;
+  assert.equal(sink.cmd, "unshare");
+  assert.deepEqual(sink.args.slice(-3), ["bash", "-c", "exec python3 sink.py"]);
+  assert.match(sink.args.join(" "), /setpriv --reuid 61234/);
+  assert.equal(sink.cwd, "/srv/team");
+  assert.equal(sink.env!.HOME, "/b/61234/home");
+  assert.equal(sink.env!.KAFKA_BROKERS, "127.0.0.1:29111");
+  assert.equal(sink.cgroup, "chaos-x/sink", "the sandbox runs inside the component's cgroup");
+  // No own detector: the harness's own, unsandboxed.
+  assert.equal(nodes.get("detector")!.spec.cmd, Deno.execPath());
+  assert.deepEqual(contractEndpoints(contractEnv(scenario, { ...options, stack })), [
+    "127.0.0.1:29111",
+    "http://127.0.0.1:29010",
+    "redis://127.0.0.1:29020",
+    "http://127.0.0.1:1/alerts",
+  ]);
 });

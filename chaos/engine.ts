@@ -11,7 +11,8 @@
  *
  * Run folder `reports/runs/<scenario>/<timestamp>/`: history.jsonl,
  * commits.jsonl (the sink's commits, sampled from the workload to the end of settle),
- * results.json, ledger.json, deliveries.jsonl, report.md, junit.xml, logs/.
+ * results.json, ledger.json, deliveries.jsonl, report.md, junit.xml, logs/, and last
+ * seal.json (run_context.ts: `sealRun`).
  *
  * ```ts
  * import { runScenario } from "./engine.ts";
@@ -40,7 +41,7 @@ import { runMethod } from "./method.ts";
 import { report, runResults } from "./outcome.ts";
 import { expandFaults } from "./planner.ts";
 import { recordSteadyState, requireSteadyState, rollBack } from "./rollback.ts";
-import { openRun, recordFailure, teardown } from "./run_context.ts";
+import { openRun, recordFailure, sealRun, teardown } from "./run_context.ts";
 import { externalCluster, type ExternalOptions, stackPhase } from "./run_stack.ts";
 import { ms, type Scenario } from "./scenario.ts";
 import { settle } from "./settle.ts";
@@ -193,6 +194,7 @@ export async function runScenario(
       brokers: stack.endpoints.kafka.bootstrap.split(","),
       topic: run.names.topic,
       runDir: run.runDir,
+      runId: run.runId,
       history,
       s3: stack.endpoints.s3,
       evidence: {
@@ -225,6 +227,8 @@ export async function runScenario(
       .catch(() => {});
   });
   run.stopTolerating();
+  // The run's last act: every file is written; seal.json seals them (validate/seal.ts).
+  const sealed = await sealRun(run);
   if (signal?.aborted) throw new InterruptedError("SIGINT");
-  return { results, runDir: run.runDir, exitCode: exitCodeOf(results.verdict) };
+  return { results, runDir: run.runDir, exitCode: sealed ? exitCodeOf(results.verdict) : 3 };
 }

@@ -5,6 +5,10 @@
  * conflicting; an object copied outside the layout, altered, stripped to ids,
  * with a doubled line, not gzip, with a line of another partition or a
  * fabricated event, deleted) turns it into a fail (exit 1), undone after each.
+ * The run folder is sealed: each of its files edited, one added, one removed
+ * fails the re-check naming the file before anything else is read; another
+ * key is exit 2. The tampered deliveries are sealed again with the run's key
+ * (as only its holder could) to reach the alert checks behind the seal.
  */
 
 import assert from "node:assert/strict";
@@ -15,6 +19,9 @@ import { type ObjectStore, objectStore } from "../pipeline/store.ts";
 import { gz, linesOf } from "../validate/_synthetic.ts";
 import type { Results } from "../validate/results.ts";
 import { parseSamples } from "../validate/samples.ts";
+import { sign } from "../pipeline/alert.ts";
+import { readKeyFile } from "../lib/harness_key.ts";
+import { checkSeal, resealRunFolder, SEAL_FILE } from "../validate/seal.ts";
 
 const task = (args: string[]) => runDeno(args);
 // A line of deliveries.jsonl, edited freely by the tampering below.
@@ -25,6 +32,11 @@ Deno.test(
   { name: "flagship passes; every tampering of its deliveries and store fails", ...slow },
   async (t) => {
     const out = await Deno.makeTempDir({ prefix: "flagship-" });
+    // A key of the test's own: the run seals with it, the re-checks read it (never the real one).
+    const keyDir = await Deno.makeTempDir({ prefix: "flagship-key-" });
+    const keyFile = join(keyDir, "harness.key");
+    const realKeyFile = Deno.env.get("CHAOS_KEY_FILE");
+    Deno.env.set("CHAOS_KEY_FILE", keyFile);
     let runId: string | undefined;
     try {
       let runDir = "";
@@ -46,7 +58,7 @@ Deno.test(
         assert.equal(res.code, 0, `${res.stdout.slice(-2000)}\n${res.stderr.slice(-2000)}`);
         // --json: stdout is the verdict object, the same as results.json; the summary is on stderr.
         assert.deepEqual(JSON.parse(res.stdout), results);
-        assert.equal(results.schema_version, 1);
+        assert.equal(results.schema_version, 2);
         assert.match(res.stderr, /exfil-under-broker-loss: PASS/);
         assert.equal(results.verdict, "pass");
         assert.equal(results.completeness?.lost, 0);
@@ -80,6 +92,73 @@ Deno.test(
         assert.equal(res.code, 0, res.stdout + res.stderr);
       });
 
+      // The seal: every file of the run folder, edited in turn, fails the re-check naming it.
+      const key = readKeyFile(keyFile);
+      const sealed = await checkSeal(runDir, key);
+      assert.ok(sealed.ok, "the run sealed its folder");
+      const files = JSON.parse(await Deno.readTextFile(join(runDir, SEAL_FILE))).files
+        .map((f: { path: string }) => f.path) as string[];
+      for (const f of ["results.json", "history.jsonl", "ledger.json", "deliveries.jsonl"]) {
+        assert.ok(files.includes(f), `${f} is sealed (${files.join(", ")})`);
+      }
+      const sealFails = async (what: RegExp) => {
+        const res = await task(["validate/cli_validate.ts", "--run", runDir]);
+        assert.equal(res.code, 1, res.stdout + res.stderr);
+        assert.match(res.stdout, what);
+        assert.doesNotMatch(res.stdout, /completeness/, "nothing else was trusted");
+      };
+      await t.step(`sealed: each of ${files.length} files edited fails, naming it`, async () => {
+        for (const f of [...files, SEAL_FILE]) {
+          const path = join(runDir, f);
+          const original = await Deno.readFile(path);
+          const edited = original.slice();
+          edited[Math.floor(edited.length / 2)] ^= 1;
+          await Deno.writeFile(path, edited);
+          try {
+            const name = f.replace(/[.]/g, "[.]");
+            await sealFails(new RegExp(`evidence altered: ${name}$`, "m"));
+          } finally {
+            await Deno.writeFile(path, original);
+          }
+        }
+      });
+      await t.step("sealed: a file added, a file removed, seal.json removed fail", async () => {
+        await Deno.writeTextFile(join(runDir, "extra.jsonl"), "{}\n");
+        try {
+          await sealFails(/evidence added: extra[.]jsonl/);
+        } finally {
+          await Deno.remove(join(runDir, "extra.jsonl"));
+        }
+        await Deno.rename(join(runDir, "history.jsonl"), join(out, "history.jsonl"));
+        try {
+          await sealFails(/evidence missing: history[.]jsonl/);
+        } finally {
+          await Deno.rename(join(out, "history.jsonl"), join(runDir, "history.jsonl"));
+        }
+        await Deno.rename(join(runDir, SEAL_FILE), join(out, SEAL_FILE));
+        try {
+          await sealFails(/evidence altered: seal[.]json missing/);
+          const old = await task(["validate/cli_validate.ts", "--run", runDir, "--unsealed"]);
+          assert.equal(old.code, 1, "a run of this version without a seal is never trusted");
+        } finally {
+          await Deno.rename(join(out, SEAL_FILE), join(runDir, SEAL_FILE));
+        }
+      });
+      await t.step("sealed: another --key is exit 2; the right one passes", async () => {
+        const other = join(keyDir, "other.key");
+        await Deno.writeFile(other, new Uint8Array(32).fill(1));
+        const res = await task(["validate/cli_validate.ts", "--run", runDir, "--key", other]);
+        assert.equal(res.code, 2, res.stdout + res.stderr);
+        assert.match(res.stderr, /sealed with another key; give it with --key FILE/);
+        const none = await runDeno(["validate/cli_validate.ts", "--run", runDir], {
+          CHAOS_KEY_FILE: join(keyDir, "none.key"),
+        });
+        assert.equal(none.code, 2, none.stdout + none.stderr);
+        assert.match(none.stderr, /no harness key here/);
+        const right = await task(["validate/cli_validate.ts", "--run", runDir, "--key", keyFile]);
+        assert.equal(right.code, 0, right.stdout + right.stderr);
+      });
+
       // The tamper matrix: each way a delivery log or a store can be wrong, applied to the kept
       // run and undone again; every one must turn the re-check into a fail (exit 1).
       const recheck = async (expect: RegExp) => {
@@ -88,6 +167,8 @@ Deno.test(
         assert.match(res.stdout, expect);
       };
       const deliveriesFile = join(runDir, "deliveries.jsonl");
+      // Each kept delivery with its body parsed; edited, then signed again with the run's secret
+      // (a forged one, `forged: true`, with a signature that does not verify) and sealed again.
       const tamperDeliveries = (
         name: string,
         edit: (lines: Json[]) => Json[],
@@ -95,15 +176,20 @@ Deno.test(
       ) =>
         t.step(`tampered deliveries fail: ${name}`, async () => {
           const original = await Deno.readTextFile(deliveriesFile);
-          const lines = original.split("\n").filter(Boolean).map((l) => JSON.parse(l));
-          await Deno.writeTextFile(
-            deliveriesFile,
-            edit(lines).map((l) => JSON.stringify(l)).join("\n") + "\n",
-          );
+          const lines = original.split("\n").filter(Boolean).map((l) => JSON.parse(l))
+            .map((d) => ({ ...d, body: JSON.parse(d.raw) }));
+          const signed = edit(lines).map(({ body, forged, ...d }) => {
+            const raw = JSON.stringify(body);
+            const signature = forged ? "00".repeat(32) : sign(raw, sealed.webhookSecret!);
+            return JSON.stringify({ ...d, raw, signature });
+          });
+          await Deno.writeTextFile(deliveriesFile, signed.join("\n") + "\n");
+          await resealRunFolder(runDir, key);
           try {
             await recheck(expect);
           } finally {
             await Deno.writeTextFile(deliveriesFile, original);
+            await resealRunFolder(runDir, key);
           }
         });
       await tamperDeliveries("an incident alerted twice under a new alert_id", (l) => {
@@ -113,8 +199,8 @@ Deno.test(
         return [...l, again];
       }, /duplicated 1/);
       await tamperDeliveries(
-        "every signature failing",
-        (l) => l.map((d) => ({ ...d, signature_ok: false })),
+        "every signature failing (whatever signature_ok says)",
+        (l) => l.map((d) => ({ ...d, signature_ok: true, forged: true })),
         /unsigned [1-9]/,
       );
       await tamperDeliveries(
@@ -232,6 +318,9 @@ Deno.test(
     } finally {
       if (runId) await (await LocalStack.attach(runId))?.down();
       await Deno.remove(out, { recursive: true }).catch(() => {});
+      await Deno.remove(keyDir, { recursive: true }).catch(() => {});
+      if (realKeyFile === undefined) Deno.env.delete("CHAOS_KEY_FILE");
+      else Deno.env.set("CHAOS_KEY_FILE", realKeyFile);
     }
   },
 );

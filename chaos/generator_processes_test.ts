@@ -14,6 +14,8 @@ import { Ledger } from "../pipeline/ledger.ts";
 import type { GeneratorStatus } from "../pipeline/generator_options.ts";
 import type { Results } from "../validate/results.ts";
 import { combinedStatus } from "./generator_processes.ts";
+import { loadHarnessKey } from "../lib/harness_key.ts";
+import { resealRunFolder } from "../validate/seal.ts";
 
 const SCENARIO = "chaos/testdata/two-processes.json";
 const BASE = Number(Deno.env.get("CHAOS_PROCESSES_BASE_PORT") ?? 31700);
@@ -74,6 +76,8 @@ Deno.test({ name: "processes: two generators, one run, checked as one", ...slow 
     const own = Ledger.parse(await Deno.readTextFile(join(dir, "ledger.json")));
     for (const p of second.producers.keys()) own.producers.delete(p);
     await Deno.writeTextFile(join(dir, "ledger.json"), JSON.stringify(own));
+    // Sealed again with the harness's key (the run sealed its folder): the ledger is read.
+    await resealRunFolder(dir, loadHarnessKey(undefined, { create: false }));
     const alone = await runDeno(["validate/cli_validate.ts", "--run", dir]);
     assert.equal(alone.code, 1, alone.stdout + alone.stderr);
     assert.match(alone.stdout, /unexpected [1-9]/);

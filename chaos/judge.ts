@@ -14,6 +14,8 @@ import type { Delivery } from "../pipeline/webhook_receiver.ts";
 import { AUDIT_FILE } from "../validate/evidence.ts";
 import type { History } from "../validate/history.ts";
 import { auditTopic } from "../validate/kafka_audit.ts";
+import { auditKey } from "../validate/digest.ts";
+import { loadHarnessKey } from "../lib/harness_key.ts";
 import {
   type Judged,
   judgeRun,
@@ -31,12 +33,15 @@ export async function judge(
     topic: string;
     s3: Endpoints["s3"];
     runDir: string;
+    /** The run's id: the audit's digests are keyed with auditKey(harness key, runId). */
+    runId: string;
     history: History;
     evidence: Omit<RunEvidence, "table" | "stored">;
   },
 ): Promise<Judgement> {
   const op = o.history.invoke("kafka-audit", { topic: o.topic });
-  const audited = await auditTopic(o.brokers, o.topic);
+  const key = auditKey(loadHarnessKey(), o.runId); // never written to the run folder
+  const audited = await auditTopic(o.brokers, o.topic, { key });
   const audit = { records: audited.records, took_ms: audited.took_ms };
   await Deno.writeFile(join(o.runDir, AUDIT_FILE), audited.table.encode());
   o.history.complete(op, "ok", audit);

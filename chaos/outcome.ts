@@ -25,18 +25,20 @@ function firstAckMs(ledger: Ledger | undefined): number | null {
   return start === undefined || first === undefined ? null : Math.max(0, first - start);
 }
 
-/** The run's results; a run that failed or was interrupted is unknown, whatever was judged. */
 /**
  * A graded pipeline's component that was not running when a fault on it was due had exited by
  * itself: the submission's failure (the run fails), not a fault the harness could not inject.
+ * The timeline marks such a fault `not_running` (the fault threw NotRunningError: nothing was
+ * left in the component's cgroup); any other failure of a fault is the harness's.
  */
-function exitedByItself(run: RunContext): string | undefined {
+export function exitedByItself(
+  run: Pick<RunContext, "ownPipeline" | "parts">,
+): string | undefined {
   if (!run.ownPipeline) return undefined;
   for (const f of run.parts.timeline?.records() ?? []) {
-    const error = String(f.detail?.error ?? "");
     if (
       (f.target === "sink" || f.target === "detector") && !f.observed &&
-      /is not running/.test(error)
+      f.detail?.not_running === true
     ) {
       return `the submission's ${f.target} was not running when the fault ${f.kind} ${f.target} ` +
         `was due: it had exited by itself (see logs/${f.target}.log)`;
@@ -45,6 +47,7 @@ function exitedByItself(run: RunContext): string | undefined {
   return undefined;
 }
 
+/** The run's results; a run that failed or was interrupted is unknown, whatever was judged. */
 export function runResults(run: RunContext): Results {
   const { scenario, parts } = run;
   run.submissionFailure ??= exitedByItself(run);

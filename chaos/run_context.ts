@@ -7,6 +7,12 @@
  * stopped, the webhook receiver closed, and the stack taken down (or left
  * running with `--keep-stack`). The store and the logs stay in the run
  * folder, so `validate --run` works after the stack is gone.
+ *
+ * The run's last act is `sealRun`: once every evidence file and report is
+ * written and the components are stopped, `seal.json` seals the folder, the
+ * store's object list (taken in `teardown`, once the pipeline is stopped and
+ * before the stack goes) and the webhook secret under the harness's key,
+ * loaded (made on first use) when the run opens (validate/seal.ts).
  * @module
  */
 
@@ -24,6 +30,10 @@ import type { Results } from "../validate/results.ts";
 import type { Sample } from "../validate/samples.ts";
 import type { Judged, RunEvidence } from "../validate/recipe.ts";
 import type { FaultRecord, RunCost } from "../validate/results.ts";
+import { HarnessKeyError, loadHarnessKey } from "../lib/harness_key.ts";
+import { UsageError } from "../lib/exit_codes.ts";
+import { objectStore } from "../pipeline/store.ts";
+import { type SealedStore, sealRunFolder } from "../validate/seal.ts";
 import { tolerateAbandonedRequests } from "./rejections.ts";
 import { createRunFolder, type RunFolder } from "./run_folder.ts";
 import { type RunNames, runNames } from "./run_names.ts";
@@ -56,6 +66,8 @@ export interface RunParts {
   samples?: Sample[];
   cost?: RunCost;
   judgement?: Judgement;
+  /** The store's objects once the pipeline stopped, for the seal (null: could not be listed). */
+  sealedStore?: SealedStore | null;
 }
 
 export interface RunContext {
@@ -82,6 +94,8 @@ export interface RunContext {
   ownPipeline?: boolean;
   /** Ends the tolerance of abandoned requests (see rejections.ts). */
   stopTolerating(): void;
+  /** The harness's key (lib/harness_key.ts): the run folder is sealed with it. */
+  key: Uint8Array;
 }
 
 /** Opens a run: its folder, history and status line. */
@@ -89,6 +103,7 @@ export async function openRun(
   scenario: Scenario,
   o: { seed: number; kind: StackKind; outDir?: string; signal?: AbortSignal },
 ): Promise<RunContext> {
+  const key = harnessKey();
   const folder = await createRunFolder(scenario.name, o.outDir);
   const history = new History(join(folder.dir, "history.jsonl"));
   return {
@@ -110,7 +125,18 @@ export async function openRun(
       log: (message) => history.record("info", "rejection", message),
       signal: o.signal,
     }),
+    key,
   };
+}
+
+/** The harness's key, made on first use; one that cannot be used is the user's to fix (exit 2). */
+function harnessKey(): Uint8Array {
+  try {
+    return loadHarnessKey();
+  } catch (error) {
+    if (!(error instanceof HarnessKeyError)) throw error;
+    throw new UsageError(`cannot seal the run folder: ${error.message}`, { cause: error });
+  }
 }
 
 /** Records why the run stopped early: interrupted, or failed with `error`. */
@@ -154,6 +180,7 @@ export async function teardown(run: RunContext, o: { keepStack?: boolean }): Pro
   }
   await p.receiver?.stop().catch(() => {});
   if (!p.stack) return;
+  p.sealedStore = await listStore(run, p.stack);
   if (o.keepStack) await p.stack.detach();
   else if (p.stack.kind === "external") {
     // What the run created on a cluster that is not its own goes; what went is recorded.
@@ -172,6 +199,59 @@ function existsCgroup(name: string): boolean {
   try {
     return Deno.statSync(freezerDir(layout.base, name)).isDirectory;
   } catch {
+    return false;
+  }
+}
+
+/** How long listing the store for the seal may take. */
+const LIST_TIMEOUT_MS = 120_000;
+
+/**
+ * The store's objects under the run's prefixes (those the re-check reads), listed with the
+ * harness's keys; null, recorded, when they cannot be.
+ */
+async function listStore(run: RunContext, stack: Stack): Promise<SealedStore | null> {
+  const store = objectStore(stack.endpoints.s3);
+  const prefixes = [`events/${run.names.topic}/`, `dlq/${run.names.topic}/`];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const objects = await Promise.race([
+      Promise.all(prefixes.map((prefix) => store.list(prefix))).then((lists) => lists.flat()),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${LIST_TIMEOUT_MS} ms`)),
+          LIST_TIMEOUT_MS,
+        );
+      }),
+    ]);
+    return {
+      bucket: store.bucket,
+      prefixes,
+      objects: objects.map((o) => ({ name: o.name, size: o.size, etag: o.etag ?? null })),
+    };
+  } catch (error) {
+    run.history.record("fail", "seal", `the store could not be listed for the seal: ${error}`);
+    return null;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Seals the run folder (validate/seal.ts): the run's last act, once every file is written. A seal
+ * that cannot be written leaves a folder `validate --run` refuses: said here, and the run is
+ * invalid (false).
+ */
+export async function sealRun(run: RunContext): Promise<boolean> {
+  try {
+    await sealRunFolder(run.runDir, run.key, {
+      runId: run.runId,
+      store: run.parts.sealedStore ?? null,
+      webhookSecret: run.parts.receiver?.secret ?? null,
+    });
+    return true;
+  } catch (error) {
+    console.error(`the run folder ${run.runDir} could not be sealed: ${error}`);
     return false;
   }
 }

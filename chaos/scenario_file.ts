@@ -25,8 +25,11 @@ export function isScenarioPath(arg: string): boolean {
     (SCENARIO_EXTENSIONS as readonly string[]).includes(extname(arg).toLowerCase());
 }
 
-/** What a scenario file holds, unvalidated. */
-export async function readScenarioInput(path: string): Promise<unknown> {
+/**
+ * What a scenario file holds, unvalidated; `path` is named `shown` in messages (a catalog
+ * scenario by its place in the repository).
+ */
+export async function readScenarioInput(path: string, shown = path): Promise<unknown> {
   const ext = extname(path).toLowerCase();
   if (!(SCENARIO_EXTENSIONS as readonly string[]).includes(ext)) {
     throw new UsageError(
@@ -35,25 +38,32 @@ export async function readScenarioInput(path: string): Promise<unknown> {
   }
   const full = resolve(path);
   if (ext === ".ts") {
-    await readable(path, full);
+    await readable(shown, full);
     const mod = await import(pathToFileURL(full).href).catch((error) => {
-      throw new UsageError(`${path} could not be loaded: ${(error as Error).message}`);
+      throw new UsageError(`${shown} could not be loaded: ${firstLine(error)}`);
     });
     if (mod.default === undefined) {
-      throw new UsageError(`${path} has no default export (export default defineScenario({...}))`);
+      throw new UsageError(`${shown} has no default export (export default defineScenario({...}))`);
     }
-    return structuredClone(mod.default);
+    try {
+      return structuredClone(mod.default);
+    } catch (error) {
+      throw new UsageError(`${shown}: the default export is not plain data: ${firstLine(error)}`);
+    }
   }
-  const text = await readable(path, full);
+  const text = await readable(shown, full);
   try {
     return ext === ".json" ? JSON.parse(text) : parseYaml(text, { uniqueKeys: true });
   } catch (error) {
     throw new UsageError(
-      `${path} is not valid ${ext === ".json" ? "JSON" : "YAML"}: ${
-        (error as Error).message.split("\n")[0]
-      }`,
+      `${shown} is not valid ${ext === ".json" ? "JSON" : "YAML"}: ${firstLine(error)}`,
     );
   }
+}
+
+/** The first line of an error's message (a loader's or parser's message can run on). */
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0];
 }
 
 async function readable(path: string, full: string): Promise<string> {

@@ -139,3 +139,31 @@ Deno.test("deno task scenario <file.yaml> --set … --dry-run: the plan of the o
     assert.match(bad.stderr, /faults\.0\.kind/);
   });
 });
+
+Deno.test("one loader: a bad scenario is the same usage error by path and by catalog name", async () => {
+  const body = (s: Record<string, unknown>) =>
+    `export default ${JSON.stringify({ description: "d", seed: 1, ...s })};\n`;
+  await withFiles({
+    "broken.ts": 'export default { name: "broken", description: \n',
+    "typed.ts": body({ name: "typed", seed: "one" }),
+    "keyed.ts": body({ name: "keyed", sede: 4 }),
+    "throws.ts": 'throw new Error("at import");\n',
+    "unclonable.ts": 'export default { name: "unclonable", f: () => 1 };\n',
+  }, async (dir) => {
+    const cases: [string, RegExp][] = [
+      ["broken", /broken\.ts could not be loaded: .*(Unexpected|Expected|expected)/],
+      ["typed", /typed\.ts is invalid:[^]*\n {2}seed: /],
+      ["keyed", /keyed\.ts is invalid:[^]*\n {2}\(root\): .*sede/],
+      ["throws", /throws\.ts could not be loaded: .*at import/],
+      ["unclonable", /unclonable\.ts: the default export is not plain data/],
+    ];
+    for (const [name, says] of cases) {
+      await assert.rejects(loadScenario(join(dir, `${name}.ts`)), usage(says), `${name} by path`);
+      await assert.rejects(
+        loadScenario(name, [], { catalogDir: dir }),
+        usage(says),
+        `${name} by catalog name`,
+      );
+    }
+  });
+});

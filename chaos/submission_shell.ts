@@ -4,6 +4,9 @@
  * killed at the time limit or on Ctrl-C), with a clean environment: `PATH`
  * (this Deno first) and `HOME`, plus `env` when given (the contract's
  * variables for a phase that reads the store). Output goes to a log file.
+ * Given a sandbox (compose/sandbox.ts), the command runs in it: as the
+ * grading's uid, in the copy of the submission's folder, with the sandbox's
+ * environment instead of the harness's PATH and HOME.
  *
  * ```ts
  * import { shell } from "./submission_shell.ts";
@@ -13,6 +16,7 @@
  */
 
 import { dirname } from "node:path";
+import type { Sandbox } from "../compose/sandbox.ts";
 
 /** What a submission's commands get of the harness's environment: this Deno first on PATH, HOME. */
 export function harnessBasics(): { PATH: string; HOME: string } {
@@ -22,7 +26,23 @@ export function harnessBasics(): { PATH: string; HOME: string } {
   };
 }
 
-/** Runs `cmd` in `cwd`; its exit code, or null when it ran out of time or was stopped. */
+/**
+ * What a submission's command runs as: `argv` itself, or `argv` wrapped by the sandbox, with the
+ * environment it gets (the sandbox's instead of the harness's basics).
+ */
+export function submissionCommand(
+  argv: string[],
+  env: Record<string, string>,
+  sandbox?: Sandbox,
+): { argv: string[]; env: Record<string, string> } {
+  if (!sandbox) return { argv, env: { ...env, ...harnessBasics() } };
+  return { argv: sandbox.wrap(argv), env: { ...env, ...sandbox.env() } };
+}
+
+/**
+ * Runs `cmd` in `cwd` (in `sandbox` when given); its exit code, or null when it ran out of time
+ * or was stopped.
+ */
 export async function shell(
   cmd: string,
   cwd: string,
@@ -30,13 +50,15 @@ export async function shell(
   log: string,
   signal?: AbortSignal,
   env: Record<string, string> = {},
+  sandbox?: Sandbox,
 ): Promise<number | null> {
   const file = await Deno.open(log, { create: true, append: true });
+  const run = submissionCommand(["bash", "-c", cmd], env, sandbox);
   const child = new Deno.Command("setsid", {
-    args: ["bash", "-c", cmd],
-    cwd,
+    args: run.argv,
+    cwd: sandbox?.cwd ?? cwd,
     // A clean environment: nothing of the harness's own reaches a submission.
-    env: { ...env, ...harnessBasics() },
+    env: run.env,
     clearEnv: true,
     stdout: "piped",
     stderr: "piped",

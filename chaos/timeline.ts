@@ -15,6 +15,7 @@
 
 import { Gauge, Registry } from "prom-client";
 import { sleep, waitFor } from "../lib/wait.ts";
+import { NotRunningError } from "../compose/process_node.ts";
 import { faultRecords, type History } from "../validate/history.ts";
 import type { FaultRecord } from "../validate/results.ts";
 import { FAULTS, type FaultTable } from "./faults/mod.ts";
@@ -130,7 +131,9 @@ export class FaultTimeline {
     } catch (error) {
       const message = String((error as Error).message ?? error);
       this.#o.warn?.(`fault ${step.kind} ${step.target} could not be injected: ${message}`);
-      history.complete(op, "fail", { target: step.target, error: message });
+      // A target found dead when its fault was due (typed: chaos/outcome.ts tells it apart).
+      const notRunning = error instanceof NotRunningError ? { not_running: true } : {};
+      history.complete(op, "fail", { target: step.target, error: message, ...notRunning });
     }
   }
 

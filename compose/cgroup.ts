@@ -6,6 +6,13 @@
  * `cpu.cfs_quota_us`) and v2 (`cpu.max`) are both supported; without either,
  * or without the right to write them (root), `cpuLimitProblem` says why.
  *
+ * A node with a cgroup of its own (a pipeline component, freezer.ts) is limited
+ * as that cgroup: on v1 the cpu hierarchy is apart from the freezer's, so every
+ * member moves (`joinCgroup` given a list to follow: a member forked while the
+ * others move is moved too, what forks later inherits the cgroup); on v2 moving
+ * would take them out of their freezer cgroup, so the quota is set on the
+ * node's own cgroup instead (`limitCpuInPlace`).
+ *
  * The cgroup plumbing any controller needs lives here too (finding the
  * hierarchy, making a cgroup of the harness, moving processes in and back
  * out); memory.ts uses it for the `memory` fault.
@@ -18,7 +25,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join, relative } from "node:path";
 
 const ROOT = "/sys/fs/cgroup";
 const PERIOD_US = 100_000;
@@ -131,26 +138,108 @@ export async function cgroupMembers(dir: string): Promise<number[]> {
 
 /**
  * Moves `pids` into the cgroup `dir`, recording in `origins` where each came from (a pid gone
- * meanwhile is skipped).
+ * meanwhile is skipped). Given a function (a node cgroup's members now), it is asked again until
+ * every pid it names is in `dir`: a member forked by one not moved yet is moved too.
  */
 export async function joinCgroup(
   dir: string,
   layout: Layout,
   controller: string,
-  pids: readonly number[],
+  pids: readonly number[] | (() => number[]),
   origins: Map<number, string>,
 ): Promise<void> {
-  for (const pid of pids) {
-    let origin: string;
-    try {
-      origin = join(layout.base, cgroupOf(pid, layout.version, controller));
-    } catch {
-      continue; // gone meanwhile
+  const rounds = typeof pids === "function" ? 10 : 1;
+  for (let round = 0; round < rounds; round++) {
+    const inside = new Set(await cgroupMembers(dir));
+    const todo = (typeof pids === "function" ? pids() : pids).filter((p) => !inside.has(p));
+    if (todo.length === 0) return;
+    for (const pid of todo) {
+      let origin: string;
+      try {
+        origin = join(layout.base, cgroupOf(pid, layout.version, controller));
+      } catch {
+        continue; // gone meanwhile
+      }
+      try {
+        await Deno.writeTextFile(join(dir, "cgroup.procs"), String(pid));
+      } catch (error) {
+        if (processGone(pid)) continue;
+        throw error;
+      }
+      if (!origins.has(pid)) origins.set(pid, origin);
     }
-    await Deno.writeTextFile(join(dir, "cgroup.procs"), String(pid));
-    origins.set(pid, origin);
+  }
+  if (typeof pids === "function") {
+    const inside = new Set(await cgroupMembers(dir));
+    const out = pids().filter((p) => !inside.has(p) && !processGone(p));
+    if (out.length > 0) {
+      throw new Error(`pid(s) ${out.join(", ")} kept out of ${dir}: they fork faster than moved`);
+    }
   }
 }
+
+const processGone = (pid: number) => {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return false;
+  } catch {
+    return true;
+  }
+};
+
+/**
+ * cgroup v2: enables `controller` for every cgroup from `base` down to `dir` (a controller's
+ * files show in a cgroup only when its parent's `cgroup.subtree_control` lists it).
+ */
+export async function enableController(
+  base: string,
+  dir: string,
+  controller: string,
+): Promise<void> {
+  let at = base;
+  for (const part of relative(base, dir).split("/").filter(Boolean)) {
+    await Deno.writeTextFile(join(at, "cgroup.subtree_control"), `+${controller}`)
+      .catch(() => {}); // already on, or refused: the controller's file then says
+    at = join(at, part);
+  }
+}
+
+/** Cores of a `cpu.max` text (`<quota> <period>`; `max`: Infinity). */
+export function parseCpuMax(text: string): number {
+  const [quota, period] = text.trim().split(/\s+/);
+  return quota === "max" ? Infinity : Number(quota) / Number(period);
+}
+
+/**
+ * cgroup v2: a CPU quota of `cores` on the cgroup `dir` itself (a node's own, whose members stay
+ * where they are); `lift` puts back what `cpu.max` said before (a cgroup gone meanwhile: nothing).
+ */
+export async function limitCpuInPlace(
+  base: string,
+  dir: string,
+  cores: number,
+): Promise<CpuLimitHandle> {
+  await enableController(base, dir, "cpu");
+  const file = join(dir, "cpu.max");
+  let previous: string;
+  try {
+    previous = (await Deno.readTextFile(file)).trim();
+  } catch (error) {
+    throw new Error(`cannot limit the CPU of ${dir}: it has no cpu.max (${error})`);
+  }
+  await Deno.writeTextFile(file, `${quotaUs(cores)} ${PERIOD_US}`);
+  return {
+    cores: parseCpuMax(await Deno.readTextFile(file)),
+    lift: async () => {
+      await Deno.writeTextFile(file, previous).catch((error) => {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      });
+    },
+  };
+}
+
+/** A quota of `cores` in microseconds per `PERIOD_US` (at least 1 ms: the kernel's minimum). */
+const quotaUs = (cores: number) => Math.max(1000, Math.round(cores * PERIOD_US));
 
 /**
  * Moves every process still in the cgroup `dir` back where it came from (one started inside
@@ -180,12 +269,19 @@ export class CpuLimit {
     readonly origins: Map<number, string>,
   ) {}
 
-  /** Moves `pids` into a cgroup named `name` limited to `cores`. */
-  static async apply(name: string, pids: readonly number[], cores: number): Promise<CpuLimit> {
+  /**
+   * Moves `pids` into a cgroup named `name` limited to `cores` (a function: a node cgroup's
+   * members, followed as `joinCgroup` says).
+   */
+  static async apply(
+    name: string,
+    pids: readonly number[] | (() => number[]),
+    cores: number,
+  ): Promise<CpuLimit> {
     const layout = cpuCgroup();
     if (!layout) throw new Error(cpuLimitProblem());
     const dir = await makeCgroup(layout, "cpu", name);
-    const quota = Math.max(1000, Math.round(cores * PERIOD_US));
+    const quota = quotaUs(cores);
     if (layout.version === 1) {
       await Deno.writeTextFile(join(dir, "cpu.cfs_period_us"), String(PERIOD_US));
       await Deno.writeTextFile(join(dir, "cpu.cfs_quota_us"), String(quota));
@@ -206,10 +302,7 @@ export class CpuLimit {
   /** The quota as the kernel reads it back, in cores. */
   async readBack(): Promise<number> {
     const v2 = await Deno.readTextFile(join(this.dir, "cpu.max")).catch(() => undefined);
-    if (v2 !== undefined) {
-      const [quota, period] = v2.trim().split(/\s+/);
-      return quota === "max" ? Infinity : Number(quota) / Number(period);
-    }
+    if (v2 !== undefined) return parseCpuMax(v2);
     const quota = Number(await Deno.readTextFile(join(this.dir, "cpu.cfs_quota_us")));
     const period = Number(await Deno.readTextFile(join(this.dir, "cpu.cfs_period_us")));
     return quota < 0 ? Infinity : quota / period;

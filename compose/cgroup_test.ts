@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
-import { cgroupProblem, CpuLimit, cpuLimitProblem } from "./cgroup.ts";
+import { join } from "node:path";
+import { waitFor } from "../lib/wait.ts";
+import {
+  cgroupProblem,
+  CpuLimit,
+  cpuLimitProblem,
+  limitCpuInPlace,
+  parseCpuMax,
+} from "./cgroup.ts";
 import { readProcesses, treeCpu } from "./cpu.ts";
+import { freezerLayout } from "./freezer.ts";
+import { ProcessNode } from "./process_node.ts";
 
 const problem = cpuLimitProblem();
 
@@ -48,5 +58,75 @@ Deno.test("cgroupProblem: a host without the controller, or without the right, i
     );
   } finally {
     Deno.removeSync(file);
+  }
+});
+
+Deno.test("limitCpuInPlace: cgroup v2, the quota on the node's own cgroup (a fake root)", async () => {
+  const base = await Deno.makeTempDir();
+  const dir = join(base, "chaos-run", "sink");
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    for (const at of [base, join(base, "chaos-run")]) {
+      await Deno.writeTextFile(join(at, "cgroup.subtree_control"), "");
+    }
+    await Deno.writeTextFile(join(dir, "cpu.max"), "max 100000\n");
+    await Deno.writeTextFile(join(dir, "cgroup.procs"), "41\n42\n");
+    const limit = await limitCpuInPlace(base, dir, 0.25);
+    assert.equal(limit.cores, 0.25);
+    assert.equal(await Deno.readTextFile(join(dir, "cpu.max")), "25000 100000");
+    for (const at of [base, join(base, "chaos-run")]) {
+      assert.equal(await Deno.readTextFile(join(at, "cgroup.subtree_control")), "+cpu");
+    }
+    assert.equal(await Deno.readTextFile(join(dir, "cgroup.procs")), "41\n42\n", "nobody moved");
+    await limit.lift();
+    assert.equal(await Deno.readTextFile(join(dir, "cpu.max")), "max 100000");
+    // A cgroup gone meanwhile (the node stopped): nothing to lift.
+    await Deno.remove(base, { recursive: true });
+    await limit.lift();
+  } finally {
+    await Deno.remove(base, { recursive: true }).catch(() => {});
+  }
+  await assert.rejects(limitCpuInPlace("/nonexistent", "/nonexistent/x", 1), /has no cpu.max/);
+  assert.equal(parseCpuMax("max 100000"), Infinity);
+});
+
+Deno.test({
+  name: "ProcessNode.limitCpu: every process of the node's cgroup, a setsid'd one included",
+  ignore: problem !== undefined || freezerLayout()?.version !== 1,
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  // The wrapper sleeps; its real worker spins in a session of its own, outside its tree.
+  const node = new ProcessNode({
+    name: "spinner",
+    cmd: "bash",
+    args: [
+      "-c",
+      `setsid -f bash -c 'echo $$ >${join(dir, "w")}; while :; do :; done'; exec sleep 300`,
+    ],
+    logFile: join(dir, "log"),
+    pidFile: join(dir, "pid"),
+    cgroup: `chaos-test-${Deno.pid}-cpu/spinner`,
+  });
+  try {
+    await node.start();
+    const worker = await waitFor(() => {
+      const pid = Number(Deno.readTextFileSync(join(dir, "w")).trim());
+      return pid > 0 ? pid : false;
+    }, { what: "the worker", timeoutMs: 5000 });
+    const origin = Deno.readTextFileSync(`/proc/${worker}/cgroup`);
+    const cpuOf = () => readProcesses().find((p) => p.pid === worker)!.cpuS;
+    const limit = await node.limitCpu(0.2);
+    assert.ok(Math.abs(limit.cores - 0.2) < 0.001);
+    assert.match(Deno.readTextFileSync(`/proc/${worker}/cgroup`), /cpu[^:]*:\/chaos-harness\//);
+    const before = cpuOf();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 2500));
+    const used = (cpuOf() - before) / ((performance.now() - t0) / 1000);
+    assert.ok(used <= 0.26, `the setsid'd worker used ${used.toFixed(3)} cores under 0.2`);
+    await limit.lift();
+    assert.equal(Deno.readTextFileSync(`/proc/${worker}/cgroup`), origin, "back where it was");
+  } finally {
+    await node.stop({ graceMs: 0 }).catch(() => {});
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -12,6 +12,14 @@
  * root) `openFreezer` answers undefined and warns once; the node then keeps
  * to process-group signals.
  *
+ * A run's cgroups normally go with its teardown (or, when the harness was
+ * SIGKILLed, with its watchdog: compose/local_services.ts). What is left of
+ * runs that ended without either (the machine's processes all killed at once)
+ * is removed when the next run makes its first cgroup: `sweepLeftovers` drops
+ * every `chaos-<run>` whose cgroups are all empty and older than
+ * `LEFTOVER_AGE_MS` (a run still going re-makes a removed cgroup at its next
+ * start: `Freezer.ensure`).
+ *
  * ```ts
  * const freezer = openFreezer("chaos-run1/sink");
  * // the start script: echo $$ > "$dir/cgroup.procs"; exec ...
@@ -57,7 +65,57 @@ export function freezerDir(base: string, name: string): string {
   return join(base, ...parts);
 }
 
+/** Pids in the cgroup `dir` now ([] when it is gone). */
+export function membersOf(dir: string): number[] {
+  try {
+    return Deno.readTextFileSync(join(dir, "cgroup.procs")).split("\n").filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** How old an empty run cgroup must be before another run removes it as a leftover. */
+export const LEFTOVER_AGE_MS = 15 * 60_000;
+
+/** What the freezer cgroups hold of runs that are over: `chaos-<run>` folders, all empty. */
+export function leftovers(base: string, now = Date.now(), minAgeMs = LEFTOVER_AGE_MS): string[] {
+  const out: string[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(base)];
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    // chaos-harness holds the cpu and memory faults' cgroups (cgroup v2: the same hierarchy).
+    if (!e.isDirectory || !e.name.startsWith("chaos-") || e.name === "chaos-harness") continue;
+    const dir = join(base, e.name);
+    const children = [...Deno.readDirSync(dir)].filter((c) => c.isDirectory)
+      .map((c) => join(dir, c.name));
+    const born = Deno.statSync(dir).mtime?.getTime() ?? now;
+    const empty = [dir, ...children].every((d) => membersOf(d).length === 0);
+    // A cgroup of a cgroup (a component's own) is not the harness's: left alone.
+    const nested = children.some((c) => [...Deno.readDirSync(c)].some((g) => g.isDirectory));
+    if (empty && !nested && now - born >= minAgeMs) out.push(dir);
+  }
+  return out;
+}
+
+/** Removes the empty run cgroups `leftovers` finds (children first); what was removed. */
+export function sweepLeftovers(base: string, now = Date.now()): string[] {
+  const removed: string[] = [];
+  for (const dir of leftovers(base, now)) {
+    try {
+      for (const c of Deno.readDirSync(dir)) if (c.isDirectory) Deno.removeSync(join(dir, c.name));
+      Deno.removeSync(dir);
+      removed.push(dir);
+    } catch { /* a member joined meanwhile, or another harness removed it: not ours */ }
+  }
+  return removed;
+}
+
 let warned = false;
+let swept = false;
 
 /** Warns once per process that nodes fall back to process-group signals, and why. */
 function warnOnce(why: string): void {
@@ -77,6 +135,12 @@ export function openFreezer(name: string): Freezer | undefined {
     return undefined;
   }
   const dir = freezerDir(layout.base, name);
+  if (!swept) {
+    swept = true;
+    try {
+      sweepLeftovers(layout.base);
+    } catch { /* the hierarchy cannot be read: nothing to sweep */ }
+  }
   try {
     Deno.mkdirSync(dir, { recursive: true });
   } catch (error) {
@@ -94,6 +158,23 @@ export function openFreezer(name: string): Freezer | undefined {
   return new Freezer(dir, layout.version, layout.base);
 }
 
+/** What a node needs of its freezer cgroup (a test may hand a node a stand-in). */
+export type CgroupFreezer = Pick<
+  Freezer,
+  | "dir"
+  | "version"
+  | "base"
+  | "ensure"
+  | "join"
+  | "members"
+  | "frozen"
+  | "freeze"
+  | "thaw"
+  | "signalAll"
+  | "killAll"
+  | "remove"
+>;
+
 export class Freezer {
   constructor(readonly dir: string, readonly version: 1 | 2, readonly base: string) {}
 
@@ -109,12 +190,7 @@ export class Freezer {
 
   /** Pids in the cgroup now ([] when it is gone). */
   members(): number[] {
-    try {
-      return Deno.readTextFileSync(join(this.dir, "cgroup.procs")).split("\n").filter(Boolean)
-        .map(Number);
-    } catch {
-      return [];
-    }
+    return membersOf(this.dir);
   }
 
   /** Whether the whole cgroup is frozen (v1 FROZEN, v2 `frozen 1`). */

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { sleep } from "../lib/wait.ts";
-import { CgroupSurvivorsError, freezerDir, freezerLayout, openFreezer } from "./freezer.ts";
+import {
+  CgroupSurvivorsError,
+  freezerDir,
+  freezerLayout,
+  LEFTOVER_AGE_MS,
+  leftovers,
+  openFreezer,
+} from "./freezer.ts";
 import { ProcessNode, processState } from "./process_node.ts";
 
 /** Whether this host lets the harness make freezer cgroups (root, a freezer hierarchy). */
@@ -154,5 +161,29 @@ Deno.test({
     try {
       child.kill("SIGKILL");
     } catch { /* gone */ }
+  }
+});
+
+Deno.test("leftovers: empty run cgroups older than the age, never a busy one, nor chaos-harness", async () => {
+  const base = await Deno.makeTempDir();
+  const make = async (path: string, procs = "") => {
+    await Deno.mkdir(join(base, path), { recursive: true });
+    await Deno.writeTextFile(join(base, path, "cgroup.procs"), procs);
+  };
+  try {
+    await make("chaos-old");
+    await make("chaos-old/sink");
+    await make("chaos-old/detector");
+    await make("chaos-busy");
+    await make("chaos-busy/sink", "4242\n");
+    await make("chaos-harness"); // the cpu and memory faults' (cgroup v2: the same hierarchy)
+    await make("chaos-nested/sink/inner"); // a component's own cgroups: not the harness's
+    await make("docker");
+    const later = Date.now() + LEFTOVER_AGE_MS + 1000;
+    assert.deepEqual(leftovers(base, later), [join(base, "chaos-old")]);
+    assert.deepEqual(leftovers(base, Date.now()), [], "a run that just began is left alone");
+    assert.deepEqual(leftovers("/nonexistent"), []);
+  } finally {
+    await Deno.remove(base, { recursive: true });
   }
 });

@@ -46,22 +46,33 @@ export function warnIfEphemeral(plan: PortPlan): void {
 /**
  * Starts a shell that waits for this process to die, then SIGKILLs every node
  * whose pid file is in `<dataDir>/pids` and whose start time still matches (so
- * a recycled pid is never hit), then unmounts the stack's bounded disks (disk.ts). `down`
- * kills it when the harness ends normally.
+ * a recycled pid is never hit), and every process of a node's cgroup (a
+ * component's, named in its pid file: compose/process_node.ts; only a run's
+ * `chaos-<run>/<node>`), which it then removes; then it unmounts the stack's
+ * bounded disks (disk.ts). `down` kills it when the harness ends normally.
  */
 export function startWatchdog(dataDir: string): number {
   const script = `
-owner=$1; dir=$2
+owner=$1; dir=$2; cgs=
 while kill -0 "$owner" 2>/dev/null; do sleep 1; done
 for f in "$dir"/pids/*.pid; do
   [ -f "$f" ] || continue
-  read -r pid start < "$f"
+  read -r pid start cg < "$f"
   now=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f20)
   if [ -n "$now" ] && [ "$now" = "$start" ]; then
     kill -CONT "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null
   fi
+  case "$cg" in *..*) cg= ;; /sys/fs/cgroup/chaos-*/*|/sys/fs/cgroup/*/chaos-*/*) ;; *) cg= ;; esac
+  if [ -n "$cg" ] && [ -d "$cg" ]; then
+    [ -f "$cg/cgroup.kill" ] && echo 1 >"$cg/cgroup.kill" 2>/dev/null
+    [ -f "$cg/freezer.state" ] && echo FROZEN >"$cg/freezer.state" 2>/dev/null
+    for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+    [ -f "$cg/freezer.state" ] && echo THAWED >"$cg/freezer.state" 2>/dev/null
+    cgs="$cgs $cg"
+  fi
 done
 sleep 1
+for cg in $cgs; do rmdir "$cg" 2>/dev/null; rmdir "\${cg%/*}" 2>/dev/null; done
 ${UNMOUNT_SCRIPT}`;
   return spawnDetached(script, ["chaos-watchdog", String(Deno.pid), dataDir]);
 }

@@ -15,6 +15,12 @@
  * controller) and v2 (`memory.max`) are supported; `memoryLimitProblem` says
  * why not on a host without them.
  *
+ * A node with a cgroup of its own (a pipeline component, freezer.ts) is limited
+ * as that cgroup: on v1 every member moves into the harness's memory cgroup
+ * (followed while they move: `joinCgroup`); on v2 the limit is set on the
+ * node's own cgroup (`MemoryLimit.inPlace`), with `memory.oom.group` on so that
+ * the OOM killer takes the whole component, as `kill` does.
+ *
  * ```ts
  * const limit = await MemoryLimit.own("run-kafka-2", pids); // or MemoryLimit.of(containerPid)
  * // below what they hold: the first pid is OOM-killed
@@ -30,6 +36,7 @@ import {
   cgroupOf,
   cgroupProblem,
   controllerLayout,
+  enableController,
   joinCgroup,
   type Layout,
   leaveCgroup,
@@ -64,6 +71,8 @@ export interface AppliedLimit {
 export class MemoryLimit {
   #ballast: Deno.ChildProcess | undefined;
   #previous: string | undefined;
+  /** `memory.oom.group` before `apply` turned it on (v2, a node's own cgroup). */
+  #previousGroup: string | undefined;
   /** pid -> its oom_score_adj before the fault made it the OOM killer's first choice. */
   readonly #scores = new Map<number, string>();
 
@@ -73,13 +82,18 @@ export class MemoryLimit {
     /** pid -> the cgroup it came from; empty for a cgroup not the harness's (a container's). */
     readonly origins: Map<number, string>,
     readonly owned: boolean,
+    /** OOM kills take the whole cgroup (v2 `memory.oom.group`): a node's own cgroup. */
+    readonly group = false,
   ) {}
 
   /**
    * A cgroup of the harness named `name`, with `pids` moved into it (the pages they hold stay
-   * charged where they were).
+   * charged where they were); a function: a node cgroup's members, followed (`joinCgroup`).
    */
-  static async own(name: string, pids: readonly number[]): Promise<MemoryLimit> {
+  static async own(
+    name: string,
+    pids: readonly number[] | (() => number[]),
+  ): Promise<MemoryLimit> {
     const layout = memoryCgroup();
     if (!layout) throw new Error(memoryLimitProblem());
     const dir = await makeCgroup(layout, "memory", name);
@@ -103,6 +117,20 @@ export class MemoryLimit {
       new Map(),
       false,
     );
+  }
+
+  /**
+   * cgroup v2: the node's own cgroup `dir` under the hierarchy `base`, limited in place (its
+   * members stay in it) and restored on `lift`; an OOM kill takes every member.
+   */
+  static async inPlace(base: string, dir: string): Promise<MemoryLimit> {
+    await enableController(base, dir, "memory");
+    try {
+      await Deno.stat(join(dir, "memory.max"));
+    } catch (error) {
+      throw new Error(`cannot limit the memory of ${dir}: it has no memory.max (${error})`);
+    }
+    return new MemoryLimit({ version: 2, base }, dir, new Map(), false, true);
   }
 
   #file(v1: string, v2: string): string {
@@ -151,6 +179,11 @@ export class MemoryLimit {
   async apply(bytes: number, held: number, watch: readonly number[]): Promise<AppliedLimit> {
     this.#previous ??= (await Deno.readTextFile(this.#file("memory.limit_in_bytes", "memory.max")))
       .trim();
+    if (this.group && this.layout.version === 2) {
+      const file = join(this.dir, "memory.oom.group");
+      this.#previousGroup ??= (await Deno.readTextFile(file)).trim();
+      await Deno.writeTextFile(file, "1");
+    }
     let limitBytes = bytes;
     if (!(await this.#setLimit(bytes))) {
       // v1 cannot reclaim down to it: the limit is what the cgroup holds, the ballast the rest.
@@ -220,9 +253,13 @@ await Deno.stdin.read(new Uint8Array(8));`;
     }
     this.#scores.clear();
     if (!this.owned) {
-      if (this.#previous !== undefined) {
-        await Deno.writeTextFile(this.#file("memory.limit_in_bytes", "memory.max"), this.#previous);
-      }
+      // A node's own cgroup may be gone by now (the node stopped): nothing to put back then.
+      const restore = (file: string, text: string | undefined) =>
+        text === undefined ? Promise.resolve() : Deno.writeTextFile(file, text).catch((error) => {
+          if (!(error instanceof Deno.errors.NotFound) || !this.group) throw error;
+        });
+      await restore(this.#file("memory.limit_in_bytes", "memory.max"), this.#previous);
+      await restore(join(this.dir, "memory.oom.group"), this.#previousGroup);
       return;
     }
     await this.#setLimit("none").catch(() => {});

@@ -16,8 +16,13 @@
  * command: then the faults reach every process it started, in whatever session
  * (`setsid -f`), `kill()` waits until the cgroup is empty, `pause()` freezes it,
  * `state()` is "dead" only when nothing is left in it, and `stop()` removes it
- * (throwing CgroupSurvivorsError when something survived). Without a usable
+ * (throwing CgroupSurvivorsError when something survived). Its pid file also
+ * names the cgroup, so that the stack's watchdog empties it if the harness is
+ * SIGKILLed. `limitCpu` limits the cgroup (see cgroup.ts). Without a usable
  * freezer (not root) the node warns once and keeps to process-group signals.
+ *
+ * Acting on a node that is not running (nothing left in its cgroup) throws
+ * `NotRunningError`: a component found dead when a fault is due.
  *
  * ```ts
  * import { ProcessNode } from "./process_node.ts";
@@ -30,9 +35,9 @@
  */
 
 import { sleep, waitFor } from "../lib/wait.ts";
-import { CpuLimit, type CpuLimitHandle } from "./cgroup.ts";
+import { CpuLimit, type CpuLimitHandle, limitCpuInPlace } from "./cgroup.ts";
 import { descendants, readProcesses } from "./cpu.ts";
-import { CgroupSurvivorsError, type Freezer, openFreezer } from "./freezer.ts";
+import { type CgroupFreezer, CgroupSurvivorsError, openFreezer } from "./freezer.ts";
 
 export interface ProcessSpec {
   /** Node name, unique in a stack: `kafka-1`, `minio`, `redis`, `toxiproxy`. */
@@ -44,7 +49,7 @@ export interface ProcessSpec {
   clearEnv?: boolean;
   cwd?: string;
   logFile: string;
-  /** Holds "<pid> <start time in clock ticks>". */
+  /** Holds "<pid> <start time in clock ticks>" (and, with a cgroup, its directory). */
   pidFile: string;
   /**
    * A freezer cgroup for the node's processes, `chaos-<run id>/<node>` (see freezer.ts). Default:
@@ -57,6 +62,26 @@ export type ProcessState = "running" | "paused" | "dead";
 
 export class ProcessNodeError extends Error {
   override name = "ProcessNodeError";
+}
+
+/** An action on a node that is not running (nothing left of it): it has nothing to act on. */
+export class NotRunningError extends ProcessNodeError {
+  override name = "NotRunningError";
+  constructor(readonly node: string, action: string) {
+    super(`cannot ${action} ${node}: it is not running`);
+  }
+}
+
+/** A node's cgroup: its directory, the hierarchy's version and root. */
+export interface NodeCgroup {
+  dir: string;
+  version: 1 | 2;
+  base: string;
+}
+
+export interface ProcessNodeOptions {
+  /** Makes the node's freezer cgroup (default `openFreezer`; a test may hand a stand-in). */
+  openFreezer?: (name: string) => CgroupFreezer | undefined;
 }
 
 /** The fields of /proc/<pid>/stat after the command name: [state, ppid, ...]. */
@@ -83,6 +108,10 @@ export function processState(pid: number, startTime?: string): ProcessState {
   if (!fields) return "dead";
   const state = fields[0];
   if (state === "Z" || state === "X") return "dead";
+  // PF_EXITING (flags, field 9): past the point of no return. A pid namespace's init (a
+  // sandboxed component, compose/sandbox.ts) stays so, out of its cgroup, until its namespace
+  // is reaped.
+  if ((Number(fields[6]) & 0x4) !== 0) return "dead";
   if (startTime !== undefined && fields[19] !== startTime) return "dead";
   return state === "T" || state === "t" ? "paused" : "running";
 }
@@ -110,10 +139,12 @@ export class ProcessNode {
   readonly spec: ProcessSpec;
   #child: Deno.ChildProcess | undefined;
   /** The node's freezer cgroup, once made (at the first start). */
-  #freezer: Freezer | undefined;
+  #freezer: CgroupFreezer | undefined;
+  readonly #openFreezer: (name: string) => CgroupFreezer | undefined;
 
-  constructor(spec: ProcessSpec) {
+  constructor(spec: ProcessSpec, options: ProcessNodeOptions = {}) {
     this.spec = spec;
+    this.#openFreezer = options.openFreezer ?? openFreezer;
   }
 
   get name(): string {
@@ -150,6 +181,12 @@ export class ProcessNode {
     return this.#freezer?.members();
   }
 
+  /** The node's cgroup (undefined without one, or before its first start). */
+  cgroup(): NodeCgroup | undefined {
+    const f = this.#freezer;
+    return f && { dir: f.dir, version: f.version, base: f.base };
+  }
+
   state(): ProcessState {
     const freezer = this.#freezer;
     if (freezer) {
@@ -166,7 +203,7 @@ export class ProcessNode {
     const { cmd, args, env, cwd, logFile, clearEnv } = this.spec;
     if (this.spec.cgroup) {
       if (this.#freezer) this.#freezer.ensure();
-      else this.#freezer = openFreezer(this.spec.cgroup);
+      else this.#freezer = this.#openFreezer(this.spec.cgroup);
     }
     // With a cgroup, the script joins it before the exec: all the command forks inherits it.
     const join = this.#freezer
@@ -196,7 +233,9 @@ export class ProcessNode {
     if (start === undefined) {
       throw new ProcessNodeError(`${this.name} (pid ${pid}) exited at once; see ${logFile}`);
     }
-    Deno.writeTextFileSync(this.spec.pidFile, `${pid} ${start}`);
+    // The cgroup too: the watchdog empties it when the harness dies (compose/local_services.ts).
+    const cg = this.#freezer ? ` ${this.#freezer.dir}` : "";
+    Deno.writeTextFileSync(this.spec.pidFile, `${pid} ${start}${cg}`);
     // The script joins too; joined here at once, `state()` holds from now on.
     try {
       this.#freezer?.join(pid);
@@ -241,9 +280,7 @@ export class ProcessNode {
   /** SIGSTOP: the process freezes with its sockets open. */
   async pause(): Promise<void> {
     if (this.#freezer) {
-      if (this.state() === "dead") {
-        throw new ProcessNodeError(`Cannot pause ${this.name}: it is not running`);
-      }
+      if (this.state() === "dead") throw new NotRunningError(this.name, "pause");
       if (!(await this.#freezer.freeze(10_000))) {
         throw new ProcessNodeError(`${this.name}'s cgroup ${this.#freezer.dir} did not freeze`);
       }
@@ -268,15 +305,29 @@ export class ProcessNode {
     await waitFor(() => processState(pid) !== "paused", { what: `${this.name} to resume` });
   }
 
-  /** A cgroup CPU quota on the node's process tree (see cgroup.ts). */
+  /**
+   * A cgroup CPU quota on the node (see cgroup.ts): its cgroup's members (v1: moved, followed
+   * while they move; v2: the quota set on its own cgroup), or without one its process tree.
+   */
   async limitCpu(cores: number): Promise<CpuLimitHandle> {
+    const freezer = this.#freezer;
+    if (freezer) {
+      const first = freezer.members()[0];
+      if (first === undefined) throw new NotRunningError(this.name, "limit the CPU of");
+      if (freezer.version === 2) return await limitCpuInPlace(freezer.base, freezer.dir, cores);
+      const limit = await CpuLimit.apply(`${this.name}-${first}`, () => freezer.members(), cores);
+      return { cores: await limit.readBack(), lift: () => limit.lift() };
+    }
     const pid = this.#requirePid("limit the CPU of");
-    const pids = this.#freezer?.members() ?? [pid, ...descendants(readProcesses(), pid)];
+    const pids = [pid, ...descendants(readProcesses(), pid)];
     const limit = await CpuLimit.apply(`${this.name}-${pid}`, pids, cores);
     return { cores: await limit.readBack(), lift: () => limit.lift() };
   }
 
-  /** Kills with SIGKILL and starts again on the same data. */
+  /**
+   * Kills with SIGKILL and starts again on the same data; with a cgroup, only once it is empty
+   * (else CgroupSurvivorsError, naming what survived, and nothing is started).
+   */
   async restart(): Promise<void> {
     await this.kill();
     await this.start();
@@ -294,9 +345,7 @@ export class ProcessNode {
 
   #requirePid(action: string): number {
     const pid = this.pid();
-    if (pid === undefined) {
-      throw new ProcessNodeError(`Cannot ${action} ${this.name}: it is not running`);
-    }
+    if (pid === undefined) throw new NotRunningError(this.name, action);
     return pid;
   }
 

@@ -22,7 +22,8 @@
  * @module
  */
 
-import type { Incident } from "./anomalies.ts";
+import { z } from "zod";
+import { type Incident, INCIDENT_KINDS } from "./anomalies.ts";
 import { type Range, RangeSet } from "./range_set.ts";
 
 export interface ProducerOutcomes {
@@ -54,6 +55,41 @@ export class LedgerFormatError extends Error {
 }
 
 const OUTCOMES = ["attempted", "acked", "failed", "unknown", "malformed"] as const;
+
+const safe = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** Epoch ms a date holds (±8.64e15). */
+const epochMs = z.number().int().min(-8.64e15).max(8.64e15);
+const ranges = z.array(z.tuple([safe, safe]).refine(([lo, hi]) => lo <= hi, "lo is above hi"));
+
+/** What `toJSON` writes: every seq a safe integer, every time one a date holds. */
+const LedgerSchema = z.looseObject({
+  version: z.literal(1),
+  run_id: z.string(),
+  topic: z.string(),
+  seed: z.union([z.number(), z.string()]),
+  started_at_ms: epochMs.optional(),
+  ended_at_ms: epochMs.optional(),
+  first_ack_at_ms: epochMs.optional(),
+  producers: z.record(
+    z.string(),
+    z.object({
+      attempted: ranges.optional(),
+      acked: ranges.optional(),
+      failed: ranges.optional(),
+      unknown: ranges.optional(),
+      malformed: ranges.optional(),
+    }),
+  ),
+  incidents: z.array(z.object({
+    id: z.string(),
+    kind: z.enum(INCIDENT_KINDS),
+    entity: z.string(),
+    start_ms: epochMs,
+    end_ms: epochMs,
+    events: safe,
+    scheduled: z.boolean(),
+  })).optional(),
+});
 
 /** What writes outcomes: the ledger itself, or a generator thread's stand-in for it. */
 export interface LedgerWriter {
@@ -131,30 +167,37 @@ export class Ledger implements LedgerWriter {
     return { version: 1, ...this.meta, producers, incidents: this.incidents };
   }
 
-  /** Reads a ledger back; malformed input is a `LedgerFormatError` saying what is wrong. */
+  /**
+   * Reads a ledger back; malformed input (not JSON, a range that is not two safe integers in
+   * order, an incident time no date holds) is a `LedgerFormatError` saying where and what.
+   */
   static parse(text: string): Ledger {
-    let data: LedgerJson;
+    let raw: unknown;
     try {
-      data = JSON.parse(text);
+      raw = JSON.parse(text);
     } catch (error) {
-      throw new LedgerFormatError("ledger is not JSON", { cause: error });
+      throw new LedgerFormatError(`ledger is not JSON: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
-    if (
-      data?.version !== 1 || typeof data.run_id !== "string" || typeof data.producers !== "object"
-    ) {
-      throw new LedgerFormatError("ledger lacks version 1, run_id or producers");
+    const parsed = LedgerSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const path = issue.path.length ? `${issue.path.join(".")}: ` : "";
+      throw new LedgerFormatError(`ledger is invalid: ${path}${issue.message}`);
     }
+    return Ledger.#fromJson(parsed.data as LedgerJson);
+  }
+
+  /** A ledger from what `toJSON` wrote (checked by `parse`, or a ledger's own). */
+  static #fromJson(data: LedgerJson): Ledger {
     const { version: _v, producers: _p, incidents: _i, ...meta } = data;
     const ledger = new Ledger(meta);
     for (const [id, p] of Object.entries(data.producers)) {
       const target = ledger.producer(id);
       for (const k of OUTCOMES) {
-        try {
-          for (const [lo, hi] of RangeSet.fromRanges(p[k] ?? []).ranges()) {
-            target[k].addRange(lo, hi);
-          }
-        } catch (error) {
-          throw new LedgerFormatError(`producer ${id}: bad ${k} ranges`, { cause: error });
+        for (const [lo, hi] of RangeSet.fromRanges(p[k] ?? []).ranges()) {
+          target[k].addRange(lo, hi);
         }
       }
     }
@@ -170,7 +213,7 @@ export class Ledger implements LedgerWriter {
   static merge(ledgers: readonly Ledger[]): Ledger {
     const [first, ...rest] = ledgers;
     if (!first) throw new LedgerFormatError("no ledger to merge");
-    const merged = Ledger.parse(JSON.stringify(first));
+    const merged = Ledger.#fromJson(structuredClone(first.toJSON()));
     const m = merged.meta;
     for (const other of rest) {
       const o = other.meta;

@@ -54,10 +54,32 @@ Deno.test("Ledger.parse says what is wrong with a bad ledger", () => {
       Ledger.parse(JSON.stringify({
         version: 1,
         run_id: "r",
+        topic: "t",
+        seed: 1,
         producers: { p: { acked: [[3, 1]] } },
       })),
-    /producer p: bad acked ranges/,
+    /producers\.p\.acked\.0: lo is above hi/,
   );
+  const valid = { version: 1, run_id: "r", topic: "t", seed: 1, producers: {} };
+  for (
+    const [bad, says] of [
+      [{ ...valid, producers: { p: { acked: [[0, 2 ** 53]] } } }, /producers\.p\.acked\.0\.1/],
+      [{ ...valid, producers: { p: { acked: "0-9" } } }, /producers\.p\.acked/],
+      [{ ...valid, producers: [] }, /producers/],
+      [{ ...valid, started_at_ms: 1e16 }, /started_at_ms/],
+      [
+        { ...valid, incidents: [{ id: "i", kind: "exfil", entity: "e" }] },
+        /incidents\.0\.start_ms/,
+      ],
+      [{ ...valid, incidents: {} }, /incidents/],
+    ] as const
+  ) {
+    assert.throws(
+      () => Ledger.parse(JSON.stringify(bad)),
+      (e: Error) => e instanceof LedgerFormatError && says.test(e.message),
+      JSON.stringify(bad),
+    );
+  }
 });
 
 /** Seqs `first..last` dealt round-robin into `n` groups (as partitions interleave them). */

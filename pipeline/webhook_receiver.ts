@@ -14,6 +14,15 @@
  * A 503 is recorded like any answer (`answered: 503`, `on_purpose: "error"`):
  * it is not an accepted alert, and the detector must retry until 2xx.
  *
+ * Each delivery keeps its raw body (as received) and its signature header, so
+ * that a re-check verifies the signature again from the bytes (the run folder
+ * keeps the secret, sealed: validate/seal.ts). The receiver is bounded: a body
+ * over `maxBodyBytes` (64 KiB) is refused with 413 without being read whole
+ * (kept as a refused delivery without its body), and it keeps at most
+ * `maxDeliveries` (100,000) deliveries and `maxKeptBytes` (64 MiB) of bodies:
+ * beyond, it answers 429, keeps one `refused: "over_cap"` record and counts the
+ * rest (`refused()`). The alert check fails a run whose receiver hit its cap.
+ *
  * ```ts
  * import { WebhookReceiver } from "./webhook_receiver.ts";
  * const rx = new WebhookReceiver({ port: 29040, secret: Deno.env.get("WEBHOOK_SECRET") });
@@ -30,13 +39,43 @@ import { Rng } from "./rng.ts";
 
 export interface Delivery {
   received_at_ms: number;
+  /** The body parsed as JSON, or its text when it is not JSON (null: refused unread). */
   body: unknown;
+  /** The body as received (text), null when it was refused unread. */
+  raw?: string | null;
+  /** The `X-Signature-SHA256` header as received. */
+  signature?: string | null;
   idempotency_key: string | null;
   signature_ok: boolean | null;
   /** The status the receiver answered. */
   answered: number;
   /** Set when the receiver misbehaved on purpose without a fault: a 503, or a slow 200. */
   on_purpose?: "error" | "slow";
+  /**
+   * Set when the receiver refused the delivery unread: a body over its size cap (413), or one
+   * delivery past the number or bytes it keeps (429; `not_kept` counts those, itself included).
+   */
+  refused?: "too_large" | "over_cap";
+  not_kept?: number;
+}
+
+/** What the receiver refused: bodies over the size cap, deliveries over the kept cap. */
+export interface Refusals {
+  too_large: number;
+  over_cap: number;
+}
+
+/** The receiver's bounds (ReceiverOptions), by default. */
+export const RECEIVER_LIMITS = {
+  maxBodyBytes: 64 * 1024,
+  maxDeliveries: 100_000,
+  maxKeptBytes: 64 * 1024 * 1024,
+} as const;
+
+/** A delivery as a line of deliveries.jsonl: the raw body, not the parsed one. */
+export function deliveryLine(d: Delivery): string {
+  const { body: _, ...kept } = d;
+  return JSON.stringify(kept);
 }
 
 /** Misbehaviour for the whole run (a scenario's `webhook` key), seeded. */
@@ -58,6 +97,12 @@ export interface ReceiverOptions {
   logFile?: string;
   /** Answer a seeded share of deliveries 503 or slowly, all the time (default: never). */
   misbehave?: Misbehaviour;
+  /** A body over this many bytes is refused (413) unread. Default 64 KiB. */
+  maxBodyBytes?: number;
+  /** Deliveries kept at most (more: 429, counted). Default 100,000. */
+  maxDeliveries?: number;
+  /** Bytes of bodies kept at most (more: 429, counted). Default 64 MiB. */
+  maxKeptBytes?: number;
 }
 
 export class WebhookReceiver {
@@ -67,11 +112,20 @@ export class WebhookReceiver {
   readonly #logFile?: string;
   #failure: { until: number; status: number; delayMs: number } | undefined;
   readonly #misbehave?: { answers: OnPurpose; slowMs: number };
+  readonly #limits: { maxBodyBytes: number; maxDeliveries: number; maxKeptBytes: number };
+  readonly #refused: Refusals = { too_large: 0, over_cap: 0 };
+  #keptBytes = 0;
+  #overCap?: Delivery;
   readonly port: number;
 
   constructor(options: ReceiverOptions = {}) {
     this.#secret = options.secret;
     this.#logFile = options.logFile;
+    this.#limits = {
+      maxBodyBytes: options.maxBodyBytes ?? RECEIVER_LIMITS.maxBodyBytes,
+      maxDeliveries: options.maxDeliveries ?? RECEIVER_LIMITS.maxDeliveries,
+      maxKeptBytes: options.maxKeptBytes ?? RECEIVER_LIMITS.maxKeptBytes,
+    };
     const m = options.misbehave;
     if (m && ((m.error_share ?? 0) > 0 || (m.slow_share ?? 0) > 0)) {
       this.#misbehave = { answers: new OnPurpose(m), slowMs: m.slow_ms ?? 1500 };
@@ -96,8 +150,18 @@ export class WebhookReceiver {
     };
   }
 
+  /** The secret signatures are checked with (the run folder keeps it sealed), if any. */
+  get secret(): string | undefined {
+    return this.#secret;
+  }
+
   deliveries(): Delivery[] {
     return [...this.#deliveries];
+  }
+
+  /** How many deliveries it refused unread, by why. */
+  refused(): Refusals {
+    return { ...this.#refused };
   }
 
   async stop(): Promise<void> {
@@ -106,7 +170,26 @@ export class WebhookReceiver {
 
   async #handle(request: Request): Promise<Response> {
     if (request.method !== "POST") return new Response("POST alerts here\n", { status: 405 });
-    const raw = await request.text();
+    const receivedKey = request.headers.get("idempotency-key");
+    if (this.#full(0)) return await this.#refuseOverCap(request, receivedKey);
+    const raw = await readBounded(request, this.#limits.maxBodyBytes);
+    if (raw === null) {
+      this.#refused.too_large++;
+      await this.#keep({
+        received_at_ms: Date.now(),
+        body: null,
+        raw: null,
+        signature: request.headers.get(SIGNATURE_HEADER),
+        idempotency_key: receivedKey,
+        signature_ok: null,
+        answered: 413,
+        refused: "too_large",
+      });
+      return new Response(`a body is at most ${this.#limits.maxBodyBytes} bytes\n`, {
+        status: 413,
+      });
+    }
+    if (this.#full(raw.length)) return await this.#refuseOverCap(request, receivedKey);
     const signatureOk = this.#secret
       ? verify(raw, this.#secret, request.headers.get(SIGNATURE_HEADER))
       : null;
@@ -132,15 +215,14 @@ export class WebhookReceiver {
     const delivery: Delivery = {
       received_at_ms: Date.now(),
       body,
-      idempotency_key: request.headers.get("idempotency-key"),
+      raw,
+      signature: request.headers.get(SIGNATURE_HEADER),
+      idempotency_key: receivedKey,
       signature_ok: signatureOk,
       answered,
     };
     if (onPurpose && !failing && signatureOk !== false) delivery.on_purpose = onPurpose;
-    this.#deliveries.push(delivery);
-    if (this.#logFile) {
-      await Deno.writeTextFile(this.#logFile, JSON.stringify(delivery) + "\n", { append: true });
-    }
+    await this.#keep(delivery, raw.length);
     const text = answered === 200
       ? "ok\n"
       : answered === 401
@@ -148,6 +230,93 @@ export class WebhookReceiver {
       : "failing on purpose\n";
     return new Response(text, { status: answered });
   }
+
+  /** Whether one more delivery of `bytes` would go past what the receiver keeps. */
+  #full(bytes: number): boolean {
+    return this.#overCap !== undefined ||
+      this.#deliveries.length >= this.#limits.maxDeliveries ||
+      this.#keptBytes + bytes > this.#limits.maxKeptBytes;
+  }
+
+  /** Refuses a delivery past the cap, unread: 429, counted. */
+  async #refuseOverCap(request: Request, key: string | null): Promise<Response> {
+    await request.body?.cancel().catch(() => {});
+    await this.#notKept(key, 429);
+    return new Response(
+      `the receiver keeps at most ${this.#limits.maxDeliveries} deliveries: not kept\n`,
+      { status: 429 },
+    );
+  }
+
+  /**
+   * Counts a delivery past the cap; the first is kept as the cap's record (past the cap by one),
+   * so that the check sees the cap was hit.
+   */
+  async #notKept(key: string | null, answered: number): Promise<void> {
+    this.#refused.over_cap++;
+    if (this.#overCap) {
+      this.#overCap.not_kept = this.#refused.over_cap;
+      return;
+    }
+    this.#overCap = {
+      received_at_ms: Date.now(),
+      body: null,
+      raw: null,
+      signature: null,
+      idempotency_key: key,
+      signature_ok: null,
+      answered,
+      refused: "over_cap",
+      not_kept: 1,
+    };
+    this.#deliveries.push(this.#overCap);
+    if (this.#logFile) await this.#append(this.#overCap);
+  }
+
+  /** Keeps `delivery` (of `bytes` body bytes), or counts it when the cap was reached meanwhile. */
+  async #keep(delivery: Delivery, bytes = 0): Promise<void> {
+    if (this.#full(bytes)) return await this.#notKept(delivery.idempotency_key, 429);
+    this.#keptBytes += bytes;
+    this.#deliveries.push(delivery);
+    if (this.#logFile) await this.#append(delivery);
+  }
+
+  async #append(delivery: Delivery): Promise<void> {
+    await Deno.writeTextFile(this.#logFile!, deliveryLine(delivery) + "\n", { append: true });
+  }
+}
+
+/**
+ * The body's text, read up to `max` bytes: null when it is longer (a Content-Length over `max`
+ * is refused before reading anything).
+ */
+async function readBounded(request: Request, max: number): Promise<string | null> {
+  const declared = Number(request.headers.get("content-length") ?? NaN);
+  if (declared > max) {
+    await request.body?.cancel().catch(() => {});
+    return null;
+  }
+  if (!request.body) return "";
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    length += value.length;
+    if (length > max) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(length);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return new TextDecoder().decode(bytes);
 }
 
 /**

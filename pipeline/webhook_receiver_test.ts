@@ -198,3 +198,92 @@ Deno.test("a scenario's webhook key is validated strictly", async (t) => {
     });
   }
 });
+
+Deno.test("WebhookReceiver keeps each delivery's raw body and signature header", async () => {
+  const log = await Deno.makeTempFile();
+  const rx = new WebhookReceiver({ port: 0, secret: SECRET, logFile: log });
+  try {
+    await post(rx, "a1");
+    const d = rx.deliveries()[0];
+    const raw = JSON.stringify({ alert_id: "a1" });
+    assert.equal(d.raw, raw);
+    assert.equal(d.signature, sign(raw, SECRET));
+    const line = JSON.parse((await Deno.readTextFile(log)).trim());
+    assert.equal(line.raw, raw);
+    assert.equal(line.signature, sign(raw, SECRET));
+    assert.equal(line.body, undefined, "the file keeps the raw body, not a parsed one");
+  } finally {
+    await rx.stop();
+    await Deno.remove(log);
+  }
+});
+
+Deno.test("WebhookReceiver is bounded", async (t) => {
+  const postBody = async (rx: WebhookReceiver, body: BodyInit, headers: HeadersInit = {}) => {
+    const res = await fetch(rx.url, { method: "POST", headers, body });
+    await res.body?.cancel();
+    return res.status;
+  };
+  await t.step("a body over the cap is refused (413), counted, kept without its body", async () => {
+    const log = await Deno.makeTempFile();
+    const rx = new WebhookReceiver({ port: 0, secret: SECRET, logFile: log, maxBodyBytes: 1024 });
+    try {
+      assert.equal(await postBody(rx, "x".repeat(1025)), 413);
+      // Streamed without a length: refused once past the cap, not read whole.
+      let sent = 0;
+      const endless = new ReadableStream<Uint8Array>({
+        pull(c) {
+          sent += 4096;
+          if (sent > 64 * 1024 * 1024) c.close();
+          else c.enqueue(new Uint8Array(4096));
+        },
+      });
+      assert.equal(await postBody(rx, endless).catch(() => 413), 413);
+      assert.ok(sent < 64 * 1024 * 1024, `the receiver read ${sent} bytes`);
+      assert.equal((await post(rx, "fits")).status, 200);
+      assert.deepEqual(rx.refused(), { too_large: 2, over_cap: 0 });
+      const d = rx.deliveries();
+      assert.deepEqual(d.map((x) => x.answered), [413, 413, 200]);
+      assert.deepEqual(d.map((x) => x.refused), ["too_large", "too_large", undefined]);
+      assert.equal(d[0].raw, null);
+      assert.equal((await Deno.readTextFile(log)).trim().split("\n").length, 3);
+    } finally {
+      await rx.stop();
+      await Deno.remove(log);
+    }
+  });
+  await t.step(
+    "past the deliveries it keeps: 429, one record of the cap, the rest counted",
+    async () => {
+      const log = await Deno.makeTempFile();
+      const rx = new WebhookReceiver({ port: 0, secret: SECRET, logFile: log, maxDeliveries: 5 });
+      try {
+        const answers = [];
+        for (let i = 0; i < 9; i++) answers.push((await post(rx, `a${i}`)).status);
+        assert.deepEqual(answers, [200, 200, 200, 200, 200, 429, 429, 429, 429]);
+        assert.deepEqual(rx.refused(), { too_large: 0, over_cap: 4 });
+        const d = rx.deliveries();
+        assert.equal(d.length, 6);
+        assert.equal(d[5].refused, "over_cap");
+        assert.equal(d[5].not_kept, 4);
+        const lines = (await Deno.readTextFile(log)).trim().split("\n");
+        assert.equal(lines.length, 6, "the file holds the kept ones and the cap's record");
+        assert.equal(JSON.parse(lines[5]).refused, "over_cap");
+      } finally {
+        await rx.stop();
+        await Deno.remove(log);
+      }
+    },
+  );
+  await t.step("past the bytes it keeps: the same", async () => {
+    const rx = new WebhookReceiver({ port: 0, secret: SECRET, maxKeptBytes: 40 });
+    try {
+      assert.equal((await post(rx, "a1")).status, 200); // 17 bytes
+      assert.equal((await post(rx, "a2")).status, 200);
+      assert.equal((await post(rx, "a3")).status, 429);
+      assert.deepEqual(rx.refused(), { too_large: 0, over_cap: 1 });
+    } finally {
+      await rx.stop();
+    }
+  });
+});

@@ -22,6 +22,7 @@
 import type { Results } from "../validate/results.ts";
 import { CONTRACT_VERSION } from "../validate/contract.ts";
 import { esc } from "./svg_chart.ts";
+import { printable } from "../validate/printable.ts";
 
 export interface GradeCheck {
   name: string;
@@ -78,6 +79,11 @@ export interface Grade {
   /** Each weighted check, held only when it held in every scenario. */
   checks: GradeCheck[];
   self_reported: SelfReported[];
+  /**
+   * The submission ran in the grading's sandbox (compose/sandbox.ts); false when the grader
+   * asked for `--unsandboxed`. Absent in grades written before the sandbox.
+   */
+  sandboxed?: boolean;
 }
 
 /** The weighted checks of a run (they add up to 100). */
@@ -282,6 +288,12 @@ export function gradeText(g: Grade): string {
       g.seed_drawn ? " drawn" : ""
     }, contract v${g.contract_version})`,
   ];
+  if (g.sandboxed === false) {
+    lines.push(
+      "  UNSANDBOXED (--unsandboxed): the submission ran as the grader, with its files, /proc " +
+        "and network; this grade is only as trustworthy as the submission",
+    );
+  }
   for (const r of g.reasons.slice(0, 12)) lines.push(`  - ${r}`);
   if (g.reasons.length > 12) lines.push(`  - … ${g.reasons.length - 12} more in grade.json`);
   for (const s of g.scenarios) {
@@ -300,7 +312,8 @@ export function gradeText(g: Grade): string {
       } (not part of the grade)`,
     );
   }
-  return lines.join("\n");
+  // What a submission's alerts and ids say reaches the terminal shown, never obeyed.
+  return lines.map((line) => printable(line)).join("\n");
 }
 
 /** JUnit XML of a grade: the verdict first, then one test case per scenario and per check. */

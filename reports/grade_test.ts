@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { UsageError } from "../lib/exit_codes.ts";
 import { runDeno, slow } from "../compose/testing.ts";
+import { processesOf } from "../compose/sandbox.ts";
 import { CONTRACT_VERSION } from "../validate/contract.ts";
 import type { Results } from "../validate/results.ts";
 import { failRun, passRun, unknownRun } from "./_fixtures.ts";
@@ -292,5 +293,68 @@ Deno.test(
       r.explain,
     );
     assert.match(r.grade.reasons.join("\n"), /cannot parse WINDOW_SIZE/, r.explain);
+  },
+);
+
+Deno.test(
+  {
+    name: "grade: a hostile submission's attacks from setup, sink and detector all fail " +
+      "(sandbox), its grade is the built-in pipeline's, nothing of it runs after",
+    ...slow,
+  },
+  async () => {
+    const out = await Deno.makeTempDir({ prefix: "grade-sandbox-" });
+    try {
+      const res = await runDeno([
+        "chaos/cli_grade.ts",
+        "--submission",
+        "reports/testdata/cheats/sandbox-escape/submission.yaml",
+        "--out",
+        out,
+        "--suite",
+        "smoke",
+        "--seed",
+        "11",
+      ]);
+      const explain = `${res.stdout}\n${res.stderr.slice(-3000)}`;
+      const g = JSON.parse(await Deno.readTextFile(join(out, "grade.json"))) as Grade;
+      assert.equal(g.sandboxed, true, explain);
+      assert.equal(res.code, 0, explain);
+      assert.equal(g.verdict, "pass", explain);
+      // Every attack ran and was blocked, in each phase.
+      const logs: string[] = [await Deno.readTextFile(join(out, "setup.log"))];
+      for await (const e of Deno.readDir(join(out, "runs"))) {
+        for await (const run of Deno.readDir(join(out, "runs", e.name))) {
+          if (!run.isDirectory) continue;
+          for (const c of ["sink", "detector"]) {
+            const log = join(out, "runs", e.name, run.name, "logs", `${c}.log`);
+            logs.push(await Deno.readTextFile(log).catch(() => ""));
+          }
+        }
+      }
+      const attacks = logs.join("\n").split("\n").filter((l) => l.startsWith("ATTACK "));
+      const uid = Number(/^ATTACK setup runs as uid (\d+)$/m.exec(logs[0])?.[1]);
+      assert.ok(uid >= 61000, `setup ran as uid ${uid}: ${explain}`);
+      for (const log of logs) assert.doesNotMatch(log, /runs as uid 0$/m, "nothing ran as root");
+      for (const phase of ["setup", "sink", "detector"]) {
+        const mine = attacks.filter((l) => l.startsWith(`ATTACK ${phase} `));
+        assert.ok(mine.filter((l) => l.endsWith(" blocked")).length >= 9, `${phase}: ${mine}`);
+        assert.ok(mine.includes(`ATTACK ${phase} daemon started`), `${phase}: ${mine}`);
+      }
+      assert.deepEqual(attacks.filter((l) => l.endsWith(" ok")), [], explain);
+      const checker = await Deno.readTextFile("validate/object_check.ts");
+      assert.doesNotMatch(checker, /pwned/);
+      // Nothing of the uid runs, no daemon, no chain, no copy.
+      assert.deepEqual(processesOf(uid), []);
+      const rules = new Deno.Command("iptables", { args: ["-w", "-S"], stdout: "piped" })
+        .outputSync();
+      assert.doesNotMatch(new TextDecoder().decode(rules.stdout), new RegExp(`chaos-sb-${uid}\\b`));
+      const ps = new Deno.Command("pgrep", { args: ["-f", "chaos-sandbox-escape-daemon"] })
+        .outputSync();
+      assert.equal(new TextDecoder().decode(ps.stdout).trim(), "");
+      await assert.rejects(Deno.stat(`/var/lib/chaos-sandbox/${uid}`), Deno.errors.NotFound);
+    } finally {
+      await Deno.remove(out, { recursive: true }).catch(() => {});
+    }
   },
 );

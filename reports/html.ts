@@ -20,6 +20,7 @@ import type { Sample } from "../validate/samples.ts";
 import { checks, throughputText } from "./render.ts";
 import { esc, lineChart, type Marker, type Span } from "./svg_chart.ts";
 import { costHtml } from "./cost.ts";
+import { clamp, isoTime } from "../validate/printable.ts";
 
 export interface ReportData {
   results: Results;
@@ -46,6 +47,11 @@ ul.notes{color:#666}
 `;
 
 const t = (ms: number | null, t0: number) => (ms === null ? null : (ms - t0) / 1000);
+
+/** Most incident windows and alert markers drawn (the rest are counted in the title). */
+export const MAX_DRAWN = 500;
+/** How far past the workload's end an alert marker is drawn (s); a later one sits at the edge. */
+const MARKER_SLACK_S = 3600;
 
 export function renderHtml(data: ReportData): string {
   const r = data.results;
@@ -105,19 +111,24 @@ export function renderHtml(data: ReportData): string {
   }
   // Incidents (event time) against the alerts that fired (marker at fired_at).
   if (data.incidents.length) {
-    const incidentSpans: Span[] = data.incidents.map((i) => ({
+    const incidentSpans: Span[] = data.incidents.slice(0, MAX_DRAWN).map((i) => ({
       from: (i.start_ms - t0) / 1000,
       to: (i.end_ms - t0) / 1000,
       label: `${i.kind} ${i.entity} (${i.id})`,
       color: INCIDENT_FILL,
     }));
-    const markers: Marker[] = data.alerts.map((a) => ({
-      x: (a.fired_at_ms - t0) / 1000,
-      label: `${a.rule} ${a.entity} fired ${new Date(a.fired_at_ms).toISOString()} (${a.alert_id})`,
+    // An alert claims its own fired_at_ms: any number, drawn within the chart, dated when a date holds it.
+    const markers: Marker[] = data.alerts.slice(0, MAX_DRAWN).map((a) => ({
+      x: clamp((a.fired_at_ms - t0) / 1000, 0, xMax + MARKER_SLACK_S),
+      label: `${a.rule} ${a.entity} fired ${isoTime(a.fired_at_ms)} (${a.alert_id})`,
     }));
-    const lastAlert = Math.max(xMax, ...markers.map((m) => m.x + 5));
+    let lastAlert = xMax;
+    for (const m of markers) lastAlert = Math.max(lastAlert, m.x + 5);
+    const undrawn = Math.max(0, data.alerts.length - MAX_DRAWN) +
+      Math.max(0, data.incidents.length - MAX_DRAWN);
     charts.push(lineChart({
-      title: `Incidents (yellow) and alerts fired (purple): ${data.alerts.length} alerts`,
+      title: `Incidents (yellow) and alerts fired (purple): ${data.alerts.length} alerts` +
+        (undrawn ? ` (${undrawn} incidents and alerts past the first ${MAX_DRAWN} not drawn)` : ""),
       points: [[0, 0], [lastAlert, 0]],
       spans: incidentSpans,
       markers,
@@ -153,9 +164,9 @@ export function renderHtml(data: ReportData): string {
     COLORS[r.verdict]
   }">${r.verdict.toUpperCase()}</span>${expectNote}</h1>
 <p>${esc(r.description)}</p>
-<p class="muted">seed ${r.seed} · stack ${r.stack} · run <code>${esc(r.run_id)}</code> · ${
-    esc(r.started_at)
-  } to ${esc(r.ended_at)} · ${esc(throughputText(r))}</p>
+<p class="muted">seed ${esc(String(r.seed))} · stack ${esc(String(r.stack))} · run <code>${
+    esc(r.run_id)
+  }</code> · ${esc(r.started_at)} to ${esc(r.ended_at)} · ${esc(throughputText(r))}</p>
 ${
     r.reasons.length
       ? `<ul class="reasons">${r.reasons.map((x) => `<li>${esc(x)}</li>`).join("")}</ul>`
@@ -178,7 +189,8 @@ ${faults || '<tr><td colspan="6" class="muted">none</td></tr>'}
 ${
     lost.length
       ? `<h2>Missing seqs (first few per producer)</h2><ul>${
-        lost.map(([p, seqs]) => `<li><code>${esc(p)}</code>: ${seqs.join(", ")}</li>`).join("")
+        lost.map(([p, seqs]) => `<li><code>${esc(p)}</code>: ${esc(seqs.join(", "))}</li>`)
+          .join("")
       }</ul>`
       : ""
   }

@@ -68,3 +68,45 @@ Deno.test("renderHtml: Kafka's health is drawn beside the throughput when it was
   assert.match(html, /Smallest in-sync replica set/);
   assert.equal(html.match(/class="span"/g)?.length, 5 + 2, "the kill shaded on five charts");
 });
+
+Deno.test("reports render any value: extreme numbers, huge counts, control characters", () => {
+  const data = failRun();
+  const evil = "exfil\u001b[2K\r\u001b[32mPASS\u0007<b>|`[x](y)";
+  data.alerts = [
+    ...data.alerts.map((a) => ({ ...a, fired_at_ms: 2 ** 53 - 1, rule: evil, entity: evil })),
+    ...Array.from({ length: 2000 }, (_, i) => ({
+      ...data.alerts[0],
+      alert_id: `a${i}`,
+      fired_at_ms: [1e308, -1e308, NaN, Infinity, -0][i % 5],
+    })),
+  ];
+  data.results.reasons.push(`false positive: ${evil}`);
+  data.results.description = evil;
+  data.results.faults.push({
+    ...data.results.faults[0],
+    kind: evil,
+    injected_at: 2 ** 53 - 1,
+    healed_at: -8.64e15 - 1,
+  });
+  data.samples = [
+    ...data.samples,
+    { ...data.samples[0], t: Infinity, acked_eps: 1e308, sink_lag: NaN, p95_send_ms: -0 },
+  ];
+  const t0 = performance.now();
+  const html = renderHtml(data);
+  const md = renderMarkdown(data.results);
+  const junit = renderJunit(data.results);
+  assert.ok(performance.now() - t0 < 2000, "bounded time");
+  for (const out of [html, md, junit]) {
+    // deno-lint-ignore no-control-regex
+    assert.doesNotMatch(out, /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/, "no control raw");
+    assert.match(out, /\\u001b\\?\[2K/, "shown as an escape");
+  }
+  assert.match(html, /9007199254740991 \(no date\)/);
+  assert.match(html, /past the first 500 not drawn/);
+  assert.doesNotMatch(html, /="[^"]*(NaN|Infinity)/, "no coordinate is out of range");
+  assert.doesNotMatch(html, /<b>\|/);
+  assert.match(md, /9007199254740991 \(no date\)/);
+  assert.doesNotMatch(md, /<b>|\[x\]/, "no HTML nor link opened in report.md");
+  assert.equal(md.split("\n").filter((l) => l.startsWith("| exfil")).length, 1, "one table row");
+});

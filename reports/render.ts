@@ -14,6 +14,24 @@ import type { Results } from "../validate/results.ts";
 import { esc } from "./svg_chart.ts";
 import { costMarkdown } from "./cost.ts";
 import { durabilityFigures } from "../validate/commits.ts";
+import { isoTime, printable } from "../validate/printable.ts";
+
+/**
+ * Text for Markdown: what could open HTML, a link or a table cell is escaped, control characters
+ * and terminal escapes are shown as escapes (a report.md is also read with `cat`).
+ */
+export const md = (s: unknown): string => printable(String(s).replace(/[\\`<>|[\]]/g, "\\$&"));
+
+/** Any JSON value as bounded text; one too deep to write is said so, never thrown. */
+export function brief(x: unknown, max = 500): string {
+  let text: string;
+  try {
+    text = JSON.stringify(x) ?? String(x);
+  } catch {
+    text = "(too deep to show)";
+  }
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
 
 const ICON = { pass: "PASS", fail: "FAIL", unknown: "UNKNOWN" } as const;
 
@@ -60,6 +78,11 @@ export function checks(r: Results): Check[] {
         `incidents ${a.incidents}, alerts ${a.alerts} (${a.deliveries} deliveries), matched ${a.matched}, ` +
         `missed ${a.missed}, duplicated ${a.duplicated}, false positives ${a.false_positives}, ` +
         `unsigned ${a.unsigned}, malformed ${a.malformed}, conflicting ${a.conflicting}, ` +
+        (a.refused_too_large || a.not_kept
+          ? `refused as too large ${a.refused_too_large ?? 0}, not kept (over the cap) ${
+            a.not_kept ?? 0
+          }, `
+          : "") +
         `time to detect p50 ${a.detect_ms_p50 ?? "-"} ms, p99 ${a.detect_ms_p99 ?? "-"} ms, ` +
         `after the window's end p50 ${a.latency_ms_p50 ?? "-"} ms, p99 ${
           a.latency_ms_p99 ?? "-"
@@ -81,7 +104,7 @@ export function checks(r: Results): Check[] {
       name: `fault ${f.kind} ${f.target}`,
       verdict: f.observed ? "pass" : "unknown",
       figures: f.observed
-        ? `on ${f.nodes.join(", ") || "-"}: ${JSON.stringify(f.detail)}`
+        ? `on ${f.nodes.join(", ") || "-"}: ${brief(f.detail)}`
         : "never observed",
     });
   }
@@ -113,47 +136,54 @@ export function throughputText(r: Results): string {
     (first == null ? "" : `, the first after ${first} ms`);
 }
 
-const iso = (t: number | null) => (t ? new Date(t).toISOString().slice(11, 23) : "-");
+/** The time of day of an instant (the whole value when no date holds it). */
+const iso = (t: number | null) => {
+  if (!t) return "-";
+  const text = isoTime(t);
+  return text.endsWith("Z") ? text.slice(11, 23) : text;
+};
 
 export function renderMarkdown(r: Results): string {
   const lines = [
-    `# ${r.scenario}: ${ICON[r.verdict]}${
+    `# ${md(r.scenario)}: ${ICON[r.verdict]}${
       r.expect === "fail"
         ? ` (negative control, expected FAIL: ${r.as_expected ? "as expected" : "NOT as expected"})`
         : ""
     }`,
     "",
-    r.description,
+    md(r.description),
     "",
-    `Seed ${r.seed} · stack ${r.stack} · run ${r.run_id} · ${r.started_at} to ${r.ended_at} · ` +
-    throughputText(r),
+    md(
+      `Seed ${r.seed} · stack ${r.stack} · run ${r.run_id} · ${r.started_at} to ${r.ended_at} · ` +
+        throughputText(r),
+    ),
     "",
     "| check | verdict | figures |",
     "| --- | --- | --- |",
-    ...checks(r).map((c) =>
-      `| ${c.name} | ${ICON[c.verdict]} | ${c.figures.replaceAll("|", "\\|")} |`
-    ),
+    ...checks(r).map((c) => `| ${md(c.name)} | ${ICON[c.verdict]} | ${md(c.figures)} |`),
     "",
     "## Faults",
     "",
     "| kind | target | nodes | injected | healed |",
     "| --- | --- | --- | --- | --- |",
     ...r.faults.map((f) =>
-      `| ${f.kind} | ${f.target} | ${f.nodes.join(", ") || "-"} | ${iso(f.injected_at)} | ${
-        iso(f.healed_at)
-      } |`
+      `| ${md(f.kind)} | ${md(f.target)} | ${md(f.nodes.join(", ") || "-")} | ${
+        md(iso(f.injected_at))
+      } | ${md(iso(f.healed_at))} |`
     ),
   ];
   if (r.reasons.length) {
-    lines.push("", "## Why", "", ...r.reasons.map((x) => `- ${x}`));
+    lines.push("", "## Why", "", ...r.reasons.map((x) => `- ${md(x)}`));
   }
   const notes = [...(r.probes?.notes ?? []), ...(r.durability?.notes ?? [])];
-  if (notes.length) lines.push("", "## Notes", "", ...notes.map((x) => `- ${x}`));
+  if (notes.length) lines.push("", "## Notes", "", ...notes.map((x) => `- ${md(x)}`));
   lines.push(...costMarkdown(r.cost));
   const lost = r.completeness?.lost_sample ?? {};
   if (Object.keys(lost).length) {
     lines.push("", "## Missing seqs (first few per producer)", "");
-    for (const [pid, seqs] of Object.entries(lost)) lines.push(`- \`${pid}\`: ${seqs.join(", ")}`);
+    for (const [pid, seqs] of Object.entries(lost)) {
+      lines.push(`- ${md(pid)}: ${md(seqs.join(", "))}`);
+    }
   }
   if (r.verdict !== "pass") {
     lines.push(

@@ -49,13 +49,23 @@ export interface LineChartOptions {
   dots?: boolean;
 }
 
+import { clamp, maxOf, printable } from "../validate/printable.ts";
+
 /** Fill of fault windows. */
 export const FAULT_FILL = "#fadbd8";
 
-/** Text escaped for HTML, XML and SVG (content and quoted attributes). */
+/**
+ * Text escaped for HTML, XML and SVG (content and quoted attributes); control characters (which
+ * XML does not allow) and terminal escapes are shown as escapes (printable.ts), length bounded.
+ */
 export const esc = (s: string): string =>
-  s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
-    .replaceAll('"', "&quot;");
+  printable(s).replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
+    .replaceAll('"', "&quot;").replaceAll("'", "&#39;");
+
+/** Largest coordinate drawn: what a run records can be any number, a chart stays drawable. */
+const LIMIT = 1e12;
+/** Most ticks on an axis (a step too small for its range cannot loop for long). */
+const MAX_TICKS = 50;
 
 /** A "nice" step for about `n` ticks over `range`. */
 function niceStep(range: number, n = 5): number {
@@ -78,10 +88,13 @@ export function lineChart(o: LineChartOptions): string {
   const m = { left: 56, right: 16, top: 28, bottom: 30 };
   const w = width - m.left - m.right;
   const h = height - m.top - m.bottom;
-  const xs = o.points.map(([x]) => x);
-  const ys = o.points.map(([, y]) => y).filter((y): y is number => y !== null);
-  const xMax = Math.max(o.xMax ?? 0, ...xs, 1);
-  const yMax = Math.max(...ys, o.reference?.y ?? 0, 1) * 1.1;
+  // Only finite points, within LIMIT: NaN, Infinity or 1e308 from a run folder draw nothing wrong.
+  const points = o.points.filter(([x, y]) =>
+    Math.abs(x) <= LIMIT && (y === null || Math.abs(y) <= LIMIT)
+  );
+  const reference = o.reference && Math.abs(o.reference.y) <= LIMIT ? o.reference : undefined;
+  const xMax = clamp(maxOf(points.map(([x]) => x), maxOf([o.xMax ?? 0, 1])), 1, LIMIT);
+  const yMax = maxOf(points.map(([, y]) => y ?? 0), maxOf([reference?.y ?? 0, 1])) * 1.1;
   const sx = (x: number) => m.left + (x / xMax) * w;
   const sy = (y: number) => m.top + h - (y / yMax) * h;
   const parts: string[] = [];
@@ -92,8 +105,8 @@ export function lineChart(o: LineChartOptions): string {
     `<text x="${m.left}" y="16" class="title">${esc(o.title)}</text>`,
   );
   for (const s of o.spans ?? []) {
-    const x1 = sx(Math.max(0, s.from));
-    const x2 = sx(Math.min(xMax, s.to));
+    const x1 = sx(clamp(s.from, 0, xMax));
+    const x2 = sx(clamp(s.to, 0, xMax));
     parts.push(
       `<rect class="span" x="${x1.toFixed(1)}" y="${m.top}" width="${
         Math.max(1, x2 - x1).toFixed(1)
@@ -101,7 +114,7 @@ export function lineChart(o: LineChartOptions): string {
     );
   }
   const yStep = niceStep(yMax);
-  for (let y = 0; o.yAxis !== false && y <= yMax; y += yStep) {
+  for (let i = 0, y = 0; o.yAxis !== false && y <= yMax && i < MAX_TICKS; i++, y += yStep) {
     parts.push(
       `<line x1="${m.left}" x2="${m.left + w}" y1="${sy(y).toFixed(1)}" y2="${
         sy(y).toFixed(1)
@@ -113,28 +126,28 @@ export function lineChart(o: LineChartOptions): string {
   }
   const xStep = o.xIntegers ? Math.max(1, Math.ceil(niceStep(xMax, 8))) : niceStep(xMax, 8);
   const xLabel = o.xFormat ?? ((x: number) => `${formatNumber(x)}s`);
-  for (let x = 0; x <= xMax; x += xStep) {
+  for (let i = 0, x = 0; x <= xMax && i < MAX_TICKS; i++, x += xStep) {
     parts.push(
       `<text x="${sx(x).toFixed(1)}" y="${m.top + h + 16}" text-anchor="middle" class="tick">${
         esc(xLabel(x))
       }</text>`,
     );
   }
-  if (o.reference) {
-    const y = sy(o.reference.y).toFixed(1);
+  if (reference) {
+    const y = sy(reference.y).toFixed(1);
     parts.push(
       `<line x1="${m.left}" x2="${
         m.left + w
       }" y1="${y}" y2="${y}" stroke="#c0392b" stroke-dasharray="4 3"/>`,
       `<text x="${m.left + w - 4}" y="${Number(y) - 4}" text-anchor="end" class="tick">${
-        esc(o.reference.label)
+        esc(reference.label)
       }</text>`,
     );
   }
   // One path over the known values, broken where they are missing for longer than maxGap.
   let d = "";
   let lastX: number | undefined;
-  for (const [x, y] of o.points) {
+  for (const [x, y] of points) {
     if (y === null) continue;
     const pen = lastX !== undefined && x - lastX <= (o.maxGap ?? 3);
     d += `${pen ? "L" : "M"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`;
@@ -144,7 +157,7 @@ export function lineChart(o: LineChartOptions): string {
     parts.push(`<path class="series" d="${d}" fill="none" stroke="#2c6fbb" stroke-width="1.5"/>`);
   }
   if (o.dots) {
-    for (const [x, y] of o.points) {
+    for (const [x, y] of points) {
       if (y === null) continue;
       parts.push(
         `<circle class="dot" cx="${sx(x).toFixed(1)}" cy="${
@@ -154,7 +167,7 @@ export function lineChart(o: LineChartOptions): string {
     }
   }
   for (const mk of o.markers ?? []) {
-    const x = sx(mk.x).toFixed(1);
+    const x = sx(clamp(mk.x, 0, xMax)).toFixed(1);
     parts.push(
       `<g class="marker"><line x1="${x}" x2="${x}" y1="${m.top}" y2="${m.top + h}" stroke="${
         mk.color ?? "#8e44ad"

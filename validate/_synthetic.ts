@@ -28,6 +28,8 @@ export interface SyntheticOptions {
   batch?: number;
   /** Every n-th record is malformed (0: none). */
   malformedEvery?: number;
+  /** The audit key (digest.ts `auditKey(harnessKey, run_id)`); default random. */
+  auditKey?: Uint8Array;
 }
 
 export interface SyntheticRun {
@@ -68,7 +70,7 @@ export function syntheticRun(options: SyntheticOptions = {}): SyntheticRun {
       records.push({ partition, offset: offsets[partition]++, value, valid });
     }
   }
-  const builder = new TopicTableBuilder(0x5eed);
+  const builder = new TopicTableBuilder(options.auditKey);
   for (let p = 0; p < partitions; p++) builder.setBounds(p, 0, offsets[p]);
   for (const r of records) builder.add(r.partition, r.offset, r.value);
   const objects = new Map<string, Uint8Array>();

@@ -5,6 +5,9 @@
  *   listed as unsigned, and any unsigned delivery fails the check;
  * - a delivery whose body is not an alert (null, a missing or mistyped field)
  *   fails as malformed, never crashes the check;
+ * - a delivery the receiver refused unread is no alert: a body over its size
+ *   cap is counted (`refused_too_large`); deliveries past the number it keeps
+ *   (`not_kept`) fail the check, since nothing proves what they held;
  * - an accepted delivery (2xx) is judged for what it claims (`claimProblem`):
  *   a window exactly `windowMs` long starting on a multiple of `slideMs` (epoch
  *   ms), `value >= threshold`, its `Idempotency-Key` equal to its `alert_id`;
@@ -33,6 +36,7 @@ import { z } from "zod";
 import type { Incident } from "../pipeline/anomalies.ts";
 import type { Delivery } from "../pipeline/webhook_receiver.ts";
 import { quantile } from "../lib/stats.ts";
+import { isoTime } from "./printable.ts";
 import type { Verdict } from "./verdict.ts";
 
 export interface AlertOptions {
@@ -78,6 +82,10 @@ export interface AlertResult {
   unsigned: number;
   malformed: number;
   conflicting: number;
+  /** Deliveries the receiver refused unread for their size (absent in older runs). */
+  refused_too_large?: number;
+  /** Deliveries past the receiver's cap, not kept (absent in older runs). */
+  not_kept?: number;
   /** Fired minus the window's end, matched alerts: negative for an early one (fired before its end). */
   latency_ms_p50: number | null;
   latency_ms_p99: number | null;
@@ -190,6 +198,8 @@ export function checkAlerts(
     unsigned: 0,
     malformed: 0,
     conflicting: 0,
+    refused_too_large: 0,
+    not_kept: 0,
     latency_ms_p50: null,
     latency_ms_p99: null,
     detect_ms_p50: null,
@@ -210,7 +220,15 @@ export function checkAlerts(
   /** Alert ids of which an accepted delivery claims the impossible: they match nothing. */
   const invalid = new Set<string>();
   deliveries.forEach((d, i) => {
-    const at = `delivery ${i + 1} at ${new Date(d.received_at_ms).toISOString()}`;
+    if (d.refused === "too_large") {
+      r.refused_too_large!++;
+      return;
+    }
+    if (d.refused === "over_cap") {
+      r.not_kept! += d.not_kept ?? 1;
+      return;
+    }
+    const at = `delivery ${i + 1} at ${isoTime(d.received_at_ms)}`;
     if (d.signature_ok === false) {
       r.unsigned++;
       sample(r.unsigned_deliveries, `${at}: signature does not verify`);
@@ -321,6 +339,12 @@ export function checkAlerts(
       `${r.conflicting} alert ids were delivered with different contents (${
         r.conflicting_alerts[0]
       })`,
+    );
+  }
+  if (r.not_kept) {
+    r.reasons.push(
+      `the webhook receiver hit its cap: ${r.not_kept} deliveries were not kept, ` +
+        "so nothing proves what they held",
     );
   }
   if (r.reasons.length) r.verdict = "fail";

@@ -58,7 +58,7 @@ if (import.meta.main) {
       );
       const ledger = new Ledger({ run_id: "bench-validate", topic: TOPIC, seed: "bench" });
       // The topic as the audit tables it (timed apart: the audit's own share of the work).
-      const topic = new TopicTableBuilder(0xbe7c);
+      const topic = new TopicTableBuilder();
       let tablingMs = 0;
       const nextSeq = new Array(producers).fill(0);
       const offsets = new Array(PARTITIONS).fill(0);

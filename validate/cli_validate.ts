@@ -5,13 +5,25 @@
  * stored now. A re-check of an untouched run gives the run's verdict; a
  * tampered store or delivery log gives `fail`.
  *
+ * The run folder's seal is checked first (validate/seal.ts), with the
+ * harness's key (`--key FILE`, default the harness's own key file): a file
+ * changed, added or missing is named ("evidence altered: deliveries.jsonl")
+ * and nothing else of the folder is trusted (exit 1); a folder sealed with
+ * another key is exit 2. A folder without `seal.json` fails the same way,
+ * unless it is a run of a harness from before seals (results.json's
+ * `schema_version` under 2) and `--unsealed` says to trust its files as they
+ * are. The sealed list of the store's objects is held against the store: an
+ * object changed, added or removed since the run is a failing finding ("store
+ * changed since the run: ..."), and the store check still runs.
+ *
  * The store is read from the run's stack while it is up (`--keep-stack`), or
  * else from a MinIO started over the data the run folder kept
  * (`<run>/stack/minio`), stopped again on exit and on Ctrl-C.
  *
- * Exit codes: 0 pass, 1 a check failed, 2 bad flags or not a run folder,
- * 3 the checks could not run (nothing kept to read), the run is vacuous, or
- * the re-check was interrupted.
+ * Exit codes: 0 pass, 1 a check failed (or the evidence was altered),
+ * 2 bad flags, not a run folder, no key or another key, 3 the checks could not
+ * run (nothing kept to read), the run is vacuous, or the re-check was
+ * interrupted.
  * @module
  */
 
@@ -25,20 +37,36 @@ import { readExternalEndpoints } from "../compose/external_endpoints.ts";
 import { objectStore } from "../pipeline/store.ts";
 import { Ledger, LedgerFormatError } from "../pipeline/ledger.ts";
 import { EvidenceError, readEvidence } from "./evidence.ts";
+import { UnreadableEvidenceError } from "./unreadable.ts";
 import { judgeRun } from "./recipe.ts";
+import { HarnessKeyError, loadHarnessKey, readKeyFile } from "../lib/harness_key.ts";
+import { printable } from "./printable.ts";
+import {
+  checkSeal,
+  keyId,
+  SEAL_FILE,
+  SEALED_SINCE_SCHEMA,
+  type SealedStore,
+  storeChanges,
+} from "./seal.ts";
 import { checkStore } from "./store_check.ts";
 import { exitCodeOf } from "./verdict.ts";
 import { describeVerdict } from "./describe.ts";
 
 const USAGE =
-  `usage: deno task validate --run <run folder> [--ledger extra.json ...] [--topic T] [--endpoints FILE]
+  `usage: deno task validate --run <run folder> [--key FILE] [--ledger extra.json ...] [--topic T] [--endpoints FILE] [--unsealed]
 
 Re-checks a finished run against what is stored now, with the settings the run
 recorded. --ledger (repeatable) adds the ledgers of more generators that shared
 the run (deno task generate --run-id <id> --worker-offset <n>): checked as one.
 --topic defaults to the run's own. A run on an external cluster (--stack external) left its
 store there: --endpoints names that file, and the store is read from its S3.
-Exit 0 pass, 1 a check failed, 2 bad flags, 3 nothing to check.`;
+The run folder's seal is checked first, with the harness's key file (--key: the
+key of the machine that ran it, for a folder copied here); a file changed, added
+or missing fails (exit 1). --unsealed re-checks a run of an older harness (made
+before run folders were sealed) trusting its files as they are.
+Exit 0 pass, 1 a check failed or the evidence was altered, 2 bad flags or no
+(or another) key, 3 nothing to check.`;
 
 if (import.meta.main) {
   await runMain(async () => {
@@ -47,16 +75,29 @@ if (import.meta.main) {
       topic: { type: "string" },
       endpoints: { type: "string" },
       ledger: { type: "string", multiple: true, default: [] },
+      key: { type: "string" },
+      unsealed: { type: "boolean", default: false },
     }, USAGE);
     if (!values.run) throw new UsageError(`--run is required\n${USAGE}`);
     const dir = values.run;
     if (!(await exists(join(dir, "results.json")))) {
       throw new UsageError(`${dir} is not a run folder (no results.json)`);
     }
+    const sealed = await trustedFolder(dir, values.key, values.unsealed);
+    if (typeof sealed === "number") return sealed;
     let kept;
     try {
-      kept = await readEvidence(dir);
+      kept = await readEvidence(dir, {
+        webhookSecret: sealed.webhookSecret,
+        legacyDeliveries: sealed.legacy,
+        // The audit's digest key comes from it (default: the key file, read when needed).
+        harnessKey: values.key === undefined ? undefined : harnessKey(values.key),
+      });
     } catch (error) {
+      if (error instanceof UnreadableEvidenceError) {
+        console.error(`${dir}: FAIL: ${error.message}`);
+        return ExitCode.CheckFailed;
+      }
       if (!(error instanceof EvidenceError)) throw error;
       console.error(`cannot re-check ${dir}: ${error.message}`);
       return ExitCode.RunInvalid;
@@ -101,11 +142,24 @@ if (import.meta.main) {
           stored,
           workload: results.workload,
         });
+        const changed = sealed.store
+          ? storeChanges(sealed.store, await listSealed(objectStore(s3), sealed.store))
+          : [];
+        if (changed.length) {
+          judged.verdict = "fail";
+          judged.reasons.unshift(`the store changed since the run (${changed.length} objects)`);
+        }
         console.log(
           `${results.scenario} (${results.run_id}): ${judged.verdict.toUpperCase()} ` +
             `(recorded: ${results.verdict})`,
         );
         console.log(`  read from ${source}`);
+        if (sealed.legacy) {
+          console.log("  unsealed (--unsealed): the folder's files were trusted as they are");
+        }
+        for (const line of changed) {
+          console.log(`  store changed since the run: ${printable(line)}`);
+        }
         for (const line of describeVerdict(judged)) console.log(`  ${line}`);
         return exitCodeOf(judged.verdict);
       } finally {
@@ -132,4 +186,87 @@ async function withLedgers(ledger: Ledger, files: readonly string[]): Promise<Le
     if (error instanceof LedgerFormatError) throw new UsageError(`--ledger: ${error.message}`);
     throw error;
   }
+}
+
+/** What the seal vouches for, when the folder passed it. */
+interface Trusted {
+  webhookSecret: string | null;
+  store: SealedStore | null;
+  /** An older run's unsealed folder, trusted as it is (`--unsealed`). */
+  legacy: boolean;
+}
+
+/**
+ * The run folder's seal, checked: what it vouches for, or the exit code once the reason was
+ * printed (1: evidence altered, added or missing; 2: no key, another key).
+ */
+async function trustedFolder(
+  dir: string,
+  keyFile: string | undefined,
+  unsealed: boolean,
+): Promise<Trusted | ExitCode> {
+  if (!(await exists(join(dir, SEAL_FILE)))) {
+    const version = schemaVersion(await Deno.readTextFile(join(dir, "results.json")));
+    const older = version < SEALED_SINCE_SCHEMA;
+    if (unsealed && older) return { webhookSecret: null, store: null, legacy: true };
+    console.log(`${dir}: FAIL: the run folder is not as the run left it`);
+    console.log(`  evidence altered: ${SEAL_FILE} missing`);
+    if (older) {
+      console.log(
+        "  (a run of a harness from before seals has none: --unsealed re-checks it, trusting " +
+          "its files as they are)",
+      );
+    }
+    return ExitCode.CheckFailed;
+  }
+  const key = harnessKey(keyFile);
+  const check = await checkSeal(dir, key);
+  if (!check.fingerprintOk) {
+    console.error(
+      `${dir}: sealed with another key; give it with --key FILE (this key's id is ${keyId(key)})`,
+    );
+    return ExitCode.InvalidInput;
+  }
+  if (!check.ok) {
+    console.log(`${dir}: FAIL: the run folder is not as the run left it; nothing in it is trusted`);
+    for (const f of check.altered) console.log(`  evidence altered: ${printable(f)}`);
+    for (const f of check.added) console.log(`  evidence added: ${printable(f)}`);
+    for (const f of check.missing) console.log(`  evidence missing: ${printable(f)}`);
+    return ExitCode.CheckFailed;
+  }
+  return { webhookSecret: check.webhookSecret, store: check.store, legacy: false };
+}
+
+/** results.json's schema_version (none: 1; not JSON: taken as a sealed run's). */
+function schemaVersion(text: string): number {
+  try {
+    const v = JSON.parse(text)?.schema_version;
+    return typeof v === "number" ? v : 1;
+  } catch {
+    return SEALED_SINCE_SCHEMA;
+  }
+}
+
+/** The harness's key: `--key FILE`, else the key file (never made here); else exit 2. */
+function harnessKey(file: string | undefined): Uint8Array {
+  try {
+    return file === undefined ? loadHarnessKey(undefined, { create: false }) : readKeyFile(file);
+  } catch (error) {
+    if (!(error instanceof HarnessKeyError)) throw error;
+    throw new UsageError(
+      file === undefined
+        ? `no harness key here (${error.message}); give --key FILE (the key of the machine that ran it)`
+        : `--key: ${error.message}`,
+    );
+  }
+}
+
+/** The store's objects under the sealed list's prefixes, now. */
+async function listSealed(
+  store: ReturnType<typeof objectStore>,
+  sealed: SealedStore,
+): Promise<{ name: string; size: number; etag?: string | null }[]> {
+  const out = [];
+  for (const prefix of sealed.prefixes) out.push(...await store.list(prefix));
+  return out;
 }

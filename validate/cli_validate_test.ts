@@ -3,7 +3,10 @@
  * evidence the run kept (settings, ledger, topic audit, the MinIO data in
  * `stack/minio`) is enough to re-check it. Untouched it passes; a tampered
  * object fails (exit 1); a folder without an audit is exit 3, not a crash;
- * a folder that is not a run is exit 2.
+ * a folder that is not a run is exit 2. The folder is sealed as a run seals
+ * it (with a key of the test's own): an object changed since the seal is named
+ * ("store changed since the run"); an unsealed folder of an older harness
+ * is re-checked only with --unsealed.
  */
 
 import assert from "node:assert/strict";
@@ -13,14 +16,19 @@ import { runDeno, slow } from "../compose/testing.ts";
 import { objectStore } from "../pipeline/store.ts";
 import { gz, linesOf, syntheticRun } from "./_synthetic.ts";
 import { AUDIT_FILE } from "./evidence.ts";
+import { loadHarnessKey } from "../lib/harness_key.ts";
+import { auditKey } from "./digest.ts";
+import { SEAL_FILE, sealRunFolder } from "./seal.ts";
 
 async function keptRun(dir: string, topic: string) {
-  const run = syntheticRun({ malformedEvery: 29 });
+  const runId = `synthetic-${crypto.randomUUID().slice(0, 8)}`;
+  // The audit is keyed as a run keys it: the harness's key (the test's own) and the run id.
+  const run = syntheticRun({ malformedEvery: 29, auditKey: auditKey(loadHarnessKey(), runId) });
   await Deno.writeTextFile(
     join(dir, "results.json"),
     JSON.stringify({
       scenario: "synthetic",
-      run_id: `synthetic-${crypto.randomUUID().slice(0, 8)}`,
+      run_id: runId,
       verdict: "pass",
       settings: {
         min_acked: 1,
@@ -47,6 +55,14 @@ async function keptRun(dir: string, topic: string) {
       // The synthetic topic is "t"; the re-check reads --topic t.
       await store.putBytes(key, bytes, "application/gzip");
     }
+    const prefixes = [`events/${topic}/`, `dlq/${topic}/`];
+    const objects = (await Promise.all(prefixes.map((p) => store.list(p)))).flat()
+      .map((o) => ({ name: o.name, size: o.size, etag: o.etag ?? null }));
+    const results = JSON.parse(await Deno.readTextFile(join(dir, "results.json")));
+    await sealRunFolder(dir, loadHarnessKey(), {
+      runId: results.run_id,
+      store: { bucket: store.bucket, prefixes, objects },
+    });
   } finally {
     await server.stop();
   }
@@ -55,6 +71,9 @@ async function keptRun(dir: string, topic: string) {
 
 Deno.test({ name: "validate --run re-checks a run from what it kept", ...slow }, async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "validate-run-" });
+  const keyDir = await Deno.makeTempDir({ prefix: "validate-key-" });
+  const realKeyFile = Deno.env.get("CHAOS_KEY_FILE");
+  Deno.env.set("CHAOS_KEY_FILE", join(keyDir, "harness.key")); // the re-checks inherit it
   try {
     const { run, data } = await keptRun(dir, "t");
     const validate = () => runDeno(["validate/cli_validate.ts", "--run", dir, "--topic", "t"]);
@@ -83,14 +102,40 @@ Deno.test({ name: "validate --run re-checks a run from what it kept", ...slow },
       const res = await validate();
       assert.equal(res.code, 1, res.stdout + res.stderr);
       assert.match(res.stdout, /altered 1/);
+      assert.match(res.stdout, /store changed since the run: events\/t\/.* changed/);
     });
 
-    await t.step("no topic audit kept: exit 3, saying so", async () => {
-      await Deno.rename(join(dir, AUDIT_FILE), join(dir, "moved"));
+    await t.step(
+      "unsealed: exit 1; an older run's folder with --unsealed is re-checked",
+      async () => {
+        await Deno.rename(join(dir, SEAL_FILE), join(keyDir, SEAL_FILE));
+        try {
+          const res = await validate();
+          assert.equal(res.code, 1, res.stdout + res.stderr);
+          assert.match(res.stdout, /evidence altered: seal\.json missing/);
+          const old = await runDeno([
+            "validate/cli_validate.ts",
+            "--run",
+            dir,
+            "--topic",
+            "t",
+            "--unsealed",
+          ]);
+          assert.equal(old.code, 1, old.stdout + old.stderr); // the altered line above
+          assert.match(old.stdout, /unsealed \(--unsealed\)/);
+          assert.match(old.stdout, /altered 1/);
+        } finally {
+          await Deno.rename(join(keyDir, SEAL_FILE), join(dir, SEAL_FILE));
+        }
+      },
+    );
+
+    await t.step("no topic audit kept: exit 1, naming it (nothing else is read)", async () => {
+      await Deno.rename(join(dir, AUDIT_FILE), join(keyDir, "moved"));
       const res = await validate();
-      await Deno.rename(join(dir, "moved"), join(dir, AUDIT_FILE));
-      assert.equal(res.code, 3, res.stdout + res.stderr);
-      assert.match(res.stderr, /topic-audit\.bin\.gz/);
+      await Deno.rename(join(keyDir, "moved"), join(dir, AUDIT_FILE));
+      assert.equal(res.code, 1, res.stdout + res.stderr);
+      assert.match(res.stdout, /evidence missing: topic-audit\.bin\.gz/);
     });
 
     await t.step("Ctrl-C: the MinIO it started is gone", async () => {
@@ -121,5 +166,8 @@ Deno.test({ name: "validate --run re-checks a run from what it kept", ...slow },
     });
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await Deno.remove(keyDir, { recursive: true }).catch(() => {});
+    if (realKeyFile === undefined) Deno.env.delete("CHAOS_KEY_FILE");
+    else Deno.env.set("CHAOS_KEY_FILE", realKeyFile);
   }
 });

@@ -38,6 +38,7 @@
 
 import { parseBatchKey } from "../pipeline/batcher.ts";
 import { combine, type Verdict } from "./verdict.ts";
+import { isoTime, MAX_EPOCH_MS, printable } from "./printable.ts";
 
 /** The sampled commits in the run folder. */
 export const COMMITS_FILE = "commits.jsonl";
@@ -134,6 +135,8 @@ export function commitsLine(x: CommitSample | CommitsEnd | SeenObject): string {
 }
 
 const isInt = (x: unknown, min: number) => Number.isSafeInteger(x) && (x as number) >= min;
+/** A time a date holds (a line claiming another is no sample: it could not be shown or compared). */
+const isTime = (x: unknown) => isInt(x, 0) && (x as number) <= MAX_EPOCH_MS;
 
 /** Reads `commits.jsonl` back; a line that is neither a sample nor the end line is kept as malformed. */
 export function parseCommits(text: string): CommitEvidence {
@@ -145,18 +148,18 @@ export function parseCommits(text: string): CommitEvidence {
       const parsed = JSON.parse(line);
       if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) x = parsed;
     } catch { /* below */ }
-    if (x && isInt(x.at_ms, 0) && isInt(x.partition, 0) && isInt(x.offset, -1)) {
+    if (x && isTime(x.at_ms) && isInt(x.partition, 0) && isInt(x.offset, -1)) {
       out.samples.push({
         at_ms: x.at_ms as number,
         partition: x.partition as number,
         offset: x.offset as number,
       });
     } else if (
-      x && isInt(x.at_ms, 0) && typeof x.seen === "string" && typeof x.etag === "string"
+      x && isTime(x.at_ms) && typeof x.seen === "string" && typeof x.etag === "string"
     ) {
       out.seen!.push({ at_ms: x.at_ms as number, seen: x.seen, etag: x.etag });
     } else if (
-      x && isInt(x.end_ms, 0) && isInt(x.reads, 0) && isInt(x.failed, 0) &&
+      x && isTime(x.end_ms) && isInt(x.reads, 0) && isInt(x.failed, 0) &&
       typeof x.final === "boolean" && out.end === null
     ) {
       out.end = {
@@ -168,7 +171,7 @@ export function parseCommits(text: string): CommitEvidence {
     } else {
       out.malformed.push(
         `${COMMITS_FILE} line ${i + 1} is not a commit sample: ${
-          JSON.stringify(line.slice(0, 80))
+          printable(JSON.stringify(line.slice(0, 80)))
         }`,
       );
     }
@@ -216,7 +219,7 @@ function firstStored(
   });
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
+const iso = isoTime;
 
 /** One range of a partition, stored when its last object was. */
 interface Stored {

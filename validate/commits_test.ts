@@ -186,18 +186,22 @@ Deno.test("parseCommits: garbage in commits.jsonl is a finding, never a crash", 
     '{"at_ms":"soon","partition":0,"offset":1}\n',
     "[1,2]\n",
     '{"at_ms":1,"partition":-1,"offset":1}\n',
+    '{"at_ms":1e16,"partition":0,"offset":1}\n',
+    '{"at_ms":9007199254740991,"seen":"events/x","etag":"e"}\n',
+    '{"at_ms":1,"partition":0,"offset":1,"x":"\\u001b[2K"}\u001b[2K\n',
     "\n",
     commitsLine({ end_ms: T + 2000, reads: 2, failed: 0, final: true }),
   ].join("");
   const seen = parseCommits(text);
   assert.equal(seen.samples.length, 1);
   assert.deepEqual(seen.end, { end_ms: T + 2000, reads: 2, failed: 0, final: true });
-  assert.equal(seen.malformed.length, 4);
+  assert.equal(seen.malformed.length, 7, "a time no date holds is no sample");
   assert.match(seen.malformed[0], /^commits\.jsonl line 2 is not a commit sample: "not json"/);
+  assert.ok(!seen.malformed.join("\n").includes("\u001b"), "shown, not obeyed");
   const d = checkDurability(seen, [obj(0, 0, 299, 500)], ends);
   assert.equal(d.verdict, "fail");
-  assert.equal(d.malformed, 4);
-  assert.match(d.reasons.join("\n"), /4 lines of commits\.jsonl are not commit samples/);
+  assert.equal(d.malformed, 7);
+  assert.match(d.reasons.join("\n"), /7 lines of commits\.jsonl are not commit samples/);
 });
 
 Deno.test("parseCommits: reads back what the sampler writes", () => {

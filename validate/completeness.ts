@@ -200,7 +200,11 @@ export function checkCompleteness(
       if (r.duplicates_by_sink <= sample) push("duplicates", `${where(i)}: stored ${copies} times`);
     }
     if (pi >= 0 && d.next[i] !== -1 && d.bySeq[pi][d.seq[i]] === i) {
-      for (let c = d.next[i]; c !== -1; c = d.next[c]) r.duplicates_in_kafka++;
+      // Every walk along `next` is bounded by the table's size (it points further down the
+      // table, topic_table.ts checks it; the bound guards a table built by other means).
+      for (let c = d.next[i], steps = 0; c !== -1 && steps < n; c = d.next[c], steps++) {
+        r.duplicates_in_kafka++;
+      }
     }
   }
   // Per producer, in seq order: stored but never attempted, and unknown sends that were stored.
@@ -212,7 +216,11 @@ export function checkCompleteness(
     let u = 0;
     for (let seq = 0; seq < index.length; seq++) {
       let storedAt = -1;
-      for (let c = index[seq]; c !== -1 && storedAt === -1; c = d.next[c]) {
+      for (
+        let c = index[seq], steps = 0;
+        c !== -1 && storedAt === -1 && steps < n;
+        c = d.next[c], steps++
+      ) {
         if (stored.inEvents[c] + stored.inDlq[c] > 0) storedAt = c;
       }
       if (storedAt === -1) continue;

@@ -11,8 +11,14 @@
 
 import { durabilityFigures } from "./commits.ts";
 import type { Judged } from "./recipe.ts";
+import { printable } from "./printable.ts";
 
+/** The lines, each printable (what an alert or a producer id says cannot drive the terminal). */
 export function describeVerdict(j: Judged): string[] {
+  return verdictLines(j).map((line) => printable(line));
+}
+
+function verdictLines(j: Judged): string[] {
   const c = j.completeness;
   const out = [
     `completeness: acked ${c.acked}, in the topic ${c.in_topic}, stored ${c.found}, ` +
@@ -29,6 +35,8 @@ export function describeVerdict(j: Judged): string[] {
       `alerts: incidents ${a.incidents}, matched ${a.matched}, missed ${a.missed}, ` +
         `duplicated ${a.duplicated}, false positives ${a.false_positives}, ` +
         `unsigned ${a.unsigned}, malformed ${a.malformed}, conflicting ${a.conflicting}` +
+        (a.refused_too_large ? `, refused as too large ${a.refused_too_large}` : "") +
+        (a.not_kept ? `, not kept (over the cap) ${a.not_kept}` : "") +
         (a.detect_ms_p50 === null ? "" : `, time to detect p50 ${a.detect_ms_p50} ms`) +
         (a.after_watermark_ms_p99 == null
           ? ""

@@ -15,13 +15,24 @@
  */
 
 import { join } from "node:path";
-import { Ledger } from "../pipeline/ledger.ts";
+import { Ledger, LedgerFormatError } from "../pipeline/ledger.ts";
 import type { Delivery } from "../pipeline/webhook_receiver.ts";
+import { DELIVERIES_FILE, parseDeliveries } from "./deliveries.ts";
 import { type CommitEvidence, COMMITS_FILE, parseCommits } from "./commits.ts";
-import { type AbortRecord, abortRecord, faultRecords, parseHistory } from "./history.ts";
+import { type AbortRecord, abortRecord, faultRecords, readHistory } from "./history.ts";
 import type { FaultOutcome, VerdictSettings } from "./recipe.ts";
 import { parseSamples, type Sample } from "./samples.ts";
-import { TopicTable } from "./topic_table.ts";
+import { readResults } from "./results.ts";
+import { UnreadableEvidenceError } from "./unreadable.ts";
+import {
+  AuditKeyError,
+  AuditUnreadableError,
+  AuditVersionError,
+  TopicTable,
+} from "./topic_table.ts";
+import { auditKey } from "./digest.ts";
+import { HarnessKeyError, loadHarnessKey } from "../lib/harness_key.ts";
+import { UsageError } from "../lib/exit_codes.ts";
 
 export const AUDIT_FILE = "topic-audit.bin.gz";
 
@@ -56,7 +67,23 @@ export class EvidenceError extends Error {
   override name = "EvidenceError";
 }
 
-export async function readEvidence(dir: string): Promise<KeptEvidence> {
+/** How to read the deliveries (deliveries.ts): the run's webhook secret, from its seal. */
+export interface EvidenceReading {
+  /** Default null: no signature is checked (every one counts as unchecked). */
+  webhookSecret?: string | null;
+  /** Trust the recorded signature checks of a run from before bodies were kept. */
+  legacyDeliveries?: boolean;
+  /**
+   * The harness's key (lib/harness_key.ts): the audit's digest key is derived from it and the
+   * run's id (digest.ts `auditKey`). Default: the key file, read, never made.
+   */
+  harnessKey?: Uint8Array;
+}
+
+export async function readEvidence(
+  dir: string,
+  reading: EvidenceReading = {},
+): Promise<KeptEvidence> {
   const read = async (name: string) => {
     try {
       return await Deno.readFile(join(dir, name));
@@ -67,27 +94,47 @@ export async function readEvidence(dir: string): Promise<KeptEvidence> {
     }
   };
   const text = async (name: string) => new TextDecoder().decode(await read(name));
-  const results = JSON.parse(await text("results.json")) as RecordedRun;
-  if (!results.settings) {
+  const resultsText = await text("results.json");
+  if (olderRun(resultsText)) {
     throw new EvidenceError(
       `${join(dir, "results.json")} records no verdict settings (a run of an older harness)`,
     );
   }
+  const results = readResults(resultsText) as RecordedRun;
   let table: TopicTable;
   try {
-    table = TopicTable.decode(await read(AUDIT_FILE));
+    // The key is read only once the file is known to be a keyed audit.
+    const key = () =>
+      auditKey(reading.harnessKey ?? loadHarnessKey(undefined, { create: false }), results.run_id);
+    table = TopicTable.decode(await read(AUDIT_FILE), key);
   } catch (error) {
     if (error instanceof EvidenceError) throw error;
-    throw new EvidenceError(`${join(dir, AUDIT_FILE)} is not a topic audit`, { cause: error });
+    // An audit of an earlier format, or under another key, or no key: exit 2, not a finding.
+    if (error instanceof AuditVersionError || error instanceof AuditKeyError) {
+      throw new UsageError(`${join(dir, AUDIT_FILE)}: ${error.message}`, { cause: error });
+    }
+    if (error instanceof HarnessKeyError) {
+      throw new UsageError(`cannot re-check ${dir}: ${error.message}`, { cause: error });
+    }
+    throw new UnreadableEvidenceError(
+      AUDIT_FILE,
+      null,
+      `${error instanceof AuditUnreadableError ? "" : "not a topic audit: "}${
+        (error as Error).message
+      }`,
+      { cause: error },
+    );
   }
-  const deliveries = (await text("deliveries.jsonl").catch(() => "")).split("\n")
-    .filter((l) => l.trim()).map(parseDelivery);
-  const history = parseHistory(await text("history.jsonl").catch(() => ""));
+  const deliveries = parseDeliveries(await text(DELIVERIES_FILE).catch(() => ""), {
+    secret: reading.webhookSecret ?? null,
+    legacy: reading.legacyDeliveries,
+  });
+  const history = readHistory(await text("history.jsonl").catch(() => ""));
   return {
     results,
     faults: faultRecords(history) ?? results.faults,
     aborted: abortRecord(history),
-    ledger: Ledger.parse(await text("ledger.json")),
+    ledger: readLedger(await text("ledger.json")),
     table,
     deliveries,
     samples: parseSamples(await text("samples.jsonl").catch(() => "")),
@@ -98,19 +145,22 @@ export async function readEvidence(dir: string): Promise<KeptEvidence> {
   };
 }
 
-/** A line of deliveries.jsonl; one that is not a delivery becomes one whose body is no alert. */
-function parseDelivery(line: string): Delivery {
+/** True for the results of a harness from before settings were recorded (nothing to re-check). */
+function olderRun(text: string): boolean {
   try {
-    const d = JSON.parse(line);
-    if (typeof d === "object" && d !== null && typeof d.answered === "number") {
-      return {
-        received_at_ms: Number(d.received_at_ms) || 0,
-        body: d.body ?? null,
-        idempotency_key: d.idempotency_key ?? null,
-        signature_ok: typeof d.signature_ok === "boolean" ? d.signature_ok : null,
-        answered: d.answered,
-      };
-    }
-  } catch { /* below */ }
-  return { received_at_ms: 0, body: line, idempotency_key: null, signature_ok: null, answered: 0 };
+    const x = JSON.parse(text);
+    return typeof x === "object" && x !== null && !Array.isArray(x) && !("settings" in x);
+  } catch {
+    return false; // not JSON: readResults says so
+  }
+}
+
+/** `ledger.json`; a bad one is unreadable evidence. */
+function readLedger(text: string): Ledger {
+  try {
+    return Ledger.parse(text);
+  } catch (error) {
+    if (!(error instanceof LedgerFormatError)) throw error;
+    throw new UnreadableEvidenceError("ledger.json", null, error.message, { cause: error });
+  }
 }

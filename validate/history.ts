@@ -16,7 +16,9 @@
  * @module
  */
 
+import { z } from "zod";
 import type { AbortRecord, FaultRecord } from "./results.ts";
+import { isEpochMs, parseJsonLines, UnreadableEvidenceError } from "./unreadable.ts";
 
 export type { AbortRecord };
 
@@ -107,6 +109,45 @@ export function parseHistory(text: string): HistoryEvent[] {
   return events;
 }
 
+/** The history file of a run folder. */
+export const HISTORY_FILE = "history.jsonl";
+
+const PlannedFault = z.object({
+  kind: z.string(),
+  target: z.string(),
+  source: z.enum(["timeline", "random"]),
+});
+
+/** An event as the harness writes it; the plan's value is the list of planned faults. */
+const HistoryLine = z.object({
+  time: z.number().refine(isEpochMs, "must be an epoch ms"),
+  type: z.enum(["invoke", "ok", "fail", "info"]),
+  what: z.string(),
+  op: z.number().int().min(0).optional(),
+  value: z.unknown().optional(),
+}).superRefine((e, ctx) => {
+  if (e.what !== "plan" || e.type !== "info") return;
+  const plan = z.array(PlannedFault).safeParse(e.value);
+  if (!plan.success) {
+    const issue = plan.error.issues[0];
+    ctx.addIssue({
+      code: "custom",
+      path: ["value", ...(issue?.path ?? [])] as PropertyKey[],
+      message: `the plan must be a list of faults: ${issue?.message ?? "invalid"}`,
+    });
+  }
+});
+
+/**
+ * The events of a run folder's `history.jsonl`, every line checked: a line that is not an event
+ * of the harness (a torn line, a plan that is no list, a time no date holds) is an
+ * `UnreadableEvidenceError` naming it. `parseHistory` is the lenient reader of a history being
+ * written.
+ */
+export function readHistory(text: string, file = HISTORY_FILE): HistoryEvent[] {
+  return parseJsonLines(file, text, HistoryLine) as HistoryEvent[];
+}
+
 /**
  * What every planned fault did, from the history: the `plan` event lists the
  * faults; each `fault:<kind>` invocation names its fault by index, and its
@@ -118,7 +159,11 @@ export function parseHistory(text: string): HistoryEvent[] {
 export function faultRecords(events: readonly HistoryEvent[]): FaultRecord[] | undefined {
   const plan = events.find((e) => e.type === "info" && e.what === "plan");
   if (!plan) return undefined;
-  const records: FaultRecord[] = (plan.value as PlannedFaultEntry[]).map((f) => ({
+  const planned = z.array(PlannedFault).safeParse(plan.value);
+  if (!planned.success) {
+    throw new UnreadableEvidenceError(HISTORY_FILE, null, "the plan is not a list of faults");
+  }
+  const records: FaultRecord[] = (planned.data as PlannedFaultEntry[]).map((f) => ({
     kind: f.kind,
     target: f.target,
     source: f.source,
@@ -149,14 +194,19 @@ export function faultRecords(events: readonly HistoryEvent[]): FaultRecord[] | u
     } else if (e.type === "ok") {
       f.injected_at = e.time;
       f.observed = true;
-      f.nodes = Array.isArray(value.nodes) ? value.nodes.map(String) : [];
+      f.nodes = Array.isArray(value.nodes) ? value.nodes.map(nodeName) : [];
       f.detail = { ...(value.observed as Record<string, unknown> ?? {}) };
     } else {
-      f.detail = { error: value.error };
+      // A target found dead when due (chaos/timeline.ts): kept for chaos/outcome.ts.
+      const notRunning = value.not_running === true ? { not_running: true } : {};
+      f.detail = { error: value.error, ...notRunning };
     }
   }
   return records;
 }
+
+/** A node named in a history (a string; anything else as its JSON, which never throws). */
+const nodeName = (n: unknown): string => typeof n === "string" ? n : JSON.stringify(n) ?? "?";
 
 /** The run's abort (`what: "abort"`), the first if several; null when it ran to its end. */
 export function abortRecord(events: readonly HistoryEvent[]): AbortRecord | null {

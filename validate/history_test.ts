@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { abortRecord, faultRecords, History, parseHistory } from "./history.ts";
+import { abortRecord, faultRecords, History, parseHistory, readHistory } from "./history.ts";
+import { UnreadableEvidenceError } from "./unreadable.ts";
 
 Deno.test("history: a completion pairs with its invocation; the file reads back the same", async () => {
   const dir = await Deno.makeTempDir();
@@ -106,4 +107,40 @@ Deno.test("abortRecord: the run's first abort, or null", () => {
     at: 7,
     detail: "stopped before its end",
   });
+});
+
+Deno.test("readHistory: a run folder's history, every line checked", () => {
+  const plan = { time: 1_700_000_000_000, type: "info", what: "plan", value: [] };
+  const kill = { time: 1_700_000_001_000, type: "invoke", what: "fault:kill", op: 1, value: {} };
+  const good = [plan, kill].map((e) => JSON.stringify(e)).join("\n") + "\n";
+  assert.equal(readHistory(good).length, 2);
+  const cases: [string, RegExp][] = [
+    [good + '{"time":17', /history\.jsonl line 3: not JSON/],
+    [
+      JSON.stringify({ ...plan, value: "kill" }),
+      /line 1: value: the plan must be a list of faults/,
+    ],
+    [JSON.stringify({ ...plan, value: [{ kind: 1 }] }), /line 1: value\.0\.kind: the plan/],
+    [JSON.stringify({ ...kill, time: 1e16 }), /line 1: time: must be an epoch ms/],
+    [JSON.stringify({ ...kill, type: "done" }), /line 1: type/],
+    [good + JSON.stringify({ ...kill, op: -1 }), /line 3: op/],
+  ];
+  for (const [text, says] of cases) {
+    assert.throws(
+      () => readHistory(text),
+      (e) => e instanceof UnreadableEvidenceError && says.test(e.message),
+      text,
+    );
+  }
+});
+
+Deno.test("faultRecords: a plan that is no list is unreadable evidence, odd values are not a crash", () => {
+  const plan = (value: unknown) => ({ time: 1, type: "info" as const, what: "plan", value });
+  assert.throws(() => faultRecords([plan({ kind: "kill" })]), UnreadableEvidenceError);
+  const [f] = faultRecords([
+    plan([{ kind: "kill", target: "sink", source: "timeline" }]),
+    { time: 2, type: "invoke", what: "fault:kill", op: 1, value: { fault: 0 } },
+    { time: 3, type: "ok", what: "fault:kill", op: 1, value: { nodes: [{ toString: 1 }, "a"] } },
+  ])!;
+  assert.deepEqual(f.nodes, ['{"toString":1}', "a"]);
 });

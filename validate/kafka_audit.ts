@@ -13,6 +13,10 @@
  * a partition that stops advancing is an error naming where it stopped, never a
  * table with a hole.
  *
+ * The records' digests are keyed with the run's audit key (digest.ts
+ * `auditKey`, from the harness's key and the run's id), which the run folder
+ * never holds; without one (a table kept in memory only) the key is random.
+ *
  * ```ts
  * import { auditTopic } from "./kafka_audit.ts";
  * const { table } = await auditTopic(["127.0.0.1:29111"], "network-telemetry");
@@ -24,7 +28,6 @@
 import { kafkaSecurity, platformaticSecurity } from "../pipeline/kafka_security.ts";
 import { Consumer } from "@platformatic/kafka";
 import { sleep, waitFor } from "../lib/wait.ts";
-import { newSeed } from "./digest.ts";
 import { type TopicTable, TopicTableBuilder } from "./topic_table.ts";
 
 export interface KafkaAudit {
@@ -41,11 +44,11 @@ const RESPONSE_BYTES = 8 << 20;
 export async function auditTopic(
   brokers: readonly string[],
   topic: string,
-  options: { timeoutMs?: number; seed?: number } = {},
+  options: { timeoutMs?: number; key?: Uint8Array } = {},
 ): Promise<KafkaAudit> {
   const t0 = performance.now();
   const deadline = t0 + (options.timeoutMs ?? 300_000);
-  const builder = new TopicTableBuilder(options.seed ?? newSeed());
+  const builder = new TopicTableBuilder(options.key);
   const consumer = new Consumer({
     groupId: `audit-${crypto.randomUUID()}`, // never joined: fetches need no group
     clientId: "audit",

@@ -12,9 +12,16 @@
  * - `dlq/` line: `{"partition":P,"offset":O,"raw":"…",…}`, naming the record
  *   by its place; `raw` must be the record's value, and the record malformed.
  *
+ * A line is taken for the record without parsing it only when it is the
+ * record's very bytes: the same length and the same keyed 128-bit digest
+ * (digest.ts); any other line must parse, and its canonical digest must be the
+ * record's.
+ *
  * What a line cannot be is a finding (counted, sampled with the object's
- * key), never an exception: a corrupt object is one finding, and the check
- * goes on. Runs on the coordinating thread and in the store check's workers.
+ * key), never an exception: a corrupt object (not gzip, empty, more than
+ * MAX_OBJECT_BYTES once decompressed) is one finding, a line longer than
+ * MAX_LINE_BYTES is unreadable, and the check goes on, in bounded memory. Runs
+ * on the coordinating thread and in the store check's workers.
  *
  * ```ts
  * import { checkObject, newFindings } from "./object_check.ts";
@@ -27,8 +34,8 @@
 import { gunzipSync } from "node:zlib";
 import { parseBatchKey } from "../pipeline/batcher.ts";
 import { parseEvent } from "../pipeline/event.ts";
-import { canonicalDigest, hashBytes } from "./digest.ts";
-import { WasmHasher } from "./_wasm_hash.ts";
+import { Digester } from "./digest.ts";
+import { WasmSipHash } from "./_wasm_hash.ts";
 import { eventIdentity, PREFIX, SEQ } from "./identity.ts";
 import { MALFORMED, recordAt, type TopicTable, VALID } from "./topic_table.ts";
 
@@ -69,6 +76,17 @@ export interface Findings {
 
 const SAMPLE = 10;
 
+/**
+ * The most an object may hold once decompressed: 256 MiB (the sink's objects are a few MiB);
+ * a larger one is a corrupt object, never read whole.
+ */
+export const MAX_OBJECT_BYTES = 256 << 20;
+/**
+ * The longest line: 8 MiB (a Kafka record is at most about 1 MiB by default, and a dlq line
+ * escapes its raw value, at most 6 bytes per byte); a longer one is unreadable.
+ */
+export const MAX_LINE_BYTES = 8 << 20;
+
 export function newFindings(): Findings {
   return {
     lines: 0,
@@ -102,7 +120,13 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const PREFIX_BYTES = encoder.encode(PREFIX);
 const SEQ_BYTES = encoder.encode(SEQ);
-let hasher: WasmHasher | undefined; // one per thread
+/** This thread's digests, under the key of the last table checked. */
+let digests: { key: Uint8Array; sip: WasmSipHash; one: Digester } | undefined;
+
+function digestsFor(key: Uint8Array) {
+  if (digests?.key !== key) digests = { key, sip: new WasmSipHash(key), one: new Digester(key) };
+  return digests;
+}
 
 /**
  * Checks the object `key` (gzip bytes `gz`) into `f`. `key` must be a batch key. Works on the
@@ -114,14 +138,21 @@ export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: F
   let bytes: Uint8Array;
   try {
     // A plain view, not Node's Buffer: its indexOf is the engine's, not a script's.
-    const out = gunzipSync(gz, { chunkSize: 4 << 20 });
+    const out = gunzipSync(gz, { chunkSize: 4 << 20, maxOutputLength: MAX_OBJECT_BYTES });
     bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   } catch (error) {
-    note(f, "corrupt_object", `${key}: ${(error as Error).message}`);
+    const e = error as Error & { code?: string };
+    const why = e.code === "ERR_BUFFER_TOO_LARGE"
+      ? `more than ${MAX_OBJECT_BYTES / 2 ** 20} MiB once decompressed`
+      : gz.length === 0
+      ? "empty (0 bytes, not gzip)"
+      : `not gzip (${e.message})`;
+    note(f, "corrupt_object", `${key}: ${why}`);
     return;
   }
   const d = table.data;
-  (hasher ??= new WasmHasher()).load(bytes);
+  const { sip, one } = digestsFor(d.key);
+  sip.load(bytes);
   const bounds = table.bounds(name.partition);
   const inRange = (r: number) =>
     d.partition[r] === name.partition && d.offset[r] >= name.firstOffset &&
@@ -136,7 +167,16 @@ export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: F
     if (end < 0) end = bytes.length;
     const stop = end > start && bytes[end - 1] === 13 ? end - 1 : end; // a CRLF line
     lineNo++;
-    if (stop > start) {
+    if (stop - start > MAX_LINE_BYTES) {
+      f.lines++;
+      note(
+        f,
+        "unreadable",
+        `${key} line ${lineNo}: ${stop - start} bytes, more than a line may hold (${
+          MAX_LINE_BYTES / 2 ** 20
+        } MiB)`,
+      );
+    } else if (stop > start) {
       f.lines++;
       const at = () => `${key} line ${lineNo}`;
       if (name.kind === "events") {
@@ -171,10 +211,11 @@ export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: F
             }
             if (d.kind[r] === MALFORMED) {
               note(f, "malformed_in_events", `${at()}: ${pid} seq ${seq}`);
-            } else if (hasher.hash(start, stop, d.seed) !== d.raw[r]) {
+            } else if (!(stop - start === d.len[r] && sameBytes(sip, start, stop, d.raw, r))) {
+              // Not the record's very bytes: it must parse to the same event.
               const parsed = parseEvent(decoder.decode(bytes.subarray(start, stop)));
               if (!parsed.ok) note(f, "not_an_event", `${at()}: ${parsed.reason}`);
-              else if (canonicalDigest(parsed.event, d.seed) !== d.canon[r]) {
+              else if (!one.canonicalEquals(parsed.event, d.canon, r)) {
                 note(f, "altered", `${at()}: ${pid} seq ${seq} differs from the topic's record`);
               }
             }
@@ -194,7 +235,7 @@ export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: F
             f.heldDlq.push(r);
             if (!inRange(r)) note(f, "misplaced", `${at()}: ${place}`);
             if (d.kind[r] === VALID) note(f, "valid_in_dlq", `${at()}: ${place}`);
-            else if (hashBytes(encoder.encode(entry.raw), d.seed) !== d.raw[r]) {
+            else if (!sameRaw(one, encoder.encode(entry.raw), d.len[r], d.raw, r)) {
               note(f, "altered", `${at()}: ${place}: raw differs from the topic's record`);
             }
           }
@@ -219,7 +260,8 @@ function retryCopy(
   taken: Set<number>,
 ): number {
   let first = -1;
-  for (let c = head; c !== -1; c = next[c]) {
+  // `next` points further down the table (topic_table.ts); the bound is a second guard.
+  for (let c = head, steps = 0; c !== -1 && steps <= next.length; c = next[c], steps++) {
     if (!inRange(c)) continue;
     if (!taken.has(c)) {
       taken.add(c);
@@ -228,6 +270,23 @@ function retryCopy(
     if (first === -1) first = c;
   }
   return first === -1 ? head : first;
+}
+
+/** Whether the loaded bytes [start, stop) have record `r`'s raw digest. */
+function sameBytes(
+  sip: WasmSipHash,
+  start: number,
+  stop: number,
+  raw: Uint32Array,
+  r: number,
+): boolean {
+  sip.digest(start, stop, 0);
+  return sip.equals(raw, r);
+}
+
+/** Whether `bytes` are record `r`'s value: its length and its raw digest. */
+function sameRaw(one: Digester, bytes: Uint8Array, len: number, raw: Uint32Array, r: number) {
+  return bytes.length === len && one.rawEquals(bytes, raw, r);
 }
 
 function startsWith(bytes: Uint8Array, prefix: Uint8Array, at: number): boolean {

@@ -5,11 +5,13 @@
  * @module
  */
 
+import { z } from "zod";
 import type { StackKind } from "../compose/stack.ts";
 import type { AlertResult } from "./alerts.ts";
 import type { DurabilityResult } from "./commits.ts";
 import type { CompletenessResult } from "./completeness.ts";
-import type { ProbesResult } from "./probes.ts";
+import { PROBE_METRICS, PROBE_PHASES, PROBE_STATS, type ProbesResult } from "./probes.ts";
+import { isEpochMs, parseJson } from "./unreadable.ts";
 import type { VerdictSettings } from "./recipe.ts";
 import type { RecoveryResult } from "./recovery.ts";
 import type { Verdict } from "./verdict.ts";
@@ -52,7 +54,7 @@ export interface RunCost {
 }
 
 /** Bumped when a field of results.json changes meaning or goes; new fields do not bump it. */
-export const RESULTS_SCHEMA_VERSION = 1;
+export const RESULTS_SCHEMA_VERSION = 2; // 2: the run folder is sealed (validate/seal.ts)
 
 export interface Results {
   /** `RESULTS_SCHEMA_VERSION` of the harness that wrote it (absent before it existed). */
@@ -97,4 +99,68 @@ export interface Results {
   aborted?: AbortRecord | null;
   /** The end-of-run read of the topic (kept in the run folder as topic-audit.bin.gz). */
   audit: { records: number; took_ms: number } | null;
+}
+
+/** The results file of a run folder. */
+export const RESULTS_FILE = "results.json";
+
+const epochMs = z.number().refine(isEpochMs, "must be an epoch ms");
+const amount = z.number().min(0).max(Number.MAX_SAFE_INTEGER);
+
+/** `settings` as the engine records them: every bound a number in its range. */
+const SettingsSchema = z.object({
+  min_acked: amount,
+  max_duplicates: amount,
+  max_unknown_share: z.number().min(0).max(1),
+  alerts: z.boolean(),
+  probes: z.array(z.object({
+    name: z.string().optional(),
+    metric: z.enum(PROBE_METRICS),
+    stat: z.enum(PROBE_STATS),
+    op: z.enum([">=", "<="]),
+    value: z.number().min(-Number.MAX_VALUE).max(Number.MAX_VALUE),
+    phase: z.enum(PROBE_PHASES),
+    advisory: z.boolean().optional(),
+    abort: z.boolean().optional(),
+    grace_s: z.number().min(0).max(3600).optional(),
+  })),
+  target_eps: amount,
+  recovery_within_ms: amount.nullable(),
+  out_of_order_ms: amount.optional(),
+  window_ms: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+  slide_ms: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+});
+
+const FaultSchema = z.object({
+  kind: z.string(),
+  target: z.string(),
+  injected_at: epochMs.nullable(),
+  healed_at: epochMs.nullable(),
+  observed: z.boolean(),
+  nodes: z.array(z.string()).default([]),
+  source: z.enum(["timeline", "random"]).default("timeline"),
+  detail: z.record(z.string(), z.unknown()).default({}),
+});
+
+/**
+ * The parts of `results.json` a re-check and the reports read, checked: other fields are kept
+ * as they are (a newer harness may add some).
+ */
+export const RecordedResultsSchema = z.looseObject({
+  scenario: z.string(),
+  run_id: z.string(),
+  topic: z.string().optional(),
+  verdict: z.enum(["pass", "fail", "unknown"]),
+  settings: SettingsSchema,
+  faults: z.array(FaultSchema),
+  workload: z.object({ started_at: epochMs.nullable(), ended_at: epochMs.nullable() }),
+});
+export type RecordedResults = z.output<typeof RecordedResultsSchema>;
+
+/**
+ * Reads `results.json` back for a re-check: not JSON, no settings (a run of an older harness)
+ * or a value out of its range is an `UnreadableEvidenceError` naming the key.
+ */
+export function readResults(text: string, file = RESULTS_FILE): RecordedResults {
+  return parseJson(file, text, RecordedResultsSchema);
 }

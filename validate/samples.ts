@@ -10,6 +10,12 @@
  * @module
  */
 
+import { z } from "zod";
+import { isEpochMs, parseJsonLines } from "./unreadable.ts";
+
+/** The samples file of a run folder. */
+export const SAMPLES_FILE = "samples.jsonl";
+
 export interface Sample {
   /** Epoch ms. */
   t: number;
@@ -37,7 +43,29 @@ export interface Sample {
   controller?: number | null;
 }
 
-/** Parses `samples.jsonl`; blank lines are skipped. */
-export function parseSamples(text: string): Sample[] {
-  return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as Sample);
+const count = z.number().min(0).max(Number.MAX_SAFE_INTEGER);
+const reading = count.nullable().optional();
+
+/** A sample as the engine writes it: times a date holds, counts finite and not negative. */
+const SampleLine = z.object({
+  t: z.number().refine(isEpochMs, "must be an epoch ms"),
+  elapsed_ms: z.number().min(-Number.MAX_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER),
+  acked_eps: count,
+  acked: count,
+  p95_send_ms: count.nullable(),
+  sink_lag: z.number().min(-Number.MAX_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER).nullable(),
+  faults: z.array(z.string()),
+  under_replicated: reading,
+  offline_partitions: reading,
+  min_isr: reading,
+  controller: z.number().int().nullable().optional(),
+});
+
+/**
+ * Parses `samples.jsonl`; blank lines are skipped. A line that is not a sample (a torn line, a
+ * time no date holds, a count that is not a finite number) is an `UnreadableEvidenceError`
+ * naming the file and the line.
+ */
+export function parseSamples(text: string, file = SAMPLES_FILE): Sample[] {
+  return parseJsonLines(file, text, SampleLine) as Sample[];
 }

@@ -1,19 +1,23 @@
 /**
  * What the topic held at the end of a run, record by record: for every
  * (partition, offset) the record's identity (producer_id, seq, when readable),
- * whether it is a valid event under the sink's schema, a keyed hash of its raw
- * value and a digest of the parsed event (see digest.ts). The topic is the
- * ground truth for the sink: the store check resolves every stored line to a
- * record of this table. Pure: the Kafka audit (kafka_audit.ts) feeds it, the
- * benchmark feeds it directly.
+ * whether it is a valid event under the sink's schema, its length, a keyed
+ * 128-bit digest of its raw value and one of the parsed event (see digest.ts).
+ * The topic is the ground truth for the sink: the store check resolves every
+ * stored line to a record of this table. Pure: the Kafka audit (kafka_audit.ts)
+ * feeds it, the benchmark feeds it directly.
  *
  * The columns live in SharedArrayBuffers, so the store check's workers read
  * the same table without a copy; `encode()`/`decode()` keep it in the run
- * folder (`topic-audit.bin.gz`), so a re-check needs no Kafka.
+ * folder (`topic-audit.bin.gz`), so a re-check needs no Kafka. The audit key
+ * (digest.ts) is never encoded: `decode` is given it again, and refuses a
+ * wrong one. `decode` trusts nothing of the file: every index, chain and
+ * bound is checked, so a table it returns cannot send a walk out of range or
+ * round a cycle (each `next` points further down the table).
  *
  * ```ts
  * import { TopicTableBuilder } from "./topic_table.ts";
- * const b = new TopicTableBuilder(1234);
+ * const b = new TopicTableBuilder(); // a random audit key; the run passes auditKey(...)
  * b.add(0, 0, '{"producer_id":"r-w0","seq":0,...}');
  * b.setBounds(0, 0, 1);
  * const table = b.finish();
@@ -25,12 +29,15 @@
 import { gunzipSync, gzipSync } from "node:zlib";
 import { parseEvent } from "../pipeline/event.ts";
 import { RangeSet } from "../pipeline/range_set.ts";
-import { canonicalDigest, hashBytes } from "./digest.ts";
+import { AUDIT_KEY_BYTES, Digester, randomAuditKey, sipHash128 } from "./digest.ts";
 import { eventIdentity } from "./identity.ts";
 
 /** A record's kind: a valid event, or a record the sink must file in `dlq/`. */
 export const VALID = 1;
 export const MALFORMED = 2;
+
+/** 32-bit words of a digest (128 bits). */
+export const DIGEST_WORDS = 4;
 
 export interface PartitionBounds {
   partition: number;
@@ -43,53 +50,108 @@ export interface PartitionBounds {
 }
 
 export interface TopicTableData {
-  seed: number;
+  /** The audit key (digest.ts): in memory only, never encoded. */
+  key: Uint8Array;
   producers: string[];
   partitions: PartitionBounds[];
   partition: Int32Array;
   offset: Float64Array;
   /** Index into `producers`, -1 when the record's identity is unreadable. */
   producer: Int32Array;
+  /** The record's seq, -1 when its identity is unreadable. */
   seq: Float64Array;
+  /** The record value's length in bytes. */
+  len: Uint32Array;
+  /** The raw digest of each record's value: DIGEST_WORDS words per record. */
   raw: Uint32Array;
-  /** canonicalDigest of valid records, 0 for malformed ones. */
+  /** The canonical digest of valid records (DIGEST_WORDS words each), zeros for malformed ones. */
   canon: Uint32Array;
   kind: Uint8Array;
   /** Per producer: seq -> first record with that identity, -1 when none. */
   bySeq: Int32Array[];
-  /** The next record with the same identity (a producer's retry appended twice), -1 when none. */
+  /**
+   * The next record with the same identity (a producer's retry appended twice), -1 when none.
+   * Always a later record: a walk along `next` ends within the table's size.
+   */
   next: Int32Array;
+}
+
+/** A topic audit that cannot be read: damaged, truncated, or inconsistent. */
+export class AuditUnreadableError extends Error {
+  override name = "AuditUnreadableError";
+}
+
+/** A topic audit of an earlier format (before the keyed 128-bit digests): re-run it. */
+export class AuditVersionError extends Error {
+  override name = "AuditVersionError";
+}
+
+/** A topic audit made under another key (another harness key, or another run's id). */
+export class AuditKeyError extends Error {
+  override name = "AuditKeyError";
 }
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/** A growing column of 32-bit words. */
+class Words {
+  a = new Uint32Array(1024);
+  n = 0;
+  push(from: Uint32Array): void {
+    if (this.n + from.length > this.a.length) {
+      const b = new Uint32Array(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a.set(from, this.n);
+    this.n += from.length;
+  }
+  view(): Uint32Array {
+    return this.a.subarray(0, this.n);
+  }
+}
 
 /** A partition's records as they come (in offset order), one array per column. */
 interface Pending {
   offset: number[];
   producer: number[];
   seq: number[];
-  raw: number[];
-  canon: number[];
+  len: number[];
+  raw: Words;
+  canon: Words;
   kind: number[];
 }
 
 export class TopicTableBuilder {
-  readonly seed: number;
+  readonly key: Uint8Array;
+  readonly #digests: Digester;
+  readonly #digest = new Uint32Array(DIGEST_WORDS);
+  readonly #noDigest = new Uint32Array(DIGEST_WORDS);
   readonly #parts = new Map<number, Pending>();
   readonly #bounds = new Map<number, { low: number; high: number }>();
   readonly #producers: string[] = [];
   readonly #producerIndex = new Map<string, number>();
 
-  constructor(seed: number) {
-    this.seed = seed;
+  /** `key`: the audit key (digest.ts `auditKey`); a random one for a table kept in memory. */
+  constructor(key: Uint8Array = randomAuditKey()) {
+    this.key = key.slice();
+    this.#digests = new Digester(this.key);
   }
 
   /** A record as read from the topic (its value's bytes, or text), in offset order per partition. */
   add(partition: number, offset: number, value: Uint8Array | string | null): void {
     let p = this.#parts.get(partition);
     if (!p) {
-      p = { offset: [], producer: [], seq: [], raw: [], canon: [], kind: [] };
+      p = {
+        offset: [],
+        producer: [],
+        seq: [],
+        len: [],
+        raw: new Words(),
+        canon: new Words(),
+        kind: [],
+      };
       this.#parts.set(partition, p);
     }
     if (p.offset.length && offset <= p.offset[p.offset.length - 1]) {
@@ -112,8 +174,13 @@ export class TopicTableBuilder {
     p.offset.push(offset);
     p.producer.push(pi);
     p.seq.push(pi === -1 ? -1 : id.seq!);
-    p.raw.push(hashBytes(bytes, this.seed));
-    p.canon.push(parsed.ok ? canonicalDigest(parsed.event, this.seed) : 0);
+    p.len.push(bytes.length);
+    this.#digests.raw(bytes, this.#digest, 0);
+    p.raw.push(this.#digest);
+    if (parsed.ok) {
+      this.#digests.canonical(parsed.event, this.#digest, 0);
+      p.canon.push(this.#digest);
+    } else p.canon.push(this.#noDigest);
     p.kind.push(parsed.ok ? VALID : MALFORMED);
   }
 
@@ -125,15 +192,16 @@ export class TopicTableBuilder {
     const ids = [...new Set([...this.#bounds.keys(), ...this.#parts.keys()])].sort((a, b) => a - b);
     const n = [...this.#parts.values()].reduce((s, p) => s + p.offset.length, 0);
     const d: TopicTableData = {
-      seed: this.seed,
+      key: this.key,
       producers: [...this.#producers],
       partitions: [],
       partition: shared(Int32Array, n),
       offset: shared(Float64Array, n),
       producer: shared(Int32Array, n),
       seq: shared(Float64Array, n),
-      raw: shared(Uint32Array, n),
-      canon: shared(Uint32Array, n),
+      len: shared(Uint32Array, n),
+      raw: shared(Uint32Array, n * DIGEST_WORDS),
+      canon: shared(Uint32Array, n * DIGEST_WORDS),
       kind: shared(Uint8Array, n),
       bySeq: [],
       next: shared(Int32Array, n).fill(-1),
@@ -150,8 +218,9 @@ export class TopicTableBuilder {
       d.offset.set(p.offset, i);
       d.producer.set(p.producer, i);
       d.seq.set(p.seq, i);
-      d.raw.set(p.raw, i);
-      d.canon.set(p.canon, i);
+      d.len.set(p.len, i);
+      d.raw.set(p.raw.view(), i * DIGEST_WORDS);
+      d.canon.set(p.canon.view(), i * DIGEST_WORDS);
       d.kind.set(p.kind, i);
       i += count;
     }
@@ -183,9 +252,29 @@ function shared<T>(ctor: TypedCtor<T>, n: number): T {
   return new ctor(new SharedArrayBuffer(Math.max(1, n) * ctor.BYTES_PER_ELEMENT));
 }
 
-const COLUMNS = ["partition", "offset", "producer", "seq", "raw", "canon", "kind", "next"] as const;
+/** The columns in the file's order, with their element type and elements per record. */
+const COLUMNS = [
+  ["partition", Int32Array, 1],
+  ["offset", Float64Array, 1],
+  ["producer", Int32Array, 1],
+  ["seq", Float64Array, 1],
+  ["len", Uint32Array, 1],
+  ["raw", Uint32Array, DIGEST_WORDS],
+  ["canon", Uint32Array, DIGEST_WORDS],
+  ["kind", Uint8Array, 1],
+  ["next", Int32Array, 1],
+] as const;
+const RECORD_BYTES = COLUMNS.reduce((s, [, ctor, w]) => s + ctor.BYTES_PER_ELEMENT * w, 0);
 /** Names the layout and the digests (digest.ts): a change of either is a new version. */
-const MAGIC = "chaos-topic-audit/3";
+const MAGIC = "chaos-topic-audit/4";
+/** Header lines longer than this are not a header. */
+const MAX_HEADER_BYTES = 256 << 20;
+
+/** What the header says of the key, so that a wrong one is told apart from altered records. */
+function keyCheck(key: Uint8Array): string {
+  const digest = sipHash128(key.subarray(0, 16), encoder.encode("chaos-topic-audit key check"));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 export class TopicTable {
   readonly data: TopicTableData;
@@ -236,19 +325,19 @@ export class TopicTable {
     return out;
   }
 
-  /** The table as bytes (gzip), for the run folder. */
+  /** The table as bytes (gzip), for the run folder: everything but the key. */
   encode(): Uint8Array {
     const d = this.data;
     const header = JSON.stringify({
       magic: MAGIC,
-      seed: d.seed,
+      key_check: keyCheck(d.key),
       producers: d.producers,
       partitions: d.partitions,
       n: this.size,
       bySeq: d.bySeq.map((a) => a.length),
     });
-    const parts: Uint8Array[] = [new TextEncoder().encode(header + "\n")];
-    for (const c of COLUMNS) parts.push(bytesOf(d[c], this.size));
+    const parts: Uint8Array[] = [encoder.encode(header + "\n")];
+    for (const [c, , w] of COLUMNS) parts.push(bytesOf(d[c], this.size * w));
     for (const a of d.bySeq) parts.push(bytesOf(a, a.length));
     const total = parts.reduce((s, p) => s + p.length, 0);
     const out = new Uint8Array(total);
@@ -260,35 +349,172 @@ export class TopicTable {
     return gzipSync(out, { level: 1 });
   }
 
-  static decode(gz: Uint8Array): TopicTable {
-    const bytes = gunzipSync(gz);
-    const nl = bytes.indexOf(10);
-    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(0, nl)));
-    if (header.magic !== MAGIC) throw new Error(`not a topic audit (${header.magic})`);
+  /**
+   * A table from `encode()`'s bytes, under the audit key it was made with (a function: called
+   * only once the file is known to be a keyed audit, so an earlier one needs no key). Throws
+   * AuditUnreadableError (damaged, truncated, inconsistent), AuditVersionError (an earlier
+   * format) or AuditKeyError (another key); never returns a table a walk could loop in.
+   */
+  static decode(gz: Uint8Array, auditKey: Uint8Array | (() => Uint8Array)): TopicTable {
+    let bytes: Uint8Array;
+    try {
+      bytes = gunzipSync(gz);
+    } catch (error) {
+      throw new AuditUnreadableError(`not gzip, or truncated (${(error as Error).message})`);
+    }
+    const nl = bytes.subarray(0, MAX_HEADER_BYTES).indexOf(10);
+    if (nl < 0) throw new AuditUnreadableError("no header line");
+    let header: Record<string, unknown>;
+    try {
+      header = JSON.parse(decoder.decode(bytes.subarray(0, nl)));
+    } catch {
+      throw new AuditUnreadableError("its header is not JSON");
+    }
+    if (typeof header !== "object" || header === null || Array.isArray(header)) {
+      throw new AuditUnreadableError("its header is not a JSON object");
+    }
+    const magic = header.magic;
+    if (magic !== MAGIC) {
+      if (typeof magic === "string" && magic.startsWith("chaos-topic-audit/")) {
+        throw new AuditVersionError(
+          `this run folder predates the keyed audit; re-run it (its audit is ${magic}, this ` +
+            `harness reads ${MAGIC})`,
+        );
+      }
+      throw new AuditUnreadableError(`not a topic audit (magic ${JSON.stringify(magic)})`);
+    }
+    const key = typeof auditKey === "function" ? auditKey() : auditKey;
+    if (key.length !== AUDIT_KEY_BYTES) {
+      throw new RangeError(`an audit key is ${AUDIT_KEY_BYTES} bytes, got ${key.length}`);
+    }
+    if (header.key_check !== keyCheck(key)) {
+      throw new AuditKeyError(
+        "the audit was made under another key (another harness key file, or another run's id)",
+      );
+    }
+    const { producers, partitions, n, bySeq } = header;
+    if (!Number.isSafeInteger(n) || (n as number) < 0) {
+      throw new AuditUnreadableError(`its header's record count is ${JSON.stringify(n)}`);
+    }
+    if (!Array.isArray(producers) || !producers.every((p) => typeof p === "string")) {
+      throw new AuditUnreadableError("its header's producers are not a list of names");
+    }
+    if (new Set(producers).size !== producers.length) {
+      throw new AuditUnreadableError("its header names a producer twice");
+    }
+    if (
+      !Array.isArray(bySeq) || bySeq.length !== producers.length ||
+      !bySeq.every((l) => Number.isSafeInteger(l) && l >= 0)
+    ) {
+      throw new AuditUnreadableError("its header's seq index sizes do not match its producers");
+    }
+    if (!Array.isArray(partitions) || !partitions.every(isBounds)) {
+      throw new AuditUnreadableError("its header's partitions are not a list of ranges");
+    }
+    const records = n as number;
+    const expected = nl + 1 + records * RECORD_BYTES +
+      (bySeq as number[]).reduce((s, l) => s + l * 4, 0);
+    if (expected !== bytes.length) {
+      throw new AuditUnreadableError(
+        `it holds ${bytes.length} bytes where its header announces ${expected} (truncated or altered)`,
+      );
+    }
     let at = nl + 1;
-    const take = <T>(ctor: TypedCtor<T>, n: number): T => {
-      const out = shared(ctor, n);
-      const len = n * ctor.BYTES_PER_ELEMENT;
+    const take = <T>(ctor: TypedCtor<T>, count: number): T => {
+      const out = shared(ctor, count);
+      const len = count * ctor.BYTES_PER_ELEMENT;
       new Uint8Array((out as unknown as Uint8Array).buffer).set(bytes.subarray(at, at + len));
       at += len;
       return out;
     };
-    const n: number = header.n;
-    return new TopicTable({
-      seed: header.seed,
-      producers: header.producers,
-      partitions: header.partitions,
-      partition: take(Int32Array, n),
-      offset: take(Float64Array, n),
-      producer: take(Int32Array, n),
-      seq: take(Float64Array, n),
-      raw: take(Uint32Array, n),
-      canon: take(Uint32Array, n),
-      kind: take(Uint8Array, n),
-      next: take(Int32Array, n),
-      bySeq: (header.bySeq as number[]).map((len) => take(Int32Array, len)),
-    });
+    const d: TopicTableData = {
+      key: key.slice(),
+      producers: producers as string[],
+      partitions: partitions as PartitionBounds[],
+      partition: take(Int32Array, records),
+      offset: take(Float64Array, records),
+      producer: take(Int32Array, records),
+      seq: take(Float64Array, records),
+      len: take(Uint32Array, records),
+      raw: take(Uint32Array, records * DIGEST_WORDS),
+      canon: take(Uint32Array, records * DIGEST_WORDS),
+      kind: take(Uint8Array, records),
+      next: take(Int32Array, records),
+      bySeq: (bySeq as number[]).map((len) => take(Int32Array, len)),
+    };
+    const problem = inconsistency(d, records);
+    if (problem) throw new AuditUnreadableError(problem);
+    return new TopicTable(d);
   }
+}
+
+function isBounds(p: unknown): p is PartitionBounds {
+  if (typeof p !== "object" || p === null) return false;
+  const b = p as Record<string, unknown>;
+  return [b.partition, b.low, b.high, b.first, b.count].every(Number.isSafeInteger);
+}
+
+/**
+ * What is inconsistent in decoded columns, or undefined: partitions that do not tile the
+ * records, offsets out of order, an index out of range, a `next` that does not point further
+ * down the table (a cycle) or to another identity, a seq index naming another record. O(n).
+ */
+export function inconsistency(d: TopicTableData, n: number): string | undefined {
+  let at = 0;
+  let previous = -Infinity;
+  for (const p of d.partitions) {
+    if (p.partition <= previous) return `partition ${p.partition} is listed out of order`;
+    previous = p.partition;
+    if (p.first !== at || p.count < 0 || p.first + p.count > n) {
+      return `partition ${p.partition} claims records ${p.first} to ${p.first + p.count - 1}, ` +
+        `expected from ${at} (of ${n})`;
+    }
+    for (let r = p.first; r < p.first + p.count; r++) {
+      if (d.partition[r] !== p.partition) {
+        return `record ${r} is in partition ${
+          d.partition[r]
+        }, within partition ${p.partition}'s records`;
+      }
+      const o = d.offset[r];
+      if (!Number.isSafeInteger(o) || o < 0 || (r > p.first && o <= d.offset[r - 1])) {
+        return `record ${r} (partition ${p.partition}) has offset ${o}, not after ${
+          r > p.first ? d.offset[r - 1] : "the partition's start"
+        }`;
+      }
+    }
+    at += p.count;
+  }
+  if (at !== n) return `the partitions hold ${at} records, the columns ${n}`;
+  const producers = d.producers.length;
+  for (let r = 0; r < n; r++) {
+    if (d.kind[r] !== VALID && d.kind[r] !== MALFORMED) return `record ${r} has kind ${d.kind[r]}`;
+    const pi = d.producer[r];
+    const seq = d.seq[r];
+    if (pi < -1 || pi >= producers) return `record ${r} names producer ${pi} of ${producers}`;
+    if (pi === -1 && seq !== -1) return `record ${r} has a seq (${seq}) and no producer`;
+    if (pi >= 0 && !(Number.isSafeInteger(seq) && seq >= 0 && seq < d.bySeq[pi].length)) {
+      return `record ${r} has seq ${seq}, outside its producer's index`;
+    }
+    const next = d.next[r];
+    if (next === -1) continue;
+    if (next <= r || next >= n) {
+      return `record ${r}'s next copy is ${next}: not a later record of ${n} (a cycle, or out of range)`;
+    }
+    if (pi === -1 || d.producer[next] !== pi || d.seq[next] !== seq) {
+      return `record ${r}'s next copy (${next}) has another identity`;
+    }
+  }
+  for (let pi = 0; pi < producers; pi++) {
+    const index = d.bySeq[pi];
+    for (let s = 0; s < index.length; s++) {
+      const r = index[s];
+      if (r === -1) continue;
+      if (r < 0 || r >= n || d.producer[r] !== pi || d.seq[r] !== s) {
+        return `${d.producers[pi]} seq ${s} is indexed at record ${r}, which is not it`;
+      }
+    }
+  }
+  return undefined;
 }
 
 /** The record at `offset` of a partition (binary search: offsets ascend, gaps allowed). */

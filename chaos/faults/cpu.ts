@@ -1,7 +1,8 @@
 /**
  * The `cpu` fault: the target gets at most `cores` of a core (local stack: a
- * cgroup CFS quota on its process tree, see compose/cgroup.ts; docker stack:
- * the container's CPU limit), until the heal lifts the limit. It counts by its
+ * cgroup CFS quota on its process tree, see compose/cgroup.ts; a pipeline
+ * component: on its own cgroup, every process of it; docker stack: the
+ * container's CPU limit), until the heal lifts the limit. It counts by its
  * effect: the limit must read back as asked. The heal records the CPU the
  * target really used over the fault, in cores, beside the limit.
  * @module
@@ -9,17 +10,30 @@
 
 import { type CpuLimitHandle, cpuLimitProblem } from "../../compose/cgroup.ts";
 import { readProcesses, treeCpu } from "../../compose/cpu.ts";
+import { ProcessNode } from "../../compose/process_node.ts";
 import { aliveBefore, PROCESS_TARGETS } from "./signals.ts";
 import { BOTH_STACKS, type Fault, type FaultContext, nodeOf, requires } from "./types.ts";
 
-/** CPU seconds of each target's process tree now. */
+/** CPU seconds of each target's process tree now (a node with a cgroup: of its members). */
 function cpuSeconds(ctx: FaultContext, nodes: readonly string[]): Map<string, number> {
+  const processes = readProcesses();
   const roots = new Map<string, number>();
+  const out = new Map<string, number>();
   for (const name of nodes) {
-    const pid = nodeOf(ctx, name).pid();
+    const node = nodeOf(ctx, name);
+    const members = node instanceof ProcessNode ? node.members() : undefined;
+    if (members) {
+      const inside = new Set(members);
+      if (inside.size > 0) {
+        out.set(name, processes.filter((p) => inside.has(p.pid)).reduce((s, p) => s + p.cpuS, 0));
+      }
+      continue;
+    }
+    const pid = node.pid();
     if (pid !== undefined) roots.set(name, pid);
   }
-  return treeCpu(readProcesses(), roots);
+  for (const [name, s] of treeCpu(processes, roots)) out.set(name, s);
+  return out;
 }
 
 export const cpu: Fault = {

@@ -1,10 +1,18 @@
 /**
  * The `restart` fault: SIGKILL and start at once (one-shot: nothing to heal).
- * Observed only when a new process runs.
+ * Observed only when the old process is gone (a node with a cgroup: every
+ * member of it, the cgroup empty) and a new one runs; a new pid alone proves
+ * nothing (a worker that dodged the kill would still run beside it).
  * @module
  */
 
-import { aliveBefore, PROCESS_TARGETS } from "./signals.ts";
+import {
+  aliveBefore,
+  cgroupMembers,
+  expectMembersHit,
+  expectState,
+  PROCESS_TARGETS,
+} from "./signals.ts";
 import { BOTH_STACKS, type Fault, nodeOf } from "./types.ts";
 
 export const restart: Fault = {
@@ -18,14 +26,27 @@ export const restart: Fault = {
   async inject(ctx, nodes) {
     const before = aliveBefore(ctx, nodes, "restart");
     const after: Record<string, number> = {};
+    const members: Record<string, number[]> = {};
     for (const name of nodes) {
       const node = nodeOf(ctx, name);
-      await node.restart();
+      const old = cgroupMembers(node);
+      if (old) members[name] = old.map((m) => m.pid);
+      await node.kill();
+      expectState(node, "dead", "restart (SIGKILL) of");
+      expectMembersHit(node, old, "dead", "restart (SIGKILL) of");
+      await node.start();
       after[name] = node.pid() ?? -1;
       if (node.state() === "dead" || after[name] === before[name]) {
         throw new Error(`restart of ${name} had no effect: pid ${before[name]} -> ${after[name]}`);
       }
     }
-    return { observed: { restarted: before, now: after }, heal: () => Promise.resolve({}) };
+    return {
+      observed: {
+        restarted: before,
+        now: after,
+        ...(Object.keys(members).length > 0 ? { cgroup_members: members } : {}),
+      },
+      heal: () => Promise.resolve({}),
+    };
   },
 };
