@@ -30,6 +30,8 @@ export interface FuzzRequest {
   key: Uint8Array;
   /** The store's objects (sent once; kept by the worker). */
   objects?: [string, Uint8Array][];
+  /** Their listing's times and ETags (sent with them). */
+  listed?: [string, { last_modified_ms?: number; etag?: string }][];
   /** A stored object's mutated bytes: only the object parser runs. */
   object?: { key: string; bytes: Uint8Array };
   /** The audit was mutated: check the store against it (else the unmutated audit's check is kept). */
@@ -41,11 +43,14 @@ export interface FuzzReply {
   code: number | null;
   /** The message of a named error (it names the file). */
   message?: string;
+  /** The verdict's reasons, when the check ran to its end. */
+  reasons?: string;
   /** An exception no reader should throw, with its stack. */
   crash?: string;
 }
 
 let objects = new Map<string, Uint8Array>();
+let listed = new Map<string, { last_modified_ms?: number; etag?: string }>();
 /** The store checked against the unmutated audit (the same for every other case). */
 let stored: StoreCheck | null = null;
 
@@ -64,6 +69,7 @@ self.onmessage = async (e: MessageEvent<FuzzRequest>) => {
 
 async function runCase(req: FuzzRequest): Promise<FuzzReply> {
   if (req.objects) objects = new Map(req.objects);
+  if (req.listed) listed = new Map(req.listed);
   const seal = await checkSeal(req.dir, req.key);
   if (!seal.ok) {
     const named = [...seal.altered, ...seal.added, ...seal.missing].join(", ");
@@ -80,7 +86,7 @@ async function runCase(req: FuzzRequest): Promise<FuzzReply> {
   let check = req.auditMutated ? null : stored;
   if (!check) {
     const topic = kept.results.topic ?? "network-telemetry";
-    check = await checkStore(memoryStore(objects), topic, kept.table, { workers: 1 });
+    check = await checkStore(memoryStore(objects, listed), topic, kept.table, { workers: 1 });
     if (!req.auditMutated) stored = check;
   }
   const judged = judgeRun(kept.results.settings, {
@@ -119,5 +125,5 @@ async function runCase(req: FuzzRequest): Promise<FuzzReply> {
   }, [gradeScenario(results, req.dir)]);
   gradeText(grade);
   gradeJunit(grade);
-  return { code: exitCodeOf(judged.verdict) };
+  return { code: exitCodeOf(judged.verdict), reasons: judged.reasons.join("; ") };
 }

@@ -1,7 +1,7 @@
 /**
  * Fuzzing the check over a real run folder: no evidence crashes or hangs it.
  *
- * One real run (graded-smoke, shortened) gives a sealed run folder and its
+ * One real run (graded-smoke, its settle shortened) gives a sealed run folder and its
  * store; then a few hundred cases (deterministic, seed printed) each mutate one
  * evidence file (results.json, history.jsonl, ledger.json, deliveries.jsonl,
  * samples.jsonl, commits.jsonl, topic-audit.bin.gz) or one stored object:
@@ -229,26 +229,38 @@ function onlyRun(out: string): string {
 }
 
 /** The store the run kept, as bytes by key. */
-async function keptObjects(runDir: string): Promise<Map<string, Uint8Array>> {
+async function keptObjects(runDir: string): Promise<KeptObjects> {
   const server = await serveStore(join(runDir, "stack", "minio"));
   try {
     const store = objectStore(server.s3);
     const objects = new Map<string, Uint8Array>();
+    const listed = new Map<string, { last_modified_ms?: number; etag?: string }>();
     for (const prefix of ["events/", "dlq/"]) {
-      for (const o of await store.list(prefix)) objects.set(o.name, await store.getBytes(o.name));
+      for (const o of await store.list(prefix)) {
+        objects.set(o.name, await store.getBytes(o.name));
+        listed.set(o.name, { last_modified_ms: o.last_modified_ms, etag: o.etag });
+      }
     }
-    return objects;
+    return { objects, listed };
   } finally {
     await server.stop();
   }
+}
+
+/** The kept store's objects, and their listing's times and ETags (the durability check reads them). */
+interface KeptObjects {
+  objects: Map<string, Uint8Array>;
+  listed: Map<string, { last_modified_ms?: number; etag?: string }>;
 }
 
 /** Runs cases in a worker, one at a time; a case past its bound is a hang and the worker is replaced. */
 class CaseRunner {
   #worker: Worker | null = null;
   #objects: [string, Uint8Array][];
-  constructor(objects: Map<string, Uint8Array>) {
-    this.#objects = [...objects];
+  #listed: [string, { last_modified_ms?: number; etag?: string }][];
+  constructor(kept: KeptObjects) {
+    this.#objects = [...kept.objects];
+    this.#listed = [...kept.listed];
   }
   async run(req: FuzzRequest, timeoutMs: number): Promise<FuzzReply | "hang"> {
     const fresh = !this.#worker;
@@ -263,7 +275,10 @@ class CaseRunner {
           e.preventDefault();
           resolve({ code: null, crash: `worker error: ${e.message}` });
         };
-        worker.postMessage({ ...req, ...(fresh ? { objects: this.#objects } : {}) });
+        worker.postMessage({
+          ...req,
+          ...(fresh ? { objects: this.#objects, listed: this.#listed } : {}),
+        });
       }).then((r) => {
         if (r === "hang" || r.crash?.startsWith("worker error")) this.stop();
         return r;
@@ -279,9 +294,10 @@ class CaseRunner {
 }
 
 async function fuzz(runDir: string, key: Uint8Array): Promise<void> {
-  const objects = await keptObjects(runDir);
+  const kept = await keptObjects(runDir);
+  const objects = kept.objects;
   const work = await Deno.makeTempDir({ prefix: "fuzz-case-" });
-  const runner = new CaseRunner(objects);
+  const runner = new CaseRunner(kept);
   try {
     const base = new Map<string, Uint8Array>();
     for (const e of Deno.readDirSync(runDir)) {
@@ -294,7 +310,14 @@ async function fuzz(runDir: string, key: Uint8Array): Promise<void> {
     const untouched = await runner.run({ dir: work, key }, CASE_TIMEOUT_MS);
     assert.notEqual(untouched, "hang");
     assert.equal((untouched as FuzzReply).crash, undefined, String((untouched as FuzzReply).crash));
-    console.log(`fuzz: the untouched folder: exit ${(untouched as FuzzReply).code}`);
+    const { code, reasons } = untouched as FuzzReply;
+    console.log(`fuzz: the untouched folder: exit ${code}`);
+    const recorded = JSON.parse(await Deno.readTextFile(join(work, "results.json"))).verdict;
+    assert.equal(
+      code,
+      recorded === "pass" ? 0 : 1,
+      `the untouched folder re-checks as ${recorded}: ${reasons}`,
+    );
 
     const rnd = prng(SEED);
     const keys = [...objects.keys()];
@@ -338,11 +361,18 @@ async function fuzz(runDir: string, key: Uint8Array): Promise<void> {
         ? "crash"
         : `exit ${reply.code}${reply.message ? " (named)" : ""}`;
       counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
+      if (outcome === "exit 3") {
+        console.log(`fuzz: case ${n} ${c.label}: unknown (${reply !== "hang" && reply.reasons})`);
+      }
       if (reply === "hang") hangs.push(`case ${n} ${c.label}`);
       else if (reply.crash !== undefined) {
         crashes.push(`case ${n} ${c.label}\n${reply.crash.split("\n").slice(0, 6).join("\n")}`);
       } else if (reply.message) {
-        assert.match(reply.message, /\.(json|jsonl|gz)\b|evidence altered/, c.label);
+        assert.match(
+          reply.message,
+          /\.(json|jsonl|gz)\b|evidence altered/,
+          `${c.label}: ${reply.message}`,
+        );
       }
     }
     await resealRunFolder(work, key);
@@ -378,8 +408,6 @@ Deno.test({
     const res = await runDeno([
       "chaos/cli_scenario.ts",
       "graded-smoke",
-      "--set",
-      "workload.duration=20s",
       "--set",
       "checks.settle=30s",
       "--out",

@@ -100,7 +100,10 @@ export function linesOf(bytes: Uint8Array): string[] {
 }
 
 /** An object store over `objects` in memory (for the pure checkers' tests; one thread). */
-export function memoryStore(objects: Map<string, Uint8Array>): ObjectStore {
+export function memoryStore(
+  objects: Map<string, Uint8Array>,
+  listed: Map<string, { last_modified_ms?: number; etag?: string }> = new Map(),
+): ObjectStore {
   const store = {
     bucket: "memory",
     s3: { endpoint: "memory://", accessKey: "", secretKey: "", bucket: "memory" },
@@ -122,6 +125,7 @@ export function memoryStore(objects: Map<string, Uint8Array>): ObjectStore {
         [...objects].filter(([k]) => k.startsWith(prefix)).map(([name, b]) => ({
           name,
           size: b.length,
+          ...listed.get(name),
         })),
       );
     },
