@@ -105,7 +105,8 @@ export const PID1 = [
  * The script run as root inside the new mount namespace before it drops to the uid: mounts
  * private, hidden folders covered (binds under them staged in a tmpfs that is then moved in
  * place), the other binds, every mount read-only but the writable binds and /proc, a private
- * /dev/shm, then `setpriv` to the uid without any capability, and PID1. Pure, for the tests.
+ * /dev/shm, every inherited descriptor above 2 closed, then `setpriv` to the uid without any
+ * capability, and PID1. Pure, for the tests.
  */
 export function mountScript(plan: MountPlan): string {
   const q = shellQuote;
@@ -152,6 +153,8 @@ export function mountScript(plan: MountPlan): string {
     '  mount -o remount,bind,ro "$m" 2>/dev/null || true',
     "done </proc/self/mountinfo",
     "mount -t tmpfs -o mode=1777,nosuid,nodev,size=256m chaos-shm /dev/shm",
+    // Descriptors the grader inherited (a lock held by `flock`, a pipe) do not reach the command.
+    'for f in /proc/$$/fd/*; do f=${f##*/}; if [ "$f" -gt 2 ]; then eval "exec $f>&-"; fi; done',
     // Whatever is still writable but the work folders is a failure of the sandbox, not a risk.
     `cd -- ${q(plan.cwd)}`,
     `exec setpriv --reuid ${plan.uid} --regid ${plan.uid} --clear-groups --no-new-privs ` +

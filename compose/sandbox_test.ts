@@ -99,6 +99,7 @@ try read-grader-environ grep -q chaos-grader-secret "/proc/$GRADER/environ"
 try read-init-environ grep -q chaos-grader-secret /proc/1/environ
 try see-grader test -e "/proc/$GRADER"
 try write-etc touch /etc/pwned
+try inherited-fd test -e /proc/self/fd/7
 try connect-other timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$OTHER"
 try connect-v6 timeout 3 bash -c "exec 3<>/dev/tcp/::1/$V6"
 try connect-endpoint timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$ENDPOINT"
@@ -139,8 +140,9 @@ Deno.test({
       await box.network({ kind: "pipeline", endpoints: [`127.0.0.1:${endpoint.addr.port}`] });
       const env = box.env();
       const argv = box.wrap(["bash", "hostile.sh"]);
-      const out = await new Deno.Command(argv[0], {
-        args: argv.slice(1),
+      // Started by a parent holding an open descriptor (a grader under `flock`): not inherited.
+      const out = await new Deno.Command("bash", {
+        args: ["-c", 'exec 7<>"$0"; exec "$@"', join(run, "results.json"), ...argv],
         cwd: box.cwd,
         clearEnv: true,
         env: {
@@ -175,6 +177,7 @@ Deno.test({
           "write-etc",
           "connect-other",
           "connect-v6",
+          "inherited-fd",
         ]
       ) assert.equal(result[attack], "blocked", `${attack}: ${msg}`);
       for (
