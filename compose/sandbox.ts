@@ -139,11 +139,26 @@ export function mountScript(plan: MountPlan): string {
     }
     done.push(h);
   }
+  // A read-only folder shown under a writable bind (the harness tree under /tmp, as in a clone
+  // there) would be covered by it: captured first, with the hides inside it, and shown again.
+  const pre = new Map<Bind, string>();
+  const covering = binds.filter((b) => b.rw);
+  for (const b of binds) {
+    if (b.rw || staged.has(b)) continue;
+    if (!covering.some((c) => c.dst !== b.dst && isUnder(b.dst, c.dst))) continue;
+    const at = join(dirname(plan.stage), "pre", String(pre.size));
+    lines.push(`mkdir -p ${q(at)}`, `mount --rbind ${q(b.src)} ${q(at)}`);
+    pre.set(b, at);
+  }
   for (const b of binds) {
     // A read-only bind of a folder onto itself outside every hide adds nothing (all is read-only
     // below), and would cover the hides inside it.
-    if (staged.has(b) || (!b.rw && b.src === b.dst)) continue;
-    lines.push(`mkdir -p ${q(b.dst)}`, `mount --bind ${q(b.src)} ${q(b.dst)}`);
+    if (staged.has(b) || (!b.rw && b.src === b.dst && !pre.has(b))) continue;
+    const from = pre.get(b);
+    lines.push(
+      `mkdir -p ${q(b.dst)}`,
+      from ? `mount --rbind ${q(from)} ${q(b.dst)}` : `mount --bind ${q(b.src)} ${q(b.dst)}`,
+    );
   }
   const keep = ["/proc", "/proc/*", ...binds.filter((b) => b.rw).map((b) => q(b.dst))];
   lines.push(

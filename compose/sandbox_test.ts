@@ -100,6 +100,9 @@ try read-init-environ grep -q chaos-grader-secret /proc/1/environ
 try see-grader test -e "/proc/$GRADER"
 try write-etc touch /etc/pwned
 try inherited-fd test -e /proc/self/fd/7
+try read-shown cat "$SHOWN/code.ts"
+try write-shown touch "$SHOWN/pwned"
+try read-shown-hidden cat "$SHOWN/runs/results.json"
 try connect-other timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$OTHER"
 try connect-v6 timeout 3 bash -c "exec 3<>/dev/tcp/::1/$V6"
 try connect-endpoint timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$ENDPOINT"
@@ -124,6 +127,11 @@ Deno.test({
     await Deno.mkdir(run);
     await Deno.writeTextFile(join(team, "hostile.sh"), HOSTILE);
     await Deno.writeTextFile(join(run, "results.json"), "{}");
+    // A tree shown read-only under /tmp (a harness cloned there), with a run folder hidden inside.
+    const shown = join(tmp, "shown");
+    await Deno.mkdir(join(shown, "runs"), { recursive: true });
+    await Deno.writeTextFile(join(shown, "code.ts"), "export {};");
+    await Deno.writeTextFile(join(shown, "runs", "results.json"), "{}");
     // The grader: a process of the harness's with a secret in its environment.
     const grader = new Deno.Command("sleep", {
       args: ["60"],
@@ -135,7 +143,11 @@ Deno.test({
     const accepting = [endpoint, other, v6].map(async (l) => {
       for await (const c of l) c.close();
     });
-    const box = await openSandbox({ source: team, hide: [run] });
+    const box = await openSandbox({
+      source: team,
+      hide: [run, join(shown, "runs")],
+      expose: [shown],
+    });
     try {
       await box.network({ kind: "pipeline", endpoints: [`127.0.0.1:${endpoint.addr.port}`] });
       const env = box.env();
@@ -150,6 +162,7 @@ Deno.test({
           HARNESS: repoRoot,
           DENO_BIN: env.PATH.split(":")[0],
           RUN: run,
+          SHOWN: shown,
           GRADER: String(grader.pid),
           OTHER: String(other.addr.port),
           ENDPOINT: String(endpoint.addr.port),
@@ -178,10 +191,19 @@ Deno.test({
           "connect-other",
           "connect-v6",
           "inherited-fd",
+          "write-shown",
+          "read-shown-hidden",
         ]
       ) assert.equal(result[attack], "blocked", `${attack}: ${msg}`);
       for (
-        const allowed of ["connect-endpoint", "write-own", "write-tmp", "run-deno", "run-python"]
+        const allowed of [
+          "connect-endpoint",
+          "write-own",
+          "write-tmp",
+          "run-deno",
+          "run-python",
+          "read-shown",
+        ]
       ) {
         assert.equal(result[allowed], "ok", `${allowed}: ${msg}`);
       }
