@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type CgroupFreezer, CgroupSurvivorsError, freezerLayout } from "../compose/freezer.ts";
+import { type CgroupFreezer, CgroupSurvivorsError, freezerUsable } from "../compose/freezer.ts";
 import {
   NotRunningError,
   ProcessNode,
@@ -26,20 +26,6 @@ import type { FaultContext } from "./faults/types.ts";
 import { exitedByItself } from "./outcome.ts";
 import type { PlannedFault, Step } from "./planner.ts";
 import { FaultTimeline } from "./timeline.ts";
-
-/** Whether this host lets the harness make freezer cgroups (root, a freezer hierarchy). */
-function freezerUsable(): boolean {
-  const layout = freezerLayout();
-  if (!layout) return false;
-  const probe = join(layout.base, `chaos-probe-${Deno.pid}`);
-  try {
-    Deno.mkdirSync(probe);
-    Deno.removeSync(probe);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The faults' context with `sink` as the only node (the stack is never asked). */
 function contextOf(sink: ProcessNode): FaultContext {

@@ -58,6 +58,20 @@ export function freezerLayout(): Layout | null {
   return controllerLayout("freezer", "cgroup.procs");
 }
 
+/** Whether this host lets the harness make freezer cgroups (root, a freezer hierarchy). */
+export function freezerUsable(): boolean {
+  const layout = freezerLayout();
+  if (!layout) return false;
+  const probe = join(layout.base, `chaos-probe-${Deno.pid}`);
+  try {
+    Deno.mkdirSync(probe);
+    Deno.removeSync(probe);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The cgroup directory for `name` (`chaos-<run>/<node>`: each part made safe) under `base`. */
 export function freezerDir(base: string, name: string): string {
   const parts = name.split("/").filter(Boolean)

@@ -5,25 +5,12 @@ import {
   CgroupSurvivorsError,
   freezerDir,
   freezerLayout,
+  freezerUsable,
   LEFTOVER_AGE_MS,
   leftovers,
   openFreezer,
 } from "./freezer.ts";
 import { ProcessNode, processState } from "./process_node.ts";
-
-/** Whether this host lets the harness make freezer cgroups (root, a freezer hierarchy). */
-function freezerUsable(): boolean {
-  const layout = freezerLayout();
-  if (!layout) return false;
-  const probe = join(layout.base, `chaos-probe-${Deno.pid}`);
-  try {
-    Deno.mkdirSync(probe);
-    Deno.removeSync(probe);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The session id of `pid` (field 6 of /proc/<pid>/stat). */
 function sessionOf(pid: number): number | undefined {

@@ -45,6 +45,8 @@ export const UID_RANGE = { min: 61000, max: 64999 } as const;
 /** Where the work folders live: `<base>/<uid>/` (root, 0711). */
 export const DEFAULT_BASE = "/var/lib/chaos-sandbox";
 const CHAIN_PREFIX = "chaos-sb-";
+/** `unshare`'s flags for the sandbox's namespaces: mount, pid (with its own /proc), ipc, uts. */
+const NAMESPACES = ["--mount", "--pid", "--fork", "--mount-proc", "--ipc", "--uts"];
 
 /** Who may be reached: `setup` also reaches non-local addresses (package registries). */
 export type NetworkPolicy =
@@ -293,15 +295,7 @@ export function sandboxSupport(): string | null {
       return `the sandbox needs ${tool} (util-linux, iptables) on PATH`;
     }
   }
-  const ns = run("unshare", [
-    "--mount",
-    "--pid",
-    "--fork",
-    "--mount-proc",
-    "--ipc",
-    "--uts",
-    "true",
-  ]);
+  const ns = run("unshare", [...NAMESPACES, "true"]);
   if (ns.code !== 0) return `unshare cannot make mount and pid namespaces here: ${ns.out}`;
   for (const [tool] of firewalls()) {
     // Exit 1 "does a matching rule exist" means the match loaded; anything else, it did not.
@@ -477,12 +471,7 @@ export class Sandbox {
     if (this.#closed) throw new SandboxError(`sandbox ${this.uid} is closed`);
     return [
       "unshare",
-      "--mount",
-      "--pid",
-      "--fork",
-      "--mount-proc",
-      "--ipc",
-      "--uts",
+      ...NAMESPACES,
       "--kill-child",
       "--",
       "bash",

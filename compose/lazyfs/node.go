@@ -184,13 +184,8 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	if size, ok := in.GetSize(); ok {
 		lf, isOurs := f.(*file)
 		if !isOurs {
-			fd, err := syscall.Open(filepath.Join(n.RootData.Path, n.rel()), syscall.O_RDWR, 0)
-			if err != nil {
-				return fs.ToErrno(err)
-			}
-			tmp, errno := n.lz.wrap(fs.NewLoopbackFile(fd))
+			tmp, errno := n.lz.open(filepath.Join(n.RootData.Path, n.rel()), syscall.O_RDWR)
 			if errno != 0 {
-				syscall.Close(fd)
 				return errno
 			}
 			defer tmp.lf.Release(ctx)
@@ -322,13 +317,8 @@ func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall
 	}
 	lf, ok := f.(*file)
 	if !ok {
-		fd, err := syscall.Open(img.abs(rel), syscall.O_RDONLY, 0)
-		if err != nil {
-			return fs.ToErrno(err)
-		}
-		tmp, errno := n.lz.wrap(fs.NewLoopbackFile(fd))
+		tmp, errno := n.lz.open(img.abs(rel), syscall.O_RDONLY)
 		if errno != 0 {
-			syscall.Close(fd)
 			return errno
 		}
 		defer tmp.lf.Release(ctx)
@@ -352,6 +342,20 @@ type file struct {
 	fd int
 	lz *lazy
 	st *fileState
+}
+
+// open opens path for an operation that came without a handle of ours (a setattr or fsync by
+// path); the caller releases it.
+func (lz *lazy) open(path string, flags int) (*file, syscall.Errno) {
+	fd, err := syscall.Open(path, flags, 0)
+	if err != nil {
+		return nil, fs.ToErrno(err)
+	}
+	f, errno := lz.wrap(fs.NewLoopbackFile(fd))
+	if errno != 0 {
+		syscall.Close(fd)
+	}
+	return f, errno
 }
 
 func (lz *lazy) wrap(fh fs.FileHandle) (*file, syscall.Errno) {
