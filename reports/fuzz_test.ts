@@ -33,7 +33,7 @@ const CASES = Number(Deno.env.get("CHAOS_FUZZ_CASES") ?? 300);
 const CASE_TIMEOUT_MS = 20_000;
 const FIRST_CASE_TIMEOUT_MS = 120_000;
 const BASE_PORT = Deno.env.get("CHAOS_FUZZ_BASE_PORT") ?? Deno.env.get("CHAOS_RUN_BASE_PORT") ??
-  "33400";
+  "28400";
 
 const TEXT_FILES = [
   "results.json",
@@ -413,7 +413,10 @@ Deno.test({
       "--out",
       out,
     ], { CHAOS_KEY_FILE: keyFile, CHAOS_RUN_BASE_PORT: BASE_PORT });
-    assert.ok(res.code === 0 || res.code === 1, `the run: exit ${res.code}\n${res.stderr}`);
+    assert.ok(
+      res.code === 0 || res.code === 1,
+      `the run: exit ${res.code}\n${res.stdout}\n${res.stderr}`,
+    );
     await fuzz(onlyRun(out), readKeyFile(keyFile));
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
