@@ -1,6 +1,6 @@
 /**
  * The graded suite's smallest scenario, sized for CI (the tests grade their
- * cheating submissions with it): 40 s at 5,000 events/s with 1% malformed
+ * cheating submissions with it): 30 s at 5,000 events/s with 1% malformed
  * records, an exfiltration and a port scan, the sink SIGKILLed and restarted
  * twice while it batches (at times off the second, inside its 2 s batches), and
  * a webhook that answers every other delivery 503 without any fault (one of
@@ -15,7 +15,7 @@ export default defineScenario({
   seed: 29,
   workload: {
     eps: 5000,
-    duration: "40s",
+    duration: "30s",
     chaos_mode: true,
     malformed_prob: 0.01,
     incidents: [
@@ -30,5 +30,5 @@ export default defineScenario({
   ],
   // An honest pipeline catches up within seconds; a detector that alerts nothing (or a sink that
   // never commits) costs the whole settle, so it is kept short for the tests that grade cheats.
-  checks: { settle: "45s" },
+  checks: { settle: "40s" },
 });
