@@ -16,7 +16,7 @@ import { repoRoot } from "../compose/paths.ts";
 import { parseFlags } from "../lib/cli.ts";
 import { ExitCode, runMain, UsageError } from "../lib/exit_codes.ts";
 import { catalog, loadScenario, needsDocker } from "./cli_scenario.ts";
-import { faultTable } from "./faults/mod.ts";
+import { FAULTS, type FaultTable, faultTable } from "./faults/mod.ts";
 
 const USAGE = `usage: deno task docs [--check]
 
@@ -81,6 +81,39 @@ export async function scenariosDoc(current: string): Promise<string> {
   );
 }
 
+type Json = Record<string, unknown>;
+const SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema";
+const inputJson = (schema: z.ZodType): Json => {
+  const { $schema: _, ...json } = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" });
+  return json;
+};
+
+/**
+ * The scenario's JSON Schema with each fault's params as its kind's own schema says (the zod
+ * schema parses them by kind in a refinement, which JSON Schema cannot see): a fault's `params`
+ * by `if kind then params`, the chaos block's shared bag as any param of any kind.
+ */
+export function withFaultParams(json: Json, table: FaultTable = FAULTS): Json {
+  const props = json.properties as Record<string, Json>;
+  const item = (props.faults.items ?? {}) as Json;
+  const kinds = Object.values(table);
+  (item.properties as Record<string, Json>).kind = { type: "string", enum: Object.keys(table) };
+  item.allOf = kinds.map((f) => ({
+    if: { properties: { kind: { const: f.kind } }, required: ["kind"] },
+    then: { properties: { params: inputJson(f.params) } },
+  }));
+  const chaos = props.chaos?.properties as Record<string, Json> | undefined;
+  if (chaos) {
+    const any: Record<string, unknown> = {};
+    for (const f of kinds) {
+      const own = (inputJson(f.params).properties ?? {}) as Record<string, unknown>;
+      for (const [key, p] of Object.entries(own)) any[key] ??= p;
+    }
+    chaos.params = { ...chaos.params, properties: any, additionalProperties: false };
+  }
+  return json;
+}
+
 /**
  * The JSON Schemas for editors, keyed by their file in docs/: what a file may hold (the input
  * side: defaults are optional), with what zod cannot express (durations' units, refinements)
@@ -89,8 +122,9 @@ export async function scenariosDoc(current: string): Promise<string> {
 export async function schemaDocs(): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const [file, { schema, title }] of Object.entries(SCHEMAS)) {
-    const json = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" });
-    out[file] = await formatted(JSON.stringify({ title, ...json }), "json");
+    const raw = inputJson(schema);
+    const json = file === "scenario.schema.json" ? withFaultParams(raw) : raw;
+    out[file] = await formatted(JSON.stringify({ title, $schema: SCHEMA_DRAFT, ...json }), "json");
   }
   return out;
 }

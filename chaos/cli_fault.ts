@@ -33,7 +33,7 @@ import { kafkaClient } from "../pipeline/kafka.ts";
 import { Rng } from "../pipeline/rng.ts";
 import { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
 import { FAULTS, stackProblems, targetKind } from "./faults/mod.ts";
-import type { Fault, FaultParams } from "./faults/types.ts";
+import type { Fault } from "./faults/types.ts";
 import { validateScenario } from "./scenario.ts";
 import { applySets } from "./scenario_file.ts";
 import { resolveTarget } from "./targets.ts";
@@ -114,7 +114,7 @@ async function inject(
       throw new UsageError(`fault ${kind} ${target}: ${(error as Error).message}`);
     });
     const impl: Fault = FAULTS[kind as keyof typeof FAULTS];
-    const params = (fault.params ?? {}) as FaultParams;
+    const params = fault.params; // parsed by the kind's schema (checkFault)
     const ctx = { stack, binaries, components: new Map(), receiver };
     const injected = await impl.inject(ctx, resolved.nodes, params);
     const since = new Date();
@@ -141,7 +141,7 @@ async function inject(
       kind,
       target,
       nodes: resolved.nodes,
-      params: params as Record<string, unknown>,
+      params,
       pid: Deno.pid,
       since: since.toISOString(),
       until: forMs === undefined ? null : new Date(since.getTime() + forMs).toISOString(),

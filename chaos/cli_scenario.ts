@@ -20,6 +20,7 @@
 
 import { FAULTS, stackProblems } from "./faults/mod.ts";
 import type { Fault } from "./faults/types.ts";
+import { paramDocs, paramLine } from "./faults/params.ts";
 import { STACK_FLAGS, STACK_USAGE, stackChoice } from "./stack_flags.ts";
 import { join } from "node:path";
 import { ExitCode, runMain, UsageError, withInterrupt } from "../lib/exit_codes.ts";
@@ -140,8 +141,10 @@ if (import.meta.main) {
           `${f.kind.padEnd(14)} ${f.summary}\n${"".padEnd(14)} targets: ${f.targets.join(", ")}; ` +
             `stacks: ${f.stacks.join(", ")}` +
             (f.external ? `, external (through its ${f.external})` : "") +
-            `; params: ${f.params.join(", ") || "none"}` +
-            (f.oneShot ? "; one-shot" : ""),
+            (f.oneShot ? "; one-shot" : "") +
+            (paramDocs(f.params).map((p) =>
+              `\n${"".padEnd(14)} param ${paramLine(p)}${p.description ? `: ${p.description}` : ""}`
+            ).join("") || `\n${"".padEnd(14)} params: none`),
         );
       }
       return ExitCode.Pass;

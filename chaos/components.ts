@@ -14,6 +14,10 @@ import { basename, join } from "node:path";
 import { repoRoot } from "../compose/paths.ts";
 import type { S3Keys } from "../compose/minio_users.ts";
 import { ProcessNode } from "../compose/process_node.ts";
+import { faketimeEnv, faketimeFile, REAL_CLOCK, writeFaketime } from "../compose/faketime.ts";
+import { ensureFaketime } from "../compose/host_tools.ts";
+import { clockNodes } from "./faults/clock.ts";
+import { expandFaults } from "./planner.ts";
 import type { Stack } from "../compose/stack.ts";
 import { waitFor } from "../lib/wait.ts";
 import { randomHex } from "../lib/ids.ts";
@@ -52,6 +56,11 @@ export interface ComponentsOptions {
   s3Keys?: S3Keys;
   /** The run's id, naming the components' cgroups `chaos-<run id>/<node>`. Default: runDir's name. */
   runId?: string;
+  /**
+   * Components a clock fault may hit, started under libfaketime `lib` (compose/faketime.ts; their
+   * clock files written first). Default: none.
+   */
+  faketime?: { lib: string; nodes: readonly string[] };
 }
 
 /**
@@ -106,9 +115,12 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
     extra: Record<string, string> = {},
     sandbox?: Sandbox,
   ) => {
+    // The combined pipeline is the node behind both names: a clock fault on either reaches it.
+    const clocked = o.faketime?.nodes.some((n) => n === name || name === "pipeline");
+    const clock = clocked ? faketimeEnv(o.faketime!.lib, faketimeFile(o.stack.dataDir, name)) : {};
     const run = submissionCommand(
       [command.cmd, ...command.args],
-      { ...contract, ...extra },
+      { ...contract, ...extra, ...clock },
       sandbox,
     );
     return new ProcessNode({
@@ -279,6 +291,9 @@ export async function startPipeline(
     // The scenario's `webhook` key: 503s and slow answers for the whole run, seeded by the run.
     misbehave: { seed: run.seed, ...run.scenario.webhook },
   });
+  const clocked = clockNodes(expandFaults(run.scenario, run.seed), [])
+    .filter((n) => n === "sink" || n === "detector");
+  const faketime = clocked.length ? { lib: await ensureFaketime(), nodes: clocked } : undefined;
   const nodes = run.parts.components = components(run.scenario, {
     stack,
     receiver,
@@ -288,7 +303,12 @@ export async function startPipeline(
     own,
     s3Keys: run.parts.pipelineS3,
     runId: run.runId,
+    faketime,
   });
+  // Their clocks real until the fault fires.
+  for (const node of new Set(faketime ? nodes.values() : [])) {
+    await writeFaketime(faketimeFile(stack.dataDir, node.name), REAL_CLOCK);
+  }
   const isOwn = Boolean(own?.sink || own?.detector || own?.combined);
   if (isOwn && own?.sandbox) {
     const env = contractEnv(run.scenario, {

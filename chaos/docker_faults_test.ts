@@ -32,7 +32,7 @@ import { waitFor } from "../lib/wait.ts";
 import { createTopicsAndWait, kafkaClient } from "../pipeline/kafka.ts";
 import { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
 import { FAULTS, stackProblems } from "./faults/mod.ts";
-import type { FaultContext, FaultParams } from "./faults/types.ts";
+import type { Fault, FaultContext } from "./faults/types.ts";
 import { activeController } from "../compose/quorum.ts";
 import { tolerateAbandonedRequests } from "./rejections.ts";
 
@@ -67,8 +67,10 @@ Deno.test(
     const kafka: Kafka = kafkaClient(bootstrap, "docker-test", { requestTimeout: 4000 });
     const admin = kafka.admin();
     await admin.connect();
-    const inject = (kind: keyof typeof FAULTS, target: string, params: FaultParams = {}) =>
-      FAULTS[kind].inject(ctx, [target], params);
+    const inject = (kind: keyof typeof FAULTS, target: string, params = {}) => {
+      const fault: Fault = FAULTS[kind];
+      return fault.inject(ctx, [target], fault.params.parse(params));
+    };
     const brokers = () => kafkaBrokerIds(bootstrap).catch(() => [] as number[]);
     const until = (what: string, fn: () => Promise<boolean>, timeoutMs = 60_000) =>
       waitFor(fn, { what, timeoutMs, intervalMs: 500 });
@@ -145,7 +147,7 @@ Deno.test(
           const controller = await activeController(ctx.binaries, bootstrap.join(","));
           const [a, b] = stack.brokerIds().filter((id) => id !== controller);
           const topic = await topicLedBy(a);
-          const injected = await FAULTS.partition.inject(ctx, [`link:${a}-${b}`], {});
+          const injected = await inject("partition", `link:${a}-${b}`);
           const t0 = performance.now();
           // A follower that stops fetching stays in the ISR while it has everything: the leader
           // drops it only once it lags (replica.lag.time.max.ms). So the leader gets writes.

@@ -36,7 +36,7 @@ import { type OwnPipeline, startPipeline } from "./components.ts";
 import { externalProblems, stackProblems } from "./faults/mod.ts";
 import { CommitSampler } from "./commit_sampler.ts";
 import { objectStore } from "../pipeline/store.ts";
-import { judge } from "./judge.ts";
+import { brokerLogs, judge } from "./judge.ts";
 import { runMethod } from "./method.ts";
 import { report, runResults } from "./outcome.ts";
 import { expandFaults } from "./planner.ts";
@@ -197,6 +197,7 @@ export async function runScenario(
       runId: run.runId,
       history,
       s3: stack.endpoints.s3,
+      logs: await brokerLogs(stack),
       evidence: {
         ledger,
         samples: run.parts.samples ?? [],

@@ -17,7 +17,7 @@ import { waitFor } from "../lib/wait.ts";
 import { createTopicsAndWait, kafkaClient, topicPartitions } from "../pipeline/kafka.ts";
 import { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
 import { FAULTS } from "./faults/mod.ts";
-import type { FaultContext, FaultParams } from "./faults/types.ts";
+import type { Fault, FaultContext } from "./faults/types.ts";
 
 const uniq = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
@@ -78,8 +78,10 @@ Deno.test({ name: "faults: each local fault's effect, then its heal", ...slow },
   };
   /** Disconnects a producer that went through a fault: its last request may have failed. */
   const done = (producer: Producer) => producer.disconnect().catch(() => {});
-  const inject = (kind: keyof typeof FAULTS, broker: number, params: FaultParams = {}) =>
-    FAULTS[kind].inject(ctx, [`kafka-${broker}`], params);
+  const inject = (kind: keyof typeof FAULTS, broker: number, params = {}) => {
+    const fault: Fault = FAULTS[kind];
+    return fault.inject(ctx, [`kafka-${broker}`], fault.params.parse(params));
+  };
   const leaderMoves = (topic: string, from: number, what: string) =>
     waitFor(async () => {
       const l = await leaderOf(admin, topic).catch(() => from);

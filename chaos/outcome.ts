@@ -92,6 +92,7 @@ export function runResults(run: RunContext): Results {
     workload: run.times,
     settings: run.settings,
     audit: parts.judgement?.audit ?? null,
+    blame: parts.judgement?.blame ?? null,
     cost: parts.cost ?? null,
     aborted: abortRecord(run.history.events),
   };

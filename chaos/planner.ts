@@ -5,7 +5,8 @@
  *
  * Random chaos: from `start` to `end`, every `every`, one action picked from
  * `actions` on one target picked from the `targets` it can act on, lasting
- * `duration` (seeded with `<seed>/chaos`). Faults without `heal_after` are
+ * `duration` (seeded with `<seed>/chaos`), with the keys of the block's
+ * params its schema reads, parsed. Faults without `heal_after` are
  * healed when the workload ends (and, whatever happens, by the final heal).
  *
  * ```ts
@@ -17,8 +18,8 @@
 
 import { formatDuration } from "../lib/duration.ts";
 import { Rng } from "../pipeline/rng.ts";
-import { fits, ms, type Scenario, type ScenarioFault } from "./scenario.ts";
-import type { FaultParams } from "./faults/types.ts";
+import { fits, ms, paramsFor, type Scenario, type ScenarioFault } from "./scenario.ts";
+import type { RawParams } from "./faults/types.ts";
 import { FAULTS, type FaultTable } from "./faults/mod.ts";
 
 export interface Step {
@@ -28,7 +29,8 @@ export interface Step {
   fault: number;
   kind: string;
   target: string;
-  params: FaultParams;
+  /** As the kind's schema parsed them. */
+  params: RawParams;
 }
 
 /** A fault of the run: from the timeline or drawn by the random chaos block. */
@@ -55,7 +57,7 @@ export function expandFaults(
       kind,
       target,
       heal_after: formatDuration(lasting),
-      params: c.params,
+      params: paramsFor(table[kind], c.params),
       source: "random",
     });
   }
@@ -70,9 +72,9 @@ export function plan(
 ): Step[] {
   const end = ms(scenario.workload.duration);
   const steps: Step[] = [];
-  expandFaults(scenario, seed).forEach((f, i) => {
+  expandFaults(scenario, seed, table).forEach((f, i) => {
     const at = ms(f.at);
-    const base = { fault: i, kind: f.kind, target: f.target, params: f.params ?? {} };
+    const base = { fault: i, kind: f.kind, target: f.target, params: f.params };
     steps.push({ at_ms: at, action: "inject", ...base });
     const healAt = f.heal_after === undefined ? end : Math.min(end, at + ms(f.heal_after));
     if (!table[f.kind].oneShot) {

@@ -46,6 +46,8 @@ export interface Judgement {
   judged: Judged;
   evidence: RunEvidence;
   audit: NonNullable<Results["audit"]>;
+  /** Where the lost records were last seen (validate/blame.ts); null when nothing was lost. */
+  blame?: Results["blame"];
 }
 
 /** What a run has started or gathered so far. */

@@ -11,10 +11,12 @@ import { DEFAULT_DISK_MB } from "../compose/disk.ts";
 import { DockerStack } from "../compose/docker_stack.ts";
 import { adoptKafkaSecurity, type ExternalEndpoints } from "../compose/external_endpoints.ts";
 import { kafkaBrokerIds } from "../compose/probes.ts";
-import { EnvironmentError } from "../lib/exit_codes.ts";
+import { EnvironmentError, UsageError } from "../lib/exit_codes.ts";
 import { ExternalStack } from "../compose/external_stack.ts";
 import { type ExternalCluster, FAULTS, type FaultTable } from "./faults/mod.ts";
 import { expandFaults } from "./planner.ts";
+import { clockNodes } from "./faults/clock.ts";
+import { ensureFaketime } from "../compose/host_tools.ts";
 import { LocalStack } from "../compose/local_stack.ts";
 import { createBucketUser, type S3Keys } from "../compose/minio_users.ts";
 import { type Binaries, provision } from "../compose/provision.ts";
@@ -67,6 +69,27 @@ export async function externalCluster(e: ExternalEndpoints): Promise<ExternalClu
   return { brokers, nodes: e.nodes, toxiproxy: e.toxiproxy !== undefined };
 }
 
+/** The fault kinds that act below the file system: their targets' data on lazy disks. */
+export const LAZY_DISK_FAULTS: readonly string[] = ["power_loss", "io_latency", "io_error"];
+
+/** Whether a run of `scenario` puts its data on lazy disks (a fault that needs them, or asked). */
+export function needsLazyDisks(
+  scenario: Pick<Scenario, "faults" | "chaos"> & { stack: { lazy_disks?: boolean } },
+): boolean {
+  const kinds = [...scenario.faults.map((f) => f.kind), ...(scenario.chaos?.actions ?? [])];
+  return scenario.stack.lazy_disks === true || kinds.some((k) => LAZY_DISK_FAULTS.includes(k));
+}
+
+/** The stack's nodes a clock fault of the run may hit, started under libfaketime (or none). */
+async function faketimeNodes(
+  scenario: Scenario,
+  seed: number,
+): Promise<{ lib: string; nodes: string[] } | undefined> {
+  const ids = Array.from({ length: scenario.stack.brokers }, (_, i) => i + 1);
+  const nodes = clockNodes(expandFaults(scenario, seed), ids).filter((n) => n.startsWith("kafka-"));
+  return nodes.length ? { lib: await ensureFaketime(), nodes } : undefined;
+}
+
 /** Brings the run's stack up (the caller takes it down, whatever happens next). */
 async function upRunStack(scenario: Scenario, o: RunStackOptions): Promise<Stack> {
   const s = scenario.stack;
@@ -78,14 +101,22 @@ async function upRunStack(scenario: Scenario, o: RunStackOptions): Promise<Stack
     signal: o.signal,
     // A full disk needs a disk of its own size: bounded disks only for the scenarios that fill one.
     diskMb: scenario.faults.some((f) => f.kind === "disk_full") ? DEFAULT_DISK_MB : undefined,
+    lazyDisks: needsLazyDisks(scenario),
     kafka: {
       defaultReplicationFactor: s.replication_factor,
       minInsyncReplicas: s.min_insync_replicas,
       uncleanLeaderElection: s.unclean_leader_election,
       numPartitions: s.partitions,
+      flushMessages: s.flush_messages,
       overrides: s.broker_overrides,
     },
   };
+  if (options.lazyDisks && o.kind !== "local") {
+    throw new UsageError(
+      `lazy disks (stack.lazy_disks, power_loss, io_latency, io_error) need the local stack, ` +
+        `not --stack ${o.kind}: run with --stack local`,
+    );
+  }
   const op = o.history.invoke("stack-up", { kind: o.kind, brokers: s.brokers });
   let stack: Stack;
   if (o.kind === "external") {
@@ -100,9 +131,11 @@ async function upRunStack(scenario: Scenario, o: RunStackOptions): Promise<Stack
     const table: FaultTable = FAULTS;
     if (faults.some((f) => table[f.kind].external === "netns")) await external.prepareNetns();
   } else {
+    // The brokers a clock fault may hit start under libfaketime (the docker stack refuses it).
+    const faketime = o.kind === "local" ? await faketimeNodes(scenario, o.seed) : undefined;
     stack = o.kind === "docker"
       ? await DockerStack.up(options)
-      : await LocalStack.up({ ...options, binaries: o.binaries, owner: "process" });
+      : await LocalStack.up({ ...options, binaries: o.binaries, owner: "process", faketime });
   }
   o.history.complete(op, "ok", {
     // No secret in the run folder: S3 keys left out, a Redis password masked.

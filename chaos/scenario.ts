@@ -1,7 +1,9 @@
 /**
  * Scenario files: `scenarios/<name>.ts` exports `default defineScenario({...})`.
  * Validated strictly before anything starts: unknown keys are errors and every
- * problem is reported at once with the path of its key (exit code 2).
+ * problem is reported at once with the path of its key (exit code 2). A fault's
+ * params are parsed by its kind's own schema (`params` in its module); the
+ * parsed scenario holds them parsed, defaults applied.
  *
  * ```ts
  * import { defineScenario } from "../chaos/scenario.ts";
@@ -22,14 +24,16 @@ import { INCIDENT_KINDS } from "../pipeline/anomalies.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { KAFKA_CLIENTS } from "../pipeline/producer_client.ts";
 import { FAULTS, type FaultTable, targetKind } from "./faults/mod.ts";
-import type { Fault } from "./faults/types.ts";
-import { Params } from "./faults/params.ts";
+import type { Fault, RawParams } from "./faults/types.ts";
 import { PROBE_METRICS, PROBE_PHASES, PROBE_STATS } from "../validate/probes.ts";
 
 const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
   message: 'must be a duration like "90s", "2m" or "1500ms"',
 });
 const prob = z.number().min(0).max(1);
+
+/** A fault's params before its kind is known: any keys; the kind's schema parses them. */
+const AnyParams = z.record(z.string(), z.unknown());
 
 const TARGET_PATTERN =
   /^(broker:(leader\([\w.-]+,\d+\)|leader-of-incident\(\d+\)|controller|random|\d+)|link:\d+-\d+|sink|detector|redis|minio|webhook|all-brokers)$/;
@@ -67,7 +71,8 @@ export function scenarioSchema(table: FaultTable = FAULTS) {
     kind: kindOf(table),
     target,
     heal_after: duration.optional(),
-    params: Params.optional(),
+    /** Parsed by the kind's own schema (see the fault table). */
+    params: AnyParams.optional(),
   });
 
   /** Seeded random chaos, as teams do with chaos scripts: every `every`, one action on one target. */
@@ -80,7 +85,8 @@ export function scenarioSchema(table: FaultTable = FAULTS) {
     duration,
     targets: z.array(target).min(1),
     actions: z.array(kindOf(table)).min(1),
-    params: Params.default({}),
+    /** Shared by the actions: each reads the keys its schema knows; every key must be read. */
+    params: AnyParams.default({}),
   });
 
   return z.strictObject({
@@ -103,6 +109,16 @@ export function scenarioSchema(table: FaultTable = FAULTS) {
       send_mode: z.enum(["per-partition", "batch"]).default("per-partition"),
       /** The generator's Kafka client; default `$KAFKA_CLIENT`, else kafkajs. */
       kafka_client: z.enum(KAFKA_CLIENTS).optional(),
+      /**
+       * Kafka fsyncs a partition's log every this many appended messages
+       * (`log.flush.interval.messages`; 1: every append). Default: Kafka's (never: the OS does).
+       */
+      flush_messages: z.number().int().min(1).optional(),
+      /**
+       * The brokers' and MinIO's data on lazy disks (compose/lazy_disks.ts) even without a fault
+       * that needs them (power_loss, io_latency, io_error do): to measure the layer's cost.
+       */
+      lazy_disks: z.boolean().default(false),
       broker_overrides: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
         .default(
           {},
@@ -224,20 +240,11 @@ export function scenarioSchema(table: FaultTable = FAULTS) {
           })`,
         });
       }
-      for (const key of missingParams(table[f.kind], f.params ?? {})) {
+      for (const problem of paramProblems(table[f.kind], f.params ?? {})) {
         ctx.addIssue({
           code: "custom",
-          path: ["faults", i, "params", key],
-          message: `is required for ${f.kind}`,
-        });
-      }
-      for (const key of strayParams([table[f.kind]], f.params ?? {})) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["faults", i, "params", key],
-          message: `is not a param of ${f.kind} (it reads: ${
-            table[f.kind].params.join(", ") || "none"
-          })`,
+          ...problem,
+          path: ["faults", i, "params", ...problem.path],
         });
       }
     });
@@ -278,14 +285,19 @@ export function scenarioSchema(table: FaultTable = FAULTS) {
             })`,
           });
         }
-        for (const key of missingParams(table[kind], c.params)) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["chaos", "params", key],
-            message: `is required for ${kind}`,
-          });
-        }
       });
+      // Each action parses the keys it reads; one problem said once (actions may share a key).
+      const said = new Set<string>();
+      for (const kind of new Set(c.actions)) {
+        if (!table[kind]) continue;
+        for (const problem of paramProblems(table[kind], readBy(table[kind], c.params))) {
+          const path = ["chaos", "params", ...problem.path];
+          const key = `${path.join(".")}: ${problem.message}`;
+          if (said.has(key)) continue;
+          said.add(key);
+          ctx.addIssue({ code: "custom", ...problem, path });
+        }
+      }
       for (const key of strayParams(c.actions.map((k) => table[k]).filter(Boolean), c.params)) {
         ctx.addIssue({
           code: "custom",
@@ -294,7 +306,11 @@ export function scenarioSchema(table: FaultTable = FAULTS) {
         });
       }
     }
-  });
+  }).transform((s) => ({
+    ...s,
+    // What the planner and the faults get: the params as each kind's schema parsed them.
+    faults: s.faults.map((f) => ({ ...f, params: table[f.kind].params.parse(f.params ?? {}) })),
+  }));
 }
 
 const ScenarioSchema = scenarioSchema();
@@ -304,15 +320,56 @@ export function fits(kind: string, target: string, table: FaultTable = FAULTS): 
   return (table[kind]?.targets as readonly string[] | undefined ?? []).includes(targetKind(target));
 }
 
-/** The params a fault needs and does not have. */
-function missingParams(fault: Fault, params: z.output<typeof Params>): string[] {
-  return fault.missing?.(params) ?? [];
+/** A problem of a fault's params: its path below `params`, and what is wrong. */
+export interface ParamProblem {
+  path: PropertyKey[];
+  message: string;
+}
+
+/**
+ * What is wrong with `params` for `fault`, by its schema: a key it does not read ("is not a
+ * param of latency (it reads: ...)"), a required one missing ("is required for latency"), a
+ * value out of bounds (zod's message), each with its path below `params`.
+ */
+export function paramProblems(fault: Fault, params: RawParams): ParamProblem[] {
+  const result = fault.params.safeParse(params);
+  if (result.success) return [];
+  const reads = Object.keys(fault.params.shape).join(", ") || "none";
+  return result.error.issues.flatMap((issue): ParamProblem[] => {
+    if (issue.code === "unrecognized_keys") {
+      return issue.keys.map((key) => ({
+        path: [...issue.path, key],
+        message: `is not a param of ${fault.kind} (it reads: ${reads})`,
+      }));
+    }
+    const [key] = issue.path;
+    if (
+      issue.code === "invalid_type" && issue.path.length === 1 &&
+      params[String(key)] === undefined
+    ) {
+      return [{ path: issue.path, message: `is required for ${fault.kind}` }];
+    }
+    return [{ path: issue.path, message: issue.message }];
+  });
+}
+
+/** The keys of a shared params bag (the chaos block's) that `fault`'s schema reads. */
+function readBy(fault: Fault, params: RawParams): RawParams {
+  return Object.fromEntries(
+    Object.entries(params).filter(([k]) => Object.hasOwn(fault.params.shape, k)),
+  );
+}
+
+/** What `fault` gets of a shared params bag (the chaos block's): its keys, parsed by its schema. */
+export function paramsFor(fault: Fault, params: RawParams): RawParams {
+  return fault.params.parse(readBy(fault, params));
 }
 
 /** The params given that none of `faults` reads. */
-function strayParams(faults: readonly Fault[], params: z.output<typeof Params>): string[] {
-  const read = new Set(faults.flatMap((f) => f.params as readonly string[]));
-  return Object.keys(params).filter((key) => !read.has(key));
+function strayParams(faults: readonly Fault[], params: RawParams): string[] {
+  return Object.keys(params).filter((key) =>
+    !faults.some((f) => Object.hasOwn(f.params.shape, key))
+  );
 }
 
 /** A fault kind of `table`. */

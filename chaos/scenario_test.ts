@@ -180,6 +180,58 @@ Deno.test("wrong scenario files are rejected, naming the key", async (t) => {
       (s) => (s.checks = { recovery_within: "soon" }),
       /checks\.recovery_within: must be a duration/,
     ],
+    [
+      "a param out of its bounds (by the fault's own schema)",
+      (s) => (s.faults[0] = {
+        at: "1s",
+        kind: "latency",
+        target: "broker:1",
+        params: { latency_ms: 90_000 },
+      }),
+      /faults\.0\.params\.latency_ms: Too big: expected number to be <=60000/,
+    ],
+    [
+      "a param of another fault",
+      (s) => (s.faults[0] = {
+        at: "1s",
+        kind: "latency",
+        target: "broker:1",
+        params: { latency_ms: 5, rate_kbps: 8 },
+      }),
+      /faults\.0\.params\.rate_kbps: is not a param of latency \(it reads: latency_ms, jitter_ms, toxicity, listeners\)/,
+    ],
+    [
+      "a param of a fault that reads none",
+      (s) => (s.faults[0] = { at: "1s", kind: "kill", target: "sink", params: { cores: 1 } }),
+      /faults\.0\.params\.cores: is not a param of kill \(it reads: none\)/,
+    ],
+    [
+      "netem with neither delay nor loss",
+      (s) => (s.faults[0] = { at: "1s", kind: "netem", target: "broker:1", params: {} }),
+      /faults\.0\.params\.latency_ms: is required for netem \(or loss_pct\)/,
+    ],
+    [
+      "random chaos without a param one action requires",
+      (s) => (s.chaos = {
+        every: "10s",
+        duration: "5s",
+        targets: ["broker:1"],
+        actions: ["latency", "cpu"],
+        params: { latency_ms: 5 },
+      }),
+      /chaos\.params\.cores: is required for cpu/,
+    ],
+    [
+      "random chaos with a param no action reads",
+      (s) => (s.chaos = {
+        every: "10s",
+        duration: "5s",
+        targets: ["broker:1"],
+        actions: ["kill", "latency"],
+        params: { latency_ms: 5, free_mb: 3 },
+      }),
+      /chaos\.params\.free_mb: is not a param of any of the actions \(kill, latency\)/,
+    ],
   ];
   for (const [name, change, key] of cases) await t.step(name, () => rejects(change, key));
 });
@@ -195,6 +247,78 @@ Deno.test("every problem is reported at once", () => {
     /workload\.eps/,
     /faults\.0\.kind/,
   );
+});
+
+Deno.test("params: every problem with its path, a shared bad param said once", () => {
+  let message = "";
+  try {
+    validateScenario({
+      ...good,
+      faults: [
+        { at: "1s", kind: "bandwidth", target: "broker:1", params: { toxicity: 2 } },
+        { at: "2s", kind: "cpu", target: "sink", params: { cores: 0 } },
+      ],
+      chaos: {
+        every: "10s",
+        duration: "5s",
+        targets: ["broker:1"],
+        actions: ["latency", "bandwidth"],
+        params: { latency_ms: 5, rate_kbps: 8, toxicity: -1 },
+      },
+    }, "test");
+  } catch (error) {
+    message = (error as Error).message;
+  }
+  const lines = message.split("\n").slice(1).map((l) => l.trim());
+  assert.deepEqual(lines, [
+    "faults.0.params.rate_kbps: is required for bandwidth",
+    "faults.0.params.toxicity: Too big: expected number to be <=1",
+    "faults.1.params.cores: Too small: expected number to be >=0.01",
+    // Both actions read toxicity: one problem, said once.
+    "chaos.params.toxicity: Too small: expected number to be >=0",
+  ]);
+});
+
+Deno.test("params: the planner gets them parsed by each kind's schema, defaults applied", () => {
+  const s = validateScenario({
+    ...good,
+    faults: [{
+      at: "1s",
+      kind: "latency",
+      target: "broker:1",
+      heal_after: "5s",
+      params: { latency_ms: 50 },
+    }],
+    chaos: {
+      start: "10s",
+      end: "50s",
+      every: "10s",
+      duration: "5s",
+      targets: ["broker:1", "sink"],
+      actions: ["latency", "bandwidth", "kill"],
+      params: { latency_ms: 200, rate_kbps: 64, listeners: ["client"] },
+    },
+  });
+  assert.deepEqual(s.faults[0].params, {
+    latency_ms: 50,
+    jitter_ms: 0,
+    toxicity: 1,
+    listeners: ["client", "internal"],
+  });
+  // The chaos block's bag is shared: each action gets the keys its schema reads.
+  const wanted: Record<string, unknown> = {
+    latency: { latency_ms: 200, jitter_ms: 0, toxicity: 1, listeners: ["client"] },
+    bandwidth: { rate_kbps: 64, toxicity: 1, listeners: ["client"] },
+    kill: {},
+  };
+  const seen = new Set<string>();
+  for (const seed of [1, 2, 3, 4]) {
+    for (const step of plan(s, seed)) {
+      assert.deepEqual(step.params, step.fault === 0 ? s.faults[0].params : wanted[step.kind]);
+      seen.add(step.kind);
+    }
+  }
+  assert.deepEqual([...seen].sort(), ["bandwidth", "kill", "latency"]);
 });
 
 Deno.test("planner: faults and their heals in time order, heal before inject at the same time", () => {

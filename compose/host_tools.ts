@@ -1,7 +1,8 @@
 /**
  * Tools some tasks need beyond the stacks' binaries: a Docker engine (for the
- * docker stack and its tests), Chromium (the report test) and Prometheus
- * (`--with-prometheus`), installed from Debian when missing.
+ * docker stack and its tests), Chromium (the report test), Prometheus
+ * (`--with-prometheus`) and libfaketime (the `clock` fault), installed from
+ * Debian when missing.
  * @module
  */
 
@@ -86,4 +87,30 @@ export async function ensurePrometheus(): Promise<string> {
   const installed = await which("prometheus");
   if (!installed) throw new ProvisionError("prometheus missing after install");
   return installed;
+}
+
+/**
+ * Debian's libfaketime (package `libfaketime`, what `faketime` preloads), for the `clock` fault:
+ * the path of `libfaketime.so.1` (`CHAOS_FAKETIME_LIB` overrides; installed with apt when
+ * missing, so only a run that has a clock fault needs it).
+ */
+export async function ensureFaketime(): Promise<string> {
+  const explicit = Deno.env.get("CHAOS_FAKETIME_LIB");
+  if (explicit) return explicit;
+  const found = await findFaketimeLib();
+  if (found) return found;
+  await aptInstall(["libfaketime"], "libfaketime (for the clock fault)");
+  const installed = await findFaketimeLib();
+  if (!installed) throw new ProvisionError("libfaketime.so.1 missing after install");
+  return installed;
+}
+
+/** Where Debian puts libfaketime.so.1 (`/usr/lib/<multiarch>/faketime/`), if installed. */
+export async function findFaketimeLib(): Promise<string | undefined> {
+  const dirs = [...Deno.readDirSync("/usr/lib")].filter((e) => e.isDirectory).map((e) => e.name);
+  for (const dir of ["", ...dirs]) {
+    const candidate = join("/usr/lib", dir, "faketime", "libfaketime.so.1");
+    if (await exists(candidate)) return candidate;
+  }
+  return undefined;
 }

@@ -23,6 +23,8 @@ export interface KafkaSettings {
   uncleanLeaderElection?: boolean;
   /** Default 6. */
   numPartitions?: number;
+  /** `log.flush.interval.messages`: fsync every this many messages. Default: Kafka's (never). */
+  flushMessages?: number;
   /** Extra `key=value` broker settings, applied last. */
   overrides?: Record<string, string | number | boolean>;
 }
@@ -102,6 +104,9 @@ export function brokerConfig(
     ["log.retention.hours", "24"],
     ["log.segment.bytes", String(256 * 1024 * 1024)],
   ]);
+  if (options.flushMessages !== undefined) {
+    config.set("log.flush.interval.messages", String(options.flushMessages));
+  }
   for (const [key, value] of Object.entries(options.overrides ?? {})) {
     config.set(key, String(value));
   }

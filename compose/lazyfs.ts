@@ -29,6 +29,30 @@
  * restarted too: its bind still holds the old, detached mount). Hard links and
  * O_TMPFILE are refused.
  *
+ * Injected IO faults (the `io_latency` and `io_error` faults): `setIoFaults()`
+ * adds a delay to operations of some kinds, optionally with jitter (drawn
+ * uniformly in delay ± jitter), and answers EIO for a share (0..1) of them;
+ * `clearIoFaults()` ends both. The kinds: `read` (file data read), `write`
+ * (writes, truncates, fallocate), `fsync` (fsync and fdatasync, of files and
+ * folders), `meta` (every other operation that reaches the layer: lookup,
+ * getattr, open, create, readdir, mkdir, rename, unlink, flush) and `all`.
+ * `{ errorShare: { all: 1 } }` is a whole log dir failing: every operation
+ * under the mount answers EIO. The kernel's page cache and its attribute and
+ * name caches (1 s) answer some reads and lookups without the layer: those are
+ * neither delayed nor failed. `status()` counts the operations delayed and
+ * failed so far, by kind (the evidence a fault had its effect). Faults live in
+ * the layer process: a power loss (a new layer) starts with none and with the
+ * counters at 0. With no faults set, an operation costs one atomic load more.
+ *
+ * The control channel: signals, and line commands on the layer's standard
+ * input (which it reads until EOF, the harness's death). SIGUSR1 = power loss,
+ * SIGUSR2 = status, SIGTERM = unmount; the lines
+ * `{"cmd":"faults","delay_ms":{"write":200},"jitter_ms":20,"error_share":{"read":0.5}}`
+ * (replaces what is set; answered by a `faults` event with what is set now),
+ * `{"cmd":"clear"}` and `{"cmd":"status"}`; a bad command is answered by an
+ * `error` event and changes nothing. Events come back on standard output, one
+ * JSON object a line.
+ *
  * The binary is built once from the sources into the provisioning cache
  * (`$CHAOS_CACHE_DIR/lazyfs-<hash of the sources>/lazyfs`, a few seconds with
  * Go 1.24+; `CHAOS_LAZYFS_BIN` points at another). Needs Linux, root and
@@ -41,6 +65,9 @@
  * const lazy = await mountLazy("/data/kafka-1/log.backing", "/data/kafka-1/log");
  * // ... the broker writes; the harness SIGKILLs it ...
  * const lost = await lazy.powerLoss(); // { bytesDropped: 1234567, ... }
+ * await lazy.setIoFaults({ delayMs: { write: 200 } }); // every write 200 ms slower
+ * (await lazy.status()).delayed.write; // how many were
+ * await lazy.clearIoFaults();
  * // ... the broker restarts on what was durable ...
  * await lazy.unmount();
  * ```
@@ -213,19 +240,108 @@ export interface PowerLossReport {
   ms: number;
 }
 
-/** What a power loss would drop now. */
+/** The kinds of operations an IO fault acts on (see the module doc). */
+export const IO_KINDS = ["read", "write", "fsync", "meta"] as const;
+export type IoKind = typeof IO_KINDS[number];
+/** A kind, or `all` of them. */
+export type IoKey = IoKind | "all";
+
+/** IO faults to inject: a delay in ms and a share of operations failing with EIO, by kind. */
+export interface IoFaults {
+  /** Added before each operation of the kind, in ms (0..60000). */
+  delayMs?: Partial<Record<IoKey, number>>;
+  /** Each delay is drawn uniformly in delay ± jitter (at least 0), in ms. */
+  jitterMs?: number;
+  /** The share of operations of the kind answered EIO instead of run (0..1; 1: every one). */
+  errorShare?: Partial<Record<IoKey, number>>;
+}
+
+/** Operations by kind. */
+export type IoCounts = Record<IoKind, number>;
+
+/** What a power loss would drop now, the IO faults set and what they did. */
 export interface LazyStatus {
   unsyncedFiles: number;
   /** Bytes past the durable sizes plus the durable pages overwritten since the last fsync. */
   unsyncedBytes: number;
+  /** The IO faults set now, by kind (kinds with nothing left out). */
+  faults: IoFaults;
+  /** Operations delayed by an injected fault since the layer started. */
+  delayed: IoCounts;
+  /** Operations failed by an injected fault since the layer started. */
+  failed: IoCounts;
 }
 
 /** One line of the layer's standard output. */
 export type LazyEvent =
   | { event: "mounted"; pid: number }
   | { event: "status"; status: LazyStatus }
+  | { event: "faults"; faults: IoFaults }
+  | { event: "error"; message: string }
   | { event: "power_loss"; report: PowerLossReport }
   | { event: "unmounted"; why: string };
+
+/** The operations counted in `after` since `before` (counters that restarted count from 0). */
+export function countsSince(before: IoCounts, after: IoCounts): IoCounts {
+  const since = {} as IoCounts;
+  for (const kind of IO_KINDS) {
+    since[kind] = after[kind] >= before[kind] ? after[kind] - before[kind] : after[kind];
+  }
+  return since;
+}
+
+/** The sum of counts over `kinds` (default all). */
+export function totalOf(counts: IoCounts, kinds: readonly IoKind[] = IO_KINDS): number {
+  return kinds.reduce((n, kind) => n + counts[kind], 0);
+}
+
+/** The command line that sets `faults` (none: clears them). */
+export function faultsCommand(faults: IoFaults): string {
+  const cmd: Record<string, unknown> = { cmd: "faults" };
+  if (faults.delayMs) cmd.delay_ms = faults.delayMs;
+  if (faults.jitterMs) cmd.jitter_ms = faults.jitterMs;
+  if (faults.errorShare) cmd.error_share = faults.errorShare;
+  return JSON.stringify(cmd);
+}
+
+function counts(obj: Record<string, unknown>, key: string, line: string): IoCounts {
+  const value = obj[key];
+  if (typeof value !== "object" || value === null) {
+    throw new LazyfsError(`lazyfs event without ${key} counts: ${line}`);
+  }
+  const out = {} as IoCounts;
+  for (const kind of IO_KINDS) out[kind] = num(value as Record<string, unknown>, kind, line);
+  return out;
+}
+
+function byKind(value: unknown, key: string, line: string): Partial<Record<IoKey, number>> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== "object") throw new LazyfsError(`lazyfs event with a bad ${key}: ${line}`);
+  const out: Partial<Record<IoKey, number>> = {};
+  for (const [kind, n] of Object.entries(value)) {
+    if (!(IO_KINDS as readonly string[]).includes(kind) || typeof n !== "number") {
+      throw new LazyfsError(`lazyfs event with a bad ${key}.${kind}: ${line}`);
+    }
+    out[kind as IoKind] = n;
+  }
+  return out;
+}
+
+function faultsOf(value: unknown, line: string): IoFaults {
+  if (typeof value !== "object" || value === null) {
+    throw new LazyfsError(`lazyfs event without its faults: ${line}`);
+  }
+  const obj = value as Record<string, unknown>;
+  const faults: IoFaults = {};
+  const delayMs = byKind(obj.delay_ms, "delay_ms", line);
+  const errorShare = byKind(obj.error_share, "error_share", line);
+  if (Object.keys(delayMs).length > 0) faults.delayMs = delayMs;
+  if (typeof obj.jitter_ms === "number" && obj.jitter_ms > 0 && faults.delayMs) {
+    faults.jitterMs = obj.jitter_ms;
+  }
+  if (Object.keys(errorShare).length > 0) faults.errorShare = errorShare;
+  return faults;
+}
 
 function num(obj: Record<string, unknown>, key: string, line: string): number {
   const value = obj[key];
@@ -252,8 +368,15 @@ export function parseEvent(line: string): LazyEvent | undefined {
         status: {
           unsyncedFiles: num(obj, "unsynced_files", line),
           unsyncedBytes: num(obj, "unsynced_bytes", line),
+          faults: faultsOf(obj.faults, line),
+          delayed: counts(obj, "delayed", line),
+          failed: counts(obj, "failed", line),
         },
       };
+    case "faults":
+      return { event: "faults", faults: faultsOf(obj.faults, line) };
+    case "error":
+      return { event: "error", message: String(obj.message ?? "") };
     case "power_loss":
       return {
         event: "power_loss",
@@ -336,18 +459,25 @@ class Layer {
     return this.#stderr.trim();
   }
 
-  /** The next event of `kind`, or an error if the layer exits or the time runs out first. */
+  /**
+   * The next event of `kind` (or of one of `kind`), or an error if the layer exits or the time
+   * runs out first.
+   */
   next<K extends LazyEvent["event"]>(
-    kind: K,
+    kind: K | readonly K[],
     timeoutMs: number,
   ): Promise<Extract<LazyEvent, { event: K }>> {
+    const kinds: readonly string[] = typeof kind === "string" ? [kind] : kind;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new LazyfsError(`lazyfs sent no ${kind} event within ${timeoutMs} ms`)),
+        () =>
+          reject(
+            new LazyfsError(`lazyfs sent no ${kinds.join(" or ")} event within ${timeoutMs} ms`),
+          ),
         timeoutMs,
       );
       const wake = (e: LazyEvent) => {
-        if (e.event === kind) {
+        if (kinds.includes(e.event)) {
           clearTimeout(timer);
           resolve(e as Extract<LazyEvent, { event: K }>);
         } else this.#waiting.push(wake);
@@ -358,12 +488,19 @@ class Layer {
         clearTimeout(timer);
         reject(
           new LazyfsError(
-            `lazyfs exited (code ${s.code}${s.signal ? `, ${s.signal}` : ""}) before its ${kind} ` +
+            `lazyfs exited (code ${s.code}${s.signal ? `, ${s.signal}` : ""}) before its ${
+              kinds.join(" or ")
+            } ` +
               `event: ${this.stderr || "no error output"}`,
           ),
         );
       });
     });
+  }
+
+  /** Writes one command line to the layer's standard input. */
+  async send(line: string): Promise<void> {
+    await this.#stdin.write(new TextEncoder().encode(`${line}\n`));
   }
 
   /** Waits for the exit and for the output to be read; closes stdin. */
@@ -389,6 +526,8 @@ export class LazyMount {
   readonly #args: string[];
   readonly #timeoutMs: number;
   #layer: Layer | undefined;
+  /** The commands sent, one at a time (each waits for its answer). */
+  #commands: Promise<void> = Promise.resolve();
 
   private constructor(
     backing: string,
@@ -463,6 +602,35 @@ export class LazyMount {
     const next = layer.next("status", this.#timeoutMs);
     layer.kill("SIGUSR2");
     return (await next).status;
+  }
+
+  /**
+   * Sets the IO faults of the layer (replacing any set before; see the module doc); resolves
+   * with what is set now. A spec the layer refuses (an unknown kind, a share outside 0..1, a
+   * delay outside 0..60000 ms) is a LazyfsError and changes nothing.
+   */
+  setIoFaults(faults: IoFaults): Promise<IoFaults> {
+    return this.#command(faultsCommand(faults), "set IO faults");
+  }
+
+  /** Ends every injected IO fault (the counters stay). */
+  async clearIoFaults(): Promise<void> {
+    await this.#command(JSON.stringify({ cmd: "clear" }), "clear IO faults");
+  }
+
+  #command(line: string, what: string): Promise<IoFaults> {
+    const answer = this.#commands.then(async () => {
+      const layer = this.#up(what);
+      const next = layer.next(["faults", "error"], this.#timeoutMs);
+      await layer.send(line);
+      const event = await next;
+      if (event.event === "error") {
+        throw new LazyfsError(`Cannot ${what} on ${this.mountpoint}: ${event.message}`);
+      }
+      return event.faults;
+    });
+    this.#commands = answer.then(() => {}, () => {});
+    return answer;
   }
 
   /**

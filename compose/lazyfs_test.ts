@@ -10,7 +10,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  countsSince,
   ensureLazyfs,
+  faultsCommand,
   fuseProblem,
   isSourceFile,
   lazyfsProblem,
@@ -19,6 +21,7 @@ import {
   mountType,
   parseEvent,
   sourceHash,
+  totalOf,
 } from "./lazyfs.ts";
 
 const enc = new TextEncoder();
@@ -39,10 +42,43 @@ Deno.test("lazyfs: events are parsed, broken ones refused", () => {
     event: "mounted",
     pid: 7,
   });
-  assert.deepEqual(parseEvent('{"event":"status","unsynced_files":2,"unsynced_bytes":9}'), {
-    event: "status",
-    status: { unsyncedFiles: 2, unsyncedBytes: 9 },
+  const zero = '{"read":0,"write":0,"fsync":0,"meta":0}';
+  assert.deepEqual(
+    parseEvent(
+      '{"event":"status","unsynced_files":2,"unsynced_bytes":9,' +
+        '"faults":{"delay_ms":{"write":200},"jitter_ms":5,"error_share":{}},' +
+        `"delayed":{"read":0,"write":3,"fsync":0,"meta":0},"failed":${zero}}`,
+    ),
+    {
+      event: "status",
+      status: {
+        unsyncedFiles: 2,
+        unsyncedBytes: 9,
+        faults: { delayMs: { write: 200 }, jitterMs: 5 },
+        delayed: { read: 0, write: 3, fsync: 0, meta: 0 },
+        failed: { read: 0, write: 0, fsync: 0, meta: 0 },
+      },
+    },
+  );
+  assert.deepEqual(parseEvent('{"event":"faults","faults":{"error_share":{"read":0.5}}}'), {
+    event: "faults",
+    faults: { errorShare: { read: 0.5 } },
   });
+  assert.deepEqual(parseEvent('{"event":"error","message":"no"}'), {
+    event: "error",
+    message: "no",
+  });
+  assert.throws(
+    () =>
+      parseEvent(
+        `{"event":"status","unsynced_files":2,"unsynced_bytes":9,"faults":{},"failed":${zero}}`,
+      ),
+    /without delayed counts/,
+  );
+  assert.throws(
+    () => parseEvent('{"event":"faults","faults":{"delay_ms":{"writes":1}}}'),
+    /bad delay_ms\.writes/,
+  );
   const loss = parseEvent(
     '{"event":"power_loss","files_reverted":1,"bytes_dropped":3000,"pages_restored":0,' +
       '"files_deleted":2,"files_restored":3,"durable_entries":4,"missing":0,"ms":5}',
@@ -51,6 +87,19 @@ Deno.test("lazyfs: events are parsed, broken ones refused", () => {
   assert.equal(parseEvent('{"event":"later"}'), undefined);
   assert.throws(() => parseEvent("panic: oops"), /not JSON/);
   assert.throws(() => parseEvent('{"event":"power_loss","files_reverted":1}'), /bytes_dropped/);
+});
+
+Deno.test("lazyfs: IO fault commands and counts", () => {
+  assert.equal(faultsCommand({}), '{"cmd":"faults"}');
+  assert.deepEqual(
+    JSON.parse(faultsCommand({ delayMs: { write: 200 }, jitterMs: 20, errorShare: { all: 1 } })),
+    { cmd: "faults", delay_ms: { write: 200 }, jitter_ms: 20, error_share: { all: 1 } },
+  );
+  const before = { read: 1, write: 10, fsync: 2, meta: 0 };
+  const after = { read: 1, write: 15, fsync: 1, meta: 4 };
+  assert.deepEqual(countsSince(before, after), { read: 0, write: 5, fsync: 1, meta: 4 });
+  assert.equal(totalOf(after), 21);
+  assert.equal(totalOf(after, ["write", "fsync"]), 16);
 });
 
 Deno.test("lazyfs: the build is named by its sources", async () => {
@@ -147,7 +196,9 @@ Deno.test({ name: "lazyfs: only what was fsynced survives a power loss", ...fuse
     await write(seg, "A".repeat(5000), "fsync");
     await write(seg, "B".repeat(3000));
     assert.equal((await Deno.stat(seg)).size, 8000, "reads see the unsynced writes");
-    assert.deepEqual(await d.lazy.status(), { unsyncedFiles: 1, unsyncedBytes: 3000 });
+    const status = await d.lazy.status();
+    assert.deepEqual([status.unsyncedFiles, status.unsyncedBytes], [1, 3000]);
+    assert.equal(totalOf(status.delayed) + totalOf(status.failed), 0, "no faults, none counted");
     const report = await d.lazy.powerLoss();
     assert.equal(report.bytesDropped, 3000);
     assert.equal(report.missing, 0);
@@ -426,6 +477,129 @@ Deno.test({ name: "lazyfs: only what was fsynced survives a power loss", ...fuse
     assert.equal(mountType(d.mnt, await Deno.readTextFile("/proc/self/mountinfo")), undefined);
     assert.deepEqual(await list(d.backing), ["unsynced"], "no stage folder left");
     assert.equal(await read(join(d.backing, "unsynced")), "kept anyway");
+  });
+});
+
+Deno.test({ name: "lazyfs: injected IO faults", ...fuse }, async (t) => {
+  const timed = async (f: () => Promise<unknown>) => {
+    const start = performance.now();
+    await f();
+    return performance.now() - start;
+  };
+
+  await t.step(
+    "a write under 200 ms write latency takes 200 ms; a read is not delayed",
+    async () => {
+      await using d = await lazyDir({ data: "durable bytes" });
+      assert.deepEqual(await d.lazy.setIoFaults({ delayMs: { write: 200 } }), {
+        delayMs: { write: 200 },
+      });
+      const file = await Deno.open(join(d.mnt, "seg"), { write: true, create: true });
+      const ms = await timed(() => file.write(bytes("x".repeat(1000))));
+      file.close();
+      assert.ok(ms >= 195, `the write took ${ms.toFixed(1)} ms`); // timers round to the ms
+      const before = await d.lazy.status();
+      assert.ok(before.delayed.write >= 1, `${before.delayed.write} writes delayed`);
+      assert.deepEqual(before.faults, { delayMs: { write: 200 } });
+      assert.equal(await read(join(d.mnt, "data")), "durable bytes");
+      const after = await d.lazy.status();
+      const since = countsSince(before.delayed, after.delayed);
+      assert.deepEqual(since, { read: 0, write: 0, fsync: 0, meta: 0 }, "the read was not delayed");
+      assert.equal(totalOf(after.failed), 0);
+    },
+  );
+
+  await t.step("fsync latency delays the fsync, not the write", async () => {
+    await using d = await lazyDir();
+    await d.lazy.setIoFaults({ delayMs: { fsync: 150 } });
+    const file = await Deno.open(join(d.mnt, "f"), { write: true, create: true });
+    await file.write(bytes("data"));
+    const ms = await timed(() => file.sync());
+    file.close();
+    assert.ok(ms >= 145, `the fsync took ${ms.toFixed(1)} ms`);
+    const status = await d.lazy.status();
+    assert.equal(status.delayed.write, 0);
+    assert.ok(status.delayed.fsync >= 1);
+  });
+
+  await t.step("EIO on every write fails each write and counts it; clear heals", async () => {
+    await using d = await lazyDir({ data: "durable" });
+    await d.lazy.setIoFaults({ errorShare: { write: 1 } });
+    const file = await Deno.open(join(d.mnt, "seg"), { write: true, create: true });
+    for (let i = 0; i < 5; i++) {
+      await assert.rejects(
+        () => file.write(bytes(`record ${i}`)),
+        /Input\/output error|os error 5/,
+      );
+    }
+    const status = await d.lazy.status();
+    assert.equal(status.failed.write, 5, "every write failed and was counted");
+    assert.equal(status.failed.read + status.failed.meta + status.failed.fsync, 0);
+    assert.equal(await read(join(d.mnt, "data")), "durable", "reads still work");
+
+    await d.lazy.clearIoFaults();
+    assert.equal(await file.write(bytes("after")), 5);
+    file.close();
+    assert.equal(await read(join(d.mnt, "seg")), "after");
+    const cleared = await d.lazy.status();
+    assert.deepEqual(cleared.faults, {});
+    assert.equal(cleared.failed.write, 5, "nothing more failed; the counters stay");
+  });
+
+  await t.step("a share of writes fails, about that share", async () => {
+    await using d = await lazyDir();
+    await d.lazy.setIoFaults({ errorShare: { write: 0.5 } });
+    const file = await Deno.open(join(d.mnt, "seg"), { write: true, create: true });
+    let failed = 0;
+    for (let i = 0; i < 200; i++) await file.write(bytes("r")).catch(() => failed++);
+    file.close();
+    assert.equal((await d.lazy.status()).failed.write, failed);
+    assert.ok(failed > 50 && failed < 150, `${failed} of 200 writes failed`); // p < 1e-12
+  });
+
+  await t.step("the whole mount failing fails reads, listings and new files too", async () => {
+    await using d = await lazyDir({ data: "durable" });
+    await d.lazy.setIoFaults({ errorShare: { all: 1 } });
+    await assert.rejects(() => Deno.readTextFile(join(d.mnt, "data")));
+    await assert.rejects(() => Deno.writeTextFile(join(d.mnt, "new"), "x"));
+    await assert.rejects(() => list(d.mnt));
+    const status = await d.lazy.status();
+    assert.ok(totalOf(status.failed) >= 3, JSON.stringify(status.failed));
+    assert.deepEqual(status.faults.errorShare, { read: 1, write: 1, fsync: 1, meta: 1 });
+
+    await d.lazy.clearIoFaults();
+    assert.equal(await read(join(d.mnt, "data")), "durable");
+    await Deno.writeTextFile(join(d.mnt, "new"), "x");
+    assert.deepEqual(await list(d.mnt), ["data", "new"]);
+  });
+
+  await t.step("a fault the layer refuses is an error and changes nothing", async () => {
+    await using d = await lazyDir();
+    await d.lazy.setIoFaults({ delayMs: { read: 10 } });
+    await assert.rejects(
+      () => d.lazy.setIoFaults({ errorShare: { write: 2 } }),
+      /error_share\.write 2 is not within 0\.\.1/,
+    );
+    await assert.rejects(
+      () => d.lazy.setIoFaults({ delayMs: { writes: 1 } as never }),
+      /unknown kind of operation "writes"/,
+    );
+    assert.deepEqual((await d.lazy.status()).faults, { delayMs: { read: 10 } });
+  });
+
+  await t.step("power loss still works after faults were set, and ends them", async () => {
+    await using d = await lazyDir();
+    await write(join(d.mnt, "f"), "synced", "fsync");
+    await d.lazy.setIoFaults({ delayMs: { write: 50 }, errorShare: { fsync: 1 } });
+    await write(join(d.mnt, "f"), " lost");
+    await assert.rejects(() => fsync(join(d.mnt, "f")));
+    const report = await d.lazy.powerLoss();
+    assert.equal(report.bytesDropped, 5);
+    assert.equal(await read(join(d.mnt, "f")), "synced");
+    const status = await d.lazy.status();
+    assert.deepEqual(status.faults, {}, "a new layer starts with no faults");
+    await write(join(d.mnt, "f"), "+", "fsync");
+    assert.equal(await read(join(d.mnt, "f")), "synced+");
   });
 });
 

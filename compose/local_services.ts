@@ -13,7 +13,15 @@ import { allPorts, type PortPlan } from "./ports.ts";
 import type { ProcessSpec } from "./process_node.ts";
 import type { Binaries } from "./provision.ts";
 import { UNMOUNT_SCRIPT } from "./disk.ts";
+import { RESTORE_BACKINGS_SCRIPT } from "./lazy_disks.ts";
 import { brokerNode, REDIS_DURABILITY, spawnDetached, toxiproxyConfig } from "./stack.ts";
+import { faketimeEnv, faketimeFile, REAL_CLOCK, writeFaketime } from "./faketime.ts";
+
+/** Nodes started under libfaketime `lib` (the `clock` fault's targets: faketime.ts). */
+export interface FaketimeNodes {
+  lib: string;
+  nodes: readonly string[];
+}
 
 /**
  * Warns when the stack's ports fall in the kernel's ephemeral port range: an
@@ -49,7 +57,8 @@ export function warnIfEphemeral(plan: PortPlan): void {
  * a recycled pid is never hit), and every process of a node's cgroup (a
  * component's, named in its pid file: compose/process_node.ts; only a run's
  * `chaos-<run>/<node>`), which it then removes; then it unmounts the stack's
- * bounded disks (disk.ts). `down` kills it when the harness ends normally.
+ * bounded and lazy disks (disk.ts, lazy_disks.ts). `down` kills it when the
+ * harness ends normally.
  */
 export function startWatchdog(dataDir: string): number {
   const script = `
@@ -73,7 +82,7 @@ for f in "$dir"/pids/*.pid; do
 done
 sleep 1
 for cg in $cgs; do rmdir "$cg" 2>/dev/null; rmdir "\${cg%/*}" 2>/dev/null; done
-${UNMOUNT_SCRIPT}`;
+${UNMOUNT_SCRIPT}${RESTORE_BACKINGS_SCRIPT}`;
   return spawnDetached(script, ["chaos-watchdog", String(Deno.pid), dataDir]);
 }
 
@@ -83,7 +92,7 @@ export async function nodeSpecs(
   dataDir: string,
   endpoints: Endpoints,
   binaries: Binaries,
-  options: { heapMb?: number; kafka?: KafkaSettings; direct?: boolean },
+  options: { heapMb?: number; kafka?: KafkaSettings; direct?: boolean; faketime?: FaketimeNodes },
 ): Promise<ProcessSpec[]> {
   const spec = (name: string, cmd: string, args: string[], env?: Record<string, string>) => ({
     name,
@@ -161,6 +170,12 @@ export async function nodeSpecs(
     specs.push(
       spec(brokerNode(b.id), binaries.java, kafkaJvmArgs(heap, binaries.kafkaClasspath, props)),
     );
+  }
+  // The clock fault's targets start under libfaketime, on the real clock until it fires.
+  for (const s of specs.filter((s) => options.faketime?.nodes.includes(s.name))) {
+    const file = faketimeFile(dataDir, s.name);
+    await writeFaketime(file, REAL_CLOCK);
+    s.env = { ...s.env, ...faketimeEnv(options.faketime!.lib, file) };
   }
   return specs;
 }

@@ -34,6 +34,8 @@ import { kafkaBrokerIds, minioReady, redisPing, toxiproxyUp } from "./probes.ts"
 import { type Binaries, provision } from "./provision.ts";
 import { exists, stateDir } from "./paths.ts";
 import { mountDisks, unmountUnder } from "./disk.ts";
+import { LazyDisks, restoreBackings } from "./lazy_disks.ts";
+import { lazyfsProblem } from "./lazyfs.ts";
 import { Progress } from "../lib/progress.ts";
 import {
   brokerIdOf,
@@ -53,7 +55,7 @@ import {
   stateFile,
   writeState,
 } from "./local_state.ts";
-import { nodeSpecs, startWatchdog, warnIfEphemeral } from "./local_services.ts";
+import { type FaketimeNodes, nodeSpecs, startWatchdog, warnIfEphemeral } from "./local_services.ts";
 import { GiveUp, portFree, tcpOpen, waitFor } from "../lib/wait.ts";
 import { randomHex } from "../lib/ids.ts";
 
@@ -68,6 +70,8 @@ export interface LocalStackOptions extends StackOptions {
    * pay for a proxy. Default false.
    */
   direct?: boolean;
+  /** These nodes start under libfaketime, for the `clock` fault (faketime.ts). Default: none. */
+  faketime?: FaketimeNodes;
 }
 
 export class LocalStack extends StackBase<ProcessNode> implements Stack {
@@ -80,11 +84,14 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
   /** True when `up` found this stack already running and attached to it. */
   readonly reused: boolean;
   readonly toxiproxy: Toxiproxy;
+  /** The brokers' and MinIO's lazy disks, when started with `lazyDisks` (this process's). */
+  readonly lazyDisks: LazyDisks | undefined;
   #state: StackState;
 
-  private constructor(state: StackState, reused: boolean) {
+  private constructor(state: StackState, reused: boolean, lazyDisks?: LazyDisks) {
     super();
     this.#state = state;
+    this.lazyDisks = lazyDisks;
     this.name = state.name;
     this.plan = portPlan(state.basePort, state.brokers);
     this.endpoints = state.endpoints;
@@ -156,6 +163,15 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
       );
     }
     warnIfEphemeral(plan);
+    const owner = options.owner ?? "process";
+    if (options.lazyDisks) {
+      const problem = owner === "detached"
+        ? "they live only as long as the process that mounts them, and this stack outlives it"
+        : options.diskMb
+        ? "the data cannot be on a bounded disk too (disk_full and the storage faults do not mix)"
+        : lazyfsProblem();
+      if (problem) throw new StackError(`Cannot start stack "${name}" on lazy disks: ${problem}`);
+    }
     const binaries = options.binaries ?? await provision();
     const dataDir = options.dataDir ?? join(stateDir(), "stacks", name, "data");
     await unmountUnder(dataDir);
@@ -179,7 +195,6 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
       redis: { url: `redis://127.0.0.1:${plan.redis}` },
       toxiproxy: { api: `http://127.0.0.1:${plan.toxiproxy}` },
     };
-    const owner = options.owner ?? "process";
     const state: StackState = {
       name,
       basePort,
@@ -193,7 +208,11 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
       createdAt: new Date().toISOString(),
     };
     await writeState(state);
-    const stack = new LocalStack(state, false);
+    const stack = new LocalStack(
+      state,
+      false,
+      options.lazyDisks ? new LazyDisks(dataDir) : undefined,
+    );
     try {
       if (owner === "process") {
         state.watchdogPid = startWatchdog(dataDir);
@@ -226,9 +245,12 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
     const toxiproxy = this.node("toxiproxy");
     await toxiproxy.start();
     await this.node("redis").start();
+    await this.lazyDisks?.add("minio");
     await this.node("minio").start();
     const id = clusterId();
     await Promise.all(this.brokerIds().map((b) => this.#formatStorage(binaries, b, id)));
+    // Formatted first: everything in a backing folder when it is mounted counts as durable.
+    for (const b of this.brokerIds()) await this.lazyDisks?.add(`kafka-${b}`);
 
     await this.#waitNode("toxiproxy", timeoutMs, signal);
     phase("starting brokers");
@@ -328,9 +350,13 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
         Deno.kill(this.#state.watchdogPid, "SIGKILL");
       } catch { /* already gone */ }
     }
+    // The nodes are stopped: the lazy disks unmount cleanly, their data back in its place.
+    // (What fails to unmount is detached and put back below, as for a dead run.)
+    await this.lazyDisks?.unmountAll().catch(() => {});
     if (!options.keep) {
       const retain = new Set(options.retain ?? []);
       await unmountUnder(this.dataDir, [...retain]);
+      await restoreBackings(this.dataDir); // of a dead run's lazy disks
       if (retain.size === 0) {
         await Deno.remove(this.dataDir, { recursive: true }).catch(() => {});
       } else {
@@ -347,8 +373,19 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
     return stopped.sort();
   }
 
-  /** Hands the stack over to nobody: it outlives this process (for `up` and `--keep-stack`). */
+  /**
+   * Hands the stack over to nobody: it outlives this process (for `up` and `--keep-stack`). The
+   * nodes on lazy disks are stopped, their disks unmounted and they start again on plain folders
+   * first (the layers would die with this process).
+   */
   async detach(): Promise<void> {
+    const lazy = this.lazyDisks?.nodes ?? [];
+    if (lazy.length > 0) {
+      await Promise.all(lazy.map((n) => this.node(n).stop({ graceMs: 30_000 })));
+      await this.lazyDisks!.unmountAll();
+      for (const n of lazy) await this.node(n).start();
+      for (const n of lazy) await this.#waitNode(n, 180_000);
+    }
     if (this.#state.watchdogPid) {
       try {
         Deno.kill(this.#state.watchdogPid, "SIGKILL");

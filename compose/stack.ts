@@ -49,6 +49,12 @@ export interface StackOptions {
    * the `disk_full` fault. Default: none (the data dir's own filesystem).
    */
   diskMb?: number;
+  /**
+   * Each broker's log dir and MinIO's data on a lazy disk (lazy_disks.ts, through the lazyfs
+   * layer), for `power_loss` and the IO faults. Local stack only; the stack then lives only as
+   * long as the process that started it. Default false.
+   */
+  lazyDisks?: boolean;
   /** Time allowed to become healthy. Default 180000. */
   timeoutMs?: number;
   signal?: AbortSignal;

@@ -21,6 +21,7 @@ import { checks, throughputText } from "./render.ts";
 import { esc, lineChart, type Marker, type Span } from "./svg_chart.ts";
 import { costHtml } from "./cost.ts";
 import { clamp, isoTime } from "../validate/printable.ts";
+import { blameLines, blameNotes } from "../validate/blame.ts";
 
 export interface ReportData {
   results: Results;
@@ -192,6 +193,19 @@ ${
         lost.map(([p, seqs]) => `<li><code>${esc(p)}</code>: ${esc(seqs.join(", "))}</li>`)
           .join("")
       }</ul>`
+      : ""
+  }
+${
+    r.blame && r.blame.lost > 0
+      ? `<h2>Where the lost records were last seen</h2><ul>${
+        blameLines(r.blame).map((x) => `<li>${esc(x)}</li>`).join("")
+      }</ul>${
+        blameNotes(r.blame).length
+          ? `<ul class="notes">${
+            blameNotes(r.blame).map((x) => `<li>${esc(x)}</li>`).join("")
+          }</ul>`
+          : ""
+      }`
       : ""
   }
 ${costHtml(r.cost)}

@@ -15,6 +15,7 @@ import { esc } from "./svg_chart.ts";
 import { costMarkdown } from "./cost.ts";
 import { durabilityFigures } from "../validate/commits.ts";
 import { isoTime, printable } from "../validate/printable.ts";
+import { blameLines, blameNotes } from "../validate/blame.ts";
 
 /**
  * Text for Markdown: what could open HTML, a link or a table cell is escaped, control characters
@@ -184,6 +185,11 @@ export function renderMarkdown(r: Results): string {
     for (const [pid, seqs] of Object.entries(lost)) {
       lines.push(`- ${md(pid)}: ${md(seqs.join(", "))}`);
     }
+  }
+  if (r.blame && r.blame.lost > 0) {
+    lines.push("", "## Where the lost records were last seen", "");
+    lines.push(...blameLines(r.blame).map((x) => `- ${md(x)}`));
+    lines.push(...blameNotes(r.blame).map((x) => `- note: ${md(x)}`));
   }
   if (r.verdict !== "pass") {
     lines.push(

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import type { StackKind } from "../compose/stack.ts";
 import type { AlertResult } from "./alerts.ts";
+import type { BlameResult } from "./blame.ts";
 import type { DurabilityResult } from "./commits.ts";
 import type { CompletenessResult } from "./completeness.ts";
 import { PROBE_METRICS, PROBE_PHASES, PROBE_STATS, type ProbesResult } from "./probes.ts";
@@ -99,6 +100,11 @@ export interface Results {
   aborted?: AbortRecord | null;
   /** The end-of-run read of the topic (kept in the run folder as topic-audit.bin.gz). */
   audit: { records: number; took_ms: number } | null;
+  /**
+   * Where the lost records were last seen (blame.ts), from the brokers' logs read after the run;
+   * null or absent when nothing was lost (or the run was not judged).
+   */
+  blame?: BlameResult | null;
 }
 
 /** The results file of a run folder. */

@@ -12,7 +12,8 @@ import { type CpuLimitHandle, cpuLimitProblem } from "../../compose/cgroup.ts";
 import { readProcesses, treeCpu } from "../../compose/cpu.ts";
 import { ProcessNode } from "../../compose/process_node.ts";
 import { aliveBefore, PROCESS_TARGETS } from "./signals.ts";
-import { BOTH_STACKS, type Fault, type FaultContext, nodeOf, requires } from "./types.ts";
+import { z } from "zod";
+import { BOTH_STACKS, defineFault, type FaultContext, nodeOf } from "./types.ts";
 
 /** CPU seconds of each target's process tree now (a node with a cgroup: of its members). */
 function cpuSeconds(ctx: FaultContext, nodes: readonly string[]): Map<string, number> {
@@ -36,17 +37,20 @@ function cpuSeconds(ctx: FaultContext, nodes: readonly string[]): Map<string, nu
   return out;
 }
 
-export const cpu: Fault = {
+export const cpu = defineFault({
   kind: "cpu",
   summary: "at most `cores` of a core (a cgroup CPU quota; docker: the container's limit)",
   targets: PROCESS_TARGETS,
   stacks: BOTH_STACKS,
   external: "container",
-  params: ["cores"],
-  missing: requires("cores"),
+  params: z.strictObject({
+    cores: z.number().min(0.01).max(64).describe(
+      "the most CPU the target gets, in cores (0.2: a fifth of one core)",
+    ),
+  }),
   problem: (_target, stack) => (stack === "local" ? cpuLimitProblem() : undefined),
   async inject(ctx, nodes, params) {
-    const cores = params.cores!;
+    const cores = params.cores;
     const pids = aliveBefore(ctx, nodes, "starve");
     const limits = new Map<string, CpuLimitHandle>();
     const liftAll = async () => {
@@ -90,4 +94,4 @@ export const cpu: Fault = {
       },
     };
   },
-};
+});

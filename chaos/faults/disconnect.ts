@@ -7,14 +7,15 @@
 
 import { dockerStack, STACK_NODES } from "./docker_net.ts";
 import { dockerClient } from "../../compose/docker.ts";
-import type { Fault } from "./types.ts";
+import { NO_PARAMS } from "./params.ts";
+import { defineFault } from "./types.ts";
 
-export const disconnect: Fault = {
+export const disconnect = defineFault({
   kind: "disconnect",
   summary: "the container disconnected from the stack network (Docker API)",
   targets: STACK_NODES,
   stacks: ["docker"],
-  params: [],
+  params: NO_PARAMS,
   async inject(ctx, nodes) {
     const stack = dockerStack(ctx, "disconnect");
     const network = dockerClient().getNetwork(stack.network);
@@ -43,4 +44,4 @@ export const disconnect: Fault = {
     }
     return { observed: { disconnected: gone.map((g) => `${g.node} ${g.ip}`) }, heal };
   },
-};
+});

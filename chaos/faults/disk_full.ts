@@ -21,7 +21,8 @@ import {
 } from "../../compose/disk.ts";
 import { sleep } from "../../lib/wait.ts";
 import { aliveBefore, restartDead } from "./signals.ts";
-import { BOTH_STACKS, type Fault, nodeOf } from "./types.ts";
+import { z } from "zod";
+import { BOTH_STACKS, defineFault, nodeOf } from "./types.ts";
 
 /** How long a broker on a full disk may take to stop. */
 const STOP_WAIT_MS = 20_000;
@@ -39,13 +40,17 @@ function whyStopped(log: string): string | undefined {
   return undefined;
 }
 
-export const diskFull: Fault = {
+export const diskFull = defineFault({
   kind: "disk_full",
   summary:
     "the data disk (a bounded disk per broker and MinIO) filled to `free_mb` free (default 0): a broker stops; healed by removing the ballast and restarting it",
   targets: ["broker", "service"],
   stacks: BOTH_STACKS,
-  params: ["free_mb"],
+  params: z.strictObject({
+    free_mb: z.number().int().min(0).max(1_048_576).default(0).describe(
+      "the free space left on the target's data disk, in MiB (0: full)",
+    ),
+  }),
   problem(target) {
     if (!target.startsWith("broker:") && target !== "all-brokers" && target !== "minio") {
       return `disk_full acts on brokers and minio, not ${target}`;
@@ -53,7 +58,7 @@ export const diskFull: Fault = {
     return diskProblem();
   },
   async inject(ctx, nodes, params) {
-    const freeMb = params.free_mb ?? 0;
+    const freeMb = params.free_mb;
     const pids = aliveBefore(ctx, nodes, "fill the disk of");
     const paths: Record<string, string> = {};
     for (const name of nodes) {
@@ -116,4 +121,4 @@ export const diskFull: Fault = {
       },
     };
   },
-};
+});

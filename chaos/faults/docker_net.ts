@@ -17,14 +17,15 @@
  * @module
  */
 
+import type { z } from "zod";
 import type { DockerStack } from "../../compose/docker_stack.ts";
 import {
+  defineFault,
   type Fault,
   type FaultContext,
-  type FaultParams,
   type Injected,
   type Listener,
-  LISTENERS,
+  type ParamsSchema,
 } from "./types.ts";
 import { brokerIdOf, brokerNode, type NetnsHost, netnsHostOf } from "../../compose/stack.ts";
 
@@ -58,13 +59,16 @@ async function inNetns(stack: NetnsHost, node: string, script: string): Promise<
   return result.out;
 }
 
-/** A fault that runs `add` in each target's namespace and `remove` on heal. */
-export function netnsFault(
+/**
+ * A fault that runs `add` in each target's namespace and `remove` on heal; `scripts` gets the
+ * params its schema (`meta.params`) parsed.
+ */
+export function netnsFault<S extends ParamsSchema>(
   kind: string,
-  meta: Pick<Fault, "summary" | "params" | "missing" | "problem">,
-  scripts: (params: FaultParams) => { add: string; remove: string },
-): Fault {
-  return {
+  meta: Pick<Fault<S>, "summary" | "params" | "problem">,
+  scripts: (params: z.output<S>) => { add: string; remove: string },
+) {
+  return defineFault<S>({
     kind,
     ...meta,
     targets: STACK_NODES,
@@ -93,7 +97,7 @@ export function netnsFault(
       }
       return { observed: { nodes: [...done], command: add }, heal };
     },
-  };
+  });
 }
 
 /**
@@ -131,7 +135,7 @@ export function partitionRules(
 export async function partitionDocker(
   ctx: FaultContext,
   nodes: string[],
-  params: FaultParams,
+  params: { listeners: readonly Listener[] },
   link?: [number, number],
 ): Promise<Injected> {
   const stack = dockerStack(ctx, "partition");
@@ -146,11 +150,10 @@ export async function partitionDocker(
       });
     }
   } else {
-    const listeners = params.listeners ?? [...LISTENERS];
     for (const node of nodes) {
       const id = brokerIdOf(node);
       const peers = stack.brokerIds().filter((p) => p !== id);
-      cuts.push({ node, rules: partitionRules(stack, id, listeners, peers) });
+      cuts.push({ node, rules: partitionRules(stack, id, params.listeners, peers) });
     }
   }
   const added: { node: string; rules: string[] }[] = [];

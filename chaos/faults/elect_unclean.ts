@@ -20,7 +20,8 @@
 import type { Admin } from "kafkajs";
 import { sleep } from "../../lib/wait.ts";
 import { kafkaClient } from "../../pipeline/kafka.ts";
-import { BOTH_STACKS, type Fault } from "./types.ts";
+import { NO_PARAMS } from "./params.ts";
+import { BOTH_STACKS, defineFault } from "./types.ts";
 
 type Leaders = Map<string, { leader: number; isr: number[] }>;
 
@@ -39,13 +40,13 @@ async function leaders(admin: Admin, live: Set<number>): Promise<Leaders> {
   return out;
 }
 
-export const electUnclean: Fault = {
+export const electUnclean = defineFault({
   kind: "elect_unclean",
   summary: "Kafka's unclean leader election on every partition without a leader (one-shot)",
   targets: ["broker"],
   stacks: BOTH_STACKS,
   oneShot: true,
-  params: [],
+  params: NO_PARAMS,
   async inject(ctx) {
     const bootstrap = ctx.stack.endpoints.kafka.bootstrap;
     const live = new Set(
@@ -108,4 +109,4 @@ export const electUnclean: Fault = {
       await admin.disconnect();
     }
   },
-};
+});

@@ -4,14 +4,16 @@
  * @module
  */
 
+import { millis } from "./params.ts";
 import { toxicFault } from "./toxics.ts";
-import { requires } from "./types.ts";
 
 export const latency = toxicFault("latency", {
   summary: "Toxiproxy latency toxic (latency_ms ± jitter_ms) on the brokers' listeners",
-  params: ["latency_ms", "jitter_ms"],
-  missing: requires("latency_ms"),
+  params: {
+    latency_ms: millis(60_000).describe("delay added to each chunk of data"),
+    jitter_ms: millis(60_000).default(0).describe("± this much at random"),
+  },
 }, (p) => ({
   type: "latency",
-  attributes: { latency: p.latency_ms ?? 0, jitter: p.jitter_ms ?? 0 },
+  attributes: { latency: p.latency_ms, jitter: p.jitter_ms },
 }));

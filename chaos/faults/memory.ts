@@ -24,7 +24,8 @@ import {
   PROCESS_TARGETS,
   restartDead,
 } from "./signals.ts";
-import { BOTH_STACKS, type Fault, nodeOf, requires } from "./types.ts";
+import { z } from "zod";
+import { BOTH_STACKS, defineFault, nodeOf } from "./types.ts";
 
 /**
  * The memory cgroup for `node` (leader `pid`): a container's own; a node with a cgroup of its
@@ -56,17 +57,20 @@ async function limitOf(
 /** How long an OOM kill expected from ballast may take to show. */
 const OOM_WAIT_MS = 15_000;
 
-export const memory: Fault = {
+export const memory = defineFault({
   kind: "memory",
   summary:
     "memory limited to `limit_mb` (a memory cgroup; below what it holds: OOM-killed, restarted by the heal)",
   targets: PROCESS_TARGETS,
   stacks: BOTH_STACKS,
-  params: ["limit_mb"],
-  missing: requires("limit_mb"),
+  params: z.strictObject({
+    limit_mb: z.number().int().min(1).max(1_048_576).describe(
+      "the target's memory limit, in MiB (below what it holds: the OOM killer acts)",
+    ),
+  }),
   problem: () => memoryLimitProblem(),
   async inject(ctx, nodes, params) {
-    const bytes = params.limit_mb! * MiB;
+    const bytes = params.limit_mb * MiB;
     const pids = aliveBefore(ctx, nodes, "limit the memory of");
     const limits = new Map<string, MemoryLimit>();
     const applied: Record<string, { limit_mb: number; held_mb: number; ballast: boolean }> = {};
@@ -92,7 +96,7 @@ export const memory: Fault = {
           throw new Error(`memory limit of ${name} had no effect: it reads ${a.limitBytes} bytes`);
         }
         applied[name] = {
-          limit_mb: params.limit_mb!,
+          limit_mb: params.limit_mb,
           held_mb: Math.round(a.usageBytes / MiB),
           ballast: a.ballast,
         };
@@ -146,4 +150,4 @@ export const memory: Fault = {
       },
     };
   },
-};
+});

@@ -2,7 +2,8 @@
  * The table of faults: the one place the scenario loader, the planner, the
  * stack check, `--list` and the docs look faults up (no registration by import
  * side effects). Each fault kind is one module that declares what it is (see
- * `Fault` in types.ts); adding one is one module and one line here. The
+ * `Fault` in types.ts), its params' schema included; adding one is one module
+ * and one line here. The
  * mechanisms several kinds share live beside them: signals.ts (process
  * effects), toxics.ts (Toxiproxy), docker_net.ts (network namespaces and
  * iptables of the docker stack). `faultTable()` renders the table.
@@ -10,10 +11,13 @@
  */
 
 import { bandwidth } from "./bandwidth.ts";
+import { clock } from "./clock.ts";
 import { cpu } from "./cpu.ts";
 import { disconnect } from "./disconnect.ts";
 import { diskFull } from "./disk_full.ts";
 import { electUnclean } from "./elect_unclean.ts";
+import { ioError } from "./io_error.ts";
+import { ioLatency } from "./io_latency.ts";
 import { kill } from "./kill.ts";
 import { latency } from "./latency.ts";
 import { loss } from "./loss.ts";
@@ -21,20 +25,15 @@ import { memory } from "./memory.ts";
 import { netem } from "./netem.ts";
 import { partition } from "./partition.ts";
 import { pause } from "./pause.ts";
+import { powerLoss } from "./power_loss.ts";
 import { reset } from "./reset.ts";
 import { restart } from "./restart.ts";
 import { stop } from "./stop.ts";
 import { tbf } from "./tbf.ts";
 import { timeout } from "./timeout.ts";
 import { webhookFail } from "./webhook_fail.ts";
-import {
-  type Fault,
-  type FaultParams,
-  type Listener,
-  LISTENERS,
-  type StackName,
-  type TargetKind,
-} from "./types.ts";
+import { type Fault, type Listener, LISTENERS, type StackName, type TargetKind } from "./types.ts";
+import { paramDocs, paramLine } from "./params.ts";
 import type { ExternalNode } from "../../compose/external_endpoints.ts";
 
 export const FAULTS = {
@@ -56,6 +55,10 @@ export const FAULTS = {
   cpu,
   memory,
   disk_full: diskFull,
+  power_loss: powerLoss,
+  io_latency: ioLatency,
+  io_error: ioError,
+  clock,
 } as const satisfies Record<string, Fault>;
 
 /** A table of faults by kind: the harness's (`FAULTS`), or a test's with more. */
@@ -101,12 +104,18 @@ export function stackProblems(
   return problems;
 }
 
+/** A fault's params in one table cell, from its schema: `name` (bounds, required or default). */
+export function paramsCell(fault: Fault): string {
+  return paramDocs(fault.params).map((p) => paramLine(p).replace(p.name, `\`${p.name}\``))
+    .join("<br>").replaceAll("|", "\\|") || "—";
+}
+
 /** The table as Markdown: kind, targets, stacks, on an external stack, params, what it does. */
 export function faultTable(table: FaultTable = FAULTS): string {
   const rows = Object.values(table).map((f) =>
     `| \`${f.kind}\`${f.oneShot ? " (one-shot)" : ""} | ${f.targets.join(", ")} | ${
       f.stacks.join(", ")
-    } | ${f.external ?? "—"} | ${f.params.join(", ") || "—"} | ${f.summary} |`
+    } | ${f.external ?? "—"} | ${paramsCell(f)} | ${f.summary} |`
   );
   return [
     "| kind | targets | stacks | external (through) | params | what it does |",
@@ -129,7 +138,7 @@ export interface ExternalCluster {
  * may be any broker, so every broker must allow it.
  */
 export function externalProblems(
-  faults: readonly { kind: string; target: string; params?: FaultParams }[],
+  faults: readonly { kind: string; target: string; params?: Record<string, unknown> }[],
   cluster: ExternalCluster,
   table: FaultTable = FAULTS,
 ): string[] {
@@ -164,7 +173,7 @@ export function externalProblems(
         );
       }
       if (fault.external === "proxies") {
-        problems.push(...proxyProblems(at, node, f, cluster));
+        problems.push(...proxyProblems(at, node, f, fault, cluster));
       }
     }
   }
@@ -175,13 +184,17 @@ export function externalProblems(
 function proxyProblems(
   at: string,
   node: string,
-  f: { kind: string; params?: FaultParams },
+  f: { kind: string; params?: Record<string, unknown> },
+  fault: Fault,
   cluster: ExternalCluster,
 ): string[] {
   if (!cluster.toxiproxy) return [`${at}: toxiproxy.api is missing (the faults act on proxies)`];
   if (!node.startsWith("kafka-")) return [`${at}: ${node} has no proxies (brokers only)`];
-  const listeners: readonly Listener[] = f.params?.listeners ??
-    (f.kind === "partition" ? LISTENERS : ["client", "internal"]);
+  // The listeners it acts on, defaults applied by its schema (unparsable: all of them).
+  const parsed = fault.params.safeParse(f.params ?? {});
+  const listeners: readonly Listener[] = parsed.success && Array.isArray(parsed.data.listeners)
+    ? parsed.data.listeners
+    : LISTENERS;
   const proxies = cluster.nodes[node]?.proxies ?? {};
   const problems = listeners.filter((l) => !proxies[l]).map((l) =>
     `${at}: nodes.${node}.proxies.${l} is missing`

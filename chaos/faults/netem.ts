@@ -6,13 +6,21 @@
  * @module
  */
 
+import { z } from "zod";
 import { netnsFault } from "./docker_net.ts";
+import { lossPct } from "./loss.ts";
+import { millis } from "./params.ts";
 
 export const netem = netnsFault("netem", {
   summary: "tc netem delay (latency_ms, jitter_ms) and loss (loss_pct) in the container",
-  params: ["latency_ms", "jitter_ms", "loss_pct"],
-  missing: (p) =>
-    p.latency_ms === undefined && p.loss_pct === undefined ? ["latency_ms or loss_pct"] : [],
+  params: z.strictObject({
+    latency_ms: millis(60_000).optional().describe("delay added to each packet sent"),
+    jitter_ms: millis(60_000).optional().describe("± this much (normal distribution)"),
+    loss_pct: lossPct.optional().describe("share of packets dropped, in percent"),
+  }).refine((p) => p.latency_ms !== undefined || p.loss_pct !== undefined, {
+    message: "is required for netem (or loss_pct)",
+    path: ["latency_ms"],
+  }),
   problem: (_target, stack, host) =>
     stack === "docker" && host.netem === false
       ? "netem needs the kernel module sch_netem, which this kernel does not have " +

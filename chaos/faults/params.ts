@@ -1,39 +1,97 @@
 /**
- * The schema of faults' params in scenarios.
+ * What the params schemas of faults share: each fault declares its own params
+ * as a strict zod object beside its code (`params` of `Fault`, types.ts); the
+ * pieces several faults use (listeners, a toxic's toxicity, a probability,
+ * durations in milliseconds) live here, and so does what reads a schema back
+ * for the docs (`paramDocs`).
+ *
+ * ```ts
+ * import { z } from "zod";
+ * import { millis } from "./params.ts";
+ * const params = z.strictObject({
+ *   delay_ms: millis(60_000).describe("how long to wait"), // required: not optional
+ *   jitter_ms: millis(60_000).default(0).describe("± this much"),
+ * });
+ * ```
  * @module
  */
 
 import { z } from "zod";
-import { LISTENERS } from "./types.ts";
+import { LISTENERS, type ParamsSchema } from "./types.ts";
 
-const prob = z.number().min(0).max(1);
+/** A share, 0..1. */
+export const probability = z.number().min(0).max(1);
 
-/**
- * Every param a fault may read, with its bounds. Which fault reads which is
- * the fault's own declaration (`params` in the table, mod.ts).
- */
-export const Params = z.strictObject({
-  /** latency: added delay per chunk, and its jitter. */
-  latency_ms: z.number().int().min(0).max(60_000).optional(),
-  jitter_ms: z.number().int().min(0).max(60_000).optional(),
-  /** bandwidth: the rate left, in KiB/s. */
-  rate_kbps: z.number().int().min(1).max(10_000_000).optional(),
-  /** timeout: connections stall, then close after this long (0: stall forever). */
-  timeout_ms: z.number().int().min(0).max(600_000).optional(),
-  /** Share of connections a toxic acts on, 0..1 (default 1). */
-  toxicity: prob.optional(),
-  /** partition and toxics: which of a broker's listeners (default: all for partition, client and internal for toxics). */
-  listeners: z.array(z.enum(LISTENERS)).min(1).optional(),
-  /** webhook_fail: the status the receiver answers. */
-  status: z.number().int().min(100).max(599).optional(),
-  /** webhook_fail: answer this slowly (the status after the delay; 200 with status 200). */
-  delay_ms: z.number().int().min(0).max(600_000).optional(),
-  /** loss, netem (docker stack): share of packets dropped, in percent. */
-  loss_pct: z.number().min(0).max(100).optional(),
-  /** cpu: the most CPU the target gets, in cores (0.2: a fifth of one core). */
-  cores: z.number().min(0.01).max(64).optional(),
-  /** memory: the target's memory limit, in MiB (below what it holds: the OOM killer acts). */
-  limit_mb: z.number().int().min(1).max(1_048_576).optional(),
-  /** disk_full: the free space left on the target's data disk, in MiB (default 0: full). */
-  free_mb: z.number().int().min(0).max(1_048_576).optional(),
-});
+/** Whole milliseconds, 0..`max`. */
+export const millis = (max: number) => z.number().int().min(0).max(max);
+
+/** Some of a broker's listeners (each behind its own proxy on the local stack), at least one. */
+export const listeners = z.array(z.enum(LISTENERS)).min(1);
+
+/** A Toxiproxy toxic's share of connections (default 1: all). */
+export const toxicity = probability.default(1).describe(
+  "share of connections the toxic acts on",
+);
+
+/** No params at all. */
+export const NO_PARAMS = z.strictObject({});
+
+/** One param of a schema as the docs show it. */
+export interface ParamDoc {
+  name: string;
+  required: boolean;
+  /** Its type and bounds: `int 0..60000`, `0..1`, `[client/internal/controller], ≥1`. */
+  bounds: string;
+  /** Its default as JSON, when it has one. */
+  default?: string;
+  description?: string;
+}
+
+interface JsonProp {
+  type?: string;
+  minimum?: number;
+  maximum?: number;
+  minItems?: number;
+  enum?: unknown[];
+  items?: JsonProp;
+  default?: unknown;
+  description?: string;
+}
+
+/** The bounds of a JSON Schema property, short. */
+function bounds(p: JsonProp): string {
+  if (p.type === "array") {
+    const of = p.items ? bounds(p.items) : "any";
+    return `[${of}]${p.minItems ? `, ≥${p.minItems}` : ""}`;
+  }
+  if (p.enum) return p.enum.map(String).join("/");
+  const type = p.type === "integer" ? "int " : p.type === "number" ? "" : `${p.type ?? "any"} `;
+  if (p.minimum === undefined && p.maximum === undefined) return type.trim();
+  return `${type}${p.minimum ?? "…"}..${p.maximum ?? "…"}`;
+}
+
+/** Each param of `schema`, read from the schema itself (for `--faults` and the docs). */
+export function paramDocs(schema: ParamsSchema): ParamDoc[] {
+  const json = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as {
+    properties?: Record<string, JsonProp>;
+    required?: string[];
+  };
+  const required = new Set(json.required ?? []);
+  return Object.entries(json.properties ?? {}).map(([name, p]) => ({
+    name,
+    required: required.has(name),
+    bounds: bounds(p),
+    ...(p.default !== undefined ? { default: JSON.stringify(p.default) } : {}),
+    ...(p.description ? { description: p.description } : {}),
+  }));
+}
+
+/** One param in a line: `latency_ms (int 0..60000, required)`, `toxicity (0..1, default 1)`. */
+export function paramLine(p: ParamDoc): string {
+  const how = p.required
+    ? "required"
+    : p.default !== undefined
+    ? `default ${p.default}`
+    : "optional";
+  return `${p.name} (${p.bounds}, ${how})`;
+}

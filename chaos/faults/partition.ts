@@ -9,16 +9,22 @@
 
 import { proxiesOf } from "./toxics.ts";
 import { partitionDocker } from "./docker_net.ts";
-import { BOTH_STACKS, type Fault } from "./types.ts";
+import { z } from "zod";
+import { listeners } from "./params.ts";
+import { BOTH_STACKS, defineFault, LISTENERS } from "./types.ts";
 
-export const partition: Fault = {
+export const partition = defineFault({
   kind: "partition",
   summary:
     "brokers cut off (local: Toxiproxy proxies disabled; docker: iptables, also link:<a>-<b>)",
   targets: ["broker", "link"],
   stacks: BOTH_STACKS,
   external: "proxies",
-  params: ["listeners"],
+  params: z.strictObject({
+    listeners: listeners.default([...LISTENERS]).describe(
+      "the brokers' listeners cut (internal alone: replication only)",
+    ),
+  }),
   problem: (target, stack) =>
     stack === "local" && target.startsWith("link:")
       ? `${target}: the local stack cannot cut one link between two brokers ` +
@@ -44,8 +50,7 @@ export const partition: Fault = {
     };
     try {
       // Both ways: the isolated broker can neither be reached nor heartbeat, so it is fenced.
-      const listeners = params.listeners ?? ["client", "internal", "controller"];
-      for (const proxy of proxiesOf(ctx, nodes, listeners, "both")) {
+      for (const proxy of proxiesOf(ctx, nodes, params.listeners, "both")) {
         await ctx.stack.toxiproxy.setEnabled(proxy, false);
         proxies.push(proxy);
       }
@@ -58,4 +63,4 @@ export const partition: Fault = {
     }
     return { observed: { disabled: [...proxies] }, heal };
   },
-};
+});

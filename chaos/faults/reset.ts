@@ -8,7 +8,7 @@ import { toxicFault } from "./toxics.ts";
 
 export const reset = toxicFault("reset", {
   summary: "Toxiproxy reset_peer toxic: connections reset as data flows",
-  params: [],
+  params: {},
 }, () => ({
   type: "reset_peer",
   attributes: { timeout: 0 },

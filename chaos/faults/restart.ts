@@ -13,16 +13,17 @@ import {
   expectState,
   PROCESS_TARGETS,
 } from "./signals.ts";
-import { BOTH_STACKS, type Fault, nodeOf } from "./types.ts";
+import { NO_PARAMS } from "./params.ts";
+import { BOTH_STACKS, defineFault, nodeOf } from "./types.ts";
 
-export const restart: Fault = {
+export const restart = defineFault({
   kind: "restart",
   summary: "SIGKILL and start at once (one-shot)",
   oneShot: true,
   targets: PROCESS_TARGETS,
   stacks: BOTH_STACKS,
   external: "container",
-  params: [],
+  params: NO_PARAMS,
   async inject(ctx, nodes) {
     const before = aliveBefore(ctx, nodes, "restart");
     const after: Record<string, number> = {};
@@ -49,4 +50,4 @@ export const restart: Fault = {
       heal: () => Promise.resolve({}),
     };
   },
-};
+});

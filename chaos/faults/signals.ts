@@ -20,7 +20,8 @@ import {
   processState,
 } from "../../compose/process_node.ts";
 import type { StackNode } from "../../compose/stack.ts";
-import { BOTH_STACKS, type Fault, type FaultContext, nodeOf } from "./types.ts";
+import { NO_PARAMS } from "./params.ts";
+import { BOTH_STACKS, defineFault, type FaultContext, nodeOf } from "./types.ts";
 
 /** The targets' states, throwing NotRunningError when one is not running: nothing to act on. */
 export function aliveBefore(
@@ -118,14 +119,14 @@ export function signalFault(f: {
   observed: string;
   undo(node: StackNode): Promise<void>;
   undone: string;
-}): Fault {
-  return {
+}) {
+  return defineFault({
     kind: f.kind,
     summary: f.summary,
     targets: PROCESS_TARGETS,
     stacks: BOTH_STACKS,
     external: "container",
-    params: [],
+    params: NO_PARAMS,
     async inject(ctx, nodes) {
       const pids = aliveBefore(ctx, nodes, f.kind);
       const members: Record<string, number[]> = {};
@@ -149,5 +150,5 @@ export function signalFault(f: {
         },
       };
     },
-  };
+  });
 }

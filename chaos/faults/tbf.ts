@@ -4,15 +4,17 @@
  * @module
  */
 
+import { z } from "zod";
+import { rateKbps } from "./bandwidth.ts";
 import { netnsFault } from "./docker_net.ts";
-import { requires } from "./types.ts";
 
 export const tbf = netnsFault("tbf", {
   summary: "tc tbf bandwidth limit: rate_kbps KiB/s of what the container sends",
-  params: ["rate_kbps"],
-  missing: requires("rate_kbps"),
+  params: z.strictObject({
+    rate_kbps: rateKbps.describe("the rate the container may send, in KiB/s"),
+  }),
 }, (p) => {
-  const kbit = (p.rate_kbps ?? 1) * 8;
+  const kbit = p.rate_kbps * 8;
   // The bucket holds 20 ms of traffic (at least an MTU); a packet waits 500 ms at most.
   const burst = Math.max(1600, Math.ceil((kbit * 1000) / 8 / 50));
   return {

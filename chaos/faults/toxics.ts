@@ -4,20 +4,22 @@
  * controller), and a fault made of one toxic on them (`latency`, `bandwidth`,
  * `timeout`, `reset`). Toxics act on the client and internal listeners unless
  * `listeners` says otherwise; `toxicity` (0..1) is the share of connections
- * they touch. A toxic counts as injected only when Toxiproxy reports it on
- * every proxy.
+ * they touch: two params every toxic fault reads besides its own
+ * (`TOXIC_PARAMS`). A toxic counts as injected only when Toxiproxy reports it
+ * on every proxy.
  * @module
  */
 
+import { z } from "zod";
 import type { Toxic } from "../../compose/toxiproxy.ts";
 import {
   BOTH_STACKS,
-  type Fault,
+  defineFault,
   type FaultContext,
-  type FaultParams,
   type Injected,
   type Listener,
 } from "./types.ts";
+import { listeners, toxicity } from "./params.ts";
 import { brokerIdOf } from "../../compose/stack.ts";
 
 /**
@@ -40,22 +42,33 @@ export function proxiesOf(
   });
 }
 
-/** A fault that adds one toxic to the chosen listeners of the target brokers. */
-export function toxicFault(
+/** The params every toxic fault reads besides its own. */
+export const TOXIC_PARAMS = {
+  toxicity,
+  listeners: listeners.default(["client", "internal"]).describe(
+    "the brokers' listeners whose proxies get the toxic",
+  ),
+};
+
+/**
+ * A fault that adds one toxic to the chosen listeners of the target brokers; `params` is the
+ * shape of its own params (`TOXIC_PARAMS` are added), `toxic` gets them parsed.
+ */
+export function toxicFault<Shape extends z.ZodRawShape>(
   kind: string,
-  meta: Pick<Fault, "summary" | "params" | "missing">,
-  toxic: (params: FaultParams) => Omit<Toxic, "name">,
-): Fault {
+  meta: { summary: string; params: Shape },
+  toxic: (params: z.output<z.ZodObject<Shape>>) => Omit<Toxic, "name">,
+) {
   const name = `chaos-${kind}`;
-  return {
+  return defineFault({
     kind,
-    ...meta,
-    params: [...meta.params, "toxicity", "listeners"],
+    summary: meta.summary,
+    params: z.strictObject({ ...meta.params, ...TOXIC_PARAMS }),
     targets: ["broker"],
     stacks: BOTH_STACKS,
     external: "proxies",
     async inject(ctx, nodes, params): Promise<Injected> {
-      const spec = toxic(params);
+      const spec = toxic(params as z.output<z.ZodObject<Shape>>);
       const added: string[] = [];
       const heal = async () => {
         for (const proxy of added) {
@@ -64,11 +77,11 @@ export function toxicFault(
         return { removed: [...added] };
       };
       try {
-        const listeners = params.listeners ?? ["client", "internal"];
-        for (const proxy of proxiesOf(ctx, nodes, listeners, "into")) {
+        const shared = params as z.output<z.ZodObject<typeof TOXIC_PARAMS>>;
+        for (const proxy of proxiesOf(ctx, nodes, shared.listeners, "into")) {
           await ctx.stack.toxiproxy.addToxic(proxy, {
             name,
-            toxicity: params.toxicity ?? 1,
+            toxicity: shared.toxicity,
             ...spec,
           });
           added.push(proxy);
@@ -83,5 +96,5 @@ export function toxicFault(
       }
       return { observed: { toxics: [...added], ...spec.attributes }, heal };
     },
-  };
+  });
 }

@@ -3,9 +3,12 @@
  * returns what it observed plus a `heal` that undoes it (also observed).
  * Faults are data in scenarios (`{at, kind, target, params, heal_after}`); the
  * engine resolves the target and calls the fault from the table in mod.ts.
+ * Each fault owns the schema of its params (a strict zod object in its own
+ * module, shared pieces in params.ts); `inject` gets what that schema parsed.
  * @module
  */
 
+import type { z } from "zod";
 import type { Binaries } from "../../compose/provision.ts";
 import type { Stack, StackNode } from "../../compose/stack.ts";
 import type { WebhookReceiver } from "../../pipeline/webhook_receiver.ts";
@@ -23,20 +26,15 @@ export interface FaultContext {
 export const LISTENERS = ["client", "internal", "controller"] as const;
 export type Listener = typeof LISTENERS[number];
 
-export interface FaultParams {
-  latency_ms?: number;
-  jitter_ms?: number;
-  rate_kbps?: number;
-  timeout_ms?: number;
-  toxicity?: number;
-  listeners?: Listener[];
-  status?: number;
-  delay_ms?: number;
-  loss_pct?: number;
-  cores?: number;
-  limit_mb?: number;
-  free_mb?: number;
-}
+/**
+ * The schema of one fault's params: a strict zod object (`z.strictObject({...})`) whose keys
+ * are the params it reads, each with its bounds, its default (or required: not optional) and a
+ * `.describe()` text; shared pieces are in params.ts.
+ */
+export type ParamsSchema = z.ZodObject;
+
+/** Some fault's params, before its schema parsed them (or after, seen from outside the fault). */
+export type RawParams = Record<string, unknown>;
 
 export type Observed = Record<string, unknown>;
 
@@ -60,7 +58,7 @@ export const BOTH_STACKS: readonly StackName[] = ["local", "docker"];
  * it is injected and healed. The table of faults (mod.ts) is made of these; the
  * scenario schema, the planner, the stack check and `--list` derive from it.
  */
-export interface Fault {
+export interface Fault<S extends ParamsSchema = ParamsSchema> {
   kind: string;
   /** One line for `--list` and the docs. */
   summary: string;
@@ -78,18 +76,22 @@ export interface Fault {
   external?: ExternalMechanism;
   /** Over as soon as it is done: the planner schedules no heal. */
   oneShot?: boolean;
-  /** The params it reads; a scenario giving it another is rejected. */
-  params: readonly (keyof FaultParams)[];
-  /** The params a scenario must give it and did not (by name); default none. */
-  missing?(params: FaultParams): string[];
+  /**
+   * Its params: a strict zod object. A scenario's params are parsed by it (an unknown key, a
+   * missing required one, a value out of bounds: rejected with its path); `inject` gets the output.
+   */
+  params: S;
   /** Why it cannot act on `target` on `stack` beyond `stacks` (the kernel, a link), or undefined. */
   problem?(target: string, stack: StackName, host: { netem?: boolean }): string | undefined;
-  inject(ctx: FaultContext, nodes: string[], params: FaultParams): Promise<Injected>;
+  inject(ctx: FaultContext, nodes: string[], params: z.output<S>): Promise<Injected>;
 }
 
-/** `missing` for params that are each required. */
-export function requires(...keys: (keyof FaultParams)[]): (params: FaultParams) => string[] {
-  return (params) => keys.filter((key) => params[key] === undefined);
+/**
+ * A fault module's declaration, typed by its own params schema (`inject` gets `z.output` of
+ * it); the table holds it as a plain `Fault`.
+ */
+export function defineFault<S extends ParamsSchema>(fault: Fault<S>): Fault<S> {
+  return fault;
 }
 
 /** The node handle of a stack node or a component. */

@@ -4,15 +4,24 @@
  * @module
  */
 
-import { BOTH_STACKS, type Fault } from "./types.ts";
+import { z } from "zod";
+import { millis } from "./params.ts";
+import { BOTH_STACKS, defineFault } from "./types.ts";
 
-export const webhookFail: Fault = {
+export const webhookFail = defineFault({
   kind: "webhook_fail",
   summary: "the webhook receiver answers `status` (default 503), or answers after delay_ms",
   targets: ["webhook"],
   stacks: BOTH_STACKS,
   external: "harness",
-  params: ["status", "delay_ms"],
+  params: z.strictObject({
+    status: z.number().int().min(100).max(599).optional().describe(
+      "the status the receiver answers (default 503; with delay_ms 200)",
+    ),
+    delay_ms: millis(600_000).optional().describe(
+      "answer this slowly (the status after the delay)",
+    ),
+  }),
   inject(ctx, _nodes, params) {
     // An error status, or with delay_ms a slow answer (of that status; 200 keeps it a success).
     const status = params.status ?? (params.delay_ms ? 200 : 503);
@@ -25,4 +34,4 @@ export const webhookFail: Fault = {
       },
     });
   },
-};
+});

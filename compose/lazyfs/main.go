@@ -5,7 +5,8 @@
 //
 // Writes reach the backing folder at once (reads and the page cache need
 // nothing special); what is not durable yet is kept as an undo record in
-// memory (see image.go for the rules). Control is by signal:
+// memory (see image.go for the rules). Control is by signal and, with
+// -watch-stdin, by line commands on standard input:
 //
 //   - SIGUSR1: power loss. Every operation on the mount answers EIO from then
 //     on, the backing folder is rewritten into what was durable, the mount is
@@ -16,17 +17,25 @@
 //     unmount; everything written stays in the backing folder. With
 //     -watch-stdin, SIGINT is ignored: a Ctrl-C reaches the whole process
 //     group, and the harness unmounts after it stopped the writers.
+//   - a line {"cmd":"faults","delay_ms":{"write":200},"jitter_ms":20,
+//     "error_share":{"read":0.5}} replaces the injected IO faults (faults.go;
+//     keys read, write, fsync, meta or all) and is answered by a faults
+//     event with what is now set; {"cmd":"clear"} sets none;
+//     {"cmd":"status"} is SIGUSR2. A bad command is answered by an error
+//     event and changes nothing.
 //
 // Events go to standard output, one JSON object a line:
-// {"event":"mounted"}, {"event":"status",...}, {"event":"power_loss",...},
+// {"event":"mounted"}, {"event":"status",...} (with the faults set and the
+// operations delayed and failed so far, by kind), {"event":"faults",...},
+// {"event":"error","message":...}, {"event":"power_loss",...},
 // {"event":"unmounted"}; errors go to standard error (exit 1; 2 for bad usage).
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -115,7 +124,16 @@ func main() {
 	stop := make(chan string, 1)
 	if *watchStdin {
 		go func() {
-			_, _ = io.Copy(io.Discard, os.Stdin)
+			lines := bufio.NewScanner(os.Stdin)
+			lines.Buffer(make([]byte, 4096), 1<<20)
+			for lines.Scan() {
+				if len(lines.Bytes()) > 0 {
+					lz.handle(lines.Bytes())
+				}
+			}
+			if err := lines.Err(); err != nil {
+				stop <- fmt.Sprintf("standard input failed: %v", err)
+			}
 			stop <- "stdin closed"
 		}()
 	}
@@ -123,8 +141,7 @@ func main() {
 		for sig := range signals {
 			switch sig {
 			case syscall.SIGUSR2:
-				files, bytes := img.unsynced()
-				emit("status", map[string]any{"unsynced_files": files, "unsynced_bytes": bytes})
+				lz.emitStatus()
 			case syscall.SIGUSR1:
 				stop <- "power loss"
 			default:

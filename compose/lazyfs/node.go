@@ -31,10 +31,25 @@ type lazy struct {
 	realSync bool
 	gate     sync.RWMutex
 	lost     atomic.Bool
+	// faults are the IO faults injected now (nil: none), count what they did (faults.go).
+	faults atomic.Pointer[ioFaults]
+	count  counters
 }
 
-// enter admits one operation unless the power was lost; leave ends it.
-func (lz *lazy) enter() bool {
+// enter admits one operation of kind k unless the power was lost or an injected fault
+// fails it (after its injected delay, slept before the gate); leave ends it.
+func (lz *lazy) enter(k opKind) syscall.Errno {
+	if errno := lz.fault(k); errno != 0 {
+		return errno
+	}
+	if !lz.admit() {
+		return syscall.EIO
+	}
+	return 0
+}
+
+// admit admits one operation unless the power was lost.
+func (lz *lazy) admit() bool {
 	lz.gate.RLock()
 	if lz.lost.Load() {
 		lz.gate.RUnlock()
@@ -68,8 +83,8 @@ func (n *node) isRoot() bool { return n.EmbeddedInode() == n.Root() }
 func (n *node) childRel(name string) string { return filepath.Join(n.rel(), name) }
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if !n.lz.enter() {
-		return nil, syscall.EIO
+	if errno := n.lz.enter(opMeta); errno != 0 {
+		return nil, errno
 	}
 	defer n.lz.leave()
 	if n.isRoot() && name == stageName {
@@ -79,8 +94,8 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 }
 
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	if !n.lz.enter() {
-		return nil, 0, syscall.EIO
+	if errno := n.lz.enter(opMeta); errno != 0 {
+		return nil, 0, errno
 	}
 	defer n.lz.leave()
 	// A listing read at once: go-fuse's own folder handle would answer FSYNCDIR itself (and
@@ -112,8 +127,8 @@ func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 }
 
 func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if !n.lz.enter() {
-		return syscall.EIO
+	if errno := n.lz.enter(opMeta); errno != 0 {
+		return errno
 	}
 	defer n.lz.leave()
 	if lf, ok := f.(*file); ok {
@@ -135,8 +150,8 @@ func readWrite(flags uint32) (uint32, bool) {
 }
 
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	if !n.lz.enter() {
-		return nil, nil, 0, syscall.EIO
+	if errno := n.lz.enter(opMeta); errno != 0 {
+		return nil, nil, 0, errno
 	}
 	defer n.lz.leave()
 	rw, trunc := readWrite(flags)
@@ -156,8 +171,8 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	if !n.lz.enter() {
-		return nil, 0, syscall.EIO
+	if errno := n.lz.enter(opMeta); errno != 0 {
+		return nil, 0, errno
 	}
 	defer n.lz.leave()
 	rw, trunc := readWrite(flags)
@@ -177,8 +192,12 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 }
 
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	if !n.lz.enter() {
-		return syscall.EIO
+	kind := opMeta
+	if _, ok := in.GetSize(); ok {
+		kind = opWrite // a truncate
+	}
+	if errno := n.lz.enter(kind); errno != 0 {
+		return errno
 	}
 	defer n.lz.leave()
 	if size, ok := in.GetSize(); ok {
@@ -213,8 +232,8 @@ func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 }
 
 func (n *node) remove(name string, dir bool) syscall.Errno {
-	if !n.lz.enter() {
-		return syscall.EIO
+	if errno := n.lz.enter(opMeta); errno != 0 {
+		return errno
 	}
 	defer n.lz.leave()
 	img := n.lz.img
@@ -224,8 +243,8 @@ func (n *node) remove(name string, dir bool) syscall.Errno {
 }
 
 func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	if !n.lz.enter() {
-		return syscall.EIO
+	if errno := n.lz.enter(opMeta); errno != 0 {
+		return errno
 	}
 	defer n.lz.leave()
 	target, ok := newParent.(*node)
@@ -261,24 +280,24 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if !n.lz.enter() {
-		return nil, syscall.EIO
+	if errno := n.lz.enter(opMeta); errno != 0 {
+		return nil, errno
 	}
 	defer n.lz.leave()
 	return n.LoopbackNode.Mkdir(ctx, name, mode, out)
 }
 
 func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if !n.lz.enter() {
-		return nil, syscall.EIO
+	if errno := n.lz.enter(opMeta); errno != 0 {
+		return nil, errno
 	}
 	defer n.lz.leave()
 	return n.LoopbackNode.Mknod(ctx, name, mode, rdev, out)
 }
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if !n.lz.enter() {
-		return nil, syscall.EIO
+	if errno := n.lz.enter(opMeta); errno != 0 {
+		return nil, errno
 	}
 	defer n.lz.leave()
 	return n.LoopbackNode.Symlink(ctx, target, name, out)
@@ -300,8 +319,8 @@ func (n *node) CopyFileRange(context.Context, fs.FileHandle, uint64, *fs.Inode, 
 // Fsync of a file makes its bytes and its path durable; of a folder, its entries too.
 // fdatasync counts the same.
 func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno {
-	if !n.lz.enter() {
-		return syscall.EIO
+	if errno := n.lz.enter(opFsync); errno != 0 {
+		return errno
 	}
 	defer n.lz.leave()
 	img := n.lz.img
@@ -383,16 +402,16 @@ func (lz *lazy) wrap(fh fs.FileHandle) (*file, syscall.Errno) {
 }
 
 func (f *file) Read(ctx context.Context, buf []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	if !f.lz.enter() {
-		return nil, syscall.EIO
+	if errno := f.lz.enter(opRead); errno != 0 {
+		return nil, errno
 	}
 	defer f.lz.leave()
 	return f.lf.Read(ctx, buf, off)
 }
 
 func (f *file) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	if !f.lz.enter() {
-		return 0, syscall.EIO
+	if errno := f.lz.enter(opWrite); errno != 0 {
+		return 0, errno
 	}
 	defer f.lz.leave()
 	if f.st == nil {
@@ -449,8 +468,8 @@ func (f *file) sync(dataOnly bool) syscall.Errno {
 }
 
 func (f *file) Allocate(ctx context.Context, off uint64, size uint64, mode uint32) syscall.Errno {
-	if !f.lz.enter() {
-		return syscall.EIO
+	if errno := f.lz.enter(opWrite); errno != 0 {
+		return errno
 	}
 	defer f.lz.leave()
 	const keepSize, punchHole, zeroRange = 0x01, 0x02, 0x10
@@ -476,18 +495,24 @@ func (f *file) Allocate(ctx context.Context, off uint64, size uint64, mode uint3
 func (f *file) Release(ctx context.Context) syscall.Errno { return f.lf.Release(ctx) }
 
 func (f *file) Flush(ctx context.Context) syscall.Errno {
-	if !f.lz.enter() {
-		return syscall.EIO
+	if errno := f.lz.enter(opMeta); errno != 0 {
+		return errno
 	}
 	defer f.lz.leave()
 	return f.lf.Flush(ctx)
 }
 
 func (f *file) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
+	if errno := f.lz.fault(opMeta); errno != 0 {
+		return errno
+	}
 	return f.lf.Getattr(ctx, out)
 }
 
 func (f *file) Statx(ctx context.Context, flags uint32, mask uint32, out *fuse.StatxOut) syscall.Errno {
+	if errno := f.lz.fault(opMeta); errno != 0 {
+		return errno
+	}
 	return f.lf.Statx(ctx, flags, mask, out)
 }
 

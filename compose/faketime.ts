@@ -1,0 +1,183 @@
+/**
+ * The clock of a process as the harness sets it: libfaketime (Debian's
+ * `libfaketime`, installed by `ensureFaketime()` in host_tools.ts) preloaded
+ * into the process from its start, reading its offset from a file of the run
+ * (`<stack data>/faketime/<node>.rc`) that the `clock` fault rewrites while the
+ * process runs. Only the wall clock (CLOCK_REALTIME: `Date.now`,
+ * `System.currentTimeMillis`, `gettimeofday`) moves: monotonic clocks, and so
+ * timers and sleeps, stay real (`FAKETIME_DONT_FAKE_MONOTONIC`; a faked
+ * monotonic clock hangs the JVM; `FAKETIME_FORCE_MONOTONIC_FIX=0`: its "fix"
+ * makes timed waits spin), and so do files' times (`NO_FAKE_STAT`).
+ * The file is re-read every 1 to 2 s (`FAKETIME_CACHE_DURATION=1`:
+ * without a cache every clock read opens it, a fifth of Deno's `Date.now`
+ * rate and worse for a broker).
+ *
+ * The file holds `<offset> x<rate>`: `+90 x1` (90 s ahead), `-30 x1`,
+ * `+0 x1.01` (1 % fast). libfaketime applies a rate to the time since the
+ * process started, so a drift written later jumps at once by (rate - 1) x
+ * uptime: `driftOffset()` subtracts that, and the drift starts from the
+ * injection. `x1` is always written (a rate, once set, stays until `x1`).
+ *
+ * What does not work (found by experiment, libfaketime 0.9.10): Redis
+ * (Debian's redis-server is linked with jemalloc, which fails at start under
+ * the preload: libfaketime#130), and Go programs (MinIO, Toxiproxy read the
+ * clock through the vDSO, not libc).
+ *
+ * ```ts
+ * import { faketimeEnv, faketimeFile, formatFaketime, writeFaketime } from "./faketime.ts";
+ * const file = faketimeFile("/tmp/run/stack", "detector");
+ * await writeFaketime(file, { offset_s: 0, rate: 1 });
+ * const env = faketimeEnv("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", file);
+ * await writeFaketime(file, { offset_s: 90, rate: 1 }); // the process's clock: 90 s ahead
+ * ```
+ * @module
+ */
+
+import { dirname, join } from "node:path";
+
+/** A clock as libfaketime reads it: seconds ahead (negative: behind) and its rate (1: real). */
+export interface ClockSetting {
+  offset_s: number;
+  rate: number;
+}
+
+/** The real clock. */
+export const REAL_CLOCK: ClockSetting = { offset_s: 0, rate: 1 };
+
+/** A clock file that cannot be read back, or a process not under the preload. */
+export class FaketimeError extends Error {
+  override name = "FaketimeError";
+}
+
+/** The folder of a stack's clock files, under its data dir. */
+export function faketimeDir(dataDir: string): string {
+  return join(dataDir, "faketime");
+}
+
+/** The clock file of node `node` of the stack whose data dir is `dataDir`. */
+export function faketimeFile(dataDir: string, node: string): string {
+  return join(faketimeDir(dataDir), `${node}.rc`);
+}
+
+/** A number with at most 3 decimals, never in exponent form (libfaketime parses `%lf`-like). */
+function decimal(n: number): string {
+  const fixed = n.toFixed(3).replace(/\.?0+$/, "");
+  return fixed === "-0" ? "0" : fixed;
+}
+
+/** The file's line: `+90 x1`, `-30 x1`, `+0 x1.01`. */
+export function formatFaketime(clock: ClockSetting): string {
+  if (!Number.isFinite(clock.offset_s) || !Number.isFinite(clock.rate) || clock.rate <= 0) {
+    throw new FaketimeError(
+      `not a clock: offset ${clock.offset_s} s, rate ${clock.rate} (the rate must be > 0)`,
+    );
+  }
+  const offset = decimal(clock.offset_s);
+  return `${offset.startsWith("-") ? offset : `+${offset}`} x${decimal(clock.rate)}`;
+}
+
+/** Reads a file's line back (`formatFaketime`'s inverse). */
+export function parseFaketime(line: string): ClockSetting {
+  const m = line.trim().match(/^([+-]\d+(?:\.\d+)?)(?: x(\d+(?:\.\d+)?))?$/);
+  if (!m) throw new FaketimeError(`not a clock line: ${JSON.stringify(line)}`);
+  return { offset_s: Number(m[1]), rate: m[2] === undefined ? 1 : Number(m[2]) };
+}
+
+/**
+ * The offset to write for `clock` into the file of a process that started `uptimeS` seconds
+ * ago, so that its rate acts from now on: libfaketime applies the rate to the whole uptime.
+ */
+export function driftOffset(clock: ClockSetting, uptimeS: number): number {
+  return clock.offset_s - (clock.rate - 1) * uptimeS;
+}
+
+/** The environment that starts a process under libfaketime `lib`, its clock read from `file`. */
+export function faketimeEnv(lib: string, file: string): Record<string, string> {
+  return {
+    LD_PRELOAD: lib,
+    FAKETIME_TIMESTAMP_FILE: file,
+    FAKETIME_CACHE_DURATION: "1",
+    FAKETIME_DONT_FAKE_MONOTONIC: "1",
+    // On by default with glibc, it makes every timed wait spin: 8 JVM threads in Object.wait(100)
+    // burnt 6 s of CPU in 7 s with it, 0.05 s without; a preloaded broker took 80 s to start.
+    FAKETIME_FORCE_MONOTONIC_FIX: "0",
+    NO_FAKE_STAT: "1",
+  };
+}
+
+/** Writes `clock` into `file` at once (a renamed temporary file: never read half-written). */
+export async function writeFaketime(file: string, clock: ClockSetting): Promise<string> {
+  const line = formatFaketime(clock);
+  await Deno.mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.${Deno.pid}.tmp`;
+  await Deno.writeTextFile(tmp, `${line}\n`);
+  await Deno.rename(tmp, file);
+  return line;
+}
+
+/** Whether `pid` runs with libfaketime loaded and reading `file` (from /proc); false when gone. */
+export function underFaketime(pid: number, file: string): boolean {
+  try {
+    const maps = Deno.readTextFileSync(`/proc/${pid}/maps`);
+    const environ = Deno.readTextFileSync(`/proc/${pid}/environ`).split("\0");
+    return maps.includes("libfaketime") && environ.includes(`FAKETIME_TIMESTAMP_FILE=${file}`);
+  } catch {
+    return false;
+  }
+}
+
+/** Seconds since `pid` started (from /proc), or undefined when it is gone. */
+export function processUptimeS(pid: number): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const startTicks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    const uptime = Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]);
+    // USER_HZ is 100 on every Linux the harness runs on.
+    return Math.max(0, uptime - startTicks / 100);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The clock a new process started with `env` sees, minus the real clock, in seconds: `date` run
+ * under the same preload and file as the target (a probe of the file's effect).
+ */
+export async function probeOffsetS(env: Record<string, string>): Promise<number> {
+  const before = Date.now();
+  const out = await new Deno.Command("date", {
+    args: ["+%s.%N"],
+    env,
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const after = Date.now();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  const seen = Number(text) * 1000;
+  if (!out.success || !Number.isFinite(seen)) {
+    throw new FaketimeError(
+      `the clock probe failed: ${new TextDecoder().decode(out.stderr).trim() || text}`,
+    );
+  }
+  return Math.round((seen - (before + after) / 2) / 10) / 100;
+}
+
+/**
+ * The clock of an HTTP server minus the real clock, in whole seconds, from its `Date` header
+ * (what the target itself says; undefined when it does not answer or sends none).
+ */
+export async function httpDateOffsetS(url: string, timeoutMs = 2000): Promise<number | undefined> {
+  try {
+    const before = Date.now();
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    await res.body?.cancel();
+    const after = Date.now();
+    const date = Date.parse(res.headers.get("date") ?? "");
+    if (!Number.isFinite(date)) return undefined;
+    // The header has whole seconds: compare with the real second at the middle of the request.
+    return Math.round((date - Math.floor((before + after) / 2000) * 1000) / 1000);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  driftOffset,
+  faketimeEnv,
+  FaketimeError,
+  faketimeFile,
+  formatFaketime,
+  parseFaketime,
+  probeOffsetS,
+  REAL_CLOCK,
+  underFaketime,
+  writeFaketime,
+} from "./faketime.ts";
+import { findFaketimeLib } from "./host_tools.ts";
+import { waitFor } from "../lib/wait.ts";
+
+Deno.test("formatFaketime() writes a signed offset and an explicit rate", () => {
+  assert.equal(formatFaketime({ offset_s: 90, rate: 1 }), "+90 x1");
+  assert.equal(formatFaketime({ offset_s: -30, rate: 1 }), "-30 x1");
+  assert.equal(formatFaketime(REAL_CLOCK), "+0 x1");
+  assert.equal(formatFaketime({ offset_s: -0.0001, rate: 1.01 }), "+0 x1.01");
+  assert.equal(formatFaketime({ offset_s: -12.3456, rate: 0.5 }), "-12.346 x0.5");
+  // Never an exponent, which libfaketime would not read.
+  assert.equal(formatFaketime({ offset_s: 31_536_000, rate: 10 }), "+31536000 x10");
+  assert.equal(formatFaketime({ offset_s: 1e-7, rate: 1 }), "+0 x1");
+  assert.throws(() => formatFaketime({ offset_s: 0, rate: 0 }), FaketimeError);
+  assert.throws(() => formatFaketime({ offset_s: NaN, rate: 1 }), FaketimeError);
+});
+
+Deno.test("parseFaketime() reads back what formatFaketime() wrote, and nothing else", () => {
+  for (const clock of [REAL_CLOCK, { offset_s: -30, rate: 1 }, { offset_s: 2.5, rate: 1.01 }]) {
+    assert.deepEqual(parseFaketime(formatFaketime(clock)), clock);
+  }
+  assert.deepEqual(parseFaketime("+90\n"), { offset_s: 90, rate: 1 });
+  assert.throws(() => parseFaketime("90"), FaketimeError);
+  assert.throws(() => parseFaketime("@2000-01-01 00:00:00"), FaketimeError);
+});
+
+Deno.test("driftOffset() cancels the jump a rate makes over the process's uptime", () => {
+  assert.equal(driftOffset({ offset_s: 90, rate: 1 }, 500), 90);
+  // 100 s up at x1.5: libfaketime would add 50 s at once; the drift starts from now instead.
+  assert.equal(driftOffset({ offset_s: 0, rate: 1.5 }, 100), -50);
+  assert.equal(driftOffset({ offset_s: 10, rate: 0.5 }, 100), 60);
+});
+
+Deno.test("faketimeEnv() fakes only the wall clock, read from the file at most once a second", () => {
+  const env = faketimeEnv("/lib/libfaketime.so.1", "/run/x.rc");
+  assert.equal(env.LD_PRELOAD, "/lib/libfaketime.so.1");
+  assert.equal(env.FAKETIME_TIMESTAMP_FILE, "/run/x.rc");
+  assert.equal(env.FAKETIME_DONT_FAKE_MONOTONIC, "1");
+  assert.equal(env.FAKETIME_FORCE_MONOTONIC_FIX, "0", "timed waits would spin");
+  assert.equal(env.FAKETIME_CACHE_DURATION, "1");
+  assert.equal(env.NO_FAKE_STAT, "1");
+  assert.equal(env.FAKETIME, undefined, "FAKETIME would win over the file");
+  assert.equal(faketimeFile("/run/stack", "kafka-2"), "/run/stack/faketime/kafka-2.rc");
+});
+
+const lib = await findFaketimeLib();
+
+Deno.test({
+  name: "a Deno process under the preload sees the file's offset and follows it while it runs",
+  ignore: lib === undefined,
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "faketime-" });
+  const file = faketimeFile(dir, "probe");
+  await writeFaketime(file, REAL_CLOCK);
+  const env = { PATH: Deno.env.get("PATH") ?? "/usr/bin", ...faketimeEnv(lib!, file) };
+  // Prints its clock minus the real one (performance.timeOrigin is read at start, real then).
+  const script = "setInterval(() => console.log(Date.now() - performance.timeOrigin - " +
+    "performance.now()), 200)";
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", script],
+    env,
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let last = NaN;
+  let buffered = "";
+  const reading = (async () => {
+    for (;;) {
+      const { value, done } = await lines.read();
+      if (done) return;
+      buffered += value;
+      const all = buffered.split("\n");
+      buffered = all.pop()!;
+      if (all.length) last = Number(all[all.length - 1]) / 1000;
+    }
+  })();
+  const near = (s: number) => () => Math.abs(last - s) < 0.5;
+  try {
+    await waitFor(near(0), { what: "the real clock", timeoutMs: 10_000 });
+    assert.ok(underFaketime(child.pid, file), "libfaketime mapped, the file in its environ");
+    await writeFaketime(file, { offset_s: 90, rate: 1 });
+    await waitFor(near(90), { what: "90 s ahead", timeoutMs: 5_000, intervalMs: 100 });
+    assert.ok(Math.abs(await probeOffsetS(env) - 90) < 0.5, "the probe reads the same");
+    await writeFaketime(file, { offset_s: -30, rate: 1 });
+    await waitFor(near(-30), { what: "30 s behind", timeoutMs: 5_000, intervalMs: 100 });
+    await writeFaketime(file, REAL_CLOCK);
+    await waitFor(near(0), { what: "the real clock again", timeoutMs: 5_000, intervalMs: 100 });
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+    await lines.cancel().catch(() => {});
+    await reading.catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+  assert.ok(!underFaketime(Deno.pid, join(dir, "x")), "this process is not preloaded");
+});
+
+if (lib === undefined) {
+  console.warn(
+    "libfaketime is not installed: the preload test is skipped (apt install libfaketime)",
+  );
+}
