@@ -32,7 +32,7 @@ export interface ObjectStore {
   getBytes(key: string): Promise<Uint8Array>;
   /**
    * Objects under `prefix`; `last_modified_ms`: the store's LastModified (epoch ms), `etag`: its
-   * ETag (quotes removed), when given.
+   * ETag (quotes removed), when given. None when the bucket does not exist.
    */
   list(
     prefix: string,
@@ -82,12 +82,18 @@ export function objectStore(s3: S3Settings): ObjectStore {
     },
     async list(prefix) {
       const out: { name: string; size: number; last_modified_ms?: number; etag?: string }[] = [];
-      const stream = client.listObjectsV2(bucket, prefix, true);
-      for await (const item of stream) {
-        const o = item as { name?: string; size?: number; lastModified?: Date; etag?: string };
-        const at = o.lastModified?.getTime();
-        const etag = typeof o.etag === "string" ? o.etag.replace(/"/g, "") : undefined;
-        if (o.name) out.push({ name: o.name, size: o.size ?? 0, last_modified_ms: at, etag });
+      try {
+        const stream = client.listObjectsV2(bucket, prefix, true);
+        for await (const item of stream) {
+          const o = item as { name?: string; size?: number; lastModified?: Date; etag?: string };
+          const at = o.lastModified?.getTime();
+          const etag = typeof o.etag === "string" ? o.etag.replace(/"/g, "") : undefined;
+          if (o.name) out.push({ name: o.name, size: o.size ?? 0, last_modified_ms: at, etag });
+        }
+      } catch (error) {
+        // A bucket that is gone (MinIO after a power loss that undid its creation) holds nothing:
+        // an empty listing, which whoever reads it judges (every event in it is then missing).
+        if ((error as { code?: string }).code !== "NoSuchBucket") throw error;
       }
       return out;
     },
