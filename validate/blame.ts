@@ -30,6 +30,7 @@
 
 import type { Ledger } from "../pipeline/ledger.ts";
 import { RangeSet } from "../pipeline/range_set.ts";
+import { ackedNotInTopic } from "./completeness.ts";
 import type { LogSearch, Sighting } from "./log_segments.ts";
 import type { StoreCheck } from "./store_check.ts";
 import type { TopicTable } from "./topic_table.ts";
@@ -108,12 +109,7 @@ export function lostRecords(
   options: BlameOptions = {},
 ): LostRecords {
   const max = options.examples ?? 10;
-  const inTopic = table.seqs();
-  const beforeKafka = new Map<string, RangeSet>();
-  for (const [pid, p] of ledger.producers) {
-    const lost = p.acked.difference(inTopic.get(pid) ?? new RangeSet());
-    if (lost.size > 0) beforeKafka.set(pid, lost);
-  }
+  const beforeKafka = ackedNotInTopic(ledger, table.seqs());
   const d = table.data;
   const notStored: LostRecords["notStored"] = { count: 0, examples: [] };
   for (let i = 0; i < table.size; i++) {

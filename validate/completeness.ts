@@ -99,6 +99,23 @@ export interface CompletenessResult {
 
 const empty = new RangeSet();
 
+/**
+ * Per producer, the seqs it had acknowledged that the topic does not hold (`inTopic`: the
+ * topic's seqs per producer): lost before Kafka (by the producer or by Kafka). Producers that
+ * lost none are left out.
+ */
+export function ackedNotInTopic(
+  ledger: Ledger,
+  inTopic: ReadonlyMap<string, RangeSet>,
+): Map<string, RangeSet> {
+  const lost = new Map<string, RangeSet>();
+  for (const [pid, p] of ledger.producers) {
+    const missing = p.acked.difference(inTopic.get(pid) ?? empty);
+    if (missing.size > 0) lost.set(pid, missing);
+  }
+  return lost;
+}
+
 export function checkCompleteness(
   ledger: Ledger,
   table: TopicTable,
@@ -151,7 +168,7 @@ export function checkCompleteness(
   for (const p of PROBLEMS) for (const s of f.samples[p]) push(p, s);
 
   // The ledger against the topic: what Kafka acknowledged and does not hold.
-  const inTopic = table.seqs();
+  const lostBy = ackedNotInTopic(ledger, table.seqs());
   const attemptedBy = new Map<string, RangeSet>();
   const unknownBy = new Map<string, RangeSet>();
   for (const [pid, p] of ledger.producers) {
@@ -162,7 +179,7 @@ export function checkCompleteness(
     r.acked += p.acked.size;
     r.failed += p.failed.size;
     r.unknown += unknown.size;
-    const lost = p.acked.difference(inTopic.get(pid) ?? empty);
+    const lost = lostBy.get(pid) ?? empty;
     r.lost_before_kafka += lost.size;
     if (lost.size > 0) {
       r.lost_sample[pid] = lost.first(sample);

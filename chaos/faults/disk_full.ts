@@ -19,7 +19,7 @@ import {
   isMounted,
   MiB,
 } from "../../compose/disk.ts";
-import { sleep } from "../../lib/wait.ts";
+import { brokersStopped, dataTargetProblem, latestLine } from "./data_disks.ts";
 import { aliveBefore, restartDead } from "./signals.ts";
 import { z } from "zod";
 import { BOTH_STACKS, defineFault, nodeOf } from "./types.ts";
@@ -27,18 +27,8 @@ import { BOTH_STACKS, defineFault, nodeOf } from "./types.ts";
 /** How long a broker on a full disk may take to stop. */
 const STOP_WAIT_MS = 20_000;
 
-/**
- * The log lines that say why Kafka stopped, the most telling first: the shutdown ("all log dirs
- * ... have failed"), the failed dir, the full disk. The latest of each kind counts.
- */
-function whyStopped(log: string): string | undefined {
-  const lines = log.split("\n");
-  for (const pattern of [/Shutdown broker because/, /log directory has failed/, /No space left/]) {
-    const line = lines.findLast((l) => pattern.test(l));
-    if (line) return line.trim().slice(0, 300);
-  }
-  return undefined;
-}
+/** The log lines that say why Kafka stopped, the most telling first (the latest of each counts). */
+const WHY_STOPPED = [/Shutdown broker because/, /log directory has failed/, /No space left/];
 
 export const diskFull = defineFault({
   kind: "disk_full",
@@ -52,10 +42,7 @@ export const diskFull = defineFault({
     ),
   }),
   problem(target) {
-    if (!target.startsWith("broker:") && target !== "all-brokers" && target !== "minio") {
-      return `disk_full acts on brokers and minio, not ${target}`;
-    }
-    return diskProblem();
+    return dataTargetProblem("disk_full", target) ?? diskProblem();
   },
   async inject(ctx, nodes, params) {
     const freeMb = params.free_mb;
@@ -87,26 +74,20 @@ export const diskFull = defineFault({
       throw error;
     }
     // A broker whose only log dir fails stops: seen when its process is gone.
-    const brokers = nodes.filter((n) => n.startsWith("kafka-"));
-    const stopped = () => brokers.filter((n) => nodeOf(ctx, n).pid() !== pids[n]);
-    const deadline = performance.now() + STOP_WAIT_MS;
-    while (freeMb === 0 && stopped().length < brokers.length && performance.now() < deadline) {
-      await Promise.all(brokers.map((n) => nodeOf(ctx, n).refresh()));
-      await sleep(250);
-    }
+    const stopped = await brokersStopped(ctx, nodes, pids, freeMb === 0 ? STOP_WAIT_MS : 0);
     const why: Record<string, string> = {};
     const cause: Record<string, string> = {};
-    for (const name of stopped()) {
+    for (const name of stopped) {
       const log = await nodeOf(ctx, name).tail(3000).catch(() => "");
-      const line = whyStopped(log);
+      const line = latestLine(log, WHY_STOPPED);
       if (line) why[name] = line;
       if (/No space left on device/.test(log)) cause[name] = "No space left on device";
     }
     return {
       observed: {
         filled,
-        stopped: stopped(),
-        running: nodes.filter((n) => !stopped().includes(n)),
+        stopped,
+        running: nodes.filter((n) => !stopped.includes(n)),
         why,
         cause,
       },

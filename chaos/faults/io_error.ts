@@ -17,19 +17,17 @@
  */
 
 import { z } from "zod";
-import { sleep } from "../../lib/wait.ts";
 import {
   byKinds,
   clearAll,
   countedSince,
   countsOf,
   ioOps,
-  ioTargetProblem,
   kindsOf,
-  mountsOf,
   noEffect,
   waitForCounts,
 } from "./io_latency.ts";
+import { brokersStopped, dataTargetProblem, latestLine, lazyMounts } from "./data_disks.ts";
 import { probability } from "./params.ts";
 import { aliveBefore, restartDead } from "./signals.ts";
 import { defineFault, nodeOf } from "./types.ts";
@@ -43,19 +41,12 @@ const STOP_WAIT_MS = 30_000;
  * kind counts; undefined when the log says none of them.
  */
 export function whyOffline(log: string): string | undefined {
-  const lines = log.split("\n");
-  for (
-    const pattern of [
-      /Shutdown broker because/,
-      /log director(y|ies) (has|have) failed/i,
-      /Stopping serving logs in dir/,
-      /Input\/output error/,
-    ]
-  ) {
-    const line = lines.findLast((l) => pattern.test(l));
-    if (line) return line.trim().slice(0, 300);
-  }
-  return undefined;
+  return latestLine(log, [
+    /Shutdown broker because/,
+    /log director(y|ies) (has|have) failed/i,
+    /Stopping serving (logs|replicas) in dir/,
+    /Input\/output error/,
+  ]);
 }
 
 export const ioError = defineFault({
@@ -73,9 +64,9 @@ export const ioError = defineFault({
         "lookup, create, rename...) or all",
     ),
   }),
-  problem: (target) => ioTargetProblem("io_error", target),
+  problem: (target) => dataTargetProblem("io_error", target),
   async inject(ctx, nodes, params) {
-    const mounts = mountsOf(ctx, nodes, "io_error");
+    const mounts = lazyMounts(ctx, nodes, "io_error");
     const pids = aliveBefore(ctx, nodes, "fail the disk of");
     const kinds = kindsOf(params.ops);
     const before = await countsOf(mounts, "failed");
@@ -92,19 +83,12 @@ export const ioError = defineFault({
       throw error;
     }
     // A broker whose only log dir fails stops: seen when its process is gone.
-    const brokers = nodes.filter((n) => n.startsWith("kafka-"));
-    const stopped = () => brokers.filter((n) => nodeOf(ctx, n).pid() !== pids[n]);
-    const deadline = performance.now() + STOP_WAIT_MS;
-    while (stopped().length < brokers.length && performance.now() < deadline) {
-      await Promise.all(brokers.map((n) => nodeOf(ctx, n).refresh()));
-      await sleep(250);
-    }
+    const down = await brokersStopped(ctx, nodes, pids, STOP_WAIT_MS);
     const why: Record<string, string> = {};
-    for (const name of brokers) {
+    for (const name of nodes.filter((n) => n.startsWith("kafka-"))) {
       const line = whyOffline(await nodeOf(ctx, name).tail(3000).catch(() => ""));
       if (line) why[name] = line;
     }
-    const down = stopped();
     return {
       observed: {
         failed,

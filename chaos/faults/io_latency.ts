@@ -16,7 +16,6 @@
  */
 
 import { z } from "zod";
-import { lazyDisk } from "../../compose/lazy_disks.ts";
 import {
   countsSince,
   IO_KINDS,
@@ -28,8 +27,9 @@ import {
   totalOf,
 } from "../../compose/lazyfs.ts";
 import { sleep } from "../../lib/wait.ts";
+import { dataTargetProblem, lazyMounts } from "./data_disks.ts";
 import { millis } from "./params.ts";
-import { defineFault, type FaultContext } from "./types.ts";
+import { defineFault } from "./types.ts";
 
 /** How long a fault waits for the layer to count its first operation on every target. */
 export const OBSERVE_WAIT_MS = 10_000;
@@ -45,29 +45,6 @@ export function kindsOf(ops: readonly IoKey[]): IoKind[] {
 /** `value` for each kind `ops` names (as the layer takes it). */
 export function byKinds(ops: readonly IoKey[], value: number): Partial<Record<IoKey, number>> {
   return Object.fromEntries(kindsOf(ops).map((k) => [k, value]));
-}
-
-/** Why an IO fault cannot act on `target`, or undefined (brokers and MinIO have data disks). */
-export function ioTargetProblem(kind: string, target: string): string | undefined {
-  if (target.startsWith("broker:") || target === "all-brokers" || target === "minio") return;
-  return `${kind} acts on the data of brokers and minio, not ${target}`;
-}
-
-/** The lazy disk of each target; an error naming a target whose data is on none. */
-export function mountsOf(ctx: FaultContext, nodes: readonly string[], kind: string) {
-  const mounts = new Map<string, LazyMount>();
-  for (const name of nodes) {
-    const mount = lazyDisk(ctx.stack, name);
-    if (!mount?.mounted) {
-      throw new Error(
-        `${kind} needs the data of ${name} on a lazy disk, and it is on none: a run whose ` +
-          `scenario uses ${kind} gets them (stack.lazy_disks: true; not on a stack of ` +
-          "`deno task up`, whose lazy disks would die with the process that mounted them)",
-      );
-    }
-    mounts.set(name, mount);
-  }
-  return mounts;
 }
 
 /** What each layer counted so far, of `which` (delayed or failed operations). */
@@ -162,9 +139,9 @@ export const ioLatency = defineFault({
     message: "latency_ms + jitter_ms must be at most 60000",
     path: ["jitter_ms"],
   }),
-  problem: (target) => ioTargetProblem("io_latency", target),
+  problem: (target) => dataTargetProblem("io_latency", target),
   async inject(ctx, nodes, params) {
-    const mounts = mountsOf(ctx, nodes, "io_latency");
+    const mounts = lazyMounts(ctx, nodes, "io_latency");
     const kinds = kindsOf(params.ops);
     const faults: IoFaults = {
       delayMs: byKinds(params.ops, params.latency_ms),

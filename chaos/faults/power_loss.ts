@@ -23,11 +23,11 @@
  * @module
  */
 
-import { lazyDisk } from "../../compose/lazy_disks.ts";
 import { lazyfsProblem, type PowerLossReport } from "../../compose/lazyfs.ts";
 import { ProcessNode } from "../../compose/process_node.ts";
 import type { StackNode } from "../../compose/stack.ts";
 import { sleep } from "../../lib/wait.ts";
+import { dataTargetProblem, lazyMounts } from "./data_disks.ts";
 import { NO_PARAMS } from "./params.ts";
 import { aliveBefore, cgroupMembers, expectMembersHit, expectState } from "./signals.ts";
 import { defineFault, type FaultContext, nodeOf } from "./types.ts";
@@ -37,10 +37,7 @@ export const BACK_WITHIN_MS = 120_000;
 
 /** Why `power_loss` cannot act on `target`, or undefined (brokers and MinIO only). */
 export function targetProblem(target: string): string | undefined {
-  if (target.startsWith("broker:") || target === "all-brokers" || target === "minio") {
-    return undefined;
-  }
-  return `power_loss acts on brokers and minio (their data is on lazy disks), not ${target}`;
+  return dataTargetProblem("power_loss", target);
 }
 
 /** What the layer dropped on one target, as the run's history records it. */
@@ -124,16 +121,7 @@ export const powerLoss = defineFault({
   },
   async inject(ctx, nodes) {
     const pids = aliveBefore(ctx, nodes, "cut the power of");
-    const disks = nodes.map((name) => {
-      const disk = lazyDisk(ctx.stack, name);
-      if (!disk?.mounted) {
-        throw new Error(
-          `the data of ${name} is not on a lazy disk: power_loss needs a stack started with ` +
-            "lazy disks (a scenario using power_loss gets them)",
-        );
-      }
-      return disk;
-    });
+    const disks = [...lazyMounts(ctx, nodes, "power_loss").values()];
     // The power goes everywhere at once: every process of every target killed together.
     const members = Object.fromEntries(nodes.map((n) => [n, cgroupMembers(nodeOf(ctx, n))]));
     await Promise.all(nodes.map((n) => nodeOf(ctx, n).kill()));
