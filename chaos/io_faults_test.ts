@@ -131,7 +131,11 @@ Deno.test({
       "--set",
       `probes=${JSON.stringify([OFFLINE_PROBE])}`,
     ]);
-    const explain = `${res.stdout}\n${res.stderr.slice(-3000)}`;
+    // The sink's own lines and kafkajs's crashes say why a sink stopped storing.
+    const sinkLog = await Deno.readTextFile(join(out, name, "latest", "logs", "sink.log"))
+      .catch(() => "");
+    const sinkLines = sinkLog.split("\n").filter((l) => /^sink:|Crash/.test(l)).slice(-20);
+    const explain = `${res.stdout}\n${res.stderr.slice(-3000)}\nsink:\n${sinkLines.join("\n")}`;
     const results = JSON.parse(
       await Deno.readTextFile(join(out, name, "latest", "results.json")),
     ) as Results;

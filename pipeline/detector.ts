@@ -47,7 +47,8 @@
 import { Redis } from "ioredis";
 import { Registry } from "prom-client";
 import { type DetectorMetrics, detectorMetrics } from "./detector_metrics.ts";
-import type { Consumer, Kafka } from "kafkajs";
+import type { Consumer, ConsumerRunConfig, Kafka } from "kafkajs";
+import { keepRunning } from "./consumer_restart.ts";
 import {
   type Alert,
   alertBody,
@@ -223,9 +224,12 @@ export class Detector {
     });
     this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, () => this.#uncommitted.clear());
-    await consumer.connect();
-    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
-    await consumer.run({
+    const run = () => consumer.run(config);
+    keepRunning(consumer, run, {
+      stopping: () => this.#stopping,
+      log: (line) => console.error(`detector: ${line}`),
+    });
+    const config: ConsumerRunConfig = {
       autoCommit: false,
       eachBatchAutoResolve: true,
       partitionsConsumedConcurrently: 8,
@@ -252,7 +256,10 @@ export class Detector {
         list.push([Number(batch.lastOffset()), maxTs]);
         this.#uncommitted.set(batch.partition, list);
       },
-    });
+    };
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    await run();
     this.#resumeOutbox();
     this.#timer = setInterval(() => this.#tick().catch(() => {}), 250);
     if (this.#sabotage === "ledger") this.#peekLedgers(objectStore(this.#s3!));

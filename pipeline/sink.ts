@@ -36,7 +36,7 @@
  */
 
 import { Registry } from "prom-client";
-import type { Consumer, Kafka } from "kafkajs";
+import type { Consumer, ConsumerRunConfig, Kafka } from "kafkajs";
 import { type Batch, Batcher, batchKey, dlqLine, parseBatchKey } from "./batcher.ts";
 import { TOPIC_DEFAULT } from "./event.ts";
 import { kafkaClient } from "./kafka.ts";
@@ -46,6 +46,7 @@ import { type SinkMetrics, sinkMetrics } from "./sink_metrics.ts";
 import { Backoff } from "./backoff.ts";
 import type { SinkOptions, SinkStatus } from "./sink_options.ts";
 import { CommitQueue } from "./commit_queue.ts";
+import { keepRunning } from "./consumer_restart.ts";
 import { COMMIT_FIRST_HOLD_MS, sabotagedBatch, type SinkSabotage } from "./sabotage.ts";
 
 export class Sink {
@@ -162,18 +163,26 @@ export class Sink {
     consumer.on(consumer.events.GROUP_JOIN, () => {
       this.#generation++;
     });
-    consumer.on(consumer.events.REBALANCING, () => {
-      // What is open is dropped, not stored: after the rebalance kafkajs fetches every assigned
-      // partition again from its committed offset, so the records come back to whoever owns the
-      // partition then. Storing them now would race that owner, who deletes leftovers at the
-      // committed offset once and would not see an upload of ours that lands after it.
+    // What is open is dropped, not stored: after a rebalance (or a restart) kafkajs fetches every
+    // assigned partition again from its committed offset, so the records come back to whoever
+    // owns the partition then. Storing them now would race that owner, who deletes leftovers at
+    // the committed offset once and would not see an upload of ours that lands after it.
+    const dropOpen = () => {
       for (const p of this.#batcher.partitions()) {
         if (this.#batcher.take(p)) this.#m.staleBatches.inc();
       }
+    };
+    consumer.on(consumer.events.REBALANCING, dropOpen);
+    const run = () => consumer.run(config);
+    keepRunning(consumer, run, {
+      stopping: () => this.#stopping,
+      log: (line) => console.error(`sink: ${line}`),
+      beforeRestart: () => {
+        this.#generation++; // tasks of the crashed run abandon; the rejoin cleans up again
+        dropOpen();
+      },
     });
-    await consumer.connect();
-    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
-    await consumer.run({
+    const config: ConsumerRunConfig = {
       autoCommit: false,
       // Only offsets really handed to the batcher move the fetch position; a
       // batch cut short by a rebalance is fetched again, never skipped.
@@ -237,7 +246,10 @@ export class Sink {
           if (full) await this.#enqueue(p, this.#flusher(full));
         }
       },
-    });
+    };
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    await run();
     this.#timer = setInterval(() => {
       for (const batch of this.#batcher.due(Date.now())) {
         this.#enqueue(batch.partition, this.#flusher(batch)).catch((error) => {
