@@ -100,8 +100,26 @@ class KafkajsClient implements ProducerClient {
     return Promise.resolve();
   }
 
+  /**
+   * kafkajs may resolve a send without an answer for a partition whose leader just died
+   * (tulios/kafkajs#1303; seen here when a broker lost power): those records were not
+   * acknowledged, so the send fails (the generator records the group as unknown) rather
+   * than counting them as acknowledged.
+   */
   async send(messages: ProduceMessage[]): Promise<void> {
-    await this.#producer.send({ topic: messages[0].topic, acks: this.#acks, messages });
+    const answers = await this.#producer.send({
+      topic: messages[0].topic,
+      acks: this.#acks,
+      messages,
+    });
+    if (this.#acks === 0) return;
+    const answered = new Set(answers.map((a) => a.partition));
+    const missing = [...new Set(messages.map((m) => m.partition))].filter((p) => !answered.has(p));
+    if (missing.length > 0) {
+      throw new UnansweredSend(
+        `kafkajs resolved the send with no answer for partition(s) ${missing}`,
+      );
+    }
   }
 
   close(): Promise<void> {
@@ -178,4 +196,9 @@ export function producerClient(
   options: ProducerClientOptions,
 ): ProducerClient {
   return kind === "platformatic" ? new PlatformaticClient(options) : new KafkajsClient(options);
+}
+
+/** A send kafkajs resolved without Kafka's answer for some of its partitions. */
+export class UnansweredSend extends Error {
+  override name = "UnansweredSend";
 }

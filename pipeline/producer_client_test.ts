@@ -8,7 +8,8 @@ import { MultipleErrors, NetworkError, ProtocolError, TimeoutError } from "@plat
 import kafkajs from "kafkajs";
 import { UsageError } from "../lib/exit_codes.ts";
 import { definitelyNotAppended } from "./kafka.ts";
-import { kafkaClientKind } from "./producer_client.ts";
+import { kafkaClientKind, producerClient, UnansweredSend } from "./producer_client.ts";
+import type { Kafka } from "kafkajs";
 
 // kafkajs is CommonJS: its error classes are properties of the default export.
 const { KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } = kafkajs;
@@ -70,4 +71,28 @@ Deno.test("kafkaClientKind names the knob and the value", () => {
       e instanceof UsageError &&
       e.message === 'KAFKA_CLIENT must be kafkajs or platformatic, got "librdkafka"',
   );
+});
+
+Deno.test("kafkajs client: a send answered for some partitions only is not acknowledged", async () => {
+  // kafkajs#1303: send resolves without an answer for a partition whose leader died.
+  let answer = [{ partition: 0 }];
+  const kafka = {
+    producer: () => ({ send: () => Promise.resolve(answer) }),
+  } as unknown as Kafka;
+  const client = producerClient("kafkajs", {
+    brokers: [],
+    kafka,
+    clientId: "t",
+    acks: -1,
+    idempotent: true,
+    deliveryTimeoutMs: 5000,
+  });
+  const m = (partition: number) => ({ topic: "t", key: "k", value: "v", partition });
+  await client.send([m(0), m(0)]);
+  const error = await client.send([m(0), m(1)]).then(() => undefined, (e) => e);
+  assert.ok(error instanceof UnansweredSend, String(error));
+  assert.match(error.message, /no answer for partition\(s\) 1/);
+  assert.equal(definitelyNotAppended(error), false, "recorded unknown, not failed");
+  answer = [{ partition: 1 }, { partition: 0 }];
+  await client.send([m(0), m(1)]);
 });
