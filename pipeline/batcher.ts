@@ -112,6 +112,11 @@ export class Batcher {
     this.#open.delete(partition);
   }
 
+  /** The first offset in the open batch of a partition, if one is open. */
+  firstOffset(partition: number): number | undefined {
+    return this.#open.get(partition)?.firstOffset;
+  }
+
   /** The last offset in the open batch of a partition, if one is open. */
   lastOffset(partition: number): number | undefined {
     return this.#open.get(partition)?.lastOffset;

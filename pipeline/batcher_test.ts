@@ -60,12 +60,14 @@ Deno.test("batch keys are a function of the offset range and parse back", () => 
   assert.equal(parseBatchKey(dlq)?.kind, "dlq");
 });
 
-Deno.test("Batcher.lastOffset() tells where the open batch ends (to spot a rewound fetch)", () => {
+Deno.test("Batcher.firstOffset()/lastOffset() tell where the open batch starts and ends (to spot a rewound fetch)", () => {
   const b = new Batcher({ maxEvents: 10 });
   assert.equal(b.lastOffset(3), undefined);
+  assert.equal(b.firstOffset(3), undefined);
   b.add(3, { offset: 40, line: "{}", ok: true }, 0);
   b.add(3, { offset: 41, line: "{}", ok: true }, 0);
   assert.equal(b.lastOffset(3), 41);
+  assert.equal(b.firstOffset(3), 40);
   b.drop(3);
   assert.equal(b.lastOffset(3), undefined);
   b.add(3, { offset: 20, line: "{}", ok: true }, 0); // after a drop, an earlier offset is fine

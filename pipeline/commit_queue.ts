@@ -29,6 +29,8 @@ export class CommitQueue {
   readonly #o: CommitQueueOptions;
   readonly #wanted = new Map<number, Wanted>();
   readonly #loops = new Map<number, Promise<void>>();
+  /** Per partition, the highest offset Kafka accepted from this queue. */
+  readonly #done = new Map<number, number>();
 
   constructor(options: CommitQueueOptions) {
     this.#o = options;
@@ -59,6 +61,15 @@ export class CommitQueue {
     await Promise.allSettled([...this.#loops.values()]);
   }
 
+  /**
+   * Once the commits of `partition` in flight have ended: the highest offset Kafka accepted
+   * for it from this queue, in any generation (undefined if none).
+   */
+  async committed(partition: number): Promise<number | undefined> {
+    await this.#loops.get(partition)?.catch(() => {});
+    return this.#done.get(partition);
+  }
+
   async #commit(partition: number, { offset, generation, batches }: Wanted): Promise<void> {
     if (generation !== this.#o.generation()) {
       this.#o.onStale(batches);
@@ -73,6 +84,7 @@ export class CommitQueue {
       this.#o.onRefused(performance.now() - t0);
       return;
     }
+    this.#done.set(partition, Math.max(offset, this.#done.get(partition) ?? -1));
     this.#o.onCommitted(batches, performance.now() - t0);
   }
 }

@@ -221,6 +221,7 @@ export class Detector {
       groupId: this.groupId,
       sessionTimeout: 10_000,
       heartbeatInterval: 2000,
+      metadataMaxAge: 5000, // new partitions taken within seconds (kafkajs default: 5 min)
     });
     this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, () => this.#uncommitted.clear());

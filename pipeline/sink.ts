@@ -157,6 +157,7 @@ export class Sink {
       groupId: this.groupId,
       sessionTimeout: 10_000,
       heartbeatInterval: 3000,
+      metadataMaxAge: 5000, // new partitions taken within seconds (kafkajs default: 5 min)
       maxBytesPerPartition: 2 * 1024 * 1024,
     });
     this.#consumer = consumer;
@@ -196,15 +197,30 @@ export class Sink {
         // offset (the group evicted this member, e.g. after a freeze longer than the session,
         // and no rebalance event told us): the open batch was neither uploaded nor committed,
         // and its records are being read again, so it goes.
+        // A fetch that starts inside the open batch is not a rewind: kafkajs handed part of it
+        // again (leaders moved while a fetch was out; dropping it all lost the records before
+        // the overlap, which never came again). Those records are skipped below.
+        const first = Number(batch.messages[0].offset);
         const open = this.#batcher.lastOffset(p);
-        if (open !== undefined && Number(batch.messages[0].offset) <= open) {
+        if (open !== undefined && first <= open && first <= this.#batcher.firstOffset(p)!) {
           this.#batcher.drop(p);
           this.#m.rewinds.inc();
         }
         if (this.#cleaned.get(p) !== this.#generation) {
           this.#cleaned.set(p, this.#generation);
-          const from = Number(batch.messages[0].offset);
-          await this.#enqueue(p, () => this.#cleanLeftovers(p, from));
+          // Kafka answers a new generation's offset fetch with the last commit replicated, not
+          // one still in flight: a commit of ours from the generation before may land after the
+          // fetch position was set. Its objects are stored and committed: the position moves to
+          // it, and only what lies beyond is a leftover (deleting from the older position left
+          // committed offsets without their objects until the rewrite).
+          const done = await this.#commits.committed(p);
+          if (done !== undefined && done > first) {
+            this.#m.rewinds.inc();
+            consumer.seek({ topic: this.topic, partition: p, offset: String(done) });
+            await this.#enqueue(p, () => this.#cleanLeftovers(p, done));
+            return;
+          }
+          await this.#enqueue(p, () => this.#cleanLeftovers(p, first));
         }
         const high = Number(batch.highWatermark);
         const lines = batch.messages.map((m) => m.value?.toString() ?? "");
@@ -216,6 +232,8 @@ export class Sink {
           if (!isRunning() || isStale()) break;
           const message = batch.messages[i];
           const offset = Number(message.offset);
+          const last = this.#batcher.lastOffset(p);
+          if (last !== undefined && offset <= last) continue; // already in the open batch
           const line = lines[i];
           const bad = invalid.get(i);
           this.#counts.consumed++;
