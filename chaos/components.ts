@@ -85,7 +85,8 @@ export function contractEnv(scenario: Scenario, o: ComponentsOptions): Record<st
   return {
     KAFKA_BROKERS: o.stack.endpoints.kafka.bootstrap,
     KAFKA_TOPIC: o.names.topic,
-    S3_ENDPOINT: s3.endpoint,
+    // Through the stack's S3 proxy when it has one (s3_fault acts there); the harness goes direct.
+    S3_ENDPOINT: o.stack.s3Proxy?.endpoint ?? s3.endpoint,
     S3_ACCESS_KEY: s3.accessKey,
     S3_SECRET_KEY: s3.secretKey,
     S3_BUCKET: s3.bucket,

@@ -15,7 +15,10 @@ import { lazyfsProblem } from "../compose/lazyfs.ts";
 import { lazyMountsUnder } from "../compose/lazy_disks.ts";
 import { ioError, whyOffline } from "./faults/io_error.ts";
 import { byKinds, ioLatency, kindsOf, noEffect } from "./faults/io_latency.ts";
-import { dataTargetProblem as ioTargetProblem } from "./faults/data_disks.ts";
+import {
+  dataTargetProblem as ioTargetProblem,
+  lazyStackFaultProblem,
+} from "./faults/data_disks.ts";
 import { FAULTS, stackProblems } from "./faults/mod.ts";
 import type { Results } from "../validate/results.ts";
 
@@ -52,7 +55,7 @@ Deno.test("io faults: params are checked by their schemas", () => {
   assert.throws(() => ioError.params.parse({ latency_ms: 5 }), /latency_ms/);
 });
 
-Deno.test("io faults: brokers and minio on the local stack only", () => {
+Deno.test("io faults: brokers and minio, on the local and docker stacks", () => {
   assert.equal(ioTargetProblem("io_error", "broker:2"), undefined);
   assert.equal(ioTargetProblem("io_error", "all-brokers"), undefined);
   assert.equal(ioTargetProblem("io_error", "minio"), undefined);
@@ -61,9 +64,13 @@ Deno.test("io faults: brokers and minio on the local stack only", () => {
     stackProblems([{ kind: "io_latency", target: "broker:1" }], "local"),
     [],
   );
+  const onDocker = stackProblems([{ kind: "io_error", target: "broker:1" }], "docker");
+  assert.deepEqual(onDocker.filter((p) => /needs the local/.test(p)), [], onDocker.join("; "));
+  assert.deepEqual(ioLatency.stacks, ["local", "docker"]);
+  assert.deepEqual(ioError.stacks, ["local", "docker"]);
   assert.match(
-    stackProblems([{ kind: "io_error", target: "broker:1" }], "docker")[0],
-    /io_error needs the local stack/,
+    lazyStackFaultProblem("io_latency", "docker", "engine.example")!,
+    /io_latency needs its targets' data on lazy disks, and the Docker engine at engine\.example/,
   );
   assert.match(stackProblems([{ kind: "io_error", target: "sink" }], "local")[0], /not sink/);
   assert.equal(FAULTS.io_latency, ioLatency);

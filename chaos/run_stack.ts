@@ -9,6 +9,8 @@
 import { join } from "node:path";
 import { DEFAULT_DISK_MB } from "../compose/disk.ts";
 import { DockerStack } from "../compose/docker_stack.ts";
+import { remoteEngineHost } from "../compose/docker_network.ts";
+import { lazyStackProblem } from "../compose/lazy_disks.ts";
 import { adoptKafkaSecurity, type ExternalEndpoints } from "../compose/external_endpoints.ts";
 import { kafkaBrokerIds } from "../compose/probes.ts";
 import { EnvironmentError, UsageError } from "../lib/exit_codes.ts";
@@ -16,6 +18,7 @@ import { ExternalStack } from "../compose/external_stack.ts";
 import { type ExternalCluster, FAULTS, type FaultTable } from "./faults/mod.ts";
 import { expandFaults } from "./planner.ts";
 import { clockNodes } from "./faults/clock.ts";
+import { needsKafkaProxy } from "./faults/kafka_error.ts";
 import { ensureFaketime } from "../compose/host_tools.ts";
 import { LocalStack } from "../compose/local_stack.ts";
 import { createBucketUser, type S3Keys } from "../compose/minio_users.ts";
@@ -111,10 +114,13 @@ async function upRunStack(scenario: Scenario, o: RunStackOptions): Promise<Stack
       overrides: s.broker_overrides,
     },
   };
-  if (options.lazyDisks && o.kind !== "local") {
+  const lazyProblem = options.lazyDisks
+    ? lazyStackProblem({ kind: o.kind, diskMb: options.diskMb, remoteEngine: remoteEngineHost() })
+    : undefined;
+  if (lazyProblem) {
     throw new UsageError(
-      `lazy disks (stack.lazy_disks, power_loss, io_latency, io_error) need the local stack, ` +
-        `not --stack ${o.kind}: run with --stack local`,
+      `lazy disks (stack.lazy_disks, power_loss, io_latency, io_error) on --stack ${o.kind}: ` +
+        lazyProblem,
     );
   }
   const op = o.history.invoke("stack-up", { kind: o.kind, brokers: s.brokers });
@@ -133,9 +139,15 @@ async function upRunStack(scenario: Scenario, o: RunStackOptions): Promise<Stack
   } else {
     // The brokers a clock fault may hit start under libfaketime (the docker stack refuses it).
     const faketime = o.kind === "local" ? await faketimeNodes(scenario, o.seed) : undefined;
-    stack = o.kind === "docker"
-      ? await DockerStack.up(options)
-      : await LocalStack.up({ ...options, binaries: o.binaries, owner: "process", faketime });
+    // The kafka proxy in the clients' path only for kafka_error (else CHAOS_KAFKA_PROXY).
+    const kafkaProxy = needsKafkaProxy(scenario) || undefined;
+    stack = o.kind === "docker" ? await DockerStack.up(options) : await LocalStack.up({
+      ...options,
+      binaries: o.binaries,
+      owner: "process",
+      faketime,
+      kafkaProxy,
+    });
   }
   o.history.complete(op, "ok", {
     // No secret in the run folder: S3 keys left out, a Redis password masked.

@@ -179,6 +179,11 @@ export function scenarioSchema(table: FaultTable = FAULTS) {
       min_acked: z.number().int().min(0).optional(),
       max_duplicates: z.number().int().min(0).default(0),
       /**
+       * Records reordered within a partition and producer session (validate/order.ts) are
+       * reported, not failed: for workloads with idempotence off, whose retries may reorder.
+       */
+      allow_reorder: z.boolean().default(false),
+      /**
        * A larger share of sends whose outcome is unknown (timed out: maybe appended) leaves too
        * little proven: the run is unknown. Default 0.1.
        */

@@ -13,6 +13,11 @@
  *   broker starts again on its own log, and `down({retain: ["minio"]})` keeps
  *   the store for `validate --run` (bind mounts need the engine's file system:
  *   a remote engine keeps the data on its own host).
+ * - Lazy disks (`lazyDisks`, for `power_loss`, `io_latency`, `io_error`): each
+ *   broker's log dir and MinIO's data mounted through the lazyfs layer on the
+ *   host before its container starts (lazy_disks.ts); the binds take the
+ *   mounts in. A local engine only; `down` unmounts them once the containers
+ *   are gone.
  * - Clean-up: every container and the network carry the label
  *   `org.chaos-harness.stack=<name>`; `down`, a Ctrl-C and the next `up` of that
  *   name remove them. Logs are collected into `<dataDir>/logs` first.
@@ -46,6 +51,8 @@ import { ensureImages, type Images } from "./images.ts";
 import type { KafkaSettings } from "./kafka_config.ts";
 import { startWatchdog } from "./local_services.ts";
 import { mountDisks, unmountUnder } from "./disk.ts";
+import { LazyDisks, lazyStackProblem, restoreBackings } from "./lazy_disks.ts";
+import { lazyfsProblem } from "./lazyfs.ts";
 import { readDockerState, removeDockerState, writeDockerState } from "./docker_state.ts";
 import { DEFAULT_BASE_PORT, type PortPlan, portPlan } from "./ports.ts";
 import { kafkaBrokerIds, minioReady, redisPing, toxiproxyUp } from "./probes.ts";
@@ -102,6 +109,8 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
   netem = false;
   /** Kills the run's own processes (sink, detector: `<dataDir>/pids`) if the harness dies. */
   watchdogPid: number | undefined;
+  /** The brokers' and MinIO's lazy disks, when started with `lazyDisks` (this process's). */
+  lazyDisks: LazyDisks | undefined;
 
   private constructor(
     name: string,
@@ -230,6 +239,15 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
     if (options.diskMb && remoteEngineHost()) {
       throw new DockerError("bounded data disks (disk_full) need a local Docker engine");
     }
+    if (options.lazyDisks) {
+      const problem = lazyStackProblem({
+        kind: "docker",
+        detached: options.owner === "detached",
+        diskMb: options.diskMb,
+        remoteEngine: remoteEngineHost(),
+      }) ?? lazyfsProblem();
+      if (problem) throw new DockerError(`Cannot start stack "${name}" on lazy disks: ${problem}`);
+    }
     const owner = ownerLabel(options.owner === "detached");
     const labels = (role: string) => ({
       [STACK_LABEL]: name,
@@ -261,6 +279,7 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
     const signal = options.signal;
     // Containers a SIGKILLed harness leaves are removed by the next up (removeOrphans).
     stack.watchdogPid = startWatchdog(dataDir);
+    if (options.lazyDisks) stack.lazyDisks = new LazyDisks(dataDir);
     try {
       if (options.diskMb) await mountDisks(dataDir, plan, options.diskMb);
       const create = async (node: string, spec: ContainerSpec): Promise<DockerNode> => {
@@ -282,10 +301,9 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
       // Published on a remote engine's host: then only with a password of this run's.
       const redisPassword = remote ? randomHex(20) : undefined;
       const redis = await create("redis", await redisSpec(images, plan, dataDir, redisPassword));
-      const minio = await create(
-        "minio",
-        await minioSpec(images, plan, dataDir, { accessKey, secretKey }),
-      );
+      const minioContainer = await minioSpec(images, plan, dataDir, { accessKey, secretKey });
+      await stack.lazyDisks?.add("minio"); // mounted before its container binds it
+      const minio = await create("minio", minioContainer);
       await Promise.all([toxiproxy.start(), redis.start(), minio.start()]);
       endpoints.kafka.bootstrap = plan.brokers.map((b) => `${hostOf(toxiproxy)}:${b.client.proxy}`)
         .join(",");
@@ -302,6 +320,8 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
         await writeBrokerConfig(plan, b.id, dataDir, options.kafka ?? {}, hostOf(toxiproxy));
       }
       await Promise.all(plan.brokers.map((b) => stack.#format(b.id, id)));
+      // Formatted first: everything in a backing folder when it is mounted counts as durable.
+      for (const b of plan.brokers) await stack.lazyDisks?.add(brokerNode(b.id));
 
       phase("starting brokers");
       for (const b of plan.brokers) {
@@ -414,11 +434,16 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
     }));
     if (options.keep) {
       for (const node of this.nodes.values()) await node.stop({ graceMs: 30_000 });
+      await this.lazyDisks?.unmountAll(); // the layers would die with this process
       return stopped.sort();
     }
     await removeLabelled(this.name);
+    // The containers are gone: the lazy disks unmount cleanly, their data back in its place.
+    // (What fails to unmount is detached and put back below, as for a dead run.)
+    await this.lazyDisks?.unmountAll().catch(() => {});
     const retain = new Set(options.retain ?? []);
     await unmountUnder(this.dataDir, [...retain]);
+    await restoreBackings(this.dataDir).catch(() => {}); // of a dead run's lazy disks
     for await (const entry of Deno.readDir(this.dataDir)) {
       if (retain.has(entry.name)) continue;
       await Deno.remove(join(this.dataDir, entry.name), { recursive: true }).catch(() => {});
@@ -428,10 +453,22 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
     return stopped.sort();
   }
 
-  /** Leaves the containers running after this process (`--keep-stack`). */
-  detach(): Promise<void> {
+  /**
+   * Leaves the containers running after this process (`--keep-stack`). The nodes on lazy disks
+   * are stopped, their disks unmounted and they start again on plain folders first (the layers
+   * would die with this process).
+   */
+  async detach(): Promise<void> {
+    const lazy = this.lazyDisks?.nodes ?? [];
+    if (lazy.length > 0) {
+      await Promise.all(lazy.map((n) => this.node(n).stop({ graceMs: 30_000 })));
+      await this.lazyDisks!.unmountAll();
+      for (const n of lazy) await this.node(n).start();
+      for (const n of lazy) {
+        await waitFor(() => this.nodeReady(n), { what: `${n} to be ready`, timeoutMs: 180_000 });
+      }
+    }
     this.#stopWatchdog();
-    return Promise.resolve();
   }
 
   #stopWatchdog(): void {

@@ -8,6 +8,14 @@
  * folder is mounted (everything in the backing folder at mount time counts as
  * durable; StorageTool does not fsync), MinIO's is mounted before it starts.
  *
+ * On the docker stack (docker_stack.ts) the mounts are the same, on the
+ * host, made before the containers start: a broker's container bind-mounts
+ * `<dataDir>/kafka-<id>` (recursively, so the mount at its `log` below comes
+ * with it; the layer mounts with `allow_other`) and MinIO's bind-mounts the
+ * mount point itself. A container started again (after a power loss) binds
+ * anew and gets the new mount. Only a local engine shares the host's mounts:
+ * `lazyStackProblem` says which stacks cannot have lazy disks.
+ *
  * The layers are child processes of the harness: a stack on lazy disks lives
  * as long as the process that mounted them (`deno task up` does not offer
  * them). `unmountAll()` (the stack's `down`, after its nodes are stopped)
@@ -165,7 +173,39 @@ for b in "$dir"/minio.backing "$dir"/kafka-*/log.backing; do
   rm -rf "$m"; mv "$b" "$m"
 done`;
 
-/** A stack that may hold lazy disks (the local stack). */
+/** What decides whether a stack can put its data on lazy disks. */
+export interface LazyStackFacts {
+  kind: "local" | "docker" | "external";
+  /** The stack outlives the process that starts it (`deno task up`). */
+  detached?: boolean;
+  /** Its data on bounded disks (disk_full). */
+  diskMb?: number;
+  /** The host of a remote Docker engine (`DOCKER_HOST=tcp://...`), if any. */
+  remoteEngine?: string;
+}
+
+/**
+ * Why a stack with these facts cannot put its data on lazy disks, or undefined (the host's own
+ * FUSE aside: `lazyfsProblem()`).
+ */
+export function lazyStackProblem(facts: LazyStackFacts): string | undefined {
+  if (facts.kind === "external") {
+    return "an external stack's data is not the harness's to mount (use --stack local or docker)";
+  }
+  if (facts.detached) {
+    return "they live only as long as the process that mounts them, and this stack outlives it";
+  }
+  if (facts.diskMb) {
+    return "the data cannot be on a bounded disk too (disk_full and the storage faults do not mix)";
+  }
+  if (facts.kind === "docker" && facts.remoteEngine) {
+    return `the Docker engine at ${facts.remoteEngine} is remote: its containers cannot bind ` +
+      "this host's FUSE mounts (use a local engine or --stack local)";
+  }
+  return undefined;
+}
+
+/** A stack that may hold lazy disks (the local and docker stacks). */
 interface WithLazyDisks {
   readonly lazyDisks?: LazyDisks;
 }

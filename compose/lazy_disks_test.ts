@@ -16,6 +16,7 @@ import {
   LazyDisks,
   lazyMountsIn,
   lazyMountsUnder,
+  lazyStackProblem,
   RESTORE_BACKINGS_SCRIPT,
   restoreBackings,
 } from "./lazy_disks.ts";
@@ -40,6 +41,20 @@ Deno.test("lazy disks: the lazyfs mounts under a folder, deepest first, others i
     "/d/kafka-1/log",
   ]);
   assert.deepEqual(lazyMountsIn("/e", info), []);
+});
+
+Deno.test("lazy disks: which stacks can have them", () => {
+  assert.equal(lazyStackProblem({ kind: "local" }), undefined);
+  assert.equal(lazyStackProblem({ kind: "docker" }), undefined);
+  assert.match(lazyStackProblem({ kind: "external" })!, /external stack's data/);
+  assert.match(lazyStackProblem({ kind: "local", detached: true })!, /outlives it/);
+  assert.match(lazyStackProblem({ kind: "docker", detached: true })!, /outlives it/);
+  assert.match(lazyStackProblem({ kind: "docker", diskMb: 512 })!, /bounded disk too/);
+  assert.match(
+    lazyStackProblem({ kind: "docker", remoteEngine: "10.1.2.3" })!,
+    /engine at 10\.1\.2\.3 is remote/,
+  );
+  assert.equal(lazyStackProblem({ kind: "local", remoteEngine: "10.1.2.3" }), undefined);
 });
 
 Deno.test("lazy disks: a stack without them has none", () => {

@@ -80,6 +80,15 @@ for f in "$dir"/pids/*.pid; do
     cgs="$cgs $cg"
   fi
 done
+# A stack frozen whole (the freeze fault) sits in one freezer cgroup named after the owner:
+# its processes die of the SIGKILLs above only once thawed.
+for fz in /sys/fs/cgroup/freezer/chaos-harness/freeze-"$owner"-* /sys/fs/cgroup/chaos-harness/freeze-"$owner"-*; do
+  [ -d "$fz" ] || continue
+  [ -f "$fz/freezer.state" ] && echo THAWED >"$fz/freezer.state" 2>/dev/null
+  [ -f "$fz/cgroup.freeze" ] && echo 0 >"$fz/cgroup.freeze" 2>/dev/null
+  for p in $(cat "$fz/cgroup.procs" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+  cgs="$cgs $fz"
+done
 sleep 1
 for cg in $cgs; do rmdir "$cg" 2>/dev/null; rmdir "\${cg%/*}" 2>/dev/null; done
 ${UNMOUNT_SCRIPT}${RESTORE_BACKINGS_SCRIPT}`;

@@ -47,6 +47,22 @@ import {
 } from "./stack.ts";
 import { Toxiproxy } from "./toxiproxy.ts";
 import {
+  S3_PROXY_NODE,
+  type S3ProxyEndpoints,
+  s3ProxyEndpoints,
+  s3ProxySpec,
+  s3ProxyUp,
+  s3ProxyWanted,
+} from "./s3_proxy.ts";
+import {
+  advertiseThroughProxy,
+  KAFKA_PROXY_NODE,
+  kafkaProxyControlUrl,
+  kafkaProxySpec,
+  kafkaProxyUp,
+  kafkaProxyWanted,
+} from "./kafka_proxy_control.ts";
+import {
   type Owner,
   readState,
   StackError,
@@ -72,6 +88,17 @@ export interface LocalStackOptions extends StackOptions {
   direct?: boolean;
   /** These nodes start under libfaketime, for the `clock` fault (faketime.ts). Default: none. */
   faketime?: FaketimeNodes;
+  /**
+   * The pipeline's S3 traffic goes through the S3 proxy (node `s3proxy`, compose/s3_proxy.ts).
+   * Default: true unless `CHAOS_S3_PROXY=off`.
+   */
+  s3Proxy?: boolean;
+  /**
+   * Clients reach the brokers through the kafka proxy (node `kafkaproxy`,
+   * compose/kafka_proxy_control.ts), for the `kafka_error` fault. Default: off unless
+   * `CHAOS_KAFKA_PROXY=on`.
+   */
+  kafkaProxy?: boolean;
 }
 
 export class LocalStack extends StackBase<ProcessNode> implements Stack {
@@ -101,6 +128,11 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
     this.toxiproxy = new Toxiproxy(state.endpoints.toxiproxy.api);
   }
 
+  /** The pipeline's S3 proxy, when the stack runs one (see `LocalStackOptions.s3Proxy`). */
+  get s3Proxy(): S3ProxyEndpoints | undefined {
+    return this.nodes.has(S3_PROXY_NODE) ? s3ProxyEndpoints(this.plan) : undefined;
+  }
+
   /** The Kafka settings the stack was started with. */
   get kafkaSettings(): KafkaSettings {
     return this.#state.kafka;
@@ -126,6 +158,8 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
     if (name === "redis") return await redisPing(this.plan.redis);
     if (name === "minio") return await minioReady(this.endpoints.s3.endpoint);
     if (name === "toxiproxy") return await toxiproxyUp(this.endpoints.toxiproxy.api);
+    if (name === S3_PROXY_NODE) return await s3ProxyUp(s3ProxyEndpoints(this.plan).control);
+    if (name === KAFKA_PROXY_NODE) return await kafkaProxyUp(kafkaProxyControlUrl(this.plan));
     const id = brokerIdOf(name);
     const ports = this.plan.brokers.find((b) => b.id === id);
     return ports ? await tcpOpen(ports.client.real) : false;
@@ -180,10 +214,11 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
     await Deno.mkdir(join(dataDir, "pids"), { recursive: true });
     if (options.diskMb) await mountDisks(dataDir, plan, options.diskMb);
     const bucket = options.bucket ?? "telemetry";
+    const kafkaProxy = kafkaProxyWanted(options.kafkaProxy);
     const endpoints: Endpoints = {
       kafka: {
         bootstrap: plan.brokers.map((b) =>
-          `127.0.0.1:${options.direct ? b.client.real : b.client.proxy}`
+          `127.0.0.1:${kafkaProxy ? b.kafkaProxy : options.direct ? b.client.real : b.client.proxy}`
         ).join(","),
       },
       s3: {
@@ -204,9 +239,15 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
       owner,
       ownerPid: Deno.pid,
       endpoints,
-      nodes: await nodeSpecs(plan, dataDir, endpoints, binaries, options),
+      nodes: [
+        ...await nodeSpecs(plan, dataDir, endpoints, binaries, options),
+        ...((options.s3Proxy ?? s3ProxyWanted()) ? [s3ProxySpec(plan, dataDir)] : []),
+        ...(kafkaProxy ? [kafkaProxySpec(plan, dataDir, { direct: options.direct })] : []),
+      ],
       createdAt: new Date().toISOString(),
     };
+    // Through the kafka proxy: the brokers advertise its ports for their client listener.
+    if (kafkaProxy) await advertiseThroughProxy(plan, dataDir);
     await writeState(state);
     const stack = new LocalStack(
       state,
@@ -245,6 +286,8 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
     const toxiproxy = this.node("toxiproxy");
     await toxiproxy.start();
     await this.node("redis").start();
+    await this.nodes.get(S3_PROXY_NODE)?.start();
+    await this.nodes.get(KAFKA_PROXY_NODE)?.start();
     await this.lazyDisks?.add("minio");
     await this.node("minio").start();
     const id = clusterId();
@@ -258,9 +301,13 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
 
     await this.#waitNode("redis", timeoutMs, signal);
     await this.#waitNode("minio", timeoutMs, signal);
+    if (this.nodes.has(S3_PROXY_NODE)) await this.#waitNode(S3_PROXY_NODE, timeoutMs, signal);
     phase("creating bucket");
     await this.#createBucket();
 
+    if (this.nodes.has(KAFKA_PROXY_NODE)) {
+      await this.#waitNode(KAFKA_PROXY_NODE, timeoutMs, signal);
+    }
     phase("waiting for brokers");
     for (const b of this.brokerIds()) await this.#waitNode(`kafka-${b}`, timeoutMs, signal);
     const want = this.brokerIds().length;

@@ -37,6 +37,8 @@ export interface BrokerPorts {
    * pair, so a partition can also cut what the isolated broker sends out.
    */
   quorum: Record<number, number>;
+  /** The kafka proxy in front of the client listener (compose/kafka_proxy.ts), when it runs. */
+  kafkaProxy: number;
 }
 
 export interface PortPlan {
@@ -44,6 +46,12 @@ export interface PortPlan {
   brokers: BrokerPorts[];
   minio: number;
   minioConsole: number;
+  /** The S3 proxy in front of MinIO (compose/s3_proxy.ts), the pipeline's S3 endpoint. */
+  s3Proxy: number;
+  /** The S3 proxy's control API (set and clear a misbehaviour, read its counts). */
+  s3ProxyControl: number;
+  /** The kafka proxy's control API (compose/kafka_proxy.ts), when it runs. */
+  kafkaProxyControl: number;
   redis: number;
   toxiproxy: number;
   webhook: number;
@@ -56,6 +64,7 @@ export interface PortPlan {
  * | service               | port                  |
  * | --------------------- | --------------------- |
  * | MinIO API / console   | base+10 / base+11     |
+ * | S3 proxy / control    | base+12 / base+13     |
  * | Redis                 | base+20               |
  * | Toxiproxy API         | base+30               |
  * | webhook receiver      | base+40               |
@@ -63,6 +72,8 @@ export interface PortPlan {
  * | broker i client       | base+100+10i (+1 proxy)|
  * | broker i internal     | +2 (+3 proxy)         |
  * | broker i controller   | +4 (+5 proxy)         |
+ * | broker i kafka proxy  | +6 (compose/kafka_proxy.ts) |
+ * | kafka proxy control   | base+106              |
  * | broker i -> controller j | base+200+10i+j     |
  */
 export function portPlan(base: number, brokers: number): PortPlan {
@@ -82,6 +93,7 @@ export function portPlan(base: number, brokers: number): PortPlan {
         client: { real: at, proxy: at + 1 },
         internal: { real: at + 2, proxy: at + 3 },
         controller: { real: at + 4, proxy: at + 5 },
+        kafkaProxy: at + 6,
         quorum: Object.fromEntries(
           Array.from({ length: brokers }, (_, j) => [j + 1, base + 200 + id * 10 + j + 1]),
         ),
@@ -89,6 +101,9 @@ export function portPlan(base: number, brokers: number): PortPlan {
     }),
     minio: base + 10,
     minioConsole: base + 11,
+    s3Proxy: base + 12,
+    s3ProxyControl: base + 13,
+    kafkaProxyControl: base + 106,
     redis: base + 20,
     toxiproxy: base + 30,
     webhook: base + 40,
@@ -98,10 +113,18 @@ export function portPlan(base: number, brokers: number): PortPlan {
 
 /** Every port the stack binds (real and proxy ports), for a free-port check. */
 export function allPorts(plan: PortPlan): number[] {
-  const ports = [plan.minio, plan.minioConsole, plan.redis, plan.toxiproxy];
+  const ports = [
+    plan.minio,
+    plan.minioConsole,
+    plan.s3Proxy,
+    plan.s3ProxyControl,
+    plan.redis,
+    plan.toxiproxy,
+    plan.kafkaProxyControl,
+  ];
   for (const b of plan.brokers) {
     for (const l of [b.client, b.internal, b.controller]) ports.push(l.real, l.proxy);
-    ports.push(...Object.values(b.quorum));
+    ports.push(...Object.values(b.quorum), b.kafkaProxy);
   }
   return ports;
 }

@@ -14,6 +14,7 @@ import type { PortPlan } from "./ports.ts";
 import type { CpuLimitHandle } from "./cgroup.ts";
 import type { ProcessState } from "./process_node.ts";
 import type { Toxiproxy } from "./toxiproxy.ts";
+import type { S3ProxyEndpoints } from "./s3_proxy.ts";
 
 /**
  * Where a run's stack comes from: started by the harness (local processes, docker containers),
@@ -51,8 +52,8 @@ export interface StackOptions {
   diskMb?: number;
   /**
    * Each broker's log dir and MinIO's data on a lazy disk (lazy_disks.ts, through the lazyfs
-   * layer), for `power_loss` and the IO faults. Local stack only; the stack then lives only as
-   * long as the process that started it. Default false.
+   * layer), for `power_loss` and the IO faults. Local stack, or docker with a local engine; the
+   * stack then lives only as long as the process that started it. Default false.
    */
   lazyDisks?: boolean;
   /** Time allowed to become healthy. Default 180000. */
@@ -96,6 +97,12 @@ export interface Stack {
   readonly dataDir: string;
   readonly nodes: ReadonlyMap<string, StackNode>;
   readonly toxiproxy: Toxiproxy;
+  /**
+   * The S3 proxy the pipeline's components reach MinIO through (compose/s3_proxy.ts; the local
+   * stack's, unless `CHAOS_S3_PROXY=off`); the harness itself uses `endpoints.s3`. None: the
+   * pipeline uses `endpoints.s3` too.
+   */
+  readonly s3Proxy?: S3ProxyEndpoints;
   readonly kafkaSettings: KafkaSettings;
   broker(id: number): StackNode;
   brokerIds(): number[];

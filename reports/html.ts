@@ -22,6 +22,7 @@ import { esc, lineChart, type Marker, type Span } from "./svg_chart.ts";
 import { costHtml } from "./cost.ts";
 import { clamp, isoTime } from "../validate/printable.ts";
 import { blameLines, blameNotes } from "../validate/blame.ts";
+import { reorderLines } from "../validate/order.ts";
 
 export interface ReportData {
   results: Results;
@@ -192,6 +193,13 @@ ${
       ? `<h2>Missing seqs (first few per producer)</h2><ul>${
         lost.map(([p, seqs]) => `<li><code>${esc(p)}</code>: ${esc(seqs.join(", "))}</li>`)
           .join("")
+      }</ul>`
+      : ""
+  }
+${
+    r.completeness?.reordered?.examples.length
+      ? `<h2>Reordered records (first few)</h2><ul>${
+        reorderLines(r.completeness.reordered).map((x) => `<li>${esc(x)}</li>`).join("")
       }</ul>`
       : ""
   }

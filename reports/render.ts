@@ -16,6 +16,7 @@ import { costMarkdown } from "./cost.ts";
 import { durabilityFigures } from "../validate/commits.ts";
 import { isoTime, printable } from "../validate/printable.ts";
 import { blameLines, blameNotes } from "../validate/blame.ts";
+import { orderFigures, reorderLines } from "../validate/order.ts";
 
 /**
  * Text for Markdown: what could open HTML, a link or a table cell is escaped, control characters
@@ -69,6 +70,13 @@ export function checks(r: Results): Check[] {
         (c.valid_in_dlq ? `, valid events in dlq/ ${c.valid_in_dlq}` : "") +
         (c.malformed_in_events ? `, malformed in events/ ${c.malformed_in_events}` : ""),
     });
+    if (c.reordered) {
+      out.push({
+        name: "order (per partition and producer session)",
+        verdict: c.reordered.verdict,
+        figures: orderFigures(c.reordered),
+      });
+    }
   }
   const a = r.alerts;
   if (a) {
@@ -185,6 +193,11 @@ export function renderMarkdown(r: Results): string {
     for (const [pid, seqs] of Object.entries(lost)) {
       lines.push(`- ${md(pid)}: ${md(seqs.join(", "))}`);
     }
+  }
+  const reordered = r.completeness?.reordered;
+  if (reordered && reordered.examples.length) {
+    lines.push("", "## Reordered records (first few)", "");
+    lines.push(...reorderLines(reordered).map((x) => `- ${md(x)}`));
   }
   if (r.blame && r.blame.lost > 0) {
     lines.push("", "## Where the lost records were last seen", "");

@@ -15,6 +15,8 @@
  * altered, not an event, misplaced, unreadable, corrupt objects, foreign objects,
  * malformed in events/, valid in dlq/, gaps in the tiling  must be empty
  * recovered      = unknown ∩ stored                       allowed, reported
+ * reordered      = a seq below one its producer session already appended to the partition
+ *                  (order.ts)                             must be empty unless allowed
  * ```
  * Too few acknowledged events (`minAcked`), or too large a share of sends
  * whose outcome is unknown (`maxUnknownShare`), make the run prove little:
@@ -34,6 +36,7 @@ import { PROBLEM_TEXT, PROBLEMS } from "./object_check.ts";
 import type { StoreCheck } from "./store_check.ts";
 import { MALFORMED, type TopicTable } from "./topic_table.ts";
 import type { Verdict } from "./verdict.ts";
+import { checkOrder, type OrderResult } from "./order.ts";
 
 export interface CompletenessOptions {
   /** Fewer acknowledged events than this: unknown. Default 1. */
@@ -44,6 +47,8 @@ export interface CompletenessOptions {
   maxUnknownShare?: number;
   /** How many examples of each kind to list. Default 10. */
   sample?: number;
+  /** Records reordered within a producer session are reported, not failed (order.ts). */
+  allowReorder?: boolean;
 }
 
 export const DEFAULT_MAX_UNKNOWN_SHARE = 0.1;
@@ -94,6 +99,8 @@ export interface CompletenessResult {
   samples: Record<string, string[]>;
   /** First missing seqs per producer (acknowledged and never in the topic, or not stored). */
   lost_sample: Record<string, number[]>;
+  /** The order check (order.ts): each producer session's seqs in order per partition. */
+  reordered?: OrderResult;
   reasons: string[];
 }
 
@@ -252,6 +259,7 @@ export function checkCompleteness(
   });
   r.lost = r.lost_before_kafka + r.lost_by_sink;
   r.duplicates = r.duplicates_by_sink;
+  r.reordered = checkOrder(table, { allowReorder: options.allowReorder, sample });
 
   const max = options.maxDuplicates ?? 0;
   if (r.lost > 0) {
@@ -271,6 +279,7 @@ export function checkCompleteness(
     const n = p === "unexpected" ? r.unexpected : f.counts[p];
     if (n > 0) r.reasons.push(`${n} ${PROBLEM_TEXT[p]} (${example(r, p)})`);
   }
+  if (r.reordered.verdict === "fail") r.reasons.push(...r.reordered.reasons);
   if (stored.layout.foreign.length) r.reasons.push(foreignReason(stored.layout));
   if (stored.layout.gaps.length) {
     r.reasons.push(

@@ -12,6 +12,7 @@
 import { durabilityFigures } from "./commits.ts";
 import type { Judged } from "./recipe.ts";
 import { printable } from "./printable.ts";
+import { orderFigures } from "./order.ts";
 
 /** The lines, each printable (what an alert or a producer id says cannot drive the terminal). */
 export function describeVerdict(j: Judged): string[] {
@@ -29,6 +30,7 @@ function verdictLines(j: Judged): string[] {
   for (const [pid, seqs] of Object.entries(c.lost_sample)) {
     out.push(`  missing ${pid}: ${seqs.join(", ")}`);
   }
+  if (c.reordered) out.push(`order: ${orderFigures(c.reordered)}`);
   const a = j.alerts;
   if (a) {
     out.push(

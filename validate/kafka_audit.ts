@@ -28,7 +28,7 @@
 import { kafkaSecurity, platformaticSecurity } from "../pipeline/kafka_security.ts";
 import { Consumer } from "@platformatic/kafka";
 import { sleep, waitFor } from "../lib/wait.ts";
-import { type TopicTable, TopicTableBuilder } from "./topic_table.ts";
+import { sessionOf, type TopicTable, TopicTableBuilder } from "./topic_table.ts";
 
 export interface KafkaAudit {
   table: TopicTable;
@@ -124,10 +124,11 @@ export async function auditTopic(
         const before = next;
         for (const batch of batches) {
           const first = Number(batch.firstOffset);
+          const session = sessionOf(batch.producerId, batch.producerEpoch);
           for (const r of batch.records) {
             const offset = first + r.offsetDelta;
             if (offset < next || offset >= end) continue;
-            builder.add(p, offset, r.value);
+            builder.add(p, offset, r.value, session);
             records++;
           }
           next = Math.max(next, first + batch.lastOffsetDelta + 1);

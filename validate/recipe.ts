@@ -29,6 +29,8 @@ import type { Delivery } from "../pipeline/webhook_receiver.ts";
 export interface VerdictSettings {
   min_acked: number;
   max_duplicates: number;
+  /** Reorders within a producer session are reported, not failed (order.ts); older runs: no. */
+  allow_reorder?: boolean;
   max_unknown_share: number;
   /** Whether alerts are checked. */
   alerts: boolean;
@@ -84,6 +86,7 @@ export function judgeRun(settings: VerdictSettings, e: RunEvidence): Judged {
   const completeness = checkCompleteness(e.ledger, e.table, e.stored, {
     minAcked: settings.min_acked,
     maxDuplicates: settings.max_duplicates,
+    allowReorder: settings.allow_reorder ?? false,
     maxUnknownShare: settings.max_unknown_share,
   });
   const alerts = settings.alerts

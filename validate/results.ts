@@ -117,6 +117,7 @@ const amount = z.number().min(0).max(Number.MAX_SAFE_INTEGER);
 const SettingsSchema = z.object({
   min_acked: amount,
   max_duplicates: amount,
+  allow_reorder: z.boolean().optional(),
   max_unknown_share: z.number().min(0).max(1),
   alerts: z.boolean(),
   probes: z.array(z.object({

@@ -60,6 +60,12 @@ export interface TopicTableData {
   producer: Int32Array;
   /** The record's seq, -1 when its identity is unreadable. */
   seq: Float64Array;
+  /**
+   * The Kafka producer session that appended the record (its batch's producer id and epoch,
+   * `sessionOf`), -1 when it had none (idempotence off) or the table was built without it: the
+   * order check (order.ts) compares seqs within one session.
+   */
+  session: Float64Array;
   /** The record value's length in bytes. */
   len: Uint32Array;
   /** The raw digest of each record's value: DIGEST_WORDS words per record. */
@@ -117,6 +123,7 @@ interface Pending {
   offset: number[];
   producer: number[];
   seq: number[];
+  session: number[];
   len: number[];
   raw: Words;
   canon: Words;
@@ -139,14 +146,23 @@ export class TopicTableBuilder {
     this.#digests = new Digester(this.key);
   }
 
-  /** A record as read from the topic (its value's bytes, or text), in offset order per partition. */
-  add(partition: number, offset: number, value: Uint8Array | string | null): void {
+  /**
+   * A record as read from the topic (its value's bytes, or text), in offset order per partition;
+   * `session`: the Kafka producer session of its batch (`sessionOf`), -1 when none.
+   */
+  add(
+    partition: number,
+    offset: number,
+    value: Uint8Array | string | null,
+    session = -1,
+  ): void {
     let p = this.#parts.get(partition);
     if (!p) {
       p = {
         offset: [],
         producer: [],
         seq: [],
+        session: [],
         len: [],
         raw: new Words(),
         canon: new Words(),
@@ -174,6 +190,7 @@ export class TopicTableBuilder {
     p.offset.push(offset);
     p.producer.push(pi);
     p.seq.push(pi === -1 ? -1 : id.seq!);
+    p.session.push(session);
     p.len.push(bytes.length);
     this.#digests.raw(bytes, this.#digest, 0);
     p.raw.push(this.#digest);
@@ -199,6 +216,7 @@ export class TopicTableBuilder {
       offset: shared(Float64Array, n),
       producer: shared(Int32Array, n),
       seq: shared(Float64Array, n),
+      session: shared(Float64Array, n),
       len: shared(Uint32Array, n),
       raw: shared(Uint32Array, n * DIGEST_WORDS),
       canon: shared(Uint32Array, n * DIGEST_WORDS),
@@ -218,6 +236,7 @@ export class TopicTableBuilder {
       d.offset.set(p.offset, i);
       d.producer.set(p.producer, i);
       d.seq.set(p.seq, i);
+      d.session.set(p.session, i);
       d.len.set(p.len, i);
       d.raw.set(p.raw.view(), i * DIGEST_WORDS);
       d.canon.set(p.canon.view(), i * DIGEST_WORDS);
@@ -263,10 +282,11 @@ const COLUMNS = [
   ["canon", Uint32Array, DIGEST_WORDS],
   ["kind", Uint8Array, 1],
   ["next", Int32Array, 1],
+  ["session", Float64Array, 1],
 ] as const;
 const RECORD_BYTES = COLUMNS.reduce((s, [, ctor, w]) => s + ctor.BYTES_PER_ELEMENT * w, 0);
 /** Names the layout and the digests (digest.ts): a change of either is a new version. */
-const MAGIC = "chaos-topic-audit/4";
+const MAGIC = "chaos-topic-audit/5"; // 5: the producer session column
 /** Header lines longer than this are not a header. */
 const MAX_HEADER_BYTES = 256 << 20;
 
@@ -440,6 +460,7 @@ export class TopicTable {
       canon: take(Uint32Array, records * DIGEST_WORDS),
       kind: take(Uint8Array, records),
       next: take(Int32Array, records),
+      session: take(Float64Array, records),
       bySeq: (bySeq as number[]).map((len) => take(Int32Array, len)),
     };
     const problem = inconsistency(d, records);
@@ -515,6 +536,15 @@ export function inconsistency(d: TopicTableData, n: number): string | undefined 
     }
   }
   return undefined;
+}
+
+/**
+ * A Kafka producer session as one number: the batch's producer id and epoch (ids below 2^37:
+ * exact in a double), -1 for a batch without one (producer id -1: idempotence off).
+ */
+export function sessionOf(producerId: bigint | number, epoch: number): number {
+  const id = Number(producerId);
+  return id < 0 ? -1 : id * 65536 + (epoch & 0xffff);
 }
 
 /** The record at `offset` of a partition (binary search: offsets ascend, gaps allowed). */

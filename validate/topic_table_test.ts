@@ -37,7 +37,7 @@ function layout(gz: Uint8Array) {
   const bytes = new Uint8Array(gunzipSync(gz));
   const nl = bytes.indexOf(10);
   const n = JSON.parse(new TextDecoder().decode(bytes.subarray(0, nl))).n as number;
-  const sizes = [4, 8, 4, 8, 4, 4 * DIGEST_WORDS, 4 * DIGEST_WORDS, 1, 4];
+  const sizes = [4, 8, 4, 8, 4, 4 * DIGEST_WORDS, 4 * DIGEST_WORDS, 1, 4, 8];
   const starts: number[] = [];
   let at = nl + 1;
   for (const s of sizes) {

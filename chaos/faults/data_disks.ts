@@ -1,12 +1,15 @@
 /**
  * What the faults on a target's data disk share (`disk_full`, `power_loss`,
  * `io_latency`, `io_error`): the targets that have one (brokers and MinIO),
- * the lazy disk of each target, and a broker seen to stop when its only log
- * dir fails, with the log line that says why.
+ * the stacks whose data can be on lazy disks (local, and docker on a local
+ * engine), the lazy disk of each target, and a broker seen to stop when its
+ * only log dir fails (a process gone, or a container exited), with the log
+ * line that says why.
  * @module
  */
 
-import { lazyDisk } from "../../compose/lazy_disks.ts";
+import { remoteEngineHost } from "../../compose/docker_network.ts";
+import { lazyDisk, lazyStackProblem } from "../../compose/lazy_disks.ts";
 import type { LazyMount } from "../../compose/lazyfs.ts";
 import { sleep } from "../../lib/wait.ts";
 import { type FaultContext, nodeOf } from "./types.ts";
@@ -15,6 +18,19 @@ import { type FaultContext, nodeOf } from "./types.ts";
 export function dataTargetProblem(kind: string, target: string): string | undefined {
   if (target.startsWith("broker:") || target === "all-brokers" || target === "minio") return;
   return `${kind} acts on brokers and minio, not ${target}`;
+}
+
+/**
+ * Why the lazy-disk fault `kind` cannot run on `stack` here, or undefined: the docker stack
+ * needs a local engine (its containers bind the host's FUSE mounts).
+ */
+export function lazyStackFaultProblem(
+  kind: string,
+  stack: "local" | "docker",
+  remoteEngine: string | undefined = remoteEngineHost(),
+): string | undefined {
+  const problem = lazyStackProblem({ kind: stack, remoteEngine });
+  return problem && `${kind} needs its targets' data on lazy disks, and ${problem}`;
 }
 
 /** The lazy disk of each target; an error naming a target whose data is on none. */
@@ -50,7 +66,8 @@ export function latestLine(log: string, patterns: readonly RegExp[]): string | u
 
 /**
  * Waits up to `waitMs` until every broker among `nodes` runs another process than `pids` (a
- * broker whose only log dir failed stops); the brokers that stopped.
+ * broker whose only log dir failed stops: its process is gone, or on docker its container
+ * exited, since Kafka's JVM is the container's first process); the brokers that stopped.
  */
 export async function brokersStopped(
   ctx: FaultContext,

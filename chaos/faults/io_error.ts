@@ -3,13 +3,15 @@
  * one) of the operations of the chosen kinds (`ops`, default all) on the
  * target's data answers EIO instead of running; `share: 1` with `ops: [all]`
  * is the whole log dir failing. It acts in the lazyfs layer under the node's
- * data (compose/lazy_disks.ts, as io_latency), so the local stack only. Its
+ * data (compose/lazy_disks.ts, as io_latency: the local stack, or the docker
+ * stack on a local engine). Its
  * effect is the layer's count of failed operations: the fault waits (10 s)
  * until every target had one, else it is cleared and reported as without
  * effect (the run is then `unknown`).
  *
  * Kafka's answer to an IOException on a log dir is to take that dir offline;
- * a broker whose only log dir went offline stops. That is waited for (30 s)
+ * a broker whose only log dir went offline stops (on docker its container
+ * exits: the JVM is its first process). That is waited for (30 s)
  * and recorded with the log line that says why (`why`), as disk_full does;
  * MinIO answers its clients errors and stays up. The heal clears the errors
  * and starts again, on its data, a target that stopped.
@@ -27,7 +29,13 @@ import {
   noEffect,
   waitForCounts,
 } from "./io_latency.ts";
-import { brokersStopped, dataTargetProblem, latestLine, lazyMounts } from "./data_disks.ts";
+import {
+  brokersStopped,
+  dataTargetProblem,
+  latestLine,
+  lazyMounts,
+  lazyStackFaultProblem,
+} from "./data_disks.ts";
 import { probability } from "./params.ts";
 import { aliveBefore, restartDead } from "./signals.ts";
 import { defineFault, nodeOf } from "./types.ts";
@@ -54,7 +62,7 @@ export const ioError = defineFault({
   summary:
     "a failing disk: a `share` of the operations of `ops` on the target's data (brokers, minio; a lazy disk) answers EIO (default every one: the log dir fails, the broker stops); observed by the layer's count of failed operations; healed by clearing it and restarting what stopped",
   targets: ["broker", "service"],
-  stacks: ["local"],
+  stacks: ["local", "docker"],
   params: z.strictObject({
     share: probability.refine((s) => s > 0, "must be more than 0").default(1).describe(
       "the share of the operations that fail (1: every one)",
@@ -64,7 +72,8 @@ export const ioError = defineFault({
         "lookup, create, rename...) or all",
     ),
   }),
-  problem: (target) => dataTargetProblem("io_error", target),
+  problem: (target, stack) =>
+    dataTargetProblem("io_error", target) ?? lazyStackFaultProblem("io_error", stack),
   async inject(ctx, nodes, params) {
     const mounts = lazyMounts(ctx, nodes, "io_error");
     const pids = aliveBefore(ctx, nodes, "fail the disk of");

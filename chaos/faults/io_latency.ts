@@ -4,8 +4,9 @@
  * system calls each covers) on the target's data (a broker's log dir, MinIO's
  * data) waits `latency_ms` (± `jitter_ms`) before it runs. It acts in the
  * lazyfs layer under the node's data (compose/lazy_disks.ts: a run whose
- * scenario uses it puts every broker and MinIO on a lazy disk), so the local
- * stack only. Its effect is the layer's count of delayed operations: the
+ * scenario uses it puts every broker and MinIO on a lazy disk: on the local
+ * stack, or on the docker stack's host, bind-mounted into the containers; a
+ * remote Docker engine is refused). Its effect is the layer's count of delayed operations: the
  * fault waits (10 s) until every target had one, else it is cleared and
  * reported as without effect (the run is then `unknown`). The heal clears it
  * and records how many operations were delayed while it lasted.
@@ -27,7 +28,7 @@ import {
   totalOf,
 } from "../../compose/lazyfs.ts";
 import { sleep } from "../../lib/wait.ts";
-import { dataTargetProblem, lazyMounts } from "./data_disks.ts";
+import { dataTargetProblem, lazyMounts, lazyStackFaultProblem } from "./data_disks.ts";
 import { millis } from "./params.ts";
 import { defineFault } from "./types.ts";
 
@@ -123,7 +124,7 @@ export const ioLatency = defineFault({
   summary:
     "a slow disk: each operation of `ops` on the target's data (brokers, minio; a lazy disk) waits `latency_ms` ± `jitter_ms`; observed by the layer's count of delayed operations; healed by clearing it",
   targets: ["broker", "service"],
-  stacks: ["local"],
+  stacks: ["local", "docker"],
   params: z.strictObject({
     latency_ms: millis(60_000).refine((ms) => ms > 0, "must be more than 0").describe(
       "the delay added before each operation, in ms",
@@ -139,7 +140,8 @@ export const ioLatency = defineFault({
     message: "latency_ms + jitter_ms must be at most 60000",
     path: ["jitter_ms"],
   }),
-  problem: (target) => dataTargetProblem("io_latency", target),
+  problem: (target, stack) =>
+    dataTargetProblem("io_latency", target) ?? lazyStackFaultProblem("io_latency", stack),
   async inject(ctx, nodes, params) {
     const mounts = lazyMounts(ctx, nodes, "io_latency");
     const kinds = kindsOf(params.ops);

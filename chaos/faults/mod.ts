@@ -10,24 +10,33 @@
  * @module
  */
 
+import { addPartitions } from "./add_partitions.ts";
 import { bandwidth } from "./bandwidth.ts";
+import { bridge } from "./bridge.ts";
 import { clock } from "./clock.ts";
 import { cpu } from "./cpu.ts";
+import { decommission } from "./decommission.ts";
 import { disconnect } from "./disconnect.ts";
 import { diskFull } from "./disk_full.ts";
+import { electPreferred } from "./elect_preferred.ts";
 import { electUnclean } from "./elect_unclean.ts";
+import { freeze } from "./freeze.ts";
 import { ioError } from "./io_error.ts";
 import { ioLatency } from "./io_latency.ts";
+import { kafkaError } from "./kafka_error.ts";
 import { kill } from "./kill.ts";
 import { latency } from "./latency.ts";
 import { loss } from "./loss.ts";
 import { memory } from "./memory.ts";
 import { netem } from "./netem.ts";
+import { oneWay } from "./one_way.ts";
 import { partition } from "./partition.ts";
 import { pause } from "./pause.ts";
+import { reassign } from "./reassign.ts";
 import { powerLoss } from "./power_loss.ts";
 import { reset } from "./reset.ts";
 import { restart } from "./restart.ts";
+import { s3Fault } from "./s3_fault.ts";
 import { stop } from "./stop.ts";
 import { tbf } from "./tbf.ts";
 import { timeout } from "./timeout.ts";
@@ -46,6 +55,9 @@ export const FAULTS = {
   timeout,
   reset,
   partition,
+  one_way: oneWay,
+  bridge,
+  freeze,
   elect_unclean: electUnclean,
   webhook_fail: webhookFail,
   netem,
@@ -58,7 +70,13 @@ export const FAULTS = {
   power_loss: powerLoss,
   io_latency: ioLatency,
   io_error: ioError,
+  kafka_error: kafkaError,
   clock,
+  reassign,
+  add_partitions: addPartitions,
+  elect_preferred: electPreferred,
+  decommission,
+  s3_fault: s3Fault,
 } as const satisfies Record<string, Fault>;
 
 /** A table of faults by kind: the harness's (`FAULTS`), or a test's with more. */

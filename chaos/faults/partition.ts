@@ -2,8 +2,19 @@
  * The `partition` fault: the target brokers cut off. On the local stack their
  * Toxiproxy proxies are disabled, both ways, so clients, followers and the
  * quorum lose them and they cannot heartbeat either (the controller fences
- * them); `listeners: ["internal"]` cuts only replication. On the docker stack
- * iptables DROP, which can also cut one `link:<a>-<b>` (docker_net.ts).
+ * them). `listeners` chooses what is cut, exactly:
+ * - `["client"]`, a client-only cut: clients lose the broker (its client
+ *   proxy); replication and the quorum go on, so it stays a leader the
+ *   controller sees alive while no client reaches it.
+ * - `["internal"]`, a replication-only cut: followers cannot fetch from it
+ *   (its internal proxy), so they leave its partitions' ISR; clients and the
+ *   quorum still reach it, and it still fetches as a follower from other
+ *   leaders (their internal proxies are shared by all their followers).
+ * - `["controller"]`: its quorum links both ways (heartbeats, votes).
+ * One-way cuts are `one_way` (one_way.ts), two halves with a broker between
+ * them `bridge` (bridge.ts). On the docker stack iptables DROP, which can
+ * also cut one `link:<a>-<b>` (docker_net.ts). Evidence: each proxy disabled
+ * as Toxiproxy reports it; the heal enables them again.
  * @module
  */
 

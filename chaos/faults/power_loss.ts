@@ -1,7 +1,8 @@
 /**
  * The `power_loss` fault: the targets (one broker, all of them at once, or
  * MinIO) lose power together. Every target process is SIGKILLed at once (its
- * whole cgroup, as `kill`), then each target's lazy disk (compose/lazy_disks.ts;
+ * whole cgroup, as `kill`; on docker, `docker kill` of each container), then
+ * each target's lazy disk (compose/lazy_disks.ts;
  * a run whose scenario uses this fault puts every broker's log dir and MinIO's
  * data on one) throws away everything written and not fsynced since, and is
  * mounted again on what was durable. It is observed only when the layer
@@ -12,8 +13,11 @@
  * kept and is waited for (its port answers) for up to 120 s; how long each took
  * is `back_after_ms`, what it logged about recovering its logs is `recovery`,
  * and a target that did not come back is named in `not_back` with the last
- * lines of its log (what Kafka said). Local stack only: a container bind-mounts
- * a detached mount after a power loss (docker refuses with exit 2).
+ * lines of its log (what Kafka said). On docker the lazy disks are mounted on
+ * the host and bind-mounted into the containers; a container started again
+ * binds anew, so it gets the mount of what was durable, and what it logged
+ * since its start is read from the engine (by timestamp). A remote Docker
+ * engine is refused with exit 2 (it cannot bind this host's mounts).
  *
  * ```ts
  * const injected = await powerLoss.inject(ctx, ["kafka-1", "kafka-2", "kafka-3"], {});
@@ -23,11 +27,13 @@
  * @module
  */
 
+import { demux } from "../../compose/docker.ts";
+import { DockerNode } from "../../compose/docker_node.ts";
 import { lazyfsProblem, type PowerLossReport } from "../../compose/lazyfs.ts";
 import { ProcessNode } from "../../compose/process_node.ts";
 import type { StackNode } from "../../compose/stack.ts";
 import { sleep } from "../../lib/wait.ts";
-import { dataTargetProblem, lazyMounts } from "./data_disks.ts";
+import { dataTargetProblem, lazyMounts, lazyStackFaultProblem } from "./data_disks.ts";
 import { NO_PARAMS } from "./params.ts";
 import { aliveBefore, cgroupMembers, expectMembersHit, expectState } from "./signals.ts";
 import { defineFault, type FaultContext, nodeOf } from "./types.ts";
@@ -79,17 +85,51 @@ export function recoveryLines(log: string, keep = 4): { count: number; lines: st
   return { count: lines.length, lines: shown };
 }
 
-/** The length of a node's log file now (where what it logs after a restart begins). */
-async function logSize(node: StackNode): Promise<number> {
+/**
+ * The lines of a container's log (the engine's, with `timestamps`: each line starts with its
+ * RFC 3339 time) written at or after `sinceMs` (epoch ms), without their timestamps. A line
+ * without a timestamp goes with the line before it.
+ */
+export function linesSince(log: string, sinceMs: number): string {
+  const out: string[] = [];
+  let keep = false;
+  for (const line of log.split("\n")) {
+    const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d) ?/.exec(line);
+    if (m) {
+      const ms = Date.parse(`${m[1]}${(m[2] ?? "").slice(0, 4)}${m[3]}`);
+      keep = ms >= sinceMs;
+      if (keep) out.push(line.slice(m[0].length));
+    } else if (keep && line) out.push(line);
+  }
+  return out.join("\n");
+}
+
+/** Where what a node logs after a restart begins: its log file's length, or the time. */
+async function logMark(node: StackNode): Promise<number> {
+  if (node instanceof DockerNode) return Date.now();
   if (!(node instanceof ProcessNode)) return 0;
   return (await Deno.stat(node.spec.logFile).catch(() => ({ size: 0 }))).size;
 }
 
-/** A node's log from byte `from` on. */
-async function logSince(node: StackNode, from: number): Promise<string> {
+/** A node's log from `mark` on (`logMark`). */
+async function logSince(node: StackNode, mark: number): Promise<string> {
+  if (node instanceof DockerNode) {
+    try {
+      const buf = await node.container.logs({
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        since: Math.floor(mark / 1000),
+        follow: false,
+      }) as unknown as Uint8Array;
+      return linesSince(demux([buf]), mark);
+    } catch {
+      return await node.tail(200);
+    }
+  }
   if (!(node instanceof ProcessNode)) return await node.tail(200);
   const bytes = await Deno.readFile(node.spec.logFile).catch(() => new Uint8Array());
-  return new TextDecoder().decode(bytes.subarray(from));
+  return new TextDecoder().decode(bytes.subarray(mark));
 }
 
 /** Waits until `name` answers again; its time in ms, or undefined (dead, or not within). */
@@ -114,10 +154,11 @@ export const powerLoss = defineFault({
   summary:
     "the targets lose power together: SIGKILLed, then their lazy disks drop every write not fsynced; healed by starting them on what was durable",
   targets: ["broker", "service"],
-  stacks: ["local"],
+  stacks: ["local", "docker"],
   params: NO_PARAMS,
-  problem(target) {
-    return targetProblem(target) ?? lazyfsProblem();
+  problem(target, stack) {
+    return targetProblem(target) ?? lazyStackFaultProblem("power_loss", stack) ??
+      lazyfsProblem();
   },
   async inject(ctx, nodes) {
     const pids = aliveBefore(ctx, nodes, "cut the power of");
@@ -147,7 +188,7 @@ export const powerLoss = defineFault({
         for (const name of nodes) {
           const node = nodeOf(ctx, name);
           if ((await node.refresh()) !== "dead") continue;
-          from[name] = await logSize(node);
+          from[name] = await logMark(node);
           await node.start();
           restarted.push(name);
         }

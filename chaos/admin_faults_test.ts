@@ -1,0 +1,73 @@
+/**
+ * The Kafka admin faults (`reassign`, `add_partitions`, `elect_preferred`,
+ * `decommission`): their table entries, and one short real run of the riskiest,
+ * partitions added mid-run: the sink and the detector must take the new
+ * partitions (each rejoins its group and reads again from its committed
+ * offsets) and nothing acknowledged may be lost. The pure parts are tested
+ * beside each fault (chaos/faults/*_test.ts); the catalog scenarios
+ * (reassign-under-load, add-partitions-mid-run, preferred-election-storm,
+ * broker-decommission) are the nightly's.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runDeno, slow } from "../compose/testing.ts";
+import { FAULTS, stackProblems } from "./faults/mod.ts";
+import type { Results } from "../validate/results.ts";
+
+Deno.test("admin faults: in the table, on both stacks, one-shot but decommission", () => {
+  for (const kind of ["reassign", "add_partitions", "elect_preferred", "decommission"]) {
+    const fault = FAULTS[kind as keyof typeof FAULTS];
+    assert.equal(fault.kind, kind);
+    assert.deepEqual(fault.stacks, ["local", "docker"]);
+    assert.equal(fault.oneShot ?? false, kind !== "decommission", kind);
+    assert.equal(fault.external, undefined, `${kind} needs a stack of the run's own`);
+    assert.deepEqual(stackProblems([{ kind, target: "broker:1" }], "docker"), [], kind);
+  }
+});
+
+Deno.test({
+  name: "add_partitions: 3 partitions added mid-run are taken by the sink and the detector",
+  ...slow,
+}, async () => {
+  const out = await Deno.makeTempDir({ prefix: "admin-faults-" });
+  try {
+    const name = "add-partitions-mid-run";
+    const res = await runDeno([
+      "chaos/cli_scenario.ts",
+      name,
+      "--out",
+      out,
+      "--set",
+      "workload.eps=2000",
+      "--set",
+      "workload.duration=30s",
+      "--set",
+      "workload.incidents.0.at=5s",
+      "--set",
+      "workload.incidents.0.duration=10s",
+      "--set",
+      "faults.0.at=8s",
+    ]);
+    const explain = `${res.stdout}\n${res.stderr.slice(-3000)}`;
+    const results = JSON.parse(
+      await Deno.readTextFile(join(out, name, "latest", "results.json")),
+    ) as Results;
+    const fault = results.faults.find((f) => f.kind === "add_partitions");
+    assert.ok(fault?.observed, `add_partitions not observed\n${explain}`);
+    const seen = JSON.stringify(fault.detail);
+    assert.match(seen, /"partitions_before":6,"partitions_after":9/, seen);
+    const taken = fault.detail?.taken_after_ms as Record<string, number> | undefined;
+    assert.deepEqual(
+      Object.keys(taken ?? {}).sort(),
+      ["telemetry-detector", "telemetry-sink"],
+      seen,
+    );
+    assert.equal(results.completeness?.lost, 0, explain);
+    assert.equal(results.completeness?.duplicates, 0, explain);
+    assert.equal(results.verdict, "pass", explain);
+    assert.equal(res.code, 0, explain);
+  } finally {
+    await Deno.remove(out, { recursive: true }).catch(() => {});
+  }
+});

@@ -1,0 +1,178 @@
+/**
+ * The `s3_fault` fault: its params (each mode's own, refused where they do
+ * not apply), its target and stacks, waiting for its evidence, and one short
+ * real run of the sink under a 503 SlowDown and then lost answers to stored
+ * PUTs through the local stack's S3 proxy: nothing lost, no duplicate, the
+ * proxy's counts as evidence, healed, and the proxy gone afterwards. The
+ * proxy itself is tested in compose/s3_proxy_test.ts; the catalog scenario
+ * (sink-s3-faults, every mode in turn) is the nightly's.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { processesWith, runDeno, slow } from "../compose/testing.ts";
+import {
+  NO_COUNTS,
+  type S3ProxyCounts,
+  s3ProxyEndpoints,
+  s3ProxyWanted,
+} from "../compose/s3_proxy.ts";
+import { portPlan } from "../compose/ports.ts";
+import type { Stack } from "../compose/stack.ts";
+import type { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
+import { contractEndpoints, contractEnv } from "./components.ts";
+import { runNames } from "./run_names.ts";
+import type { Scenario } from "./scenario.ts";
+import { portFree } from "../lib/wait.ts";
+import { s3Fault, s3TargetProblem, waitForEffect } from "./faults/s3_fault.ts";
+import { externalProblems, FAULTS, stackProblems } from "./faults/mod.ts";
+import type { Results } from "../validate/results.ts";
+
+Deno.test("s3_fault: params are checked by its schema, each mode its own", () => {
+  assert.deepEqual(s3Fault.params.parse({ mode: "slowdown" }), {
+    mode: "slowdown",
+    share: 1,
+    methods: ["PUT"],
+  });
+  assert.deepEqual(
+    s3Fault.params.parse({ mode: "stall", stall_ms: 3000, share: 0.5, methods: ["GET", "PUT"] }),
+    { mode: "stall", stall_ms: 3000, share: 0.5, methods: ["GET", "PUT"] },
+  );
+  assert.throws(() => s3Fault.params.parse({}), /mode/);
+  assert.throws(() => s3Fault.params.parse({ mode: "teapot" }), /mode/);
+  assert.throws(() => s3Fault.params.parse({ mode: "stall" }), /mode stall needs stall_ms/);
+  assert.throws(
+    () => s3Fault.params.parse({ mode: "lost_answer", stall_ms: 100 }),
+    /applies to mode stall only, not lost_answer/,
+  );
+  assert.throws(() => s3Fault.params.parse({ mode: "reset", share: 0 }), /more than 0/);
+  assert.throws(() => s3Fault.params.parse({ mode: "reset", share: 1.5 }));
+  assert.throws(() => s3Fault.params.parse({ mode: "reset", methods: [] }));
+  assert.throws(() => s3Fault.params.parse({ mode: "reset", methods: ["PATCH"] }));
+  assert.throws(() => s3Fault.params.parse({ mode: "reset", toxicity: 1 }), /toxicity/);
+  assert.throws(() => s3Fault.params.parse({ mode: "stall", stall_ms: 600_001 }));
+  // The scenario loader reads the keys it declares.
+  assert.deepEqual(Object.keys(s3Fault.params.shape), ["mode", "share", "methods", "stall_ms"]);
+});
+
+Deno.test("s3_fault: minio on the local stack only", () => {
+  assert.equal(FAULTS.s3_fault, s3Fault);
+  assert.equal(s3TargetProblem("minio"), undefined);
+  assert.match(s3TargetProblem("redis")!, /acts on minio \(its S3 API\), not redis/);
+  assert.deepEqual(stackProblems([{ kind: "s3_fault", target: "minio" }], "local"), []);
+  assert.match(
+    stackProblems([{ kind: "s3_fault", target: "minio" }], "docker")[0],
+    /s3_fault needs the local stack/,
+  );
+  assert.match(stackProblems([{ kind: "s3_fault", target: "redis" }], "local")[0], /not redis/);
+  assert.match(
+    externalProblems([{ kind: "s3_fault", target: "minio" }], {
+      brokers: [1],
+      nodes: {},
+      toxiproxy: false,
+    })[0],
+    /s3_fault cannot act on an external stack/,
+  );
+});
+
+Deno.test("s3_fault: the pipeline reaches MinIO through the stack's S3 proxy", () => {
+  const s3 = { endpoint: "http://127.0.0.1:29010", accessKey: "a", secretKey: "s", bucket: "b" };
+  const stack = {
+    endpoints: {
+      kafka: { bootstrap: "127.0.0.1:29111" },
+      s3,
+      redis: { url: "redis://127.0.0.1:29020" },
+      toxiproxy: { api: "http://127.0.0.1:29030" },
+    },
+  } as unknown as Stack;
+  const options = {
+    stack,
+    receiver: { url: "http://127.0.0.1:1/alerts" } as unknown as WebhookReceiver,
+    secret: "hmac",
+    runDir: "/tmp/x",
+    names: runNames("local", "r1"),
+  };
+  const scenario = {
+    detector: { window: "60s", slide: "10s", out_of_order: "5s" },
+  } as unknown as Scenario;
+  assert.equal(contractEnv(scenario, options).S3_ENDPOINT, s3.endpoint); // no proxy: MinIO
+  const proxied = { ...stack, s3Proxy: s3ProxyEndpoints(portPlan(29000, 3)) } as Stack;
+  const env = contractEnv(scenario, { ...options, stack: proxied });
+  assert.equal(env.S3_ENDPOINT, "http://127.0.0.1:29012");
+  assert.ok(contractEndpoints(env).includes("http://127.0.0.1:29012"), "a sandbox may reach it");
+  assert.equal(s3ProxyEndpoints(portPlan(29000, 3)).control, "http://127.0.0.1:29013");
+  assert.equal(s3ProxyWanted(() => undefined), true);
+  assert.equal(s3ProxyWanted(() => "off"), false);
+});
+
+Deno.test("s3_fault: its evidence is the proxy's count of its effect", async () => {
+  const before: S3ProxyCounts = { ...NO_COUNTS, seen: 10, slowdown: 2 };
+  let reads = 0;
+  const rising = () => {
+    reads++;
+    return Promise.resolve({ ...before, seen: 10 + reads, slowdown: reads >= 3 ? 4 : 2 });
+  };
+  const since = await waitForEffect(rising, before, "slowdown", 5000);
+  assert.equal(since.slowdown, 2);
+  assert.equal(reads, 3);
+  // Nothing counted within the wait: the counts say so (the fault then had no effect).
+  const none = await waitForEffect(() => Promise.resolve(before), before, "lost_answer", 300);
+  assert.deepEqual(none, NO_COUNTS);
+});
+
+Deno.test({
+  name: "s3_fault: SlowDown, then lost answers to stored PUTs: stored exactly once, healed",
+  ...slow,
+}, async () => {
+  const out = await Deno.makeTempDir({ prefix: "s3-fault-" });
+  const base = Number(Deno.env.get("CHAOS_RUN_BASE_PORT") ?? 29600);
+  try {
+    const name = "sink-s3-faults";
+    const faults = [
+      {
+        at: "8s",
+        kind: "s3_fault",
+        target: "minio",
+        params: { mode: "slowdown" },
+        heal_after: "8s",
+      },
+      {
+        at: "20s",
+        kind: "s3_fault",
+        target: "minio",
+        params: { mode: "lost_answer" },
+        heal_after: "8s",
+      },
+    ];
+    const res = await runDeno([
+      "chaos/cli_scenario.ts",
+      name,
+      "--out",
+      out,
+      ...["--set", "workload.eps=2000", "--set", "workload.duration=35s"],
+      ...["--set", "workload.incidents.0.at=5s", "--set", "workload.incidents.0.duration=10s"],
+      ...["--set", `faults=${JSON.stringify(faults)}`],
+    ]);
+    const explain = `${res.stdout}\n${res.stderr.slice(-3000)}`;
+    const results = JSON.parse(
+      await Deno.readTextFile(join(out, name, "latest", "results.json")),
+    ) as Results;
+    assert.equal(results.completeness?.lost, 0, explain);
+    assert.equal(results.completeness?.duplicates, 0, explain);
+    const s3 = results.faults.filter((f) => f.kind === "s3_fault");
+    assert.equal(s3.length, 2, explain);
+    for (const [i, count] of [[0, "slowdown"], [1, "lost_answer"]] as const) {
+      const seen = JSON.stringify(s3[i].detail);
+      assert.ok(s3[i].observed, `${count} not observed\n${seen}\n${explain}`);
+      assert.match(seen, new RegExp(`"counted":\\{[^}]*"${count}":[1-9]`), seen);
+      assert.match(seen, /"cleared":true/, seen);
+      assert.ok(s3[i].healed_at !== null, seen);
+    }
+    assert.equal(res.code, 0, explain);
+    // The proxy went with the stack.
+    assert.deepEqual(processesWith(`s3_proxy_server.ts --listen ${base + 12} `), []);
+    assert.ok(portFree(base + 12) && portFree(base + 13), "the proxy's ports are free");
+  } finally {
+    await Deno.remove(out, { recursive: true }).catch(() => {});
+  }
+});

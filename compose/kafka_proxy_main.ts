@@ -1,0 +1,63 @@
+/**
+ * The kafka proxy's process (kafka_proxy.ts), one for every broker of a local
+ * stack, started as the stack's node `kafkaproxy` (kafka_proxy_control.ts):
+ *
+ * ```sh
+ * deno run --allow-net compose/kafka_proxy_main.ts --control 29106 \
+ *   --route 1:29116:29111 --route 2:29126:29121 --route 3:29136:29131
+ * ```
+ *
+ * Each `--route broker:listen:upstream` is one broker's: clients connect to
+ * `listen`, the proxy forwards to `upstream` (the broker's Toxiproxy client
+ * port). It stops on SIGTERM or SIGINT; bad arguments exit 2.
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { KafkaProxy, type Route } from "./kafka_proxy.ts";
+
+/** The routes of `--route broker:listen:upstream` arguments; throws on a malformed one. */
+export function parseRoutes(values: readonly string[]): Route[] {
+  return values.map((v) => {
+    const m = v.match(/^(\d+):(\d+):(\d+)$/);
+    if (!m) throw new TypeError(`--route must be broker:listen:upstream, got "${v}"`);
+    return { broker: Number(m[1]), listen: Number(m[2]), upstream: Number(m[3]) };
+  });
+}
+
+if (import.meta.main) {
+  let routes: Route[];
+  let control: number;
+  try {
+    const { values } = parseArgs({
+      args: Deno.args,
+      options: {
+        control: { type: "string" },
+        route: { type: "string", multiple: true, default: [] },
+        host: { type: "string", default: "127.0.0.1" },
+      },
+    });
+    routes = parseRoutes(values.route);
+    control = Number(values.control);
+    if (!Number.isInteger(control) || control <= 0) {
+      throw new TypeError(`--control must be a port, got "${values.control}"`);
+    }
+    if (!routes.length) throw new TypeError("at least one --route is needed");
+    const proxy = new KafkaProxy(routes, { host: values.host });
+    proxy.serve(control);
+    console.log(
+      `kafka proxy: control ${control}; ${
+        routes.map((r) => `broker ${r.broker} ${r.listen} -> ${r.upstream}`).join(", ")
+      }`,
+    );
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      Deno.addSignalListener(signal, () => {
+        console.log(`kafka proxy: ${signal}, stopping`);
+        Deno.exit(0);
+      });
+    }
+  } catch (error) {
+    console.error(`kafka proxy: ${(error as Error).message}`);
+    Deno.exit(2);
+  }
+}

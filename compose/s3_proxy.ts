@@ -1,0 +1,378 @@
+/**
+ * The S3 proxy of the local stack: an HTTP-aware proxy between the pipeline
+ * and MinIO (compose/s3_proxy_server.ts runs it as a stack process, `s3proxy`,
+ * on the port plan's `s3Proxy`), always in the path of the pipeline's S3
+ * traffic and passing it through untouched until told to misbehave. The
+ * harness itself (validator, ledger, seal, store check) talks to MinIO
+ * directly. This module holds what the proxy and the `s3_fault` fault share:
+ * the misbehaviours, the S3 error answers, the share decision, the HTTP/1.1
+ * framing the proxy reads, and the client of its control API.
+ *
+ * Misbehaviours (`mode`), each on a `share` of the requests whose method is in
+ * `methods`: `error_500` (answers 500 InternalError), `slowdown` (503
+ * SlowDown), `stall` (holds the request `stall_ms` before forwarding it),
+ * `reset` (cuts the connection mid-body), `lost_answer` (forwards the request,
+ * MinIO stores it, and the answer is dropped: the client sees a failure for a
+ * write that happened).
+ *
+ * SigV4 stays valid: the client signs for the host it talks to (the proxy),
+ * and the proxy forwards the request's head and body byte for byte, `Host`
+ * included, which is what MinIO checks the signature against.
+ *
+ * ```ts
+ * import { S3ProxyControl } from "./s3_proxy.ts";
+ * const proxy = new S3ProxyControl("http://127.0.0.1:29013");
+ * await proxy.set({ mode: "slowdown", share: 0.5, methods: ["PUT"] });
+ * (await proxy.state()).counts.slowdown; // answers 503 SlowDown so far
+ * await proxy.clear();
+ * ```
+ * @module
+ */
+
+import { join } from "node:path";
+import { repoRoot } from "./paths.ts";
+import type { PortPlan } from "./ports.ts";
+import type { ProcessSpec } from "./process_node.ts";
+
+/** The proxy's node name in the local stack. */
+export const S3_PROXY_NODE = "s3proxy";
+
+export const S3_PROXY_MODES = ["error_500", "slowdown", "stall", "reset", "lost_answer"] as const;
+export type S3ProxyMode = typeof S3_PROXY_MODES[number];
+
+export const S3_METHODS = ["GET", "PUT", "DELETE", "POST", "HEAD"] as const;
+export type S3Method = typeof S3_METHODS[number];
+
+/** What the proxy does to which requests. */
+export interface S3Misbehaviour {
+  mode: S3ProxyMode;
+  /** The probability that a request of `methods` is acted on, 0..1. */
+  share: number;
+  methods: readonly S3Method[];
+  /** `stall` only: how long a request is held. */
+  stall_ms?: number;
+}
+
+/** What the proxy did since it started. */
+export interface S3ProxyCounts {
+  /** Requests read from clients. */
+  seen: number;
+  /** Answered 500 InternalError instead of forwarded. */
+  error_500: number;
+  /** Answered 503 SlowDown instead of forwarded. */
+  slowdown: number;
+  /** Held `stall_ms`, then forwarded. */
+  stalled: number;
+  /** Connections cut mid-body. */
+  reset: number;
+  /** Forwarded, stored (MinIO answered 2xx), and the answer dropped. */
+  lost_answer: number;
+}
+
+export const NO_COUNTS: S3ProxyCounts = {
+  seen: 0,
+  error_500: 0,
+  slowdown: 0,
+  stalled: 0,
+  reset: 0,
+  lost_answer: 0,
+};
+
+/** The count that says a mode had an effect. */
+export const EFFECT_COUNT: Record<S3ProxyMode, keyof S3ProxyCounts> = {
+  error_500: "error_500",
+  slowdown: "slowdown",
+  stall: "stalled",
+  reset: "reset",
+  lost_answer: "lost_answer",
+};
+
+/** What the control API answers: the misbehaviour in force (null: passing through) and counts. */
+export interface S3ProxyState {
+  mode: S3Misbehaviour | null;
+  counts: S3ProxyCounts;
+}
+
+/** A misbehaviour the proxy cannot take, or its control API failing. */
+export class S3ProxyError extends Error {
+  override name = "S3ProxyError";
+}
+
+/** The pipeline's S3 proxy of a stack: its S3 endpoint and its control API. */
+export interface S3ProxyEndpoints {
+  endpoint: string;
+  control: string;
+}
+
+/**
+ * A misbehaviour from the control API's JSON, checked (the fault's params schema is the first
+ * check; this keeps a hand-made request from confusing the proxy).
+ */
+export function parseMisbehaviour(raw: unknown): S3Misbehaviour {
+  const o = raw as Record<string, unknown> | null;
+  if (typeof o !== "object" || o === null) throw new S3ProxyError("expected a JSON object");
+  const unknownKeys = Object.keys(o).filter((k) =>
+    !["mode", "share", "methods", "stall_ms"].includes(k)
+  );
+  if (unknownKeys.length) throw new S3ProxyError(`unknown keys: ${unknownKeys.join(", ")}`);
+  const mode = o.mode as S3ProxyMode;
+  if (!S3_PROXY_MODES.includes(mode)) {
+    throw new S3ProxyError(`mode must be one of ${S3_PROXY_MODES.join(", ")}, got ${o.mode}`);
+  }
+  const share = o.share ?? 1;
+  if (typeof share !== "number" || !(share >= 0 && share <= 1)) {
+    throw new S3ProxyError(`share must be a number from 0 to 1, got ${JSON.stringify(o.share)}`);
+  }
+  const methods = o.methods ?? ["PUT"];
+  if (
+    !Array.isArray(methods) || methods.length === 0 ||
+    !methods.every((m) => S3_METHODS.includes(m))
+  ) {
+    throw new S3ProxyError(
+      `methods must be a list of ${S3_METHODS.join("/")}, got ${JSON.stringify(o.methods)}`,
+    );
+  }
+  const stall = o.stall_ms;
+  if (mode === "stall") {
+    if (typeof stall !== "number" || !Number.isInteger(stall) || stall < 0) {
+      throw new S3ProxyError(`stall needs stall_ms, whole ms, got ${JSON.stringify(stall)}`);
+    }
+  } else if (stall !== undefined) {
+    throw new S3ProxyError(`stall_ms applies to mode stall only, not ${mode}`);
+  }
+  return { mode, share, methods, ...(mode === "stall" ? { stall_ms: stall as number } : {}) };
+}
+
+/**
+ * Whether the misbehaviour acts on a request of `method`: its method is one of `methods` and
+ * `random` (uniform in [0, 1)) falls below `share`.
+ */
+export function strikes(m: S3Misbehaviour | null, method: string, random: number): boolean {
+  if (!m) return false;
+  return (m.methods as readonly string[]).includes(method) && random < m.share;
+}
+
+/** Escapes text for an XML element. */
+function xmlText(text: string): string {
+  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+}
+
+/** An S3 error document, as S3 and MinIO write it. */
+export function s3ErrorXml(
+  code: string,
+  message: string,
+  resource: string,
+  requestId: string,
+): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${xmlText(code)}</Code>` +
+    `<Message>${xmlText(message)}</Message><Resource>${xmlText(resource)}</Resource>` +
+    `<RequestId>${xmlText(requestId)}</RequestId></Error>`;
+}
+
+/** The error answers of the modes that answer instead of forwarding. */
+export const S3_ERRORS = {
+  error_500: {
+    status: 500,
+    reason: "Internal Server Error",
+    code: "InternalError",
+    message: "We encountered an internal error, please try again.",
+  },
+  slowdown: {
+    status: 503,
+    reason: "Service Unavailable",
+    code: "SlowDown",
+    message: "Please reduce your request rate.",
+  },
+} as const;
+
+/**
+ * A whole HTTP/1.1 answer with an S3 error body for `path` (no body for HEAD, as S3 does),
+ * keeping the connection open unless `close`.
+ */
+export function s3ErrorResponse(
+  which: keyof typeof S3_ERRORS,
+  request: { method: string; path: string },
+  requestId: string,
+  close = false,
+): Uint8Array {
+  const e = S3_ERRORS[which];
+  const body = s3ErrorXml(e.code, e.message, request.path.split("?")[0], requestId);
+  const bytes = new TextEncoder().encode(body);
+  const head = [
+    `HTTP/1.1 ${e.status} ${e.reason}`,
+    "Content-Type: application/xml",
+    `Content-Length: ${bytes.length}`,
+    `x-amz-request-id: ${requestId}`,
+    ...(which === "slowdown" ? ["Retry-After: 1"] : []),
+    `Connection: ${close ? "close" : "keep-alive"}`,
+    "",
+    "",
+  ].join("\r\n");
+  const out = new TextEncoder().encode(head);
+  if (request.method === "HEAD") return out;
+  const all = new Uint8Array(out.length + bytes.length);
+  all.set(out);
+  all.set(bytes, out.length);
+  return all;
+}
+
+/** A request's or an answer's head: its first line split, its headers (names lower-cased). */
+export interface HttpHead {
+  /** Request: method, target, version. Answer: version, status, reason. */
+  first: [string, string, string];
+  headers: Map<string, string>;
+}
+
+/** Parses an HTTP/1.x head (the bytes up to and including the blank line). */
+export function parseHead(bytes: Uint8Array): HttpHead {
+  const text = new TextDecoder("latin1").decode(bytes);
+  const lines = text.split("\r\n");
+  const m = /^(\S+) (\S+)(?: (.*))?$/.exec(lines[0]);
+  if (!m) throw new S3ProxyError(`not an HTTP head: ${JSON.stringify(lines[0].slice(0, 80))}`);
+  const headers = new Map<string, string>();
+  for (const line of lines.slice(1)) {
+    if (!line) continue;
+    const at = line.indexOf(":");
+    if (at <= 0) throw new S3ProxyError(`bad header line: ${JSON.stringify(line.slice(0, 80))}`);
+    const name = line.slice(0, at).trim().toLowerCase();
+    const value = line.slice(at + 1).trim();
+    headers.set(name, headers.has(name) ? `${headers.get(name)}, ${value}` : value);
+  }
+  return { first: [m[1], m[2], m[3] ?? ""], headers };
+}
+
+/** How a message's body is delimited: none, a length, chunks, or the end of the connection. */
+export type Framing =
+  | { kind: "none" }
+  | { kind: "length"; length: number }
+  | { kind: "chunked" }
+  | { kind: "close" };
+
+function lengthOf(head: HttpHead): Framing | undefined {
+  if (/chunked/i.test(head.headers.get("transfer-encoding") ?? "")) return { kind: "chunked" };
+  const raw = head.headers.get("content-length");
+  if (raw === undefined) return undefined;
+  const length = Number(raw.split(",")[0]);
+  if (!Number.isSafeInteger(length) || length < 0) {
+    throw new S3ProxyError(`bad Content-Length: ${raw}`);
+  }
+  return length === 0 ? { kind: "none" } : { kind: "length", length };
+}
+
+/** A request's body: chunked, Content-Length, or none. */
+export function requestFraming(head: HttpHead): Framing {
+  return lengthOf(head) ?? { kind: "none" };
+}
+
+/** An answer's body to a `method` request (RFC 9112 §6.3). */
+export function responseFraming(head: HttpHead, method: string): Framing {
+  const status = Number(head.first[1]);
+  if (method === "HEAD" || (status >= 100 && status < 200) || status === 204 || status === 304) {
+    return { kind: "none" };
+  }
+  return lengthOf(head) ?? { kind: "close" };
+}
+
+/** Whether the message asks to close the connection after it (or is HTTP/1.0 without keep-alive). */
+export function wantsClose(head: HttpHead, version: string): boolean {
+  const c = (head.headers.get("connection") ?? "").toLowerCase();
+  if (c.includes("close")) return true;
+  return version === "HTTP/1.0" && !c.includes("keep-alive");
+}
+
+/** The client of a running proxy's control API (`control`: its base URL). */
+export class S3ProxyControl {
+  constructor(readonly control: string) {}
+
+  async #call(method: string, body?: unknown): Promise<S3ProxyState> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.control}/`, {
+        method,
+        headers: body ? { "Content-Type": "application/json" } : {},
+        body: body ? JSON.stringify(body) : undefined,
+        signal: AbortSignal.timeout(5000),
+      });
+    } catch (error) {
+      throw new S3ProxyError(`the S3 proxy's control API (${this.control}) did not answer`, {
+        cause: error,
+      });
+    }
+    const text = await response.text();
+    if (!response.ok) {
+      throw new S3ProxyError(`the S3 proxy refused ${method}: ${response.status} ${text}`);
+    }
+    return JSON.parse(text) as S3ProxyState;
+  }
+
+  /** The misbehaviour in force and the counts so far. */
+  state(): Promise<S3ProxyState> {
+    return this.#call("GET");
+  }
+
+  /** Sets the misbehaviour (replacing any). */
+  set(m: S3Misbehaviour): Promise<S3ProxyState> {
+    return this.#call("PUT", m);
+  }
+
+  /** Passes everything through again. */
+  clear(): Promise<S3ProxyState> {
+    return this.#call("DELETE");
+  }
+}
+
+/** `after - before`, count by count. */
+export function countsSince(before: S3ProxyCounts, after: S3ProxyCounts): S3ProxyCounts {
+  const out = { ...NO_COUNTS };
+  for (const k of Object.keys(NO_COUNTS) as (keyof S3ProxyCounts)[]) {
+    out[k] = (after[k] ?? 0) - (before[k] ?? 0);
+  }
+  return out;
+}
+
+/** The proxy's endpoints on a stack of port plan `plan`. */
+export function s3ProxyEndpoints(plan: PortPlan): S3ProxyEndpoints {
+  return {
+    endpoint: `http://127.0.0.1:${plan.s3Proxy}`,
+    control: `http://127.0.0.1:${plan.s3ProxyControl}`,
+  };
+}
+
+/** The local stack's `s3proxy` node: this Deno running s3_proxy_server.ts, network only. */
+export function s3ProxySpec(plan: PortPlan, dataDir: string): ProcessSpec {
+  return {
+    name: S3_PROXY_NODE,
+    cmd: Deno.execPath(),
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      "--no-prompt",
+      join(repoRoot, "compose", "s3_proxy_server.ts"),
+      ...["--listen", String(plan.s3Proxy), "--upstream", String(plan.minio)],
+      ...["--control", String(plan.s3ProxyControl)],
+    ],
+    cwd: dataDir,
+    logFile: join(dataDir, "logs", `${S3_PROXY_NODE}.log`),
+    pidFile: join(dataDir, "pids", `${S3_PROXY_NODE}.pid`),
+  };
+}
+
+/** Whether the proxy's control API answers. */
+export async function s3ProxyUp(control: string): Promise<boolean> {
+  try {
+    await new S3ProxyControl(control).state();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether the pipeline's S3 traffic goes through the proxy on a new local stack: yes unless
+ * `CHAOS_S3_PROXY=off` (to measure what it costs; `s3_fault` cannot act then).
+ */
+export function s3ProxyWanted(
+  env: (name: string) => string | undefined = (n) => Deno.env.get(n),
+): boolean {
+  return env("CHAOS_S3_PROXY") !== "off";
+}

@@ -1,0 +1,283 @@
+/**
+ * The S3 proxy: its pure parts (misbehaviours from the control API, the share
+ * decision, S3 error answers, HTTP framing) and the server in this process
+ * between fetch and a stand-in for MinIO (bytes and Host forwarded unchanged,
+ * each mode's effect and count). The proxy in front of the real MinIO, with
+ * SigV4-signed requests of the sink, is tested by chaos/s3_fault_test.ts.
+ */
+
+import assert from "node:assert/strict";
+import {
+  countsSince,
+  NO_COUNTS,
+  parseHead,
+  parseMisbehaviour,
+  requestFraming,
+  responseFraming,
+  s3ErrorResponse,
+  s3ErrorXml,
+  S3ProxyControl,
+  S3ProxyError,
+  strikes,
+  wantsClose,
+} from "./s3_proxy.ts";
+import { serveS3Proxy } from "./s3_proxy_server.ts";
+
+const head = (text: string) => parseHead(new TextEncoder().encode(text));
+
+Deno.test("s3 proxy: misbehaviours from the control API are checked", () => {
+  assert.deepEqual(parseMisbehaviour({ mode: "slowdown" }), {
+    mode: "slowdown",
+    share: 1,
+    methods: ["PUT"],
+  });
+  assert.deepEqual(
+    parseMisbehaviour({ mode: "stall", stall_ms: 500, share: 0.5, methods: ["GET", "PUT"] }),
+    { mode: "stall", share: 0.5, methods: ["GET", "PUT"], stall_ms: 500 },
+  );
+  assert.throws(() => parseMisbehaviour({ mode: "teapot" }), /mode must be one of/);
+  assert.throws(() => parseMisbehaviour({ mode: "stall" }), /stall needs stall_ms/);
+  assert.throws(
+    () => parseMisbehaviour({ mode: "error_500", stall_ms: 5 }),
+    /stall_ms applies to mode stall only/,
+  );
+  assert.throws(() => parseMisbehaviour({ mode: "reset", share: 2 }), /share must be/);
+  assert.throws(() => parseMisbehaviour({ mode: "reset", methods: ["PATCH"] }), /methods/);
+  assert.throws(() => parseMisbehaviour({ mode: "reset", methods: [] }), /methods/);
+  assert.throws(() => parseMisbehaviour({ mode: "reset", whom: 1 }), /unknown keys: whom/);
+  assert.throws(() => parseMisbehaviour("reset"), S3ProxyError);
+});
+
+Deno.test("s3 proxy: the share decision", () => {
+  const m = { mode: "error_500" as const, share: 0.25, methods: ["PUT", "DELETE"] as const };
+  assert.equal(strikes(null, "PUT", 0), false);
+  assert.equal(strikes(m, "PUT", 0.1), true);
+  assert.equal(strikes(m, "DELETE", 0.2499), true);
+  assert.equal(strikes(m, "PUT", 0.25), false);
+  assert.equal(strikes(m, "GET", 0), false);
+  assert.equal(strikes({ ...m, share: 1 }, "PUT", 0.9999), true);
+  assert.equal(strikes({ ...m, share: 0 }, "PUT", 0), false);
+});
+
+Deno.test("s3 proxy: S3 error documents and answers", () => {
+  const xml = s3ErrorXml("SlowDown", "Please <reduce> & retry", "/b/k", "R1");
+  assert.match(xml, /^<\?xml version="1.0" encoding="UTF-8"\?>\n<Error><Code>SlowDown<\/Code>/);
+  assert.match(xml, /<Message>Please &lt;reduce&gt; &amp; retry<\/Message>/);
+  assert.match(xml, /<Resource>\/b\/k<\/Resource><RequestId>R1<\/RequestId><\/Error>$/);
+  const text = new TextDecoder().decode(
+    s3ErrorResponse("slowdown", { method: "PUT", path: "/b/k?X-Amz-Signature=1" }, "R2"),
+  );
+  const [h, body] = text.split("\r\n\r\n");
+  assert.match(h, /^HTTP\/1.1 503 Service Unavailable\r\n/);
+  assert.match(h, /Retry-After: 1/);
+  assert.match(h, /Connection: keep-alive/);
+  assert.equal(Number(/Content-Length: (\d+)/.exec(h)![1]), new TextEncoder().encode(body).length);
+  assert.match(body, /<Code>SlowDown<\/Code>.*<Resource>\/b\/k<\/Resource>/);
+  const five = new TextDecoder().decode(
+    s3ErrorResponse("error_500", { method: "HEAD", path: "/b/k" }, "R3", true),
+  );
+  assert.match(five, /^HTTP\/1.1 500 Internal Server Error\r\n/);
+  assert.match(five, /Connection: close\r\n\r\n$/); // HEAD: no body
+});
+
+Deno.test("s3 proxy: HTTP heads and how bodies are framed", () => {
+  const put = head("PUT /b/k HTTP/1.1\r\nHost: 127.0.0.1:1\r\nContent-Length: 12\r\n\r\n");
+  assert.deepEqual(put.first, ["PUT", "/b/k", "HTTP/1.1"]);
+  assert.equal(put.headers.get("host"), "127.0.0.1:1");
+  assert.deepEqual(requestFraming(put), { kind: "length", length: 12 });
+  assert.deepEqual(
+    requestFraming(head("PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")),
+    { kind: "chunked" },
+  );
+  assert.deepEqual(requestFraming(head("GET / HTTP/1.1\r\nHost: h\r\n\r\n")), { kind: "none" });
+  assert.deepEqual(requestFraming(head("PUT / HTTP/1.1\r\nContent-Length: 0\r\n\r\n")), {
+    kind: "none",
+  });
+  assert.throws(() => requestFraming(head("PUT / HTTP/1.1\r\nContent-Length: -1\r\n\r\n")));
+  const ok = head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+  assert.deepEqual(responseFraming(ok, "GET"), { kind: "length", length: 5 });
+  assert.deepEqual(responseFraming(ok, "HEAD"), { kind: "none" });
+  assert.deepEqual(responseFraming(head("HTTP/1.1 204 No Content\r\n\r\n"), "DELETE"), {
+    kind: "none",
+  });
+  assert.deepEqual(responseFraming(head("HTTP/1.1 200 OK\r\n\r\n"), "GET"), { kind: "close" });
+  assert.equal(wantsClose(head("GET / HTTP/1.1\r\nConnection: close\r\n\r\n"), "HTTP/1.1"), true);
+  assert.equal(wantsClose(head("GET / HTTP/1.0\r\n\r\n"), "HTTP/1.0"), true);
+  assert.equal(wantsClose(head("GET / HTTP/1.1\r\n\r\n"), "HTTP/1.1"), false);
+  assert.throws(() => head("garbage\r\n\r\n"), /not an HTTP head/);
+  assert.deepEqual(countsSince({ ...NO_COUNTS, seen: 2 }, { ...NO_COUNTS, seen: 5, reset: 1 }), {
+    ...NO_COUNTS,
+    seen: 3,
+    reset: 1,
+  });
+});
+
+/** A stand-in for MinIO: stores PUT bodies by path, answers GETs, records each request's Host. */
+function fakeMinio() {
+  const objects = new Map<string, Uint8Array>();
+  const hosts: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (r) => {
+    const path = new URL(r.url).pathname;
+    hosts.push(r.headers.get("host") ?? "");
+    if (r.method === "PUT") {
+      const body = await r.arrayBuffer().catch(() => undefined); // a cut upload stores nothing
+      if (!body) return new Response(null, { status: 400 });
+      objects.set(path, new Uint8Array(body));
+      return new Response(null, { status: 200, headers: { ETag: '"e"' } });
+    }
+    if (r.method === "DELETE") {
+      objects.delete(path);
+      return new Response(null, { status: 204 });
+    }
+    const body = objects.get(path);
+    if (!body) return new Response("<Error><Code>NoSuchKey</Code></Error>", { status: 404 });
+    return new Response(r.method === "HEAD" ? null : body as Uint8Array<ArrayBuffer>);
+  });
+  return { server, objects, hosts, port: server.addr.port };
+}
+
+async function withProxy(
+  fn: (o: {
+    url: string;
+    control: S3ProxyControl;
+    minio: ReturnType<typeof fakeMinio>;
+  }) => Promise<void>,
+  random?: () => number,
+): Promise<void> {
+  const minio = fakeMinio();
+  const proxy = serveS3Proxy({ listen: 0, control: 0, upstream: minio.port, random });
+  const control = new S3ProxyControl(`http://127.0.0.1:${proxy.controlPort}`);
+  try {
+    await fn({ url: `http://127.0.0.1:${proxy.port}`, control, minio });
+  } finally {
+    await proxy.close();
+    await minio.server.shutdown();
+  }
+}
+
+const bytes = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31) & 255);
+
+Deno.test("s3 proxy: passes requests and bodies through unchanged, Host included", async () => {
+  await withProxy(async ({ url, control, minio }) => {
+    const big = bytes(3 * 1024 * 1024 + 17);
+    const put = await fetch(`${url}/b/big`, { method: "PUT", body: big });
+    assert.equal(put.status, 200);
+    await put.body?.cancel();
+    assert.deepEqual(minio.objects.get("/b/big"), big);
+    assert.equal(minio.hosts[0], new URL(url).host); // what the client signed for
+    const get = await fetch(`${url}/b/big`);
+    assert.deepEqual(new Uint8Array(await get.arrayBuffer()), big);
+    // A chunked upload (a stream of unknown length).
+    const stream = ReadableStream.from([bytes(1000), bytes(70_000), bytes(3)]);
+    const chunked = await fetch(`${url}/b/chunked`, { method: "PUT", body: stream });
+    assert.equal(chunked.status, 200);
+    await chunked.body?.cancel();
+    assert.equal(minio.objects.get("/b/chunked")?.length, 71_003);
+    const missing = await fetch(`${url}/b/none`);
+    assert.equal(missing.status, 404);
+    assert.match(await missing.text(), /NoSuchKey/);
+    const del = await fetch(`${url}/b/big`, { method: "DELETE" });
+    assert.equal(del.status, 204);
+    await del.body?.cancel();
+    const s = await control.state();
+    assert.equal(s.mode, null);
+    assert.equal(s.counts.seen, 5);
+    assert.deepEqual({ ...s.counts, seen: 0 }, NO_COUNTS);
+  });
+});
+
+Deno.test("s3 proxy: error_500 and slowdown answer S3 errors, other methods pass", async () => {
+  await withProxy(async ({ url, control, minio }) => {
+    await control.set({ mode: "error_500", share: 1, methods: ["PUT"] });
+    const put = await fetch(`${url}/b/k`, { method: "PUT", body: bytes(5000) });
+    assert.equal(put.status, 500);
+    assert.match(await put.text(), /<Code>InternalError<\/Code>/);
+    assert.equal(minio.objects.size, 0); // never forwarded
+    const get = await fetch(`${url}/b/k`);
+    assert.equal(get.status, 404); // GET is not in methods: MinIO answered
+    await get.body?.cancel();
+    await control.set({ mode: "slowdown", share: 1, methods: ["PUT"] });
+    const slow = await fetch(`${url}/b/k`, { method: "PUT", body: bytes(10) });
+    assert.equal(slow.status, 503);
+    assert.match(await slow.text(), /<Code>SlowDown<\/Code>/);
+    const s = await control.clear();
+    assert.equal(s.mode, null);
+    assert.equal(s.counts.error_500, 1);
+    assert.equal(s.counts.slowdown, 1);
+    const after = await fetch(`${url}/b/k`, { method: "PUT", body: bytes(10) });
+    assert.equal(after.status, 200);
+    await after.body?.cancel();
+  });
+});
+
+Deno.test("s3 proxy: stall holds a request, then forwards it", async () => {
+  await withProxy(async ({ url, control, minio }) => {
+    await control.set({ mode: "stall", share: 1, methods: ["PUT"], stall_ms: 400 });
+    const t0 = performance.now();
+    const put = await fetch(`${url}/b/k`, { method: "PUT", body: bytes(100) });
+    assert.equal(put.status, 200);
+    await put.body?.cancel();
+    assert.ok(performance.now() - t0 >= 390);
+    assert.equal(minio.objects.get("/b/k")?.length, 100);
+    assert.equal((await control.state()).counts.stalled, 1);
+  });
+});
+
+Deno.test("s3 proxy: reset cuts the connection mid-body; nothing stored", async () => {
+  await withProxy(async ({ url, control, minio }) => {
+    await control.set({ mode: "reset", share: 1, methods: ["PUT", "GET"] });
+    await assert.rejects(fetch(`${url}/b/k`, { method: "PUT", body: bytes(200_000) }));
+    assert.equal(minio.objects.size, 0);
+    await control.clear();
+    const put = await fetch(`${url}/b/k`, { method: "PUT", body: bytes(50_000) });
+    await put.body?.cancel();
+    await control.set({ mode: "reset", share: 1, methods: ["GET"] });
+    // A GET: the answer's head and half its body, then the cut.
+    await assert.rejects(async () => {
+      const get = await fetch(`${url}/b/k`);
+      await get.arrayBuffer();
+    });
+    assert.equal((await control.state()).counts.reset, 2);
+  });
+});
+
+Deno.test("s3 proxy: lost_answer stores the PUT and drops its answer", async () => {
+  await withProxy(async ({ url, control, minio }) => {
+    await control.set({ mode: "lost_answer", share: 1, methods: ["PUT"] });
+    await assert.rejects(fetch(`${url}/b/k`, { method: "PUT", body: bytes(1234) }));
+    assert.equal(minio.objects.get("/b/k")?.length, 1234); // the write happened
+    // An error answer is no stored write: it is passed on.
+    const del = await fetch(`${url}/b/gone`);
+    assert.equal(del.status, 404);
+    await del.body?.cancel();
+    const s = await control.state();
+    assert.equal(s.counts.lost_answer, 1);
+    assert.equal(s.counts.seen, 2);
+  });
+});
+
+Deno.test("s3 proxy: a share acts on that part of the requests", async () => {
+  let n = 0;
+  const draws = () => (n++ % 4) / 4; // 0, .25, .5, .75, ...
+  await withProxy(async ({ url, control }) => {
+    await control.set({ mode: "slowdown", share: 0.5, methods: ["PUT"] });
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const r = await fetch(`${url}/b/k${i}`, { method: "PUT", body: bytes(10) });
+      await r.body?.cancel();
+      statuses.push(r.status);
+    }
+    assert.deepEqual(statuses, [503, 503, 200, 200, 503, 503, 200, 200]);
+  }, draws);
+});
+
+Deno.test("s3 proxy: the control API refuses a bad misbehaviour", async () => {
+  await withProxy(async ({ control }) => {
+    await assert.rejects(
+      control.set({ mode: "stall", share: 1, methods: ["PUT"] }),
+      /400 stall needs stall_ms/,
+    );
+    assert.equal((await control.state()).mode, null);
+  });
+  await assert.rejects(new S3ProxyControl("http://127.0.0.1:9").state(), /did not answer/);
+});
