@@ -161,9 +161,6 @@ export class Sink {
       maxBytesPerPartition: 2 * 1024 * 1024,
     });
     this.#consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, () => {
-      this.#generation++;
-    });
     // What is open is dropped, not stored: after a rebalance (or a restart) kafkajs fetches every
     // assigned partition again from its committed offset, so the records come back to whoever
     // owns the partition then. Storing them now would race that owner, who deletes leftovers at
@@ -174,6 +171,13 @@ export class Sink {
       }
     };
     consumer.on(consumer.events.REBALANCING, dropOpen);
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      this.#generation++;
+      // Also here: a rejoin kafkajs starts by itself (partitions added to the topic) comes with
+      // no REBALANCING event, and a batch opened before it, flushed after it, was committed in
+      // the new generation while that one re-read and cleaned up from the older commit.
+      dropOpen();
+    });
     const run = () => consumer.run(config);
     keepRunning(consumer, run, {
       stopping: () => this.#stopping,
