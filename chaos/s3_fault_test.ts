@@ -32,7 +32,7 @@ Deno.test("s3_fault: params are checked by its schema, each mode its own", () =>
   assert.deepEqual(s3Fault.params.parse({ mode: "slowdown" }), {
     mode: "slowdown",
     share: 1,
-    methods: ["PUT"],
+    methods: ["PUT", "POST"],
   });
   assert.deepEqual(
     s3Fault.params.parse({ mode: "stall", stall_ms: 3000, share: 0.5, methods: ["GET", "PUT"] }),

@@ -180,7 +180,8 @@ export function scenarioSchema(table: FaultTable = FAULTS) {
       max_duplicates: z.number().int().min(0).default(0),
       /**
        * Records reordered within a partition and producer session (validate/order.ts) are
-       * reported, not failed: for workloads with idempotence off, whose retries may reorder.
+       * reported, not failed: for workloads with idempotence off, whose retries may reorder
+       * (`stack.idempotent: false` allows it by itself).
        */
       allow_reorder: z.boolean().default(false),
       /**

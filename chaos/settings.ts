@@ -14,7 +14,8 @@ export function verdictSettings(scenario: Scenario): VerdictSettings {
     min_acked: scenario.checks.min_acked ??
       Math.floor((scenario.workload.eps * ms(scenario.workload.duration)) / 1000 / 2),
     max_duplicates: scenario.checks.max_duplicates,
-    allow_reorder: scenario.checks.allow_reorder,
+    // Idempotence off promises no order (retries with several requests in flight reorder).
+    allow_reorder: scenario.checks.allow_reorder || !scenario.stack.idempotent,
     max_unknown_share: scenario.checks.max_unknown_share ?? DEFAULT_MAX_UNKNOWN_SHARE,
     alerts: scenario.checks.alerts,
     probes: scenario.probes,

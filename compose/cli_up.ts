@@ -20,7 +20,7 @@ import { stackKindOf } from "./attach.ts";
 import { stateDir } from "./paths.ts";
 import { unmountUnder } from "./disk.ts";
 import { brokerIdOf, quorumProxy, type Stack } from "./stack.ts";
-import type { ExternalNode } from "./external_endpoints.ts";
+import { type ExternalNode, NODE_NAME } from "./external_endpoints.ts";
 import { say } from "../lib/progress.ts";
 
 const USAGE =
@@ -33,6 +33,8 @@ const USAGE =
 export function nodesOf(stack: Stack): Record<string, ExternalNode> {
   const nodes: Record<string, ExternalNode> = {};
   for (const name of stack.nodes.keys()) {
+    // The S3 and Kafka proxies are the harness's own plumbing, not services of a cluster.
+    if (!NODE_NAME.test(name)) continue;
     const node: ExternalNode = {};
     if (stack instanceof DockerStack) {
       node.container = stack.containerName(name);

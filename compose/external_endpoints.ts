@@ -51,7 +51,8 @@ const Node = z.strictObject({
   proxies: Proxies.optional(),
 });
 
-const NODE_NAME = /^(kafka-\d+|minio|redis|toxiproxy)$/;
+/** The nodes an endpoints file may name (the harness's own proxies are not among them). */
+export const NODE_NAME = /^(kafka-\d+|minio|redis|toxiproxy)$/;
 
 export const ExternalEndpointsSchema = z.strictObject({
   kafka: z.strictObject({

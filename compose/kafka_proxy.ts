@@ -147,10 +147,19 @@ export class KafkaProxy {
     return json({ problems: [`no ${req.method} ${path}`] }, 404);
   }
 
+  /** Accepts until the listener is closed; a refused accept (out of descriptors) waits, then goes on. */
   async #accept(listener: Deno.TcpListener, route: Route): Promise<void> {
-    try {
-      for await (const client of listener) this.#connect(client, route);
-    } catch { /* closed */ }
+    for (;;) {
+      let client: Deno.TcpConn;
+      try {
+        client = await listener.accept();
+      } catch (error) {
+        if (listenerClosed(error)) return;
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      this.#connect(client, route);
+    }
   }
 
   async #connect(client: Deno.TcpConn, route: Route): Promise<void> {
@@ -344,4 +353,9 @@ function framed(frames: Uint8Array[]): Uint8Array {
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+}
+
+/** Whether an accept failed because its listener was closed (not for want of descriptors). */
+export function listenerClosed(error: unknown): boolean {
+  return error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted;
 }

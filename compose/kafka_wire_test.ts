@@ -26,9 +26,28 @@ Deno.test("FrameBuffer cuts a stream into frames, across chunks and several in o
   assert.equal(frames.pending, 0);
 });
 
+Deno.test("FrameBuffer: a large frame in small chunks, its size prefix split across them", () => {
+  const body = new Uint8Array(2 * 1024 * 1024).map((_, i) => i % 251);
+  const stream = new Uint8Array([...frame(new Uint8Array([7])), ...frame(body), 0, 0]);
+  const frames = new FrameBuffer();
+  const out: Uint8Array[] = [];
+  // 64 KiB reads, shifted by 3 so the second frame's size straddles two of them
+  out.push(...frames.push(stream.subarray(0, 3)));
+  for (let at = 3; at < stream.length; at += 65536) {
+    out.push(...frames.push(stream.subarray(at, Math.min(at + 65536, stream.length))));
+  }
+  assert.equal(out.length, 2);
+  assert.deepEqual([...out[0]], [7]);
+  assert.equal(out[1].length, body.length);
+  assert.ok(out[1].every((v, i) => v === i % 251));
+  assert.equal(out[1].byteOffset, 0, "a fresh array of its own");
+  assert.equal(frames.pending, 2, "the next frame's first bytes wait");
+});
+
 Deno.test("FrameBuffer refuses a negative or huge size", () => {
   assert.throws(() => new FrameBuffer().push(bytes(["i32", -5])), WireError);
   assert.throws(() => new FrameBuffer().push(bytes(["i32", 0x7fffffff])), WireError);
+  assert.throws(() => new FrameBuffer().push(bytes(["i32", 100 * 1024 * 1024 + 1])), WireError);
 });
 
 Deno.test("requestHeader() reads api key, version, correlation id and client id", () => {

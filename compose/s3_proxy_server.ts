@@ -278,14 +278,26 @@ export function serveS3Proxy(o: S3ProxyOptions): RunningS3Proxy {
   };
 
   const listener = Deno.listen({ hostname, port: o.listen });
+  // Accepts until the listener is closed; a refused accept (out of descriptors) waits, then goes
+  // on (a loop that ended there served nothing more for the rest of the run).
   const accepting = (async () => {
-    for await (const conn of listener) {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted) {
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
       try {
         conn.setNoDelay(true);
       } catch { /* not TCP */ }
       session(conn);
     }
-  })().catch(() => {});
+  })();
 
   const state = (): S3ProxyState => ({ mode, counts: { ...counts } });
   const control = Deno.serve({

@@ -397,8 +397,8 @@ export class TopicTable {
     if (magic !== MAGIC) {
       if (typeof magic === "string" && magic.startsWith("chaos-topic-audit/")) {
         throw new AuditVersionError(
-          `this run folder predates the keyed audit; re-run it (its audit is ${magic}, this ` +
-            `harness reads ${MAGIC})`,
+          `this run folder was written by another version of the harness; re-run it (its ` +
+            `audit is ${magic}, this harness reads ${MAGIC})`,
         );
       }
       throw new AuditUnreadableError(`not a topic audit (magic ${JSON.stringify(magic)})`);

@@ -111,7 +111,7 @@ Deno.test("TopicTable.decode: an audit of the murmur3 format is refused: re-run 
       }),
     (e: Error) =>
       e instanceof AuditVersionError &&
-      /this run folder predates the keyed audit; re-run it/.test(e.message),
+      /this run folder was written by another version of the harness; re-run it/.test(e.message),
   );
   assert.equal(asked, false, "no key needed to say so");
 });

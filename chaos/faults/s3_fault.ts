@@ -47,8 +47,9 @@ const params = z.strictObject({
   share: probability.refine((s) => s > 0, "must be more than 0").default(1).describe(
     "the probability that a request of `methods` is acted on",
   ),
-  methods: z.array(z.enum(S3_METHODS)).min(1).default(["PUT"]).describe(
-    "the HTTP methods of the requests acted on",
+  methods: z.array(z.enum(S3_METHODS)).min(1).default(["PUT", "POST"]).describe(
+    "the HTTP methods of the requests acted on (default: the writes of objects, PUT and " +
+      "POST, so a sink uploading by POST Object is struck too)",
   ),
   stall_ms: millis(600_000).optional().describe(
     "mode stall only (and required there): how long each request is held",
