@@ -81,7 +81,8 @@ export class FrameBuffer {
 
   push(chunk: Uint8Array): Uint8Array[] {
     if (chunk.length > 0) {
-      this.#chunks.push(chunk);
+      // A copy: callers read into one buffer again and again, and hand a view of it.
+      this.#chunks.push(chunk.slice());
       this.#length += chunk.length;
     }
     const frames: Uint8Array[] = [];

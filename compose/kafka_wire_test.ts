@@ -44,6 +44,23 @@ Deno.test("FrameBuffer: a large frame in small chunks, its size prefix split acr
   assert.equal(frames.pending, 2, "the next frame's first bytes wait");
 });
 
+Deno.test("FrameBuffer keeps what it holds when the caller reuses its read buffer", () => {
+  const stream = new Uint8Array([
+    ...frame(new Uint8Array([1, 2, 3, 4, 5])),
+    ...frame(new Uint8Array([6])),
+  ]);
+  const frames = new FrameBuffer();
+  const buf = new Uint8Array(4);
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < stream.length; at += 4) {
+    const n = Math.min(4, stream.length - at);
+    buf.set(stream.subarray(at, at + n));
+    out.push(...frames.push(buf.subarray(0, n)));
+    buf.fill(0xee); // the next read overwrites it
+  }
+  assert.deepEqual(out.map((f) => [...f]), [[1, 2, 3, 4, 5], [6]]);
+});
+
 Deno.test("FrameBuffer refuses a negative or huge size", () => {
   assert.throws(() => new FrameBuffer().push(bytes(["i32", -5])), WireError);
   assert.throws(() => new FrameBuffer().push(bytes(["i32", 0x7fffffff])), WireError);

@@ -46,7 +46,7 @@ Deno.test(
 
       const stack = (await LocalStack.attach(name))!;
       const pids = stack.pids();
-      assert.equal(pids.length, 4, "kafka-1, minio, redis, toxiproxy");
+      assert.equal(pids.length, 5, "kafka-1, minio, redis, toxiproxy, s3proxy");
 
       const second = await task(["compose/cli_up.ts", "--json", ...flags]);
       assert.equal(second.code, 0, second.stderr);
@@ -81,7 +81,7 @@ Deno.test({ name: "a harness killed with SIGKILL leaves no process behind", ...s
       text += value;
     }
     const pids = JSON.parse(text.trim()) as number[];
-    assert.equal(pids.length, 4);
+    assert.equal(pids.length, 5, "kafka-1, minio, redis, toxiproxy, s3proxy");
     child.kill("SIGKILL");
     await child.status;
     await waitFor(() => allDead(pids), {
