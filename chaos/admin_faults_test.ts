@@ -17,10 +17,9 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { runDeno, slow } from "../compose/testing.ts";
+import { shortRun } from "./short_run_testing.ts";
+import { slow } from "../compose/testing.ts";
 import { FAULTS, stackProblems } from "./faults/mod.ts";
-import type { Results } from "../validate/results.ts";
 
 Deno.test("admin faults: in the table, on both stacks, one-shot but decommission", () => {
   for (const kind of ["reassign", "add_partitions", "elect_preferred", "decommission"]) {
@@ -40,27 +39,13 @@ Deno.test({
 }, async () => {
   const out = await Deno.makeTempDir({ prefix: "admin-faults-" });
   try {
-    const name = "add-partitions-mid-run";
-    const res = await runDeno([
-      "chaos/cli_scenario.ts",
-      name,
-      "--out",
-      out,
-      "--set",
-      "workload.eps=2000",
-      "--set",
-      "workload.duration=30s",
-      "--set",
-      "workload.incidents.0.at=5s",
-      "--set",
-      "workload.incidents.0.duration=10s",
-      "--set",
-      "faults.0.at=8s",
-    ]);
-    const explain = `${res.stdout}\n${res.stderr.slice(-3000)}`;
-    const results = JSON.parse(
-      await Deno.readTextFile(join(out, name, "latest", "results.json")),
-    ) as Results;
+    const { res, results, explain } = await shortRun("add-partitions-mid-run", out, {
+      "workload.eps": "2000",
+      "workload.duration": "30s",
+      "workload.incidents.0.at": "5s",
+      "workload.incidents.0.duration": "10s",
+      "faults.0.at": "8s",
+    });
     const fault = results.faults.find((f) => f.kind === "add_partitions");
     assert.ok(fault?.observed, `add_partitions not observed\n${explain}`);
     const seen = JSON.stringify(fault.detail);

@@ -9,8 +9,8 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { runDeno, slow } from "../compose/testing.ts";
+import { shortRun } from "./short_run_testing.ts";
+import { slow } from "../compose/testing.ts";
 import { lazyfsProblem } from "../compose/lazyfs.ts";
 import { lazyMountsUnder } from "../compose/lazy_disks.ts";
 import { ioError, whyOffline } from "./faults/io_error.ts";
@@ -20,7 +20,6 @@ import {
   lazyStackFaultProblem,
 } from "./faults/data_disks.ts";
 import { FAULTS, stackProblems } from "./faults/mod.ts";
-import type { Results } from "../validate/results.ts";
 
 Deno.test("io faults: the kinds of operations named", () => {
   assert.deepEqual(kindsOf(["write"]), ["write"]);
@@ -116,36 +115,17 @@ Deno.test({
   const out = await Deno.makeTempDir({ prefix: "io-faults-" });
   try {
     const name = "broker-log-dir-fails";
-    const res = await runDeno([
-      "chaos/cli_scenario.ts",
-      name,
-      "--out",
-      out,
-      "--set",
-      "workload.eps=2000",
-      "--set",
-      "workload.duration=40s",
-      "--set",
-      "workload.incidents.0.at=5s",
-      "--set",
-      "workload.incidents.0.duration=10s",
-      "--set",
-      "faults.0.at=10s",
-      "--set",
-      "faults.0.heal_after=10s",
+    const { res, results, explain } = await shortRun(name, out, {
+      "workload.eps": "2000",
+      "workload.duration": "40s",
+      "workload.incidents.0.at": "5s",
+      "workload.incidents.0.duration": "10s",
+      "faults.0.at": "10s",
+      "faults.0.heal_after": "10s",
       // The catalog's ISR probes need its longer fault (Kafka fences a stopped broker after
       // 9 s) and a longer tail; this short run keeps the one that holds at any length.
-      "--set",
-      `probes=${JSON.stringify([OFFLINE_PROBE])}`,
-    ]);
-    // The sink's own lines and kafkajs's crashes say why a sink stopped storing.
-    const sinkLog = await Deno.readTextFile(join(out, name, "latest", "logs", "sink.log"))
-      .catch(() => "");
-    const sinkLines = sinkLog.split("\n").filter((l) => /^sink:|Crash/.test(l)).slice(-20);
-    const explain = `${res.stdout}\n${res.stderr.slice(-3000)}\nsink:\n${sinkLines.join("\n")}`;
-    const results = JSON.parse(
-      await Deno.readTextFile(join(out, name, "latest", "results.json")),
-    ) as Results;
+      "probes": [OFFLINE_PROBE],
+    });
     assert.equal(results.completeness?.lost, 0, explain);
     const fault = results.faults.find((f) => f.kind === "io_error");
     assert.ok(fault?.observed, `io_error not observed\n${explain}`);

@@ -11,9 +11,8 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { runDeno, slow } from "../compose/testing.ts";
-import type { Results } from "../validate/results.ts";
+import { shortRun } from "./short_run_testing.ts";
+import { slow } from "../compose/testing.ts";
 
 /** Pids of kafka proxy processes whose working directory is under `dir`. */
 function proxiesUnder(dir: string): number[] {
@@ -52,25 +51,12 @@ Deno.test({
 }, async () => {
   const out = await Deno.makeTempDir({ prefix: "kafka-protocol-" });
   try {
-    const name = "kafka-protocol-errors";
-    const res = await runDeno([
-      "chaos/cli_scenario.ts",
-      name,
-      "--out",
-      out,
-      "--set",
-      "workload.eps=2000",
-      "--set",
-      "workload.duration=25s",
-      "--set",
-      `workload.incidents=${JSON.stringify([{ at: "3s", kind: "exfil", duration: "10s" }])}`,
-      "--set",
-      `faults=${JSON.stringify(FAULTS)}`,
-    ]);
-    const explain = `${res.stdout}\n${res.stderr.slice(-3000)}`;
-    const results = JSON.parse(
-      await Deno.readTextFile(join(out, name, "latest", "results.json")),
-    ) as Results;
+    const { res, results, explain } = await shortRun("kafka-protocol-errors", out, {
+      "workload.eps": "2000",
+      "workload.duration": "25s",
+      "workload.incidents": [{ at: "3s", kind: "exfil", duration: "10s" }],
+      "faults": FAULTS,
+    });
     assert.equal(results.completeness?.lost, 0, explain);
     assert.equal(results.completeness?.duplicates, 0, explain);
     assert.equal(results.completeness?.duplicates_in_kafka, 0, explain);

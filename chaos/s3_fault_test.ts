@@ -9,8 +9,8 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { processesWith, runDeno, slow } from "../compose/testing.ts";
+import { shortRun } from "./short_run_testing.ts";
+import { processesWith, slow } from "../compose/testing.ts";
 import {
   NO_COUNTS,
   type S3ProxyCounts,
@@ -26,7 +26,6 @@ import type { Scenario } from "./scenario.ts";
 import { portFree } from "../lib/wait.ts";
 import { s3Fault, s3TargetProblem, waitForEffect } from "./faults/s3_fault.ts";
 import { externalProblems, FAULTS, stackProblems } from "./faults/mod.ts";
-import type { Results } from "../validate/results.ts";
 
 Deno.test("s3_fault: params are checked by its schema, each mode its own", () => {
   assert.deepEqual(s3Fault.params.parse({ mode: "slowdown" }), {
@@ -144,19 +143,13 @@ Deno.test({
         heal_after: "8s",
       },
     ];
-    const res = await runDeno([
-      "chaos/cli_scenario.ts",
-      name,
-      "--out",
-      out,
-      ...["--set", "workload.eps=2000", "--set", "workload.duration=35s"],
-      ...["--set", "workload.incidents.0.at=5s", "--set", "workload.incidents.0.duration=10s"],
-      ...["--set", `faults=${JSON.stringify(faults)}`],
-    ]);
-    const explain = `${res.stdout}\n${res.stderr.slice(-3000)}`;
-    const results = JSON.parse(
-      await Deno.readTextFile(join(out, name, "latest", "results.json")),
-    ) as Results;
+    const { res, results, explain } = await shortRun(name, out, {
+      "workload.eps": "2000",
+      "workload.duration": "35s",
+      "workload.incidents.0.at": "5s",
+      "workload.incidents.0.duration": "10s",
+      faults,
+    });
     assert.equal(results.completeness?.lost, 0, explain);
     assert.equal(results.completeness?.duplicates, 0, explain);
     const s3 = results.faults.filter((f) => f.kind === "s3_fault");

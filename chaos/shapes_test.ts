@@ -11,12 +11,12 @@
  */
 
 import assert from "node:assert/strict";
+import { shortRun } from "./short_run_testing.ts";
 import { join } from "node:path";
 import { runDeno, slow } from "../compose/testing.ts";
 import { readKeyFile } from "../lib/harness_key.ts";
 import { auditKey } from "../validate/digest.ts";
 import { AUDIT_FILE } from "../validate/evidence.ts";
-import type { Results } from "../validate/results.ts";
 import { resealRunFolder } from "../validate/seal.ts";
 import { DIGEST_WORDS, TopicTable, type TopicTableData } from "../validate/topic_table.ts";
 
@@ -70,27 +70,14 @@ Deno.test({
   Deno.env.set("CHAOS_KEY_FILE", keyFile);
   try {
     const name = "stack-freeze";
-    const res = await runDeno([
-      "chaos/cli_scenario.ts",
-      name,
-      "--out",
-      out,
-      "--set",
-      "workload.eps=2000",
-      "--set",
-      "workload.duration=30s",
-      "--set",
-      "workload.incidents.0.at=4s",
-      "--set",
-      "workload.incidents.0.duration=10s",
-      "--set",
-      "faults.0.at=10s",
-      "--set",
-      "faults.0.heal_after=8s",
-    ]);
-    const runDir = join(out, name, "latest");
-    const explain = `${res.stdout.slice(-2000)}\n${res.stderr.slice(-3000)}`;
-    const results = JSON.parse(await Deno.readTextFile(join(runDir, "results.json"))) as Results;
+    const { res, results, runDir, explain } = await shortRun(name, out, {
+      "workload.eps": "2000",
+      "workload.duration": "30s",
+      "workload.incidents.0.at": "4s",
+      "workload.incidents.0.duration": "10s",
+      "faults.0.at": "10s",
+      "faults.0.heal_after": "8s",
+    });
     assert.equal(results.completeness?.lost, 0, explain);
     assert.equal(results.completeness?.reordered?.reordered, 0, explain);
     const fault = results.faults.find((f) => f.kind === "freeze");
