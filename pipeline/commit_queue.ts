@@ -3,6 +3,14 @@
  * at a time per partition, and requests that pile up while one is in flight
  * become one commit of the latest offset. A request of an older group
  * generation is dropped (the new generation reads those records again).
+ *
+ * Contiguity: per partition and generation, the queue knows the offset the
+ * stored prefix ends at (`start()`: where the generation began reading, then
+ * the end of each request). A request whose batch begins past it (records in
+ * between were never stored: an open batch dropped at a rejoin while the fetch
+ * position moved on) is refused, and so is every later one of the partition
+ * until it `start()`s again: Kafka never holds a committed offset N unless
+ * every offset below N was stored.
  * @module
  */
 
@@ -23,6 +31,14 @@ export interface CommitQueueOptions {
   /** A commit Kafka refused (after `ms`): the next one covers it. */
   onRefused(ms: number): void;
   onCommitted(batches: number, ms: number): void;
+  /**
+   * A request of the current generation refused: its batch begins at `first`, past `stored` (the
+   * end of the stored prefix; undefined: the partition has not started in this generation).
+   * Nothing more of the partition is committed until it starts again at a verified offset.
+   */
+  onGap?(partition: number, first: number, stored: number | undefined): void;
+  /** Check contiguity (default true; a sabotaged sink that skips records on purpose does not). */
+  contiguous?: boolean;
 }
 
 export class CommitQueue {
@@ -31,12 +47,33 @@ export class CommitQueue {
   readonly #loops = new Map<number, Promise<void>>();
   /** Per partition, the highest offset Kafka accepted from this queue. */
   readonly #done = new Map<number, number>();
+  /** Per partition, the generation it started in and the end of its stored prefix. */
+  readonly #stored = new Map<number, { generation: number; offset: number }>();
 
   constructor(options: CommitQueueOptions) {
     this.#o = options;
   }
 
-  request(partition: number, offset: number, generation: number): void {
+  /** `partition` reads from `offset` in `generation`: what lies below is stored and committed. */
+  start(partition: number, offset: number, generation: number): void {
+    this.#stored.set(partition, { generation, offset });
+  }
+
+  /**
+   * Commits `offset` (the next to read) once the batch `[first, offset)` of `partition`, taken in
+   * `generation`, is stored; refused (`onGap`) if it does not follow the stored prefix.
+   */
+  request(partition: number, first: number, offset: number, generation: number): void {
+    if (this.#o.contiguous !== false && generation === this.#o.generation()) {
+      const stored = this.#stored.get(partition);
+      const known = stored?.generation === generation ? stored.offset : undefined;
+      if (known === undefined || first > known) {
+        this.#stored.delete(partition);
+        this.#o.onGap?.(partition, first, known);
+        return;
+      }
+      stored!.offset = Math.max(known, offset);
+    }
     const wanted = this.#wanted.get(partition);
     this.#wanted.set(partition, { offset, generation, batches: (wanted?.batches ?? 0) + 1 });
     if (this.#loops.has(partition)) return;

@@ -25,6 +25,7 @@ import { Rng } from "./rng.ts";
 import { Buffer } from "node:buffer";
 import { EventBytes } from "./event_bytes.ts";
 import { baselineFlow } from "./traffic.ts";
+import { grownPartitions, PARTITION_REFRESH_MS, PartitionWatch } from "./generator_partitions.ts";
 import {
   type KafkaClientKind,
   type ProduceMessage,
@@ -40,7 +41,10 @@ export interface LoopConfig {
   runId: string;
   brokers: string[];
   topic: string;
-  /** The topic's partitions, for kafkajs's default partitioner. */
+  /**
+   * The topic's partitions at the start, for kafkajs's default partitioner; partitions added
+   * mid-run are taken too (generator_partitions.ts).
+   */
   partitions: PartitionMetadata[];
   /** This worker's share of the target rate. */
   eps: number;
@@ -92,12 +96,18 @@ export class GeneratorLoop {
   #stopped = false;
   #wake: (() => void) | undefined;
   #producer: ProducerClient | undefined;
+  /** The partitions keys hash over: the topic's, grown when partitions are added mid-run. */
+  #partitions: PartitionMetadata[];
+  #watch: PartitionWatch | undefined;
+  #nextLook = 0;
+  #looking = false;
 
   /** `kafka`: the kafkajs client whose producers this worker uses (made here when absent). */
   constructor(config: LoopConfig, host: LoopHost, kafka?: Kafka) {
     this.config = config;
     this.producerId = workerProducerId(config);
     this.#host = host;
+    this.#partitions = [...config.partitions];
     if (config.client === "kafkajs") {
       this.#kafka = kafka ?? kafkaClient(config.brokers, `generator-${config.runId}`, {
         requestTimeout: Math.min(10_000, Math.max(1000, config.deliveryTimeoutMs / 3)),
@@ -168,6 +178,7 @@ export class GeneratorLoop {
     try {
       while (!this.#stopped) {
         const nowWall = Date.now();
+        this.#lookForPartitions(producer, nowWall);
         if (nowWall >= endWall && (queue.length === 0 || queue[0].at_ms > endWall)) break;
         const elapsed = performance.now() - paceStart;
         let due = Math.floor((perWorker * elapsed) / 1000) - credited;
@@ -280,13 +291,35 @@ export class GeneratorLoop {
       if (this.#keys.size >= 100_000) this.#keys.clear();
       const partition = this.#partitioner({
         topic: this.config.topic,
-        partitionMetadata: this.config.partitions,
+        partitionMetadata: this.#partitions,
         message: { key, value: null },
       });
       info = { bytes: Buffer.from(key, "utf-8"), partition };
       this.#keys.set(key, info);
     }
     return info;
+  }
+
+  /**
+   * Every PARTITION_REFRESH_MS, asks (without waiting) for the topic's partition count; once a
+   * larger one settled, keys hash over it (the cache of their partitions starts over).
+   */
+  #lookForPartitions(producer: ProducerClient, nowMs: number): void {
+    if (this.#looking || nowMs < this.#nextLook) return;
+    this.#looking = true;
+    this.#nextLook = nowMs + PARTITION_REFRESH_MS;
+    this.#watch ??= new PartitionWatch(this.#partitions.length, producer.metadataSettleMs);
+    const watch = this.#watch;
+    producer.partitionCount(this.config.topic)
+      .then((count) => {
+        const use = watch.observe(count, Date.now());
+        if (use > this.#partitions.length) {
+          this.#partitions = grownPartitions(this.#partitions, use);
+          this.#keys.clear();
+        }
+      })
+      .catch(() => {}) // asked again at the next look
+      .finally(() => (this.#looking = false));
   }
 
   #maybeRandom(rng: Rng): void {

@@ -17,7 +17,7 @@
  */
 
 import { kafkaSecurity, platformaticSecurity } from "./kafka_security.ts";
-import type { Kafka, Producer as KafkajsProducer } from "kafkajs";
+import type { Admin, Kafka, Producer as KafkajsProducer } from "kafkajs";
 import { Producer as PlatformaticProducer, stringSerializers } from "@platformatic/kafka";
 import { Buffer } from "node:buffer";
 import { UsageError } from "../lib/exit_codes.ts";
@@ -54,9 +54,19 @@ export interface ProducerClient {
   warm(topic: string, partitions: readonly number[]): Promise<void>;
   /** Resolves when Kafka acknowledged every message (one topic, at least one); rejects otherwise. */
   send(messages: ProduceMessage[]): Promise<void>;
+  /** The topic's partition count, fresh from the cluster's metadata (partitions added mid-run). */
+  partitionCount(topic: string): Promise<number>;
+  /**
+   * How long after `partitionCount` saw a partition the producer's own metadata surely has it
+   * (and may send to it).
+   */
+  readonly metadataSettleMs: number;
   /** Gives the producer up; sends still in flight may settle later or never. */
   close(): Promise<void>;
 }
+
+/** kafkajs's producer's metadata max age here (its default, 5 min, would hide new partitions). */
+const KAFKAJS_METADATA_MAX_AGE_MS = 5000;
 
 export interface ProducerClientOptions {
   brokers: string[];
@@ -76,11 +86,17 @@ function retriesFor(deliveryTimeoutMs: number): number {
 class KafkajsClient implements ProducerClient {
   readonly #producer: KafkajsProducer;
   readonly #acks: number;
+  readonly #kafka: Kafka;
+  #admin: Promise<Admin> | undefined;
+  /** Its producer refreshes its metadata at its next send after its max age. */
+  readonly metadataSettleMs = KAFKAJS_METADATA_MAX_AGE_MS + 1000;
 
   constructor(o: ProducerClientOptions) {
     this.#acks = o.acks;
     if (!o.kafka) throw new TypeError("the kafkajs producer needs a kafkajs client (kafka)");
+    this.#kafka = o.kafka;
     this.#producer = o.kafka.producer({
+      metadataMaxAge: KAFKAJS_METADATA_MAX_AGE_MS,
       idempotent: o.idempotent,
       maxInFlightRequests: o.idempotent ? 1 : 5,
       allowAutoTopicCreation: false,
@@ -122,14 +138,29 @@ class KafkajsClient implements ProducerClient {
     }
   }
 
-  close(): Promise<void> {
-    return this.#producer.disconnect();
+  async partitionCount(topic: string): Promise<number> {
+    if (!this.#admin) {
+      const admin = this.#kafka.admin();
+      this.#admin = admin.connect().then(() => admin);
+      this.#admin.catch(() => (this.#admin = undefined));
+    }
+    const { topics } = await (await this.#admin).fetchTopicMetadata({ topics: [topic] });
+    return topics.find((t) => t.name === topic)?.partitions.length ?? 0;
+  }
+
+  async close(): Promise<void> {
+    const admin = this.#admin;
+    this.#admin = undefined;
+    await admin?.then((a) => a.disconnect()).catch(() => {});
+    await this.#producer.disconnect();
   }
 }
 
 class PlatformaticClient implements ProducerClient {
   readonly #producer: PlatformaticProducer<Buffer | string, Buffer | string, string, string>;
   readonly #idempotent: boolean;
+  /** `partitionCount` refreshed the producer's own metadata. */
+  readonly metadataSettleMs = 0;
 
   constructor(o: ProducerClientOptions) {
     this.#idempotent = o.idempotent;
@@ -157,6 +188,11 @@ class PlatformaticClient implements ProducerClient {
     await this.#producer.getSendConnections({
       messages: partitions.map((partition) => ({ topic, partition, key: "", value: "" })),
     });
+  }
+
+  async partitionCount(topic: string): Promise<number> {
+    const metadata = await this.#producer.metadata({ topics: [topic], forceUpdate: true });
+    return metadata.topics.get(topic)?.partitionsCount ?? 0;
   }
 
   async send(messages: ProduceMessage[]): Promise<void> {

@@ -10,6 +10,12 @@
  * deleted before the replay writes its own. Kafka's group generation fences a
  * zombie's late commit, so a replay never skips data.
  *
+ * No commit past a gap: in each group generation a partition is taken only
+ * from the offset it must resume at (sink_position.ts: kafkajs's position after
+ * a rejoin it starts by itself may lie past the open batch the rejoin dropped),
+ * a batch handled across a rejoin stops there, and the commit queue commits
+ * only the contiguous stored prefix (commit_queue.ts).
+ *
  * MinIO failures: retries with exponential backoff and jitter; after
  * `breakerThreshold` failures in a row the breaker opens and consumption of the
  * partition waits (back-pressure: memory stays bounded to one open and one
@@ -36,7 +42,7 @@
  */
 
 import { Registry } from "prom-client";
-import type { Consumer, ConsumerRunConfig, Kafka } from "kafkajs";
+import type { Admin, Consumer, ConsumerRunConfig, Kafka } from "kafkajs";
 import { type Batch, Batcher, batchKey, dlqLine, parseBatchKey } from "./batcher.ts";
 import { TOPIC_DEFAULT } from "./event.ts";
 import { kafkaClient } from "./kafka.ts";
@@ -47,6 +53,7 @@ import { Backoff } from "./backoff.ts";
 import type { SinkOptions, SinkStatus } from "./sink_options.ts";
 import { CommitQueue } from "./commit_queue.ts";
 import { keepRunning } from "./consumer_restart.ts";
+import { resumeOffset, startDecision } from "./sink_position.ts";
 import { COMMIT_FIRST_HOLD_MS, sabotagedBatch, type SinkSabotage } from "./sabotage.ts";
 
 export class Sink {
@@ -63,11 +70,20 @@ export class Sink {
     Pick<SinkOptions, "retryBaseMs" | "retryMaxMs" | "breakerThreshold" | "gzipLevel">
   >;
   #consumer: Consumer | undefined;
+  /** Reads the group's committed offsets where a partition resumes (sink_position.ts). */
+  #admin: Admin | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #locks = new Map<number, Promise<void>>();
   /** Per partition, the commit loop running now, and the latest offset it still has to commit. */
   readonly #commits: CommitQueue;
-  #cleaned = new Map<number, number>();
+  /** Per partition, the generation whose position was verified and its leftovers cleaned. */
+  #started = new Map<number, number>();
+  /** Per partition, the next offset expected in the generation it started in. */
+  #next = new Map<number, number>();
+  /** Per partition, the offset it last started at (a floor of its committed offset). */
+  #floor = new Map<number, number>();
+  /** Per partition, the seeks made to verify its position: generation, target, how many. */
+  #seeks = new Map<number, { generation: number; offset: number; count: number }>();
   #generation = 0;
   #heartbeat: (() => Promise<void>) | undefined;
   #lag = new Map<number, number>();
@@ -90,7 +106,7 @@ export class Sink {
     this.topic = options.topic ?? TOPIC_DEFAULT;
     this.groupId = options.groupId ?? "telemetry-sink";
     this.#kafka = options.kafka ?? kafkaClient(options.brokers, `sink-${Deno.pid}`);
-    this.#store = objectStore(options.s3);
+    this.#store = options.store ?? objectStore(options.s3);
     this.#batcher = new Batcher(options.batch);
     this.#dropEvery = options.dropEvery ?? 0;
     this.#sabotage = options.sabotage ?? "none";
@@ -122,6 +138,18 @@ export class Sink {
         this.#counts.batches += batches;
         this.#m.batches.inc(batches);
       },
+      // A batch past the stored prefix: nothing more of the partition is taken or committed
+      // until it starts again at a verified offset (its next batch seeks there).
+      onGap: (partition, first, stored) => {
+        this.#started.delete(partition);
+        if (this.#batcher.take(partition)) this.#m.staleBatches.inc();
+        this.#m.staleBatches.inc();
+        console.error(
+          `sink: partition ${partition}: a batch from ${first} does not follow the stored ` +
+            `prefix (${stored ?? "not started"}): not committed, the partition resumes`,
+        );
+      },
+      contiguous: options.dropEvery === undefined || options.dropEvery === 0,
     });
     this.#backoff = new Backoff({
       baseMs: this.#opts.retryBaseMs,
@@ -165,10 +193,14 @@ export class Sink {
     // assigned partition again from its committed offset, so the records come back to whoever
     // owns the partition then. Storing them now would race that owner, who deletes leftovers at
     // the committed offset once and would not see an upload of ours that lands after it.
+    // Every partition then starts again at a verified offset before anything more of it is
+    // taken (a batch handled across the drop stops there: what it took after would not follow
+    // the stored prefix).
     const dropOpen = () => {
       for (const p of this.#batcher.partitions()) {
         if (this.#batcher.take(p)) this.#m.staleBatches.inc();
       }
+      this.#started.clear();
     };
     consumer.on(consumer.events.REBALANCING, dropOpen);
     consumer.on(consumer.events.GROUP_JOIN, () => {
@@ -204,27 +236,46 @@ export class Sink {
         // A fetch that starts inside the open batch is not a rewind: kafkajs handed part of it
         // again (leaders moved while a fetch was out; dropping it all lost the records before
         // the overlap, which never came again). Those records are skipped below.
+        const generation = this.#generation;
         const first = Number(batch.messages[0].offset);
         const open = this.#batcher.lastOffset(p);
         if (open !== undefined && first <= open && first <= this.#batcher.firstOffset(p)!) {
           this.#batcher.drop(p);
+          this.#next.set(p, first);
           this.#m.rewinds.inc();
         }
-        if (this.#cleaned.get(p) !== this.#generation) {
-          this.#cleaned.set(p, this.#generation);
-          // Kafka answers a new generation's offset fetch with the last commit replicated, not
-          // one still in flight: a commit of ours from the generation before may land after the
-          // fetch position was set. Its objects are stored and committed: the position moves to
-          // it, and only what lies beyond is a leftover (deleting from the older position left
-          // committed offsets without their objects until the rewrite).
-          const done = await this.#commits.committed(p);
-          if (done !== undefined && done > first) {
-            this.#m.rewinds.inc();
-            consumer.seek({ topic: this.topic, partition: p, offset: String(done) });
-            await this.#enqueue(p, () => this.#cleanLeftovers(p, done));
+        const fetched = fetchedOffset(batch) ?? first;
+        if (this.#started.get(p) !== generation) {
+          // The first batch of the partition in this generation: taken only at the offset the
+          // partition must resume at (sink_position.ts), else the partition seeks there.
+          const decision = startDecision({
+            first,
+            fetched,
+            resume: await this.#resumeAt(p),
+            seeks: this.#seekCount(p, generation),
+          });
+          if (generation !== this.#generation) return; // rejoined meanwhile: start over
+          if ("seek" in decision) {
+            console.error(
+              `sink: partition ${p}: the new generation's first batch starts at ${first}; ` +
+                `it resumes at ${decision.seek}`,
+            );
+            this.#seek(p, decision.seek, generation);
             return;
           }
-          await this.#enqueue(p, () => this.#cleanLeftovers(p, first));
+          const from = decision.take;
+          await this.#enqueue(p, async () => {
+            await this.#cleanLeftovers(p, from);
+            this.#commits.start(p, from, generation);
+          });
+          if (generation !== this.#generation) return;
+          this.#started.set(p, generation);
+          this.#next.set(p, from);
+          this.#floor.set(p, from);
+        } else if (fetched > this.#next.get(p)!) {
+          // Within a generation the position ran ahead of what was taken: back to it.
+          this.#seek(p, this.#next.get(p)!, generation);
+          return;
         }
         const high = Number(batch.highWatermark);
         const lines = batch.messages.map((m) => m.value?.toString() ?? "");
@@ -232,12 +283,18 @@ export class Sink {
         const invalid = new Map<number, InvalidRecord>();
         for (const r of await this.#codec.validate(lines)) invalid.set(r.index, r);
         this.profile.parse_ms += performance.now() - t0;
-        for (let i = 0; i < batch.messages.length; i++) {
-          if (!isRunning() || isStale()) break;
+        let i = 0;
+        for (; i < batch.messages.length; i++) {
+          // A rejoin (or a gap) while this batch is handled: what is left of it is not taken, nor
+          // its offsets resolved (they would land in the new generation's fetch position).
+          if (!isRunning() || isStale() || !this.#current(p, generation)) break;
           const message = batch.messages[i];
           const offset = Number(message.offset);
-          const last = this.#batcher.lastOffset(p);
-          if (last !== undefined && offset <= last) continue; // already in the open batch
+          if (offset < this.#next.get(p)!) {
+            resolveOffset(message.offset); // taken already in this generation
+            continue;
+          }
+          this.#next.set(p, offset + 1);
           const line = lines[i];
           const bad = invalid.get(i);
           this.#counts.consumed++;
@@ -250,6 +307,7 @@ export class Sink {
             this.#m.valid.inc();
           }
           if (!bad && this.#dropEvery > 0 && this.#counts.valid % this.#dropEvery === 0) {
+            // (Its commits skip the contiguity check of the commit queue.)
             resolveOffset(message.offset); // the sabotage: read, "handled", never stored
             continue;
           }
@@ -267,8 +325,16 @@ export class Sink {
           // it did, so the next owner's clean-up comes after the upload); committed behind it.
           if (full) await this.#enqueue(p, this.#flusher(full));
         }
+        // kafkajs resolves the batch's last offset (past trailing control records) with its
+        // last message: the position expected next follows it.
+        if (i === batch.messages.length && this.#current(p, generation)) {
+          const last = Number(batch.lastOffset());
+          this.#next.set(p, Math.max(this.#next.get(p)!, last + 1));
+        }
       },
     };
+    this.#admin = this.#kafka.admin();
+    await this.#admin.connect();
     await consumer.connect();
     await consumer.subscribe({ topic: this.topic, fromBeginning: true });
     await run();
@@ -297,8 +363,53 @@ export class Sink {
     await Promise.allSettled([...this.#held]);
     await this.#commits.settled();
     await consumer.disconnect();
+    await this.#admin?.disconnect().catch(() => {});
     this.#consumer = undefined;
     this.#codec.close();
+  }
+
+  /** Whether `partition` is still taken in `generation` (no rejoin, no gap since). */
+  #current(partition: number, generation: number): boolean {
+    return generation === this.#generation && this.#started.get(partition) === generation;
+  }
+
+  /**
+   * Where `partition` resumes: the highest of Kafka's committed offset, the
+   * last commit Kafka accepted from this sink (once those in flight ended) and the offset it
+   * last started at; undefined when none is known (a partition new to the group).
+   */
+  async #resumeAt(partition: number): Promise<number | undefined> {
+    const ours = await this.#commits.committed(partition);
+    // kafkajs's admin retries by itself; failing still, what this sink knows is used (its own
+    // commits and where it last started the partition), not the store's retry and breaker.
+    const theirs = await this.#admin!.fetchOffsets({ groupId: this.groupId, topics: [this.topic] })
+      .then((offsets) =>
+        offsets.find((t) => t.topic === this.topic)?.partitions
+          .find((x) => x.partition === partition)?.offset
+      )
+      .catch((error) => {
+        console.error(`sink: partition ${partition}: the group's offsets unread: ${error}`);
+        return undefined;
+      });
+    return resumeOffset([
+      ours,
+      theirs === undefined ? undefined : Number(theirs),
+      this.#floor.get(partition),
+    ]);
+  }
+
+  /** Seeks done to verify the position of `partition` in `generation` (counting this one). */
+  #seekCount(partition: number, generation: number): number {
+    const s = this.#seeks.get(partition);
+    return s?.generation === generation ? s.count : 0;
+  }
+
+  #seek(partition: number, offset: number, generation: number): void {
+    const s = this.#seeks.get(partition);
+    const count = s?.generation === generation && s.offset === offset ? s.count + 1 : 1;
+    this.#seeks.set(partition, { generation, offset, count });
+    this.#m.rewinds.inc();
+    this.#consumer?.seek({ topic: this.topic, partition, offset: String(offset) });
   }
 
   /** Runs `fn` after every earlier task of the partition: uploads and commits stay in order. */
@@ -352,7 +463,7 @@ export class Sink {
       return;
     }
     await this.#write(batch, generation);
-    this.#commits.request(partition, lastOffset + 1, generation);
+    this.#commits.request(partition, batch.firstOffset, lastOffset + 1, generation);
   }
 
   /**
@@ -393,7 +504,7 @@ export class Sink {
    * partition's queue. Killed in between, the batch is lost: committed, never stored.
    */
   #commitFirst(batch: Batch, generation: number): Promise<void> {
-    this.#commits.request(batch.partition, batch.lastOffset + 1, generation);
+    this.#commits.request(batch.partition, batch.firstOffset, batch.lastOffset + 1, generation);
     const upload = new Promise((r) => setTimeout(r, COMMIT_FIRST_HOLD_MS))
       .then(() => this.#write(batch))
       .catch((error) => {
@@ -429,6 +540,12 @@ export class Sink {
       maxAttempts: () => this.#stopping ? 3 : Infinity,
     });
   }
+}
+
+/** The offset kafkajs fetched a batch at (not in its types). */
+function fetchedOffset(batch: object): number | undefined {
+  const fetched = (batch as { fetchedOffset?: string }).fetchedOffset;
+  return fetched === undefined ? undefined : Number(fetched);
 }
 
 /** A batch's task stopped because the group rebalanced: its records are fetched again. */

@@ -7,7 +7,7 @@
 import type { Kafka } from "kafkajs";
 import type { Registry } from "prom-client";
 import type { BatcherOptions } from "./batcher.ts";
-import type { S3Settings } from "./store.ts";
+import type { ObjectStore, S3Settings } from "./store.ts";
 import type { SinkSabotage } from "./sabotage.ts";
 
 export interface SinkOptions {
@@ -29,6 +29,8 @@ export interface SinkOptions {
   codecWorker?: boolean;
   registry?: Registry;
   kafka?: Kafka;
+  /** The store to write to (default: one made from `s3`); the unit tests pass an in-memory one. */
+  store?: ObjectStore;
   /**
    * Sabotage, for the tests that prove the validator and the grader catch a broken
    * pipeline: every Nth valid event is silently not stored (its offset is still

@@ -6,9 +6,10 @@
  * its group, dropping what it had open and reading again from its committed
  * offsets. The fault counts only when both groups had every partition
  * assigned within 60 s (its evidence: the partition count before and after,
- * and when each group took them). The harness's generator keeps the
- * partitions it read at its start, so the new ones stay empty here; the
- * checks read every partition the topic has at the end. Expected: PASS
+ * and when each group took them, and the records on the new partitions by
+ * then). The harness's generator re-reads the partition count every 5 s, so
+ * some keys move to the new partitions, as a real producer's do; the checks
+ * read every partition the topic has at the end. Expected: PASS
  * (nothing acknowledged lost, no duplicate, the incident alerted exactly once).
  */
 import { defineScenario } from "../chaos/scenario.ts";

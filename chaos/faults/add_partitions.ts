@@ -9,18 +9,19 @@
  * offsets: the run proves that rebalance loses nothing.
  *
  * Evidence: the partition count before and after, the new partitions with
- * their leaders, and how long after the inject each group had them all
- * (`taken_after_ms`). A group that does not take them within
+ * their leaders, how long after the inject each group had them all
+ * (`taken_after_ms`), and the records on the new partitions by then
+ * (`records_on_new`, their end offsets). A group that does not take them within
  * `taken_within_ms` makes the fault fail (the run is `unknown`, saying which
  * group and which partitions): the partitions exist but nobody consumes them.
  * One-shot: Kafka cannot remove partitions, so nothing can be healed; a run's
  * own topic goes with its stack.
  *
- * The harness's generator picks each event's partition from the partitions it
- * read at its start, so its keys stay where they were; a pipeline's producer
- * that re-reads the metadata would move keys to the new partitions, which the
- * checks handle (every check is per partition, over the partitions the audit
- * finds at the end).
+ * The harness's generator re-reads the topic's partition count every 5 s
+ * (pipeline/generator_partitions.ts) and then hashes keys over the new count,
+ * so some keys move to the new partitions, as a real producer's do; the checks
+ * handle it (every check is per partition, over the partitions the audit finds
+ * at the end; order is checked per producer session within a partition).
  * @module
  */
 
@@ -122,6 +123,15 @@ export const addPartitions = defineFault({
         if (performance.now() - t0 > params.taken_within_ms) break;
         await sleep(500);
       }
+      // Records on the new partitions by now (their end offsets): the producers moved keys there.
+      const onNew = await admin.fetchTopicOffsets(params.topic).then(
+        (offsets) =>
+          Object.fromEntries(
+            offsets.filter((o) => o.partition >= before.length)
+              .map((o) => [String(o.partition), Number(o.high)]),
+          ),
+        () => undefined,
+      );
       return {
         observed: {
           topic: params.topic,
@@ -129,6 +139,7 @@ export const addPartitions = defineFault({
           partitions_after: after.length,
           added: Object.fromEntries(fresh.map((p) => [String(p.partition), p.leader])),
           taken_after_ms: taken,
+          ...(onNew ? { records_on_new: onNew } : {}),
           ...(Object.keys(missing).length > 0 ? { not_taken: missing } : {}),
         },
         heal: () => Promise.resolve({}),
