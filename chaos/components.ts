@@ -24,6 +24,7 @@ import { randomHex } from "../lib/ids.ts";
 import { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
 import type { RunContext } from "./run_context.ts";
 import { SubmissionError } from "./submission_error.ts";
+import { listenerBootstrap } from "../compose/kafka_proxy_control.ts";
 import { submissionCommand } from "./submission_shell.ts";
 import type { Sandbox } from "../compose/sandbox.ts";
 import type { Admin } from "./run_stack.ts";
@@ -83,7 +84,9 @@ export function metricsPorts(stack: Stack): { sink: number; detector: number } {
 export function contractEnv(scenario: Scenario, o: ComponentsOptions): Record<string, string> {
   const s3 = { ...o.stack.endpoints.s3, ...o.s3Keys };
   return {
-    KAFKA_BROKERS: o.stack.endpoints.kafka.bootstrap,
+    // The sink's own ports on the kafka proxy when it runs (the detector gets its own): a fault
+    // targets a component by them (compose/kafka_proxy_routes.ts).
+    KAFKA_BROKERS: listenerBootstrap(o.stack, "sink"),
     KAFKA_TOPIC: o.names.topic,
     // Through the stack's S3 proxy when it has one (s3_fault acts there); the harness goes direct.
     S3_ENDPOINT: o.stack.s3Proxy?.endpoint ?? s3.endpoint,
@@ -139,6 +142,7 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
   const sandbox = o.own?.sandbox;
   const node = (name: "sink" | "detector", script: string, args: string[]) => {
     const own = o.own?.[name];
+    const brokers = listenerBootstrap(o.stack, name);
     // A pipeline under grading: its command (one program, exec'ed by bash so that signals
     // reach it), in its folder, with the contract's env and this Deno first on PATH.
     const command = own
@@ -150,7 +154,7 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
           "-A",
           script,
           "--brokers",
-          contract.KAFKA_BROKERS,
+          brokers,
           "--topic",
           contract.KAFKA_TOPIC,
           ...args,
@@ -160,7 +164,7 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
     return componentNode(
       name,
       command,
-      { METRICS_PORT: String(ports[name]) },
+      { METRICS_PORT: String(ports[name]), KAFKA_BROKERS: brokers },
       own ? sandbox : undefined,
     );
   };
@@ -278,6 +282,19 @@ export function contractEndpoints(env: Record<string, string>): string[] {
   ];
 }
 
+/**
+ * What a sandboxed pipeline may reach: the contract's endpoints, with the sink's and the
+ * detector's own ports on the kafka proxy, never the harness's or the generator's (a fault
+ * targets a component by its ports: compose/kafka_proxy_routes.ts).
+ */
+export function pipelineEndpoints(
+  env: Record<string, string>,
+  stack: Parameters<typeof listenerBootstrap>[0],
+): string[] {
+  const detector = listenerBootstrap(stack, "detector").split(",");
+  return [...new Set([...contractEndpoints(env), ...detector])];
+}
+
 /** The pipeline phase: the webhook receiver, then the components, started and in their groups. */
 export async function startPipeline(
   run: RunContext,
@@ -320,7 +337,7 @@ export async function startPipeline(
       names: run.names,
       s3Keys: run.parts.pipelineS3,
     });
-    await own.sandbox.network({ kind: "pipeline", endpoints: contractEndpoints(env) });
+    await own.sandbox.network({ kind: "pipeline", endpoints: pipelineEndpoints(env, stack) });
   }
   run.ownPipeline = isOwn;
   const op = run.history.invoke("pipeline-up", { own: isOwn });

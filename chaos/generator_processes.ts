@@ -20,6 +20,7 @@ import { dirname, join } from "node:path";
 import { repoRoot } from "../compose/paths.ts";
 import { ProcessNode } from "../compose/process_node.ts";
 import type { Stack } from "../compose/stack.ts";
+import { listenerBootstrap } from "../compose/kafka_proxy_control.ts";
 import { waitFor } from "../lib/wait.ts";
 import type { GeneratorStatus } from "../pipeline/generator_options.ts";
 import { Ledger } from "../pipeline/ledger.ts";
@@ -50,7 +51,7 @@ export class GeneratorProcesses {
     const w = scenario.workload;
     this.#dir = join(o.runDir, "ledgers");
     const env: Record<string, string> = {
-      KAFKA_BROKERS: o.stack.endpoints.kafka.bootstrap,
+      KAFKA_BROKERS: listenerBootstrap(o.stack, "generator"),
       KAFKA_TOPIC: o.topic,
       EPS_TARGET: String(Math.max(1, Math.round(rateShare(scenario)))),
       WORKER_COUNT: String(w.workers),

@@ -33,14 +33,14 @@ const FAULTS = [
     at: "4s",
     kind: "kafka_error",
     target: "broker:1",
-    params: { code: "NOT_LEADER_OR_FOLLOWER", share: 0.3, clients: ["generator"] },
+    params: { code: "NOT_LEADER_OR_FOLLOWER", share: 0.3, target: "generator" },
     heal_after: "7s",
   },
   {
     at: "13s",
     kind: "kafka_error",
     target: "broker:1",
-    params: { mode: "drop_answer", share: 0.01, clients: ["generator"] },
+    params: { mode: "drop_answer", share: 0.01, target: "generator" },
     heal_after: "7s",
   },
 ];

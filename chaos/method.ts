@@ -8,6 +8,7 @@
 
 import type { Binaries } from "../compose/provision.ts";
 import type { Stack } from "../compose/stack.ts";
+import { listenerBootstrap } from "../compose/kafka_proxy_control.ts";
 import { Ledger } from "../pipeline/ledger.ts";
 import type { KafkaClientKind } from "../pipeline/producer_client.ts";
 import { Rng } from "../pipeline/rng.ts";
@@ -44,11 +45,13 @@ export async function runMethod(run: RunContext, p: MethodParts): Promise<Ledger
   const { scenario, seed, runId, runDir, history, signal, names } = run;
   const { stack, binaries, receiver } = p;
   const { kafka, admin } = p;
-  const brokers = stack.endpoints.kafka.bootstrap.split(",");
+  // The generator's own ports on the kafka proxy when it runs (a fault targets it by them): then
+  // its own client, not the harness's.
+  const brokers = listenerBootstrap(stack, "generator").split(",");
   const generator = workload(scenario, {
     brokers,
     topic: names.topic,
-    kafka,
+    kafka: brokers.join(",") === stack.endpoints.kafka.bootstrap ? kafka : undefined,
     seed,
     runId,
     runDir,
@@ -67,7 +70,7 @@ export async function runMethod(run: RunContext, p: MethodParts): Promise<Ledger
   const rng = new Rng(`${seed}/targets`);
   const timeline = run.parts.timeline = new FaultTimeline({
     history,
-    ctx: { stack, binaries, components: p.components, receiver },
+    ctx: { stack, binaries, components: p.components, receiver, topic: names.topic },
     faults: expandFaults(scenario, seed),
     resolve: (target) =>
       resolveTarget(target, {

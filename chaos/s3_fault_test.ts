@@ -13,6 +13,7 @@ import { shortRun } from "./short_run_testing.ts";
 import { processesWith, slow } from "../compose/testing.ts";
 import {
   NO_COUNTS,
+  S3ProxyControl,
   type S3ProxyCounts,
   s3ProxyEndpoints,
   s3ProxyWanted,
@@ -24,7 +25,8 @@ import { contractEndpoints, contractEnv } from "./components.ts";
 import { runNames } from "./run_names.ts";
 import type { Scenario } from "./scenario.ts";
 import { portFree } from "../lib/wait.ts";
-import { s3Fault, s3TargetProblem, waitForEffect } from "./faults/s3_fault.ts";
+import { s3Fault, s3TargetProblem, storeEvidence, waitForEffect } from "./faults/s3_fault.ts";
+import { serveS3Proxy } from "../compose/s3_proxy_server.ts";
 import { externalProblems, FAULTS, stackProblems } from "./faults/mod.ts";
 
 Deno.test("s3_fault: params are checked by its schema, each mode its own", () => {
@@ -34,9 +36,13 @@ Deno.test("s3_fault: params are checked by its schema, each mode its own", () =>
     methods: ["PUT", "POST"],
   });
   assert.deepEqual(
-    s3Fault.params.parse({ mode: "stall", stall_ms: 3000, share: 0.5, methods: ["GET", "PUT"] }),
-    { mode: "stall", stall_ms: 3000, share: 0.5, methods: ["GET", "PUT"] },
+    s3Fault.params.parse({ mode: "stall", stall_ms: 3000, share: 0.5, methods: ["PUT"] }),
+    { mode: "stall", stall_ms: 3000, share: 0.5, methods: ["PUT"] },
   );
+  // Reads, HEADs and deletes are no store writes: a fault on them proves nothing.
+  for (const m of ["GET", "HEAD", "DELETE"]) {
+    assert.throws(() => s3Fault.params.parse({ mode: "reset", methods: [m] }), /methods/, m);
+  }
   assert.throws(() => s3Fault.params.parse({}), /mode/);
   assert.throws(() => s3Fault.params.parse({ mode: "teapot" }), /mode/);
   assert.throws(() => s3Fault.params.parse({ mode: "stall" }), /mode stall needs stall_ms/);
@@ -119,6 +125,60 @@ Deno.test("s3_fault: its evidence is the proxy's count of its effect", async () 
   assert.deepEqual(none, NO_COUNTS);
 });
 
+Deno.test("s3_fault: a fault that met only decoys has no evidence; real writes are counted", async () => {
+  const minio = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (r) => {
+    await r.arrayBuffer();
+    return new Response(null, { status: 200 });
+  });
+  const proxy = serveS3Proxy({ listen: 0, control: 0, upstream: minio.addr.port });
+  const control = new S3ProxyControl(`http://127.0.0.1:${proxy.controlPort}`);
+  const key = "events/t/partition=0/part-0-00000000000000000000-00000000000000000009.ndjson.gz";
+  const put = async (path: string) => {
+    const r = await fetch(`http://127.0.0.1:${proxy.port}${path}`, { method: "PUT", body: "x" });
+    await r.body?.cancel();
+    return r.status;
+  };
+  try {
+    const before = (await control.state()).counts;
+    await control.set({
+      mode: "slowdown",
+      share: 1,
+      methods: ["PUT", "POST"],
+      store: {
+        bucket: "b",
+        topic: "t",
+      },
+    });
+    // A sink that spends the fault on junk: another bucket, junk keys, another topic, tiny keys.
+    for (
+      const path of [`/x/${key}`, "/b/junk", "/b/events/t/x", `/b/${key.replace("/t/", "/d/")}`]
+    ) {
+      assert.equal(await put(path), 200, path);
+    }
+    const none = await waitForEffect(
+      async () => (await control.state()).counts,
+      before,
+      "slowdown",
+      300,
+    );
+    assert.deepEqual(storeEvidence(none, "slowdown"), { store_writes_faulted: 0, keys_faulted: 0 });
+    assert.equal(none.seen, 4); // seen, and not one of them a store write: no effect, unknown
+    assert.equal(none.store_writes, 0);
+    assert.equal(await put(`/b/${key}`), 503);
+    assert.equal(await put(`/b/${key}`), 503); // its retry: one key
+    const some = await waitForEffect(
+      async () => (await control.state()).counts,
+      before,
+      "slowdown",
+      300,
+    );
+    assert.deepEqual(storeEvidence(some, "slowdown"), { store_writes_faulted: 2, keys_faulted: 1 });
+  } finally {
+    await proxy.close();
+    await minio.shutdown();
+  }
+});
+
 Deno.test({
   name: "s3_fault: SlowDown, then lost answers to stored PUTs: stored exactly once, healed",
   ...slow,
@@ -159,6 +219,9 @@ Deno.test({
       assert.ok(s3[i].observed, `${count} not observed\n${seen}\n${explain}`);
       assert.match(seen, new RegExp(`"counted":\\{[^}]*"${count}":[1-9]`), seen);
       assert.match(seen, /"cleared":true/, seen);
+      // The evidence counts real writes of the run's batch keys, nothing else.
+      assert.match(seen, /"store_writes_faulted":[1-9]/, seen);
+      assert.match(seen, /"keys_faulted":[1-9]/, seen);
       assert.ok(s3[i].healed_at !== null, seen);
     }
     assert.equal(res.code, 0, explain);

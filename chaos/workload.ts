@@ -21,7 +21,8 @@ import { ms, type Scenario } from "./scenario.ts";
 export interface WorkloadOptions {
   brokers: string[];
   topic: string;
-  kafka: Kafka;
+  /** The harness's client, shared; none: the generator makes its own (its own bootstrap). */
+  kafka?: Kafka;
   seed: number;
   runId: string;
   runDir: string;

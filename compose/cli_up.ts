@@ -22,6 +22,7 @@ import { unmountUnder } from "./disk.ts";
 import { brokerIdOf, quorumProxy, type Stack } from "./stack.ts";
 import { type ExternalNode, NODE_NAME } from "./external_endpoints.ts";
 import { say } from "../lib/progress.ts";
+import { KAFKA_PROXY_NODE, kafkaProxyControlUrl } from "./kafka_proxy_control.ts";
 
 const USAGE =
   "usage: deno task up [--json] [--name NAME] [--base-port PORT] [--brokers N] [--disk-mb MB] [--stack local|docker]";
@@ -30,6 +31,32 @@ const USAGE =
  * How each node of a stack `up` started can be acted on from outside: its container and engine
  * (docker stack), and a broker's Toxiproxy proxies (both stacks).
  */
+/**
+ * The stack's endpoints, one line each, as `up` prints them: the S3 proxy (the pipeline's way to
+ * MinIO, where `s3_fault` acts) beside MinIO's own address, and the kafka proxy's control API
+ * when the stack runs it.
+ */
+export function endpointLines(
+  stack: Pick<Stack, "endpoints" | "s3Proxy" | "dataDir" | "plan" | "nodes">,
+): string[] {
+  const e = stack.endpoints;
+  return [
+    `kafka      ${e.kafka.bootstrap}`,
+    ...(stack.nodes.has(KAFKA_PROXY_NODE)
+      ? [`kafkaproxy control ${kafkaProxyControlUrl(stack.plan)} (each component its own ports)`]
+      : []),
+    `s3         ${e.s3.endpoint} bucket=${e.s3.bucket} (keys: deno task up --json)`,
+    ...(stack.s3Proxy
+      ? [
+        `s3proxy    ${stack.s3Proxy.endpoint} (the pipeline's S3_ENDPOINT; control ${stack.s3Proxy.control})`,
+      ]
+      : []),
+    `redis      ${e.redis.url}`,
+    `toxiproxy  ${e.toxiproxy.api}`,
+    `logs       ${stack.dataDir}/logs`,
+  ];
+}
+
 export function nodesOf(stack: Stack): Record<string, ExternalNode> {
   const nodes: Record<string, ExternalNode> = {};
   for (const name of stack.nodes.keys()) {
@@ -113,17 +140,12 @@ if (import.meta.main) {
     if (values.json) {
       console.log(JSON.stringify({ ...stack.endpoints, nodes: nodesOf(stack) }));
     } else {
-      const e = stack.endpoints;
       say(
         reused
           ? `${stack.kind} stack "${stack.name}" is already running:`
           : `${stack.kind} stack "${stack.name}" is up:`,
       );
-      console.log(`kafka      ${e.kafka.bootstrap}`);
-      console.log(`s3         ${e.s3.endpoint} bucket=${e.s3.bucket} (keys: deno task up --json)`);
-      console.log(`redis      ${e.redis.url}`);
-      console.log(`toxiproxy  ${e.toxiproxy.api}`);
-      console.log(`logs       ${stack.dataDir}/logs`);
+      for (const line of endpointLines(stack)) console.log(line);
     }
     return ExitCode.Pass;
   });

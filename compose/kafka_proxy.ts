@@ -9,7 +9,11 @@
  * at most the versions it encodes (kafka_wire.ts `VERSION_CAPS`). With a mode
  * (kafka_proxy_mode.ts) it answers an error instead of forwarding, holds one
  * API's answers back, or forwards a Produce and drops its answer; it counts
- * what it did per broker and API. One process serves every broker; a small
+ * what it did per broker and API. Each broker has a listener per pipeline
+ * component besides the harness's (kafka_proxy_routes.ts): a mode targets a
+ * component by the listener a request came in on, never by its client id,
+ * and on a component's listener every answer that names brokers names the
+ * component's ports. One process serves every broker; a small
  * HTTP API controls it (`GET /health`, `GET /counts`, `PUT /mode`,
  * `DELETE /mode`). Started by kafka_proxy_main.ts.
  *
@@ -31,6 +35,7 @@ import {
   VERSION_CAPS,
 } from "./kafka_wire.ts";
 import { errorAnswer, produceAcks, rewriteMetadataErrors } from "./kafka_wire_errors.ts";
+import { rewriteCoordinatorPort, rewriteMetadataPorts, routing } from "./kafka_proxy_routes.ts";
 import {
   type BrokerCounts,
   bump,
@@ -40,6 +45,7 @@ import {
   type KafkaProxyMode,
   modeProblems,
   type ProxyCounts,
+  type ProxyListener,
 } from "./kafka_proxy_mode.ts";
 
 /** One broker's route: the port clients reach, and where the proxy forwards to. */
@@ -47,6 +53,13 @@ export interface Route {
   broker: number;
   listen: number;
   upstream: number;
+  /** Whose listener it is (default `harness`: the broker's advertised port). */
+  listener?: ProxyListener;
+}
+
+/** A request the proxy refuses on a component's listener (the connection is cut). */
+export class RefusedRequest extends Error {
+  override name = "RefusedRequest";
 }
 
 /** A request waiting for its answer to go out, in the order the requests came. */
@@ -63,6 +76,8 @@ interface Slot {
   notBefore?: number;
   /** Metadata: the error code its answer's topics get. */
   rewrite?: number;
+  /** On a component's listener: its answer names brokers, set to the component's ports. */
+  route?: boolean;
 }
 
 export class KafkaProxy {
@@ -70,8 +85,10 @@ export class KafkaProxy {
   readonly host: string;
   mode: KafkaProxyMode | undefined;
   readonly counts: ProxyCounts = {};
-  /** The port each broker's route listens on, by broker id (`listen: 0`: the one it got). */
+  /** The port each broker's harness route listens on, by broker id (`listen: 0`: the one it got). */
   readonly bound = new Map<number, number>();
+  /** The port of each route, by `listener/broker`. */
+  readonly #ports = new Map<string, number>();
   readonly #listeners: Deno.TcpListener[] = [];
   readonly #conns = new Set<Deno.Conn>();
   #server?: Deno.HttpServer;
@@ -93,7 +110,9 @@ export class KafkaProxy {
   serve(control?: number): void {
     for (const route of this.routes) {
       const listener = Deno.listen({ hostname: this.host, port: route.listen });
-      this.bound.set(route.broker, listener.addr.port);
+      const name = route.listener ?? "harness";
+      if (name === "harness") this.bound.set(route.broker, listener.addr.port);
+      this.#ports.set(`${name}/${route.broker}`, listener.addr.port);
       this.#listeners.push(listener);
       this.#accept(listener, route);
     }
@@ -113,6 +132,11 @@ export class KafkaProxy {
       this.#log(`mode ${mode ? JSON.stringify(mode) : "cleared"}`);
     }
     return problems;
+  }
+
+  /** The port broker `broker`'s route of `listener` listens on (undefined: none). */
+  portOf(listener: ProxyListener, broker: number): number | undefined {
+    return this.#ports.get(`${listener}/${broker}`);
   }
 
   async close(): Promise<void> {
@@ -172,18 +196,26 @@ export class KafkaProxy {
       return;
     }
     counts.connections++;
+    bump(counts.listeners, route.listener ?? "harness");
     client.setNoDelay(true);
     upstream.setNoDelay(true);
     this.#conns.add(client);
     this.#conns.add(upstream);
-    const conn = new Connection(client, upstream, route.broker, counts, this);
+    const conn = new Connection(
+      client,
+      upstream,
+      route.broker,
+      route.listener ?? "harness",
+      counts,
+      this,
+    );
     await conn.run().catch((error) => this.#log(`broker ${route.broker}: ${error}`));
     this.#conns.delete(client);
     this.#conns.delete(upstream);
   }
 
   /** For a connection: the decision on one request (mode and dice). */
-  decide(request: { broker: number; apiKey: number; clientId: string | null }): Decision {
+  decide(request: { broker: number; apiKey: number; listener: ProxyListener }): Decision {
     return decide(this.mode, request, this.#dice);
   }
 }
@@ -199,6 +231,7 @@ class Connection {
     readonly client: Deno.TcpConn,
     readonly upstream: Deno.TcpConn,
     readonly broker: number,
+    readonly listener: ProxyListener,
     readonly counts: BrokerCounts,
     readonly proxy: KafkaProxy,
   ) {}
@@ -246,12 +279,33 @@ class Connection {
       apiVersion: h.apiVersion,
       upstream: true,
     };
+    // On a component's listener, an answer that names brokers must name the component's ports.
+    if (this.listener !== "harness") {
+      const how = routing(h.apiKey, h.apiVersion);
+      if (how === "refuse") {
+        bump(this.counts.refused, api);
+        throw new RefusedRequest(
+          `${api} v${h.apiVersion} on the ${this.listener}'s listener: its answer would name ` +
+            "brokers at ports the proxy cannot point at the component's; connection cut",
+        );
+      }
+      slot.route = how === "rewrite";
+    }
     // Versions above the caps (a client that did not ask ApiVersions) are only passed on.
     const readable = h.apiVersion <= (VERSION_CAPS[h.apiKey] ?? -1);
     // A Produce with acks 0 has no answer: nothing to wait for, nothing to answer.
     if (h.apiKey === API_KEYS.Produce && readable && produceAcks(f, h) === 0) return true;
-    const d = this.proxy.decide({ broker: this.broker, apiKey: h.apiKey, clientId: h.clientId });
-    if (d.action !== "forward" && !readable) {
+    const d = this.proxy.decide({ broker: this.broker, apiKey: h.apiKey, listener: this.listener });
+    if (d.action !== "forward" && !readable && this.listener !== "harness") {
+      // A component cannot dodge the fault with a version the proxy does not encode: its
+      // connection is cut instead, counted as the fault's effect.
+      const kind = d.action === "error" ? "errors" : d.action === "delay" ? "delayed" : "dropped";
+      bump(this.counts[kind], `${api}/CONNECTION_CUT`);
+      throw new RefusedRequest(
+        `${api} v${h.apiVersion} on the ${this.listener}'s listener is above the proxy's caps ` +
+          `under a ${d.action} mode; connection cut`,
+      );
+    } else if (d.action !== "forward" && !readable) {
       bump(this.counts.untouched, api);
     } else if (d.action === "error") {
       if (h.apiKey === API_KEYS.Metadata) {
@@ -301,6 +355,11 @@ class Connection {
     if (slot.rewrite !== undefined) {
       const set = rewriteMetadataErrors(f, slot.apiVersion, slot.rewrite);
       if (set > 0) bump(this.counts.errors, `${api}/LEADER_NOT_AVAILABLE`);
+    }
+    if (slot.route) {
+      const portOf = (node: number) => this.proxy.portOf(this.listener, node);
+      if (slot.apiKey === API_KEYS.Metadata) rewriteMetadataPorts(f, slot.apiVersion, portOf);
+      else rewriteCoordinatorPort(f, slot.apiVersion, portOf);
     }
     if (slot.drop) bump(this.counts.dropped, api);
   }

@@ -9,7 +9,10 @@
  *
  * Placement, for broker i: clients → kafka proxy (base+100+10i+6) → the
  * broker's Toxiproxy client port (base+100+10i+1) → the broker. Its control
- * API is at base+106.
+ * API is at base+106. Each pipeline component has its own listener per broker
+ * (the sink base+100+10i+7, the detector +8, the generator +9:
+ * kafka_proxy_routes.ts) and its own bootstrap (`listenerBootstrap`): a fault
+ * targets a component by the ports it was given, not by its client id.
  *
  * ```ts
  * import { KafkaProxyControl } from "./kafka_proxy_control.ts";
@@ -25,7 +28,13 @@ import { join } from "node:path";
 import { repoRoot } from "./paths.ts";
 import type { PortPlan } from "./ports.ts";
 import type { ProcessSpec } from "./process_node.ts";
-import type { KafkaProxyMode, ProxyCounts } from "./kafka_proxy_mode.ts";
+import {
+  type KafkaProxyMode,
+  PROXY_LISTENERS,
+  type ProxyCounts,
+  type ProxyListener,
+} from "./kafka_proxy_mode.ts";
+import { listenerPort } from "./kafka_proxy_routes.ts";
 
 /** The proxy's node name in the local stack. */
 export const KAFKA_PROXY_NODE = "kafkaproxy";
@@ -35,7 +44,27 @@ export function kafkaProxyControlUrl(plan: PortPlan): string {
   return `http://127.0.0.1:${plan.kafkaProxyControl}`;
 }
 
-/** The spec of the proxy's process: every broker's route, upstream its Toxiproxy client port. */
+/**
+ * The bootstrap `listener`'s clients get on a stack: its own ports when the stack runs the proxy,
+ * else the stack's bootstrap (every client the same).
+ */
+export function listenerBootstrap(
+  stack: {
+    plan: PortPlan;
+    nodes?: ReadonlyMap<string, unknown>;
+    endpoints: { kafka: { bootstrap: string } };
+  },
+  listener: ProxyListener,
+): string {
+  if (!stack.nodes?.has(KAFKA_PROXY_NODE)) return stack.endpoints.kafka.bootstrap;
+  return stack.plan.brokers.map((b) => `127.0.0.1:${listenerPort(b.kafkaProxy, listener)}`)
+    .join(",");
+}
+
+/**
+ * The spec of the proxy's process: every broker's routes (the harness's and each component's),
+ * upstream its Toxiproxy client port.
+ */
 export function kafkaProxySpec(
   plan: PortPlan,
   dataDir: string,
@@ -51,10 +80,14 @@ export function kafkaProxySpec(
       join(repoRoot, "compose", "kafka_proxy_main.ts"),
       "--control",
       String(plan.kafkaProxyControl),
-      ...plan.brokers.flatMap((b) => [
-        "--route",
-        `${b.id}:${b.kafkaProxy}:${options.direct ? b.client.real : b.client.proxy}`,
-      ]),
+      ...plan.brokers.flatMap((b) =>
+        PROXY_LISTENERS.flatMap((l) => [
+          "--route",
+          `${b.id}:${listenerPort(b.kafkaProxy, l)}:${
+            options.direct ? b.client.real : b.client.proxy
+          }${l === "harness" ? "" : `:${l}`}`,
+        ])
+      ),
     ],
     cwd: dataDir,
     logFile: join(dataDir, "logs", `${KAFKA_PROXY_NODE}.log`),

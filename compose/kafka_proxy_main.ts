@@ -4,24 +4,36 @@
  *
  * ```sh
  * deno run --allow-net compose/kafka_proxy_main.ts --control 29106 \
- *   --route 1:29116:29111 --route 2:29126:29121 --route 3:29136:29131
+ *   --route 1:29116:29111 --route 1:29117:29111:sink --route 2:29126:29121
  * ```
  *
- * Each `--route broker:listen:upstream` is one broker's: clients connect to
- * `listen`, the proxy forwards to `upstream` (the broker's Toxiproxy client
- * port). It stops on SIGTERM or SIGINT; bad arguments exit 2.
+ * Each `--route broker:listen:upstream[:listener]` is one broker's: clients
+ * connect to `listen`, the proxy forwards to `upstream` (the broker's
+ * Toxiproxy client port); `listener` names whose port it is (`harness`, the
+ * default, or a component: `sink`, `detector`, `generator`). It stops on
+ * SIGTERM or SIGINT; bad arguments exit 2.
  * @module
  */
 
 import { parseArgs } from "node:util";
 import { KafkaProxy, type Route } from "./kafka_proxy.ts";
+import { PROXY_LISTENERS, type ProxyListener } from "./kafka_proxy_mode.ts";
 
-/** The routes of `--route broker:listen:upstream` arguments; throws on a malformed one. */
+/** The routes of `--route broker:listen:upstream[:listener]` arguments; throws on a malformed one. */
 export function parseRoutes(values: readonly string[]): Route[] {
   return values.map((v) => {
-    const m = v.match(/^(\d+):(\d+):(\d+)$/);
-    if (!m) throw new TypeError(`--route must be broker:listen:upstream, got "${v}"`);
-    return { broker: Number(m[1]), listen: Number(m[2]), upstream: Number(m[3]) };
+    const m = v.match(/^(\d+):(\d+):(\d+)(?::([a-z]+))?$/);
+    if (!m || (m[4] !== undefined && !PROXY_LISTENERS.includes(m[4] as ProxyListener))) {
+      throw new TypeError(
+        `--route must be broker:listen:upstream[:${PROXY_LISTENERS.join("|")}], got "${v}"`,
+      );
+    }
+    return {
+      broker: Number(m[1]),
+      listen: Number(m[2]),
+      upstream: Number(m[3]),
+      listener: (m[4] ?? "harness") as ProxyListener,
+    };
   });
 }
 
@@ -47,7 +59,8 @@ if (import.meta.main) {
     proxy.serve(control);
     console.log(
       `kafka proxy: control ${control}; ${
-        routes.map((r) => `broker ${r.broker} ${r.listen} -> ${r.upstream}`).join(", ")
+        routes.map((r) => `broker ${r.broker} ${r.listener} ${r.listen} -> ${r.upstream}`)
+          .join(", ")
       }`,
     );
     for (const signal of ["SIGTERM", "SIGINT"] as const) {

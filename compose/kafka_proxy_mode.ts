@@ -2,13 +2,21 @@
  * What the kafka proxy (kafka_proxy.ts) does to a request: the misbehaviour
  * set through its control API (`KafkaProxyMode`: answer an error, delay one
  * API's answers, or forward a Produce and drop its answer, for a share of the
- * requests of some brokers), the decision for one request (`decide`, pure:
- * the dice are passed in), and the counts of what it did, per broker and API.
+ * requests of some brokers and of some of the proxy's listeners), the
+ * decision for one request (`decide`, pure: the dice are passed in), and the
+ * counts of what it did, per broker and API.
+ *
+ * A request's client is known by the listener it came in on, never by the
+ * client id it sends (a graded sink could send the generator's): each
+ * pipeline component (`PROXY_TARGETS`) has its own ports, the only ones its
+ * bootstrap and the proxy's Metadata answers give it (kafka_proxy_routes.ts),
+ * and every other client (the harness's admin and audit, tools) the brokers'
+ * advertised ones (`harness`).
  *
  * ```ts
  * import { decide } from "./kafka_proxy_mode.ts";
  * const mode = { mode: "error", brokers: [1], apis: ["Produce"], code: "NOT_LEADER_OR_FOLLOWER", share: 1 } as const;
- * decide(mode, { broker: 1, apiKey: 0, clientId: "gen" }, Math.random); // { action: "error", code: 6, ... }
+ * decide(mode, { broker: 1, apiKey: 0, listener: "generator" }, Math.random); // { action: "error", code: 6, ... }
  * ```
  * @module
  */
@@ -23,6 +31,13 @@ import {
 } from "./kafka_wire_errors.ts";
 
 export const PROXY_MODES = ["error", "delay", "drop_answer"] as const;
+
+/** The pipeline's components, each with listeners of its own on the proxy: what a mode targets. */
+export const PROXY_TARGETS = ["generator", "sink", "detector"] as const;
+export type ProxyTarget = typeof PROXY_TARGETS[number];
+/** The proxy's listeners: a component's, or the brokers' advertised ports (`harness`: the rest). */
+export const PROXY_LISTENERS = ["harness", ...PROXY_TARGETS] as const;
+export type ProxyListener = typeof PROXY_LISTENERS[number];
 export type ProxyModeName = typeof PROXY_MODES[number];
 
 /** A misbehaviour of the proxy, as its control API takes it (`PUT /mode`). */
@@ -38,8 +53,11 @@ export interface KafkaProxyMode {
   delayMs?: number;
   /** The share of the matching requests it acts on, 0..1. */
   share: number;
-  /** Only requests whose client id starts with one of these (default: every client's). */
-  clients?: string[];
+  /**
+   * Only requests that came in on these components' listeners (default: every listener's, the
+   * harness's included).
+   */
+  targets?: ProxyTarget[];
 }
 
 /** The problems of a mode (empty: valid), each naming the field and the value seen. */
@@ -55,12 +73,17 @@ export function modeProblems(m: KafkaProxyMode): string[] {
   if (typeof m.share !== "number" || !(m.share >= 0 && m.share <= 1)) {
     problems.push(`share must be 0..1, got ${m.share}`);
   }
-  const clients = m.clients;
+  const targets = m.targets;
   if (
-    clients !== undefined &&
-    (!Array.isArray(clients) || !clients.length || clients.some((c) => typeof c !== "string" || !c))
+    targets !== undefined &&
+    (!Array.isArray(targets) || !targets.length || !targets.every((t) => PROXY_TARGETS.includes(t)))
   ) {
-    problems.push(`clients must be client id prefixes, got ${JSON.stringify(clients)}`);
+    problems.push(
+      `targets must be some of ${PROXY_TARGETS.join(", ")}, got ${JSON.stringify(targets)}`,
+    );
+  }
+  if ("clients" in m) {
+    problems.push("clients (client id prefixes, which a client chooses) is gone: use targets");
   }
   if (problems.length) return problems;
   if (m.mode === "error") {
@@ -96,17 +119,17 @@ export type Decision =
 const FORWARD: Decision = { action: "forward" };
 
 /**
- * The decision for a request of `apiKey` from client `clientId` to broker `broker`; `dice()` is
- * uniform in [0, 1).
+ * The decision for a request of `apiKey` to broker `broker` that came in on `listener`; `dice()`
+ * is uniform in [0, 1). The client id a request carries plays no part.
  */
 export function decide(
   mode: KafkaProxyMode | undefined,
-  request: { broker: number; apiKey: number; clientId: string | null },
+  request: { broker: number; apiKey: number; listener: ProxyListener },
   dice: () => number,
 ): Decision {
   if (!mode || !mode.brokers.includes(request.broker)) return FORWARD;
   if (!mode.apis.includes(apiName(request.apiKey) as ErrorApi)) return FORWARD;
-  if (mode.clients && !mode.clients.some((c) => request.clientId?.startsWith(c))) return FORWARD;
+  if (mode.targets && !(mode.targets as string[]).includes(request.listener)) return FORWARD;
   if (!(dice() < mode.share)) return FORWARD;
   if (mode.mode === "error") {
     return { action: "error", code: ERROR_CODES[mode.code!], name: mode.code! };
@@ -118,6 +141,13 @@ export function decide(
 /** What the proxy did on one broker's connections, by API (and code). */
 export interface BrokerCounts {
   connections: number;
+  /** Connections by the listener they came in on (`harness`, `sink`, ...). */
+  listeners: Record<string, number>;
+  /**
+   * Requests on a component's listener whose answer names brokers the proxy cannot point at the
+   * component's ports (an API version above its caps): the connection is cut, by API.
+   */
+  refused: Record<string, number>;
   requests: Record<string, number>;
   /** Error answers, by `API/CODE`. */
   errors: Record<string, number>;
@@ -135,6 +165,8 @@ export type ProxyCounts = Record<string, BrokerCounts>;
 export function emptyCounts(): BrokerCounts {
   return {
     connections: 0,
+    listeners: {},
+    refused: {},
     requests: {},
     errors: {},
     delayed: {},
@@ -174,6 +206,8 @@ export function countsSince(before: ProxyCounts, after: ProxyCounts): ProxyCount
       );
     out[id] = {
       connections: a.connections - b.connections,
+      listeners: diff(a.listeners ?? {}, b.listeners ?? {}),
+      refused: diff(a.refused ?? {}, b.refused ?? {}),
       requests: diff(a.requests, b.requests),
       errors: diff(a.errors, b.errors),
       delayed: diff(a.delayed, b.delayed),

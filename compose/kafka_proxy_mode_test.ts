@@ -5,6 +5,7 @@ import {
   emptyCounts,
   type KafkaProxyMode,
   modeProblems,
+  type ProxyListener,
   total,
 } from "./kafka_proxy_mode.ts";
 
@@ -15,13 +16,13 @@ const NOT_LEADER: KafkaProxyMode = {
   code: "NOT_LEADER_OR_FOLLOWER",
   share: 0.5,
 };
-const produce = (broker: number, clientId: string | null = "generator-x-w0") => ({
+const produce = (broker: number, listener: ProxyListener = "generator") => ({
   broker,
   apiKey: 0,
-  clientId,
+  listener,
 });
 
-Deno.test("decide() acts on its brokers, APIs, clients and share only", () => {
+Deno.test("decide() acts on its brokers, APIs, target listeners and share only", () => {
   const low = () => 0.1;
   const high = () => 0.9;
   assert.deepEqual(decide(NOT_LEADER, produce(1), low), {
@@ -33,10 +34,12 @@ Deno.test("decide() acts on its brokers, APIs, clients and share only", () => {
   assert.deepEqual(decide(NOT_LEADER, produce(2), low), { action: "forward" });
   assert.deepEqual(decide(NOT_LEADER, { ...produce(1), apiKey: 3 }, low), { action: "forward" });
   assert.deepEqual(decide(undefined, produce(1), low), { action: "forward" });
-  const sinkOnly = { ...NOT_LEADER, clients: ["sink"] };
+  const sinkOnly: KafkaProxyMode = { ...NOT_LEADER, targets: ["sink"] };
   assert.deepEqual(decide(sinkOnly, produce(1), low), { action: "forward" });
-  assert.deepEqual(decide(sinkOnly, produce(1, null), low), { action: "forward" });
-  assert.equal(decide(sinkOnly, produce(1, "sink-42"), low).action, "error");
+  assert.deepEqual(decide(sinkOnly, produce(1, "harness"), low), { action: "forward" });
+  assert.equal(decide(sinkOnly, produce(1, "sink"), low).action, "error");
+  // The harness's listener is hit only by a mode without targets.
+  assert.equal(decide(NOT_LEADER, produce(1, "harness"), low).action, "error");
   const delay: KafkaProxyMode = {
     mode: "delay",
     brokers: [1],
@@ -44,7 +47,7 @@ Deno.test("decide() acts on its brokers, APIs, clients and share only", () => {
     delayMs: 300,
     share: 1,
   };
-  assert.deepEqual(decide(delay, { broker: 1, apiKey: 1, clientId: "d" }, low), {
+  assert.deepEqual(decide(delay, { broker: 1, apiKey: 1, listener: "detector" }, low), {
     action: "delay",
     delayMs: 300,
   });
@@ -72,7 +75,15 @@ Deno.test("modeProblems() names each invalid field and the invalid code/API pair
     modeProblems({ ...NOT_LEADER, apis: ["Heartbeat" as "Fetch"] }).join(),
     /apis must be some of/,
   );
-  assert.match(modeProblems({ ...NOT_LEADER, clients: [""] }).join(), /clients must be/);
+  assert.match(
+    modeProblems({ ...NOT_LEADER, targets: ["harness" as "sink"] }).join(),
+    /targets must be some of generator, sink, detector/,
+  );
+  // The client-id prefixes of old: a client chooses its id, so they are refused.
+  assert.match(
+    modeProblems({ ...NOT_LEADER, clients: ["sink"] } as KafkaProxyMode).join(),
+    /clients .* is gone: use targets/,
+  );
   assert.match(
     modeProblems({ mode: "delay", brokers: [1], apis: ["Fetch", "Produce"], share: 1 }).join(),
     /delay acts on one API.*delayMs must be whole milliseconds/,

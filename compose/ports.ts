@@ -124,7 +124,8 @@ export function allPorts(plan: PortPlan): number[] {
   ];
   for (const b of plan.brokers) {
     for (const l of [b.client, b.internal, b.controller]) ports.push(l.real, l.proxy);
-    ports.push(...Object.values(b.quorum), b.kafkaProxy);
+    // The kafka proxy's: the harness's, then the sink's, the detector's, the generator's.
+    ports.push(...Object.values(b.quorum), b.kafkaProxy, ...[1, 2, 3].map((d) => b.kafkaProxy + d));
   }
   return ports;
 }

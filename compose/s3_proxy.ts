@@ -15,6 +15,13 @@
  * MinIO stores it, and the answer is dropped: the client sees a failure for a
  * write that happened).
  *
+ * Given the run's store (`store`: its bucket and topic), a misbehaviour acts
+ * only on real writes to it: a PUT or POST of an object whose key is a batch
+ * key of the topic (`events/` or `dlq/`, the contract's layout:
+ * validate/layout.ts), multipart parts included. Junk writes to other keys or
+ * another bucket, HEADs and reads pass untouched and count for nothing: a
+ * sink cannot spend a fault on decoys, nor inflate its evidence with them.
+ *
  * SigV4 stays valid: the client signs for the host it talks to (the proxy),
  * and the proxy forwards the request's head and body byte for byte, `Host`
  * included, which is what MinIO checks the signature against.
@@ -33,6 +40,7 @@ import { join } from "node:path";
 import { repoRoot } from "./paths.ts";
 import type { PortPlan } from "./ports.ts";
 import type { ProcessSpec } from "./process_node.ts";
+import { parseBatchKey } from "../pipeline/batcher.ts";
 
 /** The proxy's node name in the local stack. */
 export const S3_PROXY_NODE = "s3proxy";
@@ -51,6 +59,14 @@ export interface S3Misbehaviour {
   methods: readonly S3Method[];
   /** `stall` only: how long a request is held. */
   stall_ms?: number;
+  /** Only real writes to this store (default: every request of `methods`). */
+  store?: S3Store;
+}
+
+/** The run's store: its bucket, and the topic whose batch keys are its objects (any: no topic). */
+export interface S3Store {
+  bucket: string;
+  topic?: string;
 }
 
 /** What the proxy did since it started. */
@@ -67,6 +83,13 @@ export interface S3ProxyCounts {
   reset: number;
   /** Forwarded, stored (MinIO answered 2xx), and the answer dropped. */
   lost_answer: number;
+  /**
+   * Requests a misbehaviour could act on: real writes to its store (without a store, every
+   * request of its methods); decoys are not counted.
+   */
+  store_writes: number;
+  /** The distinct object keys acted on, per mode set (a write retried to one key counts once). */
+  struck_keys: number;
 }
 
 export const NO_COUNTS: S3ProxyCounts = {
@@ -76,6 +99,8 @@ export const NO_COUNTS: S3ProxyCounts = {
   stalled: 0,
   reset: 0,
   lost_answer: 0,
+  store_writes: 0,
+  struck_keys: 0,
 };
 
 /** The count that says a mode had an effect. */
@@ -112,7 +137,7 @@ export function parseMisbehaviour(raw: unknown): S3Misbehaviour {
   const o = raw as Record<string, unknown> | null;
   if (typeof o !== "object" || o === null) throw new S3ProxyError("expected a JSON object");
   const unknownKeys = Object.keys(o).filter((k) =>
-    !["mode", "share", "methods", "stall_ms"].includes(k)
+    !["mode", "share", "methods", "stall_ms", "store"].includes(k)
   );
   if (unknownKeys.length) throw new S3ProxyError(`unknown keys: ${unknownKeys.join(", ")}`);
   const mode = o.mode as S3ProxyMode;
@@ -140,16 +165,84 @@ export function parseMisbehaviour(raw: unknown): S3Misbehaviour {
   } else if (stall !== undefined) {
     throw new S3ProxyError(`stall_ms applies to mode stall only, not ${mode}`);
   }
-  return { mode, share, methods, ...(mode === "stall" ? { stall_ms: stall as number } : {}) };
+  const store = o.store as S3Store | undefined;
+  if (
+    store !== undefined &&
+    (typeof store !== "object" || store === null || typeof store.bucket !== "string" ||
+      !store.bucket ||
+      (store.topic !== undefined && (typeof store.topic !== "string" || !store.topic)))
+  ) {
+    throw new S3ProxyError(`store must be {bucket, topic?}, got ${JSON.stringify(o.store)}`);
+  }
+  return {
+    mode,
+    share,
+    methods,
+    ...(mode === "stall" ? { stall_ms: stall as number } : {}),
+    ...(store
+      ? { store: { bucket: store.bucket, ...(store.topic ? { topic: store.topic } : {}) } }
+      : {}),
+  };
+}
+
+/** A request as the proxy reads it: method, target (path and query), Host header. */
+export interface S3Request {
+  method: string;
+  path: string;
+  host?: string;
 }
 
 /**
- * Whether the misbehaviour acts on a request of `method`: its method is one of `methods` and
+ * The object key a request names in `bucket`, decoded: path style (`/<bucket>/<key>`) or virtual
+ * host style (`Host: <bucket>.<endpoint>`, `/<key>`). Undefined: another bucket, the bucket itself
+ * (a listing), or a key that does not decode.
+ */
+export function objectKey(req: S3Request, bucket: string): string | undefined {
+  let path = req.path.split("?")[0];
+  if (/^https?:\/\//i.test(path)) path = new URL(path).pathname; // absolute form
+  let raw: string | undefined;
+  if ((req.host ?? "").toLowerCase().startsWith(`${bucket.toLowerCase()}.`)) {
+    raw = path.slice(1);
+  } else if (path.startsWith(`/${bucket}/`)) {
+    raw = path.slice(bucket.length + 2);
+  }
+  if (!raw) return undefined;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether a request is a real write to `store`: a PUT or POST (an upload, a multipart part, its
+ * start or completion) of a batch key of the store's topic in its bucket.
+ */
+export function isStoreWrite(req: S3Request, store: S3Store): boolean {
+  if (req.method !== "PUT" && req.method !== "POST") return false;
+  const key = objectKey(req, store.bucket);
+  const batch = key === undefined ? undefined : parseBatchKey(key);
+  if (!batch || (store.topic !== undefined && batch.topic !== store.topic)) return false;
+  return key!.endsWith(batch.kind === "events" ? ".ndjson.gz" : ".jsonl.gz");
+}
+
+/** Whether the misbehaviour may act on `req` at all: its method, and the store's real writes. */
+export function eligible(m: S3Misbehaviour | null, req: S3Request): boolean {
+  if (!m || !(m.methods as readonly string[]).includes(req.method)) return false;
+  return !m.store || isStoreWrite(req, m.store);
+}
+
+/**
+ * Whether the misbehaviour acts on `req` (or a request of method `req`): it is `eligible` and
  * `random` (uniform in [0, 1)) falls below `share`.
  */
-export function strikes(m: S3Misbehaviour | null, method: string, random: number): boolean {
-  if (!m) return false;
-  return (m.methods as readonly string[]).includes(method) && random < m.share;
+export function strikes(
+  m: S3Misbehaviour | null,
+  req: S3Request | string,
+  random: number,
+): boolean {
+  const r = typeof req === "string" ? { method: req, path: "/" } : req;
+  return eligible(m, r) && random < m!.share;
 }
 
 /** Escapes text for an XML element. */

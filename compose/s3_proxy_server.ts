@@ -16,8 +16,10 @@
 
 import {
   EFFECT_COUNT,
+  eligible,
   type Framing,
   NO_COUNTS,
+  objectKey,
   parseHead,
   parseMisbehaviour,
   requestFraming,
@@ -181,6 +183,8 @@ export function serveS3Proxy(o: S3ProxyOptions): RunningS3Proxy {
   const random = o.random ?? Math.random;
   let mode: S3Misbehaviour | null = null;
   const counts: S3ProxyCounts = { ...NO_COUNTS };
+  /** The keys acted on under the mode in force (the store's objects; else method and target). */
+  const struck = new Set<string>();
   const open = new Set<Deno.Conn>();
   let ids = 0;
 
@@ -196,7 +200,16 @@ export function serveS3Proxy(o: S3ProxyOptions): RunningS3Proxy {
         const [method, path, version] = req.first;
         counts.seen++;
         const m = mode;
-        const act = strikes(m, method, random()) ? m!.mode : undefined;
+        const request = { method, path, host: req.headers.get("host") };
+        if (eligible(m, request)) counts.store_writes++;
+        const act = strikes(m, request, random()) ? m!.mode : undefined;
+        if (act) {
+          const key = m!.store ? objectKey(request, m!.store.bucket) : `${method} ${path}`;
+          if (!struck.has(key!)) {
+            struck.add(key!);
+            counts.struck_keys++;
+          }
+        }
         const reqFraming = requestFraming(req);
         if (act === "error_500" || act === "slowdown") {
           // A client waiting for "100 Continue" sends no body: answer at once and close.
@@ -313,6 +326,7 @@ export function serveS3Proxy(o: S3ProxyOptions): RunningS3Proxy {
     if (request.method === "PUT") {
       try {
         mode = parseMisbehaviour(await request.json());
+        struck.clear();
       } catch (error) {
         return new Response(String((error as Error).message), { status: 400 });
       }

@@ -9,7 +9,10 @@
 import assert from "node:assert/strict";
 import {
   countsSince,
+  eligible,
+  isStoreWrite,
   NO_COUNTS,
+  objectKey,
   parseHead,
   parseMisbehaviour,
   requestFraming,
@@ -280,4 +283,83 @@ Deno.test("s3 proxy: the control API refuses a bad misbehaviour", async () => {
     assert.equal((await control.state()).mode, null);
   });
   await assert.rejects(new S3ProxyControl("http://127.0.0.1:9").state(), /did not answer/);
+});
+
+const KEY = "events/t/partition=3/part-3-00000000000000000100-00000000000000000199.ndjson.gz";
+const DLQ = "dlq/t/partition=3/part-3-00000000000000000100-00000000000000000199.jsonl.gz";
+const store = { bucket: "b", topic: "t" };
+
+Deno.test("s3 proxy: the run's real store writes, told from decoys", () => {
+  const put = (path: string, host = "127.0.0.1:29012") => ({ method: "PUT", path, host });
+  assert.equal(objectKey(put(`/b/${KEY}`), "b"), KEY);
+  // Clients encode the key (partition%3D3); virtual-host style names the bucket in Host.
+  assert.equal(objectKey(put(`/b/${KEY.replace("=", "%3D")}?x-id=PutObject`), "b"), KEY);
+  assert.equal(objectKey(put(`/${KEY}`, "b.s3.local:9000"), "b"), KEY);
+  assert.equal(objectKey(put("/b"), "b"), undefined);
+  assert.equal(objectKey(put("/b/"), "b"), undefined);
+  assert.equal(objectKey(put(`/bb/${KEY}`), "b"), undefined);
+  assert.equal(objectKey(put("/b/%E0%A4%A"), "b"), undefined);
+  assert.equal(isStoreWrite(put(`/b/${KEY}`), store), true);
+  assert.equal(isStoreWrite(put(`/b/${DLQ}`), store), true);
+  // A multipart upload's part, its start and its completion are writes of the key too.
+  assert.equal(isStoreWrite(put(`/b/${KEY}?partNumber=1&uploadId=u`), store), true);
+  assert.equal(isStoreWrite({ method: "POST", path: `/b/${KEY}?uploads` }, store), true);
+  const decoys: [string, { method: string; path: string; host?: string }][] = [
+    ["another bucket", put(`/other/${KEY}`)],
+    ["a junk key", put("/b/junk/x")],
+    ["a key outside the layout", put("/b/events/t/tiny.gz")],
+    ["another topic", put(`/b/${KEY.replace("/t/", "/u/")}`)],
+    ["an events key as .jsonl", put(`/b/${KEY.replace(".ndjson.gz", ".jsonl.gz")}`)],
+    ["a HEAD", { method: "HEAD", path: `/b/${KEY}` }],
+    ["a GET", { method: "GET", path: `/b/${KEY}` }],
+    ["a DELETE", { method: "DELETE", path: `/b/${KEY}` }],
+  ];
+  for (const [what, req] of decoys) assert.equal(isStoreWrite(req, store), false, what);
+  // Without a topic, any topic's batch key in the bucket (a game day's fault knows no topic).
+  assert.equal(isStoreWrite(put(`/b/${KEY.replace("/t/", "/u/")}`), { bucket: "b" }), true);
+  const m = { mode: "error_500" as const, share: 1, methods: ["PUT", "POST"] as const, store };
+  assert.equal(eligible(m, put(`/b/${KEY}`)), true);
+  assert.equal(eligible(m, put("/b/junk")), false);
+  assert.equal(eligible({ ...m, store: undefined }, put("/b/junk")), true);
+  assert.throws(() => parseMisbehaviour({ mode: "reset", store: { topic: "t" } }), /store must be/);
+  assert.deepEqual(parseMisbehaviour({ mode: "reset", store }).store, store);
+});
+
+Deno.test("s3 proxy: with the run's store, decoys absorb nothing and count for nothing", async () => {
+  await withProxy(async ({ url, control, minio }) => {
+    await control.set({ mode: "error_500", share: 1, methods: ["PUT", "POST"], store });
+    // A hostile sink's decoys, each sent before its real write: all pass to MinIO untouched.
+    for (
+      const path of [
+        `/other/${KEY}`,
+        "/b/junk/1",
+        "/b/events/t/tiny",
+        `/b/${KEY.replace("/t/", "/u/")}`,
+      ]
+    ) {
+      const r = await fetch(`${url}${path}`, { method: "PUT", body: bytes(3) });
+      assert.equal(r.status, 200, path);
+      await r.body?.cancel();
+    }
+    const head = await fetch(`${url}/b/${KEY}`, { method: "HEAD" });
+    await head.body?.cancel();
+    let s = await control.state();
+    assert.equal(s.counts.error_500, 0);
+    assert.equal(s.counts.store_writes, 0);
+    // The real write is struck, and its retry; one key.
+    for (let i = 0; i < 2; i++) {
+      const r = await fetch(`${url}/b/${KEY}`, { method: "PUT", body: bytes(500) });
+      assert.equal(r.status, 500);
+      await r.body?.cancel();
+    }
+    const dlq = await fetch(`${url}/b/${DLQ}`, { method: "PUT", body: bytes(50) });
+    assert.equal(dlq.status, 500);
+    await dlq.body?.cancel();
+    s = await control.state();
+    assert.equal(s.counts.error_500, 3);
+    assert.equal(s.counts.store_writes, 3);
+    assert.equal(s.counts.struck_keys, 2);
+    assert.equal(s.counts.seen, 8);
+    assert.equal(minio.objects.has(`/b/${KEY}`), false);
+  });
 });

@@ -179,11 +179,36 @@ function intact(c: NonNullable<Results["completeness"]>): string[] {
   return figures.filter(([n]) => n > 0).map(([n, what]) => `${n} ${what}`);
 }
 
-/** One scenario's grade from its run's results. */
+/** What an order finding is, in a graded run: never the submission's. */
+export const NOT_THE_SUBMISSIONS =
+  "the order of the records in Kafka is the harness's generator's and Kafka's, never the " +
+  "submission's (its sink and detector only read the topic)";
+
+/**
+ * The run's findings that are the order check's (validate/order.ts: reorders, a seq appended
+ * twice in one idempotent session), and whether they are all it found.
+ */
+export function orderFindings(r: Results): { reasons: string[]; only: boolean } {
+  const order = r.completeness?.reordered;
+  if (!order || order.verdict !== "fail") return { reasons: [], only: false };
+  const reasons = r.reasons.filter((x) => order.reasons.includes(x));
+  return { reasons, only: r.verdict === "fail" && reasons.length === r.reasons.length };
+}
+
+/**
+ * One scenario's grade from its run's results. A run whose only findings are the order check's
+ * is `unknown` (it proved nothing of the submission), not the submission's fail; beside other
+ * findings, they are named as not the submission's.
+ */
 export function gradeScenario(r: Results, runDir: string | null): ScenarioGrade {
   const checks = runChecks(r);
   const failedBySubmission = typeof r.submission_failure === "string";
-  const verdict = failedBySubmission ? "fail" : r.verdict;
+  const order = orderFindings(r);
+  const harnessOnly = !failedBySubmission && order.only;
+  const verdict = failedBySubmission ? "fail" : harnessOnly ? "unknown" : r.verdict;
+  const reasons = r.reasons.map((x) =>
+    order.reasons.includes(x) ? `${x} (not the submission's: ${NOT_THE_SUBMISSIONS})` : x
+  );
   return {
     scenario: r.scenario,
     seed: r.seed,
@@ -194,7 +219,7 @@ export function gradeScenario(r: Results, runDir: string | null): ScenarioGrade 
       ? 0
       : checks.reduce((s, c) => s + (c.passed ? c.weight : 0), 0),
     checks,
-    reasons: r.reasons,
+    reasons,
     run_dir: runDir,
   };
 }

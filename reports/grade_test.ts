@@ -62,6 +62,61 @@ Deno.test("gradeScenario: an unknown run scores 0; a failed submission is a fail
   assert.equal(s.score, 0);
 });
 
+/** A run the order check failed (the harness's generator's records reordered in Kafka). */
+function reorderedRun(alsoLost = false): Results {
+  const r = structuredClone(passRun().results);
+  const reason = "2 records reordered within their partition and producer session (e.g. run-w0 " +
+    "seq 7 at partition 1 offset 40, after seq 9 at offset 39)";
+  r.verdict = "fail";
+  r.completeness!.verdict = "fail";
+  r.completeness!.reordered = {
+    verdict: "fail",
+    reordered: 2,
+    allowed: false,
+    checked: 1000,
+    without_session: 0,
+    examples: [{
+      partition: 1,
+      offset: 40,
+      producer_id: "run-w0",
+      session: 3,
+      seq: 7,
+      after: { offset: 39, seq: 9 },
+    }],
+    reasons: [reason],
+  };
+  r.reasons = [reason];
+  if (alsoLost) {
+    r.completeness!.lost = 5;
+    r.reasons.unshift(
+      "5 events lost: 0 acknowledged and never in the topic, 5 in the topic and not stored",
+    );
+  }
+  r.completeness!.reasons = [...r.reasons];
+  return r;
+}
+
+Deno.test("gradeScenario: a reorder in Kafka is not the submission's: unknown, with the reason", () => {
+  const s = gradeScenario(reorderedRun(), null);
+  assert.equal(s.verdict, "unknown");
+  assert.equal(s.score, 0);
+  assert.equal(s.submission_failed, false);
+  assert.match(s.reasons[0], /records reordered .*not the submission's: .*harness's generator/);
+  // The grade: invalid (proved nothing), never the team's fail.
+  const g = gradeSubmission("team", rules, [s]);
+  assert.equal(g.verdict, "invalid");
+  assert.match(g.reasons.join("\n"), /proved nothing: 2 records reordered/);
+  // Beside a finding of the submission's own, the run fails, and the reorder is named as not its.
+  const both = gradeScenario(reorderedRun(true), null);
+  assert.equal(both.verdict, "fail");
+  assert.match(both.reasons[0], /^5 events lost/);
+  assert.match(both.reasons[1], /reordered .*\(not the submission's/);
+  // A crashed submission stays its own fail.
+  const crashed = reorderedRun();
+  crashed.submission_failure = "the submission's sink exited";
+  assert.equal(gradeScenario(crashed, null).verdict, "fail");
+});
+
 Deno.test("gradeSubmission: the grade follows the verdict", async (t) => {
   await t.step("a failing verdict fails whatever the points and the pass mark", () => {
     const g = gradeSubmission("team", { ...rules, pass_mark: 0 }, [

@@ -36,7 +36,7 @@ export default defineScenario({
     at: "20s",
     kind: "kafka_error",
     target: "all-brokers",
-    params: { mode: "drop_answer", share: 0.003, clients: ["generator"] },
+    params: { mode: "drop_answer", share: 0.003, target: "generator" },
     heal_after: "30s",
   }],
   checks: { max_duplicates: 0, allow_reorder: true, alerts: true },

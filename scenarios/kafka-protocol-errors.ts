@@ -20,8 +20,6 @@
  */
 import { defineScenario } from "../chaos/scenario.ts";
 
-const generator = ["generator"];
-
 export default defineScenario({
   name: "kafka-protocol-errors",
   description:
@@ -40,14 +38,14 @@ export default defineScenario({
       at: "10s",
       kind: "kafka_error",
       target: "all-brokers",
-      params: { code: "NOT_LEADER_OR_FOLLOWER", share: 0.2, clients: generator },
+      params: { code: "NOT_LEADER_OR_FOLLOWER", share: 0.2, target: "generator" },
       heal_after: "15s",
     },
     {
       at: "30s",
       kind: "kafka_error",
       target: "broker:1",
-      params: { mode: "drop_answer", share: 0.003, clients: generator },
+      params: { mode: "drop_answer", share: 0.003, target: "generator" },
       heal_after: "15s",
     },
     {
@@ -58,7 +56,7 @@ export default defineScenario({
         apis: ["OffsetCommit", "FindCoordinator"],
         code: "COORDINATOR_NOT_AVAILABLE",
         share: 0.5,
-        clients: ["sink"],
+        target: "sink",
       },
       heal_after: "15s",
     },
@@ -66,28 +64,28 @@ export default defineScenario({
       at: "70s",
       kind: "kafka_error",
       target: "all-brokers",
-      params: { apis: ["Fetch"], code: "REQUEST_TIMED_OUT", share: 0.2, clients: ["detector"] },
+      params: { apis: ["Fetch"], code: "REQUEST_TIMED_OUT", share: 0.2, target: "detector" },
       heal_after: "15s",
     },
     {
       at: "90s",
       kind: "kafka_error",
       target: "all-brokers",
-      params: { code: "NOT_ENOUGH_REPLICAS", share: 0.2, clients: generator },
+      params: { code: "NOT_ENOUGH_REPLICAS", share: 0.2, target: "generator" },
       heal_after: "10s",
     },
     {
       at: "105s",
       kind: "kafka_error",
       target: "all-brokers",
-      params: { mode: "delay", apis: ["Fetch"], delay_ms: 1000, clients: ["sink"] },
+      params: { mode: "delay", apis: ["Fetch"], delay_ms: 1000, target: "sink" },
       heal_after: "15s",
     },
     {
       at: "125s",
       kind: "kafka_error",
       target: "all-brokers",
-      params: { apis: ["Metadata"], code: "LEADER_NOT_AVAILABLE", share: 0.5, clients: generator },
+      params: { apis: ["Metadata"], code: "LEADER_NOT_AVAILABLE", share: 0.5, target: "generator" },
       heal_after: "10s",
     },
   ],

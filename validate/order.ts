@@ -18,10 +18,21 @@
  *   without a session (idempotence off, or a table built without sessions)
  *   are all one session per producer_id: the check is then stricter, never
  *   looser.
- * - A copy of a record already in the partition (the same producer_id and
- *   seq, the same bytes: a retry appended twice) is a duplicate, which the
- *   completeness check counts, not a reorder. A record that repeats an earlier
- *   seq with other bytes (a generator reusing seqs) is a reorder.
+ * - The same seq twice within one producer session in one partition
+ *   (`duplicated`: a retry Kafka appended twice although the producer was
+ *   idempotent, which it promises never to do) is a finding too, with both
+ *   offsets, and fails the run like a reorder (unless allowed). Without a
+ *   session (idempotence off) such copies are expected and only counted by
+ *   the completeness check (`duplicates_in_kafka`, which counts every copy,
+ *   of any session, and fails nothing). A copy from another session of the
+ *   same producer (an abandoned producer's retry) is neither.
+ * - A record that repeats an earlier seq of another session with other bytes
+ *   (a generator reusing seqs) is a reorder.
+ *
+ * Whose finding it is: the records' producer is the harness's generator and
+ * their order is Kafka's, never the sink's or the detector's (the check reads
+ * the topic only). A graded run whose only finding is here is `unknown` for
+ * the grade, not the submission's fail (reports/grade.ts).
  *
  * ```ts
  * import { checkOrder } from "./order.ts";
@@ -46,10 +57,28 @@ export interface Reorder {
   after: { offset: number; seq: number };
 }
 
+/** One record that repeats a seq its producer session already appended to its partition. */
+export interface SessionDuplicate {
+  partition: number;
+  offset: number;
+  producer_id: string;
+  session: number;
+  seq: number;
+  /** The earlier record of the same session and seq in the partition. */
+  first: { offset: number };
+}
+
 export interface OrderResult {
   verdict: Verdict;
   /** Records whose seq went backwards within their partition and producer session. */
   reordered: number;
+  /**
+   * Records that repeat a seq their producer session (a real one: idempotence on) already
+   * appended to the partition. Absent in results written before it.
+   */
+  duplicated?: number;
+  /** The first of them, in table order. */
+  duplicate_examples?: SessionDuplicate[];
   /** Whether the scenario allows reorders (idempotence off): reported, not failed. */
   allowed: boolean;
   /** Records checked (with a readable identity). */
@@ -66,6 +95,19 @@ export interface OrderOptions {
   allowReorder?: boolean;
   /** How many examples to keep. Default 10. */
   sample?: number;
+}
+
+/**
+ * The earliest record of partition `[first, r)` with record `r`'s producer, seq and session, or
+ * -1.
+ */
+function sessionTwin(d: TopicTableData, r: number, first: number): number {
+  const pi = d.producer[r];
+  let c = d.bySeq[pi][d.seq[r]];
+  for (let steps = 0; c !== -1 && c < r && steps < r; c = d.next[c], steps++) {
+    if (c >= first && d.session[c] === d.session[r]) return c;
+  }
+  return -1;
 }
 
 /** Whether an earlier record of partition `[first, r)` is a byte-identical copy of record `r`. */
@@ -91,12 +133,15 @@ export function checkOrder(table: TopicTable, options: OrderOptions = {}): Order
   const r: OrderResult = {
     verdict: "pass",
     reordered: 0,
+    duplicated: 0,
+    duplicate_examples: [],
     allowed,
     checked: 0,
     without_session: 0,
     examples: [],
     reasons: [],
   };
+  const duplicates = r.duplicate_examples!;
   for (const p of d.partitions) {
     // Per producer: session -> the record with the highest seq so far in this partition.
     const top: (Map<number, number> | undefined)[] = new Array(d.producers.length);
@@ -111,6 +156,22 @@ export function checkOrder(table: TopicTable, options: OrderOptions = {}): Order
       const m = sessions.get(session);
       if (m === undefined || d.seq[i] > d.seq[m]) {
         sessions.set(session, i);
+        continue;
+      }
+      // The same seq again in this session: Kafka appended a retry twice (a real session only).
+      const twin = session >= 0 ? sessionTwin(d, i, p.first) : -1;
+      if (twin !== -1) {
+        r.duplicated!++;
+        if (duplicates.length < sample) {
+          duplicates.push({
+            partition: p.partition,
+            offset: d.offset[i],
+            producer_id: d.producers[pi],
+            session,
+            seq: d.seq[i],
+            first: { offset: d.offset[twin] },
+          });
+        }
         continue;
       }
       if (d.seq[i] === d.seq[m] || copiedBefore(d, i, p.first)) continue;
@@ -137,12 +198,24 @@ export function checkOrder(table: TopicTable, options: OrderOptions = {}): Order
     );
     if (!allowed) r.verdict = "fail";
   }
+  if (r.duplicated! > 0) {
+    const e = duplicates[0];
+    r.reasons.push(
+      `${r.duplicated} records appended twice within their partition and idempotent producer ` +
+        `session (e.g. ${e.producer_id} seq ${e.seq} at partition ${e.partition} offsets ` +
+        `${e.first.offset} and ${e.offset}): duplicates idempotence forbids` +
+        (allowed ? "; allowed by the scenario (checks.allow_reorder)" : ""),
+    );
+    if (!allowed) r.verdict = "fail";
+  }
   return r;
 }
 
 /** One line of figures for the reports. */
 export function orderFigures(o: OrderResult): string {
-  return `reordered ${o.reordered}${o.allowed ? " (allowed)" : ""}, records checked ${o.checked}` +
+  return `reordered ${o.reordered}${o.allowed ? " (allowed)" : ""}` +
+    (o.duplicated ? `, appended twice in one session ${o.duplicated}` : "") +
+    `, records checked ${o.checked}` +
     (o.without_session ? `, without a producer session ${o.without_session}` : "") +
     (o.examples.length
       ? `; first: ${o.examples[0].producer_id} seq ${o.examples[0].seq} at partition ${
@@ -155,8 +228,14 @@ export function orderFigures(o: OrderResult): string {
 
 /** The examples, one line each, for the reports' "Reordered records" section. */
 export function reorderLines(o: OrderResult): string[] {
-  return o.examples.map((e) =>
-    `partition ${e.partition} offset ${e.offset}: ${e.producer_id} seq ${e.seq} (session ${e.session}) ` +
-    `after seq ${e.after.seq} at offset ${e.after.offset}`
-  );
+  return [
+    ...o.examples.map((e) =>
+      `partition ${e.partition} offset ${e.offset}: ${e.producer_id} seq ${e.seq} (session ${e.session}) ` +
+      `after seq ${e.after.seq} at offset ${e.after.offset}`
+    ),
+    ...(o.duplicate_examples ?? []).map((e) =>
+      `partition ${e.partition} offset ${e.offset}: ${e.producer_id} seq ${e.seq} (session ${e.session}) ` +
+      `again, first at offset ${e.first.offset}`
+    ),
+  ];
 }

@@ -88,7 +88,7 @@ Deno.test("checkOrder: a whole batch appended after a later one counts each reco
   assert.deepEqual(o.examples.map((e) => [e.offset, e.seq, e.after.seq]), [[3, 4, 12], [4, 5, 12]]);
 });
 
-Deno.test("checkOrder: a duplicate is not a reorder; the same seq with other bytes is", () => {
+Deno.test("checkOrder: the same seq twice in one idempotent session fails, with both offsets", () => {
   const dup = checkOrder(table([
     [0, "w0", 0],
     [0, "w0", 1],
@@ -97,15 +97,54 @@ Deno.test("checkOrder: a duplicate is not a reorder; the same seq with other byt
     [0, "w0", 0], // a retry of an earlier batch appended again, later
     [0, "w0", 3],
   ]));
-  assert.equal(dup.verdict, "pass");
-  assert.equal(dup.reordered, 0);
+  assert.equal(dup.verdict, "fail");
+  assert.equal(dup.reordered, 0); // a duplicate, not a reorder
+  assert.equal(dup.duplicated, 2);
+  assert.deepEqual(dup.duplicate_examples, [
+    { partition: 0, offset: 2, producer_id: "w0", session: 7, seq: 1, first: { offset: 1 } },
+    { partition: 0, offset: 4, producer_id: "w0", session: 7, seq: 0, first: { offset: 0 } },
+  ]);
+  assert.match(
+    dup.reasons[0],
+    /2 records appended twice within their partition and idempotent producer session \(e\.g\. w0 seq 1 at partition 0 offsets 1 and 2\)/,
+  );
+  assert.match(orderFigures(dup), /appended twice in one session 2/);
+  assert.match(
+    reorderLines(dup)[0],
+    /partition 0 offset 2: w0 seq 1 \(session 7\) again, first at offset 1/,
+  );
+  // Idempotence off (no session): copies are expected, counted by completeness only.
+  const off = checkOrder(table([[0, "w0", 0, -1], [0, "w0", 1, -1], [0, "w0", 1, -1]]));
+  assert.equal(off.verdict, "pass");
+  assert.equal(off.duplicated, 0);
+  // A copy from another session (the abandoned producer's retry) is neither.
+  const other = checkOrder(table([[0, "w0", 0, 1], [0, "w0", 1, 1], [0, "w0", 1, 2]]));
+  assert.equal(other.verdict, "pass");
+  assert.equal(other.duplicated, 0);
+  // The same seq in another partition is no duplicate of this one.
+  assert.equal(checkOrder(table([[0, "w0", 1], [1, "w0", 1]])).duplicated, 0);
+  // allowReorder reports it and passes.
+  const allowed = checkOrder(table([[0, "w0", 1], [0, "w0", 1]]), { allowReorder: true });
+  assert.equal(allowed.verdict, "pass");
+  assert.equal(allowed.duplicated, 1);
+  assert.match(allowed.reasons[0], /allowed by the scenario/);
+});
+
+Deno.test("checkOrder: the same seq with other bytes is a finding, in a session or not", () => {
   const reused = checkOrder(table([
     [0, "w0", 0],
     [0, "w0", 1],
     [0, "w0", 0, 7, 1], // seq 0 again, other bytes: a generator reusing seqs
   ]));
   assert.equal(reused.verdict, "fail");
-  assert.equal(reused.reordered, 1);
+  assert.equal(reused.duplicated, 1);
+  const unsessioned = checkOrder(table([
+    [0, "w0", 0, -1],
+    [0, "w0", 1, -1],
+    [0, "w0", 0, -1, 1],
+  ]));
+  assert.equal(unsessioned.verdict, "fail");
+  assert.equal(unsessioned.reordered, 1);
   // A copy in another partition does not excuse a backwards seq in this one.
   const elsewhere = checkOrder(table([
     [1, "w0", 0],
@@ -213,6 +252,33 @@ Deno.test("checkCompleteness: a topic with a reorder fails with `reordered`", as
   const allowed = checkCompleteness(run.ledger, t, s2, { allowReorder: true });
   assert.equal(allowed.verdict, "pass");
   assert.equal(allowed.reordered?.reordered, 1);
+});
+
+Deno.test("checkCompleteness: a record Kafka appended twice in one session fails the run", async () => {
+  const run = syntheticRun({});
+  // The topic holds one record of partition 0 twice (a retry appended again, at the end), each
+  // offset stored once: nothing lost or stored twice, and still a broken promise of idempotence.
+  const p0 = run.records.filter((r) => r.partition === 0);
+  const copy = { ...p0[5], offset: p0.length };
+  const records = [...run.records, copy];
+  const builder = new TopicTableBuilder();
+  for (let p = 0; p < 3; p++) {
+    builder.setBounds(p, 0, records.filter((r) => r.partition === p).length);
+  }
+  for (const r of records) builder.add(r.partition, r.offset, r.value, 42);
+  const t = builder.finish();
+  const stored = await checkStore(memoryStore(syntheticObjects(records)), TOPIC, t, { workers: 1 });
+  const c = checkCompleteness(run.ledger, t, stored);
+  assert.equal(c.duplicates_in_kafka, 1); // counted there, failing nothing by itself
+  assert.equal(c.verdict, "fail");
+  assert.equal(c.reordered?.duplicated, 1);
+  assert.deepEqual(c.reordered?.duplicate_examples?.[0].first, { offset: p0[5].offset });
+  assert.equal(c.reordered?.duplicate_examples?.[0].offset, p0.length);
+  assert.equal(c.reasons.length, 1, c.reasons.join("; "));
+  assert.match(
+    c.reasons[0],
+    /appended twice within their partition and idempotent producer session/,
+  );
 });
 
 /** The store a correct sink makes of these (valid) records: objects of 100 per partition. */

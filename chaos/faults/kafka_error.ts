@@ -10,6 +10,13 @@
  * out and retries it; keep the share small or the fault short, each drop
  * costs a request timeout).
  *
+ * `target` picks the pipeline's component by the proxy's listener its
+ * connections came in on (each component has its own ports and bootstrap:
+ * compose/kafka_proxy_routes.ts), never by the client id it sends, which a
+ * graded sink chooses. A graded pipeline's sink and detector share one
+ * sandbox (either may use the other's ports) or are one process: a fault on
+ * either then hits both, and its evidence says so (`hits`).
+ *
  * Its effect is the proxy's count of what it did on the targets (errors
  * answered by API and code, answers delayed, answers dropped): the fault
  * waits (20 s) for the first, else it is cleared and reported as without
@@ -28,9 +35,12 @@ import {
   countsSince,
   type KafkaProxyMode,
   PROXY_MODES,
+  PROXY_TARGETS,
   type ProxyCounts,
+  type ProxyTarget,
   total,
 } from "../../compose/kafka_proxy_mode.ts";
+import type { StackNode } from "../../compose/stack.ts";
 import { ERROR_APIS, ERROR_CODES, VALID_CODES } from "../../compose/kafka_wire_errors.ts";
 import { brokerIdOf } from "../../compose/stack.ts";
 import { millis, probability } from "./params.ts";
@@ -60,10 +70,12 @@ export const kafkaErrorParams = z.strictObject({
   share: probability.refine((s) => s > 0, "must be more than 0").default(1).describe(
     "the share of the matching requests it acts on",
   ),
-  clients: z.array(z.string().min(1)).min(1).optional().describe(
-    "only the requests of clients whose id starts with one of these (the pipeline's: " +
-      "generator, sink, detector); default every client's, the harness's own included",
-  ),
+  target: z.union([z.enum(PROXY_TARGETS), z.array(z.enum(PROXY_TARGETS)).min(1)]).optional()
+    .describe(
+      "only the requests of these components (generator, sink, detector: each reaches the " +
+        "brokers through listeners of its own, so a client id cannot dodge it); default every " +
+        "client's, the harness's own included",
+    ),
 }).superRefine((p, ctx) => {
   if (p.mode === "error") {
     if (!p.code) {
@@ -103,8 +115,40 @@ export const kafkaErrorParams = z.strictObject({
 
 export type KafkaErrorParams = z.output<typeof kafkaErrorParams>;
 
-/** The proxy's mode for `params` on `brokers`. */
-export function proxyMode(params: KafkaErrorParams, brokers: number[]): KafkaProxyMode {
+/** The components a `target` param names (undefined: every client). */
+export function targetsOf(target: KafkaErrorParams["target"]): ProxyTarget[] | undefined {
+  return target === undefined ? undefined : typeof target === "string" ? [target] : target;
+}
+
+/**
+ * Whether the sink and the detector cannot be told apart by their ports: one process (a combined
+ * pipeline), or both run in one sandbox (a graded pipeline: one uid, one firewall chain that
+ * lets both reach both components' ports).
+ */
+export function pipelineShared(components: ReadonlyMap<string, StackNode>): boolean {
+  const sink = components.get("sink");
+  const detector = components.get("detector");
+  if (!sink || !detector) return false;
+  if (sink === detector) return true;
+  const boxed = (n: StackNode) => (n as { spec?: { cmd?: string } }).spec?.cmd === "unshare";
+  return boxed(sink) && boxed(detector);
+}
+
+/** The listeners a fault on `targets` hits: the sink or the detector of a shared pipeline, both. */
+export function listenersHit(
+  targets: ProxyTarget[] | undefined,
+  shared: boolean,
+): ProxyTarget[] | undefined {
+  if (!targets || !shared || !targets.some((t) => t === "sink" || t === "detector")) return targets;
+  return PROXY_TARGETS.filter((t) => t !== "generator" || targets.includes("generator"));
+}
+
+/** The proxy's mode for `params` on `brokers`, on the listeners of `hits` (default: `target`'s). */
+export function proxyMode(
+  params: KafkaErrorParams,
+  brokers: number[],
+  hits: ProxyTarget[] | undefined = targetsOf(params.target),
+): KafkaProxyMode {
   return {
     mode: params.mode,
     brokers,
@@ -112,7 +156,7 @@ export function proxyMode(params: KafkaErrorParams, brokers: number[]): KafkaPro
     ...(params.code ? { code: params.code } : {}),
     ...(params.delay_ms !== undefined ? { delayMs: params.delay_ms } : {}),
     share: params.share,
-    ...(params.clients ? { clients: params.clients } : {}),
+    ...(hits ? { targets: hits } : {}),
   };
 }
 
@@ -147,6 +191,7 @@ function effectOf(counts: ProxyCounts, brokers: number[]): Record<string, unknow
       ...(Object.keys(c.delayed).length ? { delayed: c.delayed } : {}),
       ...(Object.keys(c.dropped).length ? { dropped: c.dropped } : {}),
       ...(Object.keys(c.untouched).length ? { untouched: c.untouched } : {}),
+      ...(Object.keys(c.refused ?? {}).length ? { refused: c.refused } : {}),
       requests: c.requests,
     };
   }
@@ -167,10 +212,11 @@ export const kafkaError = defineFault({
     const control = controlOf(ctx);
     const brokers = nodes.map(brokerIdOf);
     const kind = EFFECT[params.mode];
+    const hits = listenersHit(targetsOf(params.target), pipelineShared(ctx.components));
     const before = (await control.state()).counts;
     let effect: ProxyCounts;
     try {
-      await control.set(proxyMode(params, brokers));
+      await control.set(proxyMode(params, brokers, hits));
       const end = Date.now() + EFFECT_WAIT_MS;
       for (;;) {
         effect = countsSince(before, (await control.state()).counts);
@@ -178,7 +224,7 @@ export const kafkaError = defineFault({
         if (Date.now() > end) {
           throw new Error(
             `kafka_error had no effect: no ${params.apis.join("/")} request ${
-              params.clients ? `of ${params.clients.join("/")} ` : ""
+              hits ? `of the ${hits.join("/")} ` : ""
             }to ${nodes.join(", ")} was ${kind === "errors" ? "answered an error" : kind} within ${
               EFFECT_WAIT_MS / 1000
             } s (nothing asked those brokers for it)`,
@@ -197,7 +243,14 @@ export const kafkaError = defineFault({
         ...(params.code ? { code: params.code } : {}),
         ...(params.delay_ms !== undefined ? { delay_ms: params.delay_ms } : {}),
         share: params.share,
-        ...(params.clients ? { clients: params.clients } : {}),
+        ...(params.target ? { target: params.target } : {}),
+        ...(hits ? { hits } : {}),
+        ...(hits && hits.length > targetsOf(params.target)!.length
+          ? {
+            widened: "the graded pipeline's sink and detector share one sandbox or process: " +
+              "either can use the other's ports, so the fault hits both",
+          }
+          : {}),
         [kind]: total(effect, kind, brokers),
         effect: effectOf(effect, brokers),
       },

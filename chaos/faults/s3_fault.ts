@@ -11,10 +11,19 @@
  * is `minio`: the S3 API the pipeline talks to; the harness's own reads go to
  * MinIO directly and are never touched.
  *
- * Its evidence is the proxy's count of what it did in that mode: the fault
+ * It acts only on real writes to the run's store: PUTs and POSTs (uploads,
+ * multipart parts) of batch keys of the run's topic in the pipeline's bucket
+ * (the contract's layout, validate/layout.ts; compose/s3_proxy.ts
+ * `isStoreWrite`). Junk writes to other keys or another bucket, HEADs and
+ * reads pass untouched: a sink cannot spend a "next N requests" fault on
+ * decoys, nor inflate the evidence with them.
+ *
+ * Its evidence is how many real store writes the proxy faulted in that mode
+ * (`store_writes_faulted`, and the distinct keys, `keys_faulted`): the fault
  * waits (20 s) for one, else it is cleared and reported as without effect (the
- * run is then `unknown`). The heal clears the mode and records the counts of
- * the whole fault. Local stack only (the proxy is a local stack process).
+ * run is then `unknown`: a fault that only met decoys proves nothing). The
+ * heal clears the mode and records the counts of the whole fault. Local stack
+ * only (the proxy is a local stack process).
  * @module
  */
 
@@ -22,7 +31,6 @@ import { z } from "zod";
 import {
   countsSince,
   EFFECT_COUNT,
-  S3_METHODS,
   S3_PROXY_MODES,
   S3ProxyControl,
   type S3ProxyCounts,
@@ -30,6 +38,9 @@ import {
 import { sleep } from "../../lib/wait.ts";
 import { millis, probability } from "./params.ts";
 import { defineFault, type FaultContext } from "./types.ts";
+
+/** The methods of a real store write. */
+const STORE_WRITES = ["PUT", "POST"] as const;
 
 /** How long the fault waits for the proxy to count its first effect. */
 export const OBSERVE_WAIT_MS = 20_000;
@@ -47,9 +58,10 @@ const params = z.strictObject({
   share: probability.refine((s) => s > 0, "must be more than 0").default(1).describe(
     "the probability that a request of `methods` is acted on",
   ),
-  methods: z.array(z.enum(S3_METHODS)).min(1).default(["PUT", "POST"]).describe(
-    "the HTTP methods of the requests acted on (default: the writes of objects, PUT and " +
-      "POST, so a sink uploading by POST Object is struck too)",
+  methods: z.array(z.enum(STORE_WRITES)).min(1).default(["PUT", "POST"]).describe(
+    "the HTTP methods of the store writes acted on (default both: PUT, and POST so that a sink " +
+      "uploading by POST Object or multipart is struck too); only writes of the run's batch " +
+      "keys count, never reads, HEADs or writes elsewhere",
   ),
   stall_ms: millis(600_000).optional().describe(
     "mode stall only (and required there): how long each request is held",
@@ -94,6 +106,14 @@ export async function waitForEffect(
   }
 }
 
+/** The evidence: how many real store writes were faulted, and of how many distinct keys. */
+export function storeEvidence(
+  counted: S3ProxyCounts,
+  count: keyof S3ProxyCounts,
+): { store_writes_faulted: number; keys_faulted: number } {
+  return { store_writes_faulted: counted[count], keys_faulted: counted.struck_keys };
+}
+
 export const s3Fault = defineFault({
   kind: "s3_fault",
   summary:
@@ -112,11 +132,17 @@ export const s3Fault = defineFault({
     }
     const before = now.counts;
     const count = EFFECT_COUNT[p.mode];
+    // Only the run's store: the pipeline's bucket, the run's topic's batch keys.
+    const store = {
+      bucket: ctx.stack.endpoints.s3.bucket,
+      ...(ctx.topic ? { topic: ctx.topic } : {}),
+    };
     const mode = {
       mode: p.mode,
       share: p.share,
       methods: p.methods,
       ...(p.mode === "stall" ? { stall_ms: p.stall_ms } : {}),
+      store,
     };
     let effect: S3ProxyCounts;
     try {
@@ -124,9 +150,10 @@ export const s3Fault = defineFault({
       effect = await waitForEffect(async () => (await control.state()).counts, before, count);
       if (effect[count] === 0) {
         throw new Error(
-          `s3_fault had no effect: the S3 proxy counted no ${count} within ${
-            OBSERVE_WAIT_MS / 1000
-          } s (${effect.seen} requests seen; none of ${p.methods.join("/")} acted on)`,
+          `s3_fault had no effect: the S3 proxy counted no ${count} of a real store write ` +
+            `within ${OBSERVE_WAIT_MS / 1000} s (${effect.seen} requests seen, ` +
+            `${effect.store_writes} of them ${p.methods.join("/")} of the run's batch keys in ` +
+            `bucket ${store.bucket}; writes elsewhere are decoys and count for nothing)`,
         );
       }
     } catch (error) {
@@ -134,10 +161,11 @@ export const s3Fault = defineFault({
       throw error;
     }
     return {
-      observed: { ...mode, counted: effect },
+      observed: { ...mode, ...storeEvidence(effect, count), counted: effect },
       async heal() {
         const after = await control.clear();
-        return { cleared: true, counted: countsSince(before, after.counts) };
+        const during = countsSince(before, after.counts);
+        return { cleared: true, ...storeEvidence(during, count), counted: during };
       },
     };
   },

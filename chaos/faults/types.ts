@@ -20,6 +20,8 @@ export interface FaultContext {
   /** Pipeline components by name: "sink", "detector". */
   components: ReadonlyMap<string, StackNode>;
   receiver: WebhookReceiver;
+  /** The run's topic (its store's batch keys name it); none in a game day. */
+  topic?: string;
 }
 
 /** A broker's listeners, each behind its own Toxiproxy proxy on the local stack. */
