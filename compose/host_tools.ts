@@ -13,6 +13,9 @@ import { aptInstall, ProvisionError, run, which } from "./host.ts";
 import { cacheDir, exists } from "./paths.ts";
 import { spawnDetached } from "./stack.ts";
 
+/** Redirections that close descriptors 3-9 a detached daemon would inherit (a `flock`'s lock). */
+export const DAEMON_CLOSED_FDS = [3, 4, 5, 6, 7, 8, 9].map((fd) => `${fd}>&-`).join(" ");
+
 /**
  * A Docker engine for the docker stack, with debootstrap and iptables for its
  * images and faults: Debian's `docker.io`, `debootstrap` and `iptables` are
@@ -46,7 +49,9 @@ export async function ensureDockerEngine(): Promise<void> {
   const log = join(cacheDir(), "dockerd.log");
   await Deno.mkdir(cacheDir(), { recursive: true });
   const dockerd = (await which("dockerd")) ?? "/usr/sbin/dockerd";
-  spawnDetached(`exec "${dockerd}" >>"${log}" 2>&1`);
+  // Inherited descriptors closed: under `flock <lock> deno ...` the engine would otherwise hold
+  // the lock's descriptor (fd 3) for as long as it runs, and no other run could take the lock.
+  spawnDetached(`exec "${dockerd}" >>"${log}" 2>&1 ${DAEMON_CLOSED_FDS}`);
   const until = Date.now() + 60_000;
   while (!(await answers())) {
     if (Date.now() > until) {
@@ -86,6 +91,21 @@ export async function ensurePrometheus(): Promise<string> {
   await run("systemctl", ["disable", "--now", "prometheus"]);
   const installed = await which("prometheus");
   if (!installed) throw new ProvisionError("prometheus missing after install");
+  return installed;
+}
+
+/**
+ * Debian's promtool (shipped in the `prometheus` package), for the test that checks the
+ * nightly's Prometheus text (`CHAOS_PROMTOOL_BIN` overrides; installed with apt when missing).
+ */
+export async function ensurePromtool(): Promise<string> {
+  const explicit = Deno.env.get("CHAOS_PROMTOOL_BIN");
+  if (explicit) return explicit;
+  const found = await which("promtool");
+  if (found) return found;
+  await ensurePrometheus();
+  const installed = await which("promtool");
+  if (!installed) throw new ProvisionError("promtool missing after installing prometheus");
   return installed;
 }
 

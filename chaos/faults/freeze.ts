@@ -93,15 +93,21 @@ async function freezeDocker(ctx: FaultContext, names: string[]): Promise<Injecte
     await Promise.all(nodes.map((n) => n.resume()));
     return { unpaused: names, running: names.filter((n) => nodeOf(ctx, n).state() === "running") };
   };
+  // When each container was seen paused (ms after the pauses were issued): how "at once" it was.
+  let pausedMs: number[];
   try {
-    await Promise.all(nodes.map((n) => n.pause()));
+    const t0 = performance.now();
+    pausedMs = await Promise.all(
+      nodes.map((n) => n.pause().then(() => Math.round(performance.now() - t0))),
+    );
     const notPaused = nodes.filter((n) => n.state() !== "paused").map((n) => n.name);
     if (notPaused.length) throw new FreezeError(`not paused: ${notPaused.join(", ")}`);
   } catch (error) {
     await heal().catch(() => {});
     throw error;
   }
-  return { observed: { paused: names }, heal };
+  const pausedAfter = Object.fromEntries(names.map((n, i) => [n, pausedMs[i]]));
+  return { observed: { paused: names, paused_after_ms: pausedAfter }, heal };
 }
 
 export const freeze = defineFault({
