@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Alert, alertBody, sign, verify } from "./alert.ts";
+import { type Alert, alertBody, attemptBody, MAX_ATTEMPTS_KEPT, sign, verify } from "./alert.ts";
 
 const alert: Alert = {
   alert_id: "abc123",
@@ -36,4 +36,34 @@ Deno.test("signatures verify, and fail for another body or secret", () => {
   assert.ok(!verify(body + " ", "s3cret", sign(body, "s3cret")));
   assert.ok(!verify(body, "other", sign(body, "s3cret")));
   assert.ok(!verify(body, "s3cret", null));
+});
+
+Deno.test("attemptBody: the json body gains the timeline; other formats are sent as they are", () => {
+  const base = alertBody({ ...alert, watermark_passed_at_ms: alert.fired_at_ms - 40 });
+  const attempts = Array.from({ length: 12 }, (_, i) => ({
+    at_ms: i,
+    answered_at_ms: i + 1,
+    status: 503,
+  }));
+  const body = JSON.parse(
+    attemptBody(base, { locked_at_ms: 5, attempt: 13, attempt_at_ms: 9, attempts }),
+  );
+  assert.deepEqual(body, {
+    ...alert,
+    watermark_passed_at_ms: alert.fired_at_ms - 40,
+    locked_at_ms: 5,
+    attempt: 13,
+    attempt_at_ms: 9,
+    attempts: attempts.slice(-MAX_ATTEMPTS_KEPT),
+  });
+  assert.deepEqual(JSON.parse(attemptBody(base, { attempt: 1, attempts: [] })), {
+    ...alert,
+    watermark_passed_at_ms: alert.fired_at_ms - 40,
+    attempt: 1,
+  }, "no earlier attempt: no attempts field");
+  assert.equal(attemptBody(base, {}), base);
+  assert.deepEqual(JSON.parse(attemptBody("{}", { attempt: 1 })), { attempt: 1 });
+  const slack = alertBody(alert, "slack");
+  assert.equal(attemptBody(slack, { attempt: 1 }, "slack"), slack);
+  assert.equal(attemptBody("not json", { attempt: 1 }), "not json");
 });

@@ -12,6 +12,15 @@
  * (rules.ts, `earlyMargin`), else at the close. `earlyAlerts: false` keeps
  * every alert for the close (bench:detector times that path with it).
  *
+ * Fast after the watermark: a batch that moves the watermark past a window's
+ * end runs a tick at once (the 250 ms timer is for early rules, idle
+ * partitions and retries); the candidates of a tick are locked in one Redis
+ * round trip (sent together, executed in order); offsets are committed in the
+ * background, since a commit can wait seconds on a failed broker and must not
+ * hold the next windows. Each alert records its steps on the detector's clock
+ * (alert.ts `AlertTimeline`: watermark passed, fired, locked, each attempt and
+ * its answer), carried in its JSON deliveries and in `detector_alert_*_ms`.
+ *
  * Exactly one alert per incident:
  * - before firing, `SET alert:<group>:<rule>:<entity> NX PX <ttl>` in Redis
  *   (default 15 minutes); only the caller that takes the lock fires, so the
@@ -53,6 +62,9 @@ import {
   type Alert,
   alertBody,
   alertId,
+  attemptBody,
+  type DeliveryAttempt,
+  MAX_ATTEMPTS_KEPT,
   sign,
   SIGNATURE_HEADER,
   type WebhookFormat,
@@ -74,7 +86,7 @@ import {
   sourceMayFire,
   type Thresholds,
 } from "./rules.ts";
-import { type FiredWindow, SlidingWindows, type WindowOptions } from "./windows.ts";
+import { type FiredWindow, SlidingWindows, WatermarkClock, type WindowOptions } from "./windows.ts";
 import {
   blockMatches,
   claimedCandidate,
@@ -107,6 +119,8 @@ export interface DetectorOptions {
   earlyAlerts?: boolean;
   registry?: Registry;
   kafka?: Kafka;
+  /** A Redis client to use instead of one connected to `redisUrl` (tests). */
+  redis?: Redis;
   /**
    * Sabotage, for the tests that prove the validator and the grader catch a cheating
    * detector (sabotage.ts). "none" (the default) is the contract's detector.
@@ -115,6 +129,12 @@ export interface DetectorOptions {
   /** The pipeline's bucket: only the `ledger` sabotage reads it. */
   s3?: S3Settings;
 }
+
+/** The timer's tick: early rules, idle partitions, Redis retries (a window end passing kicks one at once). */
+const TICK_MS = 250;
+
+/** Candidates raised at once (one Redis round trip for all, in order: the earliest window wins its lock). */
+const RAISE_BATCH = 64;
 
 /** Deliveries in flight at once when the `spam` sabotage floods the webhook. */
 const SPAM_DELIVERIES = 256;
@@ -130,6 +150,30 @@ interface Pending {
   candidate: Candidate;
   window: { start: number; end: number };
   early?: boolean;
+  /** Wall time at which the rule held (the alert's `fired_at_ms`). */
+  firedAt: number;
+  /** Wall time at which the watermark passed the window's end (window-close alerts). */
+  watermarkPassedAt?: number;
+}
+
+/**
+ * Runs `run` over `queue` from its head, `batch` at a time started together (a Redis client
+ * sends them in order on one connection, so Redis executes them in order), removing each
+ * batch's items up to the first that failed; rethrows that failure, the failed item and those
+ * after it left in `queue` (retried later: a lock already taken by one of them is found taken).
+ */
+export async function drainInOrder<T>(
+  queue: T[],
+  run: (item: T) => Promise<void>,
+  batch: number,
+): Promise<void> {
+  while (queue.length > 0) {
+    const items = queue.slice(0, Math.max(1, batch));
+    const done = await Promise.allSettled(items.map(run));
+    const failed = done.findIndex((d) => d.status === "rejected");
+    queue.splice(0, failed === -1 ? items.length : failed);
+    if (failed !== -1) throw (done[failed] as PromiseRejectedResult).reason;
+  }
 }
 
 export class Detector {
@@ -149,6 +193,8 @@ export class Detector {
   readonly #bySource: SlidingWindows<SourceAgg, TelemetryEvent>;
   readonly #byDest: SlidingWindows<DestinationAgg, TelemetryEvent>;
   readonly #outboxKey: string;
+  /** When the watermark passed each window end (the alerts' timeline). */
+  readonly #passed: WatermarkClock;
   /** Per partition: [lastOffset, maxTs] of consumed batches not yet committed. */
   readonly #uncommitted = new Map<number, Array<[number, number]>>();
   readonly #pending: Pending[] = [];
@@ -158,6 +204,9 @@ export class Detector {
   #consumer: Consumer | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #ticking = false;
+  /** A tick was asked for while one ran: run another right after. */
+  #again = false;
+  #committing = false;
   #stopping = false;
   #counts = { events: 0, invalid: 0, fired: 0, suppressed: 0, delivered: 0 };
   readonly #m: DetectorMetrics;
@@ -196,7 +245,7 @@ export class Detector {
     this.#claimed = { ...DEFAULT_THRESHOLDS, ...options.thresholds };
     this.#thresholds = cheat ?? this.#claimed;
     this.#kafka = options.kafka ?? kafkaClient(options.brokers, `detector-${Deno.pid}`);
-    this.#redis = new Redis(options.redisUrl, {
+    this.#redis = options.redis ?? new Redis(options.redisUrl, {
       lazyConnect: true,
       maxRetriesPerRequest: 1,
       enableOfflineQueue: false,
@@ -207,6 +256,7 @@ export class Detector {
     this.#bySource = new SlidingWindows(SOURCE_AGG, options.windows, this.#o.earlyAlerts);
     this.#byDest = new SlidingWindows(DESTINATION_AGG, options.windows, this.#o.earlyAlerts);
     this.#outboxKey = `outbox:${this.groupId}`;
+    this.#passed = new WatermarkClock(this.#bySource.slideMs, this.#bySource.latenessMs);
     this.metrics = options.registry ?? new Registry();
     this.#m = detectorMetrics(this.metrics);
   }
@@ -256,13 +306,15 @@ export class Detector {
         const list = this.#uncommitted.get(batch.partition) ?? [];
         list.push([Number(batch.lastOffset()), maxTs]);
         this.#uncommitted.set(batch.partition, list);
+        // A window end passed: fire now, not at the next timer tick (up to TICK_MS later).
+        if (this.#observeWatermark(now)) this.#kick();
       },
     };
     await consumer.connect();
     await consumer.subscribe({ topic: this.topic, fromBeginning: true });
     await run();
     this.#resumeOutbox();
-    this.#timer = setInterval(() => this.#tick().catch(() => {}), 250);
+    this.#timer = setInterval(() => this.#kick(), TICK_MS);
     if (this.#sabotage === "ledger") this.#peekLedgers(objectStore(this.#s3!));
   }
 
@@ -274,7 +326,22 @@ export class Detector {
     this.#redis.disconnect();
   }
 
-  /** Fires closed windows, locks their candidates, commits what is safe. */
+  /** Runs a tick now, or right after the one running. */
+  #kick(): void {
+    if (this.#stopping) return;
+    if (this.#ticking) {
+      this.#again = true;
+      return;
+    }
+    this.#tick().catch(() => {}).finally(() => {
+      if (this.#again) {
+        this.#again = false;
+        setTimeout(() => this.#kick(), 0);
+      }
+    });
+  }
+
+  /** Fires closed windows, locks their candidates, commits what is safe (in the background). */
   async #tick(): Promise<void> {
     if (this.#ticking || this.#stopping) return;
     this.#ticking = true;
@@ -290,23 +357,38 @@ export class Detector {
       if (this.#o.earlyAlerts) this.#collectEarly(now);
       this.#m.late.set(this.#bySource.late);
       this.#m.panes.set(this.#bySource.openPanes + this.#byDest.openPanes);
-      const wm = Math.min(this.#bySource.watermark(now), this.#byDest.watermark(now));
+      const wm = this.#observeWatermark(now);
       if (Number.isFinite(wm)) this.#m.watermarkLag.set(now - wm);
-      while (this.#pending.length > 0) {
-        const next = this.#pending[0];
-        await this.#raise(next); // throws while Redis is down: retried next tick
-        this.#pending.shift();
+      // Throws while Redis is down: what is left is retried next tick.
+      await drainInOrder(this.#pending, (p) => this.#raise(p), RAISE_BATCH);
+      // A commit can wait seconds on a broker that failed: it must not hold the next windows.
+      if (!this.#committing) {
+        this.#committing = true;
+        this.#commitClosed().catch(() => {}).finally(() => this.#committing = false);
       }
-      await this.#commitClosed();
     } finally {
       this.#ticking = false;
     }
   }
 
+  /** The watermark at `now`, its passing of window ends recorded (the alerts' timeline). */
+  #observeWatermark(now: number): number {
+    const wm = Math.min(this.#bySource.watermark(now), this.#byDest.watermark(now));
+    this.#passed.observe(wm, now);
+    return wm;
+  }
+
   #collect<A>(window: FiredWindow<A>, evaluate: (e: string, a: A, t: Thresholds) => Candidate[]) {
+    const firedAt = Date.now();
+    const watermarkPassedAt = this.#passed.passedAt(window.end);
     for (const [entity, acc] of window.entities) {
       for (const candidate of evaluate(entity, acc, this.#thresholds)) {
-        this.#pending.push({ candidate, window: { start: window.start, end: window.end } });
+        this.#pending.push({
+          candidate,
+          window: { start: window.start, end: window.end },
+          firedAt,
+          watermarkPassedAt,
+        });
       }
     }
   }
@@ -322,7 +404,7 @@ export class Detector {
       const last = this.#early.get(key);
       if (last !== undefined && now - last < this.#o.lockTtlMs) continue;
       this.#early.set(key, now);
-      this.#pending.push({ candidate, window, early: true });
+      this.#pending.push({ candidate, window, early: true, firedAt: now });
     }
     if (this.#early.size > 10_000) {
       for (const [key, at] of this.#early) {
@@ -366,10 +448,14 @@ export class Detector {
     if (this.#claims.has(key)) return;
     this.#claims.add(key);
     const window = windowOf(ts, { sizeMs: this.#bySource.sizeMs, slideMs: this.#bySource.slideMs });
-    this.#pending.push({ candidate: claimedCandidate(rule, entity, this.#claimed), window });
+    this.#pending.push({
+      candidate: claimedCandidate(rule, entity, this.#claimed),
+      window,
+      firedAt: Date.now(),
+    });
   }
 
-  async #raise({ candidate, window, early }: Pending): Promise<void> {
+  async #raise({ candidate, window, early, firedAt, watermarkPassedAt }: Pending): Promise<void> {
     const id = alertId(candidate.rule, candidate.entity, window.start);
     let alert: Alert = {
       alert_id: id,
@@ -381,10 +467,10 @@ export class Detector {
       window_end_ms: window.start + this.#bySource.sizeMs,
       value: candidate.value,
       threshold: candidate.threshold,
-      fired_at_ms: Date.now(),
+      fired_at_ms: firedAt,
       early: early ?? false,
     };
-    const firedAt = alert.fired_at_ms;
+    if (watermarkPassedAt !== undefined) alert.watermark_passed_at_ms = watermarkPassedAt;
     if (this.#sabotage !== "none") alert = sabotagedAlert(this.#sabotage, alert);
     const body = alertBody(alert, this.#o.format);
     // spam locks each window, so that every window fires once.
@@ -401,10 +487,15 @@ export class Detector {
       body,
     );
     if (taken === 1) {
+      const lockedAt = Date.now();
       this.#counts.fired++;
       this.#m.fired.inc({ rule: candidate.rule });
       this.#m.latency.observe((firedAt - window.end) / 1000);
-      this.#deliver(id, body);
+      this.#m.lockMs.observe(lockedAt - firedAt);
+      if (watermarkPassedAt !== undefined) {
+        this.#m.watermarkToFireMs.observe(firedAt - watermarkPassedAt);
+      }
+      this.#deliver(id, body, lockedAt);
     } else {
       this.#counts.suppressed++;
       this.#m.suppressed.inc();
@@ -450,18 +541,30 @@ export class Detector {
     load();
   }
 
-  #deliver(id: string, body: string): void {
+  /** Delivers `base` (the outbox's body) until the webhook takes it; `lockedAt`: when it was locked. */
+  #deliver(id: string, base: string, lockedAt?: number): void {
     if (this.#delivering.has(id)) return;
     this.#delivering.add(id);
     this.#m.outbox.set(this.#delivering.size);
-    const headers: Record<string, string> = {
-      "content-type": "application/json",
-      "idempotency-key": id,
-    };
-    if (this.#o.secret) headers[SIGNATURE_HEADER] = sign(body, this.#o.secret);
+    const attempts: DeliveryAttempt[] = [];
     const attempt = async () => {
       if (this.#sabotage === "spam") await this.#slot();
       for (let n = 0; !this.#stopping; n++) {
+        const at = Date.now();
+        if (n === 0 && lockedAt !== undefined) this.#m.firstAttemptMs.observe(at - lockedAt);
+        // Each attempt says when it was sent and what the earlier ones met (the report's timeline).
+        const body = attemptBody(base, {
+          locked_at_ms: lockedAt,
+          attempt: n + 1,
+          attempt_at_ms: at,
+          attempts,
+        }, this.#o.format);
+        const headers: Record<string, string> = {
+          "content-type": "application/json",
+          "idempotency-key": id,
+        };
+        if (this.#o.secret) headers[SIGNATURE_HEADER] = sign(body, this.#o.secret);
+        let status = 0;
         try {
           const response = await fetch(this.#o.webhookUrl, {
             method: "POST",
@@ -469,10 +572,14 @@ export class Detector {
             body,
             signal: AbortSignal.timeout(5000),
           });
+          status = response.status;
           await response.body?.cancel();
+          this.#m.answerMs.observe(Date.now() - at);
           if (response.ok) break;
           if (response.status < 500 && response.status !== 429) break; // a 4xx will not get better
         } catch { /* timeout or connection refused: retry */ }
+        attempts.push({ at_ms: at, answered_at_ms: Date.now(), status });
+        if (attempts.length > MAX_ATTEMPTS_KEPT) attempts.shift();
         this.#m.retried.inc();
         await new Promise((r) =>
           setTimeout(r, Math.min(5000, 200 * 2 ** n) * (0.5 + Math.random()))

@@ -54,7 +54,38 @@ export function detectorMetrics(registry: Registry) {
       buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120],
       registers,
     }),
+    // An alert's steps on the detector's clock (ms), as its deliveries also carry them (alert.ts).
+    watermarkToFireMs: stepHistogram(
+      "detector_alert_watermark_to_fire_ms",
+      "rule fired minus the watermark passing the window's end (window-close alerts)",
+      registers,
+    ),
+    lockMs: stepHistogram(
+      "detector_alert_fire_to_lock_ms",
+      "lock taken and outbox written minus the rule firing",
+      registers,
+    ),
+    firstAttemptMs: stepHistogram(
+      "detector_alert_lock_to_first_attempt_ms",
+      "first delivery attempt sent minus the lock taken",
+      registers,
+    ),
+    answerMs: stepHistogram(
+      "detector_alert_attempt_to_answer_ms",
+      "webhook's answer minus the attempt sent",
+      registers,
+    ),
   };
+}
+
+/** A histogram of one step of an alert, in ms (10 ms to a minute). */
+function stepHistogram(name: string, help: string, registers: Registry[]) {
+  return new Histogram({
+    name,
+    help,
+    buckets: [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 60_000],
+    registers,
+  });
 }
 
 export type DetectorMetrics = ReturnType<typeof detectorMetrics>;

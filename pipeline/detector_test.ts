@@ -15,7 +15,7 @@ import { slow, testStack } from "../compose/testing.ts";
 import { waitFor } from "../lib/wait.ts";
 import type { Alert } from "./alert.ts";
 import { INCIDENT_KINDS } from "./anomalies.ts";
-import { Detector } from "./detector.ts";
+import { Detector, drainInOrder } from "./detector.ts";
 import { Generator } from "./generator.ts";
 import type { ScheduledIncident } from "./generator_options.ts";
 import { ensureTopic, kafkaClient } from "./kafka.ts";
@@ -169,3 +169,27 @@ Deno.test(
   { name: "detector: webhook answers 503 for 20 s: every alert delivered once", ...slow },
   () => run("webhook-503"),
 );
+
+Deno.test("drainInOrder: batches started in order; a failure keeps itself and what follows", async () => {
+  const started: number[] = [];
+  const queue = [1, 2, 3, 4, 5];
+  await drainInOrder(queue, async (x) => {
+    started.push(x);
+    await Promise.resolve();
+  }, 2);
+  assert.deepEqual(started, [1, 2, 3, 4, 5]);
+  assert.deepEqual(queue, []);
+  const left = [1, 2, 3, 4, 5];
+  await assert.rejects(
+    drainInOrder(
+      left,
+      (x) => x === 3 ? Promise.reject(new Error("redis down")) : Promise.resolve(),
+      4,
+    ),
+    /redis down/,
+  );
+  assert.deepEqual(left, [3, 4, 5], "the failed one and those after it are kept, in order");
+  const one = [1];
+  await drainInOrder(one, () => Promise.resolve(), 0);
+  assert.deepEqual(one, [], "a batch is at least one");
+});

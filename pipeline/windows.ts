@@ -227,3 +227,53 @@ export class SlidingWindows<A, X = unknown> {
     return fired;
   }
 }
+
+/**
+ * When the watermark passed each window end, on the wall clock: the detector
+ * calls `observe(watermark, now)` whenever its watermark may have moved (every
+ * batch, every tick), and `passedAt(end)` tells the first wall time at which
+ * the watermark reached `end + latenessMs` (a window ending at `end` could
+ * fire from then on). Window ends are multiples of `slideMs`; a jump of the
+ * watermark records every end it passed (at most `keep` of them: a first
+ * event, or a jump over hours, records only the last ones). Only the `keep`
+ * most recent ends are remembered.
+ */
+export class WatermarkClock {
+  readonly #slideMs: number;
+  readonly #latenessMs: number;
+  readonly #keep: number;
+  /** window end -> wall time at which the watermark passed it */
+  readonly #passed = new Map<number, number>();
+  /** The last window end recorded. */
+  #until = -Infinity;
+
+  constructor(slideMs: number, latenessMs = 0, keep = 256) {
+    if (!(slideMs > 0)) throw new RangeError(`slide ${slideMs} must be positive`);
+    this.#slideMs = slideMs;
+    this.#latenessMs = latenessMs;
+    this.#keep = Math.max(1, keep);
+  }
+
+  /**
+   * Records the window ends the watermark `wm` passed at wall time `now`; returns true when
+   * it passed at least one it had not passed before (windows may now fire).
+   */
+  observe(wm: number, now: number): boolean {
+    if (!Number.isFinite(wm)) return false;
+    const last = Math.floor((wm - this.#latenessMs) / this.#slideMs) * this.#slideMs;
+    if (last <= this.#until) return false;
+    const first = Math.max(this.#until + this.#slideMs, last - (this.#keep - 1) * this.#slideMs);
+    for (let end = first; end <= last; end += this.#slideMs) this.#passed.set(end, now);
+    this.#until = last;
+    for (const end of this.#passed.keys()) {
+      if (this.#passed.size <= this.#keep) break;
+      this.#passed.delete(end); // oldest first (insertion order)
+    }
+    return true;
+  }
+
+  /** The wall time at which the watermark passed `end` (+ lateness), when recorded. */
+  passedAt(end: number): number | undefined {
+    return this.#passed.get(end);
+  }
+}

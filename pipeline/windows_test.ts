@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { SlidingWindows } from "./windows.ts";
+import { SlidingWindows, WatermarkClock } from "./windows.ts";
 
 const sum = {
   create: () => 0,
@@ -114,4 +114,39 @@ Deno.test("SlidingWindows: a fired window merges only the entities worth merging
   // Only "big" in [0, 20 s) reaches 100 (50 + 60); every entity's panes were asked about.
   assert.deepEqual(fired.map((f) => [f.start, [...f.entities]]), [[0, [["big", 110]]]]);
   assert.ok(asked.some((p) => p.length === 2 && p[0] === 50 && p[1] === 60));
+});
+
+Deno.test("WatermarkClock: the first wall time the watermark passed each window end", () => {
+  const c = new WatermarkClock(10_000);
+  assert.equal(c.observe(-Infinity, 1), false, "no watermark yet");
+  assert.equal(c.observe(25_000, 100), true);
+  assert.equal(c.passedAt(20_000), 100);
+  assert.equal(c.passedAt(30_000), undefined, "not passed yet");
+  assert.equal(c.observe(29_999, 200), false, "no new end passed");
+  assert.equal(c.observe(30_000, 300), true, "reaching the end is passing it");
+  assert.equal(c.observe(50_000, 400), true);
+  assert.deepEqual([20_000, 30_000, 40_000, 50_000].map((e) => c.passedAt(e)), [
+    100,
+    300,
+    400,
+    400,
+  ]);
+  assert.equal(c.observe(40_000, 500), false, "a watermark going back changes nothing");
+  assert.equal(c.passedAt(40_000), 400);
+});
+
+Deno.test("WatermarkClock: lateness delays the passing; a huge jump keeps only the last ends", () => {
+  const late = new WatermarkClock(10_000, 2_000);
+  late.observe(21_000, 1);
+  assert.equal(late.passedAt(20_000), undefined, "needs end + lateness");
+  late.observe(22_000, 2);
+  assert.equal(late.passedAt(20_000), 2);
+  const c = new WatermarkClock(10_000, 0, 4);
+  c.observe(10_000, 1);
+  c.observe(1e15, 2); // hours of event time at once: bounded work and memory
+  assert.equal(c.passedAt(10_000), undefined, "forgotten: only `keep` ends are remembered");
+  assert.equal(c.passedAt(1e15), 2);
+  assert.equal(c.passedAt(1e15 - 30_000), 2);
+  assert.equal(c.passedAt(1e15 - 40_000), undefined);
+  assert.throws(() => new WatermarkClock(0), RangeError);
 });

@@ -20,6 +20,7 @@ import type { Sample } from "../validate/samples.ts";
 import { checks, throughputText } from "./render.ts";
 import { esc, lineChart, type Marker, type Span } from "./svg_chart.ts";
 import { costHtml } from "./cost.ts";
+import { alertStepsHtml } from "./alert_steps.ts";
 import { clamp, isoTime } from "../validate/printable.ts";
 import { blameLines, blameNotes } from "../validate/blame.ts";
 import { reorderLines } from "../validate/order.ts";
@@ -216,6 +217,7 @@ ${
       }`
       : ""
   }
+${alertStepsHtml(r.alerts)}
 ${costHtml(r.cost)}
 <p class="muted">Files beside this one: results.json, history.jsonl, samples.jsonl, ledger.json, deliveries.jsonl, logs/. Re-check with <code>deno task validate --run &lt;this folder&gt;</code>.</p>
 </body></html>

@@ -13,6 +13,7 @@
 import type { Results } from "../validate/results.ts";
 import { esc } from "./svg_chart.ts";
 import { costMarkdown } from "./cost.ts";
+import { alertStepsMarkdown } from "./alert_steps.ts";
 import { durabilityFigures } from "../validate/commits.ts";
 import { isoTime, printable } from "../validate/printable.ts";
 import { blameLines, blameNotes } from "../validate/blame.ts";
@@ -186,6 +187,7 @@ export function renderMarkdown(r: Results): string {
   }
   const notes = [...(r.probes?.notes ?? []), ...(r.durability?.notes ?? [])];
   if (notes.length) lines.push("", "## Notes", "", ...notes.map((x) => `- ${md(x)}`));
+  lines.push(...alertStepsMarkdown(r.alerts));
   lines.push(...costMarkdown(r.cost));
   const lost = r.completeness?.lost_sample ?? {};
   if (Object.keys(lost).length) {

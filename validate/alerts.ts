@@ -23,7 +23,10 @@
  *   "fired before the incident began" when that is what kept it from matching.
  *
  * Reported: time to detect (the receiver's clock at the first delivery minus
- * the incident's start) and latency after the window's end. Pure.
+ * the incident's start), latency after the window's end, the delay after the
+ * detector's watermark passed the window's end, and where the matched alerts'
+ * time went, step by step (alert_steps.ts: from the timeline the detector puts
+ * in its deliveries; figures for the report, never part of the verdict). Pure.
  *
  * ```ts
  * import { checkAlerts } from "./alerts.ts";
@@ -37,6 +40,8 @@ import type { Incident } from "../pipeline/anomalies.ts";
 import type { Delivery } from "../pipeline/webhook_receiver.ts";
 import { quantile } from "../lib/stats.ts";
 import { isoTime } from "./printable.ts";
+import { type AlertStepFigures, alertTimeline, stepFigures, stepsOf } from "./alert_steps.ts";
+import type { AlertTimeline } from "../pipeline/alert.ts";
 import type { Verdict } from "./verdict.ts";
 
 export interface AlertOptions {
@@ -93,12 +98,26 @@ export interface AlertResult {
   detect_ms_p50: number | null;
   detect_ms_p99: number | null;
   /**
-   * The detector's own delay for the matched window-close alerts: fired minus the moment
-   * the watermark could pass the window's end (its end plus the out-of-orderness bound),
-   * on the wall clock, at least 0. Early alerts fire before their window ends: not counted.
+   * The detector's own delay for the matched window-close alerts: the receiver's answer minus
+   * the moment the detector's watermark passed the window's end, as the detector recorded it
+   * (`watermark_to_received` of `alert_steps`); for an alert without that record, fired minus
+   * the moment the watermark could pass it (its end plus the out-of-orderness bound) on the
+   * wall clock, at least 0 (`after_watermark_basis` says which). Early alerts fire before their
+   * window ends: not counted. A figure for the report, never part of the verdict.
    */
   after_watermark_ms_p50?: number | null;
   after_watermark_ms_p99?: number | null;
+  /** "detector": every figure from the detector's record; "wall": none; "mixed". Null: no alert. */
+  after_watermark_basis?: "detector" | "wall" | "mixed" | null;
+  /**
+   * The older definition, for every matched window-close alert: fired minus (window's end +
+   * out-of-orderness bound) on the wall clock, at least 0. It adds the transport's lag
+   * (`alert_steps.watermark_lag`) to the detector's delay.
+   */
+  after_watermark_wall_ms_p50?: number | null;
+  after_watermark_wall_ms_p99?: number | null;
+  /** Per step of the matched alerts, p50/p99 in ms (alert_steps.ts). Absent in older runs. */
+  alert_steps?: AlertStepFigures;
   missed_incidents: string[];
   duplicated_incidents: string[];
   false_positive_alerts: string[];
@@ -111,6 +130,8 @@ export interface AlertResult {
 /** Accepted alerts: one per alert_id, with the receiver's time of its first delivery. */
 export interface AcceptedAlert extends AlertBody {
   received_at_ms: number;
+  /** What the accepted delivery says of the alert's steps (alert_steps.ts), read leniently. */
+  timeline?: AlertTimeline;
 }
 
 const SAMPLE = 10;
@@ -161,7 +182,11 @@ export function acceptedAlerts(deliveries: readonly Delivery[]): AcceptedAlert[]
     if (d.signature_ok === false || !answeredOk(d)) continue;
     const body = AlertBody.safeParse(d.body);
     if (!body.success || byId.has(body.data.alert_id)) continue;
-    byId.set(body.data.alert_id, { ...body.data, received_at_ms: d.received_at_ms });
+    byId.set(body.data.alert_id, {
+      ...body.data,
+      received_at_ms: d.received_at_ms,
+      timeline: alertTimeline(d.body),
+    });
   }
   return [...byId.values()];
 }
@@ -275,6 +300,9 @@ export function checkAlerts(
   const latencies: number[] = [];
   const detections: number[] = [];
   const afterWatermark: number[] = [];
+  const afterWatermarkWall: number[] = [];
+  const bases = new Set<"detector" | "wall">();
+  const steps: ReturnType<typeof stepsOf>[] = [];
   const outOfOrder = options.outOfOrderMs ?? 0;
   for (const incident of incidents) {
     const matching = alerts.filter((a) => explains(a, incident, delay) && caused(a, incident));
@@ -290,9 +318,15 @@ export function checkAlerts(
       r.matched++;
       latencies.push(matching[0].fired_at_ms - matching[0].window_end_ms);
       detections.push(matching[0].received_at_ms - incident.start_ms);
+      const own = stepsOf({ ...matching[0], timeline: matching[0].timeline ?? {} }, outOfOrder);
+      steps.push(own);
       if (matching[0].early !== true) {
         const { fired_at_ms, window_end_ms } = matching[0];
-        afterWatermark.push(Math.max(0, fired_at_ms - (window_end_ms + outOfOrder)));
+        const wall = Math.max(0, fired_at_ms - (window_end_ms + outOfOrder));
+        afterWatermarkWall.push(wall);
+        const recorded = own.watermark_to_received;
+        afterWatermark.push(recorded === undefined ? wall : Math.max(0, recorded));
+        bases.add(recorded === undefined ? "wall" : "detector");
       }
     }
   }
@@ -314,6 +348,10 @@ export function checkAlerts(
   r.detect_ms_p99 = quantile(detections, 0.99);
   r.after_watermark_ms_p50 = quantile(afterWatermark, 0.5);
   r.after_watermark_ms_p99 = quantile(afterWatermark, 0.99);
+  r.after_watermark_basis = bases.size === 0 ? null : bases.size > 1 ? "mixed" : [...bases][0];
+  r.after_watermark_wall_ms_p50 = quantile(afterWatermarkWall, 0.5);
+  r.after_watermark_wall_ms_p99 = quantile(afterWatermarkWall, 0.99);
+  r.alert_steps = stepFigures(steps);
   if (r.missed) r.reasons.push(`${r.missed} incidents raised no alert`);
   if (r.duplicated) r.reasons.push(`${r.duplicated} incidents raised more than one alert`);
   if (r.false_positives) {
