@@ -1,5 +1,5 @@
 /**
- * `deno task bench:validate [--events 10000000] [--producers 8]`
+ * `deno task bench:validate [--events 10000000] [--producers 8] [--workers N]`
  *
  * Stores a run of `--events` events (about 400 bytes each, in the sink's own
  * object layout: 6 partitions, gzip NDJSON objects of 5,000 events named by
@@ -31,7 +31,7 @@ import { checkStore } from "./store_check.ts";
 import { TopicTableBuilder } from "./topic_table.ts";
 import { median } from "../lib/stats.ts";
 
-const USAGE = "usage: deno task bench:validate [--events 10000000] [--producers 8]";
+const USAGE = "usage: deno task bench:validate [--events 10000000] [--producers 8] [--workers N]";
 const TOPIC = "network-telemetry";
 const PARTITIONS = 6;
 const PER_OBJECT = 5000;
@@ -42,9 +42,12 @@ if (import.meta.main) {
     const { values } = parseFlags(Deno.args, {
       events: { type: "string", default: "10000000" },
       producers: { type: "string", default: "8" },
+      // The store check's threads (default: store_check.ts's, one per core up to 4).
+      workers: { type: "string" },
     }, USAGE);
     const events = intFlag("events", values.events, { min: PER_OBJECT })!;
     const producers = intFlag("producers", values.producers, { min: 1, max: 1000 })!;
+    const workers = intFlag("workers", values.workers, { min: 1, max: 64 });
     const dir = await Deno.makeTempDir({ prefix: "bench-validate-" });
     const server = await serveStore(dir);
     try {
@@ -130,7 +133,7 @@ if (import.meta.main) {
       const rates: number[] = [];
       for (let round = 1; round <= ROUNDS; round++) {
         const started = performance.now();
-        const stored = await checkStore(store, TOPIC, table);
+        const stored = await checkStore(store, TOPIC, table, workers ? { workers } : {});
         const scanned = performance.now();
         const result = checkCompleteness(ledger, table, stored, { minAcked: events });
         const seconds = (performance.now() - started) / 1000;

@@ -51,7 +51,12 @@ const encoder = new TextEncoder();
 
 /** The canonical form of a parsed event: its fields' JSON values in the schema's order. */
 export function canonicalForm(event: Record<string, unknown>): Uint8Array {
-  return encoder.encode(JSON.stringify(FIELDS.map((f) => event[f])));
+  return encoder.encode(canonicalText(event));
+}
+
+/** The canonical form as text (its UTF-8 bytes are `canonicalForm`'s). */
+function canonicalText(event: Record<string, unknown>): string {
+  return JSON.stringify(FIELDS.map((f) => event[f]));
 }
 
 /**
@@ -82,13 +87,13 @@ export class Digester {
 
   /** The canonical digest of a parsed event into `column` at record `at`. */
   canonical(event: Record<string, unknown>, column: Uint32Array, at: number): void {
-    this.#sip.digestBytes(canonicalForm(event), 1);
+    this.#sip.digestText(canonicalText(event), 1);
     this.#sip.store(column, at);
   }
 
   /** Whether a parsed event has the canonical digest at `column`'s record `at`. */
   canonicalEquals(event: Record<string, unknown>, column: Uint32Array, at: number): boolean {
-    this.#sip.digestBytes(canonicalForm(event), 1);
+    this.#sip.digestText(canonicalText(event), 1);
     return this.#sip.equals(column, at);
   }
 }

@@ -126,6 +126,28 @@ Deno.test("WasmSipHash: the reference's digests on random keys, data and ranges"
   assert.throws(() => h.digest(0, 200_001, 0), RangeError);
 });
 
+Deno.test("WasmSipHash: digestText digests the text's UTF-8 bytes, whatever they hold", () => {
+  const keys = random(32);
+  const h = new WasmSipHash(keys);
+  const texts = [
+    "",
+    "a",
+    '["p-w0",1,"10.0.0.1"]',
+    "é€😀 ascii then more ".repeat(9),
+    "lone \ud800 surrogate \udfff end", // encoded as U+FFFD, as TextEncoder does
+    "x".repeat(300_000), // larger than the memory: it grows
+  ];
+  for (const [i, text] of texts.entries()) {
+    const slot = (i % 2) as 0 | 1;
+    h.digestText(text, slot);
+    const expected = sipHash128(
+      keys.subarray(16 * slot, 16 * slot + 16),
+      new TextEncoder().encode(text),
+    );
+    assert.equal(hex(h.bytes()), hex(expected), `text ${i}`);
+  }
+});
+
 Deno.test("Digester: keyed, and a byte or a field changed changes the digests", () => {
   const key = randomAuditKey();
   const d = new Digester(key);

@@ -1,12 +1,14 @@
 /**
  * The audit against real Kafka: every record of every partition tabled in its
- * place (valid events, a malformed record, an empty value), and the same table
- * when the leader of a partition is killed in the middle of the read.
+ * place (valid events, a malformed record, an empty value), the same table
+ * read on three workers and on one thread, and the same table when the leader
+ * of a partition is killed in the middle of the read.
  */
 
 import assert from "node:assert/strict";
 import { heal, slow, testStack } from "../compose/testing.ts";
 import { createTopicsAndWait, kafkaClient, topicPartitions } from "../pipeline/kafka.ts";
+import { randomAuditKey } from "./digest.ts";
 import { auditTopic } from "./kafka_audit.ts";
 import { MALFORMED, VALID } from "./topic_table.ts";
 import { Rng } from "../pipeline/rng.ts";
@@ -49,8 +51,18 @@ Deno.test(
       await producer.send({ topic, acks: -1, messages: [{ partition: 0, value: null }] });
       await producer.disconnect();
 
-      const a = await auditTopic(brokers, topic);
+      const key = randomAuditKey();
+      const a = await auditTopic(brokers, topic, { key, workers: 3 });
+      assert.equal(a.workers, 3);
       assert.equal(a.records, N + 1);
+      // One thread makes the very same table (same key): every column, byte for byte.
+      const serial = await auditTopic(brokers, topic, { key, workers: 1 });
+      assert.equal(serial.workers, 1);
+      assert.deepEqual(
+        serial.table.data,
+        a.table.data,
+        "the parallel audit's table is the serial one's",
+      );
       assert.equal(a.table.size, N + 1);
       const d = a.table.data;
       const kinds = { valid: 0, malformed: 0 };
@@ -71,7 +83,10 @@ Deno.test(
       await stack.broker(leader).kill();
       const b = await audit;
       assert.equal(b.table.size, N + 1, `after the death of broker ${leader}`);
-      console.log(`audit: ${a.took_ms} ms; ${b.took_ms} ms with broker ${leader} killed`);
+      console.log(
+        `audit: ${a.took_ms} ms on ${a.workers} workers, ${serial.took_ms} ms on one thread; ` +
+          `${b.took_ms} ms (${b.workers} workers) with broker ${leader} killed`,
+      );
     } finally {
       await admin.disconnect().catch(() => {});
       await heal(stack);

@@ -8,7 +8,12 @@
  * feeds it, the benchmark feeds it directly.
  *
  * The columns live in SharedArrayBuffers, so the store check's workers read
- * the same table without a copy; `encode()`/`decode()` keep it in the run
+ * the same table without a copy, and the audit's workers write it without one
+ * (`tableSlab`: the columns allocated once for the offsets the audit will
+ * read; each worker's builder writes its partitions' records in place). A
+ * record costs `TABLE_BYTES_PER_RECORD` (77) bytes; the producers are numbered
+ * in name order, so the table is the same however its records were read.
+ * `encode()`/`decode()` keep it in the run
  * folder (`topic-audit.bin.gz`), so a re-check needs no Kafka. The audit key
  * (digest.ts) is never encoded: `decode` is given it again, and refuses a
  * wrong one. `decode` trusts nothing of the file: every index, chain and
@@ -100,34 +105,235 @@ export class AuditKeyError extends Error {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** A growing column of 32-bit words. */
-class Words {
-  a = new Uint32Array(1024);
+/** A growing column of numbers in a typed array (8 bytes or fewer a value, no boxing). */
+class Column<T extends Typed> {
+  a: T;
   n = 0;
-  push(from: Uint32Array): void {
-    if (this.n + from.length > this.a.length) {
-      const b = new Uint32Array(this.a.length * 2);
-      b.set(this.a);
-      this.a = b;
-    }
+  /** Set: the column is a region of a slab's shared column, which cannot grow. */
+  fixed?: string;
+  constructor(readonly ctor: { new (length: number): T }, capacity = 256) {
+    this.a = new ctor(capacity);
+  }
+  push(v: number): void {
+    if (this.n === this.a.length) this.#grow(1);
+    this.a[this.n++] = v;
+  }
+  pushAll(from: ArrayLike<number>): void {
+    if (this.n + from.length > this.a.length) this.#grow(from.length);
     this.a.set(from, this.n);
     this.n += from.length;
   }
-  view(): Uint32Array {
-    return this.a.subarray(0, this.n);
+  #grow(more: number): void {
+    if (this.fixed) throw new RangeError(this.fixed);
+    const b = new this.ctor(Math.max(this.a.length * 2, this.n + more));
+    b.set(this.a);
+    this.a = b;
+  }
+  /** The values pushed, in a buffer of their own (trimmed: for a transfer to another thread). */
+  take(): T {
+    return this.a.slice(0, this.n) as T;
+  }
+  view(): T {
+    return this.a.subarray(0, this.n) as T;
   }
 }
 
-/** A partition's records as they come (in offset order), one array per column. */
+type Typed = Int32Array | Uint32Array | Float64Array | Uint8Array;
+
+/** A partition's records as they come (in offset order), one typed column each. */
 interface Pending {
-  offset: number[];
-  producer: number[];
-  seq: number[];
-  session: number[];
-  len: number[];
-  raw: Words;
-  canon: Words;
-  kind: number[];
+  offset: Column<Float64Array>;
+  producer: Column<Int32Array>;
+  seq: Column<Float64Array>;
+  session: Column<Float64Array>;
+  len: Column<Uint32Array>;
+  raw: Column<Uint32Array>;
+  canon: Column<Uint32Array>;
+  kind: Column<Uint8Array>;
+}
+
+/**
+ * One partition's tabled records, as a builder on another thread hands them over (the
+ * parallel audit's workers, kafka_audit.ts, when a topic is too sparse for a `tableSlab`): its
+ * columns' buffers are transferred, not copied, and `producer` indexes the shard's `producers`.
+ */
+export interface PartitionShard {
+  partition: number;
+  offset: Float64Array;
+  producer: Int32Array;
+  seq: Float64Array;
+  session: Float64Array;
+  len: Uint32Array;
+  raw: Uint32Array;
+  canon: Uint32Array;
+  kind: Uint8Array;
+}
+
+export interface TableShard {
+  producers: string[];
+  partitions: PartitionShard[];
+}
+
+/** The buffers of a shard's columns: the transfer list for `postMessage`. */
+export function shardBuffers(shard: TableShard): ArrayBuffer[] {
+  return shard.partitions.flatMap((p) =>
+    [p.offset, p.producer, p.seq, p.session, p.len, p.raw, p.canon, p.kind].map((c) =>
+      c.buffer as ArrayBuffer
+    )
+  );
+}
+
+/**
+ * A table's columns allocated once, shared, for partitions whose offset ranges are known (the
+ * audit reads each partition from its log start to the high watermark it saw): partition
+ * `ranges[i]` owns records `[base, base + high - low)` of every column, so builders on several
+ * threads (the parallel audit's workers) write their partitions' records straight into the
+ * table, and `finish()` closes the gaps (offsets that held no record: transaction markers,
+ * compaction) in place. No record is copied between threads, and none twice.
+ */
+export interface TableSlab {
+  ranges: { partition: number; low: number; high: number; base: number }[];
+  capacity: number;
+  partition: Int32Array;
+  offset: Float64Array;
+  producer: Int32Array;
+  seq: Float64Array;
+  session: Float64Array;
+  len: Uint32Array;
+  raw: Uint32Array;
+  canon: Uint32Array;
+  kind: Uint8Array;
+}
+
+/** A slab holds at most this many offsets (a sparse topic beyond it: growing columns). */
+export const SLAB_MAX_RECORDS = 2 ** 28;
+
+/** A slab for `ranges` (their partitions each once), or undefined beyond SLAB_MAX_RECORDS. */
+export function tableSlab(
+  ranges: readonly { partition: number; low: number; high: number }[],
+): TableSlab | undefined {
+  let capacity = 0;
+  const placed = [...ranges].sort((a, b) => a.partition - b.partition).map((r) => {
+    if (!(r.high >= r.low)) {
+      throw new RangeError(`partition ${r.partition}: range ${r.low}..${r.high}`);
+    }
+    const base = capacity;
+    capacity += r.high - r.low;
+    return { partition: r.partition, low: r.low, high: r.high, base };
+  });
+  if (new Set(placed.map((r) => r.partition)).size !== placed.length) {
+    throw new RangeError("a slab's ranges name a partition twice");
+  }
+  if (capacity > SLAB_MAX_RECORDS) return undefined;
+  return {
+    ranges: placed,
+    capacity,
+    partition: shared(Int32Array, capacity),
+    offset: shared(Float64Array, capacity),
+    producer: shared(Int32Array, capacity),
+    seq: shared(Float64Array, capacity),
+    session: shared(Float64Array, capacity),
+    len: shared(Uint32Array, capacity),
+    raw: shared(Uint32Array, capacity * DIGEST_WORDS),
+    canon: shared(Uint32Array, capacity * DIGEST_WORDS),
+    kind: shared(Uint8Array, capacity),
+  };
+}
+
+/** What a builder over a slab wrote: its producers, and the records of each partition. */
+export interface SlabReport {
+  producers: string[];
+  counts: [partition: number, records: number][];
+}
+
+/** Partition `r`'s region of the slab, as pending columns that cannot grow past it. */
+function slabPending(slab: TableSlab, r: TableSlab["ranges"][number]): Pending {
+  const size = r.high - r.low;
+  const full = `partition ${r.partition}: more records than its offsets ${r.low} to ${r.high - 1}`;
+  const region = <T extends Typed>(a: T, width = 1): Column<T> => {
+    const c = new Column(a.constructor as { new (length: number): T }, 0);
+    c.a = a.subarray(r.base * width, (r.base + size) * width) as T;
+    c.fixed = full;
+    return c;
+  };
+  return {
+    offset: region(slab.offset),
+    producer: region(slab.producer),
+    seq: region(slab.seq),
+    session: region(slab.session),
+    len: region(slab.len),
+    raw: region(slab.raw, DIGEST_WORDS),
+    canon: region(slab.canon, DIGEST_WORDS),
+    kind: region(slab.kind),
+  };
+}
+
+function pending(): Pending {
+  return {
+    offset: new Column(Float64Array),
+    producer: new Column(Int32Array),
+    seq: new Column(Float64Array),
+    session: new Column(Float64Array),
+    len: new Column(Uint32Array),
+    raw: new Column(Uint32Array, 256 * DIGEST_WORDS),
+    canon: new Column(Uint32Array, 256 * DIGEST_WORDS),
+    kind: new Column(Uint8Array),
+  };
+}
+
+/** A pending partition's columns (views, or taken: trimmed copies of their own). */
+function columnsOf(partition: number, p: Pending, take: boolean): PartitionShard {
+  const c = <T extends Typed>(col: Column<T>) => take ? col.take() : col.view();
+  return {
+    partition,
+    offset: c(p.offset),
+    producer: c(p.producer),
+    seq: c(p.seq),
+    session: c(p.session),
+    len: c(p.len),
+    raw: c(p.raw),
+    canon: c(p.canon),
+    kind: c(p.kind),
+  };
+}
+
+/** A table's shard, as pending columns: adopted (no copy) or pushed after a partition's last. */
+function absorbInto(p: Pending, s: PartitionShard, remap: Int32Array): void {
+  const producer = s.producer.map((i) => i < 0 ? -1 : remap[i]);
+  if (p.offset.n === 0) {
+    p.offset.a = s.offset, p.offset.n = s.offset.length;
+    p.producer.a = producer, p.producer.n = producer.length;
+    p.seq.a = s.seq, p.seq.n = s.seq.length;
+    p.session.a = s.session, p.session.n = s.session.length;
+    p.len.a = s.len, p.len.n = s.len.length;
+    p.raw.a = s.raw, p.raw.n = s.raw.length;
+    p.canon.a = s.canon, p.canon.n = s.canon.length;
+    p.kind.a = s.kind, p.kind.n = s.kind.length;
+    return;
+  }
+  p.offset.pushAll(s.offset);
+  p.producer.pushAll(producer);
+  p.seq.pushAll(s.seq);
+  p.session.pushAll(s.session);
+  p.len.pushAll(s.len);
+  p.raw.pushAll(s.raw);
+  p.canon.pushAll(s.canon);
+  p.kind.pushAll(s.kind);
+}
+
+/** Why a shard cannot be absorbed: lengths that disagree, offsets not after the partition's. */
+function shardProblem(s: PartitionShard, lastOffset: number | undefined): string | undefined {
+  const n = s.offset.length;
+  const same = [s.producer, s.seq, s.session, s.len, s.kind].every((c) => c.length === n) &&
+    s.raw.length === n * DIGEST_WORDS && s.canon.length === n * DIGEST_WORDS;
+  if (!same) return `partition ${s.partition}'s shard has columns of different lengths`;
+  for (let i = 0; i < n; i++) {
+    const before = i > 0 ? s.offset[i - 1] : lastOffset;
+    if (before !== undefined && s.offset[i] <= before) {
+      return `partition ${s.partition}: offset ${s.offset[i]} after ${before} (not increasing)`;
+    }
+  }
+  return undefined;
 }
 
 export class TopicTableBuilder {
@@ -139,11 +345,49 @@ export class TopicTableBuilder {
   readonly #bounds = new Map<number, { low: number; high: number }>();
   readonly #producers: string[] = [];
   readonly #producerIndex = new Map<string, number>();
+  readonly #slab?: TableSlab;
+  readonly #regions = new Map<number, TableSlab["ranges"][number]>();
 
-  /** `key`: the audit key (digest.ts `auditKey`); a random one for a table kept in memory. */
-  constructor(key: Uint8Array = randomAuditKey()) {
+  /**
+   * `key`: the audit key (digest.ts `auditKey`); a random one for a table kept in memory.
+   * `slab`: the table's shared columns (`tableSlab`), its partitions' bounds known: records are
+   * written straight into them, and only records of its ranges are taken.
+   */
+  constructor(key: Uint8Array = randomAuditKey(), slab?: TableSlab) {
     this.key = key.slice();
     this.#digests = new Digester(this.key);
+    this.#slab = slab;
+    for (const r of slab?.ranges ?? []) {
+      this.#regions.set(r.partition, r);
+      this.#bounds.set(r.partition, { low: r.low, high: r.high });
+    }
+  }
+
+  /** The shared columns this builder writes into, if any. */
+  get slab(): TableSlab | undefined {
+    return this.#slab;
+  }
+
+  /** Partition `partition`'s pending columns, made on its first record. */
+  #pendingOf(partition: number): Pending {
+    let p = this.#parts.get(partition);
+    if (p) return p;
+    if (this.#slab) {
+      const r = this.#regions.get(partition);
+      if (!r) throw new RangeError(`partition ${partition} is not in the table's slab`);
+      p = slabPending(this.#slab, r);
+    } else p = pending();
+    this.#parts.set(partition, p);
+    return p;
+  }
+
+  #producerOf(name: string): number {
+    let pi = this.#producerIndex.get(name);
+    if (pi === undefined) {
+      this.#producerIndex.set(name, pi = this.#producers.length);
+      this.#producers.push(name);
+    }
+    return pi;
   }
 
   /**
@@ -156,61 +400,139 @@ export class TopicTableBuilder {
     value: Uint8Array | string | null,
     session = -1,
   ): void {
-    let p = this.#parts.get(partition);
-    if (!p) {
-      p = {
-        offset: [],
-        producer: [],
-        seq: [],
-        session: [],
-        len: [],
-        raw: new Words(),
-        canon: new Words(),
-        kind: [],
-      };
-      this.#parts.set(partition, p);
-    }
-    if (p.offset.length && offset <= p.offset[p.offset.length - 1]) {
+    const p = this.#pendingOf(partition);
+    const region = this.#regions.get(partition);
+    if (region && !(offset >= region.low && offset < region.high)) {
       throw new RangeError(
-        `partition ${partition}: offset ${offset} after ${p.offset.at(-1)} (not increasing)`,
+        `partition ${partition}: offset ${offset} outside ${region.low} to ${region.high - 1}`,
+      );
+    }
+    if (p.offset.n && offset <= p.offset.a[p.offset.n - 1]) {
+      throw new RangeError(
+        `partition ${partition}: offset ${offset} after ${
+          p.offset.a[p.offset.n - 1]
+        } (not increasing)`,
       );
     }
     const bytes = typeof value === "string" ? encoder.encode(value) : value ?? new Uint8Array();
     const text = typeof value === "string" ? value : decoder.decode(bytes);
     const parsed = parseEvent(text);
     const id = parsed.ok ? parsed.event : eventIdentity(text);
-    let pi = -1;
-    if (id.producer_id !== undefined && id.seq !== undefined) {
-      pi = this.#producerIndex.get(id.producer_id) ?? -1;
-      if (pi === -1) {
-        this.#producerIndex.set(id.producer_id, pi = this.#producers.length);
-        this.#producers.push(id.producer_id);
-      }
-    }
+    const pi = id.producer_id !== undefined && id.seq !== undefined
+      ? this.#producerOf(id.producer_id)
+      : -1;
     p.offset.push(offset);
     p.producer.push(pi);
     p.seq.push(pi === -1 ? -1 : id.seq!);
     p.session.push(session);
     p.len.push(bytes.length);
     this.#digests.raw(bytes, this.#digest, 0);
-    p.raw.push(this.#digest);
+    p.raw.pushAll(this.#digest);
     if (parsed.ok) {
       this.#digests.canonical(parsed.event, this.#digest, 0);
-      p.canon.push(this.#digest);
-    } else p.canon.push(this.#noDigest);
+      p.canon.pushAll(this.#digest);
+    } else p.canon.pushAll(this.#noDigest);
     p.kind.push(parsed.ok ? VALID : MALFORMED);
   }
 
   setBounds(partition: number, low: number, high: number): void {
+    const region = this.#regions.get(partition);
+    if (this.#slab && (region?.low !== low || region.high !== high)) {
+      throw new RangeError(`partition ${partition}'s bounds are its slab's (${low} to ${high})`);
+    }
     this.#bounds.set(partition, { low, high });
   }
 
+  /** What this builder wrote into its slab (a worker's answer: `adopt` on the coordinator's). */
+  slabReport(): SlabReport {
+    if (!this.#slab) throw new Error("slabReport() of a builder without a slab");
+    return {
+      producers: [...this.#producers],
+      counts: [...this.#parts].map(([partition, p]) => [partition, p.offset.n]),
+    };
+  }
+
+  /**
+   * The records another builder over the same slab wrote (a worker's `slabReport`): taken where
+   * they are, their producers renumbered in place. Throws a RangeError on a report that names a
+   * partition twice, or of another slab, or whose records are not in order inside their range.
+   */
+  adopt(report: SlabReport): void {
+    if (!this.#slab) throw new Error("adopt() by a builder without a slab");
+    const remap = Int32Array.from(report.producers, (name) => this.#producerOf(name));
+    for (const [partition, count] of report.counts) {
+      const region = this.#regions.get(partition);
+      if (!region) throw new RangeError(`partition ${partition} is not in the table's slab`);
+      if (this.#parts.has(partition)) throw new RangeError(`partition ${partition} adopted twice`);
+      if (!(Number.isSafeInteger(count) && count >= 0 && count <= region.high - region.low)) {
+        throw new RangeError(`partition ${partition}: ${count} records in its region`);
+      }
+      const p = this.#pendingOf(partition);
+      for (const [c, w] of SLAB_COLUMNS) p[c].n = count * w;
+      const { offset, producer } = p;
+      for (let i = 0; i < count; i++) {
+        const o = offset.a[i];
+        if (!(o >= region.low && o < region.high) || (i > 0 && o <= offset.a[i - 1])) {
+          throw new RangeError(`partition ${partition}: record ${i} at offset ${o}, out of order`);
+        }
+        const pi = producer.a[i];
+        if (pi < -1 || pi >= remap.length) {
+          throw new RangeError(`partition ${partition}: record ${i} names producer ${pi}`);
+        }
+        producer.a[i] = pi < 0 ? -1 : remap[pi];
+      }
+    }
+  }
+
+  /**
+   * The records added so far, handed over (the builder is left empty): for a worker that
+   * tables some partitions to send them, with `shardBuffers` as the transfer list.
+   */
+  shard(): TableShard {
+    if (this.#slab) throw new Error("shard() of a builder over a slab: slabReport() instead");
+    const partitions = [...this.#parts].map(([partition, p]) => columnsOf(partition, p, true));
+    this.#parts.clear();
+    return { producers: [...this.#producers], partitions };
+  }
+
+  /**
+   * Another builder's shard (same key), its partitions' records after any already here (a
+   * worker's records: not tabled again, its columns adopted). Throws a RangeError on a shard
+   * whose columns disagree or whose offsets do not increase.
+   */
+  absorb(shard: TableShard): void {
+    const remap = Int32Array.from(shard.producers, (name) => this.#producerOf(name));
+    for (const s of shard.partitions) {
+      const p = this.#parts.get(s.partition);
+      const problem = shardProblem(s, p?.offset.n ? p.offset.a[p.offset.n - 1] : undefined);
+      if (problem) throw new RangeError(problem);
+      if (s.producer.some((i) => i < -1 || i >= remap.length)) {
+        throw new RangeError(`partition ${s.partition}'s shard names a producer it does not list`);
+      }
+      if (p) absorbInto(p, s, remap);
+      else {
+        const fresh = pending();
+        absorbInto(fresh, s, remap);
+        this.#parts.set(s.partition, fresh);
+      }
+    }
+  }
+
+  /**
+   * The table: partitions in order, producers in name order (the same table whatever order
+   * the records were read in, one thread or many). Each partition's pending columns are let
+   * go once copied, so the peak is the table plus the largest partition's columns at most.
+   */
   finish(): TopicTable {
     const ids = [...new Set([...this.#bounds.keys(), ...this.#parts.keys()])].sort((a, b) => a - b);
-    const n = [...this.#parts.values()].reduce((s, p) => s + p.offset.length, 0);
+    const n = [...this.#parts.values()].reduce((s, p) => s + p.offset.n, 0);
+    const names = [...this.#producers].sort();
+    const order = new Map(names.map((name, i) => [name, i]));
+    const remap = Int32Array.from(this.#producers, (name) => order.get(name)!);
+    if (this.#slab) return this.#finishSlab(ids, n, names, remap);
     const d: TopicTableData = {
       key: this.key,
-      producers: [...this.#producers],
+      producers: names,
       partitions: [],
       partition: shared(Int32Array, n),
       offset: shared(Float64Array, n),
@@ -227,42 +549,106 @@ export class TopicTableBuilder {
     let i = 0;
     for (const partition of ids) {
       const p = this.#parts.get(partition);
-      const count = p?.offset.length ?? 0;
+      const count = p?.offset.n ?? 0;
       const bounds = this.#bounds.get(partition) ??
-        { low: p?.offset[0] ?? 0, high: (p?.offset[count - 1] ?? -1) + 1 };
+        { low: p?.offset.a[0] ?? 0, high: (p?.offset.a[count - 1] ?? -1) + 1 };
       d.partitions.push({ partition, ...bounds, first: i, count });
       if (!p) continue;
+      const c = columnsOf(partition, p, false);
       d.partition.fill(partition, i, i + count);
-      d.offset.set(p.offset, i);
-      d.producer.set(p.producer, i);
-      d.seq.set(p.seq, i);
-      d.session.set(p.session, i);
-      d.len.set(p.len, i);
-      d.raw.set(p.raw.view(), i * DIGEST_WORDS);
-      d.canon.set(p.canon.view(), i * DIGEST_WORDS);
-      d.kind.set(p.kind, i);
+      d.offset.set(c.offset, i);
+      for (let r = 0; r < count; r++) {
+        const pi = c.producer[r];
+        d.producer[i + r] = pi < 0 ? -1 : remap[pi];
+      }
+      d.seq.set(c.seq, i);
+      d.session.set(c.session, i);
+      d.len.set(c.len, i);
+      d.raw.set(c.raw, i * DIGEST_WORDS);
+      d.canon.set(c.canon, i * DIGEST_WORDS);
+      d.kind.set(c.kind, i);
+      this.#parts.delete(partition); // let its columns go
       i += count;
     }
-    const maxSeq = new Array<number>(d.producers.length).fill(-1);
-    for (let r = 0; r < n; r++) {
-      if (d.producer[r] >= 0) maxSeq[d.producer[r]] = Math.max(maxSeq[d.producer[r]], d.seq[r]);
-    }
-    d.bySeq = maxSeq.map((m) => shared(Int32Array, m + 1).fill(-1));
-    const last = new Map<number, number>(); // record -> last record of its identity chain
-    for (let r = 0; r < n; r++) {
-      const pi = d.producer[r];
-      if (pi < 0) continue;
-      const index = d.bySeq[pi];
-      const head = index[d.seq[r]];
-      if (head === -1) index[d.seq[r]] = r;
-      else {
-        const tail = last.get(head) ?? head;
-        d.next[tail] = r;
-        last.set(head, r);
-      }
-    }
-    return new TopicTable(d);
+    return indexed(d, n);
   }
+
+  /** The slab's records closed up in place (partitions in order, gaps gone), then indexed. */
+  #finishSlab(ids: number[], n: number, names: string[], remap: Int32Array): TopicTable {
+    const slab = this.#slab!;
+    const partitions: PartitionBounds[] = [];
+    let i = 0;
+    for (const partition of ids) {
+      const region = this.#regions.get(partition)!;
+      const p = this.#parts.get(partition);
+      const count = p?.offset.n ?? 0;
+      partitions.push({ partition, low: region.low, high: region.high, first: i, count });
+      if (count && region.base !== i) {
+        for (const [c, w] of SLAB_COLUMNS) {
+          slab[c].copyWithin(i * w, region.base * w, (region.base + count) * w);
+        }
+      }
+      slab.partition.fill(partition, i, i + count);
+      for (let r = i; r < i + count; r++) {
+        const pi = slab.producer[r];
+        if (pi >= 0) slab.producer[r] = remap[pi];
+      }
+      this.#parts.delete(partition);
+      i += count;
+    }
+    const d: TopicTableData = {
+      key: this.key,
+      producers: names,
+      partitions,
+      partition: slab.partition.subarray(0, n),
+      offset: slab.offset.subarray(0, n),
+      producer: slab.producer.subarray(0, n),
+      seq: slab.seq.subarray(0, n),
+      session: slab.session.subarray(0, n),
+      len: slab.len.subarray(0, n),
+      raw: slab.raw.subarray(0, n * DIGEST_WORDS),
+      canon: slab.canon.subarray(0, n * DIGEST_WORDS),
+      kind: slab.kind.subarray(0, n),
+      bySeq: [],
+      next: shared(Int32Array, n).fill(-1),
+    };
+    return indexed(d, n);
+  }
+}
+
+/** The slab's columns that `finish()` closes up, with their words per record. */
+const SLAB_COLUMNS = [
+  ["offset", 1],
+  ["producer", 1],
+  ["seq", 1],
+  ["session", 1],
+  ["len", 1],
+  ["raw", DIGEST_WORDS],
+  ["canon", DIGEST_WORDS],
+  ["kind", 1],
+] as const;
+
+/** The table of columns `d` once its seq index and retry chains (`bySeq`, `next`) are built. */
+function indexed(d: TopicTableData, n: number): TopicTable {
+  const maxSeq = new Array<number>(d.producers.length).fill(-1);
+  for (let r = 0; r < n; r++) {
+    if (d.producer[r] >= 0) maxSeq[d.producer[r]] = Math.max(maxSeq[d.producer[r]], d.seq[r]);
+  }
+  d.bySeq = maxSeq.map((m) => shared(Int32Array, m + 1).fill(-1));
+  const last = new Map<number, number>(); // record -> last record of its identity chain
+  for (let r = 0; r < n; r++) {
+    const pi = d.producer[r];
+    if (pi < 0) continue;
+    const index = d.bySeq[pi];
+    const head = index[d.seq[r]];
+    if (head === -1) index[d.seq[r]] = r;
+    else {
+      const tail = last.get(head) ?? head;
+      d.next[tail] = r;
+      last.set(head, r);
+    }
+  }
+  return new TopicTable(d);
 }
 
 type TypedCtor<T> = { new (buffer: SharedArrayBuffer): T; BYTES_PER_ELEMENT: number };
@@ -285,6 +671,16 @@ const COLUMNS = [
   ["session", Float64Array, 1],
 ] as const;
 const RECORD_BYTES = COLUMNS.reduce((s, [, ctor, w]) => s + ctor.BYTES_PER_ELEMENT * w, 0);
+
+/**
+ * What a record costs in a finished table, in bytes: its columns (73: partition 4, offset 8,
+ * producer 4, seq 8, len 4, raw digest 16, canonical digest 16, kind 1, next 4, session 8) and
+ * its entry in its producer's seq index (4). Digests are two thirds of it; offsets, seqs and
+ * sessions are doubles because Kafka's offsets and producer ids outgrow 32 bits. While the table
+ * is built, a partition's records cost about as much again in growing columns (typed arrays, 1
+ * to 2 times their size), let go partition by partition as `finish()` copies them.
+ */
+export const TABLE_BYTES_PER_RECORD = RECORD_BYTES + 4;
 /** Names the layout and the digests (digest.ts): a change of either is a new version. */
 const MAGIC = "chaos-topic-audit/5"; // 5: the producer session column
 /** Header lines longer than this are not a header. */
