@@ -1,5 +1,7 @@
 /**
- * `deno task nightly [--scenarios a,b] [--seed N] [--out reports/nightly] [--date YYYY-MM-DD]`
+ * `deno task nightly [--scenarios a,b] [--seed N] [--out reports/nightly] [--date YYYY-MM-DD]
+ *   [--notify URL|env:NAME]... [--notify-file FILE] [--notify-format generic|slack|teams]
+ *   [--page-url URL]`
  *
  * Runs the catalog (or the named scenarios) one after another, each on a
  * fresh stack, and writes `<out>/<date>/`: `runs/` (each run's folder),
@@ -9,8 +11,24 @@
  * them, so each night explores other random draws and a failing one can be
  * replayed with `deno task scenario <name> --seed <seed>`.
  *
+ * When the night ends it writes `<out>/chaos_nightly.prom` (Prometheus text for
+ * node_exporter's textfile collector), posts its announcement to each
+ * `--notify` target (what changed since the previous night, the matrix, the
+ * page; retried, recorded in `<date>/night.json`, never failing the night) and
+ * `<date>/night.json`. One night at a time (`<out>/nightly.lock`): a night
+ * started while another runs says "still running since …", is recorded, and
+ * exits 3 without running.
+ *
+ * Other modes (one at a time):
+ * - `--install [--at 02:30]` schedules the night (systemd timer, or crontab
+ *   where systemd does not run) for this checkout with the night's flags given
+ *   beside it; `--uninstall` removes it; `--status` shows the next run and the
+ *   last result (chaos/nightly_schedule.ts);
+ * - `--serve [PORT]` (default 9464) serves the last night's figures at `/metrics`.
+ *
  * Exit codes: 0 every scenario as expected and no regression, 1 otherwise,
- * 2 bad flags or scenario names, 3 interrupted (Ctrl-C heals and stops first).
+ * 2 bad flags or scenario names, 3 interrupted (Ctrl-C heals and stops first)
+ * or another night still running.
  * @module
  */
 
@@ -34,10 +52,50 @@ import {
   type NightSummary,
   renderNightlyHtml,
 } from "../reports/nightly.ts";
+import {
+  type NotifyFormat,
+  NotifySettingsError,
+  type NotifyTarget,
+  parseNotifyFormat,
+  parseNotifySettings,
+  resolveTarget,
+} from "../reports/nightly_notify.ts";
+import { acquireNightLock, lockPath, pidAlive, readSkipped } from "./nightly_lock.ts";
+import { finishNight, latestNight, serveMetrics } from "./nightly_finish.ts";
+import {
+  chooseBackend,
+  cronDaemonRunning,
+  envFile,
+  formatAt,
+  install,
+  type Job,
+  nextRun,
+  parseAt,
+  readEnvFile,
+  scheduled,
+  uninstall,
+} from "./nightly_schedule.ts";
 
 const USAGE =
   "usage: deno task nightly [--scenarios a,b,...] [--seed N] [--out DIR] [--date YYYY-MM-DD]\n" +
-  `         ${STACK_USAGE}`;
+  `         ${STACK_USAGE}\n` +
+  "         [--notify URL|env:NAME]... [--notify-file FILE] [--notify-format generic|slack|teams]\n" +
+  "         [--page-url URL]\n" +
+  "       deno task nightly --install [--at HH:MM] [night flags...]   schedule it (default 02:30)\n" +
+  "       deno task nightly --uninstall | --status [--out DIR]\n" +
+  "       deno task nightly --serve [PORT] [--out DIR]   the last night at /metrics (9464)\n" +
+  "\n" +
+  "  --notify URL|env:NAME  post the night's summary there when it ends (repeatable);\n" +
+  "                         env:NAME reads the webhook URL from that variable (scheduled nights\n" +
+  "                         load ~/.config/chaos-harness/nightly.env, NAME=value lines, first)\n" +
+  "  --notify-file FILE     JSON settings: {format?, page_url?, targets: [{url, format?}]}\n" +
+  "  --notify-format F      generic (JSON), slack or teams (default generic)\n" +
+  "  --page-url URL         where <out> is published, for the link in the announcement\n" +
+  "  --install/--uninstall  write/remove the schedule (systemd timer or crontab entry)\n" +
+  "  --at HH:MM             the time of day of the scheduled night (local time)\n" +
+  "  --status               the schedule, its next run, the last night's result\n" +
+  "  --serve [PORT]         serve <out>'s last night in Prometheus text at /metrics\n" +
+  "  Every night writes <out>/chaos_nightly.prom (node_exporter textfile collector).";
 
 /** Whether a scenario asks what the external cluster's endpoints file does not allow. */
 async function externalFilter(e: ExternalEndpoints): Promise<(s: Scenario) => boolean> {
@@ -58,20 +116,213 @@ async function earlierNights(out: string, date: string): Promise<NightSummary[]>
   return nights;
 }
 
+/** `--serve` with no port (last, or before another flag) gets the default one. */
+export function withServeDefault(args: string[], port = "9464"): string[] {
+  const out: string[] = [];
+  for (const [i, a] of args.entries()) {
+    out.push(a);
+    if (a === "--serve" && (i + 1 >= args.length || args[i + 1].startsWith("-"))) out.push(port);
+  }
+  return out;
+}
+
+/** The night's flags a schedule passes on (everything but the mode flags and `--date`). */
+export function passedOn(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (["--install", "--uninstall", "--status"].includes(a)) continue;
+    if (a === "--at") {
+      i++;
+      continue;
+    }
+    if (a.startsWith("--at=")) continue;
+    out.push(a);
+  }
+  return out;
+}
+
+/** The notify targets of the flags and the settings file; `UsageError` for any bad one. */
+export async function notifyTargets(
+  values: { notify?: string[]; "notify-file"?: string; "notify-format"?: string },
+  env: (name: string) => string | undefined = (n) => Deno.env.get(n),
+): Promise<{ targets: NotifyTarget[]; pageUrl?: string }> {
+  try {
+    const format: NotifyFormat = values["notify-format"]
+      ? parseNotifyFormat(values["notify-format"])
+      : "generic";
+    const targets = (values.notify ?? []).map((u) => resolveTarget(u, format, env));
+    let pageUrl: string | undefined;
+    const file = values["notify-file"];
+    if (file) {
+      let text: string;
+      try {
+        text = await Deno.readTextFile(file);
+      } catch (error) {
+        throw new NotifySettingsError(`--notify-file ${file}: ${(error as Error).message}`);
+      }
+      const settings = parseNotifySettings(text, file);
+      pageUrl = settings.page_url;
+      for (const t of settings.targets) {
+        targets.push(resolveTarget(t.url, t.format ?? settings.format ?? format, env));
+      }
+    }
+    return { targets, pageUrl };
+  } catch (error) {
+    if (error instanceof NotifySettingsError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+async function status(out: string): Promise<string[]> {
+  const lines: string[] = [];
+  const backend = await chooseBackend();
+  const sched = await scheduled(repoRoot, backend);
+  if (sched) {
+    const next = nextRun(sched.at, new Date());
+    lines.push(
+      `schedule: ${sched.where}, every day at ${formatAt(sched.at)}; next run ${next.toString()}`,
+    );
+    if (backend === "cron" && !Deno.env.get("CHAOS_CRONTAB_FILE") && !(await cronDaemonRunning())) {
+      lines.push("  warning: no cron daemon runs here: the entry will not fire");
+    }
+  } else {
+    lines.push(`schedule: none for ${repoRoot} (${backend}); \`deno task nightly --install\``);
+  }
+  try {
+    const holder = JSON.parse(await Deno.readTextFile(lockPath(out)));
+    if (await pidAlive(holder.pid)) {
+      lines.push(
+        `running: the night of ${holder.date} since ${holder.started} (pid ${holder.pid})`,
+      );
+    }
+  } catch { /* none running */ }
+  const last = await latestNight(out);
+  if (!last) {
+    lines.push(`last night: none in ${out}`);
+  } else {
+    const figures = Object.values(last.summary.scenarios);
+    const failed = figures.filter((f) => !f.as_expected).length;
+    const r = last.record;
+    lines.push(
+      `last night: ${last.summary.date}: ${figures.length - failed} as expected, ${failed} not` +
+        (r
+          ? `, ${r.regressions.length} regressions${
+            r.complete ? "" : " (interrupted)"
+          }; ended ${r.ended_at}`
+          : " (no night.json: still running or stopped)"),
+    );
+    for (const p of r?.notify ?? []) {
+      lines.push(
+        `  notify ${p.target} (${p.format}): ${
+          p.ok ? "posted" : `FAILED after ${p.attempts} attempts: ${p.error}`
+        }`,
+      );
+    }
+    lines.push(`  page: ${join(last.dir, "index.html")}`);
+  }
+  const skipped = await readSkipped(out);
+  const lastSkip = skipped.at(-1);
+  if (lastSkip) {
+    lines.push(
+      `last skipped: ${lastSkip.at} (${lastSkip.date}): the night of ${lastSkip.holder.date} ` +
+        `was still running since ${lastSkip.holder.started}`,
+    );
+  }
+  return lines;
+}
+
 if (import.meta.main) {
   await runMain(async () => {
-    const { values } = parseFlags(Deno.args, {
+    const { values } = parseFlags(withServeDefault(Deno.args), {
       scenarios: { type: "string" },
       seed: { type: "string" },
       out: { type: "string" },
       date: { type: "string" },
+      notify: { type: "string", multiple: true },
+      "notify-file": { type: "string" },
+      "notify-format": { type: "string" },
+      "page-url": { type: "string" },
+      install: { type: "boolean" },
+      uninstall: { type: "boolean" },
+      status: { type: "boolean" },
+      at: { type: "string" },
+      serve: { type: "string" },
       ...STACK_FLAGS,
     }, USAGE);
+    const modes = (["install", "uninstall", "status", "serve"] as const).filter((m) =>
+      values[m] !== undefined && values[m] !== false
+    );
+    if (modes.length > 1) {
+      throw new UsageError(`--${modes.join(" and --")} cannot go together\n${USAGE}`);
+    }
+    if (values.at !== undefined && !values.install) {
+      throw new UsageError("--at goes with --install");
+    }
+    const at = parseAt(values.at ?? "02:30");
     const date = values.date ?? new Date().toISOString().slice(0, 10);
     if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) {
       throw new UsageError(`--date must be YYYY-MM-DD, got "${date}"`);
     }
+    if (values["page-url"] !== undefined && !/^https?:\/\//.test(values["page-url"])) {
+      throw new UsageError(`--page-url must be an http(s) URL, got "${values["page-url"]}"`);
+    }
     const fixedSeed = intFlag("seed", values.seed, { min: 0 });
+    // Every notify target checked now, not when the night ends (a schedule: also in the file
+    // the scheduled night loads its secrets from).
+    const fromFile = values.install ? await readEnvFile(envFile()) : {};
+    const notify = await notifyTargets(values, (n) => Deno.env.get(n) ?? fromFile[n]);
+    const out = values.out ?? join(repoRoot, "reports", "nightly");
+
+    if (values.serve !== undefined) {
+      const port = intFlag("serve", values.serve, { min: 0, max: 65535 })!;
+      const abort = new AbortController();
+      Deno.addSignalListener("SIGINT", () => abort.abort());
+      Deno.addSignalListener("SIGTERM", () => abort.abort());
+      const server = serveMetrics(
+        out,
+        port,
+        abort.signal,
+        "0.0.0.0",
+        (a) =>
+          say(`nightly: serving ${out}'s last night at http://${a.hostname}:${a.port}/metrics`),
+      );
+      await server.finished;
+      return ExitCode.Pass;
+    }
+    if (values.status) {
+      for (const line of await status(out)) console.log(line);
+      return ExitCode.Pass;
+    }
+    if (values.install || values.uninstall) {
+      if (values.install && values.date) {
+        throw new UsageError("--date makes no sense in a schedule");
+      }
+      const backend = await chooseBackend();
+      if (values.uninstall) {
+        for (const line of await uninstall(repoRoot, backend)) console.log(line);
+        return ExitCode.Pass;
+      }
+      if (values.scenarios) {
+        for (const n of values.scenarios.split(",").map((x) => x.trim()).filter(Boolean)) {
+          await loadScenario(n); // a bad name refused now, not at 02:30
+        }
+      }
+      await Deno.mkdir(out, { recursive: true });
+      const job: Job = {
+        repo: repoRoot,
+        deno: Deno.execPath(),
+        args: passedOn(Deno.args),
+        log: join(out, "nightly.log"),
+        at,
+      };
+      for (const line of await install(job, backend)) console.log(line);
+      if (notify.targets.some((t) => t.shown.startsWith("env:"))) {
+        console.log(`  the scheduled night reads env:NAME targets from ${envFile()}`);
+      }
+      return ExitCode.Pass;
+    }
+
     const { kind: stack, external } = await stackChoice(values);
     // The whole catalog on an external cluster: what its endpoints file allows.
     const unsupported = external && !values.scenarios
@@ -91,39 +342,73 @@ if (import.meta.main) {
       }
       scenarios.push(scenario);
     }
-    const out = values.out ?? join(repoRoot, "reports", "nightly");
+    const lock = await acquireNightLock(out, date);
+    if (!lock.acquired) {
+      console.log(`nightly ${date}: not run: ${lock.why}`);
+      return ExitCode.RunInvalid;
+    }
     const nightDir = join(out, date);
-    await Deno.mkdir(join(nightDir, "runs"), { recursive: true });
-    const day = Math.floor(Date.parse(`${date}T00:00:00Z`) / 86_400_000);
-    const earlier = await earlierNights(out, date);
     const tonight: NightSummary = { date, scenarios: {} };
+    let earlier: NightSummary[] = [];
+    let complete = false;
+    const pageUrl = values["page-url"] ?? notify.pageUrl;
+    try {
+      await Deno.mkdir(join(nightDir, "runs"), { recursive: true });
+      const day = Math.floor(Date.parse(`${date}T00:00:00Z`) / 86_400_000);
+      earlier = await earlierNights(out, date);
 
-    await provision();
-    await withInterrupt(async (signal) => {
-      for (const [i, scenario] of scenarios.entries()) {
-        const seed = fixedSeed ?? scenario.seed + day;
-        say(`nightly ${date}: ${i + 1}/${scenarios.length} ${scenario.name} (seed ${seed})`);
-        const { results, runDir } = await runScenario(scenario, {
-          seed,
-          outDir: join(nightDir, "runs"),
-          stack,
-          external,
-          signal,
+      await provision();
+      await withInterrupt(async (signal) => {
+        for (const [i, scenario] of scenarios.entries()) {
+          const seed = fixedSeed ?? scenario.seed + day;
+          say(`nightly ${date}: ${i + 1}/${scenarios.length} ${scenario.name} (seed ${seed})`);
+          const { results, runDir } = await runScenario(scenario, {
+            seed,
+            outDir: join(nightDir, "runs"),
+            stack,
+            external,
+            signal,
+          });
+          tonight.scenarios[scenario.name] = figuresOf(results, relative(nightDir, runDir));
+          say(
+            `  ${scenario.name}: ${results.verdict}${
+              results.as_expected ? "" : " (NOT as expected)"
+            }`,
+          );
+          const regressions = findRegressions(tonight, earlier);
+          await Deno.writeTextFile(
+            join(nightDir, "summary.json"),
+            JSON.stringify(tonight, null, 2),
+          );
+          await Deno.writeTextFile(
+            join(nightDir, "index.html"),
+            renderNightlyHtml(tonight, earlier, regressions),
+          );
+        }
+      });
+      complete = true;
+    } finally {
+      try {
+        const record = await finishNight({
+          out,
+          tonight,
+          earlier,
+          targets: notify.targets,
+          page: pageUrl
+            ? `${pageUrl.replace(/\/+$/, "")}/${date}/index.html`
+            : join(nightDir, "index.html"),
+          complete,
+          // Interrupted: one attempt each, not the backoff.
+          post: complete ? undefined : { attempts: 1 },
         });
-        tonight.scenarios[scenario.name] = figuresOf(results, relative(nightDir, runDir));
-        say(
-          `  ${scenario.name}: ${results.verdict}${
-            results.as_expected ? "" : " (NOT as expected)"
-          }`,
-        );
-        const regressions = findRegressions(tonight, earlier);
-        await Deno.writeTextFile(join(nightDir, "summary.json"), JSON.stringify(tonight, null, 2));
-        await Deno.writeTextFile(
-          join(nightDir, "index.html"),
-          renderNightlyHtml(tonight, earlier, regressions),
-        );
+        for (const p of record.notify) {
+          say(`  notify ${p.target}: ${p.ok ? "posted" : `FAILED (${p.error}), recorded`}`);
+        }
+        if (record.prom) say(`  metrics: ${record.prom}`);
+      } finally {
+        await lock.release();
       }
-    });
+    }
     const regressions = findRegressions(tonight, earlier);
     const failed = Object.entries(tonight.scenarios).filter(([, f]) => !f.as_expected);
     console.log(

@@ -1,7 +1,10 @@
 /**
- * Nightly runs: one summary per night (`reports/nightly/<date>/summary.json`),
- * regressions against earlier nights, and the HTML index with a pass/fail
- * matrix and trends. Pure; `chaos/cli_nightly.ts` runs the scenarios.
+ * Nightly runs: one summary per night (`reports/nightly/<date>/summary.json`,
+ * nightly_summary.ts), regressions against earlier nights, and the HTML index:
+ * scenarios that started failing (nightly_history.ts), any two nights compared
+ * (nightly_compare.ts), a pass/fail matrix and small multiples of each
+ * scenario's figures over the last 30 nights (nightly_multiples.ts). Pure;
+ * `chaos/cli_nightly.ts` runs the scenarios.
  *
  * A regression, per scenario, against the median of up to 7 earlier nights
  * that ran it:
@@ -19,28 +22,22 @@
  * @module
  */
 
-import type { Results } from "../validate/results.ts";
-import { esc, lineChart } from "./svg_chart.ts";
+import type { Figures, NightSummary } from "./nightly_summary.ts";
+import { esc } from "./svg_chart.ts";
 import { median } from "../lib/stats.ts";
+import {
+  figuresOn,
+  historyOf,
+  nightWindow,
+  replayCommand,
+  runHref,
+  startedFailing,
+} from "./nightly_history.ts";
+import { COMPARE_SCRIPT, compareNights, compareTableHtml } from "./nightly_compare.ts";
+import { smallMultiples } from "./nightly_multiples.ts";
 
-export interface Figures {
-  verdict: Results["verdict"];
-  expect: Results["expect"];
-  as_expected: boolean;
-  seed: number;
-  lost: number | null;
-  /** The slowest recovery after a fault (ms); null when none came back or there were no faults. */
-  recovery_ms: number | null;
-  acked_eps: number;
-  detection_p99_ms: number | null;
-  /** The run folder, relative to the night's folder. */
-  run: string;
-}
-
-export interface NightSummary {
-  date: string;
-  scenarios: Record<string, Figures>;
-}
+export type { Figures, NightSummary } from "./nightly_summary.ts";
+export { figuresOf } from "./nightly_summary.ts";
 
 export interface Regression {
   scenario: string;
@@ -52,31 +49,12 @@ export interface Regression {
 
 const HISTORY = 7;
 
-export function figuresOf(r: Results, run: string): Figures {
-  const recoveries = (r.recovery?.faults ?? []).map((f) => f.recovered_ms);
-  return {
-    verdict: r.verdict,
-    expect: r.expect,
-    as_expected: r.as_expected,
-    seed: r.seed,
-    lost: r.completeness?.lost ?? null,
-    recovery_ms: recoveries.length && recoveries.every((x) => x !== null)
-      ? Math.max(...(recoveries as number[]))
-      : null,
-    acked_eps: r.throughput.acked_eps,
-    detection_p99_ms: r.alerts?.latency_ms_p99 ?? null,
-    run,
-  };
-}
-
 /** Regressions of `tonight` against the last nights of `earlier` (any order). */
 export function findRegressions(tonight: NightSummary, earlier: NightSummary[]): Regression[] {
-  const past = earlier.filter((n) => n.date < tonight.date).sort((a, b) =>
-    b.date.localeCompare(a.date)
-  );
+  const past = historyOf(tonight, earlier).filter((n) => n.date < tonight.date).reverse();
   const out: Regression[] = [];
   for (const [scenario, now] of Object.entries(tonight.scenarios)) {
-    const before = past.map((n) => n.scenarios[scenario]).filter((f): f is Figures => !!f)
+    const before = past.map((n) => figuresOn(n, scenario)).filter((f): f is Figures => !!f)
       .slice(0, HISTORY);
     if (!now.as_expected) {
       out.push({
@@ -138,52 +116,83 @@ export function findRegressions(tonight: NightSummary, earlier: NightSummary[]):
   return out;
 }
 
-const CSS = `body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:980px;color:#222}
+/** Nights embedded in a page for the comparison (the newest; older ones are on older pages). */
+export const EMBEDDED_NIGHTS = 400;
+
+const CSS = `body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1240px;color:#222}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 6px;text-align:left}
 th{background:#f4f4f4}.pass{background:#d5f5e3}.fail{background:#fadbd8}.unknown{background:#fcf3cf}
+.better{background:#d5f5e3}.worse{background:#fadbd8}.num{white-space:nowrap}.diff{font-size:12px}
+.compare caption{text-align:left;font-weight:600}
+.matrix td,.matrix th{padding:1px 3px;text-align:center;font-size:12px}.matrix td:first-child{text-align:left}
+.matrix .day{writing-mode:vertical-rl;font-weight:400;font-size:11px}.matrix a{color:inherit;text-decoration:none}
+.sm td{padding:0;border:none;vertical-align:top}.sm th{font-size:12px;max-width:160px;word-break:break-all}
+.sm .chart{margin:0}.sm .chart .title{font-size:11px}.sm .nodata{font-size:12px;padding:8px;width:190px}
 .chart{display:block;margin:8px 0;max-width:100%;height:auto}.chart .title{font-weight:600;font-size:13px}
-.chart .tick{font-size:10px;fill:#555}.muted{color:#666}`;
+.chart .tick{font-size:10px;fill:#555}.muted{color:#666}code{background:#f4f4f4;padding:1px 4px}`;
 
-/** The night's index: regressions, a scenario × night matrix, and trends. */
+const mark = (f: Figures) =>
+  f.as_expected ? "✓" : f.verdict === "fail" ? "✗" : f.verdict === "unknown" ? "?" : "!";
+const verdictClass = (f: Figures) =>
+  f.as_expected ? "pass" : f.verdict === "unknown" ? "unknown" : "fail";
+
+/**
+ * The night's index: regressions, scenarios that started failing (first failing night's run
+ * folder and replay command), two nights compared (`?a=<date>&b=<date>` or the selectors; the
+ * night before and tonight by default), a scenario × night matrix and small multiples of each
+ * scenario's figures over the last 30 nights. `earlier` may hold anything read back from
+ * `summary.json` files: what is not a night is left out, missing figures show as gaps.
+ */
 export function renderNightlyHtml(
   tonight: NightSummary,
   earlier: NightSummary[],
   regressions: Regression[],
 ): string {
-  const nights = [...earlier.filter((n) => n.date < tonight.date), tonight]
-    .sort((a, b) => a.date.localeCompare(b.date)).slice(-14);
-  const scenarios = [...new Set(nights.flatMap((n) => Object.keys(n.scenarios)))].sort();
-  const cell = (f: Figures | undefined, link: boolean) => {
-    if (!f) return `<td class="muted">-</td>`;
-    const cls = f.as_expected ? "pass" : f.verdict === "unknown" ? "unknown" : "fail";
-    const text = `${f.verdict}${f.expect === "fail" ? " (control)" : ""}`;
-    return `<td class="${cls}">${
-      link ? `<a href="${esc(f.run)}/report.html">${text}</a>` : text
-    }</td>`;
+  const history = historyOf(tonight, earlier);
+  const slots = nightWindow(history, tonight.date);
+  const scenarios = [...new Set(slots.flatMap((s) => Object.keys(s.night?.scenarios ?? {})))]
+    .sort();
+  const link = (date: string, f: Figures, text: string) => {
+    const href = runHref(date, f.run, "report.html");
+    return href ? `<a href="${esc(href)}">${text}</a>` : text;
+  };
+  const cell = (date: string, f: Figures | undefined) => {
+    if (!f) return `<td class="muted" title="${esc(`${date}: not run`)}">·</td>`;
+    const title = `${date}: ${f.verdict}${f.expect === "fail" ? " (control)" : ""}${
+      Number.isFinite(f.seed) ? `, seed ${f.seed}` : ""
+    }`;
+    return `<td class="${verdictClass(f)}" title="${esc(title)}">${link(date, f, mark(f))}</td>`;
   };
   const matrix = scenarios.map((s) =>
-    `<tr><td>${esc(s)}</td>${
-      nights.map((n) => cell(n.scenarios[s], n.date === tonight.date)).join("")
-    }</tr>`
+    `<tr><td>${esc(s)}</td>${slots.map((n) => cell(n.date, figuresOn(n.night, s))).join("")}</tr>`
   ).join("\n");
-  const trend = (title: string, pick: (f: Figures) => number | null) =>
-    scenarios.map((s) => {
-      const points = nights.map((n, i) =>
-        [i, n.scenarios[s] ? pick(n.scenarios[s]) : null] as const
-      );
-      if (points.every(([, v]) => v === null)) return "";
-      return lineChart({
-        title: `${s}: ${title} (by night)`,
-        points,
-        height: 150,
-        maxGap: 1,
-        dots: true,
-        xIntegers: true,
-        xMax: Math.max(1, nights.length - 1),
-        xFormat: (i) => nights[i]?.date.slice(5) ?? "",
-      });
-    }).join("\n");
+
+  const started = startedFailing(history, tonight.date).map((s) => {
+    const folder = runHref(s.date, s.figures.run);
+    const replay = replayCommand(s.scenario, s.figures);
+    return `<li><b>${esc(s.scenario)}</b>: ${s.recovered ? "failed" : "failing"} since ${
+      esc(s.date)
+    } (${esc(s.figures.verdict)}${
+      s.passed ? `; as expected on ${esc(s.passed)}` : "; never as expected before"
+    }${s.recovered ? `; as expected again on ${esc(s.recovered)}` : ""}). ${
+      folder ? `<a href="${esc(folder)}">run folder</a> · ` : ""
+    }${replay ? `replay: <code>${esc(replay)}</code>` : "no seed recorded"}</li>`;
+  });
+
+  const nightsDesc = history.slice(-EMBEDDED_NIGHTS).reverse();
+  const b = tonight.date;
+  const a = nightsDesc[1]?.date ?? b;
+  const options = (selected: string) =>
+    nightsDesc.map((n) =>
+      `<option value="${esc(n.date)}"${n.date === selected ? " selected" : ""}>${
+        esc(n.date)
+      }</option>`
+    ).join("");
+  const data = JSON.stringify({ a, b, nights: [...nightsDesc].reverse() })
+    .replaceAll("<", "\\u003c");
   const failed = Object.values(tonight.scenarios).filter((f) => !f.as_expected).length;
+  const figure = (v: number | null | undefined) =>
+    typeof v === "number" && Number.isFinite(v) ? String(v) : "-";
   return `<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>nightly ${esc(tonight.date)}</title><style>${CSS}</style></head><body>
 <h1>Nightly ${esc(tonight.date)}: ${
@@ -198,24 +207,49 @@ ${
       }</ul>`
       : ""
   }
+${started.length ? `<h2>Started failing</h2><ul id="started">${started.join("\n")}</ul>` : ""}
+<h2>Compare two nights</h2>
+<p>night a <select id="night-a">${options(a)}</select> → night b <select id="night-b">${
+    options(b)
+  }</select> <span class="muted">(or <code>index.html?a=YYYY-MM-DD&amp;b=YYYY-MM-DD</code>)</span></p>
+<div id="compare" data-pair="">${
+    compareTableHtml(
+      compareNights(
+        history.find((n) => n.date === a),
+        history.find((n) => n.date === b),
+      ),
+      a,
+      b,
+    )
+  }</div>
 <h2>Scenarios by night</h2>
-<table><tr><th>scenario</th>${nights.map((n) => `<th>${esc(n.date)}</th>`).join("")}</tr>
+<p class="muted">${esc(slots[0]?.date ?? "")} to ${
+    esc(tonight.date)
+  }, oldest first: ✓ as expected, ✗ fail, ? unknown, · not run; a mark links to its run's report.</p>
+<table class="matrix"><tr><th>scenario</th>${
+    slots.map((n) => `<th class="day" title="${esc(n.date)}">${esc(n.date.slice(5))}</th>`).join(
+      "",
+    )
+  }</tr>
 ${matrix}</table>
 <h2>Tonight</h2>
-<table><tr><th>scenario</th><th>seed</th><th>lost</th><th>slowest recovery (ms)</th><th>events/s</th><th>p99 detection (ms)</th></tr>
+<table><tr><th>scenario</th><th>seed</th><th>acknowledged</th><th>lost</th><th>slowest recovery (ms)</th><th>events/s</th><th>p99 detection (ms)</th></tr>
 ${
     Object.entries(tonight.scenarios).map(([s, f]) =>
-      `<tr><td>${esc(s)}</td><td>${f.seed}</td><td>${f.lost ?? "-"}</td><td>${
-        f.recovery_ms ?? "-"
-      }</td><td>${f.acked_eps}</td><td>${f.detection_p99_ms ?? "-"}</td></tr>`
+      `<tr><td>${esc(s)}</td><td>${figure(f.seed)}</td><td>${figure(f.acked)}</td><td>${
+        figure(f.lost)
+      }</td><td>${figure(f.recovery_ms)}</td><td>${figure(f.acked_eps)}</td><td>${
+        figure(f.detection_p99_ms)
+      }</td></tr>`
     ).join("\n")
   }</table>
-<h2>Trends</h2>
-<p class="muted">x: nights, oldest first (${esc(nights[0]?.date ?? "")} to ${esc(tonight.date)})</p>
-${trend("acknowledged events/s", (f) => f.acked_eps)}
-${trend("slowest recovery (ms)", (f) => f.recovery_ms)}
-${trend("lost events", (f) => f.lost)}
-${trend("p99 detection latency (ms)", (f) => f.detection_p99_ms)}
+<h2>Last ${slots.length} nights</h2>
+<p class="muted">x: day of the month, ${esc(slots[0]?.date ?? "")} to ${
+    esc(tonight.date)
+  }; a gap: not run or not recorded; a red line: a night not as expected.</p>
+${smallMultiples(slots)}
+<script type="application/json" id="nightly-data">${data}</script>
+<script>${COMPARE_SCRIPT}</script>
 </body></html>
 `;
 }
