@@ -42,15 +42,60 @@ export function listenerPort(advertised: number, listener: ProxyListener): numbe
 const DESCRIBE_CLUSTER = 60;
 
 /**
+ * APIs a pipeline component never needs and that would let it rewrite the harness's ground truth
+ * or the cluster under the run (the cluster has no authorizer): delete or truncate the run's topic
+ * (DeleteTopics, DeleteRecords, AlterConfigs retention), add its partitions, move its leaders or
+ * replicas, delete groups or their offsets, change features, quotas, ACLs, credentials, brokers,
+ * or send inter-broker and controller requests; DescribeQuorum names the controllers' endpoints.
+ * Refused on a component's listener (the connection is cut), by key.
+ */
+export const HARNESS_ONLY_APIS: Readonly<Record<number, string>> = {
+  4: "LeaderAndIsr",
+  5: "StopReplica",
+  6: "UpdateMetadata",
+  7: "ControlledShutdown",
+  20: "DeleteTopics",
+  21: "DeleteRecords",
+  27: "WriteTxnMarkers",
+  30: "CreateAcls",
+  31: "DeleteAcls",
+  33: "AlterConfigs",
+  34: "AlterReplicaLogDirs",
+  37: "CreatePartitions",
+  42: "DeleteGroups",
+  43: "ElectLeaders",
+  44: "IncrementalAlterConfigs",
+  45: "AlterPartitionReassignments",
+  47: "OffsetDelete",
+  49: "AlterClientQuotas",
+  51: "AlterUserScramCredentials",
+  52: "Vote",
+  53: "BeginQuorumEpoch",
+  54: "EndQuorumEpoch",
+  55: "DescribeQuorum",
+  56: "AlterPartition",
+  57: "UpdateFeatures",
+  58: "Envelope",
+  62: "BrokerRegistration",
+  63: "BrokerHeartbeat",
+  64: "UnregisterBroker",
+  67: "AllocateProducerIds",
+  80: "AddRaftVoter",
+  81: "RemoveRaftVoter",
+  82: "UpdateRaftVoter",
+};
+
+/**
  * What a component's listener does with a request of `apiKey`/`version`: `pass` (its answer names
  * no broker), `rewrite` (a Metadata or FindCoordinator answer the proxy points at the component's
- * ports), or `refuse` (its answer would name brokers at ports the proxy cannot set).
+ * ports), or `refuse` (its answer would name brokers at ports the proxy cannot set, or it is one
+ * of the HARNESS_ONLY_APIS).
  */
 export function routing(apiKey: number, version: number): "pass" | "rewrite" | "refuse" {
   if (apiKey === API_KEYS.Metadata || apiKey === API_KEYS.FindCoordinator) {
     return version <= VERSION_CAPS[apiKey] ? "rewrite" : "refuse";
   }
-  return apiKey === DESCRIBE_CLUSTER ? "refuse" : "pass";
+  return apiKey === DESCRIBE_CLUSTER || apiKey in HARNESS_ONLY_APIS ? "refuse" : "pass";
 }
 
 /** What a rewrite did: the ports set, and the node ids it had no port for (left as they were). */

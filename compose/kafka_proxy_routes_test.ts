@@ -80,6 +80,15 @@ Deno.test("routing(): answers that name brokers are set, or refused above the ca
   assert.equal(routing(10, 4), "refuse");
   assert.equal(routing(60, 0), "refuse"); // DescribeCluster
   assert.equal(routing(0, 9), "pass");
+  // A sandboxed sink must not delete, truncate or re-partition the run's topic (the audit's
+  // ground truth), move its leaders, or drop groups: the cluster has no authorizer.
+  for (const key of [20, 21, 33, 37, 42, 43, 44, 45, 47, 55, 57]) {
+    assert.equal(routing(key, 0), "refuse", `api ${key}`);
+  }
+  // What a consumer (kafkajs, librdkafka, the Java client) sends passes.
+  for (const key of [1, 2, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19, 22, 23, 32, 36, 68, 71, 72]) {
+    assert.notEqual(routing(key, 0), "refuse", `api ${key}`);
+  }
   assert.equal(listenerPort(29116, "sink"), 29117);
   assert.equal(listenerPort(29116, "harness"), 29116);
 });

@@ -21,6 +21,11 @@
  * validate/layout.ts), multipart parts included. Junk writes to other keys or
  * another bucket, HEADs and reads pass untouched and count for nothing: a
  * sink cannot spend a fault on decoys, nor inflate its evidence with them.
+ * A request is read every way MinIO may read it (path style whatever Host
+ * says, decoded), and a POST Object form or a snowball auto-extract PUT to the
+ * bucket is a write whatever its key (the keys are in the body); a request
+ * head or chunk the proxy and MinIO could frame apart is refused, so no write
+ * rides unseen in a decoy's body (`requestHeadProblem`, `chunkLineProblem`).
  *
  * SigV4 stays valid: the client signs for the host it talks to (the proxy),
  * and the proxy forwards the request's head and body byte for byte, `Host`
@@ -185,45 +190,93 @@ export function parseMisbehaviour(raw: unknown): S3Misbehaviour {
   };
 }
 
-/** A request as the proxy reads it: method, target (path and query), Host header. */
+/** A request as the proxy reads it: method, target (path and query), Host and Content-Type. */
 export interface S3Request {
   method: string;
   path: string;
   host?: string;
+  contentType?: string;
+  /** Its `X-Amz-Snowball-Auto-Extract` header: MinIO then stores each file of a tar body. */
+  extract?: string;
 }
 
 /**
- * The object key a request names in `bucket`, decoded: path style (`/<bucket>/<key>`) or virtual
- * host style (`Host: <bucket>.<endpoint>`, `/<key>`). Undefined: another bucket, the bucket itself
- * (a listing), or a key that does not decode.
+ * A key as a store may hold it: empty, `.` and `..` segments resolved away. MinIO refuses most
+ * such names; reading them as the key they resolve to only ever strikes more, never less.
+ */
+function normalKey(key: string): string {
+  const out: string[] = [];
+  for (const seg of key.split("/")) {
+    if (seg === "" || seg === ".") continue;
+    if (seg === "..") out.pop();
+    else out.push(seg);
+  }
+  return out.join("/");
+}
+
+/**
+ * Where a request points in `bucket`, every way a server may read it (the path decoded, slashes
+ * collapsed): path style (`/<bucket>/<key>`, what a MinIO without a domain reads whatever the
+ * Host says) and, when Host starts with `<bucket>.`, virtual-host style (`/<key>`). `keys` are
+ * the object keys it names ("" for the bucket itself); empty: not in `bucket`, or no decoding.
+ */
+function readings(req: S3Request, bucket: string): { keys: string[]; virtual?: string } {
+  let path = req.path.split("?")[0];
+  try {
+    if (/^https?:\/\//i.test(path)) path = new URL(path).pathname; // absolute form
+    path = decodeURIComponent(path);
+  } catch {
+    return { keys: [] };
+  }
+  const keys: string[] = [];
+  const segments = path.split("/").filter(Boolean);
+  if (segments[0] === bucket) keys.push(normalKey(segments.slice(1).join("/")));
+  let virtual: string | undefined;
+  if ((req.host ?? "").toLowerCase().startsWith(`${bucket.toLowerCase()}.`)) {
+    virtual = normalKey(path);
+    keys.push(virtual);
+  }
+  return { keys, virtual };
+}
+
+/**
+ * The object key a request names in `bucket`, decoded: virtual host style (`Host:
+ * <bucket>.<endpoint>`, `/<key>`) when Host says so, else path style (`/<bucket>/<key>`).
+ * Undefined: another bucket, the bucket itself (a listing), or a key that does not decode.
  */
 export function objectKey(req: S3Request, bucket: string): string | undefined {
-  let path = req.path.split("?")[0];
-  if (/^https?:\/\//i.test(path)) path = new URL(path).pathname; // absolute form
-  let raw: string | undefined;
-  if ((req.host ?? "").toLowerCase().startsWith(`${bucket.toLowerCase()}.`)) {
-    raw = path.slice(1);
-  } else if (path.startsWith(`/${bucket}/`)) {
-    raw = path.slice(bucket.length + 2);
-  }
-  if (!raw) return undefined;
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    return undefined;
-  }
+  const { keys, virtual } = readings(req, bucket);
+  const key = virtual || keys.find(Boolean);
+  return key || undefined;
+}
+
+/**
+ * Whether a request writes objects whose keys are in its body: a POST Object upload (an HTML
+ * form), or a PUT MinIO auto-extracts (`X-Amz-Snowball-Auto-Extract` matching `true`: every file
+ * of the tar is stored under its own name, whatever key the PUT names).
+ */
+function writesKeysOfItsBody(req: S3Request): boolean {
+  const media = (req.contentType ?? "").split(";")[0].trim().toLowerCase();
+  if (req.method === "POST" && media === "multipart/form-data") return true;
+  return req.method === "PUT" && /true/i.test(req.extract ?? "");
 }
 
 /**
  * Whether a request is a real write to `store`: a PUT or POST (an upload, a multipart part, its
- * start or completion) of a batch key of the store's topic in its bucket.
+ * start or completion) of a batch key of the store's topic in its bucket, read every way a server
+ * may read it (path or virtual-host style, decoded, slashes collapsed), or a POST Object form
+ * upload or a snowball auto-extract PUT to the bucket (their keys are in the body: they count
+ * whatever the key).
  */
 export function isStoreWrite(req: S3Request, store: S3Store): boolean {
   if (req.method !== "PUT" && req.method !== "POST") return false;
-  const key = objectKey(req, store.bucket);
-  const batch = key === undefined ? undefined : parseBatchKey(key);
-  if (!batch || (store.topic !== undefined && batch.topic !== store.topic)) return false;
-  return key!.endsWith(batch.kind === "events" ? ".ndjson.gz" : ".jsonl.gz");
+  const { keys } = readings(req, store.bucket);
+  if (keys.length && writesKeysOfItsBody(req)) return true;
+  return keys.some((key) => {
+    const batch = parseBatchKey(key);
+    if (!batch || (store.topic !== undefined && batch.topic !== store.topic)) return false;
+    return key.endsWith(batch.kind === "events" ? ".ndjson.gz" : ".jsonl.gz");
+  });
 }
 
 /** Whether the misbehaviour may act on `req` at all: its method, and the store's real writes. */
@@ -332,6 +385,86 @@ export function parseHead(bytes: Uint8Array): HttpHead {
     headers.set(name, headers.has(name) ? `${headers.get(name)}, ${value}` : value);
   }
   return { first: [m[1], m[2], m[3] ?? ""], headers };
+}
+
+/** Whether `s` holds a control byte other than HTAB (no field value may). */
+function hasControl(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return true;
+  }
+  return false;
+}
+
+/** An HTTP token (RFC 9110 §5.6.2): a method or a field name. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * Why a client's request head (its bytes, up to and with the blank line) cannot be forwarded, or
+ * undefined. The proxy must frame a request exactly as MinIO does, or a request hidden in what
+ * it takes for a body (or a trailer) reaches MinIO unseen, and a sink dodges every fault with it
+ * (request smuggling): so whatever two HTTP parsers may read apart is refused. A bare CR or LF
+ * (Go ends lines at a bare LF), a folded line, a field name that is no token, a control byte in a
+ * value, more than one Content-Length or Transfer-Encoding, a Content-Length that is not digits,
+ * a Transfer-Encoding other than `chunked`, on HTTP/1.0 (Go ignores it there) or beside a
+ * Content-Length, a version other than HTTP/1.0 and HTTP/1.1, an Upgrade to another protocol.
+ */
+export function requestHeadProblem(raw: Uint8Array): string | undefined {
+  const text = new TextDecoder("latin1").decode(raw);
+  if (/\r(?!\n)|(?<!\r)\n/.test(text)) return "a bare CR or LF in the head";
+  const lines = text.split("\r\n");
+  while (lines.length && lines[lines.length - 1] === "") lines.pop();
+  const first = /^(\S+) (\S+) (\S+)$/.exec(lines[0] ?? "");
+  if (!first || !TOKEN.test(first[1])) return "not a request line";
+  const version = first[3];
+  if (version !== "HTTP/1.1" && version !== "HTTP/1.0") return `version ${version}`;
+  const seen = new Map<string, string[]>();
+  for (const line of lines.slice(1)) {
+    if (/^[ \t]/.test(line)) return "a folded header line";
+    const at = line.indexOf(":");
+    if (at <= 0 || !TOKEN.test(line.slice(0, at))) return "a header name that is no token";
+    const value = line.slice(at + 1).trim();
+    if (hasControl(value)) return "a control byte in a header value";
+    const name = line.slice(0, at).toLowerCase();
+    seen.set(name, [...(seen.get(name) ?? []), value]);
+  }
+  const lengths = seen.get("content-length") ?? [];
+  const encodings = seen.get("transfer-encoding") ?? [];
+  if (lengths.length > 1) return "more than one Content-Length";
+  if (lengths.length && !/^\d{1,15}$/.test(lengths[0])) return `Content-Length ${lengths[0]}`;
+  if (encodings.length > 1) return "more than one Transfer-Encoding";
+  // A protocol switch (h2c, websocket) would carry requests the proxy cannot read.
+  if (seen.has("upgrade")) return "an Upgrade header";
+  if (encodings.length) {
+    if (encodings[0].toLowerCase() !== "chunked") return `Transfer-Encoding ${encodings[0]}`;
+    if (version !== "HTTP/1.1") return `Transfer-Encoding on ${version}`;
+    if (lengths.length) return "both Content-Length and Transfer-Encoding";
+  }
+  return undefined;
+}
+
+/**
+ * Why a line of a request's chunked body (its bytes with their CRLF) cannot be forwarded, or
+ * undefined: `size` a chunk-size line (hex digits, an extension), `trailer` a trailer field or the
+ * blank line that ends them, `end` the CRLF after a chunk's data.
+ */
+export function chunkLineProblem(
+  line: Uint8Array,
+  kind: "size" | "trailer" | "end",
+): string | undefined {
+  const text = new TextDecoder("latin1").decode(line);
+  if (!text.endsWith("\r\n") || /[\r\n]/.test(text.slice(0, -2))) {
+    return "a bare CR or LF in a chunk line";
+  }
+  const body = text.slice(0, -2);
+  if (kind === "end") return body === "" ? undefined : "chunk data longer than its size";
+  if (kind === "size") {
+    return /^[0-9A-Fa-f]{1,12}(;[\x20-\x7e\t]*)?$/.test(body) ? undefined : "a bad chunk size";
+  }
+  if (body === "") return undefined;
+  const at = body.indexOf(":");
+  if (at <= 0 || !TOKEN.test(body.slice(0, at))) return "a bad trailer line";
+  return hasControl(body) ? "a control byte in a trailer" : undefined;
 }
 
 /** How a message's body is delimited: none, a length, chunks, or the end of the connection. */

@@ -15,6 +15,7 @@
  */
 
 import {
+  chunkLineProblem,
   EFFECT_COUNT,
   eligible,
   type Framing,
@@ -23,6 +24,7 @@ import {
   parseHead,
   parseMisbehaviour,
   requestFraming,
+  requestHeadProblem,
   responseFraming,
   s3ErrorResponse,
   type S3Misbehaviour,
@@ -134,13 +136,27 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   while (at < bytes.length) at += await conn.write(bytes.subarray(at));
 }
 
-/** Copies (or drops, without `out`) one message body framed by `framing`. */
-async function copyBody(r: Reader, framing: Framing, out: Deno.Conn | undefined): Promise<void> {
+/**
+ * Copies (or drops, without `out`) one message body framed by `framing`. `strict` (a client's
+ * request): a chunk line MinIO could read otherwise than the proxy (chunkLineProblem) ends the
+ * connection before it is forwarded.
+ */
+async function copyBody(
+  r: Reader,
+  framing: Framing,
+  out: Deno.Conn | undefined,
+  strict = false,
+): Promise<void> {
   if (framing.kind === "length") return await r.copy(framing.length, out);
   if (framing.kind === "close") return await r.copyToEnd(out);
   if (framing.kind === "none") return;
+  const check = (line: Uint8Array, kind: "size" | "trailer" | "end") => {
+    const problem = strict ? chunkLineProblem(line, kind) : undefined;
+    if (problem) throw new S3ProxyError(`refused: ${problem}`);
+  };
   for (;;) {
     const line = await r.line();
+    check(line, "size");
     if (out) await writeAll(out, line);
     const size = parseInt(new TextDecoder().decode(line).split(";")[0].trim(), 16);
     if (!Number.isSafeInteger(size) || size < 0) throw new S3ProxyError("bad chunk size");
@@ -148,11 +164,19 @@ async function copyBody(r: Reader, framing: Framing, out: Deno.Conn | undefined)
       // Trailers, then the blank line.
       for (;;) {
         const t = await r.line();
+        check(t, "trailer");
         if (out) await writeAll(out, t);
         if (t.length === 2) return;
       }
     }
-    await r.copy(size + 2, out);
+    if (!strict) {
+      await r.copy(size + 2, out);
+      continue;
+    }
+    await r.copy(size, out);
+    const end = await r.line();
+    check(end, "end");
+    if (out) await writeAll(out, end);
   }
 }
 
@@ -196,17 +220,26 @@ export function serveS3Proxy(o: S3ProxyOptions): RunningS3Proxy {
       for (;;) {
         const rawHead = await cr.head();
         if (!rawHead) return;
+        // A head MinIO could frame otherwise than the proxy ends the connection, unforwarded.
+        const problem = requestHeadProblem(rawHead);
+        if (problem) throw new S3ProxyError(`refused: ${problem}`);
         const req = parseHead(rawHead);
         const [method, path, version] = req.first;
         counts.seen++;
         const m = mode;
-        const request = { method, path, host: req.headers.get("host") };
+        const request = {
+          method,
+          path,
+          host: req.headers.get("host"),
+          contentType: req.headers.get("content-type"),
+          extract: req.headers.get("x-amz-snowball-auto-extract"),
+        };
         if (eligible(m, request)) counts.store_writes++;
         const act = strikes(m, request, random()) ? m!.mode : undefined;
         if (act) {
-          const key = m!.store ? objectKey(request, m!.store.bucket) : `${method} ${path}`;
-          if (!struck.has(key!)) {
-            struck.add(key!);
+          const key = (m!.store && objectKey(request, m!.store.bucket)) || `${method} ${path}`;
+          if (!struck.has(key)) {
+            struck.add(key);
             counts.struck_keys++;
           }
         }
@@ -214,7 +247,7 @@ export function serveS3Proxy(o: S3ProxyOptions): RunningS3Proxy {
         if (act === "error_500" || act === "slowdown") {
           // A client waiting for "100 Continue" sends no body: answer at once and close.
           const waits = /100-continue/i.test(req.headers.get("expect") ?? "");
-          if (!waits) await copyBody(cr, reqFraming, undefined);
+          if (!waits) await copyBody(cr, reqFraming, undefined, true);
           counts[EFFECT_COUNT[act]]++;
           const close = waits || wantsClose(req, version);
           const id = `CHAOS${(++ids).toString(16).toUpperCase().padStart(12, "0")}`;
@@ -239,7 +272,7 @@ export function serveS3Proxy(o: S3ProxyOptions): RunningS3Proxy {
           counts.reset++;
           return;
         }
-        await copyBody(cr, reqFraming, up.conn);
+        await copyBody(cr, reqFraming, up.conn, true);
         let resHead: Uint8Array | null;
         let res;
         for (;;) {

@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import {
+  chunkLineProblem,
   countsSince,
   eligible,
   isStoreWrite,
@@ -16,6 +17,7 @@ import {
   parseHead,
   parseMisbehaviour,
   requestFraming,
+  requestHeadProblem,
   responseFraming,
   s3ErrorResponse,
   s3ErrorXml,
@@ -361,5 +363,96 @@ Deno.test("s3 proxy: with the run's store, decoys absorb nothing and count for n
     assert.equal(s.counts.struck_keys, 2);
     assert.equal(s.counts.seen, 8);
     assert.equal(minio.objects.has(`/b/${KEY}`), false);
+  });
+});
+
+Deno.test("s3 proxy: a real write dressed up by Host, encoding, slashes or a form is one", () => {
+  const put = (path: string, host = "127.0.0.1:29012") => ({ method: "PUT", path, host });
+  // MinIO without a domain reads the path whatever Host says: `Host: b.x` hides nothing.
+  assert.equal(isStoreWrite(put(`/b/${KEY}`, "b.evil:29012"), store), true);
+  assert.equal(isStoreWrite(put(`/${KEY}`, "b.s3.local:9000"), store), true);
+  // Encoded bucket or separators, empty and dot segments: read as what they resolve to.
+  assert.equal(isStoreWrite(put(`/%62/${KEY}`), store), true);
+  assert.equal(isStoreWrite(put(`/b/${KEY.replaceAll("/", "%2F")}`), store), true);
+  assert.equal(isStoreWrite(put(`//b//${KEY.replace("/t/", "//t/")}`), store), true);
+  assert.equal(isStoreWrite(put(`/b/./junk/../${KEY}`), store), true);
+  assert.equal(isStoreWrite(put(`http://127.0.0.1:29012/b/${KEY}?x-id=PutObject`), store), true);
+  // A POST Object form names its key in the body: any form upload to the bucket is a write.
+  const form = (path: string) => ({
+    method: "POST",
+    path,
+    contentType: "Multipart/Form-Data; boundary=x",
+  });
+  assert.equal(isStoreWrite(form("/b"), store), true);
+  assert.equal(isStoreWrite(form("/b/"), store), true);
+  assert.equal(isStoreWrite(form("/b/anything"), store), true);
+  assert.equal(isStoreWrite(form("/other"), store), false);
+  assert.equal(isStoreWrite({ method: "POST", path: "/b?delete" }, store), false);
+  // A tar MinIO auto-extracts stores batch keys named in the tar, whatever key the PUT names.
+  assert.equal(isStoreWrite({ ...put("/b/staging.tar"), extract: "true" }, store), true);
+  assert.equal(isStoreWrite({ ...put("/other/staging.tar"), extract: "true" }, store), false);
+  assert.equal(isStoreWrite(put("/b/staging.tar"), store), false);
+  // Still decoys: another bucket, junk keys.
+  assert.equal(isStoreWrite(put(`/bb/${KEY}`), store), false);
+  assert.equal(isStoreWrite(put("/b/junk/x", "b.evil"), store), false);
+});
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+Deno.test("s3 proxy: a head two HTTP parsers may frame apart is refused", () => {
+  const ok = [
+    "PUT /b/k HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n",
+    "PUT /b/k HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n",
+    "GET /b/k HTTP/1.0\r\nHost: h\r\n\r\n",
+  ];
+  for (const h of ok) assert.equal(requestHeadProblem(enc(h)), undefined, h);
+  const bad: [string, RegExp][] = [
+    // Go ends a line at a bare LF: the proxy saw one header, MinIO two (TE hidden in X).
+    [
+      "PUT /b/j HTTP/1.1\r\nX: a\nTransfer-Encoding: chunked\r\nContent-Length: 300\r\n\r\n",
+      /bare/,
+    ],
+    // Go ignores Transfer-Encoding on HTTP/1.0 and frames by Content-Length.
+    ["PUT /b/j HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n", /both|1\.0/],
+    ["PUT /b/j HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n", /both/],
+    ["PUT /b/j HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\n", /more than one/],
+    ["PUT /b/j HTTP/1.1\r\nContent-Length: 0x10\r\n\r\n", /Content-Length/],
+    ["PUT /b/j HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n", /Transfer-Encoding/],
+    ["PUT /b/j HTTP/1.1\r\nFoo: bar\r\n Content-Length: 100\r\n\r\n", /folded/],
+    ["PUT /b/j HTTP/1.1\r\nContent-Length : 100\r\n\r\n", /no token/],
+    ["PUT /b/j HTTP/2.0\r\n\r\n", /version/],
+    ["GET /b/j HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", /Upgrade/],
+  ];
+  for (const [h, why] of bad) assert.match(requestHeadProblem(enc(h)) ?? "", why, h);
+  assert.equal(chunkLineProblem(enc("1f;ext=1\r\n"), "size"), undefined);
+  assert.match(chunkLineProblem(enc("1fzz\r\n"), "size")!, /chunk size/);
+  assert.match(chunkLineProblem(enc("X: a\n\nPUT /b/k HTTP/1.1\r\n"), "trailer")!, /bare/);
+  assert.equal(chunkLineProblem(enc("X-Checksum: abc\r\n"), "trailer"), undefined);
+  assert.match(chunkLineProblem(enc("junk\r\n"), "end")!, /longer/);
+});
+
+Deno.test("s3 proxy: a write smuggled in a decoy's body never reaches MinIO", async () => {
+  await withProxy(async ({ url, control, minio }) => {
+    await control.set({ mode: "error_500", share: 1, methods: ["PUT", "POST"], store });
+    const port = Number(new URL(url).port);
+    const hidden = `PUT /b/${KEY} HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc`;
+    // HTTP/1.0 with both framings: Go would read 4 bytes of body, then the hidden PUT.
+    const chunk = `${hidden.length.toString(16)}\r\n`;
+    const attacks = [
+      `PUT /b/junk HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\n` +
+      `Transfer-Encoding: chunked\r\nContent-Length: ${chunk.length}\r\n\r\n` +
+      `${chunk}${hidden}\r\n0\r\n\r\n`,
+      // A trailer ended by a bare LF: Go would read the hidden PUT as the next request.
+      `PUT /b/junk HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\n\n${hidden}`,
+    ];
+    for (const attack of attacks) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(enc(attack));
+      const buf = new Uint8Array(4096);
+      while ((await conn.read(buf)) !== null) { /* until the proxy closes */ }
+      conn.close();
+    }
+    assert.equal(minio.objects.has(`/b/${KEY}`), false);
+    assert.equal(minio.objects.has(`/b/junk`), false);
   });
 });
