@@ -18,7 +18,11 @@
 
 import { kafkaSecurity, platformaticSecurity } from "./kafka_security.ts";
 import type { Admin, Kafka, Producer as KafkajsProducer } from "kafkajs";
-import { Producer as PlatformaticProducer, stringSerializers } from "@platformatic/kafka";
+import {
+  Admin as PlatformaticAdmin,
+  Producer as PlatformaticProducer,
+  stringSerializers,
+} from "@platformatic/kafka";
 import { Buffer } from "node:buffer";
 import { UsageError } from "../lib/exit_codes.ts";
 
@@ -161,9 +165,14 @@ class PlatformaticClient implements ProducerClient {
   readonly #idempotent: boolean;
   /** `partitionCount` refreshed the producer's own metadata. */
   readonly metadataSettleMs = 0;
+  readonly #brokers: string[];
+  readonly #clientId: string;
+  #admin: PlatformaticAdmin | undefined;
 
   constructor(o: ProducerClientOptions) {
     this.#idempotent = o.idempotent;
+    this.#brokers = o.brokers;
+    this.#clientId = o.clientId;
     this.#producer = new PlatformaticProducer({
       clientId: o.clientId,
       bootstrapBrokers: o.brokers,
@@ -190,9 +199,24 @@ class PlatformaticClient implements ProducerClient {
     });
   }
 
+  /**
+   * Asked through a client of its own, so that a refresh never touches the producer's metadata
+   * (while a broker is down, say); only a grown count refreshes the producer's, once.
+   */
   async partitionCount(topic: string): Promise<number> {
-    const metadata = await this.#producer.metadata({ topics: [topic], forceUpdate: true });
-    return metadata.topics.get(topic)?.partitionsCount ?? 0;
+    this.#admin ??= new PlatformaticAdmin({
+      clientId: `${this.#clientId}-partitions`,
+      bootstrapBrokers: this.#brokers,
+      retries: 1,
+      ...platformaticSecurity(kafkaSecurity()),
+    });
+    const fresh = await this.#admin.metadata({ topics: [topic], forceUpdate: true });
+    const count = fresh.topics.get(topic)?.partitionsCount ?? 0;
+    const known = (await this.#producer.metadata({ topics: [topic] })).topics.get(topic);
+    if (known && count > known.partitionsCount) {
+      await this.#producer.metadata({ topics: [topic], forceUpdate: true });
+    }
+    return count;
   }
 
   async send(messages: ProduceMessage[]): Promise<void> {
@@ -201,6 +225,9 @@ class PlatformaticClient implements ProducerClient {
   }
 
   async close(): Promise<void> {
+    const admin = this.#admin;
+    this.#admin = undefined;
+    await admin?.close().catch(() => {});
     await this.#producer.close(true);
   }
 }
