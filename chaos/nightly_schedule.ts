@@ -268,6 +268,17 @@ async function cronDaemonRunning(): Promise<boolean> {
   return false;
 }
 
+/** Starts Debian's cron daemon when root and it is installed; true once it runs. */
+async function startCron(runner: Runner): Promise<boolean> {
+  if (Deno.uid?.() !== 0 || !(await which("cron"))) return false;
+  if ((await runner("cron", [])).code !== 0) return false;
+  for (let i = 0; i < 20; i++) {
+    if (await cronDaemonRunning()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
 function unitDir(): { dir: string; user: boolean } {
   const explicit = Deno.env.get("CHAOS_SYSTEMD_UNIT_DIR");
   const user = Deno.uid?.() !== 0;
@@ -296,7 +307,11 @@ export async function install(job: Job, backend: Backend, runner = realRunner): 
     await writeCrontab(runner, cronMerge(await readCrontab(runner), job));
     const said = [`crontab: the nightly runs every day at ${formatAt(job.at)} (local time)`];
     if (!Deno.env.get("CHAOS_CRONTAB_FILE") && !(await cronDaemonRunning())) {
-      said.push("warning: no cron daemon runs here; start it (`service cron start` or `cron`)");
+      said.push(
+        await startCron(runner)
+          ? "cron: no cron daemon ran here; started Debian's `cron` (it forks to the background)"
+          : "warning: no cron daemon runs here; start it (`service cron start` or `cron`)",
+      );
     }
     return said;
   }

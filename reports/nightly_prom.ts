@@ -81,7 +81,7 @@ export function renderNightlyProm(
   );
   const detection = fam(
     "chaos_nightly_detection_p99_seconds",
-    "p99 of the detection latency (alert fired minus end of its window)",
+    "p99 of the time to detect (an incident's first event to its alert's first delivery)",
   );
   const ended = fam(
     "chaos_nightly_run_timestamp_seconds",

@@ -22,6 +22,7 @@ export interface Figures {
   /** The slowest recovery after a fault (ms); null when none came back or there were no faults. */
   recovery_ms: number | null;
   acked_eps: number;
+  /** p99 of the time to detect: an incident's first event to its alert's first delivery (ms). */
   detection_p99_ms: number | null;
   /** The run folder, relative to the night's folder. */
   run: string;
@@ -49,7 +50,7 @@ export function figuresOf(r: Results, run: string): Figures {
       ? Math.max(...(recoveries as number[]))
       : null,
     acked_eps: r.throughput.acked_eps,
-    detection_p99_ms: r.alerts?.latency_ms_p99 ?? null,
+    detection_p99_ms: r.alerts?.detect_ms_p99 ?? null,
     run,
     stack: r.stack,
   };
