@@ -60,7 +60,7 @@ import {
   parseNotifySettings,
   resolveTarget,
 } from "../reports/nightly_notify.ts";
-import { acquireNightLock, lockPath, pidAlive, readSkipped } from "./nightly_lock.ts";
+import { acquireNightLock, holderAlive, lockPath, readSkipped } from "./nightly_lock.ts";
 import { finishNight, latestNight, serveMetrics } from "./nightly_finish.ts";
 import {
   chooseBackend,
@@ -191,7 +191,7 @@ async function status(out: string): Promise<string[]> {
   }
   try {
     const holder = JSON.parse(await Deno.readTextFile(lockPath(out)));
-    if (await pidAlive(holder.pid)) {
+    if (holderAlive(holder)) {
       lines.push(
         `running: the night of ${holder.date} since ${holder.started} (pid ${holder.pid})`,
       );

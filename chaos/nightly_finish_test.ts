@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { NightSummary, Regression } from "../reports/nightly.ts";
-import { madeUpHistory } from "../reports/nightly_notify_fixture.ts";
+import { madeUpHistory } from "../reports/_nightly_fixtures.ts";
 import { type Change, resolveTarget } from "../reports/nightly_notify.ts";
 import {
   finishNight,

@@ -15,9 +15,12 @@
  */
 
 import { join } from "node:path";
+import { processStartTime, processState } from "../compose/process_node.ts";
 
 export interface LockHolder {
   pid: number;
+  /** The process's start time (/proc), telling it from a later one with its pid. */
+  proc_start?: string;
   started: string;
   date: string;
 }
@@ -34,15 +37,14 @@ export type NightLock =
   | { acquired: true; release(): Promise<void> }
   | { acquired: false; holder: LockHolder; why: string };
 
-/** Whether a process with `pid` is alive (Linux: /proc). */
-export async function pidAlive(pid: number): Promise<boolean> {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    await Deno.stat(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
+/**
+ * Whether the night holding a lock still runs: its pid alive, and (when the lock says) the same
+ * process, not another that reuses the pid after a reboot (compose/process_node.ts).
+ */
+export function holderAlive(holder: LockHolder): boolean {
+  if (!Number.isInteger(holder.pid) || holder.pid <= 0) return false;
+  const start = typeof holder.proc_start === "string" ? holder.proc_start : undefined;
+  return processState(holder.pid, start) !== "dead";
 }
 
 export const lockPath = (out: string) => join(out, "nightly.lock");
@@ -52,11 +54,16 @@ export const skippedPath = (out: string) => join(out, "skipped.jsonl");
 export async function acquireNightLock(
   out: string,
   date: string,
-  alive: (pid: number) => Promise<boolean> = pidAlive,
+  alive: (holder: LockHolder) => boolean | Promise<boolean> = holderAlive,
 ): Promise<NightLock> {
   await Deno.mkdir(out, { recursive: true });
   const path = lockPath(out);
-  const me: LockHolder = { pid: Deno.pid, started: new Date().toISOString(), date };
+  const me: LockHolder = {
+    pid: Deno.pid,
+    proc_start: processStartTime(Deno.pid),
+    started: new Date().toISOString(),
+    date,
+  };
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       await Deno.writeTextFile(path, JSON.stringify(me), { createNew: true });
@@ -76,7 +83,7 @@ export async function acquireNightLock(
     try {
       holder = JSON.parse(await Deno.readTextFile(path));
     } catch { /* half written or removed meanwhile: stale */ }
-    if (holder && await alive(holder.pid)) {
+    if (holder && await alive(holder)) {
       const skipped: SkippedNight = { at: me.started, date, pid: me.pid, holder };
       await Deno.writeTextFile(skippedPath(out), JSON.stringify(skipped) + "\n", { append: true });
       return {

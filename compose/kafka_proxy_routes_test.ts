@@ -8,7 +8,7 @@ import {
   routing,
 } from "./kafka_proxy_routes.ts";
 import { frame, FrameBuffer, responseCorrelationId, WireError } from "./kafka_wire.ts";
-import { bytes } from "./kafka_wire_testing.ts";
+import { bytes, serveFakeBroker } from "./kafka_wire_testing.ts";
 
 /** A Metadata v8 answer (correlation id `id`) naming brokers 1 and 2 at `ports`. */
 function metadataAnswer(id: number, ports: [number, number]): Uint8Array {
@@ -95,44 +95,21 @@ Deno.test("routing(): answers that name brokers are set, or refused above the ca
 
 /** A fake broker: Metadata v8 names brokers 1, 2 at their harness ports; FindCoordinator broker 2. */
 function fakeBroker(harness: [number, number]) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const seen: string[] = []; // the client ids of the requests that reached it
-  const conns: Deno.Conn[] = [];
-  (async () => {
-    for await (const conn of listener) {
-      conns.push(conn);
-      (async () => {
-        const frames = new FrameBuffer();
-        const buf = new Uint8Array(65536);
-        for (;;) {
-          const n = await conn.read(buf).catch(() => null);
-          if (n === null) return;
-          for (const f of frames.push(buf.subarray(0, n))) {
-            const view = new DataView(f.buffer, f.byteOffset);
-            const key = view.getInt16(0);
-            const id = view.getInt32(4);
-            const idLength = view.getInt16(8);
-            seen.push(new TextDecoder().decode(f.subarray(10, 10 + idLength)));
-            const answer = key === 3
-              ? metadataAnswer(id, harness)
-              : key === 10
-              ? coordinatorAnswer(id, 2, harness[1])
-              : bytes(["i32", id], ["i16", 0]);
-            await conn.write(frame(answer)).catch(() => {});
-          }
-        }
-      })();
-    }
-  })().catch(() => {});
-  return {
-    port: listener.addr.port,
-    harness,
-    seen,
-    close() {
-      listener.close();
-      for (const c of conns) c.close();
-    },
-  };
+  const broker = serveFakeBroker(async (f, conn) => {
+    const view = new DataView(f.buffer, f.byteOffset);
+    const key = view.getInt16(0);
+    const id = view.getInt32(4);
+    const idLength = view.getInt16(8);
+    seen.push(new TextDecoder().decode(f.subarray(10, 10 + idLength)));
+    const answer = key === 3
+      ? metadataAnswer(id, harness)
+      : key === 10
+      ? coordinatorAnswer(id, 2, harness[1])
+      : bytes(["i32", id], ["i16", 0]);
+    await conn.write(frame(answer)).catch(() => {});
+  });
+  return { ...broker, harness, seen };
 }
 
 /** A request of `key`/`version` from a client that says it is `clientId`. */

@@ -4,49 +4,27 @@ import { KafkaProxyControl } from "./kafka_proxy_control.ts";
 import type { KafkaProxyMode } from "./kafka_proxy_mode.ts";
 import { frame, FrameBuffer, responseCorrelationId, Writer } from "./kafka_wire.ts";
 import { ERROR_CODES } from "./kafka_wire_errors.ts";
-import { bytes } from "./kafka_wire_testing.ts";
+import { bytes, serveFakeBroker } from "./kafka_wire_testing.ts";
 
 /** A fake broker: answers every request (but a Produce with acks 0) after `delayMs`. */
 function fakeBroker(delayMs = 0) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const seen: number[] = []; // correlation ids of the requests that reached it
-  const conns: Deno.Conn[] = [];
-  (async () => {
-    for await (const conn of listener) {
-      conns.push(conn);
-      (async () => {
-        const frames = new FrameBuffer();
-        const buf = new Uint8Array(65536);
-        for (;;) {
-          const n = await conn.read(buf).catch(() => null);
-          if (n === null) return;
-          for (const f of frames.push(buf.subarray(0, n))) {
-            const view = new DataView(f.buffer, f.byteOffset);
-            const key = view.getInt16(0);
-            const id = view.getInt32(4);
-            seen.push(id);
-            if (key === 0 && f[f.length - 1] === 0) continue; // acks 0 (the last byte here)
-            const body = key === 18
-              ? new Writer().int16(0).array(
-                [[0, 3, 11], [12, 0, 4]],
-                (w, [k, a, b]) => void w.int16(k).int16(a).int16(b),
-              ).int32(0).bytes()
-              : new Uint8Array([0xab, 0xcd]);
-            const answer = new Uint8Array([...bytes(["i32", id]), ...body]);
-            setTimeout(() => conn.write(frame(answer)).catch(() => {}), delayMs);
-          }
-        }
-      })();
-    }
-  })().catch(() => {});
-  return {
-    port: listener.addr.port,
-    seen,
-    close() {
-      listener.close();
-      for (const c of conns) c.close();
-    },
-  };
+  const broker = serveFakeBroker((f, conn) => {
+    const view = new DataView(f.buffer, f.byteOffset);
+    const key = view.getInt16(0);
+    const id = view.getInt32(4);
+    seen.push(id);
+    if (key === 0 && f[f.length - 1] === 0) return; // acks 0 (the last byte here)
+    const body = key === 18
+      ? new Writer().int16(0).array(
+        [[0, 3, 11], [12, 0, 4]],
+        (w, [k, a, b]) => void w.int16(k).int16(a).int16(b),
+      ).int32(0).bytes()
+      : new Uint8Array([0xab, 0xcd]);
+    const answer = new Uint8Array([...bytes(["i32", id]), ...body]);
+    setTimeout(() => conn.write(frame(answer)).catch(() => {}), delayMs);
+  });
+  return { ...broker, seen };
 }
 
 /** A request frame of `key`/`version` with correlation id `id`; a Produce with `acks`. */

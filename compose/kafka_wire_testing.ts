@@ -9,6 +9,8 @@
  * @module
  */
 
+import { FrameBuffer } from "./kafka_wire.ts";
+
 /** Bytes from a list of [type, value] pairs, written by hand after the spec's layouts. */
 export function bytes(...fields: [string, number | bigint | string | null][]): Uint8Array {
   const parts: number[] = [];
@@ -30,4 +32,36 @@ export function bytes(...fields: [string, number | bigint | string | null][]): U
     } else throw new Error(`unknown type ${type}`);
   }
   return new Uint8Array(parts);
+}
+
+/**
+ * A fake broker on a free loopback port: each request frame it reads (size prefix removed) goes
+ * to `onRequest` with its connection, which answers as it likes (or not at all).
+ */
+export function serveFakeBroker(
+  onRequest: (f: Uint8Array, conn: Deno.Conn) => void | Promise<void>,
+) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  (async () => {
+    for await (const conn of listener) {
+      conns.push(conn);
+      (async () => {
+        const frames = new FrameBuffer();
+        const buf = new Uint8Array(65536);
+        for (;;) {
+          const n = await conn.read(buf).catch(() => null);
+          if (n === null) return;
+          for (const f of frames.push(buf.subarray(0, n))) await onRequest(f, conn);
+        }
+      })();
+    }
+  })().catch(() => {});
+  return {
+    port: listener.addr.port,
+    close() {
+      listener.close();
+      for (const c of conns) c.close();
+    },
+  };
 }

@@ -201,19 +201,39 @@ async function drain(group: FakeGroup, partition: number) {
   }
 }
 
-Deno.test("sink rejoin: a new generation fetching past the dropped open batch seeks back to the commit", async () => {
-  const group = new FakeGroup(40);
+/**
+ * A sink on `group`'s topic of `end` records and an in-memory store, started, driven by `body`,
+ * stopped whatever happened (a held upload is released first).
+ */
+async function withSink(
+  end: number,
+  body: (group: FakeGroup, mem: ReturnType<typeof memoryStore>) => Promise<void>,
+) {
+  const group = new FakeGroup(end);
   const mem = memoryStore();
   const s = sink(group, mem.store);
   await s.start();
   try {
+    await body(group, mem);
+  } finally {
+    mem.release();
+    await s.stop();
+  }
+  return { group, mem };
+}
+
+/** Waits until one upload is held by `mem.hold()`. */
+async function heldUpload(mem: ReturnType<typeof memoryStore>) {
+  for (let i = 0; i < 100 && mem.waiting() === 0; i++) await new Promise((r) => setTimeout(r, 5));
+}
+
+Deno.test("sink rejoin: a new generation fetching past the dropped open batch seeks back to the commit", async () => {
+  const { group, mem } = await withSink(40, async (group) => {
     await group.fetch(0, 10); // 0..9: a full batch, stored and committed at 10
     await group.fetch(0, 5); // 10..14: open
     group.rejoin(true); // drops the open batch; kafkajs goes on fetching at 15
     await drain(group, 0);
-  } finally {
-    await s.stop();
-  }
+  });
   const committed = group.committed.get(0) ?? 0;
   assert.equal(committed, 40, "the whole partition committed in the end");
   assert.deepEqual(unstoredBelowCommit(mem.objects, committed), [], "committed past a gap");
@@ -221,85 +241,59 @@ Deno.test("sink rejoin: a new generation fetching past the dropped open batch se
 });
 
 Deno.test("sink rejoin: a batch handed before the rejoin and handled across it stores nothing after it", async () => {
-  const group = new FakeGroup(60);
-  const mem = memoryStore();
-  const s = sink(group, mem.store);
-  await s.start();
-  try {
+  const { group, mem } = await withSink(60, async (group, mem) => {
     await group.fetch(0, 10); // 0..9: stored and committed at 10
     mem.hold();
     const handling = group.fetch(0, 20); // 10..29: 10..19 fills a batch whose upload is held
-    for (let i = 0; i < 100 && mem.waiting() === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    await heldUpload(mem);
     assert.equal(mem.waiting(), 1, "the upload of 10..19 is held");
     group.rejoin(true); // while 10..19 uploads; the handler then goes on with 20..29
     mem.release(true); // that upload fails: its retry is abandoned, 10..19 come again
     await handling;
     await drain(group, 0);
-  } finally {
-    mem.release();
-    await s.stop();
-  }
+  });
   const committed = group.committed.get(0) ?? 0;
   assert.equal(committed, 60, "the whole partition committed in the end");
   assert.deepEqual(unstoredBelowCommit(mem.objects, committed), [], "committed past a gap");
 });
 
 Deno.test("sink rejoin: a plain rejoin (position at the commit) costs no seek", async () => {
-  const group = new FakeGroup(30);
-  const mem = memoryStore();
-  const s = sink(group, mem.store);
-  await s.start();
-  try {
+  const { group, mem } = await withSink(30, async (group) => {
     await group.fetch(0, 10);
     await group.fetch(0, 5);
     group.rejoin(false);
     await drain(group, 0);
-  } finally {
-    await s.stop();
-  }
+  });
   assert.equal(group.committed.get(0), 30);
   assert.deepEqual(unstoredBelowCommit(mem.objects, 30), []);
   assert.deepEqual(group.seeks, []);
 });
 
 Deno.test("sink rejoin: a batch handled across REBALANCING (the join comes later) takes nothing after it", async () => {
-  const group = new FakeGroup(60);
-  const mem = memoryStore();
-  const s = sink(group, mem.store);
-  await s.start();
-  try {
+  const { group, mem } = await withSink(60, async (group, mem) => {
     await group.fetch(0, 10);
     mem.hold();
     const handling = group.fetch(0, 30); // 10..39: 10..19 fills a batch whose upload is held
-    for (let i = 0; i < 100 && mem.waiting() === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    await heldUpload(mem);
     group.emit(group.events.REBALANCING); // drops what is open; the generation is still the same
     mem.release(true);
     await handling;
     group.rejoin(true);
     await drain(group, 0);
-  } finally {
-    mem.release();
-    await s.stop();
-  }
+  });
   const committed = group.committed.get(0) ?? 0;
   assert.equal(committed, 60, "the whole partition committed in the end");
   assert.deepEqual(unstoredBelowCommit(mem.objects, committed), [], "committed past a gap");
 });
 
 Deno.test("sink rejoin: the group's offsets unreadable, its own commits still bring the partition back", async () => {
-  const group = new FakeGroup(40);
-  const mem = memoryStore();
-  const s = sink(group, mem.store);
-  await s.start();
-  try {
+  const { group, mem } = await withSink(40, async (group) => {
     await group.fetch(0, 10);
     await group.fetch(0, 5);
     group.adminFails = true;
     group.rejoin(true);
     await drain(group, 0);
-  } finally {
-    await s.stop();
-  }
+  });
   assert.equal(group.committed.get(0), 40);
   assert.deepEqual(unstoredBelowCommit(mem.objects, 40), []);
   assert.ok(group.seeks.some(([p, o]) => p === 0 && o === 10), JSON.stringify(group.seeks));

@@ -8,37 +8,12 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ensureChromium } from "../compose/host_tools.ts";
 import { slow } from "../compose/testing.ts";
 import { passRun } from "./_fixtures.ts";
 import { INCIDENT_FILL, renderHtml } from "./html.ts";
 import { FAULT_FILL } from "./svg_chart.ts";
 import { countColor, decodePng } from "./_png.ts";
-
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--hide-scrollbars",
-  "--enable-logging=stderr",
-  "--v=0",
-];
-
-async function chromium(args: string[], profile: string) {
-  const bin = await ensureChromium();
-  const out = await new Deno.Command(bin, {
-    args: [...FLAGS, `--user-data-dir=${profile}`, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+import { chromium, pageErrors } from "./_chromium.ts";
 
 Deno.test(
   { name: "report.html in headless Chromium: charts painted, no page errors", ...slow },
@@ -61,9 +36,7 @@ Deno.test(
       assert.ok(countColor(img, FAULT_FILL, 6) > 20_000, "the fault windows are shaded");
       assert.ok(countColor(img, INCIDENT_FILL, 6) > 2000, "the incident windows are shaded");
       assert.ok(countColor(img, "#8e44ad") > 20, "alert markers are painted");
-      const console = res.stderr.split("\n").filter((l) =>
-        /CONSOLE|Uncaught|ERROR:.*(page|render)/i.test(l)
-      );
+      const console = pageErrors(res.stderr);
       assert.deepEqual(console, [], "the page logged nothing");
 
       const dom = await chromium(["--dump-dom", url], join(dir, "profile-2"));

@@ -10,38 +10,12 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ensureChromium } from "../compose/host_tools.ts";
 import { slow } from "../compose/testing.ts";
 import { type Figures, findRegressions, type NightSummary, renderNightlyHtml } from "./nightly.ts";
 import { addDays } from "./nightly_history.ts";
 import { FAILED_MARK } from "./nightly_multiples.ts";
 import { countColor, decodePng } from "./_png.ts";
-
-// As reports/html_browser_test.ts runs it.
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--hide-scrollbars",
-  "--enable-logging=stderr",
-  "--v=0",
-];
-
-async function chromium(args: string[], profile: string) {
-  const bin = await ensureChromium();
-  const out = await new Deno.Command(bin, {
-    args: [...FLAGS, `--user-data-dir=${profile}`, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+import { chromium, pageErrors } from "./_chromium.ts";
 
 export const TONIGHT = "2026-12-05";
 const EVIL = `<b>odd & "named"</b>`;
@@ -117,9 +91,7 @@ Deno.test(
       assert.ok(countColor(img, "#fadbd8", 6) > 2000, "failing nights painted in the matrix");
       assert.ok(countColor(img, "#2c6fbb") > 3000, "the small multiples' lines are painted");
       assert.ok(countColor(img, FAILED_MARK, 30) > 300, "failing nights marked on the charts");
-      const logged = res.stderr.split("\n").filter((l) =>
-        /CONSOLE|Uncaught|ERROR:.*(page|render)/i.test(l)
-      );
+      const logged = pageErrors(res.stderr);
       assert.deepEqual(logged, [], "the page logged nothing");
       const shotCopy = Deno.env.get("CHAOS_NIGHTLY_PAGE_SHOT");
       if (shotCopy) await Deno.copyFile(shot, shotCopy);

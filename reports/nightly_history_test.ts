@@ -9,16 +9,11 @@ import {
   runHref,
   startedFailing,
 } from "./nightly_history.ts";
+import { good as goodNight } from "./_nightly_fixtures.ts";
 
 const good: Figures = {
-  verdict: "pass",
-  expect: "pass",
-  as_expected: true,
+  ...goodNight,
   seed: 7,
-  lost: 0,
-  recovery_ms: 10_000,
-  acked_eps: 9000,
-  detection_p99_ms: 6000,
   run: "runs/flagship-1",
   acked: 540_000,
   stack: "local",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { findRegressions } from "./nightly.ts";
-import { madeUpHistory } from "./nightly_notify_fixture.ts";
+import { madeUpHistory } from "./_nightly_fixtures.ts";
 import {
   changedLines,
   genericBody,

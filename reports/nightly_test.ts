@@ -9,19 +9,9 @@ import {
 } from "./nightly.ts";
 import { addDays } from "./nightly_history.ts";
 import { passRun } from "./_fixtures.ts";
+import { good as goodNight } from "./_nightly_fixtures.ts";
 
-const good: Figures = {
-  verdict: "pass",
-  expect: "pass",
-  as_expected: true,
-  seed: 1,
-  lost: 0,
-  recovery_ms: 10_000,
-  acked_eps: 9000,
-  detection_p99_ms: 6000,
-  run: "runs/x",
-  acked: 540_000,
-};
+const good: Figures = { ...goodNight, acked: 540_000 };
 const control: Figures = { ...good, verdict: "fail", expect: "fail", lost: 30_000 };
 
 function night(date: string, flagship: Partial<Figures> = {}): NightSummary {

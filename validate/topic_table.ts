@@ -191,18 +191,13 @@ export function shardBuffers(shard: TableShard): ArrayBuffer[] {
  * table, and `finish()` closes the gaps (offsets that held no record: transaction markers,
  * compaction) in place. No record is copied between threads, and none twice.
  */
-export interface TableSlab {
+export interface TableSlab extends
+  Pick<
+    TopicTableData,
+    "partition" | "offset" | "producer" | "seq" | "session" | "len" | "raw" | "canon" | "kind"
+  > {
   ranges: { partition: number; low: number; high: number; base: number }[];
   capacity: number;
-  partition: Int32Array;
-  offset: Float64Array;
-  producer: Int32Array;
-  seq: Float64Array;
-  session: Float64Array;
-  len: Uint32Array;
-  raw: Uint32Array;
-  canon: Uint32Array;
-  kind: Uint8Array;
 }
 
 /** A slab holds at most this many offsets (a sparse topic beyond it: growing columns). */

@@ -1,5 +1,6 @@
 /**
- * A made-up history of nights for the announcement's tests (reports/nightly_notify_test.ts,
+ * Made-up nights for the nightly's tests: a scenario's figures on a good night (`good`, which
+ * each test varies), and a history for the announcement's tests (reports/nightly_notify_test.ts,
  * chaos/nightly_finish_test.ts): broker-restart breaks tonight, flaky recovers, sink-slow
  * recovers slower than its baseline.
  * @module
@@ -7,6 +8,7 @@
 
 import type { Figures, NightSummary } from "./nightly.ts";
 
+/** A scenario's figures on a good night. */
 export const good: Figures = {
   verdict: "pass",
   expect: "pass",
