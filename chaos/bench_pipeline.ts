@@ -1,5 +1,6 @@
 /**
- * `deno task bench:pipeline [--start 10000] [--factor 1.25] [--seconds 60] [--steps 10]`
+ * `deno task bench:pipeline [--start 10000] [--factor 1.25] [--seconds 60] [--steps 10]
+ * [--base-port 31800]`
  *
  * What a whole pipeline survives: the generator, the sink and the detector
  * together on one stack, no fault, through the scenario engine. It runs at
@@ -22,7 +23,7 @@
  */
 
 import { join } from "node:path";
-import { parseFlags } from "../lib/cli.ts";
+import { intFlag, parseFlags } from "../lib/cli.ts";
 import { ExitCode, runMain, withInterrupt } from "../lib/exit_codes.ts";
 import { say } from "../lib/progress.ts";
 import { quantile } from "../lib/stats.ts";
@@ -31,8 +32,8 @@ import type { Results } from "../validate/results.ts";
 import { runScenario } from "./engine.ts";
 import { validateScenario } from "./scenario.ts";
 
-const USAGE =
-  "usage: deno task bench:pipeline [--start 10000] [--factor 1.25] [--seconds 60] [--steps 10] [--out DIR]";
+const USAGE = "usage: deno task bench:pipeline [--start 10000] [--factor 1.25] [--seconds 60] " +
+  "[--steps 10] [--out DIR] [--base-port 31800]";
 
 const WARMUP_MS = 10_000;
 const LAG_BOUND_S = 5;
@@ -68,9 +69,9 @@ export function judgeRate(
   for (const line of metricsText.split("\n")) {
     if (!line.includes('"detector"')) continue;
     const m = JSON.parse(line) as { t: number; component: string; values: Record<string, number> };
-    const lag = m.values.detector_watermark_lag_ms;
+    const lag = m.values.detector_watermark_lag_seconds;
     if (m.component === "detector" && m.t >= from && m.t < to && typeof lag === "number") {
-      watermark.push(Math.max(0, lag - OUT_OF_ORDER_MS));
+      watermark.push(Math.max(0, Math.round(lag * 1000) - OUT_OF_ORDER_MS));
     }
   }
   const check: RateCheck = {
@@ -103,7 +104,9 @@ if (import.meta.main) {
       seconds: { type: "string", default: "60" },
       steps: { type: "string", default: "10" },
       out: { type: "string" },
+      "base-port": { type: "string", default: "31800" },
     }, USAGE);
+    const basePort = intFlag("base-port", values["base-port"], { min: 1024, max: 65335 })!;
     const [start, factor, seconds, steps] = [
       values.start,
       values.factor,
@@ -132,7 +135,7 @@ if (import.meta.main) {
           const { results, runDir } = await runScenario(scenario, {
             outDir: out,
             signal,
-            basePort: 31800,
+            basePort,
           });
           const check = judgeRate(
             eps,

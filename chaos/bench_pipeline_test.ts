@@ -26,7 +26,7 @@ const metrics = (watermarkMs: number) =>
     JSON.stringify({
       t: T0 + i * 1000,
       component: "detector",
-      values: { detector_watermark_lag_ms: watermarkMs },
+      values: { detector_watermark_lag_seconds: watermarkMs / 1000 },
     })).join("\n");
 
 Deno.test("bench:pipeline: a rate held on every count", () => {

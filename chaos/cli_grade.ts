@@ -21,9 +21,12 @@
  * (compose/sandbox.ts): its own uid, a copy of its folder as the only writable
  * place, the harness read-only, the run folders and the grader's /proc hidden,
  * the network limited to the contract's endpoints (`setup`: also the package
- * registries). Where it cannot be made (not root, tools missing) the grading
- * is refused (exit 2) unless `--unsandboxed` asks for it, which the grade
- * records (`sandboxed: false`).
+ * registries). A pipeline with separate sink and detector commands gets one
+ * more box per component after `setup`, each with its own copy of what setup
+ * built and only its own Kafka ports (a phase submission's `start_pipeline`
+ * keeps the setup's box). Where it cannot be made (not root, tools missing)
+ * the grading is refused (exit 2) unless `--unsandboxed` asks for it, which
+ * the grade records (`sandboxed: false`).
  *
  * Exit codes: 0 pass, 1 fail (also a submission that does not start or
  * crashes), 2 invalid submission, suite or flags, 3 the harness itself could
@@ -64,7 +67,7 @@ import { parseSubmission, type Submission } from "../reports/submission.ts";
 import { DEFAULT_SUITE, loadSuite } from "../reports/suite.ts";
 import { stamp as timestamp } from "./run_folder.ts";
 import { shell, tailOf } from "./submission_shell.ts";
-import { openSandbox, type Sandbox, sandboxSupport } from "../compose/sandbox.ts";
+import { openSandbox, type Sandbox, SandboxError, sandboxSupport } from "../compose/sandbox.ts";
 
 const USAGE =
   "usage: deno task grade --submission <file.yaml> [--suite NAME|FILE] [--seed N] [--pass-mark N]\n" +
@@ -84,8 +87,50 @@ interface Plan {
   seed: number;
   out: string;
   choice: Awaited<ReturnType<typeof stackChoice>>;
-  /** The grading's sandbox; undefined with --unsandboxed. */
+  /** The grading's sandbox (setup's, the phases'); undefined with --unsandboxed. */
   sandbox?: Sandbox;
+  /** Every box the grading opened (closed at its end, also on Ctrl-C). */
+  boxes: Sandbox[];
+  /** The sink's and the detector's own boxes (a `pipeline` submission), once made after setup. */
+  sandboxes?: { sink: Sandbox; detector: Sandbox };
+}
+
+/**
+ * One box per component for a `pipeline` submission, each a copy of the setup's box (what setup
+ * built in its folder and HOME); the setup's box then reaches nothing. Each is in `p.boxes` as
+ * soon as it exists.
+ */
+async function componentBoxes(p: Plan): Promise<{ sink: Sandbox; detector: Sandbox } | undefined> {
+  const from = p.sandbox;
+  if (!from || !p.sub.pipeline) return undefined;
+  await from.network({ kind: "none" });
+  const open = async () => {
+    const box = await openSandbox({ source: p.sub.cwd, hide: [p.out], from });
+    p.boxes.push(box);
+    return box;
+  };
+  const sink = await open();
+  const detector = await open();
+  say(`grade ${p.sub.name}: the sink runs as uid ${sink.uid}, the detector as uid ${detector.uid}`);
+  return { sink, detector };
+}
+
+/**
+ * Closes every box, the last opened first; one that cannot be closed does not keep the others
+ * open (its error is thrown after). Survivors are said.
+ */
+async function closeBoxes(name: string, boxes: Sandbox[]): Promise<void> {
+  const errors: unknown[] = [];
+  for (const box of [...boxes].reverse()) {
+    const closed = await box.close().catch((error) => void errors.push(error));
+    if (closed && closed.survivors.length > 0) {
+      say(
+        `grade ${name}: processes of the sandbox's uid ${box.uid} survived: ` +
+          closed.survivors.join(", "),
+      );
+    }
+  }
+  if (errors.length > 0) throw errors[0];
 }
 
 /** Runs the suite's scenarios against the submission's pipeline; one grade per scenario. */
@@ -112,7 +157,7 @@ async function runSuite(
         stack: p.choice.kind,
         external: p.choice.external,
         pipeline: sub.pipeline
-          ? { ...sub.pipeline, cwd: sub.cwd, sandbox: p.sandbox }
+          ? { ...sub.pipeline, cwd: sub.cwd, sandbox: p.sandbox, sandboxes: p.sandboxes }
           : { combined: sub.phases!.start_pipeline, cwd: sub.cwd, sandbox: p.sandbox },
         afterJudge: validate
           ? async ({ env, signal }) => {
@@ -202,6 +247,21 @@ async function gradeIn(
       return g;
     }
   }
+  try {
+    p.sandboxes = await componentBoxes(p);
+  } catch (error) {
+    // What setup left (a folder too deep to copy, a name cp cannot stat, …) is the team's doing:
+    // the grade fails as a failed setup does, never ends without one.
+    if (!(error instanceof SandboxError)) throw error;
+    const g = gradeSubmission(sub.name, rules, []);
+    g.reasons = [
+      `what setup built cannot be copied into the components' sandboxes: ${
+        error.message.slice(0, 2000)
+      }`,
+    ];
+    return g;
+  }
+  if (signal.aborted) throw new InterruptedError("SIGINT");
   if (judged) {
     if (sub.phases?.run_chaos) {
       selfReported.push({
@@ -275,6 +335,7 @@ if (import.meta.main) {
     const grade = await withInterrupt(async (signal): Promise<Grade> => {
       // Made under the interrupt's watch: a Ctrl-C from here on closes it again.
       const sandbox = sandboxed ? await openSandbox({ source: sub.cwd, hide: [out] }) : undefined;
+      const boxes = sandbox ? [sandbox] : [];
       say(
         sandbox
           ? `grade ${sub.name}: sandboxed as uid ${sandbox.uid} (a copy of ${sub.cwd})`
@@ -282,15 +343,10 @@ if (import.meta.main) {
       );
       try {
         if (signal.aborted) throw new InterruptedError("SIGINT");
-        return await gradeIn({ sub, scenarios, seed, out, choice, sandbox }, rules, judged, signal);
+        const plan = { sub, scenarios, seed, out, choice, sandbox, boxes };
+        return await gradeIn(plan, rules, judged, signal);
       } finally {
-        const closed = await sandbox?.close();
-        if (closed && closed.survivors.length > 0) {
-          say(
-            `grade ${sub.name}: processes of the sandbox's uid ${sandbox!.uid} survived: ` +
-              closed.survivors.join(", "),
-          );
-        }
+        await closeBoxes(sub.name, boxes);
       }
     });
     grade.sandboxed = sandboxed;

@@ -6,10 +6,13 @@
  * and HOME, and must join its consumer group before the workload starts. A
  * graded pipeline given a sandbox (compose/sandbox.ts) runs in it, and reaches
  * the network only at the contract's endpoints; the builtin one never does.
+ * Given one sandbox per component, the sink and the detector each run in their
+ * own, and each reaches only its own Kafka ports (a fault tells them apart).
  * @module
  */
 
-import { kafkaSecurity, securityEnv } from "../pipeline/kafka_security.ts";
+import { securityEnv } from "../pipeline/kafka_security.ts";
+import { roleSecurity } from "../compose/kafka_scram.ts";
 import { basename, join } from "node:path";
 import { repoRoot } from "../compose/paths.ts";
 import type { S3Keys } from "../compose/minio_users.ts";
@@ -43,6 +46,25 @@ export interface OwnPipeline {
   cwd?: string;
   /** The grading's sandbox: the commands run in it (its copy of `cwd`). Default: none. */
   sandbox?: Sandbox;
+  /**
+   * One sandbox per component: the sink's and the detector's own commands each run in theirs
+   * (in place of `sandbox`, which then runs only a combined pipeline). Default: none.
+   */
+  sandboxes?: { sink: Sandbox; detector: Sandbox };
+}
+
+/**
+ * The sandbox component `name` of a graded pipeline runs in: the combined pipeline's (`sandbox`),
+ * the component's own (`sandboxes`), else the one of both; none for a built-in component.
+ */
+export function sandboxOf(
+  own: OwnPipeline | undefined,
+  name: "sink" | "detector",
+): Sandbox | undefined {
+  if (!own) return undefined;
+  if (own.combined) return own.sandbox;
+  if (!own[name]) return undefined;
+  return own.sandboxes?.[name] ?? own.sandbox;
 }
 
 export interface ComponentsOptions {
@@ -93,7 +115,8 @@ export function contractEnv(scenario: Scenario, o: ComponentsOptions): Record<st
     S3_ACCESS_KEY: s3.accessKey,
     S3_SECRET_KEY: s3.secretKey,
     S3_BUCKET: s3.bucket,
-    REDIS_URL: o.stack.endpoints.redis.url,
+    // Its own Redis user when the stack has one (no CLIENT PAUSE, SHUTDOWN, FLUSHALL: redis_acl.ts).
+    REDIS_URL: o.stack.redisPipelineUrl ?? o.stack.endpoints.redis.url,
     WEBHOOK_URL: o.receiver.url,
     WEBHOOK_SECRET: o.secret,
     SINK_GROUP: o.names.sinkGroup,
@@ -103,8 +126,10 @@ export function contractEnv(scenario: Scenario, o: ComponentsOptions): Record<st
     OUT_OF_ORDER: scenario.detector.out_of_order,
     CHAOS_QUIET: "1",
     KAFKA_LOG_LEVEL: Deno.env.get("KAFKA_LOG_LEVEL") ?? "warn",
-    // The cluster's SASL and TLS, when it asks for them (pipeline/kafka_security.ts).
-    ...securityEnv(kafkaSecurity()),
+    // The cluster's SASL and TLS, when it asks for them (pipeline/kafka_security.ts); on the
+    // local stack always: a user of the pipeline's own, with the run's ACLs only (kafka_acl.ts).
+    // Each component's node overrides it with its own (see `components`).
+    ...securityEnv(roleSecurity(o.stack, "pipeline")),
   };
 }
 
@@ -139,7 +164,6 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
       cgroup: componentCgroup(o, name),
     });
   };
-  const sandbox = o.own?.sandbox;
   const node = (name: "sink" | "detector", script: string, args: string[]) => {
     const own = o.own?.[name];
     const brokers = listenerBootstrap(o.stack, name);
@@ -164,8 +188,12 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
     return componentNode(
       name,
       command,
-      { METRICS_PORT: String(ports[name]), KAFKA_BROKERS: brokers },
-      own ? sandbox : undefined,
+      {
+        METRICS_PORT: String(ports[name]),
+        KAFKA_BROKERS: brokers,
+        ...securityEnv(roleSecurity(o.stack, name)),
+      },
+      sandboxOf(o.own, name),
     );
   };
   const d = scenario.detector;
@@ -178,7 +206,7 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
         cwd: o.own.cwd ?? repoRoot,
       },
       {},
-      sandbox,
+      o.own.sandbox,
     );
     return new Map([["sink", pipeline], ["detector", pipeline]]);
   }
@@ -295,6 +323,35 @@ export function pipelineEndpoints(
   return [...new Set([...contractEndpoints(env), ...detector])];
 }
 
+/**
+ * What each sandbox of a graded pipeline may reach: a component's box the endpoints of the
+ * environment its node was given (its own Kafka ports, MinIO, Redis, the webhook: the contract
+ * gives each component all of them); a box that runs both (a combined pipeline) the sink's and
+ * the detector's Kafka ports. Built-in components have no box.
+ */
+export function sandboxEndpoints(
+  nodes: ReadonlyMap<string, { spec: { env?: Record<string, string> } }>,
+  own: OwnPipeline | undefined,
+  stack: Parameters<typeof listenerBootstrap>[0],
+): Map<Sandbox, string[]> {
+  const out = new Map<Sandbox, string[]>();
+  const names = new Map<Sandbox, Set<string>>();
+  for (const name of ["sink", "detector"] as const) {
+    const box = sandboxOf(own, name);
+    const env = nodes.get(name)?.spec.env;
+    if (!box || !env) continue;
+    names.set(box, (names.get(box) ?? new Set()).add(name));
+    out.set(box, [...new Set([...out.get(box) ?? [], ...contractEndpoints(env)])]);
+  }
+  for (const [box, both] of names) {
+    if (both.size < 2) continue;
+    const kafka = ["sink", "detector"] as const;
+    const ports = kafka.flatMap((c) => listenerBootstrap(stack, c).split(","));
+    out.set(box, [...new Set([...out.get(box)!, ...ports])]);
+  }
+  return out;
+}
+
 /** The pipeline phase: the webhook receiver, then the components, started and in their groups. */
 export async function startPipeline(
   run: RunContext,
@@ -328,16 +385,8 @@ export async function startPipeline(
     await writeFaketime(faketimeFile(stack.dataDir, node.name), REAL_CLOCK);
   }
   const isOwn = Boolean(own?.sink || own?.detector || own?.combined);
-  if (isOwn && own?.sandbox) {
-    const env = contractEnv(run.scenario, {
-      stack,
-      receiver,
-      secret,
-      runDir: run.runDir,
-      names: run.names,
-      s3Keys: run.parts.pipelineS3,
-    });
-    await own.sandbox.network({ kind: "pipeline", endpoints: pipelineEndpoints(env, stack) });
+  for (const [box, endpoints] of sandboxEndpoints(nodes, own, stack)) {
+    await box.network({ kind: "pipeline", endpoints });
   }
   run.ownPipeline = isOwn;
   const op = run.history.invoke("pipeline-up", { own: isOwn });

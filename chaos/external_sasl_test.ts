@@ -53,6 +53,8 @@ Deno.test(
         binaries: await provision(),
         owner: "process",
         dataDir: join(dir, "stack"),
+        // PLAINTEXT and no authorizer: the PLAIN listener below is this cluster's own security.
+        scram: false,
         kafka: {
           overrides: {
             "listener.security.protocol.map":

@@ -15,7 +15,8 @@
  * @module
  */
 
-import { kafkaSecurity, securityEnv } from "../pipeline/kafka_security.ts";
+import { securityEnv } from "../pipeline/kafka_security.ts";
+import { roleSecurity } from "../compose/kafka_scram.ts";
 import { dirname, join } from "node:path";
 import { repoRoot } from "../compose/paths.ts";
 import { ProcessNode } from "../compose/process_node.ts";
@@ -70,7 +71,8 @@ export class GeneratorProcesses {
       KAFKA_CLIENT: o.client,
       CHAOS_QUIET: "1",
       KAFKA_LOG_LEVEL: Deno.env.get("KAFKA_LOG_LEVEL") ?? "warn",
-      ...securityEnv(kafkaSecurity()),
+      // The generator's own user on the local stack (write-only: compose/kafka_acl.ts).
+      ...securityEnv(roleSecurity(o.stack, "generator")),
       PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
       HOME: Deno.env.get("HOME") ?? "/root",
     };

@@ -10,6 +10,7 @@ import { writeReports } from "../reports/write.ts";
 import { acceptedAlerts } from "../validate/alerts.ts";
 import { type Results, RESULTS_SCHEMA_VERSION } from "../validate/results.ts";
 import { rejudge } from "./judge.ts";
+import type { Judged } from "../validate/recipe.ts";
 import type { RunContext } from "./run_context.ts";
 import { linkLatest } from "./run_folder.ts";
 import { abortRecord } from "../validate/history.ts";
@@ -47,19 +48,39 @@ export function exitedByItself(
   return undefined;
 }
 
-/** The run's results; a run that failed or was interrupted is unknown, whatever was judged. */
+/**
+ * The run's verdict. A graded pipeline that failed by itself fails the run (unless the run was
+ * interrupted). A judgement of `fail` stands whatever went wrong after it (a harness error, a
+ * failed teardown, an interrupt): what the judge proved is not undone by a later error, which is
+ * only recorded among the reasons; otherwise a run with a reason to doubt it is unknown.
+ */
+export function verdictOf(o: {
+  submissionFailure?: string;
+  aborted: boolean;
+  reasons: readonly string[];
+  judged?: Pick<Judged, "verdict">;
+}): Results["verdict"] {
+  if (o.submissionFailure && !o.aborted) return "fail";
+  if (o.judged?.verdict === "fail") return "fail";
+  return o.reasons.length || !o.judged ? "unknown" : o.judged.verdict;
+}
+
+/**
+ * The run's results; a run that failed or was interrupted is unknown, unless its judge had
+ * already said `fail` (verdictOf).
+ */
 export function runResults(run: RunContext): Results {
   const { scenario, parts } = run;
   run.submissionFailure ??= exitedByItself(run);
   const deliveries = parts.receiver?.deliveries() ?? [];
   const judged = parts.judgement &&
     (rejudge(run.settings, parts.judgement, deliveries, run.history) ?? parts.judgement.judged);
-  // A graded pipeline that failed by itself fails the run (unless the run was interrupted).
-  const verdict = run.submissionFailure && !run.signal?.aborted
-    ? "fail"
-    : run.reasons.length || !judged
-    ? "unknown"
-    : judged.verdict;
+  const verdict = verdictOf({
+    submissionFailure: run.submissionFailure,
+    aborted: run.signal?.aborted === true,
+    reasons: run.reasons,
+    judged: judged || undefined,
+  });
   return {
     schema_version: RESULTS_SCHEMA_VERSION,
     scenario: scenario.name,

@@ -58,6 +58,8 @@ export interface RunParts {
    * external stack, whose endpoints file names the pipeline's keys.
    */
   pipelineS3?: S3Keys;
+  /** The run's Kafka ACLs (compose/kafka_acl.ts), revoked at teardown; never throws. */
+  kafkaAcls?: { revoke(): Promise<void> };
   receiver?: WebhookReceiver;
   components?: Map<string, ProcessNode>;
   /** The fault timeline (timeline.ts). */
@@ -181,6 +183,8 @@ export async function teardown(run: RunContext, o: { keepStack?: boolean }): Pro
     ) => run.history.record("fail", "ledger", `ledger.json could not be written: ${error}`));
   }
   await p.receiver?.stop().catch(() => {});
+  // The pipeline's rights end with it (also on Ctrl-C; a kept stack keeps none of them).
+  await p.kafkaAcls?.revoke();
   if (!p.stack) return;
   p.sealedStore = await listStore(run, p.stack);
   if (o.keepStack) await p.stack.detach();

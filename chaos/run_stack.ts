@@ -24,6 +24,7 @@ import { LocalStack } from "../compose/local_stack.ts";
 import { createBucketUser, type S3Keys } from "../compose/minio_users.ts";
 import { type Binaries, provision } from "../compose/provision.ts";
 import type { Stack, StackKind } from "../compose/stack.ts";
+import { grantAcls, revokeAcls, stackRunAcls } from "../compose/kafka_acl.ts";
 import { createTopicsAndWait, fileLogCreator, kafkaClient } from "../pipeline/kafka.ts";
 import type { History } from "../validate/history.ts";
 import type { RunContext } from "./run_context.ts";
@@ -141,13 +142,15 @@ async function upRunStack(scenario: Scenario, o: RunStackOptions): Promise<Stack
     const faketime = o.kind === "local" ? await faketimeNodes(scenario, o.seed) : undefined;
     // The kafka proxy in the clients' path only for kafka_error (else CHAOS_KAFKA_PROXY).
     const kafkaProxy = needsKafkaProxy(scenario) || undefined;
-    stack = o.kind === "docker" ? await DockerStack.up(options) : await LocalStack.up({
-      ...options,
-      binaries: o.binaries,
-      owner: "process",
-      faketime,
-      kafkaProxy,
-    });
+    stack = o.kind === "docker"
+      ? await DockerStack.up({ ...options, kafkaProxy })
+      : await LocalStack.up({
+        ...options,
+        binaries: o.binaries,
+        owner: "process",
+        faketime,
+        kafkaProxy,
+      });
   }
   o.history.complete(op, "ok", {
     // No secret in the run folder: S3 keys left out, a Redis password masked.
@@ -198,6 +201,51 @@ async function openKafka(
   return { stack, kafka, admin };
 }
 
+/**
+ * The run's Kafka ACLs on a stack with SCRAM users (compose/kafka_acl.ts): the pipeline may read
+ * the run's topic in its own groups, the generator write it, nothing else; revoked at teardown.
+ */
+async function grantRunAcls(run: RunContext, stack: Stack, admin: Admin): Promise<void> {
+  const grants = stackRunAcls(stack.kafkaUsers, run.names);
+  if (!grants) return;
+  const op = run.history.invoke("kafka-acls", { acls: grants.length, ...run.names });
+  try {
+    await grantAcls(admin, grants);
+    run.history.complete(op, "ok", { acls: grants.length });
+  } catch (error) {
+    run.history.complete(op, "fail", { error: String(error) });
+    throw new EnvironmentError(`cannot grant the run's Kafka ACLs: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  run.parts.kafkaAcls = {
+    revoke: async () => {
+      const op = run.history.invoke("kafka-acls-revoke", { acls: grants.length });
+      const client = kafkaClient(stack.endpoints.kafka.bootstrap.split(","), `acls-${run.runId}`, {
+        logCreator: fileLogCreator(join(run.runDir, "logs", "harness-kafka.log")),
+        retry: { retries: 2 },
+      }).admin();
+      // Bounded: a teardown never waits long on brokers a fault left down (the local stack, with
+      // its users, goes right after anyway; a kept one says here what it kept).
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        const deleted = await Promise.race([
+          client.connect().then(() => revokeAcls(client, grants)),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error("no answer within 10 s")), 10_000);
+          }),
+        ]);
+        run.history.complete(op, "ok", { deleted });
+      } catch (error) {
+        run.history.complete(op, "fail", { error: String(error) });
+      } finally {
+        clearTimeout(timer);
+        await client.disconnect().catch(() => {});
+      }
+    },
+  };
+}
+
 /** The stack phase: binaries provisioned, the stack up, the harness's Kafka client on it. */
 export async function stackPhase(
   run: RunContext,
@@ -217,7 +265,9 @@ export async function stackPhase(
     external,
   });
   if (stack.kind !== "external") run.parts.pipelineS3 = await pipelineUser(stack, run);
-  return { ...await openKafka(stack, run.scenario, run), binaries };
+  const opened = await openKafka(stack, run.scenario, run);
+  await grantRunAcls(run, stack, opened.admin);
+  return { ...opened, binaries };
 }
 
 /**

@@ -60,15 +60,14 @@ Deno.test("s3_fault: params are checked by its schema, each mode its own", () =>
   assert.deepEqual(Object.keys(s3Fault.params.shape), ["mode", "share", "methods", "stall_ms"]);
 });
 
-Deno.test("s3_fault: minio on the local stack only", () => {
+Deno.test("s3_fault: minio on the local and docker stacks", () => {
   assert.equal(FAULTS.s3_fault, s3Fault);
   assert.equal(s3TargetProblem("minio"), undefined);
   assert.match(s3TargetProblem("redis")!, /acts on minio \(its S3 API\), not redis/);
+  assert.deepEqual(s3Fault.stacks, ["local", "docker"]);
   assert.deepEqual(stackProblems([{ kind: "s3_fault", target: "minio" }], "local"), []);
-  assert.match(
-    stackProblems([{ kind: "s3_fault", target: "minio" }], "docker")[0],
-    /s3_fault needs the local stack/,
-  );
+  assert.deepEqual(stackProblems([{ kind: "s3_fault", target: "minio" }], "docker"), []);
+  assert.match(stackProblems([{ kind: "s3_fault", target: "redis" }], "docker")[0], /not redis/);
   assert.match(stackProblems([{ kind: "s3_fault", target: "redis" }], "local")[0], /not redis/);
   assert.match(
     externalProblems([{ kind: "s3_fault", target: "minio" }], {

@@ -32,6 +32,11 @@ async function groupCaughtUp(
   return [...highs].every(([p, high]) => high === 0 || (committed.get(p) ?? -1) >= high);
 }
 
+/** The harness's Redis commands here are answered within this, or fail. */
+export const REDIS_COMMAND_TIMEOUT_MS = 3000;
+/** One check of a settle wait may take this long. */
+export const CHECK_TIMEOUT_MS = 10_000;
+
 export interface SettleOptions {
   admin: Admin;
   names: RunNames;
@@ -51,8 +56,16 @@ export async function settle(o: SettleOptions): Promise<void> {
   const highs = new Map(
     (await o.admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]),
   );
+  // One check that hangs (a Redis or broker that stopped answering) is left behind after
+  // CHECK_TIMEOUT_MS: it cannot hold the run.
   const bounded = (what: string, late: string, until: () => Promise<boolean>) =>
-    waitFor(until, { what, timeoutMs: o.settleMs, signal: o.signal, intervalMs: 500 }).catch(
+    waitFor(until, {
+      what,
+      timeoutMs: o.settleMs,
+      signal: o.signal,
+      intervalMs: 500,
+      checkTimeoutMs: CHECK_TIMEOUT_MS,
+    }).catch(
       (e) => {
         if (o.signal?.aborted) throw e;
         o.history.record("info", "settle", late);
@@ -65,9 +78,18 @@ export async function settle(o: SettleOptions): Promise<void> {
     () => groupCaughtUp(o.admin, sinkGroup, topic, highs),
   );
   if (!o.alerts) return;
-  const redis = new Redis(o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  const redis = new Redis(o.redisUrl, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 2,
+    // A command is answered or fails within REDIS_COMMAND_TIMEOUT_MS, never queued while the
+    // connection is down: a Redis that stopped answering cannot hang the settle.
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    connectTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    enableOfflineQueue: false,
+  });
   redis.on("error", () => {}); // an unreachable Redis reads as an empty outbox
   try {
+    await redis.connect().catch(() => {}); // retried by ioredis in the background
     await bounded(
       "the detector to deliver its alerts",
       "the detector did not catch up in time",

@@ -4,9 +4,9 @@
  * killed at the time limit or on Ctrl-C), with a clean environment: `PATH`
  * (this Deno first) and `HOME`, plus `env` when given (the contract's
  * variables for a phase that reads the store). Output goes to a log file.
- * Given a sandbox (compose/sandbox.ts), the command runs in it: as the
- * grading's uid, in the copy of the submission's folder, with the sandbox's
- * environment instead of the harness's PATH and HOME.
+ * Given a sandbox (compose/sandbox.ts), the command runs in it: as the box's
+ * uid, in its copy of the submission's folder, with the box's environment
+ * instead of the harness's PATH and HOME.
  *
  * ```ts
  * import { shell } from "./submission_shell.ts";

@@ -81,10 +81,10 @@ async function liveRun(
   });
   await detector.start();
   const watermarkLagMs: number[] = [];
-  const gauge = detector.metrics.getSingleMetric("detector_watermark_lag_ms");
+  const gauge = detector.metrics.getSingleMetric("detector_watermark_lag_seconds");
   const sampler = setInterval(async () => {
     const lag = (await gauge?.get())?.values[0]?.value;
-    if (lag) watermarkLagMs.push(lag);
+    if (lag) watermarkLagMs.push(Math.round(lag * 1000));
   }, 500);
   try {
     const ledger = await new Generator({

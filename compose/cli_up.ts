@@ -22,7 +22,7 @@ import { unmountUnder } from "./disk.ts";
 import { brokerIdOf, quorumProxy, type Stack } from "./stack.ts";
 import { type ExternalNode, NODE_NAME } from "./external_endpoints.ts";
 import { say } from "../lib/progress.ts";
-import { KAFKA_PROXY_NODE, kafkaProxyControlUrl } from "./kafka_proxy_control.ts";
+import { kafkaProxyControlUrl, runsKafkaProxy } from "./kafka_proxy_control.ts";
 
 const USAGE =
   "usage: deno task up [--json] [--name NAME] [--base-port PORT] [--brokers N] [--disk-mb MB] [--stack local|docker]";
@@ -41,8 +41,11 @@ export function endpointLines(
 ): string[] {
   const e = stack.endpoints;
   return [
-    `kafka      ${e.kafka.bootstrap}`,
-    ...(stack.nodes.has(KAFKA_PROXY_NODE)
+    `kafka      ${e.kafka.bootstrap}` +
+    (e.kafka.sasl
+      ? ` (${e.kafka.sasl.mechanism} user ${e.kafka.sasl.username}: deno task up --json)`
+      : ""),
+    ...(runsKafkaProxy(stack)
       ? [`kafkaproxy control ${kafkaProxyControlUrl(stack.plan)} (each component its own ports)`]
       : []),
     `s3         ${e.s3.endpoint} bucket=${e.s3.bucket} (keys: deno task up --json)`,

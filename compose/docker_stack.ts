@@ -18,6 +18,13 @@
  *   host before its container starts (lazy_disks.ts); the binds take the
  *   mounts in. A local engine only; `down` unmounts them once the containers
  *   are gone.
+ * - Proxies on the host: the pipeline's S3 proxy (unless `CHAOS_S3_PROXY=off`)
+ *   and, for `kafka_error`, the kafka proxy run as processes of the harness on
+ *   the host's loopback in front of the containers (docker_proxies.ts), as on
+ *   the local stack: the pipeline's `S3_ENDPOINT` and each component's
+ *   bootstrap are theirs, the brokers advertise the kafka proxy's ports, and
+ *   Toxiproxy stays behind it. They are `hostNodes`, killed by `down` and, if
+ *   the harness dies, by its watchdog.
  * - Clean-up: every container and the network carry the label
  *   `org.chaos-harness.stack=<name>`; `down`, a Ctrl-C and the next `up` of that
  *   name remove them. Logs are collected into `<dataDir>/logs` first.
@@ -69,6 +76,21 @@ import {
 import { Toxiproxy } from "./toxiproxy.ts";
 import { DockerNode } from "./docker_node.ts";
 import {
+  hostProxyReady,
+  hostProxySpecs,
+  proxiedBootstrap,
+  startHostProxies,
+  stopHostProxies,
+} from "./docker_proxies.ts";
+import { ProcessNode } from "./process_node.ts";
+import {
+  S3_PROXY_NODE,
+  type S3ProxyEndpoints,
+  s3ProxyEndpoints,
+  s3ProxyWanted,
+} from "./s3_proxy.ts";
+import { advertiseThroughProxy, kafkaProxyWanted } from "./kafka_proxy_control.ts";
+import {
   brokerSpec,
   type ContainerSpec,
   createContainer,
@@ -92,6 +114,10 @@ export interface DockerStackOptions extends StackOptions {
    * "process".
    */
   owner?: "process" | "detached";
+  /** The pipeline's S3 traffic through the host's S3 proxy. Default: unless CHAOS_S3_PROXY=off. */
+  s3Proxy?: boolean;
+  /** Clients through the kafka proxy on the host (kafka_error). Default: `CHAOS_KAFKA_PROXY=on`. */
+  kafkaProxy?: boolean;
 }
 
 export class DockerStack extends StackBase<DockerNode> implements Stack {
@@ -101,6 +127,8 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
   readonly endpoints: Endpoints;
   readonly dataDir: string;
   readonly nodes: Map<string, DockerNode> = new Map();
+  /** The stack's processes on this host: the S3 and kafka proxies (docker_proxies.ts). */
+  hostNodes: Map<string, ProcessNode> = new Map();
   toxiproxy: Toxiproxy;
   readonly kafkaSettings: KafkaSettings;
   readonly images: Images;
@@ -135,6 +163,11 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
     return new DockerError(message);
   }
 
+  /** The pipeline's S3 proxy, when the stack runs one (see `DockerStackOptions.s3Proxy`). */
+  get s3Proxy(): S3ProxyEndpoints | undefined {
+    return this.hostNodes.has(S3_PROXY_NODE) ? s3ProxyEndpoints(this.plan) : undefined;
+  }
+
   /** The stack `deno task up --stack docker` left running under `name`, or undefined. */
   static async attach(name: string): Promise<DockerStack | undefined> {
     const state = await readDockerState(name);
@@ -150,6 +183,7 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
       state.images,
     );
     stack.netem = state.netem;
+    stack.hostNodes = new Map((state.hostNodes ?? []).map((s) => [s.name, new ProcessNode(s)]));
     const docker = dockerClient();
     for (
       const node of [
@@ -177,6 +211,7 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
       kafka: this.kafkaSettings,
       images: this.images,
       netem: this.netem,
+      hostNodes: [...this.hostNodes.values()].map((n) => n.spec),
       createdAt: new Date().toISOString(),
     });
   }
@@ -192,6 +227,13 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
       const state = await node.refresh();
       out[node.name] = { state, ready: state === "running" && await this.nodeReady(node.name) };
     }));
+    for (const node of this.hostNodes.values()) {
+      const state = node.state();
+      out[node.name] = {
+        state,
+        ready: state === "running" && await hostProxyReady(this.plan, node.name),
+      };
+    }
     return out;
   }
 
@@ -305,8 +347,11 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
       await stack.lazyDisks?.add("minio"); // mounted before its container binds it
       const minio = await create("minio", minioContainer);
       await Promise.all([toxiproxy.start(), redis.start(), minio.start()]);
-      endpoints.kafka.bootstrap = plan.brokers.map((b) => `${hostOf(toxiproxy)}:${b.client.proxy}`)
-        .join(",");
+      // Through the kafka proxy on this host (kafka_error), else Toxiproxy's client ports.
+      const kafkaProxy = kafkaProxyWanted(options.kafkaProxy);
+      endpoints.kafka.bootstrap = kafkaProxy
+        ? proxiedBootstrap(plan)
+        : plan.brokers.map((b) => `${hostOf(toxiproxy)}:${b.client.proxy}`).join(",");
       endpoints.s3.endpoint = `http://${hostOf(minio)}:${plan.minio}`;
       endpoints.redis.url = redisPassword
         ? `redis://:${redisPassword}@${hostOf(redis)}:${plan.redis}`
@@ -318,6 +363,16 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
       const id = clusterId();
       for (const b of plan.brokers) {
         await writeBrokerConfig(plan, b.id, dataDir, options.kafka ?? {}, hostOf(toxiproxy));
+      }
+      // Through the kafka proxy: the brokers advertise its ports for their client listener.
+      if (kafkaProxy) await advertiseThroughProxy(plan, dataDir);
+      const proxies = hostProxySpecs(plan, dataDir, {
+        s3: (options.s3Proxy ?? s3ProxyWanted()) ? hostOf(minio) : undefined,
+        kafka: kafkaProxy ? hostOf(toxiproxy) : undefined,
+      });
+      if (proxies.length) {
+        phase(`starting ${proxies.map((p) => p.name).join(", ")} on this host`);
+        stack.hostNodes = await startHostProxies(plan, proxies, { signal });
       }
       await Promise.all(plan.brokers.map((b) => stack.#format(b.id, id)));
       // Formatted first: everything in a backing folder when it is mounted counts as durable.
@@ -424,7 +479,8 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
   async down(
     options: { keep?: boolean; quiet?: boolean; retain?: string[] } = {},
   ): Promise<string[]> {
-    const stopped: string[] = [];
+    // The host's proxies first: they are the containers' clients.
+    const stopped: string[] = await stopHostProxies(this.hostNodes);
     this.#stopWatchdog();
     await Deno.mkdir(join(this.dataDir, "logs"), { recursive: true }).catch(() => {});
     await Promise.all([...this.nodes.values()].map(async (node) => {
@@ -454,11 +510,13 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
   }
 
   /**
-   * Leaves the containers running after this process (`--keep-stack`). The nodes on lazy disks
-   * are stopped, their disks unmounted and they start again on plain folders first (the layers
-   * would die with this process).
+   * Leaves the containers (and the host's proxies) running after this process (`--keep-stack`).
+   * The nodes on lazy disks are stopped, their disks unmounted and they start again on plain
+   * folders first (the layers would die with this process).
    */
   async detach(): Promise<void> {
+    // The host's proxies stay too: the state file names them, so `deno task down` stops them.
+    if (this.hostNodes.size) await this.persist();
     const lazy = this.lazyDisks?.nodes ?? [];
     if (lazy.length > 0) {
       await Promise.all(lazy.map((n) => this.node(n).stop({ graceMs: 30_000 })));

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import type { Endpoints } from "../pipeline/endpoints.ts";
 import type { Images } from "./images.ts";
 import type { KafkaSettings } from "./kafka_config.ts";
+import type { ProcessSpec } from "./process_node.ts";
 import { stateDir } from "./paths.ts";
 
 export interface DockerStackState {
@@ -23,6 +24,8 @@ export interface DockerStackState {
   kafka: KafkaSettings;
   images: Images;
   netem: boolean;
+  /** The stack's processes on the host (the S3 and kafka proxies: docker_proxies.ts). */
+  hostNodes?: ProcessSpec[];
   createdAt: string;
 }
 

@@ -41,6 +41,34 @@ export interface BrokerConfigOptions extends KafkaSettings {
   peerHost?: string;
   /** Advertise the real ports, bypassing Toxiproxy (benchmarks). Default false. */
   direct?: boolean;
+  /**
+   * Kafka's security (the local stack): the CLIENT listener takes SCRAM-SHA-512 only, and the
+   * StandardAuthorizer refuses whatever no ACL allows, except to the super users: this user and
+   * ANONYMOUS (the INTERNAL and CONTROLLER listeners, which stay PLAINTEXT: no pipeline reaches
+   * them, chaos/components.ts `pipelineEndpoints`). Default: none (PLAINTEXT, no authorizer).
+   */
+  scram?: { superUser: string };
+}
+
+/** The broker settings of `BrokerConfigOptions.scram`. */
+export function securityConfig(superUser: string): [string, string][] {
+  if (!/^[A-Za-z0-9_.-]+$/.test(superUser)) {
+    throw new RangeError(`super user "${superUser}" is not a plain name`);
+  }
+  return [
+    [
+      "listener.security.protocol.map",
+      "CLIENT:SASL_PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
+    ],
+    ["sasl.enabled.mechanisms", "SCRAM-SHA-512"],
+    [
+      "listener.name.client.scram-sha-512.sasl.jaas.config",
+      "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+    ],
+    ["authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"],
+    ["super.users", `User:ANONYMOUS;User:${superUser}`],
+    ["allow.everyone.if.no.acl.found", "false"],
+  ];
 }
 
 /** The properties of broker `id` as an ordered map (rendered by `renderProperties`). */
@@ -104,6 +132,9 @@ export function brokerConfig(
     ["log.retention.hours", "24"],
     ["log.segment.bytes", String(256 * 1024 * 1024)],
   ]);
+  if (options.scram) {
+    for (const [key, value] of securityConfig(options.scram.superUser)) config.set(key, value);
+  }
   if (options.flushMessages !== undefined) {
     config.set("log.flush.interval.messages", String(options.flushMessages));
   }

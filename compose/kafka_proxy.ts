@@ -83,6 +83,8 @@ interface Slot {
 export class KafkaProxy {
   readonly routes: readonly Route[];
   readonly host: string;
+  /** Where the routes' upstream ports are (default `host`; the docker stack: Toxiproxy's). */
+  readonly upstreamHost: string;
   mode: KafkaProxyMode | undefined;
   readonly counts: ProxyCounts = {};
   /** The port each broker's harness route listens on, by broker id (`listen: 0`: the one it got). */
@@ -97,10 +99,16 @@ export class KafkaProxy {
 
   constructor(
     routes: readonly Route[],
-    options: { host?: string; dice?: () => number; log?: (line: string) => void } = {},
+    options: {
+      host?: string;
+      upstreamHost?: string;
+      dice?: () => number;
+      log?: (line: string) => void;
+    } = {},
   ) {
     this.routes = routes;
     this.host = options.host ?? "127.0.0.1";
+    this.upstreamHost = options.upstreamHost ?? this.host;
     this.#dice = options.dice ?? Math.random;
     this.#log = options.log ?? ((line) => console.log(line));
     for (const r of routes) this.counts[r.broker] = emptyCounts();
@@ -190,7 +198,7 @@ export class KafkaProxy {
     const counts = this.counts[route.broker];
     let upstream: Deno.TcpConn;
     try {
-      upstream = await Deno.connect({ hostname: this.host, port: route.upstream });
+      upstream = await Deno.connect({ hostname: this.upstreamHost, port: route.upstream });
     } catch {
       client.close();
       return;

@@ -14,6 +14,11 @@
  * kafka_proxy_routes.ts) and its own bootstrap (`listenerBootstrap`): a fault
  * targets a component by the ports it was given, not by its client id.
  *
+ * On the docker stack the proxy is a process on the harness's host as well
+ * (the stack's `hostNodes`, docker_proxies.ts), listening on the host's
+ * loopback, its upstream Toxiproxy's client ports in Toxiproxy's container
+ * (`upstreamHost`): the same chain, the brokers advertise the same ports.
+ *
  * ```ts
  * import { KafkaProxyControl } from "./kafka_proxy_control.ts";
  * const proxy = new KafkaProxyControl("http://127.0.0.1:29106");
@@ -45,6 +50,19 @@ export function kafkaProxyControlUrl(plan: PortPlan): string {
 }
 
 /**
+ * Whether a stack runs the kafka proxy: a node of the local stack, or a process on the host of
+ * the docker stack (its `hostNodes`).
+ */
+export function runsKafkaProxy(
+  stack: {
+    nodes?: ReadonlyMap<string, unknown>;
+    hostNodes?: ReadonlyMap<string, unknown>;
+  },
+): boolean {
+  return !!(stack.nodes?.has(KAFKA_PROXY_NODE) || stack.hostNodes?.has(KAFKA_PROXY_NODE));
+}
+
+/**
  * The bootstrap `listener`'s clients get on a stack: its own ports when the stack runs the proxy,
  * else the stack's bootstrap (every client the same).
  */
@@ -52,34 +70,38 @@ export function listenerBootstrap(
   stack: {
     plan: PortPlan;
     nodes?: ReadonlyMap<string, unknown>;
+    hostNodes?: ReadonlyMap<string, unknown>;
     endpoints: { kafka: { bootstrap: string } };
   },
   listener: ProxyListener,
 ): string {
-  if (!stack.nodes?.has(KAFKA_PROXY_NODE)) return stack.endpoints.kafka.bootstrap;
+  if (!runsKafkaProxy(stack)) return stack.endpoints.kafka.bootstrap;
   return stack.plan.brokers.map((b) => `127.0.0.1:${listenerPort(b.kafkaProxy, listener)}`)
     .join(",");
 }
 
 /**
  * The spec of the proxy's process: every broker's routes (the harness's and each component's),
- * upstream its Toxiproxy client port.
+ * upstream its Toxiproxy client port, at `upstreamHost` (default 127.0.0.1; the docker stack:
+ * Toxiproxy's container, or the remote engine's host).
  */
 export function kafkaProxySpec(
   plan: PortPlan,
   dataDir: string,
-  options: { direct?: boolean } = {},
+  options: { direct?: boolean; upstreamHost?: string } = {},
 ): ProcessSpec {
+  const upstream = options.upstreamHost ?? "127.0.0.1";
   return {
     name: KAFKA_PROXY_NODE,
     cmd: Deno.execPath(),
     args: [
       "run",
-      "--allow-net=127.0.0.1",
+      `--allow-net=${[...new Set(["127.0.0.1", upstream])].join(",")}`,
       "--no-prompt",
       join(repoRoot, "compose", "kafka_proxy_main.ts"),
       "--control",
       String(plan.kafkaProxyControl),
+      ...(upstream === "127.0.0.1" ? [] : ["--upstream-host", upstream]),
       ...plan.brokers.flatMap((b) =>
         PROXY_LISTENERS.flatMap((l) => [
           "--route",

@@ -10,8 +10,10 @@
  * Each `--route broker:listen:upstream[:listener]` is one broker's: clients
  * connect to `listen`, the proxy forwards to `upstream` (the broker's
  * Toxiproxy client port); `listener` names whose port it is (`harness`, the
- * default, or a component: `sink`, `detector`, `generator`). It stops on
- * SIGTERM or SIGINT; bad arguments exit 2.
+ * default, or a component: `sink`, `detector`, `generator`). It listens on
+ * `--host` (default 127.0.0.1) and forwards to `--upstream-host` (default the
+ * same; on the docker stack, Toxiproxy's container or the remote engine's
+ * host). It stops on SIGTERM or SIGINT; bad arguments exit 2.
  * @module
  */
 
@@ -47,6 +49,7 @@ if (import.meta.main) {
         control: { type: "string" },
         route: { type: "string", multiple: true, default: [] },
         host: { type: "string", default: "127.0.0.1" },
+        "upstream-host": { type: "string" },
       },
     });
     routes = parseRoutes(values.route);
@@ -55,11 +58,17 @@ if (import.meta.main) {
       throw new TypeError(`--control must be a port, got "${values.control}"`);
     }
     if (!routes.length) throw new TypeError("at least one --route is needed");
-    const proxy = new KafkaProxy(routes, { host: values.host });
+    const upstreamHost = values["upstream-host"];
+    if (upstreamHost !== undefined && !/^[A-Za-z0-9.:-]+$/.test(upstreamHost)) {
+      throw new TypeError(`--upstream-host must be a host name or address, got "${upstreamHost}"`);
+    }
+    const proxy = new KafkaProxy(routes, { host: values.host, upstreamHost });
     proxy.serve(control);
     console.log(
       `kafka proxy: control ${control}; ${
-        routes.map((r) => `broker ${r.broker} ${r.listener} ${r.listen} -> ${r.upstream}`)
+        routes.map((r) =>
+          `broker ${r.broker} ${r.listener} ${r.listen} -> ${proxy.upstreamHost}:${r.upstream}`
+        )
           .join(", ")
       }`,
     );

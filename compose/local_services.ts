@@ -14,6 +14,7 @@ import type { ProcessSpec } from "./process_node.ts";
 import type { Binaries } from "./provision.ts";
 import { UNMOUNT_SCRIPT } from "./disk.ts";
 import { RESTORE_BACKINGS_SCRIPT } from "./lazy_disks.ts";
+import { type RedisUsers, writeRedisAclFile } from "./redis_acl.ts";
 import { brokerNode, REDIS_DURABILITY, spawnDetached, toxiproxyConfig } from "./stack.ts";
 import { faketimeEnv, faketimeFile, REAL_CLOCK, writeFaketime } from "./faketime.ts";
 
@@ -101,7 +102,16 @@ export async function nodeSpecs(
   dataDir: string,
   endpoints: Endpoints,
   binaries: Binaries,
-  options: { heapMb?: number; kafka?: KafkaSettings; direct?: boolean; faketime?: FaketimeNodes },
+  options: {
+    heapMb?: number;
+    kafka?: KafkaSettings;
+    direct?: boolean;
+    faketime?: FaketimeNodes;
+    /** SCRAM on the CLIENT listener and the authorizer, this user a super user (kafka_config.ts). */
+    scram?: { superUser: string };
+    /** Redis's users (redis_acl.ts): an ACL file of the stack's; none: no auth. */
+    redisUsers?: RedisUsers;
+  },
 ): Promise<ProcessSpec[]> {
   const spec = (name: string, cmd: string, args: string[], env?: Record<string, string>) => ({
     name,
@@ -128,7 +138,13 @@ export async function nodeSpecs(
 
   const redisDir = join(dataDir, "redis");
   await Deno.mkdir(redisDir, { recursive: true });
+  // Its users in a file of the stack's (0600), out of the command line and the data dir.
+  const redisAcl = join(dataDir, "redis.acl");
+  if (options.redisUsers) await writeRedisAclFile(redisAcl, options.redisUsers);
   specs.push(spec("redis", binaries.redis, [
+    ...(options.redisUsers ? ["--aclfile", redisAcl] : []),
+    // A pipeline that fills Redis gets OOM errors; the harness's reads and PING still answer.
+    ...["--maxmemory", "1gb", "--maxmemory-policy", "noeviction"],
     "--port",
     String(plan.redis),
     "--bind",
@@ -174,6 +190,7 @@ export async function nodeSpecs(
         ...options.kafka,
         logDir: join(dir, "log"),
         direct: options.direct,
+        scram: options.scram,
       }),
     );
     specs.push(

@@ -32,6 +32,7 @@ import { allPorts, DEFAULT_BASE_PORT, type PortPlan, portPlan } from "./ports.ts
 import { ProcessNode } from "./process_node.ts";
 import { kafkaBrokerIds, minioReady, redisPing, toxiproxyUp } from "./probes.ts";
 import { type Binaries, provision } from "./provision.ts";
+import { makeRedisUsers, PIPELINE_REDIS_USER, redisUrl } from "./redis_acl.ts";
 import { exists, stateDir } from "./paths.ts";
 import { mountDisks, unmountUnder } from "./disk.ts";
 import { LazyDisks, restoreBackings } from "./lazy_disks.ts";
@@ -74,6 +75,15 @@ import {
 import { type FaketimeNodes, nodeSpecs, startWatchdog, warnIfEphemeral } from "./local_services.ts";
 import { GiveUp, portFree, tcpOpen, waitFor } from "../lib/wait.ts";
 import { randomHex } from "../lib/ids.ts";
+import {
+  clientAddresses,
+  type KafkaUsers,
+  makeKafkaUsers,
+  SCRAM_MECHANISM,
+  scramFormatArgs,
+  scramSecurity,
+} from "./kafka_scram.ts";
+import { forgetSecurityFor, useSecurityFor } from "../pipeline/kafka_security.ts";
 
 export interface LocalStackOptions extends StackOptions {
   /** See the module doc. Default "process". */
@@ -99,6 +109,13 @@ export interface LocalStackOptions extends StackOptions {
    * `CHAOS_KAFKA_PROXY=on`.
    */
   kafkaProxy?: boolean;
+  /**
+   * Kafka's own security (compose/kafka_scram.ts): SCRAM users made at format time, the client
+   * listener SASL_PLAINTEXT, the StandardAuthorizer, each run's ACLs (kafka_acl.ts). Default true;
+   * false: PLAINTEXT and no authorizer (a stack that plays someone else's cluster, with security of
+   * its own in `kafka.overrides`).
+   */
+  scram?: boolean;
 }
 
 export class LocalStack extends StackBase<ProcessNode> implements Stack {
@@ -126,6 +143,27 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
     this.reused = reused;
     this.nodes = new Map(state.nodes.map((spec) => [spec.name, new ProcessNode(spec)]));
     this.toxiproxy = new Toxiproxy(state.endpoints.toxiproxy.api);
+    // Every Kafka client of this process that connects to the stack is its harness user.
+    if (state.kafkaUsers) {
+      useSecurityFor(clientAddresses(this.plan), scramSecurity(state.kafkaUsers.harness));
+    }
+  }
+
+  /**
+   * The stack's SCRAM users (kafka_scram.ts): the harness's, a super user, and the pipeline's,
+   * whose rights are each run's ACLs (kafka_acl.ts). None: a stack started before they existed.
+   */
+  get kafkaUsers(): KafkaUsers | undefined {
+    return this.#state.kafkaUsers;
+  }
+
+  /**
+   * The URL the pipeline under test gets for Redis: its own user, without admin or dangerous
+   * commands (redis_acl.ts). None: a stack started before Redis had users.
+   */
+  get redisPipelineUrl(): string | undefined {
+    const users = this.#state.redisUsers;
+    return users && redisUrl("127.0.0.1", this.plan.redis, PIPELINE_REDIS_USER, users.pipeline);
   }
 
   /** The pipeline's S3 proxy, when the stack runs one (see `LocalStackOptions.s3Proxy`). */
@@ -155,7 +193,9 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
   async nodeReady(name: string): Promise<boolean> {
     const node = this.node(name);
     if (node.state() !== "running") return false;
-    if (name === "redis") return await redisPing(this.plan.redis);
+    if (name === "redis") {
+      return await redisPing(this.plan.redis, "127.0.0.1", 2000, this.#state.redisUsers?.harness);
+    }
     if (name === "minio") return await minioReady(this.endpoints.s3.endpoint);
     if (name === "toxiproxy") return await toxiproxyUp(this.endpoints.toxiproxy.api);
     if (name === S3_PROXY_NODE) return await s3ProxyUp(s3ProxyEndpoints(this.plan).control);
@@ -215,11 +255,16 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
     if (options.diskMb) await mountDisks(dataDir, plan, options.diskMb);
     const bucket = options.bucket ?? "telemetry";
     const kafkaProxy = kafkaProxyWanted(options.kafkaProxy);
+    // SCRAM users made at format time, with random passwords kept in the state file (0600).
+    const kafkaUsers = options.scram === false ? undefined : makeKafkaUsers();
+    // Redis's users, likewise (redis_acl.ts): the harness as `default`, the pipeline restricted.
+    const redisUsers = makeRedisUsers();
     const endpoints: Endpoints = {
       kafka: {
         bootstrap: plan.brokers.map((b) =>
           `127.0.0.1:${kafkaProxy ? b.kafkaProxy : options.direct ? b.client.real : b.client.proxy}`
         ).join(","),
+        ...(kafkaUsers ? { sasl: { mechanism: SCRAM_MECHANISM, ...kafkaUsers.harness } } : {}),
       },
       s3: {
         endpoint: `http://127.0.0.1:${plan.minio}`,
@@ -227,7 +272,7 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
         secretKey: Deno.env.get("CHAOS_S3_SECRET_KEY") ?? randomHex(20),
         bucket,
       },
-      redis: { url: `redis://127.0.0.1:${plan.redis}` },
+      redis: { url: redisUrl("127.0.0.1", plan.redis, "default", redisUsers.harness) },
       toxiproxy: { api: `http://127.0.0.1:${plan.toxiproxy}` },
     };
     const state: StackState = {
@@ -239,8 +284,14 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
       owner,
       ownerPid: Deno.pid,
       endpoints,
+      kafkaUsers,
+      redisUsers,
       nodes: [
-        ...await nodeSpecs(plan, dataDir, endpoints, binaries, options),
+        ...await nodeSpecs(plan, dataDir, endpoints, binaries, {
+          ...options,
+          scram: kafkaUsers && { superUser: kafkaUsers.harness.username },
+          redisUsers,
+        }),
         ...((options.s3Proxy ?? s3ProxyWanted()) ? [s3ProxySpec(plan, dataDir)] : []),
         ...(kafkaProxy ? [kafkaProxySpec(plan, dataDir, { direct: options.direct })] : []),
       ],
@@ -352,6 +403,7 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
         id,
         "-c",
         join(dir, "server.properties"),
+        ...(this.#state.kafkaUsers ? scramFormatArgs(this.#state.kafkaUsers) : []),
       ],
       stdout: "piped",
       stderr: "piped",
@@ -417,6 +469,7 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
       this.#state.watchdogPid = undefined;
       await writeState(this.#state);
     }
+    forgetSecurityFor(clientAddresses(this.plan));
     return stopped.sort();
   }
 

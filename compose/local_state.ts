@@ -1,7 +1,7 @@
 /**
  * The state of the local stacks: one JSON file per named stack,
  * `<state dir>/stacks/<name>/stack.json` (mode 0600: it holds the stack's
- * keys), written once the stack is up and read by `attach`, `down`, the
+ * keys and its Kafka users' passwords), written once the stack is up and read by `attach`, `down`, the
  * pipeline's `--stack` and the port check.
  * @module
  */
@@ -13,6 +13,8 @@ import type { KafkaSettings } from "./kafka_config.ts";
 import { stateDir } from "./paths.ts";
 import { allPorts, portPlan } from "./ports.ts";
 import type { ProcessSpec } from "./process_node.ts";
+import type { KafkaUsers } from "./kafka_scram.ts";
+import type { RedisUsers } from "./redis_acl.ts";
 
 export type Owner = "process" | "detached";
 
@@ -26,6 +28,10 @@ export interface StackState {
   ownerPid: number;
   watchdogPid?: number;
   endpoints: Endpoints;
+  /** The SCRAM users made at format time (kafka_scram.ts); none: a stack from before them. */
+  kafkaUsers?: KafkaUsers;
+  /** The Redis users' passwords (redis_acl.ts); none: a stack from before them (no auth). */
+  redisUsers?: RedisUsers;
   nodes: ProcessSpec[];
   createdAt: string;
   healthyAt?: string;

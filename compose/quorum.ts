@@ -14,7 +14,7 @@
  */
 
 import type { Binaries } from "./provision.ts";
-import { kafkaSecurity, kafkaToolProperties } from "../pipeline/kafka_security.ts";
+import { kafkaToolProperties, securityFor } from "../pipeline/kafka_security.ts";
 
 /** Parses `LeaderId: <n>` out of the tool's `describe --status` output. */
 export function parseQuorumLeader(text: string): number | undefined {
@@ -25,7 +25,7 @@ export function parseQuorumLeader(text: string): number | undefined {
 /** The node id of the quorum's leader (the active controller). */
 export async function activeController(binaries: Binaries, bootstrap: string): Promise<number> {
   // A cluster that asks for SASL or TLS (kafka_security.ts): the tool's client properties.
-  const properties = kafkaToolProperties(kafkaSecurity());
+  const properties = kafkaToolProperties(securityFor(bootstrap));
   const config = properties ? await Deno.makeTempFile({ suffix: ".properties" }) : undefined;
   if (config) await Deno.writeTextFile(config, properties!, { mode: 0o600 });
   const out = await new Deno.Command(binaries.java, {

@@ -262,16 +262,59 @@ function writesKeysOfItsBody(req: S3Request): boolean {
 }
 
 /**
+ * The sub-resources of an object that a PUT or POST to its key acts on instead of its bytes (the
+ * server dispatches on the query parameter's name, whatever its value): tags, retention, legal
+ * hold, ACL, restore, select. Such a request writes no object.
+ */
+export const OBJECT_SUB_RESOURCES = [
+  "tagging",
+  "retention",
+  "legal-hold",
+  "acl",
+  "torrent",
+  "restore",
+  "select",
+  "attributes",
+] as const;
+
+/** The names of the request's query parameters, decoded as a server decodes them. */
+function queryNames(req: S3Request): string[] {
+  const at = req.path.indexOf("?");
+  if (at < 0) return [];
+  return req.path.slice(at + 1).split("&").filter(Boolean).map((part) => {
+    const name = part.split("=")[0].replace(/\+/g, " ");
+    try {
+      return decodeURIComponent(name);
+    } catch {
+      return name;
+    }
+  });
+}
+
+/**
+ * Whether the request writes an object's bytes by its method and query: a PUT that names none of
+ * OBJECT_SUB_RESOURCES (an upload, a multipart part), or a POST that starts (`?uploads`) or
+ * completes (`?uploadId=`) a multipart upload.
+ */
+function writesBytes(req: S3Request): boolean {
+  const names = queryNames(req);
+  if (names.some((n) => (OBJECT_SUB_RESOURCES as readonly string[]).includes(n))) return false;
+  return req.method === "PUT" || names.includes("uploads") || names.includes("uploadId");
+}
+
+/**
  * Whether a request is a real write to `store`: a PUT or POST (an upload, a multipart part, its
- * start or completion) of a batch key of the store's topic in its bucket, read every way a server
- * may read it (path or virtual-host style, decoded, slashes collapsed), or a POST Object form
- * upload or a snowball auto-extract PUT to the bucket (their keys are in the body: they count
- * whatever the key).
+ * start or completion; not a PUT or POST of a sub-resource such as `?tagging`, `?retention`,
+ * `?acl`, `?legal-hold`) of a batch key of the store's topic in its bucket, read every way a
+ * server may read it (path or virtual-host style, decoded, slashes collapsed), or a POST Object
+ * form upload or a snowball auto-extract PUT to the bucket (their keys are in the body: they
+ * count whatever the key).
  */
 export function isStoreWrite(req: S3Request, store: S3Store): boolean {
   if (req.method !== "PUT" && req.method !== "POST") return false;
   const { keys } = readings(req, store.bucket);
   if (keys.length && writesKeysOfItsBody(req)) return true;
+  if (!writesBytes(req)) return false;
   return keys.some((key) => {
     const batch = parseBatchKey(key);
     if (!batch || (store.topic !== undefined && batch.topic !== store.topic)) return false;
@@ -564,17 +607,26 @@ export function s3ProxyEndpoints(plan: PortPlan): S3ProxyEndpoints {
   };
 }
 
-/** The local stack's `s3proxy` node: this Deno running s3_proxy_server.ts, network only. */
-export function s3ProxySpec(plan: PortPlan, dataDir: string): ProcessSpec {
+/**
+ * The stack's `s3proxy` node: this Deno running s3_proxy_server.ts, network only, on the host's
+ * loopback; MinIO at `upstreamHost` (default 127.0.0.1; the docker stack: MinIO's container).
+ */
+export function s3ProxySpec(
+  plan: PortPlan,
+  dataDir: string,
+  options: { upstreamHost?: string } = {},
+): ProcessSpec {
+  const upstream = options.upstreamHost ?? "127.0.0.1";
   return {
     name: S3_PROXY_NODE,
     cmd: Deno.execPath(),
     args: [
       "run",
-      "--allow-net=127.0.0.1",
+      `--allow-net=${[...new Set(["127.0.0.1", upstream])].join(",")}`,
       "--no-prompt",
       join(repoRoot, "compose", "s3_proxy_server.ts"),
       ...["--listen", String(plan.s3Proxy), "--upstream", String(plan.minio)],
+      ...(upstream === "127.0.0.1" ? [] : ["--upstream-host", upstream]),
       ...["--control", String(plan.s3ProxyControl)],
     ],
     cwd: dataDir,

@@ -11,6 +11,9 @@
  * ```sh
  * deno run --allow-net compose/s3_proxy_server.ts --listen 29012 --upstream 29010 --control 29013
  * ```
+ *
+ * MinIO is on 127.0.0.1 unless `--upstream-host` says where (the docker
+ * stack: MinIO's container, or the remote engine's host).
  * @module
  */
 
@@ -185,6 +188,8 @@ export interface S3ProxyOptions {
   listen: number;
   /** MinIO's port. */
   upstream: number;
+  /** MinIO's host (default 127.0.0.1). */
+  upstreamHost?: string;
   /** The control API's port (0: any free one). */
   control: number;
   hostname?: string;
@@ -204,6 +209,7 @@ export interface RunningS3Proxy {
 /** Starts the proxy and its control API. */
 export function serveS3Proxy(o: S3ProxyOptions): RunningS3Proxy {
   const hostname = o.hostname ?? "127.0.0.1";
+  const upstreamHost = o.upstreamHost ?? "127.0.0.1";
   const random = o.random ?? Math.random;
   let mode: S3Misbehaviour | null = null;
   const counts: S3ProxyCounts = { ...NO_COUNTS };
@@ -260,7 +266,7 @@ export function serveS3Proxy(o: S3ProxyOptions): RunningS3Proxy {
           await new Promise((r) => setTimeout(r, m!.stall_ms ?? 0));
         }
         if (!up) {
-          const conn = await Deno.connect({ hostname: "127.0.0.1", port: o.upstream });
+          const conn = await Deno.connect({ hostname: upstreamHost, port: o.upstream });
           open.add(conn);
           up = { conn, reader: new Reader(conn) };
         }
@@ -396,10 +402,23 @@ function flag(args: string[], name: string): number {
   return value;
 }
 
+/** The `--upstream-host` flag: a host name or address (default 127.0.0.1); undefined if bad. */
+export function upstreamHostFlag(args: readonly string[]): string | undefined {
+  const at = args.indexOf("--upstream-host");
+  if (at < 0) return "127.0.0.1";
+  const host = args[at + 1];
+  return host !== undefined && /^[A-Za-z0-9.:-]+$/.test(host) ? host : undefined;
+}
+
 if (import.meta.main) {
   const args = Deno.args;
-  const o = { listen: flag(args, "listen"), upstream: flag(args, "upstream") };
+  const upstreamHost = upstreamHostFlag(args);
+  if (!upstreamHost) {
+    console.error(`s3 proxy: --upstream-host <host> must be a host name or address`);
+    Deno.exit(2);
+  }
+  const o = { listen: flag(args, "listen"), upstream: flag(args, "upstream"), upstreamHost };
   serveS3Proxy({ ...o, control: flag(args, "control") });
-  console.error(`s3 proxy: 127.0.0.1:${o.listen} -> 127.0.0.1:${o.upstream}`);
+  console.error(`s3 proxy: 127.0.0.1:${o.listen} -> ${upstreamHost}:${o.upstream}`);
   for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, () => Deno.exit(0));
 }

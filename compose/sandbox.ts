@@ -1,9 +1,13 @@
 /**
- * A sandbox for one grading: every command of a submission runs as an
- * unprivileged uid of the harness's making (61000-64999, in neither
- * /etc/passwd nor /etc/group, owning no process), in mount, pid, ipc and uts
- * namespaces of its own, and reaches the network only where an iptables chain
- * of the grading's own lets it (`-m owner --uid-owner`).
+ * A sandbox for a submission's commands: each runs as an unprivileged uid of
+ * the harness's making (61000-64999, in neither /etc/passwd nor /etc/group,
+ * owning no process), in mount, pid, ipc and uts namespaces of its own, and
+ * reaches the network only where an iptables chain of the box's own lets it
+ * (`-m owner --uid-owner`). A grading makes one box for `setup` and, for a
+ * pipeline with separate sink and detector commands, one more per component,
+ * each with its own copy of what setup built (`from`): neither component can
+ * see, signal or trace the other's processes, read its environment or files,
+ * or use the other's endpoints.
  *
  * Inside, the whole filesystem is read-only; the grader's home, the run and
  * output folders, the harness's state and key file are hidden behind empty
@@ -12,7 +16,9 @@
  * The submission's folder is copied (`cp -a`) to a private work folder and
  * bound, writable, at its own path: the copy, its HOME and its /tmp are the only
  * writable places; the original is never touched. Its own /proc shows only its
- * own processes, so the grader's `/proc/<pid>/environ` is out of sight.
+ * own processes, so the grader's `/proc/<pid>/environ` is out of sight. A
+ * box's work folder, HOME and /tmp are its uid's alone (0700, in a 0711 folder
+ * of root's): a box never lists or reads another's.
  * `close()` kills every process of the uid (nothing of the submission runs
  * after the grade), removes the chain and the work folder.
  *
@@ -24,7 +30,10 @@
  * const box = await openSandbox({ source: "/srv/team-a", hide: ["/srv/grades"] });
  * await box.network({ kind: "setup" }); // registries yes, local ports no
  * const argv = box.wrap(["bash", "-c", "npm ci"]); // run with box.env(), in box.cwd
- * await box.network({ kind: "pipeline", endpoints: ["127.0.0.1:29111"] });
+ * await box.network({ kind: "none" });
+ * const sink = await openSandbox({ source: "/srv/team-a", from: box }); // a copy of box's work and HOME
+ * await sink.network({ kind: "pipeline", endpoints: ["127.0.0.1:29111"] });
+ * await sink.close();
  * await box.close();
  * ```
  * @module
@@ -40,6 +49,8 @@ export class SandboxError extends Error {
   override name = "SandboxError";
 }
 
+/** How many processes and threads a box's uid may have at once (RLIMIT_NPROC). */
+export const MAX_PROCESSES = 4096;
 /** The range the sandbox's uids are drawn from. */
 export const UID_RANGE = { min: 61000, max: 64999 } as const;
 /** Where the work folders live: `<base>/<uid>/` (root, 0711). */
@@ -174,6 +185,8 @@ export function mountScript(plan: MountPlan): string {
     'for f in /proc/$$/fd/*; do f=${f##*/}; if [ "$f" -gt 2 ]; then eval "exec $f>&-"; fi; done',
     // Whatever is still writable but the work folders is a failure of the sandbox, not a risk.
     `cd -- ${q(plan.cwd)}`,
+    // Its uid's processes and threads are bounded (a fork bomb stays inside the box).
+    `ulimit -u ${MAX_PROCESSES}`,
     `exec setpriv --reuid ${plan.uid} --regid ${plan.uid} --clear-groups --no-new-privs ` +
       `--inh-caps=-all --bounding-set=-all -- bash -c ${q(PID1)} chaos-sandbox "$@"`,
   );
@@ -181,6 +194,35 @@ export function mountScript(plan: MountPlan): string {
 }
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+/** What setup never reaches: link-local (instance metadata), private and shared (CGNAT) ranges. */
+export const PRIVATE_V4 = [
+  "169.254.0.0/16",
+  "10.0.0.0/8",
+  "172.16.0.0/12",
+  "192.168.0.0/16",
+  "100.64.0.0/10",
+];
+/** Link-local and unique-local IPv6. */
+export const PRIVATE_V6 = ["fe80::/10", "fc00::/7"];
+const CIDR = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]+)\/\d{1,3}$/i;
+
+/**
+ * The private ranges setup may reach anyway (a package mirror on the local network):
+ * `CHAOS_SANDBOX_SETUP_ALLOW`, comma-separated CIDRs; anything else in it is refused.
+ */
+export function setupAllowFromEnv(
+  value = Deno.env.get("CHAOS_SANDBOX_SETUP_ALLOW") ?? "",
+): string[] {
+  const cidrs = value.split(",").map((c) => c.trim()).filter(Boolean);
+  for (const c of cidrs) {
+    if (!CIDR.test(c)) {
+      throw new SandboxError(
+        `CHAOS_SANDBOX_SETUP_ALLOW: ${JSON.stringify(c)} is no CIDR (e.g. 10.1.2.0/24)`,
+      );
+    }
+  }
+  return cidrs;
+}
 
 /**
  * The iptables (`family` 4) or ip6tables (6) rules of a policy: the chain's body, each an argv
@@ -190,6 +232,7 @@ export function chainRules(
   policy: NetworkPolicy,
   nameservers: string[],
   family: 4 | 6 = 4,
+  setupAllow: string[] = [],
 ): string[][] {
   const rules: string[][] = [
     ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
@@ -215,6 +258,14 @@ export function chainRules(
     // Not this host's own addresses (the stack, the grader), not loopback: the rest is the world.
     rules.push(["-d", family === 4 ? "127.0.0.0/8" : "::1/128", "-j", "REJECT"]);
     rules.push(["-m", "addrtype", "--dst-type", "LOCAL", "-j", "REJECT"]);
+    // A private mirror the grader named (CHAOS_SANDBOX_SETUP_ALLOW) before the private ranges.
+    for (const cidr of setupAllow.filter((c) => c.includes(":") === (family === 6))) {
+      rules.push(["-d", cidr, "-j", "ACCEPT"]);
+    }
+    // Not the cloud's instance metadata, the local networks, other runs' containers.
+    for (const cidr of family === 4 ? PRIVATE_V4 : PRIVATE_V6) {
+      rules.push(["-d", cidr, "-j", "REJECT"]);
+    }
     rules.push(["-j", "ACCEPT"]);
   }
   rules.push(["-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"]);
@@ -366,6 +417,11 @@ function nameservers(): string[] {
 export interface SandboxOptions {
   /** The submission's folder: copied, and the copy shown writable at this path. */
   source: string;
+  /**
+   * Copy this (open) box's work folder and HOME instead of `source` (what its `setup` built),
+   * the HOME shown at the same path as in `from`. Default: a fresh copy of `source`.
+   */
+  from?: Sandbox;
   /** More folders to hide (the grading's output folder). Always hidden: see `defaultHides`. */
   hide?: string[];
   /** More folders to show read-only. Always shown: the harness tree, Deno, DENO_DIR. */
@@ -427,25 +483,39 @@ export function defaultHides(): string[] {
   ];
 }
 
-/** The sandbox of one grading (see the module's doc); made by `openSandbox`. */
+/** One sandbox (see the module's doc); made by `openSandbox`. */
 export class Sandbox {
   readonly uid: number;
   /** `<base>/<uid>`: root's, 0711. */
   readonly dir: string;
   /** The submission's folder, as the submission sees it (its copy is bound there). */
   readonly cwd: string;
+  /** HOME as the box sees it: `<dir>/home`, or the HOME of the box it was copied `from`. */
+  readonly home: string;
   readonly #plan: MountPlan;
   readonly #path: string;
   readonly #denoDir: string;
   #closed = false;
 
-  constructor(uid: number, dir: string, plan: MountPlan, path: string, deno: string) {
+  constructor(
+    uid: number,
+    dir: string,
+    plan: MountPlan,
+    path: string,
+    deno: string,
+    home = join(dir, "home"),
+  ) {
     this.uid = uid;
     this.dir = dir;
     this.cwd = plan.cwd;
+    this.home = home;
     this.#plan = plan;
     this.#path = path;
     this.#denoDir = deno;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
   }
 
   get chain(): string {
@@ -459,7 +529,7 @@ export class Sandbox {
   env(): Record<string, string> {
     return {
       PATH: this.#path,
-      HOME: join(this.dir, "home"),
+      HOME: this.home,
       TMPDIR: "/tmp",
       DENO_DIR: this.#denoDir,
       DENO_NO_UPDATE_CHECK: "1",
@@ -490,7 +560,7 @@ export class Sandbox {
       policy = { kind: "pipeline", endpoints: resolved.endpoints, dns: resolved.named };
     }
     for (const [tool, family] of firewalls()) {
-      const rules = chainRules(policy, nameservers(), family);
+      const rules = chainRules(policy, nameservers(), family, setupAllowFromEnv());
       if (run(tool, ["-w", "-F", this.chain]).code !== 0) {
         mustRun(tool, ["-w", "-N", this.chain]);
         mustRun(tool, ["-w", "-I", "OUTPUT", ...ownerMatch(this.uid), "-j", this.chain]);
@@ -526,6 +596,17 @@ export class Sandbox {
     closeResources(this.uid, this.dir);
     return { survivors };
   }
+}
+
+/**
+ * The uid a `Sandbox.wrap`ped argv runs as (read from its mount script's `setpriv`), or
+ * undefined when `argv` is not one: two components run in one box when theirs are equal.
+ */
+export function wrappedUid(argv: readonly string[]): number | undefined {
+  if (argv[0] !== "unshare") return undefined;
+  const script = argv.find((a) => a.includes("setpriv --reuid "));
+  const m = script ? /\bexec setpriv --reuid (\d+) /.exec(script) : null;
+  return m ? Number(m[1]) : undefined;
 }
 
 function ownerMatch(uid: number): string[] {
@@ -661,7 +742,7 @@ function readableByOthers(dirs: string[]): void {
   ]);
 }
 
-/** Makes the sandbox of one grading: a uid, the copy of the submission's folder, the mount plan. */
+/** Makes a sandbox: a uid, the copy of the submission's folder (or of `from`'s), the mount plan. */
 export async function openSandbox(o: SandboxOptions): Promise<Sandbox> {
   const why = sandboxSupport();
   if (why) throw new SandboxError(why);
@@ -670,16 +751,28 @@ export async function openSandbox(o: SandboxOptions): Promise<Sandbox> {
   Deno.chmodSync(base, 0o711);
   await cleanStale(base);
   const source = resolve(o.source);
+  if (o.from && (o.from.closed || o.from.cwd !== source)) {
+    throw new SandboxError(
+      `cannot copy sandbox ${o.from.uid}: ${o.from.closed ? "it is closed" : "another folder"}`,
+    );
+  }
   const uid = reserveUid(base);
   const dir = join(base, String(uid));
   try {
     Deno.chmodSync(dir, 0o711);
     Deno.writeTextFileSync(join(dir, "grader.pid"), String(Deno.pid));
     Deno.mkdirSync(join(dir, "stage"), { mode: 0o700 });
-    mustRun("cp", ["-a", "--", source, join(dir, "work")]);
-    for (const d of ["home", "tmp"]) Deno.mkdirSync(join(dir, d), { mode: 0o700 });
-    mustRun("chown", ["-R", "--no-dereference", `${uid}:${uid}`, join(dir, "work")]);
-    mustRun("chown", [`${uid}:${uid}`, join(dir, "home"), join(dir, "tmp")]);
+    mustRun("cp", ["-a", "--", o.from ? join(o.from.dir, "work") : source, join(dir, "work")]);
+    Deno.mkdirSync(join(dir, "tmp"), { mode: 0o700 });
+    if (o.from) mustRun("cp", ["-a", "--", join(o.from.dir, "home"), join(dir, "home")]);
+    else Deno.mkdirSync(join(dir, "home"), { mode: 0o700 });
+    for (const d of ["work", "home"]) {
+      mustRun("chown", ["-R", "--no-dereference", `${uid}:${uid}`, join(dir, d)]);
+    }
+    mustRun("chown", [`${uid}:${uid}`, join(dir, "tmp")]);
+    // The uid's alone: another box's uid cannot read it (nor a component another's).
+    for (const d of ["work", "home", "tmp"]) Deno.chmodSync(join(dir, d), 0o700);
+    const home = o.from?.home ?? join(dir, "home");
     const deno = denoDir();
     const denoBin = dirname(Deno.execPath());
     readableByOthers([join(repoRoot, "node_modules"), join(deno, "npm")]);
@@ -691,7 +784,7 @@ export async function openSandbox(o: SandboxOptions): Promise<Sandbox> {
       binds: [
         ...exposed.map((p) => ({ src: p, dst: p })),
         { src: join(dir, "work"), dst: source, rw: true },
-        { src: join(dir, "home"), dst: join(dir, "home"), rw: true },
+        { src: join(dir, "home"), dst: home, rw: true },
         { src: join(dir, "tmp"), dst: "/tmp", rw: true },
         { src: join(dir, "tmp"), dst: "/var/tmp", rw: true },
       ],
@@ -702,7 +795,7 @@ export async function openSandbox(o: SandboxOptions): Promise<Sandbox> {
     const python = pythonBehindShims();
     const path = [denoBin, ...(python ? [python] : []), Deno.env.get("PATH") ?? "/usr/bin:/bin"]
       .join(":");
-    return new Sandbox(uid, dir, plan, path, deno);
+    return new Sandbox(uid, dir, plan, path, deno, home);
   } catch (error) {
     closeResources(uid, dir);
     throw error;

@@ -15,6 +15,7 @@ import type { CpuLimitHandle } from "./cgroup.ts";
 import type { ProcessState } from "./process_node.ts";
 import type { Toxiproxy } from "./toxiproxy.ts";
 import type { S3ProxyEndpoints } from "./s3_proxy.ts";
+import type { KafkaUsers } from "./kafka_scram.ts";
 
 /**
  * Where a run's stack comes from: started by the harness (local processes, docker containers),
@@ -104,6 +105,16 @@ export interface Stack {
    */
   readonly s3Proxy?: S3ProxyEndpoints;
   readonly kafkaSettings: KafkaSettings;
+  /**
+   * The stack's SCRAM users (compose/kafka_scram.ts: the local stack's); none: PLAINTEXT or the
+   * cluster's own security.
+   */
+  readonly kafkaUsers?: KafkaUsers;
+  /**
+   * Redis for the pipeline under test: a user of its own without admin or dangerous commands
+   * (compose/redis_acl.ts: the local stack's); none: `endpoints.redis.url`, the harness's.
+   */
+  readonly redisPipelineUrl?: string;
   broker(id: number): StackNode;
   brokerIds(): number[];
   node(name: string): StackNode;

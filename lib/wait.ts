@@ -25,7 +25,46 @@ export interface WaitOptions {
   timeoutMs?: number;
   /** Default 200. */
   intervalMs?: number;
+  /**
+   * The longest one call of `check` may take: one that takes longer counts as a failed check
+   * (CheckTimeoutError) and is left behind. Default: the time left until the deadline plus
+   * 1 s, so that a check that hangs (a server that stopped answering) cannot hold the wait
+   * past its deadline.
+   */
+  checkTimeoutMs?: number;
   signal?: AbortSignal;
+}
+
+/** A call of a `waitFor` check that took longer than its `checkTimeoutMs`. */
+export class CheckTimeoutError extends Error {
+  override name = "CheckTimeoutError";
+}
+
+/**
+ * `check()`, but rejected with CheckTimeoutError after `ms`, or with the signal's reason when it
+ * aborts; a call left behind has its outcome ignored.
+ */
+export function boundedCheck<T>(
+  check: () => Promise<T> | T,
+  ms: number,
+  signal?: AbortSignal,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const onAbort = () => (done(), reject(signal?.reason));
+    const timer = setTimeout(() => {
+      done();
+      reject(new CheckTimeoutError(`a check took longer than ${Math.round(ms)} ms`));
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    Promise.resolve().then(check).then(
+      (value) => (done(), resolve(value)),
+      (error) => (done(), reject(error)),
+    );
+  });
 }
 
 /** Sleeps `ms`, or less when `signal` aborts (then throws its reason). */
@@ -58,9 +97,11 @@ export async function waitFor<T>(
   while (true) {
     options.signal?.throwIfAborted();
     try {
-      const value = await check();
+      const limit = options.checkTimeoutMs ?? Math.max(0, deadline - performance.now()) + 1000;
+      const value = await boundedCheck(check, limit, options.signal);
       if (value) return value;
     } catch (error) {
+      options.signal?.throwIfAborted();
       if (error instanceof GiveUp) throw error;
       lastError = error;
     }

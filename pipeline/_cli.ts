@@ -9,6 +9,7 @@ import { UsageError } from "../lib/exit_codes.ts";
 import { parseFlags } from "../lib/cli.ts";
 import { fileURLToPath } from "node:url";
 import type { Endpoints } from "./endpoints.ts";
+import { useSecurityFor } from "./kafka_security.ts";
 import { type Knob, type KnobValue, resolveKnobs } from "./knobs.ts";
 
 type ExtraFlags = Record<
@@ -63,7 +64,15 @@ export async function runningStack(name: string): Promise<Endpoints | undefined>
   const dir = Deno.env.get("CHAOS_STATE_DIR") ?? `${repoRoot}/.chaos`;
   const file = `${dir}/stacks/${name}/stack.json`;
   try {
-    return (JSON.parse(await Deno.readTextFile(file)) as { endpoints: Endpoints }).endpoints;
+    const { endpoints } = JSON.parse(await Deno.readTextFile(file)) as { endpoints: Endpoints };
+    // The stack's user (the local stack's harness user): this process's clients of it use it.
+    const sasl = endpoints.kafka.sasl;
+    if (sasl?.password !== undefined) {
+      useSecurityFor(endpoints.kafka.bootstrap.split(","), {
+        sasl: { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password },
+      });
+    }
+    return endpoints;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw new UsageError(`cannot read the state of stack "${name}" (${file}): ${error}`);

@@ -6,6 +6,7 @@
  */
 
 import { GeneratorLoop, type LoopHost } from "./generator_loop.ts";
+import { useSecurityFor } from "./kafka_security.ts";
 import type { LedgerOp, ThreadReply, ThreadRequest } from "./generator_thread.ts";
 
 const scope = self as unknown as {
@@ -57,6 +58,8 @@ scope.onmessage = (e) => {
     scope.postMessage({ type: "error", message: String((error as Error)?.message ?? error) });
   };
   if (request.type === "start") {
+    const { brokers, security } = request.config;
+    if (security) useSecurityFor(brokers, security);
     loop = new GeneratorLoop(request.config, host);
     loop.addFlows(request.flows);
     loop.prepare().then(() => scope.postMessage({ type: "ready" }), failed);

@@ -20,10 +20,14 @@ export function detectorMetrics(registry: Registry) {
       help: "invalid records skipped",
       registers,
     }),
-    late: new Gauge({ name: "detector_late_events", help: "events dropped as late", registers }),
+    late: new Counter({
+      name: "detector_late_events_total",
+      help: "events dropped as late",
+      registers,
+    }),
     panes: new Gauge({ name: "detector_open_panes", help: "open window panes", registers }),
     watermarkLag: new Gauge({
-      name: "detector_watermark_lag_ms",
+      name: "detector_watermark_lag_seconds",
       help: "wall clock minus watermark",
       registers,
     }),
@@ -54,36 +58,36 @@ export function detectorMetrics(registry: Registry) {
       buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120],
       registers,
     }),
-    // An alert's steps on the detector's clock (ms), as its deliveries also carry them (alert.ts).
-    watermarkToFireMs: stepHistogram(
-      "detector_alert_watermark_to_fire_ms",
+    // An alert's steps on the detector's clock (seconds; its deliveries carry them in ms, alert.ts).
+    watermarkToFire: stepHistogram(
+      "detector_alert_watermark_to_fire_seconds",
       "rule fired minus the watermark passing the window's end (window-close alerts)",
       registers,
     ),
-    lockMs: stepHistogram(
-      "detector_alert_fire_to_lock_ms",
+    lock: stepHistogram(
+      "detector_alert_fire_to_lock_seconds",
       "lock taken and outbox written minus the rule firing",
       registers,
     ),
-    firstAttemptMs: stepHistogram(
-      "detector_alert_lock_to_first_attempt_ms",
+    firstAttempt: stepHistogram(
+      "detector_alert_lock_to_first_attempt_seconds",
       "first delivery attempt sent minus the lock taken",
       registers,
     ),
-    answerMs: stepHistogram(
-      "detector_alert_attempt_to_answer_ms",
+    answer: stepHistogram(
+      "detector_alert_attempt_to_answer_seconds",
       "webhook's answer minus the attempt sent",
       registers,
     ),
   };
 }
 
-/** A histogram of one step of an alert, in ms (10 ms to a minute). */
+/** A histogram of one step of an alert, in seconds (10 ms to a minute). */
 function stepHistogram(name: string, help: string, registers: Registry[]) {
   return new Histogram({
     name,
     help,
-    buckets: [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 60_000],
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60],
     registers,
   });
 }

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import type { LocalStack } from "../compose/local_stack.ts";
 import { slow, testStack } from "../compose/testing.ts";
+import { securityEnv, securityFor } from "./kafka_security.ts";
 import { waitFor } from "../lib/wait.ts";
 import type { Alert } from "./alert.ts";
 import { INCIDENT_KINDS } from "./anomalies.ts";
@@ -50,7 +51,13 @@ function detectorProcess(stack: LocalStack, topic: string, group: string, webhoo
       "2s",
     ],
     cwd: root,
-    env: { WEBHOOK_SECRET: SECRET, CHAOS_QUIET: "1", KAFKA_LOG_LEVEL: "nothing" },
+    env: {
+      WEBHOOK_SECRET: SECRET,
+      CHAOS_QUIET: "1",
+      KAFKA_LOG_LEVEL: "nothing",
+      // The stack's user (the local stack asks for SCRAM: compose/kafka_scram.ts).
+      ...securityEnv(securityFor(stack.endpoints.kafka.bootstrap)),
+    },
     stdout: "null",
     stderr: "null",
   }).spawn();

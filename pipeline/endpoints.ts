@@ -10,8 +10,18 @@
  * @module
  */
 
+import type { SaslMechanism } from "./kafka_security.ts";
+
 export interface Endpoints {
-  kafka: { bootstrap: string };
+  /**
+   * `sasl`: the user the stack's own clients connect as (the local stack's harness user), when the
+   * cluster asks for SASL (pipeline/kafka_security.ts).
+   */
+  kafka: {
+    bootstrap: string;
+    /** `password`: an endpoints file (--stack external) may leave it to KAFKA_SASL_PASSWORD. */
+    sasl?: { mechanism: SaslMechanism; username: string; password?: string };
+  };
   s3: { endpoint: string; accessKey: string; secretKey: string; bucket: string };
   redis: { url: string };
   toxiproxy: { api: string };

@@ -49,6 +49,15 @@ Deno.test("EventBytes: odd values are written as JSON.stringify writes them", ()
     { ...base, http_status: null },
     { ...base, http_status: undefined as unknown as null },
     { ...base, src_port: -0 },
+    // One interface whose other last fields change (its tail's bytes are kept per interface).
+    { ...base },
+    { ...base, region: "r-2" },
+    { ...base },
+    { ...base, action: "REJECT" as const, flow_direction: "ingress" as const },
+    { ...base, account_id: '"' },
+    { ...base, vpc_id: 7 as unknown as string },
+    { ...base, interface_id: 7 as unknown as string },
+    { ...base },
   ];
   const batch = new EventBytes("p-w0");
   const serialize = eventSerializer("p-w0");

@@ -42,6 +42,7 @@ import { TOPIC_DEFAULT } from "./event.ts";
 import { GeneratorLoop, type LoopConfig, type LoopHost } from "./generator_loop.ts";
 import { GeneratorThread } from "./generator_thread.ts";
 import { kafkaClient, topicPartitions } from "./kafka.ts";
+import { securityFor } from "./kafka_security.ts";
 import { Ledger } from "./ledger.ts";
 import { Rng } from "./rng.ts";
 import { destinationShare } from "./traffic.ts";
@@ -204,6 +205,7 @@ export class Generator {
         sendMode: o.sendMode,
         client: o.client,
         kafkaLogFile: o.kafkaLogFile,
+        security: securityFor(o.brokers),
       };
       const host = this.#host(index);
       return o.threads

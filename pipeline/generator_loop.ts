@@ -16,6 +16,7 @@
  */
 
 import { type Kafka, Partitioners, type PartitionMetadata } from "kafkajs";
+import type { KafkaSecurity } from "./kafka_security.ts";
 import { INCIDENT_KINDS, type IncidentKind, type PlannedFlow } from "./anomalies.ts";
 import type { TelemetryEvent } from "./event.ts";
 import { definitelyNotAppended, fileLogCreator, kafkaClient } from "./kafka.ts";
@@ -62,6 +63,12 @@ export interface LoopConfig {
   client: KafkaClientKind;
   /** kafkajs's log of a worker in a thread of its own goes here (JSON lines). */
   kafkaLogFile?: string;
+  /**
+   * The brokers' security as the generator's thread knows it (`securityFor`): a thread of its
+   * own does not share what `useSecurityFor` told that thread (a stack's own user), so it is
+   * told again there.
+   */
+  security?: KafkaSecurity;
 }
 
 export interface LoopHost {

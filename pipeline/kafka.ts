@@ -13,7 +13,7 @@
  * @module
  */
 
-import { kafkajsSecurity, kafkaSecurity } from "./kafka_security.ts";
+import { kafkajsSecurity, securityFor } from "./kafka_security.ts";
 import process from "node:process";
 import {
   type Admin,
@@ -83,8 +83,9 @@ export function kafkaClient(
     connectionTimeout: 3000,
     requestTimeout: 30000,
     retry: { initialRetryTime: 100, maxRetryTime: 2000, retries: 20 },
-    // SASL and TLS when the environment asks for them (the contract's KAFKA_SASL_*, KAFKA_TLS*).
-    ...kafkajsSecurity(kafkaSecurity()),
+    // SASL and TLS when the environment asks for them (the contract's KAFKA_SASL_*, KAFKA_TLS*),
+    // or the stack of these brokers gave this process its user (the local stack's harness).
+    ...kafkajsSecurity(securityFor(brokers)),
     ...options,
   });
 }

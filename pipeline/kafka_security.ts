@@ -11,6 +11,9 @@
  * | `KAFKA_TLS`            | `true`: connect with TLS                                      |
  * | `KAFKA_TLS_CA_FILE`    | a PEM file of the CAs to trust (default: the system's)        |
  *
+ * A stack may hand this process a user for its own addresses instead (`useSecurityFor`: the
+ * local stack's SCRAM harness user, compose/kafka_scram.ts); clients ask `securityFor(brokers)`.
+ *
  * ```ts
  * import { kafkaSecurity, kafkajsSecurity } from "./kafka_security.ts";
  * const { ssl, sasl } = kafkajsSecurity(kafkaSecurity());
@@ -51,6 +54,39 @@ export function kafkaSecurity(
     security.tls = env.KAFKA_TLS_CA_FILE ? { caFile: env.KAFKA_TLS_CA_FILE } : {};
   }
   return security;
+}
+
+/** The security of the clusters this process knows by address (`useSecurityFor`). */
+const byAddress = new Map<string, KafkaSecurity>();
+
+/**
+ * Makes every Kafka client of this process that connects to one of `addresses` (host:port) use
+ * `security`, whatever the environment says: a stack that hands its clients their credentials
+ * (the local stack's SCRAM user of the harness), several stacks in one process each with its own.
+ */
+export function useSecurityFor(addresses: readonly string[], security: KafkaSecurity): void {
+  for (const address of addresses) byAddress.set(address, security);
+}
+
+/** Forgets what `useSecurityFor` said of `addresses` (a stack gone). */
+export function forgetSecurityFor(addresses: readonly string[]): void {
+  for (const address of addresses) byAddress.delete(address);
+}
+
+/**
+ * The security a client of `brokers` (host:port list or array) connects with: the one
+ * `useSecurityFor` gave one of them, else the environment's (`kafkaSecurity`).
+ */
+export function securityFor(
+  brokers: string | readonly string[],
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): KafkaSecurity {
+  const list = typeof brokers === "string" ? brokers.split(",") : brokers;
+  for (const address of list) {
+    const known = byAddress.get(address.trim());
+    if (known) return known;
+  }
+  return kafkaSecurity(env);
 }
 
 /** The variables that give a child process `security` (the inverse of `kafkaSecurity`). */

@@ -232,7 +232,7 @@ export const GENERATOR_KNOBS: readonly Knob[] = [
     flag: "kafka-client",
     type: "string",
     default: DEFAULT_KAFKA_CLIENT,
-    help: "the producing client: kafkajs or platformatic (@platformatic/kafka)",
+    help: "the producing client: kafkajs, platformatic (@platformatic/kafka) or lean (own encoder)",
   },
   {
     env: "GENERATOR_THREADS",

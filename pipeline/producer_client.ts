@@ -1,10 +1,12 @@
 /**
  * The generator's producer, behind one small interface so that the Kafka
- * client is a knob (`KAFKA_CLIENT`): `@platformatic/kafka` (the default) or
- * `kafkajs`. Both run with the same settings (acks, idempotence,
- * retries bounded by the delivery timeout) and are held to the same ledger
- * rules: `send` resolves only when Kafka acknowledged every message, and a
- * rejection is classified by `definitelyNotAppended`.
+ * client is a knob (`KAFKA_CLIENT`): `@platformatic/kafka` (the default),
+ * `kafkajs`, or `lean`: platformatic's producer with the generator's own
+ * record encoder (lean_producer.ts, record_batch.ts). All run with the same
+ * settings (acks, idempotence, retries bounded by the delivery timeout) and
+ * are held to the same ledger rules: `send` resolves only when Kafka
+ * acknowledged every message, and a rejection is classified by
+ * `definitelyNotAppended`.
  *
  * ```ts
  * const p = producerClient("platformatic", { brokers, kafka, acks: -1, idempotent: true,
@@ -16,17 +18,19 @@
  * @module
  */
 
-import { kafkaSecurity, platformaticSecurity } from "./kafka_security.ts";
+import { platformaticSecurity, securityFor } from "./kafka_security.ts";
 import type { Admin, Kafka, Producer as KafkajsProducer } from "kafkajs";
 import {
   Admin as PlatformaticAdmin,
   Producer as PlatformaticProducer,
+  type ProducerOptions,
   stringSerializers,
 } from "@platformatic/kafka";
 import { Buffer } from "node:buffer";
 import { UsageError } from "../lib/exit_codes.ts";
+import { leanProducer } from "./lean_producer.ts";
 
-export const KAFKA_CLIENTS = ["kafkajs", "platformatic"] as const;
+export const KAFKA_CLIENTS = ["kafkajs", "platformatic", "lean"] as const;
 export type KafkaClientKind = typeof KAFKA_CLIENTS[number];
 /** The generator's client unless `KAFKA_CLIENT` (or a scenario, or a flag) says otherwise. */
 export const DEFAULT_KAFKA_CLIENT: KafkaClientKind = "platformatic";
@@ -34,7 +38,8 @@ export const DEFAULT_KAFKA_CLIENT: KafkaClientKind = "platformatic";
 /** `value` as a client kind, or a `UsageError` naming `where` (a flag, a variable). */
 export function kafkaClientKind(value: string, where: string): KafkaClientKind {
   if ((KAFKA_CLIENTS as readonly string[]).includes(value)) return value as KafkaClientKind;
-  throw new UsageError(`${where} must be ${KAFKA_CLIENTS.join(" or ")}, got "${value}"`);
+  const names = `${KAFKA_CLIENTS.slice(0, -1).join(", ")} or ${KAFKA_CLIENTS.at(-1)}`;
+  throw new UsageError(`${where} must be ${names}, got "${value}"`);
 }
 
 export interface ProduceMessage {
@@ -160,6 +165,8 @@ class KafkajsClient implements ProducerClient {
   }
 }
 
+type PlatformaticOptions = ProducerOptions<Buffer | string, Buffer | string, string, string>;
+
 class PlatformaticClient implements ProducerClient {
   readonly #producer: PlatformaticProducer<Buffer | string, Buffer | string, string, string>;
   readonly #idempotent: boolean;
@@ -169,21 +176,23 @@ class PlatformaticClient implements ProducerClient {
   readonly #clientId: string;
   #admin: PlatformaticAdmin | undefined;
 
-  constructor(o: ProducerClientOptions) {
+  /** `lean`: the generator's own record encoder writes the Produce requests. */
+  constructor(o: ProducerClientOptions, lean = false) {
     this.#idempotent = o.idempotent;
     this.#brokers = o.brokers;
     this.#clientId = o.clientId;
-    this.#producer = new PlatformaticProducer({
-      clientId: o.clientId,
-      bootstrapBrokers: o.brokers,
-      idempotent: o.idempotent,
-      acks: o.acks,
-      // Bounded, like kafkajs's: an idempotent producer would otherwise retry forever.
-      retries: retriesFor(o.deliveryTimeoutMs),
-      retryDelay: 250,
-      serializers: { ...stringSerializers, key: cachedKeySerializer(), value: valueSerializer },
-      ...platformaticSecurity(kafkaSecurity()),
-    });
+    this.#producer =
+      (lean ? leanProducer : (x: PlatformaticOptions) => new PlatformaticProducer(x))({
+        clientId: o.clientId,
+        bootstrapBrokers: o.brokers,
+        idempotent: o.idempotent,
+        acks: o.acks,
+        // Bounded, like kafkajs's: an idempotent producer would otherwise retry forever.
+        retries: retriesFor(o.deliveryTimeoutMs),
+        retryDelay: 250,
+        serializers: { ...stringSerializers, key: cachedKeySerializer(), value: valueSerializer },
+        ...platformaticSecurity(securityFor(o.brokers)),
+      });
   }
 
   async connect(): Promise<void> {
@@ -208,7 +217,7 @@ class PlatformaticClient implements ProducerClient {
       clientId: `${this.#clientId}-partitions`,
       bootstrapBrokers: this.#brokers,
       retries: 1,
-      ...platformaticSecurity(kafkaSecurity()),
+      ...platformaticSecurity(securityFor(this.#brokers)),
     });
     const fresh = await this.#admin.metadata({ topics: [topic], forceUpdate: true });
     const count = fresh.topics.get(topic)?.partitionsCount ?? 0;
@@ -258,7 +267,9 @@ export function producerClient(
   kind: KafkaClientKind,
   options: ProducerClientOptions,
 ): ProducerClient {
-  return kind === "platformatic" ? new PlatformaticClient(options) : new KafkajsClient(options);
+  return kind === "kafkajs"
+    ? new KafkajsClient(options)
+    : new PlatformaticClient(options, kind === "lean");
 }
 
 /** A send kafkajs resolved without Kafka's answer for some of its partitions. */

@@ -69,7 +69,7 @@ Deno.test("kafkaClientKind names the knob and the value", () => {
     () => kafkaClientKind("librdkafka", "KAFKA_CLIENT"),
     (e: unknown) =>
       e instanceof UsageError &&
-      e.message === 'KAFKA_CLIENT must be kafkajs or platformatic, got "librdkafka"',
+      e.message === 'KAFKA_CLIENT must be kafkajs, platformatic or lean, got "librdkafka"',
   );
 });
 

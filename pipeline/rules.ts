@@ -72,35 +72,60 @@ type Flow =
 export interface SourceAgg {
   bytes: number;
   udp53Bytes: number;
-  /** destination -> distinct ports */
-  ports: Map<string, Set<number>>;
-  /** The most distinct ports to one destination (the largest set in `ports`). */
+  /**
+   * destination -> its distinct ports: the port itself while there is one (most pairs of a
+   * pane: no set made per event), a set from the second on.
+   */
+  ports: Map<string, number | Set<number>>;
+  /** The most distinct ports to one destination (the largest in `ports`). */
   maxPorts: number;
   /** The latest event time counted. */
   maxTs: number;
 }
+
+/** How many distinct ports an entry of `SourceAgg.ports` holds. */
+const portCount = (p: number | Set<number>) => typeof p === "number" ? 1 : p.size;
 
 export const SOURCE_AGG: Aggregator<SourceAgg, Flow> = {
   create: () => ({ bytes: 0, udp53Bytes: 0, ports: new Map(), maxPorts: 0, maxTs: -Infinity }),
   add(acc, e) {
     if (e.protocol === "UDP" && e.dst_port === 53) acc.udp53Bytes += e.bytes_out;
     else acc.bytes += e.bytes_out;
-    let ports = acc.ports.get(e.dst_ip);
-    if (!ports) acc.ports.set(e.dst_ip, ports = new Set());
-    ports.add(e.dst_port);
-    if (ports.size > acc.maxPorts) acc.maxPorts = ports.size;
+    const ports = acc.ports.get(e.dst_ip);
+    if (ports === undefined) {
+      acc.ports.set(e.dst_ip, e.dst_port);
+      if (acc.maxPorts < 1) acc.maxPorts = 1;
+    } else if (typeof ports === "number") {
+      if (ports !== e.dst_port) {
+        acc.ports.set(e.dst_ip, new Set([ports, e.dst_port]));
+        if (acc.maxPorts < 2) acc.maxPorts = 2;
+      }
+    } else {
+      ports.add(e.dst_port);
+      if (ports.size > acc.maxPorts) acc.maxPorts = ports.size;
+    }
     if (e.ts_ms !== undefined && e.ts_ms > acc.maxTs) acc.maxTs = e.ts_ms;
     return acc;
   },
   merge(a, b) {
-    const ports = new Map<string, Set<number>>();
+    const ports = new Map<string, number | Set<number>>();
     let maxPorts = 0;
     for (const src of [a.ports, b.ports]) {
-      for (const [dst, set] of src) {
-        let into = ports.get(dst);
-        if (into) { for (const p of set) into.add(p); }
-        else ports.set(dst, into = new Set(set));
-        maxPorts = Math.max(maxPorts, into.size);
+      for (const [dst, from] of src) {
+        const into = ports.get(dst);
+        let merged: number | Set<number>;
+        if (into === undefined) merged = typeof from === "number" ? from : new Set(from);
+        else if (typeof into === "number") {
+          merged = typeof from === "number"
+            ? (from === into ? into : new Set([into, from]))
+            : new Set(from).add(into);
+        } else {
+          if (typeof from === "number") into.add(from);
+          else for (const p of from) into.add(p);
+          merged = into;
+        }
+        if (merged !== into) ports.set(dst, merged);
+        maxPorts = Math.max(maxPorts, portCount(merged));
       }
     }
     return {

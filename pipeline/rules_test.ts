@@ -73,6 +73,42 @@ Deno.test("sourceMayFire: never below what the merged window holds", () => {
   assert.equal(sourceMayFire([sourceOf([udp])], T), false);
 });
 
+Deno.test("the source aggregate counts distinct ports exactly, one port or many, merged or not", () => {
+  const rng = new Rng("ports");
+  const ips = ["10.2.1.1", "10.2.1.2", "10.2.1.3"];
+  for (let round = 0; round < 200; round++) {
+    // Panes of a few flows each: a pair seen once, seen again on its port, on another port.
+    const panes = Array.from(
+      { length: rng.int(1, 6) },
+      () =>
+        Array.from(
+          { length: rng.int(0, 8) },
+          () => flow({ dst_ip: rng.pick(ips), dst_port: rng.int(1, 4) }),
+        ),
+    );
+    const accs = panes.map(sourceOf);
+    const before = JSON.stringify(
+      accs,
+      (_, v) => v instanceof Set ? [...v] : v instanceof Map ? [...v] : v,
+    );
+    const merged = accs.reduce((a, b) => SOURCE_AGG.merge(a, b), SOURCE_AGG.create());
+    const after = JSON.stringify(
+      accs,
+      (_, v) => v instanceof Set ? [...v] : v instanceof Map ? [...v] : v,
+    );
+    assert.equal(after, before, "merge leaves its inputs as they were");
+    const all = panes.flat();
+    const distinct = (of: Flow[]) =>
+      Math.max(
+        0,
+        ...ips.map((ip) => new Set(of.filter((f) => f.dst_ip === ip).map((f) => f.dst_port)).size),
+      );
+    assert.equal(merged.maxPorts, distinct(all));
+    assert.equal(sourceOf(all).maxPorts, distinct(all));
+    accs.forEach((a, i) => assert.equal(a.maxPorts, distinct(panes[i])));
+  }
+});
+
 Deno.test("latency spike: p95 above 1000 ms with at least 20 events", () => {
   const mix = (slow: number, fast: number) => [
     ...Array.from({ length: slow }, () => flow({ latency_ms: 2500 })),

@@ -56,6 +56,10 @@ import { keepRunning } from "./consumer_restart.ts";
 import { resumeOffset, startDecision } from "./sink_position.ts";
 import { COMMIT_FIRST_HOLD_MS, sabotagedBatch, type SinkSabotage } from "./sabotage.ts";
 
+/** What a fetch waits for: this many bytes, or this long. */
+const FETCH_MIN_BYTES = 256 * 1024;
+const FETCH_MAX_WAIT_MS = 250;
+
 export class Sink {
   readonly metrics: Registry;
   readonly topic: string;
@@ -187,6 +191,11 @@ export class Sink {
       heartbeatInterval: 3000,
       metadataMaxAge: 5000, // new partitions taken within seconds (kafkajs default: 5 min)
       maxBytesPerPartition: 2 * 1024 * 1024,
+      // A fetch waits for 256 KiB (or 250 ms) rather than returning each few records: at
+      // 30,000 events/s, a tenth of the fetches, on the brokers and here (the batches are
+      // 5,000 events, 2 s old at most, anyway).
+      minBytes: FETCH_MIN_BYTES,
+      maxWaitTimeInMs: FETCH_MAX_WAIT_MS,
     });
     this.#consumer = consumer;
     // What is open is dropped, not stored: after a rebalance (or a restart) kafkajs fetches every
@@ -283,6 +292,28 @@ export class Sink {
         const invalid = new Map<number, InvalidRecord>();
         for (const r of await this.#codec.validate(lines)) invalid.set(r.index, r);
         this.profile.parse_ms += performance.now() - t0;
+        // Per stretch of the loop without an await, not per record: the counters, the lag gauge
+        // and kafkajs's resolved offset (its `resolveOffset` parses and formats a Long each
+        // time). Nothing can change their outcome within a stretch (no event runs in it), so
+        // resolving the stretch's last offset before each await and at the end moves the fetch
+        // position exactly as resolving each record did.
+        const tally = { consumed: 0, valid: 0, invalid: 0 };
+        let resolved: string | undefined;
+        let lag: number | undefined;
+        const report = () => {
+          if (resolved !== undefined) resolveOffset(resolved);
+          resolved = undefined;
+          if (tally.consumed > 0) this.#m.consumed.inc(tally.consumed);
+          if (tally.valid > 0) this.#m.valid.inc(tally.valid);
+          if (tally.invalid > 0) this.#m.invalid.inc(tally.invalid);
+          tally.consumed = tally.valid = tally.invalid = 0;
+          if (lag !== undefined) {
+            this.#lag.set(p, lag);
+            this.#m.lag.set({ partition: String(p) }, lag);
+          }
+          lag = undefined;
+        };
+        let now = Date.now();
         let i = 0;
         for (; i < batch.messages.length; i++) {
           // A rejoin (or a gap) while this batch is handled: what is left of it is not taken, nor
@@ -291,24 +322,24 @@ export class Sink {
           const message = batch.messages[i];
           const offset = Number(message.offset);
           if (offset < this.#next.get(p)!) {
-            resolveOffset(message.offset); // taken already in this generation
+            resolved = message.offset; // taken already in this generation
             continue;
           }
           this.#next.set(p, offset + 1);
           const line = lines[i];
           const bad = invalid.get(i);
           this.#counts.consumed++;
-          this.#m.consumed.inc();
+          tally.consumed++;
           if (bad) {
             this.#counts.invalid++;
-            this.#m.invalid.inc();
+            tally.invalid++;
           } else {
             this.#counts.valid++;
-            this.#m.valid.inc();
+            tally.valid++;
           }
           if (!bad && this.#dropEvery > 0 && this.#counts.valid % this.#dropEvery === 0) {
             // (Its commits skip the contiguity check of the commit queue.)
-            resolveOffset(message.offset); // the sabotage: read, "handled", never stored
+            resolved = message.offset; // the sabotage: read, "handled", never stored
             continue;
           }
           const full = this.#batcher.add(p, {
@@ -316,15 +347,18 @@ export class Sink {
             line,
             ok: !bad,
             ...(bad ? { reason: bad.reason, producer_id: bad.producer_id, seq: bad.seq } : {}),
-          }, Date.now());
-          const lag = Math.max(0, high - offset - 1);
-          this.#lag.set(p, lag);
-          this.#m.lag.set({ partition: String(p) }, lag);
-          resolveOffset(message.offset);
+          }, now);
+          lag = Math.max(0, high - offset - 1);
+          resolved = message.offset;
           // Uploaded before this call returns (kafkajs rejoins a rebalancing group only after
           // it did, so the next owner's clean-up comes after the upload); committed behind it.
-          if (full) await this.#enqueue(p, this.#flusher(full));
+          if (full) {
+            report();
+            await this.#enqueue(p, this.#flusher(full));
+            now = Date.now();
+          }
         }
+        report();
         // kafkajs resolves the batch's last offset (past trailing control records) with its
         // last message: the position expected next follows it.
         if (i === batch.messages.length && this.#current(p, generation)) {

@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import type { Admin } from "kafkajs";
 import type { LocalStack } from "../compose/local_stack.ts";
 import { slow, testStack } from "../compose/testing.ts";
+import { securityEnv, securityFor } from "./kafka_security.ts";
 import { waitFor } from "../lib/wait.ts";
 import { checkCompleteness } from "../validate/completeness.ts";
 import { auditTopic } from "../validate/kafka_audit.ts";
@@ -67,6 +68,8 @@ function sinkProcess(stack: LocalStack, topic: string, group: string, extra: str
       S3_BUCKET: stack.endpoints.s3.bucket,
       CHAOS_QUIET: "1",
       KAFKA_LOG_LEVEL: "nothing",
+      // The stack's user (the local stack asks for SCRAM: compose/kafka_scram.ts).
+      ...securityEnv(securityFor(stack.endpoints.kafka.bootstrap)),
     },
     stdout: "null",
     stderr: "null",

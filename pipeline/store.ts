@@ -29,7 +29,8 @@ export interface ObjectStore {
     meta?: Record<string, string>,
   ): Promise<void>;
   putText(key: string, body: string, contentType: string): Promise<void>;
-  getBytes(key: string): Promise<Uint8Array>;
+  /** The object's bytes; over `maxBytes` (its Content-Length), an error without reading it. */
+  getBytes(key: string, maxBytes?: number): Promise<Uint8Array>;
   /**
    * Objects under `prefix`; `last_modified_ms`: the store's LastModified (epoch ms), `etag`: its
    * ETag (quotes removed), when given. None when the bucket does not exist.
@@ -64,7 +65,7 @@ export function objectStore(s3: S3Settings): ObjectStore {
     async putText(key, body, contentType) {
       await store.putBytes(key, new TextEncoder().encode(body), contentType);
     },
-    async getBytes(key) {
+    async getBytes(key, maxBytes) {
       // Signed locally (the region is set, so no request), fetched by Deno's own HTTP client:
       // about 1.3x the objects/s of the client's getObject stream through the node:http layer.
       // The stored bytes, as stored: fetch would gunzip an object uploaded with
@@ -77,6 +78,11 @@ export function objectStore(s3: S3Settings): ObjectStore {
         const text = await response.text();
         const code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ?? `HTTP ${response.status}`;
         throw new Error(`get ${bucket}/${key}: ${code}`);
+      }
+      const length = Number(response.headers.get("content-length") ?? 0);
+      if (maxBytes !== undefined && length > maxBytes) {
+        await response.body?.cancel();
+        throw new Error(`get ${bucket}/${key}: ${length} bytes, over ${maxBytes}`);
       }
       return new Uint8Array(await response.arrayBuffer());
     },

@@ -19,7 +19,8 @@
  * keeps the secret, sealed: validate/seal.ts). The receiver is bounded: a body
  * over `maxBodyBytes` (64 KiB) is refused with 413 without being read whole
  * (kept as a refused delivery without its body), and it keeps at most
- * `maxDeliveries` (100,000) deliveries and `maxKeptBytes` (64 MiB) of bodies:
+ * `maxDeliveries` (100,000) deliveries and `maxKeptBytes` (64 MiB) of bodies and headers as
+ * sent (header values are kept to MAX_HEADER_CHARS):
  * beyond, it answers 429, keeps one `refused: "over_cap"` record and counts the
  * rest (`refused()`). The alert check fails a run whose receiver hit its cap.
  *
@@ -71,6 +72,28 @@ export const RECEIVER_LIMITS = {
   maxDeliveries: 100_000,
   maxKeptBytes: 64 * 1024 * 1024,
 } as const;
+
+/**
+ * The longest header value kept (`Idempotency-Key`, the signature): a longer one is kept as its
+ * first characters and a digest of the whole (distinct values stay distinct), so that a sender
+ * cannot fill the log with headers; what it sent still counts in full against `maxKeptBytes`.
+ */
+export const MAX_HEADER_CHARS = 256;
+
+/** `value`, or when longer than MAX_HEADER_CHARS its start and the SHA-256 of the whole. */
+export async function keptHeader(value: string | null): Promise<string | null> {
+  if (value === null || value.length <= MAX_HEADER_CHARS) return value;
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value));
+  const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  const tail = `…(${value.length} chars, sha256 ${hex})`;
+  return value.slice(0, MAX_HEADER_CHARS - tail.length) + tail;
+}
+
+/** The bytes of the headers a delivery is kept with, as sent (they count against the cap). */
+function headerBytes(request: Request): number {
+  return (request.headers.get("idempotency-key")?.length ?? 0) +
+    (request.headers.get(SIGNATURE_HEADER)?.length ?? 0);
+}
 
 /** A delivery as a line of deliveries.jsonl: the raw body, not the parsed one. */
 export function deliveryLine(d: Delivery): string {
@@ -170,8 +193,10 @@ export class WebhookReceiver {
 
   async #handle(request: Request): Promise<Response> {
     if (request.method !== "POST") return new Response("POST alerts here\n", { status: 405 });
-    const receivedKey = request.headers.get("idempotency-key");
-    if (this.#full(0)) return await this.#refuseOverCap(request, receivedKey);
+    const receivedKey = await keptHeader(request.headers.get("idempotency-key"));
+    const signature = await keptHeader(request.headers.get(SIGNATURE_HEADER));
+    const headers = headerBytes(request);
+    if (this.#full(headers)) return await this.#refuseOverCap(request, receivedKey);
     const raw = await readBounded(request, this.#limits.maxBodyBytes);
     if (raw === null) {
       this.#refused.too_large++;
@@ -179,17 +204,17 @@ export class WebhookReceiver {
         received_at_ms: Date.now(),
         body: null,
         raw: null,
-        signature: request.headers.get(SIGNATURE_HEADER),
+        signature,
         idempotency_key: receivedKey,
         signature_ok: null,
         answered: 413,
         refused: "too_large",
-      });
+      }, headers);
       return new Response(`a body is at most ${this.#limits.maxBodyBytes} bytes\n`, {
         status: 413,
       });
     }
-    if (this.#full(raw.length)) return await this.#refuseOverCap(request, receivedKey);
+    if (this.#full(raw.length + headers)) return await this.#refuseOverCap(request, receivedKey);
     const signatureOk = this.#secret
       ? verify(raw, this.#secret, request.headers.get(SIGNATURE_HEADER))
       : null;
@@ -216,13 +241,13 @@ export class WebhookReceiver {
       received_at_ms: Date.now(),
       body,
       raw,
-      signature: request.headers.get(SIGNATURE_HEADER),
+      signature,
       idempotency_key: receivedKey,
       signature_ok: signatureOk,
       answered,
     };
     if (onPurpose && !failing && signatureOk !== false) delivery.on_purpose = onPurpose;
-    await this.#keep(delivery, raw.length);
+    await this.#keep(delivery, raw.length + headers);
     const text = answered === 200
       ? "ok\n"
       : answered === 401

@@ -132,8 +132,12 @@ export class SlidingWindows<A, X = unknown> {
     }
     let entities = this.#panes.get(pane);
     if (!entities) this.#panes.set(pane, entities = new Map());
-    const acc = entities.get(entity) ?? this.#agg.create();
-    entities.set(entity, this.#agg.add(acc, value));
+    const acc = entities.get(entity);
+    if (acc === undefined) entities.set(entity, this.#agg.add(this.#agg.create(), value));
+    else {
+      const added = this.#agg.add(acc, value);
+      if (added !== acc) entities.set(entity, added); // (an aggregator may return a new one)
+    }
     if (this.#touched) {
       const panes = this.#touched.get(entity);
       if (panes) panes.add(pane);
@@ -163,12 +167,20 @@ export class SlidingWindows<A, X = unknown> {
     worthMerging: (panes: A[]) => boolean = () => true,
   ): { start: number; end: number; acc: A }[] {
     const out: { start: number; end: number; acc: A }[] = [];
-    for (let start = pane - this.sizeMs + this.slideMs; start <= pane; start += this.slideMs) {
+    // The entity's panes over every window holding `pane`, each looked up once.
+    const span = this.sizeMs / this.slideMs;
+    const first = pane - this.sizeMs + this.slideMs;
+    const around: (A | undefined)[] = [];
+    for (let k = 0; k < 2 * span - 1; k++) {
+      around.push(this.#panes.get(first + k * this.slideMs)?.get(entity));
+    }
+    for (let w = 0; w < span; w++) {
+      const start = first + w * this.slideMs;
       const end = start + this.sizeMs;
       if (end <= this.#firedUntil) continue;
       const panes: A[] = [];
-      for (let p = start; p < end; p += this.slideMs) {
-        const acc = this.#panes.get(p)?.get(entity);
+      for (let k = w; k < w + span; k++) {
+        const acc = around[k];
         if (acc !== undefined) panes.push(acc);
       }
       if (panes.length === 0 || !worthMerging(panes)) continue;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { UsageError } from "../lib/exit_codes.ts";
 import { runDeno, slow } from "../compose/testing.ts";
-import { processesOf } from "../compose/sandbox.ts";
+import { processesOf, sandboxSupport } from "../compose/sandbox.ts";
 import { CONTRACT_VERSION } from "../validate/contract.ts";
 import type { Results } from "../validate/results.ts";
 import { failRun, passRun, unknownRun } from "./_fixtures.ts";
@@ -243,7 +243,11 @@ Deno.test("the catalog's suites load, and every scenario they name exists", asyn
 });
 
 /** Grades `file` with the real CLI (the smoke suite unless given), a fixed seed. */
-async function grade(file: string, args: string[] = ["--suite", "smoke"]) {
+async function grade(
+  file: string,
+  args: string[] = ["--suite", "smoke"],
+  env: Record<string, string> = {},
+) {
   const out = await Deno.makeTempDir({ prefix: "grade-" });
   try {
     const res = await runDeno([
@@ -253,7 +257,7 @@ async function grade(file: string, args: string[] = ["--suite", "smoke"]) {
       "--out",
       out,
       ...args,
-    ]);
+    ], env);
     const explain = `${res.stdout}\n${res.stderr.slice(-3000)}`;
     const text = await Deno.readTextFile(join(out, "grade.json")).catch(() => undefined);
     assert.ok(text, `no grade.json: ${explain}`);
@@ -289,10 +293,24 @@ Deno.test("grade: phases that only report their own success fail", async () => {
   assert.match(r.grade.reasons[0], /self-reported exit codes cannot pass/);
 });
 
-/** The honest submissions: each must pass the smoke suite (the default suite in the closing note). */
+Deno.test({
+  name: "grade: a setup that leaves what cannot be copied into the components' boxes fails",
+  ignore: sandboxSupport() !== null,
+}, async () => {
+  const r = await grade("reports/testdata/cheats/deep-setup.yaml");
+  assert.equal(r.code, 1, r.explain);
+  assert.equal(r.grade.verdict, "fail");
+  assert.equal(r.grade.score, 0);
+  assert.match(r.grade.reasons[0], /cannot be copied into the components' sandboxes/);
+});
+
+/**
+ * The honest submissions: each must pass the smoke suite (the default suite in the closing note).
+ * The built-in pipeline's own pass (100/100, a driven submission) is the hostile submission's
+ * below: it runs the built-in sink and detector after its attacks, and is held to the same.
+ */
 for (
   const [label, file] of [
-    ["the built-in pipeline", "reports/testdata/builtin-pipeline.yaml"],
     [
       "a Python sink written from docs/contract.md alone",
       "reports/testdata/python-sink/submission.yaml",
@@ -316,7 +334,12 @@ for (
   });
 }
 
-/** Cheating submissions: each must FAIL the grade with its findings named. */
+/**
+ * Cheating submissions: each must FAIL the grade with its findings named. Graded by the smoke
+ * suite's scenario with a 12 s settle (reports/testdata/cheats/suite.yaml): a cheat whose detector
+ * misses its incidents waits out the whole settle, and its findings are made well before 12 s.
+ */
+const CHEAT_SUITE = "reports/testdata/cheats/suite.yaml";
 const CHEATS: [string, RegExp[]][] = [
   ["ids-only-spam", [/are not valid events/, /alerts match no incident/]],
   ["twice-block", [/extra stored copies/, /incidents raised no alert/]],
@@ -324,14 +347,40 @@ const CHEATS: [string, RegExp[]][] = [
   ["commit-first-wide", [/committed before stored/, /not alerts|malformed/]],
   ["drop-backdate", [/lost|missing/, /before the incident/]],
 ];
-for (const [name, findings] of CHEATS) {
-  Deno.test({ name: `grade: the cheating submission ${name} fails`, ...slow }, async () => {
-    const r = await grade(`reports/testdata/cheats/${name}.yaml`);
-    console.log(r.stdout);
-    assert.equal(r.code, 1, r.explain);
-    assert.equal(r.grade.verdict, "fail", r.explain);
-    const reasons = r.grade.reasons.join("\n");
-    for (const re of findings) assert.match(reasons, re, r.explain);
+/**
+ * Two cheats graded at once, each grading on a stack of its own (the second on
+ * `CHAOS_GRADE_PAIR_BASE_PORT`, default the test stack's base + 600): a cheat's run is mostly
+ * waiting (its settle, its stack's start), and its findings do not depend on the machine's speed.
+ */
+const PAIR_BASE = Number(
+  Deno.env.get("CHAOS_GRADE_PAIR_BASE_PORT") ??
+    Number(Deno.env.get("CHAOS_TEST_BASE_PORT") ?? 30000) + 600,
+);
+for (let i = 0; i < CHEATS.length; i += 2) {
+  const pair = CHEATS.slice(i, i + 2);
+  const names = pair.map(([name]) => name).join(" and ");
+  const label = pair.length > 1 ? `submissions ${names} fail` : `submission ${names} fails`;
+  Deno.test({ name: `grade: the cheating ${label}`, ...slow }, async () => {
+    // Both waited for, so that neither grading outlives the test when the other throws.
+    const settled = await Promise.allSettled(pair.map(([name], j) =>
+      grade(
+        `reports/testdata/cheats/${name}.yaml`,
+        ["--suite", CHEAT_SUITE],
+        j === 0 ? {} : { CHAOS_RUN_BASE_PORT: String(PAIR_BASE) },
+      )
+    ));
+    const graded = settled.map((s) => {
+      if (s.status === "rejected") throw s.reason;
+      return s.value;
+    });
+    for (const [j, [name, findings]] of pair.entries()) {
+      const r = graded[j];
+      console.log(r.stdout);
+      assert.equal(r.code, 1, `${name}: ${r.explain}`);
+      assert.equal(r.grade.verdict, "fail", `${name}: ${r.explain}`);
+      const reasons = r.grade.reasons.join("\n");
+      for (const re of findings) assert.match(reasons, re, `${name}: ${r.explain}`);
+    }
   });
 }
 
@@ -354,7 +403,7 @@ Deno.test(
 Deno.test(
   {
     name: "grade: a hostile submission's attacks from setup, sink and detector all fail " +
-      "(sandbox), its grade is the built-in pipeline's, nothing of it runs after",
+      "(sandbox), its grade is the built-in pipeline's (pass, 100/100), nothing of it runs after",
     ...slow,
   },
   async () => {
@@ -376,6 +425,7 @@ Deno.test(
       assert.equal(g.sandboxed, true, explain);
       assert.equal(res.code, 0, explain);
       assert.equal(g.verdict, "pass", explain);
+      assert.equal(g.score, 100, explain);
       // Every attack ran and was blocked, in each phase.
       const logs: string[] = [await Deno.readTextFile(join(out, "setup.log"))];
       for await (const e of Deno.readDir(join(out, "runs"))) {

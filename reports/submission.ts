@@ -43,6 +43,12 @@ const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
   message: 'must be a duration like "10m" or "90s"',
 });
 const NAME = /^[\w.-]+$/;
+/**
+ * The grader's bound on a submission's `timeout` (each phase's time): a longer one would let a
+ * submission hold the grader (and its stack) for as long as it likes.
+ */
+export const MAX_SUBMISSION_TIMEOUT = "2h";
+const maxTimeoutMs = parseDuration(MAX_SUBMISSION_TIMEOUT)!;
 
 /** Keys that belong to the grader, with where the grader sets them. */
 export const GRADER_KEYS: Readonly<Record<string, string>> = {
@@ -68,8 +74,10 @@ export const SubmissionSchema = z.strictObject({
    * store and alerts: the harness drives its traffic and faults and judges it.
    */
   follows_contract: z.boolean().default(false),
-  /** Time allowed to each phase. */
-  timeout: duration.default("15m"),
+  /** Time allowed to each phase; at most MAX_SUBMISSION_TIMEOUT. */
+  timeout: duration.refine((s) => (parseDuration(s) ?? 0) <= maxTimeoutMs, {
+    message: `must be at most ${MAX_SUBMISSION_TIMEOUT} (the grader's bound)`,
+  }).default("15m"),
 }).superRefine((s, ctx) => {
   const phases = s.start_pipeline ?? s.run_chaos ?? s.validate;
   if (s.pipeline && phases) {

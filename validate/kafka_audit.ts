@@ -30,7 +30,7 @@
  * @module
  */
 
-import { type KafkaSecurity, kafkaSecurity } from "../pipeline/kafka_security.ts";
+import { type KafkaSecurity, securityFor } from "../pipeline/kafka_security.ts";
 import { waitFor } from "../lib/wait.ts";
 import { randomAuditKey } from "./digest.ts";
 import { auditConsumer, type PartitionRange, readPartition } from "./_audit_read.ts";
@@ -78,7 +78,7 @@ export interface AuditOptions {
    * 200,000 offsets: a worker's start costs more than it saves).
    */
   workers?: number;
-  /** Kafka's security; default from the environment (`kafkaSecurity()`). */
+  /** Kafka's security; default the brokers' (`securityFor`: their stack's, or the environment's). */
   security?: KafkaSecurity;
 }
 
@@ -91,7 +91,7 @@ export async function auditTopic(
   const started = Date.now();
   let deadline = started + (options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const key = options.key ?? randomAuditKey();
-  const security = options.security ?? kafkaSecurity();
+  const security = options.security ?? securityFor(brokers);
   const consumer = auditConsumer(brokers, security);
   let ranges: PartitionRange[];
   let workers = 1;

@@ -20,7 +20,7 @@
 import type { ObjectStore } from "../pipeline/store.ts";
 import { type StoredRange, storedRange } from "./commits.ts";
 import { checkLayout, type Layout } from "./layout.ts";
-import { checkObject, type Findings, mergeFindings, newFindings } from "./object_check.ts";
+import { checkObject, type Findings, mergeFindings, newFindings, note } from "./object_check.ts";
 import type { TopicTable, TopicTableData } from "./topic_table.ts";
 
 export interface StoreCheck {
@@ -40,6 +40,11 @@ export interface StoreCheckOptions {
 }
 
 const CONCURRENCY = 8;
+/**
+ * The largest object the check fetches: one listed larger is a `corrupt_object` without being
+ * fetched (a batch of the contract is a few MiB; a hostile one must not exhaust the harness).
+ */
+export const MAX_STORED_OBJECT_BYTES = 256 * 2 ** 20;
 /** Below this many objects the check stays on this thread. */
 const WORKER_MIN_OBJECTS = 16;
 
@@ -53,26 +58,34 @@ export async function checkStore(
   const keys = listed.map((o) => o.name);
   const modified = new Map(listed.map((o) => [o.name, o.last_modified_ms ?? null]));
   const etags = new Map(listed.map((o) => [o.name, o.etag ?? null]));
+  const sizes = new Map(listed.map((o) => [o.name, o.size]));
   const { batches, ...layout } = checkLayout(keys, topic, table);
   const all = [...batches.events, ...batches.dlq];
-  const workers = options.workers ?? Math.min(4, navigator.hardwareConcurrency || 1);
   const findings = newFindings();
+  // An object listed over the cap is a finding, never fetched.
+  const fetched = all.filter((k) => {
+    const size = sizes.get(k) ?? 0;
+    if (size <= MAX_STORED_OBJECT_BYTES) return true;
+    note(findings, "corrupt_object", `${k}: ${size} bytes listed, over ${capMiB()} MiB`);
+    return false;
+  });
+  const workers = options.workers ?? Math.min(4, navigator.hardwareConcurrency || 1);
   const n = table.size;
   const inEvents = new Uint16Array(n);
   const inDlq = new Uint16Array(n);
   const count = (held: ArrayLike<number>, into: Uint16Array) => {
     for (let i = 0; i < held.length; i++) if (into[held[i]] < 65535) into[held[i]]++;
   };
-  if (workers > 1 && all.length >= WORKER_MIN_OBJECTS) {
+  if (workers > 1 && fetched.length >= WORKER_MIN_OBJECTS) {
     for (
-      const { heldEvents, heldDlq, ...rest } of await inWorkers(store, all, table.data, workers)
+      const { heldEvents, heldDlq, ...rest } of await inWorkers(store, fetched, table.data, workers)
     ) {
       count(heldEvents, inEvents);
       count(heldDlq, inDlq);
       mergeFindings(findings, { ...rest, heldEvents: [], heldDlq: [] });
     }
   } else {
-    await checkObjects(store, all, table, findings);
+    await checkObjects(store, fetched, table, findings);
   }
   count(findings.heldEvents, inEvents);
   count(findings.heldDlq, inDlq);
@@ -87,21 +100,43 @@ export async function checkStore(
   };
 }
 
-/** Fetches and checks `keys`, CONCURRENCY downloads ahead of the checking. */
+const capMiB = () => MAX_STORED_OBJECT_BYTES / 2 ** 20;
+
+type Fetched = { bytes: Uint8Array } | { error: string };
+
+/** The object's bytes, or why they could not be had (never a rejection). */
+function fetchObject(store: ObjectStore, key: string): Promise<Fetched> {
+  return store.getBytes(key, MAX_STORED_OBJECT_BYTES).then(
+    (bytes) =>
+      bytes.length > MAX_STORED_OBJECT_BYTES
+        ? { error: `${bytes.length} bytes fetched, over ${capMiB()} MiB` }
+        : { bytes },
+    (error) => ({
+      error: `listed, but could not be fetched: ${(error as Error)?.message ?? error}`,
+    }),
+  );
+}
+
+/**
+ * Fetches and checks `keys`, CONCURRENCY downloads ahead of the checking. A listed object that
+ * cannot be fetched (gone since the listing, any error) is a `corrupt_object`: the store the
+ * pipeline left is what is judged, and one that changes under the check is its finding.
+ */
 export async function checkObjects(
   store: ObjectStore,
   keys: readonly string[],
   table: TopicTable,
   into: Findings,
 ): Promise<void> {
-  const fetching: (Promise<Uint8Array> | undefined)[] = keys.slice(0, CONCURRENCY).map((k) =>
-    store.getBytes(k)
+  const fetching: (Promise<Fetched> | undefined)[] = keys.slice(0, CONCURRENCY).map((k) =>
+    fetchObject(store, k)
   );
   for (let k = 0; k < keys.length; k++) {
-    const bytes = await fetching[k]!;
-    if (k + CONCURRENCY < keys.length) fetching.push(store.getBytes(keys[k + CONCURRENCY]));
+    const got = await fetching[k]!;
+    if (k + CONCURRENCY < keys.length) fetching.push(fetchObject(store, keys[k + CONCURRENCY]));
     fetching[k] = undefined; // let it go
-    checkObject(keys[k], bytes, table, into);
+    if ("error" in got) note(into, "corrupt_object", `${keys[k]}: ${got.error}`);
+    else checkObject(keys[k], got.bytes, table, into);
   }
 }
 

@@ -20,6 +20,7 @@
 import type { Admin } from "kafkajs";
 import { sleep } from "../../lib/wait.ts";
 import { kafkaClient } from "../../pipeline/kafka.ts";
+import { kafkaTool } from "./kafka_admin.ts";
 import { NO_PARAMS } from "./params.ts";
 import { BOTH_STACKS, defineFault } from "./types.ts";
 
@@ -58,23 +59,15 @@ export const electUnclean = defineFault({
     try {
       const before = await leaders(admin, live);
       const offline = [...before].filter(([, p]) => p.leader < 0).map(([tp]) => tp);
-      const out = await new Deno.Command(ctx.binaries.java, {
-        args: [
-          "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-          "-cp",
-          ctx.binaries.kafkaClasspath,
-          "org.apache.kafka.tools.LeaderElectionCommand",
-          "--bootstrap-server",
-          bootstrap,
-          "--election-type",
-          "unclean",
-          "--all-topic-partitions",
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const said = (new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr))
-        .trim().split("\n").slice(-5).join(" / ");
+      // Through kafkaTool: the cluster's client properties (the local stack's SCRAM harness user).
+      const out = await kafkaTool(ctx.binaries, "org.apache.kafka.tools.LeaderElectionCommand", [
+        "--bootstrap-server",
+        bootstrap,
+        "--election-type",
+        "unclean",
+        "--all-topic-partitions",
+      ], { configFlag: "--admin.config" });
+      const said = out.out.trim().split("\n").slice(-5).join(" / ");
       let elected: Record<string, { leader: number; isr: number[] }> = {};
       for (let i = 0; i < 20; i++) {
         const after = await leaders(admin, live);

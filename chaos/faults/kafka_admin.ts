@@ -17,7 +17,7 @@
 
 import type { Admin } from "kafkajs";
 import type { Binaries } from "../../compose/provision.ts";
-import { kafkaSecurity, kafkaToolProperties } from "../../pipeline/kafka_security.ts";
+import { kafkaToolProperties, securityFor } from "../../pipeline/kafka_security.ts";
 import { kafkaClient } from "../../pipeline/kafka.ts";
 import { TOPIC } from "../run_names.ts";
 import type { FaultContext } from "./types.ts";
@@ -54,7 +54,9 @@ export async function kafkaTool(
   args: string[],
   options: { configFlag?: string } = {},
 ): Promise<ToolRun> {
-  const properties = kafkaToolProperties(kafkaSecurity());
+  // The security of the cluster the tool is pointed at (its stack's user, or the environment's).
+  const at = args.indexOf("--bootstrap-server");
+  const properties = kafkaToolProperties(securityFor(at >= 0 ? args[at + 1] ?? "" : ""));
   const config = properties ? await Deno.makeTempFile({ suffix: ".properties" }) : undefined;
   if (config) await Deno.writeTextFile(config, properties!, { mode: 0o600 });
   try {

@@ -1,7 +1,9 @@
 /**
  * The `kafka_error` fault: Kafka protocol errors, through the kafka proxy in
  * front of each broker's client listener (compose/kafka_proxy.ts; in the path
- * of a run whose scenario uses this fault, compose/kafka_proxy_control.ts).
+ * of a run whose scenario uses this fault, compose/kafka_proxy_control.ts), on
+ * the local stack and on the docker stack (there a process on the harness's
+ * host before Toxiproxy's container: compose/docker_proxies.ts).
  * For a `share` of the target brokers' requests of the chosen `apis`, the
  * proxy answers an error `code` instead of forwarding (`mode: error`: only a
  * code the API is really answered with, see VALID_CODES), holds one API's
@@ -13,9 +15,10 @@
  * `target` picks the pipeline's component by the proxy's listener its
  * connections came in on (each component has its own ports and bootstrap:
  * compose/kafka_proxy_routes.ts), never by the client id it sends, which a
- * graded sink chooses. A graded pipeline's sink and detector share one
- * sandbox (either may use the other's ports) or are one process: a fault on
- * either then hits both, and its evidence says so (`hits`).
+ * graded sink chooses. A graded pipeline's sink and detector run in a sandbox
+ * each, reaching only their own ports (compose/sandbox.ts); a combined pipeline
+ * (a phase submission's `start_pipeline`) is one process in one sandbox: a
+ * fault on either then hits both, and its evidence says so (`hits`, `widened`).
  *
  * Its effect is the proxy's count of what it did on the targets (errors
  * answered by API and code, answers delayed, answers dropped): the fault
@@ -30,6 +33,7 @@ import {
   KAFKA_PROXY_NODE,
   KafkaProxyControl,
   kafkaProxyControlUrl,
+  runsKafkaProxy,
 } from "../../compose/kafka_proxy_control.ts";
 import {
   countsSince,
@@ -41,6 +45,7 @@ import {
   total,
 } from "../../compose/kafka_proxy_mode.ts";
 import type { StackNode } from "../../compose/stack.ts";
+import { wrappedUid } from "../../compose/sandbox.ts";
 import { ERROR_APIS, ERROR_CODES, VALID_CODES } from "../../compose/kafka_wire_errors.ts";
 import { brokerIdOf } from "../../compose/stack.ts";
 import { millis, probability } from "./params.ts";
@@ -122,16 +127,22 @@ export function targetsOf(target: KafkaErrorParams["target"]): ProxyTarget[] | u
 
 /**
  * Whether the sink and the detector cannot be told apart by their ports: one process (a combined
- * pipeline), or both run in one sandbox (a graded pipeline: one uid, one firewall chain that
- * lets both reach both components' ports).
+ * pipeline), or both run in one sandbox (one uid, one firewall chain that lets both reach both
+ * components' ports; a box whose uid cannot be read counts as one). A graded pipeline's sink and
+ * detector in a box each (compose/sandbox.ts) are told apart.
  */
 export function pipelineShared(components: ReadonlyMap<string, StackNode>): boolean {
   const sink = components.get("sink");
   const detector = components.get("detector");
   if (!sink || !detector) return false;
   if (sink === detector) return true;
-  const boxed = (n: StackNode) => (n as { spec?: { cmd?: string } }).spec?.cmd === "unshare";
-  return boxed(sink) && boxed(detector);
+  const box = (n: StackNode) => {
+    const spec = (n as { spec?: { cmd?: string; args?: string[] } }).spec;
+    if (spec?.cmd !== "unshare") return undefined;
+    return wrappedUid([spec.cmd, ...(spec.args ?? [])]) ?? "unknown";
+  };
+  const [a, b] = [box(sink), box(detector)];
+  return a !== undefined && b !== undefined && (a === b || a === "unknown" || b === "unknown");
 }
 
 /** The listeners a fault on `targets` hits: the sink or the detector of a shared pipeline, both. */
@@ -170,11 +181,11 @@ export function needsKafkaProxy(
 
 /** The proxy's control of the stack, or an error saying how to put the proxy in the path. */
 function controlOf(ctx: FaultContext): KafkaProxyControl {
-  if (ctx.stack.kind !== "local" || !ctx.stack.nodes.has(KAFKA_PROXY_NODE)) {
+  if (ctx.stack.kind === "external" || !runsKafkaProxy(ctx.stack)) {
     throw new Error(
-      "kafka_error needs the kafka proxy in the clients' path, and this stack runs none (a run " +
-        "whose scenario uses kafka_error starts it; a stack of your own: " +
-        "CHAOS_KAFKA_PROXY=on deno task up)",
+      `kafka_error needs the kafka proxy in the clients' path (node ${KAFKA_PROXY_NODE}), and ` +
+        "this stack runs none (a run whose scenario uses kafka_error starts it; a stack of your " +
+        "own: CHAOS_KAFKA_PROXY=on deno task up [--stack docker])",
     );
   }
   return new KafkaProxyControl(kafkaProxyControlUrl(ctx.stack.plan));
@@ -206,7 +217,7 @@ export const kafkaError = defineFault({
     "holds one API's answers back `delay_ms`, or forwards a Produce and drops its answer; " +
     "observed by the proxy's counts; healed by clearing its mode",
   targets: ["broker"],
-  stacks: ["local"],
+  stacks: ["local", "docker"],
   params: kafkaErrorParams,
   async inject(ctx, nodes, params) {
     const control = controlOf(ctx);
@@ -247,8 +258,8 @@ export const kafkaError = defineFault({
         ...(hits ? { hits } : {}),
         ...(hits && hits.length > targetsOf(params.target)!.length
           ? {
-            widened: "the graded pipeline's sink and detector share one sandbox or process: " +
-              "either can use the other's ports, so the fault hits both",
+            widened: "the graded pipeline's sink and detector are one process (or share one " +
+              "sandbox): either can use the other's ports, so the fault hits both",
           }
           : {}),
         [kind]: total(effect, kind, brokers),

@@ -22,8 +22,9 @@
  * (`store_writes_faulted`, and the distinct keys, `keys_faulted`): the fault
  * waits (20 s) for one, else it is cleared and reported as without effect (the
  * run is then `unknown`: a fault that only met decoys proves nothing). The
- * heal clears the mode and records the counts of the whole fault. Local stack
- * only (the proxy is a local stack process).
+ * heal clears the mode and records the counts of the whole fault. On the
+ * local stack and the docker stack (there the proxy is a process on the
+ * harness's host before MinIO's container: compose/docker_proxies.ts).
  * @module
  */
 
@@ -84,7 +85,7 @@ function proxyOf(ctx: FaultContext): S3ProxyControl {
   const proxy = ctx.stack.s3Proxy;
   if (!proxy) {
     throw new Error(
-      `s3_fault needs the local stack's S3 proxy, and stack "${ctx.stack.name}" runs without ` +
+      `s3_fault needs the stack's S3 proxy, and stack "${ctx.stack.name}" runs without ` +
         "one (started with CHAOS_S3_PROXY=off, or by an older harness: deno task down, then up)",
     );
   }
@@ -117,9 +118,9 @@ export function storeEvidence(
 export const s3Fault = defineFault({
   kind: "s3_fault",
   summary:
-    "S3 API failures from the local stack's S3 proxy before MinIO, on a `share` of the pipeline's requests of `methods` (default PUT): 500, 503 SlowDown, a stall, a reset mid-body, or a stored PUT whose answer is dropped; observed by the proxy's counts; healed by clearing the mode",
+    "S3 API failures from the stack's S3 proxy before MinIO, on a `share` of the pipeline's requests of `methods` (default PUT): 500, 503 SlowDown, a stall, a reset mid-body, or a stored PUT whose answer is dropped; observed by the proxy's counts; healed by clearing the mode",
   targets: ["service"],
-  stacks: ["local"],
+  stacks: ["local", "docker"],
   params,
   problem: (target) => s3TargetProblem(target),
   async inject(ctx, _nodes, p) {

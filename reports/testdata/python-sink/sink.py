@@ -143,6 +143,25 @@ def remove_from(partition, offset):
 # ---- the consumer -----------------------------------------------------------
 
 
+def kafka_security():
+    """The contract's KAFKA_SASL_* and KAFKA_TLS* (the local stack always sets SASL)."""
+    tls = ENV.get("KAFKA_TLS") == "true" or bool(ENV.get("KAFKA_TLS_CA_FILE"))
+    conf = {}
+    mechanism = ENV.get("KAFKA_SASL_MECHANISM")
+    if mechanism:
+        conf.update({
+            "security.protocol": "SASL_SSL" if tls else "SASL_PLAINTEXT",
+            "sasl.mechanism": mechanism,
+            "sasl.username": ENV["KAFKA_SASL_USERNAME"],
+            "sasl.password": ENV["KAFKA_SASL_PASSWORD"],
+        })
+    elif tls:
+        conf["security.protocol"] = "SSL"
+    if ENV.get("KAFKA_TLS_CA_FILE"):
+        conf["ssl.ca.location"] = ENV["KAFKA_TLS_CA_FILE"]
+    return conf
+
+
 def main():
     global store
     from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -161,6 +180,7 @@ def main():
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "session.timeout.ms": 10000,
+        **kafka_security(),
     })
     batches = {}  # partition -> {"first", "last", "valid": [bytes], "dlq": [bytes], "opened"}
     stopping = []

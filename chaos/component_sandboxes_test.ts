@@ -1,0 +1,130 @@
+/**
+ * A graded pipeline's sink and detector in a sandbox each (compose/sandbox.ts): each component's
+ * command runs as its own box's uid, each box reaches only its component's Kafka ports (plus
+ * MinIO, Redis and the webhook, which the contract gives to both), and `kafka_error` tells them
+ * apart. A combined pipeline, or one box for both, cannot be told apart: the fault hits both.
+ */
+
+import assert from "node:assert/strict";
+import { portPlan } from "../compose/ports.ts";
+import { KAFKA_PROXY_NODE, listenerBootstrap } from "../compose/kafka_proxy_control.ts";
+import { Sandbox, wrappedUid } from "../compose/sandbox.ts";
+import type { Stack, StackNode } from "../compose/stack.ts";
+import type { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
+import { components, type OwnPipeline, sandboxEndpoints, sandboxOf } from "./components.ts";
+import { listenersHit, pipelineShared } from "./faults/kafka_error.ts";
+import { runNames } from "./run_names.ts";
+import type { Scenario } from "./scenario.ts";
+
+const plan = portPlan(29000, 3);
+const harness = "127.0.0.1:29116,127.0.0.1:29126,127.0.0.1:29136";
+const stack = {
+  plan,
+  dataDir: "/tmp/x/stack",
+  nodes: new Map([[KAFKA_PROXY_NODE, {}]]),
+  endpoints: {
+    kafka: { bootstrap: harness },
+    s3: { endpoint: "http://127.0.0.1:29010", accessKey: "a", secretKey: "s", bucket: "b" },
+    redis: { url: "redis://127.0.0.1:29020" },
+    toxiproxy: { api: "http://127.0.0.1:29030" },
+  },
+} as unknown as Stack;
+const options = {
+  stack,
+  receiver: { url: "http://127.0.0.1:29040/alerts" } as unknown as WebhookReceiver,
+  secret: "hmac",
+  runDir: "/tmp/x",
+  names: runNames("local", "r1"),
+};
+const scenario = {
+  detector: { window: "60s", slide: "10s", out_of_order: "5s" },
+} as unknown as Scenario;
+
+function box(uid: number): Sandbox {
+  const p = { hide: [], binds: [], stage: `/b/${uid}/stage`, cwd: "/srv/team", uid };
+  return new Sandbox(uid, `/b/${uid}`, p, "/opt/deno:/usr/bin", "/opt/deno-dir");
+}
+
+const ports = (component: "sink" | "detector" | "generator") =>
+  listenerBootstrap(stack, component).split(",");
+const shared = [
+  "http://127.0.0.1:29010",
+  "redis://127.0.0.1:29020",
+  "http://127.0.0.1:29040/alerts",
+];
+
+Deno.test("a graded sink and detector run in a box each, each reaching only its own Kafka ports", () => {
+  const [sinkBox, detectorBox] = [box(61001), box(61002)];
+  const own: OwnPipeline = {
+    sink: "python3 sink.py",
+    detector: "node detector.js",
+    cwd: "/srv/team",
+    sandbox: box(61000), // setup's: runs neither component
+    sandboxes: { sink: sinkBox, detector: detectorBox },
+  };
+  assert.equal(sandboxOf(own, "sink"), sinkBox);
+  assert.equal(sandboxOf(own, "detector"), detectorBox);
+  const nodes = components(scenario, { ...options, own });
+  const sink = nodes.get("sink")!.spec;
+  const detector = nodes.get("detector")!.spec;
+  assert.equal(wrappedUid([sink.cmd, ...sink.args]), 61001);
+  assert.equal(wrappedUid([detector.cmd, ...detector.args]), 61002);
+  assert.equal(sink.env!.HOME, "/b/61001/home");
+  assert.equal(detector.env!.KAFKA_BROKERS, listenerBootstrap(stack, "detector"));
+
+  const endpoints = sandboxEndpoints(nodes, own, stack);
+  assert.deepEqual([...endpoints.keys()], [sinkBox, detectorBox], "setup's box gets nothing");
+  assert.deepEqual(endpoints.get(sinkBox)!.sort(), [...ports("sink"), ...shared].sort());
+  assert.deepEqual(endpoints.get(detectorBox)!.sort(), [...ports("detector"), ...shared].sort());
+  for (const forbidden of [...ports("detector"), ...ports("generator"), ...harness.split(",")]) {
+    assert.ok(!endpoints.get(sinkBox)!.includes(forbidden), `the sink reaches ${forbidden}`);
+  }
+  for (const forbidden of [...ports("sink"), ...ports("generator"), ...harness.split(",")]) {
+    assert.ok(
+      !endpoints.get(detectorBox)!.includes(forbidden),
+      `the detector reaches ${forbidden}`,
+    );
+  }
+  // kafka_error tells them apart: a fault on the sink hits the sink's listeners only.
+  const shares = pipelineShared(nodes as unknown as Map<string, StackNode>);
+  assert.equal(shares, false);
+  assert.deepEqual(listenersHit(["sink"], shares), ["sink"]);
+});
+
+Deno.test("one box for both, or a combined pipeline: both components' ports, and a fault hits both", () => {
+  const one = box(61003);
+  for (
+    const own of [
+      { sink: "python3 sink.py", detector: "node detector.js", cwd: "/srv/team", sandbox: one },
+      { combined: "./start.sh", cwd: "/srv/team", sandbox: one },
+    ] as OwnPipeline[]
+  ) {
+    const nodes = components(scenario, { ...options, own });
+    const endpoints = sandboxEndpoints(nodes, own, stack);
+    assert.deepEqual([...endpoints.keys()], [one]);
+    assert.deepEqual(
+      endpoints.get(one)!.sort(),
+      [...ports("sink"), ...ports("detector"), ...shared].sort(),
+    );
+    const shares = pipelineShared(nodes as unknown as Map<string, StackNode>);
+    assert.equal(shares, true, JSON.stringify(own));
+    assert.deepEqual(listenersHit(["sink"], shares), ["sink", "detector"]);
+  }
+});
+
+Deno.test("a box whose uid cannot be read counts as shared; built-in components have no box", () => {
+  const node = (cmd: string, args: string[]) => ({ spec: { cmd, args } }) as unknown as StackNode;
+  const unreadable = node("unshare", ["--mount", "--", "bash", "-c", "true"]);
+  const readable = node("unshare", ["--", "bash", "-c", "exec setpriv --reuid 61005 --regid 1"]);
+  assert.equal(pipelineShared(new Map([["sink", unreadable], ["detector", readable]])), true);
+  assert.equal(pipelineShared(new Map([["sink", readable], ["detector", readable]])), true);
+  const other = node("unshare", ["--", "bash", "-c", "exec setpriv --reuid 61006 --regid 1"]);
+  assert.equal(pipelineShared(new Map([["sink", readable], ["detector", other]])), false);
+  // A sink of the team's with the built-in detector: only the sink is boxed.
+  const own: OwnPipeline = { sink: "python3 sink.py", cwd: "/srv/team", sandbox: box(61007) };
+  assert.equal(sandboxOf(own, "detector"), undefined);
+  const nodes = components(scenario, { ...options, own });
+  const endpoints = sandboxEndpoints(nodes, own, stack);
+  assert.deepEqual(endpoints.get(own.sandbox!)!.sort(), [...ports("sink"), ...shared].sort());
+  assert.equal(sandboxOf(undefined, "sink"), undefined);
+});

@@ -1,0 +1,214 @@
+/**
+ * `@platformatic/kafka`'s producer with the generator's own record encoder (record_batch.ts) in
+ * place of the client's: the `lean` Kafka client. Everything else stays the client's: metadata,
+ * connections, the idempotent producer's id and its sequences per partition, retries (which
+ * re-encode a batch with the same sequence), leader changes, answers and their errors. Only the
+ * Produce request's body is written here, for the versions 9 to 11 (those the client speaks to
+ * any Kafka of the last years); a message with headers, a compressed or transactional send, or
+ * another version goes through the client's own encoder, unchanged.
+ *
+ * How: the client asks itself for each API's implementation through a method of its base class
+ * (keyed by a private symbol, found by its description); the producer made here answers for
+ * `Produce` with an implementation of the same call shape whose request body is ours. A client
+ * version without that method is refused at construction (`LeanProducerError`), never silently
+ * run on the client's encoder.
+ *
+ * ```ts
+ * const producer = leanProducer({ clientId: "gen-w0", bootstrapBrokers: brokers, idempotent: true, acks: -1 });
+ * await producer.send({ messages: [{ topic, partition: 2, key, value }] });
+ * ```
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import {
+  Producer as PlatformaticProducer,
+  type ProducerOptions,
+  produceV10,
+  produceV11,
+  produceV9,
+  Writer,
+} from "@platformatic/kafka";
+import { type PartitionRecords, produceRequestBody } from "./record_batch.ts";
+
+/** The client's producer as the generator uses it (keys and values as bytes or text). */
+export type LeanProducer = PlatformaticProducer<Buffer | string, Buffer | string, string, string>;
+
+/** The client lacks what the lean encoder hooks into. */
+export class LeanProducerError extends Error {
+  override name = "LeanProducerError";
+}
+
+/** A message as the client hands it to its Produce implementation (serialized, partitioned). */
+export interface SerializedMessage {
+  topic: string;
+  partition: number;
+  key?: Uint8Array | null;
+  value?: Uint8Array | null;
+  headers?: Map<unknown, unknown>;
+  timestamp?: bigint | number;
+}
+
+/** What the client passes to a Produce implementation besides the messages. */
+export interface ProduceOptions {
+  producerId?: bigint;
+  producerEpoch?: number;
+  sequences?: { get(key: string): number | undefined };
+  transactionalId?: string;
+  compression?: string;
+}
+
+type Callback = (error: Error | null, result?: unknown) => void;
+type ParseResponse = (...args: never[]) => unknown;
+export interface Connection {
+  send(
+    apiKey: number,
+    apiVersion: number,
+    createPayload: () => unknown,
+    parse: ParseResponse,
+    requestTags: boolean,
+    responseTags: boolean,
+    callback: Callback,
+  ): void;
+}
+export type ProduceApi =
+  & ((
+    connection: Connection,
+    acks: -1 | 0 | 1,
+    timeout: number,
+    messages: SerializedMessage[],
+    options: ProduceOptions,
+    callback: Callback,
+  ) => void)
+  & { key: number; version: number };
+type GetApi = (name: string, callback: (error: Error | null, api?: ProduceApi) => void) => void;
+
+const PARSERS: Record<number, ParseResponse> = {
+  9: produceV9.parseResponse as ParseResponse,
+  10: produceV10.parseResponse as ParseResponse,
+  11: produceV11.parseResponse as ParseResponse,
+};
+
+/** The symbol the client's base class keys its API lookup by. */
+const GET_API = (() => {
+  for (let o = PlatformaticProducer.prototype; o; o = Object.getPrototypeOf(o)) {
+    const s = Object.getOwnPropertySymbols(o).find((s) =>
+      s.description === "plt.kafka.base.getApi"
+    );
+    if (s) return s;
+  }
+  return undefined;
+})();
+
+/**
+ * The partitions' records of one Produce call, in the order their first message came, or
+ * undefined when the lean encoder does not write this call (headers, compression, a transaction,
+ * several topics, a message without a value or of a time of its own).
+ */
+export function partitionRecords(
+  messages: readonly SerializedMessage[],
+  options: ProduceOptions,
+): PartitionRecords[] | undefined {
+  if (options.transactionalId || (options.compression ?? "none") !== "none") return undefined;
+  const byPartition = new Map<number, PartitionRecords & { keys: unknown[]; values: unknown[] }>();
+  const topic = messages[0]?.topic;
+  const timestamp = messages[0]?.timestamp;
+  for (const m of messages) {
+    if (m.topic !== topic || (m.headers && m.headers.size > 0) || !m.value) return undefined;
+    // Every record has the call's one timestamp: a message of a time of its own is the client's.
+    if (m.timestamp !== timestamp) return undefined;
+    let p = byPartition.get(m.partition);
+    if (!p) {
+      p = {
+        partition: m.partition,
+        // As the client writes them (records.js): its sequence for an idempotent producer.
+        producerId: options.producerId ?? -1n,
+        producerEpoch: options.producerEpoch ?? 0,
+        baseSequence: options.sequences?.get(`${m.topic}:${m.partition}`) ?? 0,
+        keys: [],
+        values: [],
+      };
+      byPartition.set(m.partition, p);
+    }
+    p.keys.push(m.key);
+    p.values.push(m.value);
+  }
+  return [...byPartition.values()];
+}
+
+/** Each call's timestamp, kept for its retries (the client re-encodes a retried request). */
+const callTimestamps = new WeakMap<object, number>();
+
+/**
+ * A Produce implementation for `version` (9 to 11) whose request body the lean encoder writes;
+ * a call it does not write goes to `fallback` (the client's own implementation).
+ */
+export function leanProduceApi(version: number, fallback: ProduceApi): ProduceApi {
+  const parse = PARSERS[version];
+  const api = (
+    connection: Connection,
+    acks: -1 | 0 | 1,
+    timeout: number,
+    messages: SerializedMessage[],
+    options: ProduceOptions,
+    callback: Callback,
+  ) => {
+    const partitions = partitionRecords(messages, options);
+    if (!partitions) return fallback(connection, acks, timeout, messages, options, callback);
+    let timestampMs = callTimestamps.get(messages);
+    if (timestampMs === undefined) {
+      const first = messages[0].timestamp;
+      timestampMs = first === undefined ? Date.now() : Number(first);
+      callTimestamps.set(messages, timestampMs);
+    }
+    const ts = timestampMs;
+    connection.send(
+      0,
+      version,
+      () => {
+        const writer = Writer.create();
+        writer.dynamicBuffer.append(
+          produceRequestBody({
+            acks,
+            timeoutMs: timeout,
+            topic: messages[0].topic,
+            timestampMs: ts,
+            partitions,
+          }),
+        );
+        if (acks === 0) writer.context.noResponse = true;
+        return writer;
+      },
+      parse,
+      true,
+      true,
+      callback,
+    );
+  };
+  return Object.assign(api, { key: 0, version });
+}
+
+/** A platformatic producer whose Produce requests the lean encoder writes (see the module doc). */
+export function leanProducer(
+  options: ProducerOptions<Buffer | string, Buffer | string, string, string>,
+): LeanProducer {
+  const producer = new PlatformaticProducer(options);
+  const self = producer as unknown as Record<symbol, GetApi>;
+  const getApi = GET_API && self[GET_API];
+  if (!GET_API || typeof getApi !== "function") {
+    throw new LeanProducerError(
+      "this @platformatic/kafka has no API lookup to hook the lean encoder into; use --client platformatic",
+    );
+  }
+  const lean = new Map<number, ProduceApi>();
+  self[GET_API] = (name, callback) =>
+    getApi.call(producer, name, (error, api) => {
+      if (error || name !== "Produce" || !api || !PARSERS[api.version]) {
+        return callback(error, api);
+      }
+      let mine = lean.get(api.version);
+      if (!mine) lean.set(api.version, mine = leanProduceApi(api.version, api));
+      callback(null, mine);
+    });
+  return producer;
+}
