@@ -41,7 +41,8 @@ Deno.test(
       const endpoints = JSON.parse(lines[0]);
       assert.equal(endpoints.kafka.bootstrap, `127.0.0.1:${base + 700 + 111}`);
       assert.equal(endpoints.s3.bucket, "telemetry");
-      assert.match(endpoints.redis.url, /^redis:\/\/127\.0\.0\.1:\d+$/);
+      // The harness's user and its password (the pipeline gets a user of its own: redis_acl.ts).
+      assert.match(endpoints.redis.url, /^redis:\/\/:[^@]+@127\.0\.0\.1:\d+$/);
       assert.match(endpoints.toxiproxy.api, /^http:\/\/127\.0\.0\.1:\d+$/);
 
       const stack = (await LocalStack.attach(name))!;
