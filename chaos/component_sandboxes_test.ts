@@ -9,36 +9,18 @@ import assert from "node:assert/strict";
 import { portPlan } from "../compose/ports.ts";
 import { KAFKA_PROXY_NODE, listenerBootstrap } from "../compose/kafka_proxy_control.ts";
 import { Sandbox, wrappedUid } from "../compose/sandbox.ts";
-import type { Stack, StackNode } from "../compose/stack.ts";
-import type { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
+import type { StackNode } from "../compose/stack.ts";
 import { components, type OwnPipeline, sandboxEndpoints, sandboxOf } from "./components.ts";
 import { listenersHit, pipelineShared } from "./faults/kafka_error.ts";
-import { runNames } from "./run_names.ts";
-import type { Scenario } from "./scenario.ts";
+import { componentOptions, DETECTOR_ONLY, fakeStack } from "./_component_fixtures.ts";
 
 const plan = portPlan(29000, 3);
 const harness = "127.0.0.1:29116,127.0.0.1:29126,127.0.0.1:29136";
-const stack = {
-  plan,
-  dataDir: "/tmp/x/stack",
-  nodes: new Map([[KAFKA_PROXY_NODE, {}]]),
-  endpoints: {
-    kafka: { bootstrap: harness },
-    s3: { endpoint: "http://127.0.0.1:29010", accessKey: "a", secretKey: "s", bucket: "b" },
-    redis: { url: "redis://127.0.0.1:29020" },
-    toxiproxy: { api: "http://127.0.0.1:29030" },
-  },
-} as unknown as Stack;
-const options = {
-  stack,
-  receiver: { url: "http://127.0.0.1:29040/alerts" } as unknown as WebhookReceiver,
-  secret: "hmac",
-  runDir: "/tmp/x",
-  names: runNames("local", "r1"),
-};
-const scenario = {
-  detector: { window: "60s", slide: "10s", out_of_order: "5s" },
-} as unknown as Scenario;
+const stack = fakeStack({
+  kafka: { bootstrap: harness },
+}, { plan, dataDir: "/tmp/x/stack", nodes: new Map([[KAFKA_PROXY_NODE, {}]]) });
+const options = componentOptions(stack, "http://127.0.0.1:29040/alerts");
+const scenario = DETECTOR_ONLY;
 
 function box(uid: number): Sandbox {
   const p = { hide: [], binds: [], stage: `/b/${uid}/stage`, cwd: "/srv/team", uid };

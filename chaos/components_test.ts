@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
 import type { Stack } from "../compose/stack.ts";
-import type { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
 import { components, contractEndpoints, contractEnv } from "./components.ts";
 import { Sandbox } from "../compose/sandbox.ts";
-import { runNames } from "./run_names.ts";
-import type { Scenario } from "./scenario.ts";
+import { componentOptions, DETECTOR_ONLY, fakeStack } from "./_component_fixtures.ts";
 
 const root = {
   endpoint: "http://127.0.0.1:29010",
@@ -12,23 +10,8 @@ const root = {
   secretKey: "root-secret",
   bucket: "telemetry",
 };
-const options = {
-  stack: {
-    endpoints: {
-      kafka: { bootstrap: "127.0.0.1:29111" },
-      s3: root,
-      redis: { url: "redis://127.0.0.1:29020" },
-      toxiproxy: { api: "http://127.0.0.1:29030" },
-    },
-  } as unknown as Stack,
-  receiver: { url: "http://127.0.0.1:1/alerts" } as unknown as WebhookReceiver,
-  secret: "hmac",
-  runDir: "/tmp/x",
-  names: runNames("local", "r1"),
-};
-const scenario = {
-  detector: { window: "60s", slide: "10s", out_of_order: "5s" },
-} as unknown as Scenario;
+const options = componentOptions(fakeStack({ s3: root }));
+const scenario = DETECTOR_ONLY;
 
 Deno.test("contractEnv() gives the pipeline its own S3 keys, and the stack's bucket", () => {
   const env = contractEnv(scenario, {

@@ -14,16 +14,15 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { dockerClient, STACK_LABEL } from "../compose/docker.ts";
 import { hostProxyPorts } from "../compose/docker_proxies.ts";
 import { KAFKA_PROXY_NODE } from "../compose/kafka_proxy_control.ts";
 import { portPlan } from "../compose/ports.ts";
 import { S3_PROXY_NODE } from "../compose/s3_proxy.ts";
-import { runDeno, slow } from "../compose/testing.ts";
+import { slow } from "../compose/testing.ts";
 import { portFree } from "../lib/wait.ts";
-import type { Results } from "../validate/results.ts";
 import { validateScenario } from "./scenario.ts";
+import { observedDetail, scenarioRun } from "./short_run_testing.ts";
 
 const BASE = Number(Deno.env.get("CHAOS_DOCKER_PROXIES_BASE_PORT") ?? 32900);
 
@@ -74,28 +73,16 @@ Deno.test(
   async () => {
     const dir = await Deno.makeTempDir({ prefix: "chaos-docker-proxies-" });
     try {
-      const file = join(dir, "docker-proxies.json");
-      await Deno.writeTextFile(file, JSON.stringify(PROXIES));
-      const out = join(dir, "out");
-      const res = await runDeno(
-        ["chaos/cli_scenario.ts", file, "--stack", "docker", "--out", out],
-        { CHAOS_RUN_BASE_PORT: String(BASE) },
-      );
-      const runDir = join(out, PROXIES.name, "latest");
-      const explain = `${res.stdout.slice(-4000)}\n${res.stderr.slice(-3000)}`;
-      const results = JSON.parse(
-        await Deno.readTextFile(join(runDir, "results.json")),
-      ) as Results;
-      assert.equal(res.code, 0, explain);
+      const run = await scenarioRun(PROXIES, dir, ["--stack", "docker"], {
+        CHAOS_RUN_BASE_PORT: String(BASE),
+      });
+      const { results, explain } = run;
+      assert.equal(run.res.code, 0, explain);
       assert.equal(results.verdict, "pass", explain);
       assert.equal(results.completeness?.lost, 0, explain);
       assert.ok((results.completeness?.acked ?? 0) > 0, explain);
 
-      const detail = (kind: string) => {
-        const fault = results.faults.find((f) => f.kind === kind);
-        assert.ok(fault?.observed, `${kind} not observed\n${explain}`);
-        return fault.detail as Record<string, unknown> & { heal: Record<string, unknown> };
-      };
+      const detail = (kind: string) => observedDetail(run, kind);
       const s3 = detail("s3_fault");
       assert.ok((s3.store_writes_faulted as number) > 0, JSON.stringify(s3));
       assert.ok((s3.heal.store_writes_faulted as number) > 0, JSON.stringify(s3));

@@ -14,12 +14,11 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { dockerClient, STACK_LABEL } from "../compose/docker.ts";
-import { runDeno, slow } from "../compose/testing.ts";
-import type { Results } from "../validate/results.ts";
+import { slow } from "../compose/testing.ts";
 import { COMMENT } from "./faults/docker_net.ts";
 import { validateScenario } from "./scenario.ts";
+import { observedDetail, scenarioRun } from "./short_run_testing.ts";
 
 const BASE = Number(Deno.env.get("CHAOS_DOCKER_SHAPES_BASE_PORT") ?? 32600);
 
@@ -56,28 +55,16 @@ Deno.test(
   async () => {
     const dir = await Deno.makeTempDir({ prefix: "chaos-docker-shapes-" });
     try {
-      const file = join(dir, "docker-shapes.json");
-      await Deno.writeTextFile(file, JSON.stringify(SHAPES));
-      const out = join(dir, "out");
-      const res = await runDeno(
-        ["chaos/cli_scenario.ts", file, "--stack", "docker", "--out", out],
-        { CHAOS_RUN_BASE_PORT: String(BASE) },
-      );
-      const runDir = join(out, SHAPES.name, "latest");
-      const explain = `${res.stdout.slice(-4000)}\n${res.stderr.slice(-3000)}`;
-      const results = JSON.parse(
-        await Deno.readTextFile(join(runDir, "results.json")),
-      ) as Results;
-      assert.equal(res.code, 0, explain);
+      const run = await scenarioRun(SHAPES, dir, ["--stack", "docker"], {
+        CHAOS_RUN_BASE_PORT: String(BASE),
+      });
+      const { results, explain } = run;
+      assert.equal(run.res.code, 0, explain);
       assert.equal(results.verdict, "pass", explain);
       assert.equal(results.completeness?.lost, 0, explain);
       assert.ok((results.completeness?.acked ?? 0) > 0, explain);
 
-      const detail = (kind: string) => {
-        const fault = results.faults.find((f) => f.kind === kind);
-        assert.ok(fault?.observed, `${kind} not observed\n${explain}`);
-        return fault.detail as Record<string, unknown> & { heal: Record<string, unknown> };
-      };
+      const detail = (kind: string) => observedDetail(run, kind);
       const freeze = detail("freeze");
       const frozen = ["kafka-1", "kafka-2", "kafka-3", "minio", "redis"];
       assert.deepEqual(freeze.paused, frozen, explain);

@@ -20,10 +20,8 @@ import {
 } from "../compose/s3_proxy.ts";
 import { portPlan } from "../compose/ports.ts";
 import type { Stack } from "../compose/stack.ts";
-import type { WebhookReceiver } from "../pipeline/webhook_receiver.ts";
 import { contractEndpoints, contractEnv } from "./components.ts";
-import { runNames } from "./run_names.ts";
-import type { Scenario } from "./scenario.ts";
+import { componentOptions, DETECTOR_ONLY, fakeStack } from "./_component_fixtures.ts";
 import { portFree } from "../lib/wait.ts";
 import { s3Fault, s3TargetProblem, storeEvidence, waitForEffect } from "./faults/s3_fault.ts";
 import { serveS3Proxy } from "../compose/s3_proxy_server.ts";
@@ -81,24 +79,9 @@ Deno.test("s3_fault: minio on the local and docker stacks", () => {
 
 Deno.test("s3_fault: the pipeline reaches MinIO through the stack's S3 proxy", () => {
   const s3 = { endpoint: "http://127.0.0.1:29010", accessKey: "a", secretKey: "s", bucket: "b" };
-  const stack = {
-    endpoints: {
-      kafka: { bootstrap: "127.0.0.1:29111" },
-      s3,
-      redis: { url: "redis://127.0.0.1:29020" },
-      toxiproxy: { api: "http://127.0.0.1:29030" },
-    },
-  } as unknown as Stack;
-  const options = {
-    stack,
-    receiver: { url: "http://127.0.0.1:1/alerts" } as unknown as WebhookReceiver,
-    secret: "hmac",
-    runDir: "/tmp/x",
-    names: runNames("local", "r1"),
-  };
-  const scenario = {
-    detector: { window: "60s", slide: "10s", out_of_order: "5s" },
-  } as unknown as Scenario;
+  const stack = fakeStack({ s3 });
+  const options = componentOptions(stack);
+  const scenario = DETECTOR_ONLY;
   assert.equal(contractEnv(scenario, options).S3_ENDPOINT, s3.endpoint); // no proxy: MinIO
   const proxied = { ...stack, s3Proxy: s3ProxyEndpoints(portPlan(29000, 3)) } as Stack;
   const env = contractEnv(scenario, { ...options, stack: proxied });

@@ -12,6 +12,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type CommandOutput, runDeno } from "../compose/testing.ts";
 import type { Results } from "../validate/results.ts";
@@ -35,7 +36,38 @@ export async function shortRun(
     `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`,
   ]);
   const res = await runDeno(["chaos/cli_scenario.ts", name, "--out", out, ...args]);
-  const runDir = join(out, name, "latest");
+  return await readRun(res, join(out, name, "latest"));
+}
+
+/**
+ * Runs a scenario given as an object (written to `<out>/<name>.json`) with more flags (e.g.
+ * `--stack docker`) and environment.
+ */
+export async function scenarioRun(
+  scenario: { name: string },
+  out: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<ShortRun> {
+  await Deno.mkdir(out, { recursive: true });
+  const file = join(out, `${scenario.name}.json`);
+  await Deno.writeTextFile(file, JSON.stringify(scenario));
+  const res = await runDeno(["chaos/cli_scenario.ts", file, "--out", out, ...args], env);
+  return await readRun(res, join(out, scenario.name, "latest"));
+}
+
+/** The fault `kind`'s evidence in a run's results, asserted observed. */
+export function observedDetail(
+  run: ShortRun,
+  kind: string,
+): Record<string, unknown> & { heal: Record<string, unknown> } {
+  const fault = run.results.faults.find((f) => f.kind === kind);
+  assert.ok(fault?.observed, `${kind} not observed\n${run.explain}`);
+  return fault.detail as Record<string, unknown> & { heal: Record<string, unknown> };
+}
+
+/** A finished run's results and the explanation of its failed assertions. */
+async function readRun(res: CommandOutput, runDir: string): Promise<ShortRun> {
   const sinkLog = await Deno.readTextFile(join(runDir, "logs", "sink.log")).catch(() => "");
   const sinkLines = sinkLog.split("\n").filter((l) => /^sink:|Crash/.test(l)).slice(-20);
   const explain = `${res.stdout.slice(-4000)}\n${res.stderr.slice(-3000)}\nsink:\n${

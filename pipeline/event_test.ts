@@ -5,27 +5,15 @@
  */
 
 import assert from "node:assert/strict";
-import { INCIDENT_KINDS, incidentEntity, planIncident } from "./anomalies.ts";
+import { generatorFlows } from "./_event_fixtures.ts";
 import { parseEvent, plainlyValid, TelemetryEvent } from "./event.ts";
 import { corrupt, MALFORMED_KINDS } from "./malformed.ts";
 import { Rng } from "./rng.ts";
-import { baselineFlow } from "./traffic.ts";
 
 const zodAccepts = (data: unknown) => TelemetryEvent.safeParse(data).success;
 
 function realEvents(): TelemetryEvent[] {
-  const rng = new Rng("event-test");
-  const flows = Array.from({ length: 3000 }, () => baselineFlow(rng));
-  for (const kind of INCIDENT_KINDS) {
-    const { flows: planned } = planIncident(rng, {
-      id: "i1",
-      kind,
-      entity: incidentEntity(kind, 0),
-      start_ms: 1_000_000,
-      duration_ms: 20_000,
-    });
-    flows.push(...planned.slice(0, 300).map((p) => p.flow));
-  }
+  const flows = generatorFlows("event-test");
   return flows.map((flow, seq) => ({ producer_id: "r-w0", seq, ts_ms: 1.7e12 + seq, ...flow }));
 }
 

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { INCIDENT_KINDS, incidentEntity, planIncident } from "./anomalies.ts";
+import { generatorFlows } from "./_event_fixtures.ts";
 import { eventSerializer, parseEvent, TelemetryEvent } from "./event.ts";
 import {
   CANONICAL_VALUES,
@@ -17,22 +17,10 @@ import {
 import { corrupt, MALFORMED_KINDS } from "./malformed.ts";
 import { Rng } from "./rng.ts";
 import { validateLines } from "./sink_codec.ts";
-import { baselineFlow } from "./traffic.ts";
 
 /** The generator's events as it writes them: baseline flows and every incident's. */
 function realTexts(): string[] {
-  const rng = new Rng("event-text-test");
-  const flows = Array.from({ length: 3000 }, () => baselineFlow(rng));
-  for (const kind of INCIDENT_KINDS) {
-    const { flows: planned } = planIncident(rng, {
-      id: "i1",
-      kind,
-      entity: incidentEntity(kind, 0),
-      start_ms: 1_000_000,
-      duration_ms: 20_000,
-    });
-    flows.push(...planned.slice(0, 300).map((p) => p.flow));
-  }
+  const flows = generatorFlows("event-text-test");
   const serialize = eventSerializer("r1-w0");
   return flows.map((flow, seq) => serialize(seq, 1.7e12 + seq, flow));
 }

@@ -71,16 +71,16 @@ export interface Connection {
     callback: Callback,
   ): void;
 }
-export type ProduceApi =
-  & ((
-    connection: Connection,
-    acks: -1 | 0 | 1,
-    timeout: number,
-    messages: SerializedMessage[],
-    options: ProduceOptions,
-    callback: Callback,
-  ) => void)
-  & { key: number; version: number };
+/** The client's Produce call: one request of `messages`, answered through `callback`. */
+type ProduceCall = (
+  connection: Connection,
+  acks: -1 | 0 | 1,
+  timeout: number,
+  messages: SerializedMessage[],
+  options: ProduceOptions,
+  callback: Callback,
+) => void;
+export type ProduceApi = ProduceCall & { key: number; version: number };
 type GetApi = (name: string, callback: (error: Error | null, api?: ProduceApi) => void) => void;
 
 const PARSERS: Record<number, ParseResponse> = {
@@ -145,14 +145,7 @@ const callTimestamps = new WeakMap<object, number>();
  */
 export function leanProduceApi(version: number, fallback: ProduceApi): ProduceApi {
   const parse = PARSERS[version];
-  const api = (
-    connection: Connection,
-    acks: -1 | 0 | 1,
-    timeout: number,
-    messages: SerializedMessage[],
-    options: ProduceOptions,
-    callback: Callback,
-  ) => {
+  const api: ProduceCall = (connection, acks, timeout, messages, options, callback) => {
     const partitions = partitionRecords(messages, options);
     if (!partitions) return fallback(connection, acks, timeout, messages, options, callback);
     let timestampMs = callTimestamps.get(messages);

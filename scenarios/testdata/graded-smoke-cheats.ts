@@ -6,8 +6,8 @@
  * then (an honest pipeline settles within ~8 s). Expected verdict: fail for
  * every cheat (reports/grade_test.ts names each one's findings).
  */
-import { defineScenario } from "../../../chaos/scenario.ts";
-import smoke from "../../../scenarios/graded-smoke.ts";
+import { defineScenario } from "../../chaos/scenario.ts";
+import smoke from "../graded-smoke.ts";
 
 export default defineScenario({
   ...smoke,
