@@ -18,6 +18,7 @@ import { ensureImages } from "./images.ts";
 import { ensureDockerEngine } from "./host_tools.ts";
 import { provision } from "./provision.ts";
 import { say } from "../lib/progress.ts";
+import { FailureNames, RepeatFolder } from "./test_output.ts";
 
 // deno-lint-ignore no-control-regex
 const ANSI = /\x1b\[[0-9;]*m/g;
@@ -55,22 +56,35 @@ if (import.meta.main) {
         stack = await LocalStack.up({ name: `tests-${Deno.pid}`, basePort, owner: "process" });
       }
       if (interrupted) throw new InterruptedError("SIGINT");
-      child = new Deno.Command(Deno.execPath(), {
+      const proc = new Deno.Command(Deno.execPath(), {
         args: ["test", "-A", ...Deno.args],
         env: {
           KAFKA_LOG_LEVEL: Deno.env.get("KAFKA_LOG_LEVEL") ?? "nothing",
           ...(stack ? { CHAOS_TEST_STACK: stack.name } : {}),
         },
         stdout: "piped",
-        stderr: "inherit",
+        stderr: "piped",
       }).spawn();
+      child = proc;
+      const failures = new FailureNames();
       let summary = "";
-      const decoder = new TextDecoder();
-      for await (const chunk of child.stdout) {
-        await Deno.stdout.write(chunk);
-        summary = (summary + decoder.decode(chunk, { stream: true })).slice(-4000);
-      }
-      const status = await child.status;
+      const stdout = (async () => {
+        const decoder = new TextDecoder();
+        let partial = "";
+        for await (const chunk of proc.stdout) {
+          await Deno.stdout.write(chunk);
+          const text = decoder.decode(chunk, { stream: true });
+          summary = (summary + text).slice(-4000);
+          const lines = (partial + text).split("\n");
+          partial = lines.pop()!;
+          for (const l of lines) failures.line(l);
+        }
+        failures.line(partial);
+      })();
+      const stderr = foldRepeats(proc.stderr);
+      const status = await proc.status;
+      await Promise.all([stdout, stderr]);
+      for (const name of failures.names) console.log(`failed: ${name}`);
       if (interrupted) throw new InterruptedError("SIGINT");
       const line = summary.replace(ANSI, "").split("\n").reverse()
         .find((l) => /\d+ passed.*\d+ failed/.test(l));
@@ -93,4 +107,19 @@ if (import.meta.main) {
       if (summaryLine) console.log(summaryLine);
     }
   });
+}
+
+/** Copies a child's stderr to ours line by line, a line repeated many times in a row folded. */
+async function foldRepeats(stream: ReadableStream<Uint8Array>): Promise<void> {
+  const fold = new RepeatFolder(3);
+  const encoder = new TextEncoder();
+  const write = (lines: string[]) =>
+    lines.length ? Deno.stderr.write(encoder.encode(lines.map((l) => l + "\n").join(""))) : 0;
+  let partial = "";
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    const lines = (partial + text).split("\n");
+    partial = lines.pop()!;
+    await write(lines.flatMap((l) => fold.line(l)));
+  }
+  await write([...(partial ? fold.line(partial) : []), ...fold.flush()]);
 }
