@@ -180,6 +180,9 @@ if (import.meta.main) {
       );
       return ExitCode.Pass;
     }
+    // With --json, stdout carries only the verdict object: whatever the run would print there
+    // (a client's log line, a late message) goes to stderr with the progress.
+    const writeJson = values.json ? jsonOnlyStdout() : undefined;
     await provision();
     return await withInterrupt(async (signal) => {
       const { results, runDir, exitCode } = await runScenario(scenario, {
@@ -194,7 +197,7 @@ if (import.meta.main) {
       // With --json, stdout carries only the verdict object; the summary joins the progress.
       // What a pipeline wrote (alert rules and entities in the reasons) is shown, never obeyed.
       const say = (line: string) => (values.json ? console.error : console.log)(printable(line));
-      if (values.json) console.log(JSON.stringify(results, null, 2));
+      writeJson?.(JSON.stringify(results, null, 2));
       const c = results.completeness;
       const a = results.alerts;
       say(`${results.scenario}: ${results.verdict.toUpperCase()}`);
@@ -221,4 +224,17 @@ if (import.meta.main) {
       return exitCode;
     });
   });
+}
+
+/**
+ * Sends this thread's `console.log` and `console.info` to stderr from now on; returns the one
+ * writer left to stdout (the verdict object, written whole).
+ */
+function jsonOnlyStdout(): (text: string) => void {
+  console.log = console.error;
+  console.info = console.error;
+  return (text) => {
+    const bytes = new TextEncoder().encode(text + "\n");
+    for (let done = 0; done < bytes.length;) done += Deno.stdout.writeSync(bytes.subarray(done));
+  };
 }

@@ -57,7 +57,16 @@ Deno.test(
         runId = results.run_id;
         assert.equal(res.code, 0, `${res.stdout.slice(-2000)}\n${res.stderr.slice(-2000)}`);
         // --json: stdout is the verdict object, the same as results.json; the summary is on stderr.
-        assert.deepEqual(JSON.parse(res.stdout), results);
+        let verdict: unknown;
+        try {
+          verdict = JSON.parse(res.stdout);
+        } catch (error) {
+          throw new Error(
+            `--json's stdout is not one JSON object (${error}); its end:\n` +
+              res.stdout.slice(-3000),
+          );
+        }
+        assert.deepEqual(verdict, results);
         assert.equal(results.schema_version, 2);
         assert.match(res.stderr, /exfil-under-broker-loss: PASS/);
         assert.equal(results.verdict, "pass");
@@ -146,7 +155,7 @@ Deno.test(
       });
       await t.step("sealed: another --key is exit 2; the right one passes", async () => {
         const other = join(keyDir, "other.key");
-        await Deno.writeFile(other, new Uint8Array(32).fill(1));
+        await Deno.writeFile(other, new Uint8Array(32).fill(1), { mode: 0o600 });
         const res = await task(["validate/cli_validate.ts", "--run", runDir, "--key", other]);
         assert.equal(res.code, 2, res.stdout + res.stderr);
         assert.match(res.stderr, /sealed with another key; give it with --key FILE/);

@@ -45,7 +45,7 @@ export interface BrokerConfigOptions extends KafkaSettings {
    * Kafka's security (the local stack): the CLIENT listener takes SCRAM-SHA-512 only, and the
    * StandardAuthorizer refuses whatever no ACL allows, except to the super users: this user and
    * ANONYMOUS (the INTERNAL and CONTROLLER listeners, which stay PLAINTEXT: no pipeline reaches
-   * them, chaos/components.ts `pipelineEndpoints`). Default: none (PLAINTEXT, no authorizer).
+   * them: chaos/components.ts `sandboxEndpoints`). Default: none (PLAINTEXT, no authorizer).
    */
   scram?: { superUser: string };
 }

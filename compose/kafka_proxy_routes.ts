@@ -43,8 +43,9 @@ const DESCRIBE_CLUSTER = 60;
 
 /**
  * APIs a pipeline component never needs and that would let it rewrite the harness's ground truth
- * or the cluster under the run (the cluster has no authorizer): delete or truncate the run's topic
- * (DeleteTopics, DeleteRecords, AlterConfigs retention), add its partitions, move its leaders or
+ * or the cluster under the run (where the cluster has no authorizer; where it has, a second wall
+ * behind its ACLs, compose/kafka_acl.ts): delete or truncate the run's topic (DeleteTopics,
+ * DeleteRecords, AlterConfigs retention), add its partitions, move its leaders or
  * replicas, delete groups or their offsets, change features, quotas, ACLs, credentials, brokers,
  * or send inter-broker and controller requests; DescribeQuorum names the controllers' endpoints.
  * Refused on a component's listener (the connection is cut), by key.

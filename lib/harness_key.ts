@@ -36,12 +36,24 @@ export function harnessKeyPath(): string {
   return join(config, "chaos-harness", "harness.key");
 }
 
-/** Reads a key file: 32 bytes, or 64 hex digits (a key copied by hand). */
+/**
+ * Reads a key file: 32 bytes, or 64 hex digits (a key copied by hand). A file that its group or
+ * other users may read or write is refused (as ssh refuses such a private key): whoever reads it
+ * can make seals and digests that check, so it is no proof of anything.
+ */
 export function readKeyFile(path: string): Uint8Array {
   let bytes: Uint8Array;
   try {
+    const mode = Deno.statSync(path).mode;
+    if (mode !== null && (mode & 0o077) !== 0) {
+      throw new HarnessKeyError(
+        `the key file ${path} is open to other users (mode ${(mode & 0o777).toString(8)}): ` +
+          `make it readable by its owner only (chmod 600 ${path})`,
+      );
+    }
     bytes = Deno.readFileSync(path);
   } catch (error) {
+    if (error instanceof HarnessKeyError) throw error;
     throw new HarnessKeyError(`cannot read the key file ${path}: ${(error as Error).message}`);
   }
   if (bytes.length === KEY_BYTES) return bytes;

@@ -21,10 +21,10 @@ Deno.test("harness key: a copied hex key reads back; anything else is refused", 
   const dir = Deno.makeTempDirSync();
   try {
     const hex = join(dir, "hex.key");
-    Deno.writeTextFileSync(hex, "00ff".repeat(16) + "\n");
+    Deno.writeTextFileSync(hex, "00ff".repeat(16) + "\n", { mode: 0o600 });
     assert.deepEqual([...readKeyFile(hex)].slice(0, 2), [0, 255]);
     const bad = join(dir, "bad.key");
-    Deno.writeTextFileSync(bad, "not a key");
+    Deno.writeTextFileSync(bad, "not a key", { mode: 0o600 });
     assert.throws(() => readKeyFile(bad), /not a harness key/);
     assert.throws(() => readKeyFile(join(dir, "missing")), HarnessKeyError);
   } finally {
@@ -43,4 +43,27 @@ Deno.test("harness key: derived keys differ by purpose and context; HMAC is RFC 
     hmacHex(new TextEncoder().encode("Jefe"), "what do ya want for nothing?"),
     "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
   );
+});
+
+Deno.test("harness key: a key file others may read or write is refused, naming the fix", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const open = join(dir, "open.key");
+    Deno.writeFileSync(open, new Uint8Array(32).fill(7), { mode: 0o600 });
+    for (const mode of [0o644, 0o640, 0o602]) {
+      Deno.chmodSync(open, mode);
+      assert.throws(
+        () => readKeyFile(open),
+        (e: Error) =>
+          e instanceof HarnessKeyError && /open to other users/.test(e.message) &&
+          e.message.includes(`chmod 600 ${open}`),
+        mode.toString(8),
+      );
+      assert.throws(() => loadHarnessKey(open), HarnessKeyError, "also when loaded");
+    }
+    Deno.chmodSync(open, 0o400);
+    assert.equal(readKeyFile(open)[0], 7, "owner-only (even read-only) is a key");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
