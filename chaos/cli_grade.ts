@@ -67,7 +67,13 @@ import { parseSubmission, type Submission } from "../reports/submission.ts";
 import { DEFAULT_SUITE, loadSuite } from "../reports/suite.ts";
 import { stamp as timestamp } from "./run_folder.ts";
 import { shell, tailOf } from "./submission_shell.ts";
-import { openSandbox, type Sandbox, SandboxError, sandboxSupport } from "../compose/sandbox.ts";
+import {
+  openSandbox,
+  type Sandbox,
+  SandboxError,
+  sandboxGaps,
+  sandboxSupport,
+} from "../compose/sandbox.ts";
 
 const USAGE =
   "usage: deno task grade --submission <file.yaml> [--suite NAME|FILE] [--seed N] [--pass-mark N]\n" +
@@ -240,9 +246,12 @@ async function gradeIn(
     if (signal.aborted) throw new InterruptedError("SIGINT");
     if (code !== 0) {
       const g = gradeSubmission(sub.name, rules, []);
+      // Its box's memory bound, when the kernel OOM-killed in it (compose/sandbox_bounds.ts).
+      const oom = p.sandbox?.oomEvidence("setup's sandbox");
       g.reasons = [
         `setup ${code === null ? "timed out" : `exited ${code}`}; last lines of ${log}:\n` +
         await tailOf(log),
+        ...(oom ? [oom] : []),
       ];
       return g;
     }
@@ -350,6 +359,8 @@ if (import.meta.main) {
       }
     });
     grade.sandboxed = sandboxed;
+    const gaps = sandboxed ? sandboxGaps() : [];
+    if (gaps.length) grade.sandbox_gaps = gaps;
     await Deno.writeTextFile(join(out, "grade.json"), JSON.stringify(grade, null, 2));
     await Deno.writeTextFile(join(out, "junit.xml"), gradeJunit(grade));
     console.log(gradeText(grade));

@@ -10,7 +10,14 @@ import { portPlan } from "../compose/ports.ts";
 import { KAFKA_PROXY_NODE, listenerBootstrap } from "../compose/kafka_proxy_control.ts";
 import { Sandbox, wrappedUid } from "../compose/sandbox.ts";
 import type { StackNode } from "../compose/stack.ts";
-import { components, type OwnPipeline, sandboxEndpoints, sandboxOf } from "./components.ts";
+import {
+  components,
+  oomCounts,
+  oomFailure,
+  type OwnPipeline,
+  sandboxEndpoints,
+  sandboxOf,
+} from "./components.ts";
 import { listenersHit, pipelineShared } from "./faults/kafka_error.ts";
 import { componentOptions, DETECTOR_ONLY, fakeStack } from "./_component_fixtures.ts";
 
@@ -109,4 +116,50 @@ Deno.test("a box whose uid cannot be read counts as shared; built-in components 
   const endpoints = sandboxEndpoints(nodes, own, stack);
   assert.deepEqual(endpoints.get(own.sandbox!)!.sort(), [...ports("sink"), ...shared].sort());
   assert.equal(sandboxOf(undefined, "sink"), undefined);
+});
+
+/** A box whose memory cgroup says `kills` OOM kills (64 MiB bound). */
+class Measured extends Sandbox {
+  kills = 0;
+  override memory() {
+    return { limitMb: 64, peakMb: 64, oomKills: this.kills };
+  }
+}
+function measured(uid: number): Measured {
+  const p = { hide: [], binds: [], stage: `/b/${uid}/stage`, cwd: "/srv/team", uid };
+  return new Measured(uid, `/b/${uid}`, p, "/opt/deno:/usr/bin", "/opt/deno-dir");
+}
+
+Deno.test("an OOM kill in a component's box during the run is the submission's failure, with evidence", () => {
+  const [setup, sink, detector] = [measured(61010), measured(61011), measured(61012)];
+  setup.kills = 5; // setup's box runs no component: its kills are setup's, not the run's
+  detector.kills = 2; // before this run (an earlier scenario of the suite)
+  const own: OwnPipeline = {
+    sink: "python3 sink.py",
+    detector: "node detector.js",
+    cwd: "/srv/team",
+    sandbox: setup,
+    sandboxes: { sink, detector },
+  };
+  const before = oomCounts(own);
+  assert.deepEqual([...before.values()], [0, 2]);
+  assert.equal(oomFailure(own, before), undefined, "no kill during the run");
+  sink.kills = 1;
+  assert.equal(
+    oomFailure(own, before),
+    "the sink's sandbox reached its memory bound of 64 MiB (CHAOS_SANDBOX_MEMORY_MB): the " +
+      "kernel's OOM killer killed 1 of its processes (peak 64 MiB) (see logs/sink.log)",
+  );
+  sink.kills = 0;
+  detector.kills = 3;
+  assert.match(oomFailure(own, before)!, /^the detector's sandbox .* killed 1 of its/);
+  // A combined pipeline's box runs both: the pipeline's.
+  const one = measured(61013);
+  const combined: OwnPipeline = { combined: "./start.sh", cwd: "/srv/team", sandbox: one };
+  const start = oomCounts(combined);
+  one.kills = 1;
+  assert.match(oomFailure(combined, start)!, /^the pipeline's sandbox .*logs\/pipeline\.log\)$/);
+  // The built-in pipeline, or an unsandboxed one: no box, nothing to say.
+  assert.equal(oomFailure(undefined, new Map()), undefined);
+  assert.equal(oomFailure({ sink: "x", cwd: "/srv/team" }, new Map()), undefined);
 });

@@ -8,6 +8,8 @@
  * the network only at the contract's endpoints; the builtin one never does.
  * Given one sandbox per component, the sink and the detector each run in their
  * own, and each reaches only its own Kafka ports (a fault tells them apart).
+ * A graded component's log keeps its first 64 MiB (compose/log_cap.ts), and
+ * says when its sandbox's processes were OOM-killed at the box's memory bound.
  * @module
  */
 
@@ -29,6 +31,7 @@ import type { RunContext } from "./run_context.ts";
 import { SubmissionError } from "./submission_error.ts";
 import { listenerBootstrap } from "../compose/kafka_proxy_control.ts";
 import { submissionCommand } from "./submission_shell.ts";
+import { cappedArgv } from "../compose/log_cap.ts";
 import type { Sandbox } from "../compose/sandbox.ts";
 import type { Admin } from "./run_stack.ts";
 import type { RunNames } from "./run_names.ts";
@@ -137,25 +140,35 @@ export function contractEnv(scenario: Scenario, o: ComponentsOptions): Record<st
 export function components(scenario: Scenario, o: ComponentsOptions): Map<string, ProcessNode> {
   const ports = metricsPorts(o.stack);
   const contract = contractEnv(scenario, o);
-  /** A component's process: the contract's env (and `extra`), its log, pid file and cgroup. */
+  /**
+   * A component's process: the contract's env (and `extra`), its log, pid file and cgroup. A
+   * graded (`own`) one's output is capped (and its box's OOM kills said) by a wrapper of the
+   * harness's, outside its sandbox.
+   */
   const componentNode = (
     name: string,
     command: { cmd: string; args: string[]; cwd: string },
     extra: Record<string, string> = {},
     sandbox?: Sandbox,
+    own = false,
   ) => {
     // The combined pipeline is the node behind both names: a clock fault on either reaches it.
     const clocked = o.faketime?.nodes.some((n) => n === name || name === "pipeline");
-    const clock = clocked ? faketimeEnv(o.faketime!.lib, faketimeFile(o.stack.dataDir, name)) : {};
+    // A boxed component's clock is outside the stack's folder, which its box hides.
+    const clockFile = sandbox?.clockFile() ?? faketimeFile(o.stack.dataDir, name);
+    const clock = clocked ? faketimeEnv(o.faketime!.lib, clockFile) : {};
     const run = submissionCommand(
       [command.cmd, ...command.args],
       { ...contract, ...extra, ...clock },
       sandbox,
     );
+    const argv = own
+      ? cappedArgv(run.argv, { who: `the ${name}`, memoryCgroup: sandbox?.memoryCgroup })
+      : run.argv;
     return new ProcessNode({
       name,
-      cmd: run.argv[0],
-      args: run.argv.slice(1),
+      cmd: argv[0],
+      args: argv.slice(1),
       cwd: sandbox?.cwd ?? command.cwd,
       env: run.env,
       clearEnv: true,
@@ -194,6 +207,7 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
         ...securityEnv(roleSecurity(o.stack, name)),
       },
       sandboxOf(o.own, name),
+      Boolean(own),
     );
   };
   const d = scenario.detector;
@@ -207,6 +221,7 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
       },
       {},
       o.own.sandbox,
+      true,
     );
     return new Map([["sink", pipeline], ["detector", pipeline]]);
   }
@@ -352,6 +367,55 @@ export function sandboxEndpoints(
   return out;
 }
 
+/**
+ * The TCP ports each box of a graded pipeline may bind (compose/landlock.ts): a component's own
+ * box its METRICS_PORT (none without one); a box of both (a combined pipeline) any.
+ */
+export function sandboxListens(
+  nodes: ReadonlyMap<string, { spec: { env?: Record<string, string> } }>,
+  own: OwnPipeline | undefined,
+): Map<Sandbox, number[] | undefined> {
+  const out = new Map<Sandbox, number[] | undefined>();
+  for (const [box, name] of componentBoxes(own)) {
+    const port = Number(nodes.get(name)?.spec.env?.METRICS_PORT);
+    out.set(box, name === "pipeline" ? undefined : Number.isInteger(port) ? [port] : []);
+  }
+  return out;
+}
+
+/** The boxes the components of a graded pipeline run in, each with the name of what it runs. */
+function componentBoxes(own: OwnPipeline | undefined): Map<Sandbox, string> {
+  const out = new Map<Sandbox, string>();
+  for (const name of ["sink", "detector"] as const) {
+    const box = sandboxOf(own, name);
+    if (box) out.set(box, out.has(box) ? "pipeline" : name);
+  }
+  return out;
+}
+
+/** How many processes the kernel has OOM-killed so far in each box of a graded pipeline. */
+export function oomCounts(own: OwnPipeline | undefined): Map<Sandbox, number> {
+  const out = new Map<Sandbox, number>();
+  for (const box of componentBoxes(own).keys()) out.set(box, box.memory()?.oomKills ?? 0);
+  return out;
+}
+
+/**
+ * The submission's failure when processes of a component's box were OOM-killed since `before`
+ * (`oomCounts` at the run's start): the box's memory bound is the submission's to keep. The
+ * evidence (bound, kills, peak) is in the message; undefined without a kill.
+ */
+export function oomFailure(
+  own: OwnPipeline | undefined,
+  before: ReadonlyMap<Sandbox, number>,
+): string | undefined {
+  for (const [box, name] of componentBoxes(own)) {
+    const line = box.oomEvidence(`the ${name}'s sandbox`, before.get(box) ?? 0);
+    if (line) return `${line} (see logs/${name}.log)`;
+  }
+  return undefined;
+}
+
 /** The pipeline phase: the webhook receiver, then the components, started and in their groups. */
 export async function startPipeline(
   run: RunContext,
@@ -385,8 +449,9 @@ export async function startPipeline(
     await writeFaketime(faketimeFile(stack.dataDir, node.name), REAL_CLOCK);
   }
   const isOwn = Boolean(own?.sink || own?.detector || own?.combined);
+  const listens = sandboxListens(nodes, own);
   for (const [box, endpoints] of sandboxEndpoints(nodes, own, stack)) {
-    await box.network({ kind: "pipeline", endpoints });
+    await box.network({ kind: "pipeline", endpoints, listen: listens.get(box) });
   }
   run.ownPipeline = isOwn;
   const op = run.history.invoke("pipeline-up", { own: isOwn });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { Stack } from "../compose/stack.ts";
 import { components, contractEndpoints, contractEnv } from "./components.ts";
 import { Sandbox } from "../compose/sandbox.ts";
+import { uncappedArgv } from "../compose/log_cap.ts";
 import { componentOptions, DETECTOR_ONLY, fakeStack } from "./_component_fixtures.ts";
 
 const root = {
@@ -51,7 +52,10 @@ Deno.test("components() runs a graded pipeline's own commands in its sandbox, th
     own: { sink: "python3 sink.py", cwd: "/srv/team", sandbox },
   });
   const sink = nodes.get("sink")!.spec;
-  assert.equal(sink.cmd, "unshare");
+  // Behind the harness's log cap (compose/log_cap.ts), outside the box.
+  const boxed = uncappedArgv([sink.cmd, ...sink.args]);
+  assert.equal(sink.cmd, "bash");
+  assert.equal(boxed[0], "unshare");
   assert.deepEqual(sink.args.slice(-3), ["bash", "-c", "exec python3 sink.py"]);
   assert.match(sink.args.join(" "), /setpriv --reuid 61234/);
   assert.equal(sink.cwd, "/srv/team");

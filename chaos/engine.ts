@@ -2,7 +2,9 @@
  * The scenario engine: one run of a scenario, as phases (each its own module):
  * the run folder (run_folder.ts); the stack and the topic (run_stack.ts); the
  * pipeline's components (components.ts); the steady state (rollback.ts); the
- * method (method.ts: the workload observed under the fault timeline); heal
+ * method (method.ts: the workload observed under the fault timeline), with
+ * Redis guarded from the stack's start (redis_guard.ts: a script of the
+ * pipeline's that blocks Redis fails the run); heal
  * and rollback; settle (settle.ts); the verdict
  * (judge.ts); the outcome and reports (outcome.ts). Healing and cleanup run on
  * success, failure, exceptions and abort (Ctrl-C) alike (`teardown` in
@@ -12,7 +14,10 @@
  * Run folder `reports/runs/<scenario>/<timestamp>/`: history.jsonl,
  * commits.jsonl (the sink's commits, sampled from the workload to the end of settle),
  * results.json, ledger.json, deliveries.jsonl, report.md, junit.xml, logs/, and last
- * seal.json (run_context.ts: `sealRun`).
+ * seal.json (run_context.ts: `sealRun`). The order at the end: settle, the judge (its store
+ * check's listing is what the seal holds: run_context.ts says why), `afterJudge`, teardown
+ * (the pipeline stopped, the store listed again: a change since the judge is recorded), the
+ * results and reports, the seal. Nothing after the judge undoes a judged fail.
  *
  * ```ts
  * import { runScenario } from "./engine.ts";
@@ -32,7 +37,7 @@ import { abortRecord } from "../validate/history.ts";
 import { COMMITS_FILE } from "../validate/commits.ts";
 import type { Results } from "../validate/results.ts";
 import { exitCodeOf } from "../validate/verdict.ts";
-import { type OwnPipeline, startPipeline } from "./components.ts";
+import { oomCounts, oomFailure, type OwnPipeline, startPipeline } from "./components.ts";
 import { externalProblems, stackProblems } from "./faults/mod.ts";
 import { CommitSampler } from "./commit_sampler.ts";
 import { objectStore } from "../pipeline/store.ts";
@@ -41,9 +46,10 @@ import { runMethod } from "./method.ts";
 import { report, runResults } from "./outcome.ts";
 import { expandFaults } from "./planner.ts";
 import { recordSteadyState, requireSteadyState, rollBack } from "./rollback.ts";
-import { openRun, recordFailure, sealRun, teardown } from "./run_context.ts";
+import { endRun, openRun, recordFailure, sealRun } from "./run_context.ts";
 import { externalCluster, type ExternalOptions, stackPhase } from "./run_stack.ts";
 import { ms, type Scenario } from "./scenario.ts";
+import { RedisGuard } from "./redis_guard.ts";
 import { settle } from "./settle.ts";
 
 export interface RunOptions {
@@ -135,10 +141,19 @@ export async function runScenario(
   });
   const { history, status, signal } = run;
   let commits: CommitSampler | undefined;
+  let redisGuard: RedisGuard | undefined;
+  // A graded pipeline's boxes are bounded: an OOM kill in one during the run fails the run.
+  const ooms = oomCounts(options.pipeline);
   try {
     status.phase("stack");
     const basePort = options.basePort ?? Number(Deno.env.get("CHAOS_RUN_BASE_PORT") ?? 29600);
     const { stack, kafka, admin, binaries } = await stackPhase(run, basePort, options.external);
+    // A pipeline's script that blocks Redis fails the run, not the harness (redis_guard.ts).
+    redisGuard = RedisGuard.start({
+      url: stack.endpoints.redis.url,
+      history,
+      restart: stack.kind === "external" ? undefined : () => stack.node("redis").restart(),
+    });
 
     status.phase("pipeline");
     const { receiver, nodes } = await startPipeline(run, stack, admin, options.pipeline);
@@ -215,8 +230,24 @@ export async function runScenario(
   } catch (error) {
     recordFailure(run, error);
   } finally {
-    await commits?.stop({ lastRead: false }); // stopped after settle, unless the run failed
-    await teardown(run, { keepStack: options.keepStack });
+    // Nothing here may skip the teardown: each step's error is recorded, never thrown.
+    await commits?.stop({ lastRead: false }) // stopped after settle, unless the run failed
+      .catch((error) => history.record("fail", "commits", `the commit sampler: ${error}`));
+    const blocked = await redisGuard?.stop().catch((error) => {
+      history.record("fail", "redis-guard", `the Redis guard could not stop: ${error}`);
+      return undefined;
+    });
+    if (blocked && !run.submissionFailure) {
+      run.submissionFailure = blocked;
+      history.record("fail", "submission", blocked);
+    }
+    const oom = oomFailure(options.pipeline, ooms);
+    if (oom && !run.submissionFailure) {
+      run.submissionFailure = oom;
+      history.record("fail", "submission", oom);
+    }
+    // A teardown that throws is recorded, never thrown: a judged fail stands (outcome.ts).
+    await endRun(run, { keepStack: options.keepStack });
   }
   const results = runResults(run);
   await report(run, results).catch(async (error) => {

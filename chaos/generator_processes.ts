@@ -3,7 +3,8 @@
  * past one process's CPU, and a rehearsal of load from several machines): the
  * harness's own generator plus N-1 processes of `deno task generate`, each with
  * its share of the rate, the same workers, seed and run id, and its own worker
- * offset (so producer ids and incident ids never collide). They connect first
+ * offset (so producer ids and incident ids never collide), and the run's entity
+ * secret in their environment (entity_secret.ts). They connect first
  * and start together at `--start-at`; each rewrites a status file every second
  * (summed into the run's live figures and samples) and writes its ledger into
  * `<run>/ledgers/` (`--out`), which the run merges into its own
@@ -27,6 +28,7 @@ import type { GeneratorStatus } from "../pipeline/generator_options.ts";
 import { Ledger } from "../pipeline/ledger.ts";
 import type { KafkaClientKind } from "../pipeline/producer_client.ts";
 import { ms, type Scenario } from "./scenario.ts";
+import { ENTITY_SECRET_ENV, entitySecret } from "./entity_secret.ts";
 
 export interface GeneratorProcessesOptions {
   stack: Stack;
@@ -35,6 +37,8 @@ export interface GeneratorProcessesOptions {
   runDir: string;
   seed: number;
   client: KafkaClientKind;
+  /** Keys the incident entities (entity_secret.ts). Default: derived from the harness key and `runId`. */
+  entitySecret?: string;
 }
 
 /** Each process's share of the target rate (the harness's own generator takes the same). */
@@ -59,6 +63,9 @@ export class GeneratorProcesses {
       DURATION: `${ms(w.duration)}ms`,
       SEED: String(o.seed),
       RUN_ID: o.runId,
+      // The same entity walk as the harness's generator (worker offsets keep them apart); in the
+      // environment, not the arguments, so other users' `ps` never shows it.
+      [ENTITY_SECRET_ENV]: o.entitySecret ?? entitySecret(o.runId),
       CHAOS_MODE: String(w.chaos_mode),
       LATENCY_SPIKE_PROB: "0",
       ERROR_RATE_PROB: "0",

@@ -4,7 +4,8 @@
  * w2-w3), the run merges their ledgers and passes as one; `validate --run`
  * without the second ledger finds its events unexpected (fail) and with
  * `--ledger` passes again; a ledger given twice is refused (exit 2). No
- * ledger is in the pipeline's bucket. Nothing is left running.
+ * ledger is in the pipeline's bucket. The incident's entity is the one the
+ * run's entity secret picks, not one the run id predicts. Nothing is left running.
  */
 
 import assert from "node:assert/strict";
@@ -14,6 +15,8 @@ import { Ledger } from "../pipeline/ledger.ts";
 import type { GeneratorStatus } from "../pipeline/generator_options.ts";
 import type { Results } from "../validate/results.ts";
 import { combinedStatus } from "./generator_processes.ts";
+import { entitySecret } from "./entity_secret.ts";
+import { entityWalk } from "../pipeline/anomalies.ts";
 import { loadHarnessKey } from "../lib/harness_key.ts";
 import { resealRunFolder } from "../validate/seal.ts";
 
@@ -60,6 +63,12 @@ Deno.test({ name: "processes: two generators, one run, checked as one", ...slow 
     assert.ok(second.totals().acked > 0, "the second process produced");
     assert.equal(results.completeness?.lost, 0);
     assert.equal(results.alerts?.matched, 1);
+    // The incident's entity comes from the run's entity secret (the harness key and the run id),
+    // not from the run id alone, which every producer_id shows.
+    const [incident] = ledger.incidents;
+    const secret = entitySecret(id, loadHarnessKey(undefined, { create: false }));
+    assert.equal(incident.entity, entityWalk("src_ip", secret)(0));
+    assert.notEqual(incident.entity, entityWalk("src_ip", id)(0));
     // The ledgers are the answer key: none of them in the pipeline's bucket (the run folder keeps
     // the store's data, a directory per bucket).
     const store = join(dir, "stack", "minio");

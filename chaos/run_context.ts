@@ -10,9 +10,31 @@
  *
  * The run's last act is `sealRun`: once every evidence file and report is
  * written and the components are stopped, `seal.json` seals the folder, the
- * store's object list (taken in `teardown`, once the pipeline is stopped and
- * before the stack goes) and the webhook secret under the harness's key,
- * loaded (made on first use) when the run opens (validate/seal.ts).
+ * store's object list and the webhook secret under the harness's key, loaded
+ * (made on first use) when the run opens (validate/seal.ts).
+ *
+ * The sealed object list is the store the judge checked: the very listing its
+ * store check read (names, sizes, ETags; validate/store_check.ts), cut to the
+ * run's `events/<topic>/` and `dlq/<topic>/`. Not a listing taken later: the
+ * pipeline runs on after the judge (late alerts are still judged, up to the
+ * detector's stop in `teardown`), so a store listed at teardown could hold
+ * what a hostile sink repaired, or spoiled, once judged, and `validate --run`
+ * would re-check that as the run's store. Freezing the pipeline before the
+ * judge was the other way; it would cut the detector's late deliveries short
+ * and needs a freezer every stack has not. So the judge's listing is sealed,
+ * and whatever the pipeline changes after it shows in `validate --run` as
+ * "the store changed since the run" (a fail); `teardown` lists the store again
+ * once the pipeline is stopped and records such changes in the history
+ * (`store-after-judge`). A legitimate sink, done by the end of settle, changes
+ * nothing: its run re-checks as it was judged. A run never judged (it failed
+ * or was interrupted first) seals the store as `teardown` lists it, the
+ * pipeline stopped.
+ *
+ * ```ts
+ * const run = await openRun(scenario, { seed, kind: "local" });
+ * try { ...phases, the judge... } finally { await endRun(run, {}); } // teardown, never throws
+ * await sealRun(run); // seal.json: the folder, the judged store, the secret
+ * ```
  * @module
  */
 
@@ -33,7 +55,8 @@ import type { FaultRecord, RunCost } from "../validate/results.ts";
 import { HarnessKeyError, loadHarnessKey } from "../lib/harness_key.ts";
 import { UsageError } from "../lib/exit_codes.ts";
 import { objectStore } from "../pipeline/store.ts";
-import { type SealedStore, sealRunFolder } from "../validate/seal.ts";
+import { type SealedStore, sealRunFolder, storeChanges } from "../validate/seal.ts";
+import type { ListedObject } from "../validate/store_check.ts";
 import { tolerateAbandonedRequests } from "./rejections.ts";
 import { createRunFolder, type RunFolder } from "./run_folder.ts";
 import { type RunNames, runNames } from "./run_names.ts";
@@ -70,7 +93,10 @@ export interface RunParts {
   samples?: Sample[];
   cost?: RunCost;
   judgement?: Judgement;
-  /** The store's objects once the pipeline stopped, for the seal (null: could not be listed). */
+  /**
+   * The store's objects for the seal: as the judge listed them, or (a run never judged) once the
+   * pipeline stopped; null: they could not be listed.
+   */
   sealedStore?: SealedStore | null;
 }
 
@@ -158,11 +184,46 @@ export function recordFailure(run: RunContext, error: unknown): void {
   }
 }
 
+/** A step of `teardown` that failed (recorded in the history when it did). */
+class TeardownError extends Error {
+  override name = "TeardownError";
+}
+
+/**
+ * `teardown`, and one that throws recorded as a reason to doubt the run, never thrown: a judged
+ * fail stands (verdictOf in outcome.ts), anything else is unknown; the run is still reported and
+ * sealed.
+ */
+export async function endRun(run: RunContext, o: { keepStack?: boolean }): Promise<void> {
+  await teardown(run, o).catch((error) => {
+    run.reasons.push(`the teardown failed: ${(error as Error)?.message ?? error}`);
+    // A step's failure is in the history already.
+    if (!(error instanceof TeardownError)) {
+      run.history.record("fail", "teardown", String((error as Error)?.stack ?? error));
+    }
+  });
+}
+
+/**
+ * Ends the run's parts, in order; a step that throws is recorded and the next ones still run (a
+ * fault is healed, the stack taken down, whatever failed before), then the first failure is
+ * thrown (`endRun` makes it a reason).
+ */
 export async function teardown(run: RunContext, o: { keepStack?: boolean }): Promise<void> {
   const p = run.parts;
-  await p.observation?.stop();
+  const failures: unknown[] = [];
+  const step = async (what: string, action: () => Promise<unknown> | undefined) => {
+    try {
+      await action();
+    } catch (error) {
+      const message = `${what}: ${(error as Error)?.message ?? error}`;
+      failures.push(new TeardownError(message, { cause: error }));
+      run.history.record("fail", "teardown", message);
+    }
+  };
+  await step("observation", () => p.observation?.stop());
   run.status.stop();
-  await p.timeline?.healAll();
+  await step("heal", () => p.timeline?.healAll());
   for (const c of new Set(p.components?.values() ?? [])) {
     // A component's processes that outlive it (its cgroup not empty) are recorded, by pid.
     await c.stop({ graceMs: 10_000 }).catch((error) =>
@@ -185,17 +246,20 @@ export async function teardown(run: RunContext, o: { keepStack?: boolean }): Pro
   await p.receiver?.stop().catch(() => {});
   // The pipeline's rights end with it (also on Ctrl-C; a kept stack keeps none of them).
   await p.kafkaAcls?.revoke();
-  if (!p.stack) return;
-  p.sealedStore = await listStore(run, p.stack);
-  if (o.keepStack) await p.stack.detach();
-  else if (p.stack.kind === "external") {
-    // What the run created on a cluster that is not its own goes; what went is recorded.
-    const op = run.history.invoke("stack-down", { kind: "external" });
-    await p.stack.down({ quiet: true }).then(
-      (deleted) => run.history.complete(op, "ok", { deleted }),
-      (error) => run.history.complete(op, "fail", { error: String(error) }),
-    );
-  } else await p.stack.down({ quiet: true, retain: ["minio", "logs"] }).catch(() => {});
+  const stack = p.stack;
+  if (stack) {
+    p.sealedStore = await storeForSeal(run, stack);
+    if (o.keepStack) await step("detach", () => stack.detach());
+    else if (stack.kind === "external") {
+      // What the run created on a cluster that is not its own goes; what went is recorded.
+      const op = run.history.invoke("stack-down", { kind: "external" });
+      await stack.down({ quiet: true }).then(
+        (deleted) => run.history.complete(op, "ok", { deleted }),
+        (error) => run.history.complete(op, "fail", { error: String(error) }),
+      );
+    } else await stack.down({ quiet: true, retain: ["minio", "logs"] }).catch(() => {});
+  }
+  if (failures.length) throw failures[0];
 }
 
 /** Whether the freezer cgroup `name` exists (checked before opening it, which would make it). */
@@ -209,16 +273,64 @@ function existsCgroup(name: string): boolean {
   }
 }
 
+/** The prefixes of the run's objects in the store: those the seal lists. */
+export function runPrefixes(topic: string): string[] {
+  return [`events/${topic}/`, `dlq/${topic}/`];
+}
+
+/**
+ * The judge's listing as the seal holds it: the objects under `prefixes` (the others are not the
+ * run's: another topic's batches, which the check leaves alone, or foreign objects, which it fails
+ * whatever the seal says). Pure.
+ */
+export function judgedStore(
+  bucket: string,
+  prefixes: readonly string[],
+  listing: readonly ListedObject[],
+): SealedStore {
+  return {
+    bucket,
+    prefixes: [...prefixes],
+    objects: listing
+      .filter((o) => prefixes.some((p) => o.name.startsWith(p)))
+      .map((o) => ({ name: o.name, size: o.size, etag: o.etag ?? null })),
+  };
+}
+
+/**
+ * The store the seal vouches for: the judge's listing when the run was judged (the store listed
+ * again now, the pipeline stopped, and any change since the judge recorded), else the store now.
+ */
+async function storeForSeal(run: RunContext, stack: Stack): Promise<SealedStore | null> {
+  const prefixes = runPrefixes(run.names.topic);
+  const now = await listStore(run, stack, prefixes);
+  const listing = run.parts.judgement?.evidence.stored.listing;
+  if (!listing) return now;
+  const judged = judgedStore(objectStore(stack.endpoints.s3).bucket, prefixes, listing);
+  const changed = now ? storeChanges(judged, now.objects) : [];
+  if (changed.length) {
+    run.history.record("info", "store-after-judge", {
+      note: "the pipeline changed the store after the judge listed it: the seal keeps the " +
+        "judged listing, and validate --run fails on these changes",
+      changes: changed,
+    });
+  }
+  return judged;
+}
+
 /** How long listing the store for the seal may take. */
 const LIST_TIMEOUT_MS = 120_000;
 
 /**
- * The store's objects under the run's prefixes (those the re-check reads), listed with the
- * harness's keys; null, recorded, when they cannot be.
+ * The store's objects under `prefixes` (those the re-check reads), listed with the harness's keys;
+ * null, recorded, when they cannot be.
  */
-async function listStore(run: RunContext, stack: Stack): Promise<SealedStore | null> {
+async function listStore(
+  run: RunContext,
+  stack: Stack,
+  prefixes: readonly string[],
+): Promise<SealedStore | null> {
   const store = objectStore(stack.endpoints.s3);
-  const prefixes = [`events/${run.names.topic}/`, `dlq/${run.names.topic}/`];
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     const objects = await Promise.race([
@@ -232,7 +344,7 @@ async function listStore(run: RunContext, stack: Stack): Promise<SealedStore | n
     ]);
     return {
       bucket: store.bucket,
-      prefixes,
+      prefixes: [...prefixes],
       objects: objects.map((o) => ({ name: o.name, size: o.size, etag: o.etag ?? null })),
     };
   } catch (error) {

@@ -88,13 +88,19 @@ export async function settle(o: SettleOptions): Promise<void> {
     enableOfflineQueue: false,
   });
   redis.on("error", () => {}); // an unreachable Redis reads as an empty outbox
+  // A Redis busy running the pipeline's script is not read as an empty outbox: the settle waits
+  // while the guard ends the script (redis_guard.ts; the run fails for it).
+  const outbox = () =>
+    redis.hlen(`outbox:${detectorGroup}`).catch((e) =>
+      /^BUSY\s/.test(String((e as Error).message)) ? 1 : 0
+    );
   try {
     await redis.connect().catch(() => {}); // retried by ioredis in the background
     await bounded(
       "the detector to deliver its alerts",
       "the detector did not catch up in time",
       async () =>
-        await redis.hlen(`outbox:${detectorGroup}`).catch(() => 0) === 0 &&
+        await outbox() === 0 &&
         (checkAlerts(o.incidents, o.receiver.deliveries()).missed === 0 ||
           await groupCaughtUp(o.admin, detectorGroup, topic, highs)),
     );

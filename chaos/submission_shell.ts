@@ -17,6 +17,7 @@
 
 import { dirname } from "node:path";
 import type { Sandbox } from "../compose/sandbox.ts";
+import { cappedWriter } from "../compose/log_cap.ts";
 
 /** What a submission's commands get of the harness's environment: this Deno first on PATH, HOME. */
 export function harnessBasics(): { PATH: string; HOME: string } {
@@ -64,10 +65,10 @@ export async function shell(
     stderr: "piped",
     stdin: "null",
   }).spawn();
+  // What the harness keeps of it is bounded (compose/log_cap.ts): a flood cannot fill the disk.
+  const write = cappedWriter(file, { who: "the command" });
   const copy = Promise.all(
-    [child.stdout, child.stderr].map((s) =>
-      s.pipeTo(new WritableStream({ write: (c) => void file.writeSync(c) }))
-    ),
+    [child.stdout, child.stderr].map((s) => s.pipeTo(new WritableStream({ write }))),
   );
   let stopped = false;
   const killGroup = () => {

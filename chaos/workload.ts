@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { Generator } from "../pipeline/generator.ts";
 import type { KafkaClientKind } from "../pipeline/producer_client.ts";
 import type { Kafka } from "./run_stack.ts";
+import { entitySecret } from "./entity_secret.ts";
 import { rateShare } from "./generator_processes.ts";
 import { ms, type Scenario } from "./scenario.ts";
 
@@ -27,6 +28,8 @@ export interface WorkloadOptions {
   runId: string;
   runDir: string;
   client: KafkaClientKind;
+  /** Keys the incident entities (entity_secret.ts). Default: derived from the harness key and `runId`. */
+  entitySecret?: string;
 }
 
 export function workload(scenario: Scenario, o: WorkloadOptions): Generator {
@@ -42,6 +45,7 @@ export function workload(scenario: Scenario, o: WorkloadOptions): Generator {
     durationMs: ms(w.duration),
     seed: String(o.seed),
     runId: o.runId,
+    entitySecret: o.entitySecret ?? entitySecret(o.runId),
     chaosMode: w.chaos_mode,
     malformedProb: w.malformed_prob,
     probabilities: { exfil: 0, port_scan: 0, latency_spike: 0, reset_storm: 0 },

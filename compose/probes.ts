@@ -11,37 +11,21 @@
 
 import { logLevel } from "kafkajs";
 import { kafkaClient } from "../pipeline/kafka.ts";
+import { redisCommands } from "./redis_wire.ts";
 
-/** Sends `PING` to Redis and expects `+PONG`. */
+/**
+ * Sends `PING` to Redis (after `AUTH` with `password`, the `default` user's) and expects `+PONG`:
+ * a Redis busy running a script answers `-BUSY` and is not ready (chaos/redis_guard.ts ends it).
+ */
 export async function redisPing(
   port: number,
   host = "127.0.0.1",
   timeoutMs = 2000,
   password?: string,
 ): Promise<boolean> {
-  let conn: Deno.TcpConn | undefined;
-  const timer = setTimeout(() => conn?.close(), timeoutMs);
-  try {
-    conn = await Deno.connect({ hostname: host, port });
-    const auth = password ? `AUTH ${JSON.stringify(password)}\r\n` : "";
-    await conn.write(new TextEncoder().encode(`${auth}PING\r\n`));
-    const buf = new Uint8Array(256);
-    let answer = "";
-    // With AUTH first, "+OK" and "+PONG" may come in one read or two.
-    for (let i = 0; i < 2 && !answer.includes("+PONG") && !answer.startsWith("-"); i++) {
-      const n = await conn.read(buf);
-      if (n === null) break;
-      answer += new TextDecoder().decode(buf.subarray(0, n));
-    }
-    return answer.includes("+PONG");
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-    try {
-      conn?.close();
-    } catch { /* already closed */ }
-  }
+  const [reply] = await redisCommands({ host, port, password }, [["PING"]], { timeoutMs })
+    .catch(() => []);
+  return reply?.type === "+" && reply.text === "PONG";
 }
 
 /** MinIO's readiness endpoint answers 200. */

@@ -19,11 +19,21 @@
  * own processes, so the grader's `/proc/<pid>/environ` is out of sight. A
  * box's work folder, HOME and /tmp are its uid's alone (0700, in a 0711 folder
  * of root's): a box never lists or reads another's.
+ * Each box is bounded (sandbox_bounds.ts): its work folder, HOME and /tmp
+ * together are a filesystem of its own (an ext4 image on a loop device, 4 GiB
+ * unless `CHAOS_SANDBOX_DISK_MB` says otherwise: past it, ENOSPC), its
+ * processes a memory cgroup of its own (4 GiB, `CHAOS_SANDBOX_MEMORY_MB`: past
+ * it the kernel's OOM killer kills inside the box, and `oomEvidence` says so).
+ * Its commands run in a Landlock domain of their own (landlock.ts): no other
+ * box's (nor the host's) abstract unix socket, no TCP port bound but those
+ * `network` gives.
  * `close()` kills every process of the uid (nothing of the submission runs
- * after the grade), removes the chain and the work folder.
+ * after the grade), removes the chain, the memory cgroup, the disk (unmounted,
+ * its loop device freed) and the work folder.
  *
- * Needs root, util-linux `unshare` and `setpriv`, and iptables with the
- * `owner` match: `sandboxSupport()` names what is missing.
+ * Needs root, util-linux `unshare`, `setpriv` and `losetup`, e2fsprogs'
+ * `mkfs.ext4`, and iptables with the `owner` match: `sandboxSupport()` names
+ * what is missing (or a bad `CHAOS_SANDBOX_*_MB`).
  *
  * ```ts
  * import { openSandbox } from "./sandbox.ts";
@@ -32,7 +42,7 @@
  * const argv = box.wrap(["bash", "-c", "npm ci"]); // run with box.env(), in box.cwd
  * await box.network({ kind: "none" });
  * const sink = await openSandbox({ source: "/srv/team-a", from: box }); // a copy of box's work and HOME
- * await sink.network({ kind: "pipeline", endpoints: ["127.0.0.1:29111"] });
+ * await sink.network({ kind: "pipeline", endpoints: ["127.0.0.1:29111"], listen: [29051] });
  * await sink.close();
  * await box.close();
  * ```
@@ -43,296 +53,60 @@ import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { cacheDir, repoRoot, stateDir } from "./paths.ts";
 import { harnessKeyPath } from "../lib/harness_key.ts";
 import { sleep } from "../lib/wait.ts";
+import { uncappedArgv } from "./log_cap.ts";
+import {
+  boundsFromEnv,
+  type BoxBounds,
+  makeMemoryCgroup,
+  memoryBound,
+  type MemoryEvidence,
+  memoryEvidence,
+  mountDisk,
+  oomLine,
+  removeMemoryCgroup,
+  unmountDisk,
+} from "./sandbox_bounds.ts";
+import { mustRun, run, SandboxError } from "./sandbox_error.ts";
+import { landlockHelper } from "./landlock.ts";
+import { isUnder, type MountPlan, mountScript } from "./sandbox_mounts.ts";
+import {
+  chainName,
+  firewalls,
+  listenPorts,
+  type NetworkPolicy,
+  ownerMatch,
+  removeChain,
+  resolveEndpoints,
+  writeChain,
+} from "./sandbox_network.ts";
 
-/** A sandbox that cannot be made or closed as asked (the command and its output in the message). */
-export class SandboxError extends Error {
-  override name = "SandboxError";
-}
+export { SandboxError };
+export {
+  type Bind,
+  isUnder,
+  MAX_PROCESSES,
+  type MountPlan,
+  mountScript,
+  PID1,
+  shellQuote,
+} from "./sandbox_mounts.ts";
+export {
+  chainRules,
+  listenPorts,
+  type NetworkPolicy,
+  PRIVATE_V4,
+  PRIVATE_V6,
+  resolveEndpoints,
+  setupAllowFromEnv,
+  splitHostPort,
+} from "./sandbox_network.ts";
 
-/** How many processes and threads a box's uid may have at once (RLIMIT_NPROC). */
-export const MAX_PROCESSES = 4096;
 /** The range the sandbox's uids are drawn from. */
 export const UID_RANGE = { min: 61000, max: 64999 } as const;
 /** Where the work folders live: `<base>/<uid>/` (root, 0711). */
 export const DEFAULT_BASE = "/var/lib/chaos-sandbox";
-const CHAIN_PREFIX = "chaos-sb-";
 /** `unshare`'s flags for the sandbox's namespaces: mount, pid (with its own /proc), ipc, uts. */
 const NAMESPACES = ["--mount", "--pid", "--fork", "--mount-proc", "--ipc", "--uts"];
-
-/** Who may be reached: `setup` also reaches non-local addresses (package registries). */
-export type NetworkPolicy =
-  | { kind: "setup" }
-  | {
-    kind: "pipeline";
-    /** `ip:port` or URLs with an IPv4 host (Sandbox.network resolves names first). */
-    endpoints: string[];
-    /** Also the nameservers (an endpoint was given by name). Default false. */
-    dns?: boolean;
-  }
-  | { kind: "none" };
-
-/** One bind mount of the sandbox: `src` shown at `dst`, read-only unless `rw`. */
-export interface Bind {
-  src: string;
-  dst: string;
-  rw?: boolean;
-}
-
-/** What the mount namespace's start script does (see `mountScript`). */
-export interface MountPlan {
-  /** Folders (or files) covered by an empty read-only tmpfs (or /dev/null). */
-  hide: string[];
-  /** Binds, shown through hidden folders where they lie under one. */
-  binds: Bind[];
-  /** A root-only empty folder to build the hidden folders' replacements in. */
-  stage: string;
-  /** The folder the command starts in. */
-  cwd: string;
-  uid: number;
-}
-
-/** `'…'` quoting for a POSIX shell. */
-export function shellQuote(s: string): string {
-  return `'${s.replaceAll("'", `'\\''`)}'`;
-}
-
-/** True when `path` is `dir` or lies under it. */
-export function isUnder(path: string, dir: string): boolean {
-  const rel = relative(dir, path);
-  return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
-}
-
-/**
- * The pid 1 of the sandbox's pid namespace, run as the uid: it runs the command as its child and
- * passes on the signals a fault sends (a namespace's init only gets signals it handles, so the
- * command itself must not be pid 1), and exits with the command's code; the kernel then kills
- * whatever the command left in the namespace (`setsid -f` daemons included).
- */
-export const PID1 = [
-  '"$@" & c=$!',
-  'for s in TERM INT HUP USR1 USR2 QUIT; do trap "kill -$s $c 2>/dev/null" $s; done',
-  'while :; do wait "$c"; r=$?; kill -0 "$c" 2>/dev/null || exit "$r"; done',
-].join("\n");
-
-/**
- * The script run as root inside the new mount namespace before it drops to the uid: mounts
- * private, hidden folders covered (binds under them staged in a tmpfs that is then moved in
- * place), the other binds, every mount read-only but the writable binds and /proc, a private
- * /dev/shm, every inherited descriptor above 2 closed, then `setpriv` to the uid without any
- * capability, and PID1. Pure, for the tests.
- */
-export function mountScript(plan: MountPlan): string {
-  const q = shellQuote;
-  const lines = ["set -e", "mount --make-rprivate /"];
-  const binds = [...plan.binds].sort((a, b) => a.dst.length - b.dst.length);
-  const hides = [...new Set(plan.hide.map((h) => resolve(h)))]
-    .filter((h) => h !== "/")
-    .sort((a, b) => a.length - b.length);
-  const coveredBy = (p: string, hs: string[]) => hs.find((h) => isUnder(p, h));
-  const staged = new Set<Bind>();
-  const done: string[] = [];
-  for (const h of hides) {
-    // A hide inside one already covered is gone already (unless a bind shows it again).
-    if (coveredBy(h, done) && !binds.some((b) => isUnder(h, b.dst))) continue;
-    const under = binds.filter((b) => isUnder(b.dst, h) && b.dst !== h && !staged.has(b));
-    if (under.length === 0) {
-      lines.push(
-        `if [ -d ${q(h)} ]; then mount -t tmpfs -o ro,mode=0755,size=4k chaos-hidden ${q(h)}; ` +
-          `elif [ -e ${q(h)} ]; then mount --bind /dev/null ${q(h)}; fi`,
-      );
-    } else {
-      lines.push(`if [ -d ${q(h)} ]; then`);
-      lines.push(`mount -t tmpfs -o mode=0755,size=64k chaos-hidden ${q(plan.stage)}`);
-      for (const b of under) {
-        const at = join(plan.stage, relative(h, b.dst));
-        lines.push(`mkdir -p ${q(at)}`, `mount --bind ${q(b.src)} ${q(at)}`);
-        staged.add(b);
-      }
-      lines.push(`mount --move ${q(plan.stage)} ${q(h)}`, "fi");
-    }
-    done.push(h);
-  }
-  // A read-only folder shown under a writable bind (the harness tree under /tmp, as in a clone
-  // there) would be covered by it: captured first, with the hides inside it, and shown again.
-  const pre = new Map<Bind, string>();
-  const covering = binds.filter((b) => b.rw);
-  for (const b of binds) {
-    if (b.rw || staged.has(b)) continue;
-    if (!covering.some((c) => c.dst !== b.dst && isUnder(b.dst, c.dst))) continue;
-    const at = join(dirname(plan.stage), "pre", String(pre.size));
-    lines.push(`mkdir -p ${q(at)}`, `mount --rbind ${q(b.src)} ${q(at)}`);
-    pre.set(b, at);
-  }
-  for (const b of binds) {
-    // A read-only bind of a folder onto itself outside every hide adds nothing (all is read-only
-    // below), and would cover the hides inside it.
-    if (staged.has(b) || (!b.rw && b.src === b.dst && !pre.has(b))) continue;
-    const from = pre.get(b);
-    lines.push(
-      `mkdir -p ${q(b.dst)}`,
-      from ? `mount --rbind ${q(from)} ${q(b.dst)}` : `mount --bind ${q(b.src)} ${q(b.dst)}`,
-    );
-  }
-  const keep = ["/proc", "/proc/*", ...binds.filter((b) => b.rw).map((b) => q(b.dst))];
-  lines.push(
-    "while read -r _ _ _ _ m _; do",
-    '  m=$(printf "%b" "$m")',
-    `  case "$m" in ${keep.join("|")}) continue;; esac`,
-    '  mount -o remount,bind,ro "$m" 2>/dev/null || true',
-    "done </proc/self/mountinfo",
-    "mount -t tmpfs -o mode=1777,nosuid,nodev,size=256m chaos-shm /dev/shm",
-    // Descriptors the grader inherited (a lock held by `flock`, a pipe) do not reach the command.
-    'for f in /proc/$$/fd/*; do f=${f##*/}; if [ "$f" -gt 2 ]; then eval "exec $f>&-"; fi; done',
-    // Whatever is still writable but the work folders is a failure of the sandbox, not a risk.
-    `cd -- ${q(plan.cwd)}`,
-    // Its uid's processes and threads are bounded (a fork bomb stays inside the box).
-    `ulimit -u ${MAX_PROCESSES}`,
-    `exec setpriv --reuid ${plan.uid} --regid ${plan.uid} --clear-groups --no-new-privs ` +
-      `--inh-caps=-all --bounding-set=-all -- bash -c ${q(PID1)} chaos-sandbox "$@"`,
-  );
-  return lines.join("\n");
-}
-
-const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
-/** What setup never reaches: link-local (instance metadata), private and shared (CGNAT) ranges. */
-export const PRIVATE_V4 = [
-  "169.254.0.0/16",
-  "10.0.0.0/8",
-  "172.16.0.0/12",
-  "192.168.0.0/16",
-  "100.64.0.0/10",
-];
-/** Link-local and unique-local IPv6. */
-export const PRIVATE_V6 = ["fe80::/10", "fc00::/7"];
-const CIDR = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]+)\/\d{1,3}$/i;
-
-/**
- * The private ranges setup may reach anyway (a package mirror on the local network):
- * `CHAOS_SANDBOX_SETUP_ALLOW`, comma-separated CIDRs; anything else in it is refused.
- */
-export function setupAllowFromEnv(
-  value = Deno.env.get("CHAOS_SANDBOX_SETUP_ALLOW") ?? "",
-): string[] {
-  const cidrs = value.split(",").map((c) => c.trim()).filter(Boolean);
-  for (const c of cidrs) {
-    if (!CIDR.test(c)) {
-      throw new SandboxError(
-        `CHAOS_SANDBOX_SETUP_ALLOW: ${JSON.stringify(c)} is no CIDR (e.g. 10.1.2.0/24)`,
-      );
-    }
-  }
-  return cidrs;
-}
-
-/**
- * The iptables (`family` 4) or ip6tables (6) rules of a policy: the chain's body, each an argv
- * after `-A <chain>`. The contract's endpoints are IPv4: over IPv6 a pipeline reaches nothing.
- */
-export function chainRules(
-  policy: NetworkPolicy,
-  nameservers: string[],
-  family: 4 | 6 = 4,
-  setupAllow: string[] = [],
-): string[][] {
-  const rules: string[][] = [
-    ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
-  ];
-  const mine = nameservers.filter((ns) => IPV4.test(ns) === (family === 4));
-  const dns = () =>
-    mine.flatMap((ns) =>
-      ["udp", "tcp"].map((p) => ["-p", p, "-d", ns, "--dport", "53", "-j", "ACCEPT"])
-    );
-  if (policy.kind === "pipeline") {
-    for (const e of policy.endpoints) {
-      const { host, port } = splitHostPort(e);
-      if (!IPV4.test(host)) {
-        throw new SandboxError(`cannot allow endpoint ${JSON.stringify(e)}: not an IPv4 address`);
-      }
-      if (family === 4) {
-        rules.push(["-p", "tcp", "-d", host, "--dport", String(port), "-j", "ACCEPT"]);
-      }
-    }
-    if (policy.dns) rules.push(...dns());
-  } else if (policy.kind === "setup") {
-    rules.push(...dns());
-    // Not this host's own addresses (the stack, the grader), not loopback: the rest is the world.
-    rules.push(["-d", family === 4 ? "127.0.0.0/8" : "::1/128", "-j", "REJECT"]);
-    rules.push(["-m", "addrtype", "--dst-type", "LOCAL", "-j", "REJECT"]);
-    // A private mirror the grader named (CHAOS_SANDBOX_SETUP_ALLOW) before the private ranges.
-    for (const cidr of setupAllow.filter((c) => c.includes(":") === (family === 6))) {
-      rules.push(["-d", cidr, "-j", "ACCEPT"]);
-    }
-    // Not the cloud's instance metadata, the local networks, other runs' containers.
-    for (const cidr of family === 4 ? PRIVATE_V4 : PRIVATE_V6) {
-      rules.push(["-d", cidr, "-j", "REJECT"]);
-    }
-    rules.push(["-j", "ACCEPT"]);
-  }
-  rules.push(["-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"]);
-  rules.push(["-j", "REJECT"]);
-  return rules;
-}
-
-/** `host:port`, `[v6]:port` or a URL, into its host (`localhost`: 127.0.0.1) and port. */
-export function splitHostPort(endpoint: string): { host: string; port: number } {
-  let hostPort = endpoint.trim();
-  let defaultPort: number | undefined;
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(hostPort)) {
-    const url = new URL(hostPort);
-    defaultPort = { "http:": 80, "https:": 443 }[url.protocol];
-    hostPort = url.port ? `${url.hostname}:${url.port}` : `${url.hostname}:${defaultPort ?? ""}`;
-  }
-  const m = /^(.*):(\d+)$/.exec(hostPort);
-  if (!m) throw new SandboxError(`cannot allow endpoint ${JSON.stringify(endpoint)}: no port`);
-  let host = m[1].replace(/^\[|\]$/g, "");
-  if (host === "localhost") host = "127.0.0.1";
-  return { host, port: Number(m[2]) };
-}
-
-/** Endpoints with their names resolved (IPv4, `A` records): `ip:port` each, and whether any had a name. */
-export async function resolveEndpoints(
-  endpoints: string[],
-): Promise<{ endpoints: string[]; named: boolean }> {
-  const out: string[] = [];
-  let named = false;
-  for (const e of endpoints) {
-    const { host, port } = splitHostPort(e);
-    if (IPV4.test(host)) {
-      out.push(`${host}:${port}`);
-      continue;
-    }
-    named = true;
-    let ips: string[];
-    try {
-      ips = await Deno.resolveDns(host, "A");
-    } catch (error) {
-      throw new SandboxError(`cannot allow endpoint ${e}: ${host} does not resolve`, {
-        cause: error,
-      });
-    }
-    for (const ip of ips) out.push(`${ip}:${port}`);
-  }
-  return { endpoints: out, named };
-}
-
-function run(cmd: string, args: string[]): { code: number; out: string } {
-  try {
-    const o = new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped", stdin: "null" })
-      .outputSync();
-    const dec = new TextDecoder();
-    return { code: o.code, out: (dec.decode(o.stdout) + dec.decode(o.stderr)).trim() };
-  } catch (error) {
-    return { code: 127, out: `${cmd}: ${(error as Error).message}` };
-  }
-}
-
-function mustRun(cmd: string, args: string[]): string {
-  const r = run(cmd, args);
-  if (r.code !== 0) {
-    throw new SandboxError(`${cmd} ${args.join(" ")} exited ${r.code}: ${r.out}`);
-  }
-  return r.out;
-}
 
 /** Why submissions cannot be sandboxed here (what is needed), or null when they can. */
 export function sandboxSupport(): string | null {
@@ -341,10 +115,15 @@ export function sandboxSupport(): string | null {
     return `the sandbox needs root (to switch to a uid of its own, mount namespaces and ` +
       `iptables); this is uid ${Deno.uid()}`;
   }
-  for (const tool of ["unshare", "setpriv", "iptables"]) {
+  for (const tool of ["unshare", "setpriv", "iptables", "losetup", "mkfs.ext4"]) {
     if (run(tool, ["--version"]).code === 127) {
-      return `the sandbox needs ${tool} (util-linux, iptables) on PATH`;
+      return `the sandbox needs ${tool} (util-linux, iptables, e2fsprogs) on PATH`;
     }
+  }
+  try {
+    boundsFromEnv();
+  } catch (error) {
+    return (error as Error).message;
   }
   const ns = run("unshare", [...NAMESPACES, "true"]);
   if (ns.code !== 0) return `unshare cannot make mount and pid namespaces here: ${ns.out}`;
@@ -405,15 +184,6 @@ function denoDir(): string {
   return join(xdg ?? join(Deno.env.get("HOME") ?? "/root", ".cache"), "deno");
 }
 
-function nameservers(): string[] {
-  try {
-    return [...Deno.readTextFileSync("/etc/resolv.conf").matchAll(/^nameserver\s+(\S+)/gm)]
-      .map((m) => m[1]).filter((ns) => /^\d{1,3}(\.\d{1,3}){3}$/.test(ns));
-  } catch {
-    return [];
-  }
-}
-
 export interface SandboxOptions {
   /** The submission's folder: copied, and the copy shown writable at this path. */
   source: string;
@@ -428,6 +198,8 @@ export interface SandboxOptions {
   expose?: string[];
   /** Where the work folders are made. Default DEFAULT_BASE. */
   base?: string;
+  /** Its disk and memory bounds. Default: the grader's (`boundsFromEnv`). */
+  bounds?: BoxBounds;
 }
 
 /** Folders of the grader's home that never hold a toolchain a sandbox may see. */
@@ -495,7 +267,11 @@ export class Sandbox {
   readonly #plan: MountPlan;
   readonly #path: string;
   readonly #denoDir: string;
+  /** Its disk and memory bounds (sandbox_bounds.ts); undefined for a box made by hand. */
+  readonly bounds: BoxBounds | undefined;
   #closed = false;
+  /** Its memory cgroup's last word, read when it was closed. */
+  #memory: MemoryEvidence | undefined;
 
   constructor(
     uid: number,
@@ -504,6 +280,7 @@ export class Sandbox {
     path: string,
     deno: string,
     home = join(dir, "home"),
+    bounds?: BoxBounds,
   ) {
     this.uid = uid;
     this.dir = dir;
@@ -512,6 +289,26 @@ export class Sandbox {
     this.#plan = plan;
     this.#path = path;
     this.#denoDir = deno;
+    this.bounds = bounds;
+  }
+
+  /** Its memory cgroup folder (a wrapper outside the box reads its OOM kills there), if any. */
+  get memoryCgroup(): string | undefined {
+    return this.#plan.memoryCgroup;
+  }
+
+  /** What its memory cgroup says (bound, peak, OOM kills): now, or when it was closed. */
+  memory(): MemoryEvidence | undefined {
+    if (this.#closed || !this.#plan.memoryCgroup) return this.#memory;
+    return memoryEvidence(this.uid);
+  }
+
+  /**
+   * One line of evidence when the kernel OOM-killed processes of the box (more than `since`),
+   * else undefined.
+   */
+  oomEvidence(who = `the sandbox of uid ${this.uid}`, since = 0): string | undefined {
+    return oomLine(who, this.memory(), since);
   }
 
   get closed(): boolean {
@@ -519,7 +316,7 @@ export class Sandbox {
   }
 
   get chain(): string {
-    return `${CHAIN_PREFIX}${this.uid}`;
+    return chainName(this.uid);
   }
 
   /**
@@ -557,16 +354,13 @@ export class Sandbox {
     if (this.#closed) throw new SandboxError(`sandbox ${this.uid} is closed`);
     if (policy.kind === "pipeline") {
       const resolved = await resolveEndpoints(policy.endpoints);
-      policy = { kind: "pipeline", endpoints: resolved.endpoints, dns: resolved.named };
+      policy = { ...policy, endpoints: resolved.endpoints, dns: resolved.named };
     }
-    for (const [tool, family] of firewalls()) {
-      const rules = chainRules(policy, nameservers(), family, setupAllowFromEnv());
-      if (run(tool, ["-w", "-F", this.chain]).code !== 0) {
-        mustRun(tool, ["-w", "-N", this.chain]);
-        mustRun(tool, ["-w", "-I", "OUTPUT", ...ownerMatch(this.uid), "-j", this.chain]);
-      }
-      for (const r of rules) mustRun(tool, ["-w", "-A", this.chain, ...r]);
+    // What its commands started from now on may bind (read by the Landlock helper at start).
+    if (this.#plan.landlock) {
+      Deno.writeTextFileSync(this.#plan.landlock.ports, listenPorts(policy));
     }
+    writeChain(this.uid, policy);
   }
 
   /** Kills every process of the uid until none is left; the pids that survived `timeoutMs`. */
@@ -586,14 +380,25 @@ export class Sandbox {
   }
 
   /**
+   * Where the harness keeps this box's clock for the `clock` fault (compose/faketime.ts): the
+   * box can read it (its stack's folder is hidden from it) but not change it, and the box's
+   * full disk cannot stop the harness from writing it. Removed by `close`.
+   */
+  clockFile(): string {
+    return join(dirname(this.dir), "clocks", `${this.uid}.rc`);
+  }
+
+  /**
    * Kills every process of the uid, removes the chain and the work folder. Returns what survived
    * (pids still of the uid); throws SandboxError when the chain or folder could not be removed.
    */
   async close(): Promise<{ survivors: number[] }> {
     if (this.#closed) return { survivors: [] };
     const survivors = await this.sweep();
+    if (this.#plan.memoryCgroup) this.#memory = memoryEvidence(this.uid);
     this.#closed = true;
-    closeResources(this.uid, this.dir);
+    await closeResources(this.uid, this.dir);
+    await Deno.remove(this.clockFile()).catch(() => {});
     return { survivors };
   }
 }
@@ -603,38 +408,22 @@ export class Sandbox {
  * undefined when `argv` is not one: two components run in one box when theirs are equal.
  */
 export function wrappedUid(argv: readonly string[]): number | undefined {
+  // A component's command is the box's argv behind the harness's log cap (log_cap.ts).
+  argv = uncappedArgv(argv);
   if (argv[0] !== "unshare") return undefined;
   const script = argv.find((a) => a.includes("setpriv --reuid "));
   const m = script ? /\bexec setpriv --reuid (\d+) /.exec(script) : null;
   return m ? Number(m[1]) : undefined;
 }
 
-function ownerMatch(uid: number): string[] {
-  return ["-m", "owner", "--uid-owner", String(uid)];
-}
-
-/** True when this host has IPv6 addresses (then ip6tables must hold the chain too). */
-function hasIpv6(): boolean {
-  try {
-    return Deno.readTextFileSync("/proc/net/if_inet6").trim() !== "";
-  } catch {
-    return false;
-  }
-}
-
-/** The firewalls that hold a sandbox's chain: iptables, and ip6tables where IPv6 is up. */
-function firewalls(): [string, 4 | 6][] {
-  return hasIpv6() ? [["iptables", 4], ["ip6tables", 6]] : [["iptables", 4]];
-}
-
-/** Removes the uid's chain (and its jump) and its work folder; idempotent. */
-function closeResources(uid: number, dir: string): void {
-  const chain = `${CHAIN_PREFIX}${uid}`;
-  const jump = ["OUTPUT", ...ownerMatch(uid), "-j", chain];
-  for (const [tool] of firewalls()) {
-    while (run(tool, ["-w", "-D", ...jump]).code === 0) { /* every copy of the jump */ }
-    if (run(tool, ["-w", "-F", chain]).code === 0) mustRun(tool, ["-w", "-X", chain]);
-  }
+/**
+ * Removes the uid's chain (and its jump), its memory cgroup (what is left in it killed), its
+ * disk (unmounted, its loop device detached) and its folder; idempotent.
+ */
+async function closeResources(uid: number, dir: string): Promise<void> {
+  removeChain(uid);
+  await removeMemoryCgroup(uid);
+  unmountDisk(dir);
   try {
     Deno.removeSync(dir, { recursive: true });
   } catch (error) {
@@ -677,7 +466,7 @@ export async function cleanStale(base = DEFAULT_BASE): Promise<number[]> {
       } catch { /* gone */ }
     }
     await sleep(50);
-    closeResources(box.uid, box.dir);
+    await closeResources(box.uid, box.dir);
     cleaned.push(uid);
   }
   return cleaned;
@@ -742,7 +531,54 @@ function readableByOthers(dirs: string[]): void {
   ]);
 }
 
-/** Makes a sandbox: a uid, the copy of the submission's folder (or of `from`'s), the mount plan. */
+/** What the boxes made so far could not be given on this host (each said once). */
+const gaps = new Set<string>();
+
+/**
+ * What this host's boxes lack (no Landlock scope, no memory bound…), for the grade to record: a
+ * grade made without them trusts the submission that much more.
+ */
+export function sandboxGaps(): string[] {
+  return [...gaps];
+}
+
+let unscoped = false;
+/**
+ * The box's Landlock helper and ports file (`any` until `network` says otherwise), or undefined
+ * (said once) where this host has none.
+ */
+async function boxLandlock(
+  base: string,
+  dir: string,
+): Promise<MountPlan["landlock"]> {
+  const helper = await landlockHelper(base);
+  if ("problem" in helper) {
+    if (!unscoped) console.warn(`sandbox: ${helper.problem}`);
+    unscoped = true;
+    gaps.add(
+      `boxes not scoped from each other (abstract sockets, signals, binds): ${helper.problem}`,
+    );
+    return undefined;
+  }
+  const ports = join(dir, "listen");
+  Deno.writeTextFileSync(ports, "any", { mode: 0o644 });
+  return { helper: helper.path, ports };
+}
+
+let warned = false;
+/** Says once that the boxes' memory is not bounded on this host (and why). */
+function warnUnbounded(): void {
+  const bound = memoryBound();
+  if (warned || !("problem" in bound)) return;
+  warned = true;
+  console.warn(`sandbox: ${bound.problem}`);
+  gaps.add(`boxes' memory not bounded: ${bound.problem}`);
+}
+
+/**
+ * Makes a sandbox: a uid, its bounded disk and memory (sandbox_bounds.ts), the copy of the
+ * submission's folder (or of `from`'s), the mount plan.
+ */
 export async function openSandbox(o: SandboxOptions): Promise<Sandbox> {
   const why = sandboxSupport();
   if (why) throw new SandboxError(why);
@@ -756,11 +592,19 @@ export async function openSandbox(o: SandboxOptions): Promise<Sandbox> {
       `cannot copy sandbox ${o.from.uid}: ${o.from.closed ? "it is closed" : "another folder"}`,
     );
   }
+  const bounds = o.bounds ?? boundsFromEnv();
   const uid = reserveUid(base);
   const dir = join(base, String(uid));
   try {
     Deno.chmodSync(dir, 0o711);
+    // Under the mount too: whatever is mounted there, another grader sees a live box.
     Deno.writeTextFileSync(join(dir, "grader.pid"), String(Deno.pid));
+    // The box's writable space is a filesystem of its own, bounded (sandbox_bounds.ts).
+    mountDisk(dir, bounds.diskMb);
+    Deno.writeTextFileSync(join(dir, "grader.pid"), String(Deno.pid));
+    const memoryCgroup = makeMemoryCgroup(uid, bounds.memoryMb);
+    if (!memoryCgroup) warnUnbounded();
+    const landlock = await boxLandlock(base, dir);
     Deno.mkdirSync(join(dir, "stage"), { mode: 0o700 });
     mustRun("cp", ["-a", "--", o.from ? join(o.from.dir, "work") : source, join(dir, "work")]);
     Deno.mkdirSync(join(dir, "tmp"), { mode: 0o700 });
@@ -791,13 +635,15 @@ export async function openSandbox(o: SandboxOptions): Promise<Sandbox> {
       stage: join(dir, "stage"),
       cwd: source,
       uid,
+      memoryCgroup,
+      landlock,
     };
     const python = pythonBehindShims();
     const path = [denoBin, ...(python ? [python] : []), Deno.env.get("PATH") ?? "/usr/bin:/bin"]
       .join(":");
-    return new Sandbox(uid, dir, plan, path, deno, home);
+    return new Sandbox(uid, dir, plan, path, deno, home, bounds);
   } catch (error) {
-    closeResources(uid, dir);
+    await closeResources(uid, dir);
     throw error;
   }
 }

@@ -16,9 +16,12 @@
  * their baseline traffic, services that keep receiving theirs, and the
  * incidents' other ends (resolvers, external hosts, devices) are baseline
  * addresses too. So no address gives an incident away; only its events do.
- * Which ones a run takes is drawn from its run id (`entityWalk`): one walk
- * per key (src_ip, dst_ip), so two incidents of a run never share an entity
- * while the pool lasts (4,000 devices, 2,000 services).
+ * Which ones a run takes is drawn from a secret of the run's (`entityWalk`,
+ * keyed with HMAC-SHA256): the harness derives it from its own key and the run
+ * id and never hands it to the pipeline, so nothing on the topic (the run id
+ * in every `producer_id`) predicts an incident's entity. One walk per key
+ * (src_ip, dst_ip), so two incidents of a run never share an entity while the
+ * pool lasts (4,000 devices, 2,000 services).
  *
  * A service also keeps its baseline events in the window of its incident, so
  * the destination kinds are sized against them (`baseline_eps`, the run's
@@ -34,7 +37,8 @@
  * @module
  */
 
-import { hash32, type Rng } from "./rng.ts";
+import { createHmac } from "node:crypto";
+import type { Rng } from "./rng.ts";
 import {
   context,
   DEVICE_COUNT,
@@ -121,32 +125,52 @@ const OFFSET_SLOTS = 64;
 
 const gcd = (a: number, b: number): number => b === 0 ? a : gcd(b, a % b);
 
+/** A 32-bit draw of `label` keyed with `secret` (HMAC-SHA256): unpredictable without the secret. */
+function keyedDraw(secret: string, label: string): number {
+  return createHmac("sha256", secret).update(label).digest().readUInt32BE(0);
+}
+
 /**
  * The entities of one run for one key, in the order its incidents take them: a walk over the
  * key's pool that starts at a place and steps by a stride (coprime with the pool's size), both
- * drawn from the run id, so the first `pool.length` entities are distinct and each run takes
- * others. A generator with worker offset `o` (one of several processes sharing a run) starts
- * `o * floor(pool / 64)` steps further: processes whose offsets are below 64 take disjoint
- * stretches of `floor(pool / 64)` entities per worker (62 devices, 31 services).
+ * drawn from the run's entity secret (`keyedDraw`), so the first `pool.length` entities are
+ * distinct, each secret gives others, and whoever lacks the secret (a detector that knows the
+ * run id) cannot tell which. The same secret gives the same walk. A generator with worker offset
+ * `o` (one of several processes sharing a run and its secret) starts `o * floor(pool / 64)` steps
+ * further: processes whose offsets are below 64 take disjoint stretches of `floor(pool / 64)`
+ * entities per worker (62 devices, 31 services).
  */
-export function entityWalk(key: EntityKey, runId: string, workerOffset = 0): (n: number) => string {
+export function entityWalk(
+  key: EntityKey,
+  secret: string,
+  workerOffset = 0,
+): (n: number) => string {
   const pool = ENTITY_POOLS[key];
   const size = pool.length;
-  const start = hash32(`${runId}/${key}/start`) % size;
-  let stride = 1 + hash32(`${runId}/${key}/stride`) % (size - 1);
+  const start = keyedDraw(secret, `${key}/start`) % size;
+  let stride = 1 + keyedDraw(secret, `${key}/stride`) % (size - 1);
   while (gcd(stride, size) !== 1) stride = stride % (size - 1) + 1;
   const skip = (workerOffset % OFFSET_SLOTS) * Math.floor(size / OFFSET_SLOTS);
   return (n) => pool[(start + ((skip + n) % size) * stride) % size];
 }
 
-/** The `n`-th (0-based) entity of a kind in run `runId`: `entityWalk` of the kind's key. */
+/** The `n`-th (0-based) entity of a kind for entity secret `secret`: `entityWalk` of the kind's key. */
 export function incidentEntity(
   kind: IncidentKind,
   n: number,
-  runId = "",
+  secret = "",
   workerOffset = 0,
 ): string {
-  return entityWalk(ENTITY_KEY[kind], runId, workerOffset)(n);
+  return entityWalk(ENTITY_KEY[kind], secret, workerOffset)(n);
+}
+
+/** A fresh random entity secret (64 hex digits), for a generator run outside the harness. */
+export function randomEntitySecret(): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(32)),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
 }
 
 /**

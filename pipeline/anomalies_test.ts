@@ -15,7 +15,7 @@ import {
 } from "./anomalies.ts";
 import { corrupt, MALFORMED_KINDS } from "./malformed.ts";
 import { eventSerializer, parseEvent, recoverIdentity, type TelemetryEvent } from "./event.ts";
-import { Rng } from "./rng.ts";
+import { hash32, Rng } from "./rng.ts";
 import { DEFAULT_THRESHOLDS, DESTINATION_AGG, evaluateDestination } from "./rules.ts";
 import {
   baselineFlow,
@@ -188,7 +188,7 @@ Deno.test("incident entities", async (t) => {
     assert.equal(incidentEntity("exfil", 3, "r"), incidentEntity("port_scan", 3, "r"));
     assert.notEqual(incidentEntity("latency_spike", 0, "r"), incidentEntity("reset_storm", 1, "r"));
   });
-  await t.step("are the same for a run id, and others for another run id", () => {
+  await t.step("are the same for a secret, and others for another secret", () => {
     const first = (run: string) =>
       INCIDENT_KINDS.flatMap((k) => [0, 1, 2].map((n) => incidentEntity(k, n, run)));
     assert.deepEqual(first("20250101T000000-abcdef"), first("20250101T000000-abcdef"));
@@ -200,6 +200,30 @@ Deno.test("incident entities", async (t) => {
       runs.flatMap((r) => r.split(" ").filter((e) => e.startsWith("10.2."))),
     );
     assert.ok(services.size > 130, `${services.size} services over 50 runs`);
+  });
+  await t.step("two secrets of one run give other walks; the run id alone gives neither", () => {
+    const runId = "20261206T063000-abcdef";
+    // The walk before the entities were keyed: unkeyed FNV-1a of the run id (anyone could).
+    const oldWalk = (key: "src_ip" | "dst_ip") => {
+      const pool = ENTITY_POOLS[key];
+      const size = pool.length;
+      const start = hash32(`${runId}/${key}/start`) % size;
+      let stride = 1 + hash32(`${runId}/${key}/stride`) % (size - 1);
+      const gcd = (a: number, b: number): number => b === 0 ? a : gcd(b, a % b);
+      while (gcd(stride, size) !== 1) stride = stride % (size - 1) + 1;
+      return (n: number) => pool[(start + (n % size) * stride) % size];
+    };
+    const take = (walk: (n: number) => string) => Array.from({ length: 8 }, (_, n) => walk(n));
+    for (const key of ["src_ip", "dst_ip"] as const) {
+      const a = take(entityWalk(key, "a".repeat(64)));
+      const b = take(entityWalk(key, "b".repeat(64)));
+      assert.notDeepEqual(a, b, key);
+      assert.deepEqual(take(entityWalk(key, "a".repeat(64))), a, `${key}: deterministic`);
+      for (const guess of [take(oldWalk(key)), take(entityWalk(key, runId))]) {
+        assert.notDeepEqual(guess, a, `${key}: the run id predicts the walk`);
+        assert.notDeepEqual(guess, b, `${key}: the run id predicts the walk`);
+      }
+    }
   });
   await t.step("processes of one run (worker offsets 0, 4, 8) take disjoint stretches", () => {
     for (const key of ["src_ip", "dst_ip"] as const) {

@@ -122,6 +122,9 @@ if (import.meta.main) {
         durationMs: knobs.DURATION as number,
         seed: knobs.SEED as string,
         runId: knobs.RUN_ID as string,
+        // Keys the incident entities (anomalies.ts, `entityWalk`); the harness sets it for the
+        // processes of one run. Unset: a random one.
+        entitySecret: Deno.env.get("INCIDENT_ENTITY_SECRET") || undefined,
         chaosMode: knobs.CHAOS_MODE as boolean,
         probabilities: {
           latency_spike: knobs.LATENCY_SPIKE_PROB as number,

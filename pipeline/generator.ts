@@ -37,6 +37,7 @@ import {
   type Incident,
   type IncidentKind,
   planIncident,
+  randomEntitySecret,
 } from "./anomalies.ts";
 import { TOPIC_DEFAULT } from "./event.ts";
 import { GeneratorLoop, type LoopConfig, type LoopHost } from "./generator_loop.ts";
@@ -62,10 +63,15 @@ export class Generator {
   readonly metrics: Registry;
   readonly options:
     & Required<
-      Omit<GeneratorOptions, "registry" | "kafka" | "probabilities" | "kafkaLogFile">
+      Omit<
+        GeneratorOptions,
+        "registry" | "kafka" | "probabilities" | "kafkaLogFile" | "entitySecret"
+      >
     >
     & { probabilities: AnomalyProbabilities; kafkaLogFile?: string };
   readonly #kafka: Kafka;
+  /** Keys the entity walks (anomalies.ts, `entityWalk`); kept out of `options`, never logged. */
+  readonly #entitySecret: string;
   /** Per key, the walk over the run's entities and how far along it incidents took them. */
   readonly #entities = new Map<EntityKey, { walk: (n: number) => string; next: number }>();
   /** The scheduled incidents' explicit entities, which no drawn entity takes. */
@@ -108,6 +114,7 @@ export class Generator {
       threads: options.threads ?? true,
       kafkaLogFile: options.kafkaLogFile,
     };
+    this.#entitySecret = options.entitySecret || randomEntitySecret();
     if (this.options.idempotent && this.options.acks !== -1) {
       throw new RangeError("an idempotent producer needs acks=all (-1)");
     }
@@ -326,14 +333,14 @@ export class Generator {
 
   /**
    * The next baseline address of the run's walk for `key` (anomalies.ts, `entityWalk`): drawn
-   * from the run id and set apart by the worker offset, so that incidents of one run never share
+   * from the entity secret (not the run id, which the topic shows) and set apart by the worker offset, so that incidents of one run never share
    * an entity (while the pool lasts) and runs that share a Redis, whose alert locks outlive a run,
    * seldom reuse one. An address a scheduled incident names is skipped.
    */
   #nextEntity(key: EntityKey): string {
     let e = this.#entities.get(key);
     if (!e) {
-      e = { walk: entityWalk(key, this.options.runId, this.options.workerOffset), next: 0 };
+      e = { walk: entityWalk(key, this.#entitySecret, this.options.workerOffset), next: 0 };
       this.#entities.set(key, e);
     }
     for (let tries = 0; tries < ENTITY_POOLS[key].length; tries++) {

@@ -16,7 +16,7 @@ export interface ScheduledIncident {
   kind: IncidentKind;
   /** Default 20000 (port scans use at most 5000 of it). */
   duration_ms?: number;
-  /** Default: an address of the baseline's, one of the run's own (anomalies.ts, `entityWalk`). */
+  /** Default: an address of the baseline's, drawn with the run's entity secret (anomalies.ts, `entityWalk`). */
   entity?: string;
 }
 
@@ -53,6 +53,13 @@ export interface GeneratorOptions {
   seed?: string;
   /** Default: random. */
   runId?: string;
+  /**
+   * Keys the walk that picks incident entities (anomalies.ts, `entityWalk`): the harness derives
+   * it from its own key and the run id and never shows it to the pipeline, so a detector that
+   * knows the run id cannot predict the entities. The same secret gives the same entities.
+   * Default: random (each run its own). Processes sharing a run need the same one.
+   */
+  entitySecret?: string;
   /** Random anomalies and malformed records. Default false. */
   chaosMode?: boolean;
   /** Per event chances that an incident starts (chaos mode). Default 1e-5 each. */

@@ -84,6 +84,8 @@ export interface Grade {
    * asked for `--unsandboxed`. Absent in grades written before the sandbox.
    */
   sandboxed?: boolean;
+  /** What the sandbox could not enforce on the grader's host (compose/sandbox.ts `sandboxGaps`). */
+  sandbox_gaps?: string[];
 }
 
 /** The weighted checks of a run (they add up to 100). */
@@ -319,6 +321,7 @@ export function gradeText(g: Grade): string {
         "and network; this grade is only as trustworthy as the submission",
     );
   }
+  for (const gap of g.sandbox_gaps ?? []) lines.push(`  SANDBOX GAP: ${gap}`);
   for (const r of g.reasons.slice(0, 12)) lines.push(`  - ${r}`);
   if (g.reasons.length > 12) lines.push(`  - … ${g.reasons.length - 12} more in grade.json`);
   for (const s of g.scenarios) {

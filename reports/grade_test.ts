@@ -158,6 +158,12 @@ Deno.test("gradeSubmission: the grade follows the verdict", async (t) => {
     assert.match(g.reasons[0], /self-reported exit codes cannot pass/);
     assert.match(gradeText(g), /self-reported validate: exit 0 \(not part of the grade\)/);
   });
+  await t.step("what the sandbox lacked on the grader's host is said with the grade", () => {
+    const g = gradeSubmission("team", rules, [gradeScenario(passRun().results, null)]);
+    assert.doesNotMatch(gradeText(g), /SANDBOX GAP/);
+    g.sandbox_gaps = ["boxes not scoped from each other: no Landlock ABI 6"];
+    assert.match(gradeText(g), /SANDBOX GAP: boxes not scoped from each other: no Landlock ABI 6/);
+  });
   await t.step("under the grader's pass mark fails", () => {
     const partial = gradeScenario(passRun().results, null);
     partial.score = 70;
@@ -346,6 +352,8 @@ const CHEATS: [string, RegExp[]][] = [
   ["no-dlq-ledger", [/malformed|dlq/i, /raised no alert/]],
   ["commit-first-wide", [/committed before stored/, /not alerts|malformed/]],
   ["drop-backdate", [/lost|missing/, /before the incident/]],
+  // Not unknown (exit 3) for a Redis it blocked: the harness restarts Redis and blames it.
+  ["redis-script", [/the pipeline blocked Redis with a script for \d/]],
 ];
 /**
  * Two cheats graded at once, each grading on a stack of its own (the second on

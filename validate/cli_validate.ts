@@ -16,14 +16,29 @@
  * object changed, added or removed since the run is a failing finding ("store
  * changed since the run: ..."), and the store check still runs.
  *
+ * The sealed list is the store as the run's judge listed it (chaos/run_context.ts):
+ * what a pipeline changed after its judgement shows here as changed, and never
+ * becomes the store the re-check vouches for.
+ *
+ * The re-check never upgrades what the run recorded: when its verdict differs
+ * from the recorded one, both are printed and the worse of the two stands
+ * (`recheckOutcome`: fail beats unknown beats pass), so a recorded fail that
+ * re-checks pass exits 1, as does a recorded pass that re-checks fail.
+ *
  * The store is read from the run's stack while it is up (`--keep-stack`), or
  * else from a MinIO started over the data the run folder kept
  * (`<run>/stack/minio`), stopped again on exit and on Ctrl-C.
  *
- * Exit codes: 0 pass, 1 a check failed (or the evidence was altered),
+ * Exit codes (of the worse of the recorded and the re-checked verdict): 0 pass,
+ * 1 a check failed (or the evidence was altered, or the run recorded a fail),
  * 2 bad flags, not a run folder, no key or another key, 3 the checks could not
  * run (nothing kept to read), the run is vacuous, or the re-check was
  * interrupted.
+ *
+ * ```ts
+ * import { recheckOutcome } from "./cli_validate.ts";
+ * recheckOutcome("fail", "pass").verdict; // "fail": exit 1, never 0
+ * ```
  * @module
  */
 
@@ -50,7 +65,7 @@ import {
   storeChanges,
 } from "./seal.ts";
 import { checkStore } from "./store_check.ts";
-import { exitCodeOf } from "./verdict.ts";
+import { combine, exitCodeOf, type Verdict } from "./verdict.ts";
 import { describeVerdict } from "./describe.ts";
 
 const USAGE =
@@ -65,8 +80,10 @@ The run folder's seal is checked first, with the harness's key file (--key: the
 key of the machine that ran it, for a folder copied here); a file changed, added
 or missing fails (exit 1). --unsealed re-checks a run of an older harness (made
 before run folders were sealed) trusting its files as they are.
-Exit 0 pass, 1 a check failed or the evidence was altered, 2 bad flags or no
-(or another) key, 3 nothing to check.`;
+A re-check never upgrades the run's recorded verdict: when they differ, both are
+printed and the worse stands (a recorded fail re-checked pass exits 1).
+Exit 0 pass, 1 a check failed, the evidence was altered or the run recorded a
+fail, 2 bad flags or no (or another) key, 3 nothing to check.`;
 
 if (import.meta.main) {
   await runMain(async () => {
@@ -149,10 +166,19 @@ if (import.meta.main) {
           judged.verdict = "fail";
           judged.reasons.unshift(`the store changed since the run (${changed.length} objects)`);
         }
+        const outcome = recheckOutcome(results.verdict, judged.verdict);
         console.log(
           `${results.scenario} (${results.run_id}): ${judged.verdict.toUpperCase()} ` +
-            `(recorded: ${results.verdict})`,
+            `(recorded: ${printable(String(results.verdict))})`,
         );
+        if (outcome.differs) {
+          console.log(
+            `  the re-check differs from the run's verdict: recorded ` +
+              `${outcome.recorded.toUpperCase()}, re-checked ${judged.verdict.toUpperCase()}; ` +
+              `the worse stands: ${outcome.verdict.toUpperCase()} ` +
+              `(exit ${exitCodeOf(outcome.verdict)})`,
+          );
+        }
         console.log(`  read from ${source}`);
         if (sealed.legacy) {
           console.log("  unsealed (--unsealed): the folder's files were trusted as they are");
@@ -161,12 +187,39 @@ if (import.meta.main) {
           console.log(`  store changed since the run: ${printable(line)}`);
         }
         for (const line of describeVerdict(judged)) console.log(`  ${line}`);
-        return exitCodeOf(judged.verdict);
+        return exitCodeOf(outcome.verdict);
       } finally {
         await stopStore();
       }
     });
   });
+}
+
+/** What `validate --run` concludes from the run's recorded verdict and its re-check's. */
+export interface RecheckOutcome {
+  /** The worse of the two (fail beats unknown beats pass): what the exit code says. */
+  verdict: Verdict;
+  /** The recorded verdict as taken (anything but pass, fail or unknown: unknown). */
+  recorded: Verdict;
+  /** Whether the re-check's verdict differs from the recorded one. */
+  differs: boolean;
+}
+
+/**
+ * The re-check's outcome: never better than what the run recorded (a judged fail that re-checks
+ * pass is the store or deliveries changed after the judge, not a pass), never better than the
+ * re-check. A recorded verdict that is not one (an unsealed older folder's) counts as unknown.
+ * Pure.
+ */
+export function recheckOutcome(recorded: unknown, rechecked: Verdict): RecheckOutcome {
+  const taken: Verdict = recorded === "pass" || recorded === "fail" || recorded === "unknown"
+    ? recorded
+    : "unknown";
+  return {
+    verdict: combine([taken, rechecked]),
+    recorded: taken,
+    differs: taken !== rechecked,
+  };
 }
 
 /** The run's ledger and the extra ones as one; a bad file or a clash is a usage error. */

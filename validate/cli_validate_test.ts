@@ -6,7 +6,8 @@
  * a folder that is not a run is exit 2. The folder is sealed as a run seals
  * it (with a key of the test's own): an object changed since the seal is named
  * ("store changed since the run"); an unsealed folder of an older harness
- * is re-checked only with --unsealed.
+ * is re-checked only with --unsealed. A re-check never upgrades the recorded
+ * verdict: a run that recorded fail re-checks PASS and still exits 1.
  */
 
 import assert from "node:assert/strict";
@@ -18,7 +19,7 @@ import { gz, linesOf, syntheticRun } from "./_synthetic.ts";
 import { AUDIT_FILE } from "./evidence.ts";
 import { loadHarnessKey } from "../lib/harness_key.ts";
 import { auditKey } from "./digest.ts";
-import { SEAL_FILE, sealRunFolder } from "./seal.ts";
+import { resealRunFolder, SEAL_FILE, sealRunFolder } from "./seal.ts";
 
 async function keptRun(dir: string, topic: string) {
   const runId = `synthetic-${crypto.randomUUID().slice(0, 8)}`;
@@ -82,6 +83,28 @@ Deno.test({ name: "validate --run re-checks a run from what it kept", ...slow },
       const res = await validate();
       assert.equal(res.code, 0, res.stdout + res.stderr);
       assert.match(res.stdout, /PASS \(recorded: pass\)/);
+    });
+
+    await t.step("recorded fail, re-checked pass: both printed, exit 1 (never 0)", async () => {
+      const file = join(dir, "results.json");
+      const original = await Deno.readTextFile(file);
+      await Deno.writeTextFile(file, JSON.stringify({ ...JSON.parse(original), verdict: "fail" }));
+      await resealRunFolder(dir, loadHarnessKey()); // as if the run itself had recorded it
+      try {
+        const res = await validate();
+        assert.equal(res.code, 1, res.stdout + res.stderr);
+        assert.match(res.stdout, /PASS \(recorded: fail\)/);
+        assert.match(
+          res.stdout,
+          /recorded FAIL, re-checked PASS; the worse stands: FAIL \(exit 1\)/,
+        );
+      } finally {
+        await Deno.writeTextFile(file, original);
+        await resealRunFolder(dir, loadHarnessKey());
+      }
+      const res = await validate();
+      assert.equal(res.code, 0, res.stdout + res.stderr);
+      assert.doesNotMatch(res.stdout, /the worse stands/);
     });
 
     await t.step("one line altered: fail, exit 1", async () => {

@@ -105,7 +105,7 @@ Deno.test("forgery: four bytes appended to a changed line (the murmur3 inversion
 
   const f = newFindings();
   checkObject(key, gzipSync(forged), run.table, f);
-  assert.equal(f.heldEvents[0], record, "the line still names its record");
+  assert.equal(f.heldEvents[record], 1, "the line still names its record");
   assert.equal(f.counts.not_an_event + f.counts.altered, 1, JSON.stringify(f.counts));
 
   const rest = encoder.encode("\n" + lines.slice(1).join("\n") + "\n");

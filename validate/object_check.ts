@@ -23,6 +23,13 @@
  * MAX_LINE_BYTES is unreadable, and the check goes on, in bounded memory. Runs
  * on the coordinating thread and in the store check's workers.
  *
+ * Bounded whatever is stored: what a line names is counted into a saturating
+ * counter per record (sized by the topic, not by the store), and the whole
+ * check reads at most the topic's ReadBudget (4× its records in lines, a few
+ * times its bytes once decompressed), shared by every worker. A store over it
+ * is one `corrupt_object` finding ("the store holds far more lines than the
+ * topic") and reading stops.
+ *
  * ```ts
  * import { checkObject, newFindings } from "./object_check.ts";
  * const findings = newFindings();
@@ -66,12 +73,73 @@ export const PROBLEM_TEXT: Record<Problem, string> = {
 
 export interface Findings {
   lines: number;
-  /** Record index of every line of events/ that resolved to a record. */
-  heldEvents: number[];
+  /** Per record: lines of events/ that resolved to it (saturating at 65535; may be shared). */
+  heldEvents: Uint16Array;
   /** Likewise for dlq/. */
-  heldDlq: number[];
+  heldDlq: Uint16Array;
+  /** What the whole check may read (may be shared by workers); set on first use if absent. */
+  budget?: ReadBudget;
   counts: Record<Problem, number>;
   samples: Record<Problem, string[]>;
+}
+
+/**
+ * The most a store check reads, shared by its threads: `used` holds the lines read, the KiB
+ * decompressed, and 1 once the budget was exceeded (Int32Array, SharedArrayBuffer in checkStore).
+ */
+export interface ReadBudget {
+  maxLines: number;
+  maxKiB: number;
+  used: Int32Array;
+}
+
+/** Lines a store may hold per topic record before it is a finding (plus a small slack). */
+export const LINES_PER_RECORD = 4;
+const LINE_SLACK = 1024;
+const INT32_MAX = 2 ** 31 - 1;
+
+/**
+ * The budget for a topic: 4× its records in lines (+1024), and in bytes 8× its records'
+ * bytes + 256 bytes a record + 256 MiB (a dlq line escapes its value, up to 6 bytes a byte).
+ */
+export function newBudget(table: TopicTable, shared = false): ReadBudget {
+  const n = table.size;
+  let bytes = 0;
+  const len = table.data.len;
+  for (let i = 0; i < Math.min(n, len.length); i++) bytes += len[i];
+  const kib = Math.ceil((8 * bytes + 256 * n) / 1024) + (256 << 10);
+  const buffer = shared ? new SharedArrayBuffer(12) : new ArrayBuffer(12);
+  return {
+    maxLines: Math.min(INT32_MAX - 1, LINES_PER_RECORD * n + LINE_SLACK),
+    maxKiB: Math.min(INT32_MAX - 1, kib),
+    used: new Int32Array(buffer),
+  };
+}
+
+/** Whether the budget was exceeded (by any thread): reading should stop. */
+export function overBudget(b: ReadBudget | undefined): boolean {
+  return !!b && Atomics.load(b.used, 2) !== 0;
+}
+
+/** Marks the budget exceeded; the first to do so notes the finding. */
+function exceed(f: Findings, b: ReadBudget, key: string, why: string): void {
+  if (Atomics.compareExchange(b.used, 2, 0, 1) !== 0) return;
+  note(
+    f,
+    "corrupt_object",
+    `the store holds far more lines than the topic (${why}; reading stopped at ${key})`,
+  );
+}
+
+/** Adds one to `a[r]`, saturating at 65535 (atomically: the counters may be shared). */
+function bump(a: Uint16Array, r: number): void {
+  if (!(r >= 0 && r < a.length)) return;
+  let old = Atomics.load(a, r);
+  while (old < 65535) {
+    const was = Atomics.compareExchange(a, r, old, old + 1);
+    if (was === old) return;
+    old = was;
+  }
 }
 
 const SAMPLE = 10;
@@ -87,11 +155,13 @@ export const MAX_OBJECT_BYTES = 256 << 20;
  */
 export const MAX_LINE_BYTES = 8 << 20;
 
-export function newFindings(): Findings {
+/** Empty findings; counters for `size` records (grown to the table's on first use). */
+export function newFindings(size = 0, budget?: ReadBudget): Findings {
   return {
     lines: 0,
-    heldEvents: [],
-    heldDlq: [],
+    heldEvents: new Uint16Array(size),
+    heldDlq: new Uint16Array(size),
+    budget,
     counts: Object.fromEntries(PROBLEMS.map((p) => [p, 0])) as Record<Problem, number>,
     samples: Object.fromEntries(PROBLEMS.map((p) => [p, []])) as unknown as Record<
       Problem,
@@ -105,11 +175,15 @@ export function note(f: Findings, problem: Problem, what: string): void {
   if (f.samples[problem].length < SAMPLE) f.samples[problem].push(what);
 }
 
-/** Adds `other` into `into`. */
+/** Adds `other` into `into` (counters not shared with `into`'s are added, saturating). */
 export function mergeFindings(into: Findings, other: Findings): void {
   into.lines += other.lines;
-  for (const r of other.heldEvents) into.heldEvents.push(r);
-  for (const r of other.heldDlq) into.heldDlq.push(r);
+  const add = (a: Uint16Array, b: Uint16Array) => {
+    if (a === b || b.length === 0) return;
+    for (let i = 0; i < Math.min(a.length, b.length); i++) a[i] = Math.min(65535, a[i] + b[i]);
+  };
+  add(into.heldEvents, other.heldEvents);
+  add(into.heldDlq, other.heldDlq);
   for (const p of PROBLEMS) {
     into.counts[p] += other.counts[p];
     for (const s of other.samples[p]) if (into.samples[p].length < SAMPLE) into.samples[p].push(s);
@@ -135,6 +209,11 @@ function digestsFor(key: Uint8Array) {
 export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: Findings): void {
   const name = parseBatchKey(key);
   if (!name) throw new RangeError(`not a batch key: ${key}`);
+  const budget = f.budget ??= newBudget(table);
+  if (overBudget(budget)) return;
+  const size = table.size;
+  if (f.heldEvents.length < size) f.heldEvents = grown(f.heldEvents, size);
+  if (f.heldDlq.length < size) f.heldDlq = grown(f.heldDlq, size);
   let bytes: Uint8Array;
   try {
     // A plain view, not Node's Buffer: its indexOf is the engine's, not a script's.
@@ -148,6 +227,12 @@ export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: F
       ? "empty (0 bytes, not gzip)"
       : `not gzip (${e.message})`;
     note(f, "corrupt_object", `${key}: ${why}`);
+    return;
+  }
+  const kib = Atomics.add(budget.used, 1, Math.ceil(bytes.length / 1024)) +
+    Math.ceil(bytes.length / 1024);
+  if (kib > budget.maxKiB) {
+    exceed(f, budget, key, `more than ${budget.maxKiB} KiB once decompressed`);
     return;
   }
   const d = table.data;
@@ -167,6 +252,10 @@ export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: F
     if (end < 0) end = bytes.length;
     const stop = end > start && bytes[end - 1] === 13 ? end - 1 : end; // a CRLF line
     lineNo++;
+    if (stop > start && Atomics.add(budget.used, 0, 1) >= budget.maxLines) {
+      exceed(f, budget, key, `more than ${budget.maxLines} lines for ${size} records`);
+      return;
+    }
     if (stop - start > MAX_LINE_BYTES) {
       f.lines++;
       note(
@@ -205,7 +294,7 @@ export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: F
             note(f, "unexpected", `${at()}: ${pid} seq ${seq} is not in the topic`);
           } else {
             if (d.next[r] !== -1) r = retryCopy(r, d.next, inRange, taken ??= new Set());
-            f.heldEvents.push(r);
+            bump(f.heldEvents, r);
             if (!inRange(r)) {
               note(f, "misplaced", `${at()}: ${pid} seq ${seq} is at offset ${d.offset[r]}`);
             }
@@ -232,7 +321,7 @@ export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: F
           const place = `partition ${entry.partition} offset ${entry.offset}`;
           if (r === -1) note(f, "unexpected", `${at()}: ${place} holds no record in the topic`);
           else {
-            f.heldDlq.push(r);
+            bump(f.heldDlq, r);
             if (!inRange(r)) note(f, "misplaced", `${at()}: ${place}`);
             if (d.kind[r] === VALID) note(f, "valid_in_dlq", `${at()}: ${place}`);
             else if (!sameRaw(one, encoder.encode(entry.raw), d.len[r], d.raw, r)) {
@@ -244,6 +333,13 @@ export function checkObject(key: string, gz: Uint8Array, table: TopicTable, f: F
     }
     start = end + 1;
   }
+}
+
+/** `a`'s counts in an array of `size`. */
+function grown(a: Uint16Array, size: number): Uint16Array {
+  const b = new Uint16Array(size);
+  b.set(a);
+  return b;
 }
 
 /**

@@ -21,6 +21,9 @@ function repeated(chunk: Uint8Array, copies: number): Uint8Array {
   return out;
 }
 
+/** Lines counted into the per-record counters. */
+const held = (a: Uint16Array) => a.reduce((s, n) => s + n, 0);
+
 const eventsKey = (run: ReturnType<typeof syntheticRun>) =>
   [...run.objects.keys()].find((k) => k.startsWith("events/"))!;
 
@@ -44,7 +47,7 @@ Deno.test("checkObject: a line longer than the bound is unreadable, the other li
   assert.equal(f.counts.unreadable, 1);
   assert.match(f.samples.unreadable[0], /line 1: \d+ bytes, more than a line may hold \(8 MiB\)/);
   assert.equal(f.lines, 2);
-  assert.equal(f.heldEvents.length, 1, "line 2 was read: it names a record");
+  assert.equal(held(f.heldEvents), 1, "line 2 was read: it names a record");
 });
 
 Deno.test("checkObject: binary garbage, not gzip, an empty object: named findings", async (t) => {
@@ -56,7 +59,7 @@ Deno.test("checkObject: binary garbage, not gzip, an empty object: named finding
     checkObject(key, gzipSync(garbage), run.table, f);
     assert.equal(f.counts.corrupt_object, 0);
     assert.ok(f.counts.unreadable > 0);
-    assert.equal(f.heldEvents.length, 0);
+    assert.equal(held(f.heldEvents), 0);
   });
   await t.step("not gzip: a corrupt object", () => {
     const f = newFindings();

@@ -1,12 +1,14 @@
 /**
  * The run folder's seal: `seal.json`, written when a run ends, holds a manifest
  * of every file of the run folder (path, size, SHA-256), the store's object
- * list (name, size, ETag) as the re-check reads it, the run id, the webhook
- * secret (AES-256-GCM under a key derived from the harness's key and the run
- * id, so that signatures can be verified again from the raw bodies) and an
- * HMAC-SHA-256 tag over all of it under `deriveKey(key, "seal", run_id)`. The
- * harness's key (lib/harness_key.ts) is never in a run folder: whoever edits,
- * adds or removes a file cannot make a seal that checks.
+ * list (name, size, ETag) as the run's judge listed it (chaos/run_context.ts:
+ * not a later listing, which a pipeline still running could have changed),
+ * the run id, the webhook secret (AES-256-GCM under a key derived from the
+ * harness's key and the run id, so that signatures can be verified again from
+ * the raw bodies) and an HMAC-SHA-256 tag over all of it under
+ * `deriveKey(key, "seal", run_id)`. The harness's key (lib/harness_key.ts) is
+ * never in a run folder: whoever edits, adds or removes a file cannot make a
+ * seal that checks.
  *
  * Not sealed: `seal.json` itself and `stack/` (the store's data kept for the
  * re-check, which the sealed object list covers, and the stack's own logs).
@@ -50,14 +52,14 @@ export interface SealedFile {
   sha256: string;
 }
 
-/** One object of the store as listed when the run ended. */
+/** One object of the store as the run's judge listed it. */
 export interface SealedObject {
   name: string;
   size: number;
   etag: string | null;
 }
 
-/** The store's objects under the run's prefixes, when the run ended. */
+/** The store's objects under the run's prefixes, as the run's judge listed them. */
 export interface SealedStore {
   bucket: string;
   prefixes: string[];

@@ -20,18 +20,39 @@
 import type { ObjectStore } from "../pipeline/store.ts";
 import { type StoredRange, storedRange } from "./commits.ts";
 import { checkLayout, type Layout } from "./layout.ts";
-import { checkObject, type Findings, mergeFindings, newFindings, note } from "./object_check.ts";
+import {
+  checkObject,
+  type Findings,
+  mergeFindings,
+  newBudget,
+  newFindings,
+  note,
+  overBudget,
+  type ReadBudget,
+} from "./object_check.ts";
 import type { TopicTable, TopicTableData } from "./topic_table.ts";
 
 export interface StoreCheck {
   objects: { events: number; dlq: number };
   layout: Omit<Layout, "batches">;
-  findings: Omit<Findings, "heldEvents" | "heldDlq">;
+  findings: Omit<Findings, "heldEvents" | "heldDlq" | "budget">;
   /** Per topic record: copies stored in events/ and in dlq/. */
   inEvents: Uint16Array;
   inDlq: Uint16Array;
   /** The batch objects of the topic with their ranges and LastModified (commits.ts). */
   ranges?: StoredRange[];
+  /**
+   * Every object the check listed under `events/` and `dlq/` (name, size, ETag), in the listing's
+   * order: the store as it judged it, which the run's seal vouches for (chaos/run_context.ts).
+   */
+  listing?: ListedObject[];
+}
+
+/** One object as the check listed it. */
+export interface ListedObject {
+  name: string;
+  size: number;
+  etag: string | null;
 }
 
 export interface StoreCheckOptions {
@@ -61,7 +82,11 @@ export async function checkStore(
   const sizes = new Map(listed.map((o) => [o.name, o.size]));
   const { batches, ...layout } = checkLayout(keys, topic, table);
   const all = [...batches.events, ...batches.dlq];
-  const findings = newFindings();
+  const n = table.size;
+  // Counters and budget in shared memory: the workers count into them, bounded by the topic.
+  const findings = newFindings(0, newBudget(table, true));
+  findings.heldEvents = new Uint16Array(new SharedArrayBuffer(2 * n));
+  findings.heldDlq = new Uint16Array(new SharedArrayBuffer(2 * n));
   // An object listed over the cap is a finding, never fetched.
   const fetched = all.filter((k) => {
     const size = sizes.get(k) ?? 0;
@@ -70,26 +95,19 @@ export async function checkStore(
     return false;
   });
   const workers = options.workers ?? Math.min(4, navigator.hardwareConcurrency || 1);
-  const n = table.size;
-  const inEvents = new Uint16Array(n);
-  const inDlq = new Uint16Array(n);
-  const count = (held: ArrayLike<number>, into: Uint16Array) => {
-    for (let i = 0; i < held.length; i++) if (into[held[i]] < 65535) into[held[i]]++;
-  };
   if (workers > 1 && fetched.length >= WORKER_MIN_OBJECTS) {
-    for (
-      const { heldEvents, heldDlq, ...rest } of await inWorkers(store, fetched, table.data, workers)
-    ) {
-      count(heldEvents, inEvents);
-      count(heldDlq, inDlq);
-      mergeFindings(findings, { ...rest, heldEvents: [], heldDlq: [] });
+    const shared = { events: findings.heldEvents, dlq: findings.heldDlq, budget: findings.budget! };
+    for (const found of await inWorkers(store, fetched, table.data, workers, shared)) {
+      mergeFindings(findings, {
+        ...found,
+        heldEvents: new Uint16Array(0),
+        heldDlq: new Uint16Array(0),
+      });
     }
   } else {
     await checkObjects(store, fetched, table, findings);
   }
-  count(findings.heldEvents, inEvents);
-  count(findings.heldDlq, inDlq);
-  const { heldEvents: _e, heldDlq: _d, ...rest } = findings;
+  const { heldEvents: inEvents, heldDlq: inDlq, budget: _b, ...rest } = findings;
   return {
     objects: { events: batches.events.length, dlq: batches.dlq.length },
     layout,
@@ -97,6 +115,7 @@ export async function checkStore(
     inEvents,
     inDlq,
     ranges: all.map((k) => storedRange(k, modified.get(k) ?? null, etags.get(k) ?? null)!),
+    listing: listed.map((o) => ({ name: o.name, size: o.size, etag: o.etag ?? null })),
   };
 }
 
@@ -133,11 +152,23 @@ export async function checkObjects(
   );
   for (let k = 0; k < keys.length; k++) {
     const got = await fetching[k]!;
-    if (k + CONCURRENCY < keys.length) fetching.push(fetchObject(store, keys[k + CONCURRENCY]));
     fetching[k] = undefined; // let it go
+    if (overBudget(into.budget)) continue; // the store is over its budget: read no more
+    if (k + CONCURRENCY < keys.length) fetching.push(fetchObject(store, keys[k + CONCURRENCY]));
     if ("error" in got) note(into, "corrupt_object", `${keys[k]}: ${got.error}`);
-    else checkObject(keys[k], got.bytes, table, into);
+    else {
+      try {
+        checkObject(keys[k], got.bytes, table, into);
+      } catch (error) {
+        // Whatever a stored object does to the check is the store's finding, never the judge's.
+        note(into, "corrupt_object", `${keys[k]}: could not be checked (${describe(error)})`);
+      }
+    }
   }
+}
+
+function describe(error: unknown): string {
+  return String((error as Error)?.message ?? error).slice(0, 200);
 }
 
 /** Splits `keys` over `n` workers (interleaved, so each gets every partition). */
@@ -146,6 +177,7 @@ function inWorkers(
   keys: readonly string[],
   table: TopicTableData,
   n: number,
+  shared: CheckRequest["shared"],
 ): Promise<NonNullable<CheckReply["findings"]>[]> {
   const parts = Array.from({ length: n }, (_, w) => keys.filter((_, i) => i % n === w));
   return Promise.all(parts.map((part) => {
@@ -161,7 +193,7 @@ function inWorkers(
         e.preventDefault();
         reject(new Error(`store check worker: ${e.message}`));
       };
-      worker.postMessage({ s3: store.s3, keys: part, table } satisfies CheckRequest);
+      worker.postMessage({ s3: store.s3, keys: part, table, shared } satisfies CheckRequest);
     });
   }));
 }
@@ -171,12 +203,11 @@ export interface CheckRequest {
   keys: string[];
   /** Its columns are SharedArrayBuffers: shared, not copied. */
   table: TopicTableData;
+  /** The per-record counters and the read budget, in shared memory: the workers count into them. */
+  shared: { events: Uint16Array; dlq: Uint16Array; budget: ReadBudget };
 }
 
 export interface CheckReply {
-  findings?: Omit<Findings, "heldEvents" | "heldDlq"> & {
-    heldEvents: Int32Array;
-    heldDlq: Int32Array;
-  };
+  findings?: Omit<Findings, "heldEvents" | "heldDlq" | "budget">;
   error?: string;
 }

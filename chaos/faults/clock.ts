@@ -29,6 +29,7 @@
 import { z } from "zod";
 import {
   driftOffset,
+  faketimeEnv,
   faketimeFile,
   formatFaketime,
   httpDateOffsetS,
@@ -38,6 +39,7 @@ import {
   underFaketime,
   writeFaketime,
 } from "../../compose/faketime.ts";
+import { ensureFaketime } from "../../compose/host_tools.ts";
 import { ProcessNode } from "../../compose/process_node.ts";
 import { brokerNode } from "../../compose/stack.ts";
 import { sleep } from "../../lib/wait.ts";
@@ -115,7 +117,9 @@ interface Clocked {
 
 function clocked(ctx: FaultContext, name: string): Clocked {
   const node = nodeOf(ctx, name);
-  const file = faketimeFile(ctx.stack.dataDir, node.name);
+  // The file the node was started with (a boxed component's is the box's, compose/sandbox.ts).
+  const started = node instanceof ProcessNode ? node.spec.env?.FAKETIME_TIMESTAMP_FILE : undefined;
+  const file = started ?? faketimeFile(ctx.stack.dataDir, node.name);
   const pid = node.pid();
   const members = node instanceof ProcessNode ? node.members() : undefined;
   const pids = members ?? (pid === undefined ? [] : [pid]);
@@ -133,18 +137,14 @@ function clocked(ctx: FaultContext, name: string): Clocked {
   return { name, file, pids, pid, http: port ? `http://127.0.0.1:${port}/metrics` : undefined };
 }
 
-/** The env of a probe of `file`: the target's preload (read from its first process). */
-function probeEnv(c: Clocked): Record<string, string> {
-  const environ = Deno.readTextFileSync(`/proc/${c.pids[0]}/environ`).split("\0");
-  const env: Record<string, string> = { PATH: "/usr/bin:/bin" };
-  for (const kv of environ) {
-    const at = kv.indexOf("=");
-    const key = kv.slice(0, at);
-    if (key === "LD_PRELOAD" || key.startsWith("FAKETIME") || key === "NO_FAKE_STAT") {
-      env[key] = kv.slice(at + 1);
-    }
-  }
-  return env;
+/**
+ * The env of a probe of `file`: the harness's own preload and settings, the same the target was
+ * started with (faketime.ts `faketimeEnv`). Never read from the target: the probe runs as the
+ * harness, and a boxed component controls its own environ (an `LD_PRELOAD` of its choosing
+ * would run its code as root).
+ */
+async function probeEnv(c: Clocked): Promise<Record<string, string>> {
+  return { PATH: "/usr/bin:/bin", ...faketimeEnv(await ensureFaketime(), c.file) };
 }
 
 /**
@@ -157,7 +157,7 @@ async function readClock(
   c: Clocked,
   http: boolean,
 ): Promise<{ probe_s: number; http_s?: number }> {
-  const probe_s = await probeOffsetS(probeEnv(c));
+  const probe_s = await probeOffsetS(await probeEnv(c));
   const http_s = c.http && http ? await httpDateOffsetS(c.http) : undefined;
   return http_s === undefined ? { probe_s } : { probe_s, http_s };
 }

@@ -1,0 +1,241 @@
+/**
+ * The Redis guard against a real redis-server of the test's own, with the
+ * local stack's users (compose/redis_acl.ts): the pipeline's user blocks Redis
+ * with an endless `EVAL` (ended by SCRIPT KILL), with one that wrote first
+ * (UNKILLABLE: ended by restarting Redis on its data), with an endless
+ * function (`FCALL`: FUNCTION KILL); each is a recorded, failing finding (unguarded, the stack's
+ * health probe finds such a Redis not ready: the run would be unknown), and
+ * Redis answers the harness again afterwards. A frozen Redis is not blamed.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  makeRedisUsers,
+  PIPELINE_REDIS_USER,
+  redisUrl,
+  type RedisUsers,
+} from "../compose/redis_acl.ts";
+import { writeRedisAclFile } from "../compose/redis_acl.ts";
+import { redisPing } from "../compose/probes.ts";
+import { type RedisAddress, redisAddress, redisCommands } from "../compose/redis_wire.ts";
+import { REDIS_DURABILITY } from "../compose/stack.ts";
+import { slow } from "../compose/testing.ts";
+import { waitFor } from "../lib/wait.ts";
+import { History } from "../validate/history.ts";
+import { BUSY_REPLY_THRESHOLD_MS, RedisGuard } from "./redis_guard.ts";
+
+/** A redis-server of the test's (restartable on its data), as the local stack runs it. */
+class TestRedis {
+  #child?: Deno.ChildProcess;
+  constructor(readonly dir: string, readonly port: number, readonly users: RedisUsers) {}
+
+  get harness(): string {
+    return redisUrl("127.0.0.1", this.port, "default", this.users.harness);
+  }
+  get pipeline(): RedisAddress {
+    return redisAddress(redisUrl("127.0.0.1", this.port, PIPELINE_REDIS_USER, this.users.pipeline));
+  }
+
+  async start(): Promise<void> {
+    const acl = join(this.dir, "redis.acl");
+    await writeRedisAclFile(acl, this.users);
+    this.#child = new Deno.Command(Deno.env.get("CHAOS_REDIS_BIN") ?? "redis-server", {
+      args: [
+        ...["--aclfile", acl, "--port", String(this.port), "--bind", "127.0.0.1"],
+        ...["--dir", this.dir, ...REDIS_DURABILITY, "--daemonize", "no"],
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const address = redisAddress(this.harness);
+    await waitFor(async () => (await redisCommands(address, [["PING"]]))[0]?.text === "PONG", {
+      what: "the test's redis-server to answer",
+      timeoutMs: 30_000,
+    });
+  }
+
+  pid(): number {
+    return this.#child!.pid;
+  }
+
+  async kill(): Promise<void> {
+    if (!this.#child) return;
+    try {
+      this.#child.kill("SIGKILL");
+    } catch { /* gone */ }
+    await this.#child.status;
+    this.#child = undefined;
+  }
+
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.start();
+  }
+}
+
+async function withRedis(fn: (redis: TestRedis, history: History) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "redis-guard-" });
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const redis = new TestRedis(dir, port, makeRedisUsers());
+  try {
+    await redis.start();
+    await fn(redis, new History(join(dir, "history.jsonl")));
+  } finally {
+    await redis.kill();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** The pipeline's command that blocks Redis (its reply comes when the script ends, if ever). */
+function asPipeline(redis: TestRedis, command: string[]) {
+  return redisCommands(redis.pipeline, [command], { timeoutMs: 60_000 });
+}
+
+/** Probes until the guard has seen a block (the script needs the threshold to show as BUSY). */
+async function untilBlocked(guard: RedisGuard) {
+  await waitFor(async () => (await guard.check()) !== undefined, {
+    what: "the guard to see Redis busy",
+    timeoutMs: 30_000,
+  });
+  return guard.incidents()[0];
+}
+
+async function harnessCan(redis: TestRedis) {
+  const replies = await redisCommands(redisAddress(redis.harness), [["SET", "after", "1"], [
+    "GET",
+    "after",
+  ]]);
+  assert.deepEqual(replies.map((r) => r.type), ["+", "$"], "Redis answers the harness again");
+}
+
+Deno.test(
+  {
+    name:
+      "redis guard: an endless EVAL of the pipeline's is ended by SCRIPT KILL and fails the run",
+    ...slow,
+  },
+  async () => {
+    await withRedis(async (redis, history) => {
+      const guard = RedisGuard.manual({
+        url: redis.harness,
+        history,
+        restart: () => redis.restart(),
+      });
+      assert.equal(await guard.check(), undefined, "an idle Redis is no finding");
+      const blocked = asPipeline(redis, ["EVAL", "while true do end", "0"]);
+      const incident = await untilBlocked(guard);
+      assert.equal(incident.ended_by, "SCRIPT KILL");
+      assert.match(incident.answer, /^BUSY /);
+      assert.ok(incident.blocked_ms >= BUSY_REPLY_THRESHOLD_MS, String(incident.blocked_ms));
+      const [answer] = await blocked;
+      assert.match(answer?.text ?? "", /killed/i, "the pipeline's EVAL was killed");
+      await harnessCan(redis);
+      assert.match(
+        (await guard.stop())!,
+        /^the pipeline blocked Redis with a script for \d+\.\d s \(Redis answered BUSY .*SCRIPT KILL\)$/,
+      );
+      const recorded = history.events.filter((e) => e.what === "redis-busy");
+      assert.deepEqual(recorded.map((e) => e.type), ["fail"]);
+    });
+  },
+);
+
+Deno.test(
+  {
+    name: "redis guard: an endless EVAL that wrote first (UNKILLABLE) is ended by restarting " +
+      "Redis on its data, and fails the run",
+    ...slow,
+  },
+  async () => {
+    await withRedis(async (redis, history) => {
+      const harness = redisAddress(redis.harness);
+      assert.equal((await redisCommands(harness, [["SET", "before", "kept"]]))[0]?.text, "OK");
+      const guard = RedisGuard.manual({
+        url: redis.harness,
+        history,
+        restart: () => redis.restart(),
+      });
+      const before = redis.pid();
+      const blocked = asPipeline(redis, [
+        "EVAL",
+        "redis.call('SET', 'k', 'v') while true do end",
+        "0",
+      ]);
+      // Unguarded, the stack's health probe fails from now on: the run would be unknown.
+      const { port, users } = redis;
+      await waitFor(async () => !(await redisPing(port, "127.0.0.1", 8000, users.harness)), {
+        what: "the health probe to find Redis not ready",
+        timeoutMs: 30_000,
+      });
+      const incident = await untilBlocked(guard);
+      assert.equal(incident.ended_by, "restart");
+      assert.match(incident.kill_answers[0], /^-UNKILLABLE/);
+      assert.notEqual(redis.pid(), before, "Redis was restarted");
+      await blocked; // its connection is gone with the old Redis
+      await harnessCan(redis);
+      const [kept, partial] = await redisCommands(harness, [["GET", "before"], ["EXISTS", "k"]]);
+      assert.equal(kept?.text, "kept", "what was acknowledged before survives the restart (AOF)");
+      assert.equal(partial?.text, "0", "the killed script's write is not applied");
+      assert.match((await guard.stop())!, /a restart of Redis/);
+    });
+  },
+);
+
+Deno.test(
+  { name: "redis guard: an endless function (FCALL) is ended by FUNCTION KILL", ...slow },
+  async () => {
+    await withRedis(async (redis, history) => {
+      const library =
+        "#!lua name=spin\nredis.register_function('spin', function() while true do end end)";
+      const [loaded] = await redisCommands(redis.pipeline, [["FUNCTION", "LOAD", library]]);
+      assert.equal(loaded?.text, "spin", "the pipeline's user may load functions");
+      const guard = RedisGuard.manual({
+        url: redis.harness,
+        history,
+        restart: () => redis.restart(),
+      });
+      const blocked = asPipeline(redis, ["FCALL", "spin", "0"]);
+      const incident = await untilBlocked(guard);
+      assert.equal(incident.ended_by, "FUNCTION KILL");
+      assert.match(incident.kill_answers[0], /^-BUSY/, "SCRIPT KILL does not end a function");
+      await blocked;
+      await harnessCan(redis);
+      assert.match((await guard.stop())!, /FUNCTION KILL/);
+    });
+  },
+);
+
+Deno.test(
+  {
+    name: "redis guard: watching, it ends a block by itself; a frozen Redis is no finding",
+    ...slow,
+  },
+  async () => {
+    await withRedis(async (redis, history) => {
+      // Frozen (SIGSTOP, as the freeze fault does): no answer at all, nobody's script.
+      const frozen = RedisGuard.manual({ url: redis.harness, history, probeTimeoutMs: 500 });
+      Deno.kill(redis.pid(), "SIGSTOP");
+      try {
+        assert.equal(await frozen.check(), undefined);
+      } finally {
+        Deno.kill(redis.pid(), "SIGCONT");
+      }
+      assert.equal(await frozen.stop(), undefined);
+
+      const guard = RedisGuard.start({
+        url: redis.harness,
+        history,
+        restart: () => redis.restart(),
+        intervalMs: 200,
+      });
+      const blocked = asPipeline(redis, ["EVAL", "while true do end", "0"]);
+      await waitFor(() => guard.incidents().length > 0, { what: "the guard to end the script" });
+      await blocked;
+      await harnessCan(redis);
+      assert.match((await guard.stop())!, /blocked Redis with a script/);
+    });
+  },
+);
