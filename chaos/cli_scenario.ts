@@ -38,6 +38,7 @@ import { abortRecord, parseHistory } from "../validate/history.ts";
 import { durabilityFigures } from "../validate/commits.ts";
 import { waitFor } from "../lib/wait.ts";
 import { printable } from "../validate/printable.ts";
+import { jsonInChild, jsonOutFile, writeVerdictJson } from "./json_stdout.ts";
 
 const USAGE =
   "usage: deno task scenario <name | file.ts|.json|.yaml> [--set key.path=value ...] [--seed N] [--dry-run]\n" +
@@ -180,9 +181,11 @@ if (import.meta.main) {
       );
       return ExitCode.Pass;
     }
-    // With --json, stdout carries only the verdict object: whatever the run would print there
-    // (a client's log line, a late message) goes to stderr with the progress.
-    const writeJson = values.json ? jsonOnlyStdout() : undefined;
+    // With --json, stdout carries only the verdict object: the run goes on in a child whose
+    // stdout is our stderr (json_stdout.ts), which writes the verdict object to a file.
+    if (values.json && !jsonOutFile()) {
+      return await jsonInChild(import.meta.filename!) as ExitCode; // the child's, passed on
+    }
     await provision();
     return await withInterrupt(async (signal) => {
       const { results, runDir, exitCode } = await runScenario(scenario, {
@@ -197,7 +200,7 @@ if (import.meta.main) {
       // With --json, stdout carries only the verdict object; the summary joins the progress.
       // What a pipeline wrote (alert rules and entities in the reasons) is shown, never obeyed.
       const say = (line: string) => (values.json ? console.error : console.log)(printable(line));
-      writeJson?.(JSON.stringify(results, null, 2));
+      if (values.json) writeVerdictJson(JSON.stringify(results, null, 2));
       const c = results.completeness;
       const a = results.alerts;
       say(`${results.scenario}: ${results.verdict.toUpperCase()}`);
@@ -224,17 +227,4 @@ if (import.meta.main) {
       return exitCode;
     });
   });
-}
-
-/**
- * Sends this thread's `console.log` and `console.info` to stderr from now on; returns the one
- * writer left to stdout (the verdict object, written whole).
- */
-function jsonOnlyStdout(): (text: string) => void {
-  console.log = console.error;
-  console.info = console.error;
-  return (text) => {
-    const bytes = new TextEncoder().encode(text + "\n");
-    for (let done = 0; done < bytes.length;) done += Deno.stdout.writeSync(bytes.subarray(done));
-  };
 }

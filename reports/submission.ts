@@ -42,7 +42,8 @@ const commands = z.union([command, z.array(command).min(1)]);
 const duration = z.string().refine((s) => parseDuration(s) !== undefined, {
   message: 'must be a duration like "10m" or "90s"',
 });
-const NAME = /^[\w.-]+$/;
+/** A team's name: also a folder of the grade's output, so never "." or "..". */
+const NAME = /^(?!\.+$)[\w.-]+$/;
 /**
  * The grader's bound on a submission's `timeout` (each phase's time): a longer one would let a
  * submission hold the grader (and its stack) for as long as it likes.
@@ -60,7 +61,8 @@ export const GRADER_KEYS: Readonly<Record<string, string>> = {
 };
 
 export const SubmissionSchema = z.strictObject({
-  name: z.string().regex(NAME, { message: "must be letters, digits, dots, dashes" }).optional(),
+  name: z.string().regex(NAME, { message: "must be letters, digits, dots, dashes (not dots only)" })
+    .optional(),
   /** Run first, in the submission's folder; must exit 0. */
   setup: commands.optional(),
   /** The harness drives this pipeline (shell commands, the contract's environment). */

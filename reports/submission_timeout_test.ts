@@ -20,3 +20,15 @@ Deno.test("parseSubmission: a timeout up to the bound is taken", () => {
   assert.equal(parseSubmission({ pipeline, timeout: "2h" }, "/tmp/s/x.yaml").timeoutMs, 7_200_000);
   assert.equal(parseSubmission({ pipeline }, "/tmp/s/x.yaml").timeoutMs, 900_000);
 });
+
+Deno.test("parseSubmission: a name of dots only is refused (it names the grade's folder)", () => {
+  for (const name of [".", "..", "..."]) {
+    assert.throws(
+      () => parseSubmission({ pipeline, name }, "/tmp/s/x.yaml"),
+      (e: unknown) => e instanceof UsageError && /name: must be letters/.test(e.message),
+      name,
+    );
+  }
+  assert.equal(parseSubmission({ pipeline, name: "team.a-1" }, "/tmp/s/x.yaml").name, "team.a-1");
+  assert.equal(parseSubmission({ pipeline }, "/tmp/../x.yaml").name, "submission", "folder /");
+});
