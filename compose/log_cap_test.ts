@@ -64,17 +64,29 @@ Deno.test("cappedArgv() loses nothing when the node's group is stopped: short li
     const script = 'log=$1; shift; exec "$@" >>"$log" 2>&1';
     const child = new Deno.Command("setsid", { args: ["sh", "-c", script, "sh", log, ...argv] })
       .spawn();
-    for (let i = 0; i < 100 && !(await Deno.readTextFile(log).catch(() => "")); i++) {
-      await new Promise((r) => setTimeout(r, 50));
+    // Whatever the assertions say, the group goes (its reader ignores SIGTERM: it ends at EOF).
+    const group = -child.pid;
+    const cleanup = () => {
+      try {
+        Deno.kill(group, "SIGKILL");
+      } catch { /* gone */ }
+    };
+    try {
+      for (let i = 0; i < 100 && !(await Deno.readTextFile(log).catch(() => "")); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(await Deno.readTextFile(log), "started\n", "written as it came, not held");
+      Deno.kill(-child.pid, "SIGTERM");
+      await child.status;
+      for (let i = 0; i < 100 && !(await Deno.readTextFile(log)).includes("stopping"); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const text = await Deno.readTextFile(log);
+      assert.ok(text.startsWith("started\n") && text.endsWith("stopping\n"), text); // and bash's "Terminated"
+    } finally {
+      cleanup();
+      await child.status;
     }
-    assert.equal(await Deno.readTextFile(log), "started\n", "written as it came, not held");
-    Deno.kill(-child.pid, "SIGTERM");
-    await child.status;
-    for (let i = 0; i < 100 && !(await Deno.readTextFile(log)).includes("stopping"); i++) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const text = await Deno.readTextFile(log);
-    assert.ok(text.startsWith("started\n") && text.endsWith("stopping\n"), text); // and bash's "Terminated"
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
