@@ -21,15 +21,11 @@ export function jsonOutFile(): string | undefined {
   return Deno.env.get(JSON_OUT_ENV) || undefined;
 }
 
-/** Writes the verdict object where it goes: the parent's file (`jsonOutFile`), else stdout. */
+/** Writes the verdict object to the parent's file (`jsonOutFile`): only the run's child does. */
 export function writeVerdictJson(text: string): void {
   const file = jsonOutFile();
-  if (file) {
-    Deno.writeTextFileSync(file, text + "\n");
-    return;
-  }
-  const bytes = new TextEncoder().encode(text + "\n");
-  for (let done = 0; done < bytes.length;) done += Deno.stdout.writeSync(bytes.subarray(done));
+  if (!file) throw new Error(`writeVerdictJson: ${JSON_OUT_ENV} is not set (not the run's child)`);
+  Deno.writeTextFileSync(file, text + "\n");
 }
 
 /** Runs `script` with this process's arguments in a child (see the module); its exit code. */
