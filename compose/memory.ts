@@ -253,10 +253,11 @@ await Deno.stdin.read(new Uint8Array(8));`;
     }
     this.#scores.clear();
     if (!this.owned) {
-      // A node's own cgroup may be gone by now (the node stopped): nothing to put back then.
+      // A node's or a container's own cgroup may be gone by now (it stopped, e.g. OOM-killed, and
+      // the engine removed its cgroup): nothing to put back then (a restart gets a new one).
       const restore = (file: string, text: string | undefined) =>
         text === undefined ? Promise.resolve() : Deno.writeTextFile(file, text).catch((error) => {
-          if (!(error instanceof Deno.errors.NotFound) || !this.group) throw error;
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
         });
       await restore(this.#file("memory.limit_in_bytes", "memory.max"), this.#previous);
       await restore(join(this.dir, "memory.oom.group"), this.#previousGroup);
