@@ -107,7 +107,7 @@ export function scenarioSchema(table: FaultTable = FAULTS) {
       idempotent: z.boolean().default(true),
       /** How the generator calls kafkajs; "batch" exposes kafkajs issue #1303 (see generator.ts). */
       send_mode: z.enum(["per-partition", "batch"]).default("per-partition"),
-      /** The generator's Kafka client; default `$KAFKA_CLIENT`, else kafkajs. */
+      /** The generator's Kafka client; default `$KAFKA_CLIENT`, else lean (DEFAULT_KAFKA_CLIENT). */
       kafka_client: z.enum(KAFKA_CLIENTS).optional(),
       /**
        * Kafka fsyncs a partition's log every this many appended messages

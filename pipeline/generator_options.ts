@@ -90,9 +90,9 @@ export interface GeneratorOptions {
    */
   sendMode?: "per-partition" | "batch";
   /**
-   * The Kafka client that produces: "platformatic" (`@platformatic/kafka`, the default:
-   * `DEFAULT_KAFKA_CLIENT`) or "kafkajs". Partitions are kafkajs's default partitioner's
-   * either way.
+   * The Kafka client that produces: "lean" (`@platformatic/kafka` with the generator's own
+   * record encoder, the default: `DEFAULT_KAFKA_CLIENT`), "platformatic" or "kafkajs".
+   * Partitions are kafkajs's default partitioner's whichever it is.
    */
   client?: KafkaClientKind;
   /** Metrics go here. Default: a registry of its own (`metrics`). */

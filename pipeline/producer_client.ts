@@ -1,8 +1,8 @@
 /**
  * The generator's producer, behind one small interface so that the Kafka
- * client is a knob (`KAFKA_CLIENT`): `@platformatic/kafka` (the default),
- * `kafkajs`, or `lean`: platformatic's producer with the generator's own
- * record encoder (lean_producer.ts, record_batch.ts). All run with the same
+ * client is a knob (`KAFKA_CLIENT`): `lean` (the default): `@platformatic/kafka`'s
+ * producer with the generator's own record encoder (lean_producer.ts,
+ * record_batch.ts), `platformatic` (the client as it is), or `kafkajs`. All run with the same
  * settings (acks, idempotence, retries bounded by the delivery timeout) and
  * are held to the same ledger rules: `send` resolves only when Kafka
  * acknowledged every message, and a rejection is classified by
@@ -29,11 +29,12 @@ import {
 import { Buffer } from "node:buffer";
 import { UsageError } from "../lib/exit_codes.ts";
 import { leanProducer } from "./lean_producer.ts";
+import { quietConnectionErrors } from "./quiet_connections.ts";
 
 export const KAFKA_CLIENTS = ["kafkajs", "platformatic", "lean"] as const;
 export type KafkaClientKind = typeof KAFKA_CLIENTS[number];
 /** The generator's client unless `KAFKA_CLIENT` (or a scenario, or a flag) says otherwise. */
-export const DEFAULT_KAFKA_CLIENT: KafkaClientKind = "platformatic";
+export const DEFAULT_KAFKA_CLIENT: KafkaClientKind = "lean";
 
 /** `value` as a client kind, or a `UsageError` naming `where` (a flag, a variable). */
 export function kafkaClientKind(value: string, where: string): KafkaClientKind {
@@ -181,18 +182,19 @@ class PlatformaticClient implements ProducerClient {
     this.#idempotent = o.idempotent;
     this.#brokers = o.brokers;
     this.#clientId = o.clientId;
-    this.#producer =
-      (lean ? leanProducer : (x: PlatformaticOptions) => new PlatformaticProducer(x))({
-        clientId: o.clientId,
-        bootstrapBrokers: o.brokers,
-        idempotent: o.idempotent,
-        acks: o.acks,
-        // Bounded, like kafkajs's: an idempotent producer would otherwise retry forever.
-        retries: retriesFor(o.deliveryTimeoutMs),
-        retryDelay: 250,
-        serializers: { ...stringSerializers, key: cachedKeySerializer(), value: valueSerializer },
-        ...platformaticSecurity(securityFor(o.brokers)),
-      });
+    const make = lean ? leanProducer : (x: PlatformaticOptions) => new PlatformaticProducer(x);
+    // A connection may emit 'error' after its listeners are used up (quiet_connections.ts).
+    this.#producer = quietConnectionErrors(make({
+      clientId: o.clientId,
+      bootstrapBrokers: o.brokers,
+      idempotent: o.idempotent,
+      acks: o.acks,
+      // Bounded, like kafkajs's: an idempotent producer would otherwise retry forever.
+      retries: retriesFor(o.deliveryTimeoutMs),
+      retryDelay: 250,
+      serializers: { ...stringSerializers, key: cachedKeySerializer(), value: valueSerializer },
+      ...platformaticSecurity(securityFor(o.brokers)),
+    }));
   }
 
   async connect(): Promise<void> {
@@ -213,12 +215,14 @@ class PlatformaticClient implements ProducerClient {
    * (while a broker is down, say); only a grown count refreshes the producer's, once.
    */
   async partitionCount(topic: string): Promise<number> {
-    this.#admin ??= new PlatformaticAdmin({
-      clientId: `${this.#clientId}-partitions`,
-      bootstrapBrokers: this.#brokers,
-      retries: 1,
-      ...platformaticSecurity(securityFor(this.#brokers)),
-    });
+    this.#admin ??= quietConnectionErrors(
+      new PlatformaticAdmin({
+        clientId: `${this.#clientId}-partitions`,
+        bootstrapBrokers: this.#brokers,
+        retries: 1,
+        ...platformaticSecurity(securityFor(this.#brokers)),
+      }),
+    );
     const fresh = await this.#admin.metadata({ topics: [topic], forceUpdate: true });
     const count = fresh.topics.get(topic)?.partitionsCount ?? 0;
     const known = (await this.#producer.metadata({ topics: [topic] })).topics.get(topic);
