@@ -30,7 +30,8 @@
  *
  * Exit codes: 0 pass, 1 fail (also a submission that does not start or
  * crashes), 2 invalid submission, suite or flags, 3 the harness itself could
- * not prove anything (its environment failed) or the grading was interrupted.
+ * not prove anything (its environment failed; also a run that passed but whose
+ * folder has no seal that verifies: no evidence) or the grading was interrupted.
  * @module
  */
 
@@ -46,6 +47,7 @@ import {
 import { intFlag, parseFlags } from "../lib/cli.ts";
 import { repoRoot } from "../compose/paths.ts";
 import { provision } from "../compose/provision.ts";
+import { storeDiskGaps } from "../compose/store_disk.ts";
 import { say } from "../lib/progress.ts";
 import { loadScenario } from "./cli_scenario.ts";
 import { runScenario } from "./engine.ts";
@@ -61,8 +63,11 @@ import {
   gradeText,
   scenarioError,
   type ScenarioGrade,
+  type SealState,
   type SelfReported,
 } from "../reports/grade.ts";
+import { checkSeal } from "../validate/seal.ts";
+import { loadHarnessKey } from "../lib/harness_key.ts";
 import { parseSubmission, type Submission } from "../reports/submission.ts";
 import { DEFAULT_SUITE, loadSuite } from "../reports/suite.ts";
 import { stamp as timestamp } from "./run_folder.ts";
@@ -139,6 +144,41 @@ async function closeBoxes(name: string, boxes: Sandbox[]): Promise<void> {
   if (errors.length > 0) throw errors[0];
 }
 
+/**
+ * Whether the run folder `runDir` is sealed under `key` (validate/seal.ts `checkSeal`), and if not,
+ * why: a pass the seal does not vouch for is no pass (reports/grade.ts `gradeScenario`). The run's
+ * own word counts too: `exitCode` 3 with a verdict that is not unknown is a seal it could not write.
+ */
+export async function sealState(
+  runDir: string,
+  key: () => Uint8Array,
+  run: { exitCode: number; verdict: string },
+): Promise<SealState> {
+  if (run.exitCode === 3 && run.verdict !== "unknown") {
+    return { ok: false, why: "the run could not write its seal" };
+  }
+  try {
+    const check = await checkSeal(runDir, key());
+    if (check.ok) return { ok: true };
+    if (!check.fingerprintOk) return { ok: false, why: "seal.json is made with another key" };
+    const list = (what: string, paths: string[]) =>
+      paths.length
+        ? [`${what}: ${paths.slice(0, 5).join(", ")}${paths.length > 5 ? ", …" : ""}`]
+        : [];
+    const why = [
+      ...list("missing", check.missing),
+      ...list("altered", check.altered),
+      ...list("not sealed", check.added),
+    ].join("; ");
+    return { ok: false, why };
+  } catch (error) {
+    return {
+      ok: false,
+      why: `the seal could not be checked: ${(error as Error).message ?? error}`,
+    };
+  }
+}
+
 /** Runs the suite's scenarios against the submission's pipeline; one grade per scenario. */
 async function runSuite(
   p: Plan,
@@ -147,6 +187,8 @@ async function runSuite(
 ): Promise<ScenarioGrade[]> {
   const { sub } = p;
   await provision();
+  // The key the runs seal their folders with (made by the first run when there is none yet).
+  const key = () => loadHarnessKey(undefined, { create: false });
   const grades: ScenarioGrade[] = [];
   for (const [i, base] of p.scenarios.entries()) {
     const seed = (p.seed + i) % 2_147_483_647;
@@ -156,7 +198,7 @@ async function runSuite(
     );
     const validate = sub.phases?.validate;
     try {
-      const { results, runDir } = await runScenario(scenario, {
+      const { results, runDir, exitCode } = await runScenario(scenario, {
         seed,
         outDir: join(p.out, "runs"),
         signal,
@@ -181,7 +223,9 @@ async function runSuite(
           }
           : undefined,
       });
-      grades.push(gradeScenario(results, runDir));
+      // A pass is graded only with its seal: the signed evidence of what the judge saw.
+      const seal = await sealState(runDir, key, { exitCode, verdict: results.verdict });
+      grades.push(gradeScenario(results, runDir, seal));
     } catch (error) {
       if (signal.aborted || error instanceof InterruptedError) throw error;
       if (error instanceof UsageError) throw error;
@@ -359,7 +403,7 @@ if (import.meta.main) {
       }
     });
     grade.sandboxed = sandboxed;
-    const gaps = sandboxed ? sandboxGaps() : [];
+    const gaps = sandboxed ? [...sandboxGaps(), ...storeDiskGaps()] : [];
     if (gaps.length) grade.sandbox_gaps = gaps;
     await Deno.writeTextFile(join(out, "grade.json"), JSON.stringify(grade, null, 2));
     await Deno.writeTextFile(join(out, "junit.xml"), gradeJunit(grade));

@@ -6,12 +6,19 @@
  * calls it), on real freezer cgroups; no Kafka needed. And, in-process with a
  * stand-in freezer: a fault that leaves a process of the cgroup behind is
  * never observed, and a component found dead is told apart by its type
- * (NotRunningError), not by its message.
+ * (NotRunningError), not by its message. And, in a real sandbox under the real
+ * libfaketime: a boxed sink that re-execs itself without the clock fault's
+ * preload dodges the `clock` fault, which is the submission's failure
+ * (DodgedFaultError), while an honest boxed sink has its clock moved.
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type CgroupFreezer, CgroupSurvivorsError, freezerUsable } from "../compose/freezer.ts";
+import { faketimeEnv, REAL_CLOCK, writeFaketime } from "../compose/faketime.ts";
+import { ensureFaketime } from "../compose/host_tools.ts";
+import { openSandbox, sandboxSupport } from "../compose/sandbox.ts";
+import { DodgedFaultError } from "./faults/dodged.ts";
 import {
   NotRunningError,
   ProcessNode,
@@ -353,6 +360,130 @@ Deno.test("a component found dead when its fault is due: typed, recorded, the su
     assert.equal(exitedByItself({ ownPipeline: true, parts: { timeline: worded } }), undefined);
   } finally {
     standIns.end();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "a boxed sink that drops the clock preload dodges the clock fault: the submission's failure",
+  ignore: !freezerUsable() || sandboxSupport() !== null,
+}, async (t) => {
+  const dir = await Deno.makeTempDir();
+  const box = await openSandbox({ source: dir });
+  const lib = await ensureFaketime();
+  /** The sink as components.ts starts a graded one under a clock fault: boxed, preloaded. */
+  const boxedSink = async (command: string, tag: string) => {
+    await writeFaketime(box.clockFile(), REAL_CLOCK);
+    const argv = box.wrap(["bash", "-c", command]);
+    const sink = new ProcessNode({
+      name: "sink",
+      cmd: argv[0],
+      args: argv.slice(1),
+      cwd: box.cwd,
+      env: { ...box.env(), ...faketimeEnv(lib, box.clockFile()) },
+      clearEnv: true,
+      logFile: join(dir, `${tag}.log`),
+      pidFile: join(dir, `${tag}.pid`),
+      cgroup: `chaos-test-${Deno.pid}-clock${tag}/sink`,
+    });
+    await sink.start();
+    // Until the command runs as the box's uid (`sleep` under the box's init).
+    await waitFor(() =>
+      (sink.members() ?? []).some((pid) => {
+        try {
+          return Deno.readTextFileSync(`/proc/${pid}/comm`).trim() === "sleep";
+        } catch {
+          return false;
+        }
+      }), { what: `the ${tag} sink's sleep to run`, timeoutMs: 20_000 });
+    return sink;
+  };
+  const started: ProcessNode[] = [];
+  try {
+    await t.step("an honest boxed sink: its clock moves, the fault is observed", async () => {
+      const sink = await boxedSink("exec sleep 1000", "honest");
+      started.push(sink);
+      const injected = await FAULTS.clock.inject(contextOf(sink), ["sink"], {
+        offset_s: 90,
+        rate: 1,
+      });
+      const seen = injected.observed.seen as Record<string, { probe_s: number }>;
+      assert.ok(Math.abs(seen.sink.probe_s - 90) <= 1, JSON.stringify(injected.observed));
+      await injected.heal();
+      await sink.stop({ graceMs: 0 });
+    });
+
+    await t.step("a sink that re-execs itself without LD_PRELOAD: dodged, typed", async () => {
+      const sink = await boxedSink("exec env -u LD_PRELOAD sleep 1000", "dodger");
+      started.push(sink);
+      const error = await FAULTS.clock.inject(contextOf(sink), ["sink"], { offset_s: 90, rate: 1 })
+        .then(
+          () => undefined,
+          (e) => e,
+        );
+      assert.ok(error instanceof DodgedFaultError, String(error));
+      assert.match(error.message, /removed libfaketime's LD_PRELOAD from its environment/);
+      const drops = error.evidence.preload_dropped as { uid: number; comm: string; how: string }[];
+      assert.deepEqual(drops.map((d) => [d.uid, d.comm, d.how]), [[box.uid, "sleep", "environ"]]);
+
+      // Through the timeline: never observed, marked dodged, and the graded run's failure.
+      const history = new History(join(dir, "history.jsonl"));
+      const timeline = new FaultTimeline({
+        history,
+        ctx: contextOf(sink),
+        faults: [{ at: "0s", kind: "clock", target: "sink", source: "timeline" } as PlannedFault],
+        resolve: (target) => Promise.resolve({ nodes: [target], observed: {} }),
+      });
+      const step: Step = {
+        at_ms: 0,
+        action: "inject",
+        fault: 0,
+        kind: "clock",
+        target: "sink",
+        params: { offset_s: 90, rate: 1 },
+      };
+      await timeline.run([step], performance.now());
+      const [record] = timeline.records();
+      assert.equal(record.observed, false);
+      assert.equal(record.detail.dodged, true);
+      assert.match(
+        exitedByItself({ ownPipeline: true, parts: { timeline } })!,
+        /^the submission's sink dodged the fault clock sink: pid \d+ \(uid \d+, "sleep"\) removed/,
+      );
+      // The harness's own pipeline dodges nothing: its failure stays the harness's (unknown).
+      assert.equal(exitedByItself({ ownPipeline: false, parts: { timeline } }), undefined);
+      await sink.stop({ graceMs: 0 });
+    });
+
+    await t.step(
+      "a sink the harness did not preload: the harness's failure, not a dodge",
+      async () => {
+        const argv = box.wrap(["bash", "-c", "exec sleep 1000"]);
+        const sink = new ProcessNode({
+          name: "sink",
+          cmd: argv[0],
+          args: argv.slice(1),
+          cwd: box.cwd,
+          env: { ...box.env(), FAKETIME_TIMESTAMP_FILE: box.clockFile() },
+          clearEnv: true,
+          logFile: join(dir, "bare.log"),
+          pidFile: join(dir, "bare.pid"),
+          cgroup: `chaos-test-${Deno.pid}-clockbare/sink`,
+        });
+        started.push(sink);
+        await sink.start();
+        await assert.rejects(
+          FAULTS.clock.inject(contextOf(sink), ["sink"], { offset_s: 90, rate: 1 }),
+          (e) =>
+            !(e instanceof DodgedFaultError) && /does not run under libfaketime/.test(String(e)),
+        );
+        await sink.stop({ graceMs: 0 });
+      },
+    );
+  } finally {
+    for (const sink of started) await sink.stop({ graceMs: 0 }).catch(() => {});
+    await box.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -38,6 +38,7 @@ import { COMMITS_FILE } from "../validate/commits.ts";
 import type { Results } from "../validate/results.ts";
 import { exitCodeOf } from "../validate/verdict.ts";
 import { oomCounts, oomFailure, type OwnPipeline, startPipeline } from "./components.ts";
+import { storeFull } from "../compose/store_disk.ts";
 import { externalProblems, stackProblems } from "./faults/mod.ts";
 import { CommitSampler } from "./commit_sampler.ts";
 import { objectStore } from "../pipeline/store.ts";
@@ -147,7 +148,12 @@ export async function runScenario(
   try {
     status.phase("stack");
     const basePort = options.basePort ?? Number(Deno.env.get("CHAOS_RUN_BASE_PORT") ?? 29600);
-    const { stack, kafka, admin, binaries } = await stackPhase(run, basePort, options.external);
+    const { stack, kafka, admin, binaries } = await stackPhase(
+      run,
+      basePort,
+      options.external,
+      Boolean(options.pipeline?.sandbox || options.pipeline?.sandboxes),
+    );
     // A pipeline's script that blocks Redis fails the run, not the harness (redis_guard.ts).
     redisGuard = RedisGuard.start({
       url: stack.endpoints.redis.url,
@@ -245,6 +251,12 @@ export async function runScenario(
     if (oom && !run.submissionFailure) {
       run.submissionFailure = oom;
       history.record("fail", "submission", oom);
+    }
+    // A graded pipeline that filled the store's bounded disk (compose/store_disk.ts) failed.
+    const full = options.pipeline ? storeFull(join(run.runDir, "stack", "minio")) : undefined;
+    if (full && !run.submissionFailure) {
+      run.submissionFailure = full;
+      history.record("fail", "submission", full);
     }
     // A teardown that throws is recorded, never thrown: a judged fail stands (outcome.ts).
     await endRun(run, { keepStack: options.keepStack });

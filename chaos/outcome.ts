@@ -30,7 +30,9 @@ function firstAckMs(ledger: Ledger | undefined): number | null {
  * A graded pipeline's component that was not running when a fault on it was due had exited by
  * itself: the submission's failure (the run fails), not a fault the harness could not inject.
  * The timeline marks such a fault `not_running` (the fault threw NotRunningError: nothing was
- * left in the component's cgroup); any other failure of a fault is the harness's.
+ * left in the component's cgroup). One whose processes made the fault unable to act dodged it:
+ * also the submission's failure (the fault threw DodgedFaultError, faults/dodged.ts: marked
+ * `dodged`). Any other failure of a fault is the harness's.
  */
 export function exitedByItself(
   run: Pick<RunContext, "ownPipeline" | "parts">,
@@ -43,6 +45,13 @@ export function exitedByItself(
     ) {
       return `the submission's ${f.target} was not running when the fault ${f.kind} ${f.target} ` +
         `was due: it had exited by itself (see logs/${f.target}.log)`;
+    }
+    if (
+      (f.target === "sink" || f.target === "detector") && !f.observed && f.detail?.dodged === true
+    ) {
+      return `the submission's ${f.target} dodged the fault ${f.kind} ${f.target}: ${
+        String(f.detail.error ?? "")
+      }`;
     }
   }
   return undefined;

@@ -32,9 +32,19 @@
  *   reasons: "the submission failed: the pipeline blocked Redis with a script
  *   for 4.2 s …"). A script that ended by itself before the guard could end
  *   it (`NOTBUSY`) ran over the threshold once and is only recorded (`info`).
- *
- * Not caught: scripts each shorter than the threshold, run back to back (the
- * harness's probes then wait at most a threshold per queued script).
+ * - Commands block Redis without BUSY too (`SUNIONSTORE` of large sets, a
+ *   script just under the threshold, run back to back): on a stack the
+ *   harness owns the guard resets Redis's SLOWLOG when it starts (nothing
+ *   earlier counts), has it log every command of SLOWLOG_MIN_US and more
+ *   (again on every probe) and reads it on every probe. A command of
+ *   SLOW_COMMAND_MS or more, or commands that add up to SLOW_WINDOW_MS within
+ *   SLOW_WINDOW_SPAN_MS, fail the run as a BUSY script does (`redis-slow` in
+ *   the history, with each command's name, length and client). Not blamed:
+ *   the harness's own commands (those the pipeline's Redis user may not run:
+ *   `ADMIN_COMMANDS`), a command a script called (Redis logs it besides the
+ *   script), a script already counted as BUSY, and whatever ran
+ *   while a fault of the scenario's held Redis (a frozen Redis makes the
+ *   command that was running look long).
  *
  * ```ts
  * import { RedisGuard } from "./redis_guard.ts";
@@ -45,8 +55,14 @@
  * @module
  */
 
-import { type RedisAddress, redisAddress, type RedisReply } from "../compose/redis_wire.ts";
-import { redisCommands } from "../compose/redis_wire.ts";
+import {
+  type RedisAddress,
+  redisAddress,
+  redisCommands,
+  type RedisReply,
+  type RedisValue,
+  redisValues,
+} from "../compose/redis_wire.ts";
 import { sleep } from "../lib/wait.ts";
 import type { History } from "../validate/history.ts";
 
@@ -72,6 +88,61 @@ export interface BusyIncident {
   kill_answers: string[];
 }
 
+/** Redis logs every command that ran this long or longer (`slowlog-log-slower-than`, µs). */
+export const SLOWLOG_MIN_US = 10_000;
+
+/** One command this long blocks Redis: the pipeline's failure. */
+export const SLOW_COMMAND_MS = 500;
+
+/** Commands that add up to this much within SLOW_WINDOW_SPAN_MS block Redis: the failure. */
+export const SLOW_WINDOW_MS = 3000;
+export const SLOW_WINDOW_SPAN_MS = 10_000;
+
+/** Entries read per probe (`SLOWLOG GET`) and kept by Redis (`slowlog-max-len`). */
+const SLOWLOG_READ = 128;
+
+/** The most slow commands kept in memory (their sum and longest still count past it). */
+const SLOW_KEPT = 1000;
+
+/**
+ * Commands of the harness's (the guard's own, a stack's admin): the pipeline's Redis user may run
+ * none of them (`-@admin -@dangerous`, compose/redis_acl.ts), so a slow one is never its doing.
+ */
+export const ADMIN_COMMANDS = new Set([
+  "SLOWLOG",
+  "CONFIG",
+  "DEBUG",
+  "SHUTDOWN",
+  "ACL",
+  "MONITOR",
+  "SAVE",
+  "BGSAVE",
+  "BGREWRITEAOF",
+  "FLUSHALL",
+  "FLUSHDB",
+  "REPLICAOF",
+  "SLAVEOF",
+  "MODULE",
+  "LATENCY",
+]);
+
+/** One command Redis logged as slow (its SLOWLOG entry), as recorded (`redis-slow`). */
+export interface SlowCommand {
+  /** Redis's own id of the entry (restarts at 0 with Redis). */
+  id: number;
+  /** Epoch ms when it ended (Redis logs it then; whole seconds). */
+  ended_at_ms: number;
+  duration_ms: number;
+  /** Its name, upper case (`SUNIONSTORE`); at most 40 characters. */
+  command: string;
+  /** How many arguments it had (Redis keeps at most 32). */
+  args: number;
+  /** The client's address and name as Redis logged them (the client's own name: bounded). */
+  client: string;
+  /** Not blamed: why (`the harness's`, `a BUSY script`, `during fault …`). */
+  excused?: string;
+}
+
 export interface RedisGuardOptions {
   /** The harness's Redis URL: a user that may run SCRIPT KILL and FUNCTION KILL (and CONFIG SET). */
   url: string;
@@ -83,6 +154,11 @@ export interface RedisGuardOptions {
   restart?: () => Promise<void>;
   /** The threshold set on every probe; null: leave the server's. Default: with `restart` only. */
   busyReplyThresholdMs?: number | null;
+  /**
+   * Read the slow commands (SLOWLOG: reset at the first probe, configured on each). Default: with
+   * `restart` only (a Redis the harness owns; an external one may serve others too).
+   */
+  slowlog?: boolean;
   /** Between probes. Default 500. */
   intervalMs?: number;
   /** One probe's answer must come within this. Default 2500. */
@@ -115,6 +191,146 @@ export function busyFinding(incidents: readonly BusyIncident[]): string | undefi
   return `the pipeline blocked Redis with ${what} (Redis answered BUSY to the harness; ${how})`;
 }
 
+/** Bounded, printable text of the client's (a command name, its address and name). */
+function clientText(text: string, max: number): string {
+  // deno-lint-ignore no-control-regex
+  const clean = text.replace(/[\x00-\x1f\x7f]/g, "?");
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}
+
+/**
+ * The entries of a `SLOWLOG GET` reply (`[id, time_s, duration_us, [args…], addr, name]`), in
+ * Redis's order (newest first). What is not of that shape is left out. Pure.
+ */
+export function parseSlowlog(reply: RedisValue | undefined): SlowCommand[] {
+  if (!Array.isArray(reply)) return [];
+  const out: SlowCommand[] = [];
+  const num = (v: RedisValue | undefined) =>
+    v !== undefined && !Array.isArray(v) && v.type === ":" ? Number(v.text) : NaN;
+  const str = (v: RedisValue | undefined) =>
+    v !== undefined && !Array.isArray(v) && (v.type === "$" || v.type === "+") ? v.text : "";
+  for (const e of reply) {
+    if (!Array.isArray(e) || e.length < 4) continue;
+    const [id, time, us] = [num(e[0]), num(e[1]), num(e[2])];
+    const args = Array.isArray(e[3]) ? e[3] : [];
+    if (![id, time, us].every(Number.isFinite) || args.length === 0) continue;
+    out.push({
+      id,
+      ended_at_ms: time * 1000,
+      duration_ms: Math.round(us / 100) / 10,
+      command: clientText(str(args[0]).toUpperCase(), 40),
+      args: args.length,
+      client: clientText(`${str(e[4])}${str(e[5]) ? ` (${str(e[5])})` : ""}`, 120),
+    });
+  }
+  return out;
+}
+
+/** A span of epoch ms during which Redis was held by a fault of the scenario's (or a BUSY block). */
+export interface Span {
+  from_ms: number;
+  to_ms: number;
+  what: string;
+}
+
+/**
+ * The spans during which a fault of the history held Redis (its target names redis): from its
+ * injection's invocation to its heal's end (or `now`), from the history's events. Pure.
+ */
+export function redisFaultSpans(
+  events: readonly { time: number; type: string; what: string; op?: number; value?: unknown }[],
+  now: number,
+): Span[] {
+  const open = new Map<number, Span>();
+  const spans: Span[] = [];
+  for (const e of events) {
+    const v = (e.value ?? {}) as { fault?: unknown; target?: unknown };
+    if (typeof v.fault !== "number" || typeof v.target !== "string") continue;
+    if (!/redis/.test(v.target)) continue;
+    if (e.what.startsWith("fault:") && e.type === "invoke") {
+      const span = { from_ms: e.time, to_ms: now, what: `${e.what.slice(6)} ${v.target}` };
+      open.set(v.fault, span);
+      spans.push(span);
+    } else if (e.what.startsWith("heal:") && e.type !== "invoke") {
+      const span = open.get(v.fault);
+      if (span) span.to_ms = e.time;
+      open.delete(v.fault);
+    }
+  }
+  return spans;
+}
+
+/**
+ * Marks each slow command that is not the pipeline's (`excused`): the harness's own commands, a
+ * command a script called (Redis logs it too; no longer than the script, whose own entry counts),
+ * a script whose run overlaps a BUSY block (already blamed as such), and anything that ran while a
+ * fault held Redis. A command's run is `[ended - duration - 1 s, ended + 1 s]` (Redis logs whole
+ * seconds). Pure.
+ */
+export function excuseSlow(
+  commands: readonly SlowCommand[],
+  o: { faults: readonly Span[]; busy: readonly BusyIncident[] },
+): SlowCommand[] {
+  const busy: Span[] = o.busy.map((b) => ({
+    from_ms: b.busy_at_ms - b.blocked_ms - 1000,
+    to_ms: b.busy_at_ms + b.blocked_ms + 1000,
+    what: "BUSY",
+  }));
+  const overlaps = (c: SlowCommand, s: Span) =>
+    c.ended_at_ms - c.duration_ms - 1000 <= s.to_ms && c.ended_at_ms + 1000 >= s.from_ms;
+  const isScript = (c: SlowCommand) =>
+    /^(EVAL|EVALSHA|EVAL_RO|EVALSHA_RO|FCALL|FCALL_RO)$/.test(c.command);
+  const scripts = commands.filter(isScript);
+  // A command a script called is logged too, just before the script: the script's time holds it.
+  const inScript = (c: SlowCommand) =>
+    scripts.some((y) =>
+      y.client === c.client && y.id > c.id && c.duration_ms <= y.duration_ms &&
+      c.ended_at_ms <= y.ended_at_ms && c.ended_at_ms >= y.ended_at_ms - y.duration_ms - 1000
+    );
+  return commands.map((c) => {
+    if (c.excused) return c;
+    if (ADMIN_COMMANDS.has(c.command)) return { ...c, excused: "the harness's command" };
+    const script = isScript(c);
+    if (!script && inScript(c)) return { ...c, excused: "called by a script (counted as it)" };
+    if (script && busy.some((s) => overlaps(c, s))) {
+      return { ...c, excused: "a script counted as BUSY" };
+    }
+    const fault = o.faults.find((s) => overlaps(c, s));
+    return fault ? { ...c, excused: `while the fault ${fault.what} held Redis` } : c;
+  });
+}
+
+/**
+ * The finding of the slow commands (none: nothing the pipeline is blamed for): one of
+ * SLOW_COMMAND_MS or more, or those not excused adding up to SLOW_WINDOW_MS within any
+ * SLOW_WINDOW_SPAN_MS. Pure.
+ */
+export function slowFinding(commands: readonly SlowCommand[]): string | undefined {
+  const blamed = commands.filter((c) => !c.excused)
+    .sort((a, b) => a.ended_at_ms - b.ended_at_ms || a.id - b.id);
+  if (blamed.length === 0) return undefined;
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const long = blamed.filter((c) => c.duration_ms >= SLOW_COMMAND_MS);
+  // The busiest window: the most time in commands ending within SLOW_WINDOW_SPAN_MS.
+  let busiest = { ms: 0, n: 0 };
+  for (let i = 0, from = 0, sum = 0; i < blamed.length; i++) {
+    sum += blamed[i].duration_ms;
+    while (blamed[i].ended_at_ms - blamed[from].ended_at_ms >= SLOW_WINDOW_SPAN_MS) {
+      sum -= blamed[from++].duration_ms;
+    }
+    if (sum > busiest.ms) busiest = { ms: sum, n: i - from + 1 };
+  }
+  if (long.length === 0 && busiest.ms < SLOW_WINDOW_MS) return undefined;
+  const longest = blamed.reduce((a, b) => (b.duration_ms > a.duration_ms ? b : a));
+  const names = [...new Set(blamed.map((c) => c.command))].slice(0, 5).join(", ");
+  const what = long.length > 0
+    ? `${long.length} command${long.length > 1 ? "s" : ""} of ${s(SLOW_COMMAND_MS)} or more`
+    : `commands that took ${s(busiest.ms)} of ${s(SLOW_WINDOW_SPAN_MS)} (${busiest.n} of them)`;
+  return `the pipeline blocked Redis with slow commands: ${what}, the longest ${longest.command} ` +
+    `for ${s(longest.duration_ms)} from ${longest.client || "a client"} (Redis's SLOWLOG; ` +
+    `${names})`;
+}
+
 /** Whether a reply is Redis's "busy running a script" (not BUSYKEY, BUSYGROUP). */
 export function isBusy(reply: RedisReply | undefined): boolean {
   return reply?.type === "-" && /^BUSY\s/.test(reply.text);
@@ -122,10 +338,15 @@ export function isBusy(reply: RedisReply | undefined): boolean {
 
 /** Watches the run's Redis for scripts that block it (see the module's doc). */
 export class RedisGuard {
-  readonly #o: Required<Omit<RedisGuardOptions, "restart" | "busyReplyThresholdMs">> & {
-    restart?: () => Promise<void>;
-    threshold: number | null;
-  };
+  readonly #o:
+    & Required<
+      Omit<RedisGuardOptions, "restart" | "busyReplyThresholdMs" | "slowlog">
+    >
+    & {
+      slowlog: boolean;
+      restart?: () => Promise<void>;
+      threshold: number | null;
+    };
   readonly #address: RedisAddress;
   readonly #incidents: BusyIncident[] = [];
   #stopped = false;
@@ -135,6 +356,12 @@ export class RedisGuard {
   #silentSince?: number;
   /** The threshold could not be set (NOPERM…): not asked again. */
   #thresholdRefused = false;
+  /** The slow commands read so far (at most SLOW_KEPT), oldest first. */
+  readonly #slow: SlowCommand[] = [];
+  /** The SLOWLOG was reset once (what came before the guard does not count). */
+  #slowStarted = false;
+  /** The SLOWLOG could not be configured (NOPERM…): not asked again. */
+  #slowlogRefused = false;
 
   private constructor(o: RedisGuardOptions) {
     this.#address = redisAddress(o.url);
@@ -148,6 +375,7 @@ export class RedisGuard {
       intervalMs: o.intervalMs ?? 500,
       probeTimeoutMs: o.probeTimeoutMs ?? 2500,
       recoverTimeoutMs: o.recoverTimeoutMs ?? 60_000,
+      slowlog: o.slowlog ?? o.restart !== undefined,
     };
   }
 
@@ -211,6 +439,7 @@ export class RedisGuard {
       const silent = replies.length < commands.length &&
         Date.now() - started >= this.#o.probeTimeoutMs - 50;
       this.#silentSince = silent ? (this.#silentSince ?? started) : undefined;
+      if (replies.at(-1)?.text === "PONG") await this.#readSlow();
       return undefined;
     }
     const busyAt = Date.now();
@@ -228,6 +457,55 @@ export class RedisGuard {
     this.#incidents.push(incident);
     this.#o.history.record(endedBy === "by itself" ? "info" : "fail", "redis-busy", incident);
     return incident;
+  }
+
+  /** The slow commands read so far, each excused or not (see `excuseSlow`). */
+  slowCommands(): SlowCommand[] {
+    return excuseSlow(this.#slow, {
+      faults: redisFaultSpans(this.#o.history.events, Date.now()),
+      busy: this.#incidents,
+    });
+  }
+
+  /**
+   * Reads and empties the SLOWLOG at once (MULTI: no command of another client's falls between),
+   * after setting what it logs (a restarted Redis forgets it). The first read only empties it.
+   */
+  async #readSlow(): Promise<void> {
+    if (!this.#o.slowlog || this.#slowlogRefused) return;
+    const values = await redisValues(this.#address, [
+      ["CONFIG", "SET", "slowlog-log-slower-than", String(SLOWLOG_MIN_US)],
+      ["CONFIG", "SET", "slowlog-max-len", String(SLOWLOG_READ)],
+      ["MULTI"],
+      ["SLOWLOG", "GET", String(SLOWLOG_READ)],
+      ["SLOWLOG", "RESET"],
+      ["EXEC"],
+    ], { timeoutMs: this.#o.probeTimeoutMs });
+    const config = values[0];
+    if (
+      config !== undefined && !Array.isArray(config) && config.type === "-" &&
+      !/^(LOADING|MASTERDOWN|BUSY)/.test(config.text)
+    ) {
+      this.#slowlogRefused = true;
+      this.#o.history.record("info", "redis-guard", `the SLOWLOG cannot be read: ${config.text}`);
+      return;
+    }
+    const exec = values[5];
+    if (!Array.isArray(exec)) return; // no answer in time: the next probe reads it
+    if (!this.#slowStarted) {
+      this.#slowStarted = true; // what ran before the guard started is not the run's
+      return;
+    }
+    const read = parseSlowlog(exec[0]).reverse();
+    const judged = excuseSlow(read, {
+      faults: redisFaultSpans(this.#o.history.events, Date.now()),
+      busy: this.#incidents,
+    });
+    for (const c of judged) {
+      if (this.#slow.length < SLOW_KEPT) this.#slow.push(c);
+      const blamed = !c.excused && c.duration_ms >= SLOW_COMMAND_MS;
+      this.#o.history.record(blamed ? "fail" : "info", "redis-slow", c);
+    }
   }
 
   /** Ends the running script: SCRIPT KILL, FUNCTION KILL, else a restart; then Redis answers. */
@@ -285,7 +563,7 @@ export class RedisGuard {
 
   /**
    * Stops probing after one last probe (a script that started under the last interval is seen
-   * too); the finding, if the pipeline blocked Redis.
+   * too, and the SLOWLOG read once more); the findings, if the pipeline blocked Redis.
    */
   async stop(): Promise<string | undefined> {
     if (!this.#stopped) {
@@ -294,6 +572,8 @@ export class RedisGuard {
       await this.#loop;
       await this.check().catch(() => undefined);
     }
-    return busyFinding(this.#incidents);
+    const findings = [busyFinding(this.#incidents), slowFinding(this.slowCommands())]
+      .filter((f) => f !== undefined);
+    return findings.length ? findings.join("; ") : undefined;
   }
 }

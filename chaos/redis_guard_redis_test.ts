@@ -6,6 +6,9 @@
  * function (`FCALL`: FUNCTION KILL); each is a recorded, failing finding (unguarded, the stack's
  * health probe finds such a Redis not ready: the run would be unknown), and
  * Redis answers the harness again afterwards. A frozen Redis is not blamed.
+ * Commands that block Redis without BUSY (a SUNIONSTORE of large sets, scripts
+ * just under the threshold back to back) are read from the SLOWLOG and fail
+ * the run too; what ran before the guard started does not count.
  */
 
 import assert from "node:assert/strict";
@@ -236,6 +239,89 @@ Deno.test(
       await blocked;
       await harnessCan(redis);
       assert.match((await guard.stop())!, /blocked Redis with a script/);
+    });
+  },
+);
+
+/** Fills `key` with `n` members from `from` as the harness (scripts of 100k: none is long). */
+async function bigSet(redis: TestRedis, key: string, from: number, n: number) {
+  const harness = redisAddress(redis.harness);
+  for (let at = 0; at < n; at += 100_000) {
+    const [reply] = await redisCommands(harness, [[
+      "EVAL",
+      "for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do redis.call('SADD', KEYS[1], i) end",
+      "1",
+      key,
+      String(from + at),
+      String(from + Math.min(n, at + 100_000) - 1),
+    ]], { timeoutMs: 60_000 });
+    assert.equal(reply?.type, "_", `SADD batch: ${JSON.stringify(reply)}`);
+  }
+}
+
+Deno.test(
+  {
+    name: "redis guard: a SUNIONSTORE of the pipeline's that blocks Redis without BUSY fails the " +
+      "run (SLOWLOG); what ran before the guard does not count",
+    ...slow,
+  },
+  async () => {
+    await withRedis(async (redis, history) => {
+      await bigSet(redis, "a", 0, 1_000_000);
+      await bigSet(redis, "b", 1_000_000, 1_000_000);
+      // Slow too, and before the guard: the guard's first probe empties the SLOWLOG.
+      const harness = redisAddress(redis.harness);
+      await redisCommands(harness, [["SUNIONSTORE", "before", "a", "b"]], { timeoutMs: 60_000 });
+      const guard = RedisGuard.manual({
+        url: redis.harness,
+        history,
+        restart: () => redis.restart(),
+      });
+      assert.equal(await guard.check(), undefined);
+      assert.deepEqual(guard.slowCommands(), [], "nothing before the guard counts");
+      const [stored] = await asPipeline(redis, ["SUNIONSTORE", "u", "a", "b"]);
+      assert.equal(stored?.text, "2000000", JSON.stringify(stored));
+      const finding = await guard.stop();
+      assert.match(
+        finding ?? "",
+        /^the pipeline blocked Redis with slow commands: 1 command of 0\.5 s or more, the longest SUNIONSTORE for \d+\.\d s from 127\.0\.0\.1:\d+/,
+      );
+      const recorded = history.events.filter((e) => e.what === "redis-slow");
+      assert.deepEqual(recorded.map((e) => e.type), ["fail"]);
+      assert.equal((recorded[0].value as { args: number }).args, 4);
+      await harnessCan(redis);
+    });
+  },
+);
+
+Deno.test(
+  {
+    name:
+      "redis guard: scripts each under the BUSY threshold, back to back, fail the run (SLOWLOG)",
+    ...slow,
+  },
+  async () => {
+    await withRedis(async (redis, history) => {
+      const guard = RedisGuard.manual({
+        url: redis.harness,
+        history,
+        restart: () => redis.restart(),
+      });
+      assert.equal(await guard.check(), undefined);
+      // Each spins 0.3 s by Redis's clock: never BUSY, and Redis serves others only between them.
+      const spin = "local t = redis.call('TIME') while true do local u = redis.call('TIME') " +
+        "if (u[1] - t[1]) * 1000000 + (u[2] - t[2]) >= 300000 then return 1 end end";
+      for (let i = 0; i < 12; i++) {
+        const [r] = await asPipeline(redis, ["EVAL", spin, "0"]);
+        assert.equal(r?.text, "1", JSON.stringify(r));
+      }
+      assert.equal(guard.incidents().length, 0, "no BUSY");
+      // 3.6 s within 10 s (a script descheduled past 0.5 s on a loaded host: that bound instead).
+      assert.match(
+        (await guard.stop()) ?? "",
+        /^the pipeline blocked Redis with slow commands: (commands that took \d+\.\d s of 10\.0 s \(12 of them\)|\d+ commands? of 0\.5 s or more), the longest EVAL for/,
+      );
+      assert.equal(guard.slowCommands().filter((c) => !c.excused).length, 12);
     });
   },
 );

@@ -4,7 +4,17 @@
  */
 
 import assert from "node:assert/strict";
-import { busyFinding, type BusyIncident, isBusy } from "./redis_guard.ts";
+import {
+  busyFinding,
+  type BusyIncident,
+  excuseSlow,
+  isBusy,
+  parseSlowlog,
+  redisFaultSpans,
+  type SlowCommand,
+  slowFinding,
+} from "./redis_guard.ts";
+import type { RedisValue } from "../compose/redis_wire.ts";
 
 function incident(ended_by: BusyIncident["ended_by"], blocked_ms: number): BusyIncident {
   return {
@@ -60,4 +70,127 @@ Deno.test("busyFinding: several blocks, summed, the longest named, each way of e
     "the pipeline blocked Redis with scripts 3 times, 5.0 s in all, the longest 2.5 s " +
       "(Redis answered BUSY to the harness; ended by SCRIPT KILL, FUNCTION KILL)",
   );
+});
+
+const T0 = 1_700_000_000_000;
+
+function slow(id: number, endS: number, ms: number, command = "SUNIONSTORE"): SlowCommand {
+  return {
+    id,
+    ended_at_ms: T0 + endS * 1000,
+    duration_ms: ms,
+    command,
+    args: 3,
+    client: "127.0.0.1:5000",
+  };
+}
+
+Deno.test("parseSlowlog: Redis's entries, their command upper case and bounded; junk left out", () => {
+  const bulk = (text: string): RedisValue => ({ type: "$", text });
+  const int = (n: number): RedisValue => ({ type: ":", text: String(n) });
+  const reply: RedisValue = [
+    [
+      int(7),
+      int(1_700_000_000),
+      int(1_234_567),
+      [bulk("sunionstore"), bulk("d"), bulk("a")],
+      bulk(
+        "127.0.0.1:5000",
+      ),
+      bulk("sink\x1b[2J"),
+    ],
+    [int(6), int(1_700_000_000), int(20_000), [bulk("x".repeat(100))], bulk("1.2.3.4:1"), bulk("")],
+    [int(5), bulk("not a time"), int(1), [bulk("GET")], bulk(""), bulk("")],
+    { type: "+", text: "OK" },
+  ];
+  const parsed = parseSlowlog(reply);
+  assert.equal(parsed.length, 2);
+  assert.deepEqual(parsed[0], {
+    id: 7,
+    ended_at_ms: 1_700_000_000_000,
+    duration_ms: 1234.6,
+    command: "SUNIONSTORE",
+    args: 3,
+    client: "127.0.0.1:5000 (sink?[2J)",
+  });
+  assert.equal(parsed[1].command.length, 41, "40 characters and an ellipsis");
+  assert.deepEqual(parseSlowlog({ type: "-", text: "NOPERM" }), []);
+  assert.deepEqual(parseSlowlog(undefined), []);
+});
+
+Deno.test("slowFinding: one command of 0.5 s or more fails, shorter ones alone do not", () => {
+  assert.equal(slowFinding([]), undefined);
+  assert.equal(slowFinding([slow(1, 1, 499), slow(2, 30, 400)]), undefined);
+  assert.equal(
+    slowFinding([slow(1, 1, 120), slow(2, 5, 2100)]),
+    "the pipeline blocked Redis with slow commands: 1 command of 0.5 s or more, the longest " +
+      "SUNIONSTORE for 2.1 s from 127.0.0.1:5000 (Redis's SLOWLOG; SUNIONSTORE)",
+  );
+});
+
+Deno.test("slowFinding: commands just under the bound, back to back, add up within 10 s", () => {
+  // Eight scripts of 450 ms in 4 s: 3.6 s of 10 s.
+  const backToBack = Array.from({ length: 8 }, (_, i) => slow(i, i * 0.5, 450, "EVAL"));
+  assert.match(
+    slowFinding(backToBack)!,
+    /^the pipeline blocked Redis with slow commands: commands that took 3\.6 s of 10\.0 s \(8 of them\), the longest EVAL/,
+  );
+  // The same eight spread over 80 s never hold Redis 3 s in a window.
+  const spread = Array.from({ length: 8 }, (_, i) => slow(i, i * 11, 450, "EVAL"));
+  assert.equal(slowFinding(spread), undefined);
+});
+
+Deno.test("excuseSlow: the harness's commands, a BUSY script and a fault on Redis are not blamed", () => {
+  const busy: BusyIncident = { ...incident("SCRIPT KILL", 1500), busy_at_ms: T0 + 10_000 };
+  const faults = [{ from_ms: T0 + 40_000, to_ms: T0 + 50_000, what: "pause redis" }];
+  const judged = excuseSlow([
+    slow(1, 1, 900, "CONFIG"),
+    slow(2, 11, 2600, "EVAL"), // the BUSY script's own entry, logged when it was killed
+    slow(3, 11, 2600, "SUNIONSTORE"), // not a script: a BUSY block excuses no other command
+    slow(4, 51, 10_000, "SET"), // was running when Redis was frozen
+    slow(5, 70, 700, "EVAL"),
+  ], { faults, busy: [busy] });
+  assert.deepEqual(judged.map((c) => c.excused), [
+    "the harness's command",
+    "a script counted as BUSY",
+    undefined,
+    "while the fault pause redis held Redis",
+    undefined,
+  ]);
+  assert.match(slowFinding(judged)!, /2 commands of 0\.5 s or more, the longest SUNIONSTORE/);
+  // What a script called is logged just before it: counted as the script, never twice; a longer
+  // command before a script is no call of it.
+  const script = slow(12, 90, 300, "EVAL");
+  const calls = excuseSlow([slow(10, 90, 40, "TIME"), slow(11, 90, 2000, "SUNIONSTORE"), script], {
+    faults: [],
+    busy: [],
+  });
+  assert.deepEqual(calls.map((c) => c.excused), [
+    "called by a script (counted as it)",
+    undefined,
+    undefined,
+  ]);
+  assert.equal(slowFinding(judged.filter((c) => c.excused)), undefined);
+});
+
+Deno.test("redisFaultSpans: a fault on Redis from its injection to its heal's end, or now", () => {
+  const ev = (time: number, type: string, what: string, op: number, target: string) => ({
+    time: T0 + time,
+    type,
+    what,
+    op,
+    value: { fault: op < 10 ? 0 : 1, target },
+  });
+  const spans = redisFaultSpans([
+    ev(1000, "invoke", "fault:pause", 1, "redis"),
+    ev(1100, "ok", "fault:pause", 1, "redis"),
+    ev(9000, "invoke", "heal:pause", 2, "redis"),
+    ev(9100, "ok", "heal:pause", 2, "redis"),
+    ev(20_000, "invoke", "fault:kill", 11, "redis"),
+    ev(20_000, "invoke", "fault:kill", 12, "sink"),
+  ], T0 + 30_000);
+  assert.deepEqual(spans, [
+    { from_ms: T0 + 1000, to_ms: T0 + 9100, what: "pause redis" },
+    { from_ms: T0 + 20_000, to_ms: T0 + 30_000, what: "kill redis" },
+  ]);
 });

@@ -30,6 +30,7 @@ import type { History } from "../validate/history.ts";
 import type { RunContext } from "./run_context.ts";
 import type { RunNames } from "./run_names.ts";
 import type { Scenario } from "./scenario.ts";
+import { storeDiskMbFromEnv } from "../compose/store_disk.ts";
 
 export type Kafka = ReturnType<typeof kafkaClient>;
 export type Admin = ReturnType<Kafka["admin"]>;
@@ -51,6 +52,11 @@ export interface RunStackOptions {
   history: History;
   signal?: AbortSignal;
   external?: ExternalOptions;
+  /**
+   * The pipeline under test runs in sandboxes (a graded submission): MinIO's data gets a bounded
+   * disk of its own (compose/store_disk.ts), so that its PUTs cannot fill the grader's disk.
+   */
+  boxed?: boolean;
 }
 
 /** `--stack external`: the cluster's endpoints file, and whether to keep the run's topic. */
@@ -106,6 +112,8 @@ async function upRunStack(scenario: Scenario, o: RunStackOptions): Promise<Stack
     // A full disk needs a disk of its own size: bounded disks only for the scenarios that fill one.
     diskMb: scenario.faults.some((f) => f.kind === "disk_full") ? DEFAULT_DISK_MB : undefined,
     lazyDisks: needsLazyDisks(scenario),
+    // Only a boxed (graded) pipeline is held to a store disk; the default size is the env's.
+    storeDiskMb: o.boxed ? storeDiskMbFromEnv() : 0,
     kafka: {
       defaultReplicationFactor: s.replication_factor,
       minInsyncReplicas: s.min_insync_replicas,
@@ -251,6 +259,7 @@ export async function stackPhase(
   run: RunContext,
   basePort: number,
   external?: ExternalOptions,
+  boxed = false,
 ): Promise<RunStack & { binaries: Binaries }> {
   const binaries = await provision();
   const stack = run.parts.stack = await upRunStack(run.scenario, {
@@ -263,6 +272,7 @@ export async function stackPhase(
     history: run.history,
     signal: run.signal,
     external,
+    boxed,
   });
   if (stack.kind !== "external") run.parts.pipelineS3 = await pipelineUser(stack, run);
   const opened = await openKafka(stack, run.scenario, run);

@@ -16,6 +16,7 @@
 import { Gauge, Registry } from "prom-client";
 import { sleep, waitFor } from "../lib/wait.ts";
 import { NotRunningError } from "../compose/process_node.ts";
+import { DodgedFaultError } from "./faults/dodged.ts";
 import { faultRecords, type History } from "../validate/history.ts";
 import type { FaultRecord } from "../validate/results.ts";
 import { FAULTS, type FaultTable } from "./faults/mod.ts";
@@ -133,7 +134,16 @@ export class FaultTimeline {
       this.#o.warn?.(`fault ${step.kind} ${step.target} could not be injected: ${message}`);
       // A target found dead when its fault was due (typed: chaos/outcome.ts tells it apart).
       const notRunning = error instanceof NotRunningError ? { not_running: true } : {};
-      history.complete(op, "fail", { target: step.target, error: message, ...notRunning });
+      // A graded component that dodged the fault (typed: faults/dodged.ts; outcome.ts blames it).
+      const dodged = error instanceof DodgedFaultError
+        ? { dodged: true, evidence: error.evidence }
+        : {};
+      history.complete(op, "fail", {
+        target: step.target,
+        error: message,
+        ...notRunning,
+        ...dodged,
+      });
     }
   }
 

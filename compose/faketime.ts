@@ -126,6 +126,81 @@ export function underFaketime(pid: number, file: string): boolean {
   }
 }
 
+/** What /proc says of one process and the clock preload: for `preloadDrops`. */
+export interface PreloadSeen {
+  pid: number;
+  /** Its real uid; undefined when it is gone. */
+  uid?: number;
+  /** Its command name (`/proc/<pid>/comm`: the process's own choice, at most 15 bytes). */
+  comm?: string;
+  /** Its environment has `LD_PRELOAD` naming `lib` and `FAKETIME_TIMESTAMP_FILE=<file>`. */
+  environ: boolean;
+  /** libfaketime is mapped into it. */
+  mapped: boolean;
+}
+
+/** How `pid` stands with the preload of `lib` on `file` (from /proc; all false when gone). */
+export function preloadSeen(pid: number, lib: string, file: string): PreloadSeen {
+  const read = (what: string) => {
+    try {
+      return Deno.readTextFileSync(`/proc/${pid}/${what}`);
+    } catch {
+      return undefined;
+    }
+  };
+  const uid = read("status")?.match(/^Uid:\s+(\d+)/m)?.[1];
+  const environ = (read("environ") ?? "").split("\0");
+  const preload = environ.find((e) => e.startsWith("LD_PRELOAD="))?.slice("LD_PRELOAD=".length);
+  return {
+    pid,
+    ...(uid === undefined ? {} : { uid: Number(uid) }),
+    ...(read("comm") === undefined ? {} : { comm: read("comm")!.trim().slice(0, 15) }),
+    environ: (preload?.split(/[ :]/).includes(lib) ?? false) &&
+      environ.includes(`FAKETIME_TIMESTAMP_FILE=${file}`),
+    mapped: (read("maps") ?? "").includes("libfaketime"),
+  };
+}
+
+/** One process that left the preload it was started with: the dodge's evidence. */
+export interface PreloadDrop {
+  pid: number;
+  uid: number;
+  comm?: string;
+  /** `environ`: it runs without the preload in its environment (removed, or replaced); `mapping`: with it, but not loaded (a program the preload does not reach: static, another libc). */
+  how: "environ" | "mapping";
+}
+
+/**
+ * The processes of a component that dropped the clock preload it was started with, or none.
+ * `seen` is every process of the component (`preloadSeen`), `missed` those not under the preload.
+ * A process counts only when it runs as a uid of the component's own that is not `harnessUid`
+ * (a box's: only the submission's code runs as it) and another process of that uid is under the
+ * preload (the box's init: the preload works there, so its absence is the process's own doing).
+ * A process of the harness's uid, or of a uid none of whose processes is preloaded, is never the
+ * component's: the harness failed (the fault stays unobserved, the run unknown). Pure.
+ */
+export function preloadDrops(
+  seen: readonly PreloadSeen[],
+  missed: readonly number[],
+  harnessUid: number,
+): PreloadDrop[] {
+  const preloadedUids = new Set(
+    seen.filter((s) => s.environ && s.mapped && s.uid !== undefined && s.uid !== harnessUid)
+      .map((s) => s.uid),
+  );
+  const drops: PreloadDrop[] = [];
+  for (const s of seen) {
+    if (!missed.includes(s.pid) || s.uid === undefined || !preloadedUids.has(s.uid)) continue;
+    drops.push({
+      pid: s.pid,
+      uid: s.uid,
+      ...(s.comm === undefined ? {} : { comm: s.comm }),
+      how: s.environ ? "mapping" : "environ",
+    });
+  }
+  return drops;
+}
+
 /** Seconds since `pid` started (from /proc), or undefined when it is gone. */
 export function processUptimeS(pid: number): number | undefined {
   try {

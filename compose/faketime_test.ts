@@ -7,6 +7,9 @@ import {
   faketimeFile,
   formatFaketime,
   parseFaketime,
+  preloadDrops,
+  type PreloadSeen,
+  preloadSeen,
   probeOffsetS,
   REAL_CLOCK,
   underFaketime,
@@ -108,6 +111,45 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   }
   assert.ok(!underFaketime(Deno.pid, join(dir, "x")), "this process is not preloaded");
+});
+
+Deno.test("preloadDrops(): only a box's process beside a preloaded one of its uid dropped it", () => {
+  const box = 61234;
+  const harness = 0;
+  const seen = (pid: number, uid: number | undefined, environ: boolean, mapped: boolean) =>
+    ({ pid, uid, environ, mapped, comm: `p${pid}` }) as PreloadSeen;
+  const init = seen(10, box, true, true); // the box's init: the preload works in the box
+  const wrapper = seen(1, harness, true, true);
+  // Re-exec'ed without LD_PRELOAD; a static program with it still in its environment.
+  const reexec = seen(11, box, false, false);
+  const statik = seen(12, box, true, false);
+  assert.deepEqual(preloadDrops([wrapper, init, reexec, statik], [11, 12], harness), [
+    { pid: 11, uid: box, comm: "p11", how: "environ" },
+    { pid: 12, uid: box, comm: "p12", how: "mapping" },
+  ]);
+  // The harness's own process without it is the harness's failure, never the box's.
+  assert.deepEqual(preloadDrops([seen(1, harness, false, false), init], [1], harness), []);
+  // No process of the box's uid under the preload: it may not work there at all (the harness's).
+  assert.deepEqual(preloadDrops([wrapper, reexec, statik], [11, 12], harness), []);
+  // A process of another uid, preloaded or not, proves nothing for this one.
+  assert.deepEqual(preloadDrops([seen(20, 777, true, true), reexec], [11], harness), []);
+  // Gone (no uid read): nothing to blame.
+  assert.deepEqual(preloadDrops([init, seen(13, undefined, false, false)], [13], harness), []);
+  // A process under the preload is never a drop.
+  assert.deepEqual(preloadDrops([init, seen(14, box, true, true)], [], harness), []);
+});
+
+Deno.test("preloadSeen(): this process is seen as it is (no preload), a gone pid as nothing", () => {
+  const me = preloadSeen(Deno.pid, "/lib/libfaketime.so.1", "/run/x.rc");
+  assert.equal(me.uid, Deno.uid());
+  assert.equal(me.environ, false);
+  assert.equal(me.mapped, false);
+  assert.equal(typeof me.comm, "string");
+  assert.deepEqual(preloadSeen(4_000_000, "/lib/x.so", "/run/x.rc"), {
+    pid: 4_000_000,
+    environ: false,
+    mapped: false,
+  });
 });
 
 if (lib === undefined) {

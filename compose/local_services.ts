@@ -17,6 +17,7 @@ import { RESTORE_BACKINGS_SCRIPT } from "./lazy_disks.ts";
 import { type RedisUsers, writeRedisAclFile } from "./redis_acl.ts";
 import { brokerNode, REDIS_DURABILITY, spawnDetached, toxiproxyConfig } from "./stack.ts";
 import { faketimeEnv, faketimeFile, REAL_CLOCK, writeFaketime } from "./faketime.ts";
+import { mountStoreDisk, noteStoreDisk } from "./store_disk.ts";
 
 /** Nodes started under libfaketime `lib` (the `clock` fault's targets: faketime.ts). */
 export interface FaketimeNodes {
@@ -111,6 +112,10 @@ export async function nodeSpecs(
     scram?: { superUser: string };
     /** Redis's users (redis_acl.ts): an ACL file of the stack's; none: no auth. */
     redisUsers?: RedisUsers;
+    /** MinIO's data is on a lazy disk (lazy_disks.ts): no store disk of its own then. */
+    lazyDisks?: boolean;
+    /** MinIO's store disk in MiB (store_disk.ts); default 0: none (a graded run asks for one). */
+    storeDiskMb?: number;
   },
 ): Promise<ProcessSpec[]> {
   const spec = (name: string, cmd: string, args: string[], env?: Record<string, string>) => ({
@@ -158,6 +163,13 @@ export async function nodeSpecs(
 
   const minioDir = join(dataDir, "minio");
   await Deno.mkdir(minioDir, { recursive: true });
+  // A pipeline that PUTs without end fills the store's own disk, not the host's (store_disk.ts);
+  // a bounded disk of disk_full's is one already, a lazy one is mounted later in its place.
+  noteStoreDisk(
+    options.lazyDisks
+      ? { problem: "MinIO's data is on a lazy disk (storage faults)" }
+      : mountStoreDisk(minioDir, options.storeDiskMb ?? 0),
+  );
   specs.push(spec(
     "minio",
     binaries.minio,

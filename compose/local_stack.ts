@@ -116,6 +116,11 @@ export interface LocalStackOptions extends StackOptions {
    * its own in `kafka.overrides`).
    */
   scram?: boolean;
+  /**
+   * MinIO's data on a bounded disk of its own of this many MiB (compose/store_disk.ts), for a
+   * graded pipeline. Default 0: none.
+   */
+  storeDiskMb?: number;
 }
 
 export class LocalStack extends StackBase<ProcessNode> implements Stack {

@@ -7,7 +7,8 @@
  * when the address has a password (AUTH is answered even while Redis is busy).
  * Replies are read flat: simple strings, errors, integers and bulk strings as
  * they are, an array by its header only (`*2`: its elements follow as replies
- * of their own), so commands with arrays for answers are not for this module.
+ * of their own); `redisValues` reads them nested instead (arrays as arrays:
+ * `SLOWLOG GET`), for commands with arrays for answers.
  *
  * ```ts
  * import { redisAddress, redisCommands } from "./redis_wire.ts";
@@ -89,12 +90,12 @@ export function parseReplies(text: string): { replies: RedisReply[]; used: numbe
         at = end + 2;
         continue;
       }
-      // Lengths count bytes: the body is cut from the bytes, not from the characters.
-      const rest = new TextEncoder().encode(text.slice(end + 2));
-      if (rest.length < length + 2) break; // the body has not all come yet
-      const body = new TextDecoder().decode(rest.subarray(0, length));
-      replies.push({ type: "$", text: body });
-      at = end + 2 + body.length + 2;
+      // Lengths count bytes: the body's characters are walked until they make `length` bytes
+      // (never the whole rest re-encoded per reply: a long array of bulks stays linear).
+      const bodyEnd = byteSpan(text, end + 2, length);
+      if (bodyEnd === undefined || bodyEnd + 2 > text.length) break; // not all come yet
+      replies.push({ type: "$", text: text.slice(end + 2, bodyEnd) });
+      at = bodyEnd + 2;
       continue;
     }
     if (type !== "+" && type !== "-" && type !== ":" && type !== "*") {
@@ -104,6 +105,57 @@ export function parseReplies(text: string): { replies: RedisReply[]; used: numbe
     at = end + 2;
   }
   return { replies, used: at };
+}
+
+/** A reply read nested: an array's elements in a JS array, anything else as `RedisReply`. */
+export type RedisValue = RedisReply | RedisValue[];
+
+/**
+ * Nests flat replies (`parseReplies`): an array header (`*N`) takes the N values after it (`*-1`,
+ * a null array: `{ type: "_" }`). Returns the complete values and how many flat replies they took
+ * (an array whose elements have not all come is left).
+ */
+export function nestReplies(flat: readonly RedisReply[]): { values: RedisValue[]; used: number } {
+  const values: RedisValue[] = [];
+  let at = 0;
+  const one = (): RedisValue | undefined => {
+    if (at >= flat.length) return undefined;
+    const r = flat[at++];
+    if (r.type !== "*") return r;
+    const n = Number(r.text);
+    if (!Number.isInteger(n)) throw new RedisWireError(`not an array length: *${r.text}`);
+    if (n < 0) return { type: "_", text: "" };
+    const items: RedisValue[] = [];
+    for (let i = 0; i < n; i++) {
+      const item = one();
+      if (item === undefined) return undefined;
+      items.push(item);
+    }
+    return items;
+  };
+  while (at < flat.length) {
+    const start = at;
+    const value = one();
+    if (value === undefined) return { values, used: start };
+    values.push(value);
+  }
+  return { values, used: at };
+}
+
+/**
+ * Where in `text`, from `from`, the characters that make `bytes` UTF-8 bytes end; undefined when
+ * the text ends first.
+ */
+function byteSpan(text: string, from: number, bytes: number): number | undefined {
+  let i = from;
+  let n = 0;
+  while (n < bytes) {
+    if (i >= text.length) return undefined;
+    const c = text.codePointAt(i)!;
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+    i += c >= 0x10000 ? 2 : 1;
+  }
+  return i;
 }
 
 /** The server answered something that is not RESP. */
@@ -127,6 +179,39 @@ export async function redisCommands(
   commands: ReadonlyArray<readonly string[]>,
   options: RedisCommandsOptions = {},
 ): Promise<RedisReply[]> {
+  const { flat, auth } = await exchange(address, commands, options, (flat) => flat.length);
+  return flat.slice(auth);
+}
+
+/**
+ * As `redisCommands`, each reply read nested (`nestReplies`): an array reply (`SLOWLOG GET`) is
+ * one value. A reply not all come within the deadline is left out (the array is shorter).
+ */
+export async function redisValues(
+  address: RedisAddress,
+  commands: ReadonlyArray<readonly string[]>,
+  options: RedisCommandsOptions = {},
+): Promise<RedisValue[]> {
+  const { flat, auth } = await exchange(
+    address,
+    commands,
+    options,
+    (flat) => nestReplies(flat).values.length,
+  );
+  return nestReplies(flat).values.slice(auth);
+}
+
+/**
+ * Sends `commands` (after AUTH) and reads flat replies until `complete(flat)` (how many whole
+ * replies have come) reaches the number of commands sent, or the deadline. Every flat reply,
+ * AUTH's first (`auth`: how many of the first whole replies are AUTH's).
+ */
+async function exchange(
+  address: RedisAddress,
+  commands: ReadonlyArray<readonly string[]>,
+  options: RedisCommandsOptions,
+  complete: (flat: RedisReply[]) => number,
+): Promise<{ flat: RedisReply[]; auth: number }> {
   const auth: string[][] = address.password === undefined
     ? []
     : [["AUTH", ...(address.user ? [address.user] : []), address.password]];
@@ -142,13 +227,13 @@ export async function redisCommands(
   const replies: RedisReply[] = [];
   try {
     conn = await Deno.connect({ hostname: address.host, port: address.port });
-    if (timedOut) return [];
+    if (timedOut) return { flat: [], auth: 0 };
     const bytes = concat(all.map(encodeCommand));
     for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
     const decoder = new TextDecoder();
     const buf = new Uint8Array(4096);
     let text = "";
-    while (replies.length < all.length) {
+    while (complete(replies) < all.length) {
       const n = await conn.read(buf);
       if (n === null) break;
       text += decoder.decode(buf.subarray(0, n), { stream: true });
@@ -165,5 +250,5 @@ export async function redisCommands(
       conn?.close();
     } catch { /* already closed */ }
   }
-  return replies.slice(auth.length);
+  return { flat: replies, auth: auth.length };
 }

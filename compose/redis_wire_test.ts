@@ -6,9 +6,11 @@
 import assert from "node:assert/strict";
 import {
   encodeCommand,
+  nestReplies,
   parseReplies,
   redisAddress,
   redisCommands,
+  redisValues,
   RedisWireError,
 } from "./redis_wire.ts";
 
@@ -115,4 +117,49 @@ Deno.test("redisCommands: a refused connection is no reply, not an error", async
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
   assert.deepEqual(await redisCommands({ host: "127.0.0.1", port }, [["PING"]]), []);
+});
+
+Deno.test("nestReplies: arrays as arrays (nested, null), an array not all come is left", () => {
+  const text = "*2\r\n*3\r\n:7\r\n$3\r\nSET\r\n*-1\r\n+OK\r\n-ERR x\r\n*2\r\n:1\r\n";
+  const { replies } = parseReplies(text);
+  const { values, used } = nestReplies(replies);
+  assert.deepEqual(values, [
+    [[{ type: ":", text: "7" }, { type: "$", text: "SET" }, { type: "_", text: "" }], {
+      type: "+",
+      text: "OK",
+    }],
+    { type: "-", text: "ERR x" },
+  ]);
+  assert.equal(used, replies.length - 2, "the last array lacks an element: left");
+  assert.throws(() => nestReplies([{ type: "*", text: "x" }]), RedisWireError);
+});
+
+Deno.test("parseReplies: a long array of multi-byte bulks is read whole, in linear time", () => {
+  const body = "é".repeat(100);
+  const n = 20_000;
+  const text = `*${n}\r\n` + `$${2 * body.length}\r\n${body}\r\n`.repeat(n);
+  const { replies, used } = parseReplies(text);
+  assert.equal(replies.length, n + 1);
+  assert.equal(used, text.length);
+  assert.ok(replies.slice(1).every((r) => r.type === "$" && r.text === body));
+  // A body cut in its middle waits for the rest.
+  assert.deepEqual(parseReplies(`$4\r\n${"é"}`).replies, []);
+});
+
+Deno.test("redisValues: an array reply is one value; AUTH's is dropped", async () => {
+  const server = fakeServer((t) =>
+    t.includes("SLOWLOG") ? "+OK\r\n*1\r\n*2\r\n:1\r\n$4\r\nKEYS\r\n+PONG\r\n" : undefined
+  );
+  try {
+    const values = await redisValues(
+      { host: "127.0.0.1", port: server.port, password: "pw" },
+      [["SLOWLOG", "GET", "8"], ["PING"]],
+    );
+    assert.deepEqual(values, [
+      [[{ type: ":", text: "1" }, { type: "$", text: "KEYS" }]],
+      { type: "+", text: "PONG" },
+    ]);
+  } finally {
+    await server.close();
+  }
 });

@@ -23,7 +23,11 @@
  * together are a filesystem of its own (an ext4 image on a loop device, 4 GiB
  * unless `CHAOS_SANDBOX_DISK_MB` says otherwise: past it, ENOSPC), its
  * processes a memory cgroup of its own (4 GiB, `CHAOS_SANDBOX_MEMORY_MB`: past
- * it the kernel's OOM killer kills inside the box, and `oomEvidence` says so).
+ * it the kernel's OOM killer kills inside the box, and `oomEvidence` says so), a low CPU weight
+ * (a cpu cgroup of its own, `cpu.shares` 512, `CHAOS_SANDBOX_CPU_SHARES`: thousands of busy
+ * threads cannot starve the brokers and the harness) and a bound on each of its processes' open
+ * files (`CHAOS_SANDBOX_NOFILE`, 4096). The grader raises its own descriptor limit to the hard
+ * limit when it opens a box (nofile.ts).
  * Its commands run in a Landlock domain of their own (landlock.ts): no other
  * box's (nor the host's) abstract unix socket, no TCP port bound but those
  * `network` gives.
@@ -57,17 +61,23 @@ import { uncappedArgv } from "./log_cap.ts";
 import {
   boundsFromEnv,
   type BoxBounds,
+  cpuBound,
+  DEFAULT_NOFILE,
+  limitsScript,
+  makeCpuCgroup,
   makeMemoryCgroup,
   memoryBound,
   type MemoryEvidence,
   memoryEvidence,
   mountDisk,
   oomLine,
+  removeCpuCgroup,
   removeMemoryCgroup,
   unmountDisk,
 } from "./sandbox_bounds.ts";
 import { mustRun, run, SandboxError } from "./sandbox_error.ts";
 import { landlockHelper } from "./landlock.ts";
+import { raiseNofileLimit } from "./nofile.ts";
 import { isUnder, type MountPlan, mountScript } from "./sandbox_mounts.ts";
 import {
   chainName,
@@ -214,21 +224,52 @@ const PRIVATE_IN_HOME = new Set([
 ]);
 
 /**
+ * What of a toolchain in the grader's home a box sees, by the home's top folder on PATH: what it
+ * runs from, never the whole folder (`~/.cargo` also holds the registry's cache and its
+ * credentials, `~/.local` every program's data). A top folder not named here shows only the PATH
+ * entry itself (`~/go/bin`, never `~/go/pkg`).
+ */
+const TOOLCHAIN_PARTS: Record<string, readonly string[]> = {
+  // rustup's proxies in bin, the toolchains they run in ~/.rustup.
+  ".cargo": [".cargo/bin", ".rustup"],
+  // pip's --user programs and their packages (lib/pythonX.Y/site-packages).
+  ".local": [".local/bin", ".local/lib"],
+  // Version managers: their shims run the versions kept beside them.
+  ".pyenv": [".pyenv"],
+  ".nvm": [".nvm"],
+  ".rbenv": [".rbenv"],
+};
+
+/**
  * The toolchains on the grader's PATH that live in the hidden home (`~/.pyenv/shims`,
- * `~/.cargo/bin`): their top folder in the home, shown read-only so that a submission finds the
- * same `python3` or `node` as the grader. Never the cache, the config, keys.
+ * `~/.cargo/bin`): what each needs (`TOOLCHAIN_PARTS`) of those that exist (`exists`), shown
+ * read-only so that a submission finds the same `python3` or `node` as the grader. Never the
+ * cache, the config, keys.
  */
 export function homeToolchains(
   path = Deno.env.get("PATH") ?? "",
   home = Deno.env.get("HOME") ?? "/root",
+  exists: (path: string) => boolean = isDirectory,
 ): string[] {
   const out = new Set<string>();
   for (const entry of path.split(":")) {
     if (!isAbsolute(entry) || !isUnder(entry, home) || entry === home) continue;
     const top = relative(home, entry).split("/")[0];
-    if (!PRIVATE_IN_HOME.has(top)) out.add(join(home, top));
+    if (PRIVATE_IN_HOME.has(top)) continue;
+    const parts = Object.hasOwn(TOOLCHAIN_PARTS, top)
+      ? TOOLCHAIN_PARTS[top].map((p) => join(home, p))
+      : [resolve(entry)];
+    for (const p of parts) if (exists(p)) out.add(p);
   }
   return [...out];
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -270,6 +311,8 @@ export class Sandbox {
   /** Its disk and memory bounds (sandbox_bounds.ts); undefined for a box made by hand. */
   readonly bounds: BoxBounds | undefined;
   #closed = false;
+  /** Its cpu cgroup (joined first by its start script), if any. */
+  readonly #cpuCgroup?: string;
   /** Its memory cgroup's last word, read when it was closed. */
   #memory: MemoryEvidence | undefined;
 
@@ -281,7 +324,9 @@ export class Sandbox {
     deno: string,
     home = join(dir, "home"),
     bounds?: BoxBounds,
+    cpuCgroup?: string,
   ) {
+    this.#cpuCgroup = cpuCgroup;
     this.uid = uid;
     this.dir = dir;
     this.cwd = plan.cwd;
@@ -295,6 +340,11 @@ export class Sandbox {
   /** Its memory cgroup folder (a wrapper outside the box reads its OOM kills there), if any. */
   get memoryCgroup(): string | undefined {
     return this.#plan.memoryCgroup;
+  }
+
+  /** Its cpu cgroup folder (its `cpu.shares` the bound), if any. */
+  get cpuCgroup(): string | undefined {
+    return this.#cpuCgroup;
   }
 
   /** What its memory cgroup says (bound, peak, OOM kills): now, or when it was closed. */
@@ -343,7 +393,9 @@ export class Sandbox {
       "--",
       "bash",
       "-c",
-      mountScript(this.#plan),
+      // Its CPU weight and descriptor bound first (sandbox_bounds.ts), then its mounts.
+      limitsScript({ cpuCgroup: this.#cpuCgroup, nofile: this.bounds?.nofile ?? DEFAULT_NOFILE }) +
+      "\n" + mountScript(this.#plan),
       "chaos-sandbox-init",
       ...argv,
     ];
@@ -423,6 +475,7 @@ export function wrappedUid(argv: readonly string[]): number | undefined {
 async function closeResources(uid: number, dir: string): Promise<void> {
   removeChain(uid);
   await removeMemoryCgroup(uid);
+  await removeCpuCgroup(uid);
   unmountDisk(dir);
   try {
     Deno.removeSync(dir, { recursive: true });
@@ -565,6 +618,16 @@ async function boxLandlock(
   return { helper: helper.path, ports };
 }
 
+let cpuWarned = false;
+/** Says once that the boxes' CPU is not weighted on this host (and why). */
+function warnUnweighted(): void {
+  const bound = cpuBound();
+  if (cpuWarned || !("problem" in bound)) return;
+  cpuWarned = true;
+  console.warn(`sandbox: ${bound.problem}`);
+  gaps.add(`boxes' CPU not weighted (a busy box may starve the brokers): ${bound.problem}`);
+}
+
 let warned = false;
 /** Says once that the boxes' memory is not bounded on this host (and why). */
 function warnUnbounded(): void {
@@ -582,6 +645,13 @@ function warnUnbounded(): void {
 export async function openSandbox(o: SandboxOptions): Promise<Sandbox> {
   const why = sandboxSupport();
   if (why) throw new SandboxError(why);
+  // A box's connections to the harness (the webhook receiver) take the grader's descriptors.
+  const nofile = raiseNofileLimit();
+  // Its hard limit may stay (root without CAP_SYS_RESOURCE): the receiver's cap bounds what a
+  // pipeline takes of it (pipeline/connection_gate.ts); only a soft limit below it is a gap.
+  if (nofile.soft < nofile.hard) {
+    gaps.add(`the grader's limit on open files is ${nofile.soft}: ${nofile.problem}`);
+  }
   const base = o.base ?? DEFAULT_BASE;
   Deno.mkdirSync(base, { recursive: true, mode: 0o711 });
   Deno.chmodSync(base, 0o711);
@@ -592,7 +662,7 @@ export async function openSandbox(o: SandboxOptions): Promise<Sandbox> {
       `cannot copy sandbox ${o.from.uid}: ${o.from.closed ? "it is closed" : "another folder"}`,
     );
   }
-  const bounds = o.bounds ?? boundsFromEnv();
+  const bounds = { ...boundsFromEnv(), ...o.bounds };
   const uid = reserveUid(base);
   const dir = join(base, String(uid));
   try {
@@ -604,6 +674,8 @@ export async function openSandbox(o: SandboxOptions): Promise<Sandbox> {
     Deno.writeTextFileSync(join(dir, "grader.pid"), String(Deno.pid));
     const memoryCgroup = makeMemoryCgroup(uid, bounds.memoryMb);
     if (!memoryCgroup) warnUnbounded();
+    const cpuCgroup = makeCpuCgroup(uid, bounds.cpuShares);
+    if (!cpuCgroup) warnUnweighted();
     const landlock = await boxLandlock(base, dir);
     Deno.mkdirSync(join(dir, "stage"), { mode: 0o700 });
     mustRun("cp", ["-a", "--", o.from ? join(o.from.dir, "work") : source, join(dir, "work")]);
@@ -641,7 +713,7 @@ export async function openSandbox(o: SandboxOptions): Promise<Sandbox> {
     const python = pythonBehindShims();
     const path = [denoBin, ...(python ? [python] : []), Deno.env.get("PATH") ?? "/usr/bin:/bin"]
       .join(":");
-    return new Sandbox(uid, dir, plan, path, deno, home, bounds);
+    return new Sandbox(uid, dir, plan, path, deno, home, bounds, cpuCgroup);
   } catch (error) {
     await closeResources(uid, dir);
     throw error;

@@ -12,10 +12,19 @@
  *   box only, and `memoryEvidence` says so (`oom_kill`, the peak). Its processes are also the
  *   first the host's OOM killer takes (`oom_score_adj` 1000, which the box cannot lower).
  *
- * Both default to 4 GiB; the grader sets them with `CHAOS_SANDBOX_DISK_MB` and
- * `CHAOS_SANDBOX_MEMORY_MB` (`boundsFromEnv`). On a host with cgroup v2 only, the memory bound
- * is not enforced (a component's processes must stay in their freezer cgroup there): `memoryBound`
- * says why.
+ * - **CPU.** A cgroup of the box's own in the v1 `cpu` hierarchy (`chaos-sandbox/<uid>`), joined
+ *   by the start script like the memory one, with a low `cpu.shares` (512 unless
+ *   `CHAOS_SANDBOX_CPU_SHARES` says otherwise; the boxes' parent `chaos-sandbox` gets the same):
+ *   however many busy threads the boxes run, together they weigh under contention what half of
+ *   one busy thread of the host does, so the brokers and the harness keep their CPU. Shares only
+ *   weigh: an idle host gives a box every core.
+ * - **Descriptors.** Each process of a box may open at most `CHAOS_SANDBOX_NOFILE` (4096) files
+ *   and sockets (`ulimit -n`, soft and hard, set as root before the box drops its privileges).
+ *
+ * Disk and memory default to 4 GiB; the grader sets them with `CHAOS_SANDBOX_DISK_MB` and
+ * `CHAOS_SANDBOX_MEMORY_MB` (`boundsFromEnv`). On a host with cgroup v2 only, the memory and CPU
+ * bounds are not enforced (a component's processes must stay in their freezer cgroup there):
+ * `memoryBound` and `cpuBound` say why.
  *
  * ```ts
  * import { boundsFromEnv, makeMemoryCgroup, mountDisk, removeMemoryCgroup, unmountDisk } from "./sandbox_bounds.ts";
@@ -31,6 +40,7 @@
 import { join } from "node:path";
 import { sleep } from "../lib/wait.ts";
 import { mustRun, run, SandboxError } from "./sandbox_error.ts";
+import { shellQuote } from "./sandbox_mounts.ts";
 
 const MiB = 1024 * 1024;
 /** A box's writable space when the grader names none (CHAOS_SANDBOX_DISK_MB). */
@@ -39,17 +49,26 @@ export const DEFAULT_DISK_MB = 4096;
 export const DEFAULT_MEMORY_MB = 4096;
 /** The smallest bound either may be set to (a box must hold a copy and start a program). */
 export const MIN_BOUND_MB = 16;
+/** A box's CPU weight when the grader names none (CHAOS_SANDBOX_CPU_SHARES; the kernel's is 1024). */
+export const DEFAULT_CPU_SHARES = 512;
+/** Files and sockets a box's process may open, when the grader names no other (CHAOS_SANDBOX_NOFILE). */
+export const DEFAULT_NOFILE = 4096;
 /** The image file inside the box's folder (hidden under the filesystem mounted from it). */
 export const DISK_IMAGE = "disk.img";
 /** The v1 memory hierarchy's folder of the boxes' cgroups. */
 const CGROUP_PARENT = "chaos-sandbox";
 const MEMORY_V1 = "/sys/fs/cgroup/memory";
+const CPU_V1 = "/sys/fs/cgroup/cpu";
 
 export interface BoxBounds {
   /** The box's writable space (work, HOME, /tmp together), MiB. */
   diskMb: number;
   /** The box's memory (every process of it together, its /dev/shm included), MiB. */
   memoryMb: number;
+  /** The box's CPU weight (`cpu.shares`, 2-262144). Default DEFAULT_CPU_SHARES. */
+  cpuShares?: number;
+  /** Files and sockets each process of the box may open. Default DEFAULT_NOFILE. */
+  nofile?: number;
 }
 
 function mbFrom(name: string, value: string | undefined, fallback: number): number {
@@ -63,10 +82,30 @@ function mbFrom(name: string, value: string | undefined, fallback: number): numb
   return mb;
 }
 
-/** The bounds the grader set (`CHAOS_SANDBOX_DISK_MB`, `CHAOS_SANDBOX_MEMORY_MB`); bad values throw. */
+/** A whole number `name` says from `min` to `max`, or `fallback` when unset; else it throws. */
+function countFrom(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  [min, max]: [number, number],
+): number {
+  if (value === undefined || value.trim() === "") return fallback;
+  const n = Number(value.trim());
+  if (!/^\d+$/.test(value.trim()) || n < min || n > max) {
+    throw new SandboxError(
+      `${name}: ${JSON.stringify(value)} is no whole number from ${min} to ${max}`,
+    );
+  }
+  return n;
+}
+
+/**
+ * The bounds the grader set (`CHAOS_SANDBOX_DISK_MB`, `CHAOS_SANDBOX_MEMORY_MB`,
+ * `CHAOS_SANDBOX_CPU_SHARES`, `CHAOS_SANDBOX_NOFILE`); bad values throw.
+ */
 export function boundsFromEnv(
   env: { get(name: string): string | undefined } = Deno.env,
-): BoxBounds {
+): Required<BoxBounds> {
   return {
     diskMb: mbFrom("CHAOS_SANDBOX_DISK_MB", env.get("CHAOS_SANDBOX_DISK_MB"), DEFAULT_DISK_MB),
     memoryMb: mbFrom(
@@ -74,6 +113,17 @@ export function boundsFromEnv(
       env.get("CHAOS_SANDBOX_MEMORY_MB"),
       DEFAULT_MEMORY_MB,
     ),
+    cpuShares: countFrom(
+      "CHAOS_SANDBOX_CPU_SHARES",
+      env.get("CHAOS_SANDBOX_CPU_SHARES"),
+      DEFAULT_CPU_SHARES,
+      [2, 262144],
+    ),
+    // At least what a JVM or a Node program opens to start; at most the kernel's nr_open default.
+    nofile: countFrom("CHAOS_SANDBOX_NOFILE", env.get("CHAOS_SANDBOX_NOFILE"), DEFAULT_NOFILE, [
+      64,
+      1048576,
+    ]),
   };
 }
 
@@ -238,7 +288,11 @@ export function oomLine(
 /** Kills what is left in the box `uid`'s memory cgroup and removes it; idempotent. */
 export async function removeMemoryCgroup(uid: number): Promise<void> {
   const dir = memoryCgroupDir(uid);
-  if (!dir) return;
+  if (dir) await removeBoxCgroup(dir, "memory");
+}
+
+/** Kills what is left in the cgroup `dir` (a box's `what` cgroup) and removes it; idempotent. */
+async function removeBoxCgroup(dir: string, what: string): Promise<void> {
   for (let round = 0; round < 50; round++) {
     let pids: string[];
     try {
@@ -258,7 +312,7 @@ export async function removeMemoryCgroup(uid: number): Promise<void> {
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return;
       if (round === 49) {
-        throw new SandboxError(`cannot remove the sandbox's memory cgroup ${dir}`, {
+        throw new SandboxError(`cannot remove the sandbox's ${what} cgroup ${dir}`, {
           cause: error,
         });
       }
@@ -266,4 +320,65 @@ export async function removeMemoryCgroup(uid: number): Promise<void> {
     // Killed processes leave the cgroup once the kernel has reaped them.
     await sleep(20);
   }
+}
+
+/**
+ * The cpu cgroup hierarchy boxes are weighted in (the v1 `cpu` one's), or why there is none (on
+ * cgroup v2 a box's processes must stay in their component's freezer cgroup).
+ */
+export function cpuBound(): { base: string } | { problem: string } {
+  try {
+    Deno.statSync(join(CPU_V1, "cpu.shares"));
+    return { base: CPU_V1 };
+  } catch {
+    return {
+      problem: `no cgroup v1 cpu hierarchy with cpu.shares at ${CPU_V1}: the sandbox's CPU ` +
+        "weight is not enforced on this host",
+    };
+  }
+}
+
+/** The box `uid`'s cpu cgroup folder (whether or not it exists), or undefined without v1. */
+export function cpuCgroupDir(uid: number): string | undefined {
+  const bound = cpuBound();
+  return "base" in bound ? join(bound.base, CGROUP_PARENT, String(uid)) : undefined;
+}
+
+/**
+ * Makes the box `uid`'s cpu cgroup weighing `shares`, under a parent weighing `shares` too (the
+ * boxes together weigh no more than one of them); its folder, or undefined without v1.
+ */
+export function makeCpuCgroup(uid: number, shares: number): string | undefined {
+  const dir = cpuCgroupDir(uid);
+  if (!dir) return undefined;
+  try {
+    Deno.mkdirSync(dir, { recursive: true });
+    Deno.writeTextFileSync(join(dir, "..", "cpu.shares"), String(shares));
+    Deno.writeTextFileSync(join(dir, "cpu.shares"), String(shares));
+  } catch (error) {
+    throw new SandboxError(`cannot make the sandbox's cpu cgroup ${dir}`, { cause: error });
+  }
+  return dir;
+}
+
+/** The `cpu.shares` of the cgroup `dir` as the kernel reads it back. */
+export function readCpuShares(dir: string): number {
+  return Number(Deno.readTextFileSync(join(dir, "cpu.shares")).trim());
+}
+
+/** Kills what is left in the box `uid`'s cpu cgroup and removes it; idempotent. */
+export async function removeCpuCgroup(uid: number): Promise<void> {
+  const dir = cpuCgroupDir(uid);
+  if (dir) await removeBoxCgroup(dir, "cpu");
+}
+
+/**
+ * The lines a box's start script runs first, as root: into its cpu cgroup (given one) and its
+ * descriptors bounded (`ulimit -n`, soft and hard: the box cannot raise it again). Pure.
+ */
+export function limitsScript(o: { cpuCgroup?: string; nofile: number }): string {
+  const lines = ["set -e"];
+  if (o.cpuCgroup) lines.push(`echo $$ >${shellQuote(join(o.cpuCgroup, "cgroup.procs"))}`);
+  lines.push(`ulimit -n ${Math.floor(o.nofile)}`);
+  return lines.join("\n");
 }

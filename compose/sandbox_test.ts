@@ -70,12 +70,40 @@ Deno.test("chainRules() lets a pipeline reach its endpoints only, setup the worl
 });
 
 Deno.test("homeToolchains() shows the toolchains of the grader's home, never its cache or keys", () => {
+  const all = () => true;
   assert.deepEqual(
     homeToolchains(
       "/root/.pyenv/shims:/root/.cache/chaos-harness/deno/bin:/root/.ssh:/usr/bin:/root/.cargo/bin:/root",
       "/root",
+      all,
     ),
-    ["/root/.pyenv", "/root/.cargo"],
+    ["/root/.pyenv", "/root/.cargo/bin", "/root/.rustup"],
+  );
+});
+
+Deno.test("homeToolchains() shows what a toolchain runs from, never the rest of its folder", () => {
+  const all = () => true;
+  const shown = homeToolchains(
+    "/root/.cargo/bin:/root/.local/bin:/root/go/bin:/root/.cargo/../.ssh:/root/tools/x/../bin",
+    "/root",
+    all,
+  );
+  assert.deepEqual(shown, [
+    "/root/.cargo/bin",
+    "/root/.rustup",
+    "/root/.local/bin",
+    "/root/.local/lib",
+    "/root/go/bin",
+    "/root/tools/bin",
+  ]);
+  // Never the whole of ~/.cargo (its registry cache and credentials) or ~/.local (~/.local/share).
+  for (const whole of ["/root/.cargo", "/root/.local", "/root/go", "/root/tools"]) {
+    assert.ok(!shown.includes(whole), `${whole} is shown whole`);
+  }
+  // Only what exists is bound (a missing source would fail the box's mounts).
+  assert.deepEqual(
+    homeToolchains("/root/.cargo/bin:/root/.local/bin", "/root", (p) => p.endsWith("/bin")),
+    ["/root/.cargo/bin", "/root/.local/bin"],
   );
 });
 

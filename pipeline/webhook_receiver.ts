@@ -24,6 +24,12 @@
  * beyond, it answers 429, keeps one `refused: "over_cap"` record and counts the
  * rest (`refused()`). The alert check fails a run whose receiver hit its cap.
  *
+ * Its connections are bounded too (connection_gate.ts): at most `maxConnections` (512) open at
+ * once, one more answered 503 and closed at once, counted (`refused().connections`) and kept as
+ * one `refused: "too_many_connections"` record (the alert check fails it: a pipeline that holds
+ * that many open could exhaust the harness's descriptors); a connection that sends nothing for
+ * `idleMs` (30 s) while no answer is owed to it is closed.
+ *
  * ```ts
  * import { WebhookReceiver } from "./webhook_receiver.ts";
  * const rx = new WebhookReceiver({ port: 29040, secret: Deno.env.get("WEBHOOK_SECRET") });
@@ -37,6 +43,7 @@
 
 import { SIGNATURE_HEADER, verify } from "./alert.ts";
 import { Rng } from "./rng.ts";
+import { ConnectionGate, GATE_LIMITS } from "./connection_gate.ts";
 
 export interface Delivery {
   received_at_ms: number;
@@ -53,17 +60,23 @@ export interface Delivery {
   /** Set when the receiver misbehaved on purpose without a fault: a 503, or a slow 200. */
   on_purpose?: "error" | "slow";
   /**
-   * Set when the receiver refused the delivery unread: a body over its size cap (413), or one
-   * delivery past the number or bytes it keeps (429; `not_kept` counts those, itself included).
+   * Set when the receiver refused the delivery unread: a body over its size cap (413), one
+   * delivery past the number or bytes it keeps (429; `not_kept` counts those, itself included),
+   * or the connections closed at once over its cap on open connections (503; `not_kept` counts
+   * them).
    */
-  refused?: "too_large" | "over_cap";
+  refused?: "too_large" | "over_cap" | "too_many_connections";
   not_kept?: number;
 }
 
-/** What the receiver refused: bodies over the size cap, deliveries over the kept cap. */
+/**
+ * What the receiver refused: bodies over the size cap, deliveries over the kept cap, connections
+ * over the cap on open connections.
+ */
 export interface Refusals {
   too_large: number;
   over_cap: number;
+  connections: number;
 }
 
 /** The receiver's bounds (ReceiverOptions), by default. */
@@ -71,6 +84,8 @@ export const RECEIVER_LIMITS = {
   maxBodyBytes: 64 * 1024,
   maxDeliveries: 100_000,
   maxKeptBytes: 64 * 1024 * 1024,
+  maxConnections: GATE_LIMITS.maxConnections,
+  idleMs: GATE_LIMITS.idleMs,
 } as const;
 
 /**
@@ -126,17 +141,23 @@ export interface ReceiverOptions {
   maxDeliveries?: number;
   /** Bytes of bodies kept at most (more: 429, counted). Default 64 MiB. */
   maxKeptBytes?: number;
+  /** Connections open at once at most (more: 503 and closed at once, counted). Default 512. */
+  maxConnections?: number;
+  /** A connection that sends nothing this long, no answer owed, is closed. Default 30 s. */
+  idleMs?: number;
 }
 
 export class WebhookReceiver {
   readonly #server: Deno.HttpServer;
+  readonly #gate: ConnectionGate;
+  #tooMany?: Delivery;
   readonly #deliveries: Delivery[] = [];
   readonly #secret?: string;
   readonly #logFile?: string;
   #failure: { until: number; status: number; delayMs: number } | undefined;
   readonly #misbehave?: { answers: OnPurpose; slowMs: number };
   readonly #limits: { maxBodyBytes: number; maxDeliveries: number; maxKeptBytes: number };
-  readonly #refused: Refusals = { too_large: 0, over_cap: 0 };
+  readonly #refused: Refusals = { too_large: 0, over_cap: 0, connections: 0 };
   #keptBytes = 0;
   #overCap?: Delivery;
   readonly port: number;
@@ -153,11 +174,61 @@ export class WebhookReceiver {
     if (m && ((m.error_share ?? 0) > 0 || (m.slow_share ?? 0) > 0)) {
       this.#misbehave = { answers: new OnPurpose(m), slowMs: m.slow_ms ?? 1500 };
     }
-    this.#server = Deno.serve(
-      { hostname: "127.0.0.1", port: options.port ?? 0, onListen: () => {} },
-      (request) => this.#handle(request),
-    );
-    this.port = (this.#server.addr as Deno.NetAddr).port;
+    // The server listens behind the gate, on a unix socket only the harness reaches.
+    this.#gate = new ConnectionGate({
+      port: options.port ?? 0,
+      maxConnections: options.maxConnections ?? RECEIVER_LIMITS.maxConnections,
+      idleMs: options.idleMs ?? RECEIVER_LIMITS.idleMs,
+      owedMs: () => this.#longestDelay(),
+      onRefuse: (n) => this.#tooManyConnections(n),
+    });
+    try {
+      this.#server = Deno.serve(
+        { path: this.#gate.socketPath, onListen: () => {} },
+        (request) => this.#handle(request),
+      );
+    } catch (error) {
+      this.#gate.close();
+      throw error;
+    }
+    this.#gate.start();
+    this.port = this.#gate.port;
+  }
+
+  /** The longest an answer may be delayed on purpose now (a fault's, or a slow share's), ms. */
+  #longestDelay(): number {
+    const failing = this.#failure && Date.now() < this.#failure.until ? this.#failure.delayMs : 0;
+    return Math.max(failing, this.#misbehave?.slowMs ?? 0);
+  }
+
+  /**
+   * Counts a connection closed over the cap; the first is kept as the cap's record (and logged),
+   * so that the alert check sees the pipeline held more connections open than it may.
+   */
+  #tooManyConnections(n: number): void {
+    this.#refused.connections = n;
+    if (this.#tooMany) {
+      this.#tooMany.not_kept = n;
+      return;
+    }
+    this.#tooMany = {
+      received_at_ms: Date.now(),
+      body: null,
+      raw: null,
+      signature: null,
+      idempotency_key: null,
+      signature_ok: null,
+      answered: 503,
+      refused: "too_many_connections",
+      not_kept: n,
+    };
+    this.#deliveries.push(this.#tooMany);
+    if (this.#logFile) this.#append(this.#tooMany).catch(() => {});
+  }
+
+  /** The cap on open connections, and the most that were open at once. */
+  connections(): { max: number; peak: number; open: number } {
+    return { max: this.#gate.maxConnections, peak: this.#gate.peak, open: this.#gate.open };
   }
 
   get url(): string {
@@ -188,6 +259,7 @@ export class WebhookReceiver {
   }
 
   async stop(): Promise<void> {
+    await this.#gate.close();
     await this.#server.shutdown();
   }
 

@@ -241,7 +241,7 @@ Deno.test("WebhookReceiver is bounded", async (t) => {
       assert.equal(await postBody(rx, endless).catch(() => 413), 413);
       assert.ok(sent < 64 * 1024 * 1024, `the receiver read ${sent} bytes`);
       assert.equal((await post(rx, "fits")).status, 200);
-      assert.deepEqual(rx.refused(), { too_large: 2, over_cap: 0 });
+      assert.deepEqual(rx.refused(), { too_large: 2, over_cap: 0, connections: 0 });
       const d = rx.deliveries();
       assert.deepEqual(d.map((x) => x.answered), [413, 413, 200]);
       assert.deepEqual(d.map((x) => x.refused), ["too_large", "too_large", undefined]);
@@ -261,7 +261,7 @@ Deno.test("WebhookReceiver is bounded", async (t) => {
         const answers = [];
         for (let i = 0; i < 9; i++) answers.push((await post(rx, `a${i}`)).status);
         assert.deepEqual(answers, [200, 200, 200, 200, 200, 429, 429, 429, 429]);
-        assert.deepEqual(rx.refused(), { too_large: 0, over_cap: 4 });
+        assert.deepEqual(rx.refused(), { too_large: 0, over_cap: 4, connections: 0 });
         const d = rx.deliveries();
         assert.equal(d.length, 6);
         assert.equal(d[5].refused, "over_cap");
@@ -282,7 +282,7 @@ Deno.test("WebhookReceiver is bounded", async (t) => {
       assert.equal((await post(rx, "a1")).status, 200); // 83 bytes
       assert.equal((await post(rx, "a2")).status, 200);
       assert.equal((await post(rx, "a3")).status, 429);
-      assert.deepEqual(rx.refused(), { too_large: 0, over_cap: 1 });
+      assert.deepEqual(rx.refused(), { too_large: 0, over_cap: 1, connections: 0 });
     } finally {
       await rx.stop();
     }

@@ -42,6 +42,12 @@ export interface ScenarioGrade {
   checks: GradeCheck[];
   reasons: string[];
   run_dir: string | null;
+  /**
+   * Whether the run's folder is sealed with the harness's key (chaos/run_context.ts `sealRun`);
+   * a run whose seal could not be written or does not verify proves no pass. Absent in grades
+   * written before it was checked, and for a scenario that never ran.
+   */
+  sealed?: boolean;
 }
 
 /** What the grader decided the grade is judged by. */
@@ -197,20 +203,40 @@ export function orderFindings(r: Results): { reasons: string[]; only: boolean } 
   return { reasons, only: r.verdict === "fail" && reasons.length === r.reasons.length };
 }
 
+/** A run folder's seal as the grader found it after the run: verified, or why not. */
+export type SealState = { ok: true } | { ok: false; why: string };
+
 /**
  * One scenario's grade from its run's results. A run whose only findings are the order check's
  * is `unknown` (it proved nothing of the submission), not the submission's fail; beside other
- * findings, they are named as not the submission's.
+ * findings, they are named as not the submission's. A run whose folder has no seal that
+ * verifies (`seal.ok` false) is evidence of nothing it passed: `unknown`, the harness's error
+ * (the grade is invalid, exit 3); a fail stays a fail.
  */
-export function gradeScenario(r: Results, runDir: string | null): ScenarioGrade {
+export function gradeScenario(
+  r: Results,
+  runDir: string | null,
+  seal?: SealState,
+): ScenarioGrade {
   const checks = runChecks(r);
   const failedBySubmission = typeof r.submission_failure === "string";
   const order = orderFindings(r);
   const harnessOnly = !failedBySubmission && order.only;
-  const verdict = failedBySubmission ? "fail" : harnessOnly ? "unknown" : r.verdict;
+  const judged = failedBySubmission ? "fail" : harnessOnly ? "unknown" : r.verdict;
+  const unsealed = seal?.ok === false;
+  const verdict = unsealed && judged !== "fail" ? "unknown" : judged;
   const reasons = r.reasons.map((x) =>
     order.reasons.includes(x) ? `${x} (not the submission's: ${NOT_THE_SUBMISSIONS})` : x
   );
+  if (unsealed) {
+    reasons.push(
+      `the run folder has no seal that verifies (${seal.why}): ${
+        judged === "fail"
+          ? "its fail stands"
+          : `its ${judged} is no evidence; the harness's error, not the submission's`
+      }`,
+    );
+  }
   return {
     scenario: r.scenario,
     seed: r.seed,
@@ -223,6 +249,7 @@ export function gradeScenario(r: Results, runDir: string | null): ScenarioGrade 
     checks,
     reasons,
     run_dir: runDir,
+    ...(seal ? { sealed: seal.ok } : {}),
   };
 }
 
@@ -327,7 +354,8 @@ export function gradeText(g: Grade): string {
   for (const s of g.scenarios) {
     lines.push(
       `  scenario ${s.scenario} (seed ${s.seed}): ${s.verdict.toUpperCase()}, ${s.score}/100` +
-        (s.submission_failed ? " (the submission failed)" : ""),
+        (s.submission_failed ? " (the submission failed)" : "") +
+        (s.sealed === false ? " (its run folder has no seal that verifies)" : ""),
     );
   }
   for (const c of g.checks) {

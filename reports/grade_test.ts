@@ -173,6 +173,32 @@ Deno.test("gradeSubmission: the grade follows the verdict", async (t) => {
   });
 });
 
+Deno.test("gradeScenario: a pass whose run folder has no seal is no pass; a fail stays a fail", () => {
+  const unsealed = { ok: false as const, why: "missing: seal.json" };
+  const s = gradeScenario(passRun().results, "/runs/a", unsealed);
+  assert.equal(s.verdict, "unknown");
+  assert.equal(s.score, 0);
+  assert.equal(s.sealed, false);
+  assert.equal(s.submission_failed, false, "the harness's error, not the submission's");
+  assert.match(
+    s.reasons.at(-1)!,
+    /no seal that verifies \(missing: seal\.json\): its pass is no evidence/,
+  );
+  const g = gradeSubmission("team", rules, [s]);
+  assert.equal(g.verdict, "invalid", "exit 3, never 0");
+  assert.ok(g.invalid && !g.passed);
+  assert.match(g.reasons.join("\n"), /proved nothing: the run folder has no seal/);
+  // The same run, sealed, passes.
+  const sealed = gradeScenario(passRun().results, "/runs/a", { ok: true });
+  assert.equal(sealed.verdict, "pass");
+  assert.equal(sealed.sealed, true);
+  // A fail needs no seal to stand.
+  const failed = gradeScenario(idsOnlyRun(), "/runs/b", unsealed);
+  assert.equal(failed.verdict, "fail");
+  assert.match(failed.reasons.at(-1)!, /its fail stands/);
+  assert.equal(gradeSubmission("team", rules, [failed, s]).verdict, "fail");
+});
+
 Deno.test("gradeJunit: the verdict is the first test case", () => {
   const g = gradeSubmission("team", rules, [gradeScenario(idsOnlyRun(), null)]);
   const xml = gradeJunit(g);

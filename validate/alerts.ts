@@ -91,6 +91,8 @@ export interface AlertResult {
   refused_too_large?: number;
   /** Deliveries past the receiver's cap, not kept (absent in older runs). */
   not_kept?: number;
+  /** Connections the receiver closed at once over its cap on open connections. */
+  refused_connections?: number;
   /** Fired minus the window's end, matched alerts: negative for an early one (fired before its end). */
   latency_ms_p50: number | null;
   latency_ms_p99: number | null;
@@ -253,6 +255,10 @@ export function checkAlerts(
       r.not_kept! += d.not_kept ?? 1;
       return;
     }
+    if (d.refused === "too_many_connections") {
+      r.refused_connections = (r.refused_connections ?? 0) + (d.not_kept ?? 1);
+      return;
+    }
     const at = `delivery ${i + 1} at ${isoTime(d.received_at_ms)}`;
     if (d.signature_ok === false) {
       r.unsigned++;
@@ -383,6 +389,13 @@ export function checkAlerts(
     r.reasons.push(
       `the webhook receiver hit its cap: ${r.not_kept} deliveries were not kept, ` +
         "so nothing proves what they held",
+    );
+  }
+  if (r.refused_connections) {
+    r.reasons.push(
+      `the pipeline held more connections open to the webhook receiver than it may: ` +
+        `${r.refused_connections} were closed at once over its cap, so nothing proves what ` +
+        "they would have delivered",
     );
   }
   if (r.reasons.length) r.verdict = "fail";

@@ -40,7 +40,7 @@ const Line = z.object({
   signature_ok: z.boolean().nullable().optional(),
   answered: z.number().int().min(100).max(599),
   on_purpose: z.enum(["error", "slow"]).optional(),
-  refused: z.enum(["too_large", "over_cap"]).optional(),
+  refused: z.enum(["too_large", "over_cap", "too_many_connections"]).optional(),
   not_kept: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
   /** Older runs only: the parsed body. */
   body: z.unknown().optional(),
@@ -66,8 +66,9 @@ function parsedBody(raw: string): unknown {
 export function parseDeliveries(text: string, o: DeliveryReading): Delivery[] {
   const out: Delivery[] = [];
   const lines = text.split("\n");
-  // The receiver keeps at most maxDeliveries, and one record of the cap being hit.
-  const most = RECEIVER_LIMITS.maxDeliveries + 1;
+  // The receiver keeps at most maxDeliveries, one record of the cap being hit and one of its
+  // connection cap being hit.
+  const most = RECEIVER_LIMITS.maxDeliveries + 2;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
     if (!line.trim()) continue;
@@ -88,7 +89,7 @@ export function parseDeliveries(text: string, o: DeliveryReading): Delivery[] {
     if (d.on_purpose) delivery.on_purpose = d.on_purpose;
     if (d.refused) {
       delivery.refused = d.refused;
-      if (d.refused === "over_cap") delivery.not_kept = d.not_kept ?? 1;
+      if (d.refused !== "too_large") delivery.not_kept = d.not_kept ?? 1;
       if (d.raw) throw bad(`a refused delivery with a body ${excerpt(d.raw)}`);
     } else if (typeof d.raw === "string") {
       delivery.body = parsedBody(d.raw);

@@ -199,7 +199,9 @@ export function faultRecords(events: readonly HistoryEvent[]): FaultRecord[] | u
     } else {
       // A target found dead when due (chaos/timeline.ts): kept for chaos/outcome.ts.
       const notRunning = value.not_running === true ? { not_running: true } : {};
-      f.detail = { error: value.error, ...notRunning };
+      // A graded component that dodged it (chaos/faults/dodged.ts): also for outcome.ts.
+      const dodged = value.dodged === true ? { dodged: true, evidence: value.evidence } : {};
+      f.detail = { error: value.error, ...notRunning, ...dodged };
     }
   }
   return records;

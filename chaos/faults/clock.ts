@@ -15,6 +15,13 @@
  * preload: libfaketime#130), MinIO and Toxiproxy (Go programs read the clock
  * through the vDSO, past libc).
  *
+ * A graded component's process that runs without the preload while its box's
+ * init runs under it (it re-exec'ed itself without `LD_PRELOAD`, or runs a
+ * program the preload does not reach) dodged the fault: not observed, and the
+ * submission's failure (`DodgedFaultError`, faults/dodged.ts; the evidence is
+ * each such process's pid, uid and name). Any other process without the
+ * preload is the harness's failure: not observed, the run unknown.
+ *
  * Observed only when the target's clock was seen moved: every process of the
  * target runs with libfaketime loaded on this run's file (/proc), a probe
  * started with the same preload and file sees the written offset, and where
@@ -33,6 +40,8 @@ import {
   faketimeFile,
   formatFaketime,
   httpDateOffsetS,
+  preloadDrops,
+  preloadSeen,
   probeOffsetS,
   processUptimeS,
   REAL_CLOCK,
@@ -43,6 +52,7 @@ import { ensureFaketime } from "../../compose/host_tools.ts";
 import { ProcessNode } from "../../compose/process_node.ts";
 import { brokerNode } from "../../compose/stack.ts";
 import { sleep } from "../../lib/wait.ts";
+import { DodgedFaultError } from "./dodged.ts";
 import { BOTH_STACKS, defineFault, type FaultContext, nodeOf, type StackName } from "./types.ts";
 
 /**
@@ -125,6 +135,27 @@ function clocked(ctx: FaultContext, name: string): Clocked {
   const pids = members ?? (pid === undefined ? [] : [pid]);
   if (pids.length === 0) throw new Error(`cannot move the clock of ${name}: it is not running`);
   const missed = pids.filter((p) => !underFaketime(p, file));
+  const lib = node instanceof ProcessNode ? node.spec.env?.LD_PRELOAD : undefined;
+  if (missed.length > 0 && lib !== undefined && ctx.components.has(name)) {
+    // A boxed component's process that left the preload its box still has: its own doing.
+    const seen = pids.map((p) => preloadSeen(p, lib, file));
+    const drops = preloadDrops(seen, missed, Deno.uid() ?? -1);
+    if (drops.length > 0) {
+      const what = drops.slice(0, 5).map((d) =>
+        `pid ${d.pid} (uid ${d.uid}${d.comm ? `, ${JSON.stringify(d.comm)}` : ""}) ${
+          d.how === "environ"
+            ? "removed libfaketime's LD_PRELOAD from its environment"
+            : "runs a program the preload does not reach (its environment still names it)"
+        }`
+      ).join("; ");
+      throw new DodgedFaultError(
+        name,
+        `${what}, while its box's other processes run under it (the harness started the ` +
+          `${name} with ${lib} on ${file})`,
+        { preload_dropped: drops.slice(0, 20), members: pids.length },
+      );
+    }
+  }
   if (missed.length > 0) {
     throw new Error(
       `cannot move the clock of ${name}: pid ${missed.join(", ")} does not run under libfaketime ` +
