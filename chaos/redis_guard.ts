@@ -34,9 +34,11 @@
  *   it (`NOTBUSY`) ran over the threshold once and is only recorded (`info`).
  * - Commands block Redis without BUSY too (`SUNIONSTORE` of large sets, a
  *   script just under the threshold, run back to back): on a stack the
- *   harness owns the guard resets Redis's SLOWLOG when it starts (nothing
- *   earlier counts), has it log every command of SLOWLOG_MIN_US and more
- *   (again on every probe) and reads it on every probe. A command of
+ *   harness owns the guard has Redis's SLOWLOG log every command of
+ *   SLOWLOG_MIN_US and more (again on every probe) and reads the entries
+ *   newer than its last read on every probe (never resetting it: nothing
+ *   earlier than its start counts, a read that times out loses nothing, and
+ *   entries Redis dropped unread count against the pipeline). A command of
  *   SLOW_COMMAND_MS or more, or commands that add up to SLOW_WINDOW_MS within
  *   SLOW_WINDOW_SPAN_MS, fail the run as a BUSY script does (`redis-slow` in
  *   the history, with each command's name, length and client). Not blamed:
@@ -99,7 +101,7 @@ export const SLOW_WINDOW_MS = 3000;
 export const SLOW_WINDOW_SPAN_MS = 10_000;
 
 /** Entries read per probe (`SLOWLOG GET`) and kept by Redis (`slowlog-max-len`). */
-const SLOWLOG_READ = 128;
+const SLOWLOG_READ = 1024;
 
 /** The most slow commands kept in memory (their sum and longest still count past it). */
 const SLOW_KEPT = 1000;
@@ -155,8 +157,9 @@ export interface RedisGuardOptions {
   /** The threshold set on every probe; null: leave the server's. Default: with `restart` only. */
   busyReplyThresholdMs?: number | null;
   /**
-   * Read the slow commands (SLOWLOG: reset at the first probe, configured on each). Default: with
-   * `restart` only (a Redis the harness owns; an external one may serve others too).
+   * Read the slow commands (SLOWLOG: the entries past the first probe's newest, configured on
+   * each). Default: with `restart` only (a Redis the harness owns; an external one may serve
+   * others too).
    */
   slowlog?: boolean;
   /** Between probes. Default 500. */
@@ -358,8 +361,12 @@ export class RedisGuard {
   #thresholdRefused = false;
   /** The slow commands read so far (at most SLOW_KEPT), oldest first. */
   readonly #slow: SlowCommand[] = [];
-  /** The SLOWLOG was reset once (what came before the guard does not count). */
-  #slowStarted = false;
+  /**
+   * The id of the newest SLOWLOG entry read (ids only grow; Redis numbers them from 0 again when
+   * it restarts). Undefined until the first read, which only takes it: what came before the guard
+   * does not count. The log is never reset: a read that gets no answer in time loses nothing.
+   */
+  #lastSlowId?: number;
   /** The SLOWLOG could not be configured (NOPERM…): not asked again. */
   #slowlogRefused = false;
 
@@ -468,18 +475,18 @@ export class RedisGuard {
   }
 
   /**
-   * Reads and empties the SLOWLOG at once (MULTI: no command of another client's falls between),
-   * after setting what it logs (a restarted Redis forgets it). The first read only empties it.
+   * Reads the SLOWLOG's entries newer than the last read (never emptied: a read that times out
+   * behind a blocked Redis loses nothing), after setting what it logs (a restarted Redis forgets
+   * it). The first read only takes the newest id. Entries that Redis dropped between two reads
+   * (more than SLOWLOG_READ slow commands, each of SLOWLOG_MIN_US or more) count as one entry of
+   * that least length each: evidence the pipeline removed is held against it.
    */
   async #readSlow(): Promise<void> {
     if (!this.#o.slowlog || this.#slowlogRefused) return;
     const values = await redisValues(this.#address, [
       ["CONFIG", "SET", "slowlog-log-slower-than", String(SLOWLOG_MIN_US)],
       ["CONFIG", "SET", "slowlog-max-len", String(SLOWLOG_READ)],
-      ["MULTI"],
       ["SLOWLOG", "GET", String(SLOWLOG_READ)],
-      ["SLOWLOG", "RESET"],
-      ["EXEC"],
     ], { timeoutMs: this.#o.probeTimeoutMs });
     const config = values[0];
     if (
@@ -490,13 +497,29 @@ export class RedisGuard {
       this.#o.history.record("info", "redis-guard", `the SLOWLOG cannot be read: ${config.text}`);
       return;
     }
-    const exec = values[5];
-    if (!Array.isArray(exec)) return; // no answer in time: the next probe reads it
-    if (!this.#slowStarted) {
-      this.#slowStarted = true; // what ran before the guard started is not the run's
+    const got = values[2];
+    if (!Array.isArray(got)) return; // no answer in time: the next probe reads it
+    const all = parseSlowlog(got).reverse(); // oldest first
+    const newest = all.at(-1)?.id ?? -1;
+    if (this.#lastSlowId === undefined) {
+      this.#lastSlowId = newest; // what ran before the guard started is not the run's
       return;
     }
-    const read = parseSlowlog(exec[0]).reverse();
+    // Ids below the last read's: Redis restarted (numbering again from 0), all of it is new.
+    const after = newest < this.#lastSlowId ? -1 : this.#lastSlowId;
+    const read = all.filter((c) => c.id > after);
+    this.#lastSlowId = Math.max(newest, after);
+    const lost = read.length > 0 ? read[0].id - after - 1 : 0;
+    if (lost > 0) {
+      read.unshift({
+        id: read[0].id - 1,
+        ended_at_ms: read[0].ended_at_ms,
+        duration_ms: lost * SLOWLOG_MIN_US / 1000,
+        command: `(${lost} SLOWLOG entries dropped unread)`,
+        args: 0,
+        client: "",
+      });
+    }
     const judged = excuseSlow(read, {
       faults: redisFaultSpans(this.#o.history.events, Date.now()),
       busy: this.#incidents,

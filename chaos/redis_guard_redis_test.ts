@@ -24,7 +24,7 @@ import { redisPing } from "../compose/probes.ts";
 import { type RedisAddress, redisAddress, redisCommands } from "../compose/redis_wire.ts";
 import { REDIS_DURABILITY } from "../compose/stack.ts";
 import { slow } from "../compose/testing.ts";
-import { waitFor } from "../lib/wait.ts";
+import { sleep, waitFor } from "../lib/wait.ts";
 import { History } from "../validate/history.ts";
 import { BUSY_REPLY_THRESHOLD_MS, RedisGuard } from "./redis_guard.ts";
 
@@ -322,6 +322,43 @@ Deno.test(
         /^the pipeline blocked Redis with slow commands: (commands that took \d+\.\d s of 10\.0 s \(12 of them\)|\d+ commands? of 0\.5 s or more), the longest EVAL for/,
       );
       assert.equal(guard.slowCommands().filter((c) => !c.excused).length, 12);
+    });
+  },
+);
+
+Deno.test(
+  {
+    name:
+      "redis guard: watching, scripts under the BUSY threshold in batches that outlast its reads still fail the run (nothing is reset unread)",
+    ...slow,
+  },
+  async () => {
+    await withRedis(async (redis, history) => {
+      const guard = RedisGuard.start({
+        url: redis.harness,
+        history,
+        restart: () => redis.restart(),
+        intervalMs: 200,
+      });
+      await sleep(600); // its first read took the newest id: the run starts here
+      // Each spins 0.8 s: never BUSY; four in a row hold Redis 3.2 s, past a probe's wait.
+      const spin = "local t = redis.call('TIME') while true do local u = redis.call('TIME') " +
+        "if (u[1] - t[1]) * 1000000 + (u[2] - t[2]) >= 800000 then return 1 end end";
+      for (let batch = 0; batch < 3; batch++) {
+        const replies = await redisCommands(
+          redis.pipeline,
+          Array.from({ length: 4 }, () => ["EVAL", spin, "0"]),
+          { timeoutMs: 60_000 },
+        );
+        assert.deepEqual(replies.map((r) => r.text), ["1", "1", "1", "1"]);
+      }
+      await sleep(1500); // a probe after the last batch reads what is left
+      assert.equal(guard.incidents().length, 0, "no BUSY");
+      assert.match(
+        (await guard.stop()) ?? "",
+        /^the pipeline blocked Redis with slow commands: /,
+      );
+      assert.ok(guard.slowCommands().filter((c) => !c.excused).length >= 10);
     });
   },
 );

@@ -115,12 +115,51 @@ export async function writeFaketime(file: string, clock: ClockSetting): Promise<
   return line;
 }
 
-/** Whether `pid` runs with libfaketime loaded and reading `file` (from /proc); false when gone. */
-export function underFaketime(pid: number, file: string): boolean {
+/**
+ * Whether `pid` runs with libfaketime loaded and reading `file` (from /proc); false when gone.
+ * With `lib` (the preload the harness started it with), also: its `LD_PRELOAD` names `lib` and
+ * that very file is mapped (a library mapped by hand, `dlopen`, without the preload moves no
+ * clock: a process that did so is not under it).
+ */
+export function underFaketime(pid: number, file: string, lib?: string): boolean {
   try {
     const maps = Deno.readTextFileSync(`/proc/${pid}/maps`);
     const environ = Deno.readTextFileSync(`/proc/${pid}/environ`).split("\0");
-    return maps.includes("libfaketime") && environ.includes(`FAKETIME_TIMESTAMP_FILE=${file}`);
+    if (!maps.includes("libfaketime") || !environ.includes(`FAKETIME_TIMESTAMP_FILE=${file}`)) {
+      return false;
+    }
+    if (lib === undefined) return true;
+    const preload = environ.find((e) => e.startsWith("LD_PRELOAD="))?.slice("LD_PRELOAD=".length);
+    return (preload?.split(/[ :]/).includes(lib) ?? false) && mapsFile(maps, lib);
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `maps` (a /proc/<pid>/maps text) maps the file `path` (or the file it links to). */
+function mapsFile(maps: string, path: string): boolean {
+  let real = path;
+  try {
+    real = Deno.realPathSync(path);
+  } catch {
+    // Gone: only its own name can match.
+  }
+  return maps.split("\n").some((line) => {
+    const file = line.split(/\s+/).slice(5).join(" ");
+    return file === path || file === real;
+  });
+}
+
+/**
+ * Whether `pid` is a process that lives on (neither a zombie nor exiting: state Z or X, or no
+ * mappings left): only those can have dropped a preload. False when gone.
+ */
+export function processLives(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    if (state === "Z" || state === "X" || state === "x") return false;
+    return Deno.readTextFileSync(`/proc/${pid}/maps`).trim().length > 0;
   } catch {
     return false;
   }
@@ -135,7 +174,7 @@ export interface PreloadSeen {
   comm?: string;
   /** Its environment has `LD_PRELOAD` naming `lib` and `FAKETIME_TIMESTAMP_FILE=<file>`. */
   environ: boolean;
-  /** libfaketime is mapped into it. */
+  /** `lib` itself is mapped into it (loaded: by the preload, or by hand). */
   mapped: boolean;
 }
 
@@ -157,7 +196,7 @@ export function preloadSeen(pid: number, lib: string, file: string): PreloadSeen
     ...(read("comm") === undefined ? {} : { comm: read("comm")!.trim().slice(0, 15) }),
     environ: (preload?.split(/[ :]/).includes(lib) ?? false) &&
       environ.includes(`FAKETIME_TIMESTAMP_FILE=${file}`),
-    mapped: (read("maps") ?? "").includes("libfaketime"),
+    mapped: mapsFile(read("maps") ?? "", lib),
   };
 }
 
@@ -174,10 +213,13 @@ export interface PreloadDrop {
  * The processes of a component that dropped the clock preload it was started with, or none.
  * `seen` is every process of the component (`preloadSeen`), `missed` those not under the preload.
  * A process counts only when it runs as a uid of the component's own that is not `harnessUid`
- * (a box's: only the submission's code runs as it) and another process of that uid is under the
- * preload (the box's init: the preload works there, so its absence is the process's own doing).
- * A process of the harness's uid, or of a uid none of whose processes is preloaded, is never the
- * component's: the harness failed (the fault stays unobserved, the run unknown). Pure.
+ * (a box's: only the submission's code runs as it) and another process of that uid has the
+ * library mapped (the box's init: the preload works there, so its absence is the process's own
+ * doing). Only the mapping is taken as that witness, never the witness's environment: a box's
+ * process can rewrite its parent's environment (`/proc/<pid>/mem`, same uid) to hide the
+ * preload there and turn its own dodge into the harness's failure. A process of the harness's
+ * uid, or of a uid none of whose processes has the library mapped, is never the component's: the
+ * harness failed (the fault stays unobserved, the run unknown). Pure.
  */
 export function preloadDrops(
   seen: readonly PreloadSeen[],
@@ -185,7 +227,7 @@ export function preloadDrops(
   harnessUid: number,
 ): PreloadDrop[] {
   const preloadedUids = new Set(
-    seen.filter((s) => s.environ && s.mapped && s.uid !== undefined && s.uid !== harnessUid)
+    seen.filter((s) => s.mapped && s.uid !== undefined && s.uid !== harnessUid)
       .map((s) => s.uid),
   );
   const drops: PreloadDrop[] = [];

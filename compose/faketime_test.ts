@@ -11,6 +11,7 @@ import {
   type PreloadSeen,
   preloadSeen,
   probeOffsetS,
+  processLives,
   REAL_CLOCK,
   underFaketime,
   writeFaketime,
@@ -137,6 +138,67 @@ Deno.test("preloadDrops(): only a box's process beside a preloaded one of its ui
   assert.deepEqual(preloadDrops([init, seen(13, undefined, false, false)], [13], harness), []);
   // A process under the preload is never a drop.
   assert.deepEqual(preloadDrops([init, seen(14, box, true, true)], [], harness), []);
+  // The witness's environment rewritten by the dodger (LD_PRELOAD hidden): its mapping stands.
+  const hidden = seen(10, box, false, true);
+  assert.deepEqual(preloadDrops([hidden, reexec], [11], harness), [
+    { pid: 11, uid: box, comm: "p11", how: "environ" },
+  ]);
+});
+
+Deno.test("processLives(): this process lives, a zombie and a gone pid do not", async () => {
+  assert.ok(processLives(Deno.pid));
+  assert.ok(!processLives(4_000_000));
+  // `sleep 0`'s parent becomes `sleep 5`, which never waits for it: a zombie until then.
+  const child = new Deno.Command("sh", {
+    args: ["-c", "sleep 0 & echo $!; exec sleep 5"],
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const pid = Number((await reader.read()).value?.trim());
+  try {
+    await waitFor(async () => {
+      const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
+      return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+    }, { what: "a zombie", timeoutMs: 5000, intervalMs: 20 });
+    assert.ok(!processLives(pid), "a zombie does not live");
+  } finally {
+    child.kill("SIGKILL");
+    await reader.cancel().catch(() => {});
+    await child.status;
+  }
+});
+
+Deno.test({
+  name:
+    "underFaketime() with the preload's library: mapped by hand without LD_PRELOAD is not under it",
+  ignore: lib === undefined,
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "faketime-" });
+  const file = faketimeFile(dir, "probe");
+  await writeFaketime(file, { offset_s: 3600, rate: 1 });
+  // Its environment names the file, and it maps the library itself (dlopen): no preload.
+  const child = new Deno.Command("python3", {
+    args: ["-c", `import ctypes, time; ctypes.CDLL(${JSON.stringify(lib)}); time.sleep(30)`],
+    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin", FAKETIME_TIMESTAMP_FILE: file },
+    clearEnv: true,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await waitFor(
+      () =>
+        Deno.readTextFile(`/proc/${child.pid}/maps`).then((m) => m.includes("libfaketime"))
+          .catch(() => false),
+      { what: "the library mapped", timeoutMs: 10_000 },
+    );
+    assert.ok(underFaketime(child.pid, file), "what the mapping and the file alone say");
+    assert.ok(!underFaketime(child.pid, file, lib!), "without LD_PRELOAD naming it: not under it");
+    assert.ok(preloadSeen(child.pid, lib!, file).mapped, "the library itself is mapped");
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("preloadSeen(): this process is seen as it is (no preload), a gone pid as nothing", () => {

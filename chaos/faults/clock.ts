@@ -43,6 +43,7 @@ import {
   preloadDrops,
   preloadSeen,
   probeOffsetS,
+  processLives,
   processUptimeS,
   REAL_CLOCK,
   underFaketime,
@@ -77,6 +78,9 @@ export const clockParams = z.strictObject({
 }).refine((p) => p.offset_s !== 0 || p.rate !== 1, {
   message: "a clock fault needs offset_s (not 0) or rate (not 1): it would change nothing",
 });
+
+/** How long a process found without the preload has to have been starting or ending. */
+const MISSED_RECHECK_MS = 200;
 
 /** Why `target` cannot have its clock moved on `stack`, or undefined. */
 export function clockProblem(target: string, stack: StackName): string | undefined {
@@ -125,7 +129,7 @@ interface Clocked {
   http?: string;
 }
 
-function clocked(ctx: FaultContext, name: string): Clocked {
+async function clocked(ctx: FaultContext, name: string): Promise<Clocked> {
   const node = nodeOf(ctx, name);
   // The file the node was started with (a boxed component's is the box's, compose/sandbox.ts).
   const started = node instanceof ProcessNode ? node.spec.env?.FAKETIME_TIMESTAMP_FILE : undefined;
@@ -134,8 +138,14 @@ function clocked(ctx: FaultContext, name: string): Clocked {
   const members = node instanceof ProcessNode ? node.members() : undefined;
   const pids = members ?? (pid === undefined ? [] : [pid]);
   if (pids.length === 0) throw new Error(`cannot move the clock of ${name}: it is not running`);
-  const missed = pids.filter((p) => !underFaketime(p, file));
   const lib = node instanceof ProcessNode ? node.spec.env?.LD_PRELOAD : undefined;
+  let missed = pids.filter((p) => !underFaketime(p, file, lib) && processLives(p));
+  if (missed.length > 0) {
+    // A process that was starting (before its exec took the preload) or ending: read again, and
+    // only what is still there and still without it counts.
+    await sleep(MISSED_RECHECK_MS);
+    missed = missed.filter((p) => !underFaketime(p, file, lib) && processLives(p));
+  }
   if (missed.length > 0 && lib !== undefined && ctx.components.has(name)) {
     // A boxed component's process that left the preload its box still has: its own doing.
     const seen = pids.map((p) => preloadSeen(p, lib, file));
@@ -205,7 +215,8 @@ export const clock = defineFault({
   params: clockParams,
   problem: (target, stack) => clockProblem(target, stack),
   async inject(ctx, nodes, params) {
-    const targets = nodes.map((name) => clocked(ctx, name));
+    const targets: Clocked[] = [];
+    for (const name of nodes) targets.push(await clocked(ctx, name));
     const written: Record<string, string> = {};
     const heal = async () => {
       for (const c of targets) await writeFaketime(c.file, REAL_CLOCK);
