@@ -80,19 +80,9 @@ Deno.test(
     const topicLedBy = async (leader: number) => {
       const topic = `docker-${uniq()}`;
       const others = stack.brokerIds().filter((b) => b !== leader);
-      // kafkajs's createTopics gives up on the first connection error, and the admin's connection
-      // to a broker an earlier step killed, paused or cut may be reset by then (a SASL one as
-      // much as a plain one): once more on a new connection (created already: false, no throw).
-      await waitFor(
-        () =>
-          createTopicsAndWait(admin, {
-            topics: [{
-              topic,
-              replicaAssignment: [{ partition: 0, replicas: [leader, ...others] }],
-            }],
-          }).then(() => true),
-        { what: `${topic} created`, timeoutMs: 60_000, intervalMs: 500 },
-      );
+      await createTopicsAndWait(admin, {
+        topics: [{ topic, replicaAssignment: [{ partition: 0, replicas: [leader, ...others] }] }],
+      });
       await until(
         `${topic} fully in sync`,
         async () => (await partition0(admin, topic)).isr.length === 3,
@@ -164,30 +154,15 @@ Deno.test(
           const writer = kafka.producer();
           await writer.connect();
           let writing = true;
-          const sent = { acked: 0, refused: 0, last: "" };
           const writes = (async () => {
             while (writing) {
-              await writer.send({ topic, acks: 1, messages: [{ value: "x" }] }).then(
-                () => sent.acked++,
-                (error) => (sent.refused++, sent.last = String(error)),
-              );
+              await writer.send({ topic, acks: 1, messages: [{ value: "x" }] }).catch(() => {});
               await new Promise((r) => setTimeout(r, 300));
             }
           })();
-          let isr: number[] = [];
           await until(`kafka-${b} out of the ISR of ${a}'s partition`, async () => {
-            isr = (await partition0(admin, topic)).isr;
+            const { isr } = await partition0(admin, topic);
             return !isr.includes(b);
-          }).catch(async (error) => {
-            // What the leader got meanwhile (a follower leaves only once it lags behind writes),
-            // and the controller its ISR change goes to (one of the pair now: it cannot reach it).
-            const now = await activeController(ctx.binaries, bootstrap.join(",")).catch(() => "?");
-            throw new Error(
-              `${error.message} (ISR ${isr}, writes acknowledged ${sent.acked}, refused ` +
-                `${sent.refused}${sent.last ? `, last: ${sent.last}` : ""}; active controller ` +
-                `${controller} before, ${now} now)`,
-              { cause: error },
-            );
           });
           console.log(
             `link ${a}-${b}: ${b} out of the ISR after ${
@@ -197,16 +172,9 @@ Deno.test(
           writing = false;
           await writes;
           await writer.disconnect();
-          const now = await partition0(admin, topic);
-          assert.equal(
-            now.leader,
-            a,
-            `leader ${now.leader}, ISR ${now.isr}, controller ${controller}`,
-          );
-          assert.ok(
-            now.isr.includes(controller),
-            `${controller} must stay in sync, ISR ${now.isr}`,
-          );
+          const { leader, isr } = await partition0(admin, topic);
+          assert.equal(leader, a, `leader ${leader}, ISR ${isr}, controller ${controller}`);
+          assert.ok(isr.includes(controller), `${controller} must stay in sync, ISR ${isr}`);
           assert.deepEqual((await brokers()).sort(), [1, 2, 3], "both stay registered");
           await injected.heal();
           await until(

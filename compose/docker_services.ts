@@ -2,15 +2,7 @@
  * The containers of the docker stack: what each service runs (image, command,
  * environment, data bind mounts, ports published on a remote engine), and
  * creating a container of the stack from such a spec (labelled, on the
- * stack's network, with its node name as alias). Secrets stay off every
- * command line (`docker inspect` shows it): Redis's users are an ACL file in
- * its data folder (redis_acl.ts), the brokers' SCRAM users an argument file
- * the format container reads and the stack removes (kafka_scram.ts).
- *
- * ```ts
- * import { formatSpec } from "./docker_services.ts";
- * const spec = formatSpec(images, 1, "Mk3OEYBSD34fcwNTJENDM2Qk", "/tmp/docker-demo", { scram: true });
- * ```
+ * stack's network, with its node name as alias).
  * @module
  */
 
@@ -19,9 +11,7 @@ import type Docker from "dockerode";
 import { dockerClient } from "./docker.ts";
 import type { Images } from "./images.ts";
 import { brokerProperties, kafkaJvmArgs, type KafkaSettings } from "./kafka_config.ts";
-import { type KafkaUsers, scramFormatArgs } from "./kafka_scram.ts";
 import type { PortPlan } from "./ports.ts";
-import { type RedisUsers, writeRedisAclFile } from "./redis_acl.ts";
 import { brokerNode, REDIS_DURABILITY, toxiproxyConfig } from "./stack.ts";
 
 export interface ContainerSpec {
@@ -105,26 +95,20 @@ export async function toxiproxySpec(
   };
 }
 
-/** Where Redis's ACL file is, in its data folder (the official image's entrypoint owns it). */
-export const REDIS_ACL_FILE = "users.acl";
-
-/**
- * Redis with an append-only file and the stack's users (redis_acl.ts): the harness as `default`,
- * the pipeline restricted; nobody without a password.
- */
+/** Redis with an append-only file; with `password` (a remote engine) it requires it. */
 export async function redisSpec(
   images: Images,
   plan: PortPlan,
   dataDir: string,
-  users: RedisUsers,
+  password?: string,
 ): Promise<ContainerSpec> {
   await Deno.mkdir(join(dataDir, "redis"), { recursive: true });
-  await writeRedisAclFile(join(dataDir, "redis", REDIS_ACL_FILE), users);
   return {
     image: images.redis,
     cmd: [
       ...["redis-server", "--port", String(plan.redis), "--bind", "0.0.0.0"],
-      ...["--protected-mode", "no", "--aclfile", `/data/${REDIS_ACL_FILE}`],
+      ...["--protected-mode", "no"],
+      ...(password ? ["--requirepass", password] : []),
       ...["--dir", "/data", ...REDIS_DURABILITY],
     ],
     binds: [`${join(dataDir, "redis")}:/data`],
@@ -158,17 +142,13 @@ export async function minioSpec(
   };
 }
 
-/**
- * Writes broker `id`'s server.properties into `<dataDir>/kafka-<id>/`; with `scram`, its CLIENT
- * listener SCRAM-SHA-512 and the StandardAuthorizer, that user a super user (kafka_config.ts).
- */
+/** Writes broker `id`'s server.properties into `<dataDir>/kafka-<id>/`. */
 export async function writeBrokerConfig(
   plan: PortPlan,
   id: number,
   dataDir: string,
   kafka: KafkaSettings,
   clientHost: string,
-  scram?: { superUser: string },
 ): Promise<void> {
   const dir = join(dataDir, brokerNode(id));
   await Deno.mkdir(dir, { recursive: true });
@@ -180,7 +160,6 @@ export async function writeBrokerConfig(
       listenHost: "0.0.0.0",
       clientHost,
       peerHost: "toxiproxy",
-      scram,
     }),
   );
 }
@@ -199,54 +178,19 @@ export function brokerSpec(
   };
 }
 
-/** The file of StorageTool's `--add-scram` arguments, in a broker's folder while it is formatted. */
-export const SCRAM_ARGS_FILE = "scram.args";
-
-/**
- * Writes broker `id`'s `--add-scram` arguments (kafka_scram.ts) for `formatSpec` to read, mode
- * 0600; the stack removes the file once the storage is formatted. Returns its path.
- */
-export async function writeScramArgs(
-  dataDir: string,
-  id: number,
-  users: KafkaUsers,
-): Promise<string> {
-  const file = join(dataDir, brokerNode(id), SCRAM_ARGS_FILE);
-  // One argument a line; names and passwords are plain (scramFormatArgs refuses anything else).
-  await Deno.writeTextFile(file, scramFormatArgs(users).join("\n") + "\n", { mode: 0o600 });
-  await Deno.chmod(file, 0o600);
-  return file;
-}
-
-/**
- * A one-off container formatting broker `id`'s storage for cluster `cluster` (StorageTool); with
- * `scram`, adding the users of `<dataDir>/kafka-<id>/scram.args` (`writeScramArgs`): read by the
- * container's shell, so no password is on its command line.
- */
+/** A one-off container formatting broker `id`'s storage for cluster `cluster` (StorageTool). */
 export function formatSpec(
   images: Images,
   id: number,
   cluster: string,
   dataDir: string,
-  options: { scram?: boolean } = {},
 ): ContainerSpec {
-  const format = [
-    ...["java", "-Xmx256m", "-cp", "/opt/kafka/libs/*", "kafka.tools.StorageTool", "format"],
-    ...["--ignore-formatted", "-t", cluster, "-c", "/data/server.properties"],
-  ];
-  if (!/^[A-Za-z0-9_-]+$/.test(cluster)) throw new RangeError(`cluster id "${cluster}"`);
   return {
     image: images.kafka,
-    // `set -f`: the arguments' `[name=…]` is no glob; split on the file's new lines only.
-    cmd: options.scram
-      ? [
-        "sh",
-        "-c",
-        `set -f; IFS='\n'; exec ${
-          format.map((a) => a.includes("*") ? `'${a}'` : a).join(" ")
-        } $(cat /data/${SCRAM_ARGS_FILE})`,
-      ]
-      : format,
+    cmd: [
+      ...["java", "-Xmx256m", "-cp", "/opt/kafka/libs/*", "kafka.tools.StorageTool", "format"],
+      ...["--ignore-formatted", "-t", cluster, "-c", "/data/server.properties"],
+    ],
     binds: [`${join(dataDir, brokerNode(id))}:/data`],
   };
 }

@@ -25,15 +25,6 @@
  *   bootstrap are theirs, the brokers advertise the kafka proxy's ports, and
  *   Toxiproxy stays behind it. They are `hostNodes`, killed by `down` and, if
  *   the harness dies, by its watchdog.
- * - Security, as on the local stack: the brokers' CLIENT listener takes
- *   SCRAM-SHA-512 only and the StandardAuthorizer refuses what no ACL allows
- *   (the INTERNAL and CONTROLLER listeners stay PLAINTEXT, between the
- *   containers and Toxiproxy); the users (kafka_scram.ts) are made when the
- *   storage is formatted, the run's ACLs granted by chaos/run_stack.ts. Redis
- *   has the harness's `default` user and the pipeline's restricted one
- *   (redis_acl.ts). The passwords are in the state file (0600) only; this
- *   process's Kafka clients of the stack's addresses are its harness user
- *   (`useSecurityFor`), a component gets its own (`kafkaUsers`).
  * - Clean-up: every container and the network carry the label
  *   `org.chaos-harness.stack=<name>`; `down`, a Ctrl-C and the next `up` of that
  *   name remove them. Logs are collected into `<dataDir>/logs` first.
@@ -108,20 +99,10 @@ import {
   redisSpec,
   toxiproxySpec,
   writeBrokerConfig,
-  writeScramArgs,
 } from "./docker_services.ts";
 import { createNetwork, probeNetem, remoteEngineHost } from "./docker_network.ts";
 import { tcpOpen, waitFor } from "../lib/wait.ts";
 import { randomHex } from "../lib/ids.ts";
-import {
-  clientAddresses,
-  type KafkaUsers,
-  makeKafkaUsers,
-  SCRAM_MECHANISM,
-  scramSecurity,
-} from "./kafka_scram.ts";
-import { forgetSecurityFor, useSecurityFor } from "../pipeline/kafka_security.ts";
-import { makeRedisUsers, PIPELINE_REDIS_USER, redisUrl, type RedisUsers } from "./redis_acl.ts";
 
 /** `dataDir` is bind-mounted (default a temp folder); `basePort` numbers the ports inside the
  * containers, published on the engine's host only for a remote engine. */
@@ -137,23 +118,6 @@ export interface DockerStackOptions extends StackOptions {
   s3Proxy?: boolean;
   /** Clients through the kafka proxy on the host (kafka_error). Default: `CHAOS_KAFKA_PROXY=on`. */
   kafkaProxy?: boolean;
-  /**
-   * Kafka's own security (kafka_scram.ts, as the local stack's `scram`): SCRAM users, the
-   * authorizer, each run's ACLs. Default true; false: PLAINTEXT and no authorizer.
-   */
-  scram?: boolean;
-}
-
-/**
- * Every address a Kafka client of the harness may be given for the docker stack: Toxiproxy's
- * client ports at `toxiproxyHost` (the container's address, or a remote engine's host) and the
- * host's kafka proxy (clientAddresses, 127.0.0.1).
- */
-export function dockerClientAddresses(plan: PortPlan, toxiproxyHost: string): string[] {
-  return [
-    ...plan.brokers.map((b) => `${toxiproxyHost}:${b.client.proxy}`),
-    ...clientAddresses(plan),
-  ];
 }
 
 export class DockerStack extends StackBase<DockerNode> implements Stack {
@@ -175,15 +139,6 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
   watchdogPid: number | undefined;
   /** The brokers' and MinIO's lazy disks, when started with `lazyDisks` (this process's). */
   lazyDisks: LazyDisks | undefined;
-  /**
-   * The stack's SCRAM users (kafka_scram.ts): the harness's, a super user, and the pipeline's,
-   * whose rights are each run's ACLs (kafka_acl.ts). None: a PLAINTEXT stack (`scram: false`).
-   */
-  kafkaUsers: KafkaUsers | undefined;
-  /** The Redis users' passwords (redis_acl.ts). */
-  redisUsers: RedisUsers | undefined;
-  /** The addresses this process's Kafka clients use the harness user for (`useSecurityFor`). */
-  #secured: string[] = [];
 
   private constructor(
     name: string,
@@ -208,23 +163,6 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
     return new DockerError(message);
   }
 
-  /**
-   * The URL the pipeline under test gets for Redis: its own user, without admin or dangerous
-   * commands (redis_acl.ts). None: a stack from before Redis had users.
-   */
-  get redisPipelineUrl(): string | undefined {
-    if (!this.redisUsers || !this.endpoints.redis.url) return undefined;
-    const { hostname, port } = new URL(this.endpoints.redis.url);
-    return redisUrl(hostname, Number(port), PIPELINE_REDIS_USER, this.redisUsers.pipeline);
-  }
-
-  /** Every Kafka client of this process that connects to the stack is its harness user. */
-  #secure(toxiproxyHost: string): void {
-    if (!this.kafkaUsers) return;
-    this.#secured = dockerClientAddresses(this.plan, toxiproxyHost);
-    useSecurityFor(this.#secured, scramSecurity(this.kafkaUsers.harness));
-  }
-
   /** The pipeline's S3 proxy, when the stack runs one (see `DockerStackOptions.s3Proxy`). */
   get s3Proxy(): S3ProxyEndpoints | undefined {
     return this.hostNodes.has(S3_PROXY_NODE) ? s3ProxyEndpoints(this.plan) : undefined;
@@ -245,9 +183,6 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
       state.images,
     );
     stack.netem = state.netem;
-    stack.kafkaUsers = state.kafkaUsers;
-    stack.redisUsers = state.redisUsers;
-    stack.#secure(new URL(state.endpoints.toxiproxy.api).hostname);
     stack.hostNodes = new Map((state.hostNodes ?? []).map((s) => [s.name, new ProcessNode(s)]));
     const docker = dockerClient();
     for (
@@ -276,8 +211,6 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
       kafka: this.kafkaSettings,
       images: this.images,
       netem: this.netem,
-      kafkaUsers: this.kafkaUsers,
-      redisUsers: this.redisUsers,
       hostNodes: [...this.hostNodes.values()].map((n) => n.spec),
       createdAt: new Date().toISOString(),
     });
@@ -369,15 +302,9 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
     const accessKey = Deno.env.get("CHAOS_S3_ACCESS_KEY") ?? `chaos${randomHex(6)}`;
     const secretKey = Deno.env.get("CHAOS_S3_SECRET_KEY") ?? randomHex(20);
     const bucket = options.bucket ?? "telemetry";
-    // SCRAM users made at format time, Redis's users: random passwords, kept in the state file.
-    const kafkaUsers = options.scram === false ? undefined : makeKafkaUsers();
-    const redisUsers = makeRedisUsers();
     // Endpoints are filled in once the containers have addresses.
     const endpoints: Endpoints = {
-      kafka: {
-        bootstrap: "",
-        ...(kafkaUsers ? { sasl: { mechanism: SCRAM_MECHANISM, ...kafkaUsers.harness } } : {}),
-      },
+      kafka: { bootstrap: "" },
       s3: { endpoint: "", accessKey, secretKey, bucket },
       redis: { url: "" },
       toxiproxy: { api: "" },
@@ -390,8 +317,6 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
       options.kafka ?? {},
       images,
     );
-    stack.kafkaUsers = kafkaUsers;
-    stack.redisUsers = redisUsers;
     const timeoutMs = options.timeoutMs ?? 180_000;
     const signal = options.signal;
     // Containers a SIGKILLed harness leaves are removed by the next up (removeOrphans).
@@ -415,8 +340,9 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
 
       phase("starting toxiproxy, redis, minio");
       const toxiproxy = await create("toxiproxy", await toxiproxySpec(images, plan, dataDir));
-      // Nobody without a password (the harness's `default` user, the pipeline's own).
-      const redis = await create("redis", await redisSpec(images, plan, dataDir, redisUsers));
+      // Published on a remote engine's host: then only with a password of this run's.
+      const redisPassword = remote ? randomHex(20) : undefined;
+      const redis = await create("redis", await redisSpec(images, plan, dataDir, redisPassword));
       const minioContainer = await minioSpec(images, plan, dataDir, { accessKey, secretKey });
       await stack.lazyDisks?.add("minio"); // mounted before its container binds it
       const minio = await create("minio", minioContainer);
@@ -427,22 +353,16 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
         ? proxiedBootstrap(plan)
         : plan.brokers.map((b) => `${hostOf(toxiproxy)}:${b.client.proxy}`).join(",");
       endpoints.s3.endpoint = `http://${hostOf(minio)}:${plan.minio}`;
-      endpoints.redis.url = redisUrl(hostOf(redis), plan.redis, "default", redisUsers.harness);
+      endpoints.redis.url = redisPassword
+        ? `redis://:${redisPassword}@${hostOf(redis)}:${plan.redis}`
+        : `redis://${hostOf(redis)}:${plan.redis}`;
       endpoints.toxiproxy.api = `http://${hostOf(toxiproxy)}:${plan.toxiproxy}`;
       stack.toxiproxy = new Toxiproxy(endpoints.toxiproxy.api);
-      stack.#secure(hostOf(toxiproxy));
 
       phase("formatting kafka storage");
       const id = clusterId();
       for (const b of plan.brokers) {
-        await writeBrokerConfig(
-          plan,
-          b.id,
-          dataDir,
-          options.kafka ?? {},
-          hostOf(toxiproxy),
-          kafkaUsers && { superUser: kafkaUsers.harness.username },
-        );
+        await writeBrokerConfig(plan, b.id, dataDir, options.kafka ?? {}, hostOf(toxiproxy));
       }
       // Through the kafka proxy: the brokers advertise its ports for their client listener.
       if (kafkaProxy) await advertiseThroughProxy(plan, dataDir);
@@ -507,23 +427,14 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
     }
   }
 
-  /**
-   * Formats broker `id`'s storage in a one-off container of the Kafka image, with the stack's
-   * SCRAM users (their arguments in a file of the broker's folder for the while).
-   */
+  /** Formats broker `id`'s storage in a one-off container of the Kafka image. */
   async #format(id: number, cluster: string): Promise<void> {
-    const users = this.kafkaUsers;
-    const args = users ? await writeScramArgs(this.dataDir, id, users) : undefined;
-    const spec = formatSpec(this.images, id, cluster, this.dataDir, { scram: users !== undefined });
+    const spec = formatSpec(this.images, id, cluster, this.dataDir);
     const result = await this.runHelper(spec.image, spec.cmd, {
       binds: spec.binds,
       network: this.network,
-    }).finally(() => args && Deno.remove(args).catch(() => {}));
+    });
     if (result.code !== 0) {
-      // Whatever the tool echoed of its arguments, no password in the message.
-      for (const role of Object.values(users ?? {})) {
-        result.out = result.out.replaceAll(role.password, "***");
-      }
       throw new DockerError(
         `Cannot format the storage of broker ${id} (exit ${result.code}): ${
           result.out.trim().split("\n").slice(-5).join(" | ")
@@ -570,7 +481,6 @@ export class DockerStack extends StackBase<DockerNode> implements Stack {
   ): Promise<string[]> {
     // The host's proxies first: they are the containers' clients.
     const stopped: string[] = await stopHostProxies(this.hostNodes);
-    forgetSecurityFor(this.#secured);
     this.#stopWatchdog();
     await Deno.mkdir(join(this.dataDir, "logs"), { recursive: true }).catch(() => {});
     await Promise.all([...this.nodes.values()].map(async (node) => {

@@ -2,10 +2,8 @@
  * The state file of a docker stack started with `deno task up --stack docker`,
  * which outlives the command: `<stateDir>/stacks/<name>/docker.json`, what
  * `DockerStack.attach` needs to act on it again (game days: `deno task fault`;
- * `deno task down --stack docker`). It holds the endpoints, S3 keys included,
- * and the stack's Kafka and Redis users' passwords: mode 0600, in the state
- * folder (the user's own, hidden from a graded pipeline's sandbox), like the
- * local stack's `stack.json`.
+ * `deno task down --stack docker`). It holds the endpoints, S3 keys included:
+ * the state folder is the user's own, like the local stack's `stack.json`.
  * @module
  */
 
@@ -15,8 +13,6 @@ import type { Images } from "./images.ts";
 import type { KafkaSettings } from "./kafka_config.ts";
 import type { ProcessSpec } from "./process_node.ts";
 import { stateDir } from "./paths.ts";
-import type { KafkaUsers } from "./kafka_scram.ts";
-import type { RedisUsers } from "./redis_acl.ts";
 
 export interface DockerStackState {
   kind: "docker";
@@ -28,10 +24,6 @@ export interface DockerStackState {
   kafka: KafkaSettings;
   images: Images;
   netem: boolean;
-  /** The SCRAM users made at format time (kafka_scram.ts); none: a PLAINTEXT stack. */
-  kafkaUsers?: KafkaUsers;
-  /** The Redis users' passwords (redis_acl.ts); none: a stack from before them. */
-  redisUsers?: RedisUsers;
   /** The stack's processes on the host (the S3 and kafka proxies: docker_proxies.ts). */
   hostNodes?: ProcessSpec[];
   createdAt: string;
@@ -52,10 +44,9 @@ export async function readDockerState(name: string): Promise<DockerStackState | 
 
 export async function writeDockerState(state: DockerStackState): Promise<void> {
   await Deno.mkdir(join(dockerStateFile(state.name), ".."), { recursive: true });
-  const file = dockerStateFile(state.name);
-  await Deno.writeTextFile(`${file}.tmp`, JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
-  await Deno.chmod(`${file}.tmp`, 0o600); // a file left by a crash keeps its mode otherwise
-  await Deno.rename(`${file}.tmp`, file);
+  await Deno.writeTextFile(dockerStateFile(state.name), JSON.stringify(state, null, 2) + "\n", {
+    mode: 0o600,
+  });
 }
 
 /**

@@ -1,10 +1,8 @@
 /**
  * The docker stack's pure parts, without an engine: the compose file for users
  * with registries, the iptables rules of a partition, the up-front rejection
- * of what a stack cannot do, the demultiplexing of Docker's log streams, how
- * a container's pause copes with the engine's transient refusals, and the
- * security's specs (SCRAM users at format, Redis's ACL file, the harness's
- * addresses) with no secret on a command line.
+ * of what a stack cannot do, the demultiplexing of Docker's log streams, and
+ * how a container's pause copes with the engine's transient refusals.
  */
 
 import assert from "node:assert/strict";
@@ -16,16 +14,6 @@ import type Docker from "dockerode";
 import { demux } from "./docker.ts";
 import { DockerNode } from "./docker_node.ts";
 import { portPlan } from "./ports.ts";
-import {
-  formatSpec,
-  REDIS_ACL_FILE,
-  redisSpec,
-  SCRAM_ARGS_FILE,
-  writeScramArgs,
-} from "./docker_services.ts";
-import { dockerClientAddresses } from "./docker_stack.ts";
-import { makeKafkaUsers, scramFormatArgs } from "./kafka_scram.ts";
-import { makeRedisUsers, redisAclFile } from "./redis_acl.ts";
 
 Deno.test("docker-compose.yml: three KRaft brokers, overridable images, no secrets", async () => {
   const text = await Deno.readTextFile(new URL("./docker-compose.yml", import.meta.url));
@@ -147,90 +135,4 @@ Deno.test("DockerNode.pause tries again when runc could not freeze, resume likew
   await node.resume();
   assert.equal(node.state(), "running");
   assert.equal(unpauses, 2);
-});
-
-const IMAGES = {
-  base: "b",
-  kafka: "k",
-  minio: "m",
-  redis: "r",
-  toxiproxy: "t",
-  nethelper: "n",
-};
-
-Deno.test("formatSpec/writeScramArgs: the SCRAM users from a 0600 file, none on the command line", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const users = makeKafkaUsers();
-    await Deno.mkdir(`${dir}/kafka-2`);
-    const file = await writeScramArgs(dir, 2, users);
-    assert.equal(file, `${dir}/kafka-2/${SCRAM_ARGS_FILE}`);
-    assert.equal((await Deno.stat(file)).mode! & 0o777, 0o600);
-    assert.deepEqual((await Deno.readTextFile(file)).trim().split("\n"), scramFormatArgs(users));
-    const spec = formatSpec(IMAGES, 2, "Mk3OEYBSD34fcwNTJENDM2", dir, { scram: true });
-    const cmd = spec.cmd.join(" ");
-    for (const u of Object.values(users)) assert.ok(!cmd.includes(u.password));
-    assert.deepEqual(spec.cmd.slice(0, 2), ["sh", "-c"]);
-    assert.match(
-      spec.cmd[2],
-      /^set -f; IFS='\n'; exec java .*'\/opt\/kafka\/libs\/\*'.* \$\(cat \/data\/scram\.args\)$/s,
-    );
-    assert.deepEqual(spec.binds, [`${dir}/kafka-2:/data`]);
-    // Without users: StorageTool itself, no shell.
-    assert.equal(formatSpec(IMAGES, 2, "Mk3OEYBSD34fcwNTJENDM2", dir).cmd[0], "java");
-    assert.throws(() => formatSpec(IMAGES, 2, "x; rm -rf /", dir, { scram: true }), RangeError);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
-
-Deno.test("formatSpec's shell hands StorageTool each --add-scram argument whole", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const users = makeKafkaUsers();
-    await Deno.mkdir(`${dir}/kafka-1`);
-    await writeScramArgs(dir, 1, users);
-    // The container's script, with `java` an echo of its arguments one a line, /data the folder.
-    const script = formatSpec(IMAGES, 1, "Mk3OEYBSD34fcwNTJENDM2", dir, { scram: true }).cmd[2]
-      .replace("exec java", "printf '%s\\n'").replaceAll("/data/", `${dir}/kafka-1/`);
-    // A file whose name the `[name=…]` pattern would match if it were globbed.
-    await Deno.writeTextFile(`${dir}/kafka-1/SCRAM-SHA-512=n`, "");
-    const out = await new Deno.Command("sh", { args: ["-c", script], cwd: `${dir}/kafka-1` })
-      .output();
-    const args = new TextDecoder().decode(out.stdout).trim().split("\n");
-    assert.deepEqual(args.slice(-scramFormatArgs(users).length), scramFormatArgs(users));
-    assert.ok(args.includes("/opt/kafka/libs/*"));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
-
-Deno.test("redisSpec: the stack's users from an ACL file (0600, hashes), no password on the command line", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const users = makeRedisUsers();
-    const spec = await redisSpec(IMAGES, portPlan(25200, 3), dir, users);
-    const acl = await Deno.readTextFile(`${dir}/redis/${REDIS_ACL_FILE}`);
-    assert.equal((await Deno.stat(`${dir}/redis/${REDIS_ACL_FILE}`)).mode! & 0o777, 0o600);
-    assert.equal(acl, await redisAclFile(users));
-    const cmd = spec.cmd.join(" ");
-    assert.match(cmd, new RegExp(`--aclfile /data/${REDIS_ACL_FILE}`));
-    for (const secret of [users.harness, users.pipeline]) {
-      assert.ok(!cmd.includes(secret) && !acl.includes(secret));
-    }
-    assert.ok(!cmd.includes("requirepass"));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
-
-Deno.test("dockerClientAddresses: Toxiproxy's client ports and the host's kafka proxy, no quorum link", () => {
-  const plan = portPlan(25200, 3);
-  const addresses = dockerClientAddresses(plan, "172.30.0.4");
-  for (const b of plan.brokers) {
-    assert.ok(addresses.includes(`172.30.0.4:${b.client.proxy}`));
-    assert.ok(addresses.includes(`127.0.0.1:${b.kafkaProxy}`));
-    assert.ok(!addresses.some((a) => a.endsWith(`:${b.internal.proxy}`)));
-    assert.ok(!addresses.some((a) => a.endsWith(`:${b.controller.proxy}`)));
-  }
 });

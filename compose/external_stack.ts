@@ -28,7 +28,6 @@ import * as Minio from "minio";
 import { UsageError } from "../lib/exit_codes.ts";
 import { type Endpoints, minioClientOptions } from "../pipeline/endpoints.ts";
 import { kafkaClient } from "../pipeline/kafka.ts";
-import { forgetSecurityFor, useSecurityFor } from "../pipeline/kafka_security.ts";
 import {
   dockerClientAt,
   ensureImageOn,
@@ -40,7 +39,7 @@ import {
 } from "./docker.ts";
 import { ensureImages } from "./images.ts";
 import { DockerNode } from "./docker_node.ts";
-import { type ExternalEndpoints, securityOf } from "./external_endpoints.ts";
+import type { ExternalEndpoints } from "./external_endpoints.ts";
 import type { KafkaSettings } from "./kafka_config.ts";
 import { startWatchdog } from "./local_services.ts";
 import { DEFAULT_BASE_PORT, type PortPlan, portPlan } from "./ports.ts";
@@ -82,8 +81,6 @@ export class ExternalStack extends StackBase<StackNode> implements Stack {
   /** The data dir is a temp folder of its own, removed by `down`. */
   #temporary = false;
   readonly #engines = new Map<string, Promise<void>>();
-  /** The addresses this process's Kafka clients use the file's security for (`useSecurityFor`). */
-  #secured: string[] = [];
 
   private constructor(
     file: ExternalEndpoints,
@@ -108,22 +105,6 @@ export class ExternalStack extends StackBase<StackNode> implements Stack {
    * file does not match the cluster; an EnvironmentError-like Error when Kafka does not answer.
    */
   static async open(file: ExternalEndpoints, o: ExternalStackOptions = {}): Promise<ExternalStack> {
-    // This process's clients of the cluster use the file's SASL and TLS, whatever the environment
-    // says (a process with several clusters), until `down` or `detach`.
-    const security = securityOf(file);
-    const secured = security.sasl || security.tls ? file.kafka.bootstrap.split(",") : [];
-    useSecurityFor(secured, security);
-    try {
-      const stack = await ExternalStack.#open(file, o);
-      stack.#secured = secured;
-      return stack;
-    } catch (error) {
-      forgetSecurityFor(secured);
-      throw error;
-    }
-  }
-
-  static async #open(file: ExternalEndpoints, o: ExternalStackOptions): Promise<ExternalStack> {
     const name = o.name ?? "external";
     const ids = await kafkaBrokerIds(file.kafka.bootstrap.split(","), 15_000);
     if (ids.length === 0) {
@@ -276,14 +257,6 @@ export class ExternalStack extends StackBase<StackNode> implements Stack {
    * (unless `keepTopics`); nothing else of the cluster is touched. Returns what it deleted.
    */
   async down(options: { keep?: boolean; quiet?: boolean } = {}): Promise<string[]> {
-    try {
-      return await this.#down(options);
-    } finally {
-      forgetSecurityFor(this.#secured);
-    }
-  }
-
-  async #down(options: { keep?: boolean; quiet?: boolean }): Promise<string[]> {
     this.#stopWatchdog();
     if (this.#temporary) await Deno.remove(this.dataDir, { recursive: true }).catch(() => {});
     if (options.keep || this.#keepTopics) return [];
@@ -324,7 +297,6 @@ export class ExternalStack extends StackBase<StackNode> implements Stack {
 
   detach(): Promise<void> {
     this.#stopWatchdog();
-    forgetSecurityFor(this.#secured);
     return Promise.resolve();
   }
 

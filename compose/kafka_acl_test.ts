@@ -117,7 +117,7 @@ Deno.test("kafkajsAcls() makes literal ALLOW entries for any host", () => {
   ]);
 });
 
-Deno.test("stackRunAcls() grants nothing on a stack without users (external, scram: false)", () => {
+Deno.test("stackRunAcls() grants nothing on a stack without users (docker, external)", () => {
   assert.equal(stackRunAcls(undefined, input), undefined);
   const users = makeKafkaUsers();
   const grants = stackRunAcls(users, input)!;

@@ -89,8 +89,8 @@ export function clientAddresses(plan: PortPlan): string[] {
 
 /**
  * The security a client in `role` gets on `stack`: its SCRAM user on a stack that has them (the
- * local and docker stacks), else the cluster's security as the harness has it (`securityFor`: an
- * external cluster's from its endpoints file).
+ * local stack), else the cluster's security as the harness has it (`securityFor`: an external
+ * cluster's from its endpoints file; none on the docker stack).
  */
 export function roleSecurity(
   stack: { kafkaUsers?: KafkaUsers; endpoints: { kafka: { bootstrap: string } } },
