@@ -93,6 +93,12 @@ async function withRedis(fn: (redis: TestRedis, history: History) => Promise<voi
 }
 
 /** The pipeline's command that blocks Redis (its reply comes when the script ends, if ever). */
+/** A script that spins `us` µs by Redis's own clock, then returns 1. */
+function spinScript(us: number): string {
+  return "local t = redis.call('TIME') while true do local u = redis.call('TIME') " +
+    `if (u[1] - t[1]) * 1000000 + (u[2] - t[2]) >= ${us} then return 1 end end`;
+}
+
 function asPipeline(redis: TestRedis, command: string[]) {
   return redisCommands(redis.pipeline, [command], { timeoutMs: 60_000 });
 }
@@ -309,8 +315,7 @@ Deno.test(
       });
       assert.equal(await guard.check(), undefined);
       // Each spins 0.3 s by Redis's clock: never BUSY, and Redis serves others only between them.
-      const spin = "local t = redis.call('TIME') while true do local u = redis.call('TIME') " +
-        "if (u[1] - t[1]) * 1000000 + (u[2] - t[2]) >= 300000 then return 1 end end";
+      const spin = spinScript(300_000);
       for (let i = 0; i < 12; i++) {
         const [r] = await asPipeline(redis, ["EVAL", spin, "0"]);
         assert.equal(r?.text, "1", JSON.stringify(r));
@@ -342,8 +347,7 @@ Deno.test(
       });
       await sleep(600); // its first read took the newest id: the run starts here
       // Each spins 0.8 s: never BUSY; four in a row hold Redis 3.2 s, past a probe's wait.
-      const spin = "local t = redis.call('TIME') while true do local u = redis.call('TIME') " +
-        "if (u[1] - t[1]) * 1000000 + (u[2] - t[2]) >= 800000 then return 1 end end";
+      const spin = spinScript(800_000);
       for (let batch = 0; batch < 3; batch++) {
         const replies = await redisCommands(
           redis.pipeline,

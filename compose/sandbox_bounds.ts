@@ -176,16 +176,37 @@ export function mountDisk(dir: string, mb: number): void {
     );
   }
   const image = join(dir, DISK_IMAGE);
+  mountExt4Image(dir, image, mb, mkfsArgs(image), ["nosuid", "nodev"]);
+  Deno.chmodSync(dir, 0o711);
+}
+
+/**
+ * Makes `image` a sparse file of `mb` MiB, `mkfs.ext4 <mkfs>` on it, and mounts it on `dir` as a
+ * loop device with `options` (lost+found removed: MinIO would take it for a bucket). The image is
+ * removed again when that fails. For a box's disk (`mountDisk`) and the store's (store_disk.ts).
+ */
+export function mountExt4Image(
+  dir: string,
+  image: string,
+  mb: number,
+  mkfs: string[],
+  options: string[],
+): void {
   const file = Deno.openSync(image, { create: true, write: true, mode: 0o600 });
   try {
     file.truncateSync(mb * MiB);
   } finally {
     file.close();
   }
-  mustRun("mkfs.ext4", mkfsArgs(image));
-  // noinit_itable: the image is sparse, its inode tables read as zeros already.
-  mustRun("mount", ["-t", "ext4", "-o", "loop,nosuid,nodev,noinit_itable", image, dir]);
-  Deno.chmodSync(dir, 0o711);
+  try {
+    mustRun("mkfs.ext4", mkfs);
+    // noinit_itable: the image is sparse, its inode tables read as zeros already.
+    const o = ["loop", ...options, "noinit_itable"].join(",");
+    mustRun("mount", ["-t", "ext4", "-o", o, image, dir]);
+  } catch (error) {
+    Deno.removeSync(image);
+    throw error;
+  }
   Deno.removeSync(join(dir, "lost+found"));
 }
 

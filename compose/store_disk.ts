@@ -21,6 +21,8 @@
  */
 
 import { join } from "node:path";
+import { isMounted } from "./disk.ts";
+import { mountExt4Image } from "./sandbox_bounds.ts";
 
 const MiB = 1024 * 1024;
 /** The store's disk when the grader names none (CHAOS_STORE_DISK_MB). */
@@ -97,15 +99,6 @@ function mustRun(cmd: string, args: string[]): string {
   return r.out;
 }
 
-/** True when `dir` is a mount point here. */
-function isMountPoint(dir: string): boolean {
-  const text = Deno.readTextFileSync("/proc/self/mountinfo");
-  return text.split("\n").some((l) =>
-    l.split(" ")[4]?.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8))) ===
-      dir
-  );
-}
-
 /** Size, used and free MiB of the filesystem holding `dir`. */
 function space(dir: string): { sizeMb: number; usedMb: number; freeMb: number } {
   const out = mustRun("df", ["-B1", "--output=size,used,avail", dir]).split("\n").at(-1) ?? "";
@@ -122,29 +115,14 @@ export function mountStoreDisk(dir: string, mb: number): { mb: number } | { prob
   if (Deno.build.os !== "linux" || Deno.uid() !== 0) {
     return { problem: "the store's disk needs root on Linux (a loop mount)" };
   }
-  if (isMountPoint(dir)) return { problem: `${dir} is a disk already` };
+  if (isMounted(dir)) return { problem: `${dir} is a disk already` };
   if (run("mkfs.ext4", ["-V"]).code === 127) return { problem: "no mkfs.ext4 (e2fsprogs)" };
   const size = fittedStoreMb(mb, space(dir).freeMb);
   if (size === 0) {
     return { problem: `the host has too little free under ${dir} for a store disk of ${mb} MiB` };
   }
   const image = join(dir, STORE_IMAGE);
-  const file = Deno.openSync(image, { create: true, write: true, mode: 0o600 });
-  try {
-    file.truncateSync(size * MiB);
-  } finally {
-    file.close();
-  }
-  try {
-    mustRun("mkfs.ext4", storeMkfsArgs(image));
-    // noinit_itable: the image is sparse, its inode tables read as zeros already.
-    mustRun("mount", ["-t", "ext4", "-o", "loop,nosuid,nodev,noexec,noinit_itable", image, dir]);
-  } catch (error) {
-    Deno.removeSync(image);
-    throw error;
-  }
-  // MinIO would take lost+found for a bucket.
-  Deno.removeSync(join(dir, "lost+found"));
+  mountExt4Image(dir, image, size, storeMkfsArgs(image), ["nosuid", "nodev", "noexec"]);
   mounted.add(dir);
   return { mb: size };
 }
@@ -156,7 +134,7 @@ export function mountStoreDisk(dir: string, mb: number): { mb: number } | { prob
 export function storeFull(dir: string): string | undefined {
   try {
     // Only a store disk of this process's: a disk_full fault's disk in its place is the harness's.
-    if (!mounted.has(dir) || !isMountPoint(dir)) return undefined;
+    if (!mounted.has(dir) || !isMounted(dir)) return undefined;
     const s = space(dir);
     const inodes = mustRun("df", ["--output=iavail", dir]).split("\n").at(-1)?.trim();
     const lowSpace = s.freeMb < Math.max(FULL_BELOW_MB, s.sizeMb / 100);

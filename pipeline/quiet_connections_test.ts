@@ -60,14 +60,14 @@ async function errorEmissions(
 
 const sasl = { mechanism: "PLAIN" as const, username: "u", password: "p" };
 
+/** A producer that authenticates (SASL) to `address`, trying nothing twice. */
+function saslProducer(address: string) {
+  return new Producer({ clientId: "quiet-test", bootstrapBrokers: [address], retries: 0, sasl });
+}
+
 Deno.test("a connection reset during SASL: the client alone emits an error nobody hears", async () => {
   const listener = await resettingListener();
-  const producer = new Producer({
-    clientId: "quiet-test",
-    bootstrapBrokers: [listener.address],
-    retries: 0,
-    sasl,
-  });
+  const producer = saslProducer(listener.address);
   try {
     const counts = await errorEmissions(async () => {
       await assert.rejects(producer.metadata({ topics: [] }));
@@ -83,14 +83,7 @@ Deno.test("a connection reset during SASL: the client alone emits an error nobod
 
 Deno.test("quietConnectionErrors: every later error of a connection is heard", async () => {
   const listener = await resettingListener();
-  const producer = quietConnectionErrors(
-    new Producer({
-      clientId: "quiet-test",
-      bootstrapBrokers: [listener.address],
-      retries: 0,
-      sasl,
-    }),
-  );
+  const producer = quietConnectionErrors(saslProducer(listener.address));
   try {
     const counts = await errorEmissions(async () => {
       await assert.rejects(producer.metadata({ topics: [] }));
