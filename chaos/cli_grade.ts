@@ -28,6 +28,12 @@
  * the grading is refused (exit 2) unless `--unsandboxed` asks for it, which
  * the grade records (`sandboxed: false`).
  *
+ * Grading on the docker stack is refused (exit 2): its Kafka has no authorizer
+ * and its Redis no user of the pipeline's own, so a submission would hold the
+ * admin rights over what decides its grade. On an external stack the pipeline
+ * gets the endpoints file's credentials, whatever they may do; the grade
+ * records that as a gap.
+ *
  * Exit codes: 0 pass, 1 fail (also a submission that does not start or
  * crashes), 2 invalid submission, suite or flags, 3 the harness itself could
  * not prove anything (its environment failed; also a run that passed but whose
@@ -86,6 +92,17 @@ const USAGE =
   "The grader sets the suite (scenarios/suites/, default: default), the seed (random unless\n" +
   "given) and the pass mark (the suite's unless given); the submission only its commands.\n" +
   "The submission runs sandboxed (docs/grading.md); --unsandboxed runs it as this user, recorded.";
+
+/** Why `--stack docker` grades nothing (yet): the stack cannot keep a pipeline to its rights. */
+export const DOCKER_REFUSED =
+  "grading on the docker stack is refused: its Kafka has no authorizer and its Redis no user " +
+  "of the pipeline's own, so a submission would hold admin rights over what decides its grade " +
+  "(docs/stacks.md)\nhint: grade on the local stack (the default: drop --stack docker)";
+
+/** What a grade on someone else's cluster cannot promise. */
+export const EXTERNAL_GAP =
+  "external stack: the pipeline had the endpoints file's credentials and whatever rights they " +
+  "carry there (the harness made no users of the pipeline's own)";
 
 /** A seed drawn at random (recorded in the grade, so a grading can be repeated). */
 function drawSeed(): number {
@@ -345,6 +362,7 @@ if (import.meta.main) {
     }, USAGE);
     if (!values.submission) throw new UsageError(USAGE);
     const choice = await stackChoice(values);
+    if (choice.kind === "docker") throw new UsageError(DOCKER_REFUSED);
     const file = resolve(values.submission);
     let raw: unknown;
     try {
@@ -404,6 +422,7 @@ if (import.meta.main) {
     });
     grade.sandboxed = sandboxed;
     const gaps = sandboxed ? [...sandboxGaps(), ...storeDiskGaps()] : [];
+    if (choice.kind === "external") gaps.push(EXTERNAL_GAP);
     if (gaps.length) grade.sandbox_gaps = gaps;
     await Deno.writeTextFile(join(out, "grade.json"), JSON.stringify(grade, null, 2));
     await Deno.writeTextFile(join(out, "junit.xml"), gradeJunit(grade));

@@ -1,7 +1,8 @@
 /**
  * A MinIO user limited to one bucket, made through MinIO's admin API with the root credentials:
  * what the harness gives the pipeline under test instead of its root keys, so that a pipeline
- * can read and write its bucket and nothing else (no other bucket, no admin call). Three calls,
+ * can read and write its bucket's objects and nothing else (not the bucket's settings, no other
+ * bucket, no admin call). Three calls,
  * each signed with SigV4 (sigv4.ts): `add-canned-policy` (the policy below), `add-user` (its
  * secret encrypted with the root secret key, madmin_crypt.ts) and `set-user-or-group-policy`.
  *
@@ -39,13 +40,31 @@ export interface PolicyDocument {
   Statement: { Effect: "Allow" | "Deny"; Action: string[]; Resource: string[] }[];
 }
 
-/** Everything on `bucket` and its objects; nothing else (no other bucket, no admin action). */
+/**
+ * What the pipeline may do on its bucket: read, write, list and delete objects (multipart
+ * uploads too). Nothing on the bucket itself (no policy, versioning, lifecycle, object lock,
+ * notification, replication or deletion of the bucket, each of which would let a pipeline change
+ * how the harness's reads see the store, or what outlives the run), no other bucket, no admin
+ * action.
+ */
+export const PIPELINE_S3_ACTIONS = [
+  "s3:GetBucketLocation",
+  "s3:ListBucket",
+  "s3:ListBucketMultipartUploads",
+  "s3:GetObject",
+  "s3:PutObject",
+  "s3:DeleteObject",
+  "s3:AbortMultipartUpload",
+  "s3:ListMultipartUploadParts",
+] as const;
+
+/** `PIPELINE_S3_ACTIONS` on `bucket` and its objects; nothing else. */
 export function bucketOnlyPolicy(bucket: string): PolicyDocument {
   return {
     Version: "2012-10-17",
     Statement: [{
       Effect: "Allow",
-      Action: ["s3:*"],
+      Action: [...PIPELINE_S3_ACTIONS],
       Resource: [`arn:aws:s3:::${bucket}`, `arn:aws:s3:::${bucket}/*`],
     }],
   };

@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import * as Minio from "minio";
 import { minioClientOptions } from "../pipeline/endpoints.ts";
-import { adminCall, bucketOnlyPolicy, createBucketUser, MinioAdminError } from "./minio_users.ts";
+import {
+  adminCall,
+  bucketOnlyPolicy,
+  createBucketUser,
+  MinioAdminError,
+  PIPELINE_S3_ACTIONS,
+} from "./minio_users.ts";
+import { objectStore } from "../pipeline/store.ts";
+import { serveS3Proxy } from "./s3_proxy_server.ts";
 import { serveStore } from "./store_server.ts";
 import { slow } from "./testing.ts";
 
@@ -10,7 +18,7 @@ Deno.test("bucketOnlyPolicy() allows its bucket and its objects, nothing else", 
     Version: "2012-10-17",
     Statement: [{
       Effect: "Allow",
-      Action: ["s3:*"],
+      Action: [...PIPELINE_S3_ACTIONS],
       Resource: ["arn:aws:s3:::telemetry", "arn:aws:s3:::telemetry/*"],
     }],
   });
@@ -65,6 +73,66 @@ Deno.test({
       assert.equal(await s3Error(user.makeBucket("other")), "AccessDenied");
       assert.equal(await s3Error(user.removeBucket("harness")), "AccessDenied");
     });
+    await t.step("its own bucket's settings: refused, the bucket kept", async () => {
+      const publicPolicy = JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [{
+          Effect: "Allow",
+          Principal: { AWS: ["*"] },
+          Action: ["s3:PutObject"],
+          Resource: ["arn:aws:s3:::telemetry/*"],
+        }],
+      });
+      assert.equal(await s3Error(user.setBucketPolicy("telemetry", publicPolicy)), "AccessDenied");
+      assert.equal(
+        await s3Error(user.setBucketVersioning("telemetry", { Status: "Enabled" })),
+        "AccessDenied",
+      );
+      assert.equal(
+        await s3Error(user.setBucketLifecycle("telemetry", {
+          Rule: [{
+            ID: "gone",
+            Status: "Enabled",
+            Filter: { Prefix: "" },
+            Expiration: { Days: 1 },
+          }],
+        })),
+        "AccessDenied",
+      );
+      assert.equal(await s3Error(user.removeBucket("telemetry")), "AccessDenied");
+      assert.equal(await root.bucketExists("telemetry"), true);
+      assert.doesNotMatch(JSON.stringify(await root.getBucketVersioning("telemetry")), /Enabled/);
+    });
+    await t.step(
+      "MinIO's own headers set an object's dates: the S3 proxy refuses them",
+      async () => {
+        const backdate = { "X-Minio-Source-Mtime": "2020-01-01T00:00:00Z" };
+        const body = new TextEncoder().encode("x");
+        const direct = objectStore({ ...server.s3, ...keys });
+        await direct.putBytes("direct", body, "text/plain", backdate);
+        const listed = await direct.list("direct");
+        // MinIO honours it from a bucket user: why the proxy, in every pipeline's path, must not.
+        assert.equal(
+          new Date(listed[0].last_modified_ms!).toISOString(),
+          "2020-01-01T00:00:00.000Z",
+        );
+        const upstream = Number(new URL(server.s3.endpoint).port);
+        const proxy = serveS3Proxy({ listen: 0, control: 0, upstream });
+        try {
+          const proxied = objectStore({
+            ...server.s3,
+            ...keys,
+            endpoint: `http://127.0.0.1:${proxy.port}`,
+          });
+          await proxied.putBytes("plain", body, "text/plain");
+          await assert.rejects(proxied.putBytes("backdated", body, "text/plain", backdate));
+          const names = (await direct.list("")).map((o) => o.name).sort();
+          assert.deepEqual(names, ["direct", "plain"]);
+        } finally {
+          await proxy.close();
+        }
+      },
+    );
     await t.step("every admin call is refused with 403", async () => {
       const calls = [
         { method: "GET", path: "list-users" },

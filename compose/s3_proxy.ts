@@ -439,6 +439,16 @@ function hasControl(s: string): boolean {
   return false;
 }
 
+/**
+ * A field name (lower case) MinIO keeps for itself: replication between its own servers sets an
+ * object's modification time and ETag with them, and MinIO honours them from any client that may
+ * write the object (checked against MinIO of 2026-02: a bucket user's plain PUT with
+ * `X-Minio-Source-Mtime` stored a LastModified of its choosing).
+ */
+export function minioHeader(name: string): boolean {
+  return name.startsWith("x-minio-");
+}
+
 /** An HTTP token (RFC 9110 §5.6.2): a method or a field name. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
@@ -451,6 +461,9 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
  * value, more than one Content-Length or Transfer-Encoding, a Content-Length that is not digits,
  * a Transfer-Encoding other than `chunked`, on HTTP/1.0 (Go ignores it there) or beside a
  * Content-Length, a version other than HTTP/1.0 and HTTP/1.1, an Upgrade to another protocol.
+ * Also a MinIO-internal header (`X-Minio-*`, `minioHeader`): with them a client sets what MinIO
+ * records of an object (`X-Minio-Source-Mtime` its LastModified, `X-Minio-Source-Etag` its ETag),
+ * which the harness dates and fingerprints the store by.
  */
 export function requestHeadProblem(raw: Uint8Array): string | undefined {
   const text = new TextDecoder("latin1").decode(raw);
@@ -469,6 +482,7 @@ export function requestHeadProblem(raw: Uint8Array): string | undefined {
     const value = line.slice(at + 1).trim();
     if (hasControl(value)) return "a control byte in a header value";
     const name = line.slice(0, at).toLowerCase();
+    if (minioHeader(name)) return `a MinIO-internal header (${line.slice(0, at)})`;
     seen.set(name, [...(seen.get(name) ?? []), value]);
   }
   const lengths = seen.get("content-length") ?? [];
@@ -507,6 +521,9 @@ export function chunkLineProblem(
   if (body === "") return undefined;
   const at = body.indexOf(":");
   if (at <= 0 || !TOKEN.test(body.slice(0, at))) return "a bad trailer line";
+  if (minioHeader(body.slice(0, at).toLowerCase())) {
+    return `a MinIO-internal trailer (${body.slice(0, at)})`;
+  }
   return hasControl(body) ? "a control byte in a trailer" : undefined;
 }
 

@@ -422,12 +422,19 @@ Deno.test("s3 proxy: a head two HTTP parsers may frame apart is refused", () => 
     ["PUT /b/j HTTP/1.1\r\nContent-Length : 100\r\n\r\n", /no token/],
     ["PUT /b/j HTTP/2.0\r\n\r\n", /version/],
     ["GET /b/j HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", /Upgrade/],
+    // What MinIO records of an object, set by the client: its LastModified, its ETag.
+    [
+      "PUT /b/j HTTP/1.1\r\nX-Minio-Source-Mtime: 2020-01-01T00:00:00Z\r\nContent-Length: 1\r\n\r\n",
+      /MinIO-internal header \(X-Minio-Source-Mtime\)/,
+    ],
+    ["PUT /b/j HTTP/1.1\r\nx-minio-source-etag: 00\r\nContent-Length: 1\r\n\r\n", /MinIO-internal/],
   ];
   for (const [h, why] of bad) assert.match(requestHeadProblem(enc(h)) ?? "", why, h);
   assert.equal(chunkLineProblem(enc("1f;ext=1\r\n"), "size"), undefined);
   assert.match(chunkLineProblem(enc("1fzz\r\n"), "size")!, /chunk size/);
   assert.match(chunkLineProblem(enc("X: a\n\nPUT /b/k HTTP/1.1\r\n"), "trailer")!, /bare/);
   assert.equal(chunkLineProblem(enc("X-Checksum: abc\r\n"), "trailer"), undefined);
+  assert.match(chunkLineProblem(enc("X-Minio-Source-Mtime: 0\r\n"), "trailer")!, /MinIO-internal/);
   assert.match(chunkLineProblem(enc("junk\r\n"), "end")!, /longer/);
 });
 

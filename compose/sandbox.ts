@@ -412,7 +412,7 @@ export class Sandbox {
     if (this.#plan.landlock) {
       Deno.writeTextFileSync(this.#plan.landlock.ports, listenPorts(policy));
     }
-    writeChain(this.uid, policy);
+    writeChain(this.uid, policy, this.bounds?.connections);
   }
 
   /** Kills every process of the uid until none is left; the pids that survived `timeoutMs`. */

@@ -20,6 +20,9 @@
  *   weigh: an idle host gives a box every core.
  * - **Descriptors.** Each process of a box may open at most `CHAOS_SANDBOX_NOFILE` (4096) files
  *   and sockets (`ulimit -n`, soft and hard, set as root before the box drops its privileges).
+ * - **Connections.** The box's processes together may hold at most `CHAOS_SANDBOX_CONNECTIONS`
+ *   (512) TCP connections open; one more is reset at once (its firewall chain counts them:
+ *   sandbox_network.ts). So a box cannot take the slots of a service it shares with the harness.
  *
  * Disk and memory default to 4 GiB; the grader sets them with `CHAOS_SANDBOX_DISK_MB` and
  * `CHAOS_SANDBOX_MEMORY_MB` (`boundsFromEnv`). On a host with cgroup v2 only, the memory and CPU
@@ -53,6 +56,13 @@ export const MIN_BOUND_MB = 16;
 export const DEFAULT_CPU_SHARES = 512;
 /** Files and sockets a box's process may open, when the grader names no other (CHAOS_SANDBOX_NOFILE). */
 export const DEFAULT_NOFILE = 4096;
+/**
+ * TCP connections a box may hold open at once, all of its processes together, when the grader
+ * names no other (CHAOS_SANDBOX_CONNECTIONS): far above what a pipeline's clients open, far below
+ * the slots of the services it shares with the harness (Redis's 10,000 clients, the proxies'
+ * descriptors).
+ */
+export const DEFAULT_CONNECTIONS = 512;
 /** The image file inside the box's folder (hidden under the filesystem mounted from it). */
 export const DISK_IMAGE = "disk.img";
 /** The v1 memory hierarchy's folder of the boxes' cgroups. */
@@ -69,6 +79,8 @@ export interface BoxBounds {
   cpuShares?: number;
   /** Files and sockets each process of the box may open. Default DEFAULT_NOFILE. */
   nofile?: number;
+  /** TCP connections the whole box may hold open (its firewall chain). Default DEFAULT_CONNECTIONS. */
+  connections?: number;
 }
 
 function mbFrom(name: string, value: string | undefined, fallback: number): number {
@@ -101,7 +113,8 @@ function countFrom(
 
 /**
  * The bounds the grader set (`CHAOS_SANDBOX_DISK_MB`, `CHAOS_SANDBOX_MEMORY_MB`,
- * `CHAOS_SANDBOX_CPU_SHARES`, `CHAOS_SANDBOX_NOFILE`); bad values throw.
+ * `CHAOS_SANDBOX_CPU_SHARES`, `CHAOS_SANDBOX_NOFILE`, `CHAOS_SANDBOX_CONNECTIONS`); bad values
+ * throw.
  */
 export function boundsFromEnv(
   env: { get(name: string): string | undefined } = Deno.env,
@@ -124,6 +137,12 @@ export function boundsFromEnv(
       64,
       1048576,
     ]),
+    connections: countFrom(
+      "CHAOS_SANDBOX_CONNECTIONS",
+      env.get("CHAOS_SANDBOX_CONNECTIONS"),
+      DEFAULT_CONNECTIONS,
+      [16, 65536],
+    ),
   };
 }
 

@@ -12,6 +12,7 @@ import {
   boundsFromEnv,
   cpuBound,
   cpuCgroupDir,
+  DEFAULT_CONNECTIONS,
   DEFAULT_CPU_SHARES,
   DEFAULT_DISK_MB,
   DEFAULT_MEMORY_MB,
@@ -33,6 +34,7 @@ Deno.test("boundsFromEnv() takes the grader's sizes in MiB, 4 GiB each by defaul
     memoryMb: DEFAULT_MEMORY_MB,
     cpuShares: DEFAULT_CPU_SHARES,
     nofile: DEFAULT_NOFILE,
+    connections: DEFAULT_CONNECTIONS,
   });
   assert.equal(DEFAULT_DISK_MB, 4096);
   assert.ok(DEFAULT_CPU_SHARES < 1024, "a box weighs less than one busy thread of the host");
@@ -42,8 +44,13 @@ Deno.test("boundsFromEnv() takes the grader's sizes in MiB, 4 GiB each by defaul
       CHAOS_SANDBOX_MEMORY_MB: " 256 ",
       CHAOS_SANDBOX_CPU_SHARES: "64",
       CHAOS_SANDBOX_NOFILE: "1024",
+      CHAOS_SANDBOX_CONNECTIONS: "64",
     })),
-    { diskMb: 512, memoryMb: 256, cpuShares: 64, nofile: 1024 },
+    { diskMb: 512, memoryMb: 256, cpuShares: 64, nofile: 1024, connections: 64 },
+  );
+  assert.throws(
+    () => boundsFromEnv(env({ CHAOS_SANDBOX_CONNECTIONS: "5" })),
+    /CHAOS_SANDBOX_CONNECTIONS: "5" is no whole number from 16 to 65536/,
   );
   for (const bad of ["0", "1", "1.5", "lots", "300000"]) {
     assert.throws(
@@ -308,6 +315,53 @@ Deno.test({
     } finally {
       assert.deepEqual((await box.close()).survivors, []);
       await loop?.status;
+      await Deno.remove(tmp, { recursive: true });
+    }
+    await assertGone(box);
+  },
+});
+
+Deno.test({
+  name: "a box holds at most its bound of TCP connections open; one more is reset, a closed one " +
+    "frees its slot",
+  ignore: why !== null,
+  fn: async () => {
+    const tmp = await Deno.makeTempDir({ prefix: "chaos-bounds-test-" });
+    const box = await openSandbox({
+      source: tmp,
+      bounds: { diskMb: 32, memoryMb: 128, connections: 20 },
+    });
+    // A service the box may reach (Redis's place): it keeps every connection until its peer goes.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = listener.addr.port;
+    const served = (async () => {
+      for await (const conn of listener) {
+        (async () => {
+          const buf = new Uint8Array(64);
+          try {
+            while ((await conn.read(buf)) !== null) { /* until the box closes it */ }
+          } catch { /* reset */ }
+          conn.close();
+        })();
+      }
+    })();
+    try {
+      await box.network({ kind: "pipeline", endpoints: [`127.0.0.1:${port}`] });
+      const open = (n: number, label: string) =>
+        `n=0; for i in $(seq 1 ${n}); do ` +
+        `if exec {fd}<>/dev/tcp/127.0.0.1/${port}; then n=$((n+1)); fds+=($fd); fi; ` +
+        `done 2>/dev/null; echo "${label} $n"`;
+      const r = await inBox(
+        box,
+        `${open(30, "held")}; for fd in "\${fds[@]:0:10}"; do exec {fd}>&-; done; ` +
+          `sleep 1; fds=("\${fds[@]:10}"); ${open(5, "again")}`,
+      );
+      assert.match(r.out, /^held 20$/m, r.out);
+      assert.match(r.out, /^again 5$/m, r.out);
+    } finally {
+      listener.close();
+      await served;
+      assert.deepEqual((await box.close()).survivors, []);
       await Deno.remove(tmp, { recursive: true });
     }
     await assertGone(box);

@@ -2,7 +2,8 @@
  * What a sandbox's box may reach (compose/sandbox.ts): a policy (`setup`: the world but this
  * host and the private ranges; `pipeline`: the contract's endpoints; `none`), written as an
  * iptables (and ip6tables) chain of the box's own that the host's OUTPUT jumps to for the box's
- * uid (`-m owner --uid-owner`), and the TCP ports the box may bind (`listenPorts`, for its
+ * uid (`-m owner --uid-owner`), which also bounds the TCP connections the box holds open at once
+ * (`connlimit`; sandbox_bounds.ts's `connections`), and the TCP ports the box may bind (`listenPorts`, for its
  * Landlock helper: landlock.ts). `chainRules` is pure; `writeChain` and `removeChain` act.
  *
  * ```ts
@@ -15,6 +16,7 @@
  */
 
 import { mustRun, run, SandboxError } from "./sandbox_error.ts";
+import { DEFAULT_CONNECTIONS } from "./sandbox_bounds.ts";
 
 const CHAIN_PREFIX = "chaos-sb-";
 
@@ -75,9 +77,26 @@ export function chainRules(
   nameservers: string[],
   family: 4 | 6 = 4,
   setupAllow: string[] = [],
+  connections = DEFAULT_CONNECTIONS,
 ): string[][] {
   const rules: string[][] = [
     ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+    // The box's connections together (every address: mask 0), counted by this rule of its own.
+    [
+      "-p",
+      "tcp",
+      "--syn",
+      "-m",
+      "connlimit",
+      "--connlimit-above",
+      String(connections),
+      "--connlimit-mask",
+      "0",
+      "-j",
+      "REJECT",
+      "--reject-with",
+      "tcp-reset",
+    ],
   ];
   const mine = nameservers.filter((ns) => IPV4.test(ns) === (family === 4));
   const dns = () =>
@@ -202,10 +221,14 @@ export function chainName(uid: number): string {
 }
 
 /** Writes `policy` as the uid's chain (made, with its jump from OUTPUT, when missing). */
-export function writeChain(uid: number, policy: NetworkPolicy): void {
+export function writeChain(
+  uid: number,
+  policy: NetworkPolicy,
+  connections = DEFAULT_CONNECTIONS,
+): void {
   const chain = chainName(uid);
   for (const [tool, family] of firewalls()) {
-    const rules = chainRules(policy, nameservers(), family, setupAllowFromEnv());
+    const rules = chainRules(policy, nameservers(), family, setupAllowFromEnv(), connections);
     if (run(tool, ["-w", "-F", chain]).code !== 0) {
       mustRun(tool, ["-w", "-N", chain]);
       mustRun(tool, ["-w", "-I", "OUTPUT", ...ownerMatch(uid), "-j", chain]);

@@ -28,6 +28,8 @@ Deno.test("chainRules() lets a pipeline reach its endpoints only, setup the worl
   const pipeline = chainRules({ kind: "pipeline", endpoints: ["127.0.0.1:1234"] }, ["10.0.0.53"]);
   assert.deepEqual(pipeline.map((r) => r.join(" ")), [
     "-m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+    "-p tcp --syn -m connlimit --connlimit-above 512 --connlimit-mask 0 -j REJECT " +
+    "--reject-with tcp-reset",
     "-p tcp -d 127.0.0.1 --dport 1234 -j ACCEPT",
     "-p tcp -j REJECT --reject-with tcp-reset",
     "-j REJECT",
@@ -53,7 +55,12 @@ Deno.test("chainRules() lets a pipeline reach its endpoints only, setup the worl
       r.join(" ") === "-p tcp -d 10.0.0.9 --dport 9092 -j ACCEPT"
     ),
   );
-  assert.equal(chainRules({ kind: "none" }, []).length, 3);
+  assert.equal(chainRules({ kind: "none" }, []).length, 4);
+  // The box's connections are bounded first, whatever they reach.
+  assert.match(
+    chainRules({ kind: "setup" }, [], 4, [], 64)[1].join(" "),
+    /--syn -m connlimit --connlimit-above 64 --connlimit-mask 0 -j REJECT/,
+  );
   assert.throws(
     () => chainRules({ kind: "pipeline", endpoints: ["kafka.example:9092"] }, []),
     /not an IPv4/,

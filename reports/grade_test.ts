@@ -313,6 +313,19 @@ Deno.test("grade: a submission that sets the grader's rules is refused (exit 2)"
   }
 });
 
+Deno.test("grade: the docker stack, which cannot keep a pipeline to its rights, is refused (exit 2)", async () => {
+  const res = await runDeno([
+    "chaos/cli_grade.ts",
+    "--submission",
+    "reports/testdata/cheats/self-validated.yaml",
+    "--stack",
+    "docker",
+  ]);
+  assert.equal(res.code, 2, res.stderr);
+  assert.match(res.stderr, /grading on the docker stack is refused: its Kafka has no authorizer/);
+  assert.match(res.stderr, /hint: grade on the local stack/);
+});
+
 Deno.test("grade: phases that only report their own success fail", async () => {
   const r = await grade("reports/testdata/cheats/self-validated.yaml");
   assert.equal(r.code, 1, r.explain);
