@@ -238,14 +238,8 @@ export function components(scenario: Scenario, o: ComponentsOptions): Map<string
     [
       "detector",
       node("detector", "pipeline/cli_detector.ts", [
-        ...[
-          "--group",
-          contract.DETECTOR_GROUP,
-          "--redis",
-          contract.REDIS_URL,
-          "--webhook",
-          o.receiver.url,
-        ],
+        // Its Redis URL (with the pipeline's password) from the environment: argv is public.
+        ...["--group", contract.DETECTOR_GROUP, "--webhook", o.receiver.url],
         ...["--window", d.window, "--slide", d.slide, "--out-of-order", d.out_of_order],
         ...["--metrics-port", String(ports.detector)],
       ]),

@@ -47,6 +47,20 @@
  *   script), a script already counted as BUSY, and whatever ran
  *   while a fault of the scenario's held Redis (a frozen Redis makes the
  *   command that was running look long).
+ * - Commands too short for the SLOWLOG block Redis too when a client sends
+ *   many at once (Redis runs what it read of a client's query buffer in one
+ *   go: a thousand pipelined scripts of 7 ms hold it for seconds). On a stack
+ *   the harness owns every probe also reads Redis's own main-thread CPU
+ *   (`INFO cpu`). A probe whose `PONG` took STALL_MS or more (counted from the
+ *   first probe that went unanswered) is a stall: when Redis's main thread was
+ *   on its CPU for at least STALL_BUSY_SHARE of the span between the readings,
+ *   Redis was busy running commands (the harness sends only short ones, and
+ *   short commands of many clients never hold a PING a second): the pipeline
+ *   held it; when it was not, the host starved or froze Redis, and nobody is
+ *   blamed. Stalls that add up to SLOW_WINDOW_MS within
+ *   SLOW_WINDOW_SPAN_MS fail the run (`redis-held` in the history, with the
+ *   wait, the span and the CPU time). Excused as above: a BUSY script's time
+ *   and a fault's.
  *
  * ```ts
  * import { RedisGuard } from "./redis_guard.ts";
@@ -99,6 +113,31 @@ export const SLOW_COMMAND_MS = 500;
 /** Commands that add up to this much within SLOW_WINDOW_SPAN_MS block Redis: the failure. */
 export const SLOW_WINDOW_MS = 3000;
 export const SLOW_WINDOW_SPAN_MS = 10_000;
+
+/** A probe whose PING waits this long (from the first unanswered one) is a stall. */
+export const STALL_MS = 1000;
+
+/**
+ * A stall is Redis's own work when its main thread was on its CPU this share of the span. A Redis
+ * that serves short commands answers PING within milliseconds even when saturated; one the host
+ * froze or starved is off its CPU (a few ms in seconds). A flood of pipelined 7 ms scripts measured
+ * 0.7 of the span on a busy host (load 7 on 2 cores) and 0.44 on a very busy one (load 9.5).
+ */
+export const STALL_BUSY_SHARE = 0.25;
+
+/** One stall of the harness's probes, as recorded (`redis-held`). */
+export interface RedisStall {
+  /** Epoch ms when Redis answered the probe again. */
+  at_ms: number;
+  /** How long the harness waited for PING (from the first probe that went unanswered). */
+  waited_ms: number;
+  /** Between the two CPU readings around the stall (the last answered probe's and this one's). */
+  span_ms: number;
+  /** Redis's main thread on its CPU within the span (`used_cpu_user/sys_main_thread`). */
+  cpu_ms: number;
+  /** Not blamed: why (Redis was not on its CPU, a BUSY script, a fault on Redis). */
+  excused?: string;
+}
 
 /** Entries read per probe (`SLOWLOG GET`) and kept by Redis (`slowlog-max-len`). */
 const SLOWLOG_READ = 1024;
@@ -285,9 +324,11 @@ export function excuseSlow(
     /^(EVAL|EVALSHA|EVAL_RO|EVALSHA_RO|FCALL|FCALL_RO)$/.test(c.command);
   const scripts = commands.filter(isScript);
   // A command a script called is logged too, just before the script: the script's time holds it.
+  // Redis 7.0 logs it as the scripts' own client (`?:0`), later ones as the script's caller.
   const inScript = (c: SlowCommand) =>
     scripts.some((y) =>
-      y.client === c.client && y.id > c.id && c.duration_ms <= y.duration_ms &&
+      (y.client === c.client || /^\?:0( |$)/.test(c.client)) && y.id > c.id &&
+      c.duration_ms <= y.duration_ms &&
       c.ended_at_ms <= y.ended_at_ms && c.ended_at_ms >= y.ended_at_ms - y.duration_ms - 1000
     );
   return commands.map((c) => {
@@ -334,6 +375,71 @@ export function slowFinding(commands: readonly SlowCommand[]): string | undefine
     `${names})`;
 }
 
+/**
+ * Redis's main thread's CPU time in ms from an `INFO cpu` answer (`used_cpu_user_main_thread` +
+ * `used_cpu_sys_main_thread`, Redis 6.2 and later); undefined without them. Pure.
+ */
+export function mainThreadCpuMs(info: string | undefined): number | undefined {
+  if (info === undefined) return undefined;
+  const field = (name: string) => {
+    const m = new RegExp(`^${name}:(\\d+(?:\\.\\d+)?)\\r?$`, "m").exec(info);
+    return m ? Number(m[1]) : NaN;
+  };
+  const s = field("used_cpu_user_main_thread") + field("used_cpu_sys_main_thread");
+  return Number.isFinite(s) ? s * 1000 : undefined;
+}
+
+/**
+ * Marks each stall that is not the pipeline's (`excused`): one during which Redis's main thread
+ * was on its CPU less than STALL_BUSY_SHARE of the span (the host starved it, or it was frozen),
+ * one that overlaps a BUSY block (counted as such) or a fault that held Redis. Pure.
+ */
+export function excuseStalls(
+  stalls: readonly RedisStall[],
+  o: { faults: readonly Span[]; busy: readonly BusyIncident[] },
+): RedisStall[] {
+  const overlaps = (st: RedisStall, s: Span) =>
+    st.at_ms - st.span_ms <= s.to_ms && st.at_ms >= s.from_ms;
+  return stalls.map((st) => {
+    if (st.excused) return st;
+    if (!(st.cpu_ms >= STALL_BUSY_SHARE * st.span_ms)) {
+      return { ...st, excused: "Redis was not on its CPU (the host's doing, not a client's)" };
+    }
+    const busy = o.busy.find((b) =>
+      overlaps(st, { from_ms: b.busy_at_ms - b.blocked_ms, to_ms: b.busy_at_ms, what: "" })
+    );
+    if (busy) return { ...st, excused: "a script counted as BUSY" };
+    const fault = o.faults.find((s) => overlaps(st, s));
+    return fault ? { ...st, excused: `while the fault ${fault.what} held Redis` } : st;
+  });
+}
+
+/**
+ * The finding of the stalls (none: nothing the pipeline is blamed for): those not excused, each
+ * counted for as long as the harness waited, adding up to SLOW_WINDOW_MS within any
+ * SLOW_WINDOW_SPAN_MS. Pure.
+ */
+export function heldFinding(stalls: readonly RedisStall[]): string | undefined {
+  const blamed = stalls.filter((st) => !st.excused).sort((a, b) => a.at_ms - b.at_ms);
+  const held = (st: RedisStall) => st.waited_ms;
+  let busiest = { ms: 0, n: 0 };
+  for (let i = 0, from = 0, sum = 0; i < blamed.length; i++) {
+    sum += held(blamed[i]);
+    while (blamed[i].at_ms - blamed[from].at_ms >= SLOW_WINDOW_SPAN_MS) sum -= held(blamed[from++]);
+    if (sum > busiest.ms) busiest = { ms: sum, n: i - from + 1 };
+  }
+  if (busiest.ms < SLOW_WINDOW_MS) return undefined;
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const longest = blamed.reduce((a, b) => (held(b) > held(a) ? b : a));
+  return `the pipeline held Redis busy: the harness's PING waited ${s(busiest.ms)} of ${
+    s(SLOW_WINDOW_SPAN_MS)
+  } (${busiest.n === 1 ? "once" : `${busiest.n} times`}; the longest ${
+    s(longest.waited_ms)
+  }, while Redis's main thread was on ` +
+    `its CPU ${s(longest.cpu_ms)} of ${s(longest.span_ms)}: commands too short for the SLOWLOG, ` +
+    `run back to back)`;
+}
+
 /** Whether a reply is Redis's "busy running a script" (not BUSYKEY, BUSYGROUP). */
 export function isBusy(reply: RedisReply | undefined): boolean {
   return reply?.type === "-" && /^BUSY\s/.test(reply.text);
@@ -369,6 +475,12 @@ export class RedisGuard {
   #lastSlowId?: number;
   /** The SLOWLOG could not be configured (NOPERM…): not asked again. */
   #slowlogRefused = false;
+  /** The stalls seen so far (at most SLOW_KEPT), oldest first. */
+  readonly #stalls: RedisStall[] = [];
+  /** The last answered probe's reading of Redis's main-thread CPU (epoch ms, CPU ms). */
+  #cpuMark?: { at_ms: number; cpu_ms: number };
+  /** Epoch ms of the first probe whose PING has not been answered (in STALL_MS) since. */
+  #waitingSince?: number;
 
   private constructor(o: RedisGuardOptions) {
     this.#address = redisAddress(o.url);
@@ -426,7 +538,10 @@ export class RedisGuard {
         ? [["CONFIG", "SET", "busy-reply-threshold", String(this.#o.threshold)]]
         : []),
       ["PING"],
+      // Redis's own CPU time: a stall with Redis on its CPU is a client's doing (`#stalled`).
+      ...(this.#o.slowlog ? [["INFO", "cpu"]] : []),
     ];
+    const ping = setThreshold ? 1 : 0;
     const replies = await redisCommands(this.#address, commands, {
       timeoutMs: this.#o.probeTimeoutMs,
     });
@@ -446,9 +561,13 @@ export class RedisGuard {
       const silent = replies.length < commands.length &&
         Date.now() - started >= this.#o.probeTimeoutMs - 50;
       this.#silentSince = silent ? (this.#silentSince ?? started) : undefined;
-      if (replies.at(-1)?.text === "PONG") await this.#readSlow();
+      const pong = replies[ping]?.text === "PONG";
+      if (this.#o.slowlog) this.#stalled(started, pong, replies[ping + 1]);
+      if (pong) await this.#readSlow();
       return undefined;
     }
+    // A script's time is BUSY's: the stalls start afresh.
+    this.#cpuMark = this.#waitingSince = undefined;
     const busyAt = Date.now();
     const threshold = this.#o.threshold ?? 5000;
     const since = Math.min(this.#silentSince ?? started, busyAt - threshold);
@@ -464,6 +583,43 @@ export class RedisGuard {
     this.#incidents.push(incident);
     this.#o.history.record(endedBy === "by itself" ? "info" : "fail", "redis-busy", incident);
     return incident;
+  }
+
+  /**
+   * After a probe that started at `started`: a PING unanswered starts (or goes on with) a wait; one
+   * answered after STALL_MS or more of waiting is a stall, judged by Redis's main-thread CPU over
+   * the span since the last answered probe's reading (`excuseStalls`) and recorded.
+   */
+  #stalled(started: number, pong: boolean, info: RedisReply | undefined): void {
+    const now = Date.now();
+    if (!pong) {
+      this.#waitingSince ??= started;
+      return;
+    }
+    const waited = now - (this.#waitingSince ?? started);
+    this.#waitingSince = undefined;
+    const cpu = mainThreadCpuMs(info?.type === "$" ? info.text : undefined);
+    const mark = this.#cpuMark;
+    this.#cpuMark = cpu === undefined ? undefined : { at_ms: now, cpu_ms: cpu };
+    // No reading on either side, or Redis restarted (its counters began again): nothing to judge.
+    if (waited < STALL_MS || cpu === undefined || !mark || cpu < mark.cpu_ms) return;
+    const [stall] = excuseStalls([{
+      at_ms: now,
+      waited_ms: waited,
+      span_ms: now - mark.at_ms,
+      cpu_ms: Math.round(cpu - mark.cpu_ms),
+    }], { faults: redisFaultSpans(this.#o.history.events, now), busy: this.#incidents });
+    if (this.#stalls.length < SLOW_KEPT) this.#stalls.push(stall);
+    const alone = !stall.excused && stall.waited_ms >= SLOW_WINDOW_MS;
+    this.#o.history.record(alone ? "fail" : "info", "redis-held", stall);
+  }
+
+  /** The stalls seen so far, each excused or not (see `excuseStalls`). */
+  stalls(): RedisStall[] {
+    return excuseStalls(this.#stalls, {
+      faults: redisFaultSpans(this.#o.history.events, Date.now()),
+      busy: this.#incidents,
+    });
   }
 
   /** The slow commands read so far, each excused or not (see `excuseSlow`). */
@@ -595,7 +751,11 @@ export class RedisGuard {
       await this.#loop;
       await this.check().catch(() => undefined);
     }
-    const findings = [busyFinding(this.#incidents), slowFinding(this.slowCommands())]
+    const findings = [
+      busyFinding(this.#incidents),
+      slowFinding(this.slowCommands()),
+      heldFinding(this.stalls()),
+    ]
       .filter((f) => f !== undefined);
     return findings.length ? findings.join("; ") : undefined;
   }

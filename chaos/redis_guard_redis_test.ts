@@ -21,7 +21,12 @@ import {
 } from "../compose/redis_acl.ts";
 import { writeRedisAclFile } from "../compose/redis_acl.ts";
 import { redisPing } from "../compose/probes.ts";
-import { type RedisAddress, redisAddress, redisCommands } from "../compose/redis_wire.ts";
+import {
+  encodeCommand,
+  type RedisAddress,
+  redisAddress,
+  redisCommands,
+} from "../compose/redis_wire.ts";
 import { REDIS_DURABILITY } from "../compose/stack.ts";
 import { slow } from "../compose/testing.ts";
 import { sleep, waitFor } from "../lib/wait.ts";
@@ -363,6 +368,120 @@ Deno.test(
         /^the pipeline blocked Redis with slow commands: /,
       );
       assert.ok(guard.slowCommands().filter((c) => !c.excused).length >= 10);
+    });
+  },
+);
+
+/**
+ * Sends `commands` as the pipeline's user on one connection, all at once (pipelined), and waits
+ * for their `n` replies (each a short line); the time Redis took.
+ */
+async function pipelined(redis: TestRedis, commands: string[][]): Promise<number> {
+  const { host, port, user, password } = redis.pipeline;
+  const conn = await Deno.connect({ hostname: host, port });
+  try {
+    const all = [["AUTH", user!, password!], ...commands].map(encodeCommand);
+    const bytes = new Uint8Array(all.reduce((n, c) => n + c.length, 0));
+    all.reduce((at, c) => (bytes.set(c, at), at + c.length), 0);
+    const started = Date.now();
+    await conn.write(bytes);
+    const buf = new Uint8Array(64 * 1024);
+    let lines = 0;
+    while (lines < all.length) {
+      const n = await conn.read(buf);
+      if (n === null) throw new Error(`the connection ended after ${lines} replies`);
+      for (let i = 0; i < n; i++) if (buf[i] === 10) lines++;
+    }
+    return Date.now() - started;
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test(
+  {
+    name: "redis guard: a flood of pipelined short scripts (each under the SLOWLOG's 10 ms) that " +
+      "holds Redis for seconds fails the run (Redis's own CPU, INFO cpu)",
+    ...slow,
+  },
+  async () => {
+    await withRedis(async (redis, history) => {
+      const [sha] = await redisCommands(redis.pipeline, [["SCRIPT", "LOAD", spinScript(7000)]]);
+      assert.equal(sha?.type, "$", JSON.stringify(sha));
+      const guard = RedisGuard.start({
+        url: redis.harness,
+        history,
+        restart: () => redis.restart(),
+        intervalMs: 200,
+      });
+      await sleep(600); // its first reading
+      const took = await pipelined(
+        redis,
+        Array.from({ length: 1000 }, () => ["EVALSHA", sha.text, "0"]),
+      );
+      assert.ok(took >= 3000, `1000 scripts of 7 ms took ${took} ms`);
+      await sleep(600);
+      const finding = await guard.stop();
+      assert.match(
+        finding ?? "",
+        /the pipeline held Redis busy: the harness's PING waited \d+\.\d s of 10\.0 s/,
+      );
+      assert.equal(guard.incidents().length, 0, "no BUSY");
+      const stalls = guard.stalls().filter((s) => !s.excused);
+      assert.ok(stalls.length >= 1, JSON.stringify(guard.stalls()));
+      assert.ok(history.events.some((e) => e.what === "redis-held"));
+      await harnessCan(redis);
+    });
+  },
+);
+
+Deno.test(
+  {
+    name: "redis guard: an honest load (several clients, a SET NX each per alert at a high rate) " +
+      "and a Redis frozen without a fault (not on its CPU) are no finding",
+    ...slow,
+  },
+  async () => {
+    await withRedis(async (redis, history) => {
+      const guard = RedisGuard.start({
+        url: redis.harness,
+        history,
+        restart: () => redis.restart(),
+        intervalMs: 200,
+      });
+      await sleep(600);
+      const until = Date.now() + 3000;
+      let sent = 0;
+      await Promise.all(Array.from({ length: 6 }, async (_, w) => {
+        while (Date.now() < until) {
+          await pipelined(
+            redis,
+            Array.from(
+              { length: 200 },
+              () => ["SET", `lock:${w}:${sent++}`, "1", "NX", "PX", "60000"],
+            ),
+          );
+        }
+      }));
+      assert.ok(sent > 10_000, `${sent} SET NX`);
+      await sleep(500);
+      assert.equal(await guard.stop(), undefined, "the honest load");
+      assert.deepEqual(guard.stalls().filter((s) => !s.excused), []);
+      // The host starves Redis: frozen 2 s (SIGSTOP, no fault of the scenario's) under a probe.
+      const frozen = RedisGuard.manual({
+        url: redis.harness,
+        history,
+        restart: () => redis.restart(),
+      });
+      assert.equal(await frozen.check(), undefined); // its first reading
+      Deno.kill(redis.pid(), "SIGSTOP");
+      const thaw = sleep(2000).then(() => Deno.kill(redis.pid(), "SIGCONT"));
+      assert.equal(await frozen.check(), undefined);
+      await thaw;
+      const stalls = frozen.stalls();
+      assert.equal(stalls.length, 1, "the frozen Redis stalled the probe");
+      assert.match(stalls[0].excused ?? "", /^Redis was not on its CPU/, JSON.stringify(stalls));
+      assert.equal(await frozen.stop(), undefined, "the frozen Redis");
     });
   },
 );

@@ -8,9 +8,13 @@ import {
   busyFinding,
   type BusyIncident,
   excuseSlow,
+  excuseStalls,
+  heldFinding,
   isBusy,
+  mainThreadCpuMs,
   parseSlowlog,
   redisFaultSpans,
+  type RedisStall,
   type SlowCommand,
   slowFinding,
 } from "./redis_guard.ts";
@@ -161,12 +165,18 @@ Deno.test("excuseSlow: the harness's commands, a BUSY script and a fault on Redi
   // What a script called is logged just before it: counted as the script, never twice; a longer
   // command before a script is no call of it.
   const script = slow(12, 90, 300, "EVAL");
-  const calls = excuseSlow([slow(10, 90, 40, "TIME"), slow(11, 90, 2000, "SUNIONSTORE"), script], {
-    faults: [],
-    busy: [],
-  });
+  // (Redis 7.0 logs what a script called as the scripts' client, `?:0`.)
+  const calls = excuseSlow([
+    slow(9, 90, 30, "TIME"),
+    { ...slow(10, 90, 40, "TIME"), client: "?:0" },
+    slow(11, 90, 2000, "SUNIONSTORE"),
+    { ...slow(12, 90, 20, "GET"), client: "127.0.0.1:6000" },
+    { ...script, id: 13 },
+  ], { faults: [], busy: [] });
   assert.deepEqual(calls.map((c) => c.excused), [
     "called by a script (counted as it)",
+    "called by a script (counted as it)",
+    undefined,
     undefined,
     undefined,
   ]);
@@ -193,4 +203,62 @@ Deno.test("redisFaultSpans: a fault on Redis from its injection to its heal's en
     { from_ms: T0 + 1000, to_ms: T0 + 9100, what: "pause redis" },
     { from_ms: T0 + 20_000, to_ms: T0 + 30_000, what: "kill redis" },
   ]);
+});
+
+Deno.test("mainThreadCpuMs: Redis's main thread's user and system time, none without them", () => {
+  const info = "# CPU\r\nused_cpu_sys:1.5\r\nused_cpu_user:9.9\r\nused_cpu_sys_children:0.0\r\n" +
+    "used_cpu_sys_main_thread:1.250000\r\nused_cpu_user_main_thread:4.5\r\n";
+  assert.equal(mainThreadCpuMs(info), 5750);
+  assert.equal(mainThreadCpuMs("# CPU\r\nused_cpu_sys:1.5\r\nused_cpu_user:9.9\r\n"), undefined);
+  assert.equal(
+    mainThreadCpuMs("used_cpu_sys_main_thread:x\r\nused_cpu_user_main_thread:1\r\n"),
+    undefined,
+  );
+  assert.equal(mainThreadCpuMs(undefined), undefined);
+});
+
+function stall(atS: number, waited: number, cpu: number, span = waited + 500): RedisStall {
+  return { at_ms: T0 + atS * 1000, waited_ms: waited, span_ms: span, cpu_ms: cpu };
+}
+
+Deno.test("heldFinding: Redis held on its CPU past 3 s within 10 s fails the run", () => {
+  assert.equal(heldFinding([]), undefined);
+  // A flood of pipelined short scripts: the harness waited 7.3 s, Redis ran 5.7 s of 8.3 s.
+  assert.equal(
+    heldFinding([stall(20, 7300, 5700, 8300)]),
+    "the pipeline held Redis busy: the harness's PING waited 7.3 s of 10.0 s (once; the longest " +
+      "7.3 s, while Redis's main thread was on its CPU 5.7 s of 8.3 s: commands too short for " +
+      "the SLOWLOG, run back to back)",
+  );
+  // Stalls of 1.8 s, two within 10 s: 3.6 s.
+  assert.match(
+    heldFinding([stall(10, 1800, 1800), stall(14, 1800, 1900)])!,
+    /^the pipeline held Redis busy: the harness's PING waited 3\.6 s of 10\.0 s \(2 times;/,
+  );
+  // The same spread over a minute never add up to 3 s in 10 s; one of 2.9 s alone neither.
+  assert.equal(heldFinding([stall(10, 1800, 1800), stall(30, 1800, 1800)]), undefined);
+  assert.equal(heldFinding([stall(10, 2900, 2900)]), undefined);
+  // Counted as the harness's wait (Redis on a busy host gets a share of a CPU only).
+  assert.match(heldFinding([stall(10, 2000, 600), stall(12, 1400, 400)])!, /waited 3\.4 s/);
+});
+
+Deno.test("excuseStalls: Redis off its CPU (host starved, frozen), a BUSY script, a fault", () => {
+  const busy: BusyIncident = { ...incident("SCRIPT KILL", 2000), busy_at_ms: T0 + 40_000 };
+  const faults = [{ from_ms: T0 + 60_000, to_ms: T0 + 70_000, what: "pause redis" }];
+  const judged = excuseStalls([
+    stall(10, 4000, 4200), // Redis ran: a client's commands
+    stall(20, 4000, 12), // frozen (SIGSTOP) or starved: not on its CPU
+    stall(30, 4000, 1100, 4500), // under a quarter of the span on its CPU: not blamed
+    stall(41, 2500, 2500), // the BUSY script's time
+    stall(65, 4000, 4000), // while a fault held Redis
+  ], { faults, busy: [busy] });
+  assert.deepEqual(judged.map((s) => s.excused), [
+    undefined,
+    "Redis was not on its CPU (the host's doing, not a client's)",
+    "Redis was not on its CPU (the host's doing, not a client's)",
+    "a script counted as BUSY",
+    "while the fault pause redis held Redis",
+  ]);
+  assert.match(heldFinding(judged)!, /PING waited 4\.0 s of 10\.0 s \(once;/);
+  assert.equal(heldFinding(judged.slice(1)), undefined);
 });

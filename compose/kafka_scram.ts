@@ -6,10 +6,16 @@
  * stack's state file (mode 0600; a graded pipeline's sandbox hides the state dir). What each
  * component user may do is a run's ACLs (kafka_acl.ts); the brokers' side is kafka_config.ts.
  *
+ * The passwords never go on a command line (any user of the host reads every process's in `ps`):
+ * StorageTool gets its arguments from a Java argument file (`java @file`, `writeJavaArgFile`:
+ * mode 0600, removed once it has run).
+ *
  * ```ts
- * import { makeKafkaUsers, scramFormatArgs } from "./kafka_scram.ts";
+ * import { makeKafkaUsers, scramFormatArgs, writeJavaArgFile } from "./kafka_scram.ts";
  * const users = makeKafkaUsers();
  * const args = scramFormatArgs(users); // ["--add-scram", "SCRAM-SHA-512=[name=chaos-harness,…]", …]
+ * await writeJavaArgFile("/state/kafka-1/format.args", ["-cp", cp, "kafka.tools.StorageTool", ...args]);
+ * // java @/state/kafka-1/format.args
  * ```
  * @module
  */
@@ -61,6 +67,30 @@ export function scramFormatArgs(users: KafkaUsers): string[] {
     }
     return ["--add-scram", `${SCRAM_MECHANISM}=[name=${username},password=${password}]`];
   });
+}
+
+/**
+ * The text of a Java argument file (`java @file`): one argument a line, each in double quotes (a
+ * backslash doubled), so that the launcher reads each back as it is. One with a double quote or a
+ * line break is refused (ScramUserError): the file's syntax cannot hold it plainly. Pure.
+ */
+export function javaArgFile(args: readonly string[]): string {
+  for (const arg of args) {
+    if (/["\r\n]/.test(arg)) {
+      throw new ScramUserError(`a Java argument file cannot hold ${JSON.stringify(arg)}`);
+    }
+  }
+  return args.map((a) => `"${a.replaceAll("\\", "\\\\")}"\n`).join("");
+}
+
+/**
+ * Writes `args` as a Java argument file at `path` (made anew, mode 0600: the harness's user only),
+ * for `java @path`: they stay off the command line, which every user of the host can read.
+ */
+export async function writeJavaArgFile(path: string, args: readonly string[]): Promise<void> {
+  const text = javaArgFile(args);
+  await Deno.remove(path).catch(() => {});
+  await Deno.writeTextFile(path, text, { mode: 0o600, createNew: true });
 }
 
 /** The security a client of `user` connects with (pipeline/kafka_security.ts). */

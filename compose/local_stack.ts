@@ -82,6 +82,7 @@ import {
   SCRAM_MECHANISM,
   scramFormatArgs,
   scramSecurity,
+  writeJavaArgFile,
 } from "./kafka_scram.ts";
 import { forgetSecurityFor, useSecurityFor } from "../pipeline/kafka_security.ts";
 
@@ -396,23 +397,32 @@ export class LocalStack extends StackBase<ProcessNode> implements Stack {
 
   async #formatStorage(binaries: Binaries, broker: number, id: string): Promise<void> {
     const dir = join(this.dataDir, `kafka-${broker}`);
-    const out = await new Deno.Command(binaries.java, {
-      args: [
-        "-Xmx256m",
-        "-cp",
-        binaries.kafkaClasspath,
-        "kafka.tools.StorageTool",
-        "format",
-        "--ignore-formatted",
-        "-t",
-        id,
-        "-c",
-        join(dir, "server.properties"),
-        ...(this.#state.kafkaUsers ? scramFormatArgs(this.#state.kafkaUsers) : []),
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    // The SCRAM passwords go in an argument file of the harness's only (0600), not on the command
+    // line, which every user of the host reads (kafka_scram.ts); removed once StorageTool ran.
+    const argFile = join(dir, "format.args");
+    await writeJavaArgFile(argFile, [
+      "-Xmx256m",
+      "-cp",
+      binaries.kafkaClasspath,
+      "kafka.tools.StorageTool",
+      "format",
+      "--ignore-formatted",
+      "-t",
+      id,
+      "-c",
+      join(dir, "server.properties"),
+      ...(this.#state.kafkaUsers ? scramFormatArgs(this.#state.kafkaUsers) : []),
+    ]);
+    let out: Deno.CommandOutput;
+    try {
+      out = await new Deno.Command(binaries.java, {
+        args: [`@${argFile}`],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    } finally {
+      await Deno.remove(argFile).catch(() => {});
+    }
     if (out.code !== 0) {
       throw new StackError(
         `Cannot format the storage of broker ${broker} (exit ${out.code}): ${

@@ -13,6 +13,11 @@
  * Each open connection costs the harness three descriptors (the accepted one and both ends of the
  * unix socket), so the cap bounds what a pipeline can take of the harness's descriptor limit.
  *
+ * The socket's folder (`chaos-gate-<pid>-<start>-…` in the temp folder) is named after the process
+ * that made it (its pid and start time: a recycled pid is not it) and removed by `close()`, or when
+ * the process exits without it (`unload`). One left by a process that died outright (SIGKILL) is
+ * removed by the next gate made on the machine (`removeStaleGates`).
+ *
  * ```ts
  * import { ConnectionGate } from "./connection_gate.ts";
  * const gate = new ConnectionGate({ port: 0, maxConnections: 64, idleMs: 30_000 });
@@ -45,6 +50,65 @@ export interface GateOptions {
   owedMs?: () => number;
   /** Called for each connection refused over the cap (with the count so far). */
   onRefuse?: (refused: number) => void;
+  /** The folder the socket's private folder is made in. Default: the temp folder (`TMPDIR`). */
+  tmpDir?: string;
+}
+
+/** The name of a gate's folder: the pid and start time of the process that made it. */
+const GATE_DIR = /^chaos-gate-(\d+)-(\d+)-/;
+
+/** A process's start time (clock ticks since boot, /proc/<pid>/stat); undefined: no such process. */
+function processStart(pid: number | "self"): string | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The paths of the unix sockets listening now (`/proc/net/unix`), if it can be read. */
+function listeningSockets(): Set<string> | undefined {
+  try {
+    return new Set(
+      Deno.readTextFileSync("/proc/net/unix").split("\n").slice(1)
+        .map((line) => line.trim().split(/\s+/)[7]).filter((p): p is string => Boolean(p)),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Removes the gate folders in `dir` whose process is gone: one named after a pid that no longer
+ * runs (or runs another program since: its start time differs), and one of the older unnamed
+ * kind (`chaos-gate-XXXXXX`) whose socket nobody listens on. Returns the folders removed.
+ */
+export function removeStaleGates(dir: string): string[] {
+  const removed: string[] = [];
+  // What cannot see the processes (no /proc, no permission) removes nothing.
+  if (processStart("self") === undefined) return removed;
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(dir)];
+  } catch {
+    return removed;
+  }
+  const listening = listeningSockets();
+  for (const entry of entries) {
+    if (!entry.isDirectory || !entry.name.startsWith("chaos-gate-")) continue;
+    const path = join(dir, entry.name);
+    const named = GATE_DIR.exec(entry.name);
+    // A socket something listens on is a live gate's, whatever its name says.
+    if (listening?.has(join(path, "http.sock"))) continue;
+    const stale = named ? processStart(Number(named[1])) !== named[2] : listening !== undefined;
+    if (!stale) continue;
+    try {
+      Deno.removeSync(path, { recursive: true });
+      removed.push(path);
+    } catch { /* not ours, or gone already */ }
+  }
+  return removed;
 }
 
 /** What an over-the-cap connection is told before it is closed. */
@@ -89,10 +153,22 @@ export class ConnectionGate {
         `a connection gate needs maxConnections >= 1 and idleMs > 0 (got ${this.#max}, ${this.#idleMs})`,
       );
     }
-    // 0700: only the harness's user reaches the server but through the gate.
-    this.#dir = Deno.makeTempDirSync({ prefix: "chaos-gate-" });
+    // 0700: only the harness's user reaches the server but through the gate. Named after this
+    // process, so that the next gate removes it if this process dies without removing it.
+    const tmpDir = options.tmpDir ?? tempDir();
+    removeStaleGates(tmpDir);
+    this.#dir = Deno.makeTempDirSync({
+      dir: tmpDir,
+      prefix: `chaos-gate-${Deno.pid}-${processStart("self") ?? 0}-`,
+    });
     this.socketPath = join(this.#dir, "http.sock");
-    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: options.port ?? 0 });
+    try {
+      this.#listener = Deno.listen({ hostname: "127.0.0.1", port: options.port ?? 0 });
+    } catch (error) {
+      this.#unload();
+      throw error;
+    }
+    globalThis.addEventListener("unload", this.#unload);
     this.port = (this.#listener.addr as Deno.NetAddr).port;
   }
 
@@ -125,9 +201,17 @@ export class ConnectionGate {
     return this.#max;
   }
 
+  /** The process exits with the gate open: its folder goes (the socket dies with the process). */
+  readonly #unload = () => {
+    try {
+      Deno.removeSync(this.#dir, { recursive: true });
+    } catch { /* gone */ }
+  };
+
   /** Stops accepting and closes every connection; the folder of the socket is removed. */
   async close(): Promise<void> {
     this.#closed = true;
+    globalThis.removeEventListener("unload", this.#unload);
     clearInterval(this.#timer);
     try {
       this.#listener.close();
@@ -212,6 +296,15 @@ export class ConnectionGate {
         c?.close();
       } catch { /* closed */ }
     }
+  }
+}
+
+/** The temp folder (`TMPDIR`, else /tmp), as Deno.makeTempDir picks it. */
+function tempDir(): string {
+  try {
+    return Deno.env.get("TMPDIR") || "/tmp";
+  } catch {
+    return "/tmp"; // no --allow-env
   }
 }
 
