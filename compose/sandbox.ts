@@ -456,6 +456,17 @@ export class Sandbox {
 }
 
 /**
+ * A box's PATH from its parts (each a PATH of its own): only absolute folders. An empty or
+ * relative entry means a folder relative to wherever a command runs, and the box's start script
+ * runs as root from the team's folder before it drops its privileges: a `mount` of the team's
+ * there would run as root. `/usr/bin:/bin` when nothing is left.
+ */
+export function boxPath(parts: readonly string[]): string {
+  const folders = parts.flatMap((p) => p.split(":")).filter((f) => f.startsWith("/"));
+  return folders.length ? [...new Set(folders)].join(":") : "/usr/bin:/bin";
+}
+
+/**
  * The uid a `Sandbox.wrap`ped argv runs as (read from its mount script's `setpriv`), or
  * undefined when `argv` is not one: two components run in one box when theirs are equal.
  */
@@ -711,8 +722,7 @@ export async function openSandbox(o: SandboxOptions): Promise<Sandbox> {
       landlock,
     };
     const python = pythonBehindShims();
-    const path = [denoBin, ...(python ? [python] : []), Deno.env.get("PATH") ?? "/usr/bin:/bin"]
-      .join(":");
+    const path = boxPath([denoBin, ...(python ? [python] : []), Deno.env.get("PATH") ?? ""]);
     return new Sandbox(uid, dir, plan, path, deno, home, bounds, cpuCgroup);
   } catch (error) {
     await closeResources(uid, dir);

@@ -322,8 +322,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a box holds at most its bound of TCP connections open; one more is reset, a closed one " +
-    "frees its slot",
+  name: "a box holds at most its bound of TCP connections open (one more is reset, a closed one " +
+    "frees its slot) and opens at most 200 a second after a burst",
   ignore: why !== null,
   fn: async () => {
     const tmp = await Deno.makeTempDir({ prefix: "chaos-bounds-test-" });
@@ -358,6 +358,14 @@ Deno.test({
       );
       assert.match(r.out, /^held 20$/m, r.out);
       assert.match(r.out, /^again 5$/m, r.out);
+      // Connections opened and closed in a loop: about a burst of 1000, then 200 a second.
+      const churn = await inBox(
+        box,
+        `n=0; for i in $(seq 1 3000); do if exec {fd}<>/dev/tcp/127.0.0.1/${port}; then ` +
+          `n=$((n+1)); exec {fd}>&-; fi; done 2>/dev/null; echo "churn $n"`,
+      );
+      const made = Number(/^churn (\d+)$/m.exec(churn.out)?.[1]);
+      assert.ok(made >= 500 && made < 3000, churn.out);
     } finally {
       listener.close();
       await served;

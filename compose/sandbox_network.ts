@@ -3,7 +3,8 @@
  * host and the private ranges; `pipeline`: the contract's endpoints; `none`), written as an
  * iptables (and ip6tables) chain of the box's own that the host's OUTPUT jumps to for the box's
  * uid (`-m owner --uid-owner`), which also bounds the TCP connections the box holds open at once
- * (`connlimit`; sandbox_bounds.ts's `connections`), and the TCP ports the box may bind (`listenPorts`, for its
+ * (`connlimit`; sandbox_bounds.ts's `connections`) and opens per second (`hashlimit`), and the
+ * TCP ports the box may bind (`listenPorts`, for its
  * Landlock helper: landlock.ts). `chainRules` is pure; `writeChain` and `removeChain` act.
  *
  * ```ts
@@ -19,6 +20,14 @@ import { mustRun, run, SandboxError } from "./sandbox_error.ts";
 import { DEFAULT_CONNECTIONS } from "./sandbox_bounds.ts";
 
 const CHAIN_PREFIX = "chaos-sb-";
+
+/**
+ * New TCP connections a box may open per second (after a burst): closed connections linger in
+ * the host's conntrack table (TIME_WAIT, 120 s here), so 200/s keeps a box under 30,000 of its
+ * 262,144 entries; a pipeline that reuses its connections opens a few per second.
+ */
+export const NEW_CONNECTIONS_PER_SECOND = 200;
+export const NEW_CONNECTIONS_BURST = 1000;
 
 /** Who may be reached: `setup` also reaches non-local addresses (package registries). */
 export type NetworkPolicy =
@@ -78,6 +87,7 @@ export function chainRules(
   family: 4 | 6 = 4,
   setupAllow: string[] = [],
   connections = DEFAULT_CONNECTIONS,
+  rateName = "chaos-sb",
 ): string[][] {
   const rules: string[][] = [
     ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
@@ -92,6 +102,29 @@ export function chainRules(
       String(connections),
       "--connlimit-mask",
       "0",
+      "-j",
+      "REJECT",
+      "--reject-with",
+      "tcp-reset",
+    ],
+    // And the connections it opens per second: each closed one stays in the host's conntrack
+    // table for minutes (TIME_WAIT), and a full table drops every new connection of the host.
+    [
+      "-p",
+      "tcp",
+      "--syn",
+      "-m",
+      "hashlimit",
+      "--hashlimit-above",
+      `${NEW_CONNECTIONS_PER_SECOND}/sec`,
+      "--hashlimit-burst",
+      String(NEW_CONNECTIONS_BURST),
+      "--hashlimit-mode",
+      "srcip",
+      "--hashlimit-srcmask",
+      "0",
+      "--hashlimit-name",
+      rateName,
       "-j",
       "REJECT",
       "--reject-with",
@@ -228,7 +261,14 @@ export function writeChain(
 ): void {
   const chain = chainName(uid);
   for (const [tool, family] of firewalls()) {
-    const rules = chainRules(policy, nameservers(), family, setupAllowFromEnv(), connections);
+    const rules = chainRules(
+      policy,
+      nameservers(),
+      family,
+      setupAllowFromEnv(),
+      connections,
+      chain,
+    );
     if (run(tool, ["-w", "-F", chain]).code !== 0) {
       mustRun(tool, ["-w", "-N", chain]);
       mustRun(tool, ["-w", "-I", "OUTPUT", ...ownerMatch(uid), "-j", chain]);

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { repoRoot } from "./paths.ts";
 import { sleep } from "../lib/wait.ts";
 import {
+  boxPath,
   chainRules,
   homeToolchains,
   MAX_PROCESSES,
@@ -30,6 +31,9 @@ Deno.test("chainRules() lets a pipeline reach its endpoints only, setup the worl
     "-m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
     "-p tcp --syn -m connlimit --connlimit-above 512 --connlimit-mask 0 -j REJECT " +
     "--reject-with tcp-reset",
+    "-p tcp --syn -m hashlimit --hashlimit-above 200/sec --hashlimit-burst 1000 " +
+    "--hashlimit-mode srcip --hashlimit-srcmask 0 --hashlimit-name chaos-sb -j REJECT " +
+    "--reject-with tcp-reset",
     "-p tcp -d 127.0.0.1 --dport 1234 -j ACCEPT",
     "-p tcp -j REJECT --reject-with tcp-reset",
     "-j REJECT",
@@ -55,7 +59,7 @@ Deno.test("chainRules() lets a pipeline reach its endpoints only, setup the worl
       r.join(" ") === "-p tcp -d 10.0.0.9 --dport 9092 -j ACCEPT"
     ),
   );
-  assert.equal(chainRules({ kind: "none" }, []).length, 4);
+  assert.equal(chainRules({ kind: "none" }, []).length, 5);
   // The box's connections are bounded first, whatever they reach.
   assert.match(
     chainRules({ kind: "setup" }, [], 4, [], 64)[1].join(" "),
@@ -136,6 +140,14 @@ Deno.test("mountScript() stages binds under a hidden folder and keeps only the w
   assert.match(s, /mount --bind '\/b\/1\/work' '\/srv\/team'/);
   assert.match(s, /case "\$m" in \/proc\|\/proc\/\*\|'\/srv\/team'\) continue/);
   assert.match(s, /setpriv --reuid 61234 --regid 61234 --clear-groups --no-new-privs/);
+});
+
+Deno.test("boxPath() keeps absolute folders only: an empty or relative entry would run the team's tools as root", () => {
+  assert.equal(
+    boxPath(["/opt/deno/bin", ":/usr/bin::bin:./x:/bin:", "/usr/bin"]),
+    "/opt/deno/bin:/usr/bin:/bin",
+  );
+  assert.equal(boxPath(["", ".:tools"]), "/usr/bin:/bin");
 });
 
 Deno.test("wrappedUid() reads the uid a wrapped argv runs as, nothing from another argv", () => {
