@@ -4,8 +4,8 @@
  * awaiting them. Those rejections are the fault doing its job: unhandled, they
  * would end the harness with exit 1 in the middle of a run (or of its cleanup
  * after Ctrl-C). `tolerateAbandonedRequests` keeps them from doing so and
- * reports each to `log`; any other unhandled rejection still ends the process,
- * except once `signal` has aborted: an interrupted run is cleaning up and exits
+ * reports each to `log`; any other unhandled rejection still ends the process
+ * (exit 3 under `runMain`: lib/exit_codes.ts), except once `signal` has aborted: an interrupted run is cleaning up and exits
  * 3 whatever a dying connection throws.
  *
  * ```ts
@@ -20,6 +20,8 @@
  * @module
  */
 
+import { tolerateRejections } from "../lib/exit_codes.ts";
+
 const ABANDONED =
   /^KafkaJS(ConnectionClosedError|ConnectionError|RequestTimeoutError|NumberOfRetriesExceeded)$/;
 
@@ -29,20 +31,20 @@ function isAbandonedRequest(reason: unknown): boolean {
   return ABANDONED.test(name);
 }
 
-/** Installs the handler; returns the function that removes it. */
+/** Installs the tolerance (lib/exit_codes.ts); returns the function that removes it. */
 export function tolerateAbandonedRequests(
   options: { log: (message: string) => void; signal?: AbortSignal },
 ): () => void {
-  const handler = (e: PromiseRejectionEvent) => {
-    const reason = e.reason as Error | undefined;
-    if (isAbandonedRequest(reason)) {
-      options.log(`ignored an abandoned kafkajs request: ${reason?.name}: ${reason?.message}`);
-      e.preventDefault();
-    } else if (options.signal?.aborted) {
-      options.log(`ignored a rejection while interrupted: ${String(reason?.stack ?? reason)}`);
-      e.preventDefault();
+  return tolerateRejections((reason) => {
+    const error = reason as Error | undefined;
+    if (isAbandonedRequest(error)) {
+      options.log(`ignored an abandoned kafkajs request: ${error?.name}: ${error?.message}`);
+      return true;
     }
-  };
-  globalThis.addEventListener("unhandledrejection", handler);
-  return () => globalThis.removeEventListener("unhandledrejection", handler);
+    if (options.signal?.aborted) {
+      options.log(`ignored a rejection while interrupted: ${String(error?.stack ?? error)}`);
+      return true;
+    }
+    return false;
+  });
 }

@@ -66,6 +66,8 @@ export class HelpRequested extends Error {
 }
 
 export async function runMain(main: () => Promise<ExitCode | void>): Promise<never> {
+  lastResort = true;
+  installRejectionHandlers();
   let code: ExitCode;
   try {
     code = (await main()) ?? ExitCode.Pass;
@@ -86,6 +88,51 @@ export async function runMain(main: () => Promise<ExitCode | void>): Promise<nev
     }
   }
   Deno.exit(code);
+}
+
+/** Decides whether an unhandled rejection is expected (true: it is dropped; it logs it itself). */
+export type RejectionTolerance = (reason: unknown) => boolean;
+
+const tolerances = new Set<RejectionTolerance>();
+let lastResort = false;
+let installed = false;
+
+/**
+ * Drops the unhandled rejections `tolerate` accepts (a client's requests a fault abandoned)
+ * until the returned function is called. Any other one ends a `runMain` command with exit 3:
+ * the harness failed, which proves nothing about the pipeline (Deno's own exit 1 would read as
+ * the pipeline's failure); outside `runMain` (a test) Deno's default stands.
+ */
+export function tolerateRejections(tolerate: RejectionTolerance): () => void {
+  installRejectionHandlers();
+  tolerances.add(tolerate);
+  return () => void tolerances.delete(tolerate);
+}
+
+function installRejectionHandlers(): void {
+  if (installed) return;
+  installed = true;
+  globalThis.addEventListener("unhandledrejection", (e: PromiseRejectionEvent) => {
+    for (const tolerate of tolerances) {
+      if (tolerate(e.reason)) return e.preventDefault();
+    }
+    if (!lastResort) return;
+    e.preventDefault();
+    failedUnexpectedly("an unhandled rejection", e.reason);
+  });
+  globalThis.addEventListener("error", (e: ErrorEvent) => {
+    if (!lastResort) return;
+    e.preventDefault();
+    failedUnexpectedly("an uncaught exception", e.error ?? e.message);
+  });
+}
+
+/** A failure of the harness's own that nothing caught: said, and exit 3. */
+function failedUnexpectedly(kind: string, reason: unknown): never {
+  const text = reason instanceof Error ? (reason.stack ?? reason.message) : String(reason);
+  console.error(`error: the harness failed unexpectedly (${kind}), so this proves nothing:`);
+  console.error(text);
+  Deno.exit(ExitCode.RunInvalid);
 }
 
 /**
