@@ -159,6 +159,7 @@ export async function runScenario(
       url: stack.endpoints.redis.url,
       history,
       restart: stack.kind === "external" ? undefined : () => stack.node("redis").restart(),
+      pid: () => stack.node("redis").remote ? undefined : stack.node("redis").pid(),
     });
 
     status.phase("pipeline");

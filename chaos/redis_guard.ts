@@ -51,16 +51,27 @@
  *   many at once (Redis runs what it read of a client's query buffer in one
  *   go: a thousand pipelined scripts of 7 ms hold it for seconds). On a stack
  *   the harness owns every probe also reads Redis's own main-thread CPU
- *   (`INFO cpu`). A probe whose `PONG` took STALL_MS or more (counted from the
- *   first probe that went unanswered) is a stall: when Redis's main thread was
- *   on its CPU for at least STALL_BUSY_SHARE of the span between the readings,
- *   Redis was busy running commands (the harness sends only short ones, and
- *   short commands of many clients never hold a PING a second): the pipeline
- *   held it; when it was not, the host starved or froze Redis, and nobody is
- *   blamed. Stalls that add up to SLOW_WINDOW_MS within
- *   SLOW_WINDOW_SPAN_MS fail the run (`redis-held` in the history, with the
- *   wait, the span and the CPU time). Excused as above: a BUSY script's time
- *   and a fault's.
+ *   (`INFO cpu`; on the local and docker stacks `/proc/<pid>/task/<pid>/stat`
+ *   instead, which the harness reads without Redis answering: `pid`). A wait
+ *   for `PONG` of STALL_MS or more (counted from the first probe that went
+ *   unanswered) is a stall, judged when Redis answers again or, still open,
+ *   when the guard stops (the run's verdict is taken then: a pipeline that
+ *   holds Redis through the rollback fails, it does not make the run
+ *   unknown): when Redis's main thread was on its CPU for at least
+ *   STALL_BUSY_SHARE of the span between the readings, Redis was busy running
+ *   commands (the harness sends only short ones, and short commands of many
+ *   clients never hold a PING a second): the pipeline held it. So did it when
+ *   Redis took in AOF_STALL_BYTES or more meanwhile (its append-only file or
+ *   its clients' input: `INFO persistence`, `INFO stats`; with
+ *   `appendfsync always` Redis writes and fsyncs big values in its main
+ *   thread, off its CPU, and the harness writes only small things). Otherwise
+ *   the host starved or froze Redis, and nobody is blamed. Stalls that add up
+ *   to SLOW_WINDOW_MS within SLOW_WINDOW_SPAN_MS fail the run (`redis-held`
+ *   in the history, with the wait, the span, the CPU time and the bytes).
+ *   Excused: a BUSY script's time, and a fault's on Redis up to its heal's end
+ *   and FAULT_GRACE_MS more (what the wait lasted past that counts); a Redis
+ *   loading its data (`LOADING`) starts the wait afresh, and after a restart
+ *   (its counters began again) the CPU is the new process's.
  *
  * ```ts
  * import { RedisGuard } from "./redis_guard.ts";
@@ -125,18 +136,36 @@ export const STALL_MS = 1000;
  */
 export const STALL_BUSY_SHARE = 0.25;
 
+/**
+ * A stall is the pipeline's however little Redis was on its CPU when Redis took in this much
+ * meanwhile (its append-only file's growth or its clients' input): an honest pipeline's keys are
+ * small (1 MB/s at 10,000 alerts/s), and big values stall Redis in `write`/`fsync`, off its CPU.
+ */
+export const AOF_STALL_BYTES = 64 * 1024 * 1024;
+
+/** After a fault on Redis is healed, Redis may take this long to answer again (excused). */
+export const FAULT_GRACE_MS = 2000;
+
 /** One stall of the harness's probes, as recorded (`redis-held`). */
 export interface RedisStall {
-  /** Epoch ms when Redis answered the probe again. */
+  /** Epoch ms when Redis answered the probe again (open: when the guard stopped waiting). */
   at_ms: number;
   /** How long the harness waited for PING (from the first probe that went unanswered). */
   waited_ms: number;
   /** Between the two CPU readings around the stall (the last answered probe's and this one's). */
   span_ms: number;
-  /** Redis's main thread on its CPU within the span (`used_cpu_user/sys_main_thread`). */
+  /** Redis's main thread on its CPU within the span (`used_cpu_user/sys_main_thread`, /proc). */
   cpu_ms: number;
+  /** What Redis took in within the span (append-only file's growth, clients' input), if read. */
+  bytes_in?: number;
+  /** Redis had not answered when the guard stopped: the wait was still going on. */
+  open?: boolean;
+  /** Redis was restarted within the span: the CPU is the new process's. */
+  restarted?: boolean;
   /** Not blamed: why (Redis was not on its CPU, a BUSY script, a fault on Redis). */
   excused?: string;
+  /** Part of the wait not blamed (a fault on Redis until its heal's end and FAULT_GRACE_MS). */
+  excused_ms?: number;
 }
 
 /** Entries read per probe (`SLOWLOG GET`) and kept by Redis (`slowlog-max-len`). */
@@ -201,6 +230,12 @@ export interface RedisGuardOptions {
    * others too).
    */
   slowlog?: boolean;
+  /**
+   * The host pid of the stack's Redis (undefined while it is not running): its main thread's CPU
+   * is read from /proc, also while Redis does not answer (a wait still open when the guard
+   * stops). None: `INFO cpu` only (an external stack's Redis is not this host's).
+   */
+  pid?: () => number | undefined;
   /** Between probes. Default 500. */
   intervalMs?: number;
   /** One probe's answer must come within this. Default 2500. */
@@ -390,9 +425,51 @@ export function mainThreadCpuMs(info: string | undefined): number | undefined {
 }
 
 /**
+ * What Redis has taken in, in bytes, from an `INFO` answer with its `persistence` and `stats`
+ * sections: its append-only file's size (`aof_current_size`) and its clients' input
+ * (`total_net_input_bytes`), each undefined when absent. Pure.
+ */
+export function intakeBytes(info: string | undefined): { aof?: number; input?: number } {
+  const field = (name: string) => {
+    const m = info === undefined ? null : new RegExp(`^${name}:(\\d+)\\r?$`, "m").exec(info);
+    return m ? Number(m[1]) : undefined;
+  };
+  return { aof: field("aof_current_size"), input: field("total_net_input_bytes") };
+}
+
+/**
+ * A redis-server thread's CPU time in ms from its `/proc/<pid>/task/<tid>/stat` line (utime +
+ * stime, in the kernel's USER_HZ of 100 a second); undefined when the line is not one of
+ * redis-server's. Pure.
+ */
+export function procCpuMs(stat: string): number | undefined {
+  const close = stat.lastIndexOf(")");
+  // Redis's own (not a wrapper's, nor a pid reused by another program).
+  if (close < 0 || !/^\d+ \(redis-server/.test(stat)) return undefined;
+  // After "pid (comm) ": state is field 3, utime 14, stime 15.
+  const f = stat.slice(close + 2).trim().split(/\s+/);
+  const [utime, stime] = [Number(f[11]), Number(f[12])];
+  return Number.isInteger(utime) && Number.isInteger(stime) ? (utime + stime) * 10 : undefined;
+}
+
+/**
+ * Redis's main thread's CPU time in ms as /proc tells it (its main thread's id is its pid), read
+ * without Redis answering; undefined when it cannot be read (no such process).
+ */
+export function readProcCpuMs(pid: number): number | undefined {
+  try {
+    return procCpuMs(Deno.readTextFileSync(`/proc/${pid}/task/${pid}/stat`));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Marks each stall that is not the pipeline's (`excused`): one during which Redis's main thread
- * was on its CPU less than STALL_BUSY_SHARE of the span (the host starved it, or it was frozen),
- * one that overlaps a BUSY block (counted as such) or a fault that held Redis. Pure.
+ * was on its CPU less than STALL_BUSY_SHARE of the span (the host starved it, or it was frozen)
+ * unless Redis took in AOF_STALL_BYTES or more meanwhile, one that overlaps a BUSY block (counted
+ * as such); the part of a wait before a fault on Redis was healed, and FAULT_GRACE_MS after
+ * (`excused_ms`; all of it when the wait ended within that). Pure.
  */
 export function excuseStalls(
   stalls: readonly RedisStall[],
@@ -402,15 +479,27 @@ export function excuseStalls(
     st.at_ms - st.span_ms <= s.to_ms && st.at_ms >= s.from_ms;
   return stalls.map((st) => {
     if (st.excused) return st;
-    if (!(st.cpu_ms >= STALL_BUSY_SHARE * st.span_ms)) {
-      return { ...st, excused: "Redis was not on its CPU (the host's doing, not a client's)" };
+    const wrote = (st.bytes_in ?? 0) >= AOF_STALL_BYTES;
+    if (!(st.cpu_ms >= STALL_BUSY_SHARE * st.span_ms) && !wrote) {
+      return {
+        ...st,
+        excused: "Redis was not on its CPU and took in little (the host's doing, not a client's)",
+      };
     }
     const busy = o.busy.find((b) =>
       overlaps(st, { from_ms: b.busy_at_ms - b.blocked_ms, to_ms: b.busy_at_ms, what: "" })
     );
     if (busy) return { ...st, excused: "a script counted as BUSY" };
-    const fault = o.faults.find((s) => overlaps(st, s));
-    return fault ? { ...st, excused: `while the fault ${fault.what} held Redis` } : st;
+    // A fault on Redis excuses the wait until its heal's end and a grace, not what came after.
+    const waitFrom = st.at_ms - st.waited_ms;
+    const during = o.faults.filter((f) =>
+      f.from_ms <= st.at_ms && f.to_ms + FAULT_GRACE_MS > waitFrom
+    );
+    if (during.length === 0) return st;
+    const until = Math.max(...during.map((f) => f.to_ms + FAULT_GRACE_MS));
+    const what = during.map((f) => f.what).join(", ");
+    if (until >= st.at_ms) return { ...st, excused: `while the fault ${what} held Redis` };
+    return { ...st, excused_ms: until - waitFrom };
   });
 }
 
@@ -421,7 +510,7 @@ export function excuseStalls(
  */
 export function heldFinding(stalls: readonly RedisStall[]): string | undefined {
   const blamed = stalls.filter((st) => !st.excused).sort((a, b) => a.at_ms - b.at_ms);
-  const held = (st: RedisStall) => st.waited_ms;
+  const held = (st: RedisStall) => st.waited_ms - (st.excused_ms ?? 0);
   let busiest = { ms: 0, n: 0 };
   for (let i = 0, from = 0, sum = 0; i < blamed.length; i++) {
     sum += held(blamed[i]);
@@ -431,13 +520,17 @@ export function heldFinding(stalls: readonly RedisStall[]): string | undefined {
   if (busiest.ms < SLOW_WINDOW_MS) return undefined;
   const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   const longest = blamed.reduce((a, b) => (held(b) > held(a) ? b : a));
+  const mb = (n: number) => `${Math.round(n / (1024 * 1024))} MB`;
+  const cause = (longest.bytes_in ?? 0) >= AOF_STALL_BYTES
+    ? `Redis took in ${mb(longest.bytes_in!)} meanwhile: big values, written and fsynced to ` +
+      `its append-only file`
+    : `commands too short for the SLOWLOG, run back to back`;
   return `the pipeline held Redis busy: the harness's PING waited ${s(busiest.ms)} of ${
     s(SLOW_WINDOW_SPAN_MS)
-  } (${busiest.n === 1 ? "once" : `${busiest.n} times`}; the longest ${
-    s(longest.waited_ms)
+  } (${busiest.n === 1 ? "once" : `${busiest.n} times`}; the longest ${s(held(longest))}${
+    longest.open ? ", still unanswered when the run ended" : ""
   }, while Redis's main thread was on ` +
-    `its CPU ${s(longest.cpu_ms)} of ${s(longest.span_ms)}: commands too short for the SLOWLOG, ` +
-    `run back to back)`;
+    `its CPU ${s(longest.cpu_ms)} of ${s(longest.span_ms)}: ${cause})`;
 }
 
 /** Whether a reply is Redis's "busy running a script" (not BUSYKEY, BUSYGROUP). */
@@ -445,15 +538,26 @@ export function isBusy(reply: RedisReply | undefined): boolean {
   return reply?.type === "-" && /^BUSY\s/.test(reply.text);
 }
 
+/** A reading of Redis's main-thread CPU (and intake, from `INFO`) at an instant. */
+interface Reading {
+  at_ms: number;
+  cpu_ms: number;
+  /** `proc:<pid>` (another pid: another process) or `info` (Redis's own counters). */
+  source: string;
+  aof?: number;
+  input?: number;
+}
+
 /** Watches the run's Redis for scripts that block it (see the module's doc). */
 export class RedisGuard {
   readonly #o:
     & Required<
-      Omit<RedisGuardOptions, "restart" | "busyReplyThresholdMs" | "slowlog">
+      Omit<RedisGuardOptions, "restart" | "busyReplyThresholdMs" | "slowlog" | "pid">
     >
     & {
       slowlog: boolean;
       restart?: () => Promise<void>;
+      pid?: () => number | undefined;
       threshold: number | null;
     };
   readonly #address: RedisAddress;
@@ -477,8 +581,8 @@ export class RedisGuard {
   #slowlogRefused = false;
   /** The stalls seen so far (at most SLOW_KEPT), oldest first. */
   readonly #stalls: RedisStall[] = [];
-  /** The last answered probe's reading of Redis's main-thread CPU (epoch ms, CPU ms). */
-  #cpuMark?: { at_ms: number; cpu_ms: number };
+  /** The last answered probe's reading of Redis's main-thread CPU and intake (see `#reading`). */
+  #cpuMark?: Reading;
   /** Epoch ms of the first probe whose PING has not been answered (in STALL_MS) since. */
   #waitingSince?: number;
 
@@ -488,6 +592,7 @@ export class RedisGuard {
       url: o.url,
       history: o.history,
       restart: o.restart,
+      pid: o.pid,
       threshold: o.busyReplyThresholdMs === undefined
         ? (o.restart ? BUSY_REPLY_THRESHOLD_MS : null)
         : o.busyReplyThresholdMs,
@@ -538,8 +643,9 @@ export class RedisGuard {
         ? [["CONFIG", "SET", "busy-reply-threshold", String(this.#o.threshold)]]
         : []),
       ["PING"],
-      // Redis's own CPU time: a stall with Redis on its CPU is a client's doing (`#stalled`).
-      ...(this.#o.slowlog ? [["INFO", "cpu"]] : []),
+      // Redis's own CPU time and intake: a stall with Redis on its CPU, or taking in big values,
+      // is a client's doing (`#stalled`).
+      ...(this.#o.slowlog ? [["INFO", "cpu", "stats", "persistence"]] : []),
     ];
     const ping = setThreshold ? 1 : 0;
     const replies = await redisCommands(this.#address, commands, {
@@ -562,7 +668,8 @@ export class RedisGuard {
         Date.now() - started >= this.#o.probeTimeoutMs - 50;
       this.#silentSince = silent ? (this.#silentSince ?? started) : undefined;
       const pong = replies[ping]?.text === "PONG";
-      if (this.#o.slowlog) this.#stalled(started, pong, replies[ping + 1]);
+      const loading = replies[ping]?.type === "-" && /^LOADING/.test(replies[ping].text);
+      if (this.#o.slowlog) this.#stalled(started, pong, loading, replies[ping + 1]);
       if (pong) await this.#readSlow();
       return undefined;
     }
@@ -586,32 +693,100 @@ export class RedisGuard {
   }
 
   /**
-   * After a probe that started at `started`: a PING unanswered starts (or goes on with) a wait; one
-   * answered after STALL_MS or more of waiting is a stall, judged by Redis's main-thread CPU over
-   * the span since the last answered probe's reading (`excuseStalls`) and recorded.
+   * Redis's main-thread CPU now: by /proc when the stack's pid is known (the same source every
+   * time, Redis answering or not), else by the probe's `INFO`; its intake by the `INFO`.
    */
-  #stalled(started: number, pong: boolean, info: RedisReply | undefined): void {
+  #reading(now: number, info: string | undefined): Reading | undefined {
+    const pid = this.#o.pid?.();
+    const proc = pid === undefined ? undefined : readProcCpuMs(pid);
+    const cpu = proc ?? mainThreadCpuMs(info);
+    if (cpu === undefined) return undefined;
+    return {
+      at_ms: now,
+      cpu_ms: cpu,
+      source: proc !== undefined ? `proc:${pid}` : "info",
+      ...intakeBytes(info),
+    };
+  }
+
+  /**
+   * After a probe that started at `started`: a PING unanswered starts (or goes on with) a wait; one
+   * answered after STALL_MS or more of waiting is a stall, judged by Redis's main-thread CPU and
+   * intake over the span since the last answered probe's reading (`excuseStalls`) and recorded. A
+   * Redis loading its data starts afresh (its first reading is the mark).
+   */
+  #stalled(
+    started: number,
+    pong: boolean,
+    loading: boolean,
+    info: RedisReply | undefined,
+  ): void {
     const now = Date.now();
+    const text = info?.type === "$" ? info.text : undefined;
+    if (loading) {
+      this.#waitingSince = undefined;
+      this.#cpuMark = this.#reading(now, text);
+      return;
+    }
     if (!pong) {
       this.#waitingSince ??= started;
       return;
     }
-    const waited = now - (this.#waitingSince ?? started);
+    const waitedFrom = this.#waitingSince ?? started;
     this.#waitingSince = undefined;
-    const cpu = mainThreadCpuMs(info?.type === "$" ? info.text : undefined);
+    const reading = this.#reading(now, text);
     const mark = this.#cpuMark;
-    this.#cpuMark = cpu === undefined ? undefined : { at_ms: now, cpu_ms: cpu };
-    // No reading on either side, or Redis restarted (its counters began again): nothing to judge.
-    if (waited < STALL_MS || cpu === undefined || !mark || cpu < mark.cpu_ms) return;
+    this.#cpuMark = reading;
+    if (now - waitedFrom >= STALL_MS) this.#judge(waitedFrom, mark, reading, false);
+  }
+
+  /**
+   * Records the stall of a wait from `waitedFrom` to `now` (the reading's), judged over the span
+   * between the two readings (none on either side: nothing to judge). A reading of another
+   * process (another pid, or CPU below the mark's: Redis was restarted) counts the new process's
+   * CPU from its start, with no intake.
+   */
+  #judge(waitedFrom: number, mark: Reading | undefined, now: Reading | undefined, open: boolean) {
+    if (!mark || !now) return;
+    const restarted = mark.source !== now.source || now.cpu_ms < mark.cpu_ms;
+    if (restarted && (mark.source === "info") !== (now.source === "info")) return; // mixed sources
+    const grew = (a?: number, b?: number) =>
+      a !== undefined && b !== undefined && b >= a ? b - a : undefined;
+    const aof = restarted ? undefined : grew(mark.aof, now.aof);
+    const input = restarted ? undefined : grew(mark.input, now.input);
+    const bytes = aof === undefined && input === undefined
+      ? undefined
+      : Math.max(aof ?? 0, input ?? 0);
     const [stall] = excuseStalls([{
-      at_ms: now,
-      waited_ms: waited,
-      span_ms: now - mark.at_ms,
-      cpu_ms: Math.round(cpu - mark.cpu_ms),
-    }], { faults: redisFaultSpans(this.#o.history.events, now), busy: this.#incidents });
+      at_ms: now.at_ms,
+      waited_ms: now.at_ms - waitedFrom,
+      span_ms: now.at_ms - mark.at_ms,
+      cpu_ms: Math.round(restarted ? now.cpu_ms : now.cpu_ms - mark.cpu_ms),
+      ...(bytes !== undefined ? { bytes_in: bytes } : {}),
+      ...(open ? { open } : {}),
+      ...(restarted ? { restarted } : {}),
+    }], { faults: redisFaultSpans(this.#o.history.events, now.at_ms), busy: this.#incidents });
     if (this.#stalls.length < SLOW_KEPT) this.#stalls.push(stall);
-    const alone = !stall.excused && stall.waited_ms >= SLOW_WINDOW_MS;
+    const alone = !stall.excused && stall.waited_ms - (stall.excused_ms ?? 0) >= SLOW_WINDOW_MS;
     this.#o.history.record(alone ? "fail" : "info", "redis-held", stall);
+  }
+
+  /**
+   * A wait still open (Redis has not answered since `#waitingSince`) is judged now, by /proc:
+   * the run's verdict is taken, and a Redis held through it is a stall like one that ended.
+   */
+  #judgeOpenWait(): void {
+    const from = this.#waitingSince;
+    if (!this.#o.slowlog || from === undefined) return;
+    const now = Date.now();
+    if (now - from < STALL_MS) return;
+    const pid = this.#o.pid?.();
+    const cpu = pid === undefined ? undefined : readProcCpuMs(pid);
+    const reading: Reading | undefined = cpu === undefined
+      ? undefined
+      : { at_ms: now, cpu_ms: cpu, source: `proc:${pid}` };
+    this.#waitingSince = undefined;
+    this.#judge(from, this.#cpuMark, reading, true);
   }
 
   /** The stalls seen so far, each excused or not (see `excuseStalls`). */
@@ -750,6 +925,7 @@ export class RedisGuard {
       this.#wake?.abort();
       await this.#loop;
       await this.check().catch(() => undefined);
+      this.#judgeOpenWait();
     }
     const findings = [
       busyFinding(this.#incidents),

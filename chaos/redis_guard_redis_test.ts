@@ -27,7 +27,7 @@ import {
   redisAddress,
   redisCommands,
 } from "../compose/redis_wire.ts";
-import { REDIS_DURABILITY } from "../compose/stack.ts";
+import { REDIS_BOUNDS, REDIS_DURABILITY } from "../compose/stack.ts";
 import { slow } from "../compose/testing.ts";
 import { sleep, waitFor } from "../lib/wait.ts";
 import { History } from "../validate/history.ts";
@@ -51,7 +51,7 @@ class TestRedis {
     this.#child = new Deno.Command(Deno.env.get("CHAOS_REDIS_BIN") ?? "redis-server", {
       args: [
         ...["--aclfile", acl, "--port", String(this.port), "--bind", "127.0.0.1"],
-        ...["--dir", this.dir, ...REDIS_DURABILITY, "--daemonize", "no"],
+        ...["--dir", this.dir, ...REDIS_DURABILITY, ...REDIS_BOUNDS, "--daemonize", "no"],
       ],
       stdout: "null",
       stderr: "null",
@@ -447,6 +447,7 @@ Deno.test(
         url: redis.harness,
         history,
         restart: () => redis.restart(),
+        pid: () => redis.pid(),
         intervalMs: 200,
       });
       await sleep(600);
@@ -472,6 +473,7 @@ Deno.test(
         url: redis.harness,
         history,
         restart: () => redis.restart(),
+        pid: () => redis.pid(),
       });
       assert.equal(await frozen.check(), undefined); // its first reading
       Deno.kill(redis.pid(), "SIGSTOP");
@@ -481,7 +483,137 @@ Deno.test(
       const stalls = frozen.stalls();
       assert.equal(stalls.length, 1, "the frozen Redis stalled the probe");
       assert.match(stalls[0].excused ?? "", /^Redis was not on its CPU/, JSON.stringify(stalls));
+      assert.ok((stalls[0].bytes_in ?? Infinity) < 1024 * 1024, "the harness took in little");
       assert.equal(await frozen.stop(), undefined, "the frozen Redis");
+      // Frozen through the guard's stop (a wait still open, by /proc): nobody's either.
+      const stopped = RedisGuard.manual({
+        url: redis.harness,
+        history,
+        restart: () => redis.restart(),
+        pid: () => redis.pid(),
+        probeTimeoutMs: 1000,
+      });
+      assert.equal(await stopped.check(), undefined);
+      Deno.kill(redis.pid(), "SIGSTOP");
+      try {
+        assert.equal(await stopped.check(), undefined);
+        assert.equal(await stopped.stop(), undefined, "frozen at the end");
+      } finally {
+        Deno.kill(redis.pid(), "SIGCONT");
+      }
+      const open = stopped.stalls();
+      assert.equal(open.length, 1, JSON.stringify(open));
+      assert.equal(open[0].open, true);
+      assert.match(open[0].excused ?? "", /^Redis was not on its CPU/, JSON.stringify(open));
+    });
+  },
+);
+
+Deno.test(
+  {
+    name: "redis guard: a flood that lets no probe through (10 connections of pipelined 7 ms " +
+      "scripts) fails the run when the guard stops, the wait still open (Redis's CPU by /proc)",
+    ...slow,
+  },
+  async () => {
+    await withRedis(async (redis, history) => {
+      const [sha] = await redisCommands(redis.pipeline, [["SCRIPT", "LOAD", spinScript(7000)]]);
+      assert.equal(sha?.type, "$", JSON.stringify(sha));
+      const guard = RedisGuard.start({
+        url: redis.harness,
+        history,
+        restart: () => redis.restart(),
+        pid: () => redis.pid(),
+        intervalMs: 200,
+        probeTimeoutMs: 1000,
+      });
+      await sleep(600); // its first reading
+      // Redis runs what it read of each client in one go: 10 x 150 x 7 ms, about 10 s unanswered.
+      const flood = Promise.all(
+        Array.from(
+          { length: 10 },
+          () => pipelined(redis, Array.from({ length: 150 }, () => ["EVALSHA", sha.text, "0"])),
+        ),
+      );
+      await sleep(4500);
+      // The run's verdict is taken while Redis is still held (as after a rollback that waited).
+      const finding = await guard.stop();
+      const took = Math.max(...await flood);
+      assert.ok(took >= 7000, `the flood took ${took} ms`);
+      assert.match(
+        finding ?? "",
+        /the pipeline held Redis busy: the harness's PING waited \d+\.\d s of 10\.0 s \(once; the longest \d+\.\d s, still unanswered when the run ended,/,
+        JSON.stringify(guard.stalls()),
+      );
+      const [open] = guard.stalls().filter((s) => s.open);
+      assert.ok(open && !open.excused && open.waited_ms >= 3000, JSON.stringify(open));
+      assert.ok(history.events.some((e) => e.what === "redis-held" && e.type === "fail"));
+      await harnessCan(redis);
+    });
+  },
+);
+
+Deno.test(
+  {
+    name: "redis guard: the first stall after a Redis restart is judged (the new process's CPU)",
+    ...slow,
+  },
+  async () => {
+    await withRedis(async (redis, history) => {
+      // The old Redis ran 4 s of scripts: the new one's counters start below its.
+      const spin = spinScript(500_000);
+      for (let i = 0; i < 8; i++) {
+        const [r] = await redisCommands(redisAddress(redis.harness), [["EVAL", spin, "0"]], {
+          timeoutMs: 60_000,
+        });
+        assert.equal(r?.text, "1", JSON.stringify(r));
+      }
+      const guard = RedisGuard.manual({
+        url: redis.harness,
+        history,
+        restart: () => redis.restart(),
+        pid: () => redis.pid(),
+        probeTimeoutMs: 1000,
+      });
+      assert.equal(await guard.check(), undefined); // its reading of the old Redis
+      await redis.restart(); // as the graded-services kill fault does (no fault here)
+      const [sha] = await redisCommands(redis.pipeline, [["SCRIPT", "LOAD", spinScript(7000)]]);
+      assert.equal(sha?.type, "$", JSON.stringify(sha));
+      const flood = Promise.all(
+        Array.from(
+          { length: 3 },
+          () => pipelined(redis, Array.from({ length: 120 }, () => ["EVALSHA", sha.text, "0"])),
+        ),
+      );
+      await sleep(100);
+      assert.equal(await guard.check(), undefined); // unanswered: the wait starts
+      await flood;
+      assert.equal(await guard.check(), undefined); // answered: the stall
+      const stalls = guard.stalls();
+      assert.equal(stalls.length, 1, JSON.stringify(stalls));
+      assert.equal(stalls[0].restarted, true);
+      assert.equal(stalls[0].excused, undefined, JSON.stringify(stalls));
+      assert.ok(stalls[0].waited_ms >= 1000 && stalls[0].cpu_ms > 0, JSON.stringify(stalls));
+      await guard.stop();
+    });
+  },
+);
+
+Deno.test(
+  { name: "redis guard: Redis refuses a value over 16 MB (the stacks' REDIS_BOUNDS)", ...slow },
+  async () => {
+    await withRedis(async (redis) => {
+      const mb = (n: number) => "x".repeat(n * 1024 * 1024);
+      const [ok] = await redisCommands(redis.pipeline, [["SET", "v", mb(15)]], {
+        timeoutMs: 30_000,
+      });
+      assert.equal(ok?.text, "OK", "15 MB is allowed");
+      const [big] = await redisCommands(redis.pipeline, [["SET", "big", mb(17)]], {
+        timeoutMs: 30_000,
+      }).catch(() => [undefined]);
+      assert.notEqual(big?.text, "OK", JSON.stringify(big));
+      const [exists] = await redisCommands(redisAddress(redis.harness), [["EXISTS", "big"]]);
+      assert.equal(exists?.text, "0", "the 17 MB value was not stored");
     });
   },
 );

@@ -9,16 +9,20 @@ import {
   type BusyIncident,
   excuseSlow,
   excuseStalls,
+  FAULT_GRACE_MS,
   heldFinding,
+  intakeBytes,
   isBusy,
   mainThreadCpuMs,
   parseSlowlog,
+  procCpuMs,
   redisFaultSpans,
   type RedisStall,
   type SlowCommand,
   slowFinding,
 } from "./redis_guard.ts";
 import type { RedisValue } from "../compose/redis_wire.ts";
+import { verdictOf } from "./outcome.ts";
 
 function incident(ended_by: BusyIncident["ended_by"], blocked_ms: number): BusyIncident {
   return {
@@ -254,11 +258,101 @@ Deno.test("excuseStalls: Redis off its CPU (host starved, frozen), a BUSY script
   ], { faults, busy: [busy] });
   assert.deepEqual(judged.map((s) => s.excused), [
     undefined,
-    "Redis was not on its CPU (the host's doing, not a client's)",
-    "Redis was not on its CPU (the host's doing, not a client's)",
+    "Redis was not on its CPU and took in little (the host's doing, not a client's)",
+    "Redis was not on its CPU and took in little (the host's doing, not a client's)",
     "a script counted as BUSY",
     "while the fault pause redis held Redis",
   ]);
   assert.match(heldFinding(judged)!, /PING waited 4\.0 s of 10\.0 s \(once;/);
   assert.equal(heldFinding(judged.slice(1)), undefined);
+});
+
+const MB = 1024 * 1024;
+
+Deno.test("excuseStalls: off its CPU but taking in big values (its append-only file) is blamed", () => {
+  // 300 MB SETs with appendfsync always: Redis writes and fsyncs in its main thread, off its CPU.
+  const judged = excuseStalls([
+    { ...stall(10, 2400, 400, 2500), bytes_in: 600 * MB },
+    { ...stall(14, 1900, 700, 2000), bytes_in: 300 * MB },
+    // The host's disk is slow (brokers' fsyncs) under an honest load: little taken in.
+    { ...stall(40, 2400, 100, 2500), bytes_in: 2 * MB },
+  ], { faults: [], busy: [] });
+  assert.deepEqual(judged.map((s) => s.excused), [
+    undefined,
+    undefined,
+    "Redis was not on its CPU and took in little (the host's doing, not a client's)",
+  ]);
+  assert.match(
+    heldFinding(judged)!,
+    /waited 4\.3 s of 10\.0 s \(2 times; the longest 2\.4 s, .*Redis took in 600 MB meanwhile: big values, written and fsynced to its append-only file\)$/,
+  );
+  assert.equal(heldFinding(judged.slice(2)), undefined);
+});
+
+Deno.test("excuseStalls: a fault on Redis excuses the wait until its heal's end and a grace only", () => {
+  const faults = [{ from_ms: T0 + 60_000, to_ms: T0 + 70_000, what: "kill redis" }];
+  const [clipped, within, before] = excuseStalls([
+    // Waiting from 65 s to 80 s: excused until 72 s (heal 70 s + 2 s), 8 s blamed.
+    stall(80, 15_000, 12_000, 15_500),
+    // Answered within the grace: all of it excused.
+    stall(71.5, 6000, 5000),
+    // Ended before the fault: nothing excused.
+    stall(59, 4000, 4000),
+  ], { faults, busy: [] });
+  assert.equal(clipped.excused, undefined);
+  assert.equal(clipped.excused_ms, 7000);
+  assert.equal(within.excused, "while the fault kill redis held Redis");
+  assert.equal(before.excused ?? before.excused_ms, undefined);
+  assert.match(
+    heldFinding([clipped])!,
+    /PING waited 8\.0 s of 10\.0 s \(once; the longest 8\.0 s,/,
+  );
+  // Ended just past the grace: the short rest alone is no finding.
+  const [short] = excuseStalls([stall(70 + (FAULT_GRACE_MS + 500) / 1000, 9000, 9000)], {
+    faults,
+    busy: [],
+  });
+  assert.equal(short.excused_ms, 8500);
+  assert.equal(heldFinding([short]), undefined);
+});
+
+Deno.test("heldFinding: a wait still open when the run ended is a stall", () => {
+  const open: RedisStall = { ...stall(100, 90_000, 80_000, 91_000), open: true };
+  assert.match(
+    heldFinding(excuseStalls([open], { faults: [], busy: [] }))!,
+    /waited 90\.0 s of 10\.0 s \(once; the longest 90\.0 s, still unanswered when the run ended,/,
+  );
+  // The engine makes the guard's finding at its stop the submission's failure: a Redis held
+  // through the rollback (whose "every node healthy" wait failed) fails the run, not unknown.
+  const finding = heldFinding(excuseStalls([open], { faults: [], busy: [] }));
+  const rollback =
+    "the run failed: the stack was not healthy 90s after the rollback: redis (running)";
+  assert.equal(
+    verdictOf({ submissionFailure: finding, aborted: false, reasons: [rollback] }),
+    "fail",
+  );
+  // Frozen (not on its CPU) through the end: nobody's.
+  const frozen: RedisStall = { ...stall(100, 90_000, 30, 91_000), open: true };
+  assert.equal(heldFinding(excuseStalls([frozen], { faults: [], busy: [] })), undefined);
+});
+
+Deno.test("procCpuMs: a redis-server thread's utime + stime in ms; another program's is none", () => {
+  const fields = "S 1 2 3 4 5 6 7 8 9 10 1234 56 0 0 20 0 5 0 100 0 0";
+  assert.equal(procCpuMs(`4242 (redis-server) ${fields}\n`), 12900);
+  assert.equal(procCpuMs(`4242 (redis-server *:6379) ${fields}`), 12900);
+  assert.equal(procCpuMs(`4242 (sh) ${fields}`), undefined, "a wrapper or a reused pid");
+  assert.equal(procCpuMs(`4242 (a) (redis-server) ${fields}`), undefined);
+  assert.equal(procCpuMs("4242 (redis-server) S 1"), undefined);
+  assert.equal(procCpuMs(""), undefined);
+});
+
+Deno.test("intakeBytes: the append-only file's size and the clients' input, none without them", () => {
+  const info = "# Persistence\r\naof_enabled:1\r\naof_current_size:123456\r\n# Stats\r\n" +
+    "total_net_input_bytes:987\r\n";
+  assert.deepEqual(intakeBytes(info), { aof: 123456, input: 987 });
+  assert.deepEqual(intakeBytes("# CPU\r\nused_cpu_sys:1.5\r\n"), {
+    aof: undefined,
+    input: undefined,
+  });
+  assert.deepEqual(intakeBytes(undefined), { aof: undefined, input: undefined });
 });

@@ -12,7 +12,7 @@ import { dockerClient } from "./docker.ts";
 import type { Images } from "./images.ts";
 import { brokerProperties, kafkaJvmArgs, type KafkaSettings } from "./kafka_config.ts";
 import type { PortPlan } from "./ports.ts";
-import { brokerNode, REDIS_DURABILITY, toxiproxyConfig } from "./stack.ts";
+import { brokerNode, REDIS_BOUNDS, REDIS_DURABILITY, toxiproxyConfig } from "./stack.ts";
 
 export interface ContainerSpec {
   image: string;
@@ -109,7 +109,7 @@ export async function redisSpec(
       ...["redis-server", "--port", String(plan.redis), "--bind", "0.0.0.0"],
       ...["--protected-mode", "no"],
       ...(password ? ["--requirepass", password] : []),
-      ...["--dir", "/data", ...REDIS_DURABILITY],
+      ...["--dir", "/data", ...REDIS_DURABILITY, ...REDIS_BOUNDS],
     ],
     binds: [`${join(dataDir, "redis")}:/data`],
     publish: [plan.redis],

@@ -15,7 +15,13 @@ import type { Binaries } from "./provision.ts";
 import { UNMOUNT_SCRIPT } from "./disk.ts";
 import { RESTORE_BACKINGS_SCRIPT } from "./lazy_disks.ts";
 import { type RedisUsers, writeRedisAclFile } from "./redis_acl.ts";
-import { brokerNode, REDIS_DURABILITY, spawnDetached, toxiproxyConfig } from "./stack.ts";
+import {
+  brokerNode,
+  REDIS_BOUNDS,
+  REDIS_DURABILITY,
+  spawnDetached,
+  toxiproxyConfig,
+} from "./stack.ts";
 import { faketimeEnv, faketimeFile, REAL_CLOCK, writeFaketime } from "./faketime.ts";
 import { mountStoreDisk, noteStoreDisk } from "./store_disk.ts";
 
@@ -157,6 +163,7 @@ export async function nodeSpecs(
     "--dir",
     redisDir,
     ...REDIS_DURABILITY,
+    ...REDIS_BOUNDS,
     "--daemonize",
     "no",
   ]));

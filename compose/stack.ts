@@ -31,6 +31,15 @@ export const STACK_KINDS = ["local", "docker", "external"] as const;
  */
 export const REDIS_DURABILITY = ["--save", "", "--appendonly", "yes", "--appendfsync", "always"];
 
+/**
+ * What one client may make Redis take in at once: a value of 16 MB at most
+ * (`proto-max-bulk-len`; the harness's and the built-in detector's values are
+ * bytes), and 64 MB of commands read but not yet run (`client-query-buffer-limit`).
+ * With `appendfsync always` Redis writes and fsyncs what it was sent in its main
+ * thread, so a 300 MB `SET` stalled every client for seconds.
+ */
+export const REDIS_BOUNDS = ["--proto-max-bulk-len", "16mb", "--client-query-buffer-limit", "64mb"];
+
 /** How to start a stack, whichever kind. */
 export interface StackOptions {
   /** Stack name (state folder, container names, labels). Default "default". */
