@@ -363,16 +363,26 @@ export function sandboxEndpoints(
 
 /**
  * The TCP ports each box of a graded pipeline may bind (compose/landlock.ts): a component's own
- * box its METRICS_PORT (none without one); a box of both (a combined pipeline) any.
+ * box its METRICS_PORT (none without one); a box of both (a combined pipeline) the two ports the
+ * run keeps for the components' metrics (`metricsPorts`), never any port: a box that could bind
+ * any would take a service's port while a fault has the service down, and answer for it.
  */
 export function sandboxListens(
   nodes: ReadonlyMap<string, { spec: { env?: Record<string, string> } }>,
   own: OwnPipeline | undefined,
-): Map<Sandbox, number[] | undefined> {
-  const out = new Map<Sandbox, number[] | undefined>();
+  reserved: { sink: number; detector: number },
+): Map<Sandbox, number[]> {
+  const out = new Map<Sandbox, number[]>();
   for (const [box, name] of componentBoxes(own)) {
     const port = Number(nodes.get(name)?.spec.env?.METRICS_PORT);
-    out.set(box, name === "pipeline" ? undefined : Number.isInteger(port) ? [port] : []);
+    out.set(
+      box,
+      name === "pipeline"
+        ? [reserved.sink, reserved.detector]
+        : Number.isInteger(port)
+        ? [port]
+        : [],
+    );
   }
   return out;
 }
@@ -443,7 +453,7 @@ export async function startPipeline(
     await writeFaketime(faketimeFile(stack.dataDir, node.name), REAL_CLOCK);
   }
   const isOwn = Boolean(own?.sink || own?.detector || own?.combined);
-  const listens = sandboxListens(nodes, own);
+  const listens = sandboxListens(nodes, own, metricsPorts(stack));
   for (const [box, endpoints] of sandboxEndpoints(nodes, own, stack)) {
     await box.network({ kind: "pipeline", endpoints, listen: listens.get(box) });
   }

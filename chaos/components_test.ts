@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Stack } from "../compose/stack.ts";
-import { components, contractEndpoints, contractEnv } from "./components.ts";
+import { components, contractEndpoints, contractEnv, sandboxListens } from "./components.ts";
 import { Sandbox } from "../compose/sandbox.ts";
 import { uncappedArgv } from "../compose/log_cap.ts";
 import { componentOptions, DETECTOR_ONLY, fakeStack } from "./_component_fixtures.ts";
@@ -70,4 +70,26 @@ Deno.test("components() runs a graded pipeline's own commands in its sandbox, th
     "redis://127.0.0.1:29020",
     "http://127.0.0.1:1/alerts",
   ]);
+});
+
+Deno.test("sandboxListens(): a component's box binds its METRICS_PORT, a combined pipeline's the two kept for them, never any", () => {
+  const box = (uid: number) => ({ uid }) as unknown as Sandbox;
+  const [sinkBox, detectorBox, both] = [box(61001), box(61002), box(61003)];
+  const node = (port?: number): { spec: { env: Record<string, string> } } => ({
+    spec: { env: port ? { METRICS_PORT: String(port) } : {} },
+  });
+  const reserved = { sink: 29901, detector: 29902 };
+  const apart = sandboxListens(
+    new Map([["sink", node(29901)], ["detector", node()]]),
+    { sink: "s", detector: "d", sandboxes: { sink: sinkBox, detector: detectorBox } },
+    reserved,
+  );
+  assert.deepEqual(apart.get(sinkBox), [29901]);
+  assert.deepEqual(apart.get(detectorBox), []);
+  const combined = sandboxListens(
+    new Map([["sink", node()], ["detector", node()]]),
+    { combined: "start", sandbox: both },
+    reserved,
+  );
+  assert.deepEqual(combined.get(both), [29901, 29902]);
 });

@@ -56,6 +56,13 @@ export const PIPELINE_S3_ACTIONS = [
   "s3:DeleteObject",
   "s3:AbortMultipartUpload",
   "s3:ListMultipartUploadParts",
+  // Harmless reads and object tags, which ordinary clients use (an upload with tags, a probe
+  // of versioning): none changes what the harness reads of an object.
+  "s3:GetBucketVersioning",
+  "s3:ListBucketVersions",
+  "s3:GetObjectVersion",
+  "s3:GetObjectTagging",
+  "s3:PutObjectTagging",
 ] as const;
 
 /** `PIPELINE_S3_ACTIONS` on `bucket` and its objects; nothing else. */

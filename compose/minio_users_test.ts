@@ -73,6 +73,20 @@ Deno.test({
       assert.equal(await s3Error(user.makeBucket("other")), "AccessDenied");
       assert.equal(await s3Error(user.removeBucket("harness")), "AccessDenied");
     });
+    await t.step("tags and versioning reads, as ordinary clients make them, work", async () => {
+      await user.putObject("telemetry", "tagged", "x");
+      const before = await user.statObject("telemetry", "tagged");
+      await new Promise((r) => setTimeout(r, 1100));
+      await user.setObjectTagging("telemetry", "tagged", { team: "a" });
+      const tags = await user.getObjectTagging("telemetry", "tagged");
+      assert.deepEqual(tags.map((t) => [t.Key, t.Value]), [["team", "a"]]);
+      await user.getBucketVersioning("telemetry");
+      // A tag changes nothing the harness reads of the object: its date, its ETag.
+      const after = await root.statObject("telemetry", "tagged");
+      assert.equal(after.lastModified.getTime(), before.lastModified.getTime());
+      assert.equal(after.etag, before.etag);
+      await user.removeObject("telemetry", "tagged");
+    });
     await t.step("its own bucket's settings: refused, the bucket kept", async () => {
       const publicPolicy = JSON.stringify({
         Version: "2012-10-17",

@@ -3,7 +3,8 @@
  * host and the private ranges; `pipeline`: the contract's endpoints; `none`), written as an
  * iptables (and ip6tables) chain of the box's own that the host's OUTPUT jumps to for the box's
  * uid (`-m owner --uid-owner`), which also bounds the TCP connections the box holds open at once
- * (`connlimit`; sandbox_bounds.ts's `connections`) and opens per second (`hashlimit`), and the
+ * (`connlimit`; sandbox_bounds.ts's `connections`) and the connections and flows it starts per
+ * second (`hashlimit`; setup reaches the world over TCP only), and the
  * TCP ports the box may bind (`listenPorts`, for its
  * Landlock helper: landlock.ts). `chainRules` is pure; `writeChain` and `removeChain` act.
  *
@@ -22,9 +23,10 @@ import { DEFAULT_CONNECTIONS } from "./sandbox_bounds.ts";
 const CHAIN_PREFIX = "chaos-sb-";
 
 /**
- * New TCP connections a box may open per second (after a burst): closed connections linger in
- * the host's conntrack table (TIME_WAIT, 120 s here), so 200/s keeps a box under 30,000 of its
- * 262,144 entries; a pipeline that reuses its connections opens a few per second.
+ * New connections and flows (TCP, UDP, ICMP) a box may start per second (after a burst): each
+ * lingers in the host's conntrack table (a closed TCP connection 120 s in TIME_WAIT here, a UDP
+ * flow 30 s), so 200/s keeps a box under 30,000 of its 262,144 entries; a pipeline that reuses its
+ * connections opens a few per second.
  */
 export const NEW_CONNECTIONS_PER_SECOND = 200;
 export const NEW_CONNECTIONS_BURST = 1000;
@@ -107,12 +109,14 @@ export function chainRules(
       "--reject-with",
       "tcp-reset",
     ],
-    // And the connections it opens per second: each closed one stays in the host's conntrack
-    // table for minutes (TIME_WAIT), and a full table drops every new connection of the host.
+    // And what it starts per second, whatever the protocol (a TCP connection, a UDP or ICMP
+    // flow): each leaves an entry in the host's conntrack table for seconds to minutes (a closed
+    // connection in TIME_WAIT), and a full table drops every new connection of the host.
     [
-      "-p",
-      "tcp",
-      "--syn",
+      "-m",
+      "conntrack",
+      "--ctstate",
+      "NEW",
       "-m",
       "hashlimit",
       "--hashlimit-above",
@@ -127,8 +131,6 @@ export function chainRules(
       rateName,
       "-j",
       "REJECT",
-      "--reject-with",
-      "tcp-reset",
     ],
   ];
   const mine = nameservers.filter((ns) => IPV4.test(ns) === (family === 4));
@@ -160,7 +162,9 @@ export function chainRules(
     for (const cidr of family === 4 ? PRIVATE_V4 : PRIVATE_V6) {
       rules.push(["-d", cidr, "-j", "REJECT"]);
     }
-    rules.push(["-j", "ACCEPT"]);
+    // TCP only (the registries speak HTTPS; DNS went to the nameservers above): a box has no
+    // business sending UDP or ICMP to the world.
+    rules.push(["-p", "tcp", "-j", "ACCEPT"]);
   }
   rules.push(["-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"]);
   rules.push(["-j", "REJECT"]);

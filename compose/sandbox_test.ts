@@ -31,15 +31,15 @@ Deno.test("chainRules() lets a pipeline reach its endpoints only, setup the worl
     "-m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
     "-p tcp --syn -m connlimit --connlimit-above 512 --connlimit-mask 0 -j REJECT " +
     "--reject-with tcp-reset",
-    "-p tcp --syn -m hashlimit --hashlimit-above 200/sec --hashlimit-burst 1000 " +
-    "--hashlimit-mode srcip --hashlimit-srcmask 0 --hashlimit-name chaos-sb -j REJECT " +
-    "--reject-with tcp-reset",
+    "-m conntrack --ctstate NEW -m hashlimit --hashlimit-above 200/sec --hashlimit-burst 1000 " +
+    "--hashlimit-mode srcip --hashlimit-srcmask 0 --hashlimit-name chaos-sb -j REJECT",
     "-p tcp -d 127.0.0.1 --dport 1234 -j ACCEPT",
     "-p tcp -j REJECT --reject-with tcp-reset",
     "-j REJECT",
   ]);
   const setup = chainRules({ kind: "setup" }, ["10.0.0.53"]).map((r) => r.join(" "));
-  const world = setup.indexOf("-j ACCEPT");
+  const world = setup.indexOf("-p tcp -j ACCEPT");
+  assert.ok(!setup.includes("-j ACCEPT"), "no UDP or ICMP to the world");
   assert.ok(world > setup.indexOf("-d 127.0.0.0/8 -j REJECT"));
   assert.ok(world > setup.indexOf("-m addrtype --dst-type LOCAL -j REJECT"));
   assert.ok(setup.includes("-p udp -d 10.0.0.53 --dport 53 -j ACCEPT"));
