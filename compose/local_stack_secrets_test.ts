@@ -58,7 +58,8 @@ Deno.test(
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
-    const basePort = Number(Deno.env.get("CHAOS_TEST_BASE_PORT") ?? 30000);
+    // Its own ports: the suite's shared stack holds CHAOS_TEST_BASE_PORT's.
+    const basePort = Number(Deno.env.get("CHAOS_SECRETS_BASE_PORT") ?? 28700);
     let stack: LocalStack | undefined;
     try {
       stack = await LocalStack.up({

@@ -516,7 +516,11 @@ export async function cleanStale(base = DEFAULT_BASE): Promise<number[]> {
     let owner = NaN;
     try {
       owner = Number(Deno.readTextFileSync(join(dir, "grader.pid")).trim());
-    } catch { /* no file: half made, stale too */ }
+    } catch {
+      // No file: half made, stale too, unless it is being made now (another grader between its
+      // folder and its pid file, or mounting its disk over both): left alone while young.
+      if (youngFolder(dir)) continue;
+    }
     if (Number.isInteger(owner) && owner > 0) {
       try {
         Deno.statSync(`/proc/${owner}`);
@@ -534,6 +538,19 @@ export async function cleanStale(base = DEFAULT_BASE): Promise<number[]> {
     cleaned.push(uid);
   }
   return cleaned;
+}
+
+/** How long a box's folder without a pid file may be in the making. */
+const MAKING_MS = 10 * 60_000;
+
+/** True when `dir` changed within MAKING_MS (or cannot be read: then nobody's to remove). */
+export function youngFolder(dir: string, now = Date.now()): boolean {
+  try {
+    const mtime = Deno.statSync(dir).mtime?.getTime() ?? 0;
+    return now - mtime < MAKING_MS;
+  } catch {
+    return true;
+  }
 }
 
 /** A free uid of the range: no name, no process, no sandbox folder (reserved by its mkdir). */

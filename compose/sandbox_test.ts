@@ -5,6 +5,7 @@ import { sleep } from "../lib/wait.ts";
 import {
   boxPath,
   chainRules,
+  cleanStale,
   homeToolchains,
   MAX_PROCESSES,
   mountScript,
@@ -15,6 +16,7 @@ import {
   setupAllowFromEnv,
   splitHostPort,
   wrappedUid,
+  youngFolder,
 } from "./sandbox.ts";
 
 Deno.test("splitHostPort() takes host:port and URLs, refuses values without a port", () => {
@@ -491,6 +493,30 @@ Deno.test({
     for (const box of boxes) {
       assert.deepEqual(processesOf(box.uid), []);
       await assert.rejects(Deno.stat(box.dir), Deno.errors.NotFound);
+    }
+  },
+});
+
+Deno.test({
+  name: "cleanStale() leaves a box folder being made (no pid file yet, young) to its grader; " +
+    "an old one without a pid file is removed",
+  ignore: sandboxSupport() !== null,
+  fn: async () => {
+    const base = await Deno.makeTempDir({ dir: "/var/lib", prefix: "chaos-stale-test-" });
+    try {
+      const making = join(base, "64990");
+      const left = join(base, "64991");
+      Deno.mkdirSync(making);
+      Deno.mkdirSync(left);
+      const hourAgo = new Date(Date.now() - 3_600_000);
+      Deno.utimeSync(left, hourAgo, hourAgo);
+      assert.equal(youngFolder(making), true);
+      assert.equal(youngFolder(left), false);
+      assert.deepEqual(await cleanStale(base), [64991]);
+      Deno.statSync(making);
+      assert.throws(() => Deno.statSync(left), Deno.errors.NotFound);
+    } finally {
+      await Deno.remove(base, { recursive: true });
     }
   },
 });
