@@ -415,13 +415,17 @@ export function slowFinding(commands: readonly SlowCommand[]): string | undefine
  * `used_cpu_sys_main_thread`, Redis 6.2 and later); undefined without them. Pure.
  */
 export function mainThreadCpuMs(info: string | undefined): number | undefined {
-  if (info === undefined) return undefined;
-  const field = (name: string) => {
-    const m = new RegExp(`^${name}:(\\d+(?:\\.\\d+)?)\\r?$`, "m").exec(info);
-    return m ? Number(m[1]) : NaN;
-  };
-  const s = field("used_cpu_user_main_thread") + field("used_cpu_sys_main_thread");
+  const s = (infoField(info, "used_cpu_user_main_thread") ?? NaN) +
+    (infoField(info, "used_cpu_sys_main_thread") ?? NaN);
   return Number.isFinite(s) ? s * 1000 : undefined;
+}
+
+/** A number field (`name:value`) of an `INFO` answer; undefined when absent. */
+function infoField(info: string | undefined, name: string): number | undefined {
+  const m = info === undefined
+    ? null
+    : new RegExp(`^${name}:(\\d+(?:\\.\\d+)?)\\r?$`, "m").exec(info);
+  return m ? Number(m[1]) : undefined;
 }
 
 /**
@@ -430,11 +434,10 @@ export function mainThreadCpuMs(info: string | undefined): number | undefined {
  * (`total_net_input_bytes`), each undefined when absent. Pure.
  */
 export function intakeBytes(info: string | undefined): { aof?: number; input?: number } {
-  const field = (name: string) => {
-    const m = info === undefined ? null : new RegExp(`^${name}:(\\d+)\\r?$`, "m").exec(info);
-    return m ? Number(m[1]) : undefined;
+  return {
+    aof: infoField(info, "aof_current_size"),
+    input: infoField(info, "total_net_input_bytes"),
   };
-  return { aof: field("aof_current_size"), input: field("total_net_input_bytes") };
 }
 
 /**

@@ -97,11 +97,27 @@ async function withRedis(fn: (redis: TestRedis, history: History) => Promise<voi
   }
 }
 
-/** The pipeline's command that blocks Redis (its reply comes when the script ends, if ever). */
 /** A script that spins `us` µs by Redis's own clock, then returns 1. */
 function spinScript(us: number): string {
   return "local t = redis.call('TIME') while true do local u = redis.call('TIME') " +
     `if (u[1] - t[1]) * 1000000 + (u[2] - t[2]) >= ${us} then return 1 end end`;
+}
+
+/** The guard's stack options as the engine gives them on the harness's stacks (its /proc too). */
+function watching(redis: TestRedis, history: History) {
+  return {
+    url: redis.harness,
+    history,
+    restart: () => redis.restart(),
+    pid: () => redis.pid(),
+  };
+}
+
+/** Loads `spinScript(us)` as the pipeline's user; its sha. */
+async function loadSpin(redis: TestRedis, us: number): Promise<string> {
+  const [sha] = await redisCommands(redis.pipeline, [["SCRIPT", "LOAD", spinScript(us)]]);
+  assert.equal(sha?.type, "$", JSON.stringify(sha));
+  return sha.text;
 }
 
 function asPipeline(redis: TestRedis, command: string[]) {
@@ -406,8 +422,7 @@ Deno.test(
   },
   async () => {
     await withRedis(async (redis, history) => {
-      const [sha] = await redisCommands(redis.pipeline, [["SCRIPT", "LOAD", spinScript(7000)]]);
-      assert.equal(sha?.type, "$", JSON.stringify(sha));
+      const sha = await loadSpin(redis, 7000);
       const guard = RedisGuard.start({
         url: redis.harness,
         history,
@@ -417,7 +432,7 @@ Deno.test(
       await sleep(600); // its first reading
       const took = await pipelined(
         redis,
-        Array.from({ length: 1000 }, () => ["EVALSHA", sha.text, "0"]),
+        Array.from({ length: 1000 }, () => ["EVALSHA", sha, "0"]),
       );
       assert.ok(took >= 3000, `1000 scripts of 7 ms took ${took} ms`);
       await sleep(600);
@@ -444,10 +459,7 @@ Deno.test(
   async () => {
     await withRedis(async (redis, history) => {
       const guard = RedisGuard.start({
-        url: redis.harness,
-        history,
-        restart: () => redis.restart(),
-        pid: () => redis.pid(),
+        ...watching(redis, history),
         intervalMs: 200,
       });
       await sleep(600);
@@ -470,10 +482,7 @@ Deno.test(
       assert.deepEqual(guard.stalls().filter((s) => !s.excused), []);
       // The host starves Redis: frozen 2 s (SIGSTOP, no fault of the scenario's) under a probe.
       const frozen = RedisGuard.manual({
-        url: redis.harness,
-        history,
-        restart: () => redis.restart(),
-        pid: () => redis.pid(),
+        ...watching(redis, history),
       });
       assert.equal(await frozen.check(), undefined); // its first reading
       Deno.kill(redis.pid(), "SIGSTOP");
@@ -487,10 +496,7 @@ Deno.test(
       assert.equal(await frozen.stop(), undefined, "the frozen Redis");
       // Frozen through the guard's stop (a wait still open, by /proc): nobody's either.
       const stopped = RedisGuard.manual({
-        url: redis.harness,
-        history,
-        restart: () => redis.restart(),
-        pid: () => redis.pid(),
+        ...watching(redis, history),
         probeTimeoutMs: 1000,
       });
       assert.equal(await stopped.check(), undefined);
@@ -517,13 +523,9 @@ Deno.test(
   },
   async () => {
     await withRedis(async (redis, history) => {
-      const [sha] = await redisCommands(redis.pipeline, [["SCRIPT", "LOAD", spinScript(7000)]]);
-      assert.equal(sha?.type, "$", JSON.stringify(sha));
+      const sha = await loadSpin(redis, 7000);
       const guard = RedisGuard.start({
-        url: redis.harness,
-        history,
-        restart: () => redis.restart(),
-        pid: () => redis.pid(),
+        ...watching(redis, history),
         intervalMs: 200,
         probeTimeoutMs: 1000,
       });
@@ -532,7 +534,7 @@ Deno.test(
       const flood = Promise.all(
         Array.from(
           { length: 10 },
-          () => pipelined(redis, Array.from({ length: 150 }, () => ["EVALSHA", sha.text, "0"])),
+          () => pipelined(redis, Array.from({ length: 150 }, () => ["EVALSHA", sha, "0"])),
         ),
       );
       await sleep(4500);
@@ -569,20 +571,16 @@ Deno.test(
         assert.equal(r?.text, "1", JSON.stringify(r));
       }
       const guard = RedisGuard.manual({
-        url: redis.harness,
-        history,
-        restart: () => redis.restart(),
-        pid: () => redis.pid(),
+        ...watching(redis, history),
         probeTimeoutMs: 1000,
       });
       assert.equal(await guard.check(), undefined); // its reading of the old Redis
       await redis.restart(); // as the graded-services kill fault does (no fault here)
-      const [sha] = await redisCommands(redis.pipeline, [["SCRIPT", "LOAD", spinScript(7000)]]);
-      assert.equal(sha?.type, "$", JSON.stringify(sha));
+      const sha = await loadSpin(redis, 7000);
       const flood = Promise.all(
         Array.from(
           { length: 3 },
-          () => pipelined(redis, Array.from({ length: 120 }, () => ["EVALSHA", sha.text, "0"])),
+          () => pipelined(redis, Array.from({ length: 120 }, () => ["EVALSHA", sha, "0"])),
         ),
       );
       await sleep(100);
