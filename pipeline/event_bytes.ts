@@ -21,6 +21,15 @@
 
 import { Buffer } from "node:buffer";
 import { eventSerializer, type TelemetryEvent } from "./event.ts";
+import {
+  BASELINE_DESTINATIONS,
+  BASELINE_PROTOCOLS,
+  BASELINE_TCP_FLAGS,
+  type BaselineChoice,
+  DEVICE_IPS,
+  flowOf,
+  newBaselineChoice,
+} from "./traffic.ts";
 
 type Flow = Omit<TelemetryEvent, "producer_id" | "seq" | "ts_ms">;
 
@@ -283,4 +292,224 @@ export class EventBytes {
       x = q;
     } while (x > 0);
   }
+}
+
+/**
+ * Texts to copy into events, packed in one buffer and copied four bytes at a time through
+ * `DataView`s: a byte loop over the ~250 bytes of text in an event was a quarter of this path's
+ * time, and a buffer per text (4,000 devices' of them) spread what each event reads over memory
+ * the caches did not hold (the copy of a device's last fields was half of the writer's time).
+ */
+class Texts {
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  /** Text `i`: `length[i]` bytes from `start[i]`. */
+  readonly start: Int32Array;
+  readonly length: Int32Array;
+
+  constructor(texts: readonly string[]) {
+    const encoded = texts.map(ascii);
+    this.start = new Int32Array(texts.length);
+    this.length = new Int32Array(texts.length);
+    let total = 0;
+    encoded.forEach((e, i) => {
+      this.start[i] = total;
+      this.length[i] = e.length;
+      total += e.length;
+    });
+    // Room to read a last word past the end.
+    this.bytes = new Uint8Array(total + 4);
+    encoded.forEach((e, i) => this.bytes.set(e, this.start[i]));
+    this.view = new DataView(this.bytes.buffer);
+  }
+
+  /** Text `i` at `pos` of `buf` (whose view is `view`); the end. */
+  put(i: number, buf: Uint8Array, view: DataView, pos: number): number {
+    const from = this.view;
+    const start = this.start[i];
+    const n = this.length[i];
+    const words = n & ~3;
+    let k = 0;
+    for (; k < words; k += 4) view.setInt32(pos + k, from.getInt32(start + k, true), true);
+    const bytes = this.bytes;
+    for (; k < n; k++) buf[pos + k] = bytes[start + k];
+    return pos + n;
+  }
+}
+
+/**
+ * A baseline event's bytes written straight from the traffic model's choice (`baselineChoice`),
+ * no flow object in between: the lean client's hot path (generator_loop.ts writes each event
+ * into its partition's record batch). The text is `eventSerializer`'s for `flowOf(choice)`, byte
+ * for byte (a test holds it over many events): every text is made once, from the traffic
+ * model's own tables, through `JSON.stringify`; only the numbers are written per event.
+ *
+ * ```ts
+ * const writer = new BaselineBytes("run-w0");
+ * const c = baselineChoice(rng, newBaselineChoice());
+ * const end = writer.write(buf, pos, seq, Date.now(), c); // buf has writer.maxBytes of room at pos
+ * ```
+ */
+export class BaselineBytes {
+  /** Most bytes one event takes. */
+  readonly maxBytes: number;
+  /** Per device: its address and the key before the destination's (`DEVICE_IPS`). */
+  readonly #devices: Texts;
+  /** Per destination: its address and the key before the source port (`BASELINE_DESTINATIONS`). */
+  readonly #destinations: Texts;
+  /**
+   * Per device: its last fields (from `,"action":` to the end) after what every device's have
+   * in common (`FIXED.tail`).
+   */
+  readonly #tails: Texts;
+  /** Every other text, by the indexes below (ports' added as they come). */
+  #fixed: Texts;
+  /** The time's text (from `,"ts_ms":` to the source address), made once per time. */
+  #ts: Texts = new Texts([""]);
+  #tsMs = Number.NaN;
+  readonly #fixedTexts: string[];
+  /** Per destination port and protocol, its text's index in `#fixed` (from `,"dst_port":`). */
+  readonly #ports = new Map<number, number>();
+  /** The buffer last written to, and a view of it. */
+  #buf: Uint8Array | undefined;
+  #view: DataView = new DataView(new ArrayBuffer(0));
+
+  constructor(producerId: string) {
+    const json = (x: unknown) => JSON.stringify(x);
+    const c = newBaselineChoice();
+    const tails = DEVICE_IPS.map((_, device) => {
+      const f = flowOf(Object.assign(c, { device }));
+      const tail = {
+        action: f.action,
+        flow_direction: f.flow_direction,
+        account_id: f.account_id,
+        vpc_id: f.vpc_id,
+        interface_id: f.interface_id,
+        region: f.region,
+      };
+      return `,${json(tail).slice(1)}`;
+    });
+    let common = tails[0].length;
+    for (const t of tails) {
+      let i = 0;
+      while (i < common && t.charCodeAt(i) === tails[0].charCodeAt(i)) i++;
+      common = i;
+    }
+    this.#devices = new Texts(DEVICE_IPS.map((ip) => `${json(ip).slice(1)},"dst_ip":"`));
+    this.#destinations = new Texts(
+      BASELINE_DESTINATIONS.map((ip) => `${json(ip).slice(1)},"src_port":`),
+    );
+    this.#tails = new Texts(tails.map((t) => t.slice(common)));
+    this.#fixedTexts = [];
+    this.#fixedTexts[HEAD] = `{"producer_id":${json(producerId)},"seq":`;
+    this.#fixedTexts[BYTES_IN] = ',"bytes_in":';
+    this.#fixedTexts[PACKETS] = ',"packets":';
+    this.#fixedTexts[LATENCY] = ',"latency_ms":';
+    this.#fixedTexts[NULL] = "null";
+    this.#fixedTexts[TAIL] = tails[0].slice(0, common);
+    BASELINE_TCP_FLAGS.forEach((f, i) => {
+      this.#fixedTexts[FLAGS + i] = `,"tcp_flags":${json(f)},"http_status":`;
+    });
+    this.#fixed = new Texts(this.#fixedTexts);
+    const longest = (t: Texts) => Math.max(...t.length);
+    // Every fixed text at most once; numbers: 7 of at most 16 digits, the latency's 4
+    // characters; the time's text (a number and 20 characters); a port's (two numbers and 40).
+    this.maxBytes = this.#fixed.bytes.length + longest(this.#devices) +
+      longest(this.#destinations) + longest(this.#tails) + 7 * 16 + 4 + 40 + 80;
+  }
+
+  /** Writes the event `{producer_id, seq, ts_ms, ...flowOf(c)}` at `pos`; returns its end. */
+  write(buf: Uint8Array, pos: number, seq: number, tsMs: number, c: BaselineChoice): number {
+    if (buf !== this.#buf) {
+      this.#buf = buf;
+      this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    const view = this.#view;
+    if (tsMs !== this.#tsMs) {
+      // A batch's events share their time: its text is made once.
+      this.#tsMs = tsMs;
+      this.#ts = new Texts([`,"ts_ms":${tsMs},"src_ip":"`]);
+    }
+    const port = this.#port(c.dst_port, c.protocol); // (may add a text to `#fixed`)
+    const fixed = this.#fixed;
+    pos = fixed.put(HEAD, buf, view, pos);
+    pos = writeUint(buf, pos, seq);
+    pos = this.#ts.put(0, buf, view, pos);
+    pos = this.#devices.put(c.device, buf, view, pos);
+    pos = this.#destinations.put(c.dst, buf, view, pos);
+    pos = writeUint(buf, pos, c.src_port);
+    pos = fixed.put(port, buf, view, pos);
+    pos = writeUint(buf, pos, c.bytes_out);
+    pos = fixed.put(BYTES_IN, buf, view, pos);
+    pos = writeUint(buf, pos, c.bytes_in);
+    pos = fixed.put(PACKETS, buf, view, pos);
+    pos = writeUint(buf, pos, c.packets);
+    pos = fixed.put(LATENCY, buf, view, pos);
+    const tenths = c.latencyTenths;
+    const whole = (tenths / 10) | 0;
+    pos = writeUint(buf, pos, whole);
+    if (tenths !== whole * 10) {
+      buf[pos++] = 0x2e; // "."
+      buf[pos++] = 48 + tenths - whole * 10;
+    }
+    pos = fixed.put(FLAGS + c.tcpFlags, buf, view, pos);
+    pos = c.http_status < 0 ? fixed.put(NULL, buf, view, pos) : writeUint(buf, pos, c.http_status);
+    pos = fixed.put(TAIL, buf, view, pos);
+    return this.#tails.put(c.device, buf, view, pos);
+  }
+
+  /** The index of the text from `,"dst_port":` to the key before the bytes out. */
+  #port(port: number, protocol: number): number {
+    const key = port * 4 + protocol;
+    let i = this.#ports.get(key);
+    if (i === undefined) {
+      const name = JSON.stringify(BASELINE_PROTOCOLS[protocol]);
+      i = this.#fixedTexts.length;
+      this.#fixedTexts.push(`,"dst_port":${port},"protocol":${name},"bytes_out":`);
+      this.#fixed = new Texts(this.#fixedTexts);
+      this.#ports.set(key, i);
+    }
+    return i;
+  }
+}
+
+/** Indexes of `BaselineBytes`'s fixed texts (ports' follow). */
+const HEAD = 0, BYTES_IN = 1, PACKETS = 2, LATENCY = 3, NULL = 4, TAIL = 5, FLAGS = 6;
+
+/** A non-negative safe integer's digits at `pos`; the end. */
+function writeUint(buf: Uint8Array, pos: number, n: number): number {
+  if (n < 10) {
+    buf[pos] = 48 + n;
+    return pos + 1;
+  }
+  if (n > 0x7fffffff) {
+    const text = String(n);
+    for (let i = 0; i < text.length; i++) buf[pos + i] = text.charCodeAt(i);
+    return pos + text.length;
+  }
+  const digits = n < 100
+    ? 2
+    : n < 1000
+    ? 3
+    : n < 10000
+    ? 4
+    : n < 100000
+    ? 5
+    : n < 1000000
+    ? 6
+    : n < 10000000
+    ? 7
+    : n < 100000000
+    ? 8
+    : n < 1000000000
+    ? 9
+    : 10;
+  const end = pos + digits;
+  let p = end;
+  do {
+    const q = (n / 10) | 0;
+    buf[--p] = 48 + n - q * 10;
+    n = q;
+  } while (n > 0);
+  return end;
 }

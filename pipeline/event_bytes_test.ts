@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { EventBytes } from "./event_bytes.ts";
-import { eventSerializer, TelemetryEvent } from "./event.ts";
-import { baselineFlow } from "./traffic.ts";
+import { BaselineBytes, EventBytes } from "./event_bytes.ts";
+import { eventSerializer, parseEvent, TelemetryEvent } from "./event.ts";
+import { baselineChoice, baselineFlow, flowOf, newBaselineChoice } from "./traffic.ts";
 import { Rng } from "./rng.ts";
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -100,4 +100,69 @@ Deno.test("EventBytes: json and text between events, growth past the first buffe
   assert.notEqual(second[0].buffer, first[0].buffer);
   assert.deepEqual(first.map(text), expected, "earlier views untouched");
   assert.deepEqual(batch.take(), []);
+});
+
+Deno.test("baselineChoice draws what baselineFlow draws: flowOf gives the same flows", () => {
+  for (const seed of ["choice", "bench/w0", 7]) {
+    const a = new Rng(seed);
+    const b = new Rng(seed);
+    const c = newBaselineChoice();
+    for (let i = 0; i < 20_000; i++) {
+      const flow = baselineFlow(a);
+      assert.deepEqual(flowOf(baselineChoice(b, c)), flow, `${seed}: flow ${i}`);
+      assert.deepEqual(Object.keys(flowOf(c)), Object.keys(flow));
+    }
+    assert.equal(a.next(), b.next(), "the same draws, no more");
+  }
+});
+
+Deno.test("BaselineBytes writes a choice byte for byte as eventSerializer writes its flow", () => {
+  const rng = new Rng("baseline-bytes");
+  const c = newBaselineChoice();
+  const buf = new Uint8Array(1 << 16);
+  for (const pid of ["20261202T000000-abcdef-w3", 'r-"quoted"\\-w0', "caf\u00e9-w1"]) {
+    const writer = new BaselineBytes(pid);
+    const serialize = eventSerializer(pid);
+    let pos = 3;
+    let longest = 0;
+    for (let i = 0; i < 40_000; i++) {
+      baselineChoice(rng, c);
+      // Seqs of every width, past 2^31 too; the time changes every few events.
+      const seq = i % 11 === 0 ? 2 ** 31 + i * 104_729 : i % 7 === 0 ? i % 10 : i * 7919;
+      const ts = 1_764_000_000_000 + (i >> 3);
+      if (pos + writer.maxBytes > buf.length) pos = 3;
+      const end = writer.write(buf, pos, seq, ts, c);
+      const want = serialize(seq, ts, flowOf(c));
+      assert.equal(text(buf.subarray(pos, end)), want, `${pid}: event ${i}`);
+      longest = Math.max(longest, end - pos);
+      pos = end;
+    }
+    assert.ok(longest <= writer.maxBytes, `${longest} bytes > maxBytes ${writer.maxBytes}`);
+  }
+  // What the sink accepts: the schema's event.
+  const writer = new BaselineBytes("run-w0");
+  const end = writer.write(buf, 0, 12, 1_764_000_000_000, baselineChoice(rng, c));
+  const parsed = parseEvent(text(buf.subarray(0, end)));
+  assert.ok(parsed.ok);
+  assert.deepEqual(parsed.event, {
+    producer_id: "run-w0",
+    seq: 12,
+    ts_ms: 1_764_000_000_000,
+    ...flowOf(c),
+  });
+});
+
+Deno.test("BaselineBytes: latencies in tenths are written as JSON.stringify writes the number", () => {
+  const writer = new BaselineBytes("p-w0");
+  const serialize = eventSerializer("p-w0");
+  const c = baselineChoice(new Rng(5), newBaselineChoice());
+  const buf = new Uint8Array(4096);
+  for (let tenths = 100; tenths <= 500; tenths++) {
+    c.latencyTenths = tenths;
+    for (const http of [-1, 200, 503]) {
+      c.http_status = http;
+      const end = writer.write(buf, 0, 0, 1, c);
+      assert.equal(text(buf.subarray(0, end)), serialize(0, 1, flowOf(c)), `${tenths}, ${http}`);
+    }
+  }
 });

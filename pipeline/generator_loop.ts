@@ -6,6 +6,11 @@
  * writes, acknowledged sends, requests in flight, and the random incidents it
  * asks the generator to plan for it.
  *
+ * On the lean client (and "per-partition" sends) a batch's events are written straight into
+ * their partitions' record batches (lean_batch.ts), a baseline event from the traffic model's
+ * choice without a flow object; on the others, into `EventBytes` and then messages. The same
+ * seed gives the same events, seqs and keys either way.
+ *
  * ```ts
  * const loop = new GeneratorLoop(config, host);
  * await loop.prepare(); // connected
@@ -25,7 +30,10 @@ import { corrupt } from "./malformed.ts";
 import { Rng } from "./rng.ts";
 import { Buffer } from "node:buffer";
 import { EventBytes } from "./event_bytes.ts";
-import { baselineFlow } from "./traffic.ts";
+import { baselineChoice, baselineFlow, DEVICE_IPS, newBaselineChoice } from "./traffic.ts";
+import { eventSerializer } from "./event.ts";
+import { LeanBatch } from "./lean_batch.ts";
+import { BatchBuffers } from "./record_batch.ts";
 import { grownPartitions, PARTITION_REFRESH_MS, PartitionWatch } from "./generator_partitions.ts";
 import {
   type KafkaClientKind,
@@ -99,6 +107,8 @@ export class GeneratorLoop {
   readonly #queue: PlannedFlow[] = [];
   readonly #partitioner = Partitioners.DefaultPartitioner();
   readonly #keys = new Map<string, KeyInfo>();
+  /** Per baseline device (`DEVICE_IPS`), its key's `#keyOf`. */
+  #deviceKeys: Array<KeyInfo | undefined> = [];
   readonly #kafka: Kafka | undefined;
   #stopped = false;
   #wake: (() => void) | undefined;
@@ -178,6 +188,13 @@ export class GeneratorLoop {
     const perWorker = c.eps;
     const endWall = wallStart + c.durationMs;
     let producer = this.#producer;
+    // The lean client takes each partition's records as written here ("per-partition" sends).
+    const buffers = new BatchBuffers();
+    const lean = producer.sendBatch && c.sendMode === "per-partition"
+      ? new LeanBatch(c.topic, producerId, buffers, MAX_GROUP_BYTES)
+      : undefined;
+    const serialize = eventSerializer(producerId);
+    const choice = newBaselineChoice();
     let seq = 0;
     let credited = 0; // events the pacing has accounted for
     let paceStart = performance.now();
@@ -211,54 +228,85 @@ export class GeneratorLoop {
         }
         const n = Math.max(1, Math.min(Math.max(due, 0), c.batchSize));
         const first = seq;
-        const keys = new Array<string>(n);
+        const keys = lean ? undefined : new Array<string>(n);
         for (let k = 0; k < n; k++) {
           let flow;
           let ts = nowWall;
-          let planned = false;
           if (queue.length > 0 && queue[0].at_ms <= nowWall) {
             const next = queue.shift()!;
             flow = next.flow;
             ts = next.at_ms;
-            planned = true;
+            if (c.chaosMode && chaosRng.chance(c.malformedProb)) {
+              const event: TelemetryEvent = { producer_id: producerId, seq, ts_ms: ts, ...flow };
+              const raw = corrupt(chaosRng, event).raw;
+              if (lean) lean.text(seq, raw, this.#keyOf(flow.src_ip));
+              else batch.text(raw);
+              ledger.malformed(producerId, seq);
+            } else if (lean) {
+              // An incident's flow may have its keys in another order: JSON.stringify's text.
+              lean.text(seq, serialize(seq, ts, flow), this.#keyOf(flow.src_ip));
+            } else {
+              batch.json(seq, ts, flow);
+            }
           } else {
-            flow = baselineFlow(rng);
             if (c.chaosMode && nowWall < endWall - RANDOM_INCIDENT_GUARD_MS) {
               this.#maybeRandom(chaosRng);
             }
+            if (c.chaosMode && chaosRng.chance(c.malformedProb)) {
+              flow = baselineFlow(rng);
+              const event: TelemetryEvent = { producer_id: producerId, seq, ts_ms: ts, ...flow };
+              const raw = corrupt(chaosRng, event).raw;
+              if (lean) lean.text(seq, raw, this.#keyOf(flow.src_ip));
+              else batch.text(raw);
+              ledger.malformed(producerId, seq);
+            } else if (lean) {
+              // No flow object: the choice is written straight into its partition's batch.
+              baselineChoice(rng, choice);
+              lean.baseline(seq, ts, choice, this.#deviceKey(choice.device));
+            } else {
+              flow = baselineFlow(rng);
+              batch.event(seq, ts, flow);
+            }
           }
-          if (c.chaosMode && chaosRng.chance(c.malformedProb)) {
-            const event: TelemetryEvent = { producer_id: producerId, seq, ts_ms: ts, ...flow };
-            batch.text(corrupt(chaosRng, event).raw);
-            ledger.malformed(producerId, seq);
-          } else if (planned) {
-            // An incident's flow may have its keys in another order: JSON.stringify's text.
-            batch.json(seq, ts, flow);
-          } else {
-            batch.event(seq, ts, flow);
-          }
-          keys[k] = flow.src_ip;
+          if (keys) keys[k] = flow!.src_ip;
           seq++;
-        }
-        const values = batch.take();
-        const messages = new Array<ProduceMessage>(n);
-        for (let k = 0; k < n; k++) {
-          const key = this.#keyOf(keys[k]);
-          messages[k] = {
-            topic: c.topic,
-            key: key.bytes,
-            value: values[k],
-            partition: key.partition,
-          };
         }
         credited += due > 0 ? n : 0;
         ledger.attempt(producerId, first, seq - 1);
-        const seqs = new Array<number>(n);
-        for (let k = 0; k < n; k++) seqs[k] = first + k;
-        // "batch" mode keeps its one call (see GeneratorOptions.sendMode), however large.
-        const groups = c.sendMode === "batch" ? [{ messages, seqs }] : byPartition(messages, seqs);
-        const book = new BatchBook(ledger, producerId, first, seq - 1, groups.length);
-        const outcomes = groups.map((g) => this.#send(producer, g.messages, book, g.seqs));
+        let outcomes: Array<{ result: Promise<boolean>; settled: Promise<void> }>;
+        if (lean) {
+          const batches = lean.take();
+          const book = new BatchBook(ledger, producerId, first, seq - 1, batches.length);
+          const send = producer.sendBatch!;
+          outcomes = batches.map((b) => {
+            const outcome = this.#send(() => send(b), b.count, book, b.seqs);
+            outcome.settled.finally(() => buffers.put(b.buf));
+            return outcome;
+          });
+        } else {
+          const values = batch.take();
+          const messages = new Array<ProduceMessage>(n);
+          for (let k = 0; k < n; k++) {
+            const key = this.#keyOf(keys![k]);
+            messages[k] = {
+              topic: c.topic,
+              key: key.bytes,
+              value: values[k],
+              partition: key.partition,
+            };
+          }
+          const seqs = new Array<number>(n);
+          for (let k = 0; k < n; k++) seqs[k] = first + k;
+          // "batch" mode keeps its one call (see GeneratorOptions.sendMode), however large.
+          const groups = c.sendMode === "batch"
+            ? [{ messages, seqs }]
+            : byPartition(messages, seqs);
+          const book = new BatchBook(ledger, producerId, first, seq - 1, groups.length);
+          const p = producer;
+          outcomes = groups.map((g) =>
+            this.#send(() => p.send(g.messages), g.messages.length, book, g.seqs)
+          );
+        }
         for (const outcome of outcomes) {
           pending.add(outcome.settled);
           outcome.settled.finally(() => pending.delete(outcome.settled));
@@ -307,6 +355,11 @@ export class GeneratorLoop {
     return info;
   }
 
+  /** Baseline device `device`'s key (`DEVICE_IPS`): `#keyOf` without hashing its address. */
+  #deviceKey(device: number): KeyInfo {
+    return this.#deviceKeys[device] ??= this.#keyOf(DEVICE_IPS[device]);
+  }
+
   /**
    * Every PARTITION_REFRESH_MS, asks (without waiting) for the topic's partition count; once a
    * larger one settled, keys hash over it (the cache of their partitions starts over).
@@ -323,6 +376,7 @@ export class GeneratorLoop {
         if (use > this.#partitions.length) {
           this.#partitions = grownPartitions(this.#partitions, use);
           this.#keys.clear();
+          this.#deviceKeys = [];
         }
       })
       .catch(() => {}) // asked again at the next look
@@ -337,14 +391,14 @@ export class GeneratorLoop {
   }
 
   /**
-   * Sends one group. `result` resolves true when acknowledged, false when it
+   * Sends one group (`start` sends it, `events` of them). `result` resolves true when acknowledged, false when it
    * failed or timed out (recorded as failed or unknown). `settled` resolves
    * when the send is really over, which may be after the delivery timeout (a
    * late ack is then recorded as acked).
    */
   #send(
-    producer: ProducerClient,
-    messages: ProduceMessage[],
+    start: () => Promise<void>,
+    events: number,
     book: BatchBook,
     seqs: number[],
   ): { result: Promise<boolean>; settled: Promise<void> } {
@@ -353,11 +407,11 @@ export class GeneratorLoop {
     host.inFlight(1);
     let timedOut = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const send = producer.send(messages);
+    const send = start();
     const settled = send.then(
       () => {
         book.record("ack", seqs);
-        host.acked(messages.length, performance.now() - started);
+        host.acked(events, performance.now() - started);
       },
       (error) => {
         if (timedOut) return; // already recorded unknown

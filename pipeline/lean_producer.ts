@@ -7,6 +7,14 @@
  * any Kafka of the last years); a message with headers, a compressed or transactional send, or
  * another version goes through the client's own encoder, unchanged.
  *
+ * The generator's own batches (record_batch.ts's `PartitionBatch`, written event by event) go
+ * through the client as `batchMessages`: as many messages as records, so the client counts the
+ * partition's sequence as for any send, each one object whose value marks the batch; the lean
+ * Produce sends the batch's bytes for them, at any version from 3 to 11 (a broker or a proxy
+ * that caps Produce at 8, as the harness's kafka proxy does, gets the older layout). A call that
+ * would encode those markers otherwise (compression, a transaction, a version before 3) fails
+ * with `LeanProducerError`.
+ *
  * How: the client asks itself for each API's implementation through a method of its base class
  * (keyed by a private symbol, found by its description); the producer made here answers for
  * `Produce` with an implementation of the same call shape whose request body is ours. A client
@@ -16,6 +24,7 @@
  * ```ts
  * const producer = leanProducer({ clientId: "gen-w0", bootstrapBrokers: brokers, idempotent: true, acks: -1 });
  * await producer.send({ messages: [{ topic, partition: 2, key, value }] });
+ * await sendBatch(producer, partitionBatch); // the generator's own records
  * ```
  * @module
  */
@@ -26,10 +35,16 @@ import {
   type ProducerOptions,
   produceV10,
   produceV11,
+  produceV3,
+  produceV4,
+  produceV5,
+  produceV6,
+  produceV7,
+  produceV8,
   produceV9,
   Writer,
 } from "@platformatic/kafka";
-import { type PartitionRecords, produceRequestBody } from "./record_batch.ts";
+import { PartitionBatch, type PartitionRecords, produceRequestBody } from "./record_batch.ts";
 
 /** The client's producer as the generator uses it (keys and values as bytes or text). */
 export type LeanProducer = PlatformaticProducer<Buffer | string, Buffer | string, string, string>;
@@ -83,10 +98,22 @@ type ProduceCall = (
 export type ProduceApi = ProduceCall & { key: number; version: number };
 type GetApi = (name: string, callback: (error: Error | null, api?: ProduceApi) => void) => void;
 
+/** Answers' parsers of the versions whose every call the lean encoder writes (flexible). */
 const PARSERS: Record<number, ParseResponse> = {
   9: produceV9.parseResponse as ParseResponse,
   10: produceV10.parseResponse as ParseResponse,
   11: produceV11.parseResponse as ParseResponse,
+};
+
+/** Answers' parsers of the versions a built batch is sent at (every other call: the client's). */
+const BATCH_PARSERS: Record<number, ParseResponse> = {
+  ...PARSERS,
+  3: produceV3.parseResponse as ParseResponse,
+  4: produceV4.parseResponse as ParseResponse,
+  5: produceV5.parseResponse as ParseResponse,
+  6: produceV6.parseResponse as ParseResponse,
+  7: produceV7.parseResponse as ParseResponse,
+  8: produceV8.parseResponse as ParseResponse,
 };
 
 /** The symbol the client's base class keys its API lookup by. */
@@ -140,13 +167,91 @@ export function partitionRecords(
 const callTimestamps = new WeakMap<object, number>();
 
 /**
- * A Produce implementation for `version` (9 to 11) whose request body the lean encoder writes;
- * a call it does not write goes to `fallback` (the client's own implementation).
+ * The messages that stand for a `PartitionBatch` (record_batch.ts) in the client: as many as its
+ * records (the client counts them for the partition's sequence), all one object whose value
+ * marks the batch. The lean Produce sends the batch's own bytes for them; anything else that
+ * would encode them (another Produce version, a transaction, compression) refuses them.
+ */
+export function batchMessages(batch: PartitionBatch): SerializedMessage[] {
+  const marker = Buffer.alloc(0);
+  BATCHES.set(marker, batch);
+  const message = { topic: batch.topic, partition: batch.partition, value: marker };
+  return new Array<SerializedMessage>(batch.count).fill(message);
+}
+
+/** Each `batchMessages` marker's batch. */
+const BATCHES = new WeakMap<object, PartitionBatch>();
+
+/** The batch `messages` stand for (`batchMessages`), if they stand for one. */
+function batchOf(messages: readonly SerializedMessage[]): PartitionBatch | undefined {
+  const marker = messages[0]?.value;
+  return marker ? BATCHES.get(marker) : undefined;
+}
+
+/** Why the lean Produce cannot send `messages` as `batch`'s bytes, if it cannot. */
+function refusal(
+  batch: PartitionBatch,
+  messages: readonly SerializedMessage[],
+  options: ProduceOptions,
+): string | undefined {
+  if (options.transactionalId || (options.compression ?? "none") !== "none") {
+    return "a transaction or compression";
+  }
+  if (messages.length !== batch.count) {
+    return `${messages.length} messages for a batch of ${batch.count} records`;
+  }
+  const marker = messages[0].value;
+  for (const m of messages) {
+    if (m.value !== marker || m.topic !== batch.topic || m.partition !== batch.partition) {
+      return "messages of other records or partitions in the call";
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A Produce implementation for `version` (3 to 11) whose request body the lean encoder writes:
+ * a built batch at any of them, every other call at 9 to 11; a call it does not write goes to
+ * `fallback` (the client's own implementation).
  */
 export function leanProduceApi(version: number, fallback: ProduceApi): ProduceApi {
-  const parse = PARSERS[version];
+  const parse = BATCH_PARSERS[version];
+  if (!parse) throw new LeanProducerError(`Produce v${version} is not written here (3 to 11)`);
+  const flexible = version >= 9;
   const api: ProduceCall = (connection, acks, timeout, messages, options, callback) => {
-    const partitions = partitionRecords(messages, options);
+    const batch = batchOf(messages);
+    if (batch) {
+      const refused = refusal(batch, messages, options);
+      if (refused) {
+        return callback(new LeanProducerError(`a built record batch not sent: ${refused}`));
+      }
+      // A retry sends the same time (and sequence, unless the producer changed).
+      const timestampMs = batch.timestampMs ??= Date.now();
+      const body = batch.body({
+        version,
+        acks,
+        timeoutMs: timeout,
+        timestampMs,
+        producerId: options.producerId ?? -1n,
+        producerEpoch: options.producerEpoch ?? 0,
+        baseSequence: options.sequences?.get(`${batch.topic}:${batch.partition}`) ?? 0,
+      });
+      return connection.send(
+        0,
+        version,
+        () => {
+          const writer = Writer.create();
+          writer.dynamicBuffer.append(body);
+          if (acks === 0) writer.context.noResponse = true;
+          return writer;
+        },
+        parse,
+        flexible,
+        flexible,
+        callback,
+      );
+    }
+    const partitions = flexible ? partitionRecords(messages, options) : undefined;
     if (!partitions) return fallback(connection, acks, timeout, messages, options, callback);
     let timestampMs = callTimestamps.get(messages);
     if (timestampMs === undefined) {
@@ -181,6 +286,27 @@ export function leanProduceApi(version: number, fallback: ProduceApi): ProduceAp
   return Object.assign(api, { key: 0, version });
 }
 
+/**
+ * The client's own Produce (a version the lean encoder does not write), refusing the messages
+ * of a built batch: it would send their markers as empty records.
+ */
+export function guardedProduceApi(api: ProduceApi): ProduceApi {
+  const guarded: ProduceCall = (connection, acks, timeout, messages, options, callback) => {
+    if (batchOf(messages)) {
+      return callback(
+        new LeanProducerError(`a built record batch not sent: Produce v${api.version}`),
+      );
+    }
+    return api(connection, acks, timeout, messages, options, callback);
+  };
+  return Object.assign(guarded, { key: api.key, version: api.version });
+}
+
+/** Sends a built batch (`PartitionBatch`) through `producer` (a `leanProducer`). */
+export async function sendBatch(producer: LeanProducer, batch: PartitionBatch): Promise<void> {
+  await producer.send({ messages: batchMessages(batch) as never });
+}
+
 /** A platformatic producer whose Produce requests the lean encoder writes (see the module doc). */
 export function leanProducer(
   options: ProducerOptions<Buffer | string, Buffer | string, string, string>,
@@ -193,14 +319,17 @@ export function leanProducer(
       "this @platformatic/kafka has no API lookup to hook the lean encoder into; use --client platformatic",
     );
   }
-  const lean = new Map<number, ProduceApi>();
+  const lean = new Map<ProduceApi, ProduceApi>();
   self[GET_API] = (name, callback) =>
     getApi.call(producer, name, (error, api) => {
-      if (error || name !== "Produce" || !api || !PARSERS[api.version]) {
-        return callback(error, api);
+      if (error || name !== "Produce" || !api) return callback(error, api);
+      let mine = lean.get(api);
+      if (!mine) {
+        mine = BATCH_PARSERS[api.version]
+          ? leanProduceApi(api.version, api)
+          : guardedProduceApi(api);
+        lean.set(api, mine);
       }
-      let mine = lean.get(api.version);
-      if (!mine) lean.set(api.version, mine = leanProduceApi(api.version, api));
       callback(null, mine);
     });
   return producer;

@@ -6,26 +6,39 @@
 
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { produceV11, produceV9, Writer } from "@platformatic/kafka";
+import { produceV11, produceV3, produceV8, produceV9, Writer } from "@platformatic/kafka";
 import {
+  batchMessages,
   type Connection,
+  guardedProduceApi,
   leanProduceApi,
   leanProducer,
+  LeanProducerError,
   partitionRecords,
   type ProduceApi,
   type SerializedMessage,
 } from "./lean_producer.ts";
+import { PartitionBatch } from "./record_batch.ts";
 
 /** A connection that keeps what it was asked to send. */
 function fakeConnection() {
-  const sent: Array<{ key: number; version: number; body: Buffer; parse: unknown }> = [];
+  const sent: Array<{
+    key: number;
+    version: number;
+    body: Buffer;
+    parse: unknown;
+    requestTags: boolean;
+    responseTags: boolean;
+  }> = [];
   const connection: Connection = {
-    send(apiKey, apiVersion, createPayload, parse, _req, _res, callback) {
+    send(apiKey, apiVersion, createPayload, parse, requestTags, responseTags, callback) {
       sent.push({
         key: apiKey,
         version: apiVersion,
         body: (createPayload() as InstanceType<typeof Writer>).buffer,
         parse,
+        requestTags,
+        responseTags,
       });
       callback(null, "answered");
     },
@@ -156,4 +169,132 @@ Deno.test("what the lean encoder does not write goes to the client's own impleme
 Deno.test("leanProducer hooks the client's API lookup (this client version has it)", async () => {
   const producer = leanProducer({ clientId: "t", bootstrapBrokers: ["127.0.0.1:1"] });
   await producer.close();
+});
+
+/** A batch of the messages' records on partition 3 (the generator's way of writing them). */
+function builtBatch(ms: SerializedMessage[]): PartitionBatch {
+  const b = new PartitionBatch("network-telemetry", 3, new Uint8Array(256));
+  ms.forEach((m, i) => {
+    b.reserve(m.value!.length);
+    const at = b.begin(m.key!);
+    b.buf.set(m.value!, at);
+    b.end(at + m.value!.length, i);
+  });
+  return b;
+}
+
+Deno.test("a built batch's messages are sent as its bytes: the client's own request for its records", () => {
+  const ms = messages().map((m) => ({ ...m, partition: 3 }));
+  const batch = builtBatch(ms);
+  const stand = batchMessages(batch);
+  assert.equal(stand.length, ms.length);
+  // The client hands its Produce its own copies of the messages (with headers maps).
+  const copies = stand.map((m) => ({ ...m, headers: new Map() }));
+  const { connection, sent } = fakeConnection();
+  const options = { producerId: 99n, producerEpoch: 2, sequences };
+  let answer: unknown;
+  leanProduceApi(10, notCalled)(connection, -1, 30_000, copies, options, (_e, r) => (answer = r));
+  assert.equal(answer, "answered");
+  assert.equal(sent.length, 1);
+  const ts = batch.timestampMs!;
+  assert.ok(Math.abs(ts - Date.now()) < 60_000, `${ts}`);
+  const client = produceV9.createRequest(
+    -1,
+    30_000,
+    ms.map((m) => ({ ...m, timestamp: BigInt(ts) })) as never,
+    { ...options, sequences: withDefault(sequences) } as never,
+  ).buffer;
+  assert.deepEqual(sent[0].body, client);
+  // A retry: the same bytes.
+  leanProduceApi(10, notCalled)(connection, -1, 30_000, copies, options, () => {});
+  assert.deepEqual(sent[1].body, client);
+});
+
+Deno.test("a built batch's messages are refused, never sent as markers, when the call is not its own", () => {
+  const ms = messages().map((m) => ({ ...m, partition: 3 }));
+  const stand = () => batchMessages(builtBatch(ms));
+  const other = messages()[0];
+  const cases: Array<[string, SerializedMessage[], object]> = [
+    ["compression", stand(), { compression: "lz4" }],
+    ["a transaction", stand(), { transactionalId: "tx" }],
+    ["fewer messages", stand().slice(1), {}],
+    ["another record", [...stand().slice(1), other], {}],
+    ["another partition", stand().map((m, i) => i === 2 ? { ...m, partition: 1 } : m), {}],
+  ];
+  for (const [what, call, options] of cases) {
+    const { connection, sent } = fakeConnection();
+    let error = null as Error | null;
+    leanProduceApi(9, notCalled)(connection, -1, 1, call, options, (e) => (error = e));
+    assert.ok(error instanceof LeanProducerError, what);
+    assert.equal(sent.length, 0, what);
+  }
+  // The client's own Produce (a version the lean encoder does not write) refuses them too.
+  let called = 0;
+  const client = Object.assign(() => void called++, {
+    key: 0,
+    version: 2,
+  }) as unknown as ProduceApi;
+  const guarded = guardedProduceApi(client);
+  assert.equal(guarded.version, 2);
+  assert.throws(() => leanProduceApi(2, client), LeanProducerError);
+  let error = null as Error | null;
+  guarded(fakeConnection().connection, -1, 1, stand(), {}, (e) => (error = e));
+  assert.ok(error instanceof LeanProducerError);
+  assert.equal(called, 0);
+  guarded(fakeConnection().connection, -1, 1, messages(), {}, () => {});
+  assert.equal(called, 1, "other messages go to the client's");
+});
+
+Deno.test("a built batch is sent at Produce v3 to v8 too (a proxy capping the version): the client's own bytes, flags off", () => {
+  const ms = messages().map((m) => ({ ...m, partition: 3 }));
+  for (const [version, encoder] of [[8, produceV8], [3, produceV3]] as const) {
+    const batch = builtBatch(ms);
+    const copies = batchMessages(batch).map((m) => ({ ...m, headers: new Map() }));
+    const { connection, sent } = fakeConnection();
+    const options = { producerId: 99n, producerEpoch: 2, sequences };
+    let answer: unknown;
+    leanProduceApi(version, notCalled)(
+      connection,
+      1,
+      5_000,
+      copies,
+      options,
+      (_e, r) => (answer = r),
+    );
+    assert.equal(answer, "answered", `v${version}`);
+    assert.equal(sent.length, 1);
+    assert.equal(sent[0].version, version);
+    assert.deepEqual([sent[0].requestTags, sent[0].responseTags], [false, false], `v${version}`);
+    const ts = batch.timestampMs!;
+    const client = encoder.createRequest(
+      1,
+      5_000,
+      ms.map((m) => ({ ...m, timestamp: BigInt(ts) })) as never,
+      { ...options, sequences: withDefault(sequences) } as never,
+    ).buffer;
+    assert.deepEqual(sent[0].body, client, `v${version}`);
+    // A retry at a flexible version (the proxy gone) writes that layout over the same records.
+    leanProduceApi(9, notCalled)(connection, 1, 5_000, copies, options, () => {});
+    assert.deepEqual(
+      sent[1].body,
+      produceV9.createRequest(
+        1,
+        5_000,
+        ms.map((m) => ({ ...m, timestamp: BigInt(ts) })) as never,
+        { ...options, sequences: withDefault(sequences) } as never,
+      ).buffer,
+    );
+  }
+  // Other messages at v8 are the client's own to encode.
+  let fellBack = 0;
+  const fallback = Object.assign(() => void fellBack++, { key: 0, version: 8 });
+  leanProduceApi(8, fallback as unknown as ProduceApi)(
+    fakeConnection().connection,
+    -1,
+    1,
+    messages(),
+    { sequences },
+    () => {},
+  );
+  assert.equal(fellBack, 1);
 });

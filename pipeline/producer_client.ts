@@ -28,7 +28,8 @@ import {
 } from "@platformatic/kafka";
 import { Buffer } from "node:buffer";
 import { UsageError } from "../lib/exit_codes.ts";
-import { leanProducer } from "./lean_producer.ts";
+import { leanProducer, sendBatch } from "./lean_producer.ts";
+import type { PartitionBatch } from "./record_batch.ts";
 import { quietConnectionErrors } from "./quiet_connections.ts";
 
 export const KAFKA_CLIENTS = ["kafkajs", "platformatic", "lean"] as const;
@@ -64,6 +65,11 @@ export interface ProducerClient {
   warm(topic: string, partitions: readonly number[]): Promise<void>;
   /** Resolves when Kafka acknowledged every message (one topic, at least one); rejects otherwise. */
   send(messages: ProduceMessage[]): Promise<void>;
+  /**
+   * The lean client only: sends one partition's records as the generator wrote them
+   * (record_batch.ts), with the same guarantees as `send`.
+   */
+  readonly sendBatch?: (batch: PartitionBatch) => Promise<void>;
   /** The topic's partition count, fresh from the cluster's metadata (partitions added mid-run). */
   partitionCount(topic: string): Promise<number>;
   /**
@@ -176,6 +182,7 @@ class PlatformaticClient implements ProducerClient {
   readonly #brokers: string[];
   readonly #clientId: string;
   #admin: PlatformaticAdmin | undefined;
+  readonly sendBatch?: (batch: PartitionBatch) => Promise<void>;
 
   /** `lean`: the generator's own record encoder writes the Produce requests. */
   constructor(o: ProducerClientOptions, lean = false) {
@@ -195,6 +202,7 @@ class PlatformaticClient implements ProducerClient {
       serializers: { ...stringSerializers, key: cachedKeySerializer(), value: valueSerializer },
       ...platformaticSecurity(securityFor(o.brokers)),
     }));
+    if (lean) this.sendBatch = (batch) => sendBatch(this.#producer, batch);
   }
 
   async connect(): Promise<void> {

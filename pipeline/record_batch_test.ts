@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { crc32c, jsCRC32C, produceV9, Reader, readRecordsBatch } from "@platformatic/kafka";
-import { produceRequestBody, RecordBatchError } from "./record_batch.ts";
+import {
+  BatchBuffers,
+  batchCrc32c,
+  PartitionBatch,
+  produceRequestBody,
+  RecordBatchError,
+} from "./record_batch.ts";
 import { EventBytes } from "./event_bytes.ts";
 import { corrupt } from "./malformed.ts";
 import { planIncident } from "./anomalies.ts";
@@ -171,4 +177,153 @@ Deno.test("produceRequestBody refuses a partition without records or with keys a
       }),
     RecordBatchError,
   );
+});
+
+Deno.test("batchCrc32c matches the known vectors and the client's CRC, on views too", () => {
+  assert.equal(batchCrc32c(ascii("123456789")), 0xe3069283);
+  assert.equal(batchCrc32c(new Uint8Array(32)), 0x8a9136aa);
+  assert.equal(batchCrc32c(new Uint8Array(32).fill(0xff)), 0x62a8ab43);
+  const big = Uint8Array.from({ length: 100_003 }, (_, i) => (i * 131) >> 3);
+  const view = big.subarray(7, 90_001);
+  assert.equal(batchCrc32c(view), jsCRC32C(Buffer.from(view)));
+  assert.equal(batchCrc32c(view), crc32c(Buffer.from(view)));
+});
+
+/** `keys` and `values` written into a `PartitionBatch` of `partition`, as the generator does. */
+function built(
+  partition: number,
+  keys: ReadonlyArray<Uint8Array | null>,
+  values: ReadonlyArray<Uint8Array>,
+  buf = new Uint8Array(64),
+): PartitionBatch {
+  const b = new PartitionBatch("network-telemetry", partition, buf);
+  values.forEach((value, i) => {
+    b.reserve(value.length);
+    const at = b.begin(keys[i]);
+    b.buf.set(value, at);
+    b.end(at + value.length, 1000 + i);
+  });
+  return b;
+}
+
+Deno.test("PartitionBatch writes produceRequestBody's bytes (so the client's) for every record shape", () => {
+  const ts = 1_764_999_999_123;
+  for (const n of [1, 63, 64, 700]) {
+    const { keys, values } = generatorRecords(n, `pb${n}`);
+    for (const idempotent of [true, false]) {
+      const producer = {
+        producerId: idempotent ? 123456789012n : -1n,
+        producerEpoch: idempotent ? 3 : 0,
+        baseSequence: idempotent ? 2_147_000_000 : 0,
+      };
+      const b = built(4, keys, values);
+      const ours = b.body({
+        version: 9,
+        acks: -1,
+        timeoutMs: 30_000,
+        timestampMs: ts,
+        ...producer,
+      });
+      const theirs = produceRequestBody({
+        acks: -1,
+        timeoutMs: 30_000,
+        topic: "network-telemetry",
+        timestampMs: ts,
+        partitions: [{ partition: 4, ...producer, keys, values }],
+      });
+      assert.deepEqual(ours, theirs, `n=${n} idempotent=${idempotent}`);
+      assert.deepEqual(b.seqs, values.map((_, i) => 1000 + i));
+      assert.equal(b.count, n);
+    }
+  }
+});
+
+Deno.test("PartitionBatch: values and records whose lengths are not two varint bytes, no key", () => {
+  const values = [
+    ascii(""),
+    ascii("x"),
+    new Uint8Array(63).fill(0x61), // 1-byte value length
+    new Uint8Array(64).fill(0x62), // 2 bytes
+    new Uint8Array(8191).fill(0x63), // 2 bytes, a 3-byte record length
+    new Uint8Array(8192).fill(0x64), // 3 bytes
+    new Uint8Array(1_100_000).fill(0x65), // 4 bytes, past the first buffer many times
+    ascii('{"seq":1}'),
+  ];
+  const keys = values.map((_, i) => (i % 3 === 1 ? null : ascii(`10.0.0.${i}`)));
+  const r = { version: 11, acks: 1 as const, timeoutMs: 5, timestampMs: 1_700_000_000_000 };
+  const producer = { producerId: 42n, producerEpoch: 1, baseSequence: 7 };
+  const b = built(0, keys, values);
+  const body = b.body({ ...r, ...producer });
+  assert.deepEqual(
+    body,
+    produceRequestBody({
+      ...r,
+      topic: "network-telemetry",
+      partitions: [{ partition: 0, ...producer, keys, values }],
+    }),
+  );
+  // Read back with the client's decoder.
+  const reader = Reader.from(body);
+  reader.readNullableString();
+  reader.readInt16();
+  reader.readInt32();
+  reader.readUnsignedVarInt();
+  assert.equal(reader.readString(), "network-telemetry");
+  reader.readUnsignedVarInt();
+  assert.equal(reader.readInt32(), 0);
+  reader.readUnsignedVarInt();
+  const batch = readRecordsBatch(reader);
+  assert.equal(batch.firstSequence, 7);
+  assert.equal(batch.records.length, values.length);
+  batch.records.forEach((rec, i) => {
+    assert.deepEqual(new Uint8Array(rec.value ?? []), values[i], `value ${i}`);
+    assert.equal(rec.offsetDelta, i);
+  });
+});
+
+Deno.test("PartitionBatch: a body again is the same bytes, or the new producer's; errors", () => {
+  const { keys, values } = generatorRecords(300, "again");
+  const b = built(2, keys, values);
+  const r = { version: 10, acks: -1 as const, timeoutMs: 30_000, timestampMs: 1_764_000_000_000 };
+  const first = Buffer.from(b.body({ ...r, producerId: 5n, producerEpoch: 0, baseSequence: 90 }));
+  assert.deepEqual(b.body({ ...r, producerId: 5n, producerEpoch: 0, baseSequence: 90 }), first);
+  const recovered = b.body({ ...r, producerId: 6n, producerEpoch: 0, baseSequence: 0 });
+  assert.notDeepEqual(recovered, first);
+  assert.deepEqual(
+    recovered,
+    produceRequestBody({
+      ...r,
+      topic: "network-telemetry",
+      partitions: [{
+        partition: 2,
+        producerId: 6n,
+        producerEpoch: 0,
+        baseSequence: 0,
+        keys,
+        values,
+      }],
+    }),
+  );
+  const empty = new PartitionBatch("t", 0, new Uint8Array(16));
+  assert.throws(
+    () => empty.body({ ...r, producerId: -1n, producerEpoch: 0, baseSequence: 0 }),
+    RecordBatchError,
+  );
+  const long = new PartitionBatch("t", 0, new Uint8Array(1024));
+  assert.throws(() => long.begin(new Uint8Array(65)), RecordBatchError);
+});
+
+Deno.test("BatchBuffers hands back buffers put back, of the largest size seen", () => {
+  const pool = new BatchBuffers(1000);
+  const a = pool.get();
+  assert.equal(a.length, 1000);
+  pool.put(a);
+  assert.equal(pool.get(), a);
+  const big = new Uint8Array(5000);
+  pool.put(a);
+  pool.put(big); // larger: the smaller ones are dropped
+  assert.equal(pool.get(), big);
+  assert.equal(pool.get().length, 5000);
+  pool.put(new Uint8Array(1000)); // smaller than the size now: not kept
+  assert.notEqual(pool.get().length, 1000);
 });

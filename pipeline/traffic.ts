@@ -175,63 +175,120 @@ export function destinationShare(ip: string): number {
 
 const clampInt = (x: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, Math.round(x)));
 
-/** One ordinary flow (one object literal of the schema's shape: the generator's hot path). */
-export function baselineFlow(rng: Rng): Flow {
-  const device = DEVICES[rng.int(0, DEVICE_COUNT - 1)];
-  const src = device.ip;
+/** Every destination a baseline flow has, by `BaselineChoice.dst`: services, resolvers, external. */
+export const BASELINE_DESTINATIONS: readonly string[] = [...SERVICES, ...RESOLVERS, ...EXTERNAL];
+const RESOLVER_AT = SERVICE_COUNT;
+const EXTERNAL_AT = SERVICE_COUNT + RESOLVERS.length;
+/** A baseline flow's protocols and TCP flags, by `BaselineChoice.protocol` and `.tcpFlags`. */
+export const BASELINE_PROTOCOLS = ["TCP", "UDP", "ICMP"] as const;
+export const BASELINE_TCP_FLAGS = ["", "SYN,ACK,RST", "SYN,ACK,PSH,FIN"] as const;
+const TCP = 0, UDP = 1, ICMP = 2;
+const NO_FLAGS = 0, RESET = 1, CLOSED = 2;
+
+/**
+ * One baseline flow as numbers and table indexes (`DEVICE_IPS`, `BASELINE_DESTINATIONS`, ...):
+ * what `baselineChoice` picks, written over the same object each time (no allocation per event,
+ * the generator's byte writer reads it); `flowOf` makes the flow itself.
+ */
+export interface BaselineChoice {
+  device: number;
+  dst: number;
+  src_port: number;
+  dst_port: number;
+  protocol: number;
+  bytes_out: number;
+  bytes_in: number;
+  packets: number;
+  /** `latency_ms` in tenths (an integer: the flow's latency is rounded to a tenth). */
+  latencyTenths: number;
+  tcpFlags: number;
+  /** -1 for none (null). */
+  http_status: number;
+}
+
+/** A choice to write over (`baselineChoice`). */
+export function newBaselineChoice(): BaselineChoice {
+  return {
+    device: 0,
+    dst: 0,
+    src_port: 0,
+    dst_port: 0,
+    protocol: 0,
+    bytes_out: 0,
+    bytes_in: 0,
+    packets: 0,
+    latencyTenths: 0,
+    tcpFlags: 0,
+    http_status: -1,
+  };
+}
+
+/** Picks one ordinary flow into `c` (the same draws, in the same order, as `baselineFlow`). */
+export function baselineChoice(rng: Rng, c: BaselineChoice): BaselineChoice {
+  c.device = rng.int(0, DEVICE_COUNT - 1);
   const kind = rng.weighted(KINDS);
-  const latency = Math.round(rng.normal(28, 7) * 10) / 10;
-  let latency_ms = Math.max(10, Math.min(50, latency));
-  let dst: string;
-  let src_port: number;
-  let dst_port: number;
-  let protocol: Flow["protocol"];
-  let bytes_out: number;
-  let bytes_in: number;
-  let packets = 2;
-  let tcp_flags = "";
-  let http_status: number | null = null;
+  // clamp(round(x * 10) / 10, 10, 50) in tenths: the same number once divided by ten.
+  let tenths = Math.max(100, Math.min(500, Math.round(rng.normal(28, 7) * 10)));
+  c.packets = 2;
+  c.tcpFlags = NO_FLAGS;
+  c.http_status = -1;
   if (kind === "dns") {
-    dst = rng.pick(RESOLVERS);
-    src_port = rng.int(32768, 60999);
-    dst_port = 53;
-    protocol = "UDP";
-    bytes_out = rng.int(40, 120);
-    bytes_in = rng.int(60, 480);
-    latency_ms = Math.min(latency_ms, 30);
+    c.dst = RESOLVER_AT + rng.int(0, RESOLVERS.length - 1);
+    c.src_port = rng.int(32768, 60999);
+    c.dst_port = 53;
+    c.protocol = UDP;
+    c.bytes_out = rng.int(40, 120);
+    c.bytes_in = rng.int(60, 480);
+    tenths = Math.min(tenths, 300);
   } else if (kind === "icmp") {
-    dst = rng.pick(EXTERNAL);
-    src_port = 0;
-    dst_port = 0;
-    protocol = "ICMP";
-    bytes_out = 84;
-    bytes_in = 84;
+    c.dst = EXTERNAL_AT + rng.int(0, EXTERNAL.length - 1);
+    c.src_port = 0;
+    c.dst_port = 0;
+    c.protocol = ICMP;
+    c.bytes_out = 84;
+    c.bytes_in = 84;
   } else {
     const internal = kind === "internal";
-    dst = internal ? SERVICES[rng.int(0, SERVICE_COUNT - 1)] : rng.pick(EXTERNAL);
-    dst_port = internal ? rng.pick(INTERNAL_PORTS) : kind === "other" ? rng.pick(OTHER_PORTS) : 443;
-    bytes_out = clampInt(rng.logNormal(7.2, 1.3), 60, 2_000_000);
-    bytes_in = clampInt(rng.logNormal(8.8, 1.6), 60, 20_000_000);
-    packets = Math.max(3, Math.round((bytes_out + bytes_in) / 1200));
+    c.dst = internal
+      ? rng.int(0, SERVICE_COUNT - 1)
+      : EXTERNAL_AT + rng.int(0, EXTERNAL.length - 1);
+    const dst_port = internal
+      ? rng.pick(INTERNAL_PORTS)
+      : kind === "other"
+      ? rng.pick(OTHER_PORTS)
+      : 443;
+    const bytes_out = clampInt(rng.logNormal(7.2, 1.3), 60, 2_000_000);
+    const bytes_in = clampInt(rng.logNormal(8.8, 1.6), 60, 20_000_000);
+    c.dst_port = dst_port;
+    c.bytes_out = bytes_out;
+    c.bytes_in = bytes_in;
+    c.packets = Math.max(3, Math.round((bytes_out + bytes_in) / 1200));
     const reset = rng.chance(0.004);
     const http = dst_port === 443 || dst_port === 8080 || dst_port === 8443;
-    src_port = rng.int(32768, 60999);
-    protocol = dst_port === 123 ? "UDP" : "TCP";
-    tcp_flags = dst_port === 123 ? "" : reset ? "SYN,ACK,RST" : "SYN,ACK,PSH,FIN";
-    if (http) http_status = reset ? 503 : rng.weighted(HTTP_STATUSES);
+    c.src_port = rng.int(32768, 60999);
+    c.protocol = dst_port === 123 ? UDP : TCP;
+    c.tcpFlags = dst_port === 123 ? NO_FLAGS : reset ? RESET : CLOSED;
+    if (http) c.http_status = reset ? 503 : rng.weighted(HTTP_STATUSES);
   }
+  c.latencyTenths = tenths;
+  return c;
+}
+
+/** The flow a choice stands for (one object literal of the schema's shape). */
+export function flowOf(c: BaselineChoice): Flow {
+  const device = DEVICES[c.device];
   return {
-    src_ip: src,
-    dst_ip: dst,
-    src_port,
-    dst_port,
-    protocol,
-    bytes_out,
-    bytes_in,
-    packets,
-    latency_ms,
-    tcp_flags,
-    http_status,
+    src_ip: device.ip,
+    dst_ip: BASELINE_DESTINATIONS[c.dst],
+    src_port: c.src_port,
+    dst_port: c.dst_port,
+    protocol: BASELINE_PROTOCOLS[c.protocol],
+    bytes_out: c.bytes_out,
+    bytes_in: c.bytes_in,
+    packets: c.packets,
+    latency_ms: c.latencyTenths / 10,
+    tcp_flags: BASELINE_TCP_FLAGS[c.tcpFlags],
+    http_status: c.http_status < 0 ? null : c.http_status,
     action: "ACCEPT",
     flow_direction: "egress",
     account_id: ACCOUNT,
@@ -239,4 +296,11 @@ export function baselineFlow(rng: Rng): Flow {
     interface_id: device.interfaceId,
     region: device.region,
   };
+}
+
+const scratch = newBaselineChoice();
+
+/** One ordinary flow. */
+export function baselineFlow(rng: Rng): Flow {
+  return flowOf(baselineChoice(rng, scratch));
 }
