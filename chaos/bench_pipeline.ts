@@ -1,6 +1,6 @@
 /**
  * `deno task bench:pipeline [--start 10000] [--factor 1.25] [--seconds 60] [--steps 10]
- * [--base-port 31800]`
+ * [--broker KEY=VALUE]... [--base-port 31800]`
  *
  * What a whole pipeline survives: the generator, the sink and the detector
  * together on one stack, no fault, through the scenario engine. It runs at
@@ -15,7 +15,9 @@
  *   the topic, the incident alerted once.
  *
  * Each rate runs on a fresh stack; the run folders go to a temporary folder
- * (`--out` keeps them). When even the last step holds, the figure is a lower
+ * (`--out` keeps them). `--broker` sets a broker property on every broker (the
+ * scenario's `stack.broker_overrides`), to compare the brokers' cost under
+ * settings of one's own. When even the last step holds, the figure is a lower
  * bound: raise `--steps`. Last line, exactly:
  * `pipeline_eps=<n> cpu_s_per_million=<n>` (the machine's busy CPU seconds
  * per million events at that rate; 0 and - when no rate was sustained).
@@ -24,7 +26,7 @@
 
 import { join } from "node:path";
 import { intFlag, parseFlags } from "../lib/cli.ts";
-import { ExitCode, runMain, withInterrupt } from "../lib/exit_codes.ts";
+import { ExitCode, runMain, UsageError, withInterrupt } from "../lib/exit_codes.ts";
 import { say } from "../lib/progress.ts";
 import { quantile } from "../lib/stats.ts";
 import { parseSamples } from "../validate/samples.ts";
@@ -33,7 +35,7 @@ import { runScenario } from "./engine.ts";
 import { validateScenario } from "./scenario.ts";
 
 const USAGE = "usage: deno task bench:pipeline [--start 10000] [--factor 1.25] [--seconds 60] " +
-  "[--steps 10] [--out DIR] [--base-port 31800]";
+  "[--steps 10] [--broker KEY=VALUE]... [--out DIR] [--base-port 31800]";
 
 const WARMUP_MS = 10_000;
 const LAG_BOUND_S = 5;
@@ -96,6 +98,18 @@ export function judgeRate(
   return check;
 }
 
+/** `--broker KEY=VALUE` flags as broker properties (undefined for none); a flag without `=` is a usage error. */
+export function brokerFlags(flags: readonly string[]): Record<string, string> | undefined {
+  if (flags.length === 0) return undefined;
+  const out: Record<string, string> = {};
+  for (const flag of flags) {
+    const at = flag.indexOf("=");
+    if (at <= 0) throw new UsageError(`--broker wants KEY=VALUE, got "${flag}"\n${USAGE}`);
+    out[flag.slice(0, at).trim()] = flag.slice(at + 1).trim();
+  }
+  return out;
+}
+
 if (import.meta.main) {
   await runMain(async () => {
     const { values } = parseFlags(Deno.args, {
@@ -104,6 +118,7 @@ if (import.meta.main) {
       seconds: { type: "string", default: "60" },
       steps: { type: "string", default: "10" },
       out: { type: "string" },
+      broker: { type: "string", multiple: true },
       "base-port": { type: "string", default: "31800" },
     }, USAGE);
     const basePort = intFlag("base-port", values["base-port"], { min: 1024, max: 65335 })!;
@@ -114,6 +129,7 @@ if (import.meta.main) {
       values.steps,
     ]
       .map(Number);
+    const brokerOverrides = brokerFlags(values.broker ?? []);
     const out = values.out ?? await Deno.makeTempDir({ prefix: "bench-pipeline-" });
     return await withInterrupt(async (signal) => {
       let best: RateCheck | undefined;
@@ -131,6 +147,7 @@ if (import.meta.main) {
             },
             detector: { out_of_order: `${OUT_OF_ORDER_MS}ms` },
             checks: { settle: "90s" },
+            ...(brokerOverrides ? { stack: { broker_overrides: brokerOverrides } } : {}),
           }, "bench:pipeline");
           const { results, runDir } = await runScenario(scenario, {
             outDir: out,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { Results } from "../validate/results.ts";
-import { judgeRate } from "./bench_pipeline.ts";
+import { UsageError } from "../lib/exit_codes.ts";
+import { brokerFlags, judgeRate } from "./bench_pipeline.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
 const results = (verdict: Results["verdict"] = "pass") =>
@@ -56,4 +57,14 @@ Deno.test("bench:pipeline: each way a rate is not held is named", () => {
     /verdict fail/,
   );
   assert.equal(judgeRate(8000, results(), "", "").sustained, false, "nothing measured is not held");
+});
+
+Deno.test("--broker KEY=VALUE flags become broker properties; a flag without = is a usage error", () => {
+  assert.equal(brokerFlags([]), undefined);
+  assert.deepEqual(
+    brokerFlags(["replica.fetch.min.bytes=65536", " replica.fetch.wait.max.ms = 50"]),
+    { "replica.fetch.min.bytes": "65536", "replica.fetch.wait.max.ms": "50" },
+  );
+  assert.throws(() => brokerFlags(["replica.fetch.min.bytes"]), UsageError);
+  assert.throws(() => brokerFlags(["=5"]), UsageError);
 });

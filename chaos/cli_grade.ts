@@ -54,6 +54,7 @@ import { intFlag, parseFlags } from "../lib/cli.ts";
 import { repoRoot } from "../compose/paths.ts";
 import { provision } from "../compose/provision.ts";
 import { storeDiskGaps } from "../compose/store_disk.ts";
+import { redisDiskGaps } from "../compose/redis_disk.ts";
 import { say } from "../lib/progress.ts";
 import { loadScenario } from "./cli_scenario.ts";
 import { runScenario } from "./engine.ts";
@@ -421,7 +422,7 @@ if (import.meta.main) {
       }
     });
     grade.sandboxed = sandboxed;
-    const gaps = sandboxed ? [...sandboxGaps(), ...storeDiskGaps()] : [];
+    const gaps = sandboxed ? [...sandboxGaps(), ...storeDiskGaps(), ...redisDiskGaps()] : [];
     if (choice.kind === "external") gaps.push(EXTERNAL_GAP);
     if (gaps.length) grade.sandbox_gaps = gaps;
     await Deno.writeTextFile(join(out, "grade.json"), JSON.stringify(grade, null, 2));

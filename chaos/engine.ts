@@ -39,6 +39,7 @@ import type { Results } from "../validate/results.ts";
 import { exitCodeOf } from "../validate/verdict.ts";
 import { oomCounts, oomFailure, type OwnPipeline, startPipeline } from "./components.ts";
 import { storeFull } from "../compose/store_disk.ts";
+import { redisFull } from "../compose/redis_disk.ts";
 import { externalProblems, stackProblems } from "./faults/mod.ts";
 import { CommitSampler } from "./commit_sampler.ts";
 import { objectStore } from "../pipeline/store.ts";
@@ -143,6 +144,7 @@ export async function runScenario(
   const { history, status, signal } = run;
   let commits: CommitSampler | undefined;
   let redisGuard: RedisGuard | undefined;
+  let redisUrl: string | undefined; // the harness's, for Redis's disk at the verdict
   // A graded pipeline's boxes are bounded: an OOM kill in one during the run fails the run.
   const ooms = oomCounts(options.pipeline);
   try {
@@ -154,6 +156,7 @@ export async function runScenario(
       options.external,
       Boolean(options.pipeline?.sandbox || options.pipeline?.sandboxes),
     );
+    redisUrl = stack.endpoints.redis.url;
     // A pipeline's script that blocks Redis fails the run, not the harness (redis_guard.ts).
     redisGuard = RedisGuard.start({
       url: stack.endpoints.redis.url,
@@ -258,6 +261,14 @@ export async function runScenario(
     if (full && !run.submissionFailure) {
       run.submissionFailure = full;
       history.record("fail", "submission", full);
+    }
+    // And one that filled Redis's (compose/redis_disk.ts): its append-only file.
+    const redisFilled = options.pipeline && redisUrl
+      ? await redisFull(join(run.runDir, "stack"), redisUrl)
+      : undefined;
+    if (redisFilled && !run.submissionFailure) {
+      run.submissionFailure = redisFilled;
+      history.record("fail", "submission", redisFilled);
     }
     // A teardown that throws is recorded, never thrown: a judged fail stands (outcome.ts).
     await endRun(run, { keepStack: options.keepStack });

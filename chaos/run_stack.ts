@@ -31,6 +31,7 @@ import type { RunContext } from "./run_context.ts";
 import type { RunNames } from "./run_names.ts";
 import type { Scenario } from "./scenario.ts";
 import { storeDiskMbFromEnv } from "../compose/store_disk.ts";
+import { redisDiskMbFromEnv } from "../compose/redis_disk.ts";
 
 export type Kafka = ReturnType<typeof kafkaClient>;
 export type Admin = ReturnType<Kafka["admin"]>;
@@ -54,7 +55,8 @@ export interface RunStackOptions {
   external?: ExternalOptions;
   /**
    * The pipeline under test runs in sandboxes (a graded submission): MinIO's data gets a bounded
-   * disk of its own (compose/store_disk.ts), so that its PUTs cannot fill the grader's disk.
+   * disk of its own (compose/store_disk.ts), so that its PUTs cannot fill the grader's disk; so
+   * does Redis's append-only file (compose/redis_disk.ts).
    */
   boxed?: boolean;
 }
@@ -114,6 +116,8 @@ async function upRunStack(scenario: Scenario, o: RunStackOptions): Promise<Stack
     lazyDisks: needsLazyDisks(scenario),
     // Only a boxed (graded) pipeline is held to a store disk; the default size is the env's.
     storeDiskMb: o.boxed ? storeDiskMbFromEnv() : 0,
+    // And to a Redis disk (its append-only file), noted for the grade when it has none.
+    redisDiskMb: o.boxed ? redisDiskMbFromEnv() : undefined,
     kafka: {
       defaultReplicationFactor: s.replication_factor,
       minInsyncReplicas: s.min_insync_replicas,

@@ -107,13 +107,15 @@ export async function unmountUnder(dir: string, keep: readonly string[] = []): P
 
 /**
  * The same for a shell: `dir` in `$dir`, lazily (processes may still hold files), copying
- * out MinIO's store first (used by the watchdog when the harness dies).
+ * out MinIO's store first, removing Redis's disk image after (redis_disk.ts; used by the
+ * watchdog when the harness dies).
  */
 export const UNMOUNT_SCRIPT = `
 awk -v d="$dir/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
   case "$m" in */minio) rm -rf "$m.kept"; cp -a "$m/." "$m.kept" 2>/dev/null;; esac
   umount -l "$m" 2>/dev/null
   case "$m" in */minio) rm -rf "$m"; mv "$m.kept" "$m" 2>/dev/null;; esac
+  case "$m" in */redis) rm -f "$m/.chaos-redis.img";; esac
 done`;
 
 /** Size and free space of the filesystem holding `path`, in bytes. */

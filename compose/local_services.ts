@@ -19,11 +19,13 @@ import {
   brokerNode,
   REDIS_BOUNDS,
   REDIS_DURABILITY,
+  REDIS_MEMORY,
   spawnDetached,
   toxiproxyConfig,
 } from "./stack.ts";
 import { faketimeEnv, faketimeFile, REAL_CLOCK, writeFaketime } from "./faketime.ts";
 import { mountStoreDisk, noteStoreDisk } from "./store_disk.ts";
+import { mountRedisDisk, noteRedisDisk } from "./redis_disk.ts";
 
 /** Nodes started under libfaketime `lib` (the `clock` fault's targets: faketime.ts). */
 export interface FaketimeNodes {
@@ -122,6 +124,8 @@ export async function nodeSpecs(
     lazyDisks?: boolean;
     /** MinIO's store disk in MiB (store_disk.ts); default 0: none (a graded run asks for one). */
     storeDiskMb?: number;
+    /** Redis's disk in MiB (redis_disk.ts); 0: none, noted. Default: none (a graded run asks). */
+    redisDiskMb?: number;
   },
 ): Promise<ProcessSpec[]> {
   const spec = (name: string, cmd: string, args: string[], env?: Record<string, string>) => ({
@@ -149,13 +153,17 @@ export async function nodeSpecs(
 
   const redisDir = join(dataDir, "redis");
   await Deno.mkdir(redisDir, { recursive: true });
+  // A pipeline that overwrites big values in a loop grows the append-only file without end: it
+  // fills Redis's own disk, not the host's (redis_disk.ts). Asked for: noted when there is none.
+  if (options.redisDiskMb !== undefined) {
+    noteRedisDisk(mountRedisDisk(redisDir, options.redisDiskMb));
+  }
   // Its users in a file of the stack's (0600), out of the command line and the data dir.
   const redisAcl = join(dataDir, "redis.acl");
   if (options.redisUsers) await writeRedisAclFile(redisAcl, options.redisUsers);
   specs.push(spec("redis", binaries.redis, [
     ...(options.redisUsers ? ["--aclfile", redisAcl] : []),
-    // A pipeline that fills Redis gets OOM errors; the harness's reads and PING still answer.
-    ...["--maxmemory", "1gb", "--maxmemory-policy", "noeviction"],
+    ...REDIS_MEMORY,
     "--port",
     String(plan.redis),
     "--bind",

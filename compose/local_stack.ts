@@ -122,6 +122,11 @@ export interface LocalStackOptions extends StackOptions {
    * graded pipeline. Default 0: none.
    */
   storeDiskMb?: number;
+  /**
+   * Redis's folder on a bounded disk of its own of this many MiB (compose/redis_disk.ts), for a
+   * graded pipeline; 0: none, noted for the grade. Default: none, nothing noted.
+   */
+  redisDiskMb?: number;
 }
 
 export class LocalStack extends StackBase<ProcessNode> implements Stack {

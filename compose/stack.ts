@@ -40,6 +40,18 @@ export const REDIS_DURABILITY = ["--save", "", "--appendonly", "yes", "--appendf
  */
 export const REDIS_BOUNDS = ["--proto-max-bulk-len", "16mb", "--client-query-buffer-limit", "64mb"];
 
+/**
+ * Redis's memory on the local stack: a pipeline that fills it gets OOM errors (`noeviction`), the
+ * harness's reads and PING still answer. Its disk is sized from it (compose/redis_disk.ts).
+ */
+export const REDIS_MAXMEMORY_MB = 1024;
+export const REDIS_MEMORY = [
+  "--maxmemory",
+  `${REDIS_MAXMEMORY_MB}mb`,
+  "--maxmemory-policy",
+  "noeviction",
+];
+
 /** How to start a stack, whichever kind. */
 export interface StackOptions {
   /** Stack name (state folder, container names, labels). Default "default". */

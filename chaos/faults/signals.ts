@@ -9,6 +9,8 @@
  * only when every process of the cgroup was: each member seen before the fault
  * must be gone after `kill`, `stop` and `restart` (its pid and start time, so a
  * recycled pid is no alibi), and still in the frozen cgroup after `pause`.
+ * The faults that kill as a side effect (`memory`, `disk_full`, `io_error`) heal by
+ * `restartDead`, which waits until what it started answers its health probe.
  * @module
  */
 
@@ -20,6 +22,9 @@ import {
   processState,
 } from "../../compose/process_node.ts";
 import type { StackNode } from "../../compose/stack.ts";
+import { EnvironmentError } from "../../lib/exit_codes.ts";
+import { Progress } from "../../lib/progress.ts";
+import { boundedCheck, GiveUp, waitFor } from "../../lib/wait.ts";
 import { NO_PARAMS } from "./params.ts";
 import { BOTH_STACKS, defineFault, type FaultContext, nodeOf } from "./types.ts";
 
@@ -92,8 +97,129 @@ export function expectState(node: StackNode, expected: ProcessState, what: strin
 
 export const PROCESS_TARGETS = ["broker", "component", "service"] as const;
 
-/** Starts again, on its data, each target that died of a fault (a heal's rollback); their names. */
-export async function restartDead(ctx: FaultContext, nodes: readonly string[]): Promise<string[]> {
+/** How long a heal waits for each service it restarted to answer its health probe. */
+export const RESTART_ANSWER_MS = 90_000;
+
+/** A node as a heal's probe sees it: answering, or why not (`gone`: it is dead). */
+export type Answer = { ok: true } | { ok: false; why: string; gone?: boolean };
+
+/** Probes one node: its service answers, or why not. */
+export type AnswerProbe = (name: string) => Promise<Answer>;
+
+/** Probes seen dead in a row after which a restarted node is given up (it died again). */
+const GONE_PROBES = 3;
+
+/**
+ * The probe the rollback's health check uses (`stack.nodeReady`: a broker's port, Redis's PING,
+ * MinIO's health), after the node's state; a pipeline component answers when it runs.
+ */
+export function serviceProbe(ctx: FaultContext): AnswerProbe {
+  return async (name) => {
+    const node = nodeOf(ctx, name);
+    const state = await node.refresh();
+    if (state !== "running") return { ok: false, why: `it is ${state}`, gone: state === "dead" };
+    if (ctx.components.has(name)) return { ok: true };
+    try {
+      if (await ctx.stack.nodeReady(name)) return { ok: true };
+      return { ok: false, why: "it runs, but its service does not answer its health probe" };
+    } catch (error) {
+      return { ok: false, why: `its health probe failed: ${(error as Error).message ?? error}` };
+    }
+  };
+}
+
+/** How `waitAnswering` waits; the defaults are written down. */
+export interface AnswerWaitOptions {
+  /** The bound for each node. Default RESTART_ANSWER_MS (90 s). */
+  timeoutMs?: number;
+  /** Between two probes of a node. Default 1000. */
+  intervalMs?: number;
+  /** The longest one probe may take (then it counts as failed). Default 5000. */
+  probeTimeoutMs?: number;
+  /** Told of the wait while a node does not answer. Default: a progress line on stderr. */
+  progress?: (line: string) => void;
+}
+
+/**
+ * Waits, for each of `nodes` at once, until `probe` says it answers, for `timeoutMs` at most; a
+ * node seen dead by three probes in a row is given up (it died again). What did not come back:
+ * each node with why, from its last probe (empty: every node answers).
+ */
+export async function waitAnswering(
+  nodes: readonly string[],
+  probe: AnswerProbe,
+  options: AnswerWaitOptions = {},
+): Promise<Record<string, string>> {
+  const timeoutMs = options.timeoutMs ?? RESTART_ANSWER_MS;
+  const probeTimeoutMs = options.probeTimeoutMs ?? 5000;
+  const bar = options.progress ? undefined : new Progress("heal");
+  const progress = options.progress ?? ((line: string) => bar!.update(line));
+  const started = performance.now();
+  const notBack: Record<string, string> = {};
+  let waited = false;
+  await Promise.all(nodes.map(async (name) => {
+    let last = "no probe answered in time";
+    let gone = 0;
+    try {
+      await waitFor(async () => {
+        const answer: Answer = await boundedCheck(() => probe(name), probeTimeoutMs).catch(
+          (error) => ({ ok: false, why: `its probe failed: ${(error as Error).message ?? error}` }),
+        );
+        if (answer.ok) return true;
+        last = answer.why;
+        gone = answer.gone ? gone + 1 : 0;
+        waited = true;
+        const s = ((performance.now() - started) / 1000).toFixed(0);
+        progress(
+          `waiting for ${name} to answer after its restart (${s} s of ${
+            timeoutMs / 1000
+          } s): ${last}`,
+        );
+        if (gone >= GONE_PROBES) throw new GiveUp(last);
+        throw new Error(last);
+      }, {
+        what: `${name} to answer`,
+        timeoutMs,
+        intervalMs: options.intervalMs ?? 1000,
+      });
+    } catch (error) {
+      notBack[name] = error instanceof GiveUp
+        ? `it died again after its restart (its last probe: ${last})`
+        : `it did not answer within ${timeoutMs / 1000} s of its restart (its last probe: ${last})`;
+    }
+  }));
+  if (waited && bar) {
+    const s = ((performance.now() - started) / 1000).toFixed(1);
+    bar.done(
+      `${nodes.map((n) => `${n} ${n in notBack ? "not back" : "answers"}`).join(", ")} ` +
+        `${s} s after the restart`,
+    );
+  }
+  return notBack;
+}
+
+/** A heal started a node again, but its service did not come back (the run cannot be trusted). */
+export class NotBackError extends EnvironmentError {
+  constructor(readonly notBack: Record<string, string>) {
+    super(
+      `restarted by the heal, but not back: ${
+        Object.entries(notBack).map(([n, why]) => `${n}: ${why}`).join("; ")
+      }`,
+    );
+  }
+}
+
+/**
+ * Starts again, on its data, each target that died of a fault (a heal's rollback), then waits
+ * until each answers its health probe (`waitAnswering`: 90 s at most); their names. One that did
+ * not come back throws NotBackError (an environment problem: the heal is recorded as failed,
+ * with the node and its probe's last word). `options.probe` replaces `serviceProbe` (tests).
+ */
+export async function restartDead(
+  ctx: FaultContext,
+  nodes: readonly string[],
+  options: AnswerWaitOptions & { probe?: AnswerProbe } = {},
+): Promise<string[]> {
   const restarted: string[] = [];
   for (const name of nodes) {
     const node = nodeOf(ctx, name);
@@ -102,6 +228,8 @@ export async function restartDead(ctx: FaultContext, nodes: readonly string[]): 
       restarted.push(name);
     }
   }
+  const notBack = await waitAnswering(restarted, options.probe ?? serviceProbe(ctx), options);
+  if (Object.keys(notBack).length > 0) throw new NotBackError(notBack);
   return restarted;
 }
 
