@@ -57,7 +57,8 @@ import { storeDiskGaps } from "../compose/store_disk.ts";
 import { redisDiskGaps } from "../compose/redis_disk.ts";
 import { say } from "../lib/progress.ts";
 import { loadScenario } from "./cli_scenario.ts";
-import { runScenario } from "./engine.ts";
+import { DEFAULT_RUN_BASE_PORT, runBasePort, runScenario } from "./engine.ts";
+import { ephemeralRange, portsInRange } from "../compose/local_services.ts";
 import { STACK_FLAGS, STACK_USAGE, stackChoice } from "./stack_flags.ts";
 import { varyScenario } from "./vary.ts";
 import type { Scenario } from "./scenario.ts";
@@ -104,6 +105,38 @@ export const DOCKER_REFUSED =
 export const EXTERNAL_GAP =
   "external stack: the pipeline had the endpoints file's credentials and whatever rights they " +
   "carry there (the harness made no users of the pipeline's own)";
+
+/** The ports a local stack takes from its base port (compose/ports.ts). */
+const STACK_SPAN = 300;
+
+/**
+ * Why `grade` refuses a local stack at `base` (its ports `base`..`base`+299) whose ports lie in
+ * the kernel's ephemeral port `range`, or undefined: a sandboxed pipeline may bind port 0 (its
+ * Landlock domain allows it) and so take, from the range, a service's port while a fault has the
+ * service down, then answer its clients. Pure.
+ */
+export function ephemeralStackRefusal(
+  base: number,
+  range: readonly [number, number] | undefined,
+): string | undefined {
+  if (!range) return undefined;
+  const ports = Array.from({ length: STACK_SPAN }, (_, i) => base + i);
+  const inside = portsInRange(ports, range);
+  if (inside.length === 0) return undefined;
+  const [lo, hi] = range;
+  const below = lo - STACK_SPAN >= 1024 ? `from 1024 to ${lo - STACK_SPAN}` : undefined;
+  const above = hi + 1 + STACK_SPAN <= 65535
+    ? `from ${hi + 1} to ${65535 - STACK_SPAN}`
+    : undefined;
+  return `cannot grade on a stack whose ports lie in the kernel's ephemeral port range: ports ` +
+    `${inside[0]}-${
+      inside.at(-1)
+    } of the stack at base port ${base} (CHAOS_RUN_BASE_PORT) are in ` +
+    `${lo}-${hi} (net.ipv4.ip_local_port_range), where a sandboxed pipeline's bind(0) could take ` +
+    `a service's port while a fault has the service down\nhint: set CHAOS_RUN_BASE_PORT to a ` +
+    `base port ${[below, above].filter(Boolean).join(" or ") || "outside the range"} ` +
+    `(the default is ${DEFAULT_RUN_BASE_PORT})`;
+}
 
 /** A seed drawn at random (recorded in the grade, so a grading can be repeated). */
 function drawSeed(): number {
@@ -364,6 +397,11 @@ if (import.meta.main) {
     if (!values.submission) throw new UsageError(USAGE);
     const choice = await stackChoice(values);
     if (choice.kind === "docker") throw new UsageError(DOCKER_REFUSED);
+    // Before anything starts: a box must never be able to take a service's port (bind(0)).
+    const ephemeral = choice.kind === "local"
+      ? ephemeralStackRefusal(runBasePort(), ephemeralRange())
+      : undefined;
+    if (ephemeral) throw new UsageError(ephemeral);
     const file = resolve(values.submission);
     let raw: unknown;
     try {

@@ -388,7 +388,7 @@ export function sandboxListens(
 }
 
 /** The boxes the components of a graded pipeline run in, each with the name of what it runs. */
-function componentBoxes(own: OwnPipeline | undefined): Map<Sandbox, string> {
+export function componentBoxes(own: OwnPipeline | undefined): Map<Sandbox, string> {
   const out = new Map<Sandbox, string>();
   for (const name of ["sink", "detector"] as const) {
     const box = sandboxOf(own, name);

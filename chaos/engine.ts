@@ -37,7 +37,13 @@ import { abortRecord } from "../validate/history.ts";
 import { COMMITS_FILE } from "../validate/commits.ts";
 import type { Results } from "../validate/results.ts";
 import { exitCodeOf } from "../validate/verdict.ts";
-import { oomCounts, oomFailure, type OwnPipeline, startPipeline } from "./components.ts";
+import {
+  componentBoxes,
+  oomCounts,
+  oomFailure,
+  type OwnPipeline,
+  startPipeline,
+} from "./components.ts";
 import { storeFull } from "../compose/store_disk.ts";
 import { redisFull } from "../compose/redis_disk.ts";
 import { externalProblems, stackProblems } from "./faults/mod.ts";
@@ -52,7 +58,16 @@ import { endRun, openRun, recordFailure, sealRun } from "./run_context.ts";
 import { externalCluster, type ExternalOptions, stackPhase } from "./run_stack.ts";
 import { ms, type Scenario } from "./scenario.ts";
 import { RedisGuard } from "./redis_guard.ts";
+import { SocketGuard } from "./socket_guard.ts";
 import { settle } from "./settle.ts";
+
+/** The local stack's base port of a run when neither `basePort` nor CHAOS_RUN_BASE_PORT names one. */
+export const DEFAULT_RUN_BASE_PORT = 29600;
+
+/** The base port of a run's local stack: `$CHAOS_RUN_BASE_PORT`, else DEFAULT_RUN_BASE_PORT. */
+export function runBasePort(env: { get(name: string): string | undefined } = Deno.env): number {
+  return Number(env.get("CHAOS_RUN_BASE_PORT") ?? DEFAULT_RUN_BASE_PORT);
+}
 
 export interface RunOptions {
   /** Default `reports/runs`. */
@@ -147,9 +162,14 @@ export async function runScenario(
   let redisUrl: string | undefined; // the harness's, for Redis's disk at the verdict
   // A graded pipeline's boxes are bounded: an OOM kill in one during the run fails the run.
   const ooms = oomCounts(options.pipeline);
+  // And a box that holds more sockets than its bound (the host's ports) is stopped: the failure.
+  const sockets = SocketGuard.start({
+    boxes: [...componentBoxes(options.pipeline)].map(([box, name]) => ({ name, box })),
+    history,
+  });
   try {
     status.phase("stack");
-    const basePort = options.basePort ?? Number(Deno.env.get("CHAOS_RUN_BASE_PORT") ?? 29600);
+    const basePort = options.basePort ?? runBasePort();
     const { stack, kafka, admin, binaries } = await stackPhase(
       run,
       basePort,
@@ -241,6 +261,15 @@ export async function runScenario(
     recordFailure(run, error);
   } finally {
     // Nothing here may skip the teardown: each step's error is recorded, never thrown.
+    // A box stopped for holding the host's ports is the cause of whatever failed after it.
+    const held = await sockets.stop().catch((error) => {
+      history.record("fail", "socket-guard", `the socket guard could not stop: ${error}`);
+      return undefined;
+    });
+    if (held) {
+      run.submissionFailure = held;
+      history.record("fail", "submission", held);
+    }
     await commits?.stop({ lastRead: false }) // stopped after settle, unless the run failed
       .catch((error) => history.record("fail", "commits", `the commit sampler: ${error}`));
     const blocked = await redisGuard?.stop().catch((error) => {

@@ -23,6 +23,10 @@
  * - **Connections.** The box's processes together may hold at most `CHAOS_SANDBOX_CONNECTIONS`
  *   (512) TCP connections open; one more is reset at once (its firewall chain counts them:
  *   sandbox_network.ts). So a box cannot take the slots of a service it shares with the harness.
+ * - **Sockets.** The box's processes together may hold at most `CHAOS_SANDBOX_SOCKETS` (2048)
+ *   sockets, bound or not: a run's socket guard (chaos/socket_guard.ts) counts them twice a second
+ *   and stops a box past it. Sockets bound without a connection make no packet (the connection
+ *   bound never sees them) yet take the host's ephemeral ports.
  *
  * Disk and memory default to 4 GiB; the grader sets them with `CHAOS_SANDBOX_DISK_MB` and
  * `CHAOS_SANDBOX_MEMORY_MB` (`boundsFromEnv`). On a host with cgroup v2 only, the memory and CPU
@@ -63,6 +67,13 @@ export const DEFAULT_NOFILE = 4096;
  * descriptors).
  */
 export const DEFAULT_CONNECTIONS = 512;
+/**
+ * Sockets a box may hold at once, all of its processes together, when the grader names no other
+ * (CHAOS_SANDBOX_SOCKETS): an honest pipeline holds tens to a few hundred; a box past it is
+ * stopped by the run's socket guard (chaos/socket_guard.ts), since its sockets take the host's
+ * ports (28,232 ephemeral ones by default).
+ */
+export const DEFAULT_SOCKETS = 2048;
 /** The image file inside the box's folder (hidden under the filesystem mounted from it). */
 export const DISK_IMAGE = "disk.img";
 /** The v1 memory hierarchy's folder of the boxes' cgroups. */
@@ -81,6 +92,8 @@ export interface BoxBounds {
   nofile?: number;
   /** TCP connections the whole box may hold open (its firewall chain). Default DEFAULT_CONNECTIONS. */
   connections?: number;
+  /** Sockets the whole box may hold (the run's socket guard stops it past). Default DEFAULT_SOCKETS. */
+  sockets?: number;
 }
 
 function mbFrom(name: string, value: string | undefined, fallback: number): number {
@@ -113,8 +126,8 @@ function countFrom(
 
 /**
  * The bounds the grader set (`CHAOS_SANDBOX_DISK_MB`, `CHAOS_SANDBOX_MEMORY_MB`,
- * `CHAOS_SANDBOX_CPU_SHARES`, `CHAOS_SANDBOX_NOFILE`, `CHAOS_SANDBOX_CONNECTIONS`); bad values
- * throw.
+ * `CHAOS_SANDBOX_CPU_SHARES`, `CHAOS_SANDBOX_NOFILE`, `CHAOS_SANDBOX_CONNECTIONS`,
+ * `CHAOS_SANDBOX_SOCKETS`); bad values throw.
  */
 export function boundsFromEnv(
   env: { get(name: string): string | undefined } = Deno.env,
@@ -143,6 +156,10 @@ export function boundsFromEnv(
       DEFAULT_CONNECTIONS,
       [16, 65536],
     ),
+    sockets: countFrom("CHAOS_SANDBOX_SOCKETS", env.get("CHAOS_SANDBOX_SOCKETS"), DEFAULT_SOCKETS, [
+      16,
+      1048576,
+    ]),
   };
 }
 

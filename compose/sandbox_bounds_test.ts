@@ -17,6 +17,7 @@ import {
   DEFAULT_DISK_MB,
   DEFAULT_MEMORY_MB,
   DEFAULT_NOFILE,
+  DEFAULT_SOCKETS,
   DISK_IMAGE,
   isMounted,
   limitsScript,
@@ -35,6 +36,7 @@ Deno.test("boundsFromEnv() takes the grader's sizes in MiB, 4 GiB each by defaul
     cpuShares: DEFAULT_CPU_SHARES,
     nofile: DEFAULT_NOFILE,
     connections: DEFAULT_CONNECTIONS,
+    sockets: DEFAULT_SOCKETS,
   });
   assert.equal(DEFAULT_DISK_MB, 4096);
   assert.ok(DEFAULT_CPU_SHARES < 1024, "a box weighs less than one busy thread of the host");
@@ -45,9 +47,12 @@ Deno.test("boundsFromEnv() takes the grader's sizes in MiB, 4 GiB each by defaul
       CHAOS_SANDBOX_CPU_SHARES: "64",
       CHAOS_SANDBOX_NOFILE: "1024",
       CHAOS_SANDBOX_CONNECTIONS: "64",
+      CHAOS_SANDBOX_SOCKETS: "300",
     })),
-    { diskMb: 512, memoryMb: 256, cpuShares: 64, nofile: 1024, connections: 64 },
+    { diskMb: 512, memoryMb: 256, cpuShares: 64, nofile: 1024, connections: 64, sockets: 300 },
   );
+  assert.throws(() => boundsFromEnv(env({ CHAOS_SANDBOX_SOCKETS: "8" })), /CHAOS_SANDBOX_SOCKETS/);
+  assert.throws(() => boundsFromEnv(env({ CHAOS_SANDBOX_SOCKETS: "2k" })), /CHAOS_SANDBOX_SOCKETS/);
   assert.throws(
     () => boundsFromEnv(env({ CHAOS_SANDBOX_CONNECTIONS: "5" })),
     /CHAOS_SANDBOX_CONNECTIONS: "5" is no whole number from 16 to 65536/,
