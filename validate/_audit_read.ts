@@ -23,6 +23,16 @@ import { Consumer } from "@platformatic/kafka";
 import { type KafkaSecurity, platformaticSecurity } from "../pipeline/kafka_security.ts";
 import { sleep } from "../lib/wait.ts";
 import { sessionOf, type TopicTableBuilder } from "./topic_table.ts";
+import { leanFetch, LeanRecords, walkBatches } from "./_audit_fetch.ts";
+
+/** A record batch as the client decodes it (Fetch versions the lean parser does not read). */
+interface FetchedBatch {
+  firstOffset: bigint;
+  lastOffsetDelta: number;
+  producerId: bigint;
+  producerEpoch: number;
+  records: { offsetDelta: number; value: Uint8Array | null }[];
+}
 
 /** A partition the audit did not read to its end before the deadline. */
 export class AuditReadError extends Error {
@@ -40,9 +50,17 @@ export interface PartitionRange {
   high: number;
 }
 
-/** A consumer that joins no group: fetches need none. */
-export function auditConsumer(brokers: readonly string[], security: KafkaSecurity): Consumer {
-  return new Consumer({
+/**
+ * A consumer that joins no group (fetches need none), its Fetch answers' records kept as
+ * bytes and walked in place (_audit_fetch.ts); `lean` false: decoded by the client (the
+ * reference the lean Fetch is tested against).
+ */
+export function auditConsumer(
+  brokers: readonly string[],
+  security: KafkaSecurity,
+  lean = true,
+): Consumer {
+  const consumer = new Consumer({
     groupId: `audit-${crypto.randomUUID()}`, // never joined
     clientId: "audit",
     bootstrapBrokers: [...brokers],
@@ -50,6 +68,7 @@ export function auditConsumer(brokers: readonly string[], security: KafkaSecurit
     retryDelay: 250,
     ...platformaticSecurity(security),
   });
+  return lean ? leanFetch(consumer) : consumer;
 }
 
 /**
@@ -75,7 +94,7 @@ export async function readPartition(
           (lastError ? ` (last error: ${lastError})` : ""),
       );
     }
-    let batches;
+    let batches: unknown;
     try {
       const meta = await consumer.metadata({ topics: [topic], forceUpdate: fresh });
       const t = meta.topics.get(topic);
@@ -99,7 +118,7 @@ export async function readPartition(
       const part = res.responses[0]?.partitions.find((x) => x.partitionIndex === p);
       if (!part) throw new Error(`no answer for partition ${p}`);
       if (part.errorCode !== 0) throw new Error(`error code ${part.errorCode}`);
-      batches = part.records ?? [];
+      batches = (part.records as unknown) ?? [];
     } catch (error) {
       // A moved leader, a broker restarting: asked again on fresh metadata.
       lastError = (error as Error).message;
@@ -109,17 +128,23 @@ export async function readPartition(
     }
     fresh = false;
     const before = next;
-    for (const batch of batches) {
-      const first = Number(batch.firstOffset);
-      const session = sessionOf(batch.producerId, batch.producerEpoch);
-      for (const r of batch.records) {
-        const offset = first + r.offsetDelta;
-        if (offset < next || offset >= end) continue;
-        builder.add(p, offset, r.value, session);
+    if (batches instanceof LeanRecords) {
+      const sink = (offset: number, buf: Uint8Array, start: number, stop: number, s: number) => {
+        builder.addBytes(p, offset, buf, start, stop, s);
         records++;
-      }
-      next = Math.max(next, first + batch.lastOffsetDelta + 1);
-    }
+      };
+      next = walkBatches(batches.bytes, next, end, sink, `${topic} partition ${p}`);
+    } else {for (const batch of batches as FetchedBatch[]) {
+        const first = Number(batch.firstOffset);
+        const session = sessionOf(batch.producerId, batch.producerEpoch);
+        for (const r of batch.records) {
+          const offset = first + r.offsetDelta;
+          if (offset < next || offset >= end) continue;
+          builder.add(p, offset, r.value, session);
+          records++;
+        }
+        next = Math.max(next, first + batch.lastOffsetDelta + 1);
+      }}
     if (next === before) await sleep(100); // nothing new yet: asked again, until the deadline
   }
   return records;

@@ -1,8 +1,10 @@
 /**
  * The audit against real Kafka: every record of every partition tabled in its
  * place (valid events, a malformed record, an empty value), the same table
- * read on three workers and on one thread, and the same table when the leader
- * of a partition is killed in the middle of the read.
+ * read on three workers and on one thread, the same table read through the
+ * lean Fetch and through the client's decoder (gzip batches, keys and headers
+ * among them), and the same table when the leader of a partition is killed in
+ * the middle of the read.
  */
 
 import assert from "node:assert/strict";
@@ -10,7 +12,10 @@ import { heal, slow, testStack } from "../compose/testing.ts";
 import { createTopicsAndWait, kafkaClient, topicPartitions } from "../pipeline/kafka.ts";
 import { randomAuditKey } from "./digest.ts";
 import { auditTopic } from "./kafka_audit.ts";
-import { MALFORMED, VALID } from "./topic_table.ts";
+import { auditConsumer, readPartition } from "./_audit_read.ts";
+import { MALFORMED, TopicTableBuilder, VALID } from "./topic_table.ts";
+import { securityFor } from "../pipeline/kafka_security.ts";
+import { CompressionTypes } from "kafkajs";
 import { Rng } from "../pipeline/rng.ts";
 import { baselineFlow } from "../pipeline/traffic.ts";
 
@@ -49,12 +54,31 @@ Deno.test(
         });
       }
       await producer.send({ topic, acks: -1, messages: [{ partition: 0, value: null }] });
+      // Compressed batches, keys and headers: the lean Fetch hands these to the client's decoder.
+      const C = 600;
+      await producer.send({
+        topic,
+        acks: -1,
+        compression: CompressionTypes.GZIP,
+        messages: Array.from({ length: C }, (_, i) => ({
+          partition: i % 3,
+          key: i % 2 ? `k${i}` : null,
+          headers: i % 3 ? { h: `v${i}` } : undefined,
+          value: event(N + i),
+        })),
+      });
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: [{ partition: 1, key: "k", headers: { a: "1", b: "2" }, value: event(N + C) }],
+      });
       await producer.disconnect();
 
       const key = randomAuditKey();
       const a = await auditTopic(brokers, topic, { key, workers: 3 });
+      const M = N + 1 + C + 1;
       assert.equal(a.workers, 3);
-      assert.equal(a.records, N + 1);
+      assert.equal(a.records, M);
       // One thread makes the very same table (same key): every column, byte for byte.
       const serial = await auditTopic(brokers, topic, { key, workers: 1 });
       assert.equal(serial.workers, 1);
@@ -63,7 +87,22 @@ Deno.test(
         a.table.data,
         "the parallel audit's table is the serial one's",
       );
-      assert.equal(a.table.size, N + 1);
+      assert.equal(a.table.size, M);
+      // The client's own decoder makes the very same table (every batch, compressed or not).
+      const reference = new TopicTableBuilder(key);
+      const plain = auditConsumer(brokers, securityFor(brokers), false);
+      try {
+        for (const p of [0, 1, 2]) {
+          const b = a.table.bounds(p)!;
+          reference.setBounds(p, b.low, b.high);
+          await readPartition(plain, topic, { partition: p, low: b.low, high: b.high }, reference, {
+            deadline: Date.now() + 60_000,
+          });
+        }
+      } finally {
+        await plain.close();
+      }
+      assert.deepEqual(reference.finish().data, a.table.data, "the lean Fetch reads as the client");
       const d = a.table.data;
       const kinds = { valid: 0, malformed: 0 };
       for (let r = 0; r < a.table.size; r++) {
@@ -72,7 +111,7 @@ Deno.test(
       }
       assert.deepEqual(
         kinds,
-        { valid: N - 1, malformed: 2 },
+        { valid: N - 1 + C + 1, malformed: 2 },
         "the truncated one and the empty one",
       );
       for (const p of [0, 1, 2]) assert.notEqual(a.table.at(p, 0), -1);
@@ -82,7 +121,7 @@ Deno.test(
       const audit = auditTopic(brokers, topic);
       await stack.broker(leader).kill();
       const b = await audit;
-      assert.equal(b.table.size, N + 1, `after the death of broker ${leader}`);
+      assert.equal(b.table.size, M, `after the death of broker ${leader}`);
       console.log(
         `audit: ${a.took_ms} ms on ${a.workers} workers, ${serial.took_ms} ms on one thread; ` +
           `${b.took_ms} ms (${b.workers} workers) with broker ${leader} killed`,

@@ -3,6 +3,9 @@
  * (partition, offset) the record's identity (producer_id, seq, when readable),
  * whether it is a valid event under the sink's schema, its length, a keyed
  * 128-bit digest of its raw value and one of the parsed event (see digest.ts).
+ * A value in the generator's canonical layout is read and digested from its
+ * bytes (_canonical_bytes.ts: no string, no `JSON.parse`), anything else
+ * decoded, parsed and validated; both give the same columns.
  * The topic is the ground truth for the sink: the store check resolves every
  * stored line to a record of this table. Pure: the Kafka audit (kafka_audit.ts)
  * feeds it, the benchmark feeds it directly.
@@ -36,6 +39,8 @@ import { parseEvent } from "../pipeline/event.ts";
 import { RangeSet } from "../pipeline/range_set.ts";
 import { AUDIT_KEY_BYTES, Digester, randomAuditKey, sipHash128 } from "./digest.ts";
 import { eventIdentity } from "./identity.ts";
+import { type CanonicalRead, readCanonical } from "./_canonical_bytes.ts";
+import { WasmSipHash } from "./_wasm_hash.ts";
 
 /** A record's kind: a valid event, or a record the sink must file in `dlq/`. */
 export const VALID = 1;
@@ -335,6 +340,11 @@ export class TopicTableBuilder {
   readonly key: Uint8Array;
   readonly #digests: Digester;
   readonly #digest = new Uint32Array(DIGEST_WORDS);
+  /** The fast path's digests (its bytes loaded once for both), scratch and producer names. */
+  readonly #sip: WasmSipHash;
+  #scratch = new Uint8Array(1 << 16);
+  readonly #read: CanonicalRead = { idStart: 0, idEnd: 0, idHash: 0, seq: 0, canonLength: 0 };
+  readonly #ids = new Map<number, { bytes: Uint8Array; pi: number }[]>();
   readonly #noDigest = new Uint32Array(DIGEST_WORDS);
   readonly #parts = new Map<number, Pending>();
   readonly #bounds = new Map<number, { low: number; high: number }>();
@@ -351,6 +361,7 @@ export class TopicTableBuilder {
   constructor(key: Uint8Array = randomAuditKey(), slab?: TableSlab) {
     this.key = key.slice();
     this.#digests = new Digester(this.key);
+    this.#sip = new WasmSipHash(this.key);
     this.#slab = slab;
     for (const r of slab?.ranges ?? []) {
       this.#regions.set(r.partition, r);
@@ -395,6 +406,73 @@ export class TopicTableBuilder {
     value: Uint8Array | string | null,
     session = -1,
   ): void {
+    const bytes = typeof value === "string" ? encoder.encode(value) : value;
+    if (bytes === null) this.#addSlow(partition, offset, null, session);
+    else this.addBytes(partition, offset, bytes, 0, bytes.length, session);
+  }
+
+  /**
+   * A record whose value is `buf[start, end)` (`start` -1: a null value), read in place: the
+   * audit's lean Fetch hands the answer's bytes (_audit_fetch.ts). The same columns as `add`:
+   * a value in the generator's canonical layout is read and digested from its bytes
+   * (_canonical_bytes.ts), anything else decoded, parsed and validated.
+   */
+  addBytes(
+    partition: number,
+    offset: number,
+    buf: Uint8Array,
+    start: number,
+    end: number,
+    session = -1,
+  ): void {
+    if (start < 0) return this.#addSlow(partition, offset, null, session);
+    const len = end - start;
+    if (this.#scratch.length < 2 * len + 16) this.#scratch = new Uint8Array(2 * len + 16);
+    const scratch = this.#scratch;
+    const read = this.#read;
+    if (!readCanonical(buf, start, end, scratch, len, read)) {
+      return this.#addSlow(partition, offset, buf.subarray(start, end), session);
+    }
+    const p = this.#placed(partition, offset);
+    const pi = this.#idOf(buf, read);
+    scratch.set(buf.subarray(start, end), 0);
+    const sip = this.#sip;
+    sip.load(scratch.subarray(0, len + read.canonLength));
+    p.offset.push(offset);
+    p.producer.push(pi);
+    p.seq.push(read.seq);
+    p.session.push(session);
+    p.len.push(len);
+    sip.digest(0, len, 0);
+    sip.store(this.#digest, 0);
+    p.raw.pushAll(this.#digest);
+    sip.digest(len, len + read.canonLength, 1);
+    sip.store(this.#digest, 0);
+    p.canon.pushAll(this.#digest);
+    p.kind.push(VALID);
+  }
+
+  /** The producer named by the fast path's producer_id bytes (a string made once per name). */
+  #idOf(buf: Uint8Array, read: CanonicalRead): number {
+    const { idStart, idEnd } = read;
+    const n = idEnd - idStart;
+    let list = this.#ids.get(read.idHash);
+    if (list) {
+      for (const e of list) {
+        if (e.bytes.length !== n) continue;
+        let i = 0;
+        while (i < n && e.bytes[i] === buf[idStart + i]) i++;
+        if (i === n) return e.pi;
+      }
+    } else this.#ids.set(read.idHash, list = []);
+    const bytes = buf.slice(idStart, idEnd);
+    const pi = this.#producerOf(decoder.decode(bytes)); // printable ASCII
+    list.push({ bytes, pi });
+    return pi;
+  }
+
+  /** Partition `partition`'s pending columns, `offset` checked: in its range, after the last. */
+  #placed(partition: number, offset: number): Pending {
     const p = this.#pendingOf(partition);
     const region = this.#regions.get(partition);
     if (region && !(offset >= region.low && offset < region.high)) {
@@ -409,8 +487,14 @@ export class TopicTableBuilder {
         } (not increasing)`,
       );
     }
-    const bytes = typeof value === "string" ? encoder.encode(value) : value ?? new Uint8Array();
-    const text = typeof value === "string" ? value : decoder.decode(bytes);
+    return p;
+  }
+
+  /** A record the fast path does not read: decoded, parsed, validated. */
+  #addSlow(partition: number, offset: number, value: Uint8Array | null, session: number): void {
+    const p = this.#placed(partition, offset);
+    const bytes = value ?? new Uint8Array();
+    const text = decoder.decode(bytes);
     const parsed = parseEvent(text);
     const id = parsed.ok ? parsed.event : eventIdentity(text);
     const pi = id.producer_id !== undefined && id.seq !== undefined
