@@ -26,7 +26,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { type CHelper, cHelper } from "./c_helper.ts";
 import { run } from "./sandbox_error.ts";
 
 /** The helper's C source: `chaos-landlock <ports file> -- cmd…`, or `chaos-landlock --abi`. */
@@ -98,53 +98,21 @@ int main(int argc, char **argv) {
 }
 `;
 
-/** A short digest of the source (the helper's file name changes with it). */
-async function digest(text: string): Promise<string> {
-  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(hash).slice(0, 6)].map((b) => b.toString(16).padStart(2, "0"))
-    .join("");
-}
-
-const made = new Map<string, { path: string } | { problem: string }>();
-
 /**
  * The helper under `<base>/bin/` (root's, 0755: a box runs it by its path, cannot list the
  * folder), built when missing, or why there is none (no `cc`, no Landlock ABI 6).
  */
-export async function landlockHelper(
-  base: string,
-): Promise<{ path: string } | { problem: string }> {
-  const known = made.get(base);
-  if (known) return known;
-  const dir = join(base, "bin");
-  const path = join(dir, `chaos-landlock-${await digest(HELPER_SOURCE)}`);
-  const answer = build(dir, path);
-  made.set(base, answer);
-  return answer;
-}
-
-function build(dir: string, path: string): { path: string } | { problem: string } {
-  try {
-    Deno.statSync(path);
-  } catch {
-    Deno.mkdirSync(dir, { recursive: true, mode: 0o755 });
-    Deno.chmodSync(dir, 0o755);
-    const src = `${path}.${Deno.pid}.c`;
-    Deno.writeTextFileSync(src, HELPER_SOURCE);
-    const cc = run("cc", ["-O2", "-o", `${path}.${Deno.pid}`, src]);
-    Deno.removeSync(src);
-    if (cc.code !== 0) {
-      return { problem: `cannot build the Landlock helper (cc exited ${cc.code}): ${cc.out}` };
-    }
-    Deno.chmodSync(`${path}.${Deno.pid}`, 0o755);
-    Deno.renameSync(`${path}.${Deno.pid}`, path);
-  }
-  const abi = Number(run(path, ["--abi"]).out);
-  if (!(abi >= 6)) {
-    return {
-      problem: `this kernel's Landlock ABI is ${abi || "absent"} (6 scopes abstract unix ` +
-        "sockets): the boxes can reach each other's abstract sockets",
-    };
-  }
-  return { path };
+export function landlockHelper(base: string): Promise<CHelper> {
+  return cHelper({
+    base,
+    name: "chaos-landlock",
+    what: "the Landlock helper",
+    source: HELPER_SOURCE,
+    mode: 0o755,
+    check: (path) => {
+      const abi = Number(run(path, ["--abi"]).out);
+      return abi >= 6 ? undefined : `this kernel's Landlock ABI is ${abi || "absent"} (6 scopes ` +
+        "abstract unix sockets): the boxes can reach each other's abstract sockets";
+    },
+  });
 }

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { type CHelper, cHelper } from "./c_helper.ts";
 import { run } from "./sandbox_error.ts";
 
 /** The helper's C source: `chaos-sockets <uid>…` prints `<uid> <inode> <state>` per socket. */
@@ -76,49 +76,22 @@ int main(int argc, char **argv) {
 }
 `;
 
-/** A short digest of the source (the helper's file name changes with it). */
-async function digest(text: string): Promise<string> {
-  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(hash).slice(0, 6)].map((b) => b.toString(16).padStart(2, "0"))
-    .join("");
-}
-
-const made = new Map<string, { path: string } | { problem: string }>();
-
 /**
  * The helper under `<base>/bin/` (root's alone, 0700), built when missing and tried once, or why
  * there is none (no `cc`, no sock_diag).
  */
-export async function socketDiagHelper(
-  base: string,
-): Promise<{ path: string } | { problem: string }> {
-  const known = made.get(base);
-  if (known) return known;
-  const dir = join(base, "bin");
-  const path = join(dir, `chaos-sockets-${await digest(DIAG_SOURCE)}`);
-  const answer = build(dir, path);
-  made.set(base, answer);
-  return answer;
-}
-
-function build(dir: string, path: string): { path: string } | { problem: string } {
-  try {
-    Deno.statSync(path);
-  } catch {
-    Deno.mkdirSync(dir, { recursive: true, mode: 0o755 });
-    const src = `${path}.${Deno.pid}.c`;
-    Deno.writeTextFileSync(src, DIAG_SOURCE);
-    const cc = run("cc", ["-O2", "-o", `${path}.${Deno.pid}`, src]);
-    Deno.removeSync(src);
-    if (cc.code !== 0) {
-      return { problem: `cannot build the socket helper (cc exited ${cc.code}): ${cc.out}` };
-    }
-    Deno.chmodSync(`${path}.${Deno.pid}`, 0o700);
-    Deno.renameSync(`${path}.${Deno.pid}`, path);
-  }
-  const probe = run(path, ["0"]);
-  if (probe.code !== 0) return { problem: `the socket helper cannot dump sockets: ${probe.out}` };
-  return { path };
+export function socketDiagHelper(base: string): Promise<CHelper> {
+  return cHelper({
+    base,
+    name: "chaos-sockets",
+    what: "the socket helper",
+    source: DIAG_SOURCE,
+    mode: 0o700,
+    check: (path) => {
+      const probe = run(path, ["0"]);
+      return probe.code === 0 ? undefined : `the socket helper cannot dump sockets: ${probe.out}`;
+    },
+  });
 }
 
 /** The helper's output parsed: uid → socket inodes (lines of other uids or malformed skipped). */

@@ -128,6 +128,8 @@ export function walkBatches(
       }
     } else {
       let p = at + BATCH_HEAD + HEADER_AFTER_LENGTH;
+      // Each varint is decoded in line, on purpose: this loop runs once per record of the
+      // audit, and a reader returning a value and a position allocated or cost a call a field.
       for (let i = 0; i < count; i++) {
         const bad = (why: string) => fail(`has a record (${i} of ${count}) ${why}`);
         // length (zigzag varint)

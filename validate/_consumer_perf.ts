@@ -12,19 +12,13 @@
  * @module
  */
 
+import { parseProcStat } from "../compose/cpu.ts";
 import { kafkaToolProperties, securityFor } from "../pipeline/kafka_security.ts";
 
 /** A reference's figures: records/s and CPU-s per million records. */
 export interface ConsumerPerfResult {
   rps: number;
   cpuPerMillion: number;
-}
-
-/** CPU seconds (user + system) a process used so far, from `/proc` (clock ticks of 10 ms). */
-async function processCpuSeconds(pid: number): Promise<number> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /**
@@ -79,7 +73,10 @@ export async function consumerPerf(
   }).spawn();
   let cpu = 0;
   const poll = setInterval(() => {
-    processCpuSeconds(child.pid).then((s) => (cpu = s), () => {});
+    Deno.readTextFile(`/proc/${child.pid}/stat`).then(
+      (line) => (cpu = parseProcStat(line)?.cpuS ?? cpu),
+      () => {},
+    );
   }, 100);
   try {
     const out = await child.output();
