@@ -58,6 +58,8 @@ import { redisDiskGaps } from "../compose/redis_disk.ts";
 import { say } from "../lib/progress.ts";
 import { loadScenario } from "./cli_scenario.ts";
 import { DEFAULT_RUN_BASE_PORT, runBasePort, runScenario } from "./engine.ts";
+import { SocketGuard } from "./socket_guard.ts";
+import { History } from "../validate/history.ts";
 import { ephemeralRange, portsInRange } from "../compose/local_services.ts";
 import { STACK_FLAGS, STACK_USAGE, stackChoice } from "./stack_flags.ts";
 import { varyScenario } from "./vary.ts";
@@ -337,8 +339,30 @@ async function gradeIn(
     // Setup may reach the package registries, never this host's other ports.
     await p.sandbox?.network({ kind: "setup" });
     const log = join(out, "setup.log");
-    const code = await shell(sub.setup, sub.cwd, sub.timeoutMs, log, signal, {}, p.sandbox);
+    // Setup's box shares the host's ports as the components' do: guarded the same way.
+    const guard = p.sandbox
+      ? SocketGuard.start({
+        boxes: [{ name: "setup", box: p.sandbox, log }],
+        history: new History(join(out, "setup-history.jsonl")),
+      })
+      : undefined;
+    let code: number | null;
+    let held: string | undefined;
+    try {
+      code = await shell(sub.setup, sub.cwd, sub.timeoutMs, log, signal, {}, p.sandbox);
+    } finally {
+      held = await guard?.stop();
+    }
+    // Nothing of setup's outlives it: a process it left (setsid, a double fork) could hold the
+    // host's ports for the whole grade, where no guard counts them.
+    const left = await p.sandbox?.sweep(2_000) ?? [];
+    if (left.length > 0) say(`grade ${sub.name}: setup's processes ${left.join(", ")} survived`);
     if (signal.aborted) throw new InterruptedError("SIGINT");
+    if (held) {
+      const g = gradeSubmission(sub.name, rules, []);
+      g.reasons = [held];
+      return g;
+    }
     if (code !== 0) {
       const g = gradeSubmission(sub.name, rules, []);
       // Its box's memory bound, when the kernel OOM-killed in it (compose/sandbox_bounds.ts).

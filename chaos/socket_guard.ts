@@ -146,6 +146,8 @@ export interface GuardedBox {
   /** What runs in it ("sink", "detector", "pipeline"). */
   name: string;
   box: Pick<Sandbox, "uid" | "memoryCgroup" | "bounds" | "sweep">;
+  /** Its log, as the finding names it. Default `logs/<name>.log` (a run folder's). */
+  log?: string;
 }
 
 export interface SocketGuardOptions {
@@ -222,7 +224,7 @@ export class SocketGuard {
     const uids = new Set(this.#o.boxes.map((b) => b.box.uid));
     const byUid = await this.#tableSockets(uids);
     const counts: SocketCount[] = [];
-    for (const { name, box } of this.#o.boxes) {
+    for (const { name, box, log } of this.#o.boxes) {
       const bound = box.bounds?.sockets ?? DEFAULT_SOCKETS;
       const cap = bound * SCAN_CAP_FACTOR;
       const sockets = new Set(byUid.get(box.uid));
@@ -248,7 +250,7 @@ export class SocketGuard {
         bound,
         survivors: survivors.length,
       });
-      this.#finding ??= `${line} (see logs/${name}.log)`;
+      this.#finding ??= `${line} (see ${log ?? `logs/${name}.log`})`;
     }
     return counts;
   }
