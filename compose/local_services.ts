@@ -14,6 +14,7 @@ import type { ProcessSpec } from "./process_node.ts";
 import type { Binaries } from "./provision.ts";
 import { UNMOUNT_SCRIPT } from "./disk.ts";
 import { RESTORE_BACKINGS_SCRIPT } from "./lazy_disks.ts";
+import { boxNetCleanScript } from "./box_net.ts";
 import { type RedisUsers, writeRedisAclFile } from "./redis_acl.ts";
 import {
   brokerNode,
@@ -79,8 +80,8 @@ export function warnIfEphemeral(plan: PortPlan): void {
  * a recycled pid is never hit), and every process of a node's cgroup (a
  * component's, named in its pid file: compose/process_node.ts; only a run's
  * `chaos-<run>/<node>`), which it then removes; then it unmounts the stack's
- * bounded and lazy disks (disk.ts, lazy_disks.ts). `down` kills it when the
- * harness ends normally.
+ * bounded and lazy disks (disk.ts, lazy_disks.ts) and removes its owner's box
+ * networks (box_net.ts). `down` kills it when the harness ends normally.
  */
 export function startWatchdog(dataDir: string): number {
   const script = `
@@ -113,7 +114,7 @@ for fz in /sys/fs/cgroup/freezer/chaos-harness/freeze-"$owner"-* /sys/fs/cgroup/
 done
 sleep 1
 for cg in $cgs; do rmdir "$cg" 2>/dev/null; rmdir "\${cg%/*}" 2>/dev/null; done
-${UNMOUNT_SCRIPT}${RESTORE_BACKINGS_SCRIPT}`;
+${UNMOUNT_SCRIPT}${RESTORE_BACKINGS_SCRIPT}${boxNetCleanScript}`;
   return spawnDetached(script, ["chaos-watchdog", String(Deno.pid), dataDir]);
 }
 

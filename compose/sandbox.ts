@@ -31,6 +31,9 @@
  * Its commands run in a Landlock domain of their own (landlock.ts): no other
  * box's (nor the host's) abstract unix socket, no TCP port bound but those
  * `network` gives.
+ * With `CHAOS_BOX_NETNS=1` (off by default), each box has a network namespace of its own
+ * (box_net.ts: its ports its own, the host's rules letting it reach only its endpoints, its
+ * `listen` ports published to the host) where what it starts runs, but under `setup`.
  * `close()` kills every process of the uid (nothing of the submission runs
  * after the grade), removes the chain, the memory cgroup, the disk (unmounted,
  * its loop device freed) and the work folder.
@@ -77,6 +80,15 @@ import {
 } from "./sandbox_bounds.ts";
 import { mustRun, run, SandboxError } from "./sandbox_error.ts";
 import { landlockHelper } from "./landlock.ts";
+import {
+  type BoxNet,
+  boxNetProblem,
+  boxNetsOn,
+  cleanStaleBoxNets,
+  loopbackEndpoints,
+  openBoxNet,
+  staleBoxNetsThere,
+} from "./box_net.ts";
 import { raiseNofileLimit } from "./nofile.ts";
 import { isUnder, type MountPlan, mountScript } from "./sandbox_mounts.ts";
 import {
@@ -135,6 +147,9 @@ export function sandboxSupport(): string | null {
   } catch (error) {
     return (error as Error).message;
   }
+  // Asked for (CHAOS_BOX_NETNS=1), a box's own network namespace must be had.
+  const net = boxNetsOn() ? boxNetProblem() : undefined;
+  if (net) return `CHAOS_BOX_NETNS=1: ${net}`;
   const ns = run("unshare", [...NAMESPACES, "true"]);
   if (ns.code !== 0) return `unshare cannot make mount and pid namespaces here: ${ns.out}`;
   for (const [tool] of firewalls()) {
@@ -315,6 +330,10 @@ export class Sandbox {
   readonly #cpuCgroup?: string;
   /** Its memory cgroup's last word, read when it was closed. */
   #memory: MemoryEvidence | undefined;
+  /** Its own network namespace (box_net.ts), made with it under CHAOS_BOX_NETNS=1. */
+  readonly #net: BoxNet | undefined;
+  /** True while what it starts runs in `#net`. */
+  #apart = false;
 
   constructor(
     uid: number,
@@ -325,7 +344,12 @@ export class Sandbox {
     home = join(dir, "home"),
     bounds?: BoxBounds,
     cpuCgroup?: string,
+    net?: BoxNet,
   ) {
+    this.#net = net;
+    // In it from the start (reaching nothing until `network` says): argv wrapped before the
+    // policy that lets it reach its endpoints (a component's) runs in it too.
+    this.#apart = net !== undefined;
     this.#cpuCgroup = cpuCgroup;
     this.uid = uid;
     this.dir = dir;
@@ -383,6 +407,11 @@ export class Sandbox {
     };
   }
 
+  /** Its own network namespace, if it has one (CHAOS_BOX_NETNS=1, once `network` made it). */
+  get net(): BoxNet | undefined {
+    return this.#apart ? this.#net : undefined;
+  }
+
   /** The argv that runs `argv` in the sandbox (start it as root, in `cwd`, with `env()`). */
   wrap(argv: string[]): string[] {
     if (this.#closed) throw new SandboxError(`sandbox ${this.uid} is closed`);
@@ -391,6 +420,8 @@ export class Sandbox {
       ...NAMESPACES,
       "--kill-child",
       "--",
+      // Into its own network namespace first, if it has one (nothing else of the box changes).
+      ...(this.#apart && this.#net ? this.#net.wrap([]) : []),
       "bash",
       "-c",
       // Its CPU weight and descriptor bound first (sandbox_bounds.ts), then its mounts.
@@ -413,6 +444,39 @@ export class Sandbox {
       Deno.writeTextFileSync(this.#plan.landlock.ports, listenPorts(policy));
     }
     writeChain(this.uid, policy, this.bounds?.connections);
+    await this.#boxNet(policy);
+  }
+
+  /**
+   * With its own network namespace (CHAOS_BOX_NETNS=1), what it starts under a `pipeline` or
+   * `none` policy runs there, reaching what the policy allows: its sockets take none of the
+   * host's ports. Under `setup` (the registries), or with endpoints off the host's loopback (a
+   * gap), what it starts runs in the host's namespace again.
+   */
+  async #boxNet(policy: NetworkPolicy): Promise<void> {
+    if (!this.#net) return;
+    const endpoints = policy.kind === "pipeline" ? policy.endpoints : [];
+    let apart = policy.kind !== "setup";
+    if (apart) {
+      try {
+        loopbackEndpoints(endpoints);
+      } catch (error) {
+        gaps.add(`a box in the host's network namespace: ${(error as Error).message}`);
+        apart = false;
+      }
+    }
+    if (!apart) {
+      // What runs in it already reaches nothing more (it is closed with the box).
+      await this.#net.allow({ endpoints: [] });
+      this.#apart = false;
+      return;
+    }
+    await this.#net.allow({
+      endpoints,
+      publish: policy.kind === "pipeline" ? policy.listen : [],
+      connections: this.bounds?.connections,
+    });
+    this.#apart = true;
   }
 
   /** Kills every process of the uid until none is left; the pids that survived `timeoutMs`. */
@@ -449,7 +513,11 @@ export class Sandbox {
     const survivors = await this.sweep();
     if (this.#plan.memoryCgroup) this.#memory = memoryEvidence(this.uid);
     this.#closed = true;
-    await closeResources(this.uid, this.dir);
+    try {
+      await this.#net?.close();
+    } finally {
+      await closeResources(this.uid, this.dir);
+    }
     await Deno.remove(this.clockFile()).catch(() => {});
     return { survivors };
   }
@@ -502,6 +570,8 @@ async function closeResources(uid: number, dir: string): Promise<void> {
  * processes killed, chains and folders removed. Returns the uids cleaned.
  */
 export async function cleanStale(base = DEFAULT_BASE): Promise<number[]> {
+  // Their network namespaces too (box_net.ts), whether this grading makes any or not.
+  if (staleBoxNetsThere()) await cleanStaleBoxNets();
   const cleaned: number[] = [];
   let entries: Deno.DirEntry[] = [];
   try {
@@ -693,6 +763,7 @@ export async function openSandbox(o: SandboxOptions): Promise<Sandbox> {
   const bounds = { ...boundsFromEnv(), ...o.bounds };
   const uid = reserveUid(base);
   const dir = join(base, String(uid));
+  let net: BoxNet | undefined;
   try {
     Deno.chmodSync(dir, 0o711);
     // Under the mount too: whatever is mounted there, another grader sees a live box.
@@ -740,8 +811,10 @@ export async function openSandbox(o: SandboxOptions): Promise<Sandbox> {
     };
     const python = pythonBehindShims();
     const path = boxPath([denoBin, ...(python ? [python] : []), Deno.env.get("PATH") ?? ""]);
-    return new Sandbox(uid, dir, plan, path, deno, home, bounds, cpuCgroup);
+    net = boxNetsOn() ? await openBoxNet() : undefined;
+    return new Sandbox(uid, dir, plan, path, deno, home, bounds, cpuCgroup, net);
   } catch (error) {
+    await net?.close().catch(() => {});
     await closeResources(uid, dir);
     throw error;
   }
