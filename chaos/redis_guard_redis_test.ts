@@ -615,3 +615,45 @@ Deno.test(
     });
   },
 );
+
+Deno.test(
+  {
+    name:
+      "redis guard: a client that sends GETs of a 15 MB value and never reads is closed past 64 MB of replies (REDIS_BOUNDS)",
+    ...slow,
+  },
+  async () => {
+    await withRedis(async (redis) => {
+      const [ok] = await redisCommands(
+        redis.pipeline,
+        [["SET", "big", "x".repeat(15 * 1024 * 1024)]],
+        { timeoutMs: 30_000 },
+      );
+      assert.equal(ok?.text, "OK");
+      const rss = async () =>
+        Number(
+          (await Deno.readTextFile(`/proc/${redis.pid()}/status`)).match(/VmRSS:\s+(\d+)/)![1],
+        );
+      const before = await rss();
+      // The pipeline's user logs in, then asks for the value 40 times (600 MB of replies) and
+      // never reads a byte.
+      const { port, user, password } = redis.pipeline;
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        const commands = [["AUTH", user!, password!], ...Array(40).fill(["GET", "big"])];
+        await conn.write(new Uint8Array(commands.flatMap((c) => [...encodeCommand(c)])));
+        await sleep(2000);
+        const grown = (await rss()) - before;
+        assert.ok(grown < 200 * 1024, `Redis grew by ${grown} kB holding unread replies`);
+        const log = await redisCommands(redisAddress(redis.harness), [["CLIENT", "LIST"]]);
+        assert.doesNotMatch(log[0]?.text ?? "", /omem=[1-9]\d{8}/, "no client holds 100 MB+");
+      } finally {
+        try {
+          conn.close();
+        } catch { /* closed by Redis */ }
+      }
+      const [pong] = await redisCommands(redisAddress(redis.harness), [["PING"]]);
+      assert.equal(pong?.text, "PONG", "Redis itself is fine");
+    });
+  },
+);

@@ -134,6 +134,13 @@ export function brokerConfig(
     // --broker, 2026-12-06), but a producer that waits for each acks=all answer then waits 50 ms
     // more per send at low rates (54 ms instead of 4): a pipeline that writes its DLQ one record
     // at a time would be ten times slower on the harness's Kafka than on its own.
+    // A request's size is read first and its whole buffer taken from the heap before any of its
+    // body arrives: at Kafka's default (100 MiB) a pipeline's client that logs in and sends a
+    // size alone on a dozen connections would take a broker's 1 GiB heap. The harness's largest
+    // request is under 1 MiB (the generator's produce calls, MAX_GROUP_BYTES; ProducerPerformance's
+    // max.request.size), and a box's connections to each endpoint are bounded too
+    // (compose/sandbox_network.ts): 2 boxes x 64 x 2 MiB stays a quarter of the heap.
+    ["socket.request.max.bytes", String(2 * 1024 * 1024)],
     ["log.retention.hours", "24"],
     ["log.segment.bytes", String(256 * 1024 * 1024)],
   ]);
@@ -188,6 +195,9 @@ export function kafkaJvmArgs(
     // events/s: the brokers' CPU per million events 48-53 against 88-100). A soak of hours may
     // want it back: CHAOS_KAFKA_JVM_OPTS="-XX:TieredStopAtLevel=4" (the last one counts).
     "-XX:TieredStopAtLevel=1",
+    // A broker whose heap runs out dies at once, visibly, instead of serving on with some of its
+    // threads gone (a request handler, the replica fetcher, the KRaft thread).
+    "-XX:+ExitOnOutOfMemoryError",
     "-Djava.awt.headless=true",
     "-Dorg.slf4j.simpleLogger.showDateTime=true",
     "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS",

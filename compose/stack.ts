@@ -36,9 +36,21 @@ export const REDIS_DURABILITY = ["--save", "", "--appendonly", "yes", "--appendf
  * (`proto-max-bulk-len`; the harness's and the built-in detector's values are
  * bytes), and 64 MB of commands read but not yet run (`client-query-buffer-limit`).
  * With `appendfsync always` Redis writes and fsyncs what it was sent in its main
- * thread, so a 300 MB `SET` stalled every client for seconds.
+ * thread, so a 300 MB `SET` stalled every client for seconds. And 64 MB of replies
+ * a client has not read (`client-output-buffer-limit`).
  */
-export const REDIS_BOUNDS = ["--proto-max-bulk-len", "16mb", "--client-query-buffer-limit", "64mb"];
+export const REDIS_BOUNDS = [
+  "--proto-max-bulk-len",
+  "16mb",
+  "--client-query-buffer-limit",
+  "64mb",
+  // And what it holds for a client that does not read its replies: Redis's default for normal
+  // clients is no bound, so one connection sending `GET <15 MB value>` without reading grew Redis
+  // by 15 MB a command, past maxmemory, up to the host's memory. Past 64 MB (or 16 MB for 10 s)
+  // Redis closes that client ("closed for overcoming of output buffer limits").
+  "--client-output-buffer-limit",
+  "normal 64mb 16mb 10",
+];
 
 /**
  * Redis's memory on the local stack: a pipeline that fills it gets OOM errors (`noeviction`), the
