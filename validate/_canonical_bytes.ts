@@ -17,6 +17,10 @@
  * "not canonical" where the schema says yes, never "valid" where it says no
  * (canonical_bytes_test.ts holds it to the slow path on the generator's
  * events, every corruption of malformed.ts and thousands of mutations).
+ *
+ * The readable statement of the fast path's rules: the audit runs them as
+ * WebAssembly (_wasm_canonical.ts, with the digests in the same call), held
+ * to this function by wasm_canonical_test.ts.
  * @module
  */
 

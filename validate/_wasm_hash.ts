@@ -35,7 +35,7 @@ const SLACK = 8;
 const PAGE = 65536;
 
 /** Signed LEB128 (i32.const and i64.const immediates). */
-function sleb(value: bigint): number[] {
+export function sleb(value: bigint): number[] {
   const out: number[] = [];
   let v = BigInt.asIntN(64, value);
   while (true) {
@@ -50,7 +50,7 @@ function sleb(value: bigint): number[] {
 }
 
 /** Unsigned LEB128 (sizes, counts, memory offsets). */
-function uleb(value: number): number[] {
+export function uleb(value: number): number[] {
   const out: number[] = [];
   do {
     let byte = value & 0x7f;
@@ -61,9 +61,10 @@ function uleb(value: number): number[] {
   return out;
 }
 
-const I32 = 0x7f;
-const I64 = 0x7e;
-const op = {
+export const I32 = 0x7f;
+export const I64 = 0x7e;
+/** Instructions (the ones the modules here use), as bytes. */
+export const op = {
   get: (i: number) => [0x20, i],
   set: (i: number) => [0x21, i],
   i32: (v: number) => [0x41, ...sleb(BigInt(v))],
@@ -147,8 +148,9 @@ const init = (v: number, word: number, c: bigint) => [
   ...op.set(v),
 ];
 
+/** The `sip(ptr, len, key)` function's body (locals, code, end): the digest stored at 32. */
 // deno-fmt-ignore
-const body = [
+export const SIP_BODY = [
   2, 1, I32, 5, I64, // locals: end; v0 … v3, m
   // "somepseudorandomlygeneratedbytes", and v1 ^= 0xee for the 128-bit output
   ...init(V0, 0, 0x736f6d6570736575n), ...init(V1, 1, 0x646f72616e646f6dn ^ 0xeen),
@@ -172,8 +174,8 @@ const body = [
   ...op.end,
 ];
 
-const section = (id: number, content: number[]) => [id, ...uleb(content.length), ...content];
-const name = (s: string) => [s.length, ...new TextEncoder().encode(s)];
+export const section = (id: number, content: number[]) => [id, ...uleb(content.length), ...content];
+export const name = (s: string) => [s.length, ...new TextEncoder().encode(s)];
 
 const MODULE = new Uint8Array([
   ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // "\0asm", version 1
@@ -181,7 +183,7 @@ const MODULE = new Uint8Array([
   ...section(3, [1, 0]), // one function of that type
   ...section(5, [1, 0, 1]), // one memory, at least one page
   ...section(7, [2, ...name("sip"), 0, 0, ...name("mem"), 2, 0]), // exports
-  ...section(10, [1, ...uleb(body.length), ...body]), // the function's body
+  ...section(10, [1, ...uleb(SIP_BODY.length), ...SIP_BODY]), // the function's body
 ]);
 
 const compiled = new WebAssembly.Module(MODULE);

@@ -4,8 +4,9 @@
  * whether it is a valid event under the sink's schema, its length, a keyed
  * 128-bit digest of its raw value and one of the parsed event (see digest.ts).
  * A value in the generator's canonical layout is read and digested from its
- * bytes (_canonical_bytes.ts: no string, no `JSON.parse`), anything else
- * decoded, parsed and validated; both give the same columns.
+ * bytes in one WebAssembly call (_wasm_canonical.ts, the rules of
+ * _canonical_bytes.ts: no string, no `JSON.parse`), anything else decoded,
+ * parsed and validated; both give the same columns.
  * The topic is the ground truth for the sink: the store check resolves every
  * stored line to a record of this table. Pure: the Kafka audit (kafka_audit.ts)
  * feeds it, the benchmark feeds it directly.
@@ -39,8 +40,7 @@ import { parseEvent } from "../pipeline/event.ts";
 import { RangeSet } from "../pipeline/range_set.ts";
 import { AUDIT_KEY_BYTES, Digester, randomAuditKey, sipHash128 } from "./digest.ts";
 import { eventIdentity } from "./identity.ts";
-import { type CanonicalRead, readCanonical } from "./_canonical_bytes.ts";
-import { WasmSipHash } from "./_wasm_hash.ts";
+import { CANON_WORD, RAW_WORD, WasmCanonical } from "./_wasm_canonical.ts";
 
 /** A record's kind: a valid event, or a record the sink must file in `dlq/`. */
 export const VALID = 1;
@@ -122,6 +122,13 @@ class Column<T extends Typed> {
   push(v: number): void {
     if (this.n === this.a.length) this.#grow(1);
     this.a[this.n++] = v;
+  }
+  /** Pushes `from[at, at + 4)` (a digest). */
+  pushDigest(from: Uint32Array, at: number): void {
+    if (this.n + DIGEST_WORDS > this.a.length) this.#grow(DIGEST_WORDS);
+    const a = this.a, n = this.n;
+    a[n] = from[at], a[n + 1] = from[at + 1], a[n + 2] = from[at + 2], a[n + 3] = from[at + 3];
+    this.n = n + DIGEST_WORDS;
   }
   pushAll(from: ArrayLike<number>): void {
     if (this.n + from.length > this.a.length) this.#grow(from.length);
@@ -340,10 +347,10 @@ export class TopicTableBuilder {
   readonly key: Uint8Array;
   readonly #digests: Digester;
   readonly #digest = new Uint32Array(DIGEST_WORDS);
-  /** The fast path's digests (its bytes loaded once for both), scratch and producer names. */
-  readonly #sip: WasmSipHash;
-  #scratch = new Uint8Array(1 << 16);
-  readonly #read: CanonicalRead = { idStart: 0, idEnd: 0, idHash: 0, seq: 0, canonLength: 0 };
+  /** The fast path (scan and both digests in one WebAssembly call), and producer names. */
+  readonly #scan: WasmCanonical;
+  /** `add`'s text, encoded (read in place by `addBytes`, which keeps none of it). */
+  #text = new Uint8Array(1024);
   readonly #ids = new Map<number, { bytes: Uint8Array; pi: number }[]>();
   readonly #noDigest = new Uint32Array(DIGEST_WORDS);
   readonly #parts = new Map<number, Pending>();
@@ -361,7 +368,7 @@ export class TopicTableBuilder {
   constructor(key: Uint8Array = randomAuditKey(), slab?: TableSlab) {
     this.key = key.slice();
     this.#digests = new Digester(this.key);
-    this.#sip = new WasmSipHash(this.key);
+    this.#scan = new WasmCanonical(this.key);
     this.#slab = slab;
     for (const r of slab?.ranges ?? []) {
       this.#regions.set(r.partition, r);
@@ -406,16 +413,21 @@ export class TopicTableBuilder {
     value: Uint8Array | string | null,
     session = -1,
   ): void {
-    const bytes = typeof value === "string" ? encoder.encode(value) : value;
-    if (bytes === null) this.#addSlow(partition, offset, null, session);
-    else this.addBytes(partition, offset, bytes, 0, bytes.length, session);
+    if (typeof value === "string") {
+      // Encoded into a buffer of the builder's (UTF-8: at most 3 bytes a UTF-16 unit).
+      if (this.#text.length < 3 * value.length) this.#text = new Uint8Array(3 * value.length);
+      const { written } = encoder.encodeInto(value, this.#text);
+      this.addBytes(partition, offset, this.#text, 0, written, session);
+    } else if (value === null) this.#addSlow(partition, offset, null, session);
+    else this.addBytes(partition, offset, value, 0, value.length, session);
   }
 
   /**
    * A record whose value is `buf[start, end)` (`start` -1: a null value), read in place: the
    * audit's lean Fetch hands the answer's bytes (_audit_fetch.ts). The same columns as `add`:
    * a value in the generator's canonical layout is read and digested from its bytes
-   * (_canonical_bytes.ts), anything else decoded, parsed and validated.
+   * (_wasm_canonical.ts: the scan, its canonical form and both digests in one call), anything
+   * else decoded, parsed and validated.
    */
   addBytes(
     partition: number,
@@ -426,37 +438,26 @@ export class TopicTableBuilder {
     session = -1,
   ): void {
     if (start < 0) return this.#addSlow(partition, offset, null, session);
-    const len = end - start;
-    if (this.#scratch.length < 2 * len + 16) this.#scratch = new Uint8Array(2 * len + 16);
-    const scratch = this.#scratch;
-    const read = this.#read;
-    if (!readCanonical(buf, start, end, scratch, len, read)) {
+    const scan = this.#scan;
+    if (!scan.scan(buf, start, end)) {
       return this.#addSlow(partition, offset, buf.subarray(start, end), session);
     }
     const p = this.#placed(partition, offset);
-    const pi = this.#idOf(buf, read);
-    scratch.set(buf.subarray(start, end), 0);
-    const sip = this.#sip;
-    sip.load(scratch.subarray(0, len + read.canonLength));
+    const pi = this.#idOf(buf, scan.idStart, scan.idEnd, scan.idHash);
     p.offset.push(offset);
     p.producer.push(pi);
-    p.seq.push(read.seq);
+    p.seq.push(scan.seq);
     p.session.push(session);
-    p.len.push(len);
-    sip.digest(0, len, 0);
-    sip.store(this.#digest, 0);
-    p.raw.pushAll(this.#digest);
-    sip.digest(len, len + read.canonLength, 1);
-    sip.store(this.#digest, 0);
-    p.canon.pushAll(this.#digest);
+    p.len.push(end - start);
+    p.raw.pushDigest(scan.words, RAW_WORD);
+    p.canon.pushDigest(scan.words, CANON_WORD);
     p.kind.push(VALID);
   }
 
   /** The producer named by the fast path's producer_id bytes (a string made once per name). */
-  #idOf(buf: Uint8Array, read: CanonicalRead): number {
-    const { idStart, idEnd } = read;
+  #idOf(buf: Uint8Array, idStart: number, idEnd: number, idHash: number): number {
     const n = idEnd - idStart;
-    let list = this.#ids.get(read.idHash);
+    let list = this.#ids.get(idHash);
     if (list) {
       for (const e of list) {
         if (e.bytes.length !== n) continue;
@@ -464,7 +465,7 @@ export class TopicTableBuilder {
         while (i < n && e.bytes[i] === buf[idStart + i]) i++;
         if (i === n) return e.pi;
       }
-    } else this.#ids.set(read.idHash, list = []);
+    } else this.#ids.set(idHash, list = []);
     const bytes = buf.slice(idStart, idEnd);
     const pi = this.#producerOf(decoder.decode(bytes)); // printable ASCII
     list.push({ bytes, pi });
