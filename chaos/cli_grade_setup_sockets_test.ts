@@ -7,12 +7,15 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { sandboxSupport } from "../compose/sandbox.ts";
 
-/** Binds `n` TCP sockets to port 0 (no packet, no /proc/net line), then waits. */
+/**
+ * Holds `n` TCP sockets on ephemeral ports (setup may bind none: `listen()` on an unbound socket
+ * takes one all the same), then waits.
+ */
 const BINDER = `
 import socket, sys, time
 socks = []
 for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+    s = socket.socket(); s.listen(1); socks.append(s)
 print("bound", len(socks), flush=True)
 time.sleep(float(sys.argv[2]))
 `;

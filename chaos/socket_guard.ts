@@ -1,9 +1,10 @@
 /**
  * The socket guard: a graded pipeline's boxes share the host's network namespace
- * (compose/sandbox.ts), so its sockets take the host's ports. A box that binds
- * thousands of sockets to port 0 without connecting (no packet: its firewall's
- * connection bounds never see them), or `listen()`s on unbound ones, takes the
- * whole `ip_local_port_range`, and every new outgoing connection of the host (the
+ * (compose/sandbox.ts), so its sockets take the host's ports. A box that
+ * `listen()`s on thousands of unbound sockets (no packet: its firewall's
+ * connection bounds never see them; an explicit bind, of port 0 too, its Landlock
+ * domain refuses where a box's policy gives no ports) takes the whole
+ * `ip_local_port_range`, and every new outgoing connection of the host (the
  * harness's, another grading's) then fails with EADDRNOTAVAIL. The guard bounds
  * the sockets each box holds (`CHAOS_SANDBOX_SOCKETS`, DEFAULT_SOCKETS; an honest
  * pipeline holds tens to a few hundred):

@@ -134,12 +134,11 @@ export function brokerConfig(
     // --broker, 2026-12-06), but a producer that waits for each acks=all answer then waits 50 ms
     // more per send at low rates (54 ms instead of 4): a pipeline that writes its DLQ one record
     // at a time would be ten times slower on the harness's Kafka than on its own.
-    // A request's size is read first and its whole buffer taken from the heap before any of its
-    // body arrives: at Kafka's default (100 MiB) a pipeline's client that logs in and sends a
-    // size alone on a dozen connections would take a broker's 1 GiB heap. The harness's largest
-    // request is under 1 MiB (the generator's produce calls, MAX_GROUP_BYTES; ProducerPerformance's
-    // max.request.size), and a box's connections to each endpoint are bounded too
-    // (compose/sandbox_network.ts): 2 boxes x 64 x 2 MiB stays a quarter of the heap.
+    // The largest request a broker reads (Kafka's default 100 MiB): the harness's are under 1 MiB
+    // (the generator's produce calls, MAX_GROUP_BYTES; ProducerPerformance's max.request.size), so
+    // a pipeline's client has no use for more. Defence in depth: a request's buffer is sized from
+    // its announced length, though a real test of 12 logged-in connections announcing 100 MiB
+    // each and sending nothing more left a broker at 311 MB (session 25's red team).
     ["socket.request.max.bytes", String(2 * 1024 * 1024)],
     ["log.retention.hours", "24"],
     ["log.segment.bytes", String(256 * 1024 * 1024)],

@@ -41,12 +41,20 @@ export type NetworkPolicy =
     /** Also the nameservers (an endpoint was given by name). Default false. */
     dns?: boolean;
     /**
-     * The TCP ports the box may bind (a component's METRICS_PORT), besides an ephemeral one
-     * (Landlock, landlock.ts). Default: any.
+     * The TCP ports the box may bind (a component's METRICS_PORT), and no other: not port 0
+     * either (Landlock, landlock.ts). Default: any.
      */
     listen?: number[];
   }
   | { kind: "none" };
+
+/**
+ * TCP connections a box may hold open to one endpoint (the box's whole bound is
+ * sandbox_bounds.ts's `connections`): a client pool's worth (an S3 SDK's 50 sockets), and no box
+ * can hold one service's connections by the hundred (a broker's buffers per connection, and
+ * each half-sent request's, up to socket.request.max.bytes: compose/kafka_config.ts).
+ */
+export const ENDPOINT_CONNECTIONS = 64;
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 /** What setup never reaches: link-local (instance metadata), private and shared (CGNAT) ranges. */
@@ -145,6 +153,12 @@ export function chainRules(
         throw new SandboxError(`cannot allow endpoint ${JSON.stringify(e)}: not an IPv4 address`);
       }
       if (family === 4) {
+        // Its connections to each endpoint, counted by a rule of their own (ENDPOINT_CONNECTIONS).
+        rules.push([
+          ...["-p", "tcp", "--syn", "-d", host, "--dport", String(port)],
+          ...["-m", "connlimit", "--connlimit-above", String(ENDPOINT_CONNECTIONS)],
+          ...["--connlimit-mask", "0", "-j", "REJECT", "--reject-with", "tcp-reset"],
+        ]);
         rules.push(["-p", "tcp", "-d", host, "--dport", String(port), "-j", "ACCEPT"]);
       }
     }
@@ -223,14 +237,19 @@ function nameservers(): string[] {
 }
 
 /**
- * The ports file's text for a policy (landlock.ts): `any`, or the ports a box may bind (0, an
- * ephemeral port, always). Setup binds anything; a box that reaches nothing binds no port of
- * its choosing.
+ * The ports file's text for a policy (landlock.ts): `any`, the ports a box may bind, or `none`.
+ * Setup binds nothing (it reaches no loopback port, so no listener of its could be reached,
+ * and a port it bound could be a concurrent grading's killed service's); a component's box its
+ * `listen` ports only: never port 0 (an ephemeral
+ * port bound before a connect stays the box's, unshared, for the 60 s its closed connection
+ * waits in TIME_WAIT, owned by no uid: chaos/socket_guard.ts cannot count it); a box that reaches
+ * nothing binds nothing. connect() and listen() on an unbound socket still pick ephemeral ports.
  */
 export function listenPorts(policy: NetworkPolicy): string {
-  if (policy.kind === "setup") return "any";
-  if (policy.kind === "none") return "0";
-  return policy.listen ? [0, ...policy.listen].join(",") : "any";
+  if (policy.kind === "setup" || policy.kind === "none") return "none";
+  if (!policy.listen) return "any";
+  const ports = policy.listen.filter((p) => p !== 0);
+  return ports.length ? ports.join(",") : "none";
 }
 
 /** iptables' match of the packets of `uid`'s sockets. */

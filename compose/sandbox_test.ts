@@ -35,6 +35,8 @@ Deno.test("chainRules() lets a pipeline reach its endpoints only, setup the worl
     "--reject-with tcp-reset",
     "-m conntrack --ctstate NEW -m hashlimit --hashlimit-above 200/sec --hashlimit-burst 1000 " +
     "--hashlimit-mode srcip --hashlimit-srcmask 0 --hashlimit-name chaos-sb -j REJECT",
+    "-p tcp --syn -d 127.0.0.1 --dport 1234 -m connlimit --connlimit-above 64 --connlimit-mask 0 " +
+    "-j REJECT --reject-with tcp-reset",
     "-p tcp -d 127.0.0.1 --dport 1234 -j ACCEPT",
     "-p tcp -j REJECT --reject-with tcp-reset",
     "-j REJECT",
