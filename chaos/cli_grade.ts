@@ -353,10 +353,6 @@ async function gradeIn(
     } finally {
       held = await guard?.stop();
     }
-    // Nothing of setup's outlives it: a process it left (setsid, a double fork) could hold the
-    // host's ports for the whole grade, where no guard counts them.
-    const left = await p.sandbox?.sweep(2_000) ?? [];
-    if (left.length > 0) say(`grade ${sub.name}: setup's processes ${left.join(", ")} survived`);
     if (signal.aborted) throw new InterruptedError("SIGINT");
     if (held) {
       const g = gradeSubmission(sub.name, rules, []);

@@ -46,6 +46,7 @@
 
 import { chainRules, splitHostPort } from "./sandbox_network.ts";
 import { DEFAULT_CONNECTIONS } from "./sandbox_bounds.ts";
+import { run } from "./sandbox_error.ts";
 
 /** A box network that cannot be made, changed or removed as asked (command and output said). */
 export class BoxNetError extends Error {
@@ -296,17 +297,6 @@ async function mustExec(cmd: string, args: string[], input?: string): Promise<st
   return r.out;
 }
 
-function runSync(cmd: string, args: string[]): { code: number; out: string } {
-  try {
-    const o = new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped", stdin: "null" })
-      .outputSync();
-    const dec = new TextDecoder();
-    return { code: o.code, out: (dec.decode(o.stdout) + dec.decode(o.stderr)).trim() };
-  } catch (error) {
-    return { code: 127, out: `${cmd}: ${(error as Error).message}` };
-  }
-}
-
 /** The tools a box network needs, with the package that has them. */
 const TOOLS: [string, string[], string][] = [
   ["ip", ["-V"], "iproute2"],
@@ -328,14 +318,14 @@ export function boxNetProblem(): string | undefined {
     return `a box's own network needs root (ip netns, veth, iptables); this is uid ${Deno.uid()}`;
   }
   for (const [tool, args, pkg] of TOOLS) {
-    if (runSync(tool, args).code === 127) {
+    if (run(tool, args).code === 127) {
       return `a box's own network needs ${tool} (${pkg}) on PATH`;
     }
   }
-  const nat = runSync("iptables", ["-w", "-t", "nat", "-S", "POSTROUTING"]);
+  const nat = run("iptables", ["-w", "-t", "nat", "-S", "POSTROUTING"]);
   if (nat.code !== 0) return `a box's own network needs iptables' nat table: ${nat.out}`;
   // An address of the host's in BOX_NET_RANGE (not a box's) would clash with the boxes'.
-  const addrs = runSync("ip", ["-4", "-o", "addr", "show"]);
+  const addrs = run("ip", ["-4", "-o", "addr", "show"]);
   for (const line of addrs.out.split("\n")) {
     const m = /^\d+:\s+(\S+)\s+inet\s+(10\.231\.\S+)/.exec(line);
     if (m && !m[1].startsWith(LINK_PREFIX)) {

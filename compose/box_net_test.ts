@@ -158,6 +158,15 @@ function lineServer(port: number, hostname = "127.0.0.1"): { close(): Promise<vo
 }
 
 /** The host's IPv4 addresses but loopback and the boxes'. */
+/** What a server on the host's 127.0.0.1:`port` sends first (one read). */
+async function firstRead(port: number): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const buf = new Uint8Array(64);
+  const n = await conn.read(buf);
+  conn.close();
+  return new TextDecoder().decode(buf.subarray(0, n ?? 0));
+}
+
 function hostAddresses(): string[] {
   const out = new Deno.Command("ip", { args: ["-4", "-o", "addr", "show"], stdout: "piped" })
     .outputSync();
@@ -217,11 +226,7 @@ c, a = s.accept(); c.sendall(b"metrics of the box\\n"); c.close()`,
       const server = listen(PUBLISHED, "127.0.0.1");
       const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
       assert.match((await reader.read()).value ?? "", /ready/);
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: PUBLISHED });
-      const buf = new Uint8Array(64);
-      const n = await conn.read(buf);
-      conn.close();
-      assert.equal(new TextDecoder().decode(buf.subarray(0, n ?? 0)), "metrics of the box\n");
+      assert.equal(await firstRead(PUBLISHED), "metrics of the box\n");
       await reader.cancel();
       await server.status;
       // A port it does not publish, even one it listens on everywhere.
@@ -589,11 +594,7 @@ c, a = s.accept(); c.sendall(b"metrics of the sink\\n"); c.close()`,
     ]).spawn();
     const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
     assert.match((await reader.read()).value ?? "", /ready/);
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: PUBLISHED });
-    const buf = new Uint8Array(64);
-    const n = await conn.read(buf);
-    conn.close();
-    assert.equal(new TextDecoder().decode(buf.subarray(0, n ?? 0)), "metrics of the sink\n");
+    assert.equal(await firstRead(PUBLISHED), "metrics of the sink\n");
     await reader.cancel();
     await server.stderr.cancel();
     assert.ok((await server.status).success);

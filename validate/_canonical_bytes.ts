@@ -48,7 +48,7 @@ const KEY_NAMES = [
   "region",
 ] as const;
 /** `{"producer_id":`, `,"seq":`, …: what comes before each value. */
-const KEYS = KEY_NAMES.map((k, i) => enc.encode(`${i === 0 ? "{" : ","}"${k}":`));
+export const KEYS = KEY_NAMES.map((k, i) => enc.encode(`${i === 0 ? "{" : ","}"${k}":`));
 /** Each key as big-endian 32-bit words (its last bytes, fewer than 4, compared one by one). */
 const KEY_WORDS = KEYS.map((k) => {
   const v = new DataView(k.buffer);

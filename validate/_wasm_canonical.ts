@@ -30,6 +30,8 @@
  */
 
 import { I32, I64, name, op, section, SIP_BODY, uleb } from "./_wasm_hash.ts";
+// The keys before each value: the readable reference's own.
+import { KEYS } from "./_canonical_bytes.ts";
 
 const enc = new TextEncoder();
 
@@ -41,31 +43,6 @@ const DATA = 128;
 /** Readable bytes after the form (loads of 8 bytes past a value's end, SipHash's last block). */
 const SLACK = 64;
 const PAGE = 65536;
-
-/** The keys before each value, as _canonical_bytes.ts has them. */
-const KEY_NAMES = [
-  "producer_id",
-  "seq",
-  "ts_ms",
-  "src_ip",
-  "dst_ip",
-  "src_port",
-  "dst_port",
-  "protocol",
-  "bytes_out",
-  "bytes_in",
-  "packets",
-  "latency_ms",
-  "tcp_flags",
-  "http_status",
-  "action",
-  "flow_direction",
-  "account_id",
-  "vpc_id",
-  "interface_id",
-  "region",
-] as const;
-const KEYS = KEY_NAMES.map((k, i) => enc.encode(`${i === 0 ? "{" : ","}"${k}":`));
 
 // Locals of `scan`: parameters p (position), e (end), o (output); then 3 … 10 i32 (s: the
 // value's start, c, n, o0: the form's start, h: the id's hash, f, z, p0: the value's start),
