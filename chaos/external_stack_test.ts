@@ -34,6 +34,16 @@ async function containersOf(name: string): Promise<Map<string, { id: string; sta
   return new Map(list.map((c) => [c.Names[0], { id: c.Id, state: c.State }]));
 }
 
+/** A failed run's verdict and reasons on one line, first in the message (CI shows its start). */
+function verdictOf(stdout: string): string {
+  try {
+    const r = JSON.parse(stdout) as Results;
+    return `the flagship's verdict: ${r.verdict}: ${r.reasons.join("; ")}`;
+  } catch {
+    return "the flagship printed no results";
+  }
+}
+
 Deno.test({ name: "external stack: a cluster someone else runs", ...slow }, async (t) => {
   const name = `ext-${Deno.pid}`;
   const base = String(32_600 + (Deno.pid % 40) * 10);
@@ -106,7 +116,11 @@ Deno.test({ name: "external stack: a cluster someone else runs", ...slow }, asyn
           ],
           ...["--set", "workload.duration=70s", "--set", "faults.0.target=broker:2"],
         );
-        assert.equal(r.code, 0, r.stdout.slice(-3000) + r.stderr.slice(-3000));
+        assert.equal(
+          r.code,
+          0,
+          `${verdictOf(r.stdout)}\n${r.stdout.slice(-3000)}${r.stderr.slice(-3000)}`,
+        );
         results = JSON.parse(r.stdout) as Results;
         assert.equal(results.stack, "external");
         assert.equal(results.verdict, "pass");

@@ -21,6 +21,7 @@
 
 import { Consumer } from "@platformatic/kafka";
 import { type KafkaSecurity, platformaticSecurity } from "../pipeline/kafka_security.ts";
+import { quietConnectionErrors } from "../pipeline/quiet_connections.ts";
 import { sleep } from "../lib/wait.ts";
 import { sessionOf, type TopicTableBuilder } from "./topic_table.ts";
 import { leanFetch, LeanRecords, walkBatches } from "./_audit_fetch.ts";
@@ -60,14 +61,18 @@ export function auditConsumer(
   security: KafkaSecurity,
   lean = true,
 ): Consumer {
-  const consumer = new Consumer({
-    groupId: `audit-${crypto.randomUUID()}`, // never joined
-    clientId: "audit",
-    bootstrapBrokers: [...brokers],
-    retries: 5,
-    retryDelay: 250,
-    ...platformaticSecurity(security),
-  });
+  // A broker killed while it authenticates a connection: the client emits the failure again
+  // with no listener left, thrown as an Uncaught Error on stderr (quiet_connections.ts).
+  const consumer = quietConnectionErrors(
+    new Consumer({
+      groupId: `audit-${crypto.randomUUID()}`, // never joined
+      clientId: "audit",
+      bootstrapBrokers: [...brokers],
+      retries: 5,
+      retryDelay: 250,
+      ...platformaticSecurity(security),
+    }),
+  );
   return lean ? leanFetch(consumer) : consumer;
 }
 
