@@ -2,9 +2,11 @@
  * The CPU each part of a run uses while the workload runs: every second the
  * CPU seconds of each stack node, component and the harness (which runs the
  * generator) so far, and the machine's busy and idle seconds, appended to
- * `metrics.jsonl` as `{t, component: "cpu", values}`. At the end, the cost:
- * CPU seconds per million acknowledged events for each, and the machine's idle
- * share over the workload (results.json `cost`, the reports' cost table).
+ * `metrics.jsonl` as `{t, component: "cpu", values}`, and each part's resident
+ * MB now as `{t, component: "rss", values}`. At the end, the cost: CPU seconds
+ * per million acknowledged events for each, its peak resident MB, and the
+ * machine's idle share over the workload (results.json `cost`, the reports'
+ * cost table).
  *
  * Process trees are read from this machine's /proc: on a remote Docker engine
  * the containers are not there, and only the harness is counted.
@@ -48,8 +50,14 @@ export class CpuSampler {
     const idle = machine.idleS - this.#machine0.idleS;
     const perMillion = (s: number) =>
       events > 0 ? Math.round((s / (events / 1e6)) * 100) / 100 : null;
+    const peaks = this.#meter.peakRssMb();
     const components = Object.entries(this.#meter.totals())
-      .map(([name, cpu_s]) => ({ name, cpu_s, cpu_s_per_million: perMillion(cpu_s) }))
+      .map(([name, cpu_s]) => ({
+        name,
+        cpu_s,
+        cpu_s_per_million: perMillion(cpu_s),
+        peak_rss_mb: peaks[name] ?? null,
+      }))
       .sort((a, b) => b.cpu_s - a.cpu_s);
     return {
       window_s: Math.round((Date.now() - this.#t0) / 100) / 10,
@@ -79,7 +87,8 @@ export class CpuSampler {
           machine_idle_s: Math.round(machine.idleS * 100) / 100,
         },
       });
-      Deno.writeTextFileSync(this.#o.file, line + "\n", { append: true });
+      const rss = JSON.stringify({ t: Date.now(), component: "rss", values: this.#meter.rssMb() });
+      Deno.writeTextFileSync(this.#o.file, line + "\n" + rss + "\n", { append: true });
     } catch { /* no /proc (not Linux), or the run folder went away */ }
   }
 }

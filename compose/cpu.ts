@@ -6,7 +6,9 @@
  * which run the generator, included; the stack's processes it started are not).
  *
  * `CpuMeter` accumulates each node's CPU seconds over restarts: a node killed
- * and started again is a new process tree, and its time adds on.
+ * and started again is a new process tree, and its time adds on. It also keeps
+ * each node's peak resident memory (the RSS of its tree's processes, summed:
+ * pages two of them share count twice, so an upper bound).
  *
  * ```ts
  * const meter = new CpuMeter();
@@ -18,12 +20,16 @@
 
 /** Linux's USER_HZ: the unit of /proc's CPU times (100 on every mainstream architecture). */
 const TICKS_PER_SECOND = 100;
+/** The unit of /proc's `rss` field: a page (4 KiB on x86-64 and most arm64 kernels). */
+const PAGE_BYTES = 4096;
 
 export interface ProcStat {
   pid: number;
   ppid: number;
   /** utime + stime, in seconds. */
   cpuS: number;
+  /** Resident set size in bytes (absent when the line is cut short). */
+  rssB?: number;
 }
 
 /** Parses one `/proc/<pid>/stat` line (the command may hold spaces and parentheses). */
@@ -37,7 +43,11 @@ export function parseProcStat(line: string): ProcStat | undefined {
   const utime = Number(rest[11]);
   const stime = Number(rest[12]);
   if (![pid, ppid, utime, stime].every(Number.isFinite)) return undefined;
-  return { pid, ppid, cpuS: (utime + stime) / TICKS_PER_SECOND };
+  const stat: ProcStat = { pid, ppid, cpuS: (utime + stime) / TICKS_PER_SECOND };
+  // rss(24): pages.
+  const rss = rest.length > 21 ? Number(rest[21]) : NaN;
+  if (Number.isFinite(rss)) stat.rssB = rss * PAGE_BYTES;
+  return stat;
 }
 
 /** Every process of the machine now (those that vanish while read are skipped). */
@@ -81,6 +91,24 @@ export function treeCpu(
   roots: ReadonlyMap<string, number>,
   self: ReadonlySet<string> = new Set(),
 ): Map<string, number> {
+  return treeSum(processes, roots, self, (p) => p.cpuS);
+}
+
+/** Resident bytes of each root's process tree, summed, with `treeCpu`'s rules. */
+export function treeRss(
+  processes: readonly ProcStat[],
+  roots: ReadonlyMap<string, number>,
+  self: ReadonlySet<string> = new Set(),
+): Map<string, number> {
+  return treeSum(processes, roots, self, (p) => p.rssB ?? 0);
+}
+
+function treeSum(
+  processes: readonly ProcStat[],
+  roots: ReadonlyMap<string, number>,
+  self: ReadonlySet<string>,
+  value: (p: ProcStat) => number,
+): Map<string, number> {
   const byPid = new Map(processes.map((p) => [p.pid, p]));
   const rootOf = new Map<number, string>([...roots].map(([name, pid]) => [pid, name]));
   const totals = new Map<string, number>();
@@ -96,7 +124,7 @@ export function treeCpu(
     }
     if (owner === undefined) continue;
     if (self.has(owner) && p.pid !== roots.get(owner)) continue;
-    totals.set(owner, (totals.get(owner) ?? 0) + p.cpuS);
+    totals.set(owner, (totals.get(owner) ?? 0) + value(p));
   }
   return totals;
 }
@@ -118,6 +146,8 @@ export function machineCpu(text = Deno.readTextFileSync("/proc/stat")): {
 export class CpuMeter {
   readonly #last = new Map<string, { pid: number; cpuS: number }>();
   readonly #total = new Map<string, number>();
+  readonly #rss = new Map<string, number>();
+  readonly #peakRss = new Map<string, number>();
 
   /** Records a sample: the root pid of each node now (absent or undefined: not running). */
   sample(
@@ -135,10 +165,40 @@ export class CpuMeter {
       this.#total.set(name, (this.#total.get(name) ?? 0) + delta);
       this.#last.set(name, { pid, cpuS });
     }
+    this.#rss.clear();
+    for (const [name, bytes] of treeRss(processes, running, self)) {
+      this.#rss.set(name, bytes);
+      this.#peakRss.set(name, Math.max(this.#peakRss.get(name) ?? 0, bytes));
+    }
   }
 
   /** CPU seconds of each node over every sample so far. */
   totals(): Record<string, number> {
     return Object.fromEntries([...this.#total].map(([n, s]) => [n, Math.round(s * 100) / 100]));
+  }
+
+  /** Each running node's resident MB at the last sample. */
+  rssMb(): Record<string, number> {
+    return Object.fromEntries([...this.#rss].map(([n, b]) => [n, mb(b)]));
+  }
+
+  /** Each node's largest resident MB over every sample so far. */
+  peakRssMb(): Record<string, number> {
+    return Object.fromEntries([...this.#peakRss].map(([n, b]) => [n, mb(b)]));
+  }
+}
+
+function mb(bytes: number): number {
+  return Math.round(bytes / 1e5) / 10;
+}
+
+/** This process's resident high-water mark in MB (`VmHWM` of /proc/self/status); null off Linux. */
+export function ownPeakRssMb(status?: string): number | null {
+  try {
+    const text = status ?? Deno.readTextFileSync("/proc/self/status");
+    const kb = Number(text.match(/^VmHWM:\s+(\d+) kB/m)?.[1]);
+    return Number.isFinite(kb) && kb > 0 ? mb(kb * 1024) : null;
+  } catch {
+    return null;
   }
 }

@@ -2,16 +2,22 @@ import assert from "node:assert/strict";
 import {
   CpuMeter,
   machineCpu,
+  ownPeakRssMb,
   parseProcStat,
   type ProcStat,
   readProcesses,
   treeCpu,
+  treeRss,
 } from "./cpu.ts";
 
 Deno.test("parseProcStat: a command with spaces and parentheses", () => {
   const line = "4242 (java (kafka) x) S 17 4242 4242 0 -1 4194560 100 0 0 0 250 50 3 1 20 0 1 0";
   assert.deepEqual(parseProcStat(line), { pid: 4242, ppid: 17, cpuS: 3 });
   assert.equal(parseProcStat("garbage"), undefined);
+  // The whole line: rss (field 24) is 2,500 pages.
+  const full = "7 (redis-server) S 1 7 7 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0 99 " +
+    "123456789 2500 18446744073709551615";
+  assert.deepEqual(parseProcStat(full), { pid: 7, ppid: 1, cpuS: 3, rssB: 2500 * 4096 });
 });
 
 const procs: ProcStat[] = [
@@ -40,6 +46,25 @@ Deno.test("CpuMeter: deltas add up, and a restarted node's new process adds on",
   const restarted = [...later, { pid: 30, ppid: 1, cpuS: 2 }];
   meter.sample(new Map([["kafka-1", 30]]), new Set(), restarted);
   assert.equal(meter.totals()["kafka-1"], 13);
+});
+
+Deno.test("treeRss and CpuMeter's peaks: a tree's resident bytes summed, the largest kept", () => {
+  const mem = procs.map((p) => ({ ...p, rssB: p.pid * 1e6 }));
+  const roots = new Map([["harness", 10], ["kafka-1", 11], ["minio", 20]]);
+  assert.deepEqual(Object.fromEntries(treeRss(mem, roots, new Set(["harness"]))), {
+    harness: 10e6,
+    "kafka-1": 23e6,
+    minio: 41e6,
+  });
+  const meter = new CpuMeter();
+  meter.sample(new Map([["kafka-1", 11]]), new Set(), mem);
+  const smaller = mem.map((p) => ({ ...p, rssB: 1e6 }));
+  meter.sample(new Map([["kafka-1", 11]]), new Set(), smaller);
+  assert.deepEqual(meter.rssMb(), { "kafka-1": 2 });
+  assert.deepEqual(meter.peakRssMb(), { "kafka-1": 23 });
+  assert.equal(ownPeakRssMb("Name:\tdeno\nVmHWM:\t  204800 kB\nVmRSS:\t 1 kB\n"), 209.7);
+  assert.equal(ownPeakRssMb("Name:\tdeno\n"), null);
+  assert.ok((ownPeakRssMb() ?? 0) > 10, "this process's own peak");
 });
 
 Deno.test("machineCpu and readProcesses read this machine", () => {

@@ -23,3 +23,20 @@ Deno.test("cost: a row per part with its CPU per million events, and the machine
   assert.deepEqual(costMarkdown(null), []);
   assert.equal(costHtml(undefined), "");
 });
+
+Deno.test("cost: each part's peak resident MB, and the harness's peak with the verdict", () => {
+  const withRss: RunCost = {
+    ...cost,
+    components: [
+      { ...cost.components[0], peak_rss_mb: 9612.4 },
+      { ...cost.components[1], peak_rss_mb: null },
+    ],
+    harness_peak_rss_mb: 2801.6,
+  };
+  const md = costMarkdown(withRss).join("\n");
+  assert.match(md, /\| harness \| 60\.5 \| 60\.5 \| 9612 \|/);
+  assert.match(md, /\| kafka-1 \| 30\.0 \| 30\.0 \| - \|/);
+  assert.match(md, /the harness's resident peak, the verdict included, 2802 MB/);
+  assert.match(costHtml(withRss), /<td>harness<\/td><td>60\.5<\/td><td>60\.5<\/td><td>9612<\/td>/);
+  assert.doesNotMatch(costMarkdown(cost).join("\n"), /resident peak/);
+});

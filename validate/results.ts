@@ -44,7 +44,18 @@ export interface RunCost {
   /** Acknowledged events the cost is divided by. */
   events: number;
   /** Each stack node, component, and the harness (which runs the generator); most first. */
-  components: { name: string; cpu_s: number; cpu_s_per_million: number | null }[];
+  components: {
+    name: string;
+    cpu_s: number;
+    cpu_s_per_million: number | null;
+    /** The largest resident MB of its process tree over the workload's samples (absent before it existed). */
+    peak_rss_mb?: number | null;
+  }[];
+  /**
+   * The harness's own resident high-water mark (VmHWM) when the results were written: the
+   * verdict's audit and store check included (absent before it existed).
+   */
+  harness_peak_rss_mb?: number | null;
   /** The whole machine, every core: busy and idle seconds. */
   machine: {
     busy_s: number;
