@@ -37,11 +37,14 @@ export interface AuditReply {
   report?: SlabReport;
   shard?: TableShard;
   records?: number;
+  /** When this worker began reading, its modules loaded (epoch ms, fractional). */
+  began?: number;
   error?: string;
 }
 
 self.onmessage = async (e: MessageEvent<AuditRequest>) => {
   const { brokers, topic, security, key, partitions, slab, deadline } = e.data;
+  const began = performance.timeOrigin + performance.now();
   try {
     const builder = new TopicTableBuilder(key, slab);
     const consumer = auditConsumer(brokers, security);
@@ -55,10 +58,11 @@ self.onmessage = async (e: MessageEvent<AuditRequest>) => {
     } finally {
       await consumer.close().catch(() => {});
     }
-    if (slab) self.postMessage({ report: builder.slabReport(), records } satisfies AuditReply);
-    else {
+    if (slab) {
+      self.postMessage({ report: builder.slabReport(), records, began } satisfies AuditReply);
+    } else {
       const shard = builder.shard();
-      self.postMessage({ shard, records } satisfies AuditReply, shardBuffers(shard));
+      self.postMessage({ shard, records, began } satisfies AuditReply, shardBuffers(shard));
     }
   } catch (error) {
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);

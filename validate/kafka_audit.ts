@@ -53,6 +53,11 @@ export interface KafkaAudit {
   records: number;
   /** How long reading and tabling took. */
   took_ms: number;
+  /**
+   * Of `took_ms`, the start before any record was read: the offsets asked, and with workers
+   * their start (a thread each, its Kafka client's modules loaded) until the first began.
+   */
+  startup_ms?: number;
   /** Threads that read and tabled (1: this one). */
   workers: number;
 }
@@ -92,6 +97,7 @@ export async function auditTopic(
 ): Promise<KafkaAudit> {
   const t0 = performance.now();
   const started = Date.now();
+  let reading = t0;
   let deadline = started + (options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const key = options.key ?? randomAuditKey();
   const security = options.security ?? securityFor(brokers);
@@ -132,6 +138,7 @@ export async function auditTopic(
       ? 1
       : workerCount(options.workers, ranges.length);
     if (workers === 1) {
+      reading = performance.now();
       const counts = await Promise.all(
         ranges.map((r) => readPartition(consumer, topic, r, builder, { deadline })),
       );
@@ -153,6 +160,8 @@ export async function auditTopic(
       ...(slab ? { slab } : {}),
       deadline,
     }), { deadline });
+    const firstBegan = Math.min(...replies.map((r) => r.began ?? Infinity));
+    reading = Number.isFinite(firstBegan) ? firstBegan - performance.timeOrigin : t0;
     for (const reply of replies) {
       if (reply.report) builder.adopt(reply.report);
       else builder.absorb(reply.shard!);
@@ -160,7 +169,13 @@ export async function auditTopic(
     }
   }
   const table = builder.finish();
-  return { table, records, took_ms: Math.round(performance.now() - t0), workers };
+  return {
+    table,
+    records,
+    took_ms: Math.round(performance.now() - t0),
+    startup_ms: Math.max(0, Math.round(reading - t0)),
+    workers,
+  };
 }
 
 /** Threads for `partitions` partitions: as asked, else one per core; never more than partitions. */
@@ -190,7 +205,7 @@ export function partitionGroups(ranges: readonly PartitionRange[], n: number): P
 }
 
 /** What a worker must send back, checked before it is trusted. */
-type Answer = { report?: SlabReport; shard?: TableShard; records: number };
+type Answer = { report?: SlabReport; shard?: TableShard; records: number; began?: number };
 
 export interface WorkerOptions {
   /** The audit's deadline, wall-clock ms (`Date.now()`). */
@@ -234,12 +249,15 @@ export function inWorkers<R = AuditRequest>(
     return new Promise<Answer>((resolve, reject) => {
       worker.onmessage = (e: MessageEvent<AuditReply>) => {
         worker.terminate();
-        const { report, shard, records, error } = e.data ?? {};
+        const { report, shard, records, began, error } = e.data ?? {};
         if (error !== undefined) {
           reject(new AuditWorkerError(`the audit worker for ${which} failed: ${error}`));
         } else if (!report === !shard || typeof records !== "number") {
           reject(new AuditWorkerError(`the audit worker for ${which} sent no table`));
-        } else resolve(report ? { report, records } : { shard, records });
+        } else {
+          const when = typeof began === "number" ? { began } : {};
+          resolve(report ? { report, records, ...when } : { shard, records, ...when });
+        }
       };
       worker.onerror = (e) => {
         e.preventDefault();

@@ -78,10 +78,13 @@ Deno.test(
       const a = await auditTopic(brokers, topic, { key, workers: 3 });
       const M = N + 1 + C + 1;
       assert.equal(a.workers, 3);
+      // The start before the first record (the workers' modules) is part of the audit's time.
+      assert.ok(a.startup_ms! > 0 && a.startup_ms! < a.took_ms, `startup ${a.startup_ms} ms`);
       assert.equal(a.records, M);
       // One thread makes the very same table (same key): every column, byte for byte.
       const serial = await auditTopic(brokers, topic, { key, workers: 1 });
       assert.equal(serial.workers, 1);
+      assert.ok(serial.startup_ms! >= 0 && serial.startup_ms! <= serial.took_ms);
       assert.deepEqual(
         serial.table.data,
         a.table.data,
