@@ -1,6 +1,6 @@
 /**
  * `deno task bench:pipeline [--start 10000] [--factor 1.25] [--seconds 60] [--steps 10]
- * [--broker KEY=VALUE]... [--base-port 31800]`
+ * [--followers batched|eager] [--broker KEY=VALUE]... [--base-port 31800]`
  *
  * What a whole pipeline survives: the generator, the sink and the detector
  * together on one stack, no fault, through the scenario engine. It runs at
@@ -15,10 +15,17 @@
  *   the topic, the incident alerted once.
  *
  * Each rate runs on a fresh stack; the run folders go to a temporary folder
- * (`--out` keeps them). `--broker` sets a broker property on every broker (the
- * scenario's `stack.broker_overrides`), to compare the brokers' cost under
- * settings of one's own. When even the last step holds, the figure is a lower
- * bound: raise `--steps`. Last line, exactly:
+ * (`--out` keeps them). The followers fetch at least 256 KiB or wait 50 ms
+ * (`--followers batched`, the default; `eager` keeps Kafka's own 1 byte): the
+ * three brokers share this host's cores with the pipeline, and at Kafka's
+ * default each follower asks again for every few records, about half of the
+ * brokers' CPU at 32,000 events/s (profiled: docs/reference.md), a cost a
+ * cluster of its own hosts would not put on the pipeline's. `--broker` sets a
+ * broker property on every broker (the scenario's `stack.broker_overrides`,
+ * over the followers' two), to compare the brokers' cost under settings of
+ * one's own. When even the last step holds, the figure is a lower bound:
+ * raise `--steps`. The line before the last names the followers' setting. Last
+ * line, exactly:
  * `pipeline_eps=<n> cpu_s_per_million=<n>` (the machine's busy CPU seconds
  * per million events at that rate; 0 and - when no rate was sustained).
  * @module
@@ -35,7 +42,14 @@ import { runScenario } from "./engine.ts";
 import { validateScenario } from "./scenario.ts";
 
 const USAGE = "usage: deno task bench:pipeline [--start 10000] [--factor 1.25] [--seconds 60] " +
-  "[--steps 10] [--broker KEY=VALUE]... [--out DIR] [--base-port 31800]";
+  "[--steps 10] [--followers batched|eager] [--broker KEY=VALUE]... [--out DIR] " +
+  "[--base-port 31800]";
+
+/** The followers' fetch: `batched` waits for 256 KiB or 50 ms; `eager` is Kafka's default. */
+export const FOLLOWERS = {
+  batched: { "replica.fetch.min.bytes": "262144", "replica.fetch.wait.max.ms": "50" },
+  eager: {},
+} as const;
 
 const WARMUP_MS = 10_000;
 const LAG_BOUND_S = 5;
@@ -110,6 +124,18 @@ export function brokerFlags(flags: readonly string[]): Record<string, string> | 
   return out;
 }
 
+/** The brokers' properties of a run: the followers' setting, then `--broker`'s over it. */
+export function brokerSettings(
+  followers: string,
+  flags: readonly string[],
+): Record<string, string> | undefined {
+  if (followers !== "batched" && followers !== "eager") {
+    throw new UsageError(`--followers is batched or eager, got "${followers}"\n${USAGE}`);
+  }
+  const all = { ...FOLLOWERS[followers], ...brokerFlags(flags) };
+  return Object.keys(all).length ? all : undefined;
+}
+
 if (import.meta.main) {
   await runMain(async () => {
     const { values } = parseFlags(Deno.args, {
@@ -118,6 +144,7 @@ if (import.meta.main) {
       seconds: { type: "string", default: "60" },
       steps: { type: "string", default: "10" },
       out: { type: "string" },
+      followers: { type: "string", default: "batched" },
       broker: { type: "string", multiple: true },
       "base-port": { type: "string", default: "31800" },
     }, USAGE);
@@ -129,7 +156,7 @@ if (import.meta.main) {
       values.steps,
     ]
       .map(Number);
-    const brokerOverrides = brokerFlags(values.broker ?? []);
+    const brokerOverrides = brokerSettings(values.followers, values.broker ?? []);
     const out = values.out ?? await Deno.makeTempDir({ prefix: "bench-pipeline-" });
     return await withInterrupt(async (signal) => {
       let best: RateCheck | undefined;
@@ -173,6 +200,13 @@ if (import.meta.main) {
       } finally {
         if (!values.out) await Deno.remove(out, { recursive: true }).catch(() => {});
       }
+      console.log(
+        `brokers: followers ${values.followers}${
+          brokerOverrides
+            ? ` (${Object.entries(brokerOverrides).map(([k, v]) => `${k}=${v}`).join(", ")})`
+            : ""
+        }`,
+      );
       console.log(
         `pipeline_eps=${best?.eps ?? 0} cpu_s_per_million=${best?.cpu_s_per_million ?? "-"}`,
       );

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Results } from "../validate/results.ts";
 import { UsageError } from "../lib/exit_codes.ts";
-import { brokerFlags, judgeRate } from "./bench_pipeline.ts";
+import { brokerFlags, brokerSettings, judgeRate } from "./bench_pipeline.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
 const results = (verdict: Results["verdict"] = "pass") =>
@@ -67,4 +67,22 @@ Deno.test("--broker KEY=VALUE flags become broker properties; a flag without = i
   );
   assert.throws(() => brokerFlags(["replica.fetch.min.bytes"]), UsageError);
   assert.throws(() => brokerFlags(["=5"]), UsageError);
+});
+
+Deno.test("--followers: batched by default, eager is Kafka's own; --broker goes over them", () => {
+  assert.deepEqual(brokerSettings("batched", []), {
+    "replica.fetch.min.bytes": "262144",
+    "replica.fetch.wait.max.ms": "50",
+  });
+  assert.equal(brokerSettings("eager", []), undefined);
+  assert.deepEqual(
+    brokerSettings("batched", ["replica.fetch.wait.max.ms=20", "num.io.threads=4"]),
+    {
+      "replica.fetch.min.bytes": "262144",
+      "replica.fetch.wait.max.ms": "20",
+      "num.io.threads": "4",
+    },
+  );
+  assert.deepEqual(brokerSettings("eager", ["num.io.threads=4"]), { "num.io.threads": "4" });
+  assert.throws(() => brokerSettings("lazy", []), UsageError);
 });
