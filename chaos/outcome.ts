@@ -14,7 +14,7 @@ import type { Judged } from "../validate/recipe.ts";
 import type { RunContext } from "./run_context.ts";
 import { linkLatest } from "./run_folder.ts";
 import { abortRecord } from "../validate/history.ts";
-import { ownPeakRssMb } from "../compose/cpu.ts";
+import { ownRssMb } from "../compose/cpu.ts";
 
 /** Acknowledged events per second over the generator's run. */
 function ackedEps(ledger: Ledger): number {
@@ -124,7 +124,7 @@ export function runResults(run: RunContext): Results {
     settings: run.settings,
     audit: parts.judgement?.audit ?? null,
     blame: parts.judgement?.blame ?? null,
-    cost: parts.cost ? { ...parts.cost, harness_peak_rss_mb: ownPeakRssMb() } : null,
+    cost: parts.cost ? { ...parts.cost, harness_peak_rss_mb: ownRssMb("VmHWM") } : null,
     aborted: abortRecord(run.history.events),
   };
 }

@@ -19,7 +19,7 @@
  */
 
 /** Linux's USER_HZ: the unit of /proc's CPU times (100 on every mainstream architecture). */
-const TICKS_PER_SECOND = 100;
+export const TICKS_PER_SECOND = 100;
 /** The unit of /proc's `rss` field: a page (4 KiB on x86-64 and most arm64 kernels). */
 const PAGE_BYTES = 4096;
 
@@ -188,15 +188,19 @@ export class CpuMeter {
   }
 }
 
+/** Bytes as MB of 2^20 bytes (as `bench:scale` counts them), to a tenth. */
 function mb(bytes: number): number {
-  return Math.round(bytes / 1e5) / 10;
+  return Math.round((bytes / 2 ** 20) * 10) / 10;
 }
 
-/** This process's resident high-water mark in MB (`VmHWM` of /proc/self/status); null off Linux. */
-export function ownPeakRssMb(status?: string): number | null {
+/**
+ * This process's resident set (`VmRSS`) or its high-water mark (`VmHWM`) in MB, from
+ * /proc/self/status (or `status`, its text); null where there is none (not Linux).
+ */
+export function ownRssMb(field: "VmRSS" | "VmHWM", status?: string): number | null {
   try {
     const text = status ?? Deno.readTextFileSync("/proc/self/status");
-    const kb = Number(text.match(/^VmHWM:\s+(\d+) kB/m)?.[1]);
+    const kb = Number(text.match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"))?.[1]);
     return Number.isFinite(kb) && kb > 0 ? mb(kb * 1024) : null;
   } catch {
     return null;

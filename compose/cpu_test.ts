@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import {
   CpuMeter,
   machineCpu,
-  ownPeakRssMb,
+  ownRssMb,
   parseProcStat,
   type ProcStat,
   readProcesses,
@@ -49,22 +49,24 @@ Deno.test("CpuMeter: deltas add up, and a restarted node's new process adds on",
 });
 
 Deno.test("treeRss and CpuMeter's peaks: a tree's resident bytes summed, the largest kept", () => {
-  const mem = procs.map((p) => ({ ...p, rssB: p.pid * 1e6 }));
+  const mem = procs.map((p) => ({ ...p, rssB: p.pid * 2 ** 20 }));
   const roots = new Map([["harness", 10], ["kafka-1", 11], ["minio", 20]]);
   assert.deepEqual(Object.fromEntries(treeRss(mem, roots, new Set(["harness"]))), {
-    harness: 10e6,
-    "kafka-1": 23e6,
-    minio: 41e6,
+    harness: 10 * 2 ** 20,
+    "kafka-1": 23 * 2 ** 20,
+    minio: 41 * 2 ** 20,
   });
   const meter = new CpuMeter();
   meter.sample(new Map([["kafka-1", 11]]), new Set(), mem);
-  const smaller = mem.map((p) => ({ ...p, rssB: 1e6 }));
+  const smaller = mem.map((p) => ({ ...p, rssB: 2 ** 20 }));
   meter.sample(new Map([["kafka-1", 11]]), new Set(), smaller);
   assert.deepEqual(meter.rssMb(), { "kafka-1": 2 });
   assert.deepEqual(meter.peakRssMb(), { "kafka-1": 23 });
-  assert.equal(ownPeakRssMb("Name:\tdeno\nVmHWM:\t  204800 kB\nVmRSS:\t 1 kB\n"), 209.7);
-  assert.equal(ownPeakRssMb("Name:\tdeno\n"), null);
-  assert.ok((ownPeakRssMb() ?? 0) > 10, "this process's own peak");
+  const status = "Name:\tdeno\nVmHWM:\t  204800 kB\nVmRSS:\t 1024 kB\n";
+  assert.equal(ownRssMb("VmHWM", status), 200);
+  assert.equal(ownRssMb("VmRSS", status), 1);
+  assert.equal(ownRssMb("VmHWM", "Name:\tdeno\n"), null);
+  assert.ok((ownRssMb("VmHWM") ?? 0) > 10, "this process's own peak");
 });
 
 Deno.test("machineCpu and readProcesses read this machine", () => {

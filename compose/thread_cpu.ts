@@ -13,9 +13,7 @@
 
 import { intFlag, parseFlags } from "../lib/cli.ts";
 import { ExitCode, runMain, UsageError } from "../lib/exit_codes.ts";
-
-/** Linux's USER_HZ (see cpu.ts). */
-const TICKS_PER_SECOND = 100;
+import { TICKS_PER_SECOND } from "./cpu.ts";
 
 export interface ThreadStat {
   tid: number;

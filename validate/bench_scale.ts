@@ -26,6 +26,7 @@ import { gzipSync } from "node:zlib";
 import { ExitCode, runMain, UsageError } from "../lib/exit_codes.ts";
 import { intFlag, parseFlags } from "../lib/cli.ts";
 import { say } from "../lib/progress.ts";
+import { ownRssMb } from "../compose/cpu.ts";
 import { serveStore } from "../compose/store_server.ts";
 import { batchKey } from "../pipeline/batcher.ts";
 import { Ledger } from "../pipeline/ledger.ts";
@@ -91,11 +92,9 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
   return den === 0 ? my / mx : num / den;
 }
 
-/** The process's resident set (`VmRSS`) or its peak (`VmHWM`), in MB. */
+/** The process's resident set (`VmRSS`) or its peak (`VmHWM`), in MB (2^20 bytes). */
 function rssMb(field: "VmRSS" | "VmHWM"): number {
-  const status = Deno.readTextFileSync("/proc/self/status");
-  const kb = Number(status.match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"))?.[1]);
-  return Number.isFinite(kb) ? kb / 1024 : Deno.memoryUsage().rss / 2 ** 20;
+  return ownRssMb(field) ?? Deno.memoryUsage().rss / 2 ** 20;
 }
 
 /**
